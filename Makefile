@@ -1,0 +1,34 @@
+# tlc — the two commands: `make run` and `make test` (Debian, as root).
+SHELL := /bin/bash
+APT_PACKAGES := libopenblas-dev libyaml-dev zlib1g-dev pkg-config dataset-fashion-mnist
+SWIFT ?= swift
+
+.PHONY: deps build release run test bench clean
+
+# Install what is missing (apt-get update only when something is).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+run: release
+	.build/release/tlc run Experiments/quickstart.yaml
+
+test: deps
+	$(SWIFT) test
+
+bench: release
+	.build/release/tlc bench
+
+clean:
+	rm -rf .build

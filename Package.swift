@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+// tlc — a compiler for declarative transfer-learning experiments.
+// Layering (one direction only):
+//   CYaml ─► FrontEnd ─► Planner ─► Runtime ─► Reporting ─► TLCCommands ─► tlc
+//   ModelZoo (pure architecture descriptions) is shared by FrontEnd, Planner and Engine.
+//   CBLAS, CZlib ─► Engine ─► Runtime
+import PackageDescription
+
+let package = Package(
+    name: "tlc",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tlc", targets: ["tlc"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // System libraries (pkg-config names as Debian ships them).
+        .systemLibrary(name: "CYaml", path: "Sources/CYaml", pkgConfig: "yaml-0.1",
+                       providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        // Pure descriptions of the model zoo: layers, names, shapes, counts.
+        .target(name: "ModelZoo"),
+        // Front end: YAML tree with locations, spec types, validation, extends, overrides, sweeps.
+        .target(name: "FrontEnd", dependencies: ["CYaml", "ModelZoo"]),
+        // Planner: stages, the plan DAG, content hashes, plan printing.
+        .target(name: "Planner", dependencies: [
+            "FrontEnd", "ModelZoo",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // Engine: tensors, layers, training, data, checkpoints (knows nothing about YAML).
+        .target(name: "Engine", dependencies: ["CBLAS", "CZlib", "ModelZoo"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // Runtime: executes plans with the engine; run directories.
+        .target(name: "Runtime", dependencies: ["Planner", "Engine", "FrontEnd"]),
+        // Reporting: reports and summaries of runs.
+        .target(name: "Reporting", dependencies: ["Runtime"]),
+        // The command line, as a library so tests can drive it in-process.
+        .target(name: "TLCCommands", dependencies: [
+            "FrontEnd", "Planner", "Runtime", "Reporting",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "tlc", dependencies: ["TLCCommands"]),
+
+        .testTarget(name: "ModelZooTests", dependencies: ["ModelZoo"]),
+        .testTarget(name: "FrontEndTests", dependencies: ["FrontEnd"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner", "FrontEnd"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "CLITests", dependencies: ["TLCCommands"]),
+    ]
+)

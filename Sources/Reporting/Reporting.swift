@@ -1,0 +1,1 @@
+// Reporting — what people read after a run: summaries and reports.

@@ -1,0 +1,1 @@
+// Runtime — executes a plan's stages with the engine and writes run directories.

@@ -1,0 +1,2 @@
+import TLCCommands
+TLC.main()
