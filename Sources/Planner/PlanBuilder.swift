@@ -133,8 +133,15 @@ public struct PlanBuilder {
         var trainDeps = [initStage, norm]
         var trainFLOPs: Double
         if useFeatures {
-            let features = add(.features, experiment: spec.name, inputs: .object([("backbone", .string("frozen"))]),
-                               deps: [initStage, norm], points: points,
+            // Features depend on the backbone and its weights only, never on the head,
+            // so head sweeps share them.
+            let featureInputs: SpecValue = .object([
+                ("arch", .string(spec.backbone.arch)), ("options", spec.backbone.specValue["options"]),
+                ("input_shape", spec.data.specValue["input_shape"]), ("weights", weightsInput),
+                ("seed", spec.backbone.weights == .none ? .int(spec.seed) : nil),
+            ])
+            let features = add(.features, experiment: spec.name, inputs: featureInputs,
+                               deps: initDeps + [norm], points: points,
                                flops: backboneFLOPs * (trainSamples + testSamples),
                                summary: "run the frozen backbone once over every split (\(summary.backboneOutput) features)",
                                state: state)
