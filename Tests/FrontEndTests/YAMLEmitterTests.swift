@@ -71,6 +71,7 @@ private let trickyStrings = [
     "it's", "\"quoted\"", "multi\nline", "tab\there", "bell\u{7}", "nul\u{0}", "  lead", "trail ", "é", "日本語",
     "[", "]", "{", "}", ",", "a,b", "*a", "&a", "!t", "%p", "@x", "`x", "|", ">", "?", "? q", "<<", "<x",
     "run:pretrain", "val.accuracy", "./data/x.csv", "C:\\path", "\u{2028}", "\u{FEFF}x", "\u{85}", "\u{1F600}",
+    String(repeating: "long key ", count: 200), String(repeating: "é", count: 900),
 ]
 
 @Test func trickyStringsRoundTripAsValuesKeysAndFlowItems() throws {

@@ -7,6 +7,8 @@
 public enum YAMLEmitter {
     /// Lines longer than this are written in block style instead of flow style.
     static let lineWidth = 80
+    /// libyaml only recognizes implicit keys shorter than 1024 characters.
+    static let maxImplicitKeyLength = 1000
 
     public static func emit(_ node: YAMLNode) -> String {
         var out = ""
@@ -34,6 +36,12 @@ public enum YAMLEmitter {
         for (index, pair) in pairs.enumerated() {
             if index > 0 || !continuingLine { out += pad }
             let key = renderKey(pair.key)
+            if key.utf8.count > maxImplicitKeyLength {
+                // Too long for an implicit key: use the explicit "? key" / ": value" form.
+                out += "? " + key + "\n" + pad + ":"
+                writeValue(pair.value, indent: indent, usedColumns: indent + 2, into: &out)
+                continue
+            }
             out += key + ":"
             writeValue(pair.value, indent: indent, usedColumns: indent + key.count + 2, into: &out)
         }
@@ -113,7 +121,9 @@ public enum YAMLEmitter {
             var parts: [String] = []
             for pair in pairs {
                 guard let key = pair.key.scalar, let value = pair.value.scalar else { return nil }
-                parts.append(render(key, flow: true, isKey: true) + ": " + render(value, flow: true))
+                let keyText = render(key, flow: true, isKey: true)
+                guard keyText.utf8.count <= maxImplicitKeyLength else { return nil }
+                parts.append(keyText + ": " + render(value, flow: true))
             }
             return "{" + parts.joined(separator: ", ") + "}"
         }
@@ -156,11 +166,14 @@ public enum YAMLEmitter {
         if probe.isNull || probe.bool != nil || probe.double != nil { return false }
         if yaml11Booleans.contains(text) || text == "<<" { return false }
         if "-?:,[]{}#&*!|>'\"%@`".unicodeScalars.contains(first) { return false }
-        if text.hasPrefix("...") { return false }
-        if text.contains(": ") || text.contains(" #") || last == ":" { return false }
+        if text.hasPrefix("...") || last == ":" { return false }
+        var previous: Unicode.Scalar = first
         for scalar in text.unicodeScalars {
             guard isPrintable(scalar) else { return false }
+            // ": " would start a value and " #" a comment.
+            if (previous == ":" && scalar == " ") || (previous == " " && scalar == "#") { return false }
             if flow, ":,[]{}".unicodeScalars.contains(scalar) { return false }
+            previous = scalar
         }
         return true
     }
