@@ -41,6 +41,12 @@ public struct Diagnostic: Hashable, Sendable, Codable, CustomStringConvertible {
         self.notes = notes
     }
 
+    /// An error. (Swift cannot skip the defaulted leading `severity` of the
+    /// initializer above when the message follows unlabeled, hence this overload.)
+    public init(_ message: String, at location: SourceLocation?, notes: [String] = []) {
+        self.init(.error, message, at: location, notes: notes)
+    }
+
     public static func error(_ message: String, at location: SourceLocation?, notes: [String] = []) -> Diagnostic {
         Diagnostic(.error, message, at: location, notes: notes)
     }

@@ -44,16 +44,19 @@ public struct YAMLScalar: Hashable, Sendable {
     /// integer that fits in `Int`; an optional sign is accepted on all three.
     public var int: Int? {
         guard resolves else { return nil }
-        return Self.parseInt(Array(text.utf8))
+        var text = self.text
+        return text.withUTF8(Self.parseInt)
     }
 
     /// Any plain integer (even one too large for `Int`) or float: `1.5`, `1e-3`,
     /// `3E+4`, `.5`, `1.`, `.inf`, `-.Inf`, `.nan`, …
     public var double: Double? {
         guard resolves else { return nil }
-        let bytes = Array(text.utf8)
-        if let i = Self.parseInt(bytes) { return Double(i) }
-        return Self.parseFloat(bytes)
+        var text = self.text
+        return text.withUTF8 { bytes in
+            if let i = Self.parseInt(bytes) { return Double(i) }
+            return Self.parseFloat(bytes)
+        }
     }
 
     /// The text, whatever it resolves to.
@@ -63,33 +66,48 @@ public struct YAMLScalar: Hashable, Sendable {
 
     private static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 
-    private static func parseInt(_ bytes: [UInt8]) -> Int? {
-        var sign = ""
-        var digits = bytes[...]
-        if let first = digits.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "-") {
-            if first == UInt8(ascii: "-") { sign = "-" }
-            digits = digits.dropFirst()
+    private static func digitValue(_ c: UInt8) -> Int? {
+        switch c {
+        case 0x30...0x39: return Int(c - 0x30)
+        case 0x61...0x66: return Int(c - 0x61 + 10)
+        case 0x41...0x46: return Int(c - 0x41 + 10)
+        default: return nil
         }
-        var radix = 10
-        if digits.count > 2, digits.first == UInt8(ascii: "0") {
-            let marker = digits[digits.startIndex + 1]
-            if marker == UInt8(ascii: "x") { radix = 16 }
-            if marker == UInt8(ascii: "o") { radix = 8 }
-            if radix != 10 { digits = digits.dropFirst(2) }
-        }
-        guard !digits.isEmpty else { return nil }
-        let valid: (UInt8) -> Bool
-        switch radix {
-        case 16: valid = { isDigit($0) || (0x61...0x66).contains($0) || (0x41...0x46).contains($0) }
-        case 8: valid = { $0 >= 0x30 && $0 <= 0x37 }
-        default: valid = isDigit
-        }
-        guard digits.allSatisfy(valid) else { return nil }
-        // Int(_:radix:) rejects overflow by returning nil.
-        return Int(sign + String(decoding: digits, as: UTF8.self), radix: radix)
     }
 
-    private static func parseFloat(_ bytes: [UInt8]) -> Double? {
+    private static func parseInt(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var i = 0
+        let n = bytes.count
+        var negative = false
+        if i < n, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") {
+            negative = bytes[i] == UInt8(ascii: "-")
+            i += 1
+        }
+        var radix = 10
+        if n - i > 2, bytes[i] == UInt8(ascii: "0") {
+            if bytes[i + 1] == UInt8(ascii: "x") { radix = 16 }
+            if bytes[i + 1] == UInt8(ascii: "o") { radix = 8 }
+            if radix != 10 { i += 2 }
+        }
+        guard i < n else { return nil }
+        // Accumulate negatively so Int.min parses; overflow means "not an int".
+        var value = 0
+        while i < n {
+            guard let digit = digitValue(bytes[i]), digit < radix else { return nil }
+            let (shifted, o1) = value.multipliedReportingOverflow(by: radix)
+            let (next, o2) = shifted.subtractingReportingOverflow(digit)
+            if o1 || o2 { return nil }
+            value = next
+            i += 1
+        }
+        if negative { return value }
+        let (positive, overflow) = (0).subtractingReportingOverflow(value)
+        return overflow ? nil : positive
+    }
+
+    private static func parseFloat(_ bytes: UnsafeBufferPointer<UInt8>) -> Double? {
+        guard let first = bytes.first, isDigit(first) || first == UInt8(ascii: ".")
+            || first == UInt8(ascii: "-") || first == UInt8(ascii: "+") else { return nil }
         switch String(decoding: bytes, as: UTF8.self) {
         case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": return .infinity
         case "-.inf", "-.Inf", "-.INF": return -.infinity

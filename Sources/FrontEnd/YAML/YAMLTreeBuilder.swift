@@ -332,6 +332,10 @@ final class YAMLTreeBuilder {
                 let mark = parser.context_mark
                 notes.append("\(context) starting at line \(mark.line + 1), column \(mark.column + 1)")
             }
+            if problem == "mapping values are not allowed in this context" {
+                notes.append("a ':' here usually means this line is indented differently from the one above, "
+                             + "or a value containing ': ' needs quotes")
+            }
             if lineHasTabIndentation(at.line) {
                 notes.append("YAML does not allow tabs for indentation; indent with spaces")
             }
