@@ -21,14 +21,18 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
+# Until the runtime executes plans (issues 3 and 4), `make run` validates every
+# experiment and prints the quickstart's plan; then it will train it.
 run: release
-	.build/release/tlc run Experiments/quickstart.yaml
+	.build/release/tlc validate Experiments/*.yaml
+	.build/release/tlc plan Experiments/quickstart.yaml
+	@echo "make run: training through 'tlc run' arrives with the engine and runtime; the plan above is what it will execute."
 
 test: deps
 	$(SWIFT) test
 
 bench: release
-	.build/release/tlc bench
+	Benchmarks/frontend.sh
 
 clean:
 	rm -rf .build

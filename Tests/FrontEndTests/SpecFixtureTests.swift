@@ -4,7 +4,7 @@ import Foundation
 import Testing
 @testable import FrontEnd
 
-enum Fixtures {
+enum SpecFixtures {
     static var root: URL { Bundle.module.url(forResource: "Fixtures", withExtension: nil)! }
     static var specs: URL { root.appendingPathComponent("specs") }
     static func specFiles() -> [String] {
@@ -15,12 +15,12 @@ enum Fixtures {
 
 @Suite struct SpecFixtureTests {
     @Test func thereAreAtLeastFortyMalformedSpecs() {
-        #expect(Fixtures.specFiles().count >= 40)
+        #expect(SpecFixtures.specFiles().count >= 40)
     }
 
-    @Test(arguments: Fixtures.specFiles())
+    @Test(arguments: SpecFixtures.specFiles())
     func fixtureGivesItsLocatedErrors(_ name: String) throws {
-        let dir = Fixtures.specs.path + "/"
+        let dir = SpecFixtures.specs.path + "/"
         let path = dir + name
         let expected = try String(contentsOfFile: path.replacingOccurrences(of: ".yaml", with: ".expected"), encoding: .utf8)
         do {

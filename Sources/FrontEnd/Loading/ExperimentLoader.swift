@@ -48,13 +48,13 @@ public struct ExperimentLoader {
         var chain: [String] = []
         let sourceText = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         guard var tree = loadWithExtends(path: path, via: nil, chain: &chain, diagnostics: diagnostics) else {
-            throw DiagnosticError(diagnostics.diagnostics)
+            throw DiagnosticError(Self.unique(diagnostics.diagnostics))
         }
         // Overrides.
         for (i, text) in overrides.enumerated() {
             if let t = applyOverride(text, index: i, to: tree, diagnostics: diagnostics) { tree = t }
         }
-        if diagnostics.hasErrors { throw DiagnosticError(diagnostics.diagnostics) }
+        if diagnostics.hasErrors { throw DiagnosticError(Self.unique(diagnostics.diagnostics)) }
 
         // Sweep.
         let sweepNode = tree["sweep"].flatMap { $0.isNull ? nil : $0 }
@@ -63,9 +63,9 @@ public struct ExperimentLoader {
         let seed = baseTree["seed"]?.scalar?.int ?? 0
         var definition: SweepDefinition?
         if let sweepNode { definition = SweepExpansion.parse(sweepNode, defaultSeed: seed, diagnostics: diagnostics) }
-        if sweepNode != nil && definition == nil { throw DiagnosticError(diagnostics.diagnostics) }
-
-        guard let base = decoder.decode(baseTree, diagnostics: diagnostics, hasSweep: sweepNode != nil) else {
+        // Decode the base even when the sweep is wrong, so every error shows at once.
+        guard let base = decoder.decode(baseTree, diagnostics: diagnostics, hasSweep: sweepNode != nil),
+              sweepNode == nil || definition != nil else {
             throw DiagnosticError(Self.unique(diagnostics.diagnostics))
         }
         var points: [ExperimentPoint] = []
@@ -82,7 +82,7 @@ public struct ExperimentLoader {
                 var failed = false
                 for a in assignments {
                     do { t = try TreeEditing.set(a.value, at: a.path.split(separator: ".").map(String.init)[...], in: t) }
-                    catch { diagnostics.emit(.error("sweep path '\(a.path)' cannot be set: \(error)", at: a.value.location)); failed = true }
+                    catch { diagnostics.emit(.error("sweep path '\(a.path)' cannot be set: \(error.description)", at: a.value.location)); failed = true }
                 }
                 if failed { continue }
                 let spec: Spec
@@ -151,7 +151,7 @@ public struct ExperimentLoader {
         let path = String(text[..<eq]).trimmingCharacters(in: .whitespaces)
         let valueText = String(text[text.index(after: eq)...])
         let keyLoc = SourceLocation(file: file, line: index + 1, column: 1)
-        if path != "sweep", let problem = SpecSchema.checkPath(path) {
+        if path != "sweep", path != "name", path != "description", let problem = SpecSchema.checkPath(path) {
             diagnostics.emit(.error("override '\(path)': \(problem)", at: keyLoc)); return nil
         }
         var value: YAMLNode
@@ -168,7 +168,7 @@ public struct ExperimentLoader {
         value = TreeEditing.shifted(value, columns: path.count + 1, file: file)
         value = Self.relocateLines(value, line: index + 1)
         do { return try TreeEditing.set(value, at: path.split(separator: ".").map(String.init)[...], in: tree) }
-        catch { diagnostics.emit(.error("override '\(path)' cannot be set: \(error)", at: keyLoc)); return nil }
+        catch { diagnostics.emit(.error("override '\(path)' cannot be set: \(error.description)", at: keyLoc)); return nil }
     }
 
     /// Puts every location of an override value on the override's "line" (its index).
@@ -219,8 +219,17 @@ public struct ExperimentLoader {
         }
     }
 
+    /// Drops repeated diagnostics and orders them by position, file by file.
     static func unique(_ ds: [Diagnostic]) -> [Diagnostic] {
         var seen = Set<Diagnostic>()
-        return ds.filter { seen.insert($0).inserted }
+        let kept = ds.filter { seen.insert($0).inserted }
+        var fileOrder: [String: Int] = [:]
+        for d in kept { if let f = d.location?.file, fileOrder[f] == nil { fileOrder[f] = fileOrder.count } }
+        return kept.enumerated().sorted { a, b in
+            let la = a.element.location, lb = b.element.location
+            let ka = (la.flatMap { fileOrder[$0.file] } ?? Int.max, la?.line ?? 0, la?.column ?? 0, a.offset)
+            let kb = (lb.flatMap { fileOrder[$0.file] } ?? Int.max, lb?.line ?? 0, lb?.column ?? 0, b.offset)
+            return ka < kb
+        }.map(\.element)
     }
 }

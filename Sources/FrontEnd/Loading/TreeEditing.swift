@@ -24,7 +24,15 @@ enum TreeEditing {
         return YAMLNode(.mapping(out), at: child.location)
     }
 
-    enum SetError: Error { case notAContainer(String), indexOutOfRange(String, Int) }
+    enum SetError: Error, CustomStringConvertible {
+        case notAContainer(String), indexOutOfRange(String, Int)
+        var description: String {
+            switch self {
+            case .notAContainer(let k): "'\(k)' indexes a value that is not a list"
+            case .indexOutOfRange(let k, let n): "index \(k) is out of range (the list has \(n) item\(n == 1 ? "" : "s"))"
+            }
+        }
+    }
 
     /// Sets `value` at `path` (segments; numbers index lists). Missing mapping keys
     /// are created; a null or scalar in the way becomes a mapping.

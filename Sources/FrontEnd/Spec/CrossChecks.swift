@@ -20,6 +20,17 @@ extension SpecDecoder {
                 r.error("class \(c) does not exist: \(spec.data.dataset.text) has classes 0–\(known - 1)", at: item)
             }
         }
+        switch spec.data.dataset {
+        case .csv(let path), .npy(let path):
+            let at = node("data", "dataset") ?? anchor
+            let full = Self.resolvePath(path, relativeTo: at.location.file)
+            if !fileExists(full) { r.error("data file '\(path)' does not exist (looked at \(full))", at: at) }
+            if spec.data.classes == nil {
+                r.error("data.classes is required for \(spec.data.dataset.text.hasPrefix("csv") ? "csv" : "npy") data: list the class labels to use, e.g. [0, 1, 2]",
+                        at: node("data") ?? at)
+            }
+        case .fashionMNIST: break
+        }
         if spec.data.dataset == .fashionMNIST, node("data", "input_shape") != nil,
            spec.data.inputShape != FeatureShape(channels: 1, height: 28, width: 28) {
             r.error("fashion-mnist images are 1×28×28; data.input_shape applies to csv and npy data only", at: node("data", "input_shape")!)
@@ -29,7 +40,8 @@ extension SpecDecoder {
         let classes = spec.data.classCount ?? 2
         let archNode = node("backbone", "arch") ?? anchor
         var summary: ArchitectureSummary?
-        do {
+        let archKnown = node("backbone", "arch").map { $0.scalar.map { Zoo.info($0.text) != nil } ?? false } ?? true
+        if archKnown { do {
             let arch = try Zoo.architecture(spec.backbone.arch, options: spec.backbone.options, input: spec.data.inputShape,
                                             classes: classes, head: spec.head.descriptions)
             summary = try arch.analyze()
@@ -44,7 +56,7 @@ extension SpecDecoder {
             let inHead = e.layer.hasPrefix("head.")
             r.error("the network does not fit: \(e.description)", at: inHead ? (node("head", "layers") ?? archNode) : archNode,
                     notes: inHead ? [] : ["input is \(spec.data.inputShape)"])
-        } catch {}
+        } catch {} }
 
         if let summary {
             checkSelection(spec.backbone.freeze, node: node("backbone", "freeze"), summary: summary, r, what: "backbone.freeze")

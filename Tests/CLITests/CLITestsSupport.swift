@@ -1,2 +1,0 @@
-// CLITests — Swift Testing suites for this module.
-import Testing
