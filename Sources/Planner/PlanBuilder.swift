@@ -29,6 +29,13 @@ public struct PlanBuilder {
 
     private final class State {
         var stages: [String: Stage] = [:]      // by id
+        var stagePoints: [String: Set<String>] = [:]
+        /// Upstream stages by the spec slices they read, so sweep points that share
+        /// them skip building, serialising and hashing them again.
+        var dataChains: [DataKey: (load: String, norm: String)] = [:]
+        var architectures: [ArchitectureKey: ArchitectureSummary] = [:]
+        var weights: [WeightsKey: (deps: [String], input: SpecValue)] = [:]
+        var models: [ModelKey: (inputs: SpecValue, stage: String)] = [:]
         var order: [String] = []
         var byExperimentFinal: [String: String] = [:]
         var warnings: [String] = []
@@ -76,6 +83,11 @@ public struct PlanBuilder {
                     sweptPaths: experiment.sweptPaths, warnings: state.warnings)
     }
 
+    struct DataKey: Hashable { var data: DataSpec; var seed: Int; var normalization: NormalizationSpec; var experiment: String }
+    struct WeightsKey: Hashable { var weights: WeightsSource; var file: String }
+    struct ModelKey: Hashable { var architecture: ArchitectureKey; var weights: WeightsKey; var seed: Int; var experiment: String }
+    struct ArchitectureKey: Hashable { var backbone: BackboneSpec; var head: HeadSpec; var input: FeatureShape; var classes: Int }
+
     private struct Lowered { var model: String; var normalized: String; var evaluations: [String] }
 
     private func lower(_ spec: Spec, file: String, pointID: String, state: State) throws(PlanError) -> Lowered {
@@ -85,41 +97,64 @@ public struct PlanBuilder {
         let points = [pointID]
 
         // Data.
-        let dataInputs = spec.data.specValue.removing("augment").merging([("seed", .int(spec.seed))])
-        let load = add(.dataLoad, experiment: spec.name, inputs: dataInputs, deps: [], points: points, flops: 0,
+        let dataKey = DataKey(data: spec.data, seed: spec.seed, normalization: spec.normalization, experiment: spec.name)
+        let load: String, norm: String
+        if let known = state.dataChains[dataKey] {
+            (load, norm) = known
+            for id in [load, norm] { addPoints(points, to: id, state: state) }
+        } else {
+            let dataInputs = spec.data.specValue.removing("augment").merging([("seed", .int(spec.seed))])
+            load = add(.dataLoad, experiment: spec.name, inputs: dataInputs, deps: [], points: points, flops: 0,
                        summary: "load \(spec.data.dataset.text), \(classes) classes" +
                            (spec.data.trainPerClass.map { ", \($0) per class" } ?? ""), state: state)
-        let norm = add(.dataNormalize, experiment: spec.name, inputs: spec.normalization.specValue, deps: [load], points: points,
+            norm = add(.dataNormalize, experiment: spec.name, inputs: spec.normalization.specValue, deps: [load], points: points,
                        flops: trainSamples * Double(spec.data.inputShape.count) * 2,
                        summary: "\(spec.normalization.kind.rawValue) per \(spec.normalization.per.rawValue), fit on the training split",
                        state: state)
+            state.dataChains[dataKey] = (load, norm)
+        }
 
         // Model.
+        let archKey = ArchitectureKey(backbone: spec.backbone, head: spec.head, input: spec.data.inputShape, classes: classes)
         let summary: ArchitectureSummary
-        do {
-            summary = try Zoo.architecture(spec.backbone.arch, options: spec.backbone.options, input: spec.data.inputShape,
-                                           classes: classes, head: spec.head.descriptions).analyze()
-        } catch { throw .message("\(spec.name): \(error)") }
-        var initDeps: [String] = []
-        var weightsInput: SpecValue = .string(spec.backbone.weights.text)
-        switch spec.backbone.weights {
-        case .none: break
-        case .file(let path):
-            let full = SpecDecoder.resolvePath(path, relativeTo: file)
-            guard let data = FileManager.default.contents(atPath: full) else { throw .message("backbone.weights: cannot read \(full)") }
-            weightsInput = .object([("file", .string(path)), ("sha256", .string(Self.sha256(data)))])
-        case .run(let ref):
-            initDeps.append(try upstreamModel(ref, from: file, state: state))
-            weightsInput = .object([("run", .string(ref))])
+        if let known = state.architectures[archKey] { summary = known } else {
+            do {
+                summary = try Zoo.architecture(spec.backbone.arch, options: spec.backbone.options, input: spec.data.inputShape,
+                                               classes: classes, head: spec.head.descriptions).analyze()
+            } catch { throw .message("\(spec.name): \(error)") }
+            state.architectures[archKey] = summary
         }
-        let modelInputs: SpecValue = .object([
-            ("arch", .string(spec.backbone.arch)), ("options", spec.backbone.specValue["options"]),
-            ("head", spec.head.specValue), ("classes", .int(classes)),
-            ("input_shape", spec.data.specValue["input_shape"]), ("weights", weightsInput), ("seed", .int(spec.seed)),
-        ])
-        let initStage = add(.modelInit, experiment: spec.name, inputs: modelInputs, deps: initDeps, points: points, flops: 0,
+        let weightsKey = WeightsKey(weights: spec.backbone.weights, file: file)
+        let initDeps: [String], weightsInput: SpecValue
+        if let known = state.weights[weightsKey] { (initDeps, weightsInput) = known } else {
+            switch spec.backbone.weights {
+            case .none:
+                (initDeps, weightsInput) = ([], .string("none"))
+            case .file(let path):
+                let full = SpecDecoder.resolvePath(path, relativeTo: file)
+                guard let data = FileManager.default.contents(atPath: full) else { throw .message("backbone.weights: cannot read \(full)") }
+                (initDeps, weightsInput) = ([], .object([("file", .string(path)), ("sha256", .string(Self.sha256(data)))]))
+            case .run(let ref):
+                (initDeps, weightsInput) = ([try upstreamModel(ref, from: file, state: state)], .object([("run", .string(ref))]))
+            }
+            state.weights[weightsKey] = (initDeps, weightsInput)
+        }
+        let modelKey = ModelKey(architecture: archKey, weights: weightsKey, seed: spec.seed, experiment: spec.name)
+        let modelInputs: SpecValue, initStage: String
+        if let known = state.models[modelKey] {
+            (modelInputs, initStage) = known
+            addPoints(points, to: initStage, state: state)
+        } else {
+            modelInputs = .object([
+                ("arch", .string(spec.backbone.arch)), ("options", spec.backbone.specValue["options"]),
+                ("head", spec.head.specValue), ("classes", .int(classes)),
+                ("input_shape", spec.data.specValue["input_shape"]), ("weights", weightsInput), ("seed", .int(spec.seed)),
+            ])
+            initStage = add(.modelInit, experiment: spec.name, inputs: modelInputs, deps: initDeps, points: points, flops: 0,
                             summary: "\(spec.backbone.arch) (\(Self.count(summary.parameters)) parameters), weights \(spec.backbone.weights.text)",
                             state: state)
+            state.models[modelKey] = (modelInputs, initStage)
+        }
 
         // Frozen-backbone features: every backbone parameter frozen, nothing that
         // would make the backbone's output vary from epoch to epoch.
@@ -268,26 +303,39 @@ public struct PlanBuilder {
     /// Adds (or reuses) a stage and returns its id.
     @discardableResult
     private func add(_ kind: Stage.Kind, experiment: String, inputs: SpecValue, deps: [String], points: [String],
-                     flops: Double, summary: String, state: State) -> String {
+                     flops: Double, summary: @autoclosure () -> String, state: State) -> String {
         let depHashes = deps.map { state.stages[$0]!.hash }
-        let canonical = "tlc-stage/\(Self.formatVersion)\n\(kind.rawValue)\n\(inputs.canonicalJSON)\n\(depHashes.joined(separator: ","))"
-        let hash = Self.sha256(Data(canonical.utf8))
+        var canonical = Array("tlc-stage/\(Self.formatVersion)\n\(kind.rawValue)\n".utf8)
+        canonical += inputs.canonicalBytes
+        canonical += Array("\n\(depHashes.joined(separator: ","))".utf8)
+        let hash = Self.sha256(Data(canonical))
         let id = "\(kind.rawValue):\(hash.prefix(12))"
-        if var existing = state.stages[id] {
-            for p in points where !existing.points.contains(p) { existing.points.append(p) }
-            state.stages[id] = existing
+        if state.stages[id] != nil {
+            addPoints(points, to: id, state: state)
             return id
         }
+        state.stagePoints[id] = Set(points)
         state.stages[id] = Stage(id: id, kind: kind, experiment: experiment, hash: hash, deps: deps, inputs: inputs,
-                                 points: points, flops: flops, summary: summary)
+                                 points: points, flops: flops, summary: summary())
         state.order.append(id)
         return id
+    }
+
+    private func addPoints(_ points: [String], to id: String, state: State) {
+        for p in points where state.stagePoints[id, default: []].insert(p).inserted { state.stages[id]!.points.append(p) }
     }
 
     // MARK: helpers
 
     static func sha256(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for byte in SHA256.hash(data: data) {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// A member's seed, derived from the experiment seed (stable, no Swift hashing).
@@ -306,9 +354,10 @@ public struct PlanBuilder {
         return classes * (d.testPerClass.map { min($0, 1000) } ?? 1000)
     }
 
+    /// 1234 → "1234", 235146 → "235.1k", 2_500_000 → "2.50M" (no Foundation formatting: it is slow).
     static func count(_ n: Int) -> String {
-        if n >= 1_000_000 { return String(format: "%.2fM", Double(n) / 1e6) }
-        if n >= 10_000 { return String(format: "%.1fk", Double(n) / 1e3) }
+        if n >= 1_000_000 { let c = (n + 5_000) / 10_000; return "\(c / 100).\(c % 100 < 10 ? "0" : "")\(c % 100)M" }
+        if n >= 10_000 { let d = (n + 50) / 100; return "\(d / 10).\(d % 10)k" }
         return "\(n)"
     }
 }

@@ -18,7 +18,7 @@ extension Plan {
         let width = String(stages.count).count
         for (i, s) in stages.enumerated() {
             let n = String(i + 1).leftPad(width)
-            var line = "  [\(n)] \(s.kind.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)) \(s.hash.prefix(10))  \(s.summary)"
+            var line = "  [\(n)] \(s.kind.rawValue.rightPad(14)) \(s.hash.prefix(10))  \(s.summary)"
             if !s.deps.isEmpty { line += "  ← " + s.deps.map { "[\(index[$0]!)]" }.joined(separator: " ") }
             if s.experiment != experiment { line += "  (from \(s.experiment))" }
             if points.count > 1 {
@@ -32,7 +32,7 @@ extension Plan {
             let labels = points.map(\.label)
             let w = min(60, labels.map(\.count).max() ?? 0)
             for p in points.prefix(200) {
-                out += "  \(p.id)  \(p.label.padding(toLength: w, withPad: " ", startingAt: 0))  report [\(index[p.reportStage]!)]\n"
+                out += "  \(p.id)  \(p.label.rightPad(w))  report [\(index[p.reportStage]!)]\n"
             }
             if points.count > 200 { out += "  … and \(points.count - 200) more (use --format json for all)\n" }
         }
@@ -77,11 +77,15 @@ extension Plan {
 
     static func flops(_ f: Double) -> String {
         let units: [(Double, String)] = [(1e15, "PFLOP"), (1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP"), (1e3, "kFLOP")]
-        for (scale, name) in units where f >= scale { return String(format: "%.1f ", f / scale) + name }
-        return String(format: "%.0f FLOP", f)
+        for (scale, name) in units where f >= scale {
+            let tenths = Int((f / scale * 10).rounded())
+            return "\(tenths / 10).\(tenths % 10) " + name
+        }
+        return "\(Int(f.rounded())) FLOP"
     }
 }
 
 extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+    func rightPad(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
 }

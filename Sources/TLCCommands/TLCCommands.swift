@@ -42,6 +42,13 @@ public struct TLC: ParsableCommand {
     }
 }
 
+/// Large values a command prints and then exits with: freeing a 10,000-point plan
+/// just before the process ends is wasted time.
+enum Retained {
+    nonisolated(unsafe) static var values: [Any] = []
+    static func keepUntilExit(_ value: Any) { values.append(value) }
+}
+
 /// A failure already reported to the user; carries the exit code.
 struct CommandFailure: Error { var code: Int32 }
 
@@ -59,6 +66,7 @@ struct SpecOptions: ParsableArguments {
     func load(_ file: String) throws -> LoadedExperiment {
         do {
             let loaded = try ExperimentLoader().load(path: file, overrides: overrides)
+            Retained.keepUntilExit(loaded)
             Output.diagnostics(loaded.warnings)
             return loaded
         } catch {
@@ -105,6 +113,7 @@ struct PlanCommand: ParsableCommand {
             Output.err(error.description)
             throw CommandFailure(code: 2)
         }
+        Retained.keepUntilExit(plan)
         switch format {
         case .text: Output.out(plan.text())
         case .json: Output.out(plan.json())

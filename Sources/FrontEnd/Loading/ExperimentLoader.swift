@@ -75,8 +75,8 @@ public struct ExperimentLoader {
                 diagnostics.emit(.warning("the sweep expands to \(all.count) points", at: sweepNode!.location))
             }
             // Decode each point; identical errors from many points are reported once.
-            var decodedByTree: [YAMLNode: Spec] = [:]
             points.reserveCapacity(all.count)
+            let baseCanonical = base.specValue.canonicalJSON
             for assignments in all {
                 var t = baseTree
                 var failed = false
@@ -85,16 +85,13 @@ public struct ExperimentLoader {
                     catch { diagnostics.emit(.error("sweep path '\(a.path)' cannot be set: \(error.description)", at: a.value.location)); failed = true }
                 }
                 if failed { continue }
-                let spec: Spec
-                if let cached = decodedByTree[t] { spec = cached }
-                else {
-                    guard let s = decoder.decode(t, diagnostics: diagnostics, hasSweep: true) else { continue }
-                    decodedByTree[t] = s
-                    spec = s
-                }
+                guard let spec = decoder.decode(t, diagnostics: diagnostics, hasSweep: true) else { continue }
                 let values = assignments.map { Self.specValue($0.value) }
+                // The id hashes the base spec and the swept values, canonicalised: points
+                // whose values are equal (1e-3 and 0.001) share it.
+                let swept = SpecValue.map(zip(assignments, values).map { SpecEntry($0.path, $1) }).canonicalJSON
                 points.append(ExperimentPoint(
-                    id: String(stableID(spec.specValue.canonicalJSON).prefix(12)),
+                    id: String(stableID(baseCanonical + "\n" + swept).prefix(12)),
                     label: SweepExpansion.label(assignments, values: values),
                     assignments: zip(assignments, values).map { SweepAssignmentValue(path: $0.path, value: $1) },
                     spec: spec))

@@ -42,9 +42,8 @@ extension SpecDecoder {
         var summary: ArchitectureSummary?
         let archKnown = node("backbone", "arch").map { $0.scalar.map { Zoo.info($0.text) != nil } ?? false } ?? true
         if archKnown { do {
-            let arch = try Zoo.architecture(spec.backbone.arch, options: spec.backbone.options, input: spec.data.inputShape,
-                                            classes: classes, head: spec.head.descriptions)
-            summary = try arch.analyze()
+            summary = try architectures.summary(arch: spec.backbone.arch, options: spec.backbone.options,
+                                                input: spec.data.inputShape, classes: classes, head: spec.head)
         } catch let e as ZooError {
             switch e {
             case .unknownOption(_, let option, _), .badOption(_, let option, _):
@@ -159,5 +158,22 @@ extension SpecDecoder {
         if path.hasPrefix("/") { return path }
         let dir = (file as NSString).deletingLastPathComponent
         return ((dir.isEmpty ? FileManager.default.currentDirectoryPath : dir) as NSString).appendingPathComponent(path)
+    }
+}
+
+/// Analysed architectures by their inputs: sweep points mostly share one, and a
+/// 10,000-point sweep should not analyse it 10,000 times.
+final class ArchitectureCache: @unchecked Sendable {
+    private struct Key: Hashable { var arch: String; var options: [String: OptionValue]; var input: FeatureShape; var classes: Int; var head: HeadSpec }
+    private var summaries: [Key: Result<ArchitectureSummary, Error>] = [:]
+
+    func summary(arch: String, options: [String: OptionValue], input: FeatureShape, classes: Int, head: HeadSpec) throws -> ArchitectureSummary {
+        let key = Key(arch: arch, options: options, input: input, classes: classes, head: head)
+        if let known = summaries[key] { return try known.get() }
+        let result = Result { () throws -> ArchitectureSummary in
+            try Zoo.architecture(arch, options: options, input: input, classes: classes, head: head.descriptions).analyze()
+        }
+        summaries[key] = result
+        return try result.get()
     }
 }

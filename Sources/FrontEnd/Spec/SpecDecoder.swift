@@ -9,6 +9,7 @@ public struct SpecDecoder {
     public var resolveExperiment: (_ reference: String, _ fromFile: String) -> String?
     /// Whether a file path (already made absolute) exists.
     public var fileExists: (_ path: String) -> Bool
+    let architectures = ArchitectureCache()
 
     public init(resolveExperiment: @escaping (String, String) -> String? = { _, _ in nil },
                 fileExists: @escaping (String) -> Bool = { _ in false }) {
