@@ -19,7 +19,7 @@ build: deps
 	$(SWIFT) build
 
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 # Until the runtime executes plans (issues 3 and 4), `make run` validates every
 # experiment and prints the quickstart's plan; then it will train it.
