@@ -1,4 +1,97 @@
 // ModelZoo — pure descriptions of the architectures tlc knows: named layers and
 // blocks, shape inference, parameter and FLOP counts. It owns no tensors and no
 // BLAS; the engine instantiates these descriptions, the front end checks specs
-// against them, the planner estimates compute with them.
+// against them (frozen names, head shapes), the planner estimates compute.
+
+/// The shape of one sample's features: channels × height × width.
+/// A flat vector of n features is (n, 1, 1).
+public struct FeatureShape: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+    public init(channels: Int, height: Int, width: Int) {
+        self.channels = channels; self.height = height; self.width = width
+    }
+    public static func flat(_ n: Int) -> FeatureShape { FeatureShape(channels: n, height: 1, width: 1) }
+    public var count: Int { channels * height * width }
+    public var isFlat: Bool { height == 1 && width == 1 }
+    public var description: String { isFlat ? "\(channels)" : "\(channels)×\(height)×\(width)" }
+}
+
+/// One layer, or a named group of layers. Children of a group are named
+/// `group.child`; shortcut layers of a residual are `name.shortcut.child`;
+/// branch `i` of a concat is `name.branch<i>.child`.
+public indirect enum LayerDescription: Hashable, Sendable {
+    case dense(name: String, units: Int)
+    case conv2d(name: String, filters: Int, kernel: Int, stride: Int, padding: Int)
+    case maxPool(name: String, size: Int, stride: Int, padding: Int)
+    case avgPool(name: String, size: Int, stride: Int, padding: Int)
+    case globalAvgPool(name: String)
+    case batchNorm(name: String)
+    case relu(name: String)
+    case dropout(name: String, rate: Double)
+    case flatten(name: String)
+    case block(name: String, layers: [LayerDescription])
+    /// out = body(x) + shortcut(x); an empty shortcut is the identity.
+    case residual(name: String, body: [LayerDescription], shortcut: [LayerDescription])
+    /// Inception-style parallel branches concatenated along channels.
+    case concat(name: String, branches: [[LayerDescription]])
+
+    public var name: String {
+        switch self {
+        case .dense(let n, _), .conv2d(let n, _, _, _, _), .maxPool(let n, _, _, _), .avgPool(let n, _, _, _),
+             .globalAvgPool(let n), .batchNorm(let n), .relu(let n), .dropout(let n, _), .flatten(let n),
+             .block(let n, _), .residual(let n, _, _), .concat(let n, _):
+            return n
+        }
+    }
+
+    /// A short kind word for messages and plans.
+    public var kindName: String {
+        switch self {
+        case .dense: "dense"
+        case .conv2d: "conv2d"
+        case .maxPool: "maxpool"
+        case .avgPool: "avgpool"
+        case .globalAvgPool: "global_avgpool"
+        case .batchNorm: "batchnorm"
+        case .relu: "relu"
+        case .dropout: "dropout"
+        case .flatten: "flatten"
+        case .block: "block"
+        case .residual: "residual"
+        case .concat: "concat"
+        }
+    }
+
+    /// Children with the prefix their names get.
+    public var children: [(prefix: String, layers: [LayerDescription])] {
+        switch self {
+        case .block(let n, let layers): return [(n, layers)]
+        case .residual(let n, let body, let shortcut): return [(n, body), (n + ".shortcut", shortcut)]
+        case .concat(let n, let branches):
+            return branches.enumerated().map { ("\(n).branch\($0.offset)", $0.element) }
+        default: return []
+        }
+    }
+
+    /// True for layers that hold parameters.
+    public var hasParameters: Bool {
+        switch self {
+        case .dense, .conv2d, .batchNorm: true
+        default: false
+        }
+    }
+}
+
+/// A whole network: a backbone (what transfers) and a head (what a spec replaces).
+public struct Architecture: Hashable, Sendable {
+    public var name: String
+    public var input: FeatureShape
+    public var backbone: [LayerDescription]
+    public var head: [LayerDescription]
+    public init(name: String, input: FeatureShape, backbone: [LayerDescription], head: [LayerDescription]) {
+        self.name = name; self.input = input; self.backbone = backbone; self.head = head
+    }
+    public var layers: [LayerDescription] { backbone + head }
+}

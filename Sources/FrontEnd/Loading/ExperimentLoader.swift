@@ -1,0 +1,226 @@
+// ExperimentLoader — the front end's entry point: read a file, follow `extends`,
+// apply `--set` overrides, expand the sweep, decode and check every point.
+// Result: a `LoadedExperiment` (plain values) or a `DiagnosticError` holding every
+// located error found.
+import Foundation
+
+/// One point of an experiment: a fully resolved spec.
+public struct ExperimentPoint: Hashable, Sendable {
+    /// Stable id: a hash of the point's resolved spec (equal points share it).
+    public var id: String
+    /// Readable label (`lr=3e-4,train_per_class=100`); empty without a sweep.
+    public var label: String
+    /// The swept fields and their values, in sweep order.
+    public var assignments: [SweepAssignmentValue]
+    public var spec: Spec
+}
+
+public struct SweepAssignmentValue: Hashable, Sendable {
+    public var path: String
+    public var value: SpecValue
+}
+
+public struct LoadedExperiment: Sendable {
+    /// The spec file as given on the command line.
+    public var file: String
+    /// Its text, exactly as written.
+    public var sourceText: String
+    /// Files read through `extends`, in order from the spec to its last base.
+    public var extendsChain: [String]
+    /// The resolved point without sweep values (the experiment's base).
+    public var base: Spec
+    /// One point per sweep point; exactly one (the base, label "") without a sweep.
+    public var points: [ExperimentPoint]
+    public var hasSweep: Bool
+    /// Swept paths, in label order.
+    public var sweptPaths: [String]
+    public var warnings: [Diagnostic]
+    public var name: String { base.name }
+}
+
+public struct ExperimentLoader {
+    public var limits: YAMLParser.Limits = .default
+    public init() {}
+
+    /// Loads, resolves and checks an experiment. `overrides` are `path=value` strings.
+    public func load(path: String, overrides: [String] = []) throws(DiagnosticError) -> LoadedExperiment {
+        let diagnostics = DiagnosticEngine()
+        var chain: [String] = []
+        let sourceText = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        guard var tree = loadWithExtends(path: path, via: nil, chain: &chain, diagnostics: diagnostics) else {
+            throw DiagnosticError(diagnostics.diagnostics)
+        }
+        // Overrides.
+        for (i, text) in overrides.enumerated() {
+            if let t = applyOverride(text, index: i, to: tree, diagnostics: diagnostics) { tree = t }
+        }
+        if diagnostics.hasErrors { throw DiagnosticError(diagnostics.diagnostics) }
+
+        // Sweep.
+        let sweepNode = tree["sweep"].flatMap { $0.isNull ? nil : $0 }
+        let baseTree = TreeEditing.removing("sweep", from: TreeEditing.removing("extends", from: tree))
+        let decoder = SpecDecoder(resolveExperiment: Self.resolveExperiment, fileExists: { FileManager.default.fileExists(atPath: $0) })
+        let seed = baseTree["seed"]?.scalar?.int ?? 0
+        var definition: SweepDefinition?
+        if let sweepNode { definition = SweepExpansion.parse(sweepNode, defaultSeed: seed, diagnostics: diagnostics) }
+        if sweepNode != nil && definition == nil { throw DiagnosticError(diagnostics.diagnostics) }
+
+        guard let base = decoder.decode(baseTree, diagnostics: diagnostics, hasSweep: sweepNode != nil) else {
+            throw DiagnosticError(Self.unique(diagnostics.diagnostics))
+        }
+        var points: [ExperimentPoint] = []
+        if let definition {
+            let all = SweepExpansion.expand(definition)
+            if all.count > SweepExpansion.largeSweepWarning {
+                diagnostics.emit(.warning("the sweep expands to \(all.count) points", at: sweepNode!.location))
+            }
+            // Decode each point; identical errors from many points are reported once.
+            var decodedByTree: [YAMLNode: Spec] = [:]
+            points.reserveCapacity(all.count)
+            for assignments in all {
+                var t = baseTree
+                var failed = false
+                for a in assignments {
+                    do { t = try TreeEditing.set(a.value, at: a.path.split(separator: ".").map(String.init)[...], in: t) }
+                    catch { diagnostics.emit(.error("sweep path '\(a.path)' cannot be set: \(error)", at: a.value.location)); failed = true }
+                }
+                if failed { continue }
+                let spec: Spec
+                if let cached = decodedByTree[t] { spec = cached }
+                else {
+                    guard let s = decoder.decode(t, diagnostics: diagnostics, hasSweep: true) else { continue }
+                    decodedByTree[t] = s
+                    spec = s
+                }
+                let values = assignments.map { Self.specValue($0.value) }
+                points.append(ExperimentPoint(
+                    id: String(stableID(spec.specValue.canonicalJSON).prefix(12)),
+                    label: SweepExpansion.label(assignments, values: values),
+                    assignments: zip(assignments, values).map { SweepAssignmentValue(path: $0.path, value: $1) },
+                    spec: spec))
+            }
+        } else {
+            points = [ExperimentPoint(id: String(stableID(base.specValue.canonicalJSON).prefix(12)), label: "", assignments: [], spec: base)]
+        }
+        if diagnostics.hasErrors { throw DiagnosticError(Self.unique(diagnostics.diagnostics)) }
+        return LoadedExperiment(file: path, sourceText: sourceText, extendsChain: chain, base: base, points: points,
+                                hasSweep: definition != nil, sweptPaths: definition?.paths ?? [],
+                                warnings: Self.unique(diagnostics.diagnostics.filter { $0.severity != .error }))
+    }
+
+    /// Parses `path` and merges it over its `extends` chain.
+    private func loadWithExtends(path: String, via: YAMLNode?, chain: inout [String], diagnostics: DiagnosticEngine) -> YAMLNode? {
+        let canonical = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        if let i = chain.firstIndex(of: canonical) {
+            let cycle = (chain[i...] + [canonical]).map { ($0 as NSString).lastPathComponent }.joined(separator: " → ")
+            diagnostics.emit(.error("'extends' makes a cycle: \(cycle)", at: via?.location))
+            return nil
+        }
+        if chain.count >= 32 {
+            diagnostics.emit(.error("'extends' chain is deeper than 32 files", at: via?.location)); return nil
+        }
+        chain.append(canonical)
+        let node: YAMLNode
+        do { node = try YAMLParser.parse(fileAt: path, limits: limits) } catch {
+            if let via {
+                diagnostics.emit(.error("cannot extend '\(path)'", at: via.location))
+            }
+            for d in error.diagnostics { diagnostics.emit(d) }
+            return nil
+        }
+        guard let ext = node["extends"], !ext.isNull else { return node }
+        guard let s = ext.scalar, !s.text.isEmpty else {
+            diagnostics.emit(.error("extends must be a file path", at: ext.location)); return nil
+        }
+        let basePath = SpecDecoder.resolvePath(s.text, relativeTo: path)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: basePath, isDirectory: &isDir), !isDir.boolValue else {
+            diagnostics.emit(.error("extends: no file '\(s.text)' (looked at \(basePath))", at: ext.location)); return nil
+        }
+        guard let base = loadWithExtends(path: basePath, via: ext, chain: &chain, diagnostics: diagnostics) else { return nil }
+        return TreeEditing.merge(base: TreeEditing.removing("extends", from: base), child: node)
+    }
+
+    /// Applies one `path=value` override; errors point at the override text.
+    private func applyOverride(_ text: String, index: Int, to tree: YAMLNode, diagnostics: DiagnosticEngine) -> YAMLNode? {
+        let file = "--set"
+        guard let eq = text.firstIndex(of: "=") else {
+            diagnostics.emit(.error("override '\(text)' must be PATH=VALUE, e.g. optimizer.lr=3e-4", at: SourceLocation(file: file, line: index + 1, column: 1)))
+            return nil
+        }
+        let path = String(text[..<eq]).trimmingCharacters(in: .whitespaces)
+        let valueText = String(text[text.index(after: eq)...])
+        let keyLoc = SourceLocation(file: file, line: index + 1, column: 1)
+        if path != "sweep", let problem = SpecSchema.checkPath(path) {
+            diagnostics.emit(.error("override '\(path)': \(problem)", at: keyLoc)); return nil
+        }
+        var value: YAMLNode
+        do {
+            value = try YAMLParser.parse(valueText.isEmpty ? "''" : valueText, file: file, limits: limits)
+        } catch {
+            for d in error.diagnostics {
+                var d = d
+                if let l = d.location { d.location = SourceLocation(file: file, line: index + 1, column: l.column + path.count + 1) }
+                diagnostics.emit(d)
+            }
+            return nil
+        }
+        value = TreeEditing.shifted(value, columns: path.count + 1, file: file)
+        value = Self.relocateLines(value, line: index + 1)
+        do { return try TreeEditing.set(value, at: path.split(separator: ".").map(String.init)[...], in: tree) }
+        catch { diagnostics.emit(.error("override '\(path)' cannot be set: \(error)", at: keyLoc)); return nil }
+    }
+
+    /// Puts every location of an override value on the override's "line" (its index).
+    private static func relocateLines(_ node: YAMLNode, line: Int) -> YAMLNode {
+        let loc = SourceLocation(file: node.location.file, line: line, column: node.location.column)
+        switch node.kind {
+        case .scalar: return YAMLNode(node.kind, at: loc)
+        case .sequence(let items): return YAMLNode(.sequence(items.map { relocateLines($0, line: line) }), at: loc)
+        case .mapping(let pairs):
+            return YAMLNode(.mapping(pairs.map { YAMLPair(key: relocateLines($0.key, line: line), value: relocateLines($0.value, line: line)) }), at: loc)
+        }
+    }
+
+    /// Finds the experiment file a reference names: a path (`x.yaml`) relative to the
+    /// referring file, or a name looked up as NAME.yaml next to it and in an
+    /// `Experiments/` folder of it or any parent folder.
+    public static func resolveExperiment(_ reference: String, from file: String) -> String? {
+        let fm = FileManager.default
+        let dir = (SpecDecoder.resolvePath(file, relativeTo: "") as NSString).deletingLastPathComponent
+        if reference.hasSuffix(".yaml") || reference.hasSuffix(".yml") {
+            let p = SpecDecoder.resolvePath(reference, relativeTo: file)
+            return fm.fileExists(atPath: p) ? p : nil
+        }
+        guard SpecDecoder.nameProblem(reference) == nil else { return nil }
+        var candidates = [(dir as NSString).appendingPathComponent(reference + ".yaml")]
+        var d = dir
+        for _ in 0..<8 {
+            candidates.append(((d as NSString).appendingPathComponent("Experiments") as NSString).appendingPathComponent(reference + ".yaml"))
+            let parent = (d as NSString).deletingLastPathComponent
+            if parent == d || parent.isEmpty { break }
+            d = parent
+        }
+        return candidates.first { fm.fileExists(atPath: $0) }
+    }
+
+    /// A YAML node as a plain value (core-schema resolution of plain scalars).
+    public static func specValue(_ node: YAMLNode) -> SpecValue {
+        switch node.kind {
+        case .scalar(let s):
+            guard s.style == .plain else { return .string(s.text) }
+            if s.isNull { return .null }
+            if let b = s.bool { return .bool(b) }
+            if let i = s.int { return .int(i) }
+            if let d = s.double { return .double(d) }
+            return .string(s.text)
+        case .sequence(let items): return .list(items.map(specValue))
+        case .mapping(let pairs): return .map(pairs.map { SpecEntry($0.key.scalar?.text ?? "", specValue($0.value)) })
+        }
+    }
+
+    static func unique(_ ds: [Diagnostic]) -> [Diagnostic] {
+        var seen = Set<Diagnostic>()
+        return ds.filter { seen.insert($0).inserted }
+    }
+}

@@ -1,0 +1,151 @@
+// Cross-field checks: rules that need more than one section — classes that
+// exist, an architecture whose shapes fit with its head, frozen and grouped layer
+// names that exist, references to other experiments and files that resolve.
+import ModelZoo
+import Foundation
+
+extension SpecDecoder {
+    func crossCheck(_ spec: inout Spec, top: [String: YAMLNode], _ r: NodeReader) {
+        func node(_ path: String...) -> YAMLNode? {
+            var n: YAMLNode? = top[path[0]]
+            for key in path.dropFirst() { n = n?[key] }
+            return n
+        }
+        let anchor = top["backbone"] ?? top["name"] ?? YAMLNode(.scalar(YAMLScalar("")), at: SourceLocation(file: "", line: 1, column: 1))
+
+        // Classes that exist in the data set.
+        if let known = spec.data.dataset.knownClassCount, let classes = spec.data.classes,
+           let items = node("data", "classes")?.sequence {
+            for (c, item) in zip(classes, items) where c >= known {
+                r.error("class \(c) does not exist: \(spec.data.dataset.text) has classes 0–\(known - 1)", at: item)
+            }
+        }
+        if spec.data.dataset == .fashionMNIST, node("data", "input_shape") != nil,
+           spec.data.inputShape != FeatureShape(channels: 1, height: 28, width: 28) {
+            r.error("fashion-mnist images are 1×28×28; data.input_shape applies to csv and npy data only", at: node("data", "input_shape")!)
+        }
+
+        // The architecture with its head: options, shapes, freezing, groups.
+        let classes = spec.data.classCount ?? 2
+        let archNode = node("backbone", "arch") ?? anchor
+        var summary: ArchitectureSummary?
+        do {
+            let arch = try Zoo.architecture(spec.backbone.arch, options: spec.backbone.options, input: spec.data.inputShape,
+                                            classes: classes, head: spec.head.descriptions)
+            summary = try arch.analyze()
+        } catch let e as ZooError {
+            switch e {
+            case .unknownOption(_, let option, _), .badOption(_, let option, _):
+                let at = node("backbone", "options")?.mapping?.first { $0.key.scalar?.text == option }?.key ?? archNode
+                r.error(e.description, at: at)
+            case .unknownArchitecture: break // reported by the decoder
+            }
+        } catch let e as ShapeError {
+            let inHead = e.layer.hasPrefix("head.")
+            r.error("the network does not fit: \(e.description)", at: inHead ? (node("head", "layers") ?? archNode) : archNode,
+                    notes: inHead ? [] : ["input is \(spec.data.inputShape)"])
+        } catch {}
+
+        if let summary {
+            checkSelection(spec.backbone.freeze, node: node("backbone", "freeze"), summary: summary, r, what: "backbone.freeze")
+            if let items = node("training", "unfreeze")?.sequence {
+                for (step, item) in zip(spec.training.unfreeze, items) {
+                    checkSelection(step.layers, node: item["layers"], summary: summary, r, what: "unfreeze layers")
+                    if step.epoch > spec.training.epochs, let e = item["epoch"] {
+                        r.error("unfreeze epoch \(step.epoch) comes after the last epoch (\(spec.training.epochs))", at: e)
+                    }
+                }
+            }
+            if let pairs = node("optimizer", "groups")?.mapping {
+                for p in pairs {
+                    let name = p.key.scalar?.text ?? ""
+                    if name == "backbone" || name == "head" { continue }
+                    if summary.unmatched([name]).isEmpty { continue }
+                    let hint = suggestion(for: name, among: ["backbone", "head"] + summary.layerPaths).map { "; did you mean '\($0)'?" } ?? ""
+                    r.error("optimizer group '\(name)' names no layer of \(spec.backbone.arch)\(hint)", at: p.key,
+                            notes: hint.isEmpty ? ["groups are backbone, head, or layer names and globs"] : [])
+                }
+            }
+        }
+        if let es = spec.training.earlyStopping, es.patience >= spec.training.epochs, let n = node("training", "early_stopping", "patience") {
+            r.diagnostics.emit(.warning("early-stopping patience \(es.patience) is not below training.epochs (\(spec.training.epochs)); it can never stop early", at: n.location))
+        }
+        if spec.training.regularization.isEnabled, spec.backbone.weights == .none, let n = node("training", "regularization") {
+            r.error("training.regularization pulls toward pretrained weights, but backbone.weights is none", at: n)
+        }
+
+        // References to files and other experiments.
+        if let n = node("backbone", "weights") {
+            switch spec.backbone.weights {
+            case .none: break
+            case .file(let path):
+                let full = Self.resolvePath(path, relativeTo: n.location.file)
+                if !fileExists(full) { r.error("backbone.weights file '\(path)' does not exist (looked at \(full))", at: n) }
+            case .run(let ref):
+                checkExperimentReference(ref, node: n, selfName: spec.name, r, what: "backbone.weights")
+            }
+        }
+        if let items = node("compression")?.sequence {
+            for (step, item) in zip(spec.compression, items) {
+                guard case .distill(let d) = step, let body = item["distill"] else { continue }
+                switch d.teacher {
+                case .run(let ref): checkExperimentReference(ref, node: body["teacher"] ?? body, selfName: spec.name, r, what: "distill.teacher")
+                case .ensemble where spec.ensemble == nil:
+                    r.error("distill.teacher is 'ensemble' but the experiment has no ensemble section", at: body["teacher"] ?? body)
+                default: break
+                }
+                do {
+                    _ = try Zoo.architecture(d.studentArch, options: d.studentOptions, input: spec.data.inputShape, classes: classes).analyze()
+                } catch let e as ZooError {
+                    if case .unknownArchitecture = e {} else { r.error(e.description, at: body["student"] ?? body) }
+                } catch {
+                    r.error("the student does not fit: \(error)", at: body["student"] ?? body)
+                }
+            }
+        }
+        if case .references(let refs) = spec.ensemble?.members, let items = node("ensemble", "members")?.sequence {
+            for (ref, item) in zip(refs, items) where !ref.hasPrefix("point:") {
+                let name = ref.hasPrefix("run:") ? String(ref.dropFirst(4)) : ref
+                checkExperimentReference(name, node: item, selfName: nil, r, what: "ensemble member")
+            }
+        }
+    }
+
+    private func checkSelection(_ selection: FreezeSelection, node: YAMLNode?, summary: ArchitectureSummary,
+                                _ r: NodeReader, what: String) {
+        guard let node else { return }
+        switch selection {
+        case .names(let names):
+            let items = node.sequence ?? [node]
+            for (name, item) in zip(names, items) where !summary.unmatched([name]).isEmpty {
+                let hint = suggestion(for: name, among: summary.layerPaths).map { "; did you mean '\($0)'?" } ?? ""
+                let top = summary.layers.filter { !$0.path.contains(".") }.map(\.path)
+                r.error("\(what): no layer or block '\(name)' in this architecture\(hint)", at: item,
+                        notes: hint.isEmpty ? ["top-level layers: \(top.joined(separator: ", "))"] : [])
+            }
+        case .upTo(let name):
+            if summary.layer(name) == nil {
+                let hint = suggestion(for: name, among: summary.layerPaths).map { "; did you mean '\($0)'?" } ?? ""
+                r.error("\(what): up_to names no layer or block '\(name)'\(hint)", at: node["up_to"] ?? node)
+            }
+        case .all, .none: break
+        }
+    }
+
+    private func checkExperimentReference(_ ref: String, node: YAMLNode, selfName: String?, _ r: NodeReader, what: String) {
+        if let selfName, ref == selfName {
+            r.error("\(what) refers to this experiment itself ('\(ref)')", at: node); return
+        }
+        if resolveExperiment(ref, node.location.file) == nil {
+            r.error("\(what): no experiment '\(ref)' found", at: node,
+                    notes: ["looked for \(ref.hasSuffix(".yaml") ? ref : ref + ".yaml") next to \(node.location.file) and in Experiments/"])
+        }
+    }
+
+    /// A path as written in `file`, made absolute against that file's folder.
+    public static func resolvePath(_ path: String, relativeTo file: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let dir = (file as NSString).deletingLastPathComponent
+        return ((dir.isEmpty ? FileManager.default.currentDirectoryPath : dir) as NSString).appendingPathComponent(path)
+    }
+}

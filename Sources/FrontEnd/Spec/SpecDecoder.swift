@@ -1,0 +1,395 @@
+// SpecDecoder — turns one resolved YAML tree (extends merged, overrides applied,
+// one sweep point substituted) into a `Spec`, filling in defaults, and checks
+// every range and cross-field rule. All problems are reported in one pass.
+import ModelZoo
+
+public struct SpecDecoder {
+    /// Resolves an experiment reference (`run:NAME` or a path) seen in `fromFile`
+    /// to the path of its experiment file, or nil when there is none.
+    public var resolveExperiment: (_ reference: String, _ fromFile: String) -> String?
+    /// Whether a file path (already made absolute) exists.
+    public var fileExists: (_ path: String) -> Bool
+
+    public init(resolveExperiment: @escaping (String, String) -> String? = { _, _ in nil },
+                fileExists: @escaping (String) -> Bool = { _ in false }) {
+        self.resolveExperiment = resolveExperiment
+        self.fileExists = fileExists
+    }
+
+    /// Decodes `root`; returns nil when any error was emitted into `diagnostics`.
+    /// `hasSweep` tells whether the experiment declares a sweep (for `ensemble: {members: {top: k}}`).
+    public func decode(_ root: YAMLNode, diagnostics: DiagnosticEngine, hasSweep: Bool = false) -> Spec? {
+        let before = diagnostics.diagnostics.filter { $0.severity == .error }.count
+        let r = NodeReader(diagnostics: diagnostics)
+        if root.isNull || (root.scalar?.text.isEmpty ?? false) {
+            r.error("the experiment is empty; expected a mapping with at least 'tlc: 1' and 'name'", at: root)
+            return nil
+        }
+        guard let top = r.mapping(root, "the experiment", known: SpecSchema.keys(at: "")) else { return nil }
+
+        var spec = Spec(name: "")
+        if let n = top["tlc"] {
+            if let v = r.int(n, "tlc (the spec language version)") {
+                if v != 1 { r.error("this tlc understands spec language version 1; the file says tlc: \(v)", at: n) }
+            }
+        } else {
+            r.error("missing 'tlc: 1' (the spec language version) at the top of the experiment", at: root)
+        }
+        if let n = top["name"] {
+            if let name = r.string(n, "name") {
+                if let problem = Self.nameProblem(name) { r.error(problem, at: n) } else { spec.name = name }
+            }
+        } else {
+            r.error("missing 'name': every experiment needs a name (it becomes its folder under Outputs)", at: root)
+        }
+        if let n = top["description"] { spec.description = r.string(n, "description") }
+        if let n = top["seed"], let v = r.int(n, "seed", min: 0) { spec.seed = v }
+
+        if let n = top["data"] { decodeData(n, into: &spec.data, r) }
+        if let n = top["normalization"] { decodeNormalization(n, into: &spec.normalization, r) }
+        if let n = top["backbone"] { decodeBackbone(n, into: &spec.backbone, r) }
+        if let n = top["head"] { decodeHead(n, into: &spec.head, r) }
+        if let n = top["optimizer"] { decodeOptimizer(n, into: &spec.optimizer, r) }
+        if let n = top["training"] { decodeTraining(n, into: &spec.training, r) }
+        if let n = top["compression"] { spec.compression = decodeCompression(n, r) }
+        if let n = top["ensemble"], !n.isNull { spec.ensemble = decodeEnsemble(n, r, hasSweep: hasSweep) }
+        if let n = top["report"] { decodeReport(n, into: &spec.report, r) }
+
+        crossCheck(&spec, top: top, r)
+        let after = diagnostics.diagnostics.filter { $0.severity == .error }.count
+        return after == before ? spec : nil
+    }
+
+    /// Why a name cannot be an experiment name, or nil when it can.
+    public static func nameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "name must not be empty" }
+        if name.hasPrefix(".") { return "name '\(name)' must not start with '.' (it becomes a folder under Outputs)" }
+        if name.count > 100 { return "name is longer than 100 characters" }
+        let ok = name.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "-_.".unicodeScalars.contains($0) }
+        if !ok { return "name '\(name)' may hold only letters, digits, '-', '_' and '.' (it becomes a folder under Outputs)" }
+        return nil
+    }
+
+    // MARK: sections
+
+    func decodeData(_ node: YAMLNode, into data: inout DataSpec, _ r: NodeReader) {
+        guard let m = r.mapping(node, "data", known: SpecSchema.keys(at: "data")) else { return }
+        if let n = m["dataset"], let text = r.string(n, "data.dataset") {
+            if text == "fashion-mnist" { data.dataset = .fashionMNIST }
+            else if text.hasPrefix("csv:"), text.count > 4 { data.dataset = .csv(path: String(text.dropFirst(4))) }
+            else if text.hasPrefix("npy:"), text.count > 4 { data.dataset = .npy(path: String(text.dropFirst(4))) }
+            else {
+                let hint = suggestion(for: text, among: ["fashion-mnist"]).map { "; did you mean '\($0)'?" } ?? ""
+                r.error("unknown data.dataset '\(text)'\(hint)", at: n, notes: hint.isEmpty ? ["expected fashion-mnist, csv:PATH or npy:PATH"] : [])
+            }
+        }
+        if let n = m["classes"] {
+            if n.scalar?.text == "all" { data.classes = nil }
+            else if let items = r.sequence(n, "data.classes") {
+                var classes: [Int] = []
+                var seen: [Int: YAMLNode] = [:]
+                for item in items {
+                    guard let c = r.int(item, "a class index", min: 0) else { continue }
+                    if let first = seen[c] {
+                        r.error("class \(c) is listed twice in data.classes", at: item, notes: ["first listed at \(first.location)"])
+                        continue
+                    }
+                    seen[c] = item
+                    classes.append(c)
+                }
+                if items.count < 2 { r.error("data.classes needs at least 2 classes", at: n) }
+                data.classes = classes
+            }
+        }
+        if let n = m["train_per_class"] {
+            data.trainPerClass = n.scalar?.text == "all" ? nil : r.int(n, "data.train_per_class", min: 1)
+        }
+        if let n = m["test_per_class"] {
+            data.testPerClass = n.scalar?.text == "all" ? nil : r.int(n, "data.test_per_class", min: 1)
+        }
+        if let n = m["validation"], let v = r.double(n, "data.validation", atLeast: 0, below: 1) { data.validation = v }
+        if let n = m["augment"], let a = r.mapping(n, "data.augment", known: SpecSchema.keys(at: "data.augment")) {
+            if let c = a["random_crop"], let v = r.int(c, "data.augment.random_crop", min: 0, max: 8) { data.augment.randomCrop = v }
+            if let f = a["horizontal_flip"], let v = r.bool(f, "data.augment.horizontal_flip") { data.augment.horizontalFlip = v }
+        }
+        if let n = m["input_shape"], let items = r.sequence(n, "data.input_shape") {
+            let dims = items.compactMap { r.int($0, "an input dimension", min: 1, max: 4096) }
+            if items.count != 3 { r.error("data.input_shape is [channels, height, width]", at: n) }
+            else if dims.count == 3 { data.inputShape = FeatureShape(channels: dims[0], height: dims[1], width: dims[2]) }
+        }
+    }
+
+    func decodeNormalization(_ node: YAMLNode, into norm: inout NormalizationSpec, _ r: NodeReader) {
+        guard let m = r.mapping(node, "normalization", known: SpecSchema.keys(at: "normalization")) else { return }
+        if let n = m["kind"], let k = r.enumeration(n, "normalization.kind", NormalizationSpec.Kind.self) { norm.kind = k }
+        if let n = m["per"], let p = r.enumeration(n, "normalization.per", NormalizationSpec.Per.self) { norm.per = p }
+    }
+
+    func decodeBackbone(_ node: YAMLNode, into b: inout BackboneSpec, _ r: NodeReader) {
+        guard let m = r.mapping(node, "backbone", known: SpecSchema.keys(at: "backbone")) else { return }
+        if let n = m["arch"], let a = decodeArch(n, r, what: "backbone.arch") { b.arch = a }
+        if let n = m["options"] { b.options = decodeOptions(n, r, what: "backbone.options") }
+        if let n = m["weights"], let text = r.string(n, "backbone.weights") {
+            if text == "none" { b.weights = .none }
+            else if text.hasPrefix("run:"), text.count > 4 { b.weights = .run(String(text.dropFirst(4))) }
+            else if text.hasPrefix("file:"), text.count > 5 { b.weights = .file(String(text.dropFirst(5))) }
+            else if text.hasSuffix(".yaml") || text.hasSuffix(".yml") { b.weights = .run(text) }
+            else {
+                r.error("backbone.weights must be none, run:EXPERIMENT, file:PATH.safetensors or an experiment file path; got '\(text)'", at: n)
+            }
+        }
+        if let n = m["freeze"], let f = decodeFreeze(n, r, what: "backbone.freeze") { b.freeze = f }
+    }
+
+    func decodeArch(_ node: YAMLNode, _ r: NodeReader, what: String) -> String? {
+        guard let text = r.string(node, what) else { return nil }
+        if Zoo.info(text) != nil { return text }
+        if let s = suggestion(for: text, among: Zoo.names) {
+            r.error("unknown architecture '\(text)'; did you mean '\(s)'?", at: node)
+        } else {
+            r.error("unknown architecture '\(text)'", at: node, notes: ["known: \(Zoo.names.joined(separator: ", "))"])
+        }
+        return nil
+    }
+
+    func decodeOptions(_ node: YAMLNode, _ r: NodeReader, what: String) -> [String: OptionValue] {
+        guard let pairs = node.mapping else {
+            if !node.isNull { r.error("\(what) must be a mapping, not \(r.article(node.kindName))", at: node) }
+            return [:]
+        }
+        var out: [String: OptionValue] = [:]
+        for p in pairs {
+            let key = p.key.scalar?.text ?? ""
+            switch r.optionValue(p.value) {
+            case .value(let v): out[key] = v
+            case .invalid: r.error("\(what).\(key) must be a number, boolean, string or list of them", at: p.value)
+            }
+        }
+        return out
+    }
+
+    func decodeFreeze(_ node: YAMLNode, _ r: NodeReader, what: String) -> FreezeSelection? {
+        if let s = node.scalar, !node.isNull {
+            switch s.text {
+            case "all": return .all
+            case "none": return FreezeSelection.none
+            default: return .names([s.text])
+            }
+        }
+        if node.isNull { return FreezeSelection.none }
+        if let items = node.sequence {
+            let names = items.compactMap { r.string($0, "a layer name in \(what)") }
+            return names.count == items.count ? .names(names) : nil
+        }
+        if let m = r.mapping(node, what, known: ["up_to"]) {
+            guard let n = m["up_to"] else { r.error("\(what) as a mapping needs 'up_to: LAYER'", at: node); return nil }
+            return r.string(n, "\(what).up_to").map { .upTo($0) }
+        }
+        return nil
+    }
+
+    func decodeHead(_ node: YAMLNode, into h: inout HeadSpec, _ r: NodeReader) {
+        guard let m = r.mapping(node, "head", known: SpecSchema.keys(at: "head")) else { return }
+        guard let n = m["layers"], let items = r.sequence(n, "head.layers") else { return }
+        var layers: [HeadLayer] = []
+        let kinds = ["dense", "relu", "dropout", "batchnorm"]
+        for item in items {
+            if let s = item.scalar, !item.isNull {
+                switch s.text {
+                case "relu": layers.append(.relu)
+                case "batchnorm": layers.append(.batchnorm)
+                case "dense", "dropout": r.error("'\(s.text)' needs a value: write {\(s.text): \(s.text == "dense" ? "128" : "0.3")}", at: item)
+                default:
+                    let hint = suggestion(for: s.text, among: kinds).map { "; did you mean '\($0)'?" } ?? ""
+                    r.error("unknown head layer '\(s.text)'\(hint)", at: item, notes: hint.isEmpty ? ["head layers: dense, relu, dropout, batchnorm"] : [])
+                }
+            } else if let pairs = item.mapping, pairs.count == 1 {
+                let key = pairs[0].key.scalar?.text ?? "", value = pairs[0].value
+                switch key {
+                case "dense": if let u = r.int(value, "dense units", min: 1, max: 1 << 20) { layers.append(.dense(u)) }
+                case "dropout": if let d = r.double(value, "dropout rate", atLeast: 0, below: 1) { layers.append(.dropout(d)) }
+                case "relu", "batchnorm": r.error("'\(key)' takes no value; write it as a plain list item", at: pairs[0].key)
+                default:
+                    let hint = suggestion(for: key, among: kinds).map { "; did you mean '\($0)'?" } ?? ""
+                    r.error("unknown head layer '\(key)'\(hint)", at: pairs[0].key, notes: hint.isEmpty ? ["head layers: dense, relu, dropout, batchnorm"] : [])
+                }
+            } else {
+                r.error("a head layer is 'relu', 'batchnorm', {dense: N} or {dropout: RATE}", at: item)
+            }
+        }
+        h.layers = layers
+    }
+
+    func decodeOptimizer(_ node: YAMLNode, into o: inout OptimizerSpec, _ r: NodeReader) {
+        guard let m = r.mapping(node, "optimizer", known: SpecSchema.keys(at: "optimizer")) else { return }
+        if let n = m["kind"], let k = r.enumeration(n, "optimizer.kind", OptimizerSpec.Kind.self) { o.kind = k }
+        if let n = m["lr"], let v = r.double(n, "optimizer.lr", above: 0, atMost: 10) { o.lr = v }
+        if let n = m["weight_decay"], let v = r.double(n, "optimizer.weight_decay", atLeast: 0, atMost: 1) { o.weightDecay = v }
+        if let n = m["momentum"], let v = r.double(n, "optimizer.momentum", atLeast: 0, below: 1) { o.momentum = v }
+        if let n = m["nesterov"], let v = r.bool(n, "optimizer.nesterov") { o.nesterov = v }
+        if let n = m["betas"], let items = r.sequence(n, "optimizer.betas") {
+            let vs = items.compactMap { r.double($0, "an Adam beta", atLeast: 0, below: 1) }
+            if items.count != 2 { r.error("optimizer.betas is [beta1, beta2]", at: n) }
+            else if vs.count == 2 { o.beta1 = vs[0]; o.beta2 = vs[1] }
+        }
+        if let n = m["eps"], let v = r.double(n, "optimizer.eps", above: 0, atMost: 1) { o.eps = v }
+        if let n = m["clip_norm"], !n.isNull { o.clipNorm = r.double(n, "optimizer.clip_norm", above: 0) }
+        if let n = m["groups"], let pairs = n.mapping {
+            for p in pairs {
+                let name = p.key.scalar?.text ?? ""
+                guard let g = r.mapping(p.value, "optimizer.groups.\(name)", known: SpecSchema.groupFields.map(\.name)) else { continue }
+                var group = ParameterGroupSpec()
+                if let v = g["lr"] { group.lr = r.double(v, "optimizer.groups.\(name).lr", above: 0, atMost: 10) }
+                if let v = g["weight_decay"] { group.weightDecay = r.double(v, "optimizer.groups.\(name).weight_decay", atLeast: 0, atMost: 1) }
+                o.groups[name] = group
+            }
+        } else if let n = m["groups"], !n.isNull {
+            r.error("optimizer.groups must be a mapping of group name to {lr, weight_decay}", at: n)
+        }
+        if o.kind != .sgd, let n = m["nesterov"], n.scalar?.bool == true {
+            r.error("optimizer.nesterov applies to sgd only (kind is \(o.kind.rawValue))", at: n)
+        }
+    }
+
+    func decodeTraining(_ node: YAMLNode, into t: inout TrainingSpec, _ r: NodeReader) {
+        guard let m = r.mapping(node, "training", known: SpecSchema.keys(at: "training")) else { return }
+        if let n = m["epochs"], let v = r.int(n, "training.epochs", min: 1, max: 10_000) { t.epochs = v }
+        if let n = m["batch_size"], let v = r.int(n, "training.batch_size", min: 1, max: 65_536) { t.batchSize = v }
+        if let n = m["label_smoothing"], let v = r.double(n, "training.label_smoothing", atLeast: 0, below: 1) { t.labelSmoothing = v }
+        if let n = m["schedule"], let s = r.mapping(n, "training.schedule", known: SpecSchema.keys(at: "training.schedule")) {
+            if let k = s["kind"], let v = r.enumeration(k, "schedule kind", ScheduleSpec.Kind.self) { t.schedule.kind = v }
+            if let k = s["warmup_epochs"], let v = r.double(k, "training.schedule.warmup_epochs", atLeast: 0) { t.schedule.warmupEpochs = v }
+            if let k = s["step_epochs"], let v = r.int(k, "training.schedule.step_epochs", min: 1) { t.schedule.stepEpochs = v }
+            if let k = s["gamma"], let v = r.double(k, "training.schedule.gamma", above: 0, atMost: 1) { t.schedule.gamma = v }
+            if let k = s["min_lr_fraction"], let v = r.double(k, "training.schedule.min_lr_fraction", atLeast: 0, atMost: 1) { t.schedule.minLRFraction = v }
+            if let k = s["max_lr_factor"], let v = r.double(k, "training.schedule.max_lr_factor", atLeast: 1) { t.schedule.maxLRFactor = v }
+            if let k = s["pct_start"], let v = r.double(k, "training.schedule.pct_start", above: 0, below: 1) { t.schedule.pctStart = v }
+        }
+        if let n = m["early_stopping"], !n.isNull,
+           let e = r.mapping(n, "training.early_stopping", known: SpecSchema.keys(at: "training.early_stopping")) {
+            var es = EarlyStoppingSpec()
+            if let k = e["metric"], let v = r.string(k, "training.early_stopping.metric") {
+                if ["val.accuracy", "val.loss"].contains(v) { es.metric = v; es.mode = v == "val.loss" ? .min : .max }
+                else {
+                    let hint = suggestion(for: v, among: ["val.accuracy", "val.loss"]).map { "; did you mean '\($0)'?" } ?? " (use val.accuracy or val.loss)"
+                    r.error("early stopping watches a validation metric; '\(v)' is not one\(hint)", at: k)
+                }
+            }
+            if let k = e["patience"], let v = r.int(k, "training.early_stopping.patience", min: 1) { es.patience = v }
+            if let k = e["mode"], let v = r.enumeration(k, "early stopping mode", EarlyStoppingSpec.Mode.self) { es.mode = v }
+            t.earlyStopping = es
+        }
+        if let n = m["unfreeze"], let items = r.sequence(n, "training.unfreeze") {
+            for item in items {
+                guard let u = r.mapping(item, "an unfreeze step", known: ["epoch", "layers"]) else { continue }
+                guard let e = u["epoch"], let l = u["layers"] else {
+                    r.error("an unfreeze step needs 'epoch' and 'layers', e.g. {epoch: 3, layers: [block3]}", at: item); continue
+                }
+                if let epoch = r.int(e, "unfreeze epoch", min: 1), let layers = decodeFreeze(l, r, what: "unfreeze layers") {
+                    t.unfreeze.append(UnfreezeStep(epoch: epoch, layers: layers))
+                }
+            }
+        }
+        if let n = m["regularization"], let g = r.mapping(n, "training.regularization", known: SpecSchema.keys(at: "training.regularization")) {
+            if let k = g["l2sp"], let v = r.double(k, "training.regularization.l2sp", atLeast: 0) { t.regularization.l2sp = v }
+            if let k = g["ewc"], let v = r.double(k, "training.regularization.ewc", atLeast: 0) { t.regularization.ewc = v }
+            if let k = g["fisher_samples"], let v = r.int(k, "training.regularization.fisher_samples", min: 1, max: 1_000_000) { t.regularization.fisherSamples = v }
+        }
+    }
+
+    func decodeCompression(_ node: YAMLNode, _ r: NodeReader) -> [CompressionStep] {
+        if node.isNull { return [] }
+        guard let items = r.sequence(node, "compression") else { return [] }
+        var steps: [CompressionStep] = []
+        for item in items {
+            guard let pairs = item.mapping, pairs.count == 1 else {
+                r.error("a compression step is one of {prune: …}, {quantize: …}, {distill: …}", at: item); continue
+            }
+            let key = pairs[0].key.scalar?.text ?? "", value = pairs[0].value
+            let body = value.isNull ? YAMLNode(.mapping([]), at: value.location) : value
+            switch key {
+            case "prune":
+                guard let m = r.mapping(body, "prune", known: ["method", "scope", "sparsity", "steps", "finetune_epochs"]) else { continue }
+                var p = PruneSpec()
+                if let n = m["method"], let v = r.enumeration(n, "pruning method", PruneSpec.Method.self) { p.method = v }
+                if let n = m["scope"], let v = r.enumeration(n, "pruning scope", PruneSpec.Scope.self) { p.scope = v }
+                if let n = m["sparsity"], let v = r.double(n, "prune.sparsity", atLeast: 0, below: 1) { p.sparsity = v }
+                if let n = m["steps"], let v = r.int(n, "prune.steps", min: 1, max: 100) { p.steps = v }
+                if let n = m["finetune_epochs"], let v = r.int(n, "prune.finetune_epochs", min: 0, max: 1000) { p.finetuneEpochs = v }
+                steps.append(.prune(p))
+            case "quantize":
+                guard let m = r.mapping(body, "quantize", known: ["bits", "weights", "activations", "calibration_batches", "qat_epochs"]) else { continue }
+                var q = QuantizeSpec()
+                if let n = m["bits"], let v = r.int(n, "quantize.bits") {
+                    if v == 4 || v == 8 { q.bits = v } else { r.error("quantize.bits must be 4 or 8, got \(v)", at: n) }
+                }
+                if let n = m["weights"], let v = r.enumeration(n, "weight quantization granularity", QuantizeSpec.Granularity.self) { q.weights = v }
+                if let n = m["activations"], let v = r.string(n, "quantize.activations"), v != "per_tensor" {
+                    r.error("quantize.activations supports per_tensor only, got '\(v)'", at: n)
+                }
+                if let n = m["calibration_batches"], let v = r.int(n, "quantize.calibration_batches", min: 1, max: 10_000) { q.calibrationBatches = v }
+                if let n = m["qat_epochs"], let v = r.int(n, "quantize.qat_epochs", min: 0, max: 1000) { q.qatEpochs = v }
+                steps.append(.quantize(q))
+            case "distill":
+                guard let m = r.mapping(body, "distill", known: ["teacher", "student", "temperature", "alpha", "epochs"]) else { continue }
+                var d = DistillSpec()
+                if let n = m["teacher"], let v = r.string(n, "distill.teacher") {
+                    if v == "self" { d.teacher = .this }
+                    else if v == "ensemble" { d.teacher = .ensemble }
+                    else if v.hasPrefix("run:"), v.count > 4 { d.teacher = .run(String(v.dropFirst(4))) }
+                    else { r.error("distill.teacher must be self, ensemble or run:EXPERIMENT; got '\(v)'", at: n) }
+                }
+                if let n = m["student"] {
+                    if let s = n.scalar, !n.isNull {
+                        if let a = decodeArch(n, r, what: "distill.student") { d.studentArch = a }
+                        _ = s
+                    } else if let s = r.mapping(n, "distill.student", known: ["arch", "options"]) {
+                        if let a = s["arch"], let v = decodeArch(a, r, what: "distill.student.arch") { d.studentArch = v }
+                        else if s["arch"] == nil { r.error("distill.student needs 'arch'", at: n) }
+                        if let o = s["options"] { d.studentOptions = decodeOptions(o, r, what: "distill.student.options") }
+                    }
+                }
+                if let n = m["temperature"], let v = r.double(n, "distill.temperature", above: 0, atMost: 100) { d.temperature = v }
+                if let n = m["alpha"], let v = r.double(n, "distill.alpha", atLeast: 0, atMost: 1) { d.alpha = v }
+                if let n = m["epochs"], let v = r.int(n, "distill.epochs", min: 1, max: 10_000) { d.epochs = v }
+                steps.append(.distill(d))
+            default:
+                let hint = suggestion(for: key, among: ["prune", "quantize", "distill"]).map { "; did you mean '\($0)'?" } ?? ""
+                r.error("unknown compression step '\(key)'\(hint)", at: pairs[0].key, notes: hint.isEmpty ? ["steps: prune, quantize, distill"] : [])
+            }
+        }
+        return steps
+    }
+
+    func decodeEnsemble(_ node: YAMLNode, _ r: NodeReader, hasSweep: Bool) -> EnsembleSpec? {
+        guard let m = r.mapping(node, "ensemble", known: SpecSchema.keys(at: "ensemble")) else { return nil }
+        var e = EnsembleSpec()
+        if let n = m["members"] {
+            if let s = n.scalar, s.style == .plain, s.int != nil {
+                if let v = r.int(n, "ensemble.members", min: 2, max: 64) { e.members = .seeds(v) }
+            } else if let items = n.sequence {
+                let refs = items.compactMap { r.string($0, "an ensemble member") }
+                if items.count < 2 { r.error("an ensemble needs at least 2 members", at: n) }
+                e.members = .references(refs)
+            } else if let t = r.mapping(n, "ensemble.members", known: ["top"]) {
+                guard let k = t["top"] else { r.error("ensemble.members as a mapping is {top: K}", at: n); return e }
+                if let v = r.int(k, "ensemble.members.top", min: 2, max: 64) { e.members = .topOfSweep(v) }
+                if !hasSweep { r.error("ensemble.members {top: K} picks the best points of this experiment's sweep, but it has no sweep", at: n) }
+            }
+        }
+        if let n = m["method"], let v = r.enumeration(n, "ensemble method", EnsembleSpec.Method.self) { e.method = v }
+        return e
+    }
+
+    func decodeReport(_ node: YAMLNode, into rep: inout ReportSpec, _ r: NodeReader) {
+        guard let m = r.mapping(node, "report", known: SpecSchema.keys(at: "report")) else { return }
+        if let n = m["target"], let v = r.string(n, "report.target") {
+            if ReportSpec.knownMetrics.contains(v) || v.hasPrefix("variants.") { rep.target = v }
+            else {
+                let hint = suggestion(for: v, among: ReportSpec.knownMetrics).map { "; did you mean '\($0)'?" } ?? ""
+                r.error("unknown metric '\(v)' for report.target\(hint)", at: n, notes: hint.isEmpty ? ["metrics: \(ReportSpec.knownMetrics.joined(separator: ", "))"] : [])
+            }
+        }
+        if let n = m["template"], !n.isNull { rep.template = r.string(n, "report.template") }
+    }
+}

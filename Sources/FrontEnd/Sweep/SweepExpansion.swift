@@ -1,0 +1,220 @@
+// Sweep expansion — pure: a `sweep` section and a base tree in, one assignment
+// list per point out. `grid` is a cartesian product, `zip` walks equal-length
+// lists together, `random` draws `trials` points from distributions with its own
+// seed; the three combine as a product. Values keep their source locations, so a
+// swept value that does not type-check is reported where it is written.
+
+/// One swept field of a point.
+public struct SweepAssignment: Hashable, Sendable {
+    public var path: String
+    public var value: YAMLNode
+}
+
+/// The parsed `sweep` section.
+public struct SweepDefinition: Sendable {
+    public var grid: [(path: String, key: YAMLNode, values: [YAMLNode])] = []
+    public var zip: [(path: String, key: YAMLNode, values: [YAMLNode])] = []
+    public var random: RandomSearch?
+
+    public struct RandomSearch: Sendable {
+        public var trials: Int
+        public var seed: Int
+        public var params: [(path: String, key: YAMLNode, distribution: Distribution, node: YAMLNode)]
+    }
+    public enum Distribution: Sendable {
+        case choice([YAMLNode])
+        case uniform(Double, Double)
+        case loguniform(Double, Double)
+        case int(Int, Int)
+    }
+
+    /// Number of points before expansion (saturating).
+    public var pointCount: Int {
+        var n = 1
+        for g in grid { n = n.multipliedReportingOverflow(by: g.values.count).overflow ? Int.max : n * g.values.count }
+        if let z = zip.first { n = n.multipliedReportingOverflow(by: z.values.count).overflow ? Int.max : n * z.values.count }
+        if let r = random { n = n.multipliedReportingOverflow(by: r.trials).overflow ? Int.max : n * r.trials }
+        return n
+    }
+
+    /// Every swept path, in the order labels show them.
+    public var paths: [String] { grid.map(\.path) + zip.map(\.path) + (random?.params.map(\.path) ?? []) }
+}
+
+public enum SweepExpansion {
+    /// The most points a sweep may expand to.
+    public static let maxPoints = 1_000_000
+    /// Above this many points the plan warns.
+    public static let largeSweepWarning = 1_000
+
+    /// Parses and checks a `sweep` node; nil after emitting errors.
+    public static func parse(_ node: YAMLNode, defaultSeed: Int, diagnostics: DiagnosticEngine) -> SweepDefinition? {
+        let r = NodeReader(diagnostics: diagnostics)
+        let errorsBefore = diagnostics.diagnostics.count
+        guard let m = r.mapping(node, "sweep", known: ["grid", "zip", "random"]) else { return nil }
+        var def = SweepDefinition()
+        var seen: [String: YAMLNode] = [:]
+        func checkPath(_ key: YAMLNode) -> String? {
+            guard let path = r.string(key, "a sweep path") else { return nil }
+            if let problem = SpecSchema.checkPath(path) { r.error("sweep path '\(path)': \(problem)", at: key); return nil }
+            if let first = seen[path] {
+                r.error("'\(path)' is swept twice", at: key, notes: ["first swept at \(first.location)"]); return nil
+            }
+            seen[path] = key
+            return path
+        }
+        for section in ["grid", "zip"] {
+            guard let n = m[section] else { continue }
+            guard let pairs = n.mapping else { r.error("sweep.\(section) must map field paths to lists of values", at: n); continue }
+            if pairs.isEmpty { r.error("sweep.\(section) is empty", at: n) }
+            for p in pairs {
+                guard let path = checkPath(p.key) else { continue }
+                guard let values = p.value.sequence else {
+                    r.error("sweep.\(section).\(path) must be a list of values, e.g. [1e-3, 3e-4]", at: p.value); continue
+                }
+                if values.isEmpty { r.error("sweep.\(section).\(path) has no values", at: p.value); continue }
+                if section == "grid" { def.grid.append((path, p.key, values)) } else { def.zip.append((path, p.key, values)) }
+            }
+        }
+        if let first = def.zip.first {
+            for z in def.zip.dropFirst() where z.values.count != first.values.count {
+                r.error("sweep.zip lists must have equal lengths: '\(z.path)' has \(z.values.count) values but '\(first.path)' has \(first.values.count)",
+                        at: z.key)
+            }
+        }
+        if let n = m["random"], let rm = r.mapping(n, "sweep.random", known: ["trials", "seed", "params"]) {
+            var trials = 0, seed = defaultSeed
+            if let t = rm["trials"] { trials = r.int(t, "sweep.random.trials", min: 1, max: maxPoints) ?? 0 }
+            else { r.error("sweep.random needs 'trials'", at: n) }
+            if let s = rm["seed"], let v = r.int(s, "sweep.random.seed", min: 0) { seed = v }
+            var params: [(String, YAMLNode, SweepDefinition.Distribution, YAMLNode)] = []
+            if let pn = rm["params"], let pairs = pn.mapping {
+                for p in pairs {
+                    guard let path = checkPath(p.key) else { continue }
+                    guard let dm = p.value.mapping, dm.count == 1, let kind = dm[0].key.scalar?.text else {
+                        r.error("a random parameter is one of {choice: [...]}, {uniform: [lo, hi]}, {loguniform: [lo, hi]}, {int: [lo, hi]}", at: p.value)
+                        continue
+                    }
+                    let arg = dm[0].value
+                    switch kind {
+                    case "choice":
+                        guard let items = arg.sequence, !items.isEmpty else { r.error("choice needs a non-empty list", at: arg); continue }
+                        params.append((path, p.key, .choice(items), p.value))
+                    case "uniform", "loguniform", "int":
+                        guard let items = arg.sequence, items.count == 2 else { r.error("\(kind) needs [low, high]", at: arg); continue }
+                        if kind == "int" {
+                            guard let lo = r.int(items[0], "int low"), let hi = r.int(items[1], "int high") else { continue }
+                            guard lo <= hi else { r.error("int range [\(lo), \(hi)] is empty", at: arg); continue }
+                            params.append((path, p.key, .int(lo, hi), p.value))
+                        } else {
+                            guard let lo = r.double(items[0], "\(kind) low", above: kind == "loguniform" ? 0 : nil),
+                                  let hi = r.double(items[1], "\(kind) high", above: kind == "loguniform" ? 0 : nil) else { continue }
+                            guard lo <= hi else { r.error("\(kind) range [\(lo), \(hi)] is empty", at: arg); continue }
+                            params.append((path, p.key, kind == "uniform" ? .uniform(lo, hi) : .loguniform(lo, hi), p.value))
+                        }
+                    default:
+                        let hint = suggestion(for: kind, among: ["choice", "uniform", "loguniform", "int"]).map { "; did you mean '\($0)'?" } ?? ""
+                        r.error("unknown distribution '\(kind)'\(hint)", at: dm[0].key)
+                    }
+                }
+            } else if let pn = rm["params"] { r.error("sweep.random.params must map field paths to distributions", at: pn) }
+            else { r.error("sweep.random needs 'params'", at: n) }
+            def.random = SweepDefinition.RandomSearch(trials: trials, seed: seed, params: params.map { ($0.0, $0.1, $0.2, $0.3) })
+        }
+        if m.isEmpty { r.error("sweep needs grid, zip or random", at: node) }
+        let count = def.pointCount
+        if count > maxPoints {
+            r.error("the sweep expands to \(count == Int.max ? "more than \(maxPoints)" : String(count)) points; the limit is \(maxPoints)", at: node)
+        }
+        return diagnostics.diagnostics.count == errorsBefore ? def : nil
+    }
+
+    /// Every point's assignments, in a stable order: grid (last path fastest), then
+    /// zip rows, then random trials.
+    public static func expand(_ def: SweepDefinition) -> [[SweepAssignment]] {
+        var points: [[SweepAssignment]] = [[]]
+        for g in def.grid {
+            var next: [[SweepAssignment]] = []
+            next.reserveCapacity(points.count * g.values.count)
+            for p in points { for v in g.values { next.append(p + [SweepAssignment(path: g.path, value: v)]) } }
+            points = next
+        }
+        if let first = def.zip.first {
+            var next: [[SweepAssignment]] = []
+            for p in points {
+                for i in first.values.indices {
+                    next.append(p + def.zip.map { SweepAssignment(path: $0.path, value: $0.values[i]) })
+                }
+            }
+            points = next
+        }
+        if let random = def.random {
+            var rng = SplitMix64(seed: UInt64(random.seed))
+            var trials: [[SweepAssignment]] = []
+            for _ in 0..<random.trials {
+                trials.append(random.params.map { p in SweepAssignment(path: p.path, value: draw(p.distribution, at: p.node, rng: &rng)) })
+            }
+            var next: [[SweepAssignment]] = []
+            for p in points { for t in trials { next.append(p + t) } }
+            points = next
+        }
+        return points
+    }
+
+    static func draw(_ d: SweepDefinition.Distribution, at node: YAMLNode, rng: inout SplitMix64) -> YAMLNode {
+        func number(_ x: Double) -> YAMLNode {
+            // Four significant digits keep labels readable and values reproducible.
+            let text = SpecValue.double(Double(String(format: "%.4g", x))!).compactText
+            return YAMLNode(.scalar(YAMLScalar(text)), at: node.location)
+        }
+        switch d {
+        case .choice(let items): return items[Int(rng.next() % UInt64(items.count))]
+        case .uniform(let lo, let hi): return number(lo + (hi - lo) * rng.nextUnit())
+        case .loguniform(let lo, let hi): return number(exp(log(lo) + (log(hi) - log(lo)) * rng.nextUnit()))
+        case .int(let lo, let hi):
+            let span = UInt64(hi - lo) + 1
+            return YAMLNode(.scalar(YAMLScalar(String(lo + Int(rng.next() % span)))), at: node.location)
+        }
+    }
+
+    /// A readable label: `lr=3e-4,train_per_class=100`. Each path is shortened to
+    /// its last segment unless that would be ambiguous.
+    public static func label(_ assignments: [SweepAssignment], values: [SpecValue]) -> String {
+        let paths = assignments.map(\.path)
+        let short = paths.map { p -> String in
+            let segs = p.split(separator: ".")
+            var n = 1
+            while n < segs.count {
+                let candidate = segs.suffix(n).joined(separator: ".")
+                if paths.filter({ $0 == candidate || $0.hasSuffix("." + candidate) }).count == 1 { break }
+                n += 1
+            }
+            return segs.suffix(n).joined(separator: ".")
+        }
+        return zip(short, values).map { "\($0)=\($1.compactText)" }.joined(separator: ",")
+    }
+}
+
+/// A small deterministic generator for random search (SplitMix64).
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+}
+
+/// FNV-1a 64-bit, for stable short ids (not a content hash for caching).
+public func stableID(_ text: String) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in text.utf8 { h ^= UInt64(b); h = h &* 0x100_0000_01b3 }
+    let hex = String(h, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
+}
+
+import Foundation

@@ -1,0 +1,2 @@
+// CLITests — Swift Testing suites for this module.
+import Testing

@@ -1,0 +1,2 @@
+// EngineTests — Swift Testing suites for this module.
+import Testing

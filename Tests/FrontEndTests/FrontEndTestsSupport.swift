@@ -1,0 +1,2 @@
+// FrontEndTests — Swift Testing suites for this module.
+import Testing

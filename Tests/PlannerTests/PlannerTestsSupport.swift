@@ -1,0 +1,2 @@
+// PlannerTests — Swift Testing suites for this module.
+import Testing
