@@ -145,3 +145,19 @@ func gradCheck(_ layer: Layer, inputShape: [Int], seed: UInt64 = 1, training: Bo
         #expect(abs(l - 1.3862944) < 1e-5)
     }
 }
+
+@Suite struct PaddedPooling {
+    @Test func maxPoolPadded() throws {
+        let r = try gradCheck(MaxPool2D(name: "p", size: 3, stride: 2, padding: 1), inputShape: [2, 2, 5, 5], eps: 1e-3)
+        #expect(r.maxErr < 2e-2)
+        let y = try MaxPool2D(name: "p", size: 3, stride: 2, padding: 1).forward(Tensor(shape: [1, 1, 5, 5], repeating: -1), training: false)
+        #expect(y.shape == [1, 1, 3, 3]); #expect(y.values.allSatisfy { $0 == -1 })  // padding never wins
+    }
+    @Test func avgPoolPadded() throws {
+        let r = try gradCheck(AvgPool2D(name: "p", size: 3, stride: 1, padding: 1), inputShape: [1, 2, 4, 4])
+        #expect(r.maxErr < 1e-2)
+        let y = try AvgPool2D(name: "p", size: 3, stride: 1, padding: 1).forward(Tensor(shape: [1, 1, 3, 3], repeating: 9), training: false)
+        #expect(abs(y[0] - 4) < 1e-5)  // corner: 4 of 9 cells inside, padding counts
+        #expect(abs(y[4] - 9) < 1e-5)
+    }
+}

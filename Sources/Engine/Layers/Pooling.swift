@@ -1,25 +1,26 @@
-// Pooling — MaxPool2D and AvgPool2D (square window, stride, no padding, floor mode)
+// Pooling — MaxPool2D and AvgPool2D (square window, stride, zero padding, floor mode;
+// max pooling ignores padding, average pooling counts it as PyTorch's default)
 // and GlobalAvgPool (NCHW → [N, C]).
 
 /// Max pooling over `[N, C, H, W]`.
 public final class MaxPool2D: Layer {
     public let name: String
-    public let size: Int, stride: Int
+    public let size: Int, stride: Int, padding: Int
     public var needsInputGradient = true
     private var argmax: [Int32] = []
     private var inputShape: [Int] = []
 
-    public init(name: String, size: Int, stride: Int) {
-        precondition(size > 0 && stride > 0)
-        self.name = name; self.size = size; self.stride = stride
+    public init(name: String, size: Int, stride: Int, padding: Int = 0) {
+        precondition(size > 0 && stride > 0 && padding >= 0)
+        self.name = name; self.size = size; self.stride = stride; self.padding = padding
     }
     public var parameters: [Parameter] { [] }
 
     public func outputShape(for input: [Int]) throws -> [Int] {
-        guard input.count == 3, input[1] >= size, input[2] >= size else {
+        guard input.count == 3, input[1] + 2 * padding >= size, input[2] + 2 * padding >= size else {
             throw EngineError.shapeMismatch(layer: name, message: "expected [C, H, W] input of at least \(size)×\(size), got \(input)")
         }
-        return [input[0], (input[1] - size) / stride + 1, (input[2] - size) / stride + 1]
+        return [input[0], (input[1] + 2 * padding - size) / stride + 1, (input[2] + 2 * padding - size) / stride + 1]
     }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -36,14 +37,15 @@ public final class MaxPool2D: Layer {
                 let xs = xp + plane * h * w, ys = yp + plane * oh * ow
                 for i in 0..<oh {
                     for j in 0..<ow {
-                        var best = -Float.infinity, bi = 0
-                        let r0 = i * stride, c0 = j * stride
-                        for a in 0..<size {
-                            let row = (r0 + a) * w + c0
-                            for b in 0..<size where xs[row + b] > best || (b == 0 && a == 0) {
-                                best = xs[row + b]; bi = row + b
+                        var best = -Float.infinity, bi = -1
+                        let r0 = i * stride - padding, c0 = j * stride - padding
+                        for a in Swift.stride(from: max(0, -r0), to: min(size, h - r0), by: 1) {
+                            let row = (r0 + a) * w
+                            for b in Swift.stride(from: max(0, -c0), to: min(size, w - c0), by: 1) where bi < 0 || xs[row + c0 + b] > best {
+                                best = xs[row + c0 + b]; bi = row + c0 + b
                             }
                         }
+                        if bi < 0 { best = 0; bi = 0 }
                         ys[i * ow + j] = best
                         if keep { am[plane * oh * ow + i * ow + j] = Int32(bi) }
                     }
@@ -74,21 +76,21 @@ public final class MaxPool2D: Layer {
 /// Average pooling over `[N, C, H, W]`.
 public final class AvgPool2D: Layer {
     public let name: String
-    public let size: Int, stride: Int
+    public let size: Int, stride: Int, padding: Int
     public var needsInputGradient = true
     private var inputShape: [Int] = []
 
-    public init(name: String, size: Int, stride: Int) {
-        precondition(size > 0 && stride > 0)
-        self.name = name; self.size = size; self.stride = stride
+    public init(name: String, size: Int, stride: Int, padding: Int = 0) {
+        precondition(size > 0 && stride > 0 && padding >= 0)
+        self.name = name; self.size = size; self.stride = stride; self.padding = padding
     }
     public var parameters: [Parameter] { [] }
 
     public func outputShape(for input: [Int]) throws -> [Int] {
-        guard input.count == 3, input[1] >= size, input[2] >= size else {
+        guard input.count == 3, input[1] + 2 * padding >= size, input[2] + 2 * padding >= size else {
             throw EngineError.shapeMismatch(layer: name, message: "expected [C, H, W] input of at least \(size)×\(size), got \(input)")
         }
-        return [input[0], (input[1] - size) / stride + 1, (input[2] - size) / stride + 1]
+        return [input[0], (input[1] + 2 * padding - size) / stride + 1, (input[2] + 2 * padding - size) / stride + 1]
     }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -103,7 +105,11 @@ public final class AvgPool2D: Layer {
             for i in 0..<oh {
                 for j in 0..<ow {
                     var acc: Float = 0
-                    for a in 0..<size { let row = xs + (i * stride + a) * w + j * stride; for b in 0..<size { acc += row[b] } }
+                    let r0 = i * stride - padding, c0 = j * stride - padding
+                    for a in Swift.stride(from: max(0, -r0), to: min(size, h - r0), by: 1) {
+                        let row = xs + (r0 + a) * w + c0
+                        for b in Swift.stride(from: max(0, -c0), to: min(size, w - c0), by: 1) { acc += row[b] }
+                    }
                     ys[i * ow + j] = acc * scale
                 }
             }
@@ -125,7 +131,11 @@ public final class AvgPool2D: Layer {
             for i in 0..<oh {
                 for j in 0..<ow {
                     let v = g[i * ow + j] * scale
-                    for a in 0..<size { let row = d + (i * stride + a) * w + j * stride; for b in 0..<size { row[b] += v } }
+                    let r0 = i * stride - padding, c0 = j * stride - padding
+                    for a in Swift.stride(from: max(0, -r0), to: min(size, h - r0), by: 1) {
+                        let row = d + (r0 + a) * w + c0
+                        for b in Swift.stride(from: max(0, -c0), to: min(size, w - c0), by: 1) { row[b] += v }
+                    }
                 }
             }
         }
