@@ -1,11 +1,137 @@
 // TLCCommands — the command line (swift-argument-parser). Thin: argument
-// handling and exit codes only; the work lives in the layers below.
+// handling, printing and exit codes only; the work lives in the layers below.
+// Exit codes: 0 success, 1 a run failed, 2 the spec or the command line is wrong.
 import ArgumentParser
+import Foundation
+import FrontEnd
+import Planner
 
 public struct TLC: ParsableCommand {
+    public static let version = "0.1.0"
     public static let configuration = CommandConfiguration(
         commandName: "tlc",
         abstract: "A compiler for declarative transfer-learning experiments.",
-        version: "0.1.0")
+        discussion: "Write an experiment as YAML, then `tlc validate`, `tlc plan` and `tlc run` it.",
+        version: version,
+        subcommands: [Validate.self, PlanCommand.self, Run.self, Schema.self])
     public init() {}
+
+    /// Runs the command line and returns the process exit code.
+    public static func run(_ arguments: [String]) -> Int32 {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            return 0
+        } catch let failure as CommandFailure {
+            return failure.code
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                print(message)
+                return 0
+            }
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+            // Usage errors are exit code 2, like spec errors.
+            return code == .validationFailure ? 2 : code.rawValue
+        }
+    }
+
+    public static func entry() -> Never {
+        Foundation.exit(run(Array(CommandLine.arguments.dropFirst())))
+    }
+}
+
+/// A failure already reported to the user; carries the exit code.
+struct CommandFailure: Error { var code: Int32 }
+
+enum Output {
+    static func err(_ text: String) { FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8)) }
+    static func out(_ text: String) { FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8)) }
+    static func diagnostics(_ ds: [Diagnostic]) { for d in ds { err(d.description) } }
+}
+
+/// Options every spec-reading command takes.
+struct SpecOptions: ParsableArguments {
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a field: PATH=VALUE (repeatable), e.g. --set optimizer.lr=3e-4", valueName: "path=value"))
+    var overrides: [String] = []
+
+    func load(_ file: String) throws -> LoadedExperiment {
+        do {
+            let loaded = try ExperimentLoader().load(path: file, overrides: overrides)
+            Output.diagnostics(loaded.warnings)
+            return loaded
+        } catch {
+            Output.diagnostics(error.diagnostics)
+            let n = error.diagnostics.filter { $0.severity == .error }.count
+            Output.err("\(n) error\(n == 1 ? "" : "s") in \(file)")
+            throw CommandFailure(code: 2)
+        }
+    }
+}
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check experiment files and report every error with its location.")
+    @Argument(help: "Experiment files.") var files: [String]
+    @OptionGroup var spec: SpecOptions
+    @Flag(name: .shortAndLong, help: "Print nothing when everything is valid.") var quiet = false
+
+    func run() throws {
+        var failed = false
+        for file in files {
+            do {
+                let loaded = try spec.load(file)
+                if !quiet {
+                    let points = loaded.hasSweep ? " (\(loaded.points.count) sweep points)" : ""
+                    Output.out("ok: \(file): '\(loaded.name)'\(points)")
+                }
+            } catch is CommandFailure { failed = true }
+        }
+        if failed { throw CommandFailure(code: 2) }
+    }
+}
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "plan", abstract: "Lower an experiment to its plan of stages and print it.")
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, dot }
+    @Argument(help: "Experiment file.") var file: String
+    @OptionGroup var spec: SpecOptions
+    @Option(help: "text, json or dot.") var format: Format = .text
+
+    func run() throws {
+        let loaded = try spec.load(file)
+        let plan: Plan
+        do { plan = try PlanBuilder().plan(loaded) } catch {
+            Output.err(error.description)
+            throw CommandFailure(code: 2)
+        }
+        switch format {
+        case .text: Output.out(plan.text())
+        case .json: Output.out(plan.json())
+        case .dot: Output.out(plan.dot())
+        }
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run an experiment's plan.")
+    @Argument(help: "Experiment file.") var file: String
+    @OptionGroup var spec: SpecOptions
+
+    func run() throws {
+        let loaded = try spec.load(file)
+        let plan: Plan
+        do { plan = try PlanBuilder().plan(loaded) } catch {
+            Output.err(error.description)
+            throw CommandFailure(code: 2)
+        }
+        Output.err(plan.text())
+        Output.err("tlc run: the engine and runtime are not wired in yet; the plan above is what will run.")
+        throw CommandFailure(code: 1)
+    }
+}
+
+struct Schema: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the JSON Schema of the spec language (for yaml-language-server).")
+    func run() throws { Output.out(SpecSchema.jsonSchema()) }
 }

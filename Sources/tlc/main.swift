@@ -1,2 +1,2 @@
 import TLCCommands
-TLC.main()
+TLC.entry()

@@ -125,7 +125,7 @@ public struct ExperimentLoader {
             if let via {
                 diagnostics.emit(.error("cannot extend '\(path)'", at: via.location))
             }
-            for d in error.diagnostics { diagnostics.emit(d) }
+            for d in (error as? DiagnosticError)?.diagnostics ?? [] { diagnostics.emit(d) }
             return nil
         }
         guard let ext = node["extends"], !ext.isNull else { return node }
@@ -158,7 +158,7 @@ public struct ExperimentLoader {
         do {
             value = try YAMLParser.parse(valueText.isEmpty ? "''" : valueText, file: file, limits: limits)
         } catch {
-            for d in error.diagnostics {
+            for d in (error as? DiagnosticError)?.diagnostics ?? [] {
                 var d = d
                 if let l = d.location { d.location = SourceLocation(file: file, line: index + 1, column: l.column + path.count + 1) }
                 diagnostics.emit(d)

@@ -111,11 +111,12 @@ public indirect enum SpecValue: Hashable, Sendable {
         case .bool(let b): return b ? "true" : "false"
         case .int(let i): return String(i)
         case .double(let d):
-            if d != 0, abs(d) < 1e-2 || abs(d) >= 1e5 {
-                // 0.0003 -> 3e-4
-                var s = String(format: "%.6g", d)
-                s = s.replacingOccurrences(of: "e-0", with: "e-").replacingOccurrences(of: "e+0", with: "e").replacingOccurrences(of: "e+", with: "e")
-                return s
+            if d != 0, d.isFinite, abs(d) < 1e-2 || abs(d) >= 1e6 {
+                // 0.0003 -> 3e-4, 2500000 -> 2.5e6
+                let e = Int(floor(log10(abs(d))))
+                var m = String(format: "%.4g", d / pow(10, Double(e)))
+                if m.hasPrefix("10") { m = "1" }  // rounding up to the next decade
+                return "\(m)e\(m == "1" && String(format: "%.4g", d / pow(10, Double(e))).hasPrefix("10") ? e + 1 : e)"
             }
             return Self.canonicalNumber(d)
         case .string(let s): return s

@@ -196,7 +196,7 @@ public enum SweepExpansion {
 }
 
 /// A small deterministic generator for random search (SplitMix64).
-struct SplitMix64 {
+struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
     mutating func next() -> UInt64 {

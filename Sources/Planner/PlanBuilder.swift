@@ -1,0 +1,329 @@
+// PlanBuilder — the lowering: resolved spec points → stages. Each stage reads an
+// explicit slice of the spec; its hash covers that slice and its dependencies'
+// hashes, so changing a field reruns exactly the stages downstream of it, and
+// sweep points that agree on a stage's inputs share it.
+import Crypto
+import Foundation
+import FrontEnd
+import ModelZoo
+
+public enum PlanError: Error, CustomStringConvertible {
+    case diagnostics(DiagnosticError)
+    case message(String)
+    public var description: String {
+        switch self {
+        case .diagnostics(let d): d.description
+        case .message(let m): "error: " + m
+        }
+    }
+}
+
+public struct PlanBuilder {
+    /// Bump when the engine's outputs for the same inputs change: every hash changes.
+    public static let formatVersion = 1
+
+    /// Loads referenced experiments (`run:NAME`); injectable for tests.
+    public var loadExperiment: (_ path: String) throws -> LoadedExperiment = { try ExperimentLoader().load(path: $0) }
+
+    public init() {}
+
+    private final class State {
+        var stages: [String: Stage] = [:]      // by id
+        var order: [String] = []
+        var byExperimentFinal: [String: String] = [:]
+        var warnings: [String] = []
+        var visiting: [String] = []
+    }
+
+    public func plan(_ experiment: LoadedExperiment) throws(PlanError) -> Plan {
+        let state = State()
+        state.visiting = [experiment.name]
+        var points: [PlanPoint] = []
+        var finals: [(point: ExperimentPoint, model: String, data: String)] = []
+        for point in experiment.points {
+            let lowered = try lower(point.spec, file: experiment.file, pointID: point.id, state: state)
+            finals.append((point, lowered.model, lowered.normalized))
+            points.append(PlanPoint(id: point.id, label: point.label, assignments: point.assignments,
+                                    modelStage: lowered.model, evaluateStages: lowered.evaluations, reportStage: ""))
+        }
+        // Ensembles of the top k sweep points are one stage over all points.
+        if case .topOfSweep(let k) = experiment.base.ensemble?.members, let ens = experiment.base.ensemble {
+            let memberEvals = points.compactMap { $0.evaluateStages.first }
+            let stage = add(.ensemble, experiment: experiment.name,
+                            inputs: .object([("members", .object([("top", .int(k))])), ("method", .string(ens.method.rawValue)),
+                                             ("target", .string(experiment.base.report.target))]),
+                            deps: points.map(\.modelStage) + memberEvals + [finals[0].data], points: points.map(\.id),
+                            flops: 0, summary: "ensemble of the top \(k) sweep points by \(experiment.base.report.target), \(ens.method.rawValue)",
+                            state: state)
+            let eval = evaluate(stage, data: finals[0].data, spec: experiment.base, variant: "ensemble",
+                                points: points.map(\.id), experiment: experiment.name, state: state)
+            for i in points.indices { points[i].evaluateStages.append(eval) }
+        }
+        for i in points.indices {
+            let spec = finals[i].point.spec
+            let report = add(.report, experiment: experiment.name, inputs: spec.report.specValue
+                                .merging([("label", .string(points[i].label)), ("name", .string(spec.name))]),
+                             deps: points[i].evaluateStages, points: [points[i].id], flops: 0,
+                             summary: "report" + (points[i].label.isEmpty ? "" : " for \(points[i].label)"), state: state)
+            points[i].reportStage = report
+        }
+        let count = experiment.points.count
+        if count > SweepExpansion.largeSweepWarning {
+            state.warnings.append("the sweep has \(count) points; consider random search or fewer values")
+        }
+        let stages = state.order.map { state.stages[$0]! }
+        return Plan(experiment: experiment.name, file: experiment.file, stages: stages, points: points,
+                    sweptPaths: experiment.sweptPaths, warnings: state.warnings)
+    }
+
+    private struct Lowered { var model: String; var normalized: String; var evaluations: [String] }
+
+    private func lower(_ spec: Spec, file: String, pointID: String, state: State) throws(PlanError) -> Lowered {
+        let classes = spec.data.classCount ?? 2
+        let trainSamples = Double(Self.trainSamples(spec.data))
+        let testSamples = Double(Self.testSamples(spec.data))
+        let points = [pointID]
+
+        // Data.
+        let dataInputs = spec.data.specValue.removing("augment").merging([("seed", .int(spec.seed))])
+        let load = add(.dataLoad, experiment: spec.name, inputs: dataInputs, deps: [], points: points, flops: 0,
+                       summary: "load \(spec.data.dataset.text), \(classes) classes" +
+                           (spec.data.trainPerClass.map { ", \($0) per class" } ?? ""), state: state)
+        let norm = add(.dataNormalize, experiment: spec.name, inputs: spec.normalization.specValue, deps: [load], points: points,
+                       flops: trainSamples * Double(spec.data.inputShape.count) * 2,
+                       summary: "\(spec.normalization.kind.rawValue) per \(spec.normalization.per.rawValue), fit on the training split",
+                       state: state)
+
+        // Model.
+        let summary: ArchitectureSummary
+        do {
+            summary = try Zoo.architecture(spec.backbone.arch, options: spec.backbone.options, input: spec.data.inputShape,
+                                           classes: classes, head: spec.head.descriptions).analyze()
+        } catch { throw .message("\(spec.name): \(error)") }
+        var initDeps: [String] = []
+        var weightsInput: SpecValue = .string(spec.backbone.weights.text)
+        switch spec.backbone.weights {
+        case .none: break
+        case .file(let path):
+            let full = SpecDecoder.resolvePath(path, relativeTo: file)
+            guard let data = FileManager.default.contents(atPath: full) else { throw .message("backbone.weights: cannot read \(full)") }
+            weightsInput = .object([("file", .string(path)), ("sha256", .string(Self.sha256(data)))])
+        case .run(let ref):
+            initDeps.append(try upstreamModel(ref, from: file, state: state))
+            weightsInput = .object([("run", .string(ref))])
+        }
+        let modelInputs: SpecValue = .object([
+            ("arch", .string(spec.backbone.arch)), ("options", spec.backbone.specValue["options"]),
+            ("head", spec.head.specValue), ("classes", .int(classes)),
+            ("input_shape", spec.data.specValue["input_shape"]), ("weights", weightsInput), ("seed", .int(spec.seed)),
+        ])
+        let initStage = add(.modelInit, experiment: spec.name, inputs: modelInputs, deps: initDeps, points: points, flops: 0,
+                            summary: "\(spec.backbone.arch) (\(Self.count(summary.parameters)) parameters), weights \(spec.backbone.weights.text)",
+                            state: state)
+
+        // Frozen-backbone features: every backbone parameter frozen, nothing that
+        // would make the backbone's output vary from epoch to epoch.
+        let frozen = Set(summary.frozenLayers(spec.backbone.freeze))
+        let backboneParamLayers = summary.layers.filter { !$0.isGroup && $0.parameters > 0 && $0.inBackbone }.map(\.path)
+        let backboneHasDropout = summary.layers.contains { $0.inBackbone && $0.kind == "dropout" }
+        let useFeatures = !backboneParamLayers.isEmpty && backboneParamLayers.allSatisfy(frozen.contains)
+            && !spec.data.augment.isEnabled && spec.training.unfreeze.isEmpty && !backboneHasDropout
+        let backboneFLOPs = Double(summary.layers.filter { !$0.isGroup && $0.inBackbone }.reduce(0) { $0 + $1.flops })
+        let headFLOPs = Double(summary.forwardFLOPs) - backboneFLOPs
+        var trainDeps = [initStage, norm]
+        var trainFLOPs: Double
+        if useFeatures {
+            // Features depend on the backbone and its weights only, never on the head,
+            // so head sweeps share them.
+            let featureInputs: SpecValue = .object([
+                ("arch", .string(spec.backbone.arch)), ("options", spec.backbone.specValue["options"]),
+                ("input_shape", spec.data.specValue["input_shape"]), ("weights", weightsInput),
+                ("seed", spec.backbone.weights == .none ? .int(spec.seed) : nil),
+            ])
+            let features = add(.features, experiment: spec.name, inputs: featureInputs,
+                               deps: initDeps + [norm], points: points,
+                               flops: backboneFLOPs * (trainSamples + testSamples),
+                               summary: "run the frozen backbone once over every split (\(summary.backboneOutput) features)",
+                               state: state)
+            trainDeps.append(features)
+            trainFLOPs = 3 * headFLOPs * trainSamples * Double(spec.training.epochs)
+        } else {
+            let trainable = Double(summary.layers.filter { !$0.isGroup && !frozen.contains($0.path) }.reduce(0) { $0 + $1.flops })
+            // Forward everything, backward (≈2×) through what is trained.
+            trainFLOPs = (Double(summary.forwardFLOPs) + 2 * trainable) * trainSamples * Double(spec.training.epochs)
+        }
+        var trainInputs: SpecValue = .object([
+            ("optimizer", spec.optimizer.specValue), ("training", spec.training.specValue),
+            ("freeze", spec.backbone.freeze.specValue), ("augment", spec.data.augment.specValue),
+            ("seed", .int(spec.seed)), ("features", .bool(useFeatures)),
+        ])
+        if spec.training.regularization.isEnabled { trainInputs = trainInputs.merging([("source_regularized", .bool(true))]) }
+        let frozenCount = summary.layers.filter { frozen.contains($0.path) }.reduce(0) { $0 + $1.parameters }
+        let train = add(.train, experiment: spec.name, inputs: trainInputs, deps: trainDeps, points: points, flops: trainFLOPs,
+                        summary: "\(spec.training.epochs) epochs, \(spec.optimizer.kind.rawValue) lr=\(SpecValue.double(spec.optimizer.lr).compactText), " +
+                            "batch \(spec.training.batchSize); \(Self.count(summary.parameters - frozenCount)) trainable, \(Self.count(frozenCount)) frozen",
+                        state: state)
+        var evaluations = [evaluate(train, data: norm, spec: spec, variant: "baseline", points: points, experiment: spec.name, state: state,
+                                    flops: Double(summary.forwardFLOPs) * testSamples)]
+
+        // Ensemble of seeds or of other experiments.
+        var ensembleStage: String?
+        if let ens = spec.ensemble {
+            switch ens.members {
+            case .seeds(let n):
+                var members = [train]
+                for k in 1..<n {
+                    var member = spec
+                    member.seed = Self.memberSeed(spec.seed, k)
+                    let memberInit = add(.modelInit, experiment: spec.name, inputs: modelInputs.merging([("seed", .int(member.seed))]),
+                                         deps: initDeps, points: points, flops: 0, summary: "ensemble member \(k + 1): \(spec.backbone.arch)", state: state)
+                    var deps = [memberInit, norm]
+                    if useFeatures { deps.append(trainDeps[2]) }
+                    members.append(add(.train, experiment: spec.name, inputs: trainInputs.merging([("seed", .int(member.seed))]),
+                                       deps: deps, points: points, flops: trainFLOPs,
+                                       summary: "ensemble member \(k + 1): \(spec.training.epochs) epochs, seed \(member.seed)", state: state))
+                }
+                ensembleStage = add(.ensemble, experiment: spec.name,
+                                    inputs: .object([("members", .int(n)), ("method", .string(ens.method.rawValue))]),
+                                    deps: members + [norm], points: points, flops: Double(n) * Double(summary.forwardFLOPs) * testSamples,
+                                    summary: "\(n) seeds, \(ens.method.rawValue)", state: state)
+            case .references(let refs):
+                var members: [String] = []
+                for ref in refs {
+                    let name = ref.hasPrefix("run:") ? String(ref.dropFirst(4)) : ref
+                    members.append(try upstreamModel(name, from: file, state: state))
+                }
+                ensembleStage = add(.ensemble, experiment: spec.name,
+                                    inputs: .object([("members", .list(refs.map(SpecValue.string))), ("method", .string(ens.method.rawValue))]),
+                                    deps: members + [norm], points: points, flops: 0,
+                                    summary: "\(refs.count) experiments, \(ens.method.rawValue)", state: state)
+            case .topOfSweep: break // one stage for the whole sweep, added by plan(_:)
+            }
+        }
+
+        // Compression steps, in order, each reading the previous model.
+        var current = train
+        for (i, step) in spec.compression.enumerated() {
+            var deps = [current, norm]
+            var flops = 0.0
+            var stepSummary = ""
+            switch step {
+            case .prune(let p):
+                flops = 3 * Double(summary.forwardFLOPs) * trainSamples * Double(p.finetuneEpochs * p.steps)
+                stepSummary = "\(p.method.rawValue) to \(Int((p.sparsity * 100).rounded()))% sparsity in \(p.steps) step(s), \(p.finetuneEpochs) fine-tune epoch(s) each"
+            case .quantize(let q):
+                flops = Double(summary.forwardFLOPs) * Double(q.calibrationBatches * spec.training.batchSize)
+                    + 3 * Double(summary.forwardFLOPs) * trainSamples * Double(q.qatEpochs)
+                stepSummary = "int\(q.bits), weights \(q.weights.rawValue), \(q.calibrationBatches) calibration batches"
+            case .distill(let d):
+                if case .run(let ref) = d.teacher { deps.append(try upstreamModel(ref, from: file, state: state)) }
+                if case .ensemble = d.teacher, let e = ensembleStage { deps.append(e) }
+                let student = (try? Zoo.architecture(d.studentArch, options: d.studentOptions, input: spec.data.inputShape, classes: classes).analyze())
+                flops = (3 * Double(student?.forwardFLOPs ?? 0) + Double(summary.forwardFLOPs)) * trainSamples * Double(d.epochs ?? spec.training.epochs)
+                stepSummary = "student \(d.studentArch), teacher \(d.teacher.text), T=\(SpecValue.double(d.temperature).compactText), alpha=\(SpecValue.double(d.alpha).compactText)"
+            }
+            let kind: Stage.Kind = switch step { case .prune: .prune; case .quantize: .quantize; case .distill: .distill }
+            let inputs: SpecValue = .object([("step", step.specValue), ("index", .int(i)), ("seed", .int(spec.seed)),
+                                             ("batch_size", .int(spec.training.batchSize)), ("optimizer", spec.optimizer.specValue)])
+            current = add(kind, experiment: spec.name, inputs: inputs, deps: deps, points: points, flops: flops, summary: stepSummary, state: state)
+            evaluations.append(evaluate(current, data: norm, spec: spec, variant: step.kindName, points: points,
+                                        experiment: spec.name, state: state, flops: Double(summary.forwardFLOPs) * testSamples))
+        }
+        if let ensembleStage {
+            evaluations.append(evaluate(ensembleStage, data: norm, spec: spec, variant: "ensemble", points: points,
+                                        experiment: spec.name, state: state, flops: 0))
+        }
+        return Lowered(model: current, normalized: norm, evaluations: evaluations)
+    }
+
+    private func evaluate(_ model: String, data: String, spec: Spec, variant: String, points: [String],
+                          experiment: String, state: State, flops: Double = 0) -> String {
+        add(.evaluate, experiment: experiment, inputs: .object([("variant", .string(variant)), ("top_k", .int(5))]),
+            deps: [model, data], points: points, flops: flops, summary: "evaluate \(variant) on the test split", state: state)
+    }
+
+    /// Plans another experiment (its base point) and returns its final model stage.
+    private func upstreamModel(_ ref: String, from file: String, state: State) throws(PlanError) -> String {
+        guard let path = ExperimentLoader.resolveExperiment(ref, from: file) else {
+            throw .message("no experiment '\(ref)' found next to \(file) or in Experiments/")
+        }
+        if let done = state.byExperimentFinal[path] { return done }
+        if state.visiting.contains(path) || state.visiting.count > 16 {
+            throw .message("experiments depend on each other in a cycle: \((state.visiting + [path]).joined(separator: " → "))")
+        }
+        let loaded: LoadedExperiment
+        do { loaded = try loadExperiment(path) }
+        catch let e as DiagnosticError { throw .diagnostics(e) }
+        catch { throw .message("\(path): \(error)") }
+        if loaded.hasSweep { state.warnings.append("'\(ref)' has a sweep; its base point (without sweep values) is used") }
+        var base = loaded.base
+        base.ensemble = nil
+        state.visiting.append(path)
+        let lowered = try lower(base, file: path, pointID: "\(loaded.name)", state: state)
+        state.visiting.removeLast()
+        state.byExperimentFinal[path] = lowered.model
+        return lowered.model
+    }
+
+    /// Adds (or reuses) a stage and returns its id.
+    @discardableResult
+    private func add(_ kind: Stage.Kind, experiment: String, inputs: SpecValue, deps: [String], points: [String],
+                     flops: Double, summary: String, state: State) -> String {
+        let depHashes = deps.map { state.stages[$0]!.hash }
+        let canonical = "tlc-stage/\(Self.formatVersion)\n\(kind.rawValue)\n\(inputs.canonicalJSON)\n\(depHashes.joined(separator: ","))"
+        let hash = Self.sha256(Data(canonical.utf8))
+        let id = "\(kind.rawValue):\(hash.prefix(12))"
+        if var existing = state.stages[id] {
+            for p in points where !existing.points.contains(p) { existing.points.append(p) }
+            state.stages[id] = existing
+            return id
+        }
+        state.stages[id] = Stage(id: id, kind: kind, experiment: experiment, hash: hash, deps: deps, inputs: inputs,
+                                 points: points, flops: flops, summary: summary)
+        state.order.append(id)
+        return id
+    }
+
+    // MARK: helpers
+
+    static func sha256(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// A member's seed, derived from the experiment seed (stable, no Swift hashing).
+    public static func memberSeed(_ seed: Int, _ k: Int) -> Int {
+        Int(UInt64(stableID("\(seed)/member/\(k)").prefix(12), radix: 16)! % 1_000_000_007)
+    }
+
+    static func trainSamples(_ d: DataSpec) -> Int {
+        let classes = d.classCount ?? 10
+        let perClass = d.trainPerClass.map { min($0, d.dataset == .fashionMNIST ? 6000 : $0) } ?? (d.dataset == .fashionMNIST ? 6000 : 1000)
+        return Int(Double(classes * perClass) * (1 - d.validation))
+    }
+
+    static func testSamples(_ d: DataSpec) -> Int {
+        let classes = d.classCount ?? 10
+        return classes * (d.testPerClass.map { min($0, 1000) } ?? 1000)
+    }
+
+    static func count(_ n: Int) -> String {
+        if n >= 1_000_000 { return String(format: "%.2fM", Double(n) / 1e6) }
+        if n >= 10_000 { return String(format: "%.1fk", Double(n) / 1e3) }
+        return "\(n)"
+    }
+}
+
+extension SpecValue {
+    /// A map with `entries` set (replaced or appended).
+    func merging(_ entries: [(String, SpecValue)]) -> SpecValue {
+        guard case .map(var items) = self else { return self }
+        for (k, v) in entries {
+            if let i = items.firstIndex(where: { $0.key == k }) { items[i].value = v } else { items.append(SpecEntry(k, v)) }
+        }
+        return .map(items)
+    }
+    func removing(_ key: String) -> SpecValue {
+        guard case .map(let items) = self else { return self }
+        return .map(items.filter { $0.key != key })
+    }
+}

@@ -1,0 +1,87 @@
+// Plan printing: text for people, JSON for tools, Graphviz dot for pictures.
+import Foundation
+import FrontEnd
+
+extension Plan {
+    /// A readable plan: the totals first, then every stage in dependency order.
+    public func text() -> String {
+        var out = "plan for '\(experiment)' (\(file))\n"
+        let shared = sharedStages.count
+        let pointWord = points.count == 1 ? "1 point" : "\(points.count) points"
+        out += "  \(pointWord), \(stages.count) stages"
+        if points.count > 1 { out += " (\(shared) shared by several points)" }
+        out += ", estimated compute \(Self.flops(totalFLOPs))\n"
+        if !sweptPaths.isEmpty { out += "  swept: \(sweptPaths.joined(separator: ", "))\n" }
+        for w in warnings { out += "  warning: \(w)\n" }
+        out += "\n"
+        let index = Dictionary(uniqueKeysWithValues: stages.enumerated().map { ($1.id, $0 + 1) })
+        let width = String(stages.count).count
+        for (i, s) in stages.enumerated() {
+            let n = String(i + 1).leftPad(width)
+            var line = "  [\(n)] \(s.kind.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)) \(s.hash.prefix(10))  \(s.summary)"
+            if !s.deps.isEmpty { line += "  ← " + s.deps.map { "[\(index[$0]!)]" }.joined(separator: " ") }
+            if s.experiment != experiment { line += "  (from \(s.experiment))" }
+            if points.count > 1 {
+                line += s.points.count == points.count ? "  {all points}" : s.points.count > 1 ? "  {\(s.points.count) points}" : ""
+            }
+            if s.flops > 0 { line += "  ~\(Self.flops(s.flops))" }
+            out += line + "\n"
+        }
+        if points.count > 1 {
+            out += "\npoints:\n"
+            let labels = points.map(\.label)
+            let w = min(60, labels.map(\.count).max() ?? 0)
+            for p in points.prefix(200) {
+                out += "  \(p.id)  \(p.label.padding(toLength: w, withPad: " ", startingAt: 0))  report [\(index[p.reportStage]!)]\n"
+            }
+            if points.count > 200 { out += "  … and \(points.count - 200) more (use --format json for all)\n" }
+        }
+        return out
+    }
+
+    /// JSON: `experiment`, `file`, `summary`, `stages` (id, kind, hash, deps, …), `points`.
+    public func json() -> String {
+        let stageValues: [SpecValue] = stages.map { s in
+            .object([("id", .string(s.id)), ("kind", .string(s.kind.rawValue)), ("hash", .string(s.hash)),
+                     ("deps", .list(s.deps.map(SpecValue.string))), ("experiment", .string(s.experiment)),
+                     ("points", .list(s.points.map(SpecValue.string))), ("flops", .double(s.flops.rounded())),
+                     ("summary", .string(s.summary)), ("inputs", s.inputs)])
+        }
+        let pointValues: [SpecValue] = points.map { p in
+            .object([("id", .string(p.id)), ("label", .string(p.label)),
+                     ("assignments", .map(p.assignments.map { SpecEntry($0.path, $0.value) })),
+                     ("model_stage", .string(p.modelStage)), ("evaluate_stages", .list(p.evaluateStages.map(SpecValue.string))),
+                     ("report_stage", .string(p.reportStage))])
+        }
+        let doc: SpecValue = .object([
+            ("experiment", .string(experiment)), ("file", .string(file)),
+            ("summary", .object([("points", .int(points.count)), ("stages", .int(stages.count)),
+                                 ("shared_stages", .int(sharedStages.count)), ("flops", .double(totalFLOPs.rounded()))])),
+            ("warnings", .list(warnings.map(SpecValue.string))),
+            ("stages", .list(stageValues)), ("points", .list(pointValues)),
+        ])
+        return doc.prettyJSON() + "\n"
+    }
+
+    /// Graphviz: one node per stage, edges from dependencies.
+    public func dot() -> String {
+        var out = "digraph \"\(experiment)\" {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\", fontsize=10];\n"
+        for s in stages {
+            let label = "\(s.kind.rawValue)\\n\(s.hash.prefix(10))" + (points.count > 1 ? "\\n\(s.points.count) point(s)" : "")
+            let style = s.experiment != experiment ? ", style=dashed" : s.points.count > 1 ? ", style=bold" : ""
+            out += "  \"\(s.id)\" [label=\"\(label)\"\(style)];\n"
+        }
+        for s in stages { for d in s.deps { out += "  \"\(d)\" -> \"\(s.id)\";\n" } }
+        return out + "}\n"
+    }
+
+    static func flops(_ f: Double) -> String {
+        let units: [(Double, String)] = [(1e15, "PFLOP"), (1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP"), (1e3, "kFLOP")]
+        for (scale, name) in units where f >= scale { return String(format: "%.1f ", f / scale) + name }
+        return String(format: "%.0f FLOP", f)
+    }
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}

@@ -1,2 +1,0 @@
-// FrontEndTests — Swift Testing suites for this module.
-import Testing

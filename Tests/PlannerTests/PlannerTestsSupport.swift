@@ -1,2 +1,0 @@
-// PlannerTests — Swift Testing suites for this module.
-import Testing
