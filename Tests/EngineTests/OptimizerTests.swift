@@ -18,7 +18,8 @@ func close(_ a: [Float], _ b: [Float], _ tol: Float = 1e-6) -> Bool {
         let o = try Optimizer(kind: .sgd(), parameters: [p], learningRate: 0.1, weightDecay: 0.01)
         o.step()
         // w -= 0.1 * (g + 0.01 w)
-        #expect(close(p.value.values, [1 - 0.1 * (0.5 + 0.01), 2 - 0.1 * (-1 + 0.02)]))
+        let want: [Float] = [1 - 0.1 * (0.5 + 0.01), 2 - 0.1 * (-1 + 0.02)]
+        #expect(close(p.value.values, want))
     }
     @Test func sgdMomentumTwoSteps() throws {
         let p = try param()
@@ -57,7 +58,7 @@ func close(_ a: [Float], _ b: [Float], _ tol: Float = 1e-6) -> Bool {
         let p = try param()
         try Optimizer(kind: .rmsprop(alpha: 0.9, epsilon: 0), parameters: [p], learningRate: 0.01).step()
         // sq = 0.1 g²; step = lr g / sqrt(0.1 g²) = lr / sqrt(0.1) · sign(g)
-        let d: Float = 0.01 / 0.1.squareRoot()
+        let d: Float = 0.01 / Float(0.1).squareRoot()
         #expect(close(p.value.values, [1 - d, 2 + d], 1e-5))
     }
     @Test func clippingByGlobalNorm() throws {
