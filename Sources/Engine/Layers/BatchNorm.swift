@@ -12,7 +12,7 @@ public final class BatchNorm: Layer {
     public var epsilon: Float = 1e-5
     public var needsInputGradient = true
     private var xhat: Tensor?
-    private var invStd: [Float] = []
+    private var invStd = Tensor(zeros: [0])
     private var usedBatchStats = true
 
     public init(name: String, channels: Int) {
@@ -41,17 +41,21 @@ public final class BatchNorm: Layer {
             throw EngineError.shapeMismatch(layer: name, message: "expected \(channels) channels, got input \(x.shape)")
         }
         let hw = h * w, m = n * hw
-        let y = Tensor(zeros: x.shape)
+        let y = Tensor(uninitialized: x.shape)
         let xp = x.pointer, yp = y.pointer
         let gamma = weight.value.pointer, beta = bias.value.pointer
-        invStd = [Float](repeating: 0, count: c)
+        if invStd.count != c { invStd = Tensor(zeros: [c]) }
+        let isp = invStd.pointer, rm = runningMean.pointer, rv = runningVar.pointer
+        let (momentum, epsilon) = (self.momentum, self.epsilon)
         usedBatchStats = training
         if training {
             guard m > 1 else {
                 throw EngineError.shapeMismatch(layer: name, message: "training needs more than one value per channel, got input \(x.shape)")
             }
-            let xh = Tensor(zeros: x.shape)
-            for ch in 0..<c {
+            let xh = Tensor(uninitialized: x.shape)
+            let xhp = xh.pointer
+            Parallel.forEachPart(c, parts: c >= 2 ? Parallel.parts : 1) { _, chans in
+            for ch in chans {
                 var sum = 0.0
                 for s in 0..<n { let p = xp + (s * c + ch) * hw; for i in 0..<hw { sum += Double(p[i]) } }
                 let mean = sum / Double(m)
@@ -59,22 +63,23 @@ public final class BatchNorm: Layer {
                 for s in 0..<n { let p = xp + (s * c + ch) * hw; for i in 0..<hw { let d = Double(p[i]) - mean; sq += d * d } }
                 let varB = sq / Double(m)
                 let istd = Float(1 / (varB + Double(epsilon)).squareRoot())
-                invStd[ch] = istd
+                isp[ch] = istd
                 let mf = Float(mean), g = gamma[ch], b = beta[ch]
                 for s in 0..<n {
                     let off = (s * c + ch) * hw
-                    let p = xp + off, q = yp + off, r = xh.pointer + off
+                    let p = xp + off, q = yp + off, r = xhp + off
                     for i in 0..<hw { let v = (p[i] - mf) * istd; r[i] = v; q[i] = v * g + b }
                 }
-                runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * mf
-                runningVar[ch] = (1 - momentum) * runningVar[ch] + momentum * Float(sq / Double(max(m - 1, 1)))
+                rm[ch] = (1 - momentum) * rm[ch] + momentum * mf
+                rv[ch] = (1 - momentum) * rv[ch] + momentum * Float(sq / Double(max(m - 1, 1)))
+            }
             }
             xhat = xh
         } else {
             for ch in 0..<c {
-                let istd = 1 / (runningVar[ch] + epsilon).squareRoot()
-                invStd[ch] = istd
-                let mf = runningMean[ch], g = gamma[ch] * istd, b = beta[ch]
+                let istd = 1 / (rv[ch] + epsilon).squareRoot()
+                isp[ch] = istd
+                let mf = rm[ch], g = gamma[ch] * istd, b = beta[ch]
                 for s in 0..<n {
                     let off = (s * c + ch) * hw
                     let p = xp + off, q = yp + off
@@ -111,23 +116,27 @@ public final class BatchNorm: Layer {
             }
             return dx
         }
-        let xp = xh.pointer
-        for ch in 0..<c {
+        let xp = xh.pointer, isp = invStd.pointer, dxp = dx?.pointer
+        let gw: UnsafeMutablePointer<Float>? = weight.frozen ? nil : weight.grad.pointer
+        let gb: UnsafeMutablePointer<Float>? = bias.frozen ? nil : bias.grad.pointer
+        Parallel.forEachPart(c, parts: c >= 2 ? Parallel.parts : 1) { _, chans in
+        for ch in chans {
             var sumG: Float = 0, sumGX: Float = 0
             for s in 0..<n {
                 let off = (s * c + ch) * hw
                 for i in 0..<hw { let g = gp[off + i]; sumG += g; sumGX += g * xp[off + i] }
             }
-            if !weight.frozen { weight.grad[ch] = sumGX }
-            if !bias.frozen { bias.grad[ch] = sumG }
-            if let dx {
-                let k = gamma[ch] * invStd[ch] / m
+            gw?[ch] = sumGX
+            gb?[ch] = sumG
+            if let dxp {
+                let k = gamma[ch] * isp[ch] / m
                 let meanG = sumG, meanGX = sumGX
                 for s in 0..<n {
                     let off = (s * c + ch) * hw
-                    for i in 0..<hw { dx.pointer[off + i] = k * (m * gp[off + i] - meanG - xp[off + i] * meanGX) }
+                    for i in 0..<hw { dxp[off + i] = k * (m * gp[off + i] - meanG - xp[off + i] * meanGX) }
                 }
             }
+        }
         }
         return dx
     }

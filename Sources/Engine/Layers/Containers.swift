@@ -21,6 +21,14 @@ public final class Sequential: Layer {
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         var h = x
+        if LayerProfiler.enabled {
+            for l in layers {
+                let t = LayerProfiler.now()
+                h = try l.forward(h, training: training)
+                if !(l is Sequential) { LayerProfiler.add(l.name + " fwd", LayerProfiler.now() - t) }
+            }
+            return h
+        }
         for l in layers { h = try l.forward(h, training: training) }
         return h
     }
@@ -31,7 +39,9 @@ public final class Sequential: Layer {
             // Everything from here back is frozen with nothing trainable before it.
             if !l.requiresBackward { return nil }
             guard let gi = g else { return nil }
+            let t = LayerProfiler.enabled ? LayerProfiler.now() : 0
             g = try l.backward(gi)
+            if LayerProfiler.enabled && !(l is Sequential) { LayerProfiler.add(l.name + " bwd", LayerProfiler.now() - t) }
         }
         return needsInputGradient ? g : nil
     }
@@ -181,3 +191,27 @@ public final class Concat: Layer {
         return any
     }
 }
+
+/// Opt-in wall-clock time per layer and direction (for benchmarks; off by default).
+public enum LayerProfiler {
+    nonisolated(unsafe) public static var enabled = false
+    nonisolated(unsafe) static var totals: [String: Double] = [:]
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+    static func add(_ key: String, _ seconds: Double) { totals[key, default: 0] += seconds }
+    /// Accumulated seconds per "layer fwd/bwd", largest first; `reset` clears them.
+    public static func report(reset: Bool = true) -> [(String, Double)] {
+        let r = totals.sorted { $0.value > $1.value }
+        if reset { totals = [:] }
+        return r
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif

@@ -1,5 +1,6 @@
 // Conv2D — 2-D convolution (stride, zero padding, groups = 1) lowered to im2col +
-// cblas_sgemm over chunks of the batch, with col2im for the input gradient.
+// cblas_sgemm over chunks of the batch (each of Parallel.parts parts of the batch runs
+// on its own thread with single-threaded BLAS), col2im for the input gradient.
 // Weight layout [out, in, kh, kw] as PyTorch; Kaiming-uniform initialisation.
 
 /// 2-D convolution over `[N, C, H, W]` inputs.
@@ -10,8 +11,8 @@ public final class Conv2D: Layer {
     public var needsInputGradient = true
     let workspace: Workspace
     private var input: Tensor?
-    /// Upper bound on floats in one im2col chunk (trades GEMM size against memory).
-    public var chunkFloats = 1 << 22
+    /// Upper bound on floats in one im2col chunk (trades GEMM size against cache and memory).
+    public var chunkFloats = 1 << 20
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 rng: SeededGenerator, workspace: Workspace = Workspace()) {
@@ -45,52 +46,55 @@ public final class Conv2D: Layer {
         return [outChannels, oh, ow]
     }
 
-    private func check(_ x: Tensor) throws -> (n: Int, h: Int, w: Int, oh: Int, ow: Int) {
+    /// Geometry of one call.
+    struct Geo {
+        var h: Int, w: Int, oh: Int, ow: Int, c: Int, k: Int, stride: Int, pad: Int
+        var ohw: Int { oh * ow }
+        var ckk: Int { c * k * k }
+        /// Output columns valid for kernel column kj: iw = o*stride - pad + kj in [0, w).
+        func colRange(_ kj: Int) -> (Int, Int) {
+            var lo = 0
+            while lo < ow && lo * stride - pad + kj < 0 { lo += 1 }
+            var hi = ow
+            while hi > lo && (hi - 1) * stride - pad + kj >= w { hi -= 1 }
+            return (lo, hi)
+        }
+    }
+
+    private func check(_ x: Tensor) throws -> (n: Int, g: Geo) {
         let (n, c, h, w) = try x.nchw(layer: name)
         _ = try outputShape(for: [c, h, w])
         let (oh, ow) = outSize(h, w)
-        return (n, h, w, oh, ow)
+        return (n, Geo(h: h, w: w, oh: oh, ow: ow, c: c, k: kernel, stride: stride, pad: padding))
     }
 
-    /// Samples per chunk for a batch of `n`.
-    private func chunkSize(n: Int, ohw: Int) -> Int {
-        let per = inChannels * kernel * kernel * ohw
-        return max(1, min(n, chunkFloats / max(per, 1)))
-    }
+    /// Samples per chunk.
+    private func chunkSize(n: Int, g: Geo) -> Int { max(1, min(n, chunkFloats / max(g.ckk * g.ohw, 1))) }
 
     /// im2col for samples [s0, s0+nc): col[(c*k+ki)*k+kj, s*ohw + oh*ow + ow].
-    private func im2col(_ x: UnsafePointer<Float>, s0: Int, nc: Int, h: Int, w: Int, oh: Int, ow: Int,
-                        col: UnsafeMutablePointer<Float>) {
-        let k = kernel, ohw = oh * ow, ld = nc * ohw, hw = h * w
-        for s in 0..<nc {
-            let xs = x + (s0 + s) * inChannels * hw
-            for c in 0..<inChannels {
-                let xc = xs + c * hw
-                for ki in 0..<k {
-                    for kj in 0..<k {
+    static func im2col(_ x: UnsafePointer<Float>, s0: Int, nc: Int, g: Geo, col: UnsafeMutablePointer<Float>) {
+        let k = g.k, ohw = g.ohw, ld = nc * ohw, hw = g.h * g.w, ow = g.ow, w = g.w, st = g.stride
+        for kj in 0..<k {
+            let (lo, hi) = g.colRange(kj)
+            let off = kj - g.pad
+            for s in 0..<nc {
+                let xs = x + (s0 + s) * g.c * hw
+                for c in 0..<g.c {
+                    let xc = xs + c * hw
+                    for ki in 0..<k {
                         let row = col + ((c * k + ki) * k + kj) * ld + s * ohw
-                        // Valid output columns for this kj: iw = o*stride - pad + kj in [0, w).
-                        var owLo = 0
-                        while owLo < ow && owLo * stride - padding + kj < 0 { owLo += 1 }
-                        var owHi = ow
-                        while owHi > owLo && (owHi - 1) * stride - padding + kj >= w { owHi -= 1 }
-                        for o in 0..<oh {
-                            let ih = o * stride - padding + ki
+                        for o in 0..<g.oh {
+                            let ih = o * st - g.pad + ki
                             let dst = row + o * ow
-                            if ih < 0 || ih >= h {
-                                dst.update(repeating: 0, count: ow)
+                            if ih < 0 || ih >= g.h {
+                                for q in 0..<ow { dst[q] = 0 }
                                 continue
                             }
-                            let src = xc + ih * w
-                            for q in 0..<owLo { dst[q] = 0 }
-                            if stride == 1 {
-                                let off = kj - padding
-                                if owHi > owLo { (dst + owLo).update(from: src + owLo + off, count: owHi - owLo) }
-                            } else {
-                                var q = owLo
-                                while q < owHi { dst[q] = src[q * stride - padding + kj]; q += 1 }
-                            }
-                            var q = owHi
+                            let src = xc + ih * w + off
+                            var q = 0
+                            while q < lo { dst[q] = 0; q += 1 }
+                            if st == 1 { while q < hi { dst[q] = src[q]; q += 1 } }
+                            else { while q < hi { dst[q] = src[q * st]; q += 1 } }
                             while q < ow { dst[q] = 0; q += 1 }
                         }
                     }
@@ -100,32 +104,25 @@ public final class Conv2D: Layer {
     }
 
     /// col2im: accumulates dcol into dx for samples [s0, s0+nc).
-    private func col2im(_ dcol: UnsafePointer<Float>, s0: Int, nc: Int, h: Int, w: Int, oh: Int, ow: Int,
-                        dx: UnsafeMutablePointer<Float>) {
-        let k = kernel, ohw = oh * ow, ld = nc * ohw, hw = h * w
-        for s in 0..<nc {
-            let xs = dx + (s0 + s) * inChannels * hw
-            for c in 0..<inChannels {
-                let xc = xs + c * hw
-                for ki in 0..<k {
-                    for kj in 0..<k {
+    static func col2im(_ dcol: UnsafePointer<Float>, s0: Int, nc: Int, g: Geo, dx: UnsafeMutablePointer<Float>) {
+        let k = g.k, ohw = g.ohw, ld = nc * ohw, hw = g.h * g.w, ow = g.ow, w = g.w, st = g.stride
+        for kj in 0..<k {
+            let (lo, hi) = g.colRange(kj)
+            let off = kj - g.pad
+            for s in 0..<nc {
+                let xs = dx + (s0 + s) * g.c * hw
+                for c in 0..<g.c {
+                    let xc = xs + c * hw
+                    for ki in 0..<k {
                         let row = dcol + ((c * k + ki) * k + kj) * ld + s * ohw
-                        var owLo = 0
-                        while owLo < ow && owLo * stride - padding + kj < 0 { owLo += 1 }
-                        var owHi = ow
-                        while owHi > owLo && (owHi - 1) * stride - padding + kj >= w { owHi -= 1 }
-                        for o in 0..<oh {
-                            let ih = o * stride - padding + ki
-                            if ih < 0 || ih >= h { continue }
+                        for o in 0..<g.oh {
+                            let ih = o * st - g.pad + ki
+                            if ih < 0 || ih >= g.h { continue }
                             let src = row + o * ow
-                            let dst = xc + ih * w
-                            var q = owLo
-                            if stride == 1 {
-                                let d = dst + (kj - padding)
-                                while q < owHi { d[q] += src[q]; q += 1 }
-                            } else {
-                                while q < owHi { dst[q * stride - padding + kj] += src[q]; q += 1 }
-                            }
+                            let dst = xc + ih * w + off
+                            var q = lo
+                            if st == 1 { while q < hi { dst[q] += src[q]; q += 1 } }
+                            else { while q < hi { dst[q * st] += src[q]; q += 1 } }
                         }
                     }
                 }
@@ -134,27 +131,31 @@ public final class Conv2D: Layer {
     }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
-        let (n, h, w, oh, ow) = try check(x)
-        let ohw = oh * ow, ckk = inChannels * kernel * kernel, oc = outChannels
-        let y = Tensor(zeros: [n, oc, oh, ow])
-        let cs = chunkSize(n: n, ohw: ohw)
-        let col = workspace.buffer(0, count: ckk * cs * ohw)
-        let tmp = workspace.buffer(1, count: oc * cs * ohw)
-        let bp = bias.value.pointer
-        var s0 = 0
-        while s0 < n {
-            let nc = min(cs, n - s0)
-            im2col(x.pointer, s0: s0, nc: nc, h: h, w: w, oh: oh, ow: ow, col: col)
-            let ld = nc * ohw
-            gemm(m: oc, n: ld, k: ckk, a: weight.value.pointer, lda: ckk, b: col, ldb: ld, c: tmp, ldc: ld)
-            for s in 0..<nc {
-                let ys = y.pointer + (s0 + s) * oc * ohw
-                for o in 0..<oc {
-                    let src = tmp + o * ld + s * ohw, dst = ys + o * ohw, b = bp[o]
-                    for p in 0..<ohw { dst[p] = src[p] + b }
+        let (n, g) = try check(x)
+        let ohw = g.ohw, ckk = g.ckk, oc = outChannels
+        let y = Tensor(uninitialized: [n, oc, g.oh, g.ow])
+        let parts = Parallel.ranges(n)
+        let cs = chunkSize(n: (n + parts.count - 1) / parts.count, g: g)
+        let cols = parts.indices.map { workspace.buffer($0 * 3, count: ckk * cs * ohw) }
+        let tmps = parts.indices.map { workspace.buffer($0 * 3 + 1, count: oc * cs * ohw) }
+        let bp = bias.value.pointer, wp = weight.value.pointer, xp = x.pointer, yp0 = y.pointer
+        Parallel.forEachPart(n) { part, range in
+            let col = cols[part], tmp = tmps[part]
+            var s0 = range.lowerBound
+            while s0 < range.upperBound {
+                let nc = min(cs, range.upperBound - s0)
+                Conv2D.im2col(xp, s0: s0, nc: nc, g: g, col: col)
+                let ld = nc * ohw
+                gemm(m: oc, n: ld, k: ckk, a: wp, lda: ckk, b: col, ldb: ld, c: tmp, ldc: ld)
+                for s in 0..<nc {
+                    let ys = yp0 + (s0 + s) * oc * ohw
+                    for o in 0..<oc {
+                        let src = tmp + o * ld + s * ohw, dst = ys + o * ohw, b = bp[o]
+                        for p in 0..<ohw { dst[p] = src[p] + b }
+                    }
                 }
+                s0 += nc
             }
-            s0 += nc
         }
         input = training ? x : nil
         return y
@@ -164,52 +165,64 @@ public final class Conv2D: Layer {
         guard let x = input else {
             throw EngineError.invalidArgument("layer '\(name)': backward without a training forward pass")
         }
-        let (n, h, w, oh, ow) = try check(x)
-        let ohw = oh * ow, ckk = inChannels * kernel * kernel, oc = outChannels
-        guard dy.shape == [n, oc, oh, ow] else {
-            throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape), expected \([n, oc, oh, ow])")
+        let (n, g) = try check(x)
+        let ohw = g.ohw, ckk = g.ckk, oc = outChannels
+        guard dy.shape == [n, oc, g.oh, g.ow] else {
+            throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape), expected \([n, oc, g.oh, g.ow])")
         }
-        let wantW = !weight.frozen, wantB = !bias.frozen, wantX = needsInputGradient
-        if wantB {
-            let g = bias.grad.pointer
-            for o in 0..<oc { g[o] = 0 }
+        let wantW = !weight.frozen, wantX = needsInputGradient
+        if !bias.frozen {
+            let gb = bias.grad.pointer
+            for o in 0..<oc { gb[o] = 0 }
             for s in 0..<n {
                 for o in 0..<oc {
                     let src = dy.pointer + (s * oc + o) * ohw
                     var acc: Float = 0
                     for p in 0..<ohw { acc += src[p] }
-                    g[o] += acc
+                    gb[o] += acc
                 }
             }
         }
         guard wantW || wantX else { return nil }
         let dx: Tensor? = wantX ? Tensor(zeros: x.shape) : nil
-        let cs = chunkSize(n: n, ohw: ohw)
-        let col = workspace.buffer(0, count: ckk * cs * ohw)
-        let dyT = workspace.buffer(1, count: oc * cs * ohw)
-        let dcol = wantX ? workspace.buffer(2, count: ckk * cs * ohw) : col
-        var s0 = 0
-        var first = true
-        while s0 < n {
-            let nc = min(cs, n - s0)
-            let ld = nc * ohw
-            for s in 0..<nc {
-                for o in 0..<oc {
-                    (dyT + o * ld + s * ohw).update(from: dy.pointer + ((s0 + s) * oc + o) * ohw, count: ohw)
+        let parts = Parallel.ranges(n)
+        let cs = chunkSize(n: (n + parts.count - 1) / parts.count, g: g)
+        let cols = parts.indices.map { workspace.buffer($0 * 3, count: ckk * cs * ohw) }
+        let dyTs = parts.indices.map { workspace.buffer($0 * 3 + 1, count: oc * cs * ohw) }
+        let dcols = parts.indices.map { wantX ? workspace.buffer($0 * 3 + 2, count: ckk * cs * ohw) : cols[$0] }
+        // Per-part weight gradients (part 0 writes straight into grad), summed in part order.
+        let wcount = weight.value.count
+        let partials = parts.indices.map { $0 == 0 ? weight.grad.pointer : workspace.buffer(3 * Parallel.parts + $0, count: wcount) }
+        let xp = x.pointer, dyp = dy.pointer, wp = weight.value.pointer, dxp = dx?.pointer
+        Parallel.forEachPart(n) { part, range in
+            let col = cols[part], dyT = dyTs[part], dcol = dcols[part], dW = partials[part]
+            var s0 = range.lowerBound
+            var first = true
+            while s0 < range.upperBound {
+                let nc = min(cs, range.upperBound - s0)
+                let ld = nc * ohw
+                for s in 0..<nc {
+                    for o in 0..<oc {
+                        let src = dyp + ((s0 + s) * oc + o) * ohw, dst = dyT + o * ld + s * ohw
+                        for p in 0..<ohw { dst[p] = src[p] }
+                    }
                 }
+                if wantW {
+                    Conv2D.im2col(xp, s0: s0, nc: nc, g: g, col: col)
+                    gemm(transB: true, m: oc, n: ckk, k: ld, a: dyT, lda: ld, b: col, ldb: ld,
+                         beta: first ? 0 : 1, c: dW, ldc: ckk)
+                }
+                if let dxp {
+                    gemm(transA: true, m: ckk, n: ld, k: oc, a: wp, lda: ckk, b: dyT, ldb: ld, c: dcol, ldc: ld)
+                    Conv2D.col2im(dcol, s0: s0, nc: nc, g: g, dx: dxp)
+                }
+                first = false
+                s0 += nc
             }
-            if wantW {
-                im2col(x.pointer, s0: s0, nc: nc, h: h, w: w, oh: oh, ow: ow, col: col)
-                gemm(transB: true, m: oc, n: ckk, k: ld, a: dyT, lda: ld, b: col, ldb: ld,
-                     beta: first ? 0 : 1, c: weight.grad.pointer, ldc: ckk)
-            }
-            if let dx {
-                gemm(transA: true, m: ckk, n: ld, k: oc, a: weight.value.pointer, lda: ckk, b: dyT, ldb: ld,
-                     c: dcol, ldc: ld)
-                col2im(dcol, s0: s0, nc: nc, h: h, w: w, oh: oh, ow: ow, dx: dx.pointer)
-            }
-            first = false
-            s0 += nc
+        }
+        if wantW {
+            let gw = weight.grad.pointer
+            for p in 1..<max(parts.count, 1) { let src = partials[p]; for i in 0..<wcount { gw[i] += src[i] } }
         }
         return dx
     }

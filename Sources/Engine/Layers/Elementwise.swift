@@ -10,9 +10,11 @@ public final class ReLU: Layer {
     public func outputShape(for input: [Int]) throws -> [Int] { input }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
-        let y = Tensor(zeros: x.shape)
+        let y = Tensor(uninitialized: x.shape)
         let xp = x.pointer, yp = y.pointer
-        for i in 0..<x.count { yp[i] = max(xp[i], 0) }
+        Parallel.forEachPart(x.count, parts: x.count >= 1 << 16 ? Parallel.parts : 1) { _, r in
+            for i in r { yp[i] = max(xp[i], 0) }
+        }
         output = training ? y : nil
         return y
     }
@@ -22,9 +24,11 @@ public final class ReLU: Layer {
         guard let y = output, y.count == dy.count else {
             throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match the last training forward pass")
         }
-        let dx = Tensor(zeros: dy.shape)
+        let dx = Tensor(uninitialized: dy.shape)
         let yp = y.pointer, gp = dy.pointer, dp = dx.pointer
-        for i in 0..<dy.count { dp[i] = yp[i] > 0 ? gp[i] : 0 }
+        Parallel.forEachPart(dy.count, parts: dy.count >= 1 << 16 ? Parallel.parts : 1) { _, r in
+            for i in r { dp[i] = yp[i] > 0 ? gp[i] : 0 }
+        }
         return dx
     }
 }

@@ -28,26 +28,46 @@ public final class MaxPool2D: Layer {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let os = try outputShape(for: [c, h, w])
         let oh = os[1], ow = os[2]
-        let y = Tensor(zeros: [n, c, oh, ow])
+        let y = Tensor(uninitialized: [n, c, oh, ow])
         let keep = training && needsInputGradient
-        if keep { argmax = [Int32](repeating: 0, count: y.count) }
-        argmax.withUnsafeMutableBufferPointer { am in
-            let xp = x.pointer, yp = y.pointer
-            for plane in 0..<(n * c) {
-                let xs = xp + plane * h * w, ys = yp + plane * oh * ow
-                for i in 0..<oh {
-                    for j in 0..<ow {
-                        var best = -Float.infinity, bi = -1
-                        let r0 = i * stride - padding, c0 = j * stride - padding
-                        for a in Swift.stride(from: max(0, -r0), to: min(size, h - r0), by: 1) {
-                            let row = (r0 + a) * w
-                            for b in Swift.stride(from: max(0, -c0), to: min(size, w - c0), by: 1) where bi < 0 || xs[row + c0 + b] > best {
-                                best = xs[row + c0 + b]; bi = row + c0 + b
+        if keep && argmax.count != y.count { argmax = [Int32](repeating: 0, count: y.count) }
+        let (size, stride, padding) = (self.size, self.stride, self.padding)
+        let xp = x.pointer, yp = y.pointer
+        argmax.withUnsafeMutableBufferPointer { amb in
+            let am = amb.baseAddress
+            Parallel.forEachPart(n) { _, r in
+                for plane in (r.lowerBound * c)..<(r.upperBound * c) {
+                    let xs = xp + plane * h * w, ys = yp + plane * oh * ow
+                    let ams = keep ? am! + plane * oh * ow : nil
+                    if size == 2 && stride == 2 && padding == 0 {
+                        for i in 0..<oh {
+                            let r0 = xs + 2 * i * w, r1 = r0 + w
+                            for j in 0..<ow {
+                                let a = r0[2 * j], b = r0[2 * j + 1], cc = r1[2 * j], d = r1[2 * j + 1]
+                                var best = a, bi = 2 * i * w + 2 * j
+                                if b > best { best = b; bi = 2 * i * w + 2 * j + 1 }
+                                if cc > best { best = cc; bi = (2 * i + 1) * w + 2 * j }
+                                if d > best { best = d; bi = (2 * i + 1) * w + 2 * j + 1 }
+                                ys[i * ow + j] = best
+                                if let ams { ams[i * ow + j] = Int32(bi) }
                             }
                         }
-                        if bi < 0 { best = 0; bi = 0 }
-                        ys[i * ow + j] = best
-                        if keep { am[plane * oh * ow + i * ow + j] = Int32(bi) }
+                        continue
+                    }
+                    for i in 0..<oh {
+                        for j in 0..<ow {
+                            var best = -Float.infinity, bi = -1
+                            let r0 = i * stride - padding, c0 = j * stride - padding
+                            for a in Swift.stride(from: max(0, -r0), to: min(size, h - r0), by: 1) {
+                                let row = (r0 + a) * w
+                                for b in Swift.stride(from: max(0, -c0), to: min(size, w - c0), by: 1) where bi < 0 || xs[row + c0 + b] > best {
+                                    best = xs[row + c0 + b]; bi = row + c0 + b
+                                }
+                            }
+                            if bi < 0 { best = 0; bi = 0 }
+                            ys[i * ow + j] = best
+                            if let ams { ams[i * ow + j] = Int32(bi) }
+                        }
                     }
                 }
             }

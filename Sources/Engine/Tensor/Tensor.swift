@@ -26,6 +26,13 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         storage.initialize(repeating: 0)
     }
 
+    /// A tensor whose contents are undefined; for outputs that are fully overwritten.
+    init(uninitialized shape: [Int]) {
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        self.storage = .allocate(capacity: max(count, 1))
+    }
+
     /// A tensor of the given shape filled with `value`.
     public convenience init(shape: [Int], repeating value: Float) {
         self.init(zeros: shape)
