@@ -1,0 +1,102 @@
+// Preprocessing — normalization fit on the training split only (per-channel
+// standardization, min-max, none), saved as plain numbers with the model, and seeded
+// augmentations (random crop with zero padding, horizontal flip) applied to batches.
+
+import ModelZoo
+
+/// A fitted normalization: `x' = (x - shift[c]) / scale[c]` per channel.
+public struct Normalization: Hashable, Sendable, Codable {
+    public enum Kind: String, Hashable, Sendable, Codable { case none, standardize, minMax = "min_max" }
+    public var kind: Kind
+    public var shift: [Float]
+    public var scale: [Float]
+
+    /// The identity.
+    public static let identity = Normalization(kind: .none, shift: [], scale: [])
+
+    /// Fits on `data` (the training split): mean/std per channel, or min/(max-min) per channel.
+    public static func fit(_ kind: Kind, on data: Dataset) throws -> Normalization {
+        if kind == .none { return .identity }
+        guard !data.isEmpty else { throw EngineError.invalidArgument("cannot fit \(kind.rawValue) normalization on an empty data set") }
+        let c = data.sampleShape.channels, hw = data.sampleShape.height * data.sampleShape.width
+        var shift = [Float](repeating: 0, count: c), scale = [Float](repeating: 1, count: c)
+        data.features.withUnsafeBufferPointer { f in
+            for ch in 0..<c {
+                var sum = 0.0, sq = 0.0, lo = Float.infinity, hi = -Float.infinity
+                for s in 0..<data.count {
+                    let p = f.baseAddress! + (s * c + ch) * hw
+                    for i in 0..<hw { let v = p[i]; sum += Double(v); sq += Double(v) * Double(v); lo = min(lo, v); hi = max(hi, v) }
+                }
+                let m = Double(data.count * hw)
+                if kind == .standardize {
+                    let mean = sum / m
+                    let std = max(sq / m - mean * mean, 0).squareRoot()
+                    shift[ch] = Float(mean); scale[ch] = std > 1e-12 ? Float(std) : 1
+                } else {
+                    shift[ch] = lo; scale[ch] = hi - lo > 0 ? hi - lo : 1
+                }
+            }
+        }
+        return Normalization(kind: kind, shift: shift, scale: scale)
+    }
+
+    /// Applies the normalization to a data set.
+    public func apply(to data: Dataset) throws -> Dataset {
+        if kind == .none { return data }
+        let c = data.sampleShape.channels, hw = data.sampleShape.height * data.sampleShape.width
+        guard shift.count == c, scale.count == c else {
+            throw EngineError.invalidArgument("normalization fitted for \(shift.count) channels applied to data with \(c)")
+        }
+        var out = data
+        out.features.withUnsafeMutableBufferPointer { f in
+            for s in 0..<data.count {
+                for ch in 0..<c {
+                    let p = f.baseAddress! + (s * c + ch) * hw, a = shift[ch], b = 1 / scale[ch]
+                    for i in 0..<hw { p[i] = (p[i] - a) * b }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Seeded augmentations applied to a training batch in place.
+public struct Augmentation: Hashable, Sendable {
+    /// Pad by this many zeros on each side, then crop back at a random offset (0 = off).
+    public var cropPadding: Int
+    /// Flip horizontally with probability 1/2.
+    public var horizontalFlip: Bool
+    public init(cropPadding: Int = 0, horizontalFlip: Bool = false) {
+        self.cropPadding = cropPadding; self.horizontalFlip = horizontalFlip
+    }
+    public var isIdentity: Bool { cropPadding == 0 && !horizontalFlip }
+
+    /// Augments `x` (`[N, C, H, W]`) in place, drawing from `rng`.
+    public func apply(to x: Tensor, rng: inout SeededGenerator) throws {
+        if isIdentity { return }
+        let (n, c, h, w) = try x.nchw(layer: "augmentation")
+        let p = cropPadding
+        var tmp = [Float](repeating: 0, count: c * h * w)
+        for s in 0..<n {
+            let base = x.pointer + s * c * h * w
+            let dy = p > 0 ? rng.nextInt(below: 2 * p + 1) - p : 0
+            let dx = p > 0 ? rng.nextInt(below: 2 * p + 1) - p : 0
+            let flip = horizontalFlip && rng.next() & 1 == 1
+            if dy == 0 && dx == 0 && !flip { continue }
+            tmp.withUnsafeMutableBufferPointer { t in
+                for ch in 0..<c {
+                    let src = base + ch * h * w, dst = t.baseAddress! + ch * h * w
+                    for i in 0..<h {
+                        let si = i + dy
+                        for j in 0..<w {
+                            let jj = flip ? w - 1 - j : j
+                            let sj = jj + dx
+                            dst[i * w + j] = (si >= 0 && si < h && sj >= 0 && sj < w) ? src[si * w + sj] : 0
+                        }
+                    }
+                }
+                base.update(from: t.baseAddress!, count: c * h * w)
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+// Dense — fully connected layer y = x·Wᵀ + b with PyTorch's layout W[out, in]
+// and PyTorch's default (Kaiming-uniform) initialisation; GEMMs through OpenBLAS on
+// the parts of the batch in parallel.
+
+/// Fully connected layer. Input `[N, in]` (or any `[N, …]` with `in` elements per sample).
+public final class Dense: Layer {
+    public let name: String
+    public let inFeatures: Int, outFeatures: Int
+    public let weight: Parameter, bias: Parameter
+    public var needsInputGradient = true
+    private var input: Tensor?
+
+    /// A dense layer whose parameters are initialised from `rng.split(label: "<name>.weight")` etc.
+    let workspace = Workspace()
+
+    public init(name: String, inFeatures: Int, outFeatures: Int, rng: SeededGenerator) {
+        self.name = name
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        weight = Parameter(name: name + ".weight", value: Tensor(zeros: [outFeatures, inFeatures]), isWeight: true)
+        bias = Parameter(name: name + ".bias", value: Tensor(zeros: [outFeatures]), isWeight: false)
+        let bound = 1 / Float(inFeatures).squareRoot()
+        var wr = rng.split(label: weight.name), br = rng.split(label: bias.name)
+        wr.fillUniform(weight.value, -bound, bound)
+        br.fillUniform(bias.value, -bound, bound)
+    }
+
+    public var parameters: [Parameter] { [weight, bias] }
+
+    public func outputShape(for input: [Int]) throws -> [Int] {
+        guard input.reduce(1, *) == inFeatures else {
+            throw EngineError.shapeMismatch(layer: name, message: "expected \(inFeatures) input features, got \(input)")
+        }
+        return [outFeatures]
+    }
+
+    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        let n = x.batch
+        guard x.shape.count >= 2, x.sampleCount == inFeatures else {
+            throw EngineError.shapeMismatch(layer: name, message: "expected input [N, \(inFeatures)], got \(x.shape)")
+        }
+        let y = Tensor(uninitialized: [n, outFeatures])
+        let yp = y.pointer, bp = bias.value.pointer, xp = x.pointer, wp = weight.value.pointer
+        let (inF, outF) = (inFeatures, outFeatures)
+        Parallel.forEachPart(n) { _, r in
+            for i in r { let row = yp + i * outF; for j in 0..<outF { row[j] = bp[j] } }
+            gemm(transB: true, m: r.count, n: outF, k: inF, a: xp + r.lowerBound * inF, lda: inF,
+                 b: wp, ldb: inF, beta: 1, c: yp + r.lowerBound * outF, ldc: outF)
+        }
+        input = training ? x : nil
+        return y
+    }
+
+    public func backward(_ dy: Tensor) throws -> Tensor? {
+        guard let x = input else {
+            throw EngineError.invalidArgument("layer '\(name)': backward without a training forward pass")
+        }
+        let n = x.batch
+        guard dy.shape == [n, outFeatures] else {
+            throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape), expected [\(n), \(outFeatures)]")
+        }
+        let (inF, outF) = (inFeatures, outFeatures)
+        let dyp = dy.pointer, xp = x.pointer, wp = weight.value.pointer
+        let wantW = !weight.frozen
+        let dx: Tensor? = needsInputGradient ? Tensor(uninitialized: x.shape) : nil
+        let dxp = dx?.pointer
+        let parts = Parallel.ranges(n)
+        // Per-part weight gradients (part 0 writes into grad), summed in part order: deterministic.
+        let partials = parts.indices.map { $0 == 0 ? weight.grad.pointer : workspace.buffer($0, count: inF * outF) }
+        Parallel.forEachPart(n) { part, r in
+            if wantW {
+                gemm(transA: true, m: outF, n: inF, k: r.count, a: dyp + r.lowerBound * outF, lda: outF,
+                     b: xp + r.lowerBound * inF, ldb: inF, c: partials[part], ldc: inF)
+            }
+            if let dxp {
+                gemm(m: r.count, n: inF, k: outF, a: dyp + r.lowerBound * outF, lda: outF,
+                     b: wp, ldb: inF, c: dxp + r.lowerBound * inF, ldc: inF)
+            }
+        }
+        if wantW {
+            let gw = weight.grad.pointer
+            for p in 1..<max(parts.count, 1) { let src = partials[p]; for i in 0..<(inF * outF) { gw[i] += src[i] } }
+        }
+        if !bias.frozen {
+            let g = bias.grad.pointer, d = dy.pointer
+            for j in 0..<outFeatures { g[j] = 0 }
+            for i in 0..<n { let row = d + i * outFeatures; for j in 0..<outFeatures { g[j] += row[j] } }
+        }
+        return dx
+    }
+}

@@ -1,0 +1,102 @@
+// Elementwise and reshaping layers: ReLU, Dropout (seeded, inverted), Flatten.
+
+/// Rectified linear unit.
+public final class ReLU: Layer {
+    public let name: String
+    public var needsInputGradient = true
+    private var output: Tensor?
+    public init(name: String) { self.name = name }
+    public var parameters: [Parameter] { [] }
+    public func outputShape(for input: [Int]) throws -> [Int] { input }
+
+    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        let y = Tensor(uninitialized: x.shape)
+        let xp = x.pointer, yp = y.pointer
+        Parallel.forEachPart(x.count, parts: x.count >= 1 << 16 ? Parallel.parts : 1) { _, r in
+            for i in r { yp[i] = max(xp[i], 0) }
+        }
+        output = training ? y : nil
+        return y
+    }
+
+    public func backward(_ dy: Tensor) throws -> Tensor? {
+        guard needsInputGradient else { return nil }
+        guard let y = output, y.count == dy.count else {
+            throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match the last training forward pass")
+        }
+        let dx = Tensor(uninitialized: dy.shape)
+        let yp = y.pointer, gp = dy.pointer, dp = dx.pointer
+        Parallel.forEachPart(dy.count, parts: dy.count >= 1 << 16 ? Parallel.parts : 1) { _, r in
+            for i in r { dp[i] = yp[i] > 0 ? gp[i] : 0 }
+        }
+        return dx
+    }
+}
+
+/// Inverted dropout: in training, zeroes each element with probability `rate` and scales
+/// the rest by 1/(1-rate); identity in inference. Draws from its own seeded stream.
+public final class Dropout: Layer {
+    public let name: String
+    public let rate: Float
+    public var needsInputGradient = true
+    private var rng: SeededGenerator
+    private var mask: Tensor?
+    public init(name: String, rate: Float, rng: SeededGenerator) {
+        precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1)")
+        self.name = name; self.rate = rate
+        self.rng = rng.split(label: name + ".dropout")
+    }
+    public var parameters: [Parameter] { [] }
+    public func outputShape(for input: [Int]) throws -> [Int] { input }
+
+    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        let y = x.copy()
+        guard training, rate > 0 else { mask = nil; return y }
+        let m = Tensor(zeros: x.shape)
+        let scale = 1 / (1 - rate)
+        let mp = m.pointer, yp = y.pointer
+        for i in 0..<x.count {
+            let keep: Float = rng.nextFloat() >= rate ? scale : 0
+            mp[i] = keep; yp[i] *= keep
+        }
+        mask = m
+        return y
+    }
+
+    public func backward(_ dy: Tensor) throws -> Tensor? {
+        guard needsInputGradient else { return nil }
+        let dx = dy.copy()
+        if let m = mask {
+            guard m.count == dy.count else {
+                throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match mask \(m.shape)")
+            }
+            for i in 0..<dx.count { dx.pointer[i] *= m.pointer[i] }
+        }
+        return dx
+    }
+}
+
+/// Flattens `[N, …]` to `[N, F]`.
+public final class Flatten: Layer {
+    public let name: String
+    public var needsInputGradient = true
+    private var inputShape: [Int] = []
+    public init(name: String) { self.name = name }
+    public var parameters: [Parameter] { [] }
+    public func outputShape(for input: [Int]) throws -> [Int] { [input.reduce(1, *)] }
+
+    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        guard x.shape.count >= 1 else { throw EngineError.shapeMismatch(layer: name, message: "scalar input") }
+        inputShape = x.shape
+        let y = x.copy()
+        try y.reshape([x.batch, x.sampleCount])
+        return y
+    }
+
+    public func backward(_ dy: Tensor) throws -> Tensor? {
+        guard needsInputGradient else { return nil }
+        let dx = dy.copy()
+        try dx.reshape(inputShape)
+        return dx
+    }
+}

@@ -1,0 +1,209 @@
+// Pooling — MaxPool2D and AvgPool2D (square window, stride, zero padding, floor mode;
+// max pooling ignores padding, average pooling counts it as PyTorch's default)
+// and GlobalAvgPool (NCHW → [N, C]).
+
+/// Max pooling over `[N, C, H, W]`.
+public final class MaxPool2D: Layer {
+    public let name: String
+    public let size: Int, stride: Int, padding: Int
+    public var needsInputGradient = true
+    private var argmax: [Int32] = []
+    private var inputShape: [Int] = []
+
+    public init(name: String, size: Int, stride: Int, padding: Int = 0) {
+        precondition(size > 0 && stride > 0 && padding >= 0)
+        self.name = name; self.size = size; self.stride = stride; self.padding = padding
+    }
+    public var parameters: [Parameter] { [] }
+
+    public func outputShape(for input: [Int]) throws -> [Int] {
+        guard input.count == 3, input[1] + 2 * padding >= size, input[2] + 2 * padding >= size else {
+            throw EngineError.shapeMismatch(layer: name, message: "expected [C, H, W] input of at least \(size)×\(size), got \(input)")
+        }
+        return [input[0], (input[1] + 2 * padding - size) / stride + 1, (input[2] + 2 * padding - size) / stride + 1]
+    }
+
+    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        try x.expectRank(4, layer: name)
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let os = try outputShape(for: [c, h, w])
+        let oh = os[1], ow = os[2]
+        let y = Tensor(uninitialized: [n, c, oh, ow])
+        let keep = training && needsInputGradient
+        if keep && argmax.count != y.count { argmax = [Int32](repeating: 0, count: y.count) }
+        let (size, stride, padding) = (self.size, self.stride, self.padding)
+        let xp = x.pointer, yp = y.pointer
+        argmax.withUnsafeMutableBufferPointer { amb in
+            let am = amb.baseAddress
+            Parallel.forEachPart(n) { _, r in
+                for plane in (r.lowerBound * c)..<(r.upperBound * c) {
+                    let xs = xp + plane * h * w, ys = yp + plane * oh * ow
+                    let ams = keep ? am! + plane * oh * ow : nil
+                    if size == 2 && stride == 2 && padding == 0 {
+                        for i in 0..<oh {
+                            let r0 = xs + 2 * i * w, r1 = r0 + w
+                            for j in 0..<ow {
+                                let a = r0[2 * j], b = r0[2 * j + 1], cc = r1[2 * j], d = r1[2 * j + 1]
+                                var best = a, bi = 2 * i * w + 2 * j
+                                if b > best { best = b; bi = 2 * i * w + 2 * j + 1 }
+                                if cc > best { best = cc; bi = (2 * i + 1) * w + 2 * j }
+                                if d > best { best = d; bi = (2 * i + 1) * w + 2 * j + 1 }
+                                ys[i * ow + j] = best
+                                if let ams { ams[i * ow + j] = Int32(bi) }
+                            }
+                        }
+                        continue
+                    }
+                    for i in 0..<oh {
+                        for j in 0..<ow {
+                            var best = -Float.infinity, bi = -1
+                            let r0 = i * stride - padding, c0 = j * stride - padding
+                            for a in Swift.stride(from: max(0, -r0), to: min(size, h - r0), by: 1) {
+                                let row = (r0 + a) * w
+                                for b in Swift.stride(from: max(0, -c0), to: min(size, w - c0), by: 1) where bi < 0 || xs[row + c0 + b] > best {
+                                    best = xs[row + c0 + b]; bi = row + c0 + b
+                                }
+                            }
+                            if bi < 0 { best = 0; bi = 0 }
+                            ys[i * ow + j] = best
+                            if let ams { ams[i * ow + j] = Int32(bi) }
+                        }
+                    }
+                }
+            }
+        }
+        inputShape = x.shape
+        return y
+    }
+
+    public func backward(_ dy: Tensor) throws -> Tensor? {
+        guard needsInputGradient else { return nil }
+        guard argmax.count == dy.count, inputShape.count == 4 else {
+            throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match the last training forward pass")
+        }
+        let dx = Tensor(zeros: inputShape)
+        let hw = inputShape[2] * inputShape[3], ohw = dy.shape[2] * dy.shape[3]
+        argmax.withUnsafeBufferPointer { am in
+            for plane in 0..<(dy.shape[0] * dy.shape[1]) {
+                let d = dx.pointer + plane * hw, g = dy.pointer + plane * ohw
+                for p in 0..<ohw { d[Int(am[plane * ohw + p])] += g[p] }
+            }
+        }
+        return dx
+    }
+}
+
+/// Average pooling over `[N, C, H, W]`.
+public final class AvgPool2D: Layer {
+    public let name: String
+    public let size: Int, stride: Int, padding: Int
+    public var needsInputGradient = true
+    private var inputShape: [Int] = []
+
+    public init(name: String, size: Int, stride: Int, padding: Int = 0) {
+        precondition(size > 0 && stride > 0 && padding >= 0)
+        self.name = name; self.size = size; self.stride = stride; self.padding = padding
+    }
+    public var parameters: [Parameter] { [] }
+
+    public func outputShape(for input: [Int]) throws -> [Int] {
+        guard input.count == 3, input[1] + 2 * padding >= size, input[2] + 2 * padding >= size else {
+            throw EngineError.shapeMismatch(layer: name, message: "expected [C, H, W] input of at least \(size)×\(size), got \(input)")
+        }
+        return [input[0], (input[1] + 2 * padding - size) / stride + 1, (input[2] + 2 * padding - size) / stride + 1]
+    }
+
+    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        try x.expectRank(4, layer: name)
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let os = try outputShape(for: [c, h, w])
+        let oh = os[1], ow = os[2]
+        let y = Tensor(zeros: [n, c, oh, ow])
+        let scale = 1 / Float(size * size)
+        for plane in 0..<(n * c) {
+            let xs = x.pointer + plane * h * w, ys = y.pointer + plane * oh * ow
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    var acc: Float = 0
+                    let r0 = i * stride - padding, c0 = j * stride - padding
+                    for a in Swift.stride(from: max(0, -r0), to: min(size, h - r0), by: 1) {
+                        let row = xs + (r0 + a) * w + c0
+                        for b in Swift.stride(from: max(0, -c0), to: min(size, w - c0), by: 1) { acc += row[b] }
+                    }
+                    ys[i * ow + j] = acc * scale
+                }
+            }
+        }
+        inputShape = x.shape
+        return y
+    }
+
+    public func backward(_ dy: Tensor) throws -> Tensor? {
+        guard needsInputGradient else { return nil }
+        guard inputShape.count == 4, dy.shape.count == 4, dy.shape[0] == inputShape[0], dy.shape[1] == inputShape[1] else {
+            throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match input \(inputShape)")
+        }
+        let (h, w, oh, ow) = (inputShape[2], inputShape[3], dy.shape[2], dy.shape[3])
+        let dx = Tensor(zeros: inputShape)
+        let scale = 1 / Float(size * size)
+        for plane in 0..<(dy.shape[0] * dy.shape[1]) {
+            let d = dx.pointer + plane * h * w, g = dy.pointer + plane * oh * ow
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    let v = g[i * ow + j] * scale
+                    let r0 = i * stride - padding, c0 = j * stride - padding
+                    for a in Swift.stride(from: max(0, -r0), to: min(size, h - r0), by: 1) {
+                        let row = d + (r0 + a) * w + c0
+                        for b in Swift.stride(from: max(0, -c0), to: min(size, w - c0), by: 1) { row[b] += v }
+                    }
+                }
+            }
+        }
+        return dx
+    }
+}
+
+/// Global average pooling: `[N, C, H, W]` → `[N, C]`.
+public final class GlobalAvgPool: Layer {
+    public let name: String
+    public var needsInputGradient = true
+    private var inputShape: [Int] = []
+    public init(name: String) { self.name = name }
+    public var parameters: [Parameter] { [] }
+
+    public func outputShape(for input: [Int]) throws -> [Int] {
+        guard input.count == 3 else {
+            throw EngineError.shapeMismatch(layer: name, message: "expected [C, H, W] input, got \(input)")
+        }
+        return [input[0]]
+    }
+
+    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        let (n, c, h, w) = try x.nchw(layer: name)
+        let hw = h * w
+        let y = Tensor(zeros: [n, c])
+        for plane in 0..<(n * c) {
+            let xs = x.pointer + plane * hw
+            var acc: Float = 0
+            for p in 0..<hw { acc += xs[p] }
+            y.pointer[plane] = acc / Float(hw)
+        }
+        inputShape = x.shape
+        return y
+    }
+
+    public func backward(_ dy: Tensor) throws -> Tensor? {
+        guard needsInputGradient else { return nil }
+        let dx = Tensor(zeros: inputShape)
+        let hw = dx.count / max(dy.count, 1)
+        guard dy.count * hw == dx.count else {
+            throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match input \(inputShape)")
+        }
+        let scale = 1 / Float(hw)
+        for plane in 0..<dy.count {
+            let v = dy.pointer[plane] * scale, d = dx.pointer + plane * hw
+            for p in 0..<hw { d[p] = v }
+        }
+        return dx
+    }
+}

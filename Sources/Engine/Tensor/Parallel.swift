@@ -1,0 +1,50 @@
+// Parallel — the engine's own parallelism: a batch is cut into a fixed number of
+// contiguous parts that run on up to `threads` threads, each calling a single-threaded
+// OpenBLAS. Because the cut does not depend on the thread count, results are bitwise
+// identical whatever the number of threads.
+
+import CBLAS
+import Foundation
+
+public enum Parallel {
+    /// Number of parts a batch is cut into (independent of the machine, for determinism).
+    public static let parts = 4
+    nonisolated(unsafe) private static var threadCount = max(1, min(ProcessInfo.processInfo.activeProcessorCount, parts))
+    nonisolated(unsafe) private static var blasConfigured = false
+
+    /// Threads used by engine kernels (at most ``parts``). OpenBLAS itself is run
+    /// single-threaded inside each worker; this is a process-wide setting.
+    public static var threads: Int {
+        get { threadCount }
+        set { threadCount = max(1, min(newValue, parts)) }
+    }
+
+    /// Makes OpenBLAS single-threaded (once); the engine parallelises over the batch instead.
+    static func configureBLAS() {
+        if !blasConfigured { openblas_set_num_threads(1); blasConfigured = true }
+    }
+
+    /// The contiguous ranges `0..<n` is cut into.
+    static func ranges(_ n: Int, parts p: Int = parts) -> [Range<Int>] {
+        let k = max(1, min(p, n))
+        return (0..<k).map { i in (n * i / k)..<(n * (i + 1) / k) }
+    }
+
+    /// Runs `body(part, range)` for every part of `0..<n`, on up to `threads` threads.
+    static func forEachPart(_ n: Int, parts p: Int = parts, _ body: (Int, Range<Int>) -> Void) {
+        configureBLAS()
+        let rs = ranges(n, parts: p)
+        if threadCount <= 1 || rs.count == 1 {
+            for (i, r) in rs.enumerated() { body(i, r) }
+            return
+        }
+        let workers = min(threadCount, rs.count)
+        withoutActuallyEscaping(body) { b in
+            nonisolated(unsafe) let fn = b
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                var i = w
+                while i < rs.count { fn(i, rs[i]); i += workers }
+            }
+        }
+    }
+}

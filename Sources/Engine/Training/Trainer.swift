@@ -1,0 +1,207 @@
+// Trainer — the minibatch training loop: seeded shuffling and augmentation, any
+// optimizer and schedule, parameter groups, per-epoch history, progress callback and
+// early stopping. Same seed and inputs → bitwise equal weights.
+
+import Foundation
+
+/// A learning-rate schedule expressed in epochs; resolved to steps by the trainer.
+public enum ScheduleSpec: Hashable, Sendable {
+    case constant
+    case step(everyEpochs: Int, gamma: Float)
+    case cosine(warmupEpochs: Double = 0, minFactor: Float = 0)
+    case oneCycle(pctStart: Float = 0.3, divFactor: Float = 25, finalDivFactor: Float = 1e4)
+
+    /// The step-based schedule for `epochs` epochs of `stepsPerEpoch` steps.
+    public func resolve(epochs: Int, stepsPerEpoch: Int) -> LRSchedule {
+        let total = max(epochs * stepsPerEpoch, 1)
+        switch self {
+        case .constant: return .constant
+        case let .step(e, g): return .step(stepSize: max(e, 1) * stepsPerEpoch, gamma: g)
+        case let .cosine(w, m): return .cosine(warmupSteps: Int((w * Double(stepsPerEpoch)).rounded()), totalSteps: total, minFactor: m)
+        case let .oneCycle(p, d, f): return .oneCycle(totalSteps: total, pctStart: p, divFactor: d, finalDivFactor: f)
+        }
+    }
+}
+
+/// Learning rate and weight decay for the parameters a rule matches.
+public struct GroupRule: Hashable, Sendable {
+    /// Names matched as in ``Network/freeze(_:)`` (parameter names or layer/block paths);
+    /// the words `backbone` and `head` match those parts of the network.
+    public var match: Set<String>
+    public var learningRate: Float?
+    public var weightDecay: Float?
+    public init(match: Set<String>, learningRate: Float? = nil, weightDecay: Float? = nil) {
+        self.match = match; self.learningRate = learningRate; self.weightDecay = weightDecay
+    }
+}
+
+/// Which metric early stopping watches.
+public enum StopMetric: String, Hashable, Sendable, Codable {
+    case validationLoss = "val.loss", validationAccuracy = "val.accuracy", trainLoss = "train.loss"
+}
+
+/// Everything a training run needs besides the network and the data.
+public struct TrainingConfig: Hashable, Sendable {
+    public var epochs: Int
+    public var batchSize: Int
+    public var optimizer: OptimizerKind
+    public var learningRate: Float
+    public var weightDecay: Float
+    /// Rules for parameter groups (first match wins); unmatched parameters use the defaults.
+    public var groups: [GroupRule]
+    public var schedule: ScheduleSpec
+    public var clipNorm: Float?
+    public var labelSmoothing: Float
+    public var augmentation: Augmentation
+    /// Stop after `patience` epochs without improvement of `metric`, restoring the best weights.
+    public var earlyStopping: (metric: StopMetric, patience: Int)? {
+        get { stopMetric.map { ($0, patience) } }
+        set { stopMetric = newValue?.metric; patience = newValue?.patience ?? 0 }
+    }
+    var stopMetric: StopMetric?
+    var patience = 0
+    /// Seed for shuffling, augmentation and dropout masks drawn by the loop.
+    public var seed: UInt64
+
+    public init(epochs: Int, batchSize: Int = 128, optimizer: OptimizerKind = .adam(), learningRate: Float = 1e-3,
+                weightDecay: Float = 0, groups: [GroupRule] = [], schedule: ScheduleSpec = .constant,
+                clipNorm: Float? = nil, labelSmoothing: Float = 0, augmentation: Augmentation = Augmentation(),
+                earlyStopping: (metric: StopMetric, patience: Int)? = nil, seed: UInt64 = 0) {
+        self.epochs = epochs; self.batchSize = batchSize; self.optimizer = optimizer
+        self.learningRate = learningRate; self.weightDecay = weightDecay; self.groups = groups
+        self.schedule = schedule; self.clipNorm = clipNorm; self.labelSmoothing = labelSmoothing
+        self.augmentation = augmentation; self.seed = seed
+        self.earlyStopping = earlyStopping
+    }
+
+    public static func == (a: TrainingConfig, b: TrainingConfig) -> Bool {
+        a.epochs == b.epochs && a.batchSize == b.batchSize && a.optimizer == b.optimizer && a.learningRate == b.learningRate
+            && a.weightDecay == b.weightDecay && a.groups == b.groups && a.schedule == b.schedule && a.clipNorm == b.clipNorm
+            && a.labelSmoothing == b.labelSmoothing && a.augmentation == b.augmentation && a.stopMetric == b.stopMetric
+            && a.patience == b.patience && a.seed == b.seed
+    }
+    public func hash(into h: inout Hasher) { h.combine(epochs); h.combine(batchSize); h.combine(seed); h.combine(learningRate) }
+}
+
+/// One epoch of history.
+public struct EpochRecord: Hashable, Sendable, Codable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var trainAccuracy: Double
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
+    /// Learning rate of the first group at the end of the epoch.
+    public var learningRate: Double
+    public var seconds: Double
+}
+
+/// The outcome of a training run.
+public struct TrainingResult: Sendable {
+    public var history: [EpochRecord]
+    /// Epoch (1-based) whose weights the network holds at the end.
+    public var bestEpoch: Int
+    public var stoppedEarly: Bool
+    public var seconds: Double
+}
+
+public enum Trainer {
+    /// Builds the optimizer's parameter groups from `config.groups`.
+    public static func makeOptimizer(for network: Network, config: TrainingConfig) throws -> Optimizer {
+        var groups = config.groups.map { ParameterGroup(parameters: [], learningRate: $0.learningRate ?? config.learningRate,
+                                                         weightDecay: $0.weightDecay ?? config.weightDecay) }
+        var rest: [Parameter] = []
+        for p in network.parameterObjects {
+            let inBackbone = network.backboneParameterNames.contains(p.name)
+            if let i = config.groups.firstIndex(where: { rule in
+                (rule.match.contains("backbone") && inBackbone) || (rule.match.contains("head") && !inBackbone)
+                    || Network.covers(rule.match, p.name) }) {
+                groups[i].parameters.append(p)
+            } else { rest.append(p) }
+        }
+        groups.append(ParameterGroup(parameters: rest, learningRate: config.learningRate, weightDecay: config.weightDecay))
+        return try Optimizer(kind: config.optimizer, groups: groups.filter { !$0.parameters.isEmpty }, clipNorm: config.clipNorm)
+    }
+
+    /// Trains `network` on `train`, validating on `validation` after each epoch when given.
+    /// `progress` is called after every epoch; return false from it to stop.
+    @discardableResult
+    public static func fit(_ network: Network, train: Dataset, validation: Dataset? = nil, config: TrainingConfig,
+                           progress: ((EpochRecord) -> Bool)? = nil) throws -> TrainingResult {
+        guard config.epochs >= 0 else { throw EngineError.invalidArgument("epochs must be ≥ 0") }
+        guard config.batchSize > 0 else { throw EngineError.invalidArgument("batch size must be positive") }
+        guard !train.isEmpty else { throw EngineError.invalidArgument("the training set is empty") }
+        guard network.outputFeatures == train.numClasses else {
+            throw EngineError.shapeMismatch(layer: network.architecture.name,
+                                            message: "network has \(network.outputFeatures) outputs but the data set has \(train.numClasses) classes")
+        }
+        if config.stopMetric != nil && config.stopMetric != .trainLoss && (validation?.isEmpty ?? true) {
+            throw EngineError.invalidArgument("early stopping on \(config.stopMetric!.rawValue) needs a validation set")
+        }
+        let optimizer = try makeOptimizer(for: network, config: config)
+        var steps = (train.count + config.batchSize - 1) / config.batchSize
+        if train.count % config.batchSize == 1 && train.count > 1 { steps -= 1 }   // drop a final batch of one
+        let schedule = config.schedule.resolve(epochs: config.epochs, stepsPerEpoch: steps)
+        let lossFn = SoftmaxCrossEntropy(labelSmoothing: config.labelSmoothing)
+        let root = SeededGenerator(seed: config.seed)
+        let baseLR = optimizer.groups.first?.learningRate ?? config.learningRate
+        var history: [EpochRecord] = []
+        var best: (value: Double, epoch: Int, weights: [Tensor])? = nil
+        var stale = 0, stoppedEarly = false
+        let start = Date()
+        var step = 0
+        for epoch in 1...max(config.epochs, 1) where config.epochs > 0 {
+            let t0 = Date()
+            var shuffleRNG = root.split(label: "shuffle.epoch\(epoch)")
+            var augRNG = root.split(label: "augment.epoch\(epoch)")
+            let order = shuffleRNG.permutation(train.count)
+            var lossSum = 0.0, correct = 0, seen = 0
+            for b in 0..<steps {
+                let s = b * config.batchSize, e = min(s + config.batchSize, train.count)
+                let (x, y) = train.batch(order[s..<e])
+                try config.augmentation.apply(to: x, rng: &augRNG)
+                let logits = try network.forward(x, training: true)
+                let (l, g, c) = try lossFn(logits: logits, labels: y)
+                guard l.isFinite else {
+                    throw EngineError.invalidArgument("training diverged: loss is \(l) at epoch \(epoch), batch \(b + 1); lower the learning rate")
+                }
+                try network.backward(g)
+                optimizer.step(lrScale: schedule.factor(step: step))
+                step += 1
+                lossSum += Double(l) * Double(y.count); correct += c; seen += y.count
+            }
+            var rec = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
+                                  trainAccuracy: Double(correct) / Double(max(seen, 1)),
+                                  validationLoss: nil, validationAccuracy: nil,
+                                  learningRate: Double(baseLR * schedule.factor(step: max(step - 1, 0))), seconds: 0)
+            if let v = validation, !v.isEmpty {
+                let r = try network.evaluate(v, batchSize: max(config.batchSize, 256))
+                rec.validationLoss = r.loss; rec.validationAccuracy = r.accuracy
+            }
+            rec.seconds = Date().timeIntervalSince(t0)
+            history.append(rec)
+            let keepGoing = progress?(rec) ?? true
+            if let metric = config.stopMetric {
+                let value: Double = switch metric {
+                case .validationLoss: rec.validationLoss!
+                case .validationAccuracy: -rec.validationAccuracy!
+                case .trainLoss: rec.trainLoss
+                }
+                if best == nil || value < best!.value {
+                    best = (value, epoch, network.stateTensors.map { $0.tensor.copy() })
+                    stale = 0
+                } else {
+                    stale += 1
+                    if stale >= max(config.patience, 1) { stoppedEarly = true }
+                }
+            }
+            if stoppedEarly || !keepGoing { stoppedEarly = stoppedEarly || !keepGoing; break }
+        }
+        var bestEpoch = history.count
+        if let best, best.epoch != history.count {
+            for (t, saved) in zip(network.stateTensors, best.weights) { t.tensor.copyValues(from: saved) }
+            bestEpoch = best.epoch
+        }
+        return TrainingResult(history: history, bestEpoch: bestEpoch, stoppedEarly: stoppedEarly,
+                              seconds: Date().timeIntervalSince(start))
+    }
+}

@@ -1,0 +1,116 @@
+import Testing
+import Foundation
+import ModelZoo
+@testable import Engine
+
+func tempPath(_ name: String) -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-engine-tests-\(getpid())")
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir.appendingPathComponent(name).path
+}
+
+func toyDataset(perClass: [Int], shape: FeatureShape = FeatureShape(channels: 2, height: 2, width: 2)) throws -> Dataset {
+    var feats: [Float] = [], labels: [Int] = []
+    for (c, n) in perClass.enumerated() {
+        for i in 0..<n {
+            labels.append(c)
+            feats += (0..<shape.count).map { Float(c * 100 + i) + Float($0) * 0.01 }
+        }
+    }
+    return try Dataset(sampleShape: shape, features: feats, labels: labels, classNames: perClass.indices.map { "c\($0)" })
+}
+
+@Suite struct DataTests {
+    @Test func idxParsingAndErrors() throws {
+        let good: [UInt8] = [0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6]
+        let a = try IDX.parse(good, path: "x.idx")
+        #expect(a.dimensions == [2, 3]); #expect(a.bytes == [1, 2, 3, 4, 5, 6])
+        do { _ = try IDX.parse(Array(good.dropLast()), path: "trunc.idx"); Issue.record("no error") }
+        catch let e as EngineError { #expect(e.description.contains("trunc.idx") && e.description.contains("truncated")) }
+        #expect(throws: EngineError.self) { try IDX.parse([1, 0, 8, 1], path: "m") }
+        #expect(throws: EngineError.self) { try IDX.parse([0, 0, 8, 1, 0, 0], path: "m") }
+        #expect(throws: EngineError.self) { try IDX.parse([0, 0, 0x0D, 1, 0, 0, 0, 0], path: "m") }
+        #expect(throws: EngineError.self) { try IDX.parse([0, 0, 8, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], path: "m") }
+        do { _ = try IDX.load("/nonexistent/file.gz"); Issue.record("no error") }
+        catch let e as EngineError { #expect(e.description.contains("/nonexistent/file.gz")) }
+    }
+
+    @Test func gzipAndPlainFilesReadTheSame() throws {
+        let bytes: [UInt8] = [0, 0, 8, 1, 0, 0, 0, 4, 9, 8, 7, 6]
+        let plain = tempPath("p.idx"), gz = tempPath("p.idx.gz")
+        try Data(bytes).write(to: URL(fileURLWithPath: plain))
+        let proc = Process()
+        proc.executableURL = URL(fileURLWithPath: "/bin/sh")
+        proc.arguments = ["-c", "gzip -c '\(plain)' > '\(gz)'"]
+        try proc.run(); proc.waitUntilExit()
+        #expect(try IDX.load(plain).bytes == [9, 8, 7, 6])
+        #expect(try IDX.load(gz).bytes == [9, 8, 7, 6])
+        // A truncated gzip stream is an error naming the file, not a short read.
+        let gzData = try Data(contentsOf: URL(fileURLWithPath: gz))
+        let cut = tempPath("cut.idx.gz")
+        try gzData.prefix(gzData.count - 12).write(to: URL(fileURLWithPath: cut))
+        do { _ = try IDX.load(cut); Issue.record("no error") }
+        catch let e as EngineError { #expect(e.description.contains("cut.idx.gz")) }
+    }
+
+    @Test func fashionMNISTLoads() throws {
+        let (train, test) = try FashionMNIST.load()
+        #expect(train.count == 60000 && test.count == 10000)
+        #expect(train.sampleShape == FeatureShape(channels: 1, height: 28, width: 28))
+        #expect(train.classCounts == [Int](repeating: 6000, count: 10))
+        #expect(train.features.allSatisfy { $0 >= 0 && $0 <= 1 })
+        #expect(throws: EngineError.self) { try FashionMNIST.load(folder: "/nonexistent") }
+    }
+
+    @Test func classSubsetLimitsAndSplit() throws {
+        let d = try toyDataset(perClass: [10, 20, 30])
+        let s = try d.selectingClasses([2, 0])
+        #expect(s.classNames == ["c2", "c0"]); #expect(s.classCounts == [30, 10])
+        #expect(s.features[0] == 0)  // first kept sample is original class 0 sample 0, relabelled 1
+        #expect(s.labels[0] == 1)
+        #expect(throws: EngineError.self) { try d.selectingClasses([3]) }
+        #expect(throws: EngineError.self) { try d.selectingClasses([]) }
+        let rng = SeededGenerator(seed: 4)
+        let l = try d.limitingPerClass(12, rng: rng)
+        #expect(l.classCounts == [10, 12, 12])
+        #expect(try d.limitingPerClass(12, rng: rng).features == l.features)
+        let (tr, va) = try d.stratifiedSplit(validationFraction: 0.2, rng: rng)
+        #expect(va.classCounts == [2, 4, 6]); #expect(tr.classCounts == [8, 16, 24])
+        let (tr2, _) = try d.stratifiedSplit(validationFraction: 0.2, rng: rng)
+        #expect(tr2.features == tr.features)
+        // disjoint
+        let trIDs = Set(tr.features.enumerated().filter { $0.offset % 8 == 0 }.map(\.element))
+        #expect(va.features.enumerated().filter { $0.offset % 8 == 0 }.allSatisfy { !trIDs.contains($0.element) })
+    }
+
+    @Test func normalizationFitsOnTrainingOnly() throws {
+        let d = try toyDataset(perClass: [3, 3])
+        let n = try Normalization.fit(.standardize, on: d)
+        let z = try n.apply(to: d)
+        for ch in 0..<2 {
+            var s = 0.0, sq = 0.0, m = 0.0
+            for i in 0..<z.count { for p in 0..<4 { let v = Double(z.features[i * 8 + ch * 4 + p]); s += v; sq += v * v; m += 1 } }
+            #expect(abs(s / m) < 1e-4); #expect(abs(sq / m - 1) < 1e-3)
+        }
+        let mm = try Normalization.fit(.minMax, on: d).apply(to: d)
+        #expect(mm.features.min()! == 0); #expect(abs(mm.features.max()! - 1) < 1e-6)
+        #expect(try Normalization.fit(.none, on: d).apply(to: d).features == d.features)
+        #expect(throws: EngineError.self) { try Normalization.fit(.standardize, on: d.subset([])) }
+    }
+
+    @Test func augmentationIsSeededAndShapePreserving() throws {
+        let x = Tensor(zeros: [4, 1, 4, 4]); for i in 0..<x.count { x[i] = Float(i % 16) + 1 }
+        let a = x.copy(), b = x.copy()
+        var r1 = SeededGenerator(seed: 1), r2 = SeededGenerator(seed: 1)
+        let aug = Augmentation(cropPadding: 1, horizontalFlip: true)
+        try aug.apply(to: a, rng: &r1); try aug.apply(to: b, rng: &r2)
+        #expect(a.values == b.values); #expect(a.values != x.values)
+        // flip only: each row reversed or unchanged
+        let f = x.copy(); var r3 = SeededGenerator(seed: 2)
+        try Augmentation(horizontalFlip: true).apply(to: f, rng: &r3)
+        for s in 0..<4 {
+            let row = Array(f.values[(s * 16)..<(s * 16 + 4)])
+            #expect(row == [1, 2, 3, 4] || row == [4, 3, 2, 1])
+        }
+    }
+}
