@@ -40,6 +40,9 @@ public struct PlanBuilder {
         var byExperimentFinal: [String: String] = [:]
         var warnings: [String] = []
         var visiting: [String] = []
+        /// The spec being lowered (its key in `specs`).
+        var source = ""
+        var specs: [String: Spec] = [:]
     }
 
     public func plan(_ experiment: LoadedExperiment) throws(PlanError) -> Plan {
@@ -55,6 +58,7 @@ public struct PlanBuilder {
         }
         // Ensembles of the top k sweep points are one stage over all points.
         if case .topOfSweep(let k) = experiment.base.ensemble?.members, let ens = experiment.base.ensemble {
+            state.source = points[0].id
             let memberEvals = points.compactMap { $0.evaluateStages.first }
             let stage = add(.ensemble, experiment: experiment.name,
                             inputs: .object([("members", .object([("top", .int(k))])), ("method", .string(ens.method.rawValue)),
@@ -67,6 +71,7 @@ public struct PlanBuilder {
             for i in points.indices { points[i].evaluateStages.append(eval) }
         }
         for i in points.indices {
+            state.source = points[i].id
             let spec = finals[i].point.spec
             let report = add(.report, experiment: experiment.name, inputs: spec.report.specValue
                                 .merging([("label", .string(points[i].label)), ("name", .string(spec.name))]),
@@ -80,7 +85,7 @@ public struct PlanBuilder {
         }
         let stages = state.order.map { state.stages[$0]! }
         return Plan(experiment: experiment.name, file: experiment.file, stages: stages, points: points,
-                    sweptPaths: experiment.sweptPaths, warnings: state.warnings)
+                    sweptPaths: experiment.sweptPaths, warnings: state.warnings, specs: state.specs)
     }
 
     struct DataKey: Hashable { var data: DataSpec; var seed: Int; var normalization: NormalizationSpec; var experiment: String }
@@ -91,6 +96,10 @@ public struct PlanBuilder {
     private struct Lowered { var model: String; var normalized: String; var evaluations: [String] }
 
     private func lower(_ spec: Spec, file: String, pointID: String, state: State) throws(PlanError) -> Lowered {
+        let outerSource = state.source
+        state.source = pointID
+        state.specs[pointID] = spec
+        defer { state.source = outerSource }
         let classes = spec.data.classCount ?? 2
         let trainSamples = Double(Self.trainSamples(spec.data))
         let testSamples = Double(Self.testSamples(spec.data))
@@ -316,7 +325,7 @@ public struct PlanBuilder {
         }
         state.stagePoints[id] = Set(points)
         state.stages[id] = Stage(id: id, kind: kind, experiment: experiment, hash: hash, deps: deps, inputs: inputs,
-                                 points: points, flops: flops, summary: summary())
+                                 points: points, flops: flops, summary: summary(), source: state.source)
         state.order.append(id)
         return id
     }

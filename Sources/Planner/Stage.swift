@@ -39,6 +39,9 @@ public struct Stage: Hashable, Sendable, CustomStringConvertible {
     public var flops: Double
     /// A short phrase for people ("train mlp, 5 epochs, adam lr=1e-3").
     public var summary: String
+    /// Key into `Plan.specs` of a resolved spec this stage was lowered from (any of
+    /// the points sharing it: equal hashes mean equal inputs).
+    public var source: String
 
     public var description: String { "\(kind.rawValue) \(hash.prefix(10)) — \(summary)" }
 }
@@ -64,6 +67,8 @@ public struct Plan: Sendable {
     public var points: [PlanPoint]
     public var sweptPaths: [String]
     public var warnings: [String]
+    /// Resolved specs stages were lowered from: point ids, and upstream experiment names.
+    public var specs: [String: Spec]
 
     public func stage(_ id: String) -> Stage? { stages.first { $0.id == id } }
     /// Stages used by more than one point.

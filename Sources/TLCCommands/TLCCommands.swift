@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import FrontEnd
 import Planner
+import Runtime
 
 public struct TLC: ParsableCommand {
     public static let version = "0.1.0"
@@ -123,9 +124,12 @@ struct PlanCommand: ParsableCommand {
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run an experiment's plan.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run an experiment's plan: train, evaluate, and write a run directory under Outputs.")
     @Argument(help: "Experiment file.") var file: String
     @OptionGroup var spec: SpecOptions
+    @Option(help: ArgumentHelp("Artifact root (default: Outputs, or $TLC_OUTPUT).", valueName: "dir")) var output: String?
+    @Flag(help: "Print one JSON object on stdout (run_dir, status, metrics); progress goes to stderr.") var json = false
 
     func run() throws {
         let loaded = try spec.load(file)
@@ -134,9 +138,26 @@ struct Run: ParsableCommand {
             Output.err(error.description)
             throw CommandFailure(code: 2)
         }
-        Output.err(plan.text())
-        Output.err("tlc run: the engine and runtime are not wired in yet; the plan above is what will run.")
-        throw CommandFailure(code: 1)
+        let unsupported = LocalRunner.unsupportedFeatures(plan)
+        if !unsupported.isEmpty {
+            Output.err("tlc run: this spec uses parts that are validated and planned but not executed yet: \(unsupported.joined(separator: ", "))")
+            Output.err("  `tlc plan \(file)` shows what will run once they are.")
+            throw CommandFailure(code: 1)
+        }
+        let result: RunResult
+        do {
+            result = try LocalRunner.run(plan, loaded: loaded, options: RunOptions(outputRoot: output)) { Output.err($0) }
+        } catch {
+            Output.err("tlc run: \(error)")
+            throw CommandFailure(code: 1)
+        }
+        if json { Output.out(result.json) }
+        else if !result.isSweep, let p = result.points.first, let acc = p.metrics["test.accuracy"] {
+            Output.out("\(result.status): test accuracy \(String(format: "%.2f", acc * 100))%  →  \(result.runDir)")
+        } else {
+            Output.out("\(result.status): \(result.runDir)")
+        }
+        if result.status != "succeeded" { throw CommandFailure(code: 1) }
     }
 }
 

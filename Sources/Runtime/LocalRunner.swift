@@ -1,0 +1,245 @@
+// LocalRunner — runs a whole plan in this process, stage after stage in
+// dependency order, and writes one run directory per point. A run directory is
+// assembled under a hidden temporary name and renamed into place only when the
+// point finished, so a directory that looks finished is finished; a failed point
+// keeps its log under `<run-id>.failed`.
+import Engine
+import Foundation
+import FrontEnd
+import Planner
+
+public struct RunOptions: Sendable {
+    /// Artifact root (default `Outputs`, or `TLC_OUTPUT`).
+    public var outputRoot: String
+    public init(outputRoot: String? = nil) {
+        self.outputRoot = outputRoot ?? ProcessInfo.processInfo.environment["TLC_OUTPUT"] ?? "Outputs"
+    }
+}
+
+/// The outcome of one point.
+public struct PointResult: Sendable {
+    public var label: String
+    public var runDir: String
+    public var status: String          // "succeeded" or "failed"
+    public var metrics: [String: Double]
+    public var error: String?
+}
+
+/// The outcome of `tlc run`.
+public struct RunResult: Sendable {
+    public var experiment: String
+    public var runDir: String
+    public var status: String
+    public var points: [PointResult]
+    public var isSweep: Bool
+
+    /// The `--json` summary: `run_dir`, `status`, `metrics` (and `points` for sweeps).
+    public var json: String {
+        func metricsValue(_ m: [String: Double]) -> SpecValue { .map(m.keys.sorted().map { SpecEntry($0, .double(m[$0]!)) }) }
+        var entries: [(String, SpecValue?)] = [("experiment", .string(experiment)), ("run_dir", .string(runDir)), ("status", .string(status))]
+        if isSweep {
+            entries.append(("points", .list(points.map { p in
+                .object([("label", .string(p.label)), ("run_dir", .string(p.runDir)), ("status", .string(p.status)),
+                         ("metrics", metricsValue(p.metrics)), ("error", p.error.map(SpecValue.string))])
+            })))
+        } else if let p = points.first {
+            entries.append(("metrics", metricsValue(p.metrics)))
+            entries.append(("error", p.error.map(SpecValue.string)))
+        }
+        return SpecValue.object(entries).prettyJSON()
+    }
+}
+
+public enum LocalRunner {
+    /// Features of the spec language the runtime does not execute yet. Running a
+    /// spec that uses them is refused up front rather than silently ignored.
+    public static func unsupportedFeatures(_ plan: Plan) -> [String] {
+        var out: [String] = []
+        for spec in plan.specs.values {
+            if !spec.compression.isEmpty { out.append("compression steps (\(spec.name))") }
+            if spec.ensemble != nil { out.append("ensembles (\(spec.name))") }
+            if !spec.training.unfreeze.isEmpty { out.append("training.unfreeze (\(spec.name))") }
+            if spec.training.regularization.isEnabled { out.append("training.regularization (\(spec.name))") }
+            if spec.data.dataset != .fashionMNIST { out.append("\(spec.data.dataset.text) data (\(spec.name))") }
+        }
+        return Array(Set(out)).sorted()
+    }
+
+    public static func run(_ plan: Plan, loaded: LoadedExperiment, options: RunOptions,
+                           progress: @escaping (String) -> Void) throws -> RunResult {
+        let fm = FileManager.default
+        let experimentDir = (options.outputRoot as NSString).appendingPathComponent(plan.experiment)
+        try fm.createDirectory(atPath: experimentDir, withIntermediateDirectories: true)
+        let runID = makeRunID()
+        let isSweep = loaded.hasSweep
+        // Sweep: <experiment>/<sweep-id>/<label>/; single run: <experiment>/<run-id>/.
+        let finalRoot = (experimentDir as NSString).appendingPathComponent(runID)
+        let workRoot = (experimentDir as NSString).appendingPathComponent(".\(runID).partial")
+        try fm.createDirectory(atPath: workRoot, withIntermediateDirectories: true)
+
+        var logText = ""
+        let log: (String) -> Void = { line in
+            logText += line + "\n"
+            progress(line)
+        }
+        log("tlc \(versionString) run \(plan.experiment) (\(loaded.file)): \(plan.points.count) point(s), \(plan.stages.count) stages")
+
+        let executor = StageExecutor(plan: plan, log: log)
+        var failures: [String: String] = [:]   // stage id → message
+        let started = Date()
+        for stage in plan.stages {
+            if let failedDep = stage.deps.first(where: { failures[$0] != nil }) {
+                failures[stage.id] = failures[failedDep]
+                continue
+            }
+            if stage.kind == .report { continue }
+            log("[\(stage.kind.rawValue)] \(stage.summary)")
+            do { try executor.run(stage) } catch {
+                let message = (error as? StageFailure)?.message ?? "\(error)"
+                log("error: stage \(stage.id) failed: \(message)")
+                failures[stage.id] = message
+            }
+        }
+
+        var results: [PointResult] = []
+        for point in plan.points {
+            let dirName = isSweep ? sanitize(point.label) : ""
+            let pointWork = dirName.isEmpty ? workRoot : (workRoot as NSString).appendingPathComponent(dirName)
+            let pointFinal = dirName.isEmpty ? finalRoot : (finalRoot as NSString).appendingPathComponent(dirName)
+            try fm.createDirectory(atPath: pointWork, withIntermediateDirectories: true)
+            let spec = plan.specs[point.id] ?? loaded.base
+            let failure = ([point.modelStage] + point.evaluateStages).compactMap { failures[$0] }.first
+            var metrics: [String: Double] = [:]
+            if failure == nil {
+                metrics = try writePoint(point, spec: spec, plan: plan, executor: executor, to: pointWork)
+            }
+            try writeText(loaded.sourceText, to: pointWork, "spec.yaml")
+            try writeText(YAMLEmitter.emit(yamlNode(spec.specValue)), to: pointWork, "resolved.yaml")
+            results.append(PointResult(label: point.label, runDir: pointFinal, status: failure == nil ? "succeeded" : "failed",
+                                       metrics: metrics, error: failure))
+        }
+        try writeText(plan.json(), to: workRoot, "plan.json")
+        let ok = results.allSatisfy { $0.status == "succeeded" }
+        log(ok ? "finished in \(fmt(Date().timeIntervalSince(started), 1)) s: \(finalRoot)"
+               : "failed: \(results.filter { $0.status == "failed" }.count) of \(results.count) point(s); logs kept in \(finalRoot).failed")
+        try writeText(logText, to: workRoot, "log.txt")
+        // Publish: rename the finished directory into place; failures keep their logs.
+        let published = ok ? finalRoot : finalRoot + ".failed"
+        try fm.moveItem(atPath: workRoot, toPath: published)
+        if ok {
+            let latest = (experimentDir as NSString).appendingPathComponent("latest")
+            let tmpLink = latest + ".tmp-\(getpid())"
+            try? fm.removeItem(atPath: tmpLink)
+            try fm.createSymbolicLink(atPath: tmpLink, withDestinationPath: runID)
+            if rename(tmpLink, latest) != 0 { try? fm.removeItem(atPath: tmpLink) }
+        } else {
+            for i in results.indices { results[i].runDir = results[i].runDir.replacingOccurrences(of: finalRoot, with: published) }
+        }
+        return RunResult(experiment: plan.experiment, runDir: published, status: ok ? "succeeded" : "failed",
+                         points: results, isSweep: isSweep)
+    }
+
+    /// Writes metrics.json, history.jsonl, model.safetensors and report.md of a finished point.
+    private static func writePoint(_ point: PlanPoint, spec: Spec, plan: Plan, executor: StageExecutor, to dir: String) throws -> [String: Double] {
+        guard case .trained(let network, let history, let seconds, let stoppedEarly)? = executor.output(point.modelStage),
+              let evalID = point.evaluateStages.first,
+              case .evaluation(_, let test, _)? = executor.output(evalID) else { return [:] }
+        var metrics: [String: Double] = [
+            "test.accuracy": test.accuracy, "test.loss": test.loss, "test.top5": test.topKAccuracy, "test.macro_f1": test.macroF1,
+            "model.params": Double(network.parameterCount), "model.trainable_params": Double(network.trainableParameterCount),
+            "time.train_seconds": seconds, "latency.per_image_ms": test.secondsPerImage * 1000,
+            "latency.per_batch_ms": test.secondsPerBatch * 1000,
+        ]
+        if let last = history.last {
+            metrics["train.loss"] = last.trainLoss
+            metrics["train.accuracy"] = last.trainAccuracy
+            if let v = last.validationAccuracy { metrics["val.accuracy"] = v }
+            if let v = last.validationLoss { metrics["val.loss"] = v }
+        }
+        var meta: [String: String] = ["tlc.version": versionString, "tlc.experiment": spec.name, "tlc.point": point.label,
+                                      "tlc.classes": (spec.data.classes ?? Array(0..<(spec.data.classCount ?? 10))).map(String.init).joined(separator: ",")]
+        if case .normalized(_, _, _, let n)? = executor.output(plan.stage(point.modelStage)?.deps.dropFirst().first ?? "") {
+            meta["tlc.normalization"] = "\(n.kind.rawValue) shift=\(n.shift) scale=\(n.scale)"
+        }
+        let modelPath = (dir as NSString).appendingPathComponent("model.safetensors")
+        try network.save(to: modelPath, metadata: meta)
+        metrics["model.bytes"] = Double((try? FileManager.default.attributesOfItem(atPath: modelPath)[.size] as? Int) ?? network.sizeInBytes)
+
+        let historyLines = history.map { r -> String in
+            SpecValue.object([("stage", .string(point.modelStage)), ("epoch", .int(r.epoch)), ("train.loss", .double(r.trainLoss)),
+                              ("train.accuracy", .double(r.trainAccuracy)), ("val.loss", r.validationLoss.map(SpecValue.double)),
+                              ("val.accuracy", r.validationAccuracy.map(SpecValue.double)), ("lr", .double(r.learningRate)),
+                              ("seconds", .double(r.seconds))]).canonicalJSON
+        }
+        try writeText(historyLines.joined(separator: "\n") + (historyLines.isEmpty ? "" : "\n"), to: dir, "history.jsonl")
+        try writeText(SpecValue.map(metrics.keys.sorted().map { SpecEntry($0, .double(metrics[$0]!)) }).prettyJSON() + "\n", to: dir, "metrics.json")
+        try writeText(report(point: point, spec: spec, metrics: metrics, test: test, history: history, stoppedEarly: stoppedEarly),
+                      to: dir, "report.md")
+        return metrics
+    }
+
+    private static func report(point: PlanPoint, spec: Spec, metrics: [String: Double], test: EvaluationResult,
+                               history: [EpochRecord], stoppedEarly: Bool) -> String {
+        let names = (spec.data.classes ?? Array(0..<10)).map { spec.data.dataset == .fashionMNIST && $0 < 10 ? DatasetSource.fashionMNISTClassNames[$0] : "class \($0)" }
+        var md = "# \(spec.name)\(point.label.isEmpty ? "" : " — \(point.label)")\n\n"
+        if let d = spec.description { md += d + "\n\n" }
+        md += "| metric | value |\n| --- | --- |\n"
+        for key in metrics.keys.sorted() {
+            let v = metrics[key]!
+            let text = key.contains("accuracy") || key.contains("f1") || key.contains("top5") ? pct(v)
+                : key.hasPrefix("model.") ? String(Int(v)) : fmt(v)
+            md += "| \(key) | \(text) |\n"
+        }
+        md += "\n## Training\n\n| epoch | train loss | train acc | val loss | val acc | lr | seconds |\n| --- | --- | --- | --- | --- | --- | --- |\n"
+        for r in history {
+            md += "| \(r.epoch) | \(fmt(r.trainLoss)) | \(pct(r.trainAccuracy)) | \(r.validationLoss.map { fmt($0) } ?? "–") | \(r.validationAccuracy.map(pct) ?? "–") | \(SpecValue.double(r.learningRate).compactText) | \(fmt(r.seconds, 1)) |\n"
+        }
+        if stoppedEarly { md += "\nStopped early; the weights are those of the best epoch.\n" }
+        md += "\n## Per class (test)\n\n| class | precision | recall | F1 |\n| --- | --- | --- | --- |\n"
+        for (i, name) in names.enumerated() where i < test.precision.count {
+            md += "| \(name) | \(pct(test.precision[i])) | \(pct(test.recall[i])) | \(pct(test.f1[i])) |\n"
+        }
+        md += "\n## Confusion matrix (rows: true class, columns: predicted)\n\n| | " + names.indices.map(String.init).joined(separator: " | ") + " |\n"
+        md += "| --- |" + String(repeating: " --- |", count: names.count) + "\n"
+        for (i, row) in test.confusion.enumerated() where i < names.count {
+            md += "| \(i) \(names[i]) | " + row.map(String.init).joined(separator: " | ") + " |\n"
+        }
+        return md
+    }
+
+    // MARK: helpers
+
+    static let versionString = "0.1.0"
+
+    static func makeRunID() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: Date()) + "-" + String(UInt32.random(in: 0...UInt32.max) & 0xffff, radix: 16)
+    }
+
+    static func sanitize(_ label: String) -> String {
+        String(label.map { $0.isLetter || $0.isNumber || "-_.=,".contains($0) ? $0 : "_" })
+    }
+
+    /// Writes a file atomically (temporary name, fsync, rename).
+    static func writeText(_ text: String, to dir: String, _ name: String) throws {
+        let path = (dir as NSString).appendingPathComponent(name)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// A plain value as a YAML node (for resolved.yaml).
+    static func yamlNode(_ v: SpecValue) -> YAMLNode {
+        let here = SourceLocation(file: "resolved.yaml", line: 1, column: 1)
+        switch v {
+        case .null: return YAMLNode(.scalar(YAMLScalar("null")), at: here)
+        case .bool(let b): return YAMLNode(.scalar(YAMLScalar(b ? "true" : "false")), at: here)
+        case .int(let i): return YAMLNode(.scalar(YAMLScalar(String(i))), at: here)
+        case .double(let d): return YAMLNode(.scalar(YAMLScalar(d == d.rounded() && abs(d) < 1e15 ? String(format: "%.1f", d) : v.compactText)), at: here)
+        case .string(let s): return YAMLNode(.scalar(YAMLScalar(s, style: .doubleQuoted)), at: here)
+        case .list(let items): return YAMLNode(.sequence(items.map(yamlNode)), at: here)
+        case .map(let entries):
+            return YAMLNode(.mapping(entries.map { YAMLPair(key: YAMLNode(.scalar(YAMLScalar($0.key)), at: here), value: yamlNode($0.value)) }), at: here)
+        }
+    }
+}

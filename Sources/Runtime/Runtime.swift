@@ -1,1 +1,0 @@
-// Runtime — executes a plan's stages with the engine and writes run directories.
