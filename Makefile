@@ -21,12 +21,9 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib
 
-# Until the runtime executes plans (issues 3 and 4), `make run` validates every
-# experiment and prints the quickstart's plan; then it will train it.
 run: release
-	.build/release/tlc validate Experiments/*.yaml
-	.build/release/tlc plan Experiments/quickstart.yaml
-	@echo "make run: training through 'tlc run' arrives with the engine and runtime; the plan above is what it will execute."
+	.build/release/tlc validate --quiet Experiments/*.yaml
+	.build/release/tlc run Experiments/quickstart.yaml
 
 test: deps
 	$(SWIFT) test

@@ -53,6 +53,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "FrontEnd"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Planner", "FrontEnd"]),
         .testTarget(name: "CLITests", dependencies: ["TLCCommands"]),
     ]
 )

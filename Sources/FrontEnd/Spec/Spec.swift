@@ -177,7 +177,7 @@ public struct HeadSpec: Hashable, Sendable {
     public var layers: [HeadLayer]?
 
     public var specValue: SpecValue {
-        .object([("layers", layers.map { .list($0.map(\.specValue)) } ?? .string("default"))])
+        .object([("layers", layers.map { .list($0.map(\.specValue)) } ?? .null)])
     }
 
     /// The head as zoo layer descriptions, named `dense1`, `relu1`, ….
@@ -356,7 +356,7 @@ public struct DistillSpec: Hashable, Sendable {
                  ("student", .object([("arch", .string(studentArch)),
                                       ("options", .map(studentOptions.keys.sorted().map { SpecEntry($0, studentOptions[$0]!.specValue) }))])),
                  ("temperature", .double(temperature)), ("alpha", .double(alpha)),
-                 ("epochs", epochs.map(SpecValue.int) ?? .string("training.epochs"))])
+                 ("epochs", epochs.map(SpecValue.int) ?? .null)])
     }
 }
 

@@ -191,7 +191,8 @@ public struct SpecDecoder {
 
     func decodeHead(_ node: YAMLNode, into h: inout HeadSpec, _ r: NodeReader) {
         guard let m = r.mapping(node, "head", known: SpecSchema.keys(at: "head")) else { return }
-        guard let n = m["layers"], let items = r.sequence(n, "head.layers") else { return }
+        // `layers: null` keeps the architecture's own head.
+        guard let n = m["layers"], !n.isNull, let items = r.sequence(n, "head.layers") else { return }
         var layers: [HeadLayer] = []
         let kinds = ["dense", "relu", "dropout", "batchnorm"]
         for item in items {
@@ -352,7 +353,7 @@ public struct SpecDecoder {
                 }
                 if let n = m["temperature"], let v = r.double(n, "distill.temperature", above: 0, atMost: 100) { d.temperature = v }
                 if let n = m["alpha"], let v = r.double(n, "distill.alpha", atLeast: 0, atMost: 1) { d.alpha = v }
-                if let n = m["epochs"], let v = r.int(n, "distill.epochs", min: 1, max: 10_000) { d.epochs = v }
+                if let n = m["epochs"], !n.isNull, let v = r.int(n, "distill.epochs", min: 1, max: 10_000) { d.epochs = v }
                 steps.append(.distill(d))
             default:
                 let hint = suggestion(for: key, among: ["prune", "quantize", "distill"]).map { "; did you mean '\($0)'?" } ?? ""
