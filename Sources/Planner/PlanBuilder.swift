@@ -57,16 +57,47 @@ public struct PlanBuilder {
                                     modelStage: lowered.model, evaluateStages: lowered.evaluations, reportStage: ""))
         }
         // Ensembles of the top k sweep points are one stage over all points.
-        if case .topOfSweep(let k) = experiment.base.ensemble?.members, let ens = experiment.base.ensemble {
+        // Ensembles over sweep points (the top k, or points named by label) are one
+        // stage for the whole sweep; its members must share their test data.
+        if let ens = experiment.base.ensemble, case let members = ens.members, Self.isSweepLevel(members) {
             state.source = points[0].id
-            let memberEvals = points.compactMap { $0.evaluateStages.first }
-            let stage = add(.ensemble, experiment: experiment.name,
-                            inputs: .object([("members", .object([("top", .int(k))])), ("method", .string(ens.method.rawValue)),
-                                             ("target", .string(experiment.base.report.target))]),
-                            deps: points.map(\.modelStage) + memberEvals + [finals[0].data], points: points.map(\.id),
-                            flops: 0, summary: "ensemble of the top \(k) sweep points by \(experiment.base.report.target), \(ens.method.rawValue)",
-                            state: state)
-            let eval = evaluate(stage, data: finals[0].data, spec: experiment.base, variant: "ensemble",
+            var deps: [String] = []
+            var memberPoints: [Int] = []
+            var inputs: SpecValue
+            var summary: String
+            switch members {
+            case .topOfSweep(let k):
+                memberPoints = Array(points.indices)
+                deps = points.map(\.modelStage) + points.compactMap { $0.evaluateStages.first }
+                inputs = .object([("members", .object([("top", .int(k))])), ("method", .string(ens.method.rawValue)),
+                                  ("target", .string(experiment.base.report.target))])
+                summary = "ensemble of the top \(k) sweep points by \(experiment.base.report.target), \(ens.method.rawValue)"
+            case .references(let refs):
+                for ref in refs {
+                    if ref.hasPrefix("point:") {
+                        let label = String(ref.dropFirst(6))
+                        guard let i = points.firstIndex(where: { $0.label == label }) else {
+                            throw .message("ensemble member '\(ref)' names no sweep point; labels: \(points.prefix(8).map(\.label).joined(separator: "; "))")
+                        }
+                        memberPoints.append(i)
+                        deps.append(points[i].modelStage)
+                    } else {
+                        deps.append(try upstreamModel(ref.hasPrefix("run:") ? String(ref.dropFirst(4)) : ref, from: experiment.file, state: state))
+                    }
+                }
+                inputs = .object([("members", .list(refs.map(SpecValue.string))), ("method", .string(ens.method.rawValue))])
+                summary = "ensemble of \(refs.count) members, \(ens.method.rawValue)"
+            case .seeds: fatalError("unreachable: seeds ensembles are per point")
+            }
+            let dataStages = Set(memberPoints.map { finals[$0].data })
+            guard dataStages.count <= 1 else {
+                throw .message("the ensemble's members were trained on different data (the sweep changes data or normalization); an ensemble needs one test set")
+            }
+            let data = finals[memberPoints.first ?? 0].data
+            let stage = add(.ensemble, experiment: experiment.name, inputs: inputs, deps: deps + [data],
+                            points: points.map(\.id), flops: 0, summary: summary, state: state)
+            let finals0data = data
+            let eval = evaluate(stage, data: finals0data, spec: experiment.base, variant: "ensemble",
                                 points: points.map(\.id), experiment: experiment.name, state: state)
             for i in points.indices { points[i].evaluateStages.append(eval) }
         }
@@ -231,6 +262,8 @@ public struct PlanBuilder {
                                     inputs: .object([("members", .int(n)), ("method", .string(ens.method.rawValue))]),
                                     deps: members + [norm], points: points, flops: Double(n) * Double(summary.forwardFLOPs) * testSamples,
                                     summary: "\(n) seeds, \(ens.method.rawValue)", state: state)
+            case .references(let refs) where refs.contains(where: { $0.hasPrefix("point:") }):
+                break // an ensemble of sweep points is one stage for the whole sweep, added by plan(_:)
             case .references(let refs):
                 var members: [String] = []
                 for ref in refs {
@@ -335,6 +368,14 @@ public struct PlanBuilder {
     }
 
     // MARK: helpers
+
+    static func isSweepLevel(_ members: EnsembleMembers) -> Bool {
+        switch members {
+        case .topOfSweep: true
+        case .references(let refs): refs.contains { $0.hasPrefix("point:") }
+        case .seeds: false
+        }
+    }
 
     static func sha256(_ data: Data) -> String {
         let digits = Array("0123456789abcdef".utf8)

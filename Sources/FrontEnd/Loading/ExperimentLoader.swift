@@ -99,6 +99,20 @@ public struct ExperimentLoader {
         } else {
             points = [ExperimentPoint(id: String(stableID(base.specValue.canonicalJSON).prefix(12)), label: "", assignments: [], spec: base)]
         }
+        // Ensemble members named as sweep points must name real points.
+        if case .references(let refs) = base.ensemble?.members, let items = baseTree["ensemble"]?["members"]?.sequence {
+            let labels = Set(points.map(\.label))
+            for (ref, item) in zip(refs, items) where ref.hasPrefix("point:") {
+                let label = String(ref.dropFirst(6))
+                if definition == nil {
+                    diagnostics.emit(.error("ensemble member '\(ref)' names a sweep point, but the experiment has no sweep", at: item.location))
+                } else if !labels.contains(label) {
+                    let hint = suggestion(for: label, among: Array(labels)).map { "; did you mean 'point:\($0)'?" } ?? ""
+                    diagnostics.emit(.error("ensemble member '\(ref)' names no sweep point\(hint)", at: item.location,
+                                            notes: hint.isEmpty ? ["labels look like '\(points.first?.label ?? "")'"] : []))
+                }
+            }
+        }
         if diagnostics.hasErrors { throw DiagnosticError(Self.unique(diagnostics.diagnostics)) }
         return LoadedExperiment(file: path, sourceText: sourceText, extendsChain: chain, base: base, points: points,
                                 hasSweep: definition != nil, sweptPaths: definition?.paths ?? [],
