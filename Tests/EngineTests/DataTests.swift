@@ -95,6 +95,8 @@ func toyDataset(perClass: [Int], shape: FeatureShape = FeatureShape(channels: 2,
         let mm = try Normalization.fit(.minMax, on: d).apply(to: d)
         #expect(mm.features.min()! == 0); #expect(abs(mm.features.max()! - 1) < 1e-6)
         #expect(try Normalization.fit(.none, on: d).apply(to: d).features == d.features)
+        #expect(try Normalization(json: n.json) == n)
+        #expect(throws: EngineError.self) { try Normalization(json: "{") }
         #expect(throws: EngineError.self) { try Normalization.fit(.standardize, on: d.subset([])) }
     }
 
@@ -112,5 +114,42 @@ func toyDataset(perClass: [Int], shape: FeatureShape = FeatureShape(channels: 2,
             let row = Array(f.values[(s * 16)..<(s * 16 + 4)])
             #expect(row == [1, 2, 3, 4] || row == [4, 3, 2, 1])
         }
+    }
+}
+
+@Suite struct UserDataTests {
+    @Test func npyFromPython() throws {
+        let x = tempPath("x.npy"), y = tempPath("y.npy"), bad = tempPath("bad.npy")
+        let r = try python("""
+        import numpy as np
+        np.save('\(x)', (np.arange(2*3*4, dtype=np.float64).reshape(2, 3, 4) / 4))
+        np.save('\(y)', np.array([1, 0], dtype=np.int64))
+        np.save('\(bad)', np.zeros((5, 7), dtype=np.float32))
+        """)
+        #expect(r.status == 0, "\(r.output)")
+        let d = try Dataset.fromNPY(features: x, labels: y)
+        #expect(d.sampleShape == FeatureShape(channels: 1, height: 3, width: 4))
+        #expect(d.features == (0..<24).map { Float($0) / 4 })
+        #expect(d.labels == [1, 0]); #expect(d.classNames == ["0", "1"])
+        // truncated file
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: bad))
+        try bytes.prefix(bytes.count - 3).write(to: URL(fileURLWithPath: bad))
+        do { _ = try NPY.load(bad); Issue.record("no error") }
+        catch let e as EngineError { #expect(e.description.contains("bad.npy") && e.description.contains("truncated")) }
+        #expect(throws: EngineError.self) { try NPY.parse([0x93, 78, 85, 77, 80, 89, 1, 0, 200, 0], path: "h") }
+        #expect(throws: EngineError.self) { try Dataset.fromNPY(features: x, labels: x) }
+    }
+
+    @Test func csvWithNamedClasses() throws {
+        let p = tempPath("d.csv")
+        try "a,b,label\n1,2,cat\n3,4.5,dog\n\n5,6,cat\n".write(toFile: p, atomically: true, encoding: .utf8)
+        let d = try Dataset.fromCSV(p)
+        #expect(d.features == [1, 2, 3, 4.5, 5, 6]); #expect(d.labels == [0, 1, 0]); #expect(d.classNames == ["cat", "dog"])
+        try "a,label\n1,0\nx,1\n".write(toFile: p, atomically: true, encoding: .utf8)
+        do { _ = try Dataset.fromCSV(p); Issue.record("no error") }
+        catch let e as EngineError { #expect(e.description.contains("line 3") && e.description.contains("d.csv")) }
+        try "a,label\n1,0,3\n".write(toFile: p, atomically: true, encoding: .utf8)
+        #expect(throws: EngineError.self) { try Dataset.fromCSV(p) }
+        #expect(throws: EngineError.self) { try Dataset.fromCSV(p, labelColumn: "y") }
     }
 }

@@ -100,3 +100,23 @@ public struct Augmentation: Hashable, Sendable {
         }
     }
 }
+
+import Foundation
+
+extension Normalization {
+    /// Compact JSON for checkpoint metadata (`tlc.normalization`), e.g.
+    /// `{"kind":"standardize","scale":[0.353],"shift":[0.286]}`.
+    public var json: String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? enc.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    /// Reads the JSON written by ``json``.
+    public init(json: String) throws {
+        do { self = try JSONDecoder().decode(Normalization.self, from: Data(json.utf8)) } catch {
+            throw EngineError.invalidArgument("normalization metadata is not valid: \(json.prefix(80))")
+        }
+        guard shift.count == scale.count else { throw EngineError.invalidArgument("normalization metadata: shift and scale differ in length") }
+    }
+}
