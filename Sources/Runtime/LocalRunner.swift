@@ -11,9 +11,16 @@ import Planner
 public struct RunOptions: Sendable {
     /// Artifact root (default `Outputs`, or `TLC_OUTPUT`).
     public var outputRoot: String
-    public init(outputRoot: String? = nil) {
+    /// Read and write the stage cache (`--no-cache` turns it off).
+    public var useCache: Bool
+    /// Rerun this experiment's stages even when cached (`--force`).
+    public var force: Bool
+    public init(outputRoot: String? = nil, useCache: Bool = true, force: Bool = false) {
         self.outputRoot = outputRoot ?? ProcessInfo.processInfo.environment["TLC_OUTPUT"] ?? "Outputs"
+        self.useCache = useCache
+        self.force = force
     }
+    public var cacheRoot: String { (outputRoot as NSString).appendingPathComponent(".cache") }
 }
 
 /// The outcome of one point.
@@ -84,7 +91,9 @@ public enum LocalRunner {
         }
         log("tlc \(versionString) run \(plan.experiment) (\(loaded.file)): \(plan.points.count) point(s), \(plan.stages.count) stages")
 
-        let executor = StageExecutor(plan: plan, log: log)
+        let cache = options.useCache ? StageCache(root: options.cacheRoot) : nil
+        cache?.sweepTemporaries()
+        let executor = StageExecutor(plan: plan, policy: CachePolicy(cache: cache, forceExperiment: options.force ? plan.experiment : nil), log: log)
         var failures: [String: String] = [:]   // stage id → message
         let started = Date()
         for stage in plan.stages {
@@ -120,6 +129,7 @@ public enum LocalRunner {
         }
         try writeText(plan.json(), to: workRoot, "plan.json")
         let ok = results.allSatisfy { $0.status == "succeeded" }
+        log("stages: \(executor.ranCount) ran, \(executor.reusedCount) from the cache")
         log(ok ? "finished in \(fmt(Date().timeIntervalSince(started), 1)) s: \(finalRoot)"
                : "failed: \(results.filter { $0.status == "failed" }.count) of \(results.count) point(s); logs kept in \(finalRoot).failed")
         try writeText(logText, to: workRoot, "log.txt")
@@ -141,12 +151,12 @@ public enum LocalRunner {
 
     /// Writes metrics.json, history.jsonl, model.safetensors and report.md of a finished point.
     private static func writePoint(_ point: PlanPoint, spec: Spec, plan: Plan, executor: StageExecutor, to dir: String) throws -> [String: Double] {
-        guard case .trained(let network, let history, let seconds, let stoppedEarly)? = executor.output(point.modelStage),
+        guard case .trained(let network, let history, let seconds, let stoppedEarly) = try executor.output(point.modelStage),
               let evalID = point.evaluateStages.first,
-              case .evaluation(_, let test, _)? = executor.output(evalID) else { return [:] }
+              case .evaluation(_, let test, _) = try executor.output(evalID) else { return [:] }
         var metrics: [String: Double] = [
             "test.accuracy": test.accuracy, "test.loss": test.loss, "test.top5": test.topKAccuracy, "test.macro_f1": test.macroF1,
-            "model.params": Double(network.parameterCount), "model.trainable_params": Double(network.trainableParameterCount),
+            "model.params": Double(network.parameterCount), "model.trainable_params": Double(trainableParameters(network, spec)),
             "time.train_seconds": seconds, "latency.per_image_ms": test.secondsPerImage * 1000,
             "latency.per_batch_ms": test.secondsPerBatch * 1000,
         ]
@@ -158,7 +168,7 @@ public enum LocalRunner {
         }
         var meta: [String: String] = ["tlc.version": versionString, "tlc.experiment": spec.name, "tlc.point": point.label,
                                       "tlc.classes": (spec.data.classes ?? Array(0..<(spec.data.classCount ?? 10))).map(String.init).joined(separator: ",")]
-        if case .normalized(_, _, _, let n)? = executor.output(plan.stage(point.modelStage)?.deps.dropFirst().first ?? "") {
+        if let normID = plan.stage(point.modelStage)?.deps.dropFirst().first, case .normalized(_, _, _, let n) = try executor.output(normID) {
             meta["tlc.normalization"] = "\(n.kind.rawValue) shift=\(n.shift) scale=\(n.scale)"
         }
         let modelPath = (dir as NSString).appendingPathComponent("model.safetensors")
@@ -176,6 +186,13 @@ public enum LocalRunner {
         try writeText(report(point: point, spec: spec, metrics: metrics, test: test, history: history, stoppedEarly: stoppedEarly),
                       to: dir, "report.md")
         return metrics
+    }
+
+    /// Trainable parameters by the spec's freeze selection (the same whether the
+    /// model was just trained or read from the cache).
+    static func trainableParameters(_ network: Network, _ spec: Spec) -> Int {
+        let frozen = Set(network.summary.frozenLayers(spec.backbone.freeze))
+        return network.summary.layers.filter { !$0.isGroup && !frozen.contains($0.path) }.reduce(0) { $0 + $1.parameters }
     }
 
     private static func report(point: PlanPoint, spec: Spec, metrics: [String: Double], test: EvaluationResult,

@@ -13,10 +13,11 @@ import Planner
 
 /// What a finished stage hands to the stages after it.
 enum StageOutput {
-    case data(train: Dataset, validation: Dataset, test: Dataset)
+    case data(train: Dataset, validation: Dataset, test: Dataset, selection: DataSelection)
     case normalized(train: Dataset, validation: Dataset, test: Dataset, normalization: Normalization)
     case model(Network)
-    case features
+    /// The frozen backbone's outputs for every split (flat feature vectors).
+    case features(train: Dataset, validation: Dataset, test: Dataset)
     case trained(network: Network, history: [EpochRecord], seconds: Double, stoppedEarly: Bool)
     case evaluation(variant: String, result: EvaluationResult, network: Network)
     case report
@@ -29,25 +30,99 @@ public struct StageFailure: Error, CustomStringConvertible {
     public var description: String { "stage \(stage) failed: \(message)" }
 }
 
+/// How the executor uses the stage cache.
+public struct CachePolicy: Sendable {
+    /// nil: no cache at all (`--no-cache`).
+    public var cache: StageCache?
+    /// Rerun (and replace) the stages of this experiment even when cached (`--force`).
+    public var forceExperiment: String?
+    public init(cache: StageCache?, forceExperiment: String? = nil) { self.cache = cache; self.forceExperiment = forceExperiment }
+}
+
 final class StageExecutor {
     let plan: Plan
+    let policy: CachePolicy
     let log: (String) -> Void
-    private(set) var outputs: [String: StageOutput] = [:]
+    private var outputs: [String: StageOutput] = [:]
+    /// Stages whose output is a complete cache entry not loaded into memory yet.
+    private var cached: Set<String> = []
+    private var rawData: (train: Dataset, test: Dataset)?
+    private(set) var ranCount = 0
+    private(set) var reusedCount = 0
 
-    init(plan: Plan, log: @escaping (String) -> Void) {
+    init(plan: Plan, policy: CachePolicy, log: @escaping (String) -> Void) {
         self.plan = plan
+        self.policy = policy
         self.log = log
     }
 
-    func output(_ id: String) -> StageOutput? { outputs[id] }
+    /// The output of a finished stage, loading it from the cache when needed.
+    func output(_ id: String) throws -> StageOutput {
+        if let out = outputs[id] { return out }
+        guard cached.contains(id), let stage = plan.stage(id), let cache = policy.cache else {
+            throw StageFailure(stage: id, message: "has not run")
+        }
+        let out: StageOutput
+        do {
+            out = try load(stage, from: cache.entry(stage.hash))
+        } catch let error as CacheError {
+            // A damaged entry is recomputed and replaced, never trusted.
+            log("warning: \(error); recomputing \(stage.id)")
+            guard let spec = plan.specs[stage.source] else { throw error }
+            let fresh = try execute(stage, spec: spec)
+            try cache.withLock(stage.hash) {
+                try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in try save(fresh, of: stage, to: dir) }
+            }
+            ranCount += 1
+            out = fresh
+        }
+        outputs[id] = out
+        return out
+    }
 
-    /// Runs `stage`; its dependencies must have run.
+    /// The cache entry folder of a finished stage, if it has one.
+    func entry(_ id: String) -> String? {
+        guard let cache = policy.cache, let stage = plan.stage(id), cache.isComplete(stage.hash) else { return nil }
+        return cache.entry(stage.hash)
+    }
+
+    private func reusable(_ stage: Stage) -> Bool {
+        guard let cache = policy.cache, cache.isComplete(stage.hash) else { return false }
+        return policy.forceExperiment != stage.experiment
+    }
+
+    /// Runs `stage` (or reuses its cache entry); its dependencies must be done.
     func run(_ stage: Stage) throws {
         guard let spec = plan.specs[stage.source] else {
             throw StageFailure(stage: stage.id, message: "no spec for source '\(stage.source)'")
         }
+        if reusable(stage) {
+            cached.insert(stage.id)
+            reusedCount += 1
+            log("  cached (\(stage.hash.prefix(10)))")
+            return
+        }
         do {
-            outputs[stage.id] = try execute(stage, spec: spec)
+            guard let cache = policy.cache, stage.kind != .report else {
+                outputs[stage.id] = try execute(stage, spec: spec)
+                ranCount += 1
+                return
+            }
+            // One process computes a stage; a second one waits, then reuses its entry.
+            try cache.withLock(stage.hash) {
+                if reusable(stage) {
+                    cached.insert(stage.id)
+                    reusedCount += 1
+                    log("  cached by another run (\(stage.hash.prefix(10)))")
+                    return
+                }
+                let out = try execute(stage, spec: spec)
+                outputs[stage.id] = out
+                ranCount += 1
+                try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in
+                    try save(out, of: stage, to: dir)
+                }
+            }
         } catch let failure as StageFailure {
             throw failure
         } catch {
@@ -56,17 +131,15 @@ final class StageExecutor {
     }
 
     private func dep(_ stage: Stage, _ i: Int) throws -> StageOutput {
-        guard i < stage.deps.count, let out = outputs[stage.deps[i]] else {
-            throw StageFailure(stage: stage.id, message: "dependency \(i) has no output")
-        }
-        return out
+        guard i < stage.deps.count else { throw StageFailure(stage: stage.id, message: "dependency \(i) is missing") }
+        return try output(stage.deps[i])
     }
 
     private func execute(_ stage: Stage, spec: Spec) throws -> StageOutput {
         switch stage.kind {
         case .dataLoad: return try loadData(spec)
         case .dataNormalize:
-            guard case .data(let train, let validation, let test) = try dep(stage, 0) else { throw wrongInput(stage) }
+            guard case .data(let train, let validation, let test, _) = try dep(stage, 0) else { throw wrongInput(stage) }
             let kind: Normalization.Kind = switch spec.normalization.kind {
             case .standardize: .standardize
             case .minmax: .minMax
@@ -88,26 +161,43 @@ final class StageExecutor {
             }
             return .model(network)
         case .features:
-            // The frozen backbone's outputs are not cached yet: training runs it in
-            // every epoch (frozen layers still do no gradient work).
-            return .features
+            // The frozen backbone in inference mode, once over every split.
+            guard case .normalized(let train, let validation, let test, _) = try dep(stage, stage.deps.count - 1) else { throw wrongInput(stage) }
+            let backbone = try backboneNetwork(spec)
+            if stage.deps.count > 1 {
+                guard case .trained(let source, _, _, _) = try dep(stage, 0) else { throw wrongInput(stage) }
+                _ = try copyBackbone(from: source, to: backbone, stage: stage)
+            } else if case .file(let path) = spec.backbone.weights {
+                try backbone.load(from: SpecDecoder.resolvePath(path, relativeTo: plan.file), only: ["backbone"])
+            }
+            let out = StageOutput.features(train: try features(of: train, through: backbone), validation: try features(of: validation, through: backbone),
+                                           test: try features(of: test, through: backbone))
+            log("  \(train.count + validation.count + test.count) images → \(backbone.summary.output.count) features each")
+            return out
         case .train:
             guard case .model(let initial) = try dep(stage, 0),
-                  case .normalized(let train, let validation, _, _) = try dep(stage, 1) else { throw wrongInput(stage) }
+                  case .normalized(var train, var validation, _, _) = try dep(stage, 1) else { throw wrongInput(stage) }
             // model.init may be shared by several points: train a copy.
-            let network = try clone(initial, spec: spec)
-            let frozen = try freezeSet(spec, network: network)
+            let network = try clone(initial)
+            let frozen = Set(network.summary.frozenLayers(spec.backbone.freeze))
             if !frozen.isEmpty { network.freeze(frozen) }
+            var trainee = network
+            if stage.deps.count > 2, case .features(let ftrain, let fvalidation, _) = try dep(stage, 2) {
+                // Frozen backbone: train the head alone on the cached features.
+                trainee = try headNetwork(of: network)
+                (train, validation) = (ftrain, fvalidation)
+            }
             var config = trainingConfig(spec)
             if config.earlyStopping != nil && validation.isEmpty { config.earlyStopping = nil }
             let started = Date()
-            let result = try Trainer.fit(network, train: train, validation: validation.isEmpty ? nil : validation, config: config) { record in
+            let result = try Trainer.fit(trainee, train: train, validation: validation.isEmpty ? nil : validation, config: config) { record in
                 var line = "  epoch \(record.epoch)/\(spec.training.epochs)  loss \(fmt(record.trainLoss))  acc \(pct(record.trainAccuracy))"
                 if let v = record.validationAccuracy { line += "  val acc \(pct(v))" }
                 line += "  lr \(SpecValue.double(Double(String(format: "%.4g", record.learningRate))!).compactText)  \(fmt(record.seconds, 1))s"
                 self.log(line)
                 return record.trainLoss.isFinite
             }
+            if trainee !== network { try copyState(from: trainee, to: network) }
             if let last = result.history.last, !last.trainLoss.isFinite {
                 throw StageFailure(stage: stage.id, message: "the training loss became \(last.trainLoss) in epoch \(last.epoch); try a lower optimizer.lr (now \(SpecValue.double(spec.optimizer.lr).compactText))")
             }
@@ -132,29 +222,57 @@ final class StageExecutor {
 
     // MARK: data
 
+    private func raw() throws -> (train: Dataset, test: Dataset) {
+        if let rawData { return rawData }
+        do {
+            let loaded = try FashionMNIST.load()
+            rawData = loaded
+            return loaded
+        } catch {
+            throw StageFailure(stage: "data.load", message: "\(error)\n  Fashion-MNIST comes from the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or set TLC_DATA to a folder with its IDX files")
+        }
+    }
+
     private func loadData(_ spec: Spec) throws -> StageOutput {
-        let root = SeededGenerator(seed: UInt64(spec.seed)).split(label: "data")
-        var (train, test): (Dataset, Dataset)
-        switch spec.data.dataset {
-        case .fashionMNIST:
-            do { (train, test) = try FashionMNIST.load() } catch {
-                throw StageFailure(stage: "data.load", message: "\(error)\n  Fashion-MNIST comes from the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or set TLC_DATA to a folder with its IDX files")
-            }
-        case .csv, .npy:
+        guard spec.data.dataset == .fashionMNIST else {
             throw StageFailure(stage: "data.load", message: "\(spec.data.dataset.text): csv and npy data are validated but not loaded yet")
         }
+        let root = SeededGenerator(seed: UInt64(spec.seed)).split(label: "data")
+        var (train, test) = try raw()
         if let classes = spec.data.classes {
             train = try train.selectingClasses(classes)
             test = try test.selectingClasses(classes)
         }
-        if let n = spec.data.trainPerClass { train = try train.limitingPerClass(n, rng: root.split(label: "train-limit")) }
-        if let n = spec.data.testPerClass { test = try test.limitingPerClass(n, rng: root.split(label: "test-limit")) }
-        var validation = try train.subset([])
+        // Indices into the class-selected splits: what the cache stores.
+        var trainIndices = Array(0..<train.count), testIndices = Array(0..<test.count)
+        if let n = spec.data.trainPerClass { trainIndices = try train.indicesLimitingPerClass(n, rng: root.split(label: "train-limit")) }
+        if let n = spec.data.testPerClass { testIndices = try test.indicesLimitingPerClass(n, rng: root.split(label: "test-limit")) }
+        var validationIndices: [Int] = []
         if spec.data.validation > 0 {
-            (train, validation) = try train.stratifiedSplit(validationFraction: spec.data.validation, rng: root.split(label: "validation"))
+            let limited = train.subset(trainIndices)
+            let (t, v) = try limited.indicesStratifiedSplit(validationFraction: spec.data.validation, rng: root.split(label: "validation"))
+            (trainIndices, validationIndices) = (t.map { trainIndices[$0] }, v.map { trainIndices[$0] })
         }
-        log("  \(train.count) training, \(validation.count) validation, \(test.count) test images; \(train.numClasses) classes")
-        return .data(train: train, validation: validation, test: test)
+        let selection = DataSelection(classes: spec.data.classes, train: trainIndices, validation: validationIndices, test: testIndices)
+        let out = try materialize(selection)
+        if case .data(let tr, let va, let te, _) = out {
+            log("  \(tr.count) training, \(va.count) validation, \(te.count) test images; \(tr.numClasses) classes")
+        }
+        return out
+    }
+
+    func materializeSelection(_ s: DataSelection) throws -> StageOutput { try materialize(s) }
+
+    private func materialize(_ s: DataSelection) throws -> StageOutput {
+        var (train, test) = try raw()
+        if let classes = s.classes {
+            train = try train.selectingClasses(classes)
+            test = try test.selectingClasses(classes)
+        }
+        guard (s.train + s.validation).allSatisfy({ $0 < train.count }), s.test.allSatisfy({ $0 < test.count }) else {
+            throw CacheError.corrupt("data selection indexes past the data set")
+        }
+        return .data(train: train.subset(s.train), validation: train.subset(s.validation), test: test.subset(s.test), selection: s)
     }
 
     // MARK: models
@@ -168,10 +286,54 @@ final class StageExecutor {
         try Network(architecture: try architecture(spec), seed: SeededGenerator(seed: UInt64(spec.seed)).split(label: "model").key)
     }
 
-    private func clone(_ network: Network, spec: Spec) throws -> Network {
+    private func clone(_ network: Network) throws -> Network {
         let copy = try Network(architecture: network.architecture, seed: 0)
-        for ((_, to), (_, from)) in zip(copy.stateTensors, network.stateTensors) { to.copyValues(from: from) }
+        try copyState(from: network, to: copy)
         return copy
+    }
+
+    /// Copies every state tensor `to` has by name from `from` (shapes must agree).
+    private func copyState(from: Network, to: Network) throws {
+        var byName: [String: Tensor] = [:]
+        for (n, t) in from.stateTensors { byName[n] = t }
+        for (n, t) in to.stateTensors {
+            guard let s = byName[n] else { continue }
+            guard s.shape == t.shape else { throw StageFailure(stage: "copy", message: "tensor '\(n)' is \(s.shape), expected \(t.shape)") }
+            t.copyValues(from: s)
+        }
+    }
+
+    /// The backbone alone (no head), for computing features.
+    private func backboneNetwork(_ spec: Spec) throws -> Network {
+        let full = try architecture(spec)
+        let network = try Network(architecture: Architecture(name: full.name + "-backbone", input: full.input, backbone: full.backbone, head: []),
+                                  seed: SeededGenerator(seed: UInt64(spec.seed)).split(label: "model").key)
+        return network
+    }
+
+    /// The head alone, reading flat backbone features, with the full network's head weights.
+    private func headNetwork(of network: Network) throws -> Network {
+        let arch = network.architecture
+        let head = try Network(architecture: Architecture(name: arch.name + "-head", input: .flat(network.summary.backboneOutput.count),
+                                                          backbone: [], head: arch.head), seed: 0)
+        try copyState(from: network, to: head)
+        return head
+    }
+
+    private func features(of data: Dataset, through backbone: Network) throws -> Dataset {
+        let n = data.count, f = backbone.summary.output.count
+        var out = [Float](repeating: 0, count: n * f)
+        var start = 0
+        while start < n {
+            let end = min(start + 256, n)
+            let (x, _) = data.batch(Array(start..<end)[...])
+            let y = try backbone.forward(x, training: false)
+            out.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<((end - start) * f) { dst[start * f + i] = y[i] }
+            }
+            start = end
+        }
+        return try Dataset(sampleShape: .flat(f), features: out, labels: data.labels, classNames: data.classNames)
     }
 
     private func copyBackbone(from source: Network, to target: Network, stage: Stage) throws -> Int {

@@ -130,6 +130,8 @@ struct Run: ParsableCommand {
     @OptionGroup var spec: SpecOptions
     @Option(help: ArgumentHelp("Artifact root (default: Outputs, or $TLC_OUTPUT).", valueName: "dir")) var output: String?
     @Flag(help: "Print one JSON object on stdout (run_dir, status, metrics); progress goes to stderr.") var json = false
+    @Flag(help: "Rerun this experiment's stages even when they are cached.") var force = false
+    @Flag(name: .customLong("no-cache"), help: "Neither read nor write the stage cache.") var noCache = false
 
     func run() throws {
         let loaded = try spec.load(file)
@@ -146,7 +148,7 @@ struct Run: ParsableCommand {
         }
         let result: RunResult
         do {
-            result = try LocalRunner.run(plan, loaded: loaded, options: RunOptions(outputRoot: output)) { Output.err($0) }
+            result = try LocalRunner.run(plan, loaded: loaded, options: RunOptions(outputRoot: output, useCache: !noCache, force: force)) { Output.err($0) }
         } catch {
             Output.err("tlc run: \(error)")
             throw CommandFailure(code: 1)

@@ -14,12 +14,13 @@ import Testing
         return dir
     }
 
-    func run(_ yaml: String, name: String = "e.yaml", in dir: String, overrides: [String] = []) throws -> RunResult {
+    func run(_ yaml: String, name: String = "e.yaml", in dir: String, overrides: [String] = [],
+             options: RunOptions? = nil) throws -> RunResult {
         let file = (dir as NSString).appendingPathComponent(name)
         try yaml.write(toFile: file, atomically: true, encoding: .utf8)
         let loaded = try ExperimentLoader().load(path: file, overrides: overrides)
         let plan = try PlanBuilder().plan(loaded)
-        return try LocalRunner.run(plan, loaded: loaded, options: RunOptions(outputRoot: dir + "/Outputs")) { _ in }
+        return try LocalRunner.run(plan, loaded: loaded, options: options ?? RunOptions(outputRoot: dir + "/Outputs")) { _ in }
     }
 
     static let small = """
@@ -103,5 +104,48 @@ import Testing
             // SGD at lr 10 did not diverge on this data: the test then proves nothing, so say so.
             Issue.record("expected lr=10 with momentum 0.99 to diverge")
         }
+    }
+
+    @Test func aRerunComesFromTheCacheBitForBit() throws {
+        let dir = try temp()
+        let first = try run(Self.small, in: dir)
+        let second = try run(Self.small, in: dir)
+        let log = try String(contentsOfFile: second.runDir + "/log.txt", encoding: .utf8)
+        #expect(log.contains("stages: 0 ran, 5 from the cache"))
+        #expect(first.points[0].metrics == second.points[0].metrics)
+        #expect(FileManager.default.contents(atPath: first.runDir + "/model.safetensors")
+                == FileManager.default.contents(atPath: second.runDir + "/model.safetensors"))
+        // A changed learning rate reuses data, normalization and the initial model.
+        let third = try run(Self.small, in: dir, overrides: ["optimizer.lr=3e-3"])
+        let log3 = try String(contentsOfFile: third.runDir + "/log.txt", encoding: .utf8)
+        #expect(log3.contains("stages: 2 ran, 3 from the cache"))
+        // --force reruns everything and gets the same bytes; --no-cache writes nothing.
+        let forced = try run(Self.small, in: dir, options: RunOptions(outputRoot: dir + "/Outputs", force: true))
+        #expect(try String(contentsOfFile: forced.runDir + "/log.txt", encoding: .utf8).contains("stages: 5 ran, 0 from the cache"))
+        #expect(FileManager.default.contents(atPath: forced.runDir + "/model.safetensors")
+                == FileManager.default.contents(atPath: first.runDir + "/model.safetensors"))
+        let other = try temp()
+        _ = try run(Self.small, in: other, options: RunOptions(outputRoot: other + "/Outputs", useCache: false))
+        #expect(!FileManager.default.fileExists(atPath: other + "/Outputs/.cache"))
+    }
+
+    @Test func aDamagedCacheEntryIsRecomputedNotTrusted() throws {
+        let dir = try temp()
+        let first = try run(Self.small, in: dir)
+        // Damage the trained model's history in the cache; the rerun must notice,
+        // recompute that stage and end with the same bytes.
+        let cache = dir + "/Outputs/.cache"
+        for entry in try FileManager.default.contentsOfDirectory(atPath: cache) where !entry.hasPrefix(".") {
+            let history = cache + "/" + entry + "/history.jsonl"
+            if FileManager.default.fileExists(atPath: history) {
+                try Data("{not json".utf8).write(to: URL(fileURLWithPath: history))
+            }
+        }
+        let second = try run(Self.small, in: dir)
+        #expect(second.status == "succeeded")
+        let log = try String(contentsOfFile: second.runDir + "/log.txt", encoding: .utf8)
+        #expect(log.contains("corrupt cache entry") && log.contains("recomputing"))
+        #expect(FileManager.default.contents(atPath: first.runDir + "/model.safetensors")
+                == FileManager.default.contents(atPath: second.runDir + "/model.safetensors"))
     }
 }

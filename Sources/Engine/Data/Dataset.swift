@@ -74,6 +74,12 @@ public struct Dataset: Sendable {
 
     /// At most `limit` samples per class, chosen by a seeded shuffle (order of the data kept).
     public func limitingPerClass(_ limit: Int, rng: SeededGenerator) throws -> Dataset {
+        subset(try indicesLimitingPerClass(limit, rng: rng))
+    }
+
+    /// The indices `limitingPerClass` keeps (ascending), so a caller can store the
+    /// selection instead of the data.
+    public func indicesLimitingPerClass(_ limit: Int, rng: SeededGenerator) throws -> [Int] {
         guard limit > 0 else { throw EngineError.invalidArgument("per-class limit must be positive, got \(limit)") }
         var r = rng
         var byClass = [[Int]](repeating: [], count: numClasses)
@@ -84,11 +90,17 @@ public struct Dataset: Sendable {
             keep += idx
         }
         keep.sort()
-        return subset(keep)
+        return keep
     }
 
     /// Splits off `fraction` of every class as a validation set (seeded, stratified).
     public func stratifiedSplit(validationFraction fraction: Double, rng: SeededGenerator) throws -> (train: Dataset, validation: Dataset) {
+        let (train, val) = try indicesStratifiedSplit(validationFraction: fraction, rng: rng)
+        return (subset(train), subset(val))
+    }
+
+    /// The indices (ascending) of the training and validation parts of `stratifiedSplit`.
+    public func indicesStratifiedSplit(validationFraction fraction: Double, rng: SeededGenerator) throws -> (train: [Int], validation: [Int]) {
         guard fraction >= 0, fraction < 1 else {
             throw EngineError.invalidArgument("validation fraction must be in [0, 1), got \(fraction)")
         }
@@ -103,7 +115,7 @@ public struct Dataset: Sendable {
             val += idx.prefix(nv); train += idx.dropFirst(nv)
         }
         train.sort(); val.sort()
-        return (subset(train), subset(val))
+        return (train, val)
     }
 
     /// A seeded permutation of the samples.

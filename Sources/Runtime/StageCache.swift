@@ -1,0 +1,107 @@
+// StageCache — the content-addressed store of finished stage outputs under
+// `<output root>/.cache/<stage-hash>/`. An entry is built in a private temporary
+// folder, every file fsynced, a manifest written last, and the folder renamed into
+// place: an entry either is complete or does not exist. A per-entry flock keeps
+// two processes from computing the same stage at once; the second one waits and
+// then reuses the first one's entry.
+import Foundation
+
+public final class StageCache: @unchecked Sendable {
+    public let root: String
+    public init(root: String) { self.root = root }
+
+    public func entry(_ hash: String) -> String { (root as NSString).appendingPathComponent(hash) }
+
+    /// An entry counts only when its manifest is there (it is written last).
+    public func isComplete(_ hash: String) -> Bool {
+        FileManager.default.fileExists(atPath: (entry(hash) as NSString).appendingPathComponent("manifest.json"))
+    }
+
+    /// Runs `body` holding an exclusive lock for `hash` (blocks while another process holds it).
+    public func withLock<T>(_ hash: String, _ body: () throws -> T) throws -> T {
+        let locks = (root as NSString).appendingPathComponent(".locks")
+        try FileManager.default.createDirectory(atPath: locks, withIntermediateDirectories: true)
+        let path = (locks as NSString).appendingPathComponent(hash + ".lock")
+        let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CacheError.io("cannot open lock \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno != EINTR { throw CacheError.io("cannot lock \(path): \(String(cString: strerror(errno)))") }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
+    /// Builds an entry: `fill` writes files into a temporary folder; then the files
+    /// are fsynced, the manifest (file names and sizes) written, and the folder renamed
+    /// into place. An existing complete entry is replaced only when `replace` is set.
+    public func store(_ hash: String, kind: String, replace: Bool = false, fill: (String) throws -> Void) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let tmp = (root as NSString).appendingPathComponent(".tmp-\(hash.prefix(16))-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try? fm.removeItem(atPath: tmp)
+        try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        do {
+            try fill(tmp)
+            var files: [(String, Int)] = []
+            for name in try fm.contentsOfDirectory(atPath: tmp).sorted() {
+                let path = (tmp as NSString).appendingPathComponent(name)
+                try Self.fsync(path)
+                files.append((name, (try fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0))
+            }
+            let manifest = "{\"hash\": \"\(hash)\", \"kind\": \"\(kind)\", \"files\": {"
+                + files.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}}\n"
+            let manifestPath = (tmp as NSString).appendingPathComponent("manifest.json")
+            try Data(manifest.utf8).write(to: URL(fileURLWithPath: manifestPath))
+            try Self.fsync(manifestPath)
+            try Self.fsync(tmp)
+            let final = entry(hash)
+            if fm.fileExists(atPath: final) {
+                if isComplete(hash) && !replace { try fm.removeItem(atPath: tmp); return }
+                // An incomplete leftover (a crash before the rename cannot leave one, but
+                // a hand-edited cache can): move it aside, then take its place.
+                let aside = final + ".old-\(getpid())"
+                try fm.moveItem(atPath: final, toPath: aside)
+                try? fm.removeItem(atPath: aside)
+            }
+            guard rename(tmp, final) == 0 else {
+                throw CacheError.io("cannot publish cache entry \(final): \(String(cString: strerror(errno)))")
+            }
+            try Self.fsync(root)
+        } catch {
+            try? fm.removeItem(atPath: tmp)
+            throw error
+        }
+    }
+
+    /// Removes temporary folders left by killed processes.
+    public func sweepTemporaries() {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: root)) ?? [] where name.hasPrefix(".tmp-") {
+            // Only folders whose writer is gone: the pid is the third dash-separated field.
+            let parts = name.split(separator: "-")
+            if parts.count >= 3, let pid = Int32(parts[2]), kill(pid, 0) == 0 { continue }
+            try? fm.removeItem(atPath: (root as NSString).appendingPathComponent(name))
+        }
+    }
+
+    static func fsync(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CacheError.io("cannot open \(path) to sync: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        if Foundation.fsync(fd) != 0 && errno != EINVAL {
+            throw CacheError.io("cannot sync \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+public enum CacheError: Error, CustomStringConvertible {
+    case io(String)
+    case corrupt(String)
+    public var description: String {
+        switch self {
+        case .io(let m): m
+        case .corrupt(let m): "corrupt cache entry: \(m)"
+        }
+    }
+}

@@ -1,0 +1,114 @@
+// How each stage kind's output is written to and read from a cache entry.
+// Small and exact: a data split is stored as indices, not images; models as
+// safetensors; histories and evaluations as JSON.
+import Engine
+import Foundation
+import FrontEnd
+import ModelZoo
+import Planner
+
+/// Which samples a data.load stage chose: indices into the class-selected
+/// training and test splits of the source.
+struct DataSelection: Codable, Hashable {
+    var classes: [Int]?
+    var train: [Int]
+    var validation: [Int]
+    var test: [Int]
+}
+
+struct TrainingInfo: Codable {
+    var seconds: Double
+    var stoppedEarly: Bool
+    var variant: String?
+}
+
+extension StageExecutor {
+    func save(_ output: StageOutput, of stage: Stage, to dir: String) throws {
+        func path(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        switch output {
+        case .data(_, _, _, let selection):
+            try encoder.encode(selection).write(to: URL(fileURLWithPath: path("selection.json")))
+        case .normalized(_, _, _, let normalization):
+            try encoder.encode(normalization).write(to: URL(fileURLWithPath: path("normalization.json")))
+        case .model(let network):
+            try network.save(to: path("model.safetensors"), metadata: ["tlc.stage": stage.id])
+        case .features(let train, let validation, let test):
+            var tensors: [(name: String, tensor: Tensor)] = []
+            for (name, data) in [("train", train), ("validation", validation), ("test", test)] {
+                tensors.append(("\(name).x", try Tensor(shape: [data.count, data.sampleShape.count], values: data.features)))
+                tensors.append(("\(name).y", try Tensor(shape: [data.count], values: data.labels.map(Float.init))))
+            }
+            try SafeTensors.write(tensors, metadata: ["tlc.classes": train.classNames.joined(separator: "\u{1f}")], to: path("features.safetensors"))
+        case .trained(let network, let history, let seconds, let stoppedEarly):
+            try network.save(to: path("model.safetensors"), metadata: ["tlc.stage": stage.id])
+            let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+            try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path("history.jsonl")))
+            try encoder.encode(TrainingInfo(seconds: seconds, stoppedEarly: stoppedEarly))
+                .write(to: URL(fileURLWithPath: path("training.json")))
+        case .evaluation(let variant, let result, _):
+            try encoder.encode(result).write(to: URL(fileURLWithPath: path("evaluation.json")))
+            try encoder.encode(TrainingInfo(seconds: result.seconds, stoppedEarly: false, variant: variant))
+                .write(to: URL(fileURLWithPath: path("variant.json")))
+        case .report:
+            break
+        }
+    }
+
+    func load(_ stage: Stage, from dir: String) throws -> StageOutput {
+        func path(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
+        func read(_ name: String) throws -> Data {
+            guard let d = FileManager.default.contents(atPath: path(name)) else { throw CacheError.corrupt("\(path(name)) is missing") }
+            return d
+        }
+        guard let spec = plan.specs[stage.source] else { throw StageFailure(stage: stage.id, message: "no spec") }
+        let decoder = JSONDecoder()
+        do {
+            switch stage.kind {
+            case .dataLoad:
+                return try materializeSelection(try decoder.decode(DataSelection.self, from: read("selection.json")))
+            case .dataNormalize:
+                guard case .data(let train, let validation, let test, _) = try output(stage.deps[0]) else { throw CacheError.corrupt(dir) }
+                let n = try decoder.decode(Normalization.self, from: read("normalization.json"))
+                return .normalized(train: try n.apply(to: train), validation: validation.isEmpty ? validation : try n.apply(to: validation),
+                                   test: try n.apply(to: test), normalization: n)
+            case .modelInit:
+                let network = try Network(architecture: try architecture(spec), seed: 0)
+                try network.load(from: path("model.safetensors"))
+                return .model(network)
+            case .features:
+                let file = try SafeTensors.read(path("features.safetensors"))
+                var byName: [String: Tensor] = [:]
+                for (n, t) in file.tensors { byName[n] = t }
+                let names = (file.metadata["tlc.classes"] ?? "").split(separator: "\u{1f}", omittingEmptySubsequences: false).map(String.init)
+                func split(_ name: String) throws -> Dataset {
+                    guard let x = byName["\(name).x"], let y = byName["\(name).y"], x.shape.count == 2 else { throw CacheError.corrupt(path("features.safetensors")) }
+                    return try Dataset(sampleShape: .flat(x.shape[1]), features: (0..<x.count).map { x[$0] },
+                                       labels: (0..<y.count).map { Int(y[$0]) }, classNames: names)
+                }
+                return .features(train: try split("train"), validation: try split("validation"), test: try split("test"))
+            case .train:
+                let network = try Network(architecture: try architecture(spec), seed: 0)
+                try network.load(from: path("model.safetensors"))
+                let history = try String(decoding: read("history.jsonl"), as: UTF8.self).split(separator: "\n")
+                    .map { try decoder.decode(EpochRecord.self, from: Data($0.utf8)) }
+                let info = try decoder.decode(TrainingInfo.self, from: read("training.json"))
+                return .trained(network: network, history: history, seconds: info.seconds, stoppedEarly: info.stoppedEarly)
+            case .evaluate:
+                let result = try decoder.decode(EvaluationResult.self, from: read("evaluation.json"))
+                let info = try decoder.decode(TrainingInfo.self, from: read("variant.json"))
+                guard case .trained(let network, _, _, _) = try output(stage.deps[0]) else { throw CacheError.corrupt(dir) }
+                return .evaluation(variant: info.variant ?? "baseline", result: result, network: network)
+            case .report:
+                return .report
+            case .prune, .quantize, .distill, .ensemble:
+                throw StageFailure(stage: stage.id, message: "\(stage.kind.rawValue) outputs cannot be read yet")
+            }
+        } catch let e as StageFailure {
+            throw e
+        } catch {
+            throw CacheError.corrupt("\(dir): \(error)")
+        }
+    }
+}
