@@ -15,10 +15,19 @@ public struct RunOptions: Sendable {
     public var useCache: Bool
     /// Rerun this experiment's stages even when cached (`--force`).
     public var force: Bool
-    public init(outputRoot: String? = nil, useCache: Bool = true, force: Bool = false) {
+    /// Stages run at once (default: the number of cores).
+    public var jobs: Int
+    /// Stop starting stages after the first failure.
+    public var failFast: Bool
+    public var cancellation: Cancellation
+    public init(outputRoot: String? = nil, useCache: Bool = true, force: Bool = false, jobs: Int? = nil,
+                failFast: Bool = false, cancellation: Cancellation = Cancellation()) {
         self.outputRoot = outputRoot ?? ProcessInfo.processInfo.environment["TLC_OUTPUT"] ?? "Outputs"
         self.useCache = useCache
         self.force = force
+        self.jobs = max(1, jobs ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.failFast = failFast
+        self.cancellation = cancellation
     }
     public var cacheRoot: String { (outputRoot as NSString).appendingPathComponent(".cache") }
 }
@@ -57,6 +66,19 @@ public struct RunResult: Sendable {
     }
 }
 
+/// The run's log: kept for log.txt and passed on to the progress callback, from any thread.
+final class LogBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    private let progress: (String) -> Void
+    init(progress: @escaping (String) -> Void) { self.progress = progress }
+    func append(_ line: String) {
+        lock.lock(); lines.append(line); lock.unlock()
+        progress(line)
+    }
+    var text: String { lock.lock(); defer { lock.unlock() }; return lines.joined(separator: "\n") + "\n" }
+}
+
 public enum LocalRunner {
     /// Features of the spec language the runtime does not execute yet. Running a
     /// spec that uses them is refused up front rather than silently ignored.
@@ -84,31 +106,20 @@ public enum LocalRunner {
         let workRoot = (experimentDir as NSString).appendingPathComponent(".\(runID).partial")
         try fm.createDirectory(atPath: workRoot, withIntermediateDirectories: true)
 
-        var logText = ""
-        let log: (String) -> Void = { line in
-            logText += line + "\n"
-            progress(line)
-        }
+        let logBuffer = LogBuffer(progress: progress)
+        let log: @Sendable (String) -> Void = { logBuffer.append($0) }
         log("tlc \(versionString) run \(plan.experiment) (\(loaded.file)): \(plan.points.count) point(s), \(plan.stages.count) stages")
 
         let cache = options.useCache ? StageCache(root: options.cacheRoot) : nil
         cache?.sweepTemporaries()
-        let executor = StageExecutor(plan: plan, policy: CachePolicy(cache: cache, forceExperiment: options.force ? plan.experiment : nil), log: log)
-        var failures: [String: String] = [:]   // stage id → message
+        let executor = StageExecutor(plan: plan, policy: CachePolicy(cache: cache, forceExperiment: options.force ? plan.experiment : nil),
+                                     cancellation: options.cancellation, log: log)
         let started = Date()
-        for stage in plan.stages {
-            if let failedDep = stage.deps.first(where: { failures[$0] != nil }) {
-                failures[stage.id] = failures[failedDep]
-                continue
-            }
-            if stage.kind == .report { continue }
+        let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: options.failFast, cancellation: options.cancellation)
+        let failures = scheduler.run(shouldRun: { $0.kind != .report }, execute: { stage in
             log("[\(stage.kind.rawValue)] \(stage.summary)")
-            do { try executor.run(stage) } catch {
-                let message = (error as? StageFailure)?.message ?? "\(error)"
-                log("error: stage \(stage.id) failed: \(message)")
-                failures[stage.id] = message
-            }
-        }
+            try executor.run(stage)
+        }, log: log)
 
         var results: [PointResult] = []
         for point in plan.points {
@@ -130,11 +141,13 @@ public enum LocalRunner {
         try writeText(plan.json(), to: workRoot, "plan.json")
         let ok = results.allSatisfy { $0.status == "succeeded" }
         log("stages: \(executor.ranCount) ran, \(executor.reusedCount) from the cache")
+        let suffix = options.cancellation.isCancelled ? ".cancelled" : ".failed"
         log(ok ? "finished in \(fmt(Date().timeIntervalSince(started), 1)) s: \(finalRoot)"
-               : "failed: \(results.filter { $0.status == "failed" }.count) of \(results.count) point(s); logs kept in \(finalRoot).failed")
-        try writeText(logText, to: workRoot, "log.txt")
+               : "failed: \(results.filter { $0.status == "failed" }.count) of \(results.count) point(s); logs kept in \(finalRoot)\(suffix)")
+        try writeText(logBuffer.text, to: workRoot, "log.txt")
         // Publish: rename the finished directory into place; failures keep their logs.
-        let published = ok ? finalRoot : finalRoot + ".failed"
+        let cancelled = options.cancellation.isCancelled
+        let published = ok ? finalRoot : finalRoot + (cancelled ? ".cancelled" : ".failed")
         try fm.moveItem(atPath: workRoot, toPath: published)
         if ok {
             let latest = (experimentDir as NSString).appendingPathComponent("latest")
@@ -145,7 +158,7 @@ public enum LocalRunner {
         } else {
             for i in results.indices { results[i].runDir = results[i].runDir.replacingOccurrences(of: finalRoot, with: published) }
         }
-        return RunResult(experiment: plan.experiment, runDir: published, status: ok ? "succeeded" : "failed",
+        return RunResult(experiment: plan.experiment, runDir: published, status: ok ? "succeeded" : cancelled ? "cancelled" : "failed",
                          points: results, isSweep: isSweep)
     }
 

@@ -39,27 +39,42 @@ public struct CachePolicy: Sendable {
     public init(cache: StageCache?, forceExperiment: String? = nil) { self.cache = cache; self.forceExperiment = forceExperiment }
 }
 
-final class StageExecutor {
+/// Runs stages and holds their outputs. Stages may run on several threads at once:
+/// the shared tables sit behind one lock; the work itself runs outside it.
+final class StageExecutor: @unchecked Sendable {
     let plan: Plan
     let policy: CachePolicy
-    let log: (String) -> Void
-    private var outputs: [String: StageOutput] = [:]
+    let cancellation: Cancellation
+    let log: @Sendable (String) -> Void
+    private let lock = NSLock()
+    private var outputTable: [String: StageOutput] = [:]
     /// Stages whose output is a complete cache entry not loaded into memory yet.
-    private var cached: Set<String> = []
-    private var rawData: (train: Dataset, test: Dataset)?
-    private(set) var ranCount = 0
-    private(set) var reusedCount = 0
+    private var cachedTable: Set<String> = []
+    private var rawTable: (train: Dataset, test: Dataset)?
+    private var ran = 0, reused = 0
 
-    init(plan: Plan, policy: CachePolicy, log: @escaping (String) -> Void) {
+    init(plan: Plan, policy: CachePolicy, cancellation: Cancellation = Cancellation(), log: @escaping @Sendable (String) -> Void) {
         self.plan = plan
         self.policy = policy
+        self.cancellation = cancellation
         self.log = log
     }
 
+    private func locked<T>(_ body: () throws -> T) rethrows -> T { lock.lock(); defer { lock.unlock() }; return try body() }
+    private var outputs: [String: StageOutput] {
+        get { locked { outputTable } }
+        set { locked { outputTable = newValue } }
+    }
+    private func setOutput(_ id: String, _ out: StageOutput) { locked { outputTable[id] = out } }
+    private func markCached(_ id: String) { locked { cachedTable.insert(id); reused += 1 } }
+    private func countRan() { locked { ran += 1 } }
+    var ranCount: Int { locked { ran } }
+    var reusedCount: Int { locked { reused } }
+
     /// The output of a finished stage, loading it from the cache when needed.
     func output(_ id: String) throws -> StageOutput {
-        if let out = outputs[id] { return out }
-        guard cached.contains(id), let stage = plan.stage(id), let cache = policy.cache else {
+        if let out = locked({ outputTable[id] }) { return out }
+        guard locked({ cachedTable.contains(id) }), let stage = plan.stage(id), let cache = policy.cache else {
             throw StageFailure(stage: id, message: "has not run")
         }
         let out: StageOutput
@@ -73,10 +88,10 @@ final class StageExecutor {
             try cache.withLock(stage.hash) {
                 try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in try save(fresh, of: stage, to: dir) }
             }
-            ranCount += 1
+            countRan()
             out = fresh
         }
-        outputs[id] = out
+        setOutput(id, out)
         return out
     }
 
@@ -97,28 +112,26 @@ final class StageExecutor {
             throw StageFailure(stage: stage.id, message: "no spec for source '\(stage.source)'")
         }
         if reusable(stage) {
-            cached.insert(stage.id)
-            reusedCount += 1
+            markCached(stage.id)
             log("  cached (\(stage.hash.prefix(10)))")
             return
         }
         do {
             guard let cache = policy.cache, stage.kind != .report else {
-                outputs[stage.id] = try execute(stage, spec: spec)
-                ranCount += 1
+                setOutput(stage.id, try execute(stage, spec: spec))
+                countRan()
                 return
             }
             // One process computes a stage; a second one waits, then reuses its entry.
             try cache.withLock(stage.hash) {
                 if reusable(stage) {
-                    cached.insert(stage.id)
-                    reusedCount += 1
+                    markCached(stage.id)
                     log("  cached by another run (\(stage.hash.prefix(10)))")
                     return
                 }
                 let out = try execute(stage, spec: spec)
-                outputs[stage.id] = out
-                ranCount += 1
+                setOutput(stage.id, out)
+                countRan()
                 try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in
                     try save(out, of: stage, to: dir)
                 }
@@ -195,8 +208,9 @@ final class StageExecutor {
                 if let v = record.validationAccuracy { line += "  val acc \(pct(v))" }
                 line += "  lr \(SpecValue.double(Double(String(format: "%.4g", record.learningRate))!).compactText)  \(fmt(record.seconds, 1))s"
                 self.log(line)
-                return record.trainLoss.isFinite
+                return record.trainLoss.isFinite && !self.cancellation.isCancelled
             }
+            if cancellation.isCancelled { throw StageFailure(stage: stage.id, message: "cancelled") }
             if trainee !== network { try copyState(from: trainee, to: network) }
             if let last = result.history.last, !last.trainLoss.isFinite {
                 throw StageFailure(stage: stage.id, message: "the training loss became \(last.trainLoss) in epoch \(last.epoch); try a lower optimizer.lr (now \(SpecValue.double(spec.optimizer.lr).compactText))")
@@ -223,10 +237,10 @@ final class StageExecutor {
     // MARK: data
 
     private func raw() throws -> (train: Dataset, test: Dataset) {
-        if let rawData { return rawData }
+        if let known = locked({ rawTable }) { return known }
         do {
             let loaded = try FashionMNIST.load()
-            rawData = loaded
+            locked { rawTable = loaded }
             return loaded
         } catch {
             throw StageFailure(stage: "data.load", message: "\(error)\n  Fashion-MNIST comes from the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or set TLC_DATA to a folder with its IDX files")

@@ -132,6 +132,12 @@ struct Run: ParsableCommand {
     @Flag(help: "Print one JSON object on stdout (run_dir, status, metrics); progress goes to stderr.") var json = false
     @Flag(help: "Rerun this experiment's stages even when they are cached.") var force = false
     @Flag(name: .customLong("no-cache"), help: "Neither read nor write the stage cache.") var noCache = false
+    @Option(help: "Stages run at once (default: the number of cores).") var jobs: Int?
+    @Flag(name: .customLong("fail-fast"), help: "Stop starting stages after the first failure.") var failFast = false
+
+    func validate() throws {
+        if let jobs, jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be between 1 and 256") }
+    }
 
     func run() throws {
         let loaded = try spec.load(file)
@@ -146,9 +152,16 @@ struct Run: ParsableCommand {
             Output.err("  `tlc plan \(file)` shows what will run once they are.")
             throw CommandFailure(code: 1)
         }
+        let cancellation = Cancellation()
+        let signals = cancellation.installSignalHandlers { _ in
+            Output.err("tlc run: cancelling — running stages stop at their next epoch; finished stages stay cached")
+        }
+        defer { withExtendedLifetime(signals) {} }
         let result: RunResult
         do {
-            result = try LocalRunner.run(plan, loaded: loaded, options: RunOptions(outputRoot: output, useCache: !noCache, force: force)) { Output.err($0) }
+            let options = RunOptions(outputRoot: output, useCache: !noCache, force: force, jobs: jobs, failFast: failFast,
+                                     cancellation: cancellation)
+            result = try LocalRunner.run(plan, loaded: loaded, options: options) { Output.err($0) }
         } catch {
             Output.err("tlc run: \(error)")
             throw CommandFailure(code: 1)
