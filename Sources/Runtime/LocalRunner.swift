@@ -181,7 +181,7 @@ public enum LocalRunner {
         }
         var meta: [String: String] = ["tlc.version": versionString, "tlc.experiment": spec.name, "tlc.point": point.label,
                                       "tlc.classes": (spec.data.classes ?? Array(0..<(spec.data.classCount ?? 10))).map(String.init).joined(separator: ",")]
-        if let normID = plan.stage(point.modelStage)?.deps.dropFirst().first, case .normalized(_, _, _, let n) = try executor.output(normID) {
+        if let normID = plan.stage(point.modelStage)?.deps.dropFirst().first, let n = try executor.normalization(normID) {
             meta["tlc.normalization"] = "\(n.kind.rawValue) shift=\(n.shift) scale=\(n.scale)"
         }
         let modelPath = (dir as NSString).appendingPathComponent("model.safetensors")

@@ -95,6 +95,15 @@ final class StageExecutor: @unchecked Sendable {
         return out
     }
 
+    /// A data.normalize stage's fitted statistics, without loading the data it normalizes.
+    func normalization(_ id: String) throws -> Normalization? {
+        if case .normalized(_, _, _, let n)? = locked({ outputTable[id] }) { return n }
+        guard let dir = entry(id), let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("normalization.json")) else {
+            return nil
+        }
+        return try JSONDecoder().decode(Normalization.self, from: data)
+    }
+
     /// The cache entry folder of a finished stage, if it has one.
     func entry(_ id: String) -> String? {
         guard let cache = policy.cache, let stage = plan.stage(id), cache.isComplete(stage.hash) else { return nil }
