@@ -118,7 +118,9 @@ public enum LocalRunner {
         let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: options.failFast, cancellation: options.cancellation)
         let failures = scheduler.run(shouldRun: { $0.kind != .report }, execute: { stage in
             log("[\(stage.kind.rawValue)] \(stage.summary)")
+            let t0 = Date()
             try executor.run(stage)
+            log("  done: \(stage.id) in \(fmt(Date().timeIntervalSince(t0), 2)) s")
         }, log: log)
 
         var results: [PointResult] = []

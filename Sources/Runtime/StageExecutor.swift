@@ -229,7 +229,19 @@ final class StageExecutor: @unchecked Sendable {
             guard case .trained(let network, _, _, _) = try dep(stage, 0),
                   case .normalized(_, _, let test, _) = try dep(stage, 1) else { throw wrongInput(stage) }
             let variant = stage.inputs["variant"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "baseline"
-            let result = try network.evaluate(test, batchSize: 256, topK: min(5, test.numClasses))
+            var result: EvaluationResult
+            if let trainStage = plan.stage(stage.deps[0]), trainStage.kind == .train, trainStage.deps.count > 2,
+               case .features(_, _, let testFeatures) = try output(trainStage.deps[2]) {
+                // Frozen backbone: score the head on the cached test features (the backbone
+                // would compute exactly these), and time the whole network on one batch.
+                result = try headNetwork(of: network).evaluate(testFeatures, batchSize: 256, topK: min(5, test.numClasses))
+                let timing = try network.evaluate(test.subset(Array(0..<min(256, test.count))), batchSize: 256, topK: 1)
+                result.seconds = timing.seconds
+                result.secondsPerImage = timing.secondsPerImage
+                result.secondsPerBatch = timing.secondsPerBatch
+            } else {
+                result = try network.evaluate(test, batchSize: 256, topK: min(5, test.numClasses))
+            }
             log("  \(variant): test accuracy \(pct(result.accuracy)), loss \(fmt(result.loss))")
             return .evaluation(variant: variant, result: result, network: network)
         case .report:
