@@ -66,6 +66,32 @@ public struct RunResult: Sendable {
     }
 }
 
+public enum RunError: Error, CustomStringConvertible {
+    case output(String)
+    public var description: String {
+        switch self { case .output(let m): m }
+    }
+}
+
+/// A file-system error as a short phrase ("No such file or directory").
+func describe(_ error: Error) -> String {
+    let ns = error as NSError
+    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(underlying.code)))
+    }
+    if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+    if let cocoa = error as? CocoaError {
+        switch cocoa.code {
+        case .fileWriteNoPermission, .fileReadNoPermission: return "permission denied"
+        case .fileWriteOutOfSpace: return "no space left on the device"
+        case .fileNoSuchFile, .fileReadNoSuchFile: return "no such file or directory"
+        case .fileWriteVolumeReadOnly: return "read-only file system"
+        default: break
+        }
+    }
+    return "\(error)"
+}
+
 /// The run's log: kept for log.txt and passed on to the progress callback, from any thread.
 final class LogBuffer: @unchecked Sendable {
     private let lock = NSLock()
@@ -98,7 +124,12 @@ public enum LocalRunner {
                            progress: @escaping (String) -> Void) throws -> RunResult {
         let fm = FileManager.default
         let experimentDir = (options.outputRoot as NSString).appendingPathComponent(plan.experiment)
-        try fm.createDirectory(atPath: experimentDir, withIntermediateDirectories: true)
+        do {
+            try fm.createDirectory(atPath: experimentDir, withIntermediateDirectories: true)
+            guard fm.isWritableFile(atPath: experimentDir) else { throw CocoaError(.fileWriteNoPermission) }
+        } catch {
+            throw RunError.output("cannot write to the output folder \(experimentDir): \(describe(error)); choose another with --output or TLC_OUTPUT")
+        }
         let runID = makeRunID()
         let isSweep = loaded.hasSweep
         // Sweep: <experiment>/<sweep-id>/<label>/; single run: <experiment>/<run-id>/.
