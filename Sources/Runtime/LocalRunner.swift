@@ -66,6 +66,13 @@ public struct RunResult: Sendable {
     }
 }
 
+/// What a run reports as it goes, for a live display (the log gets plain lines).
+public enum RunEvent: Sendable {
+    case stageStarted(id: String, kind: String, summary: String, label: String)
+    case epoch(stage: String, epoch: Int, epochs: Int, loss: Double, validationAccuracy: Double?, seconds: Double)
+    case stageFinished(id: String, seconds: Double, failed: Bool)
+}
+
 public enum RunError: Error, CustomStringConvertible {
     case output(String)
     public var description: String {
@@ -121,7 +128,8 @@ public enum LocalRunner {
     }
 
     public static func run(_ plan: Plan, loaded: LoadedExperiment, options: RunOptions,
-                           progress: @escaping (String) -> Void) throws -> RunResult {
+                           progress: @escaping (String) -> Void,
+                           events: (@Sendable (RunEvent) -> Void)? = nil) throws -> RunResult {
         let fm = FileManager.default
         let experimentDir = (options.outputRoot as NSString).appendingPathComponent(plan.experiment)
         do {
@@ -145,12 +153,19 @@ public enum LocalRunner {
         cache?.sweepTemporaries()
         let executor = StageExecutor(plan: plan, policy: CachePolicy(cache: cache, forceExperiment: options.force ? plan.experiment : nil),
                                      cancellation: options.cancellation, log: log)
+        executor.events = events
         let started = Date()
         let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: options.failFast, cancellation: options.cancellation)
         let failures = scheduler.run(shouldRun: { $0.kind != .report }, execute: { stage in
             log("[\(stage.kind.rawValue)] \(stage.summary)")
+            events?(.stageStarted(id: stage.id, kind: stage.kind.rawValue, summary: stage.summary,
+                                  label: plan.points.first { stage.points.contains($0.id) && stage.points.count == 1 }?.label ?? ""))
             let t0 = Date()
-            try executor.run(stage)
+            do { try executor.run(stage) } catch {
+                events?(.stageFinished(id: stage.id, seconds: Date().timeIntervalSince(t0), failed: true))
+                throw error
+            }
+            events?(.stageFinished(id: stage.id, seconds: Date().timeIntervalSince(t0), failed: false))
             log("  done: \(stage.id) in \(fmt(Date().timeIntervalSince(t0), 2)) s")
         }, log: log)
 

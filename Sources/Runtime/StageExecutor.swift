@@ -46,6 +46,7 @@ final class StageExecutor: @unchecked Sendable {
     let policy: CachePolicy
     let cancellation: Cancellation
     let log: @Sendable (String) -> Void
+    var events: (@Sendable (RunEvent) -> Void)?
     private let lock = NSLock()
     private var outputTable: [String: StageOutput] = [:]
     /// Stages whose output is a complete cache entry not loaded into memory yet.
@@ -217,6 +218,8 @@ final class StageExecutor: @unchecked Sendable {
                 if let v = record.validationAccuracy { line += "  val acc \(pct(v))" }
                 line += "  lr \(SpecValue.double(Double(String(format: "%.4g", record.learningRate))!).compactText)  \(fmt(record.seconds, 1))s"
                 self.log(line)
+                self.events?(.epoch(stage: stage.id, epoch: record.epoch, epochs: spec.training.epochs, loss: record.trainLoss,
+                                    validationAccuracy: record.validationAccuracy, seconds: record.seconds))
                 return record.trainLoss.isFinite && !self.cancellation.isCancelled
             }
             if cancellation.isCancelled { throw StageFailure(stage: stage.id, message: "cancelled") }

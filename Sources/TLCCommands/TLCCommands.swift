@@ -161,7 +161,10 @@ struct Run: ParsableCommand {
         do {
             let options = RunOptions(outputRoot: output, useCache: !noCache, force: force, jobs: jobs, failFast: failFast,
                                      cancellation: cancellation)
-            result = try LocalRunner.run(plan, loaded: loaded, options: options) { Output.err($0) }
+            let display = ProgressDisplay()
+            defer { display.finish() }
+            result = try LocalRunner.run(plan, loaded: loaded, options: options, progress: { display.line($0) },
+                                         events: { display.event($0) })
         } catch {
             Output.err("tlc run: \(error)")
             throw CommandFailure(code: 1)

@@ -178,8 +178,21 @@ public enum SpecSchema {
     }
 
     public static func keys(at path: String) -> [String] {
-        fields(at: path.isEmpty ? [] : path.split(separator: ".").map(String.init)).map(\.name)
+        if let known = keyTable[path] { return known }
+        return fields(at: path.isEmpty ? [] : path.split(separator: ".").map(String.init)).map(\.name)
     }
+
+    /// Keys of every object section, computed once (the decoder asks for them per point).
+    private static let keyTable: [String: [String]] = {
+        var table: [String: [String]] = [:]
+        func walk(_ type: SchemaType, _ path: String) {
+            guard case .object(let fields, _) = type else { return }
+            table[path] = fields.map(\.name)
+            for f in fields { walk(f.type, path.isEmpty ? f.name : path + "." + f.name) }
+        }
+        walk(.object(sections), "")
+        return table
+    }()
 
     /// Resolves a sweep path ("optimizer.lr", "optimizer.groups.backbone.lr",
     /// "compression.0.prune.sparsity") through the schema. Returns nil when it names
