@@ -133,6 +133,8 @@ public enum LocalRunner {
         log(ok ? "finished in \(fmt(Date().timeIntervalSince(started), 1)) s: \(finalRoot)"
                : "failed: \(results.filter { $0.status == "failed" }.count) of \(results.count) point(s); logs kept in \(finalRoot).failed")
         try writeText(logText, to: workRoot, "log.txt")
+        if isSweep { try Leaderboard.write(points: results, target: loaded.base.report.target, to: workRoot) }
+        try writeText(RunEnvironment.capture(specFile: loaded.file, seed: loaded.base.seed, started: started).prettyJSON() + "\n", to: workRoot, "env.json")
         // Publish: rename the finished directory into place; failures keep their logs.
         let published = ok ? finalRoot : finalRoot + ".failed"
         try fm.moveItem(atPath: workRoot, toPath: published)
