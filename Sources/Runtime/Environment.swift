@@ -8,13 +8,13 @@ import FrontEnd
 
 public enum RunEnvironment {
     /// The `env.json` value for a run that started at `started` and ends now.
-    /// `specFile` is the experiment file as given to `tlc run`.
+    /// `specFile` is the experiment file as given to `tlc run` (recorded as an absolute path).
     public static func capture(specFile: String, seed: Int, started: Date, ended: Date = Date()) -> SpecValue {
         let git = gitState(of: specFile)
         let usage = resourceUsage()
         return .object([
             ("tlc_version", .string(LocalRunner.versionString)),
-            ("spec_file", .string(specFile)),
+            ("spec_file", .string(SpecDecoder.resolvePath(specFile, relativeTo: ""))),
             ("git", .object([
                 ("commit", git.map { .string($0.commit) } ?? .null),
                 ("dirty", git.map { .bool($0.dirty) } ?? .null),

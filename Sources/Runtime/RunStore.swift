@@ -188,11 +188,18 @@ public struct RunStore: Sendable {
             date: Self.date(ofRunID: id) ?? modificationDate(path) ?? Date(timeIntervalSince1970: 0),
             isSweep: isSweep, points: points,
             target: Self.reportTarget(resolvedYAML: join(firstPoint, "resolved.yaml")),
-            specFile: plan["file"] as? String, stageHashes: stages.compactMap { $0["hash"] as? String }, error: nil)
+            specFile: Self.specFile(run: path, plan: plan), stageHashes: stages.compactMap { $0["hash"] as? String }, error: nil)
         if record.status == "failed", let log = try? String(contentsOfFile: join(path, "log.txt"), encoding: .utf8) {
             record.error = log.split(separator: "\n").first { $0.hasPrefix("error:") }.map(String.init)
         }
         return record
+    }
+
+    /// The experiment file: env.json's absolute path, else plan.json's path as given
+    /// to `tlc run` (relative to the directory it ran in).
+    static func specFile(run path: String, plan: [String: Any]) -> String? {
+        if let env = readJSON(join(path, "env.json")) as? [String: Any], let file = env["spec_file"] as? String { return file }
+        return plan["file"] as? String
     }
 
     /// When the run id says it started: `yyyyMMdd-HHmmss-xxxx`, UTC.

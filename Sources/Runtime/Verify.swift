@@ -6,7 +6,8 @@
 // The spec is re-loaded from the original experiment file recorded in plan.json
 // (so `extends` and `run:` references resolve as they did), provided it still
 // resolves to what each point's resolved.yaml says; otherwise each point is
-// re-run from its own resolved.yaml.
+// re-run from its own resolved.yaml (a sweep point as a one-point sweep with its
+// recorded assignments, so its label and checkpoint metadata stay the same).
 import Foundation
 import FrontEnd
 import Planner
@@ -47,14 +48,28 @@ public enum Verify {
             }
         } else {
             report.source = "resolved.yaml of each point"
+            let sweepPoints = run.isSweep || run.id.contains("/") ? sweepAssignments(join(run.runFolder, "plan.json")) : [:]
             for (i, point) in run.points.enumerated() {
                 let resolved = join(point.path, "resolved.yaml")
+                let pointDir = join(scratch, String(i))
                 let loaded: LoadedExperiment
-                do { loaded = try ExperimentLoader().load(path: resolved) } catch {
-                    throw RunStoreError("cannot re-load \(resolved): "
-                                        + error.diagnostics.map(\.description).joined(separator: "; "))
+                do {
+                    // A sweep point is re-run as a one-point sweep so that its label
+                    // (which the checkpoint's metadata records) stays the same.
+                    var text = try String(contentsOfFile: resolved, encoding: .utf8)
+                    if let assignments = sweepPoints[point.label], !assignments.isEmpty {
+                        text += "\nsweep:\n  grid:\n" + assignments.map { "    \($0.key): [\($0.value.canonicalJSON)]\n" }.joined()
+                    }
+                    try FileManager.default.createDirectory(atPath: pointDir, withIntermediateDirectories: true)
+                    let file = join(pointDir, "resolved.yaml")
+                    try text.write(toFile: file, atomically: true, encoding: .utf8)
+                    loaded = try ExperimentLoader().load(path: file)
+                } catch let error as DiagnosticError {
+                    throw RunStoreError("cannot re-load \(resolved): " + error.diagnostics.map(\.description).joined(separator: "; "))
+                } catch {
+                    throw RunStoreError("cannot re-load \(resolved): \(error)")
                 }
-                let pointOptions = RunOptions(outputRoot: join(scratch, String(i)), useCache: false)
+                let pointOptions = RunOptions(outputRoot: pointDir, useCache: false)
                 let result = try execute(loaded, options: pointOptions, progress: progress)
                 report.rerunDirs.append(result.runDir)
                 guard let fresh = result.points.first else { continue }
@@ -75,6 +90,18 @@ public enum Verify {
                   ExperimentLoader.specValue(node).canonicalJSON == spec.specValue.canonicalJSON else { return nil }
         }
         return loaded
+    }
+
+    /// Each sweep point's assignments (path → value) by label, from a plan.json
+    /// (read as YAML, which keeps integers and doubles apart).
+    static func sweepAssignments(_ planPath: String) -> [String: [SpecEntry]] {
+        guard let node = try? YAMLParser.parse(fileAt: planPath),
+              case .list(let points)? = ExperimentLoader.specValue(node)["points"] else { return [:] }
+        var out: [String: [SpecEntry]] = [:]
+        for p in points {
+            if case .string(let label)? = p["label"], case .map(let entries)? = p["assignments"] { out[label] = entries }
+        }
+        return out
     }
 
     static func execute(_ loaded: LoadedExperiment, options: RunOptions,

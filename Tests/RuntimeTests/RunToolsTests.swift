@@ -125,6 +125,14 @@ import Testing
         // A point's folder resolves to that point alone.
         let point = try RunStore(outputRoot: "/nonexistent").resolve(r.points[1].runDir)
         #expect(point.points.count == 1 && point.points[0].label == r.points[1].label && !point.isSweep)
+        // With the sweep gone from the original file, verify re-runs each point from
+        // its resolved.yaml and still gets the same bytes.
+        let file = ((r.runDir as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent + "/../e.yaml"
+        try Self.small.write(toFile: file, atomically: true, encoding: .utf8)
+        let verified = try Verify.verify(record, scratch: try temp()) { _ in }
+        #expect(verified.source == "resolved.yaml of each point")
+        #expect(verified.passed, "\(verified.differences)")
+        #expect(verified.comparedModels == 2)
     }
 
     // MARK: listing and resolving
