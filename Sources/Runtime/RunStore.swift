@@ -75,19 +75,21 @@ public struct RunStore: Sendable {
         let dir = join(outputRoot, experiment)
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
             .filter { !$0.hasPrefix(".") && $0 != "latest" }
-        let records = names.compactMap { try? read(join(dir, $0)) }
-        return records.sorted { a, b in
-            if a.date != b.date { return a.date > b.date }
-            // Runs started in the same second: the one that finished last is newer.
-            let ma = finishTime(a.path), mb = finishTime(b.path)
-            if ma != mb { return ma > mb }
-            return a.id > b.id
-        }
+        return newestFirst(names.compactMap { try? read(join(dir, $0)) })
     }
 
     /// Every finished run under the output root, newest first.
     public func allRuns() -> [RunRecord] {
-        experiments().flatMap(runs(of:)).sorted { $0.date > $1.date }
+        newestFirst(experiments().flatMap(runs(of:)))
+    }
+
+    private func newestFirst(_ records: [RunRecord]) -> [RunRecord] {
+        records.map { ($0, finishTime($0.path)) }.sorted { a, b in
+            if a.0.date != b.0.date { return a.0.date > b.0.date }
+            // Runs started in the same second: the one that finished last is newer.
+            if a.1 != b.1 { return a.1 > b.1 }
+            return a.0.id > b.0.id
+        }.map(\.0)
     }
 
     // MARK: resolving references
@@ -107,7 +109,7 @@ public struct RunStore: Sendable {
             let name = String(reference[..<at]), back = String(reference[reference.index(after: at)...])
             return try resolve(experiment: name, back: back, reference: reference)
         }
-        for name in experiments() {
+        for name in experiments() where reference != "latest" {
             for candidate in [reference, reference + ".failed"] {
                 let path = join(join(outputRoot, name), candidate)
                 if fm.fileExists(atPath: path), let record = try? read(path) { return record }

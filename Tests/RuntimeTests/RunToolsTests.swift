@@ -161,6 +161,20 @@ import Testing
         #expect(message("tinyy@latest").contains("Did you mean 'tiny@latest'?"))
         #expect(message("20200101-000000-beef").contains("no run '20200101-000000-beef'"))
         #expect(message(dir).contains("is not a run directory"))
+        #expect(message("latest").contains("no run 'latest'"))
+
+        // A failed run (newest, made by hand from the first): listed first, named by
+        // id, skipped by NAME@N, its error read from log.txt.
+        let failedID = "29991231-235959-dead"
+        let failedDir = dir + "/Outputs/tiny/\(failedID).failed"
+        try FileManager.default.copyItem(atPath: first.runDir, toPath: failedDir)
+        try FileManager.default.removeItem(atPath: failedDir + "/metrics.json")
+        try "tlc run tiny\nerror: stage train:x failed: diverged\n".write(toFile: failedDir + "/log.txt", atomically: true, encoding: .utf8)
+        let failed = try store.resolve(failedID)
+        #expect(failed.status == "failed" && failed.path == failedDir && failed.id == failedID)
+        #expect(failed.error == "error: stage train:x failed: diverged")
+        #expect(store.runs(of: "tiny").map(\.path) == [failedDir, second.runDir, first.runDir])
+        #expect(try store.resolve("tiny@1").path == first.runDir)
     }
 
     // MARK: gc
@@ -181,6 +195,17 @@ import Testing
         try fm.createDirectory(atPath: cache + "/.tmp-abcd-\(getpid())-1", withIntermediateDirectories: true)
 
         let store = RunStore(outputRoot: dir + "/Outputs")
+        // An unfinished run (its plan not written yet) protects entries newer than it.
+        let partial = dir + "/Outputs/tiny/.20200101-000000-0000.partial"
+        try fm.createDirectory(atPath: partial, withIntermediateDirectories: true)
+        try fm.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: partial)
+        let guarded = try store.collectGarbage(dryRun: false)
+        #expect(guarded.removed.map(\.reason) == ["leftover temporary folder"])
+        #expect(guarded.kept.count == 2 && guarded.kept.allSatisfy { $0.contains("newer than an unfinished run") })
+        #expect(try entries() == before)
+        try fm.removeItem(atPath: partial)
+        try fm.createDirectory(atPath: cache + "/.tmp-abcd-2147483000-1", withIntermediateDirectories: true)
+
         let dry = try store.collectGarbage(dryRun: true)
         #expect(dry.removed.count == 3 && dry.bytes > 0)
         #expect(try entries() == before)
