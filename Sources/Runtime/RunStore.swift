@@ -65,17 +65,17 @@ public struct RunStore: Sendable {
         let fm = FileManager.default
         return ((try? fm.contentsOfDirectory(atPath: outputRoot)) ?? []).filter { name in
             var isDir: ObjCBool = false
-            return !name.hasPrefix(".") && fm.fileExists(atPath: join(outputRoot, name), isDirectory: &isDir) && isDir.boolValue
+            return !name.hasPrefix(".") && fm.fileExists(atPath: appendingPath(outputRoot, name), isDirectory: &isDir) && isDir.boolValue
         }.sorted()
     }
 
     /// Finished runs (succeeded and failed) of one experiment, newest first.
     /// Unfinished (`.partial`) folders and the `latest` link are not runs.
     public func runs(of experiment: String) -> [RunRecord] {
-        let dir = join(outputRoot, experiment)
+        let dir = appendingPath(outputRoot, experiment)
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
             .filter { !$0.hasPrefix(".") && $0 != "latest" }
-        return newestFirst(names.compactMap { try? read(join(dir, $0)) })
+        return newestFirst(names.compactMap { try? read(appendingPath(dir, $0)) })
     }
 
     /// Every finished run under the output root, newest first.
@@ -111,7 +111,7 @@ public struct RunStore: Sendable {
         }
         for name in experiments() where reference != "latest" {
             for candidate in [reference, reference + ".failed"] {
-                let path = join(join(outputRoot, name), candidate)
+                let path = appendingPath(appendingPath(outputRoot, name), candidate)
                 if fm.fileExists(atPath: path), let record = try? read(path) { return record }
             }
         }
@@ -131,8 +131,8 @@ public struct RunStore: Sendable {
             throw RunStoreError("bad run reference '\(reference)': after '@' write 'latest' or a number of runs back (0 = latest)")
         }
         let succeeded = runs(of: name).filter { $0.status == "succeeded" }
-        if n == 0, let target = try? FileManager.default.destinationOfSymbolicLink(atPath: join(join(outputRoot, name), "latest")),
-           let record = try? read(join(join(outputRoot, name), target)) {
+        if n == 0, let target = try? FileManager.default.destinationOfSymbolicLink(atPath: appendingPath(appendingPath(outputRoot, name), "latest")),
+           let record = try? read(appendingPath(appendingPath(outputRoot, name), target)) {
             return record
         }
         guard n < succeeded.count else {
@@ -147,11 +147,11 @@ public struct RunStore: Sendable {
     /// Reads a run directory, or one point's folder inside a sweep.
     public func read(_ path: String) throws(RunStoreError) -> RunRecord {
         let fm = FileManager.default
-        let planPath = join(path, "plan.json")
+        let planPath = appendingPath(path, "plan.json")
         if !fm.fileExists(atPath: planPath) {
             // A sweep point: its parent holds the plan.
             let parent = (path as NSString).deletingLastPathComponent
-            guard fm.fileExists(atPath: join(parent, "plan.json")) else {
+            guard fm.fileExists(atPath: appendingPath(parent, "plan.json")) else {
                 throw RunStoreError("no plan.json in \(path)")
             }
             let run = try read(parent)
@@ -174,12 +174,12 @@ public struct RunStore: Sendable {
         let experiment = plan["experiment"] as? String ?? ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
         let planPoints = plan["points"] as? [[String: Any]] ?? []
         // A single run keeps spec.yaml at its top; a sweep keeps it in each point's folder.
-        let isSweep = !fm.fileExists(atPath: join(path, "spec.yaml"))
+        let isSweep = !fm.fileExists(atPath: appendingPath(path, "spec.yaml"))
         var points: [PointRecord] = []
         for p in planPoints {
             let label = p["label"] as? String ?? ""
-            let dir = isSweep ? join(path, LocalRunner.sanitize(label)) : path
-            let metrics = Self.readMetrics(join(dir, "metrics.json"))
+            let dir = isSweep ? appendingPath(path, LocalRunner.sanitize(label)) : path
+            let metrics = Self.readMetrics(appendingPath(dir, "metrics.json"))
             points.append(PointRecord(label: label, path: dir, status: metrics == nil ? "failed" : "succeeded", metrics: metrics ?? [:]))
         }
         let stages = plan["stages"] as? [[String: Any]] ?? []
@@ -189,9 +189,9 @@ public struct RunStore: Sendable {
             status: failed || points.contains { $0.status != "succeeded" } ? "failed" : "succeeded",
             date: Self.date(ofRunID: id) ?? modificationDate(path) ?? Date(timeIntervalSince1970: 0),
             isSweep: isSweep, points: points,
-            target: Self.reportTarget(resolvedYAML: join(firstPoint, "resolved.yaml")),
+            target: Self.reportTarget(resolvedYAML: appendingPath(firstPoint, "resolved.yaml")),
             specFile: Self.specFile(run: path, plan: plan), stageHashes: stages.compactMap { $0["hash"] as? String }, error: nil)
-        if record.status == "failed", let log = try? String(contentsOfFile: join(path, "log.txt"), encoding: .utf8) {
+        if record.status == "failed", let log = try? String(contentsOfFile: appendingPath(path, "log.txt"), encoding: .utf8) {
             record.error = log.split(separator: "\n").first { $0.hasPrefix("error:") }.map(String.init)
         }
         return record
@@ -200,7 +200,7 @@ public struct RunStore: Sendable {
     /// The experiment file: env.json's absolute path, else plan.json's path as given
     /// to `tlc run` (relative to the directory it ran in).
     static func specFile(run path: String, plan: [String: Any]) -> String? {
-        if let env = readJSON(join(path, "env.json")) as? [String: Any], let file = env["spec_file"] as? String { return file }
+        if let env = readJSON(appendingPath(path, "env.json")) as? [String: Any], let file = env["spec_file"] as? String { return file }
         return plan["file"] as? String
     }
 
@@ -240,7 +240,7 @@ public struct RunStore: Sendable {
     }
 
     private func finishTime(_ path: String) -> Date {
-        modificationDate(join(path, "log.txt")) ?? modificationDate(path) ?? .distantPast
+        modificationDate(appendingPath(path, "log.txt")) ?? modificationDate(path) ?? .distantPast
     }
 
     private func modificationDate(_ path: String) -> Date? {
@@ -273,13 +273,13 @@ public struct RunStore: Sendable {
         var referenced = Set<String>()
         var oldestUnfinished: Date?
         for name in experiments() {
-            let dir = join(outputRoot, name)
+            let dir = appendingPath(outputRoot, name)
             for folder in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
                 if folder.hasPrefix(".") && folder.hasSuffix(".partial") {
-                    if let d = modificationDate(join(dir, folder)) { oldestUnfinished = min(oldestUnfinished ?? d, d) }
+                    if let d = modificationDate(appendingPath(dir, folder)) { oldestUnfinished = min(oldestUnfinished ?? d, d) }
                     continue
                 }
-                guard let plan = Self.readJSON(join(join(dir, folder), "plan.json")) as? [String: Any] else { continue }
+                guard let plan = Self.readJSON(appendingPath(appendingPath(dir, folder), "plan.json")) as? [String: Any] else { continue }
                 for stage in plan["stages"] as? [[String: Any]] ?? [] {
                     if let h = stage["hash"] as? String { referenced.insert(h) }
                 }
@@ -288,7 +288,7 @@ public struct RunStore: Sendable {
         var result = CollectionResult(removed: [], kept: [])
         let cache = StageCache(root: cacheRoot)
         for name in ((try? fm.contentsOfDirectory(atPath: cacheRoot)) ?? []).sorted() {
-            let path = join(cacheRoot, name)
+            let path = appendingPath(cacheRoot, name)
             if name.hasPrefix(".tmp-") {
                 let parts = name.split(separator: "-")
                 if parts.count >= 3, let pid = Int32(parts[2]), kill(pid, 0) == 0 { continue }   // writer still running
@@ -314,7 +314,7 @@ public struct RunStore: Sendable {
 
     /// Removes a cache entry while holding its lock; false when another process holds it.
     private func removeUnlessLocked(_ hash: String, cache: StageCache) throws -> Bool {
-        let lockPath = join(join(cache.root, ".locks"), hash + ".lock")
+        let lockPath = appendingPath(appendingPath(cache.root, ".locks"), hash + ".lock")
         let fm = FileManager.default
         guard fm.fileExists(atPath: lockPath) else {
             try fm.removeItem(atPath: cache.entry(hash))
@@ -338,7 +338,7 @@ public struct RunStore: Sendable {
         if !isDir.boolValue { return (try? fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
         var total = 0
         for sub in fm.subpaths(atPath: path) ?? [] {
-            let p = join(path, sub)
+            let p = appendingPath(path, sub)
             if let attrs = try? fm.attributesOfItem(atPath: p), attrs[.type] as? FileAttributeType == .typeRegular {
                 total += attrs[.size] as? Int ?? 0
             }
@@ -347,4 +347,4 @@ public struct RunStore: Sendable {
     }
 }
 
-func join(_ a: String, _ b: String) -> String { (a as NSString).appendingPathComponent(b) }
+func appendingPath(_ a: String, _ b: String) -> String { (a as NSString).appendingPathComponent(b) }

@@ -48,10 +48,10 @@ public enum Verify {
             }
         } else {
             report.source = "resolved.yaml of each point"
-            let sweepPoints = run.isSweep || run.id.contains("/") ? sweepAssignments(join(run.runFolder, "plan.json")) : [:]
+            let sweepPoints = run.isSweep || run.id.contains("/") ? sweepAssignments(appendingPath(run.runFolder, "plan.json")) : [:]
             for (i, point) in run.points.enumerated() {
-                let resolved = join(point.path, "resolved.yaml")
-                let pointDir = join(scratch, String(i))
+                let resolved = appendingPath(point.path, "resolved.yaml")
+                let pointDir = appendingPath(scratch, String(i))
                 let loaded: LoadedExperiment
                 do {
                     // A sweep point is re-run as a one-point sweep so that its label
@@ -61,7 +61,7 @@ public enum Verify {
                         text += "\nsweep:\n  grid:\n" + assignments.map { "    \($0.key): [\($0.value.canonicalJSON)]\n" }.joined()
                     }
                     try FileManager.default.createDirectory(atPath: pointDir, withIntermediateDirectories: true)
-                    let file = join(pointDir, "resolved.yaml")
+                    let file = appendingPath(pointDir, "resolved.yaml")
                     try text.write(toFile: file, atomically: true, encoding: .utf8)
                     loaded = try ExperimentLoader().load(path: file)
                 } catch let error as DiagnosticError {
@@ -86,7 +86,7 @@ public enum Verify {
               let loaded = try? ExperimentLoader().load(path: file) else { return nil }
         for point in run.points {
             let spec = loaded.hasSweep ? loaded.points.first { $0.label == point.label }?.spec : loaded.base
-            guard let spec, let node = try? YAMLParser.parse(fileAt: join(point.path, "resolved.yaml")),
+            guard let spec, let node = try? YAMLParser.parse(fileAt: appendingPath(point.path, "resolved.yaml")),
                   ExperimentLoader.specValue(node).canonicalJSON == spec.specValue.canonicalJSON else { return nil }
         }
         return loaded
@@ -124,7 +124,7 @@ public enum Verify {
             return
         }
         guard original.status == "succeeded" else { return }
-        let now = RunStore.readMetrics(join(fresh.runDir, "metrics.json")) ?? [:]
+        let now = RunStore.readMetrics(appendingPath(fresh.runDir, "metrics.json")) ?? [:]
         for key in Set(original.metrics.keys).union(now.keys).sorted() where !isTiming(key) {
             switch (original.metrics[key], now[key]) {
             case let (a?, b?):
@@ -137,8 +137,8 @@ public enum Verify {
             case (nil, nil): break
             }
         }
-        let before = FileManager.default.contents(atPath: join(original.path, "model.safetensors"))
-        let after = FileManager.default.contents(atPath: join(fresh.runDir, "model.safetensors"))
+        let before = FileManager.default.contents(atPath: appendingPath(original.path, "model.safetensors"))
+        let after = FileManager.default.contents(atPath: appendingPath(fresh.runDir, "model.safetensors"))
         report.comparedModels += 1
         switch (before, after) {
         case let (a?, b?) where a != b:
