@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["CBLAS", "CZlib", "ModelZoo"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Runtime: executes plans with the engine; run directories.
-        .target(name: "Runtime", dependencies: ["Planner", "Engine", "FrontEnd"]),
+        .target(name: "Runtime", dependencies: ["Planner", "Engine", "FrontEnd", "CBLAS"]),
         // Reporting: reports and summaries of runs.
         .target(name: "Reporting", dependencies: ["Runtime"]),
         // The command line, as a library so tests can drive it in-process.

@@ -193,6 +193,8 @@ public enum LocalRunner {
         log(ok ? "finished in \(fmt(Date().timeIntervalSince(started), 1)) s: \(finalRoot)"
                : "failed: \(results.filter { $0.status == "failed" }.count) of \(results.count) point(s); logs kept in \(finalRoot)\(suffix)")
         try writeText(logBuffer.text, to: workRoot, "log.txt")
+        if isSweep { try Leaderboard.write(points: results, target: loaded.base.report.target, to: workRoot) }
+        try writeText(RunEnvironment.capture(specFile: loaded.file, seed: loaded.base.seed, started: started).prettyJSON() + "\n", to: workRoot, "env.json")
         // Publish: rename the finished directory into place; failures keep their logs.
         let cancelled = options.cancellation.isCancelled
         let published = ok ? finalRoot : finalRoot + (cancelled ? ".cancelled" : ".failed")

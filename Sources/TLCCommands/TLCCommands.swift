@@ -14,7 +14,8 @@ public struct TLC: ParsableCommand {
         abstract: "A compiler for declarative transfer-learning experiments.",
         discussion: "Write an experiment as YAML, then `tlc validate`, `tlc plan` and `tlc run` it.",
         version: version,
-        subcommands: [Validate.self, PlanCommand.self, Run.self, Schema.self])
+        subcommands: [Validate.self, PlanCommand.self, Run.self, Schema.self,
+                      ListRuns.self, ShowRun.self, CollectGarbage.self, VerifyRun.self])
     public init() {}
 
     /// Runs the command line and returns the process exit code.
