@@ -156,6 +156,7 @@ public enum LocalRunner {
         executor.events = events
         let started = Date()
         let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: options.failFast, cancellation: options.cancellation)
+        let schedulerStart = Date()
         let failures = scheduler.run(shouldRun: { $0.kind != .report }, execute: { stage in
             log("[\(stage.kind.rawValue)] \(stage.summary)")
             events?(.stageStarted(id: stage.id, kind: stage.kind.rawValue, summary: stage.summary,
@@ -168,6 +169,7 @@ public enum LocalRunner {
             events?(.stageFinished(id: stage.id, seconds: Date().timeIntervalSince(t0), failed: false))
             log("  done: \(stage.id) in \(fmt(Date().timeIntervalSince(t0), 2)) s")
         }, log: log)
+        let stagesSeconds = Date().timeIntervalSince(schedulerStart)
 
         var results: [PointResult] = []
         for point in plan.points {
@@ -188,7 +190,7 @@ public enum LocalRunner {
         }
         try writeText(plan.json(), to: workRoot, "plan.json")
         let ok = results.allSatisfy { $0.status == "succeeded" }
-        log("stages: \(executor.ranCount) ran, \(executor.reusedCount) from the cache")
+        log("stages: \(executor.ranCount) ran, \(executor.reusedCount) from the cache; \(fmt(stagesSeconds, 3)) s in the scheduler")
         let suffix = options.cancellation.isCancelled ? ".cancelled" : ".failed"
         log(ok ? "finished in \(fmt(Date().timeIntervalSince(started), 1)) s: \(finalRoot)"
                : "failed: \(results.filter { $0.status == "failed" }.count) of \(results.count) point(s); logs kept in \(finalRoot)\(suffix)")
