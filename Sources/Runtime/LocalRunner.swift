@@ -70,6 +70,7 @@ public struct RunResult: Sendable {
 public enum RunEvent: Sendable {
     case stageStarted(id: String, kind: String, summary: String, label: String)
     case epoch(stage: String, epoch: Int, epochs: Int, loss: Double, validationAccuracy: Double?, seconds: Double)
+    case batch(stage: String, epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double)
     case stageFinished(id: String, seconds: Double, failed: Bool)
 }
 

@@ -221,6 +221,9 @@ final class StageExecutor: @unchecked Sendable {
                 self.events?(.epoch(stage: stage.id, epoch: record.epoch, epochs: spec.training.epochs, loss: record.trainLoss,
                                     validationAccuracy: record.validationAccuracy, seconds: record.seconds))
                 return record.trainLoss.isFinite && !self.cancellation.isCancelled
+            } batchProgress: { epoch, batch, batches, loss in
+                self.events?(.batch(stage: stage.id, epoch: epoch, epochs: spec.training.epochs, batch: batch, batches: batches, loss: loss))
+                return !self.cancellation.isCancelled
             }
             if cancellation.isCancelled { throw StageFailure(stage: stage.id, message: "cancelled") }
             if trainee !== network { try copyState(from: trainee, to: network) }

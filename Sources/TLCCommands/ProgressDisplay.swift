@@ -10,6 +10,7 @@ final class ProgressDisplay: @unchecked Sendable {
     private var running: [(id: String, text: String)] = []
     private var footerLines = 0
     private var epochSeconds: [String: [Double]] = [:]
+    private var lastDraw = Date.distantPast
 
     init() { live = isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb" }
 
@@ -35,6 +36,22 @@ final class ProgressDisplay: @unchecked Sendable {
                 var text = "\(head)  epoch \(epoch)/\(epochs)  loss \(String(format: "%.4f", loss))"
                 if let val { text += "  val acc \(String(format: "%.2f%%", val * 100))" }
                 text += "  ETA \(Int(eta.rounded()))s"
+                running[i].text = text
+            }
+        case .batch(let stage, let epoch, let epochs, let batch, let batches, let loss):
+            // Redraw at most ~10 times a second.
+            let now = Date()
+            guard now.timeIntervalSince(lastDraw) > 0.1 || batch == batches else { return }
+            lastDraw = now
+            let times = epochSeconds[stage] ?? []
+            let perEpoch = times.isEmpty ? nil : times.reduce(0, +) / Double(times.count)
+            if let i = running.firstIndex(where: { $0.id == stage }) {
+                let head = running[i].text.components(separatedBy: "  ").first ?? ""
+                var text = "\(head)  epoch \(epoch)/\(epochs)  batch \(batch)/\(batches)  loss \(String(format: "%.4f", loss))"
+                if let perEpoch {
+                    let remaining = perEpoch * (Double(epochs - epoch) + Double(batches - batch) / Double(max(batches, 1)))
+                    text += "  ETA \(Int(remaining.rounded()))s"
+                }
                 running[i].text = text
             }
         case .stageFinished(let id, _, _):

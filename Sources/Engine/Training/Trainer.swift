@@ -125,8 +125,11 @@ public enum Trainer {
     /// Trains `network` on `train`, validating on `validation` after each epoch when given.
     /// `progress` is called after every epoch; return false from it to stop.
     @discardableResult
+    /// `batchProgress(epoch, batch, batches, mean loss so far)` is called after every
+    /// batch; return false from it to stop at once (the unfinished epoch is dropped).
     public static func fit(_ network: Network, train: Dataset, validation: Dataset? = nil, config: TrainingConfig,
-                           progress: ((EpochRecord) -> Bool)? = nil) throws -> TrainingResult {
+                           progress: ((EpochRecord) -> Bool)? = nil,
+                           batchProgress: ((Int, Int, Int, Double) -> Bool)? = nil) throws -> TrainingResult {
         guard config.epochs >= 0 else { throw EngineError.invalidArgument("epochs must be ≥ 0") }
         guard config.batchSize > 0 else { throw EngineError.invalidArgument("batch size must be positive") }
         guard !train.isEmpty else { throw EngineError.invalidArgument("the training set is empty") }
@@ -146,7 +149,7 @@ public enum Trainer {
         let baseLR = optimizer.groups.first?.learningRate ?? config.learningRate
         var history: [EpochRecord] = []
         var best: (value: Double, epoch: Int, weights: [Tensor])? = nil
-        var stale = 0, stoppedEarly = false
+        var stale = 0, stoppedEarly = false, interrupted = false
         let start = Date()
         var step = 0
         for epoch in 1...max(config.epochs, 1) where config.epochs > 0 {
@@ -168,7 +171,9 @@ public enum Trainer {
                 optimizer.step(lrScale: schedule.factor(step: step))
                 step += 1
                 lossSum += Double(l) * Double(y.count); correct += c; seen += y.count
+                if let batchProgress, !batchProgress(epoch, b + 1, steps, lossSum / Double(seen)) { interrupted = true; break }
             }
+            if interrupted { stoppedEarly = true; break }
             var rec = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
                                   trainAccuracy: Double(correct) / Double(max(seen, 1)),
                                   validationLoss: nil, validationAccuracy: nil,
