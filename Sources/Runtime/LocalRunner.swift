@@ -194,7 +194,9 @@ public enum LocalRunner {
         log("stages: \(executor.ranCount) ran, \(executor.reusedCount) from the cache; \(fmt(stagesSeconds, 3)) s in the scheduler")
         let suffix = options.cancellation.isCancelled ? ".cancelled" : ".failed"
         log(ok ? "finished in \(fmt(Date().timeIntervalSince(started), 1)) s: \(finalRoot)"
-               : "failed: \(results.filter { $0.status == "failed" }.count) of \(results.count) point(s); logs kept in \(finalRoot)\(suffix)")
+               : "failed: \(results.filter { $0.status == "failed" }.count) of \(results.count) point(s)"
+                   + (isSweep ? " (" + results.filter { $0.status == "failed" }.map { "\($0.label): \($0.error ?? "failed")" }.joined(separator: "; ") + ")" : "")
+                   + "; logs kept in \(finalRoot)\(suffix)")
         try writeText(logBuffer.text, to: workRoot, "log.txt")
         if isSweep { try Leaderboard.write(points: results, target: loaded.base.report.target, to: workRoot) }
         try writeText(RunEnvironment.capture(specFile: loaded.file, seed: loaded.base.seed, started: started).prettyJSON() + "\n", to: workRoot, "env.json")
