@@ -300,7 +300,7 @@ public enum LocalRunner {
         let f = DateFormatter()
         f.dateFormat = "yyyyMMdd-HHmmss"
         f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: Date()) + "-" + String(UInt32.random(in: 0...UInt32.max) & 0xffff, radix: 16)
+        return f.string(from: Date()) + "-" + String(format: "%04x", UInt32.random(in: 0...0xffff))
     }
 
     static func sanitize(_ label: String) -> String {
