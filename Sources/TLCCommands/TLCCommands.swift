@@ -65,6 +65,15 @@ struct SpecOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a field: PATH=VALUE (repeatable), e.g. --set optimizer.lr=3e-4", valueName: "path=value"))
     var overrides: [String] = []
 
+    /// Loads and plans `file`; errors are printed and become exit code 2.
+    func plan(_ file: String) throws -> (LoadedExperiment, Plan) {
+        let loaded = try load(file)
+        do { return (loaded, try PlanBuilder().plan(loaded)) } catch {
+            Output.err(error.description)
+            throw CommandFailure(code: 2)
+        }
+    }
+
     func load(_ file: String) throws -> LoadedExperiment {
         do {
             let loaded = try ExperimentLoader().load(path: file, overrides: overrides)
@@ -109,12 +118,7 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "text, json or dot.") var format: Format = .text
 
     func run() throws {
-        let loaded = try spec.load(file)
-        let plan: Plan
-        do { plan = try PlanBuilder().plan(loaded) } catch {
-            Output.err(error.description)
-            throw CommandFailure(code: 2)
-        }
+        let (loaded, plan) = try spec.plan(file)
         Retained.keepUntilExit(plan)
         switch format {
         case .text: Output.out(plan.text())
@@ -141,12 +145,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try spec.load(file)
-        let plan: Plan
-        do { plan = try PlanBuilder().plan(loaded) } catch {
-            Output.err(error.description)
-            throw CommandFailure(code: 2)
-        }
+        let (loaded, plan) = try spec.plan(file)
         let unsupported = LocalRunner.unsupportedFeatures(plan)
         if !unsupported.isEmpty {
             Output.err("tlc run: this spec uses parts that are validated and planned but not executed yet: \(unsupported.joined(separator: ", "))")
