@@ -118,7 +118,7 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "text, json or dot.") var format: Format = .text
 
     func run() throws {
-        let (loaded, plan) = try spec.plan(file)
+        let (_, plan) = try spec.plan(file)
         Retained.keepUntilExit(plan)
         switch format {
         case .text: Output.out(plan.text())
