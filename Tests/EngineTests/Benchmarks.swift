@@ -21,10 +21,10 @@ struct EngineBenchmarks {
         if let t = env["TLC_BENCH_THREADS"].flatMap(Int.init) { Parallel.threads = t }
         LayerProfiler.enabled = env["TLC_PROFILE"] == "1"
         let t0 = Date()
-        let (rawTrain, rawTest) = try FashionMNIST.load()
+        var (train, test) = try FashionMNIST.load()
         print(String(format: "load fashion-mnist (70k): %.3f s", Date().timeIntervalSince(t0)))
-        let norm = try Normalization.fit(.standardize, on: rawTrain)
-        var train = try norm.apply(to: rawTrain), test = try norm.apply(to: rawTest)
+        let norm = try Normalization.fit(.standardize, on: train)
+        train = try norm.apply(to: train); test = try norm.apply(to: test)
         if let limit = env["TLC_BENCH_LIMIT"].flatMap(Int.init) {   // quick profiling runs
             train = train.subset(Array(0..<min(limit, train.count))); test = test.subset(Array(0..<min(limit, test.count)))
         }

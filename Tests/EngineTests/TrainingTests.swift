@@ -56,6 +56,12 @@ func blobNet() -> Architecture {
         let a = try run(7), b = try run(7), c = try run(8)
         #expect(a == b)
         #expect(a != c)
+        // The batch is cut into fixed parts, so the thread count does not change results.
+        let saved = Parallel.threads
+        Parallel.threads = 1
+        let single = try run(7)
+        Parallel.threads = saved
+        #expect(single == a)
     }
 
     @Test func earlyStoppingRestoresBest() throws {

@@ -10,7 +10,6 @@ public enum Parallel {
     /// Number of parts a batch is cut into (independent of the machine, for determinism).
     public static let parts = 4
     nonisolated(unsafe) private static var threadCount = max(1, min(ProcessInfo.processInfo.activeProcessorCount, parts))
-    nonisolated(unsafe) private static var blasConfigured = false
 
     /// Threads used by engine kernels (at most ``parts``). OpenBLAS itself is run
     /// single-threaded inside each worker; this is a process-wide setting.
@@ -19,9 +18,10 @@ public enum Parallel {
         set { threadCount = max(1, min(newValue, parts)) }
     }
 
-    /// Makes OpenBLAS single-threaded (once); the engine parallelises over the batch instead.
-    static func configureBLAS() {
-        if !blasConfigured { openblas_set_num_threads(1); blasConfigured = true }
+    /// Keeps OpenBLAS single-threaded (even if someone changed it); the engine
+    /// parallelises over the batch instead, so BLAS threads would only oversubscribe.
+    @inline(__always) static func configureBLAS() {
+        if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
     }
 
     /// The contiguous ranges `0..<n` is cut into.

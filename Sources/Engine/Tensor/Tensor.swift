@@ -135,7 +135,9 @@ func gemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// Sets the number of threads OpenBLAS uses (a process-wide setting).
+/// Sets the number of threads OpenBLAS uses (a process-wide setting). Note that the
+/// engine's kernels run OpenBLAS single-threaded inside their own workers and reset
+/// this to 1; use ``Parallel/threads`` to choose the engine's parallelism.
 public func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
 /// The number of threads OpenBLAS uses.
 public func blasThreads() -> Int { Int(openblas_get_num_threads()) }
