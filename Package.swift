@@ -46,7 +46,7 @@ let package = Package(
             "FrontEnd", "Planner", "Runtime", "Reporting",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "tlc", dependencies: ["TLCCommands"]),
+        .executableTarget(name: "tlc", dependencies: ["TLCCommands", "Engine"]),
 
         .testTarget(name: "ModelZooTests", dependencies: ["ModelZoo"]),
         .testTarget(name: "FrontEndTests", dependencies: ["FrontEnd"],

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Front-end and planner speed on a release build: `tlc validate` of a typical spec
-# (goal < 20 ms of process time) and `tlc plan` of a 10,000-point grid (goal < 1 s).
+# (goal < 20 ms of process time) and `tlc plan` of a 10,000-point grid (goal < 1 s
+# wall; big sweeps are decoded and lowered on two threads, so process time is higher).
 # Process time is user + system CPU of the child, from getrusage (microseconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,13 +37,18 @@ def measure(args, runs):
     return statistics.median(cpu) * 1000, statistics.median(wall) * 1000
 rows = [
     ("tlc --version (process start-up)", [tlc, "--version"], 30, None),
-    ("tlc validate fashion-transfer.yaml", [tlc, "validate", "Experiments/fashion-transfer.yaml"], 30, 20),
-    ("tlc plan, 10,000-point grid (text)", [tlc, "plan", grid], 5, 1000),
+    ("tlc validate fashion-transfer.yaml", [tlc, "validate", "Experiments/fashion-transfer.yaml"], 30, ("process", 20)),
+    ("tlc plan, 10,000-point grid (text)", [tlc, "plan", grid], 9, ("wall", 1000)),
     ("tlc plan, 10,000-point grid (json)", [tlc, "plan", grid, "--format", "json"], 5, None),
 ]
 print(f"{'benchmark':38} {'process ms':>11} {'wall ms':>9}  goal")
 for name, args, runs, goal in rows:
     cpu, wall = measure(args, runs)
-    verdict = "" if goal is None else (f"< {goal} ms  " + ("ok" if cpu < goal else "MISSED"))
+    if goal is None:
+        verdict = ""
+    else:
+        kind, limit = goal
+        value = cpu if kind == "process" else wall
+        verdict = f"{kind} < {limit} ms  " + ("ok" if value < limit else "MISSED")
     print(f"{name:38} {cpu:11.1f} {wall:9.1f}  {verdict}")
 PY

@@ -50,8 +50,7 @@ public struct PlanBuilder {
         state.visiting = [experiment.name]
         var points: [PlanPoint] = []
         var finals: [(point: ExperimentPoint, model: String, data: String)] = []
-        for point in experiment.points {
-            let lowered = try lower(point.spec, file: experiment.file, pointID: point.id, state: state)
+        for (point, lowered) in zip(experiment.points, try lowerAll(experiment, into: state)) {
             finals.append((point, lowered.model, lowered.normalized))
             points.append(PlanPoint(id: point.id, label: point.label, assignments: point.assignments,
                                     modelStage: lowered.model, evaluateStages: lowered.evaluations, reportStage: ""))
@@ -123,6 +122,58 @@ public struct PlanBuilder {
     struct WeightsKey: Hashable { var weights: WeightsSource; var file: String }
     struct ModelKey: Hashable { var architecture: ArchitectureKey; var weights: WeightsKey; var seed: Int; var experiment: String }
     struct ArchitectureKey: Hashable { var backbone: BackboneSpec; var head: HeadSpec; var input: FeatureShape; var classes: Int }
+
+    /// Lowers every point. A big sweep is lowered in two halves on two threads, each
+    /// into its own state, then merged: stage ids are content hashes, so the halves
+    /// agree on every stage they share, and the result equals a sequential lowering.
+    private func lowerAll(_ experiment: LoadedExperiment, into state: State) throws(PlanError) -> [Lowered] {
+        let all = experiment.points
+        guard all.count >= 512, ProcessInfo.processInfo.activeProcessorCount > 1 else {
+            var out: [Lowered] = []
+            for point in all { out.append(try lower(point.spec, file: experiment.file, pointID: point.id, state: state)) }
+            return out
+        }
+        let half = all.count / 2
+        let chunks = [Array(all[..<half]), Array(all[half...])]
+        let states = [state, State()]
+        states[1].visiting = state.visiting
+        nonisolated(unsafe) var results: [Result<[Lowered], PlanError>] = [.success([]), .success([])]
+        nonisolated(unsafe) let builder = self
+        nonisolated(unsafe) let shared = (chunks, states, experiment.file)
+        DispatchQueue.concurrentPerform(iterations: 2) { c in
+            var out: [Lowered] = []
+            do {
+                for point in shared.0[c] {
+                    out.append(try builder.lower(point.spec, file: shared.2, pointID: point.id, state: shared.1[c]))
+                }
+                results[c] = .success(out)
+            } catch {
+                results[c] = .failure(error as? PlanError ?? .message("\(error)"))
+            }
+        }
+        merge(states[1], into: state)
+        return try results[0].get() + results[1].get()
+    }
+
+    /// Adds `other`'s stages (in order) and bookkeeping to `state`.
+    private func merge(_ other: State, into state: State) {
+        for id in other.order {
+            if state.stages[id] != nil {
+                addPoints(other.stages[id]!.points, to: id, state: state)
+            } else {
+                state.stages[id] = other.stages[id]
+                state.stagePoints[id] = other.stagePoints[id]
+                state.order.append(id)
+            }
+        }
+        for w in other.warnings where !state.warnings.contains(w) { state.warnings.append(w) }
+        state.specs.merge(other.specs) { a, _ in a }
+        state.byExperimentFinal.merge(other.byExperimentFinal) { a, _ in a }
+        state.dataChains.merge(other.dataChains) { a, _ in a }
+        state.architectures.merge(other.architectures) { a, _ in a }
+        state.weights.merge(other.weights) { a, _ in a }
+        state.models.merge(other.models) { a, _ in a }
+    }
 
     private struct Lowered { var model: String; var normalized: String; var evaluations: [String] }
 

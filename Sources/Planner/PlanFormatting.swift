@@ -16,7 +16,15 @@ extension Plan {
         out += "\n"
         let index = Dictionary(uniqueKeysWithValues: stages.enumerated().map { ($1.id, $0 + 1) })
         let width = String(stages.count).count
+        // A big sweep: every shared stage, then the first point-specific ones; the
+        // rest is summarised (all of it is in --format json).
+        let limit = 400
+        var shown = 0, hidden = 0
         for (i, s) in stages.enumerated() {
+            if stages.count > limit && s.points.count <= 1 {
+                if shown >= limit / 2 { hidden += 1; continue }
+                shown += 1
+            }
             let n = String(i + 1).leftPad(width)
             var line = "  [\(n)] \(s.kind.rawValue.rightPad(14)) \(s.hash.prefix(10))  \(s.summary)"
             if !s.deps.isEmpty { line += "  ← " + s.deps.map { "[\(index[$0]!)]" }.joined(separator: " ") }
@@ -27,6 +35,7 @@ extension Plan {
             if s.flops > 0 { line += "  ~\(Self.flops(s.flops))" }
             out += line + "\n"
         }
+        if hidden > 0 { out += "  … and \(hidden) more stages of single points (use --format json for all)\n" }
         if points.count > 1 {
             out += "\npoints:\n"
             let labels = points.map(\.label)

@@ -113,4 +113,23 @@ import Testing
         #expect(p.dot().contains("->"))
         #expect(p.text().contains("6 stages"))
     }
+
+    @Test func bigSweepsLowerOnTwoThreadsToTheSamePlan() throws {
+        // 600 points: lowered in two halves and merged. Every stage follows its
+        // dependencies, shared stages carry every point, and the plan is stable.
+        let lrs = (1...25).map { "\(Double($0) * 1e-4)" }.joined(separator: ", ")
+        let seeds = (1...24).map(String.init).joined(separator: ", ")
+        let body = base + "sweep:\n  grid:\n    optimizer.lr: [\(lrs)]\n    seed: [\(seeds)]\n"
+        let a = try plan(body), b = try plan(body)
+        #expect(a.points.count == 600)
+        #expect(a.stages.map(\.id) == b.stages.map(\.id))
+        #expect(a.stages.count == 24 * 3 + 600 * 3)
+        var seen = Set<String>()
+        for s in a.stages {
+            #expect(s.deps.allSatisfy(seen.contains), "\(s.id) before its dependencies")
+            seen.insert(s.id)
+        }
+        #expect(a.stages.filter { $0.kind == .dataLoad }.allSatisfy { $0.points.count == 25 })
+        #expect(Set(a.points.map(\.reportStage)).count == 600)
+    }
 }

@@ -18,6 +18,15 @@ public enum Parallel {
         set { threadCount = max(1, min(newValue, parts)) }
     }
 
+    /// Makes OpenBLAS single-threaded and stops the thread pool it started when it
+    /// was loaded: idle OpenBLAS workers spin (sched_yield) for a while after start,
+    /// which costs a short-lived process (`tlc validate`, `tlc plan`) real CPU time.
+    /// Call once, early, from the command line's entry point.
+    public static func makeBLASSingleThreaded() {
+        openblas_set_num_threads(1)
+        _ = blas_thread_shutdown_()
+    }
+
     /// Keeps OpenBLAS single-threaded (even if someone changed it); the engine
     /// parallelises over the batch instead, so BLAS threads would only oversubscribe.
     @inline(__always) static func configureBLAS() {

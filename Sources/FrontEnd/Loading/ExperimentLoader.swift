@@ -77,24 +77,24 @@ public struct ExperimentLoader {
             // Decode each point; identical errors from many points are reported once.
             points.reserveCapacity(all.count)
             let baseCanonical = base.specValue.canonicalJSON
-            for assignments in all {
-                var t = baseTree
-                var failed = false
-                for a in assignments {
-                    do { t = try TreeEditing.set(a.value, at: a.path.split(separator: ".").map(String.init)[...], in: t) }
-                    catch { diagnostics.emit(.error("sweep path '\(a.path)' cannot be set: \(error.description)", at: a.value.location)); failed = true }
-                }
-                if failed { continue }
-                guard let spec = decoder.decode(t, diagnostics: diagnostics, hasSweep: true) else { continue }
-                let values = assignments.map { Self.specValue($0.value) }
-                // The id hashes the base spec and the swept values, canonicalised: points
-                // whose values are equal (1e-3 and 0.001) share it.
-                let swept = SpecValue.map(zip(assignments, values).map { SpecEntry($0.path, $1) }).canonicalJSON
-                points.append(ExperimentPoint(
-                    id: String(stableID(baseCanonical + "\n" + swept).prefix(12)),
-                    label: SweepExpansion.label(assignments, values: values),
-                    assignments: zip(assignments, values).map { SweepAssignmentValue(path: $0.path, value: $1) },
-                    spec: spec))
+            let sweptSections = Set(definition.paths.map { String($0.split(separator: ".")[0]) })
+            // Points are independent: a big sweep is decoded in two halves on two threads,
+            // each with its own decoder and diagnostics, joined in order afterwards.
+            let chunks = all.count >= 512 && ProcessInfo.processInfo.activeProcessorCount > 1
+                ? [Array(all[..<(all.count / 2)]), Array(all[(all.count / 2)...])] : [all]
+            nonisolated(unsafe) var decoded = [[ExperimentPoint]](repeating: [], count: chunks.count)
+            nonisolated(unsafe) let engines = chunks.map { _ in DiagnosticEngine() }
+            nonisolated(unsafe) let shared = (chunks, baseTree, base, sweptSections, baseCanonical)
+            let decoders = chunks.indices.map { i in i == 0 ? decoder
+                : SpecDecoder(resolveExperiment: Self.resolveExperiment, fileExists: { FileManager.default.fileExists(atPath: $0) }) }
+            nonisolated(unsafe) let sharedDecoders = decoders
+            DispatchQueue.concurrentPerform(iterations: chunks.count) { c in
+                decoded[c] = Self.decodePoints(shared.0[c], baseTree: shared.1, base: shared.2, changed: shared.3,
+                                               baseCanonical: shared.4, decoder: sharedDecoders[c], diagnostics: engines[c])
+            }
+            for (chunk, engine) in zip(decoded, engines) {
+                points += chunk
+                for d in engine.diagnostics { diagnostics.emit(d) }
             }
         } else {
             points = [ExperimentPoint(id: String(stableID(base.specValue.canonicalJSON).prefix(12)), label: "", assignments: [], spec: base)]
@@ -117,6 +117,34 @@ public struct ExperimentLoader {
         return LoadedExperiment(file: path, sourceText: sourceText, extendsChain: chain, base: base, points: points,
                                 hasSweep: definition != nil, sweptPaths: definition?.paths ?? [],
                                 warnings: Self.unique(diagnostics.diagnostics.filter { $0.severity != .error }))
+    }
+
+    /// Decodes sweep points: each point's values set into the base tree, then checked.
+    static func decodePoints(_ all: [[SweepAssignment]], baseTree: YAMLNode, base: Spec, changed: Set<String>,
+                             baseCanonical: String, decoder: SpecDecoder, diagnostics: DiagnosticEngine) -> [ExperimentPoint] {
+        var points: [ExperimentPoint] = []
+        points.reserveCapacity(all.count)
+        let labeler = SweepExpansion.Labeler()
+        for assignments in all {
+            var t = baseTree
+            var failed = false
+            for a in assignments {
+                do { t = try TreeEditing.set(a.value, at: a.path.split(separator: ".").map(String.init)[...], in: t) }
+                catch { diagnostics.emit(.error("sweep path '\(a.path)' cannot be set: \(error.description)", at: a.value.location)); failed = true }
+            }
+            if failed { continue }
+            guard let spec = decoder.decode(t, diagnostics: diagnostics, hasSweep: true, base: base, changed: changed) else { continue }
+            let values = assignments.map { specValue($0.value) }
+            // The id hashes the base spec and the swept values, canonicalised: points
+            // whose values are equal (1e-3 and 0.001) share it.
+            let swept = SpecValue.map(zip(assignments, values).map { SpecEntry($0.path, $1) }).canonicalJSON
+            points.append(ExperimentPoint(
+                id: String(stableID(baseCanonical + "\n" + swept).prefix(12)),
+                label: labeler.label(assignments.map(\.path), values),
+                assignments: zip(assignments, values).map { SweepAssignmentValue(path: $0.path, value: $1) },
+                spec: spec))
+        }
+        return points
     }
 
     /// Parses `path` and merges it over its `extends` chain.

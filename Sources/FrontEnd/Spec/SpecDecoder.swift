@@ -19,7 +19,11 @@ public struct SpecDecoder {
 
     /// Decodes `root`; returns nil when any error was emitted into `diagnostics`.
     /// `hasSweep` tells whether the experiment declares a sweep (for `ensemble: {members: {top: k}}`).
-    public func decode(_ root: YAMLNode, diagnostics: DiagnosticEngine, hasSweep: Bool = false) -> Spec? {
+    /// With `base` and `changed` (the top-level sections a sweep point sets), sections
+    /// outside `changed` are taken from `base` instead of being decoded again; the
+    /// cross-field checks always run on the whole point.
+    public func decode(_ root: YAMLNode, diagnostics: DiagnosticEngine, hasSweep: Bool = false,
+                       base: Spec? = nil, changed: Set<String>? = nil) -> Spec? {
         let before = diagnostics.diagnostics.filter { $0.severity == .error }.count
         let r = NodeReader(diagnostics: diagnostics)
         if root.isNull || (root.scalar?.text.isEmpty ?? false) {
@@ -46,15 +50,27 @@ public struct SpecDecoder {
         if let n = top["description"] { spec.description = r.string(n, "description") }
         if let n = top["seed"], let v = r.int(n, "seed", min: 0) { spec.seed = v }
 
-        if let n = top["data"] { decodeData(n, into: &spec.data, r) }
-        if let n = top["normalization"] { decodeNormalization(n, into: &spec.normalization, r) }
-        if let n = top["backbone"] { decodeBackbone(n, into: &spec.backbone, r) }
-        if let n = top["head"] { decodeHead(n, into: &spec.head, r) }
-        if let n = top["optimizer"] { decodeOptimizer(n, into: &spec.optimizer, r) }
-        if let n = top["training"] { decodeTraining(n, into: &spec.training, r) }
-        if let n = top["compression"] { spec.compression = decodeCompression(n, r) }
-        if let n = top["ensemble"], !n.isNull { spec.ensemble = decodeEnsemble(n, r, hasSweep: hasSweep) }
-        if let n = top["report"] { decodeReport(n, into: &spec.report, r) }
+        func fresh(_ section: String) -> Bool { base == nil || changed?.contains(section) != false }
+        if let base {
+            if !fresh("data") { spec.data = base.data }
+            if !fresh("normalization") { spec.normalization = base.normalization }
+            if !fresh("backbone") { spec.backbone = base.backbone }
+            if !fresh("head") { spec.head = base.head }
+            if !fresh("optimizer") { spec.optimizer = base.optimizer }
+            if !fresh("training") { spec.training = base.training }
+            if !fresh("compression") { spec.compression = base.compression }
+            if !fresh("ensemble") { spec.ensemble = base.ensemble }
+            if !fresh("report") { spec.report = base.report }
+        }
+        if fresh("data"), let n = top["data"] { decodeData(n, into: &spec.data, r) }
+        if fresh("normalization"), let n = top["normalization"] { decodeNormalization(n, into: &spec.normalization, r) }
+        if fresh("backbone"), let n = top["backbone"] { decodeBackbone(n, into: &spec.backbone, r) }
+        if fresh("head"), let n = top["head"] { decodeHead(n, into: &spec.head, r) }
+        if fresh("optimizer"), let n = top["optimizer"] { decodeOptimizer(n, into: &spec.optimizer, r) }
+        if fresh("training"), let n = top["training"] { decodeTraining(n, into: &spec.training, r) }
+        if fresh("compression"), let n = top["compression"] { spec.compression = decodeCompression(n, r) }
+        if fresh("ensemble"), let n = top["ensemble"], !n.isNull { spec.ensemble = decodeEnsemble(n, r, hasSweep: hasSweep) }
+        if fresh("report"), let n = top["report"] { decodeReport(n, into: &spec.report, r) }
 
         crossCheck(&spec, top: top, r)
         let after = diagnostics.diagnostics.filter { $0.severity == .error }.count

@@ -180,8 +180,31 @@ public enum SweepExpansion {
     /// A readable label: `lr=3e-4,train_per_class=100`. Each path is shortened to
     /// its last segment unless that would be ambiguous.
     public static func label(_ assignments: [SweepAssignment], values: [SpecValue]) -> String {
-        let paths = assignments.map(\.path)
-        let short = paths.map { p -> String in
+        let short = shortNames(assignments.map(\.path))
+        return zip(short, values).map { "\($0)=\($1.compactText)" }.joined(separator: ",")
+    }
+
+    /// Labels for many points: short names worked out once, value texts cached.
+    final class Labeler {
+        private var short: [[String]: [String]] = [:]
+        private var texts: [SpecValue: String] = [:]
+        func label(_ paths: [String], _ values: [SpecValue]) -> String {
+            let names: [String]
+            if let known = short[paths] { names = known } else { names = SweepExpansion.shortNames(paths); short[paths] = names }
+            var parts: [String] = []
+            parts.reserveCapacity(values.count)
+            for (name, value) in zip(names, values) {
+                let text: String
+                if let known = texts[value] { text = known } else { text = value.compactText; texts[value] = text }
+                parts.append(name + "=" + text)
+            }
+            return parts.joined(separator: ",")
+        }
+    }
+
+    /// Each path shortened to its last segment unless that would be ambiguous.
+    static func shortNames(_ paths: [String]) -> [String] {
+        paths.map { p -> String in
             let segs = p.split(separator: ".")
             var n = 1
             while n < segs.count {
@@ -191,7 +214,6 @@ public enum SweepExpansion {
             }
             return segs.suffix(n).joined(separator: ".")
         }
-        return zip(short, values).map { "\($0)=\($1.compactText)" }.joined(separator: ",")
     }
 }
 
