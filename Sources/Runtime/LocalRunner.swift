@@ -173,33 +173,46 @@ public enum LocalRunner {
         let stagesSeconds = Date().timeIntervalSince(schedulerStart)
 
         var results: [PointResult] = []
-        for point in plan.points {
-            let dirName = isSweep ? sanitize(point.label) : ""
-            let pointWork = dirName.isEmpty ? workRoot : (workRoot as NSString).appendingPathComponent(dirName)
-            let pointFinal = dirName.isEmpty ? finalRoot : (finalRoot as NSString).appendingPathComponent(dirName)
-            try fm.createDirectory(atPath: pointWork, withIntermediateDirectories: true)
-            let spec = plan.specs[point.id] ?? loaded.base
-            let failure = ([point.modelStage] + point.evaluateStages).compactMap { failures[$0] }.first
-            var metrics: [String: Double] = [:]
-            if failure == nil {
-                metrics = try writePoint(point, spec: spec, plan: plan, executor: executor, to: pointWork)
+        var ok = false
+        do {
+            for point in plan.points {
+                let dirName = isSweep ? sanitize(point.label) : ""
+                let pointWork = dirName.isEmpty ? workRoot : (workRoot as NSString).appendingPathComponent(dirName)
+                let pointFinal = dirName.isEmpty ? finalRoot : (finalRoot as NSString).appendingPathComponent(dirName)
+                try fm.createDirectory(atPath: pointWork, withIntermediateDirectories: true)
+                let spec = plan.specs[point.id] ?? loaded.base
+                let failure = ([point.modelStage] + point.evaluateStages).compactMap { failures[$0] }.first
+                var metrics: [String: Double] = [:]
+                if failure == nil {
+                    metrics = try writePoint(point, spec: spec, plan: plan, executor: executor, to: pointWork)
+                }
+                try writeText(loaded.sourceText, to: pointWork, "spec.yaml")
+                try writeText(YAMLEmitter.emit(yamlNode(spec.specValue)), to: pointWork, "resolved.yaml")
+                results.append(PointResult(label: point.label, runDir: pointFinal, status: failure == nil ? "succeeded" : "failed",
+                                           metrics: metrics, error: failure))
             }
-            try writeText(loaded.sourceText, to: pointWork, "spec.yaml")
-            try writeText(YAMLEmitter.emit(yamlNode(spec.specValue)), to: pointWork, "resolved.yaml")
-            results.append(PointResult(label: point.label, runDir: pointFinal, status: failure == nil ? "succeeded" : "failed",
-                                       metrics: metrics, error: failure))
+            try writeText(plan.json(), to: workRoot, "plan.json")
+            ok = results.allSatisfy { $0.status == "succeeded" }
+            log("stages: \(executor.ranCount) ran, \(executor.reusedCount) from the cache; \(fmt(stagesSeconds, 3)) s in the scheduler")
+            let suffix = options.cancellation.isCancelled ? ".cancelled" : ".failed"
+            log(ok ? "finished in \(fmt(Date().timeIntervalSince(started), 1)) s: \(finalRoot)"
+                   : "failed: \(results.filter { $0.status == "failed" }.count) of \(results.count) point(s)"
+                       + (isSweep ? " (" + results.filter { $0.status == "failed" }.map { "\($0.label): \($0.error ?? "failed")" }.joined(separator: "; ") + ")" : "")
+                       + "; logs kept in \(finalRoot)\(suffix)")
+            try writeText(logBuffer.text, to: workRoot, "log.txt")
+            if isSweep { try Leaderboard.write(points: results, target: loaded.base.report.target, to: workRoot) }
+            try writeText(RunEnvironment.capture(specFile: loaded.file, seed: loaded.base.seed, started: started).prettyJSON() + "\n", to: workRoot, "env.json")
+        } catch {
+            // A write failed (disk full, a folder gone read-only, …): keep what can be kept
+            // under a failed name, never a finished-looking directory.
+            log("error: cannot write the run directory: \(describe(error))")
+            try? writeText(logBuffer.text, to: workRoot, "log.txt")
+            let failedDir = finalRoot + ".failed"
+            if (try? fm.moveItem(atPath: workRoot, toPath: failedDir)) != nil {
+                throw RunError.output("cannot write the run directory: \(describe(error)); what was written is in \(failedDir)")
+            }
+            throw RunError.output("cannot write the run directory \(workRoot): \(describe(error))")
         }
-        try writeText(plan.json(), to: workRoot, "plan.json")
-        let ok = results.allSatisfy { $0.status == "succeeded" }
-        log("stages: \(executor.ranCount) ran, \(executor.reusedCount) from the cache; \(fmt(stagesSeconds, 3)) s in the scheduler")
-        let suffix = options.cancellation.isCancelled ? ".cancelled" : ".failed"
-        log(ok ? "finished in \(fmt(Date().timeIntervalSince(started), 1)) s: \(finalRoot)"
-               : "failed: \(results.filter { $0.status == "failed" }.count) of \(results.count) point(s)"
-                   + (isSweep ? " (" + results.filter { $0.status == "failed" }.map { "\($0.label): \($0.error ?? "failed")" }.joined(separator: "; ") + ")" : "")
-                   + "; logs kept in \(finalRoot)\(suffix)")
-        try writeText(logBuffer.text, to: workRoot, "log.txt")
-        if isSweep { try Leaderboard.write(points: results, target: loaded.base.report.target, to: workRoot) }
-        try writeText(RunEnvironment.capture(specFile: loaded.file, seed: loaded.base.seed, started: started).prettyJSON() + "\n", to: workRoot, "env.json")
         // Publish: rename the finished directory into place; failures keep their logs.
         let cancelled = options.cancellation.isCancelled
         let published = ok ? finalRoot : finalRoot + (cancelled ? ".cancelled" : ".failed")
