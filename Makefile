@@ -28,8 +28,11 @@ run: release
 test: deps
 	$(SWIFT) test
 
+# Speed figures (release): front end and planner, runtime. The engine's training
+# benchmark is in Benchmarks/README.md (it takes tens of minutes).
 bench: release
 	Benchmarks/frontend.sh
+	Benchmarks/runtime.sh
 
 clean:
 	rm -rf .build
