@@ -62,10 +62,6 @@ final class StageExecutor: @unchecked Sendable {
     }
 
     private func locked<T>(_ body: () throws -> T) rethrows -> T { lock.lock(); defer { lock.unlock() }; return try body() }
-    private var outputs: [String: StageOutput] {
-        get { locked { outputTable } }
-        set { locked { outputTable = newValue } }
-    }
     private func setOutput(_ id: String, _ out: StageOutput) { locked { outputTable[id] = out } }
     private func markCached(_ id: String) { locked { cachedTable.insert(id); reused += 1 } }
     private func countRan() { locked { ran += 1 } }
@@ -279,11 +275,7 @@ final class StageExecutor: @unchecked Sendable {
             throw StageFailure(stage: "data.load", message: "\(spec.data.dataset.text): csv and npy data are validated but not loaded yet")
         }
         let root = SeededGenerator(seed: UInt64(spec.seed)).split(label: "data")
-        var (train, test) = try raw()
-        if let classes = spec.data.classes {
-            train = try train.selectingClasses(classes)
-            test = try test.selectingClasses(classes)
-        }
+        let (train, test) = try selected(spec.data.classes)
         // Indices into the class-selected splits: what the cache stores.
         var trainIndices = Array(0..<train.count), testIndices = Array(0..<test.count)
         if let n = spec.data.trainPerClass { trainIndices = try train.indicesLimitingPerClass(n, rng: root.split(label: "train-limit")) }
@@ -295,21 +287,27 @@ final class StageExecutor: @unchecked Sendable {
             (trainIndices, validationIndices) = (t.map { trainIndices[$0] }, v.map { trainIndices[$0] })
         }
         let selection = DataSelection(classes: spec.data.classes, train: trainIndices, validation: validationIndices, test: testIndices)
-        let out = try materialize(selection)
+        let out = try materialize(selection, train: train, test: test)
         if case .data(let tr, let va, let te, _) = out {
             log("  \(tr.count) training, \(va.count) validation, \(te.count) test images; \(tr.numClasses) classes")
         }
         return out
     }
 
-    func materializeSelection(_ s: DataSelection) throws -> StageOutput { try materialize(s) }
+    /// The data a cached selection describes.
+    func materializeSelection(_ s: DataSelection) throws -> StageOutput {
+        let (train, test) = try selected(s.classes)
+        return try materialize(s, train: train, test: test)
+    }
 
-    private func materialize(_ s: DataSelection) throws -> StageOutput {
-        var (train, test) = try raw()
-        if let classes = s.classes {
-            train = try train.selectingClasses(classes)
-            test = try test.selectingClasses(classes)
-        }
+    /// The source's training and test splits, reduced to `classes` (remapped) when given.
+    private func selected(_ classes: [Int]?) throws -> (train: Dataset, test: Dataset) {
+        let (train, test) = try raw()
+        guard let classes else { return (train, test) }
+        return (try train.selectingClasses(classes), try test.selectingClasses(classes))
+    }
+
+    private func materialize(_ s: DataSelection, train: Dataset, test: Dataset) throws -> StageOutput {
         guard (s.train + s.validation).allSatisfy({ $0 < train.count }), s.test.allSatisfy({ $0 < test.count }) else {
             throw CacheError.corrupt("data selection indexes past the data set")
         }
@@ -392,10 +390,6 @@ final class StageExecutor: @unchecked Sendable {
             throw StageFailure(stage: stage.id, message: "the pretrained backbone does not match: " + problems.prefix(6).joined(separator: "; "))
         }
         return copied
-    }
-
-    private func freezeSet(_ spec: Spec, network: Network) throws -> Set<String> {
-        Set(network.summary.frozenLayers(spec.backbone.freeze))
     }
 
     private func trainingConfig(_ spec: Spec) -> TrainingConfig {

@@ -2,6 +2,14 @@
 // max pooling ignores padding, average pooling counts it as PyTorch's default)
 // and GlobalAvgPool (NCHW → [N, C]).
 
+/// `[C, H', W']` of a square pooling window over a `[C, H, W]` input (floor mode).
+func poolOutputShape(layer: String, input: [Int], size: Int, stride: Int, padding: Int) throws -> [Int] {
+    guard input.count == 3, input[1] + 2 * padding >= size, input[2] + 2 * padding >= size else {
+        throw EngineError.shapeMismatch(layer: layer, message: "expected [C, H, W] input of at least \(size)×\(size), got \(input)")
+    }
+    return [input[0], (input[1] + 2 * padding - size) / stride + 1, (input[2] + 2 * padding - size) / stride + 1]
+}
+
 /// Max pooling over `[N, C, H, W]`.
 public final class MaxPool2D: Layer {
     public let name: String
@@ -17,10 +25,7 @@ public final class MaxPool2D: Layer {
     public var parameters: [Parameter] { [] }
 
     public func outputShape(for input: [Int]) throws -> [Int] {
-        guard input.count == 3, input[1] + 2 * padding >= size, input[2] + 2 * padding >= size else {
-            throw EngineError.shapeMismatch(layer: name, message: "expected [C, H, W] input of at least \(size)×\(size), got \(input)")
-        }
-        return [input[0], (input[1] + 2 * padding - size) / stride + 1, (input[2] + 2 * padding - size) / stride + 1]
+        try poolOutputShape(layer: name, input: input, size: size, stride: stride, padding: padding)
     }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -107,10 +112,7 @@ public final class AvgPool2D: Layer {
     public var parameters: [Parameter] { [] }
 
     public func outputShape(for input: [Int]) throws -> [Int] {
-        guard input.count == 3, input[1] + 2 * padding >= size, input[2] + 2 * padding >= size else {
-            throw EngineError.shapeMismatch(layer: name, message: "expected [C, H, W] input of at least \(size)×\(size), got \(input)")
-        }
-        return [input[0], (input[1] + 2 * padding - size) / stride + 1, (input[2] + 2 * padding - size) / stride + 1]
+        try poolOutputShape(layer: name, input: input, size: size, stride: stride, padding: padding)
     }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {

@@ -204,21 +204,9 @@ public struct ExperimentLoader {
             }
             return nil
         }
-        value = TreeEditing.shifted(value, columns: path.count + 1, file: file)
-        value = Self.relocateLines(value, line: index + 1)
+        value = TreeEditing.relocated(value, file: file, line: index + 1, columns: path.count + 1)
         do { return try TreeEditing.set(value, at: path.split(separator: ".").map(String.init)[...], in: tree) }
         catch { diagnostics.emit(.error("override '\(path)' cannot be set: \(error.description)", at: keyLoc)); return nil }
-    }
-
-    /// Puts every location of an override value on the override's "line" (its index).
-    private static func relocateLines(_ node: YAMLNode, line: Int) -> YAMLNode {
-        let loc = SourceLocation(file: node.location.file, line: line, column: node.location.column)
-        switch node.kind {
-        case .scalar: return YAMLNode(node.kind, at: loc)
-        case .sequence(let items): return YAMLNode(.sequence(items.map { relocateLines($0, line: line) }), at: loc)
-        case .mapping(let pairs):
-            return YAMLNode(.mapping(pairs.map { YAMLPair(key: relocateLines($0.key, line: line), value: relocateLines($0.value, line: line)) }), at: loc)
-        }
     }
 
     /// Finds the experiment file a reference names: a path (`x.yaml`) relative to the

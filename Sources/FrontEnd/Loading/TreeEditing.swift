@@ -66,17 +66,18 @@ enum TreeEditing {
         return YAMLNode(.mapping(pairs.filter { $0.key.scalar?.text != key }), at: node.location)
     }
 
-    /// Shifts every location on line 1 by `columns` (for values cut out of a longer text).
-    static func shifted(_ node: YAMLNode, columns: Int, file: String) -> YAMLNode {
-        func loc(_ l: SourceLocation) -> SourceLocation {
-            SourceLocation(file: file, line: l.line, column: l.line == 1 ? l.column + columns : l.column)
-        }
+    /// Moves a value cut out of a longer one-line text (an override) into place:
+    /// every location goes to `file` and `line`, line-1 columns shifted by `columns`.
+    static func relocated(_ node: YAMLNode, file: String, line: Int, columns: Int) -> YAMLNode {
+        let l = node.location
+        let loc = SourceLocation(file: file, line: line, column: l.line == 1 ? l.column + columns : l.column)
         switch node.kind {
-        case .scalar: return YAMLNode(node.kind, at: loc(node.location))
-        case .sequence(let items): return YAMLNode(.sequence(items.map { shifted($0, columns: columns, file: file) }), at: loc(node.location))
+        case .scalar: return YAMLNode(node.kind, at: loc)
+        case .sequence(let items):
+            return YAMLNode(.sequence(items.map { relocated($0, file: file, line: line, columns: columns) }), at: loc)
         case .mapping(let pairs):
-            return YAMLNode(.mapping(pairs.map { YAMLPair(key: shifted($0.key, columns: columns, file: file),
-                                                          value: shifted($0.value, columns: columns, file: file)) }), at: loc(node.location))
+            return YAMLNode(.mapping(pairs.map { YAMLPair(key: relocated($0.key, file: file, line: line, columns: columns),
+                                                          value: relocated($0.value, file: file, line: line, columns: columns)) }), at: loc)
         }
     }
 }
