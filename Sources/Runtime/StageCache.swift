@@ -58,9 +58,12 @@ public final class StageCache: @unchecked Sendable {
             let final = entry(hash)
             if fm.fileExists(atPath: final) {
                 if isComplete(hash) && !replace { try fm.removeItem(atPath: tmp); return }
-                // An incomplete leftover (a crash before the rename cannot leave one, but
-                // a hand-edited cache can): move it aside, then take its place.
-                let aside = final + ".old-\(getpid())"
+                // A replaced entry (--force) or an incomplete leftover of a hand-edited
+                // cache: move it aside under a hidden temporary name (so a kill during
+                // the removal leaves only a folder that sweepTemporaries deletes and that
+                // never looks like an entry), then take its place.
+                let aside = (root as NSString).appendingPathComponent(
+                    ".tmp-\(hash.prefix(16))-\(getpid())-old\(UInt32.random(in: 0...UInt32.max))")
                 try fm.moveItem(atPath: final, toPath: aside)
                 try? fm.removeItem(atPath: aside)
             }
