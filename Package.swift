@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // System libraries (pkg-config names as Debian ships them).
@@ -39,8 +40,11 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Runtime: executes plans with the engine; run directories.
         .target(name: "Runtime", dependencies: ["Planner", "Engine", "FrontEnd", "CBLAS"]),
-        // Reporting: reports and summaries of runs.
-        .target(name: "Reporting", dependencies: ["Runtime"]),
+        // Reporting: Mustache templates, SVG charts, HTML/Markdown reports, diffs, starters.
+        .target(name: "Reporting", dependencies: [
+            "Runtime", "Planner", "FrontEnd",
+            .product(name: "Mustache", package: "swift-mustache"),
+        ]),
         // The command line, as a library so tests can drive it in-process.
         .target(name: "TLCCommands", dependencies: [
             "FrontEnd", "Planner", "Runtime", "Reporting",
@@ -54,6 +58,8 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "FrontEnd"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Planner", "FrontEnd"]),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Runtime", "FrontEnd"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TLCCommands"]),
     ]
 )

@@ -1,1 +1,63 @@
-// Reporting — what people read after a run: summaries and reports.
+// Reporting — what people read after a run: report.md and report.html of each
+// point, the leaderboard and report.html of a sweep, `tlc diff` between runs and
+// between specs, and the `tlc init` starters.
+//
+// Layering: Reporting sits above Runtime. The runtime knows nothing about
+// templates or charts; it calls a `RunReporter` (this module's `ReportWriter`,
+// handed in by the command line through `RunOptions.reporter`) with the
+// unpublished run folder once its data files are written, so the reports are
+// part of the folder before it is renamed into place. Everything here reads the
+// run directory's files (RunData.swift), never the runner's memory, so
+// `tlc report RUN` re-renders a finished run the same way.
+import Foundation
+import Runtime
+
+/// Writes the reports of a run directory with a set of templates.
+public struct ReportWriter: RunReporter {
+    public let templates: ReportTemplates
+
+    public init(templates: ReportTemplates = .builtIn()) { self.templates = templates }
+
+    /// The built-in templates overridden by a user's folder, if one is given.
+    public init(templateDirectory: String?) throws(ReportError) {
+        self.templates = try ReportTemplates(directory: templateDirectory)
+    }
+
+    /// report.md and report.html of one point's folder.
+    public func writePointReport(pointDir: String) throws {
+        let data = try PointData.read(pointDir)
+        try write(templates.render("report.md", ReportContext.point(data, charts: false)), to: pointDir, "report.md")
+        try write(templates.render("report.html", ReportContext.point(data, charts: true)), to: pointDir, "report.html")
+    }
+
+    /// leaderboard.md and report.html at the top of a sweep folder.
+    public func writeSweepReport(sweepDir: String) throws {
+        let data = try SweepData.read(sweepDir)
+        try write(templates.render("leaderboard.md", ReportContext.sweep(data, charts: false)), to: sweepDir, "leaderboard.md")
+        try write(templates.render("sweep.html", ReportContext.sweep(data, charts: true)), to: sweepDir, "report.html")
+    }
+
+    /// Re-renders every report of a finished run directory (a single run, a sweep,
+    /// or one point of a sweep); returns the files written.
+    @discardableResult
+    public func rewrite(runDir: String) throws -> [String] {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: path(runDir, "metrics.json")) {
+            try writePointReport(pointDir: runDir)
+            return [path(runDir, "report.md"), path(runDir, "report.html")]
+        }
+        let sweep = try SweepData.read(runDir)
+        var written: [String] = []
+        for p in sweep.points where p.status == "succeeded" {
+            let dir = path(runDir, p.folder)
+            try writePointReport(pointDir: dir)
+            written += [path(dir, "report.md"), path(dir, "report.html")]
+        }
+        try writeSweepReport(sweepDir: runDir)
+        return written + [path(runDir, "leaderboard.md"), path(runDir, "report.html")]
+    }
+
+    func write(_ text: String, to dir: String, _ name: String) throws {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path(dir, name)), options: .atomic)
+    }
+}

@@ -20,8 +20,13 @@ public struct RunOptions: Sendable {
     /// Stop starting stages after the first failure.
     public var failFast: Bool
     public var cancellation: Cancellation
+    /// Writes the human-readable reports (report.md, report.html, leaderboard.md)
+    /// from the data files of a finished point or sweep; nil writes none. The
+    /// runtime knows nothing about templates: the Reporting module supplies this.
+    public var reporter: (any RunReporter)?
     public init(outputRoot: String? = nil, useCache: Bool = true, force: Bool = false, jobs: Int? = nil,
-                failFast: Bool = false, cancellation: Cancellation = Cancellation()) {
+                failFast: Bool = false, cancellation: Cancellation = Cancellation(), reporter: (any RunReporter)? = nil) {
+        self.reporter = reporter
         self.outputRoot = outputRoot ?? ProcessInfo.processInfo.environment["TLC_OUTPUT"] ?? "Outputs"
         self.useCache = useCache
         self.force = force
@@ -30,6 +35,15 @@ public struct RunOptions: Sendable {
         self.cancellation = cancellation
     }
     public var cacheRoot: String { (outputRoot as NSString).appendingPathComponent(".cache") }
+}
+
+/// Writes reports into a run directory before it is published. Called with the
+/// unpublished (hidden) folder: every data file of the point (metrics.json,
+/// history.jsonl, evaluation.json, resolved.yaml, …) or of the sweep
+/// (leaderboard.json, plan.json, each point's folder) is already there.
+public protocol RunReporter: Sendable {
+    func writePointReport(pointDir: String) throws
+    func writeSweepReport(sweepDir: String) throws
 }
 
 /// The outcome of one point.
@@ -188,6 +202,8 @@ public enum LocalRunner {
                 }
                 try writeText(loaded.sourceText, to: pointWork, "spec.yaml")
                 try writeText(YAMLEmitter.emit(yamlNode(spec.specValue)), to: pointWork, "resolved.yaml")
+                if failure == nil, !isSweep { try writeText(plan.json(), to: pointWork, "plan.json") }
+                if failure == nil { try options.reporter?.writePointReport(pointDir: pointWork) }
                 results.append(PointResult(label: point.label, runDir: pointFinal, status: failure == nil ? "succeeded" : "failed",
                                            metrics: metrics, error: failure))
             }
@@ -200,7 +216,10 @@ public enum LocalRunner {
                        + (isSweep ? " (" + results.filter { $0.status == "failed" }.map { "\($0.label): \($0.error ?? "failed")" }.joined(separator: "; ") + ")" : "")
                        + "; logs kept in \(finalRoot)\(suffix)")
             try writeText(logBuffer.text, to: workRoot, "log.txt")
-            if isSweep { try Leaderboard.write(points: results, target: loaded.base.report.target, to: workRoot) }
+            if isSweep {
+                try Leaderboard.write(points: results, target: loaded.base.report.target, to: workRoot)
+                try options.reporter?.writeSweepReport(sweepDir: workRoot)
+            }
             try writeText(RunEnvironment.capture(specFile: loaded.file, seed: loaded.base.seed, started: started).prettyJSON() + "\n", to: workRoot, "env.json")
         } catch {
             // A write failed (disk full, a folder gone read-only, …): keep what can be kept
@@ -264,8 +283,7 @@ public enum LocalRunner {
         }
         try writeText(historyLines.joined(separator: "\n") + (historyLines.isEmpty ? "" : "\n"), to: dir, "history.jsonl")
         try writeText(SpecValue.map(metrics.keys.sorted().map { SpecEntry($0, .double(metrics[$0]!)) }).prettyJSON() + "\n", to: dir, "metrics.json")
-        try writeText(report(point: point, spec: spec, metrics: metrics, test: test, history: history, stoppedEarly: stoppedEarly),
-                      to: dir, "report.md")
+        try writeText(evaluationJSON(test, variant: "baseline", spec: spec, stoppedEarly: stoppedEarly), to: dir, "evaluation.json")
         return metrics
     }
 
@@ -276,33 +294,26 @@ public enum LocalRunner {
         return network.summary.layers.filter { !$0.isGroup && !frozen.contains($0.path) }.reduce(0) { $0 + $1.parameters }
     }
 
-    private static func report(point: PlanPoint, spec: Spec, metrics: [String: Double], test: EvaluationResult,
-                               history: [EpochRecord], stoppedEarly: Bool) -> String {
-        let names = (spec.data.classes ?? Array(0..<10)).map { spec.data.dataset == .fashionMNIST && $0 < 10 ? DatasetSource.fashionMNISTClassNames[$0] : "class \($0)" }
-        var md = "# \(spec.name)\(point.label.isEmpty ? "" : " — \(point.label)")\n\n"
-        if let d = spec.description { md += d + "\n\n" }
-        md += "| metric | value |\n| --- | --- |\n"
-        for key in metrics.keys.sorted() {
-            let v = metrics[key]!
-            let text = key.contains("accuracy") || key.contains("f1") || key.contains("top5") ? pct(v)
-                : key.hasPrefix("model.") ? String(Int(v)) : fmt(v)
-            md += "| \(key) | \(text) |\n"
+    /// Class names of a spec's data, in label order ("T-shirt/top", … for Fashion-MNIST).
+    public static func classNames(_ spec: Spec) -> [String] {
+        (spec.data.classes ?? Array(0..<(spec.data.classCount ?? 10))).map {
+            spec.data.dataset == .fashionMNIST && $0 < 10 ? DatasetSource.fashionMNISTClassNames[$0] : "class \($0)"
         }
-        md += "\n## Training\n\n| epoch | train loss | train acc | val loss | val acc | lr | seconds |\n| --- | --- | --- | --- | --- | --- | --- |\n"
-        for r in history {
-            md += "| \(r.epoch) | \(fmt(r.trainLoss)) | \(pct(r.trainAccuracy)) | \(r.validationLoss.map { fmt($0) } ?? "–") | \(r.validationAccuracy.map(pct) ?? "–") | \(SpecValue.double(r.learningRate).compactText) | \(fmt(r.seconds, 1)) |\n"
-        }
-        if stoppedEarly { md += "\nStopped early; the weights are those of the best epoch.\n" }
-        md += "\n## Per class (test)\n\n| class | precision | recall | F1 |\n| --- | --- | --- | --- |\n"
-        for (i, name) in names.enumerated() where i < test.precision.count {
-            md += "| \(name) | \(pct(test.precision[i])) | \(pct(test.recall[i])) | \(pct(test.f1[i])) |\n"
-        }
-        md += "\n## Confusion matrix (rows: true class, columns: predicted)\n\n| | " + names.indices.map(String.init).joined(separator: " | ") + " |\n"
-        md += "| --- |" + String(repeating: " --- |", count: names.count) + "\n"
-        for (i, row) in test.confusion.enumerated() where i < names.count {
-            md += "| \(i) \(names[i]) | " + row.map(String.init).joined(separator: " | ") + " |\n"
-        }
-        return md
+    }
+
+    /// evaluation.json of a run directory: one variant's test evaluation with the
+    /// class names, per-class scores and the confusion matrix (rows: true class).
+    static func evaluationJSON(_ e: EvaluationResult, variant: String, spec: Spec, stoppedEarly: Bool) -> String {
+        func doubles(_ xs: [Double]) -> SpecValue { .list(xs.map(SpecValue.double)) }
+        return SpecValue.object([
+            ("variant", .string(variant)), ("split", .string("test")), ("count", .int(e.count)),
+            ("classes", .list(classNames(spec).map(SpecValue.string))),
+            ("accuracy", .double(e.accuracy)), ("loss", .double(e.loss)), ("top_k", .int(e.topK)),
+            ("top_k_accuracy", .double(e.topKAccuracy)), ("macro_f1", .double(e.macroF1)),
+            ("precision", doubles(e.precision)), ("recall", doubles(e.recall)), ("f1", doubles(e.f1)),
+            ("confusion", .list(e.confusion.map { .list($0.map(SpecValue.int)) })),
+            ("stopped_early", .bool(stoppedEarly)),
+        ]).prettyJSON() + "\n"
     }
 
     // MARK: helpers
@@ -316,7 +327,7 @@ public enum LocalRunner {
         return f.string(from: Date()) + "-" + String(format: "%04x", UInt32.random(in: 0...0xffff))
     }
 
-    static func sanitize(_ label: String) -> String {
+    public static func sanitize(_ label: String) -> String {
         String(label.map { $0.isLetter || $0.isNumber || "-_.=,".contains($0) ? $0 : "_" })
     }
 

@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import FrontEnd
 import Planner
+import Reporting
 import Runtime
 
 public struct TLC: ParsableCommand {
@@ -15,7 +16,8 @@ public struct TLC: ParsableCommand {
         discussion: "Write an experiment as YAML, then `tlc validate`, `tlc plan` and `tlc run` it.",
         version: version,
         subcommands: [Validate.self, PlanCommand.self, Run.self, Schema.self,
-                      ListRuns.self, ShowRun.self, CollectGarbage.self, VerifyRun.self])
+                      ListRuns.self, ShowRun.self, CollectGarbage.self, VerifyRun.self,
+                      Diff.self, Report.self, Init.self])
     public init() {}
 
     /// Runs the command line and returns the process exit code.
@@ -139,6 +141,8 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("no-cache"), help: "Neither read nor write the stage cache.") var noCache = false
     @Option(help: "Stages run at once (default: the number of cores).") var jobs: Int?
     @Flag(name: .customLong("fail-fast"), help: "Stop starting stages after the first failure.") var failFast = false
+    @Option(help: ArgumentHelp("A folder of report templates overriding the built-in ones (default: the spec's report.template).",
+                               valueName: "dir")) var template: String?
 
     func validate() throws {
         if let jobs, jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be between 1 and 256") }
@@ -152,6 +156,11 @@ struct Run: ParsableCommand {
             Output.err("  `tlc plan \(file)` shows what will run once they are.")
             throw CommandFailure(code: 1)
         }
+        // Templates are checked before anything runs: a bad one is a spec error (exit code 2).
+        let templateDir = template ?? loaded.base.report.template.map { dir in
+            dir.hasPrefix("/") ? dir : (((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(dir) as NSString).standardizingPath
+        }
+        let reporter = ReportWriter(templates: try loadTemplates(templateDir, command: "run"))
         let cancellation = Cancellation()
         let signals = cancellation.installSignalHandlers { _ in
             Output.err("tlc run: cancelling — running stages stop at their next epoch; finished stages stay cached")
@@ -160,7 +169,7 @@ struct Run: ParsableCommand {
         let result: RunResult
         do {
             let options = RunOptions(outputRoot: output, useCache: !noCache, force: force, jobs: jobs, failFast: failFast,
-                                     cancellation: cancellation)
+                                     cancellation: cancellation, reporter: reporter)
             let display = ProgressDisplay()
             defer { display.finish() }
             result = try LocalRunner.run(plan, loaded: loaded, options: options, progress: { display.line($0) },

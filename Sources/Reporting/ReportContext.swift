@@ -1,0 +1,187 @@
+// ReportContext — turns RunData into the plain dictionaries the Mustache
+// templates read (every value already formatted for people), plus the SVG
+// charts as ready-made strings for the HTML templates. The keys are documented
+// in docs/reports.md; a user's template may use any of them.
+import Foundation
+import FrontEnd
+import Runtime
+
+public enum ReportContext {
+    public static let tlcVersion = "0.1.0"
+
+    /// A metric for people: accuracies as percentages, bytes in KB/MB, counts as integers.
+    public static func format(_ v: Double, metric: String) -> String {
+        guard v.isFinite else { return v.isNaN ? "nan" : v > 0 ? "inf" : "-inf" }
+        let m = metric.lowercased()
+        if m.hasSuffix("bytes") { return bytes(v) }
+        if m.contains("sparsity") { return String(format: "%.1f%%", v * 100) }
+        if m.contains("latency") || m.hasSuffix("_ms") { return String(format: "%.3f ms", v) }
+        if m.hasSuffix("params") { return String(Int(v)) }
+        return Leaderboard.format(v, metric: metric)
+    }
+
+    static func bytes(_ v: Double) -> String {
+        if abs(v) >= 1024 * 1024 { return String(format: "%.2f MB", v / 1024 / 1024) }
+        if abs(v) >= 1024 { return String(format: "%.1f KB", v / 1024) }
+        return "\(Int(v)) B"
+    }
+
+    static func pct(_ v: Double?) -> String { v.map { $0.isFinite ? String(format: "%.2f%%", $0 * 100) : "nan" } ?? "–" }
+    static func num(_ v: Double?, _ digits: Int = 4) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "–" }
+
+    // MARK: one point
+
+    /// The context of report.md and report.html; `charts` adds the SVG strings.
+    public static func point(_ d: PointData, charts: Bool) -> [String: Any] {
+        var c: [String: Any] = ["experiment": d.experiment, "target": d.target, "tlc_version": tlcVersion]
+        if !d.label.isEmpty { c["label"] = d.label }
+        if let desc = d.description, !desc.isEmpty { c["description"] = desc }
+        if let t = d.metrics[d.target] { c["target_value"] = format(t, metric: d.target) }
+        c["metrics"] = d.metrics.keys.sorted().map { ["name": $0, "value": format(d.metrics[$0]!, metric: $0)] }
+
+        c["has_history"] = !d.history.isEmpty
+        c["history"] = d.history.map { e -> [String: Any] in
+            ["epoch": e.epoch, "train_loss": num(e.trainLoss), "train_accuracy": pct(e.trainAccuracy),
+             "val_loss": num(e.valLoss), "val_accuracy": pct(e.valAccuracy),
+             "lr": e.lr.map { String(format: "%.4g", $0) } ?? "–", "seconds": num(e.seconds, 1)]
+        }
+        if let ev = d.baselineEvaluation {
+            let k = ev.confusion.count
+            let names = (0..<max(k, ev.precision.count)).map { $0 < ev.classes.count ? ev.classes[$0] : "class \($0)" }
+            c["evaluation"] = [
+                "variant": ev.variant, "is_variant": ev.variant != "baseline",
+                "classes": names.indices.map { i -> [String: Any] in
+                    ["name": names[i], "precision": pct(ev.precision[safe: i]), "recall": pct(ev.recall[safe: i]), "f1": pct(ev.f1[safe: i])]
+                },
+                "columns": (0..<k).map { ["index": $0, "name": names[$0]] },
+                "rows": ev.confusion.enumerated().map { i, row -> [String: Any] in
+                    ["index": i, "name": i < names.count ? names[i] : "", "cells": row.map { ["count": $0] }]
+                },
+            ] as [String: Any]
+        }
+        let variantColumns = variantMetricNames(d.variants)
+        c["has_variants"] = !d.variants.isEmpty
+        c["variant_columns"] = variantColumns.map { ["name": $0] }
+        c["variants"] = d.variants.map { v -> [String: Any] in
+            ["name": v.name, "cells": variantColumns.map { n in ["value": v.metrics[n].map { format($0, metric: n) } ?? "–"] }]
+        }
+        c["resolved_yaml"] = ((try? String(contentsOfFile: path(d.dir, "resolved.yaml"), encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .newlines)
+        c["stopped_early"] = false
+        if charts { addCharts(d, to: &c) }
+        return c
+    }
+
+    /// Metric names over all variants: accuracy first, then size, then the rest by name.
+    static func variantMetricNames(_ variants: [Variant]) -> [String] {
+        let all = Set(variants.flatMap { $0.metrics.keys })
+        let preferred = ["test.accuracy", "accuracy", "bytes", "model.bytes", "params", "model.params", "sparsity",
+                         "latency.per_image_ms", "latency_ms"]
+        return preferred.filter(all.contains) + all.subtracting(preferred).sorted()
+    }
+
+    static func addCharts(_ d: PointData, to c: inout [String: Any]) {
+        // Per epoch, numbered across training stages (a finetune continues the count).
+        var xs: [Double] = []
+        for (i, _) in d.history.enumerated() { xs.append(Double(i + 1)) }
+        func series(_ name: String, _ key: KeyPath<EpochPoint, Double?>, dashed: Bool = false) -> Chart.Series {
+            Chart.Series(name: name, points: zip(xs, d.history).compactMap { x, e in e[keyPath: key].map { (x: x, y: $0) } }, dashed: dashed)
+        }
+        let loss = [series("train", \.trainLoss), series("validation", \.valLoss, dashed: true)].filter { !$0.points.isEmpty }
+        c["chart_loss"] = Chart.lines(id: "loss", title: "Loss per epoch", xLabel: "epoch",
+                                      yLabel: "cross-entropy loss (nats)", series: loss)
+        let acc = [series("train", \.trainAccuracy), series("validation", \.valAccuracy, dashed: true)].filter { !$0.points.isEmpty }
+        c["chart_accuracy"] = Chart.lines(id: "accuracy", title: "Accuracy per epoch", xLabel: "epoch",
+                                          yLabel: "accuracy (%)", series: acc, yFormat: .percent)
+        if let ev = d.baselineEvaluation {
+            c["chart_confusion"] = Chart.heatMap(id: "confusion", title: "Confusion matrix (test, counts)",
+                                                 classes: ev.classes, matrix: ev.confusion)
+            c["chart_per_class"] = Chart.bars(id: "per-class", title: "Precision and recall per class (test)",
+                                              categories: ev.classes, series: [("precision", ev.precision), ("recall", ev.recall)],
+                                              yLabel: "score (%)")
+        }
+        if !d.variants.isEmpty {
+            let marks = d.variants.compactMap { v -> Chart.Mark? in
+                guard let size = v.metrics["bytes"] ?? v.metrics["model.bytes"],
+                      let acc = v.metrics["test.accuracy"] ?? v.metrics["accuracy"] else { return nil }
+                return Chart.Mark(x: size / 1024, y: acc, label: v.name)
+            }
+            let spread = (marks.map(\.x).max() ?? 1) / max(1e-9, marks.map(\.x).min() ?? 1)
+            c["chart_variants"] = Chart.scatter(id: "variants", title: "Accuracy against model size", xLabel: "model size (KB)",
+                                                yLabel: "test accuracy (%)", marks: marks, logX: spread >= 8, yFormat: .percent)
+        }
+    }
+
+    // MARK: a sweep
+
+    /// Metrics shown for each point of a sweep.
+    static let sweepColumns = ["test.accuracy", "test.loss", "val.accuracy", "model.params", "time.train_seconds"]
+
+    public static func sweep(_ s: SweepData, charts: Bool) -> [String: Any] {
+        let columns = [s.target] + sweepColumns.filter { $0 != s.target }
+        var c: [String: Any] = ["experiment": s.experiment, "target": s.target, "tlc_version": tlcVersion,
+                                "direction": s.higherIsBetter ? "higher" : "lower", "point_count": s.points.count]
+        if !s.sweptPaths.isEmpty { c["swept"] = s.sweptPaths.joined(separator: ", ") }
+        c["columns"] = columns.map { ["name": $0] }
+        let bestLabel = s.points.first { $0.rank == 1 }?.label
+        c["points"] = s.points.map { p -> [String: Any] in
+            ["rank": p.rank.map(String.init) ?? "–", "label": p.label, "folder": p.folder, "status": p.status,
+             "succeeded": p.status == "succeeded", "best": p.label == bestLabel,
+             "cells": columns.map { n in ["value": p.metrics[n].map { format($0, metric: n) } ?? "–"] }]
+        }
+        if let best = s.points.first(where: { $0.rank == 1 }), let v = best.metrics[s.target] {
+            c["best"] = ["label": best.label, "folder": best.folder, "value": format(v, metric: s.target)]
+        }
+        let failures = s.points.filter { $0.status != "succeeded" }
+        c["has_failures"] = !failures.isEmpty
+        c["failures"] = failures.map { ["label": $0.label, "error": $0.error ?? "failed"] }
+        if charts { c["charts"] = sweepCharts(s).map { ["svg": $0] } }
+        return c
+    }
+
+    /// One chart per swept parameter: the target metric of each succeeded point
+    /// against that parameter's value (log axis for rates spread over decades).
+    static func sweepCharts(_ s: SweepData) -> [String] {
+        let ok = s.points.filter { $0.status == "succeeded" && $0.metrics[s.target] != nil }
+        let yFormat: Chart.Format = s.target.contains("accuracy") || s.target.contains("f1") ? .percent : .plain
+        let yLabel = s.target + (yFormat == .percent ? " (%)" : unitSuffix(s.target))
+        return s.sweptPaths.enumerated().map { i, p in
+            let id = "sweep-\(i)"
+            let title = "\(s.target) against \(p)"
+            let values = ok.map { $0.assignments[p] ?? .null }
+            let numeric = values.compactMap { v -> Double? in
+                switch v { case .int(let n): Double(n); case .double(let d): d; default: nil }
+            }
+            if numeric.count == values.count, !numeric.isEmpty {
+                let positive = numeric.allSatisfy { $0 > 0 }
+                let spread = (numeric.max() ?? 1) / max(1e-300, numeric.min() ?? 1)
+                let marks = zip(ok, numeric).map { Chart.Mark(x: $1, y: $0.metrics[s.target]!, label: s.sweptPaths.count > 1 ? otherLabel($0, except: p, s) : "") }
+                return Chart.scatter(id: id, title: title, xLabel: p + (positive && spread >= 10 ? " (log scale)" : ""),
+                                     yLabel: yLabel, marks: marks, logX: positive && spread >= 10, yFormat: yFormat,
+                                     connect: s.sweptPaths.count == 1)
+            }
+            var categories: [String] = []
+            for v in values where !categories.contains(v.compactText) { categories.append(v.compactText) }
+            let marks = zip(ok, values).map { (category: categories.firstIndex(of: $1.compactText)!, y: $0.metrics[s.target]!, label: $0.label) }
+            return Chart.categorical(id: id, title: title, xLabel: p, yLabel: yLabel, categories: categories, marks: marks, yFormat: yFormat)
+        }
+    }
+
+    /// The other swept values of a point ("dense=64"), to tell its mark apart.
+    static func otherLabel(_ p: SweepData.Point, except path: String, _ s: SweepData) -> String {
+        s.sweptPaths.filter { $0 != path }.map { "\($0.split(separator: ".").last ?? "")=\(p.assignments[$0]?.compactText ?? "?")" }
+            .joined(separator: ",")
+    }
+
+    static func unitSuffix(_ metric: String) -> String {
+        if metric.hasSuffix("bytes") { return " (bytes)" }
+        if metric.hasPrefix("time.") { return " (s)" }
+        if metric.hasSuffix("_ms") { return " (ms)" }
+        if metric.hasSuffix("loss") { return " (nats)" }
+        return ""
+    }
+}
+
+extension Array {
+    subscript(safe i: Int) -> Element? { indices.contains(i) ? self[i] : nil }
+}
