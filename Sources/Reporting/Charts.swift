@@ -203,7 +203,12 @@ public enum Chart {
         let raw = span / 5, mag = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? mag * 10
         let a = floor(lo / step) * step, b = ceil(hi / step) * step
-        return Axis(min: a, max: b, ticks: stride(from: a, through: b + step / 2, by: step).map { $0 }, log: false)
+        let count = Int(((b - a) / step).rounded())
+        let ticks = (0...count).map { i -> Double in
+            let t = a + Double(i) * step
+            return Double(String(format: "%.10g", t)) ?? t   // 0.6, not 0.6000000000000001
+        }
+        return Axis(min: a, max: b, ticks: ticks, log: false)
     }
 
     static func px(_ x: Double, _ a: Axis) -> Double {

@@ -63,12 +63,37 @@ public struct ReportTemplates: Sendable {
         do {
             try library.register(text, named: name)
         } catch let error as MustacheTemplate.ParserError {
-            let c = error.context
-            throw ReportError("\(file):\(c.lineNumber):\(c.columnNumber): error: \(describe(error.error))\n    \(c.line)\n    "
-                              + String(repeating: " ", count: max(0, c.columnNumber - 1)) + "^")
+            var c = (line: error.context.lineNumber, column: error.context.columnNumber, text: error.context.line)
+            var message = describe(error.error)
+            if !(error.error is MustacheTemplate.Error), let open = unclosedTag(in: text) {
+                // The parser ran off the end of the file: point at the tag that never closed.
+                c = open
+                message = "unfinished tag: this {{ is never closed with }}"
+            }
+            var out = "\(file):\(c.line):\(c.column): error: \(message)"
+            if !c.text.isEmpty {
+                out += "\n    \(c.text)\n    " + String(repeating: " ", count: max(0, c.column - 1)) + "^"
+            }
+            throw ReportError(out)
         } catch {
             throw ReportError("\(file): error: \(error)")
         }
+    }
+
+    /// The first `{{` with no `}}` after it: its line, column and line text.
+    static func unclosedTag(in text: String) -> (line: Int, column: Int, text: String)? {
+        for (i, lineText) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var rest = lineText[...]
+            while let open = rest.range(of: "{{") {
+                let after = rest[open.upperBound...]
+                guard let close = text[after.startIndex...].range(of: "}}") else {
+                    return (i + 1, lineText.distance(from: lineText.startIndex, to: open.lowerBound) + 1, String(lineText))
+                }
+                if close.lowerBound >= lineText.endIndex { break }
+                rest = lineText[close.upperBound...]
+            }
+        }
+        return nil
     }
 
     static func describe(_ error: Error) -> String {

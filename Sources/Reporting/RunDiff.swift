@@ -65,8 +65,13 @@ public struct RunDiff: Sendable {
             return m
         }
         let target = target ?? points.first?.target ?? "test.accuracy"
-        var names = Set(metricMaps.flatMap(\.keys)).sorted()
-        if let i = names.firstIndex(of: target) { names.remove(at: i); names.insert(target, at: 0) }
+        // The target first, then quality, size, variants, and timings (which vary run to run) last.
+        func group(_ n: String) -> Int {
+            if n == target { return 0 }
+            for (i, prefix) in ["test.", "val.", "train.", "model.", "variants."].enumerated() where n.hasPrefix(prefix) { return i + 1 }
+            return n.hasPrefix("time.") || n.hasPrefix("latency.") ? 8 : 7
+        }
+        let names = Set(metricMaps.flatMap(\.keys)).sorted { (group($0), $0) < (group($1), $1) }
         metrics = names.map { n in
             MetricRow(name: n, values: metricMaps.map { $0[n] }, higherIsBetter: Self.higherIsBetter(n))
         }
@@ -233,7 +238,8 @@ public struct RunDiff: Sendable {
                 }]
             },
             "stages": stages.map { s -> [String: Any] in
-                ["kind": s.kind, "status": s.status, "hashes": s.hashes.map { $0.map { "`\($0.prefix(10))`" } ?? "–" }]
+                let hashes = s.status == "shared" ? Array(s.hashes.prefix(1)) : s.hashes
+                return ["kind": s.kind, "status": s.status, "hashes": hashes.map { $0.map { "`\($0.prefix(10))`" } ?? "–" }]
             },
         ]
     }

@@ -1,0 +1,137 @@
+// `tlc diff` on the fixture runs, checked against golden files in
+// Fixtures/golden (regenerate with TLC_UPDATE_GOLDEN=1 swift test --filter DiffTests
+// and review the change): two runs that differ only in the learning rate show
+// exactly that key and the metric deltas; a sweep compared with a baseline point;
+// references that resolve and ones that do not; and the plan diff of two specs,
+// one read through git.
+import Foundation
+import Testing
+@testable import FrontEnd
+@testable import Planner
+@testable import Reporting
+@testable import Runtime
+
+func golden(_ name: String, _ actual: String) throws {
+    let path = repositoryRoot + "/Tests/ReportingTests/Fixtures/golden/" + name
+    if ProcessInfo.processInfo.environment["TLC_UPDATE_GOLDEN"] != nil {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try actual.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+    let expected = try String(contentsOfFile: path, encoding: .utf8)
+    #expect(actual == expected, "\(name) differs from its golden file; TLC_UPDATE_GOLDEN=1 rewrites it")
+}
+
+@Suite struct DiffTests {
+    @Test func twoRunsThatDifferOnlyInTheLearningRate() throws {
+        let out = try fixtureOutputs()
+        let store = RunStore(outputRoot: out)
+        let points = try DiffTargets.resolve(["small@1", "small@latest"], store: store)
+        let diff = RunDiff(points)
+        #expect(diff.config.map(\.path) == ["optimizer.lr"])
+        #expect(diff.config[0].values == ["1e-3", "3e-3"])
+        let acc = try #require(diff.metrics.first)
+        #expect(acc.name == "test.accuracy" && acc.better(1) == true)
+        #expect(diff.metrics.first { $0.name == "test.loss" }?.better(1) == true)      // loss went down
+        #expect(diff.metrics.first { $0.name == "val.accuracy" }?.better(1) == false)  // validation accuracy went down
+        #expect(diff.stages.filter { $0.status == "shared" }.map(\.kind) == ["data.load", "data.normalize", "model.init"])
+        #expect(diff.stages.first { $0.kind == "train" }?.status == "differs")
+        try golden("diff-lr.txt", diff.text(color: false))
+        try golden("diff-lr.md", try diff.markdown())
+        try golden("diff-lr.json", diff.json.prettyJSON() + "\n")
+        #expect(diff.text(color: true).contains("\u{1B}[32m"))
+        #expect(!diff.text(color: false).contains("\u{1B}"))
+    }
+
+    @Test func aSweepComparedWithABaselinePoint() throws {
+        let out = try fixtureOutputs()
+        let store = RunStore(outputRoot: out)
+        let points = try DiffTargets.resolve(["smallsweep@latest"], store: store, baseline: "lr=1e-3,kind=adam")
+        #expect(points.count == 8 && points[0].label == "lr=1e-3,kind=adam")
+        let diff = RunDiff(points)
+        #expect(diff.runs[0] == "lr=1e-3,kind=adam")
+        // The kind brings its own resolved defaults (momentum for sgd, betas for adam).
+        #expect(Set(diff.config.map(\.path)).isSuperset(of: ["optimizer.lr", "optimizer.kind"]))
+        #expect(diff.config.allSatisfy { $0.path.hasPrefix("optimizer.") })
+        try golden("diff-sweep.md", try diff.markdown())
+        // Points by label: REF/LABEL, and a bare label after a sweep.
+        let two = try DiffTargets.resolve(["smallsweep@latest/lr=0.01,kind=sgd", "lr=3e-4,kind=sgd"], store: store)
+        #expect(two.map(\.label) == ["lr=0.01,kind=sgd", "lr=3e-4,kind=sgd"])
+        #expect(RunDiff(two).config.map(\.path) == ["optimizer.lr"])
+        // A run against a sweep point.
+        let mixed = try DiffTargets.resolve([out + "/" + runA, out + "/" + sweepRun + "/lr=1e-3,kind=adam"], store: store)
+        #expect(mixed.count == 2)
+    }
+
+    @Test func badReferencesAreErrorsThatSayWhatExists() throws {
+        let out = try fixtureOutputs()
+        let store = RunStore(outputRoot: out)
+        func message(_ refs: [String], baseline: String? = nil) -> String {
+            do { _ = try DiffTargets.resolve(refs, store: store, baseline: baseline); return "" } catch { return error.description }
+        }
+        #expect(message(["small@latest"]).contains("nothing to compare"))
+        #expect(message(["smal@latest", "small@0"]).contains("Did you mean 'small@latest'"))
+        #expect(message(["small@9", "small@0"]).contains("small has 2 succeeded runs"))
+        #expect(message(["smallsweep@latest", "small@0"]).contains("is a sweep"))
+        #expect(message(["smallsweep@latest/nope", "small@0"]).contains("has no point 'nope'"))
+        #expect(message(["smallsweep@latest"], baseline: "nope").contains("no succeeded point 'nope'"))
+        #expect(message([]).contains("give two or more"))
+    }
+
+    @Test func configIsFlattenedToDottedPaths() {
+        let v = SpecValue.object([("optimizer", .object([("lr", .double(1e-3)), ("betas", .list([.double(0.9), .double(0.999)]))])),
+                                  ("head", .object([("layers", .list([.object([("dense", .int(64))]), .string("relu")]))])),
+                                  ("groups", .map([]))])
+        let flat = RunDiff.flatten(v)
+        #expect(flat.map(\.0) == ["optimizer.lr", "optimizer.betas", "head.layers.0.dense", "head.layers.1", "groups"])
+        #expect(flat.map(\.1) == ["1e-3", "[0.9,0.999]", "64", "relu", "{}"])
+    }
+
+    @Test func aPlanDiffSaysWhatWouldRunAndWhatIsCached() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-plandiff-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/Experiments", withIntermediateDirectories: true)
+        let spec = """
+            tlc: 1
+            name: pd
+            data: {classes: [0, 1], train_per_class: 40, test_per_class: 20}
+            backbone: {arch: mlp, options: {widths: [8]}}
+            optimizer: {lr: 1e-3}
+            training: {epochs: 1, batch_size: 32}
+
+            """
+        let file = dir + "/Experiments/pd.yaml"
+        try spec.write(toFile: file, atomically: true, encoding: .utf8)
+        func sh(_ command: String) throws {
+            _ = try SpecSource.run("/bin/sh", ["-c", command], in: dir)
+        }
+        try sh("git init -q . && git -c user.email=t@t -c user.name=t add -A && git -c user.email=t@t -c user.name=t commit -qm one")
+        try spec.replacingOccurrences(of: "lr: 1e-3", with: "lr: 3e-4").write(toFile: file, atomically: true, encoding: .utf8)
+
+        // REV:path from inside the repository.
+        let cwd = FileManager.default.currentDirectoryPath
+        FileManager.default.changeCurrentDirectoryPath(dir)
+        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        let scratch = dir + "/.scratch"
+        let oldFile = try SpecSource.materialize("HEAD:Experiments/pd.yaml", scratch: scratch)
+        #expect(try String(contentsOfFile: oldFile, encoding: .utf8).contains("lr: 1e-3"))
+        #expect(throws: ReportError.self) { try SpecSource.materialize("HEAD:Experiments/none.yaml", scratch: scratch + "2") }
+        #expect(throws: ReportError.self) { try SpecSource.materialize("nosuchrev:Experiments/pd.yaml", scratch: scratch + "3") }
+        #expect(throws: ReportError.self) { try SpecSource.materialize("missing.yaml", scratch: scratch + "4") }
+
+        let old = try ExperimentLoader().load(path: oldFile), new = try ExperimentLoader().load(path: file)
+        let oldPlan = try PlanBuilder().plan(old), newPlan = try PlanBuilder().plan(new)
+        // Pretend the data stages were computed before: they are in the cache.
+        let cache = StageCache(root: dir + "/Outputs/.cache")
+        for s in newPlan.stages where s.kind == .dataLoad {
+            try FileManager.default.createDirectory(atPath: cache.entry(s.hash), withIntermediateDirectories: true)
+            try "{}".write(toFile: cache.entry(s.hash) + "/manifest.json", atomically: true, encoding: .utf8)
+        }
+        let diff = PlanDiff(old: ("HEAD:Experiments/pd.yaml", old, oldPlan), new: ("Experiments/pd.yaml", new, newPlan), cache: cache)
+        #expect(diff.config.map(\.path) == ["optimizer.lr"] && diff.config[0].values == ["1e-3", "3e-4"])
+        #expect(diff.stages.first { $0.kind == "data.load" }?.action == "cached")
+        #expect(diff.stages.first { $0.kind == "data.load" }?.change == "unchanged")
+        #expect(diff.stages.first { $0.kind == "train" }?.change == "changed")
+        #expect(diff.stages.first { $0.kind == "train" }?.action == "would run")
+        #expect(diff.text(color: false).contains("optimizer.lr  1e-3  →  3e-4"))
+        #expect(diff.markdown().contains("| `optimizer.lr` | 1e-3 | 3e-4 |"))
+    }
+}
