@@ -1,9 +1,10 @@
 # tlc — the two commands: `make run` and `make test` (Debian, as root).
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libyaml-dev zlib1g-dev pkg-config dataset-fashion-mnist
+# chromium: the test suite renders report.html headless to check it in a real browser.
+APT_PACKAGES := libopenblas-dev libyaml-dev zlib1g-dev pkg-config dataset-fashion-mnist chromium
 SWIFT ?= swift
 
-.PHONY: deps build release run test bench clean
+.PHONY: deps build release run test bench clean templates
 
 # Install what is missing (apt-get update only when something is).
 deps:
@@ -26,7 +27,12 @@ run: release
 	.build/release/tlc run Experiments/quickstart.yaml
 
 test: deps
-	$(SWIFT) test
+	TLC_REQUIRE_CHROMIUM=1 $(SWIFT) test
+
+# Compile Templates/*.mustache and Templates/init/*.yaml into the binary
+# (Sources/Reporting/EmbeddedTemplates.swift); the tests fail when they disagree.
+templates:
+	Templates/embed.sh
 
 # Speed figures (release): front end and planner, runtime. The engine's training
 # benchmark is in Benchmarks/README.md (it takes tens of minutes).

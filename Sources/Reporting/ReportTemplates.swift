@@ -69,6 +69,9 @@ public struct ReportTemplates: Sendable {
                 // The parser ran off the end of the file: point at the tag that never closed.
                 c = open
                 message = "unfinished tag: this {{ is never closed with }}"
+            } else if case .expectedSectionEnd? = error.error as? MustacheTemplate.Error, let open = unclosedSection(in: text) {
+                c = (open.line, open.column, open.text)
+                message = "the section {{\(open.tag)}} opened here is never closed: add {{/\(open.name)}}"
             }
             var out = "\(file):\(c.line):\(c.column): error: \(message)"
             if !c.text.isEmpty {
@@ -78,6 +81,25 @@ public struct ReportTemplates: Sendable {
         } catch {
             throw ReportError("\(file): error: \(error)")
         }
+    }
+
+    /// The innermost section (`{{#name}}`, `{{^name}}`) left open at the end of a template.
+    static func unclosedSection(in text: String) -> (line: Int, column: Int, text: String, tag: String, name: String)? {
+        var stack: [(line: Int, column: Int, text: String, tag: String, name: String)] = []
+        for (i, lineText) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var rest = lineText[...]
+            while let open = rest.range(of: "{{"), let close = rest[open.upperBound...].range(of: "}}") {
+                let tag = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+                if let sigil = tag.first, "#^$<".contains(sigil) {
+                    let name = tag.dropFirst().trimmingCharacters(in: .whitespaces)
+                    stack.append((i + 1, lineText.distance(from: lineText.startIndex, to: open.lowerBound) + 1, String(lineText), tag, name))
+                } else if tag.first == "/" {
+                    _ = stack.popLast()
+                }
+                rest = rest[close.upperBound...]
+            }
+        }
+        return stack.last
     }
 
     /// The first `{{` with no `}}` after it: its line, column and line text.

@@ -123,8 +123,12 @@ let sweepRun = "smallsweep/20261129-010200-cccc", compressedRun = "compressed/20
             let text = (error as? ReportError)?.description ?? ""
             return text.hasPrefix(dir + "/report.html.mustache:3:") && text.contains("does not match the section")
         }
-        try "{{#metrics}}\n{{name}}\n".write(toFile: dir + "/report.html.mustache", atomically: true, encoding: .utf8)
-        #expect(throws: ReportError.self) { try ReportTemplates(directory: dir) }
+        try "<p>\n  {{#metrics}}\n{{name}}\n".write(toFile: dir + "/report.html.mustache", atomically: true, encoding: .utf8)
+        #expect {
+            try ReportTemplates(directory: dir)
+        } throws: { error in
+            ((error as? ReportError)?.description ?? "").hasPrefix(dir + "/report.html.mustache:2:3: error: the section {{#metrics}} opened here is never closed")
+        }
         try "Hello {{name\n".write(toFile: dir + "/report.html.mustache", atomically: true, encoding: .utf8)
         #expect {
             try ReportTemplates(directory: dir)

@@ -1,0 +1,91 @@
+// report.html in a real browser: headless Chromium (Debian's `chromium`, which
+// `make deps` installs) renders the reports of the fixture runs to PNG and dumps
+// the DOM it built. The page must load with no console or network errors (the
+// network is made unreachable, so anything fetched from outside would fail), and
+// every chart must be in the rendered DOM. The PNGs are kept in
+// $TLC_SCREENSHOTS (default: a temporary folder) for people to look at.
+// Without chromium the test is skipped, unless TLC_REQUIRE_CHROMIUM is set (as
+// `make test` does): then a missing browser fails.
+import Foundation
+import Testing
+@testable import Reporting
+
+let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+    .first { FileManager.default.isExecutableFile(atPath: $0) }
+let requireChromium = ProcessInfo.processInfo.environment["TLC_REQUIRE_CHROMIUM"] != nil
+
+@Suite(.serialized, .enabled(if: chromium != nil || requireChromium, "chromium is not installed (make deps installs it)"))
+struct BrowserTests {
+    /// Runs chromium headless on a file; returns (exit code, stdout, stderr).
+    func browse(_ args: [String], _ file: String) throws -> (Int32, String, String) {
+        let browser = try #require(chromium, "chromium is not installed: make deps (apt-get install chromium)")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-chromium-\(UUID().uuidString)").path
+        p.arguments = ["120", browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+                       "--user-data-dir=\(profile)", "--host-resolver-rules=MAP * ~NOTFOUND"] + args + ["file://" + file]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Read both pipes while the browser runs (a full pipe would block it).
+        nonisolated(unsafe) var errData = Data()
+        let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while !reader.isFinished { usleep(10_000) }
+        try? FileManager.default.removeItem(atPath: profile)
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Console messages and failed loads in chromium's log (dbus noise aside).
+    func pageErrors(_ log: String) -> [String] {
+        log.split(separator: "\n").map(String.init).filter { line in
+            line.contains("CONSOLE") || line.contains("net::ERR") || line.contains("Uncaught")
+                || line.contains("Failed to load") || line.contains("Not allowed to load")
+        }
+    }
+
+    @Test(arguments: [
+        (runA, ["loss", "accuracy", "confusion", "per-class"]),
+        (compressedRun, ["loss", "accuracy", "confusion", "per-class", "variants"]),
+        (sweepRun, ["sweep-0", "sweep-1"]),
+    ])
+    func reportRendersInChromium(run: String, charts: [String]) throws {
+        let out = try fixtureOutputs()
+        try ReportWriter().rewrite(runDir: out + "/" + run)
+        let html = out + "/" + run + "/report.html"
+        let shots = ProcessInfo.processInfo.environment["TLC_SCREENSHOTS"]
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("tlc-screenshots").path
+        try FileManager.default.createDirectory(atPath: shots, withIntermediateDirectories: true)
+        let png = shots + "/" + run.split(separator: "/")[0] + ".png"
+        try? FileManager.default.removeItem(atPath: png)
+
+        let (code, _, log) = try browse(["--screenshot=\(png)", "--window-size=1400,2400", "--hide-scrollbars"], html)
+        #expect(code == 0, "chromium exited with \(code): \(log.suffix(2000))")
+        #expect(pageErrors(log).isEmpty, "errors while loading \(html): \(pageErrors(log))")
+        let bytes = try #require(FileManager.default.contents(atPath: png), "no screenshot written")
+        #expect(bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]))        // a PNG
+        #expect(bytes.count > 30_000, "a nearly empty screenshot (\(bytes.count) bytes)")
+        print("screenshot: \(png)")
+
+        let (code2, dom, log2) = try browse(["--dump-dom"], html)
+        #expect(code2 == 0)
+        #expect(pageErrors(log2).isEmpty, "\(pageErrors(log2))")
+        #expect(dom.contains("</footer>"))                               // the whole page was parsed
+        for chart in charts { #expect(dom.contains("data-chart=\"\(chart)\""), "chart \(chart) missing from the rendered DOM") }
+        #expect(dom.components(separatedBy: "<svg").count - 1 == charts.count)
+        #expect(!dom.contains("parsererror"))
+    }
+
+    /// The check above can fail: a page with a script error is caught.
+    @Test func aBrokenPageIsCaught() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-bad-\(UUID().uuidString).html").path
+        try "<html><body><script>console.error('boom'); undefinedFunction();</script><p>hi</p></body></html>"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let (_, dom, log) = try browse(["--dump-dom"], file)
+        #expect(dom.contains("<p>hi</p>"))
+        #expect(pageErrors(log).count >= 2, "\(log)")
+    }
+}
