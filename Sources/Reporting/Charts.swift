@@ -9,7 +9,7 @@ import Foundation
 
 public enum Chart {
     public static let width = 640.0, height = 360.0
-    static let margin = (left: 70.0, right: 20.0, top: 36.0, bottom: 56.0)
+    static let margin = (left: 70.0, right: 20.0, top: 48.0, bottom: 56.0)
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
     /// How tick labels of an axis are written.
@@ -261,8 +261,8 @@ public enum Chart {
     static func legend(_ items: [(String, String, Bool)]) -> String {
         var svg = "", x = margin.left + 10
         for (name, color, dashed) in items {
-            svg += "<line x1=\"\(f(x))\" y1=\"\(margin.top - 4)\" x2=\"\(f(x + 20))\" y2=\"\(margin.top - 4)\" stroke=\"\(color)\" stroke-width=\"3\"\(dashed ? " stroke-dasharray=\"6 4\"" : "")/>"
-            svg += "<text x=\"\(f(x + 24))\" y=\"\(margin.top)\" font-size=\"11\">\(escape(name))</text>\n"
+            svg += "<line x1=\"\(f(x))\" y1=\"\(margin.top - 14)\" x2=\"\(f(x + 20))\" y2=\"\(margin.top - 14)\" stroke=\"\(color)\" stroke-width=\"3\"\(dashed ? " stroke-dasharray=\"6 4\"" : "")/>"
+            svg += "<text x=\"\(f(x + 24))\" y=\"\(margin.top - 10)\" font-size=\"11\">\(escape(name))</text>\n"
             x += 34 + Double(name.count) * 6.5
         }
         return svg

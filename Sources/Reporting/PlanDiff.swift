@@ -73,8 +73,7 @@ public struct PlanDiff: Sendable {
         out += table(stages.map { s in
             ["  " + s.kind, String(s.hash.prefix(10)), s.change,
              s.action == "cached" ? tint("from the cache", "32") : tint("would run", "33"), s.summary]
-        }) + "\n"
-        for d in dropped { out += "  \(d.kind)  \(d.hash.prefix(10))  no longer in the plan  \(d.summary)\n" }
+        } + dropped.map { d in ["  " + d.kind, String(d.hash.prefix(10)), "dropped", "-", d.summary] }) + "\n"
         let run = stages.filter { $0.action != "cached" }.count
         out += "\n  \(run) of \(stages.count) stage\(stages.count == 1 ? "" : "s") would run, \(stages.count - run) from the cache"
         out += "; \(stages.filter { $0.change == "changed" }.count) changed since old\n"

@@ -173,7 +173,7 @@ public struct RunDiff: Sendable {
         }
         func bold(_ s: String) -> String { color ? "\u{1B}[1m" + s + "\u{1B}[0m" : s }
         var out = bold("runs") + "\n"
-        for (i, r) in runs.enumerated() { out += "  \(i == 0 ? "A" : String(UnicodeScalar(UInt8(65 + min(i, 25))))) \(r)\(i == 0 && runs.count > 1 ? "  (baseline)" : "")\n" }
+        for (i, r) in runs.enumerated() { out += "  \(Self.letter(i)) \(r)\(i == 0 ? "  (baseline)" : "")\n" }
         out += "\n" + bold("configuration") + "\n"
         if config.isEmpty { out += "  identical\n" } else {
             var rows: [[String]] = []
@@ -184,7 +184,7 @@ public struct RunDiff: Sendable {
         }
         out += "\n" + bold("metrics") + "\n"
         if metrics.isEmpty { out += "  none\n" } else {
-            var rows: [[String]] = [["  METRIC"] + runs.indices.map { $0 == 0 ? "A" : "\(String(UnicodeScalar(UInt8(65 + min($0, 25)))))" }]
+            var rows: [[String]] = [["  METRIC"] + runs.indices.map(Self.letter)]
             var paints: [[Bool?]] = [[]]
             for m in metrics {
                 var cells = ["  " + m.name]
@@ -218,6 +218,9 @@ public struct RunDiff: Sendable {
         }
         return out
     }
+
+    /// A, B, …, Z, then R27, R28, … for the column headings.
+    static func letter(_ i: Int) -> String { i < 26 ? String(UnicodeScalar(UInt8(65 + i))) : "R\(i + 1)" }
 
     /// The Markdown report (diff.md template).
     public func markdown(templates: ReportTemplates = .builtIn()) throws(ReportError) -> String {

@@ -32,7 +32,7 @@ struct Diff: ParsableCommand {
             RUN is a run directory, a run id, NAME@latest, NAME@N, a sweep point as RUN/LABEL, or a bare \
             point label of a sweep named before it. A single sweep compares each point with --baseline \
             (default: its first point). With --plan, OLD and NEW are experiment files; either may be \
-            REV:path, read from git (e.g. HEAD~1:Experiments/x.yaml).
+            REV:path, read from git (e.g. HEAD~1:Experiments/x.yaml); --set overrides apply to NEW.
             """)
     @Argument(help: ArgumentHelp("Runs to compare; the first is the baseline (with --plan: OLD NEW).", valueName: "run"))
     var references: [String] = []
@@ -48,6 +48,7 @@ struct Diff: ParsableCommand {
         if plan && references.count != 2 { throw ValidationError("--plan takes exactly two experiment files: OLD NEW") }
         if !plan && references.isEmpty { throw ValidationError("give two or more runs to compare, or one sweep") }
         if plan && baseline != nil { throw ValidationError("--baseline is for sweeps of finished runs, not --plan") }
+        if !plan && !spec.overrides.isEmpty { throw ValidationError("--set applies to NEW with --plan; finished runs cannot be changed") }
     }
 
     func run() throws {
@@ -80,7 +81,11 @@ struct Diff: ParsableCommand {
                 Output.err("tlc diff: \(error.description)")
                 throw CommandFailure(code: 2)
             }
-            let (loaded, plan) = try spec.plan(file)
+            // --set changes NEW only: `tlc diff --plan x.yaml x.yaml --set optimizer.lr=3e-4`
+            // shows what that override would rerun.
+            var options = spec
+            if i == 0 { options.overrides = [] }
+            let (loaded, plan) = try options.plan(file)
             sides.append((ref, loaded, plan))
         }
         let cache = StageCache(root: RunOptions(outputRoot: root.output).cacheRoot)

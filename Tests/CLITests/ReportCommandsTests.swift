@@ -47,6 +47,9 @@ import Testing
         #expect(TLC.run(["diff", "repcli@1", "repcli@0", "--format", "html", "--output", out]) == 2)
         #expect(TLC.run(["diff", "--plan", file, "--output", out]) == 2)          // --plan takes two files
         #expect(TLC.run(["diff", "--plan", file, file, "--output", out]) == 0)
+        #expect(TLC.run(["diff", "--plan", file, file, "--set", "optimizer.lr=3e-4", "--output", out, "--format", "json"]) == 0)
+        #expect(TLC.run(["diff", "--plan", file, file, "--set", "optimizer.lr=-1", "--output", out]) == 2)
+        #expect(TLC.run(["diff", "repcli@1", "repcli@0", "--set", "optimizer.lr=3e-4", "--output", out]) == 2)
         #expect(TLC.run(["diff", "--plan", file, dir + "/none.yaml", "--output", out]) == 2)
 
         // Re-rendering with a user's template; a broken one is exit code 2 and leaves the report alone.

@@ -37,7 +37,7 @@ import Testing
         let dir = try temp()
         let r = try run(Self.small, in: dir)
         #expect(r.status == "succeeded")
-        for f in ["spec.yaml", "resolved.yaml", "plan.json", "metrics.json", "history.jsonl", "model.safetensors", "report.md", "log.txt"] {
+        for f in ["spec.yaml", "resolved.yaml", "plan.json", "metrics.json", "history.jsonl", "model.safetensors", "evaluation.json", "log.txt"] {
             #expect(FileManager.default.fileExists(atPath: r.runDir + "/" + f), "\(f)")
         }
         let m = try #require(r.points.first?.metrics)
@@ -51,6 +51,35 @@ import Testing
         // resolved.yaml is a valid spec that gives the same plan.
         let resolved = try ExperimentLoader().load(path: r.runDir + "/resolved.yaml")
         #expect(resolved.base == (try ExperimentLoader().load(path: dir + "/e.yaml")).base)
+    }
+
+    /// Records the reporter calls (the Reporting module's writer is tested there).
+    final class RecordingReporter: RunReporter, @unchecked Sendable {
+        var calls: [String] = []
+        func writePointReport(pointDir: String) throws {
+            #expect(FileManager.default.fileExists(atPath: pointDir + "/metrics.json"))
+            #expect(FileManager.default.fileExists(atPath: pointDir + "/resolved.yaml"))
+            calls.append("point " + pointDir)
+            try "report".write(toFile: pointDir + "/report.md", atomically: true, encoding: .utf8)
+        }
+        func writeSweepReport(sweepDir: String) throws {
+            #expect(FileManager.default.fileExists(atPath: sweepDir + "/leaderboard.json"))
+            calls.append("sweep " + sweepDir)
+        }
+    }
+
+    @Test func theReporterWritesIntoTheUnpublishedFolder() throws {
+        let dir = try temp()
+        let reporter = RecordingReporter()
+        let r = try run(Self.small, in: dir, options: RunOptions(outputRoot: dir + "/Outputs", reporter: reporter))
+        #expect(reporter.calls.count == 1 && reporter.calls[0].hasSuffix(".partial"))
+        #expect(try String(contentsOfFile: r.runDir + "/report.md", encoding: .utf8) == "report")
+        let evaluation = try String(contentsOfFile: r.runDir + "/evaluation.json", encoding: .utf8)
+        #expect(evaluation.contains("\"classes\"") && evaluation.contains("\"T-shirt/top\"") && evaluation.contains("\"confusion\""))
+        let sweep = try run(Self.small + "sweep: {grid: {optimizer.lr: [1e-3, 3e-3]}}\n", name: "s.yaml", in: dir,
+                            options: RunOptions(outputRoot: dir + "/Outputs2", reporter: reporter))
+        #expect(sweep.status == "succeeded")
+        #expect(reporter.calls.count == 4 && reporter.calls[3].hasPrefix("sweep "))
     }
 
     @Test func sameSpecSameSeedSameModelBytes() throws {
