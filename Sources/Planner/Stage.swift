@@ -11,6 +11,8 @@ public struct Stage: Hashable, Sendable, CustomStringConvertible {
         case dataNormalize = "data.normalize"
         case modelInit = "model.init"
         case features
+        /// The diagonal Fisher information of a source model on its own data (EWC).
+        case fisher
         case train
         case prune
         case quantize

@@ -18,6 +18,8 @@ enum StageOutput {
     case model(Network)
     /// The frozen backbone's outputs for every split (flat feature vectors).
     case features(train: Dataset, validation: Dataset, test: Dataset)
+    /// The diagonal Fisher information of a source model, by parameter name.
+    case fisher([String: [Float]])
     case trained(network: Network, history: [EpochRecord], seconds: Double, stoppedEarly: Bool)
     case evaluation(variant: String, result: EvaluationResult, network: Network)
     case report
@@ -53,6 +55,8 @@ final class StageExecutor: @unchecked Sendable {
     private var cachedTable: Set<String> = []
     private var rawTable: (train: Dataset, test: Dataset)?
     private var ran = 0, reused = 0
+    /// Seconds each stage computed for (this run, or the run that filled its cache entry).
+    private var secondsTable: [String: Double] = [:]
 
     init(plan: Plan, policy: CachePolicy, cancellation: Cancellation = Cancellation(), log: @escaping @Sendable (String) -> Void) {
         self.plan = plan
@@ -66,6 +70,32 @@ final class StageExecutor: @unchecked Sendable {
     private func markCached(_ id: String) { locked { cachedTable.insert(id); reused += 1 } }
     private func countRan() { locked { ran += 1 } }
     var ranCount: Int { locked { ran } }
+
+    /// How long a stage took to compute, here or in the run that filled its cache entry.
+    func computeSeconds(_ id: String) -> Double? {
+        if let s = locked({ secondsTable[id] }) { return s }
+        guard let dir = entry(id), let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("timing.json")),
+              let info = try? JSONDecoder().decode(StageTiming.self, from: data) else { return nil }
+        locked { secondsTable[id] = info.seconds }
+        return info.seconds
+    }
+
+    /// Runs a stage's work and records how long it took.
+    private func timedExecute(_ stage: Stage, spec: Spec) throws -> StageOutput {
+        let started = Date()
+        let out = try execute(stage, spec: spec)
+        let seconds = Date().timeIntervalSince(started)
+        locked { secondsTable[stage.id] = seconds }
+        return out
+    }
+
+    /// Writes a stage's output and its timing into a cache entry folder.
+    private func saveEntry(_ out: StageOutput, of stage: Stage, to dir: String) throws {
+        try save(out, of: stage, to: dir)
+        if let seconds = locked({ secondsTable[stage.id] }) {
+            try JSONEncoder().encode(StageTiming(seconds: seconds)).write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("timing.json")))
+        }
+    }
     var reusedCount: Int { locked { reused } }
 
     /// The output of a finished stage, loading it from the cache when needed.
@@ -81,9 +111,9 @@ final class StageExecutor: @unchecked Sendable {
             // A damaged entry is recomputed and replaced, never trusted.
             log("warning: \(error); recomputing \(stage.id)")
             guard let spec = plan.specs[stage.source] else { throw error }
-            let fresh = try execute(stage, spec: spec)
+            let fresh = try timedExecute(stage, spec: spec)
             try cache.withLock(stage.hash) {
-                try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in try save(fresh, of: stage, to: dir) }
+                try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in try saveEntry(fresh, of: stage, to: dir) }
             }
             countRan()
             out = fresh
@@ -124,7 +154,7 @@ final class StageExecutor: @unchecked Sendable {
         }
         do {
             guard let cache = policy.cache, stage.kind != .report else {
-                setOutput(stage.id, try execute(stage, spec: spec))
+                setOutput(stage.id, try timedExecute(stage, spec: spec))
                 countRan()
                 return
             }
@@ -135,11 +165,11 @@ final class StageExecutor: @unchecked Sendable {
                     log("  cached by another run (\(stage.hash.prefix(10)))")
                     return
                 }
-                let out = try execute(stage, spec: spec)
+                let out = try timedExecute(stage, spec: spec)
                 setOutput(stage.id, out)
                 countRan()
                 try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in
-                    try save(out, of: stage, to: dir)
+                    try saveEntry(out, of: stage, to: dir)
                 }
             }
         } catch let failure as StageFailure {
@@ -201,13 +231,17 @@ final class StageExecutor: @unchecked Sendable {
             let frozen = Set(network.summary.frozenLayers(spec.backbone.freeze))
             if !frozen.isEmpty { network.freeze(frozen) }
             var trainee = network
-            if stage.deps.count > 2, case .features(let ftrain, let fvalidation, _) = try dep(stage, 2) {
+            if let featuresID = dependency(of: stage, kind: .features), case .features(let ftrain, let fvalidation, _) = try output(featuresID) {
                 // Frozen backbone: train the head alone on the cached features.
                 trainee = try headNetwork(of: network)
                 (train, validation) = (ftrain, fvalidation)
             }
             var config = trainingConfig(spec)
             if config.earlyStopping != nil && validation.isEmpty { config.earlyStopping = nil }
+            if trainee === network {
+                config.unfreeze = spec.training.unfreeze.map { ($0.epoch, Set(network.summary.frozenLayers($0.layers))) }
+                config.penalties = try penalties(spec, initial: initial, stage: stage)
+            }
             let started = Date()
             let result = try Trainer.fit(trainee, train: train, validation: validation.isEmpty ? nil : validation, config: config) { record in
                 var line = "  epoch \(record.epoch)/\(spec.training.epochs)  loss \(fmt(record.trainLoss))  acc \(pct(record.trainAccuracy))"
@@ -232,8 +266,17 @@ final class StageExecutor: @unchecked Sendable {
                   case .normalized(_, _, let test, _) = try dep(stage, 1) else { throw wrongInput(stage) }
             let variant = stage.inputs["variant"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "baseline"
             var result: EvaluationResult
-            if let trainStage = plan.stage(stage.deps[0]), trainStage.kind == .train, trainStage.deps.count > 2,
-               case .features(_, _, let testFeatures) = try output(trainStage.deps[2]) {
+            if variant == "source.after" {
+                // The fine-tuned backbone under the source model's own head, on the source's test split.
+                guard case .trained(let source, _, _, _) = try dep(stage, 2) else { throw wrongInput(stage) }
+                let composed = try clone(source)
+                _ = try copyBackbone(from: network, to: composed, stage: stage)
+                let result = try composed.evaluate(test, batchSize: 256, topK: min(5, test.numClasses))
+                log("  source task after fine-tuning: test accuracy \(pct(result.accuracy))")
+                return .evaluation(variant: variant, result: result, network: composed)
+            }
+            if let trainStage = plan.stage(stage.deps[0]), trainStage.kind == .train, let featuresID = dependency(of: trainStage, kind: .features),
+               case .features(_, _, let testFeatures) = try output(featuresID) {
                 // Frozen backbone: score the head on the cached test features (the backbone
                 // would compute exactly these), and time the whole network on one batch.
                 result = try headNetwork(of: network).evaluate(testFeatures, batchSize: 256, topK: min(5, test.numClasses))
@@ -246,11 +289,48 @@ final class StageExecutor: @unchecked Sendable {
             }
             log("  \(variant): test accuracy \(pct(result.accuracy)), loss \(fmt(result.loss))")
             return .evaluation(variant: variant, result: result, network: network)
+        case .fisher:
+            // The source model on its own (normalized) training data.
+            guard case .trained(let source, _, _, _) = try dep(stage, 0),
+                  case .normalized(let sourceTrain, _, _, _) = try dep(stage, 1) else { throw wrongInput(stage) }
+            let samples = stage.inputs["samples"].flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 1000
+            let network = try clone(source)
+            let fisher = try Fisher.diagonal(of: network, on: sourceTrain, samples: samples,
+                                             seed: SeededGenerator(seed: UInt64(spec.seed)).split(label: "fisher").key)
+            let values = fisher.values.flatMap { $0 }
+            log("  Fisher information over \(min(samples, sourceTrain.count)) images: mean \(String(format: "%.3g", values.reduce(0, +) / Float(max(values.count, 1)))), max \(String(format: "%.3g", values.max() ?? 0))")
+            return .fisher(fisher)
         case .report:
             return .report
         case .prune, .quantize, .distill, .ensemble:
             throw StageFailure(stage: stage.id, message: "\(stage.kind.rawValue) stages are planned but not executed yet")
         }
+    }
+
+    /// The first dependency of `stage` of the given kind.
+    func dependency(of stage: Stage, kind: Stage.Kind) -> String? {
+        stage.deps.first { plan.stage($0)?.kind == kind }
+    }
+
+    /// L2-SP and EWC penalties toward the pretrained backbone (the model.init output).
+    private func penalties(_ spec: Spec, initial: Network, stage: Stage) throws -> [AnchorPenalty] {
+        let r = spec.training.regularization
+        guard r.isEnabled else { return [] }
+        let anchors = AnchorPenalty.anchors(at: initial, covering: initial.backboneParameterNames)
+        var out: [AnchorPenalty] = []
+        if r.l2sp > 0 { out.append(AnchorPenalty(name: "l2sp", strength: Float(r.l2sp), anchors: anchors)) }
+        if r.ewc > 0 {
+            guard let fisherID = dependency(of: stage, kind: .fisher), case .fisher(let fisher) = try output(fisherID) else {
+                throw StageFailure(stage: stage.id, message: "EWC needs the source task's Fisher information (backbone.weights: run:NAME)")
+            }
+            var weighted: [String: ParameterAnchor] = [:]
+            for (name, anchor) in anchors {
+                guard let f = fisher[name], f.count == anchor.reference.count else { continue }
+                weighted[name] = ParameterAnchor(reference: anchor.reference, importance: f)
+            }
+            out.append(AnchorPenalty(name: "ewc", strength: Float(r.ewc), anchors: weighted))
+        }
+        return out
     }
 
     private func wrongInput(_ stage: Stage) -> StageFailure {
