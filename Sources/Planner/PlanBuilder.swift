@@ -307,9 +307,13 @@ public struct PlanBuilder {
             evaluations.append(add(.evaluate, experiment: spec.name, inputs: .object([("variant", .string("source.before")), ("top_k", .int(5))]),
                                    deps: [source.model, source.normalized], points: points, flops: 0,
                                    summary: "evaluate the source model \(source.experiment) on its own test split", state: state))
-            evaluations.append(add(.evaluate, experiment: spec.name, inputs: .object([("variant", .string("source.after")), ("top_k", .int(5))]),
-                                   deps: [train, source.normalized, source.model], points: points, flops: 0,
-                                   summary: "evaluate the fine-tuned backbone with the source head on \(source.experiment)'s test split", state: state))
+            // A wholly frozen backbone (features path) is unchanged bit for bit: nothing to re-score.
+            if !useFeatures {
+                evaluations.append(add(.evaluate, experiment: spec.name, inputs: .object([("variant", .string("source.after")), ("top_k", .int(5))]),
+                                       deps: [train, source.normalized, source.model], points: points,
+                                       flops: Double(summary.forwardFLOPs) * Double(Self.testSamples(spec.data)),
+                                       summary: "evaluate the fine-tuned backbone with the source head on \(source.experiment)'s test split", state: state))
+            }
         }
 
         // Ensemble of seeds or of other experiments.

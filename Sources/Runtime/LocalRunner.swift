@@ -250,6 +250,11 @@ public enum LocalRunner {
             if variant == "source.before" { metrics["source.accuracy_before"] = result.accuracy }
             if variant == "source.after" { metrics["source.accuracy_after"] = result.accuracy }
         }
+        if let before = metrics["source.accuracy_before"], metrics["source.accuracy_after"] == nil,
+           let trainStage = plan.stage(point.modelStage), executor.dependency(of: trainStage, kind: .features) != nil {
+            // The frozen backbone is unchanged bit for bit (batch norm on running statistics).
+            metrics["source.accuracy_after"] = before
+        }
         if let before = metrics["source.accuracy_before"], let after = metrics["source.accuracy_after"] {
             metrics["source.forgetting"] = before - after
         }
