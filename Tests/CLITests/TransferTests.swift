@@ -209,3 +209,17 @@ func pythonWithSafetensors(_ script: String) throws -> (status: Int32, output: S
                 == metrics.filter { !$0.key.hasPrefix("time.") && !$0.key.hasPrefix("latency.") })
     }
 }
+
+@Suite struct ZooDocsTests {
+    @Test func pytorchDocsListTheZoosTensors() throws {
+        let doc = try String(contentsOfFile: Repo.root + "/docs/pytorch.md", encoding: .utf8)
+        let begin = try #require(doc.range(of: "<!-- BEGIN tlc zoo --all-tensors -->\n"))
+        let end = try #require(doc.range(of: "<!-- END tlc zoo --all-tensors -->"))
+        let generated = ZooCommand.tensorTables(input: FeatureShape(channels: 1, height: 28, width: 28), classes: 10)
+        #expect(String(doc[begin.upperBound..<end.lowerBound]).trimmingCharacters(in: .whitespacesAndNewlines)
+                == generated.trimmingCharacters(in: .whitespacesAndNewlines),
+                "docs/pytorch.md is out of date: regenerate its section with tlc zoo --all-tensors")
+        #expect(TLC.run(["zoo"]) == 0 && TLC.run(["zoo", "resnet-8", "--format", "json"]) == 0)
+        #expect(TLC.run(["zoo", "resnet-9"]) == 2 && TLC.run(["zoo", "--input", "1x0x3"]) == 2)
+    }
+}
