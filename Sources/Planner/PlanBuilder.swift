@@ -297,7 +297,9 @@ public struct PlanBuilder {
         let frozenCount = summary.layers.filter { frozen.contains($0.path) }.reduce(0) { $0 + $1.parameters }
         let train = add(.train, experiment: spec.name, inputs: trainInputs, deps: trainDeps, points: points, flops: trainFLOPs,
                         summary: "\(spec.training.epochs) epochs, \(spec.optimizer.kind.rawValue) lr=\(SpecValue.double(spec.optimizer.lr).compactText), " +
-                            "batch \(spec.training.batchSize); \(Self.count(summary.parameters - frozenCount)) trainable, \(Self.count(frozenCount)) frozen",
+                            "batch \(spec.training.batchSize); \(Self.count(summary.parameters - frozenCount)) trainable, \(Self.count(frozenCount)) frozen" +
+                            (spec.training.unfreeze.isEmpty ? "" : " at first, unfreezing at epoch " + spec.training.unfreeze.map { String($0.epoch) }.joined(separator: ", ")) +
+                            (spec.training.regularization.l2sp > 0 ? ", L2-SP" : "") + (spec.training.regularization.ewc > 0 ? ", EWC" : ""),
                         state: state)
         var evaluations = [evaluate(train, data: norm, spec: spec, variant: "baseline", points: points, experiment: spec.name, state: state,
                                     flops: Double(summary.forwardFLOPs) * testSamples)]
