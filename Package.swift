@@ -54,6 +54,6 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "FrontEnd"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Planner", "FrontEnd"]),
-        .testTarget(name: "CLITests", dependencies: ["TLCCommands", "FrontEnd", "ModelZoo", "Engine"]),
+        .testTarget(name: "CLITests", dependencies: ["TLCCommands", "FrontEnd", "Planner", "ModelZoo", "Engine"]),
     ]
 )

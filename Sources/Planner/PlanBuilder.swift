@@ -43,6 +43,7 @@ public struct PlanBuilder {
         /// The spec being lowered (its key in `specs`).
         var source = ""
         var specs: [String: Spec] = [:]
+        var experimentFiles: [String: String] = [:]
     }
 
     public func plan(_ experiment: LoadedExperiment) throws(PlanError) -> Plan {
@@ -114,8 +115,10 @@ public struct PlanBuilder {
             state.warnings.append("the sweep has \(count) points; consider random search or fewer values")
         }
         let stages = state.order.map { state.stages[$0]! }
-        return Plan(experiment: experiment.name, file: experiment.file, stages: stages, points: points,
-                    sweptPaths: experiment.sweptPaths, warnings: state.warnings, specs: state.specs)
+        var plan = Plan(experiment: experiment.name, file: experiment.file, stages: stages, points: points,
+                        sweptPaths: experiment.sweptPaths, warnings: state.warnings, specs: state.specs)
+        plan.experimentFiles = state.experimentFiles
+        return plan
     }
 
     struct DataKey: Hashable { var data: DataSpec; var seed: Int; var normalization: NormalizationSpec; var experiment: String }
@@ -169,6 +172,7 @@ public struct PlanBuilder {
         for w in other.warnings where !state.warnings.contains(w) { state.warnings.append(w) }
         state.specs.merge(other.specs) { a, _ in a }
         state.byExperimentFinal.merge(other.byExperimentFinal) { a, _ in a }
+        state.experimentFiles.merge(other.experimentFiles) { a, _ in a }
         state.dataChains.merge(other.dataChains) { a, _ in a }
         state.architectures.merge(other.architectures) { a, _ in a }
         state.weights.merge(other.weights) { a, _ in a }
@@ -181,6 +185,7 @@ public struct PlanBuilder {
         let outerSource = state.source
         state.source = pointID
         state.specs[pointID] = spec
+        if state.experimentFiles[spec.name] == nil { state.experimentFiles[spec.name] = file }
         defer { state.source = outerSource }
         let classes = spec.data.classCount ?? 2
         let trainSamples = Double(Self.trainSamples(spec.data))
@@ -194,7 +199,16 @@ public struct PlanBuilder {
             (load, norm) = known
             for id in [load, norm] { addPoints(points, to: id, state: state) }
         } else {
-            let dataInputs = spec.data.specValue.removing("augment").merging([("seed", .int(spec.seed))])
+            var dataInputs = spec.data.specValue.removing("augment").merging([("seed", .int(spec.seed))])
+            // A user's data files: their contents are part of the hash, so editing one reruns what depends on it.
+            var digests: [SpecValue] = []
+            for source in [spec.data.dataset] + (spec.data.testDataset.map { [$0] } ?? []) {
+                for path in Self.dataFiles(source, relativeTo: file) {
+                    guard let bytes = FileManager.default.contents(atPath: path) else { throw .message("data: cannot read \(path)") }
+                    digests.append(.string(Self.sha256(bytes)))
+                }
+            }
+            if !digests.isEmpty { dataInputs = dataInputs.merging([("files_sha256", .list(digests))]) }
             load = add(.dataLoad, experiment: spec.name, inputs: dataInputs, deps: [], points: points, flops: 0,
                        summary: "load \(spec.data.dataset.text), \(classes) classes" +
                            (spec.data.trainPerClass.map { ", \($0) per class" } ?? ""), state: state)
@@ -452,6 +466,17 @@ public struct PlanBuilder {
         case .topOfSweep: true
         case .references(let refs): refs.contains { $0.hasPrefix("point:") }
         case .seeds: false
+        }
+    }
+
+    /// The files a csv/npy source reads, as absolute paths.
+    public static func dataFiles(_ source: DatasetSource, relativeTo file: String) -> [String] {
+        switch source {
+        case .fashionMNIST: return []
+        case .csv(let path): return [SpecDecoder.resolvePath(path, relativeTo: file)]
+        case .npy(let path):
+            let folder = SpecDecoder.resolvePath(path, relativeTo: file)
+            return ["x.npy", "y.npy"].map { (folder as NSString).appendingPathComponent($0) }
         }
     }
 

@@ -71,6 +71,8 @@ public struct Plan: Sendable {
     public var warnings: [String]
     /// Resolved specs stages were lowered from: point ids, and upstream experiment names.
     public var specs: [String: Spec]
+    /// The file each experiment of the plan was read from (relative data paths resolve against it).
+    public var experimentFiles: [String: String] = [:]
 
     public func stage(_ id: String) -> Stage? { stages.first { $0.id == id } }
     /// Stages used by more than one point.

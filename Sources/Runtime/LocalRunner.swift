@@ -121,7 +121,6 @@ public enum LocalRunner {
         for spec in plan.specs.values {
             if !spec.compression.isEmpty { out.append("compression steps (\(spec.name))") }
             if spec.ensemble != nil { out.append("ensembles (\(spec.name))") }
-            if spec.data.dataset != .fashionMNIST { out.append("\(spec.data.dataset.text) data (\(spec.name))") }
         }
         return Array(Set(out)).sorted()
     }

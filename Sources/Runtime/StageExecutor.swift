@@ -53,7 +53,8 @@ final class StageExecutor: @unchecked Sendable {
     private var outputTable: [String: StageOutput] = [:]
     /// Stages whose output is a complete cache entry not loaded into memory yet.
     private var cachedTable: Set<String> = []
-    private var rawTable: (train: Dataset, test: Dataset)?
+    /// Loaded data sources (train and test splits before any selection), by source.
+    private var rawTable: [String: (train: Dataset, test: Dataset)] = [:]
     private var ran = 0, reused = 0
     /// Seconds each stage computed for (this run, or the run that filled its cache entry).
     private var secondsTable: [String: Double] = [:]
@@ -186,7 +187,7 @@ final class StageExecutor: @unchecked Sendable {
 
     private func execute(_ stage: Stage, spec: Spec) throws -> StageOutput {
         switch stage.kind {
-        case .dataLoad: return try loadData(spec)
+        case .dataLoad: return try loadData(spec, experiment: stage.experiment)
         case .dataNormalize:
             guard case .data(let train, let validation, let test, _) = try dep(stage, 0) else { throw wrongInput(stage) }
             let kind: Normalization.Kind = switch spec.normalization.kind {
@@ -339,23 +340,67 @@ final class StageExecutor: @unchecked Sendable {
 
     // MARK: data
 
-    private func raw() throws -> (train: Dataset, test: Dataset) {
-        if let known = locked({ rawTable }) { return known }
-        do {
-            let loaded = try FashionMNIST.load()
-            locked { rawTable = loaded }
-            return loaded
-        } catch {
-            throw StageFailure(stage: "data.load", message: "\(error)\n  Fashion-MNIST comes from the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or set TLC_DATA to a folder with its IDX files")
+    /// The data source's training and test splits: Fashion-MNIST's own, or a user's
+    /// csv/npy data with its separate test set or a seeded stratified hold-out.
+    private func raw(_ spec: Spec, experiment: String) throws -> (train: Dataset, test: Dataset) {
+        let d = spec.data
+        let key = d.dataset == .fashionMNIST ? "fashion-mnist"
+            : "\(experiment)|\(d.dataset.text)|\(d.testDataset?.text ?? "")|\(d.testFraction)|\(spec.seed)|\(d.inputShape)"
+        if let known = locked({ rawTable[key] }) { return known }
+        let loaded: (train: Dataset, test: Dataset)
+        if d.dataset == .fashionMNIST {
+            do { loaded = try FashionMNIST.load() } catch {
+                throw StageFailure(stage: "data.load", message: "\(error)\n  Fashion-MNIST comes from the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or set TLC_DATA to a folder with its IDX files")
+            }
+        } else {
+            let file = plan.experimentFiles[experiment] ?? plan.file
+            let pool = try userData(d.dataset, shape: d.inputShape, file: file)
+            if let testSource = d.testDataset {
+                var test = try userData(testSource, shape: d.inputShape, file: file)
+                if test.classNames != pool.classNames {
+                    // Labels given by name: number the test set's classes as the training data's.
+                    let index = Dictionary(uniqueKeysWithValues: pool.classNames.enumerated().map { ($1, $0) })
+                    var labels: [Int] = []
+                    for l in test.labels {
+                        guard let i = index[test.classNames[l]] else {
+                            throw StageFailure(stage: "data.load", message: "the test set's class '\(test.classNames[l])' is not in the training data (classes: \(pool.classNames.prefix(8).joined(separator: ", ")))")
+                        }
+                        labels.append(i)
+                    }
+                    test = try Dataset(sampleShape: test.sampleShape, features: test.features, labels: labels, classNames: pool.classNames)
+                }
+                loaded = (pool, test)
+            } else {
+                let rng = SeededGenerator(seed: UInt64(spec.seed)).split(label: "data").split(label: "test-split")
+                let (train, test) = try pool.indicesStratifiedSplit(validationFraction: d.testFraction, rng: rng)
+                loaded = (pool.subset(train), pool.subset(test))
+            }
         }
+        locked { rawTable[key] = loaded }
+        return loaded
     }
 
-    private func loadData(_ spec: Spec) throws -> StageOutput {
-        guard spec.data.dataset == .fashionMNIST else {
-            throw StageFailure(stage: "data.load", message: "\(spec.data.dataset.text): csv and npy data are validated but not loaded yet")
+    /// Reads a csv file or an npy folder (x.npy, y.npy), shaped as `shape`.
+    private func userData(_ source: DatasetSource, shape: FeatureShape, file: String) throws -> Dataset {
+        let paths = PlanBuilder.dataFiles(source, relativeTo: file)
+        var data: Dataset
+        if case .csv = source {
+            data = try Dataset.fromCSV(paths[0], sampleShape: nil)
+        } else {
+            data = try Dataset.fromNPY(features: paths[0], labels: paths[1])
         }
+        guard data.sampleShape.count == shape.count else {
+            throw StageFailure(stage: "data.load", message: "\(source.text): samples have \(data.sampleShape.count) values (\(data.sampleShape)), but data.input_shape \(shape) needs \(shape.count)")
+        }
+        if data.sampleShape != shape {
+            data = try Dataset(sampleShape: shape, features: data.features, labels: data.labels, classNames: data.classNames)
+        }
+        return data
+    }
+
+    private func loadData(_ spec: Spec, experiment: String) throws -> StageOutput {
         let root = SeededGenerator(seed: UInt64(spec.seed)).split(label: "data")
-        let (train, test) = try selected(spec.data.classes)
+        let (train, test) = try selected(spec, experiment: experiment)
         // Indices into the class-selected splits: what the cache stores.
         var trainIndices = Array(0..<train.count), testIndices = Array(0..<test.count)
         if let n = spec.data.trainPerClass { trainIndices = try train.indicesLimitingPerClass(n, rng: root.split(label: "train-limit")) }
@@ -375,15 +420,15 @@ final class StageExecutor: @unchecked Sendable {
     }
 
     /// The data a cached selection describes.
-    func materializeSelection(_ s: DataSelection) throws -> StageOutput {
-        let (train, test) = try selected(s.classes)
+    func materializeSelection(_ s: DataSelection, spec: Spec, experiment: String) throws -> StageOutput {
+        let (train, test) = try selected(spec, experiment: experiment)
         return try materialize(s, train: train, test: test)
     }
 
     /// The source's training and test splits, reduced to `classes` (remapped) when given.
-    private func selected(_ classes: [Int]?) throws -> (train: Dataset, test: Dataset) {
-        let (train, test) = try raw()
-        guard let classes else { return (train, test) }
+    private func selected(_ spec: Spec, experiment: String) throws -> (train: Dataset, test: Dataset) {
+        let (train, test) = try raw(spec, experiment: experiment)
+        guard let classes = spec.data.classes else { return (train, test) }
         return (try train.selectingClasses(classes), try test.selectingClasses(classes))
     }
 

@@ -75,7 +75,7 @@ extension StageExecutor {
         do {
             switch stage.kind {
             case .dataLoad:
-                return try materializeSelection(try decoder.decode(DataSelection.self, from: read("selection.json")))
+                return try materializeSelection(try decoder.decode(DataSelection.self, from: read("selection.json")), spec: spec, experiment: stage.experiment)
             case .dataNormalize:
                 guard case .data(let train, let validation, let test, _) = try output(stage.deps[0]) else { throw CacheError.corrupt(dir) }
                 let n = try decoder.decode(Normalization.self, from: read("normalization.json"))

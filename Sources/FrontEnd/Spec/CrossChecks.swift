@@ -20,16 +20,37 @@ extension SpecDecoder {
                 r.error("class \(c) does not exist: \(spec.data.dataset.text) has classes 0–\(known - 1)", at: item)
             }
         }
+        func checkSource(_ source: DatasetSource, at: YAMLNode) {
+            switch source {
+            case .csv(let path):
+                let full = Self.resolvePath(path, relativeTo: at.location.file)
+                if !fileExists(full) { r.error("data file '\(path)' does not exist (looked at \(full))", at: at) }
+            case .npy(let path):
+                // A folder holding x.npy (features) and y.npy (labels).
+                let full = Self.resolvePath(path, relativeTo: at.location.file)
+                for file in ["x.npy", "y.npy"] where !fileExists((full as NSString).appendingPathComponent(file)) {
+                    r.error("npy data '\(path)' has no \(file) (looked at \((full as NSString).appendingPathComponent(file)))", at: at,
+                            notes: ["npy:FOLDER names a folder with x.npy (features, N×F, N×H×W or N×C×H×W) and y.npy (labels, N)"])
+                }
+            case .fashionMNIST: break
+            }
+        }
         switch spec.data.dataset {
-        case .csv(let path), .npy(let path):
+        case .csv, .npy:
             let at = node("data", "dataset") ?? anchor
-            let full = Self.resolvePath(path, relativeTo: at.location.file)
-            if !fileExists(full) { r.error("data file '\(path)' does not exist (looked at \(full))", at: at) }
+            checkSource(spec.data.dataset, at: at)
             if spec.data.classes == nil {
                 r.error("data.classes is required for \(spec.data.dataset.text.hasPrefix("csv") ? "csv" : "npy") data: list the class labels to use, e.g. [0, 1, 2]",
                         at: node("data") ?? at)
             }
-        case .fashionMNIST: break
+            if let test = spec.data.testDataset, let at = node("data", "test_dataset") { checkSource(test, at: at) }
+            if spec.data.testDataset != nil, let n = node("data", "test_fraction") {
+                r.error("data.test_fraction applies only without data.test_dataset (the test set is given)", at: n)
+            }
+        case .fashionMNIST:
+            for key in ["test_dataset", "test_fraction"] {
+                if let n = node("data", key) { r.error("data.\(key) applies to csv and npy data; fashion-mnist has its own test split", at: n) }
+            }
         }
         if spec.data.dataset == .fashionMNIST, node("data", "input_shape") != nil,
            spec.data.inputShape != FeatureShape(channels: 1, height: 28, width: 28) {
