@@ -8,29 +8,8 @@ import Testing
 import Engine
 import FrontEnd
 import ModelZoo
+import TestSupport
 @testable import TLCCommands
-
-/// Runs python3 with `script` (numpy and safetensors installed from PyPI when missing).
-func pythonWithSafetensors(_ script: String) throws -> (status: Int32, output: String) {
-    func run(_ args: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-    if try run(["python3", "-c", "import numpy, safetensors.numpy"]).0 != 0 {
-        _ = try run(["python3", "-m", "pip", "install", "-q", "numpy", "safetensors"])
-        if try run(["python3", "-c", "import numpy, safetensors.numpy"]).0 != 0 {
-            _ = try run(["python3", "-m", "pip", "install", "-q", "--user", "--break-system-packages", "numpy", "safetensors"])
-        }
-    }
-    return try run(["python3", "-c", script])
-}
 
 @Suite(.serialized) struct TransferTests {
     static let options = "{blocks: [[4]], fc: [8]}"

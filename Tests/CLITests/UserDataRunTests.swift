@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import FrontEnd
 import Planner
+import TestSupport
 @testable import TLCCommands
 
 @Suite(.serialized) struct UserDataRunTests {
