@@ -52,14 +52,16 @@ let package = Package(
         ]),
         .executableTarget(name: "tlc", dependencies: ["TLCCommands", "Engine"]),
 
+        // Helpers shared by the test targets (Python interoperability).
+        .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "ModelZooTests", dependencies: ["ModelZoo"]),
         .testTarget(name: "FrontEndTests", dependencies: ["FrontEnd"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "FrontEnd"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Planner", "FrontEnd"]),
+        .testTarget(name: "CLITests", dependencies: ["TLCCommands", "FrontEnd", "Planner", "ModelZoo", "Engine", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Runtime", "FrontEnd"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["TLCCommands"]),
     ]
 )

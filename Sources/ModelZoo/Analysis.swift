@@ -26,6 +26,19 @@ public struct LayerInfo: Hashable, Sendable {
     public var isGroup: Bool
     /// True when this layer belongs to the backbone.
     public var inBackbone: Bool
+    /// Every tensor a checkpoint holds for this layer (parameters, then buffers such as
+    /// batch-norm running statistics), with PyTorch's layouts: dense `[out, in]`, conv
+    /// `[out, in, kh, kw]`.
+    public var stateTensors: [StateTensor] = []
+}
+
+/// A named tensor of a checkpoint and its shape.
+public struct StateTensor: Hashable, Sendable {
+    public var name: String
+    public var shape: [Int]
+    /// Running statistics rather than a trainable parameter.
+    public var isBuffer: Bool
+    public init(name: String, shape: [Int], isBuffer: Bool = false) { self.name = name; self.shape = shape; self.isBuffer = isBuffer }
 }
 
 /// The result of analysing an architecture.
@@ -41,6 +54,11 @@ public struct ArchitectureSummary: Hashable, Sendable {
     public var forwardFLOPs: Int
     /// Training FLOPs per sample (forward + backward ≈ 3× forward).
     public var trainingFLOPs: Int { 3 * forwardFLOPs }
+
+    /// Every checkpoint tensor of the backbone (or of the whole network), in forward order.
+    public func stateTensors(backboneOnly: Bool) -> [StateTensor] {
+        layers.filter { !$0.isGroup && (!backboneOnly || $0.inBackbone) }.flatMap(\.stateTensors)
+    }
 
     /// Paths of every layer and group (what `freeze` may name).
     public var layerPaths: [String] { layers.map(\.path) }
@@ -73,9 +91,9 @@ extension Architecture {
     private static func visit(_ layer: LayerDescription, prefix: String, input: FeatureShape,
                               inBackbone: Bool, into infos: inout [LayerInfo]) throws(ShapeError) -> FeatureShape {
         let path = prefix.isEmpty ? layer.name : "\(prefix).\(layer.name)"
-        func leaf(_ output: FeatureShape, params: Int = 0, flops: Int = 0, names: [String] = []) -> FeatureShape {
+        func leaf(_ output: FeatureShape, params: Int = 0, flops: Int = 0, names: [String] = [], tensors: [StateTensor] = []) -> FeatureShape {
             infos.append(LayerInfo(path: path, kind: layer.kindName, input: input, output: output, parameters: params,
-                                   flops: flops, parameterNames: names, isGroup: false, inBackbone: inBackbone))
+                                   flops: flops, parameterNames: names, isGroup: false, inBackbone: inBackbone, stateTensors: tensors))
             return output
         }
         func spatial(_ k: Int, _ s: Int, _ p: Int, what: String) throws(ShapeError) -> (Int, Int) {
@@ -93,21 +111,28 @@ extension Architecture {
             guard units >= 1 else { throw ShapeError(layer: path, message: "dense needs at least 1 unit") }
             let n = input.count
             return leaf(.flat(units), params: n * units + units, flops: 2 * n * units,
-                        names: ["\(path).weight", "\(path).bias"])
+                        names: ["\(path).weight", "\(path).bias"],
+                        tensors: [StateTensor(name: "\(path).weight", shape: [units, n]), StateTensor(name: "\(path).bias", shape: [units])])
         case .conv2d(_, let filters, let k, let s, let p):
             guard filters >= 1 else { throw ShapeError(layer: path, message: "conv2d needs at least 1 filter") }
             let (h, w) = try spatial(k, s, p, what: "kernel")
             let perOut = input.channels * k * k
             return leaf(FeatureShape(channels: filters, height: h, width: w), params: filters * perOut + filters,
-                        flops: 2 * perOut * filters * h * w, names: ["\(path).weight", "\(path).bias"])
+                        flops: 2 * perOut * filters * h * w, names: ["\(path).weight", "\(path).bias"],
+                        tensors: [StateTensor(name: "\(path).weight", shape: [filters, input.channels, k, k]),
+                                  StateTensor(name: "\(path).bias", shape: [filters])])
         case .maxPool(_, let size, let s, let p), .avgPool(_, let size, let s, let p):
             let (h, w) = try spatial(size, s, p, what: "pooling window")
             return leaf(FeatureShape(channels: input.channels, height: h, width: w), flops: input.channels * h * w * size * size)
         case .globalAvgPool:
             return leaf(.flat(input.channels), flops: input.count)
         case .batchNorm:
+            let c = [input.channels]
             return leaf(input, params: 2 * input.channels, flops: 2 * input.count,
-                        names: ["\(path).weight", "\(path).bias"])
+                        names: ["\(path).weight", "\(path).bias"],
+                        tensors: [StateTensor(name: "\(path).weight", shape: c), StateTensor(name: "\(path).bias", shape: c),
+                                  StateTensor(name: "\(path).running_mean", shape: c, isBuffer: true),
+                                  StateTensor(name: "\(path).running_var", shape: c, isBuffer: true)])
         case .relu:
             return leaf(input, flops: input.count)
         case .dropout(_, let rate):

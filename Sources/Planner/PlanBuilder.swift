@@ -37,12 +37,13 @@ public struct PlanBuilder {
         var weights: [WeightsKey: (deps: [String], input: SpecValue)] = [:]
         var models: [ModelKey: (inputs: SpecValue, stage: String)] = [:]
         var order: [String] = []
-        var byExperimentFinal: [String: String] = [:]
+        var byExperimentFinal: [String: Lowered] = [:]
         var warnings: [String] = []
         var visiting: [String] = []
         /// The spec being lowered (its key in `specs`).
         var source = ""
         var specs: [String: Spec] = [:]
+        var experimentFiles: [String: String] = [:]
     }
 
     public func plan(_ experiment: LoadedExperiment) throws(PlanError) -> Plan {
@@ -81,7 +82,7 @@ public struct PlanBuilder {
                         memberPoints.append(i)
                         deps.append(points[i].modelStage)
                     } else {
-                        deps.append(try upstreamModel(ref.hasPrefix("run:") ? String(ref.dropFirst(4)) : ref, from: experiment.file, state: state))
+                        deps.append(try upstream(ref.hasPrefix("run:") ? String(ref.dropFirst(4)) : ref, from: experiment.file, state: state).model)
                     }
                 }
                 inputs = .object([("members", .list(refs.map(SpecValue.string))), ("method", .string(ens.method.rawValue))])
@@ -114,8 +115,10 @@ public struct PlanBuilder {
             state.warnings.append("the sweep has \(count) points; consider random search or fewer values")
         }
         let stages = state.order.map { state.stages[$0]! }
-        return Plan(experiment: experiment.name, file: experiment.file, stages: stages, points: points,
-                    sweptPaths: experiment.sweptPaths, warnings: state.warnings, specs: state.specs)
+        var plan = Plan(experiment: experiment.name, file: experiment.file, stages: stages, points: points,
+                        sweptPaths: experiment.sweptPaths, warnings: state.warnings, specs: state.specs)
+        plan.experimentFiles = state.experimentFiles
+        return plan
     }
 
     struct DataKey: Hashable { var data: DataSpec; var seed: Int; var normalization: NormalizationSpec; var experiment: String }
@@ -169,18 +172,20 @@ public struct PlanBuilder {
         for w in other.warnings where !state.warnings.contains(w) { state.warnings.append(w) }
         state.specs.merge(other.specs) { a, _ in a }
         state.byExperimentFinal.merge(other.byExperimentFinal) { a, _ in a }
+        state.experimentFiles.merge(other.experimentFiles) { a, _ in a }
         state.dataChains.merge(other.dataChains) { a, _ in a }
         state.architectures.merge(other.architectures) { a, _ in a }
         state.weights.merge(other.weights) { a, _ in a }
         state.models.merge(other.models) { a, _ in a }
     }
 
-    private struct Lowered { var model: String; var normalized: String; var evaluations: [String] }
+    private struct Lowered { var model: String; var normalized: String; var evaluations: [String]; var experiment: String = "" }
 
     private func lower(_ spec: Spec, file: String, pointID: String, state: State) throws(PlanError) -> Lowered {
         let outerSource = state.source
         state.source = pointID
         state.specs[pointID] = spec
+        if state.experimentFiles[spec.name] == nil { state.experimentFiles[spec.name] = file }
         defer { state.source = outerSource }
         let classes = spec.data.classCount ?? 2
         let trainSamples = Double(Self.trainSamples(spec.data))
@@ -194,7 +199,16 @@ public struct PlanBuilder {
             (load, norm) = known
             for id in [load, norm] { addPoints(points, to: id, state: state) }
         } else {
-            let dataInputs = spec.data.specValue.removing("augment").merging([("seed", .int(spec.seed))])
+            var dataInputs = spec.data.specValue.removing("augment").merging([("seed", .int(spec.seed))])
+            // A user's data files: their contents are part of the hash, so editing one reruns what depends on it.
+            var digests: [SpecValue] = []
+            for source in [spec.data.dataset] + (spec.data.testDataset.map { [$0] } ?? []) {
+                for path in Self.dataFiles(source, relativeTo: file) {
+                    guard let bytes = FileManager.default.contents(atPath: path) else { throw .message("data: cannot read \(path)") }
+                    digests.append(.string(Self.sha256(bytes)))
+                }
+            }
+            if !digests.isEmpty { dataInputs = dataInputs.merging([("files_sha256", .list(digests))]) }
             load = add(.dataLoad, experiment: spec.name, inputs: dataInputs, deps: [], points: points, flops: 0,
                        summary: "load \(spec.data.dataset.text), \(classes) classes" +
                            (spec.data.trainPerClass.map { ", \($0) per class" } ?? ""), state: state)
@@ -226,7 +240,7 @@ public struct PlanBuilder {
                 guard let data = FileManager.default.contents(atPath: full) else { throw .message("backbone.weights: cannot read \(full)") }
                 (initDeps, weightsInput) = ([], .object([("file", .string(path)), ("sha256", .string(Self.sha256(data)))]))
             case .run(let ref):
-                (initDeps, weightsInput) = ([try upstreamModel(ref, from: file, state: state)], .object([("run", .string(ref))]))
+                (initDeps, weightsInput) = ([try upstream(ref, from: file, state: state).model], .object([("run", .string(ref))]))
             }
             state.weights[weightsKey] = (initDeps, weightsInput)
         }
@@ -278,19 +292,45 @@ public struct PlanBuilder {
             // Forward everything, backward (≈2×) through what is trained.
             trainFLOPs = (Double(summary.forwardFLOPs) + 2 * trainable) * trainSamples * Double(spec.training.epochs)
         }
-        var trainInputs: SpecValue = .object([
+        let trainInputs: SpecValue = .object([
             ("optimizer", spec.optimizer.specValue), ("training", spec.training.specValue),
             ("freeze", spec.backbone.freeze.specValue), ("augment", spec.data.augment.specValue),
             ("seed", .int(spec.seed)), ("features", .bool(useFeatures)),
         ])
-        if spec.training.regularization.isEnabled { trainInputs = trainInputs.merging([("source_regularized", .bool(true))]) }
+        // The source task, when the backbone comes from another experiment: EWC's Fisher
+        // information is estimated on its data, and the report scores it again after fine-tuning.
+        var source: Lowered?
+        if case .run(let ref) = spec.backbone.weights { source = try upstream(ref, from: file, state: state) }
+        if spec.training.regularization.ewc > 0, let source {
+            let fisherInputs: SpecValue = .object([("samples", .int(spec.training.regularization.fisherSamples)), ("seed", .int(spec.seed))])
+            trainDeps.append(add(.fisher, experiment: spec.name, inputs: fisherInputs, deps: [source.model, source.normalized], points: points,
+                                 flops: 3 * Double(summary.forwardFLOPs) * Double(spec.training.regularization.fisherSamples),
+                                 summary: "Fisher information of \(source.experiment) on \(spec.training.regularization.fisherSamples) of its training images",
+                                 state: state))
+        }
         let frozenCount = summary.layers.filter { frozen.contains($0.path) }.reduce(0) { $0 + $1.parameters }
         let train = add(.train, experiment: spec.name, inputs: trainInputs, deps: trainDeps, points: points, flops: trainFLOPs,
                         summary: "\(spec.training.epochs) epochs, \(spec.optimizer.kind.rawValue) lr=\(SpecValue.double(spec.optimizer.lr).compactText), " +
-                            "batch \(spec.training.batchSize); \(Self.count(summary.parameters - frozenCount)) trainable, \(Self.count(frozenCount)) frozen",
+                            "batch \(spec.training.batchSize); \(Self.count(summary.parameters - frozenCount)) trainable, \(Self.count(frozenCount)) frozen" +
+                            (spec.training.unfreeze.isEmpty ? "" : " at first, unfreezing at epoch " + spec.training.unfreeze.map { String($0.epoch) }.joined(separator: ", ")) +
+                            (spec.training.regularization.l2sp > 0 ? ", L2-SP" : "") + (spec.training.regularization.ewc > 0 ? ", EWC" : ""),
                         state: state)
         var evaluations = [evaluate(train, data: norm, spec: spec, variant: "baseline", points: points, experiment: spec.name, state: state,
                                     flops: Double(summary.forwardFLOPs) * testSamples)]
+        if let source {
+            // Source-task accuracy before (the source model itself) and after fine-tuning
+            // (the fine-tuned backbone under the source's own head).
+            evaluations.append(add(.evaluate, experiment: spec.name, inputs: .object([("variant", .string("source.before")), ("top_k", .int(5))]),
+                                   deps: [source.model, source.normalized], points: points, flops: 0,
+                                   summary: "evaluate the source model \(source.experiment) on its own test split", state: state))
+            // A wholly frozen backbone (features path) is unchanged bit for bit: nothing to re-score.
+            if !useFeatures {
+                evaluations.append(add(.evaluate, experiment: spec.name, inputs: .object([("variant", .string("source.after")), ("top_k", .int(5))]),
+                                       deps: [train, source.normalized, source.model], points: points,
+                                       flops: Double(summary.forwardFLOPs) * Double(Self.testSamples(spec.data)),
+                                       summary: "evaluate the fine-tuned backbone with the source head on \(source.experiment)'s test split", state: state))
+            }
+        }
 
         // Ensemble of seeds or of other experiments.
         var ensembleStage: String?
@@ -319,7 +359,7 @@ public struct PlanBuilder {
                 var members: [String] = []
                 for ref in refs {
                     let name = ref.hasPrefix("run:") ? String(ref.dropFirst(4)) : ref
-                    members.append(try upstreamModel(name, from: file, state: state))
+                    members.append(try upstream(name, from: file, state: state).model)
                 }
                 ensembleStage = add(.ensemble, experiment: spec.name,
                                     inputs: .object([("members", .list(refs.map(SpecValue.string))), ("method", .string(ens.method.rawValue))]),
@@ -344,7 +384,7 @@ public struct PlanBuilder {
                     + 3 * Double(summary.forwardFLOPs) * trainSamples * Double(q.qatEpochs)
                 stepSummary = "int\(q.bits), weights \(q.weights.rawValue), \(q.calibrationBatches) calibration batches"
             case .distill(let d):
-                if case .run(let ref) = d.teacher { deps.append(try upstreamModel(ref, from: file, state: state)) }
+                if case .run(let ref) = d.teacher { deps.append(try upstream(ref, from: file, state: state).model) }
                 if case .ensemble = d.teacher, let e = ensembleStage { deps.append(e) }
                 let student = (try? Zoo.architecture(d.studentArch, options: d.studentOptions, input: spec.data.inputShape, classes: classes).analyze())
                 flops = (3 * Double(student?.forwardFLOPs ?? 0) + Double(summary.forwardFLOPs)) * trainSamples * Double(d.epochs ?? spec.training.epochs)
@@ -370,8 +410,8 @@ public struct PlanBuilder {
             deps: [model, data], points: points, flops: flops, summary: "evaluate \(variant) on the test split", state: state)
     }
 
-    /// Plans another experiment (its base point) and returns its final model stage.
-    private func upstreamModel(_ ref: String, from file: String, state: State) throws(PlanError) -> String {
+    /// Plans another experiment (its base point) and returns its final model and data stages.
+    private func upstream(_ ref: String, from file: String, state: State) throws(PlanError) -> Lowered {
         guard let path = ExperimentLoader.resolveExperiment(ref, from: file) else {
             throw .message("no experiment '\(ref)' found next to \(file) or in Experiments/")
         }
@@ -387,10 +427,11 @@ public struct PlanBuilder {
         var base = loaded.base
         base.ensemble = nil
         state.visiting.append(path)
-        let lowered = try lower(base, file: path, pointID: "\(loaded.name)", state: state)
+        var lowered = try lower(base, file: path, pointID: "\(loaded.name)", state: state)
+        lowered.experiment = loaded.name
         state.visiting.removeLast()
-        state.byExperimentFinal[path] = lowered.model
-        return lowered.model
+        state.byExperimentFinal[path] = lowered
+        return lowered
     }
 
     /// Adds (or reuses) a stage and returns its id.
@@ -425,6 +466,17 @@ public struct PlanBuilder {
         case .topOfSweep: true
         case .references(let refs): refs.contains { $0.hasPrefix("point:") }
         case .seeds: false
+        }
+    }
+
+    /// The files a csv/npy source reads, as absolute paths.
+    public static func dataFiles(_ source: DatasetSource, relativeTo file: String) -> [String] {
+        switch source {
+        case .fashionMNIST: return []
+        case .csv(let path): return [SpecDecoder.resolvePath(path, relativeTo: file)]
+        case .npy(let path):
+            let folder = SpecDecoder.resolvePath(path, relativeTo: file)
+            return ["x.npy", "y.npy"].map { (folder as NSString).appendingPathComponent($0) }
         }
     }
 

@@ -11,6 +11,8 @@ public struct Stage: Hashable, Sendable, CustomStringConvertible {
         case dataNormalize = "data.normalize"
         case modelInit = "model.init"
         case features
+        /// The diagonal Fisher information of a source model on its own data (EWC).
+        case fisher
         case train
         case prune
         case quantize
@@ -69,6 +71,8 @@ public struct Plan: Sendable {
     public var warnings: [String]
     /// Resolved specs stages were lowered from: point ids, and upstream experiment names.
     public var specs: [String: Spec]
+    /// The file each experiment of the plan was read from (relative data paths resolve against it).
+    public var experimentFiles: [String: String] = [:]
 
     public func stage(_ id: String) -> Stage? { stages.first { $0.id == id } }
     /// Stages used by more than one point.

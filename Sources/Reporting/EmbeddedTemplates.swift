@@ -49,6 +49,20 @@ No plan to compare.
 
 Sorted by `{{target}}` ({{direction}} is better). {{point_count}} points{{#swept}}, swept: {{swept}}{{/swept}}.
 
+{{#has_groups}}
+## Mean over seeds
+
+Mean ± sample standard deviation over the points that differ only in `seed`.
+
+| group | points |{{#columns}} {{name}} |{{/columns}}
+| --- | --- |{{#columns}} --- |{{/columns}}
+{{#groups}}
+| {{label}} | {{count}} |{{#cells}} {{value}} |{{/cells}}
+{{/groups}}
+
+## Every point
+
+{{/has_groups}}
 | rank | point | status |{{#columns}} {{name}} |{{/columns}}
 | --- | --- | --- |{{#columns}} --- |{{/columns}}
 {{#points}}
@@ -255,6 +269,18 @@ Stopped early; the weights are those of the best epoch.
 {{{svg}}}
 {{/charts}}
 </div>
+
+{{#has_groups}}
+<h2>Mean over seeds</h2>
+<p>Mean ± sample standard deviation over the points that differ only in <code>seed</code>.</p>
+<table id="seed-groups">
+<thead><tr><th>group</th><th>points</th>{{#columns}}<th>{{name}}</th>{{/columns}}</tr></thead>
+<tbody>
+{{#groups}}<tr><td>{{label}}</td><td>{{count}}</td>{{#cells}}<td>{{value}}</td>{{/cells}}</tr>
+{{/groups}}
+</tbody>
+</table>
+{{/has_groups}}
 
 <h2>Leaderboard</h2>
 <table id="leaderboard">

@@ -114,11 +114,14 @@ public enum ReportContext {
 
     // MARK: a sweep
 
-    /// Metrics shown for each point of a sweep.
-    static let sweepColumns = ["test.accuracy", "test.loss", "val.accuracy", "model.params", "time.train_seconds"]
-
     public static func sweep(_ s: SweepData, charts: Bool) -> [String: Any] {
-        let columns = [s.target] + sweepColumns.filter { $0 != s.target }
+        // The runtime's leaderboard decides the columns (transfer ones when present) and
+        // the seed groups (mean ± standard deviation over points that differ only in seed).
+        let board = (try? RunStore().read(s.dir)).map { Leaderboard(records: $0.points, target: s.target) }
+        var columns = board?.columnNames ?? [s.target] + Leaderboard.columns.filter { $0 != s.target }
+        if !columns.contains("val.accuracy"), s.points.contains(where: { $0.metrics["val.accuracy"] != nil }) {
+            columns.insert("val.accuracy", at: min(columns.count, 3))
+        }
         var c: [String: Any] = ["experiment": s.experiment, "target": s.target, "tlc_version": tlcVersion,
                                 "direction": s.higherIsBetter ? "higher" : "lower", "point_count": s.points.count]
         if !s.sweptPaths.isEmpty { c["swept"] = s.sweptPaths.joined(separator: ", ") }
@@ -131,6 +134,15 @@ public enum ReportContext {
         }
         if let best = s.points.first(where: { $0.rank == 1 }), let v = best.metrics[s.target] {
             c["best"] = ["label": best.label, "folder": best.folder, "value": format(v, metric: s.target)]
+        }
+        let groups = board?.groups ?? []
+        c["has_groups"] = !groups.isEmpty
+        c["groups"] = groups.map { g -> [String: Any] in
+            ["label": g.label, "count": g.count, "cells": columns.map { n -> [String: String] in
+                guard let m = g.mean[n] else { return ["value": "–"] }
+                let spread = g.count > 1 ? " ± " + Leaderboard.format(g.std[n] ?? 0, metric: n, spread: true) : ""
+                return ["value": format(m, metric: n) + spread]
+            }]
         }
         let failures = s.points.filter { $0.status != "succeeded" }
         c["has_failures"] = !failures.isEmpty

@@ -1,13 +1,26 @@
 // Leaderboard — the ranking of a sweep's points by the spec's `report.target`
 // metric, written as `leaderboard.md` and `leaderboard.json` at the top of the
 // sweep folder. Succeeded points come first, best first; points without the
-// target metric follow; failed points come last with their error.
+// target metric follow; failed points come last with their error. When the sweep
+// repeats points over seeds, a second table gives each group's mean and spread.
 import Foundation
 import FrontEnd
 
 public struct Leaderboard: Sendable {
     /// Metrics shown next to the target in every row.
     public static let columns = ["test.accuracy", "test.loss", "model.params", "time.train_seconds"]
+    /// Shown too when some point has them (transfer runs).
+    public static let optionalColumns = ["model.trainable_params", "time.features_seconds", "source.accuracy_after"]
+
+    /// Points that differ only in their seed, summarised.
+    public struct Group: Sendable {
+        /// The points' label without its `seed=…` part.
+        public var label: String
+        public var count: Int
+        /// Mean and sample standard deviation (0 for one point) of each metric.
+        public var mean: [String: Double]
+        public var std: [String: Double]
+    }
 
     public struct Row: Sendable {
         /// 1-based rank among points that have the target metric; nil otherwise.
@@ -23,6 +36,20 @@ public struct Leaderboard: Sendable {
     public var target: String
     public var higherIsBetter: Bool
     public var rows: [Row]
+    /// Seed groups, best mean first; empty unless the sweep repeats points over `seed`.
+    public var groups: [Group] = []
+    /// The metric columns of this leaderboard: the target, the standard ones, and the optional ones present.
+    public var columnNames: [String] {
+        let present = Self.optionalColumns.filter { c in rows.contains { $0.metrics[c] != nil } }
+        return [target] + (Self.columns + present).filter { $0 != target }
+    }
+
+    /// A label without its `seed=N` part (the group a seed-repeated point belongs to).
+    static func withoutSeed(_ label: String) -> String? {
+        let parts = label.split(separator: ",", omittingEmptySubsequences: false)
+        let kept = parts.filter { !($0.hasPrefix("seed=") && Int($0.dropFirst(5)) != nil) }
+        return kept.count == parts.count ? nil : kept.joined(separator: ",")
+    }
 
     public init(points: [PointResult], target: String) {
         self.target = target
@@ -43,6 +70,29 @@ public struct Leaderboard: Sendable {
         var rows = ranked.enumerated().map { i, p in var r = row(p); r.rank = i + 1; return r }
         rows += unranked.map(row) + failed.map(row)
         self.rows = rows
+        // Group succeeded points that differ only in their seed.
+        var order: [String] = [], members: [String: [Row]] = [:]
+        for r in rows where r.status == "succeeded" {
+            guard let key = Self.withoutSeed(r.label) else { continue }
+            if members[key] == nil { order.append(key) }
+            members[key, default: []].append(r)
+        }
+        let names = columnNames
+        groups = order.filter { members[$0]!.count > 1 }.map { key in
+            let rs = members[key]!
+            var mean: [String: Double] = [:], std: [String: Double] = [:]
+            for n in names {
+                let values = rs.compactMap { $0.metrics[n] }
+                guard values.count == rs.count else { continue }
+                let m = values.reduce(0, +) / Double(values.count)
+                mean[n] = m
+                std[n] = values.count > 1 ? (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(values.count - 1)).squareRoot() : 0
+            }
+            return Group(label: key.isEmpty ? "(all)" : key, count: rs.count, mean: mean, std: std)
+        }.sorted { a, b in
+            let x = a.mean[target] ?? (higher ? -.infinity : .infinity), y = b.mean[target] ?? (higher ? -.infinity : .infinity)
+            return x != y ? (higher ? x > y : x < y) : a.label < b.label
+        }
     }
 
     /// The leaderboard of a sweep read back from disk.
@@ -63,7 +113,7 @@ public struct Leaderboard: Sendable {
     }
 
     public var json: SpecValue {
-        let names = [target] + Self.columns.filter { $0 != target }
+        let names = columnNames
         return .object([
             ("target", .string(target)),
             ("higher_is_better", .bool(higherIsBetter)),
@@ -73,12 +123,29 @@ public struct Leaderboard: Sendable {
                          ("metrics", .map(names.compactMap { n in r.metrics[n].map { SpecEntry(n, .double($0)) } })),
                          ("error", r.error.map(SpecValue.string))])
             })),
+            ("seed_groups", groups.isEmpty ? nil : .list(groups.map { g in
+                .object([("label", .string(g.label)), ("points", .int(g.count)),
+                         ("mean", .map(names.compactMap { n in g.mean[n].map { SpecEntry(n, .double($0)) } })),
+                         ("std", .map(names.compactMap { n in g.std[n].map { SpecEntry(n, .double($0)) } }))])
+            })),
         ])
     }
 
     public func markdown() -> String {
-        let names = [target] + Self.columns.filter { $0 != target }
+        let names = columnNames
         var md = "# Leaderboard\n\nSorted by `\(target)` (\(higherIsBetter ? "higher" : "lower") is better).\n\n"
+        if !groups.isEmpty {
+            md += "## Mean over seeds\n\nMean ± sample standard deviation over the points that differ only in `seed`.\n\n"
+            md += "| group | points | " + names.joined(separator: " | ") + " |\n"
+            md += "| --- | --- |" + String(repeating: " --- |", count: names.count) + "\n"
+            for g in groups {
+                let cells = names.map { n in
+                    g.mean[n].map { Self.format($0, metric: n) + (g.count > 1 ? " ± " + Self.format(g.std[n] ?? 0, metric: n, spread: true) : "") } ?? "–"
+                }
+                md += "| \(g.label) | \(g.count) | " + cells.joined(separator: " | ") + " |\n"
+            }
+            md += "\n## Every point\n\n"
+        }
         md += "| rank | point | status | " + names.joined(separator: " | ") + " |\n"
         md += "| --- | --- | --- |" + String(repeating: " --- |", count: names.count) + "\n"
         for r in rows {
@@ -94,11 +161,11 @@ public struct Leaderboard: Sendable {
     }
 
     /// A metric for people: accuracies as percentages, counts as integers.
-    public static func format(_ v: Double, metric: String) -> String {
+    public static func format(_ v: Double, metric: String, spread: Bool = false) -> String {
         if metric.contains("accuracy") || metric.contains("f1") || metric.contains("top5") {
             return String(format: "%.2f%%", v * 100)
         }
-        if metric.hasPrefix("model.") { return String(Int(v)) }
+        if metric.hasPrefix("model.") { return spread ? String(format: "%.0f", v) : String(Int(v)) }
         if metric.hasPrefix("time.") { return String(format: "%.1f s", v) }
         return String(format: "%.4f", v)
     }

@@ -135,9 +135,6 @@ public enum LocalRunner {
         for spec in plan.specs.values {
             if !spec.compression.isEmpty { out.append("compression steps (\(spec.name))") }
             if spec.ensemble != nil { out.append("ensembles (\(spec.name))") }
-            if !spec.training.unfreeze.isEmpty { out.append("training.unfreeze (\(spec.name))") }
-            if spec.training.regularization.isEnabled { out.append("training.regularization (\(spec.name))") }
-            if spec.data.dataset != .fashionMNIST { out.append("\(spec.data.dataset.text) data (\(spec.name))") }
         }
         return Array(Set(out)).sorted()
     }
@@ -260,6 +257,25 @@ public enum LocalRunner {
             "time.train_seconds": seconds, "latency.per_image_ms": test.secondsPerImage * 1000,
             "latency.per_batch_ms": test.secondsPerBatch * 1000,
         ]
+        metrics["model.frozen_params"] = metrics["model.params"]! - metrics["model.trainable_params"]!
+        if let trainStage = plan.stage(point.modelStage), trainStage.kind == .train,
+           let features = executor.dependency(of: trainStage, kind: .features), let s = executor.computeSeconds(features) {
+            // The frozen backbone ran once over every split; the head trained on its outputs.
+            metrics["time.features_seconds"] = s
+        }
+        for id in point.evaluateStages {
+            guard case .evaluation(let variant, let result, _)? = try? executor.output(id) else { continue }
+            if variant == "source.before" { metrics["source.accuracy_before"] = result.accuracy }
+            if variant == "source.after" { metrics["source.accuracy_after"] = result.accuracy }
+        }
+        if let before = metrics["source.accuracy_before"], metrics["source.accuracy_after"] == nil,
+           let trainStage = plan.stage(point.modelStage), executor.dependency(of: trainStage, kind: .features) != nil {
+            // The frozen backbone is unchanged bit for bit (batch norm on running statistics).
+            metrics["source.accuracy_after"] = before
+        }
+        if let before = metrics["source.accuracy_before"], let after = metrics["source.accuracy_after"] {
+            metrics["source.forgetting"] = before - after
+        }
         if let last = history.last {
             metrics["train.loss"] = last.trainLoss
             metrics["train.accuracy"] = last.trainAccuracy
@@ -279,7 +295,8 @@ public enum LocalRunner {
             SpecValue.object([("stage", .string(point.modelStage)), ("epoch", .int(r.epoch)), ("train.loss", .double(r.trainLoss)),
                               ("train.accuracy", .double(r.trainAccuracy)), ("val.loss", r.validationLoss.map(SpecValue.double)),
                               ("val.accuracy", r.validationAccuracy.map(SpecValue.double)), ("lr", .double(r.learningRate)),
-                              ("seconds", .double(r.seconds))]).canonicalJSON
+                              ("seconds", .double(r.seconds)), ("penalty", r.penalty.map(SpecValue.double)),
+                              ("trainable_params", r.trainableParameters.map(SpecValue.int))]).canonicalJSON
         }
         try writeText(historyLines.joined(separator: "\n") + (historyLines.isEmpty ? "" : "\n"), to: dir, "history.jsonl")
         try writeText(SpecValue.map(metrics.keys.sorted().map { SpecEntry($0, .double(metrics[$0]!)) }).prettyJSON() + "\n", to: dir, "metrics.json")

@@ -18,6 +18,8 @@ enum StageOutput {
     case model(Network)
     /// The frozen backbone's outputs for every split (flat feature vectors).
     case features(train: Dataset, validation: Dataset, test: Dataset)
+    /// The diagonal Fisher information of a source model, by parameter name.
+    case fisher([String: [Float]])
     case trained(network: Network, history: [EpochRecord], seconds: Double, stoppedEarly: Bool)
     case evaluation(variant: String, result: EvaluationResult, network: Network)
     case report
@@ -51,8 +53,11 @@ final class StageExecutor: @unchecked Sendable {
     private var outputTable: [String: StageOutput] = [:]
     /// Stages whose output is a complete cache entry not loaded into memory yet.
     private var cachedTable: Set<String> = []
-    private var rawTable: (train: Dataset, test: Dataset)?
+    /// Loaded data sources (train and test splits before any selection), by source.
+    private var rawTable: [String: (train: Dataset, test: Dataset)] = [:]
     private var ran = 0, reused = 0
+    /// Seconds each stage computed for (this run, or the run that filled its cache entry).
+    private var secondsTable: [String: Double] = [:]
 
     init(plan: Plan, policy: CachePolicy, cancellation: Cancellation = Cancellation(), log: @escaping @Sendable (String) -> Void) {
         self.plan = plan
@@ -66,6 +71,32 @@ final class StageExecutor: @unchecked Sendable {
     private func markCached(_ id: String) { locked { cachedTable.insert(id); reused += 1 } }
     private func countRan() { locked { ran += 1 } }
     var ranCount: Int { locked { ran } }
+
+    /// How long a stage took to compute, here or in the run that filled its cache entry.
+    func computeSeconds(_ id: String) -> Double? {
+        if let s = locked({ secondsTable[id] }) { return s }
+        guard let dir = entry(id), let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("timing.json")),
+              let info = try? JSONDecoder().decode(StageTiming.self, from: data) else { return nil }
+        locked { secondsTable[id] = info.seconds }
+        return info.seconds
+    }
+
+    /// Runs a stage's work and records how long it took.
+    private func timedExecute(_ stage: Stage, spec: Spec) throws -> StageOutput {
+        let started = Date()
+        let out = try execute(stage, spec: spec)
+        let seconds = Date().timeIntervalSince(started)
+        locked { secondsTable[stage.id] = seconds }
+        return out
+    }
+
+    /// Writes a stage's output and its timing into a cache entry folder.
+    private func saveEntry(_ out: StageOutput, of stage: Stage, to dir: String) throws {
+        try save(out, of: stage, to: dir)
+        if let seconds = locked({ secondsTable[stage.id] }) {
+            try JSONEncoder().encode(StageTiming(seconds: seconds)).write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("timing.json")))
+        }
+    }
     var reusedCount: Int { locked { reused } }
 
     /// The output of a finished stage, loading it from the cache when needed.
@@ -81,9 +112,9 @@ final class StageExecutor: @unchecked Sendable {
             // A damaged entry is recomputed and replaced, never trusted.
             log("warning: \(error); recomputing \(stage.id)")
             guard let spec = plan.specs[stage.source] else { throw error }
-            let fresh = try execute(stage, spec: spec)
+            let fresh = try timedExecute(stage, spec: spec)
             try cache.withLock(stage.hash) {
-                try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in try save(fresh, of: stage, to: dir) }
+                try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in try saveEntry(fresh, of: stage, to: dir) }
             }
             countRan()
             out = fresh
@@ -124,7 +155,7 @@ final class StageExecutor: @unchecked Sendable {
         }
         do {
             guard let cache = policy.cache, stage.kind != .report else {
-                setOutput(stage.id, try execute(stage, spec: spec))
+                setOutput(stage.id, try timedExecute(stage, spec: spec))
                 countRan()
                 return
             }
@@ -135,11 +166,11 @@ final class StageExecutor: @unchecked Sendable {
                     log("  cached by another run (\(stage.hash.prefix(10)))")
                     return
                 }
-                let out = try execute(stage, spec: spec)
+                let out = try timedExecute(stage, spec: spec)
                 setOutput(stage.id, out)
                 countRan()
                 try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in
-                    try save(out, of: stage, to: dir)
+                    try saveEntry(out, of: stage, to: dir)
                 }
             }
         } catch let failure as StageFailure {
@@ -156,7 +187,7 @@ final class StageExecutor: @unchecked Sendable {
 
     private func execute(_ stage: Stage, spec: Spec) throws -> StageOutput {
         switch stage.kind {
-        case .dataLoad: return try loadData(spec)
+        case .dataLoad: return try loadData(spec, experiment: stage.experiment)
         case .dataNormalize:
             guard case .data(let train, let validation, let test, _) = try dep(stage, 0) else { throw wrongInput(stage) }
             let kind: Normalization.Kind = switch spec.normalization.kind {
@@ -201,13 +232,17 @@ final class StageExecutor: @unchecked Sendable {
             let frozen = Set(network.summary.frozenLayers(spec.backbone.freeze))
             if !frozen.isEmpty { network.freeze(frozen) }
             var trainee = network
-            if stage.deps.count > 2, case .features(let ftrain, let fvalidation, _) = try dep(stage, 2) {
+            if let featuresID = dependency(of: stage, kind: .features), case .features(let ftrain, let fvalidation, _) = try output(featuresID) {
                 // Frozen backbone: train the head alone on the cached features.
                 trainee = try headNetwork(of: network)
                 (train, validation) = (ftrain, fvalidation)
             }
             var config = trainingConfig(spec)
             if config.earlyStopping != nil && validation.isEmpty { config.earlyStopping = nil }
+            if trainee === network {
+                config.unfreeze = spec.training.unfreeze.map { ($0.epoch, Set(network.summary.frozenLayers($0.layers))) }
+                config.penalties = try penalties(spec, initial: initial, stage: stage)
+            }
             let started = Date()
             let result = try Trainer.fit(trainee, train: train, validation: validation.isEmpty ? nil : validation, config: config) { record in
                 var line = "  epoch \(record.epoch)/\(spec.training.epochs)  loss \(fmt(record.trainLoss))  acc \(pct(record.trainAccuracy))"
@@ -232,8 +267,17 @@ final class StageExecutor: @unchecked Sendable {
                   case .normalized(_, _, let test, _) = try dep(stage, 1) else { throw wrongInput(stage) }
             let variant = stage.inputs["variant"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "baseline"
             var result: EvaluationResult
-            if let trainStage = plan.stage(stage.deps[0]), trainStage.kind == .train, trainStage.deps.count > 2,
-               case .features(_, _, let testFeatures) = try output(trainStage.deps[2]) {
+            if variant == "source.after" {
+                // The fine-tuned backbone under the source model's own head, on the source's test split.
+                guard case .trained(let source, _, _, _) = try dep(stage, 2) else { throw wrongInput(stage) }
+                let composed = try clone(source)
+                _ = try copyBackbone(from: network, to: composed, stage: stage)
+                let result = try composed.evaluate(test, batchSize: 256, topK: min(5, test.numClasses))
+                log("  source task after fine-tuning: test accuracy \(pct(result.accuracy))")
+                return .evaluation(variant: variant, result: result, network: composed)
+            }
+            if let trainStage = plan.stage(stage.deps[0]), trainStage.kind == .train, let featuresID = dependency(of: trainStage, kind: .features),
+               case .features(_, _, let testFeatures) = try output(featuresID) {
                 // Frozen backbone: score the head on the cached test features (the backbone
                 // would compute exactly these), and time the whole network on one batch.
                 result = try headNetwork(of: network).evaluate(testFeatures, batchSize: 256, topK: min(5, test.numClasses))
@@ -246,11 +290,48 @@ final class StageExecutor: @unchecked Sendable {
             }
             log("  \(variant): test accuracy \(pct(result.accuracy)), loss \(fmt(result.loss))")
             return .evaluation(variant: variant, result: result, network: network)
+        case .fisher:
+            // The source model on its own (normalized) training data.
+            guard case .trained(let source, _, _, _) = try dep(stage, 0),
+                  case .normalized(let sourceTrain, _, _, _) = try dep(stage, 1) else { throw wrongInput(stage) }
+            let samples = stage.inputs["samples"].flatMap { if case .int(let n) = $0 { n } else { nil } } ?? 1000
+            let network = try clone(source)
+            let fisher = try Fisher.diagonal(of: network, on: sourceTrain, samples: samples,
+                                             seed: SeededGenerator(seed: UInt64(spec.seed)).split(label: "fisher").key)
+            let values = fisher.values.flatMap { $0 }
+            log("  Fisher information over \(min(samples, sourceTrain.count)) images: mean \(String(format: "%.3g", values.reduce(0, +) / Float(max(values.count, 1)))), max \(String(format: "%.3g", values.max() ?? 0))")
+            return .fisher(fisher)
         case .report:
             return .report
         case .prune, .quantize, .distill, .ensemble:
             throw StageFailure(stage: stage.id, message: "\(stage.kind.rawValue) stages are planned but not executed yet")
         }
+    }
+
+    /// The first dependency of `stage` of the given kind.
+    func dependency(of stage: Stage, kind: Stage.Kind) -> String? {
+        stage.deps.first { plan.stage($0)?.kind == kind }
+    }
+
+    /// L2-SP and EWC penalties toward the pretrained backbone (the model.init output).
+    private func penalties(_ spec: Spec, initial: Network, stage: Stage) throws -> [AnchorPenalty] {
+        let r = spec.training.regularization
+        guard r.isEnabled else { return [] }
+        let anchors = AnchorPenalty.anchors(at: initial, covering: initial.backboneParameterNames)
+        var out: [AnchorPenalty] = []
+        if r.l2sp > 0 { out.append(AnchorPenalty(name: "l2sp", strength: Float(r.l2sp), anchors: anchors)) }
+        if r.ewc > 0 {
+            guard let fisherID = dependency(of: stage, kind: .fisher), case .fisher(let fisher) = try output(fisherID) else {
+                throw StageFailure(stage: stage.id, message: "EWC needs the source task's Fisher information (backbone.weights: run:NAME)")
+            }
+            var weighted: [String: ParameterAnchor] = [:]
+            for (name, anchor) in anchors {
+                guard let f = fisher[name], f.count == anchor.reference.count else { continue }
+                weighted[name] = ParameterAnchor(reference: anchor.reference, importance: f)
+            }
+            out.append(AnchorPenalty(name: "ewc", strength: Float(r.ewc), anchors: weighted))
+        }
+        return out
     }
 
     private func wrongInput(_ stage: Stage) -> StageFailure {
@@ -259,23 +340,67 @@ final class StageExecutor: @unchecked Sendable {
 
     // MARK: data
 
-    private func raw() throws -> (train: Dataset, test: Dataset) {
-        if let known = locked({ rawTable }) { return known }
-        do {
-            let loaded = try FashionMNIST.load()
-            locked { rawTable = loaded }
-            return loaded
-        } catch {
-            throw StageFailure(stage: "data.load", message: "\(error)\n  Fashion-MNIST comes from the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or set TLC_DATA to a folder with its IDX files")
+    /// The data source's training and test splits: Fashion-MNIST's own, or a user's
+    /// csv/npy data with its separate test set or a seeded stratified hold-out.
+    private func raw(_ spec: Spec, experiment: String) throws -> (train: Dataset, test: Dataset) {
+        let d = spec.data
+        let key = d.dataset == .fashionMNIST ? "fashion-mnist"
+            : "\(experiment)|\(d.dataset.text)|\(d.testDataset?.text ?? "")|\(d.testFraction)|\(spec.seed)|\(d.inputShape)"
+        if let known = locked({ rawTable[key] }) { return known }
+        let loaded: (train: Dataset, test: Dataset)
+        if d.dataset == .fashionMNIST {
+            do { loaded = try FashionMNIST.load() } catch {
+                throw StageFailure(stage: "data.load", message: "\(error)\n  Fashion-MNIST comes from the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or set TLC_DATA to a folder with its IDX files")
+            }
+        } else {
+            let file = plan.experimentFiles[experiment] ?? plan.file
+            let pool = try userData(d.dataset, shape: d.inputShape, file: file)
+            if let testSource = d.testDataset {
+                var test = try userData(testSource, shape: d.inputShape, file: file)
+                if test.classNames != pool.classNames {
+                    // Labels given by name: number the test set's classes as the training data's.
+                    let index = Dictionary(uniqueKeysWithValues: pool.classNames.enumerated().map { ($1, $0) })
+                    var labels: [Int] = []
+                    for l in test.labels {
+                        guard let i = index[test.classNames[l]] else {
+                            throw StageFailure(stage: "data.load", message: "the test set's class '\(test.classNames[l])' is not in the training data (classes: \(pool.classNames.prefix(8).joined(separator: ", ")))")
+                        }
+                        labels.append(i)
+                    }
+                    test = try Dataset(sampleShape: test.sampleShape, features: test.features, labels: labels, classNames: pool.classNames)
+                }
+                loaded = (pool, test)
+            } else {
+                let rng = SeededGenerator(seed: UInt64(spec.seed)).split(label: "data").split(label: "test-split")
+                let (train, test) = try pool.indicesStratifiedSplit(validationFraction: d.testFraction, rng: rng)
+                loaded = (pool.subset(train), pool.subset(test))
+            }
         }
+        locked { rawTable[key] = loaded }
+        return loaded
     }
 
-    private func loadData(_ spec: Spec) throws -> StageOutput {
-        guard spec.data.dataset == .fashionMNIST else {
-            throw StageFailure(stage: "data.load", message: "\(spec.data.dataset.text): csv and npy data are validated but not loaded yet")
+    /// Reads a csv file or an npy folder (x.npy, y.npy), shaped as `shape`.
+    private func userData(_ source: DatasetSource, shape: FeatureShape, file: String) throws -> Dataset {
+        let paths = PlanBuilder.dataFiles(source, relativeTo: file)
+        var data: Dataset
+        if case .csv = source {
+            data = try Dataset.fromCSV(paths[0], sampleShape: nil)
+        } else {
+            data = try Dataset.fromNPY(features: paths[0], labels: paths[1])
         }
+        guard data.sampleShape.count == shape.count else {
+            throw StageFailure(stage: "data.load", message: "\(source.text): samples have \(data.sampleShape.count) values (\(data.sampleShape)), but data.input_shape \(shape) needs \(shape.count)")
+        }
+        if data.sampleShape != shape {
+            data = try Dataset(sampleShape: shape, features: data.features, labels: data.labels, classNames: data.classNames)
+        }
+        return data
+    }
+
+    private func loadData(_ spec: Spec, experiment: String) throws -> StageOutput {
         let root = SeededGenerator(seed: UInt64(spec.seed)).split(label: "data")
-        let (train, test) = try selected(spec.data.classes)
+        let (train, test) = try selected(spec, experiment: experiment)
         // Indices into the class-selected splits: what the cache stores.
         var trainIndices = Array(0..<train.count), testIndices = Array(0..<test.count)
         if let n = spec.data.trainPerClass { trainIndices = try train.indicesLimitingPerClass(n, rng: root.split(label: "train-limit")) }
@@ -295,15 +420,15 @@ final class StageExecutor: @unchecked Sendable {
     }
 
     /// The data a cached selection describes.
-    func materializeSelection(_ s: DataSelection) throws -> StageOutput {
-        let (train, test) = try selected(s.classes)
+    func materializeSelection(_ s: DataSelection, spec: Spec, experiment: String) throws -> StageOutput {
+        let (train, test) = try selected(spec, experiment: experiment)
         return try materialize(s, train: train, test: test)
     }
 
     /// The source's training and test splits, reduced to `classes` (remapped) when given.
-    private func selected(_ classes: [Int]?) throws -> (train: Dataset, test: Dataset) {
-        let (train, test) = try raw()
-        guard let classes else { return (train, test) }
+    private func selected(_ spec: Spec, experiment: String) throws -> (train: Dataset, test: Dataset) {
+        let (train, test) = try raw(spec, experiment: experiment)
+        guard let classes = spec.data.classes else { return (train, test) }
         return (try train.selectingClasses(classes), try test.selectingClasses(classes))
     }
 

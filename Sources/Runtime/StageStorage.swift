@@ -16,6 +16,11 @@ struct DataSelection: Codable, Hashable {
     var test: [Int]
 }
 
+/// How long a stage computed for (timing.json in its cache entry).
+struct StageTiming: Codable {
+    var seconds: Double
+}
+
 struct TrainingInfo: Codable {
     var seconds: Double
     var stoppedEarly: Bool
@@ -47,6 +52,9 @@ extension StageExecutor {
             try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path("history.jsonl")))
             try encoder.encode(TrainingInfo(seconds: seconds, stoppedEarly: stoppedEarly))
                 .write(to: URL(fileURLWithPath: path("training.json")))
+        case .fisher(let fisher):
+            try SafeTensors.write(try fisher.keys.sorted().map { ($0, try Tensor(shape: [fisher[$0]!.count], values: fisher[$0]!)) },
+                                  to: path("fisher.safetensors"))
         case .evaluation(let variant, let result, _):
             try encoder.encode(result).write(to: URL(fileURLWithPath: path("evaluation.json")))
             try encoder.encode(TrainingInfo(seconds: result.seconds, stoppedEarly: false, variant: variant))
@@ -67,7 +75,7 @@ extension StageExecutor {
         do {
             switch stage.kind {
             case .dataLoad:
-                return try materializeSelection(try decoder.decode(DataSelection.self, from: read("selection.json")))
+                return try materializeSelection(try decoder.decode(DataSelection.self, from: read("selection.json")), spec: spec, experiment: stage.experiment)
             case .dataNormalize:
                 guard case .data(let train, let validation, let test, _) = try output(stage.deps[0]) else { throw CacheError.corrupt(dir) }
                 let n = try decoder.decode(Normalization.self, from: read("normalization.json"))
@@ -95,10 +103,16 @@ extension StageExecutor {
                     .map { try decoder.decode(EpochRecord.self, from: Data($0.utf8)) }
                 let info = try decoder.decode(TrainingInfo.self, from: read("training.json"))
                 return .trained(network: network, history: history, seconds: info.seconds, stoppedEarly: info.stoppedEarly)
+            case .fisher:
+                let file = try SafeTensors.read(path("fisher.safetensors"))
+                var out: [String: [Float]] = [:]
+                for (name, t) in file.tensors { out[name] = t.values }
+                return .fisher(out)
             case .evaluate:
                 let result = try decoder.decode(EvaluationResult.self, from: read("evaluation.json"))
                 let info = try decoder.decode(TrainingInfo.self, from: read("variant.json"))
                 guard case .trained(let network, _, _, _) = try output(stage.deps[0]) else { throw CacheError.corrupt(dir) }
+                // (For source.after the network is the fine-tuned one; the composed model is not kept.)
                 return .evaluation(variant: info.variant ?? "baseline", result: result, network: network)
             case .report:
                 return .report

@@ -16,7 +16,7 @@ public struct TLC: ParsableCommand {
         discussion: "Write an experiment as YAML, then `tlc validate`, `tlc plan` and `tlc run` it.",
         version: version,
         subcommands: [Validate.self, PlanCommand.self, Run.self, Schema.self,
-                      ListRuns.self, ShowRun.self, CollectGarbage.self, VerifyRun.self,
+                      ListRuns.self, ShowRun.self, CollectGarbage.self, VerifyRun.self, ZooCommand.self,
                       Diff.self, Report.self, Init.self])
     public init() {}
 

@@ -80,6 +80,22 @@ import Testing
         #expect(try String(contentsOfFile: out + "/repcli/" + latest + "/report.md", encoding: .utf8) == "spec template: repcli\n")
     }
 
+    @Test func aSweepOverSeedsReportsMeanAndSpread() throws {
+        let dir = try temp()
+        let file = dir + "/seeds.yaml", out = dir + "/Outputs"
+        try (Self.small.replacingOccurrences(of: "name: repcli", with: "name: seeds")
+             + "sweep: {grid: {optimizer.lr: [1e-3, 3e-3], seed: [1, 2]}}\n").write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(TLC.run(["run", file, "--output", out]) == 0)
+        let sweep = out + "/seeds/" + (try FileManager.default.destinationOfSymbolicLink(atPath: out + "/seeds/latest"))
+        let board = try String(contentsOfFile: sweep + "/leaderboard.md", encoding: .utf8)
+        #expect(board.contains("## Mean over seeds") && board.contains("| lr=1e-3 | 2 |") && board.contains(" ± "))
+        let html = try String(contentsOfFile: sweep + "/report.html", encoding: .utf8)
+        #expect(html.contains("id=\"seed-groups\"") && html.contains("data-chart=\"sweep-1\""))
+        // Each point against a baseline point, by label.
+        #expect(TLC.run(["diff", "seeds@latest", "--baseline", "lr=3e-3,seed=2", "--output", out]) == 0)
+        #expect(TLC.run(["diff", "seeds@latest/lr=1e-3,seed=1", "lr=1e-3,seed=2", "--output", out, "--format", "md"]) == 0)
+    }
+
     @Test func everyStarterValidatesAndPlans() throws {
         let dir = try temp()
         for starter in ["basic", "sweep", "cnn"] {

@@ -2,28 +2,10 @@ import Testing
 import Foundation
 import ModelZoo
 @testable import Engine
+import TestSupport
 
-/// Runs python3 with `script`; installs safetensors with pip first if it is missing.
-func python(_ script: String) throws -> (status: Int32, output: String) {
-    func run(_ args: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-    if try run(["python3", "-c", "import safetensors.numpy"]).0 != 0 {
-        _ = try run(["python3", "-m", "pip", "install", "-q", "safetensors"])
-        if try run(["python3", "-c", "import safetensors.numpy"]).0 != 0 {
-            _ = try run(["python3", "-m", "pip", "install", "-q", "--user", "--break-system-packages", "safetensors"])
-        }
-    }
-    return try run(["python3", "-c", script])
-}
+/// Python with numpy and safetensors (see TestSupport).
+func python(_ script: String) throws -> (status: Int32, output: String) { try pythonWithSafetensors(script) }
 
 @Suite(.serialized) struct CheckpointTests {
     @Test func roundTripInSwift() throws {

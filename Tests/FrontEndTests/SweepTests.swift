@@ -23,6 +23,39 @@ import Testing
         #expect(Set(e.points.map(\.id)).count == 6)
     }
 
+    @Test func casesNameSetsOfSettings() throws {
+        let e = try load("""
+            optimizer: {lr: 1e-3}
+            sweep:
+              cases:
+                small: {optimizer.lr: 1e-4, training.epochs: 2}
+                big: {optimizer.lr: 1e-2}
+              grid:
+                seed: [1, 2]
+
+            """)
+        #expect(e.points.map(\.label) == ["case=small,seed=1", "case=small,seed=2", "case=big,seed=1", "case=big,seed=2"])
+        #expect(e.points[0].spec.optimizer.lr == 1e-4 && e.points[0].spec.training.epochs == 2)
+        #expect(e.points[2].spec.optimizer.lr == 1e-2 && e.points[2].spec.training.epochs == e.base.training.epochs)
+        #expect(e.sweptPaths == ["case", "seed"])
+        #expect(e.points[0].assignments.map(\.path) == ["case", "seed"])
+        #expect(Set(e.points.map(\.id)).count == 4)
+        // A case's value that does not type-check is located in the case; a field both
+        // set by cases and swept is an error.
+        #expect(throws: DiagnosticError.self) { try load("sweep:\n  cases:\n    a: {optimizer.lr: -1}\n") }
+        do {
+            _ = try load("sweep:\n  cases:\n    a: {optimizer.lr: 1e-3}\n  grid:\n    optimizer.lr: [1e-4]\n")
+            Issue.record("expected an error")
+        } catch let error as DiagnosticError { #expect(error.diagnostics.contains { $0.message.contains("swept twice") }) }
+        do {
+            _ = try load("sweep:\n  cases:\n    a: {optimizer.lrr: 1}\n    'x,y': {seed: 1}\n")
+            Issue.record("expected errors")
+        } catch let error as DiagnosticError {
+            #expect(error.diagnostics.contains { $0.message.contains("case 'a' path 'optimizer.lrr'") && $0.location?.line == 5 })
+            #expect(error.diagnostics.contains { $0.message.contains("a case name must be non-empty") })
+        }
+    }
+
     @Test func propertyGridCountsAndStableIDs() throws {
         var rng = SplitMix64(seed: 42)
         let fields: [(String, (Int) -> String)] = [

@@ -108,6 +108,25 @@ import Testing
         #expect(md.contains("**b**: diverged at epoch 2"))
     }
 
+    @Test func seedRepeatsAreAveragedPerGroup() {
+        func p(_ label: String, _ acc: Double, seconds: Double) -> PointResult {
+            PointResult(label: label, runDir: "/x/" + label, status: "succeeded",
+                        metrics: ["test.accuracy": acc, "time.train_seconds": seconds, "time.features_seconds": 1], error: nil)
+        }
+        let points = [p("case=a,seed=1", 0.70, seconds: 10), p("case=a,seed=2", 0.80, seconds: 20),
+                      p("case=b,seed=1", 0.90, seconds: 1), p("case=b,seed=2", 0.92, seconds: 3), p("case=c,seed=1", 0.5, seconds: 1)]
+        let board = Leaderboard(points: points, target: "test.accuracy")
+        #expect(board.groups.map(\.label) == ["case=b", "case=a"], "groups of one are not summarised")
+        #expect(abs(board.groups[1].mean["test.accuracy"]! - 0.75) < 1e-12)
+        #expect(abs(board.groups[1].std["test.accuracy"]! - (0.005).squareRoot()) < 1e-12)
+        #expect(board.groups[0].mean["time.train_seconds"] == 2)
+        #expect(board.columnNames.contains("time.features_seconds"))
+        let md = board.markdown()
+        #expect(md.contains("## Mean over seeds"))
+        #expect(md.contains("| case=b | 2 | 91.00% ± 1.41% |"))
+        #expect(Leaderboard.withoutSeed("lr=1e-3,seed=12") == "lr=1e-3" && Leaderboard.withoutSeed("lr=1e-3") == nil)
+    }
+
     @Test func aSweepWritesItsLeaderboard() throws {
         let r = try run(Self.small + "report: {target: test.loss}\nsweep:\n  grid:\n    optimizer.lr: [1e-4, 3e-3]\n", in: try temp())
         let board = try json(r.runDir + "/leaderboard.json")

@@ -1,6 +1,8 @@
 // BatchNorm — batch normalisation over the channel axis of [N, C, H, W] or [N, F]
 // inputs: batch statistics in training (biased variance for normalising, unbiased for
 // the running variance, momentum 0.1 as PyTorch), running statistics in inference.
+// A batch norm whose scale and shift are both frozen runs in inference mode even while
+// the network trains (a frozen block keeps its pretrained statistics and function).
 
 /// Batch normalisation with learnable scale (`weight`) and shift (`bias`).
 public final class BatchNorm: Layer {
@@ -14,6 +16,12 @@ public final class BatchNorm: Layer {
     private var xhat: Tensor?
     private var invStd = Tensor(zeros: [0])
     private var usedBatchStats = true
+    /// Use the running statistics even in a training pass, keeping what the backward
+    /// pass needs for the scale's and shift's gradients: gradients of the model as it
+    /// predicts (per-sample gradients for the Fisher information of EWC).
+    public var usesRunningStatistics = false
+    /// True when training would use running statistics: scale and shift are frozen.
+    public var isFrozen: Bool { weight.frozen && bias.frozen }
 
     public init(name: String, channels: Int) {
         self.name = name; self.channels = channels
@@ -47,8 +55,9 @@ public final class BatchNorm: Layer {
         if invStd.count != c { invStd = Tensor(zeros: [c]) }
         let isp = invStd.pointer, rm = runningMean.pointer, rv = runningVar.pointer
         let (momentum, epsilon) = (self.momentum, self.epsilon)
-        usedBatchStats = training
-        if training {
+        let batchStatistics = training && !isFrozen && !usesRunningStatistics
+        usedBatchStats = batchStatistics
+        if batchStatistics {
             guard m > 1 else {
                 throw EngineError.shapeMismatch(layer: name, message: "training needs more than one value per channel, got input \(x.shape)")
             }
@@ -76,6 +85,7 @@ public final class BatchNorm: Layer {
             }
             xhat = xh
         } else {
+            let xh: Tensor? = training && !weight.frozen ? Tensor(uninitialized: x.shape) : nil
             for ch in 0..<c {
                 let istd = 1 / (rv[ch] + epsilon).squareRoot()
                 isp[ch] = istd
@@ -84,9 +94,10 @@ public final class BatchNorm: Layer {
                     let off = (s * c + ch) * hw
                     let p = xp + off, q = yp + off
                     for i in 0..<hw { q[i] = (p[i] - mf) * g + b }
+                    if let r = xh?.pointer { for i in 0..<hw { r[off + i] = (p[i] - mf) * istd } }
                 }
             }
-            xhat = nil
+            xhat = xh
         }
         return y
     }
@@ -101,18 +112,23 @@ public final class BatchNorm: Layer {
         let dx: Tensor? = needsInputGradient ? Tensor(zeros: dy.shape) : nil
         guard let xh = xhat, usedBatchStats else {
             // Inference-mode statistics: y = (x - mean)·istd·γ + β; the statistics are constants.
+            if !weight.frozen && xhat == nil {
+                throw EngineError.invalidArgument("layer '\(name)': backward through inference-mode batch norm needs the normalised input; run forward with training: true")
+            }
+            let xn = xhat?.pointer
             for ch in 0..<c {
-                var sb: Float = 0
-                for s in 0..<n { let g = gp + (s * c + ch) * hw; for i in 0..<hw { sb += g[i] } }
+                var sb: Float = 0, sw: Float = 0
+                for s in 0..<n {
+                    let off = (s * c + ch) * hw, g = gp + off
+                    for i in 0..<hw { sb += g[i] }
+                    if let xn { for i in 0..<hw { sw += g[i] * xn[off + i] } }
+                }
                 if !bias.frozen { bias.grad[ch] = sb }
-                if !weight.frozen { weight.grad[ch] = 0 }
+                if !weight.frozen { weight.grad[ch] = sw }
                 if let dx {
                     let k = gamma[ch] * invStd[ch]
                     for s in 0..<n { let off = (s * c + ch) * hw; for i in 0..<hw { dx.pointer[off + i] = gp[off + i] * k } }
                 }
-            }
-            if !weight.frozen {
-                throw EngineError.invalidArgument("layer '\(name)': backward through inference-mode batch norm needs the normalised input; run forward with training: true")
             }
             return dx
         }

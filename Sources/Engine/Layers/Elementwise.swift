@@ -41,6 +41,8 @@ public final class Dropout: Layer {
     public var needsInputGradient = true
     private var rng: SeededGenerator
     private var mask: Tensor?
+    /// Pass everything through even in training passes (gradients of the model as it predicts).
+    public var isDisabled = false
     public init(name: String, rate: Float, rng: SeededGenerator) {
         precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1)")
         self.name = name; self.rate = rate
@@ -51,7 +53,7 @@ public final class Dropout: Layer {
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         let y = x.copy()
-        guard training, rate > 0 else { mask = nil; return y }
+        guard training, rate > 0, !isDisabled else { mask = nil; return y }
         let m = Tensor(zeros: x.shape)
         let scale = 1 / (1 - rate)
         let mp = m.pointer, yp = y.pointer

@@ -1,6 +1,8 @@
 // Optimizers — SGD (momentum, Nesterov), Adam, AdamW and RMSprop with PyTorch's update
 // rules, weight decay, gradient clipping by global norm and parameter groups with their
-// own learning rate and weight decay. Frozen parameters are skipped.
+// own learning rate and weight decay. Frozen parameters are skipped; as in PyTorch,
+// Adam counts steps per parameter, so a parameter unfrozen late starts its bias
+// correction afresh.
 
 /// Which update rule to use, with its hyper-parameters.
 public enum OptimizerKind: Hashable, Sendable {
@@ -32,6 +34,7 @@ public final class Optimizer {
     public private(set) var stepCount = 0
     private var state1: [ObjectIdentifier: Tensor] = [:]
     private var state2: [ObjectIdentifier: Tensor] = [:]
+    private var parameterSteps: [ObjectIdentifier: Int] = [:]
 
     public init(kind: OptimizerKind, groups: [ParameterGroup], clipNorm: Float? = nil) throws {
         for g in groups {
@@ -72,7 +75,6 @@ public final class Optimizer {
             norm = n
             if n > maxNorm { clipFactor = maxNorm / (n + 1e-6) }
         }
-        let t = Float(stepCount)
         for g in groups {
             let lr = g.learningRate * lrScale, wd = g.weightDecay
             for p in g.parameters where !p.frozen {
@@ -96,6 +98,9 @@ public final class Optimizer {
                     let decoupled: Bool = { if case .adamW = kind { return true } else { return false } }()
                     let m = (state1[id] ?? { let b = Tensor(zeros: p.value.shape); state1[id] = b; return b }()).pointer
                     let v = (state2[id] ?? { let b = Tensor(zeros: p.value.shape); state2[id] = b; return b }()).pointer
+                    let steps = (parameterSteps[id] ?? 0) + 1
+                    parameterSteps[id] = steps
+                    let t = Float(steps)
                     let bc1 = 1 - powf(b1, t), bc2 = 1 - powf(b2, t)
                     let stepSize = lr / bc1, invSqrtBc2 = 1 / bc2.squareRoot()
                     for i in 0..<n {

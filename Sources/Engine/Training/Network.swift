@@ -118,6 +118,21 @@ public final class Network {
         return false
     }
 
+    /// Every leaf layer (inside sequences, residual bodies and shortcuts, branches), in forward order.
+    public var leafLayers: [Layer] {
+        var out: [Layer] = []
+        func walk(_ l: Layer) {
+            switch l {
+            case let s as Sequential: s.layers.forEach(walk)
+            case let r as Residual: walk(r.body); walk(r.shortcut)
+            case let c as Concat: c.branches.forEach(walk)
+            default: out.append(l)
+            }
+        }
+        walk(root)
+        return out
+    }
+
     /// Re-derives which layers need gradients after freezing changes.
     public func configureGradients() { _ = root.configureGradients(upstreamTrainable: false) }
 

@@ -1,6 +1,7 @@
 // Trainer — the minibatch training loop: seeded shuffling and augmentation, any
 // optimizer and schedule, parameter groups, per-epoch history, progress callback and
-// early stopping. Same seed and inputs → bitwise equal weights.
+// early stopping, gradual unfreezing and anchor penalties (L2-SP, EWC). Same seed and
+// inputs → bitwise equal weights.
 
 import Foundation
 
@@ -62,6 +63,11 @@ public struct TrainingConfig: Hashable, Sendable {
     var patience = 0
     /// Seed for shuffling, augmentation and dropout masks drawn by the loop.
     public var seed: UInt64
+    /// Gradual unfreezing: at the start of `epoch` (1-based) the parameters `names`
+    /// covers (parameter names or layer paths) become trainable.
+    public var unfreeze: [(epoch: Int, names: Set<String>)] = []
+    /// Penalties added to the loss (their gradients to the parameters' gradients).
+    public var penalties: [AnchorPenalty] = []
 
     public init(epochs: Int, batchSize: Int = 128, optimizer: OptimizerKind = .adam(), learningRate: Float = 1e-3,
                 weightDecay: Float = 0, groups: [GroupRule] = [], schedule: ScheduleSpec = .constant,
@@ -78,7 +84,8 @@ public struct TrainingConfig: Hashable, Sendable {
         a.epochs == b.epochs && a.batchSize == b.batchSize && a.optimizer == b.optimizer && a.learningRate == b.learningRate
             && a.weightDecay == b.weightDecay && a.groups == b.groups && a.schedule == b.schedule && a.clipNorm == b.clipNorm
             && a.labelSmoothing == b.labelSmoothing && a.augmentation == b.augmentation && a.stopMetric == b.stopMetric
-            && a.patience == b.patience && a.seed == b.seed
+            && a.patience == b.patience && a.seed == b.seed && a.penalties == b.penalties
+            && a.unfreeze.map(\.epoch) == b.unfreeze.map(\.epoch) && a.unfreeze.map(\.names) == b.unfreeze.map(\.names)
     }
     public func hash(into h: inout Hasher) { h.combine(epochs); h.combine(batchSize); h.combine(seed); h.combine(learningRate) }
 }
@@ -93,6 +100,10 @@ public struct EpochRecord: Hashable, Sendable, Codable {
     /// Learning rate of the first group at the end of the epoch.
     public var learningRate: Double
     public var seconds: Double
+    /// Mean anchor penalty (L2-SP, EWC) per step, when there is one; not in `trainLoss`.
+    public var penalty: Double? = nil
+    /// Trainable parameter values during the epoch (changes with gradual unfreezing).
+    public var trainableParameters: Int? = nil
 }
 
 /// The outcome of a training run.
@@ -157,7 +168,13 @@ public enum Trainer {
             var shuffleRNG = root.split(label: "shuffle.epoch\(epoch)")
             var augRNG = root.split(label: "augment.epoch\(epoch)")
             let order = shuffleRNG.permutation(train.count)
-            var lossSum = 0.0, correct = 0, seen = 0
+            let unfreezing = config.unfreeze.filter { $0.epoch == epoch }
+            if !unfreezing.isEmpty {
+                let names = unfreezing.reduce(into: Set<String>()) { $0.formUnion($1.names) }
+                for p in network.parameterObjects where Network.covers(names, p.name) { p.frozen = false }
+                network.configureGradients()
+            }
+            var lossSum = 0.0, correct = 0, seen = 0, penaltySum = 0.0
             for b in 0..<steps {
                 let s = b * config.batchSize, e = min(s + config.batchSize, train.count)
                 let (x, y) = train.batch(order[s..<e])
@@ -168,6 +185,7 @@ public enum Trainer {
                     throw EngineError.invalidArgument("training diverged: loss is \(l) at epoch \(epoch), batch \(b + 1); lower the learning rate")
                 }
                 try network.backward(g)
+                for penalty in config.penalties { penaltySum += penalty.addGradient(to: network.parameterObjects) }
                 optimizer.step(lrScale: schedule.factor(step: step))
                 step += 1
                 lossSum += Double(l) * Double(y.count); correct += c; seen += y.count
@@ -177,7 +195,9 @@ public enum Trainer {
             var rec = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
                                   trainAccuracy: Double(correct) / Double(max(seen, 1)),
                                   validationLoss: nil, validationAccuracy: nil,
-                                  learningRate: Double(baseLR * schedule.factor(step: max(step - 1, 0))), seconds: 0)
+                                  learningRate: Double(baseLR * schedule.factor(step: max(step - 1, 0))), seconds: 0,
+                                  penalty: config.penalties.isEmpty ? nil : penaltySum / Double(max(steps, 1)),
+                                  trainableParameters: network.trainableParameterCount)
             if let v = validation, !v.isEmpty {
                 let r = try network.evaluate(v, batchSize: max(config.batchSize, 256))
                 rec.validationLoss = r.loss; rec.validationAccuracy = r.accuracy

@@ -77,7 +77,8 @@ public struct ExperimentLoader {
             // Decode each point; identical errors from many points are reported once.
             points.reserveCapacity(all.count)
             let baseCanonical = base.specValue.canonicalJSON
-            let sweptSections = Set(definition.paths.map { String($0.split(separator: ".")[0]) })
+            let setPaths = definition.paths.filter { $0 != "case" } + definition.cases.flatMap { $0.settings.map(\.path) }
+            let sweptSections = Set(setPaths.map { String($0.split(separator: ".")[0]) })
             // Points are independent: a big sweep is decoded in two halves on two threads,
             // each with its own decoder and diagnostics, joined in order afterwards.
             let chunks = all.count >= 512 && ProcessInfo.processInfo.activeProcessorCount > 1
@@ -128,7 +129,7 @@ public struct ExperimentLoader {
         for assignments in all {
             var t = baseTree
             var failed = false
-            for a in assignments {
+            for a in assignments where !(a.path == "case" && !a.hidden) {
                 do { t = try TreeEditing.set(a.value, at: a.path.split(separator: ".").map(String.init)[...], in: t) }
                 catch { diagnostics.emit(.error("sweep path '\(a.path)' cannot be set: \(error.description)", at: a.value.location)); failed = true }
             }
@@ -137,11 +138,12 @@ public struct ExperimentLoader {
             let values = assignments.map { specValue($0.value) }
             // The id hashes the base spec and the swept values, canonicalised: points
             // whose values are equal (1e-3 and 0.001) share it.
-            let swept = SpecValue.map(zip(assignments, values).map { SpecEntry($0.path, $1) }).canonicalJSON
+            let swept = SpecValue.map(zip(assignments, values).map { SpecEntry(($0.hidden ? "case:" : "") + $0.path, $1) }).canonicalJSON
+            let shown = zip(assignments, values).filter { !$0.0.hidden }
             points.append(ExperimentPoint(
                 id: String(stableID(baseCanonical + "\n" + swept).prefix(12)),
-                label: labeler.label(assignments.map(\.path), values),
-                assignments: zip(assignments, values).map { SweepAssignmentValue(path: $0.path, value: $1) },
+                label: labeler.label(shown.map(\.0.path), shown.map(\.1)),
+                assignments: shown.map { SweepAssignmentValue(path: $0.0.path, value: $0.1) },
                 spec: spec))
         }
         return points

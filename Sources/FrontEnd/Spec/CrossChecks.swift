@@ -20,16 +20,37 @@ extension SpecDecoder {
                 r.error("class \(c) does not exist: \(spec.data.dataset.text) has classes 0–\(known - 1)", at: item)
             }
         }
+        func checkSource(_ source: DatasetSource, at: YAMLNode) {
+            switch source {
+            case .csv(let path):
+                let full = Self.resolvePath(path, relativeTo: at.location.file)
+                if !fileExists(full) { r.error("data file '\(path)' does not exist (looked at \(full))", at: at) }
+            case .npy(let path):
+                // A folder holding x.npy (features) and y.npy (labels).
+                let full = Self.resolvePath(path, relativeTo: at.location.file)
+                for file in ["x.npy", "y.npy"] where !fileExists((full as NSString).appendingPathComponent(file)) {
+                    r.error("npy data '\(path)' has no \(file) (looked at \((full as NSString).appendingPathComponent(file)))", at: at,
+                            notes: ["npy:FOLDER names a folder with x.npy (features, N×F, N×H×W or N×C×H×W) and y.npy (labels, N)"])
+                }
+            case .fashionMNIST: break
+            }
+        }
         switch spec.data.dataset {
-        case .csv(let path), .npy(let path):
+        case .csv, .npy:
             let at = node("data", "dataset") ?? anchor
-            let full = Self.resolvePath(path, relativeTo: at.location.file)
-            if !fileExists(full) { r.error("data file '\(path)' does not exist (looked at \(full))", at: at) }
+            checkSource(spec.data.dataset, at: at)
             if spec.data.classes == nil {
                 r.error("data.classes is required for \(spec.data.dataset.text.hasPrefix("csv") ? "csv" : "npy") data: list the class labels to use, e.g. [0, 1, 2]",
                         at: node("data") ?? at)
             }
-        case .fashionMNIST: break
+            if let test = spec.data.testDataset, let at = node("data", "test_dataset") { checkSource(test, at: at) }
+            if spec.data.testDataset != nil, let n = node("data", "test_fraction") {
+                r.error("data.test_fraction applies only without data.test_dataset (the test set is given)", at: n)
+            }
+        case .fashionMNIST:
+            for key in ["test_dataset", "test_fraction"] {
+                if let n = node("data", key) { r.error("data.\(key) applies to csv and npy data; fashion-mnist has its own test split", at: n) }
+            }
         }
         if spec.data.dataset == .fashionMNIST, node("data", "input_shape") != nil,
            spec.data.inputShape != FeatureShape(channels: 1, height: 28, width: 28) {
@@ -91,7 +112,15 @@ extension SpecDecoder {
             case .none: break
             case .file(let path):
                 let full = Self.resolvePath(path, relativeTo: n.location.file)
-                if !fileExists(full) { r.error("backbone.weights file '\(path)' does not exist (looked at \(full))", at: n) }
+                if !fileExists(full) {
+                    r.error("backbone.weights file '\(path)' does not exist (looked at \(full))", at: n)
+                } else if let summary {
+                    Self.checkCheckpoint(full, shown: path, against: summary, arch: spec.backbone.arch, node: n, r)
+                }
+                if spec.training.regularization.ewc > 0, let e = node("training", "regularization", "ewc") {
+                    r.error("EWC estimates the Fisher information on the source task's data, which a weights file does not bring",
+                            at: e, notes: ["use backbone.weights: run:NAME for EWC, or training.regularization.l2sp with a file"])
+                }
             case .run(let ref):
                 checkExperimentReference(ref, node: n, selfName: spec.name, r, what: "backbone.weights")
             }
@@ -151,6 +180,38 @@ extension SpecDecoder {
             r.error("\(what): no experiment '\(ref)' found", at: node,
                     notes: ["looked for \(ref.hasSuffix(".yaml") ? ref : ref + ".yaml") next to \(node.location.file) and in Experiments/"])
         }
+    }
+
+    /// A `file:` backbone must hold every backbone tensor of the architecture with its
+    /// shape, as floating-point data; everything that does not match is listed.
+    static func checkCheckpoint(_ full: String, shown: String, against summary: ArchitectureSummary, arch: String,
+                                node: YAMLNode, _ r: NodeReader) {
+        let header: CheckpointHeader
+        switch CheckpointHeader.read(full) {
+        case .failure(let problem): r.error("backbone.weights: \(problem.message)", at: node); return
+        case .success(let h): header = h
+        }
+        var problems: [String] = []
+        let expected = summary.stateTensors(backboneOnly: true)
+        for t in expected {
+            guard let found = header.tensors[t.name] else { problems.append("missing '\(t.name)' \(t.shape)"); continue }
+            if found.shape != t.shape {
+                problems.append("'\(t.name)' is \(found.shape) in the file but \(arch) needs \(t.shape)")
+            } else if !CheckpointHeader.floatingDTypes.contains(found.dtype) {
+                problems.append("'\(t.name)' is \(found.dtype); weights must be F32, F16, BF16 or F64")
+            }
+        }
+        guard !problems.isEmpty else { return }
+        let known = Set(expected.map(\.name))
+        let unused = header.tensors.keys.filter { !known.contains($0) && !$0.hasSuffix("num_batches_tracked") }.sorted()
+        var notes = Array(problems.prefix(12))
+        if problems.count > 12 { notes.append("… and \(problems.count - 12) more") }
+        if !unused.isEmpty {
+            notes.append("the file has \(unused.count) tensor(s) \(arch)'s backbone does not use, e.g. " + unused.prefix(4).map { "'\($0)'" }.joined(separator: ", "))
+        }
+        notes.append("tensor names and layouts for each architecture: tlc zoo \(arch), docs/pytorch.md")
+        r.error("backbone.weights file '\(shown)' does not match the \(arch) backbone (\(problems.count) problem\(problems.count == 1 ? "" : "s"))",
+                at: node, notes: notes)
     }
 
     /// A path as written in `file`, made absolute against that file's folder.

@@ -55,6 +55,8 @@ public enum SpecSchema {
                 SchemaField("horizontal_flip", .boolean, "flip images left-right at random"),
             ]), "seeded augmentations of training images"),
             SchemaField("input_shape", .array(.integer(min: 1), minItems: 3), "channels, height, width of csv/npy inputs"),
+            SchemaField("test_dataset", .string(pattern: "^(csv:.+|npy:.+)$"), "csv/npy data: a separate test set (csv:PATH or npy:FOLDER)"),
+            SchemaField("test_fraction", .number(min: 0, max: 1, exclusiveMin: true, exclusiveMax: true), "csv/npy data without test_dataset: fraction held out (stratified) for testing"),
         ]), "which data to train and test on"),
         SchemaField("normalization", .object([
             SchemaField("kind", .string(enumValues: NormalizationSpec.Kind.allCases.map(\.rawValue)), "how inputs are scaled"),

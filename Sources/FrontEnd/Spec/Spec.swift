@@ -71,6 +71,9 @@ public struct DataSpec: Hashable, Sendable {
     public var augment: AugmentSpec = AugmentSpec()
     /// Input shape (channels, height, width); Fashion-MNIST is 1×28×28.
     public var inputShape: FeatureShape = FeatureShape(channels: 1, height: 28, width: 28)
+    /// csv/npy data: a separate test set; without one, `testFraction` of the data is held out.
+    public var testDataset: DatasetSource?
+    public var testFraction: Double = 0.2
 
     public var classCount: Int? { classes?.count ?? dataset.knownClassCount }
 
@@ -83,6 +86,8 @@ public struct DataSpec: Hashable, Sendable {
             ("validation", .double(validation)),
             ("augment", augment.specValue),
             ("input_shape", .list([.int(inputShape.channels), .int(inputShape.height), .int(inputShape.width)])),
+            ("test_dataset", testDataset.map { .string($0.text) }),
+            ("test_fraction", dataset == .fashionMNIST || testDataset != nil ? nil : .double(testFraction)),
         ])
     }
 }

@@ -97,8 +97,16 @@ public struct SpecDecoder {
             else if text.hasPrefix("npy:"), text.count > 4 { data.dataset = .npy(path: String(text.dropFirst(4))) }
             else {
                 let hint = suggestion(for: text, among: ["fashion-mnist"]).map { "; did you mean '\($0)'?" } ?? ""
-                r.error("unknown data.dataset '\(text)'\(hint)", at: n, notes: hint.isEmpty ? ["expected fashion-mnist, csv:PATH or npy:PATH"] : [])
+                r.error("unknown data.dataset '\(text)'\(hint)", at: n, notes: hint.isEmpty ? ["expected fashion-mnist, csv:PATH or npy:FOLDER"] : [])
             }
+        }
+        if let n = m["test_dataset"], let text = r.string(n, "data.test_dataset") {
+            if text.hasPrefix("csv:"), text.count > 4 { data.testDataset = .csv(path: String(text.dropFirst(4))) }
+            else if text.hasPrefix("npy:"), text.count > 4 { data.testDataset = .npy(path: String(text.dropFirst(4))) }
+            else { r.error("data.test_dataset must be csv:PATH or npy:FOLDER, got '\(text)'", at: n) }
+        }
+        if let n = m["test_fraction"], let v = r.double(n, "data.test_fraction", above: 0) {
+            if v >= 1 { r.error("data.test_fraction must be below 1, got \(SpecValue.double(v).compactText)", at: n) } else { data.testFraction = v }
         }
         if let n = m["classes"] {
             if n.scalar?.text == "all" { data.classes = nil }

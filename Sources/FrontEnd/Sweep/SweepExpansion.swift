@@ -1,17 +1,24 @@
 // Sweep expansion — pure: a `sweep` section and a base tree in, one assignment
 // list per point out. `grid` is a cartesian product, `zip` walks equal-length
 // lists together, `random` draws `trials` points from distributions with its own
-// seed; the three combine as a product. Values keep their source locations, so a
+// seed, `cases` names sets of settings (`frozen: {backbone.freeze: all}`); they
+// combine as a product. Values keep their source locations, so a
 // swept value that does not type-check is reported where it is written.
 
 /// One swept field of a point.
 public struct SweepAssignment: Hashable, Sendable {
     public var path: String
     public var value: YAMLNode
+    /// Set by a case rather than swept on its own: applied, but left out of labels
+    /// (the label shows `case=NAME`, and the `case` assignment itself sets nothing).
+    public var hidden = false
+    public init(path: String, value: YAMLNode, hidden: Bool = false) { self.path = path; self.value = value; self.hidden = hidden }
 }
 
 /// The parsed `sweep` section.
 public struct SweepDefinition: Sendable {
+    /// Named cases, each a set of field settings; the pseudo-path `case` labels them.
+    public var cases: [(name: String, key: YAMLNode, settings: [(path: String, key: YAMLNode, value: YAMLNode)])] = []
     public var grid: [(path: String, key: YAMLNode, values: [YAMLNode])] = []
     public var zip: [(path: String, key: YAMLNode, values: [YAMLNode])] = []
     public var random: RandomSearch?
@@ -30,7 +37,7 @@ public struct SweepDefinition: Sendable {
 
     /// Number of points before expansion (saturating).
     public var pointCount: Int {
-        var n = 1
+        var n = max(cases.count, 1)
         for g in grid { n = n.multipliedReportingOverflow(by: g.values.count).overflow ? Int.max : n * g.values.count }
         if let z = zip.first { n = n.multipliedReportingOverflow(by: z.values.count).overflow ? Int.max : n * z.values.count }
         if let r = random { n = n.multipliedReportingOverflow(by: r.trials).overflow ? Int.max : n * r.trials }
@@ -38,7 +45,7 @@ public struct SweepDefinition: Sendable {
     }
 
     /// Every swept path, in the order labels show them.
-    public var paths: [String] { grid.map(\.path) + zip.map(\.path) + (random?.params.map(\.path) ?? []) }
+    public var paths: [String] { (cases.isEmpty ? [] : ["case"]) + grid.map(\.path) + zip.map(\.path) + (random?.params.map(\.path) ?? []) }
 }
 
 public enum SweepExpansion {
@@ -51,7 +58,7 @@ public enum SweepExpansion {
     public static func parse(_ node: YAMLNode, defaultSeed: Int, diagnostics: DiagnosticEngine) -> SweepDefinition? {
         let r = NodeReader(diagnostics: diagnostics)
         let errorsBefore = diagnostics.diagnostics.count
-        guard let m = r.mapping(node, "sweep", known: ["grid", "zip", "random"]) else { return nil }
+        guard let m = r.mapping(node, "sweep", known: ["cases", "grid", "zip", "random"]) else { return nil }
         var def = SweepDefinition()
         var seen: [String: YAMLNode] = [:]
         func checkPath(_ key: YAMLNode) -> String? {
@@ -62,6 +69,33 @@ public enum SweepExpansion {
             }
             seen[path] = key
             return path
+        }
+        if let n = m["cases"] {
+            if let pairs = n.mapping, !pairs.isEmpty {
+                var casePaths: [String: YAMLNode] = [:]
+                for p in pairs {
+                    guard let name = r.string(p.key, "a case name") else { continue }
+                    if name.isEmpty || name.contains(",") || name.contains("=") {
+                        r.error("a case name must be non-empty without ',' or '=' (it becomes part of point labels)", at: p.key); continue
+                    }
+                    guard let settings = p.value.mapping else {
+                        r.error("sweep.cases.\(name) must map field paths to values, e.g. {backbone.freeze: all}", at: p.value); continue
+                    }
+                    var items: [(String, YAMLNode, YAMLNode)] = []
+                    for s in settings {
+                        guard let path = r.string(s.key, "a case path") else { continue }
+                        if let problem = SpecSchema.checkPath(path) { r.error("case '\(name)' path '\(path)': \(problem)", at: s.key); continue }
+                        if items.contains(where: { $0.0 == path }) { r.error("case '\(name)' sets '\(path)' twice", at: s.key); continue }
+                        casePaths[path] = casePaths[path] ?? s.key
+                        items.append((path, s.key, s.value))
+                    }
+                    def.cases.append((name, p.key, items.map { ($0.0, $0.1, $0.2) }))
+                }
+                // A field set by cases cannot also be swept (the two would fight).
+                for (path, key) in casePaths { seen[path] = key }
+            } else {
+                r.error("sweep.cases must map case names to field settings, e.g. {frozen: {backbone.freeze: all}}", at: n)
+            }
         }
         for section in ["grid", "zip"] {
             guard let n = m[section] else { continue }
@@ -121,7 +155,7 @@ public enum SweepExpansion {
             else { r.error("sweep.random needs 'params'", at: n) }
             def.random = SweepDefinition.RandomSearch(trials: trials, seed: seed, params: params.map { ($0.0, $0.1, $0.2, $0.3) })
         }
-        if m.isEmpty { r.error("sweep needs grid, zip or random", at: node) }
+        if m.isEmpty { r.error("sweep needs cases, grid, zip or random", at: node) }
         let count = def.pointCount
         if count > maxPoints {
             r.error("the sweep expands to \(count == Int.max ? "more than \(maxPoints)" : String(count)) points; the limit is \(maxPoints)", at: node)
@@ -129,10 +163,16 @@ public enum SweepExpansion {
         return diagnostics.diagnostics.count == errorsBefore ? def : nil
     }
 
-    /// Every point's assignments, in a stable order: grid (last path fastest), then
-    /// zip rows, then random trials.
+    /// Every point's assignments, in a stable order: cases, then grid (last path
+    /// fastest), then zip rows, then random trials.
     public static func expand(_ def: SweepDefinition) -> [[SweepAssignment]] {
         var points: [[SweepAssignment]] = [[]]
+        if !def.cases.isEmpty {
+            points = def.cases.map { c in
+                [SweepAssignment(path: "case", value: YAMLNode(.scalar(YAMLScalar(c.name)), at: c.key.location))]
+                    + c.settings.map { SweepAssignment(path: $0.path, value: $0.value, hidden: true) }
+            }
+        }
         for g in def.grid {
             var next: [[SweepAssignment]] = []
             next.reserveCapacity(points.count * g.values.count)
