@@ -184,17 +184,17 @@ public struct RunDiff: Sendable {
         }
         out += "\n" + bold("metrics") + "\n"
         if metrics.isEmpty { out += "  none\n" } else {
-            var rows: [[String]] = [["  METRIC"] + runs.indices.map(Self.letter)]
+            // One column per run's value, and after each non-baseline run its change and verdict.
+            var rows: [[String]] = [["  METRIC"] + runs.indices.flatMap { $0 == 0 ? [Self.letter($0)] : [Self.letter($0), "Δ " + Self.letter($0)] }]
             var paints: [[Bool?]] = [[]]
             for m in metrics {
                 var cells = ["  " + m.name]
                 var p: [Bool?] = [nil]
                 for i in runs.indices {
-                    if i == 0 { cells.append(Self.value(m.values[0], m.name)); continue }
-                    var cell = Self.value(m.values[i], m.name)
-                    if let d = m.delta(i), d != 0, d.isFinite { cell += "  " + Self.deltaText(d, m.name) + " " + arrow(m, i) }
-                    else if m.values[i] != nil && m.values[0] != nil { cell += "  =" }
-                    cells.append(cell)
+                    cells.append(Self.value(m.values[i], m.name))
+                    if i == 0 { continue }
+                    if let d = m.delta(i), d != 0, d.isFinite { cells.append(Self.deltaText(d, m.name) + " " + arrow(m, i)) }
+                    else { cells.append(m.values[i] != nil && m.values[0] != nil ? "=" : "") }
                     p.append(m.better(i))
                 }
                 rows.append(cells)
