@@ -186,6 +186,8 @@ public enum LocalRunner {
         var results: [PointResult] = []
         var ok = false
         do {
+            // The plan first: the reporter reads each point's stages and label from it.
+            try writeText(plan.json(), to: workRoot, "plan.json")
             for point in plan.points {
                 let dirName = isSweep ? sanitize(point.label) : ""
                 let pointWork = dirName.isEmpty ? workRoot : (workRoot as NSString).appendingPathComponent(dirName)
@@ -199,12 +201,10 @@ public enum LocalRunner {
                 }
                 try writeText(loaded.sourceText, to: pointWork, "spec.yaml")
                 try writeText(YAMLEmitter.emit(yamlNode(spec.specValue)), to: pointWork, "resolved.yaml")
-                if failure == nil, !isSweep { try writeText(plan.json(), to: pointWork, "plan.json") }
                 if failure == nil { try options.reporter?.writePointReport(pointDir: pointWork) }
                 results.append(PointResult(label: point.label, runDir: pointFinal, status: failure == nil ? "succeeded" : "failed",
                                            metrics: metrics, error: failure))
             }
-            try writeText(plan.json(), to: workRoot, "plan.json")
             ok = results.allSatisfy { $0.status == "succeeded" }
             log("stages: \(executor.ranCount) ran, \(executor.reusedCount) from the cache; \(fmt(stagesSeconds, 3)) s in the scheduler")
             let suffix = options.cancellation.isCancelled ? ".cancelled" : ".failed"

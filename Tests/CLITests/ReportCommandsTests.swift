@@ -91,6 +91,8 @@ import Testing
         #expect(board.contains("## Mean over seeds") && board.contains("| lr=1e-3 | 2 |") && board.contains(" ± "))
         let html = try String(contentsOfFile: sweep + "/report.html", encoding: .utf8)
         #expect(html.contains("id=\"seed-groups\"") && html.contains("data-chart=\"sweep-1\""))
+        let point = try String(contentsOfFile: sweep + "/lr=1e-3,seed=1/report.md", encoding: .utf8)
+        #expect(point.hasPrefix("# seeds — lr=1e-3,seed=1\n"))
         // Each point against a baseline point, by label.
         #expect(TLC.run(["diff", "seeds@latest", "--baseline", "lr=3e-3,seed=2", "--output", out]) == 0)
         #expect(TLC.run(["diff", "seeds@latest/lr=1e-3,seed=1", "lr=1e-3,seed=2", "--output", out, "--format", "md"]) == 0)
