@@ -1,14 +1,22 @@
 # tlc — the two commands: `make run` and `make test` (Debian, as root).
 SHELL := /bin/bash
-# chromium: the test suite renders report.html headless to check it in a real browser.
-APT_PACKAGES := libopenblas-dev libyaml-dev zlib1g-dev pkg-config dataset-fashion-mnist chromium
+# What tlc needs to build and run.
+APT_PACKAGES := libopenblas-dev libyaml-dev zlib1g-dev pkg-config dataset-fashion-mnist
+# What only the tests need: chromium renders report.html headless to check it in a real browser.
+TEST_APT_PACKAGES := chromium
 SWIFT ?= swift
 
-.PHONY: deps build release run test bench clean templates
+.PHONY: deps test-deps install build release run test bench clean templates
 
 # Install what is missing (apt-get update only when something is).
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+	@$(MAKE) --no-print-directory install PACKAGES="$(APT_PACKAGES)"
+
+test-deps:
+	@$(MAKE) --no-print-directory install PACKAGES="$(APT_PACKAGES) $(TEST_APT_PACKAGES)"
+
+install:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -26,7 +34,7 @@ run: release
 	.build/release/tlc validate --quiet Experiments/*.yaml
 	.build/release/tlc run Experiments/quickstart.yaml
 
-test: deps
+test: test-deps
 	TLC_REQUIRE_CHROMIUM=1 $(SWIFT) test
 
 # Compile Templates/*.mustache and Templates/init/*.yaml into the binary
