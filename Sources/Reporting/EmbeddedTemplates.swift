@@ -116,6 +116,19 @@ Mean ± sample standard deviation over the points that differ only in `seed`.
 </tbody>
 </table>
 
+{{#transfer}}
+<h2>Transfer</h2>
+<table id="transfer">
+<tbody>
+<tr><td>trainable parameters</td><td>{{trainable}}</td></tr>
+<tr><td>frozen parameters (batch norm on running statistics)</td><td>{{frozen}}</td></tr>
+{{#features_seconds}}<tr><td>frozen-backbone features, computed once</td><td>{{features_seconds}}</td></tr>{{/features_seconds}}
+{{#source}}<tr><td>source task: test accuracy before fine-tuning</td><td>{{before}}</td></tr>
+<tr><td>source task: test accuracy after fine-tuning</td><td>{{after}} ({{forgetting}})</td></tr>{{/source}}
+</tbody>
+</table>
+{{/transfer}}
+
 {{#has_history}}
 <h2>Training</h2>
 <div class="charts">
@@ -186,6 +199,22 @@ Mean ± sample standard deviation over the points that differ only in `seed`.
 {{#metrics}}
 | {{name}} | {{value}} |
 {{/metrics}}
+{{#transfer}}
+
+## Transfer
+
+| | |
+| --- | --- |
+| trainable parameters | {{trainable}} |
+| frozen parameters (batch norm on running statistics) | {{frozen}} |
+{{#features_seconds}}
+| frozen-backbone features, computed once | {{features_seconds}} |
+{{/features_seconds}}
+{{#source}}
+| source task: test accuracy before fine-tuning | {{before}} |
+| source task: test accuracy after fine-tuning | {{after}} ({{forgetting}}) |
+{{/source}}
+{{/transfer}}
 {{#has_variants}}
 
 ## Variants

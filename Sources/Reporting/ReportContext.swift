@@ -39,6 +39,16 @@ public enum ReportContext {
         if let t = d.metrics[d.target] { c["target_value"] = format(t, metric: d.target) }
         c["metrics"] = d.metrics.keys.sorted().map { ["name": $0, "value": format(d.metrics[$0]!, metric: $0)] }
 
+        if let frozen = d.metrics["model.frozen_params"], frozen > 0 || d.metrics["source.accuracy_before"] != nil {
+            // Transfer: what was frozen, what the frozen backbone cost, what the source task kept.
+            var t: [String: Any] = ["frozen": format(frozen, metric: "model.frozen_params"),
+                                    "trainable": d.metrics["model.trainable_params"].map { format($0, metric: "model.trainable_params") } ?? "–"]
+            if let s = d.metrics["time.features_seconds"] { t["features_seconds"] = format(s, metric: "time.features_seconds") }
+            if let b = d.metrics["source.accuracy_before"], let a = d.metrics["source.accuracy_after"] {
+                t["source"] = ["before": pct(b), "after": pct(a), "forgetting": String(format: "%+.2f pp", (a - b) * 100)]
+            }
+            c["transfer"] = t
+        }
         c["has_history"] = !d.history.isEmpty
         c["history"] = d.history.map { e -> [String: Any] in
             ["epoch": e.epoch, "train_loss": num(e.trainLoss), "train_accuracy": pct(e.trainAccuracy),

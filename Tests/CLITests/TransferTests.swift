@@ -176,6 +176,8 @@ import TestSupport
         let trainable = history.compactMap { $0["trainable_params"] as? Int }
         #expect(trainable.count == 3 && trainable[1] > trainable[0] && trainable[2] == trainable[1], "block1 unfreezes at epoch 2: \(trainable)")
         #expect(history.allSatisfy { ($0["penalty"] as? Double).map { $0 >= 0 } ?? false })
+        let report = try String(contentsOfFile: runDir + "/report.md", encoding: .utf8)
+        #expect(report.contains("## Transfer") && report.contains("source task: test accuracy before fine-tuning"))
 
         // Again: everything comes from the cache, with the same metrics.
         #expect(TLC.run(["run", target, "--output", out]) == 0)
