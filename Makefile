@@ -1,6 +1,6 @@
 # tlc — the two commands: `make run` and `make test` (Debian, as root).
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libyaml-dev zlib1g-dev pkg-config dataset-fashion-mnist
+APT_PACKAGES := libopenblas-dev libyaml-dev zlib1g-dev pkg-config dataset-fashion-mnist slurm-wlm munge
 SWIFT ?= swift
 
 .PHONY: deps build release run test bench clean

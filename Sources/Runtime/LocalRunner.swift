@@ -20,6 +20,8 @@ public struct RunOptions: Sendable {
     /// Stop starting stages after the first failure.
     public var failFast: Bool
     public var cancellation: Cancellation
+    /// Computes the stages elsewhere (`--executor slurm`); nil: in this process.
+    public var remote: (any RemoteExecutor)? = nil
     public init(outputRoot: String? = nil, useCache: Bool = true, force: Bool = false, jobs: Int? = nil,
                 failFast: Bool = false, cancellation: Cancellation = Cancellation()) {
         self.outputRoot = outputRoot ?? ProcessInfo.processInfo.environment["TLC_OUTPUT"] ?? "Outputs"
@@ -155,7 +157,11 @@ public enum LocalRunner {
         let started = Date()
         let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: options.failFast, cancellation: options.cancellation)
         let schedulerStart = Date()
+        // A remote executor (Slurm) first computes the missing stages into the shared
+        // cache; the scheduler below then finds them there (see Cluster/RemoteExecutor.swift).
+        let remoteFailures = cache.flatMap { cache in options.remote.map { $0.execute(plan, cache: cache, log: log) } } ?? [:]
         let failures = scheduler.run(shouldRun: { $0.kind != .report }, execute: { stage in
+            if let failure = remoteFailures[stage.id] { throw StageFailure(stage: stage.id, message: failure) }
             log("[\(stage.kind.rawValue)] \(stage.summary)")
             events?(.stageStarted(id: stage.id, kind: stage.kind.rawValue, summary: stage.summary,
                                   label: plan.points.first { stage.points.contains($0.id) && stage.points.count == 1 }?.label ?? ""))
