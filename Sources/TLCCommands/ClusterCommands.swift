@@ -61,8 +61,8 @@ struct ExecutorOptions: ParsableArguments {
         let slurmOnly: [(Bool, String)] = [(executorConfig != nil, "--executor-config"), (partition != nil, "--partition"),
                                            (time != nil, "--time"), (cpusPerTask != nil, "--cpus-per-task"), (mem != nil, "--mem"),
                                            (!sbatchOptions.isEmpty, "--sbatch-option"), (detach, "--detach")]
-        if !isSlurm, let (_, name) = slurmOnly.first(where: { $0.0 }) {
-            throw ValidationError("\(name) applies to --executor slurm")
+        if !isSlurm, let given = slurmOnly.first(where: { $0.0 }) {
+            throw ValidationError("\(given.1) applies to --executor slurm")
         }
         guard isSlurm else { return }
         if noCache { throw ValidationError("--no-cache cannot be used with --executor slurm: the jobs hand their results over through the stage cache") }
@@ -143,7 +143,7 @@ struct ExecStage: ParsableCommand {
                 throw CommandFailure(code: 2)
             }
         }
-        let (_, built) = try SpecOptions(overrides: overrides).plan(file)
+        let built = try Self.plan(file, overrides: overrides)
         let cancellation = Cancellation()
         let signals = cancellation.installSignalHandlers { sig in
             Output.err("tlc exec-stage: signal \(sig): stopping at the next epoch; finished stages stay cached")
@@ -164,9 +164,19 @@ struct ExecStage: ParsableCommand {
     }
 }
 
-extension SpecOptions {
-    init(overrides: [String]) {
-        self.init()
-        self.overrides = overrides
+extension ExecStage {
+    /// The plan of a spec file with overrides; errors are printed and become exit code 2.
+    static func plan(_ file: String, overrides: [String]) throws -> Plan {
+        do {
+            let loaded = try ExperimentLoader().load(path: file, overrides: overrides)
+            return try PlanBuilder().plan(loaded)
+        } catch let error as DiagnosticError {
+            Output.diagnostics(error.diagnostics)
+            Output.err("tlc exec-stage: \(error.diagnostics.count) error(s) in \(file)")
+            throw CommandFailure(code: 2)
+        } catch {
+            Output.err("tlc exec-stage: \(error)")
+            throw CommandFailure(code: 2)
+        }
     }
 }

@@ -31,8 +31,8 @@ enum Shell {
         p.arguments = args
         p.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-shell-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: dir.path + ".out", contents: nil)
-        FileManager.default.createFile(atPath: dir.path + ".err", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.path + ".out", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.path + ".err", contents: nil)
         defer { try? FileManager.default.removeItem(atPath: dir.path + ".out"); try? FileManager.default.removeItem(atPath: dir.path + ".err") }
         let started = Date()
         do {
@@ -186,10 +186,13 @@ struct SlurmSetupError: Error, CustomStringConvertible { var message: String; va
         let resumedResults = try results(resumed.out)
         #expect(resumedResults.count == 4 && resumedResults.values.allSatisfy { $0.1 != nil })
 
-        // 4. A failing task is reported with its job id, state and log.
-        let failing = slurm.tlc(["run", file, "--set", "seed=7", "--set", "optimizer.lr=1e12"] + common)
+        // 4. A failing job (here: a tlc binary that only fails) is reported with its job id,
+        // state and log; the jobs waiting for it are cancelled, not left pending forever.
+        let failing = slurm.tlc(["run", file, "--set", "seed=7", "--tlc-binary", "/bin/false"] + common)
         #expect(failing.status == 1)
-        #expect(failing.err.contains("Slurm job") && failing.err.contains("FAILED") && failing.err.contains("/logs/points-"), "\(failing.err)")
+        #expect(failing.err.contains("Slurm job") && failing.err.contains("FAILED") && failing.err.contains("/logs/data.load-"), "\(failing.err)")
+        let left = Shell.run("/usr/bin/squeue", ["-h", "-t", "PENDING,RUNNING"], env: slurm.env)
+        #expect(left.out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "jobs left in the queue: \(left.out)")
     }
 
     @Test func badExecutorOptionsExitWithTwo() throws {

@@ -186,15 +186,15 @@ public final class SlurmRunner: RemoteExecutor, @unchecked Sendable {
         let fm = FileManager.default
         let root = submissionsRoot(outputRoot)
         let experiments = experiment.map { [$0] } ?? ((try? fm.contentsOfDirectory(atPath: root)) ?? []).sorted()
-        var out: [(String, SlurmSubmissionRecord)] = []
+        var out: [(folder: String, record: SlurmSubmissionRecord)] = []
         for e in experiments {
             let dir = (root as NSString).appendingPathComponent(e)
             for id in ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).sorted() {
                 let folder = (dir as NSString).appendingPathComponent(id)
-                if let r = try? SlurmSubmissionRecord.read((folder as NSString).appendingPathComponent("submission.json")) { out.append((folder, r)) }
+                if let r = try? SlurmSubmissionRecord.read((folder as NSString).appendingPathComponent("submission.json")) { out.append((folder: folder, record: r)) }
             }
         }
-        return out.sorted { $0.1.id < $1.1.id }
+        return out.sorted { $0.record.id < $1.record.id }
     }
 
     /// `--detach`: submit and return at once.
@@ -208,15 +208,15 @@ public final class SlurmRunner: RemoteExecutor, @unchecked Sendable {
 
     public func execute(_ plan: Plan, cache: StageCache, log: @escaping @Sendable (String) -> Void) -> [String: String] {
         let started = Date()
-        let units: [SlurmUnit]
-        let summary: Submitted
+        let submitted: (summary: Submitted, units: [SlurmUnit])
         do {
             try client.check()
-            (summary, units) = try submitUnits(plan, isComplete: { cache.isComplete($0.hash) }, log: log)
+            submitted = try submitUnits(plan, isComplete: { cache.isComplete($0.hash) }, log: log)
         } catch {
             log("error: slurm: \(error)")
             return failAll(plan, cache: cache, reason: "not submitted: \(error)")
         }
+        let (summary, units) = submitted
         log("slurm: \(summary.submittedJobs) job(s) submitted (\(summary.submittedTasks) task(s)), \(summary.adoptedUnits) in flight adopted, \(summary.cachedStages) stage(s) in the cache"
             + (summary.folder.map { "; scripts and logs in \($0)" } ?? ""))
         var failures = watch(units, plan: plan, cache: cache, log: log)
@@ -340,13 +340,15 @@ public final class SlurmRunner: RemoteExecutor, @unchecked Sendable {
             let folder = absolute(reference)
             match = (folder, try SlurmSubmissionRecord.read((folder as NSString).appendingPathComponent("submission.json")))
         } else {
-            match = all.last { $0.record.id == reference } ?? all.last { $0.record.experiment == reference || "\($0.record.experiment)@latest" == reference }
+            match = all.last(where: { $0.record.id == reference })
+                ?? all.last(where: { $0.record.experiment == reference || "\($0.record.experiment)@latest" == reference })
         }
-        guard let (folder, record) = match else {
+        guard let found = match else {
             let known = Array(Set(all.map(\.record.experiment))).sorted()
             throw StageJobError.usage("no Slurm submission '\(reference)' under \(root)/.slurm"
                 + (known.isEmpty ? " (nothing was submitted there yet)" : "; experiments with submissions: \(known.joined(separator: ", "))"))
         }
+        let (folder, record) = found
         let cache = StageCache(root: (record.outputRoot as NSString).appendingPathComponent(".cache"))
         let client = SlurmClient()
         let states = (try? client.states(of: record.jobs.compactMap(\.id))) ?? [:]
@@ -374,8 +376,8 @@ public final class SlurmRunner: RemoteExecutor, @unchecked Sendable {
         lines += rows.map { "  " + $0.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") }
         var verdict = "\(done) of \(total) done, \(active) queued or running, \(failed) failed"
         if active == 0 {
-            verdict += failed == 0 ? "; `tlc run \(record.spec) --executor slurm` writes the run directory"
-                                   : "; `tlc run \(record.spec) --executor slurm` resubmits what is missing"
+            let command = "`tlc run \(record.spec)" + record.overrides.map { " --set \($0)" }.joined() + " --executor slurm`"
+            verdict += failed == 0 ? "; \(command) writes the run directory" : "; \(command) resubmits what is missing"
         }
         lines.append(verdict)
         return lines.joined(separator: "\n") + "\n"

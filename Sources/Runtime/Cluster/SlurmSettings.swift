@@ -34,7 +34,10 @@ public struct SlurmSettings: Sendable, Equatable {
 
     /// Reads an executor profile. Every problem is a located diagnostic.
     public static func load(profile path: String) throws(DiagnosticError) -> SlurmSettings {
-        let root = try YAMLParser.parse(fileAt: path)
+        let root: YAMLNode
+        do { root = try YAMLParser.parse(fileAt: path) } catch let e as DiagnosticError { throw e } catch {
+            throw DiagnosticError([.error("cannot read the executor profile \(path): \(error)", at: nil)])
+        }
         var s = SlurmSettings()
         var errors: [Diagnostic] = []
         guard let pairs = root.mapping else {
