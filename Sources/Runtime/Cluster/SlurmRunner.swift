@@ -290,6 +290,7 @@ public final class SlurmRunner: RemoteExecutor, @unchecked Sendable {
                     }
                     if st.isStuck {
                         try? client.cancel([u.ref])
+                        log("slurm: \(u.ref) \(u.label): cancelled, a job it waits for failed")
                         fail(u, "not run: a Slurm job it waits for failed (job \(u.ref) cancelled)")
                     } else if st.isActive {
                         stillOpen.append(u)
@@ -376,7 +377,9 @@ public final class SlurmRunner: RemoteExecutor, @unchecked Sendable {
         lines += rows.map { "  " + $0.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") }
         var verdict = "\(done) of \(total) done, \(active) queued or running, \(failed) failed"
         if active == 0 {
-            let command = "`tlc run \(record.spec)" + record.overrides.map { " --set \($0)" }.joined() + " --executor slurm`"
+            let defaultRoot = absolute(ProcessInfo.processInfo.environment["TLC_OUTPUT"] ?? "Outputs")
+            let command = "`tlc run \(record.spec)" + record.overrides.map { " --set \($0)" }.joined() + " --executor slurm"
+                + (record.outputRoot == defaultRoot ? "" : " --output \(record.outputRoot)") + "`"
             verdict += failed == 0 ? "; \(command) writes the run directory" : "; \(command) resubmits what is missing"
         }
         lines.append(verdict)
