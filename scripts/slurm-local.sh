@@ -28,6 +28,19 @@ stop_pidfile() {   # stop_pidfile FILE: TERM, then KILL after 5 s
     rm -f "$f"
 }
 
+# Starts a daemon with no descriptor of ours: stdin/out/err on /dev/null (they log to
+# files) and everything above 2 closed, so a caller waiting for our pipes or for
+# our exit (Foundation's Process does both) never waits for the daemons too.
+start_daemon() {
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+        done
+        exec "$@" </dev/null >/dev/null 2>&1
+    )
+}
+
 case $cmd in
 up)
     command -v slurmctld >/dev/null && command -v munged >/dev/null || {
@@ -39,7 +52,7 @@ up)
     # munge: a private key and socket, so a system munged (if any) is left alone.
     [ -f "$dir/munge/munge.key" ] || dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
     chmod 400 "$dir/munge/munge.key"
-    munged --force --key-file="$dir/munge/munge.key" --socket="$dir/munge/munge.socket" \
+    start_daemon munged --force --key-file="$dir/munge/munge.key" --socket="$dir/munge/munge.socket" \
         --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/munged.seed"
     cat > "$dir/slurm.conf" <<CONF
 # Single-node Slurm for tlc's tests, written by scripts/slurm-local.sh.
@@ -79,8 +92,8 @@ NodeName=$node NodeAddr=localhost CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=tlc Nodes=$node Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
     export SLURM_CONF=$dir/slurm.conf
-    slurmctld -f "$dir/slurm.conf"
-    slurmd -f "$dir/slurm.conf"
+    start_daemon slurmctld -f "$dir/slurm.conf"
+    start_daemon slurmd -f "$dir/slurm.conf"
     # Wait until the node takes jobs.
     for _ in $(seq 100); do
         state=$(sinfo -h -N -o %t 2>/dev/null | head -1 || true)
