@@ -50,7 +50,8 @@ struct ExecutorOptions: ParsableArguments {
         if let pollSeconds { cli.pollSeconds = pollSeconds }
         let problems = cli.problems()
         if !problems.isEmpty {
-            for p in problems { Output.err("tlc run: --\(p.key.replacingOccurrences(of: "_", with: "-")): \(p.message)") }
+            let flags = ["cpus_per_task": "cpus-per-task", "sbatch": "sbatch-option", "tlc": "tlc-binary"]
+            for p in problems { Output.err("tlc run: --\(flags[p.key] ?? p.key): \(p.message)") }
             throw CommandFailure(code: 2)
         }
         return settings.overridden(by: cli)

@@ -150,7 +150,7 @@ struct SlurmSetupError: Error, CustomStringConvertible { var message: String; va
         }
         print("SlurmTests: the 4-point sweep took \(String(format: "%.1f", local.seconds)) s locally and \(String(format: "%.1f", first.seconds)) s through Slurm")
         let firstLog = try runLog(first.out)
-        #expect(firstLog.contains("(4 task(s))"), "one array of 4 tasks")
+        #expect(firstLog.contains("points (array of 4 tasks)"), "one array of 4 tasks")
 
         // sacct (from the job-completion log: no slurmdbd here) shows the 4 array tasks.
         let sacct = Shell.run("/usr/bin/sacct", ["--completion", "-n", "-P", "-o", "JobName,State"], env: slurm.env)
