@@ -67,11 +67,19 @@ struct LocalSlurm {
         _ = Shell.run(Repo.root + "/scripts/slurm-local.sh", ["down", dir])
     }
 
-    /// Whether a daemon of this cluster is still alive.
-    var anyDaemonRunning: Bool {
-        ["slurmctld.pid", "slurmd.pid", "munge/munged.pid"].contains { name in
-            guard let text = try? String(contentsOfFile: dir + "/" + name, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return false }
-            return kill(pid, 0) == 0
+    /// The daemons' process ids, from their pid files (read while they run).
+    var daemonPIDs: [Int32] {
+        ["slurmctld.pid", "slurmd.pid", "munge/munged.pid"].compactMap { name in
+            (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+    }
+
+    /// Whether one of these processes still runs (a zombie waiting to be reaped has stopped).
+    static func anyRunning(_ pids: [Int32]) -> Bool {
+        pids.contains { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return !stat[close...].dropFirst(2).hasPrefix("Z")
         }
     }
 
@@ -132,9 +140,11 @@ struct SlurmSetupError: Error, CustomStringConvertible { var message: String; va
         #expect(expected.count == 4)
 
         let slurm = try LocalSlurm.start()
+        let daemons = slurm.daemonPIDs
+        #expect(daemons.count == 3 && LocalSlurm.anyRunning(daemons))
         defer {
             slurm.stop()
-            #expect(!slurm.anyDaemonRunning, "the Slurm daemons the test started are stopped")
+            #expect(!LocalSlurm.anyRunning(daemons), "the Slurm daemons the test started are stopped")
         }
         let out = dir + "/Outputs"
         let common = ["--executor", "slurm", "--output", out, "--poll-seconds", "0.5", "--json"]
