@@ -114,3 +114,44 @@ import Testing
         #expect(SlurmClient.expand("13_4") == ["13_4"])
     }
 }
+
+/// The hook a remote executor uses, with a stand-in executor: its failures fail the
+/// points, and a run cancelled before any stage starts ends at once (the scheduler
+/// used to wait forever for ready stages it was not allowed to start).
+@Suite struct RemoteHookTests {
+    struct Refusing: RemoteExecutor {
+        func execute(_ plan: Plan, cache: StageCache, log: @escaping @Sendable (String) -> Void) -> [String: String] {
+            var out: [String: String] = [:]
+            for s in plan.stages where s.kind == .dataLoad { out[s.id] = "Slurm job 7 FAILED, log /x/7.out" }
+            return out
+        }
+    }
+
+    func setUp() throws -> (Plan, LoadedExperiment, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-hook-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "tlc: 1\nname: hook\ndata: {classes: [0, 1], train_per_class: 40, test_per_class: 20}\nbackbone: {arch: mlp, options: {widths: [8]}}\ntraining: {epochs: 1}\n"
+            .write(toFile: dir + "/h.yaml", atomically: true, encoding: .utf8)
+        let loaded = try ExperimentLoader().load(path: dir + "/h.yaml")
+        return (try PlanBuilder().plan(loaded), loaded, dir)
+    }
+
+    @Test func remoteFailuresFailThePoint() throws {
+        let (plan, loaded, dir) = try setUp()
+        var options = RunOptions(outputRoot: dir + "/Outputs")
+        options.remote = Refusing()
+        let result = try LocalRunner.run(plan, loaded: loaded, options: options) { _ in }
+        #expect(result.status == "failed")
+        #expect(result.points.first?.error?.contains("Slurm job 7 FAILED") == true)
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/Outputs/.cache")) ?? []).filter { !$0.hasPrefix(".") }
+        #expect(entries.isEmpty, "nothing ran locally: \(entries)")
+    }
+
+    @Test func cancelledBeforeStartingEndsAtOnce() throws {
+        let (plan, loaded, dir) = try setUp()
+        let cancellation = Cancellation()
+        cancellation.cancel()
+        let result = try LocalRunner.run(plan, loaded: loaded, options: RunOptions(outputRoot: dir + "/Outputs", cancellation: cancellation)) { _ in }
+        #expect(result.status == "cancelled")
+    }
+}
