@@ -161,7 +161,9 @@ public enum LocalRunner {
         // cache; the scheduler below then finds them there (see Cluster/RemoteExecutor.swift).
         let remoteFailures = cache.flatMap { cache in options.remote.map { $0.execute(plan, cache: cache, log: log) } } ?? [:]
         let failures = scheduler.run(shouldRun: { $0.kind != .report }, execute: { stage in
-            if let failure = remoteFailures[stage.id] { throw StageFailure(stage: stage.id, message: failure) }
+            if options.remote != nil, cache?.isComplete(stage.hash) != true {   // never computed here
+                throw StageFailure(stage: stage.id, message: remoteFailures[stage.id] ?? "not in the cache after the remote executor ran")
+            }
             log("[\(stage.kind.rawValue)] \(stage.summary)")
             events?(.stageStarted(id: stage.id, kind: stage.kind.rawValue, summary: stage.summary,
                                   label: plan.points.first { stage.points.contains($0.id) && stage.points.count == 1 }?.label ?? ""))

@@ -122,7 +122,7 @@ import Testing
     struct Refusing: RemoteExecutor {
         func execute(_ plan: Plan, cache: StageCache, log: @escaping @Sendable (String) -> Void) -> [String: String] {
             var out: [String: String] = [:]
-            for s in plan.stages where s.kind == .dataLoad { out[s.id] = "Slurm job 7 FAILED, log /x/7.out" }
+            for s in plan.stages where s.kind != .report { out[s.id] = "Slurm job 7 FAILED, log /x/7.out" }
             return out
         }
     }
