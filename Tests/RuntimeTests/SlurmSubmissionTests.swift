@@ -53,6 +53,14 @@ import Testing
         #expect(plan.stages.filter { $0.kind == .report }.allSatisfy { !submitted.contains($0.hash) })
     }
 
+    @Test func aSingleRunIsOneTaskRunningEveryStage() throws {
+        let file = try write("tlc: 1\nname: one\ndata: {classes: [0, 1], train_per_class: 40, test_per_class: 20}\nbackbone: {arch: mlp, options: {widths: [8]}}\n", "one.yaml")
+        let plan = try PlanBuilder().plan(try ExperimentLoader().load(path: file))
+        let jobs = SlurmSubmissionPlanner.jobs(for: plan, isComplete: { _ in false })
+        #expect(jobs.count == 1 && jobs[0].tasks.count == 1)
+        #expect(jobs[0].tasks[0] == plan.stages.filter { $0.kind != .report }.map(\.hash))
+    }
+
     @Test func cachedAndInFlightStagesAreNotSubmitted() throws {
         let plan = try plan()
         #expect(SlurmSubmissionPlanner.jobs(for: plan, isComplete: { _ in true }).isEmpty)
