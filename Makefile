@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 # What tlc needs to build and run.
 APT_PACKAGES := libopenblas-dev libyaml-dev zlib1g-dev pkg-config dataset-fashion-mnist
-# What only the tests need: chromium renders report.html headless to check it in a real browser.
-TEST_APT_PACKAGES := chromium
+# What only the tests need: chromium renders report.html headless to check it in a real browser;
+# slurm-wlm and munge run a sweep through a real single-node Slurm.
+TEST_APT_PACKAGES := chromium slurm-wlm munge
 SWIFT ?= swift
 
 .PHONY: deps test-deps install build release run test bench clean templates

@@ -24,6 +24,8 @@ public struct RunOptions: Sendable {
     /// from the data files of a finished point or sweep; nil writes none. The
     /// runtime knows nothing about templates: the Reporting module supplies this.
     public var reporter: (any RunReporter)?
+    /// Computes the stages elsewhere (`--executor slurm`); nil: in this process.
+    public var remote: (any RemoteExecutor)? = nil
     public init(outputRoot: String? = nil, useCache: Bool = true, force: Bool = false, jobs: Int? = nil,
                 failFast: Bool = false, cancellation: Cancellation = Cancellation(), reporter: (any RunReporter)? = nil) {
         self.reporter = reporter
@@ -169,7 +171,13 @@ public enum LocalRunner {
         let started = Date()
         let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: options.failFast, cancellation: options.cancellation)
         let schedulerStart = Date()
+        // A remote executor (Slurm) first computes the missing stages into the shared
+        // cache; the scheduler below then finds them there (see Cluster/RemoteExecutor.swift).
+        let remoteFailures = cache.flatMap { cache in options.remote.map { $0.execute(plan, cache: cache, log: log) } } ?? [:]
         let failures = scheduler.run(shouldRun: { $0.kind != .report }, execute: { stage in
+            if options.remote != nil, cache?.isComplete(stage.hash) != true {   // never computed here
+                throw StageFailure(stage: stage.id, message: remoteFailures[stage.id] ?? "not in the cache after the remote executor ran")
+            }
             log("[\(stage.kind.rawValue)] \(stage.summary)")
             events?(.stageStarted(id: stage.id, kind: stage.kind.rawValue, summary: stage.summary,
                                   label: plan.points.first { stage.points.contains($0.id) && stage.points.count == 1 }?.label ?? ""))

@@ -290,8 +290,7 @@ public struct RunStore: Sendable {
         for name in ((try? fm.contentsOfDirectory(atPath: cacheRoot)) ?? []).sorted() {
             let path = appendingPath(cacheRoot, name)
             if name.hasPrefix(".tmp-") {
-                let parts = name.split(separator: "-")
-                if parts.count >= 3, let pid = Int32(parts[2]), kill(pid, 0) == 0 { continue }   // writer still running
+                if !StageCache.isAbandoned(name, at: path) { continue }   // writer still running
                 result.removed.append(Garbage(path: path, bytes: Self.size(of: path), reason: "leftover temporary folder"))
                 if !dryRun { try fm.removeItem(atPath: path) }
                 continue

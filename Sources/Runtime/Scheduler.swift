@@ -72,8 +72,9 @@ struct Scheduler {
                 }
             }
             if state.isDone { break }
-            if !state.anyRunning && state.nextReadyCount == 0 {
-                // Nothing running and nothing can start: the rest is blocked by failures or cancellation.
+            let stopping = cancellation.isCancelled || (failFast && state.hasFailures)
+            if !state.anyRunning && (stopping || state.nextReadyCount == 0) {
+                // Nothing running and nothing can (or may) start: the rest is blocked by failures or cancellation.
                 state.failRemaining(cancellation.isCancelled ? "cancelled" : "not run: an earlier stage failed")
                 break
             }

@@ -38,7 +38,7 @@ public final class StageCache: @unchecked Sendable {
     public func store(_ hash: String, kind: String, replace: Bool = false, fill: (String) throws -> Void) throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let tmp = (root as NSString).appendingPathComponent(".tmp-\(hash.prefix(16))-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let tmp = (root as NSString).appendingPathComponent(".tmp-\(hash.prefix(16))-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-\(Self.hostTag)")
         try? fm.removeItem(atPath: tmp)
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         do {
@@ -63,7 +63,7 @@ public final class StageCache: @unchecked Sendable {
                 // the removal leaves only a folder that sweepTemporaries deletes and that
                 // never looks like an entry), then take its place.
                 let aside = (root as NSString).appendingPathComponent(
-                    ".tmp-\(hash.prefix(16))-\(getpid())-old\(UInt32.random(in: 0...UInt32.max))")
+                    ".tmp-\(hash.prefix(16))-\(getpid())-old\(UInt32.random(in: 0...UInt32.max))-\(Self.hostTag)")
                 try fm.moveItem(atPath: final, toPath: aside)
                 try? fm.removeItem(atPath: aside)
             }
@@ -77,15 +77,34 @@ public final class StageCache: @unchecked Sendable {
         }
     }
 
+    /// This machine's name, letters and digits only: temporary folders carry it, so a
+    /// process on one node of a cluster never takes another node's writer for dead.
+    static let hostTag: String = {
+        let name = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        let tag = String(name.filter { $0.isASCII && ($0.isLetter || $0.isNumber) }.prefix(24))
+        return tag.isEmpty ? "host" : tag
+    }()
+
     /// Removes temporary folders left by killed processes.
     public func sweepTemporaries() {
         let fm = FileManager.default
         for name in (try? fm.contentsOfDirectory(atPath: root)) ?? [] where name.hasPrefix(".tmp-") {
-            // Only folders whose writer is gone: the pid is the third dash-separated field.
-            let parts = name.split(separator: "-")
-            if parts.count >= 3, let pid = Int32(parts[2]), kill(pid, 0) == 0 { continue }
-            try? fm.removeItem(atPath: (root as NSString).appendingPathComponent(name))
+            let path = (root as NSString).appendingPathComponent(name)
+            if Self.isAbandoned(name, at: path) { try? fm.removeItem(atPath: path) }
         }
+    }
+
+    /// Whether a `.tmp-` folder's writer is gone. The pid is the third dash-separated
+    /// field of its name, the host the fifth; another machine's writer cannot be asked,
+    /// so its folder counts as abandoned only when a day old.
+    static func isAbandoned(_ name: String, at path: String) -> Bool {
+        let parts = name.split(separator: "-")
+        if parts.count >= 5, parts[4] != hostTag {
+            let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
+            return Date().timeIntervalSince(modified) >= 86_400
+        }
+        if parts.count >= 3, let pid = Int32(parts[2]), kill(pid, 0) == 0 { return false }
+        return true
     }
 
     static func fsync(_ path: String) throws {

@@ -17,7 +17,7 @@ public struct TLC: ParsableCommand {
         version: version,
         subcommands: [Validate.self, PlanCommand.self, Run.self, Schema.self,
                       ListRuns.self, ShowRun.self, CollectGarbage.self, VerifyRun.self, ZooCommand.self,
-                      Diff.self, Report.self, Init.self])
+                      Diff.self, Report.self, Init.self, Status.self, ExecStage.self])
     public init() {}
 
     /// Runs the command line and returns the process exit code.
@@ -143,9 +143,11 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("fail-fast"), help: "Stop starting stages after the first failure.") var failFast = false
     @Option(help: ArgumentHelp("A folder of report templates overriding the built-in ones (default: the spec's report.template).",
                                valueName: "dir")) var template: String?
+    @OptionGroup(title: "Executor") var executor: ExecutorOptions
 
     func validate() throws {
         if let jobs, jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be between 1 and 256") }
+        try executor.check(force: force, noCache: noCache, jobs: jobs)
     }
 
     func run() throws {
@@ -162,14 +164,19 @@ struct Run: ParsableCommand {
         }
         let reporter = ReportWriter(templates: try loadTemplates(templateDir, command: "run"))
         let cancellation = Cancellation()
+        // --executor slurm: the stages run as Slurm jobs (ClusterCommands.swift).
+        let slurm = try executor.slurmRunner(file: file, overrides: spec.overrides, output: output, cancellation: cancellation)
+        if let slurm, executor.detach { return try ExecutorOptions.submitDetached(slurm, plan: plan, json: json) }
         let signals = cancellation.installSignalHandlers { _ in
-            Output.err("tlc run: cancelling — running stages stop at their next epoch; finished stages stay cached")
+            Output.err(slurm == nil ? "tlc run: cancelling — running stages stop at their next epoch; finished stages stay cached"
+                                    : "tlc run: interrupted")
         }
         defer { withExtendedLifetime(signals) {} }
         let result: RunResult
         do {
-            let options = RunOptions(outputRoot: output, useCache: !noCache, force: force, jobs: jobs, failFast: failFast,
+            var options = RunOptions(outputRoot: output, useCache: !noCache, force: force, jobs: jobs, failFast: failFast,
                                      cancellation: cancellation, reporter: reporter)
+            options.remote = slurm
             let display = ProgressDisplay()
             defer { display.finish() }
             result = try LocalRunner.run(plan, loaded: loaded, options: options, progress: { display.line($0) },
