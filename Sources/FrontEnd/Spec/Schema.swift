@@ -147,6 +147,7 @@ public enum SpecSchema {
             SchemaField("method", .string(enumValues: EnsembleSpec.Method.allCases.map(\.rawValue)), "how member predictions combine"),
         ]), "an ensemble of models"),
         SchemaField("sweep", .object([
+            SchemaField("cases", .object([], additional: .object([], additional: .any)), "case name → {dotted path: value}; one point per case"),
             SchemaField("grid", .object([], additional: .array(.any, minItems: 1)), "dotted path → values; the cartesian product"),
             SchemaField("zip", .object([], additional: .array(.any, minItems: 1)), "dotted path → values; lists of equal length walked together"),
             SchemaField("random", .object([
