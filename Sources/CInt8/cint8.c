@@ -109,6 +109,15 @@ void tlc_qgemm_u8s8(const uint8_t *B, const int8_t *A, int32_t *C, int N, int M,
     qgemm_portable(B, A, C, N, M, Kp);
 }
 
+// Round half to even without a libm call (cvtss2si under the default MXCSR mode).
+static inline int round_even(float x) {
+#ifdef TLC_X86
+    return _mm_cvtss_si32(_mm_set_ss(x));
+#else
+    return (int)nearbyintf(x);
+#endif
+}
+
 void tlc_requantize(const int32_t *C, int N, int M, const int32_t *rowSum, int zpIn,
                     const float *scale, const float *bias, int relu, float invOut, int zpOut, int qmax,
                     uint8_t *out, float *fout) {
@@ -120,8 +129,10 @@ void tlc_requantize(const int32_t *C, int N, int M, const int32_t *rowSum, int z
             if (relu && v < 0) v = 0;
             if (fout) fout[(long)n * M + m] = v;
             if (out) {
-                float q = nearbyintf(v * invOut) + (float)zpOut;
-                out[(long)n * M + m] = (uint8_t)(q < 0 ? 0 : (q > (float)qmax ? (float)qmax : q));
+                float t = v * invOut;
+                t = t > 1e6f ? 1e6f : (t < -1e6f ? -1e6f : t);   // far outside the range: saturate, never overflow
+                int q = round_even(t) + zpOut;
+                out[(long)n * M + m] = (uint8_t)(q < 0 ? 0 : (q > qmax ? qmax : q));
             }
         }
     }
