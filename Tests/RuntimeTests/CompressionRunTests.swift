@@ -87,6 +87,16 @@ import Testing
         for name in v.keys { #expect(v2[name]?["test.accuracy"] as? Double == v[name]?["test.accuracy"] as? Double, "\(name)") }
         #expect(try Data(contentsOf: URL(fileURLWithPath: r.runDir + "/variants/int8.safetensors"))
                 == Data(contentsOf: URL(fileURLWithPath: again.runDir + "/variants/int8.safetensors")))
+        // Determinism: computed again from nothing, every variant is bitwise the same.
+        let other = try temp()
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        let (fresh, _) = try run(Self.compressed, in: other)
+        let v3 = try variants(fresh.runDir)
+        for name in v.keys { #expect(v3[name]?["test.accuracy"] as? Double == v[name]?["test.accuracy"] as? Double, "\(name)") }
+        for name in ["pruned", "int8", "distilled"] {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: r.runDir + "/variants/\(name).safetensors"))
+                    == Data(contentsOf: URL(fileURLWithPath: fresh.runDir + "/variants/\(name).safetensors")), "\(name)")
+        }
     }
 
     @Test func anEnsembleOfOtherExperimentsTakesItsMembersFromTheCache() throws {
