@@ -149,7 +149,11 @@ void tlc_im2col_u8(const uint8_t *x, int H, int W, int C, int k, int stride, int
                 for (int kj = 0; kj < k; kj++) {
                     int iw = ow * stride - pad + kj;
                     uint8_t *d = dst + (ki * k + kj) * C;
-                    if (ih < 0 || ih >= H || iw < 0 || iw >= W) memset(d, zp, (size_t)C);
+                    int inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+                    if (C < 16) {   // few channels (first layers): a plain loop beats a library call per pixel
+                        if (inside) { const uint8_t *src = x + ((long)ih * W + iw) * C; for (int c = 0; c < C; c++) d[c] = src[c]; }
+                        else for (int c = 0; c < C; c++) d[c] = zp;
+                    } else if (!inside) memset(d, zp, (size_t)C);
                     else memcpy(d, x + ((long)ih * W + iw) * C, (size_t)C);
                 }
             }
