@@ -3,7 +3,7 @@
 // Layering (one direction only):
 //   CYaml ─► FrontEnd ─► Planner ─► Runtime ─► Reporting ─► TLCCommands ─► tlc
 //   ModelZoo (pure architecture descriptions) is shared by FrontEnd, Planner and Engine.
-//   CBLAS, CZlib ─► Engine ─► Runtime
+//   CBLAS, CZlib, CInt8 ─► Engine ─► Runtime
 import PackageDescription
 
 let package = Package(
@@ -26,6 +26,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
 
+        // The integer kernels of the int8 inference path (AVX2 with a portable fallback).
+        .target(name: "CInt8", path: "Sources/CInt8"),
         // Pure descriptions of the model zoo: layers, names, shapes, counts.
         .target(name: "ModelZoo"),
         // Front end: YAML tree with locations, spec types, validation, extends, overrides, sweeps.
@@ -36,7 +38,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Engine: tensors, layers, training, data, checkpoints (knows nothing about YAML).
-        .target(name: "Engine", dependencies: ["CBLAS", "CZlib", "ModelZoo"],
+        .target(name: "Engine", dependencies: ["CBLAS", "CZlib", "CInt8", "ModelZoo"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Runtime: executes plans with the engine; run directories.
         .target(name: "Runtime", dependencies: ["Planner", "Engine", "FrontEnd", "CBLAS"]),

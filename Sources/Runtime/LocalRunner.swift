@@ -135,8 +135,6 @@ public enum LocalRunner {
     public static func unsupportedFeatures(_ plan: Plan) -> [String] {
         var out: [String] = []
         for spec in plan.specs.values {
-            if !spec.compression.isEmpty { out.append("compression steps (\(spec.name))") }
-            if spec.ensemble != nil { out.append("ensembles (\(spec.name))") }
         }
         return Array(Set(out)).sorted()
     }
@@ -255,9 +253,11 @@ public enum LocalRunner {
     }
 
     /// Writes metrics.json, history.jsonl, model.safetensors and report.md of a finished point.
+    /// The top-level metrics and model.safetensors are the baseline (trained) model's;
+    /// compressed models and ensembles are listed under `variants` (see Variants.swift).
     private static func writePoint(_ point: PlanPoint, spec: Spec, plan: Plan, executor: StageExecutor, to dir: String) throws -> [String: Double] {
-        guard case .trained(let network, let history, let seconds, let stoppedEarly) = try executor.output(point.modelStage),
-              let evalID = point.evaluateStages.first,
+        guard let evalID = point.evaluateStages.first, let trainID = plan.stage(evalID)?.deps.first,
+              case .trained(let network, let history, let seconds, let stoppedEarly) = try executor.output(trainID),
               case .evaluation(_, let test, _) = try executor.output(evalID) else { return [:] }
         var metrics: [String: Double] = [
             "test.accuracy": test.accuracy, "test.loss": test.loss, "test.top5": test.topKAccuracy, "test.macro_f1": test.macroF1,
@@ -292,7 +292,7 @@ public enum LocalRunner {
         }
         var meta: [String: String] = ["tlc.version": versionString, "tlc.experiment": spec.name, "tlc.point": point.label,
                                       "tlc.classes": (spec.data.classes ?? Array(0..<(spec.data.classCount ?? 10))).map(String.init).joined(separator: ",")]
-        if let normID = plan.stage(point.modelStage)?.deps.dropFirst().first, let n = try executor.normalization(normID) {
+        if let normID = plan.stage(trainID)?.deps.dropFirst().first, let n = try executor.normalization(normID) {
             meta["tlc.normalization"] = "\(n.kind.rawValue) shift=\(n.shift) scale=\(n.scale)"
         }
         let modelPath = (dir as NSString).appendingPathComponent("model.safetensors")
@@ -300,14 +300,28 @@ public enum LocalRunner {
         metrics["model.bytes"] = Double((try? FileManager.default.attributesOfItem(atPath: modelPath)[.size] as? Int) ?? network.sizeInBytes)
 
         let historyLines = history.map { r -> String in
-            SpecValue.object([("stage", .string(point.modelStage)), ("epoch", .int(r.epoch)), ("train.loss", .double(r.trainLoss)),
+            SpecValue.object([("stage", .string(trainID)), ("epoch", .int(r.epoch)), ("train.loss", .double(r.trainLoss)),
                               ("train.accuracy", .double(r.trainAccuracy)), ("val.loss", r.validationLoss.map(SpecValue.double)),
                               ("val.accuracy", r.validationAccuracy.map(SpecValue.double)), ("lr", .double(r.learningRate)),
                               ("seconds", .double(r.seconds)), ("penalty", r.penalty.map(SpecValue.double)),
                               ("trainable_params", r.trainableParameters.map(SpecValue.int))]).canonicalJSON
         }
         try writeText(historyLines.joined(separator: "\n") + (historyLines.isEmpty ? "" : "\n"), to: dir, "history.jsonl")
-        try writeText(SpecValue.map(metrics.keys.sorted().map { SpecEntry($0, .double(metrics[$0]!)) }).prettyJSON() + "\n", to: dir, "metrics.json")
+        var entries = metrics.keys.sorted().map { SpecEntry($0, .double(metrics[$0]!)) }
+        if point.evaluateStages.contains(where: { plan.stage($0)?.inputs["variant"].map { v in
+            if case .string(let s) = v { return !s.hasPrefix("source.") && s != "baseline" } else { return false } } ?? false }) {
+            let base = VariantRow(name: "baseline", result: test, bytes: Int(metrics["model.bytes"]!), params: network.parameterCount,
+                                  sparsity: PruningMasks.sparsity(network))
+            let rows = [base] + (try variantRows(point, plan: plan, executor: executor, dir: dir, metadata: meta))
+            entries.append(SpecEntry("variants", variantsValue(rows)))
+            // Per-variant evaluations for the reports, and the compression details (per-layer
+            // sparsity, ensemble members) the generic variants table does not show.
+            for r in rows.dropFirst() {
+                try writeText(evaluationJSON(r.result, variant: r.name, spec: spec, stoppedEarly: false), to: dir, "evaluation.\(r.name).json")
+            }
+            try writeText(variantsMarkdown(rows), to: dir, "compression.md")
+        }
+        try writeText(SpecValue.map(entries).prettyJSON() + "\n", to: dir, "metrics.json")
         try writeText(evaluationJSON(test, variant: "baseline", spec: spec, stoppedEarly: stoppedEarly), to: dir, "evaluation.json")
         return metrics
     }

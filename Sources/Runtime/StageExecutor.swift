@@ -21,7 +21,12 @@ enum StageOutput {
     /// The diagonal Fisher information of a source model, by parameter name.
     case fisher([String: [Float]])
     case trained(network: Network, history: [EpochRecord], seconds: Double, stoppedEarly: Bool)
-    case evaluation(variant: String, result: EvaluationResult, network: Network)
+    /// An evaluated model (`network` is nil for int8 models and ensembles).
+    case evaluation(variant: String, result: EvaluationResult, network: Network?)
+    /// An int8 model (a quantize stage); prune and distill stages hand on `.trained`.
+    case quantized(QuantizedNetwork)
+    /// An ensemble of other stages' models.
+    case ensemble(EnsembleModel, EnsembleInfo)
     case report
 }
 
@@ -186,6 +191,9 @@ final class StageExecutor: @unchecked Sendable {
     }
 
     private func execute(_ stage: Stage, spec: Spec) throws -> StageOutput {
+        var spec = spec
+        // Ensemble members are model.init/train stages with their own seed.
+        if [.modelInit, .train].contains(stage.kind), case .int(let seed)? = stage.inputs["seed"] { spec.seed = seed }
         switch stage.kind {
         case .dataLoad: return try loadData(spec, experiment: stage.experiment)
         case .dataNormalize:
@@ -263,9 +271,10 @@ final class StageExecutor: @unchecked Sendable {
             }
             return .trained(network: network, history: result.history, seconds: Date().timeIntervalSince(started), stoppedEarly: result.stoppedEarly)
         case .evaluate:
+            let variant = stage.inputs["variant"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "baseline"
+            if case .trained = try dep(stage, 0) {} else { return try evaluateVariant(stage, variant: variant) }
             guard case .trained(let network, _, _, _) = try dep(stage, 0),
                   case .normalized(_, _, let test, _) = try dep(stage, 1) else { throw wrongInput(stage) }
-            let variant = stage.inputs["variant"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "baseline"
             var result: EvaluationResult
             if variant == "source.after" {
                 // The fine-tuned backbone under the source model's own head, on the source's test split.
@@ -304,7 +313,7 @@ final class StageExecutor: @unchecked Sendable {
         case .report:
             return .report
         case .prune, .quantize, .distill, .ensemble:
-            throw StageFailure(stage: stage.id, message: "\(stage.kind.rawValue) stages are planned but not executed yet")
+            return try executeCompression(stage, spec: spec)
         }
     }
 
@@ -334,7 +343,7 @@ final class StageExecutor: @unchecked Sendable {
         return out
     }
 
-    private func wrongInput(_ stage: Stage) -> StageFailure {
+    func wrongInput(_ stage: Stage) -> StageFailure {
         StageFailure(stage: stage.id, message: "unexpected inputs from \(stage.deps.joined(separator: ", "))")
     }
 
@@ -450,7 +459,7 @@ final class StageExecutor: @unchecked Sendable {
         try Network(architecture: try architecture(spec), seed: SeededGenerator(seed: UInt64(spec.seed)).split(label: "model").key)
     }
 
-    private func clone(_ network: Network) throws -> Network {
+    func clone(_ network: Network) throws -> Network {
         let copy = try Network(architecture: network.architecture, seed: 0)
         try copyState(from: network, to: copy)
         return copy
@@ -517,7 +526,7 @@ final class StageExecutor: @unchecked Sendable {
         return copied
     }
 
-    private func trainingConfig(_ spec: Spec) -> TrainingConfig {
+    func trainingConfig(_ spec: Spec) -> TrainingConfig {
         let o = spec.optimizer
         let kind: OptimizerKind = switch o.kind {
         case .sgd: .sgd(momentum: Float(o.momentum), nesterov: o.nesterov)

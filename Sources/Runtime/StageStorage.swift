@@ -59,6 +59,8 @@ extension StageExecutor {
             try encoder.encode(result).write(to: URL(fileURLWithPath: path("evaluation.json")))
             try encoder.encode(TrainingInfo(seconds: result.seconds, stoppedEarly: false, variant: variant))
                 .write(to: URL(fileURLWithPath: path("variant.json")))
+        case .quantized, .ensemble:
+            try saveCompression(output, to: dir)
         case .report:
             break
         }
@@ -111,13 +113,12 @@ extension StageExecutor {
             case .evaluate:
                 let result = try decoder.decode(EvaluationResult.self, from: read("evaluation.json"))
                 let info = try decoder.decode(TrainingInfo.self, from: read("variant.json"))
-                guard case .trained(let network, _, _, _) = try output(stage.deps[0]) else { throw CacheError.corrupt(dir) }
-                // (For source.after the network is the fine-tuned one; the composed model is not kept.)
-                return .evaluation(variant: info.variant ?? "baseline", result: result, network: network)
+                // The evaluated model is not loaded here (nothing reads it from an evaluation).
+                return .evaluation(variant: info.variant ?? "baseline", result: result, network: nil)
             case .report:
                 return .report
             case .prune, .quantize, .distill, .ensemble:
-                throw StageFailure(stage: stage.id, message: "\(stage.kind.rawValue) outputs cannot be read yet")
+                return try loadCompression(stage, spec: spec, from: dir)
             }
         } catch let e as StageFailure {
             throw e

@@ -27,12 +27,24 @@ public struct EvaluationResult: Hashable, Sendable, Codable {
 extension Network {
     /// Evaluates in inference mode over batches of `batchSize`.
     public func evaluate(_ data: Dataset, batchSize: Int = 256, topK: Int = 5) throws -> EvaluationResult {
+        guard outputFeatures == data.numClasses else {
+            throw EngineError.shapeMismatch(layer: architecture.name, message: "network has \(outputFeatures) outputs but the data set has \(data.numClasses) classes")
+        }
+        return try evaluateClassifier(data, batchSize: batchSize, topK: topK) { try self.forward($0, training: false) }
+    }
+
+    /// Class probabilities for a batch (inference mode).
+    public func predictProbabilities(_ x: Tensor) throws -> Tensor { softmax(try forward(x, training: false)) }
+}
+
+/// Evaluates any classifier given as a function from a batch to `[N, K]` logits
+/// (or log-probabilities): the loss is softmax cross-entropy of those scores.
+/// The time of `logits` (and of batching) is the latency.
+public func evaluateClassifier(_ data: Dataset, batchSize: Int = 256, topK: Int = 5,
+                               logits forward: (Tensor) throws -> Tensor) throws -> EvaluationResult {
         guard !data.isEmpty else { throw EngineError.invalidArgument("cannot evaluate on an empty data set") }
         guard batchSize > 0 else { throw EngineError.invalidArgument("batch size must be positive") }
         let k = data.numClasses
-        guard outputFeatures == k else {
-            throw EngineError.shapeMismatch(layer: architecture.name, message: "network has \(outputFeatures) outputs but the data set has \(k) classes")
-        }
         let lossFn = SoftmaxCrossEntropy()
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
         var totalLoss = 0.0, topHits = 0, batches = 0
@@ -43,7 +55,10 @@ extension Network {
         while s < data.count {
             let e = min(s + batchSize, data.count)
             let (x, y) = data.batch(idx[s..<e])
-            let logits = try forward(x, training: false)
+            let logits = try forward(x)
+            guard logits.shape == [y.count, k] else {
+                throw EngineError.shapeMismatch(layer: "evaluate", message: "scores of shape \(logits.shape) for \(y.count) samples of \(k) classes")
+            }
             let (l, _, _) = try lossFn(logits: logits, labels: y)
             totalLoss += Double(l) * Double(y.count)
             for i in 0..<y.count {
@@ -79,8 +94,4 @@ extension Network {
                                 precision: precision, recall: recall, f1: f1,
                                 macroF1: f1.reduce(0, +) / Double(k), seconds: secs,
                                 secondsPerImage: secs / n, secondsPerBatch: secs / Double(batches))
-    }
-
-    /// Class probabilities for a batch (inference mode).
-    public func predictProbabilities(_ x: Tensor) throws -> Tensor { softmax(try forward(x, training: false)) }
 }

@@ -115,6 +115,11 @@ public struct TrainingResult: Sendable {
     public var seconds: Double
 }
 
+/// A replacement for the cross-entropy loss (e.g. distillation): logits, labels and
+/// the batch's sample indices in the training set → mean loss, gradient with respect
+/// to the logits (divided by N) and the number of correct predictions.
+public typealias BatchLoss = (_ logits: Tensor, _ labels: [Int], _ indices: ArraySlice<Int>) throws -> (loss: Float, grad: Tensor, correct: Int)
+
 public enum Trainer {
     /// Builds the optimizer's parameter groups from `config.groups`.
     public static func makeOptimizer(for network: Network, config: TrainingConfig) throws -> Optimizer {
@@ -140,7 +145,8 @@ public enum Trainer {
     /// batch; return false from it to stop at once (the unfinished epoch is dropped).
     public static func fit(_ network: Network, train: Dataset, validation: Dataset? = nil, config: TrainingConfig,
                            progress: ((EpochRecord) -> Bool)? = nil,
-                           batchProgress: ((Int, Int, Int, Double) -> Bool)? = nil) throws -> TrainingResult {
+                           batchProgress: ((Int, Int, Int, Double) -> Bool)? = nil,
+                           loss customLoss: BatchLoss? = nil) throws -> TrainingResult {
         guard config.epochs >= 0 else { throw EngineError.invalidArgument("epochs must be ≥ 0") }
         guard config.batchSize > 0 else { throw EngineError.invalidArgument("batch size must be positive") }
         guard !train.isEmpty else { throw EngineError.invalidArgument("the training set is empty") }
@@ -180,7 +186,7 @@ public enum Trainer {
                 let (x, y) = train.batch(order[s..<e])
                 try config.augmentation.apply(to: x, rng: &augRNG)
                 let logits = try network.forward(x, training: true)
-                let (l, g, c) = try lossFn(logits: logits, labels: y)
+                let (l, g, c) = try customLoss?(logits, y, order[s..<e]) ?? lossFn(logits: logits, labels: y)
                 guard l.isFinite else {
                     throw EngineError.invalidArgument("training diverged: loss is \(l) at epoch \(epoch), batch \(b + 1); lower the learning rate")
                 }

@@ -143,10 +143,70 @@ extension SpecDecoder {
                 }
             }
         }
+        if let items = node("compression")?.sequence { checkCompressionOrder(spec, items: items, classes: classes, r) }
+        if let ens = spec.ensemble, ens.method == .weighted, spec.data.validation <= 0 {
+            r.error("a weighted ensemble fits its weights on the validation split, but data.validation is 0",
+                    at: node("ensemble", "method") ?? node("ensemble")!, notes: ["set data.validation (e.g. 0.1) or use method: mean_probs"])
+        }
         if case .references(let refs) = spec.ensemble?.members, let items = node("ensemble", "members")?.sequence {
             for (ref, item) in zip(refs, items) where !ref.hasPrefix("point:") {
                 let name = ref.hasPrefix("run:") ? String(ref.dropFirst(4)) : ref
                 checkExperimentReference(name, node: item, selfName: nil, r, what: "ensemble member")
+            }
+        }
+    }
+
+    /// Compression steps in an order that can run: nothing is pruned after it was
+    /// quantized (the int8 model has no float weights, and fine-tuning would lose the
+    /// masks), one quantization, integer and structured steps only on plain sequential
+    /// networks, a distillation teacher that exists.
+    private func checkCompressionOrder(_ spec: Spec, items: [YAMLNode], classes: Int, _ r: NodeReader) {
+        func branches(_ layers: [LayerDescription]) -> String? {
+            for l in layers {
+                switch l {
+                case .residual(let name, _, _), .concat(let name, _): return name
+                case .block(_, let inner): if let b = branches(inner) { return b }
+                default: continue
+                }
+            }
+            return nil
+        }
+        var arch = (name: spec.backbone.arch, options: spec.backbone.options)
+        var quantized: Int? = nil
+        for (i, (step, item)) in zip(spec.compression, items).enumerated() {
+            let body = item.mapping?.first?.value ?? item
+            let layers = (try? Zoo.architecture(arch.name, options: arch.options, input: spec.data.inputShape, classes: classes))?.layers ?? []
+            switch step {
+            case .prune(let p):
+                if let q = quantized {
+                    r.error("prune comes after quantize (step \(q + 1)): the int8 model has no float weights to prune, and the pruned masks would be lost",
+                            at: item, notes: ["put prune steps before quantize; quantizing a pruned model keeps its zeros"])
+                }
+                if p.method == .l1_filter, let b = branches(layers) {
+                    r.error("l1_filter pruning removes channels of plain sequential networks; \(arch.name) has a branching block '\(b)'",
+                            at: body["method"] ?? body, notes: ["use method: magnitude"])
+                }
+            case .quantize:
+                if let q = quantized {
+                    r.error("the model is already quantized by step \(q + 1); quantize once", at: item)
+                }
+                if let b = branches(layers) {
+                    r.error("int8 inference runs plain sequential networks (mlp, lenet5, cnn, vgg, alexnet-mini); \(arch.name) has a branching block '\(b)'",
+                            at: item)
+                }
+                quantized = i
+            case .distill(let d):
+                if case .ensemble = d.teacher, let members = spec.ensemble?.members {
+                    var sweepLevel = false
+                    if case .topOfSweep = members { sweepLevel = true }
+                    if case .references(let refs) = members, refs.contains(where: { $0.hasPrefix("point:") }) { sweepLevel = true }
+                    if sweepLevel {
+                        r.error("distill.teacher 'ensemble' needs an ensemble of seeds or experiments; an ensemble of sweep points is built once for the whole sweep",
+                                at: body["teacher"] ?? body)
+                    }
+                }
+                arch = (d.studentArch, d.studentOptions)
+                quantized = nil
             }
         }
     }

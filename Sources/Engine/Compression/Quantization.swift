@@ -1,0 +1,548 @@
+// Quantization — post-training integer quantization of a sequential network and
+// its integer inference path. Weights are symmetric int8 (per output channel or per
+// tensor), activations per-tensor uint8 in [0, 127] with a zero point, calibrated
+// (min/max) on a few training batches. Batchnorm after a conv is folded into it,
+// ReLU is fused into the requantization. Inference never goes back to floats
+// between layers: uint8 NHWC activations → im2col → int8×uint8 GEMM with int32
+// accumulation (CInt8) → requantization to the next layer's uint8. Only the last
+// layer's outputs (the logits) are produced as floats.
+//
+// Owns: QuantizedNetwork (build, forward, save/load as an int8 safetensors file).
+// Does not know about stages, specs or the cache.
+
+import CInt8
+import Foundation
+import ModelZoo
+
+/// Settings of post-training quantization.
+public struct QuantizationConfig: Hashable, Sendable {
+    /// 8 or 4: weights use [-(2^(b-1)-1), 2^(b-1)-1]; activations [0, 127] (8) or [0, 15] (4).
+    public var bits: Int
+    /// One weight scale per output channel (else one per tensor).
+    public var perChannel: Bool
+    /// Training batches run through the float network to calibrate activation ranges.
+    public var calibrationBatches: Int
+    public var batchSize: Int
+    public init(bits: Int = 8, perChannel: Bool = true, calibrationBatches: Int = 10, batchSize: Int = 128) {
+        self.bits = bits; self.perChannel = perChannel; self.calibrationBatches = calibrationBatches; self.batchSize = batchSize
+    }
+    var weightMax: Int { (1 << (bits - 1)) - 1 }
+    var activationMax: Int { bits >= 8 ? 127 : 15 }
+}
+
+/// A conv or dense layer in integer form (batchnorm folded, ReLU fused).
+public struct QuantizedLinear: Codable, Hashable, Sendable {
+    public var name: String
+    /// Output channels (rows of the weight matrix) and reduction length K.
+    public var outputs: Int, k: Int
+    /// K rounded up to a multiple of 32 (the GEMM's stride; the padding is zero).
+    public var kPadded: Int
+    /// Conv geometry (kernel 0 for dense layers); input is H×W×C (NHWC).
+    public var kernel: Int, stride: Int, padding: Int
+    public var inputShape: [Int]
+    public var outputShape: [Int]
+    public var relu: Bool
+    public var inScale: Float, inZero: Int, outScale: Float, outZero: Int
+    /// `[outputs][kPadded]`, K in (kh, kw, c) order for convs and (h, w, c) after a flatten.
+    public var weights: [Int8]
+    public var weightScales: [Float]
+    public var bias: [Float]
+    /// Sum of each weight row (for the input zero point).
+    public var rowSums: [Int32]
+    enum CodingKeys: String, CodingKey {
+        case name, outputs, k, kPadded, kernel, stride, padding, inputShape, outputShape, relu, inScale, inZero, outScale, outZero
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name); outputs = try c.decode(Int.self, forKey: .outputs)
+        k = try c.decode(Int.self, forKey: .k); kPadded = try c.decode(Int.self, forKey: .kPadded)
+        kernel = try c.decode(Int.self, forKey: .kernel); stride = try c.decode(Int.self, forKey: .stride)
+        padding = try c.decode(Int.self, forKey: .padding); inputShape = try c.decode([Int].self, forKey: .inputShape)
+        outputShape = try c.decode([Int].self, forKey: .outputShape); relu = try c.decode(Bool.self, forKey: .relu)
+        inScale = try c.decode(Float.self, forKey: .inScale); inZero = try c.decode(Int.self, forKey: .inZero)
+        outScale = try c.decode(Float.self, forKey: .outScale); outZero = try c.decode(Int.self, forKey: .outZero)
+        weights = []; weightScales = []; bias = []; rowSums = []
+    }
+    init(name: String, outputs: Int, k: Int, kernel: Int, stride: Int, padding: Int, inputShape: [Int], outputShape: [Int], relu: Bool,
+         inScale: Float, inZero: Int, outScale: Float, outZero: Int, weights: [Int8], weightScales: [Float], bias: [Float]) {
+        self.name = name; self.outputs = outputs; self.k = k; kPadded = (k + 31) / 32 * 32
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+        self.inputShape = inputShape; self.outputShape = outputShape; self.relu = relu
+        self.inScale = inScale; self.inZero = inZero; self.outScale = outScale; self.outZero = outZero
+        self.weights = weights; self.weightScales = weightScales; self.bias = bias; rowSums = []
+        computeRowSums()
+    }
+    mutating func computeRowSums() {
+        rowSums = (0..<outputs).map { o in (0..<k).reduce(Int32(0)) { $0 + Int32(weights[o * kPadded + $1]) } }
+    }
+    /// Combined float scale of the accumulator of each row.
+    var accumulatorScales: [Float] { weightScales.map { $0 * inScale } }
+}
+
+/// One step of the integer pipeline.
+public enum QuantizedOp: Codable, Hashable, Sendable {
+    case linear(QuantizedLinear)
+    /// Pooling on uint8 NHWC (scale and zero point pass through unchanged).
+    case maxPool(size: Int, stride: Int, padding: Int, inputShape: [Int], outputShape: [Int])
+    case avgPool(size: Int, stride: Int, padding: Int, inputShape: [Int], outputShape: [Int])
+}
+
+/// A network in integer form. Build it with ``QuantizedNetwork/quantize(_:calibration:config:)``.
+public final class QuantizedNetwork: @unchecked Sendable {
+    public let ops: [QuantizedOp]
+    public let config: QuantizationConfig
+    /// Input quantization (the network's first activation).
+    public let inputScale: Float, inputZero: Int
+    /// The float network's input shape (C, H, W) and the number of outputs.
+    public let input: FeatureShape
+    public let outputs: Int
+    /// Parameter count of the float network it came from (weights + biases).
+    public let parameterCount: Int
+
+    init(ops: [QuantizedOp], config: QuantizationConfig, inputScale: Float, inputZero: Int, input: FeatureShape, outputs: Int, parameterCount: Int) {
+        self.ops = ops; self.config = config; self.inputScale = inputScale; self.inputZero = inputZero
+        self.input = input; self.outputs = outputs; self.parameterCount = parameterCount
+    }
+
+    /// Fraction of integer weights that are zero.
+    public var sparsity: Double {
+        var zeros = 0, total = 0
+        for case .linear(let l) in ops {
+            for o in 0..<l.outputs { for j in 0..<l.k where l.weights[o * l.kPadded + j] == 0 { zeros += 1 } }
+            total += l.outputs * l.k
+        }
+        return total == 0 ? 0 : Double(zeros) / Double(total)
+    }
+
+    /// Whether the AVX2 kernel runs on this machine.
+    public static var usesAVX2: Bool { tlc_qgemm_uses_avx2() != 0 }
+
+    /// The integer GEMM on its own (tests, benchmarks): `C[n][m] = Σ_k b[n][k]·a[m][k]`
+    /// for `b` uint8 in [0, 127] (`n × kPadded`) and `a` int8 in [-127, 127] (`m × kPadded`).
+    public static func integerGEMM(_ b: [UInt8], _ a: [Int8], n: Int, m: Int, kPadded: Int) -> [Int32] {
+        precondition(kPadded % 32 == 0 && b.count == n * kPadded && a.count == m * kPadded)
+        var c = [Int32](repeating: 0, count: n * m)
+        b.withUnsafeBufferPointer { bp in a.withUnsafeBufferPointer { ap in c.withUnsafeMutableBufferPointer { cp in
+            tlc_qgemm_u8s8(bp.baseAddress, ap.baseAddress, cp.baseAddress, Int32(n), Int32(m), Int32(kPadded))
+        } } }
+        return c
+    }
+
+    // MARK: building
+
+    /// The leaf layers of a sequential network, or an error naming the first layer
+    /// the integer path cannot run (residual additions, concatenations).
+    static func leaves(_ network: Network) throws -> [Layer] {
+        var out: [Layer] = []
+        func walk(_ l: Layer) throws {
+            if let s = l as? Sequential { for c in s.layers { try walk(c) } }
+            else if l is Residual || l is Concat {
+                throw EngineError.invalidArgument("int8 quantization supports sequential networks (mlp, lenet5, cnn, vgg, alexnet-mini); '\(l.name)' is a \(l is Residual ? "residual block" : "concatenation")")
+            } else { out.append(l) }
+        }
+        try walk(network.root)
+        return out
+    }
+
+    /// Quantizes `network`: folds batchnorm, fuses ReLU, calibrates activation ranges
+    /// on `calibration` (the first `config.calibrationBatches` batches, in order).
+    public static func quantize(_ network: Network, calibration: Dataset, config: QuantizationConfig) throws -> QuantizedNetwork {
+        guard config.bits == 8 || config.bits == 4 else { throw EngineError.invalidArgument("quantization supports 8 or 4 bits, not \(config.bits)") }
+        let layers = try leaves(network)
+        // Group leaves into units: conv/dense [+ batchnorm] [+ relu]; pools; shape-only layers.
+        enum Unit { case linear(Layer, BatchNorm?, relu: Bool, end: Int), pool(Layer, end: Int), skip(end: Int) }
+        var units: [Unit] = []
+        var i = 0
+        while i < layers.count {
+            let l = layers[i]
+            if l is Conv2D || l is Dense {
+                var j = i + 1
+                var bn: BatchNorm? = nil, relu = false
+                if j < layers.count, let b = layers[j] as? BatchNorm, l is Conv2D { bn = b; j += 1 }
+                if j < layers.count, layers[j] is ReLU { relu = true; j += 1 }
+                units.append(.linear(l, bn, relu: relu, end: j)); i = j
+            } else if l is MaxPool2D || l is AvgPool2D || l is GlobalAvgPool {
+                units.append(.pool(l, end: i + 1)); i += 1
+            } else if l is Flatten || l is Dropout {
+                units.append(.skip(end: i + 1)); i += 1
+            } else if l is ReLU {
+                // A ReLU after a pool: the pool's input was already non-negative or is clamped here.
+                throw EngineError.invalidArgument("int8 quantization: '\(l.name)' does not follow a conv or dense layer")
+            } else {
+                throw EngineError.invalidArgument("int8 quantization cannot run layer '\(l.name)' (\(type(of: l)))")
+            }
+        }
+        // Calibration: min/max of the network input and of every linear unit's output.
+        let nCal = min(calibration.count, max(1, config.calibrationBatches) * config.batchSize)
+        guard nCal > 0 else { throw EngineError.invalidArgument("quantization needs calibration data") }
+        var inputRange = (lo: Float(0), hi: Float(0))
+        var ranges = [(lo: Float, hi: Float)](repeating: (0, 0), count: units.count)
+        var start = 0
+        while start < nCal {
+            let end = min(start + config.batchSize, nCal)
+            var (h, _) = calibration.batch(Array(start..<end)[...])
+            if !network.architecture.input.isFlat && h.shape.count != 4 {
+                try h.reshape([end - start, network.architecture.input.channels, network.architecture.input.height, network.architecture.input.width])
+            }
+            inputRange = widen(inputRange, h)
+            var li = 0
+            for (u, unit) in units.enumerated() {
+                let stop: Int
+                switch unit { case .linear(_, _, _, let e): stop = e; case .pool(_, let e): stop = e; case .skip(let e): stop = e }
+                while li < stop { h = try layers[li].forward(h, training: false); li += 1 }
+                if case .linear = unit { ranges[u] = widen(ranges[u], h) }
+            }
+            start = end
+        }
+        let aMax = config.activationMax
+        func qparams(_ r: (lo: Float, hi: Float)) -> (Float, Int) {
+            let lo = min(r.lo, 0), hi = max(r.hi, 0)
+            let scale = hi > lo ? (hi - lo) / Float(aMax) : 1
+            let zero = min(max(Int((-lo / scale).rounded()), 0), aMax)
+            return (scale, zero)
+        }
+        let (inScale, inZero) = qparams(inputRange)
+        // Walk the units with the current activation layout (NHWC shape, scale, zero point).
+        let inShape = network.architecture.input
+        var shape = inShape.isFlat ? [inShape.channels] : [inShape.height, inShape.width, inShape.channels]
+        var (scale, zero) = (inScale, inZero)
+        var ops: [QuantizedOp] = []
+        let lastLinear = units.lastIndex { if case .linear = $0 { true } else { false } }
+        for (u, unit) in units.enumerated() {
+            switch unit {
+            case .skip:
+                continue
+            case .pool(let l, _):
+                guard shape.count == 3 else { throw EngineError.invalidArgument("int8 quantization: pool '\(l.name)' on a flat input") }
+                let (h, w, c) = (shape[0], shape[1], shape[2])
+                if let p = l as? MaxPool2D {
+                    let oh = (h + 2 * p.padding - p.size) / p.stride + 1, ow = (w + 2 * p.padding - p.size) / p.stride + 1
+                    ops.append(.maxPool(size: p.size, stride: p.stride, padding: p.padding, inputShape: shape, outputShape: [oh, ow, c]))
+                    shape = [oh, ow, c]
+                } else if let p = l as? AvgPool2D {
+                    let oh = (h + 2 * p.padding - p.size) / p.stride + 1, ow = (w + 2 * p.padding - p.size) / p.stride + 1
+                    ops.append(.avgPool(size: p.size, stride: p.stride, padding: p.padding, inputShape: shape, outputShape: [oh, ow, c]))
+                    shape = [oh, ow, c]
+                } else {
+                    ops.append(.avgPool(size: h, stride: 1, padding: 0, inputShape: shape, outputShape: [1, 1, c]))
+                    shape = [1, 1, c]
+                }
+            case .linear(let l, let bn, let relu, _):
+                let (outScale, outZero) = relu ? qparams((0, ranges[u].hi)) : qparams(ranges[u])
+                var op = try quantizeLinear(l, bn: bn, relu: relu, shape: shape, inScale: scale, inZero: zero,
+                                            outScale: outScale, outZero: outZero, config: config)
+                if u == lastLinear { op.outScale = 1; op.outZero = 0 }
+                ops.append(.linear(op))
+                shape = op.outputShape
+                (scale, zero) = (outScale, outZero)
+            }
+        }
+        guard case .linear(let last)? = ops.last, last.outputs == network.outputFeatures else {
+            throw EngineError.invalidArgument("int8 quantization: the network must end with a dense layer")
+        }
+        return QuantizedNetwork(ops: ops, config: config, inputScale: inScale, inputZero: inZero, input: inShape,
+                                outputs: last.outputs, parameterCount: network.parameterCount)
+    }
+
+    private static func widen(_ r: (lo: Float, hi: Float), _ t: Tensor) -> (lo: Float, hi: Float) {
+        var lo = r.lo, hi = r.hi
+        let p = t.pointer
+        for i in 0..<t.count { let v = p[i]; if v < lo { lo = v }; if v > hi { hi = v } }
+        return (lo, hi)
+    }
+
+    private static func quantizeLinear(_ l: Layer, bn: BatchNorm?, relu: Bool, shape: [Int], inScale: Float, inZero: Int,
+                                       outScale: Float, outZero: Int, config: QuantizationConfig) throws -> QuantizedLinear {
+        // Float weights as [out][K] in the integer path's K order, with batchnorm folded.
+        var rows: [[Float]], bias: [Float]
+        var kernel = 0, stride = 1, padding = 0
+        var outShape: [Int]
+        if let conv = l as? Conv2D {
+            guard shape.count == 3, shape[2] == conv.inChannels else {
+                throw EngineError.shapeMismatch(layer: conv.name, message: "int8 path expected \(conv.inChannels) input channels, got \(shape)")
+            }
+            let (c, k) = (conv.inChannels, conv.kernel)
+            let w = conv.weight.value.pointer
+            rows = (0..<conv.outChannels).map { o in
+                var r = [Float](repeating: 0, count: k * k * c)
+                for ch in 0..<c { for ki in 0..<k { for kj in 0..<k { r[(ki * k + kj) * c + ch] = w[((o * c + ch) * k + ki) * k + kj] } } }
+                return r
+            }
+            bias = conv.bias.value.values
+            (kernel, stride, padding) = (k, conv.stride, conv.padding)
+            let oh = (shape[0] + 2 * padding - k) / stride + 1, ow = (shape[1] + 2 * padding - k) / stride + 1
+            outShape = [oh, ow, conv.outChannels]
+        } else if let dense = l as? Dense {
+            let inF = dense.inFeatures
+            guard shape.reduce(1, *) == inF else {
+                throw EngineError.shapeMismatch(layer: dense.name, message: "int8 path expected \(inF) inputs, got \(shape)")
+            }
+            let w = dense.weight.value.pointer
+            // After a flatten of C×H×W (float order c, h, w), the integer path holds (h, w, c).
+            let (h, wd, c) = shape.count == 3 ? (shape[0], shape[1], shape[2]) : (1, 1, inF)
+            rows = (0..<dense.outFeatures).map { o in
+                var r = [Float](repeating: 0, count: inF)
+                for ch in 0..<c { for y in 0..<h { for x in 0..<wd { r[(y * wd + x) * c + ch] = w[o * inF + (ch * h + y) * wd + x] } } }
+                return r
+            }
+            bias = dense.bias.value.values
+            outShape = [dense.outFeatures]
+        } else {
+            throw EngineError.invalidArgument("int8 quantization: '\(l.name)' is not a conv or dense layer")
+        }
+        if let bn {
+            for o in rows.indices {
+                let g = bn.weight.value[o] / (bn.runningVar[o] + bn.epsilon).squareRoot()
+                for j in rows[o].indices { rows[o][j] *= g }
+                bias[o] = (bias[o] - bn.runningMean[o]) * g + bn.bias.value[o]
+            }
+        }
+        let k = rows.first?.count ?? 0, kp = (k + 31) / 32 * 32
+        let qmax = Float(config.weightMax)
+        let tensorMax = rows.reduce(Float(0)) { m, r in r.reduce(m) { max($0, abs($1)) } }
+        var q = [Int8](repeating: 0, count: rows.count * kp)
+        var scales = [Float](repeating: 1, count: rows.count)
+        for (o, r) in rows.enumerated() {
+            let m = config.perChannel ? r.reduce(Float(0)) { max($0, abs($1)) } : tensorMax
+            let s = m > 0 ? m / qmax : 1
+            scales[o] = s
+            for j in 0..<k { q[o * kp + j] = Int8(max(-qmax, min(qmax, (r[j] / s).rounded()))) }
+        }
+        return QuantizedLinear(name: l.name, outputs: rows.count, k: k, kernel: kernel, stride: stride, padding: padding,
+                               inputShape: shape, outputShape: outShape, relu: relu, inScale: inScale, inZero: inZero,
+                               outScale: outScale, outZero: outZero, weights: q, weightScales: scales, bias: bias)
+    }
+
+    // MARK: inference
+
+    /// Logits `[N, outputs]` for a float batch `[N, C, H, W]` (or `[N, F]`), computed
+    /// through the integer pipeline. Batches are cut into ``Parallel/parts`` parts.
+    public func forward(_ x: Tensor) throws -> Tensor {
+        let n = x.batch
+        guard x.shape.count >= 2, x.sampleCount == input.count else {
+            throw EngineError.shapeMismatch(layer: "int8", message: "expected inputs of \(input) features, got \(x.shape)")
+        }
+        let y = Tensor(zeros: [n, outputs])
+        let xp = UnsafePointer(x.pointer), yp = y.pointer
+        Parallel.forEachPart(n) { _, range in
+            self.run(xp, samples: range, into: yp)
+        }
+        return y
+    }
+
+    /// Runs samples `range` of the batch at `x` (float NCHW) and writes their logits.
+    private func run(_ x: UnsafePointer<Float>, samples range: Range<Int>, into y: UnsafeMutablePointer<Float>) {
+        let per = input.count, nc = range.count
+        let (c, h, w) = (input.channels, input.height, input.width)
+        // Activation buffers big enough for any layer of this part.
+        var maxAct = per
+        var maxCols = 0, maxAcc = 0
+        for op in ops {
+            switch op {
+            case .linear(let l):
+                maxAct = max(maxAct, l.outputShape.reduce(1, *))
+                if l.kernel > 0 { maxCols = max(maxCols, l.outputShape[0] * l.outputShape[1] * l.kPadded); maxAcc = max(maxAcc, l.outputShape.reduce(1, *)) }
+                else { maxCols = max(maxCols, nc * l.kPadded); maxAcc = max(maxAcc, nc * l.outputs) }
+            case .maxPool(_, _, _, _, let o), .avgPool(_, _, _, _, let o): maxAct = max(maxAct, o.reduce(1, *))
+            }
+        }
+        let a = UnsafeMutablePointer<UInt8>.allocate(capacity: nc * maxAct), b = UnsafeMutablePointer<UInt8>.allocate(capacity: nc * maxAct)
+        let cols = UnsafeMutablePointer<UInt8>.allocate(capacity: max(maxCols, 1))
+        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: max(maxAcc, 1))
+        defer { a.deallocate(); b.deallocate(); cols.deallocate(); acc.deallocate() }
+        // Quantize the input to uint8 NHWC.
+        let inv = 1 / inputScale, zp = Float(inputZero), qmax = Float(config.activationMax)
+        for s in 0..<nc {
+            let src = x + (range.lowerBound + s) * per, dst = a + s * per
+            for ch in 0..<c {
+                for p in 0..<(h * w) {
+                    let q = (src[ch * h * w + p] * inv).rounded(.toNearestOrEven) + zp
+                    dst[p * c + ch] = UInt8(max(0, min(qmax, q)))
+                }
+            }
+        }
+        var cur = a, next = b
+        var curCount = per
+        for (index, op) in ops.enumerated() {
+            let isLast = index == ops.count - 1
+            switch op {
+            case .linear(let l):
+                let outCount = l.outputShape.reduce(1, *)
+                l.weights.withUnsafeBufferPointer { wq in
+                    l.rowSums.withUnsafeBufferPointer { rs in
+                        l.accumulatorScales.withUnsafeBufferPointer { sc in
+                            l.bias.withUnsafeBufferPointer { bias in
+                                let inv = 1 / l.outScale
+                                if l.kernel > 0 {
+                                    let (ih, iw, ic) = (l.inputShape[0], l.inputShape[1], l.inputShape[2])
+                                    let (oh, ow) = (l.outputShape[0], l.outputShape[1])
+                                    for s in 0..<nc {
+                                        tlc_im2col_u8(cur + s * curCount, Int32(ih), Int32(iw), Int32(ic), Int32(l.kernel), Int32(l.stride), Int32(l.padding),
+                                                      Int32(oh), Int32(ow), UInt8(l.inZero), Int32(l.kPadded), cols)
+                                        tlc_qgemm_u8s8(cols, wq.baseAddress, acc, Int32(oh * ow), Int32(l.outputs), Int32(l.kPadded))
+                                        tlc_requantize(acc, Int32(oh * ow), Int32(l.outputs), rs.baseAddress, Int32(l.inZero), sc.baseAddress, bias.baseAddress,
+                                                       l.relu ? 1 : 0, inv, Int32(l.outZero), Int32(config.activationMax), next + s * outCount, nil)
+                                    }
+                                } else {
+                                    // Rows padded to kPadded (zeros past K).
+                                    for s in 0..<nc {
+                                        let dst = cols + s * l.kPadded
+                                        dst.update(from: cur + s * curCount, count: l.k)
+                                        if l.kPadded > l.k { (dst + l.k).update(repeating: 0, count: l.kPadded - l.k) }
+                                    }
+                                    tlc_qgemm_u8s8(cols, wq.baseAddress, acc, Int32(nc), Int32(l.outputs), Int32(l.kPadded))
+                                    if isLast {
+                                        tlc_requantize(acc, Int32(nc), Int32(l.outputs), rs.baseAddress, Int32(l.inZero), sc.baseAddress, bias.baseAddress,
+                                                       l.relu ? 1 : 0, 1, 0, Int32(config.activationMax), nil, y + range.lowerBound * l.outputs)
+                                    } else {
+                                        tlc_requantize(acc, Int32(nc), Int32(l.outputs), rs.baseAddress, Int32(l.inZero), sc.baseAddress, bias.baseAddress,
+                                                       l.relu ? 1 : 0, inv, Int32(l.outZero), Int32(config.activationMax), next, nil)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                curCount = outCount
+            case .maxPool(let size, let stride, let padding, let inShape, let outShape):
+                Self.pool(cur, next, nc: nc, inShape: inShape, outShape: outShape, size: size, stride: stride, padding: padding, max: true)
+                curCount = outShape.reduce(1, *)
+            case .avgPool(let size, let stride, let padding, let inShape, let outShape):
+                Self.pool(cur, next, nc: nc, inShape: inShape, outShape: outShape, size: size, stride: stride, padding: padding, max: false)
+                curCount = outShape.reduce(1, *)
+            }
+            swap(&cur, &next)
+        }
+    }
+
+    /// Max or average pooling over uint8 NHWC (padding is ignored by max and counted by avg, as the float layers do).
+    private static func pool(_ x: UnsafeMutablePointer<UInt8>, _ y: UnsafeMutablePointer<UInt8>, nc: Int, inShape: [Int], outShape: [Int],
+                             size: Int, stride: Int, padding: Int, max isMax: Bool) {
+        let (h, w, c) = (inShape[0], inShape[1], inShape[2]), (oh, ow) = (outShape[0], outShape[1])
+        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: c)
+        defer { acc.deallocate() }
+        for s in 0..<nc {
+            let src = x + s * h * w * c, dst = y + s * oh * ow * c
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    acc.update(repeating: isMax ? -1 : 0, count: c)
+                    for ki in 0..<size {
+                        let ih = i * stride - padding + ki
+                        if ih < 0 || ih >= h { continue }
+                        for kj in 0..<size {
+                            let iw = j * stride - padding + kj
+                            if iw < 0 || iw >= w { continue }
+                            let p = src + (ih * w + iw) * c
+                            if isMax { for ch in 0..<c { let v = Int32(p[ch]); if v > acc[ch] { acc[ch] = v } } }
+                            else { for ch in 0..<c { acc[ch] += Int32(p[ch]) } }
+                        }
+                    }
+                    let o = dst + (i * ow + j) * c
+                    let div = Int32(size * size)
+                    for ch in 0..<c { o[ch] = UInt8(isMax ? Swift.max(acc[ch], 0) : (acc[ch] + div / 2) / div) }
+                }
+            }
+        }
+    }
+
+    /// Evaluates through the integer path.
+    public func evaluate(_ data: Dataset, batchSize: Int = 256, topK: Int = 5) throws -> EvaluationResult {
+        guard outputs == data.numClasses else {
+            throw EngineError.shapeMismatch(layer: "int8", message: "network has \(outputs) outputs but the data set has \(data.numClasses) classes")
+        }
+        return try evaluateClassifier(data, batchSize: batchSize, topK: topK) { try self.forward($0) }
+    }
+
+    // MARK: checkpoint
+
+    /// Saves as safetensors: `<layer>.weight` I8 `[out, K]` (K in the integer path's
+    /// order), `<layer>.weight_scale`, `<layer>.bias` F32; the layout (shapes, activation
+    /// scales and zero points) as JSON in the metadata key `tlc.int8`.
+    public func save(to path: String, metadata: [String: String] = [:]) throws {
+        var entries: [RawTensor] = []
+        for case .linear(let l) in ops {
+            var w = [Int8](repeating: 0, count: l.outputs * l.k)
+            for o in 0..<l.outputs { for j in 0..<l.k { w[o * l.k + j] = l.weights[o * l.kPadded + j] } }
+            entries.append(RawTensor(name: l.name + ".weight", int8: w, shape: [l.outputs, l.k]))
+            entries.append(RawTensor(name: l.name + ".weight_scale", float: l.weightScales, shape: [l.outputs]))
+            entries.append(RawTensor(name: l.name + ".bias", float: l.bias, shape: [l.outputs]))
+        }
+        let layout = Layout(ops: ops, bits: config.bits, perChannel: config.perChannel, inputScale: inputScale, inputZero: inputZero,
+                            input: input, outputs: outputs, parameterCount: parameterCount)
+        var meta = metadata
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        meta["tlc.int8"] = String(decoding: try encoder.encode(layout), as: UTF8.self)
+        try SafeTensors.writeRaw(entries, metadata: meta, to: path)
+    }
+
+    struct Layout: Codable {
+        var ops: [QuantizedOp]
+        var bits: Int, perChannel: Bool
+        var inputScale: Float, inputZero: Int
+        var input: FeatureShape
+        var outputs: Int, parameterCount: Int
+    }
+
+    /// Reads a file written by ``save(to:metadata:)``.
+    public static func load(from path: String) throws -> QuantizedNetwork {
+        let file = try SafeTensors.read(path)
+        guard let text = file.metadata["tlc.int8"], let layout = try? JSONDecoder().decode(Layout.self, from: Data(text.utf8)) else {
+            throw EngineError.checkpoint(path: path, message: "not an int8 checkpoint (no tlc.int8 metadata)")
+        }
+        var ops: [QuantizedOp] = []
+        for op in layout.ops {
+            guard case .linear(var l) = op else { ops.append(op); continue }
+            guard let w = file.tensor(l.name + ".weight"), let s = file.tensor(l.name + ".weight_scale"), let b = file.tensor(l.name + ".bias"),
+                  w.shape == [l.outputs, l.k], s.count == l.outputs, b.count == l.outputs else {
+                throw EngineError.checkpoint(path: path, message: "tensors of '\(l.name)' are missing or have the wrong shape")
+            }
+            l.weights = [Int8](repeating: 0, count: l.outputs * l.kPadded)
+            for o in 0..<l.outputs { for j in 0..<l.k { l.weights[o * l.kPadded + j] = Int8(w[o * l.k + j]) } }
+            l.weightScales = s.values; l.bias = b.values
+            l.computeRowSums()
+            ops.append(.linear(l))
+        }
+        return QuantizedNetwork(ops: ops, config: QuantizationConfig(bits: layout.bits, perChannel: layout.perChannel),
+                                inputScale: layout.inputScale, inputZero: layout.inputZero, input: layout.input,
+                                outputs: layout.outputs, parameterCount: layout.parameterCount)
+    }
+}
+
+/// A tensor of any dtype as raw little-endian bytes, for ``SafeTensors/writeRaw(_:metadata:to:)``.
+public struct RawTensor {
+    public var name: String, dtype: String, shape: [Int], bytes: [UInt8]
+    public init(name: String, int8 values: [Int8], shape: [Int]) {
+        self.name = name; dtype = "I8"; self.shape = shape; bytes = values.map { UInt8(bitPattern: $0) }
+    }
+    public init(name: String, float values: [Float], shape: [Int]) {
+        self.name = name; dtype = "F32"; self.shape = shape
+        bytes = values.flatMap { v -> [UInt8] in let b = v.bitPattern.littleEndian; return [UInt8(b & 0xff), UInt8(b >> 8 & 0xff), UInt8(b >> 16 & 0xff), UInt8(b >> 24)] }
+    }
+}
+
+extension SafeTensors {
+    /// Writes tensors of mixed dtypes (raw bytes) and metadata atomically.
+    public static func writeRaw(_ tensors: [RawTensor], metadata: [String: String] = [:], to path: String) throws {
+        var header: [String: Any] = [:]
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var offset = 0
+        for t in tensors {
+            guard header[t.name] == nil, t.name != "__metadata__" else {
+                throw EngineError.checkpoint(path: path, message: "duplicate or reserved tensor name '\(t.name)'")
+            }
+            header[t.name] = ["dtype": t.dtype, "shape": t.shape, "data_offsets": [offset, offset + t.bytes.count]] as [String: Any]
+            offset += t.bytes.count
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = Data(capacity: 8 + json.count + offset)
+        var n = UInt64(json.count).littleEndian
+        withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
+        out.append(json)
+        for t in tensors { out.append(contentsOf: t.bytes) }
+        do { try out.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw EngineError.checkpoint(path: path, message: "cannot write: \(error.localizedDescription)")
+        }
+    }
+}

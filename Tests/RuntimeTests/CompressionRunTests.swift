@@ -1,0 +1,129 @@
+// End-to-end `tlc run` of compression and ensembles on a small slice of
+// Fashion-MNIST: every variant in metrics.json and report.md, int8 checkpoints
+// that are smaller, seed members with their own seeds, ensembles of other
+// experiments whose members come from the cache, nothing retrained on a rerun.
+import Foundation
+import Testing
+@testable import FrontEnd
+@testable import Planner
+@testable import Runtime
+
+@Suite(.serialized) struct CompressionRunTests {
+    func temp() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-compress-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Runs `yaml` (written as `name`) and returns the result and the log lines.
+    func run(_ yaml: String, name: String = "e.yaml", in dir: String) throws -> (RunResult, [String]) {
+        let file = (dir as NSString).appendingPathComponent(name)
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        let loaded = try ExperimentLoader().load(path: file)
+        let plan = try PlanBuilder().plan(loaded)
+        let lines = LockedLines()
+        let r = try LocalRunner.run(plan, loaded: loaded, options: RunOptions(outputRoot: dir + "/Outputs", jobs: 1)) { lines.append($0) }
+        return (r, lines.all)
+    }
+
+    final class LockedLines: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [String] = []
+        func append(_ s: String) { lock.lock(); lines.append(s); lock.unlock() }
+        var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+    }
+
+    static let data = "data: {classes: [0, 1, 7], train_per_class: 100, test_per_class: 50, validation: 0.2}\n"
+
+    static let compressed = """
+        tlc: 1
+        name: squeeze
+        seed: 5
+        \(data)backbone: {arch: mlp, options: {widths: [64]}}
+        training: {epochs: 2, batch_size: 32}
+        compression:
+          - prune: {sparsity: 0.8, steps: 2, finetune_epochs: 1}
+          - quantize: {calibration_batches: 2}
+          - distill: {teacher: self, student: {arch: mlp, options: {widths: [16]}}, epochs: 2}
+        ensemble: {members: 3, method: weighted}
+
+        """
+
+    func variants(_ runDir: String) throws -> [String: [String: Any]] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: runDir + "/metrics.json"))
+        let obj = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return try #require(obj["variants"] as? [String: [String: Any]])
+    }
+
+    @Test func compressionStepsAndASeedEnsembleRunAndCache() throws {
+        let dir = try temp()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (r, log) = try run(Self.compressed, in: dir)
+        #expect(r.status == "succeeded", "\(r.points.first?.error ?? "")")
+        let v = try variants(r.runDir)
+        #expect(Set(v.keys) == ["baseline", "pruned", "int8", "distilled", "ensemble"])
+        let pruned = try #require(v["pruned"]), int8 = try #require(v["int8"]), base = try #require(v["baseline"])
+        #expect(abs((pruned["sparsity"] as! Double) - 0.8) < 0.01)
+        // The int8 model keeps the pruned zeros and is about a quarter of the float file.
+        #expect((int8["sparsity"] as! Double) >= 0.79)
+        #expect(Double(int8["bytes"] as! Int) * 3.5 < Double(base["bytes"] as! Int))
+        for name in ["pruned", "int8", "distilled"] {
+            #expect(FileManager.default.fileExists(atPath: r.runDir + "/variants/\(name).safetensors"), "\(name)")
+            #expect((v[name]?["test.accuracy"] as? Double ?? 0) > 0.6, "\(name)")
+        }
+        #expect(((v["ensemble"]?["vs_baseline"] as? [String: Any])?["params_ratio"] as? Double) == 3)
+        let report = try String(contentsOfFile: r.runDir + "/report.md", encoding: .utf8)
+        #expect(report.contains("## Variants") && report.contains("Sparsity per layer") && report.contains("member 3"))
+        // Seed members really differ (their own seeds), and the weights were fit.
+        #expect(log.contains { $0.contains("weights fit on") })
+        #expect(log.filter { $0.hasPrefix("[train]") }.count == 3)
+        let accs = try #require(log.first { $0.contains("members' test accuracy") })
+        #expect(Set(accs.split(separator: ":")[1].split(separator: ",")).count > 1, "\(accs)")
+        // A second run computes nothing.
+        let (again, log2) = try run(Self.compressed, in: dir)
+        #expect(again.status == "succeeded")
+        #expect(log2.contains { $0.hasPrefix("stages: 0 ran") }, "\(log2.filter { $0.hasPrefix("stages") })")
+        let v2 = try variants(again.runDir)
+        for name in v.keys { #expect(v2[name]?["test.accuracy"] as? Double == v[name]?["test.accuracy"] as? Double, "\(name)") }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: r.runDir + "/variants/int8.safetensors"))
+                == Data(contentsOf: URL(fileURLWithPath: again.runDir + "/variants/int8.safetensors")))
+        // Determinism: computed again from nothing, every variant is bitwise the same.
+        let other = try temp()
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        let (fresh, _) = try run(Self.compressed, in: other)
+        let v3 = try variants(fresh.runDir)
+        for name in v.keys { #expect(v3[name]?["test.accuracy"] as? Double == v[name]?["test.accuracy"] as? Double, "\(name)") }
+        for name in ["pruned", "int8", "distilled"] {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: r.runDir + "/variants/\(name).safetensors"))
+                    == Data(contentsOf: URL(fileURLWithPath: fresh.runDir + "/variants/\(name).safetensors")), "\(name)")
+        }
+    }
+
+    @Test func anEnsembleOfOtherExperimentsTakesItsMembersFromTheCache() throws {
+        let dir = try temp()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (name, width) in [("member-a", 32), ("member-b", 48)] {
+            let spec = "tlc: 1\nname: \(name)\nseed: 3\n\(Self.data)backbone: {arch: mlp, options: {widths: [\(width)]}}\ntraining: {epochs: 2, batch_size: 32}\n"
+            let (r, _) = try run(spec, name: name + ".yaml", in: dir)
+            #expect(r.status == "succeeded")
+        }
+        // Same data and model as member-a, so its own baseline is cached too.
+        let ensemble = """
+            tlc: 1
+            name: duo
+            seed: 3
+            \(Self.data)backbone: {arch: mlp, options: {widths: [32]}}
+            training: {epochs: 2, batch_size: 32}
+            ensemble: {members: [member-a, "run:member-b"], method: mean_probs}
+
+            """
+        let (r, log) = try run(ensemble, name: "duo.yaml", in: dir)
+        #expect(r.status == "succeeded", "\(r.points.first?.error ?? "")")
+        #expect(!log.contains { $0.contains(" epoch ") }, "something was trained: \(log.filter { $0.contains(" epoch ") })")
+        let v = try variants(r.runDir)
+        let ens = try #require(v["ensemble"]?["test.accuracy"] as? Double)
+        #expect(ens > 0.6)
+        let report = try String(contentsOfFile: r.runDir + "/report.md", encoding: .utf8)
+        #expect(report.contains("Ensemble (mean_probs) and its members"))
+    }
+}
