@@ -1,7 +1,7 @@
 // Variants — the table that compares every model a point produced (baseline,
 // pruned, int8, distilled, ensemble): test accuracy, checkpoint bytes, parameters,
 // sparsity and latency, each relative to the baseline. It goes to metrics.json
-// under `variants.<name>` and to report.md; the variants' checkpoints are written
+// under `variants.<name>` and to compression.md; the variants' checkpoints are written
 // to `variants/<name>.safetensors` in the run directory.
 import Engine
 import Foundation

@@ -1,5 +1,5 @@
 // End-to-end `tlc run` of compression and ensembles on a small slice of
-// Fashion-MNIST: every variant in metrics.json and report.md, int8 checkpoints
+// Fashion-MNIST: every variant in metrics.json and compression.md, int8 checkpoints
 // that are smaller, seed members with their own seeds, ensembles of other
 // experiments whose members come from the cache, nothing retrained on a rerun.
 import Foundation
@@ -72,7 +72,7 @@ import Testing
             #expect((v[name]?["test.accuracy"] as? Double ?? 0) > 0.6, "\(name)")
         }
         #expect(((v["ensemble"]?["vs_baseline"] as? [String: Any])?["params_ratio"] as? Double) == 3)
-        let report = try String(contentsOfFile: r.runDir + "/report.md", encoding: .utf8)
+        let report = try String(contentsOfFile: r.runDir + "/compression.md", encoding: .utf8)
         #expect(report.contains("## Variants") && report.contains("Sparsity per layer") && report.contains("member 3"))
         // Seed members really differ (their own seeds), and the weights were fit.
         #expect(log.contains { $0.contains("weights fit on") })
@@ -123,7 +123,7 @@ import Testing
         let v = try variants(r.runDir)
         let ens = try #require(v["ensemble"]?["test.accuracy"] as? Double)
         #expect(ens > 0.6)
-        let report = try String(contentsOfFile: r.runDir + "/report.md", encoding: .utf8)
+        let report = try String(contentsOfFile: r.runDir + "/compression.md", encoding: .utf8)
         #expect(report.contains("Ensemble (mean_probs) and its members"))
     }
 }
