@@ -261,32 +261,39 @@ public struct PlanBuilder {
             state.models[modelKey] = (modelInputs, initStage)
         }
 
-        // Frozen-backbone features: every backbone parameter frozen, nothing that
-        // would make the backbone's output vary from epoch to epoch.
+        // Frozen-prefix features: the leading backbone layers that are wholly frozen
+        // compute the same outputs every epoch, so they run once (see featureCut).
         let frozen = Set(summary.frozenLayers(spec.backbone.freeze))
-        let backboneParamLayers = summary.layers.filter { !$0.isGroup && $0.parameters > 0 && $0.inBackbone }.map(\.path)
-        let backboneHasDropout = summary.layers.contains { $0.inBackbone && $0.kind == "dropout" }
-        let useFeatures = !backboneParamLayers.isEmpty && backboneParamLayers.allSatisfy(frozen.contains)
-            && !spec.data.augment.isEnabled && spec.training.unfreeze.isEmpty && !backboneHasDropout
-        let backboneFLOPs = Double(summary.layers.filter { !$0.isGroup && $0.inBackbone }.reduce(0) { $0 + $1.flops })
+        let cut = Self.featureCut(spec, summary: summary)
+        let useFeatures = cut != nil
+        let topLevel = summary.layers.filter { $0.inBackbone && !$0.path.contains(".") }
+        let prefixPaths = Set(topLevel.prefix(cut ?? 0).map(\.path))
+        let backboneFLOPs = Double(summary.layers.filter { l in
+            !l.isGroup && l.inBackbone && prefixPaths.contains(String(l.path.split(separator: ".")[0]))
+        }.reduce(0) { $0 + $1.flops })
         let headFLOPs = Double(summary.forwardFLOPs) - backboneFLOPs
         var trainDeps = [initStage, norm]
         var trainFLOPs: Double
         if useFeatures {
             // Features depend on the backbone and its weights only, never on the head,
             // so head sweeps share them.
+            // (The whole backbone leaves `cut` out, so its hashes stay as they were.)
+            let wholeBackbone = cut == topLevel.count
             let featureInputs: SpecValue = .object([
                 ("arch", .string(spec.backbone.arch)), ("options", spec.backbone.specValue["options"]),
                 ("input_shape", spec.data.specValue["input_shape"]), ("weights", weightsInput),
                 ("seed", spec.backbone.weights == .none ? .int(spec.seed) : nil),
+                ("cut", wholeBackbone ? nil : .string(topLevel[cut! - 1].path)),
             ])
+            let cutShape = topLevel[cut! - 1].output
             let features = add(.features, experiment: spec.name, inputs: featureInputs,
                                deps: initDeps + [norm], points: points,
                                flops: backboneFLOPs * (trainSamples + testSamples),
-                               summary: "run the frozen backbone once over every split (\(summary.backboneOutput) features)",
+                               summary: wholeBackbone ? "run the frozen backbone once over every split (\(summary.backboneOutput) features)"
+                                   : "run the frozen layers up to \(topLevel[cut! - 1].path) once over every split (\(cutShape) features)",
                                state: state)
             trainDeps.append(features)
-            trainFLOPs = 3 * headFLOPs * trainSamples * Double(spec.training.epochs)
+            trainFLOPs = 3 * (Double(summary.forwardFLOPs) - backboneFLOPs) * trainSamples * Double(spec.training.epochs)
         } else {
             let trainable = Double(summary.layers.filter { !$0.isGroup && !frozen.contains($0.path) }.reduce(0) { $0 + $1.flops })
             // Forward everything, backward (≈2×) through what is trained.
@@ -467,6 +474,29 @@ public struct PlanBuilder {
         case .references(let refs): refs.contains { $0.hasPrefix("point:") }
         case .seeds: false
         }
+    }
+
+    /// How many leading top-level backbone layers run once, as a feature extractor,
+    /// instead of every epoch: the longest prefix whose layers are wholly frozen (or
+    /// hold no parameters) and hold no dropout, ending at its last frozen parameter
+    /// layer's top-level layer and any parameter-free layers after it (flatten, pool).
+    /// nil when there is no such prefix, or when augmentation or gradual unfreezing
+    /// would make the prefix's outputs change between epochs.
+    public static func featureCut(_ spec: Spec, summary: ArchitectureSummary) -> Int? {
+        guard !spec.data.augment.isEnabled, spec.training.unfreeze.isEmpty else { return nil }
+        let frozen = Set(summary.frozenLayers(spec.backbone.freeze))
+        guard !frozen.isEmpty else { return nil }
+        let top = summary.layers.filter { $0.inBackbone && !$0.path.contains(".") }
+        var cut = 0, lastFrozen = 0
+        for (i, layer) in top.enumerated() {
+            let leaves = summary.layers.filter { !$0.isGroup && ($0.path == layer.path || $0.path.hasPrefix(layer.path + ".")) }
+            if leaves.contains(where: { $0.kind == "dropout" }) { break }
+            let params = leaves.filter { $0.parameters > 0 }
+            if !params.allSatisfy({ frozen.contains($0.path) }) { break }
+            cut = i + 1
+            if !params.isEmpty { lastFrozen = i + 1 }
+        }
+        return lastFrozen == 0 ? nil : cut
     }
 
     /// The files a csv/npy source reads, as absolute paths.

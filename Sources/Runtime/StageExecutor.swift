@@ -219,9 +219,9 @@ final class StageExecutor: @unchecked Sendable {
             }
             return .model(network)
         case .features:
-            // The frozen backbone in inference mode, once over every split.
+            // The frozen backbone (or its frozen prefix) in inference mode, once over every split.
             guard case .normalized(let train, let validation, let test, _) = try dep(stage, stage.deps.count - 1) else { throw wrongInput(stage) }
-            let backbone = try backboneNetwork(spec)
+            let backbone = try prefixNetwork(spec)
             if stage.deps.count > 1 {
                 guard case .trained(let source, _, _, _) = try dep(stage, 0) else { throw wrongInput(stage) }
                 _ = try copyBackbone(from: source, to: backbone, stage: stage)
@@ -241,15 +241,16 @@ final class StageExecutor: @unchecked Sendable {
             if !frozen.isEmpty { network.freeze(frozen) }
             var trainee = network
             if let featuresID = dependency(of: stage, kind: .features), case .features(let ftrain, let fvalidation, _) = try output(featuresID) {
-                // Frozen backbone: train the head alone on the cached features.
-                trainee = try headNetwork(of: network)
+                // Frozen prefix: train the layers after it (and the head) on the cached features.
+                trainee = try restNetwork(of: network, spec: spec)
                 (train, validation) = (ftrain, fvalidation)
             }
             var config = trainingConfig(spec)
             if config.earlyStopping != nil && validation.isEmpty { config.earlyStopping = nil }
+            // Penalties find their parameters by name, in the whole network or in the part after the cut.
+            config.penalties = try penalties(spec, initial: initial, stage: stage)
             if trainee === network {
                 config.unfreeze = spec.training.unfreeze.map { ($0.epoch, Set(network.summary.frozenLayers($0.layers))) }
-                config.penalties = try penalties(spec, initial: initial, stage: stage)
             }
             let started = Date()
             let result = try Trainer.fit(trainee, train: train, validation: validation.isEmpty ? nil : validation, config: config) { record in
@@ -289,7 +290,7 @@ final class StageExecutor: @unchecked Sendable {
                case .features(_, _, let testFeatures) = try output(featuresID) {
                 // Frozen backbone: score the head on the cached test features (the backbone
                 // would compute exactly these), and time the whole network on one batch.
-                result = try headNetwork(of: network).evaluate(testFeatures, batchSize: 256, topK: min(5, test.numClasses))
+                result = try restNetwork(of: network, spec: spec).evaluate(testFeatures, batchSize: 256, topK: min(5, test.numClasses))
                 let timing = try network.evaluate(test.subset(Array(0..<min(256, test.count))), batchSize: 256, topK: 1)
                 result.seconds = timing.seconds
                 result.secondsPerImage = timing.secondsPerImage
@@ -477,20 +478,34 @@ final class StageExecutor: @unchecked Sendable {
     }
 
     /// The backbone alone (no head), for computing features.
-    private func backboneNetwork(_ spec: Spec) throws -> Network {
-        let full = try architecture(spec)
-        let network = try Network(architecture: Architecture(name: full.name + "-backbone", input: full.input, backbone: full.backbone, head: []),
-                                  seed: SeededGenerator(seed: UInt64(spec.seed)).split(label: "model").key)
-        return network
+    /// Where the frozen prefix ends (top-level backbone layers), as the planner decided.
+    private func cut(_ spec: Spec, _ summary: ArchitectureSummary) throws -> Int {
+        guard let cut = PlanBuilder.featureCut(spec, summary: summary) else {
+            throw StageFailure(stage: "features", message: "no frozen prefix to compute features with")
+        }
+        return cut
     }
 
-    /// The head alone, reading flat backbone features, with the full network's head weights.
-    private func headNetwork(of network: Network) throws -> Network {
+    /// The frozen prefix of the backbone alone (the whole backbone when all of it is frozen).
+    private func prefixNetwork(_ spec: Spec) throws -> Network {
+        let full = try architecture(spec)
+        let k = try cut(spec, try full.analyze())
+        return try Network(architecture: Architecture(name: full.name + "-prefix", input: full.input, backbone: Array(full.backbone.prefix(k)), head: []),
+                           seed: SeededGenerator(seed: UInt64(spec.seed)).split(label: "model").key)
+    }
+
+    /// The layers after the frozen prefix and the head, reading the prefix's outputs,
+    /// with the full network's weights and freezing.
+    private func restNetwork(of network: Network, spec: Spec) throws -> Network {
         let arch = network.architecture
-        let head = try Network(architecture: Architecture(name: arch.name + "-head", input: .flat(network.summary.backboneOutput.count),
-                                                          backbone: [], head: arch.head), seed: 0)
-        try copyState(from: network, to: head)
-        return head
+        let k = try cut(spec, network.summary)
+        let top = network.summary.layers.filter { $0.inBackbone && !$0.path.contains(".") }
+        let rest = try Network(architecture: Architecture(name: arch.name + "-rest", input: top[k - 1].output,
+                                                          backbone: Array(arch.backbone.dropFirst(k)), head: arch.head), seed: 0)
+        try copyState(from: network, to: rest)
+        let frozen = Set(network.summary.frozenLayers(spec.backbone.freeze))
+        if !frozen.isEmpty { rest.freeze(frozen) }
+        return rest
     }
 
     private func features(of data: Dataset, through backbone: Network) throws -> Dataset {
@@ -506,7 +521,7 @@ final class StageExecutor: @unchecked Sendable {
             }
             start = end
         }
-        return try Dataset(sampleShape: .flat(f), features: out, labels: data.labels, classNames: data.classNames)
+        return try Dataset(sampleShape: backbone.summary.output, features: out, labels: data.labels, classNames: data.classNames)
     }
 
     private func copyBackbone(from source: Network, to target: Network, stage: Stage) throws -> Int {

@@ -42,7 +42,9 @@ extension StageExecutor {
         case .features(let train, let validation, let test):
             var tensors: [(name: String, tensor: Tensor)] = []
             for (name, data) in [("train", train), ("validation", validation), ("test", test)] {
-                tensors.append(("\(name).x", try Tensor(shape: [data.count, data.sampleShape.count], values: data.features)))
+                let shape = data.sampleShape
+                tensors.append(("\(name).x", try Tensor(shape: shape.isFlat ? [data.count, shape.count] : [data.count, shape.channels, shape.height, shape.width],
+                                                        values: data.features)))
                 tensors.append(("\(name).y", try Tensor(shape: [data.count], values: data.labels.map(Float.init))))
             }
             try SafeTensors.write(tensors, metadata: ["tlc.classes": train.classNames.joined(separator: "\u{1f}")], to: path("features.safetensors"))
@@ -93,8 +95,11 @@ extension StageExecutor {
                 for (n, t) in file.tensors { byName[n] = t }
                 let names = (file.metadata["tlc.classes"] ?? "").split(separator: "\u{1f}", omittingEmptySubsequences: false).map(String.init)
                 func split(_ name: String) throws -> Dataset {
-                    guard let x = byName["\(name).x"], let y = byName["\(name).y"], x.shape.count == 2 else { throw CacheError.corrupt(path("features.safetensors")) }
-                    return try Dataset(sampleShape: .flat(x.shape[1]), features: (0..<x.count).map { x[$0] },
+                    guard let x = byName["\(name).x"], let y = byName["\(name).y"], x.shape.count == 2 || x.shape.count == 4 else {
+                        throw CacheError.corrupt(path("features.safetensors"))
+                    }
+                    let shape = x.shape.count == 2 ? FeatureShape.flat(x.shape[1]) : FeatureShape(channels: x.shape[1], height: x.shape[2], width: x.shape[3])
+                    return try Dataset(sampleShape: shape, features: (0..<x.count).map { x[$0] },
                                        labels: (0..<y.count).map { Int(y[$0]) }, classNames: names)
                 }
                 return .features(train: try split("train"), validation: try split("validation"), test: try split("test"))

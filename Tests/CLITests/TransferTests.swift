@@ -88,6 +88,42 @@ import TestSupport
         #expect(metrics["time.features_seconds"] != nil, "a frozen backbone's features are computed once")
     }
 
+    @Test func aFrozenPrefixRunsOnceAndTheRestTrainsOnItsOutputs() throws {
+        let dir = try scratch()
+        try writeCheckpoint(dir + "/pretrained.safetensors")
+        let file = dir + "/prefix.yaml", out = dir + "/Outputs"
+        try spec(weights: "file:pretrained.safetensors", name: "prefix").replacingOccurrences(of: "freeze: all", with: "freeze: {up_to: block1}")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let (_, plan) = try SpecOptions.parse([]).plan(file)
+        let features = try #require(plan.stages.first { $0.kind == .features })
+        #expect(features.summary.contains("up to flatten"), "the cut takes the parameter-free flatten too: \(features.summary)")
+        #expect(TLC.run(["run", file, "--output", out]) == 0)
+        let runDir = out + "/prefix/" + (try FileManager.default.destinationOfSymbolicLink(atPath: out + "/prefix/latest"))
+        let check = try pythonWithSafetensors("""
+            import numpy as np
+            from safetensors.numpy import load_file
+            ours = load_file("\(runDir)/model.safetensors"); theirs = load_file("\(dir)/pretrained.safetensors")
+            frozen = [n for n in theirs if n.startswith("block1.") and not n.endswith("num_batches_tracked")]
+            same = all(np.array_equal(ours[n], theirs[n]) for n in frozen)
+            moved = not np.array_equal(ours["fc1.weight"], theirs["fc1.weight"])
+            print("OK" if same and moved and len(frozen) == 6 else "BAD", len(frozen), same, moved)
+            """)
+        #expect(check.output.contains("OK"), "\(check.output)")
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: runDir + "/metrics.json"))) as! [String: Double]
+        #expect(metrics["time.features_seconds"] != nil)
+        // The same training without the cached prefix (an unfreeze step turns the cache off;
+        // the head it names was never frozen): the same model, up to rounding.
+        let plain = dir + "/plain.yaml"
+        try spec(weights: "file:pretrained.safetensors", name: "plain").replacingOccurrences(of: "freeze: all", with: "freeze: {up_to: block1}")
+            .replacingOccurrences(of: "training: {epochs: 1, batch_size: 16}", with: "training: {epochs: 1, batch_size: 16, unfreeze: [{epoch: 1, layers: [head]}]}")
+            .write(toFile: plain, atomically: true, encoding: .utf8)
+        #expect(TLC.run(["run", plain, "--output", out]) == 0)
+        let plainDir = out + "/plain/" + (try FileManager.default.destinationOfSymbolicLink(atPath: out + "/plain/latest"))
+        let other = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: plainDir + "/metrics.json"))) as! [String: Double]
+        #expect(other["time.features_seconds"] == nil)
+        #expect(abs(other["test.loss"]! - metrics["test.loss"]!) < 1e-4 && abs(other["train.loss"]! - metrics["train.loss"]!) < 1e-4, "\(other) vs \(metrics)")
+    }
+
     /// The diagnostics `tlc validate` gives for `file` (empty when it loads).
     func diagnostics(_ file: String) -> [Diagnostic] {
         do { _ = try ExperimentLoader().load(path: file); return [] } catch { return error.diagnostics }
