@@ -268,6 +268,7 @@ public struct PlanBuilder {
         let useFeatures = cut != nil
         let topLevel = summary.layers.filter { $0.inBackbone && !$0.path.contains(".") }
         let prefixPaths = Set(topLevel.prefix(cut ?? 0).map(\.path))
+        let wholeBackbone = cut == topLevel.count
         let backboneFLOPs = Double(summary.layers.filter { l in
             !l.isGroup && l.inBackbone && prefixPaths.contains(String(l.path.split(separator: ".")[0]))
         }.reduce(0) { $0 + $1.flops })
@@ -278,7 +279,6 @@ public struct PlanBuilder {
             // Features depend on the backbone and its weights only, never on the head,
             // so head sweeps share them.
             // (The whole backbone leaves `cut` out, so its hashes stay as they were.)
-            let wholeBackbone = cut == topLevel.count
             let featureInputs: SpecValue = .object([
                 ("arch", .string(spec.backbone.arch)), ("options", spec.backbone.specValue["options"]),
                 ("input_shape", spec.data.specValue["input_shape"]), ("weights", weightsInput),
@@ -330,8 +330,8 @@ public struct PlanBuilder {
             evaluations.append(add(.evaluate, experiment: spec.name, inputs: .object([("variant", .string("source.before")), ("top_k", .int(5))]),
                                    deps: [source.model, source.normalized], points: points, flops: 0,
                                    summary: "evaluate the source model \(source.experiment) on its own test split", state: state))
-            // A wholly frozen backbone (features path) is unchanged bit for bit: nothing to re-score.
-            if !useFeatures {
+            // A wholly frozen backbone is unchanged bit for bit: nothing to re-score.
+            if !wholeBackbone {
                 evaluations.append(add(.evaluate, experiment: spec.name, inputs: .object([("variant", .string("source.after")), ("top_k", .int(5))]),
                                        deps: [train, source.normalized, source.model], points: points,
                                        flops: Double(summary.forwardFLOPs) * Double(Self.testSamples(spec.data)),

@@ -277,7 +277,8 @@ public enum LocalRunner {
             if variant == "source.after" { metrics["source.accuracy_after"] = result.accuracy }
         }
         if let before = metrics["source.accuracy_before"], metrics["source.accuracy_after"] == nil,
-           let trainStage = plan.stage(point.modelStage), executor.dependency(of: trainStage, kind: .features) != nil {
+           let trainStage = plan.stage(point.modelStage), let features = executor.dependency(of: trainStage, kind: .features),
+           plan.stage(features)?.inputs["cut"] == nil {
             // The frozen backbone is unchanged bit for bit (batch norm on running statistics).
             metrics["source.accuracy_after"] = before
         }
