@@ -134,7 +134,21 @@ public enum Chart {
         public var x: Double
         public var y: Double
         public var label: String
-        public init(x: Double, y: Double, label: String) { self.x = x; self.y = y; self.label = label }
+        /// Marks of one series share a colour and a legend entry (e.g. a sweep's case).
+        public var series: String?
+        public init(x: Double, y: Double, label: String, series: String? = nil) { self.x = x; self.y = y; self.label = label; self.series = series }
+    }
+
+    /// Beyond this many marks, text labels would overlap: only tooltips (and series colours) tell them apart.
+    static let maxLabelledMarks = 12
+
+    /// The series names in order of appearance, and a mark's colour.
+    static func seriesColours(_ names: [String?]) -> (legend: [(String, String, Bool)], colour: (Int) -> String) {
+        var order: [String] = []
+        for case let n? in names where !order.contains(n) { order.append(n) }
+        guard !order.isEmpty else { return ([], { palette[$0 % palette.count] }) }
+        return (order.enumerated().map { ($1, palette[$0 % palette.count], false) },
+                { i in names[i].flatMap { order.firstIndex(of: $0) }.map { palette[$0 % palette.count] } ?? "#888" })
     }
 
     /// Labelled points over numeric axes (log x when asked and every x is positive);
@@ -152,21 +166,22 @@ public enum Chart {
             let d = sorted.enumerated().map { j, p in "\(j == 0 ? "M" : "L")\(f(px(p.x, xs))),\(f(py(p.y, ys)))" }.joined(separator: " ")
             svg += "<path d=\"\(d)\" fill=\"none\" stroke=\"#999\" stroke-width=\"1\" stroke-dasharray=\"4 3\"/>\n"
         }
+        let (legendItems, colour) = seriesColours(pts.map(\.series))
         for (i, p) in pts.enumerated() {
             let x = px(p.x, xs), y = py(p.y, ys)
-            svg += "<circle class=\"mark\" cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"5\" fill=\"\(palette[i % palette.count])\"><title>\(escape(p.label)): \(xFormat.text(p.x)), \(yFormat.text(p.y))</title></circle>\n"
-            if !p.label.isEmpty {
+            svg += "<circle class=\"mark\" cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"5\" fill=\"\(colour(i))\" fill-opacity=\"0.85\"><title>\(escape(p.label)): \(xFormat.text(p.x)), \(yFormat.text(p.y))</title></circle>\n"
+            if !p.label.isEmpty && pts.count <= maxLabelledMarks {
                 let anchor = x > width * 0.75 ? "end" : "start"
                 svg += "<text x=\"\(f(anchor == "end" ? x - 8 : x + 8))\" y=\"\(f(y - 6))\" font-size=\"11\" text-anchor=\"\(anchor)\">\(escape(p.label))</text>\n"
             }
         }
-        return svg + "</svg>\n"
+        return svg + legend(legendItems) + "</svg>\n"
     }
 
     /// Points over categories (a swept parameter whose values are names).
     public static func categorical(id: String, title: String, xLabel: String, yLabel: String,
                                    categories: [String], marks: [(category: Int, y: Double, label: String)],
-                                   yFormat: Format = .plain) -> String {
+                                   series: [String?]? = nil, yFormat: Format = .plain) -> String {
         let pts = marks.filter { $0.y.isFinite }
         guard !pts.isEmpty, !categories.isEmpty else { return empty(id: id, title: title, message: "no data") }
         let ys = axis(pts.map(\.y), includeZero: false)
@@ -177,10 +192,12 @@ public enum Chart {
         for (i, c) in categories.enumerated() {
             svg += "<text x=\"\(f(px(Double(i), xs)))\" y=\"\(f(height - margin.bottom + 16))\" text-anchor=\"middle\" font-size=\"11\">\(escape(c))</text>\n"
         }
+        let kept = marks.indices.filter { marks[$0].y.isFinite }
+        let (legendItems, colour) = seriesColours(kept.map { series?[safe: $0] ?? nil })
         for (i, p) in pts.enumerated() {
-            svg += "<circle class=\"mark\" cx=\"\(f(px(Double(p.category), xs)))\" cy=\"\(f(py(p.y, ys)))\" r=\"5\" fill=\"\(palette[i % palette.count])\" fill-opacity=\"0.8\"><title>\(escape(p.label)): \(yFormat.text(p.y))</title></circle>\n"
+            svg += "<circle class=\"mark\" cx=\"\(f(px(Double(p.category), xs)))\" cy=\"\(f(py(p.y, ys)))\" r=\"5\" fill=\"\(series == nil ? palette[i % palette.count] : colour(i))\" fill-opacity=\"0.8\"><title>\(escape(p.label)): \(yFormat.text(p.y))</title></circle>\n"
         }
-        return svg + "</svg>\n"
+        return svg + legend(legendItems) + "</svg>\n"
     }
 
     // MARK: pieces

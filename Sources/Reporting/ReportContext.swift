@@ -167,17 +167,31 @@ public enum ReportContext {
         let ok = s.points.filter { $0.status == "succeeded" && $0.metrics[s.target] != nil }
         let yFormat: Chart.Format = s.target.contains("accuracy") || s.target.contains("f1") ? .percent : .plain
         let yLabel = s.target + (yFormat == .percent ? " (%)" : unitSuffix(s.target))
+        /// Points are coloured by another swept parameter with few values (names first, e.g. a case).
+        func seriesPath(except p: String) -> String? {
+            let others = s.sweptPaths.filter { $0 != p }
+            func distinct(_ q: String) -> Int { Set(ok.map { $0.assignments[q]?.compactText ?? "" }).count }
+            func isNumeric(_ q: String) -> Bool {
+                ok.allSatisfy { if case .int? = $0.assignments[q] { true } else if case .double? = $0.assignments[q] { true } else { false } }
+            }
+            return others.first { !isNumeric($0) && distinct($0) <= 8 } ?? others.first { distinct($0) <= 8 }
+        }
         return s.sweptPaths.enumerated().map { i, p in
             let id = "sweep-\(i)"
             let title = "\(s.target) against \(p)"
             let values = ok.map { $0.assignments[p] ?? .null }
+            let seriesOf = seriesPath(except: p)
+            let series: [String?] = ok.map { pt in seriesOf.map { "\($0.split(separator: ".").last ?? "")=\(pt.assignments[$0]?.compactText ?? "?")" } }
             let numeric = values.compactMap { v -> Double? in
                 switch v { case .int(let n): Double(n); case .double(let d): d; default: nil }
             }
             if numeric.count == values.count, !numeric.isEmpty {
                 let positive = numeric.allSatisfy { $0 > 0 }
                 let spread = (numeric.max() ?? 1) / max(1e-300, numeric.min() ?? 1)
-                let marks = zip(ok, numeric).map { Chart.Mark(x: $1, y: $0.metrics[s.target]!, label: s.sweptPaths.count > 1 ? otherLabel($0, except: p, s) : "") }
+                let marks = zip(ok, numeric).enumerated().map { j, pair in
+                    Chart.Mark(x: pair.1, y: pair.0.metrics[s.target]!, label: s.sweptPaths.count > 1 ? otherLabel(pair.0, except: p, s) : "",
+                               series: series[j])
+                }
                 return Chart.scatter(id: id, title: title, xLabel: p + (positive && spread >= 10 ? " (log scale)" : ""),
                                      yLabel: yLabel, marks: marks, logX: positive && spread >= 10, yFormat: yFormat,
                                      connect: s.sweptPaths.count == 1)
@@ -185,7 +199,8 @@ public enum ReportContext {
             var categories: [String] = []
             for v in values where !categories.contains(v.compactText) { categories.append(v.compactText) }
             let marks = zip(ok, values).map { (category: categories.firstIndex(of: $1.compactText)!, y: $0.metrics[s.target]!, label: $0.label) }
-            return Chart.categorical(id: id, title: title, xLabel: p, yLabel: yLabel, categories: categories, marks: marks, yFormat: yFormat)
+            return Chart.categorical(id: id, title: title, xLabel: p, yLabel: yLabel, categories: categories, marks: marks,
+                                     series: seriesOf == nil ? nil : series, yFormat: yFormat)
         }
     }
 

@@ -158,6 +158,17 @@ let sweepRun = "smallsweep/20261129-010200-cccc", compressedRun = "compressed/20
 }
 
 @Suite struct ChartTests {
+    @Test func crowdedScattersAreColouredBySeriesWithoutOverlappingLabels() {
+        let marks = (0..<30).map { i in Chart.Mark(x: Double(i % 3 + 1) * 10, y: 0.5 + Double(i) / 100, label: "point \(i)",
+                                                   series: ["a", "b", "c"][i % 3]) }
+        let svg = Chart.scatter(id: "s", title: "t", xLabel: "x", yLabel: "y", marks: marks)
+        #expect(!svg.contains(">point 3</text>"), "no text labels beyond \(Chart.maxLabelledMarks) marks")
+        #expect(svg.contains("<title>point 3: "), "tooltips stay")
+        #expect(svg.contains(">a</text>") && svg.contains(">c</text>"), "a legend entry per series")
+        let few = Chart.scatter(id: "s", title: "t", xLabel: "x", yLabel: "y", marks: Array(marks.prefix(4)))
+        #expect(few.contains(">point 3</text>"))
+    }
+
     @Test func axesHaveNiceTicks() {
         let a = Chart.axis([0.12, 0.87], includeZero: false)
         #expect(a.min == 0 && a.max == 1 && a.ticks == [0, 0.2, 0.4, 0.6, 0.8, 1.0])
