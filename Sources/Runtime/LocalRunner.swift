@@ -309,8 +309,7 @@ public enum LocalRunner {
         }
         try writeText(historyLines.joined(separator: "\n") + (historyLines.isEmpty ? "" : "\n"), to: dir, "history.jsonl")
         var entries = metrics.keys.sorted().map { SpecEntry($0, .double(metrics[$0]!)) }
-        if point.evaluateStages.contains(where: { plan.stage($0)?.inputs["variant"].map { v in
-            if case .string(let s) = v { return !s.hasPrefix("source.") && s != "baseline" } else { return false } } ?? false }) {
+        if !variantEvaluations(point, plan: plan).isEmpty {
             let base = VariantRow(name: "baseline", result: test, bytes: Int(metrics["model.bytes"]!), params: network.parameterCount,
                                   sparsity: PruningMasks.sparsity(network))
             let rows = [base] + (try variantRows(point, plan: plan, executor: executor, dir: dir, metadata: meta))

@@ -20,15 +20,22 @@ struct VariantRow {
 }
 
 extension LocalRunner {
-    /// Rows for the point's evaluations after the first (the baseline comes first).
+    /// The point's evaluations of other models than the baseline (compression steps, an
+    /// ensemble); the source task's evaluations (transfer) are not variants of this model.
+    static func variantEvaluations(_ point: PlanPoint, plan: Plan) -> [String] {
+        point.evaluateStages.dropFirst().filter { id in
+            guard case .string(let v)? = plan.stage(id)?.inputs["variant"] else { return true }
+            return !v.hasPrefix("source.")
+        }
+    }
+
+    /// Rows for the point's variant evaluations (the baseline row is the caller's).
     static func variantRows(_ point: PlanPoint, plan: Plan, executor: StageExecutor, dir: String,
                             metadata: [String: String]) throws -> [VariantRow] {
         var rows: [VariantRow] = []
         var used: [String: Int] = [:]
         let folder = (dir as NSString).appendingPathComponent("variants")
-        for evalID in point.evaluateStages.dropFirst() {
-            // The source task's evaluations (transfer) are not variants of this model.
-            if case .string(let v)? = plan.stage(evalID)?.inputs["variant"], v.hasPrefix("source.") { continue }
+        for evalID in variantEvaluations(point, plan: plan) {
             guard let stage = plan.stage(evalID), let modelID = stage.deps.first,
                   case .evaluation(let kind, let result, _) = try executor.output(evalID),
                   let model = try executor.inferenceModel(try executor.output(modelID)) else { continue }

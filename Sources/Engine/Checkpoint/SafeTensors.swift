@@ -7,17 +7,31 @@ import Foundation
 public enum SafeTensors {
     /// Writes F32 tensors and string metadata to `path` atomically (temporary file + rename).
     public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to path: String) throws {
+        try assemble(tensors.map { ($0.name, "F32", $0.tensor.shape, $0.tensor.count * 4) }, metadata: metadata, to: path) { out in
+            for (_, t) in tensors {
+                #if _endian(big)
+                for i in 0..<t.count { var v = t[i].bitPattern.littleEndian; withUnsafeBytes(of: &v) { out.append(contentsOf: $0) } }
+                #else
+                out.append(UnsafeBufferPointer(start: t.pointer, count: t.count))
+                #endif
+            }
+        }
+    }
+
+    /// The file layout every writer shares: the JSON header (entries in order, data
+    /// offsets consecutive, padded to 8 bytes) after its little-endian length, then
+    /// the data `body` appends in the same order; written atomically.
+    static func assemble(_ entries: [(name: String, dtype: String, shape: [Int], bytes: Int)], metadata: [String: String],
+                         to path: String, body: (inout Data) -> Void) throws {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
-        var seen = Set<String>()
-        for (name, t) in tensors {
-            guard name != "__metadata__", seen.insert(name).inserted else {
-                throw EngineError.checkpoint(path: path, message: "duplicate or reserved tensor name '\(name)'")
+        for e in entries {
+            guard header[e.name] == nil, e.name != "__metadata__" else {
+                throw EngineError.checkpoint(path: path, message: "duplicate or reserved tensor name '\(e.name)'")
             }
-            let bytes = t.count * 4
-            header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
-            offset += bytes
+            header[e.name] = ["dtype": e.dtype, "shape": e.shape, "data_offsets": [offset, offset + e.bytes]] as [String: Any]
+            offset += e.bytes
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }
@@ -25,15 +39,8 @@ public enum SafeTensors {
         var n = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
         out.append(json)
-        for (_, t) in tensors {
-            #if _endian(big)
-            for i in 0..<t.count { var v = t[i].bitPattern.littleEndian; withUnsafeBytes(of: &v) { out.append(contentsOf: $0) } }
-            #else
-            out.append(UnsafeBufferPointer(start: t.pointer, count: t.count))
-            #endif
-        }
-        let url = URL(fileURLWithPath: path)
-        do { try out.write(to: url, options: .atomic) } catch {
+        body(&out)
+        do { try out.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
             throw EngineError.checkpoint(path: path, message: "cannot write: \(error.localizedDescription)")
         }
     }

@@ -524,25 +524,8 @@ public struct RawTensor {
 extension SafeTensors {
     /// Writes tensors of mixed dtypes (raw bytes) and metadata atomically.
     public static func writeRaw(_ tensors: [RawTensor], metadata: [String: String] = [:], to path: String) throws {
-        var header: [String: Any] = [:]
-        if !metadata.isEmpty { header["__metadata__"] = metadata }
-        var offset = 0
-        for t in tensors {
-            guard header[t.name] == nil, t.name != "__metadata__" else {
-                throw EngineError.checkpoint(path: path, message: "duplicate or reserved tensor name '\(t.name)'")
-            }
-            header[t.name] = ["dtype": t.dtype, "shape": t.shape, "data_offsets": [offset, offset + t.bytes.count]] as [String: Any]
-            offset += t.bytes.count
-        }
-        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while json.count % 8 != 0 { json.append(0x20) }
-        var out = Data(capacity: 8 + json.count + offset)
-        var n = UInt64(json.count).littleEndian
-        withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
-        out.append(json)
-        for t in tensors { out.append(contentsOf: t.bytes) }
-        do { try out.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw EngineError.checkpoint(path: path, message: "cannot write: \(error.localizedDescription)")
+        try assemble(tensors.map { ($0.name, $0.dtype, $0.shape, $0.bytes.count) }, metadata: metadata, to: path) { out in
+            for t in tensors { out.append(contentsOf: t.bytes) }
         }
     }
 }
