@@ -59,6 +59,15 @@ func gradCheck(_ layer: Layer, inputShape: [Int], seed: UInt64 = 1, training: Bo
         let r = try gradCheck(c, inputShape: [3, 2, 6, 7])
         #expect(r.maxErr < 1e-2); #expect(r.checked > 40)
     }
+    @Test func conv2dChunkedWithWidePaddingAndPointwise() throws {
+        // Stride 1 takes the transposed-convolution input gradient; several chunks per part.
+        let wide = Conv2D(name: "c", inChannels: 3, outChannels: 2, kernel: 3, stride: 1, padding: 2, rng: rng)
+        wide.chunkFloats = 60
+        let r = try gradCheck(wide, inputShape: [5, 3, 4, 5])
+        #expect(r.maxErr < 1e-2); #expect(r.checked > 40)
+        let pointwise = try gradCheck(Conv2D(name: "p", inChannels: 4, outChannels: 3, kernel: 1, rng: rng), inputShape: [2, 4, 3, 3])
+        #expect(pointwise.maxErr < 1e-2)
+    }
     @Test func conv2dNoPadding5x5() throws {
         let r = try gradCheck(Conv2D(name: "c", inChannels: 1, outChannels: 2, kernel: 5, stride: 1, padding: 0, rng: rng), inputShape: [2, 1, 7, 6])
         #expect(r.maxErr < 1e-2)
@@ -89,6 +98,39 @@ func gradCheck(_ layer: Layer, inputShape: [Int], seed: UInt64 = 1, training: Bo
     @Test func relu() throws {
         let r = try gradCheck(ReLU(name: "r"), inputShape: [3, 7], eps: 1e-3)
         #expect(r.maxErr < 1e-2)
+    }
+    @Test func convolutionFusedWithReLU() throws {
+        let seq = Sequential(name: "s", layers: [Conv2D(name: "c", inChannels: 2, outChannels: 3, kernel: 3, padding: 1, rng: rng),
+                                                 ReLU(name: "r")])
+        let r = try gradCheck(seq, inputShape: [2, 2, 5, 5], eps: 1e-3)
+        #expect(r.maxErr < 2e-2); #expect(r.checked > 40)
+    }
+    /// The fused Conv2D+ReLU of a Sequential gives bitwise the same output and gradients
+    /// as the two layers run one after the other.
+    @Test func fusedConvolutionAndReLUMatchTheLayersApart() throws {
+        func make() -> (Conv2D, ReLU) {
+            (Conv2D(name: "c", inChannels: 3, outChannels: 4, kernel: 3, padding: 1, rng: SeededGenerator(seed: 9)), ReLU(name: "r"))
+        }
+        var g = SeededGenerator(seed: 3)
+        let x = Tensor(zeros: [5, 3, 6, 6]); g.fillNormal(x, std: 1)
+        let dy = Tensor(zeros: [5, 4, 6, 6]); g.fillNormal(dy, std: 1)
+        let (c1, r1) = make(), (c2, r2) = make()
+        let fused = Sequential(name: "s", layers: [c1, r1])
+        _ = fused.configureGradients(upstreamTrainable: true)
+        _ = c2.configureGradients(upstreamTrainable: true); _ = r2.configureGradients(upstreamTrainable: true)
+        let y1 = try fused.forward(x, training: true)
+        let y2 = try r2.forward(try c2.forward(x, training: true), training: true)
+        #expect(y1.values == y2.values)
+        let dr2 = try #require(try r2.backward(dy))
+        let dx1 = try #require(try fused.backward(dy)), dx2 = try #require(try c2.backward(dr2))
+        #expect(dx1.values == dx2.values)
+        #expect(c1.weight.grad.values == c2.weight.grad.values)
+        #expect(c1.bias.grad.values == c2.bias.grad.values)
+        // An unfused pass after a fused one uses no stale mask.
+        let y3 = try c1.forward(x, training: true)
+        let dx3 = try #require(try c1.backward(dy)), dx4 = try #require(try c2.backward(dy))
+        #expect(y3.values == (try c2.forward(x, training: false)).values)
+        #expect(dx3.values == dx4.values)
     }
     @Test func flatten() throws {
         let r = try gradCheck(Flatten(name: "f"), inputShape: [2, 2, 3, 3])

@@ -19,17 +19,24 @@ public final class Sequential: Layer {
         return s
     }
 
+    /// Runs the layers in order. A Conv2D directly followed by a ReLU runs as one fused
+    /// step (the convolution rectifies each sample while it is in cache and the ReLU
+    /// passes its input through); the result is the same as running them apart.
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         var h = x
-        if LayerProfiler.enabled {
-            for l in layers {
-                let t = LayerProfiler.now()
+        var i = 0
+        while i < layers.count {
+            let l = layers[i]
+            let t = LayerProfiler.enabled ? LayerProfiler.now() : 0
+            if let conv = l as? Conv2D, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
+                h = relu.passThroughRectified(try conv.forward(h, training: training, fusingReLU: true))
+                i += 2
+            } else {
                 h = try l.forward(h, training: training)
-                if !(l is Sequential) { LayerProfiler.add(l.name + " fwd", LayerProfiler.now() - t) }
+                i += 1
             }
-            return h
+            if LayerProfiler.enabled && !(l is Sequential) { LayerProfiler.add(l.name + " fwd", LayerProfiler.now() - t) }
         }
-        for l in layers { h = try l.forward(h, training: training) }
         return h
     }
 

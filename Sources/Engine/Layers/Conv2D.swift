@@ -74,9 +74,60 @@ public final class Conv2D: Layer {
     /// Samples per chunk.
     private func chunkSize(n: Int, g: Geo) -> Int { max(1, min(n, chunkFloats / max(g.ckk * g.ohw, 1))) }
 
+    /// Copies `n` floats with 8-wide vector moves (the last one may overlap).
+    @inline(__always) static func copyRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        guard n >= 8 else { for q in 0..<n { dst[q] = src[q] }; return }
+        var q = 0
+        while q + 8 < n {
+            UnsafeMutableRawPointer(dst + q).storeBytes(of: UnsafeRawPointer(src + q).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+            q += 8
+        }
+        q = n - 8
+        UnsafeMutableRawPointer(dst + q).storeBytes(of: UnsafeRawPointer(src + q).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+    }
+
+    /// Floats of scratch the stride-1 im2col needs (one zero-padded sample).
+    static func paddedCount(_ g: Geo) -> Int { g.c * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) }
+
     /// im2col for samples [s0, s0+nc): col[(c*k+ki)*k+kj, s*ohw + oh*ow + ow].
-    static func im2col(_ x: UnsafePointer<Float>, s0: Int, nc: Int, g: Geo, col: UnsafeMutablePointer<Float>) {
+    /// With stride 1 and a `padded` scratch of ``paddedCount(_:)`` floats, each sample is
+    /// first zero-padded so that every row of col is a plain copy with no edge tests.
+    static func im2col(_ x: UnsafePointer<Float>, s0: Int, nc: Int, g: Geo, col: UnsafeMutablePointer<Float>,
+                       padded: UnsafeMutablePointer<Float>? = nil) {
         let k = g.k, ohw = g.ohw, ld = nc * ohw, hw = g.h * g.w, ow = g.ow, w = g.w, st = g.stride
+        if st == 1, let padded {
+            let ph = g.h + 2 * g.pad, pw = g.w + 2 * g.pad, phw = ph * pw, oh = g.oh
+            for s in 0..<nc {
+                let xs = x + (s0 + s) * g.c * hw
+                let source: UnsafePointer<Float>
+                if g.pad == 0 {
+                    source = xs
+                } else {
+                    for c in 0..<g.c {
+                        let pc = padded + c * phw
+                        pc.update(repeating: 0, count: g.pad * pw)
+                        for i in 0..<g.h {
+                            let row = pc + (g.pad + i) * pw
+                            row.update(repeating: 0, count: g.pad)
+                            copyRow(xs + c * hw + i * w, row + g.pad, w)
+                            (row + g.pad + w).update(repeating: 0, count: g.pad)
+                        }
+                        (pc + (g.pad + g.h) * pw).update(repeating: 0, count: g.pad * pw)
+                    }
+                    source = UnsafePointer(padded)
+                }
+                for c in 0..<g.c {
+                    let pc = source + c * phw
+                    for ki in 0..<k {
+                        for kj in 0..<k {
+                            let row = col + ((c * k + ki) * k + kj) * ld + s * ohw
+                            for o in 0..<oh { copyRow(pc + (o + ki) * pw + kj, row + o * ow, ow) }
+                        }
+                    }
+                }
+            }
+            return
+        }
         for kj in 0..<k {
             let (lo, hi) = g.colRange(kj)
             let off = kj - g.pad
@@ -133,35 +184,67 @@ public final class Conv2D: Layer {
         }
     }
 
+    /// Whether the input gradient is computed as a convolution of `dy` with the
+    /// flipped, channel-transposed kernel (stride 1 and padding < kernel), which needs
+    /// no col2im scatter and no zeroed `dx`; otherwise W^T·dy then col2im.
+    var transposedConvolutionForInputGradient: Bool { stride == 1 && padding < kernel }
+
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        try forward(x, training: training, fusingReLU: false)
+    }
+
+    /// The forward pass; with `fusingReLU` the output is `max(0, conv(x))`, applied to
+    /// each sample while it is still in cache (``Sequential`` fuses a Conv2D that is
+    /// directly followed by a ReLU), and backward masks `dy` by the output itself.
+    public func forward(_ x: Tensor, training: Bool, fusingReLU: Bool) throws -> Tensor {
         let (n, g) = try check(x)
         let ohw = g.ohw, ckk = g.ckk, oc = outChannels
         let y = Tensor(uninitialized: [n, oc, g.oh, g.ow])
         let parts = Parallel.ranges(n)
         let cs = chunkSize(n: (n + parts.count - 1) / parts.count, g: g)
         let cols = parts.indices.map { workspace.buffer($0 * 3, count: ckk * cs * ohw) }
-        let tmps = parts.indices.map { workspace.buffer($0 * 3 + 1, count: oc * cs * ohw) }
+        let pads = parts.indices.map { workspace.buffer($0 * 3 + 1, count: Conv2D.paddedCount(g)) }
         let bp = bias.value.pointer, wp = weight.value.pointer, xp = x.pointer, yp0 = y.pointer
         Parallel.forEachPart(n) { part, range in
-            let col = cols[part], tmp = tmps[part]
+            let col = cols[part]
             var s0 = range.lowerBound
             while s0 < range.upperBound {
                 let nc = min(cs, range.upperBound - s0)
-                Conv2D.im2col(xp, s0: s0, nc: nc, g: g, col: col)
+                Conv2D.im2col(xp, s0: s0, nc: nc, g: g, col: col, padded: pads[part])
                 let ld = nc * ohw
-                gemm(m: oc, n: ld, k: ckk, a: wp, lda: ckk, b: col, ldb: ld, c: tmp, ldc: ld)
+                // One GEMM per sample straight into y (bias first, then beta = 1): no
+                // staging buffer and no copy.
                 for s in 0..<nc {
                     let ys = yp0 + (s0 + s) * oc * ohw
-                    for o in 0..<oc {
-                        let src = tmp + o * ld + s * ohw, dst = ys + o * ohw, b = bp[o]
-                        for p in 0..<ohw { dst[p] = src[p] + b }
-                    }
+                    for o in 0..<oc { (ys + o * ohw).update(repeating: bp[o], count: ohw) }
+                    gemm(m: oc, n: ohw, k: ckk, a: wp, lda: ckk, b: col + s * ohw, ldb: ld, beta: 1, c: ys, ldc: ohw)
+                    if fusingReLU { rectify(ys, count: oc * ohw) }
                 }
                 s0 += nc
             }
         }
         input = training ? x : nil
+        rectifiedOutput = training && fusingReLU ? y : nil
         return y
+    }
+
+    /// With a fused ReLU: the output of the last training forward pass (its mask).
+    private var rectifiedOutput: Tensor?
+
+    /// Sum of each channel of one sample's `[oc, ohw]` gradient, added to `out`.
+    private static func addChannelSums(_ dy: UnsafePointer<Float>, channels oc: Int, ohw: Int, into out: UnsafeMutablePointer<Float>) {
+        for o in 0..<oc {
+            let src = dy + o * ohw
+            var lanes = SIMD8<Float>()
+            var p = 0
+            while p + 8 <= ohw {
+                lanes += UnsafeRawPointer(src + p).loadUnaligned(as: SIMD8<Float>.self)
+                p += 8
+            }
+            var tail: Float = 0
+            while p < ohw { tail += src[p]; p += 1 }
+            out[o] += lanes.sum() + tail
+        }
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor? {
@@ -169,57 +252,74 @@ public final class Conv2D: Layer {
             throw EngineError.invalidArgument("layer '\(name)': backward without a training forward pass")
         }
         let (n, g) = try check(x)
-        let ohw = g.ohw, ckk = g.ckk, oc = outChannels
+        let ohw = g.ohw, ckk = g.ckk, oc = outChannels, c = inChannels, k = kernel
         guard dy.shape == [n, oc, g.oh, g.ow] else {
             throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape), expected \([n, oc, g.oh, g.ow])")
         }
-        let wantW = !weight.frozen, wantX = needsInputGradient
-        if !bias.frozen {
-            let gb = bias.grad.pointer
-            for o in 0..<oc { gb[o] = 0 }
-            for s in 0..<n {
-                for o in 0..<oc {
-                    let src = dy.pointer + (s * oc + o) * ohw
-                    var acc: Float = 0
-                    for p in 0..<ohw { acc += src[p] }
-                    gb[o] += acc
-                }
-            }
-        }
-        guard wantW || wantX else { return nil }
-        let dx: Tensor? = wantX ? Tensor(zeros: x.shape) : nil
+        let wantW = !weight.frozen, wantB = !bias.frozen, wantX = needsInputGradient
+        guard wantW || wantB || wantX else { return nil }
+        let transposed = transposedConvolutionForInputGradient
+        let hw = g.h * g.w
+        // Geometry of dx = conv(dy, flipped W, padding k-1-p) for the transposed path.
+        let tg = Geo(h: g.oh, w: g.ow, oh: g.h, ow: g.w, c: oc, k: k, stride: 1, pad: k - 1 - padding)
+        let dx: Tensor? = wantX ? (transposed ? Tensor(uninitialized: x.shape) : Tensor(zeros: x.shape)) : nil
         let parts = Parallel.ranges(n)
         let cs = chunkSize(n: (n + parts.count - 1) / parts.count, g: g)
         let cols = parts.indices.map { workspace.buffer($0 * 3, count: ckk * cs * ohw) }
-        let dyTs = parts.indices.map { workspace.buffer($0 * 3 + 1, count: oc * cs * ohw) }
-        let dcols = parts.indices.map { wantX ? workspace.buffer($0 * 3 + 2, count: ckk * cs * ohw) : cols[$0] }
-        // Per-part weight gradients (part 0 writes straight into grad), summed in part order.
+        let pads = parts.indices.map { workspace.buffer($0 * 3 + 1, count: max(Conv2D.paddedCount(g), transposed ? Conv2D.paddedCount(tg) : 0)) }
+        let dcols = parts.indices.map { part -> UnsafeMutablePointer<Float> in
+            guard wantX else { return cols[part] }
+            return workspace.buffer(part * 3 + 2, count: transposed ? oc * k * k * hw : ckk * cs * ohw)
+        }
+        let mask = rectifiedOutput
+        let masked = parts.indices.map { workspace.buffer(6 * Parallel.parts + $0, count: mask == nil ? 1 : oc * ohw) }
+        // Per-part weight and bias gradients (part 0 writes straight into grad), summed in part order.
         let wcount = weight.value.count
         let partials = parts.indices.map { $0 == 0 ? weight.grad.pointer : workspace.buffer(3 * Parallel.parts + $0, count: wcount) }
-        let xp = x.pointer, dyp = dy.pointer, wp = weight.value.pointer, dxp = dx?.pointer
+        let biasPartials = parts.indices.map { workspace.buffer(4 * Parallel.parts + $0, count: oc) }
+        // Flipped, channel-transposed kernel: wt[c][o][a][b] = W[o][c][k-1-a][k-1-b].
+        let wt = workspace.buffer(5 * Parallel.parts, count: wantX && transposed ? wcount : 1)
+        let wp = weight.value.pointer
+        if wantX && transposed {
+            for o in 0..<oc { for ci in 0..<c { for a in 0..<k { for b in 0..<k {
+                wt[((ci * oc + o) * k + a) * k + b] = wp[((o * c + ci) * k + (k - 1 - a)) * k + (k - 1 - b)]
+            } } } }
+        }
+        let xp = x.pointer, dyp = dy.pointer, dxp = dx?.pointer, yp = mask?.pointer
+        let okk = oc * k * k
         Parallel.forEachPart(n) { part, range in
-            let col = cols[part], dyT = dyTs[part], dcol = dcols[part], dW = partials[part]
+            let col = cols[part], dcol = dcols[part], dW = partials[part], bsum = biasPartials[part]
+            bsum.update(repeating: 0, count: oc)
             var s0 = range.lowerBound
             var first = true
             while s0 < range.upperBound {
                 let nc = min(cs, range.upperBound - s0)
                 let ld = nc * ohw
+                if wantW { Conv2D.im2col(xp, s0: s0, nc: nc, g: g, col: col, padded: pads[part]) }
                 for s in 0..<nc {
-                    for o in 0..<oc {
-                        let src = dyp + ((s0 + s) * oc + o) * ohw, dst = dyT + o * ld + s * ohw
-                        for p in 0..<ohw { dst[p] = src[p] }
+                    let sample = s0 + s
+                    // This sample's output gradient, through the fused ReLU if there is one.
+                    var gs = UnsafePointer(dyp + sample * oc * ohw)
+                    if let yp {
+                        let m = masked[part]
+                        maskByPositive(gs, yp + sample * oc * ohw, into: m, count: oc * ohw)
+                        gs = UnsafePointer(m)
+                    }
+                    if wantB { Conv2D.addChannelSums(gs, channels: oc, ohw: ohw, into: bsum) }
+                    if wantW {
+                        gemm(transB: true, m: oc, n: ckk, k: ohw, a: gs, lda: ohw, b: col + s * ohw, ldb: ld,
+                             beta: first ? 0 : 1, c: dW, ldc: ckk)
+                        first = false
+                    }
+                    guard let dxp else { continue }
+                    if transposed {
+                        Conv2D.im2col(gs, s0: 0, nc: 1, g: tg, col: dcol, padded: pads[part])
+                        gemm(m: c, n: hw, k: okk, a: wt, lda: okk, b: dcol, ldb: hw, c: dxp + sample * c * hw, ldc: hw)
+                    } else {
+                        gemm(transA: true, m: ckk, n: ohw, k: oc, a: wp, lda: ckk, b: gs, ldb: ohw, c: dcol + s * ohw, ldc: ld)
                     }
                 }
-                if wantW {
-                    Conv2D.im2col(xp, s0: s0, nc: nc, g: g, col: col)
-                    gemm(transB: true, m: oc, n: ckk, k: ld, a: dyT, lda: ld, b: col, ldb: ld,
-                         beta: first ? 0 : 1, c: dW, ldc: ckk)
-                }
-                if let dxp {
-                    gemm(transA: true, m: ckk, n: ld, k: oc, a: wp, lda: ckk, b: dyT, ldb: ld, c: dcol, ldc: ld)
-                    Conv2D.col2im(dcol, s0: s0, nc: nc, g: g, dx: dxp)
-                }
-                first = false
+                if let dxp, !transposed { Conv2D.col2im(dcol, s0: s0, nc: nc, g: g, dx: dxp) }
                 s0 += nc
             }
         }
@@ -227,6 +327,36 @@ public final class Conv2D: Layer {
             let gw = weight.grad.pointer
             for p in 1..<max(parts.count, 1) { let src = partials[p]; for i in 0..<wcount { gw[i] += src[i] } }
         }
+        if wantB {
+            let gb = bias.grad.pointer
+            for o in 0..<oc { gb[o] = biasPartials[0][o] }
+            for p in 1..<max(parts.count, 1) { for o in 0..<oc { gb[o] += biasPartials[p][o] } }
+        }
         return dx
     }
+}
+
+/// `x = max(x, 0)` in place, 8 lanes at a time.
+func rectify(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    let zero = SIMD8<Float>()
+    while i + 8 <= count {
+        let raw = UnsafeMutableRawPointer(x + i)
+        raw.storeBytes(of: pointwiseMax(raw.loadUnaligned(as: SIMD8<Float>.self), zero), as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { x[i] = max(x[i], 0); i += 1 }
+}
+
+/// `out = y > 0 ? g : 0` (the ReLU backward), 8 lanes at a time.
+func maskByPositive(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    let zero = SIMD8<Float>()
+    while i + 8 <= count {
+        let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+        let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(out + i).storeBytes(of: zero.replacing(with: gv, where: yv .> zero), as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { out[i] = y[i] > 0 ? g[i] : 0; i += 1 }
 }

@@ -5,29 +5,42 @@ public final class ReLU: Layer {
     public let name: String
     public var needsInputGradient = true
     private var output: Tensor?
+    /// The last forward pass was applied by the preceding Conv2D (see ``Sequential``):
+    /// this layer passed its input through, and its backward does too.
+    private var appliedByPrevious = false
     public init(name: String) { self.name = name }
     public var parameters: [Parameter] { [] }
     public func outputShape(for input: [Int]) throws -> [Int] { input }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        appliedByPrevious = false
         let y = Tensor(uninitialized: x.shape)
         let xp = x.pointer, yp = y.pointer
         Parallel.forEachPart(x.count, parts: x.count >= 1 << 16 ? Parallel.parts : 1) { _, r in
-            for i in r { yp[i] = max(xp[i], 0) }
+            (yp + r.lowerBound).update(from: xp + r.lowerBound, count: r.count)
+            rectify(yp + r.lowerBound, count: r.count)
         }
         output = training ? y : nil
         return y
     }
 
+    /// Forward pass when the preceding convolution already rectified `x`.
+    func passThroughRectified(_ x: Tensor) -> Tensor {
+        appliedByPrevious = true
+        output = nil
+        return x
+    }
+
     public func backward(_ dy: Tensor) throws -> Tensor? {
         guard needsInputGradient else { return nil }
+        if appliedByPrevious { return dy }
         guard let y = output, y.count == dy.count else {
             throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match the last training forward pass")
         }
         let dx = Tensor(uninitialized: dy.shape)
         let yp = y.pointer, gp = dy.pointer, dp = dx.pointer
         Parallel.forEachPart(dy.count, parts: dy.count >= 1 << 16 ? Parallel.parts : 1) { _, r in
-            for i in r { dp[i] = yp[i] > 0 ? gp[i] : 0 }
+            maskByPositive(gp + r.lowerBound, yp + r.lowerBound, into: dp + r.lowerBound, count: r.count)
         }
         return dx
     }
