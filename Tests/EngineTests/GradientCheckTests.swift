@@ -68,6 +68,13 @@ func gradCheck(_ layer: Layer, inputShape: [Int], seed: UInt64 = 1, training: Bo
         let pointwise = try gradCheck(Conv2D(name: "p", inChannels: 4, outChannels: 3, kernel: 1, rng: rng), inputShape: [2, 4, 3, 3])
         #expect(pointwise.maxErr < 1e-2)
     }
+    @Test func conv2dLargePlanesGetOneGEMMPerSample() throws {
+        let big = Conv2D(name: "c", inChannels: 2, outChannels: 3, kernel: 3, padding: 1, rng: rng)
+        #expect(12 * 12 >= Conv2D.perSampleGEMMPixels)
+        big.chunkFloats = 600
+        let r = try gradCheck(big, inputShape: [3, 2, 12, 12])
+        #expect(r.maxErr < 1e-2); #expect(r.checked > 40)
+    }
     @Test func conv2dNoPadding5x5() throws {
         let r = try gradCheck(Conv2D(name: "c", inChannels: 1, outChannels: 2, kernel: 5, stride: 1, padding: 0, rng: rng), inputShape: [2, 1, 7, 6])
         #expect(r.maxErr < 1e-2)
@@ -107,13 +114,13 @@ func gradCheck(_ layer: Layer, inputShape: [Int], seed: UInt64 = 1, training: Bo
     }
     /// The fused Conv2D+ReLU of a Sequential gives bitwise the same output and gradients
     /// as the two layers run one after the other.
-    @Test func fusedConvolutionAndReLUMatchTheLayersApart() throws {
+    @Test(arguments: [6, 12]) func fusedConvolutionAndReLUMatchTheLayersApart(side: Int) throws {
         func make() -> (Conv2D, ReLU) {
             (Conv2D(name: "c", inChannels: 3, outChannels: 4, kernel: 3, padding: 1, rng: SeededGenerator(seed: 9)), ReLU(name: "r"))
         }
         var g = SeededGenerator(seed: 3)
-        let x = Tensor(zeros: [5, 3, 6, 6]); g.fillNormal(x, std: 1)
-        let dy = Tensor(zeros: [5, 4, 6, 6]); g.fillNormal(dy, std: 1)
+        let x = Tensor(zeros: [5, 3, side, side]); g.fillNormal(x, std: 1)
+        let dy = Tensor(zeros: [5, 4, side, side]); g.fillNormal(dy, std: 1)
         let (c1, r1) = make(), (c2, r2) = make()
         let fused = Sequential(name: "s", layers: [c1, r1])
         _ = fused.configureGradients(upstreamTrainable: true)

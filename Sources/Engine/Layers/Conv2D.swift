@@ -93,14 +93,16 @@ public final class Conv2D: Layer {
     /// With stride 1 and a `padded` scratch of ``paddedCount(_:)`` floats, each sample is
     /// first zero-padded so that every row of col is a plain copy with no edge tests.
     static func im2col(_ x: UnsafePointer<Float>, s0: Int, nc: Int, g: Geo, col: UnsafeMutablePointer<Float>,
-                       padded: UnsafeMutablePointer<Float>? = nil) {
+                       padded: UnsafeMutablePointer<Float>? = nil, sampleStride: Int? = nil, channelStride: Int? = nil) {
         let k = g.k, ohw = g.ohw, ld = nc * ohw, hw = g.h * g.w, ow = g.ow, w = g.w, st = g.stride
         if st == 1, let padded {
+            // Source layout: sample s, channel c at x + s·sampleStride + c·channelStride.
+            let cstride = channelStride ?? hw, sstride = sampleStride ?? g.c * hw
             let ph = g.h + 2 * g.pad, pw = g.w + 2 * g.pad, phw = ph * pw, oh = g.oh
             for s in 0..<nc {
-                let xs = x + (s0 + s) * g.c * hw
+                let xs = x + (s0 + s) * sstride
                 let source: UnsafePointer<Float>
-                if g.pad == 0 {
+                if g.pad == 0 && cstride == hw {
                     source = xs
                 } else {
                     for c in 0..<g.c {
@@ -109,7 +111,7 @@ public final class Conv2D: Layer {
                         for i in 0..<g.h {
                             let row = pc + (g.pad + i) * pw
                             row.update(repeating: 0, count: g.pad)
-                            copyRow(xs + c * hw + i * w, row + g.pad, w)
+                            copyRow(xs + c * cstride + i * w, row + g.pad, w)
                             (row + g.pad + w).update(repeating: 0, count: g.pad)
                         }
                         (pc + (g.pad + g.h) * pw).update(repeating: 0, count: g.pad * pw)
@@ -128,6 +130,7 @@ public final class Conv2D: Layer {
             }
             return
         }
+        precondition(sampleStride == nil && channelStride == nil, "im2col: custom strides need stride 1 and a padded scratch")
         for kj in 0..<k {
             let (lo, hi) = g.colRange(kj)
             let off = kj - g.pad
@@ -185,9 +188,17 @@ public final class Conv2D: Layer {
     }
 
     /// Whether the input gradient is computed as a convolution of `dy` with the
-    /// flipped, channel-transposed kernel (stride 1 and padding < kernel), which needs
-    /// no col2im scatter and no zeroed `dx`; otherwise W^T·dy then col2im.
-    var transposedConvolutionForInputGradient: Bool { stride == 1 && padding < kernel }
+    /// flipped, channel-transposed kernel (stride 1, and padding that keeps the size
+    /// within 10 % — a "same" convolution), which needs no col2im scatter and no zeroed
+    /// `dx`; otherwise W^T·dy then col2im (which does fewer multiplications when the
+    /// output is much smaller than the input).
+    func transposedConvolutionForInputGradient(_ g: Geo) -> Bool {
+        stride == 1 && padding < kernel && 10 * g.h * g.w <= 11 * g.ohw
+    }
+
+    /// Output planes of at least this many pixels get one GEMM per sample written straight
+    /// into the output; smaller ones one GEMM per chunk of samples through a staging buffer.
+    static let perSampleGEMMPixels = 128
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         try forward(x, training: training, fusingReLU: false)
@@ -202,23 +213,36 @@ public final class Conv2D: Layer {
         let y = Tensor(uninitialized: [n, oc, g.oh, g.ow])
         let parts = Parallel.ranges(n)
         let cs = chunkSize(n: (n + parts.count - 1) / parts.count, g: g)
+        let perSample = ohw >= Conv2D.perSampleGEMMPixels
         let cols = parts.indices.map { workspace.buffer($0 * 3, count: ckk * cs * ohw) }
         let pads = parts.indices.map { workspace.buffer($0 * 3 + 1, count: Conv2D.paddedCount(g)) }
+        let tmps = parts.indices.map { workspace.buffer($0 * 3 + 2, count: perSample ? 1 : oc * cs * ohw) }
         let bp = bias.value.pointer, wp = weight.value.pointer, xp = x.pointer, yp0 = y.pointer
         Parallel.forEachPart(n) { part, range in
-            let col = cols[part]
+            let col = cols[part], tmp = tmps[part]
             var s0 = range.lowerBound
             while s0 < range.upperBound {
                 let nc = min(cs, range.upperBound - s0)
                 Conv2D.im2col(xp, s0: s0, nc: nc, g: g, col: col, padded: pads[part])
                 let ld = nc * ohw
-                // One GEMM per sample straight into y (bias first, then beta = 1): no
-                // staging buffer and no copy.
-                for s in 0..<nc {
-                    let ys = yp0 + (s0 + s) * oc * ohw
-                    for o in 0..<oc { (ys + o * ohw).update(repeating: bp[o], count: ohw) }
-                    gemm(m: oc, n: ohw, k: ckk, a: wp, lda: ckk, b: col + s * ohw, ldb: ld, beta: 1, c: ys, ldc: ohw)
-                    if fusingReLU { rectify(ys, count: oc * ohw) }
+                if perSample {
+                    // Straight into y: bias first, then the GEMM with beta = 1.
+                    for s in 0..<nc {
+                        let ys = yp0 + (s0 + s) * oc * ohw
+                        for o in 0..<oc { (ys + o * ohw).update(repeating: bp[o], count: ohw) }
+                        gemm(m: oc, n: ohw, k: ckk, a: wp, lda: ckk, b: col + s * ohw, ldb: ld, beta: 1, c: ys, ldc: ohw)
+                        if fusingReLU { rectify(ys, count: oc * ohw) }
+                    }
+                } else {
+                    gemm(m: oc, n: ld, k: ckk, a: wp, lda: ckk, b: col, ldb: ld, c: tmp, ldc: ld)
+                    for s in 0..<nc {
+                        let ys = yp0 + (s0 + s) * oc * ohw
+                        for o in 0..<oc {
+                            let src = tmp + o * ld + s * ohw, dst = ys + o * ohw, b = bp[o]
+                            for p in 0..<ohw { dst[p] = src[p] + b }
+                        }
+                        if fusingReLU { rectify(ys, count: oc * ohw) }
+                    }
                 }
                 s0 += nc
             }
@@ -231,20 +255,14 @@ public final class Conv2D: Layer {
     /// With a fused ReLU: the output of the last training forward pass (its mask).
     private var rectifiedOutput: Tensor?
 
-    /// Sum of each channel of one sample's `[oc, ohw]` gradient, added to `out`.
-    private static func addChannelSums(_ dy: UnsafePointer<Float>, channels oc: Int, ohw: Int, into out: UnsafeMutablePointer<Float>) {
-        for o in 0..<oc {
-            let src = dy + o * ohw
-            var lanes = SIMD8<Float>()
-            var p = 0
-            while p + 8 <= ohw {
-                lanes += UnsafeRawPointer(src + p).loadUnaligned(as: SIMD8<Float>.self)
-                p += 8
-            }
-            var tail: Float = 0
-            while p < ohw { tail += src[p]; p += 1 }
-            out[o] += lanes.sum() + tail
-        }
+    /// Sum of `count` floats in 8 lanes.
+    @inline(__always) static func laneSum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
+        var lanes = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= count { lanes += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self); i += 8 }
+        var tail: Float = 0
+        while i < count { tail += p[i]; i += 1 }
+        return lanes.sum() + tail
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor? {
@@ -258,21 +276,22 @@ public final class Conv2D: Layer {
         }
         let wantW = !weight.frozen, wantB = !bias.frozen, wantX = needsInputGradient
         guard wantW || wantB || wantX else { return nil }
-        let transposed = transposedConvolutionForInputGradient
+        let transposed = transposedConvolutionForInputGradient(g)
         let hw = g.h * g.w
         // Geometry of dx = conv(dy, flipped W, padding k-1-p) for the transposed path.
         let tg = Geo(h: g.oh, w: g.ow, oh: g.h, ow: g.w, c: oc, k: k, stride: 1, pad: k - 1 - padding)
         let dx: Tensor? = wantX ? (transposed ? Tensor(uninitialized: x.shape) : Tensor(zeros: x.shape)) : nil
         let parts = Parallel.ranges(n)
         let cs = chunkSize(n: (n + parts.count - 1) / parts.count, g: g)
+        let mask = rectifiedOutput
         let cols = parts.indices.map { workspace.buffer($0 * 3, count: ckk * cs * ohw) }
         let pads = parts.indices.map { workspace.buffer($0 * 3 + 1, count: max(Conv2D.paddedCount(g), transposed ? Conv2D.paddedCount(tg) : 0)) }
         let dcols = parts.indices.map { part -> UnsafeMutablePointer<Float> in
             guard wantX else { return cols[part] }
             return workspace.buffer(part * 3 + 2, count: transposed ? oc * k * k * hw : ckk * cs * ohw)
         }
-        let mask = rectifiedOutput
-        let masked = parts.indices.map { workspace.buffer(6 * Parallel.parts + $0, count: mask == nil ? 1 : oc * ohw) }
+        // The chunk's output gradient gathered as [oc, nc·ohw] (masked by a fused ReLU).
+        let gathered = parts.indices.map { workspace.buffer(6 * Parallel.parts + $0, count: oc * cs * ohw) }
         // Per-part weight and bias gradients (part 0 writes straight into grad), summed in part order.
         let wcount = weight.value.count
         let partials = parts.indices.map { $0 == 0 ? weight.grad.pointer : workspace.buffer(3 * Parallel.parts + $0, count: wcount) }
@@ -295,31 +314,36 @@ public final class Conv2D: Layer {
             while s0 < range.upperBound {
                 let nc = min(cs, range.upperBound - s0)
                 let ld = nc * ohw
-                if wantW { Conv2D.im2col(xp, s0: s0, nc: nc, g: g, col: col, padded: pads[part]) }
-                for s in 0..<nc {
-                    let sample = s0 + s
-                    // This sample's output gradient, through the fused ReLU if there is one.
-                    var gs = UnsafePointer(dyp + sample * oc * ohw)
-                    if let yp {
-                        let m = masked[part]
-                        maskByPositive(gs, yp + sample * oc * ohw, into: m, count: oc * ohw)
-                        gs = UnsafePointer(m)
+                let gT: UnsafePointer<Float>
+                if nc == 1 && yp == nil {
+                    gT = UnsafePointer(dyp + s0 * oc * ohw)
+                } else {
+                    let dst0 = gathered[part]
+                    for s in 0..<nc {
+                        for o in 0..<oc {
+                            let at = ((s0 + s) * oc + o) * ohw, dst = dst0 + o * ld + s * ohw
+                            if let yp { maskByPositive(dyp + at, yp + at, into: dst, count: ohw) } else { dst.update(from: dyp + at, count: ohw) }
+                        }
                     }
-                    if wantB { Conv2D.addChannelSums(gs, channels: oc, ohw: ohw, into: bsum) }
-                    if wantW {
-                        gemm(transB: true, m: oc, n: ckk, k: ohw, a: gs, lda: ohw, b: col + s * ohw, ldb: ld,
-                             beta: first ? 0 : 1, c: dW, ldc: ckk)
-                        first = false
-                    }
-                    guard let dxp else { continue }
+                    gT = UnsafePointer(dst0)
+                }
+                if wantB { for o in 0..<oc { bsum[o] += Conv2D.laneSum(gT + o * ld, ld) } }
+                if wantW {
+                    Conv2D.im2col(xp, s0: s0, nc: nc, g: g, col: col, padded: pads[part])
+                    gemm(transB: true, m: oc, n: ckk, k: ld, a: gT, lda: ld, b: col, ldb: ld, beta: first ? 0 : 1, c: dW, ldc: ckk)
+                    first = false
+                }
+                if let dxp {
                     if transposed {
-                        Conv2D.im2col(gs, s0: 0, nc: 1, g: tg, col: dcol, padded: pads[part])
-                        gemm(m: c, n: hw, k: okk, a: wt, lda: okk, b: dcol, ldb: hw, c: dxp + sample * c * hw, ldc: hw)
+                        for s in 0..<nc {
+                            Conv2D.im2col(gT, s0: s, nc: 1, g: tg, col: dcol, padded: pads[part], sampleStride: ohw, channelStride: ld)
+                            gemm(m: c, n: hw, k: okk, a: wt, lda: okk, b: dcol, ldb: hw, c: dxp + (s0 + s) * c * hw, ldc: hw)
+                        }
                     } else {
-                        gemm(transA: true, m: ckk, n: ohw, k: oc, a: wp, lda: ckk, b: gs, ldb: ohw, c: dcol + s * ohw, ldc: ld)
+                        gemm(transA: true, m: ckk, n: ld, k: oc, a: wp, lda: ckk, b: gT, ldb: ld, c: dcol, ldc: ld)
+                        Conv2D.col2im(dcol, s0: s0, nc: nc, g: g, dx: dxp)
                     }
                 }
-                if let dxp, !transposed { Conv2D.col2im(dcol, s0: s0, nc: nc, g: g, dx: dxp) }
                 s0 += nc
             }
         }
