@@ -366,7 +366,8 @@ func rectify(_ x: UnsafeMutablePointer<Float>, count: Int) {
     let zero = SIMD8<Float>()
     while i + 8 <= count {
         let raw = UnsafeMutableRawPointer(x + i)
-        raw.storeBytes(of: pointwiseMax(raw.loadUnaligned(as: SIMD8<Float>.self), zero), as: SIMD8<Float>.self)
+        let v = raw.loadUnaligned(as: SIMD8<Float>.self)
+        raw.storeBytes(of: v.replacing(with: zero, where: v .< zero), as: SIMD8<Float>.self)
         i += 8
     }
     while i < count { x[i] = max(x[i], 0); i += 1 }

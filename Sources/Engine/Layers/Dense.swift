@@ -64,22 +64,20 @@ public final class Dense: Layer {
         let wantW = !weight.frozen
         let dx: Tensor? = needsInputGradient ? Tensor(uninitialized: x.shape) : nil
         let dxp = dx?.pointer
-        let parts = Parallel.ranges(n)
-        // Per-part weight gradients (part 0 writes into grad), summed in part order: deterministic.
-        let partials = parts.indices.map { $0 == 0 ? weight.grad.pointer : workspace.buffer($0, count: inF * outF) }
-        Parallel.forEachPart(n) { part, r in
-            if wantW {
-                gemm(transA: true, m: outF, n: inF, k: r.count, a: dyp + r.lowerBound * outF, lda: outF,
-                     b: xp + r.lowerBound * inF, ldb: inF, c: partials[part], ldc: inF)
+        // dW = dyᵀ·x over the whole batch, cut by output rows: each part owns its rows of
+        // the gradient (no partial sums to add up; the same result for any thread count).
+        if wantW {
+            let gw = weight.grad.pointer
+            Parallel.forEachPart(outF) { _, rows in
+                gemm(transA: true, m: rows.count, n: inF, k: n, a: dyp + rows.lowerBound, lda: outF,
+                     b: xp, ldb: inF, c: gw + rows.lowerBound * inF, ldc: inF)
             }
-            if let dxp {
+        }
+        if let dxp {
+            Parallel.forEachPart(n) { _, r in
                 gemm(m: r.count, n: inF, k: outF, a: dyp + r.lowerBound * outF, lda: outF,
                      b: wp, ldb: inF, c: dxp + r.lowerBound * inF, ldc: inF)
             }
-        }
-        if wantW {
-            let gw = weight.grad.pointer
-            for p in 1..<max(parts.count, 1) { let src = partials[p]; for i in 0..<(inF * outF) { gw[i] += src[i] } }
         }
         if !bias.frozen {
             let g = bias.grad.pointer, d = dy.pointer

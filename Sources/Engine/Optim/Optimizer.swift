@@ -103,12 +103,11 @@ public final class Optimizer {
                     let t = Float(steps)
                     let bc1 = 1 - powf(b1, t), bc2 = 1 - powf(b2, t)
                     let stepSize = lr / bc1, invSqrtBc2 = 1 / bc2.squareRoot()
-                    for i in 0..<n {
-                        var d = gr[i] * clipFactor
-                        if decoupled { w[i] *= 1 - lr * wd } else { d += wd * w[i] }
-                        m[i] = b1 * m[i] + (1 - b1) * d
-                        v[i] = b2 * v[i] + (1 - b2) * d * d
-                        w[i] -= stepSize * m[i] / (v[i].squareRoot() * invSqrtBc2 + eps)
+                    let rule = AdamRule(b1: b1, b2: b2, eps: eps, clipFactor: clipFactor, weightDecay: wd, decay: decoupled ? 1 - lr * wd : 1,
+                                        decoupled: decoupled, stepSize: stepSize, invSqrtBc2: invSqrtBc2)
+                    // Element-wise, so cutting the tensor into parts cannot change any result.
+                    Parallel.forEachPart(n, parts: n >= 1 << 15 ? Parallel.parts : 1) { _, r in
+                        rule.apply(w: w, m: m, v: v, g: gr, range: r)
                     }
                 case let .rmsprop(alpha, eps, momentum):
                     let sq = (state1[id] ?? { let b = Tensor(zeros: p.value.shape); state1[id] = b; return b }()).pointer
@@ -125,6 +124,45 @@ public final class Optimizer {
             }
         }
         return norm
+    }
+}
+
+/// One Adam / AdamW update of a range of elements, 8 lanes at a time; the same
+/// operations in the same order as the scalar rule, so the results are bitwise equal.
+struct AdamRule {
+    var b1: Float, b2: Float, eps: Float, clipFactor: Float, weightDecay: Float, decay: Float
+    var decoupled: Bool, stepSize: Float, invSqrtBc2: Float
+
+    @inline(__always) func scalar(_ w: inout Float, _ m: inout Float, _ v: inout Float, _ g: Float) {
+        var d = g * clipFactor
+        if decoupled { w *= decay } else { d += weightDecay * w }
+        m = b1 * m + (1 - b1) * d
+        v = b2 * v + (1 - b2) * d * d
+        w -= stepSize * m / (v.squareRoot() * invSqrtBc2 + eps)
+    }
+
+    func apply(w: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+               g: UnsafePointer<Float>, range: Range<Int>) {
+        typealias V = SIMD8<Float>
+        var i = range.lowerBound
+        let vb1 = V(repeating: b1), vb2 = V(repeating: b2), c1 = V(repeating: 1 - b1), c2 = V(repeating: 1 - b2)
+        let clip = V(repeating: clipFactor), wd = V(repeating: weightDecay), dec = V(repeating: decay)
+        let step = V(repeating: stepSize), inv = V(repeating: invSqrtBc2), e = V(repeating: eps)
+        while i + 8 <= range.upperBound {
+            var wv = UnsafeRawPointer(w + i).loadUnaligned(as: V.self)
+            var mv = UnsafeRawPointer(m + i).loadUnaligned(as: V.self)
+            var vv = UnsafeRawPointer(v + i).loadUnaligned(as: V.self)
+            var d = UnsafeRawPointer(g + i).loadUnaligned(as: V.self) * clip
+            if decoupled { wv = wv * dec } else { d = d + wd * wv }
+            mv = vb1 * mv + c1 * d
+            vv = vb2 * vv + c2 * d * d
+            wv = wv - step * mv / (vv.squareRoot() * inv + e)
+            UnsafeMutableRawPointer(w + i).storeBytes(of: wv, as: V.self)
+            UnsafeMutableRawPointer(m + i).storeBytes(of: mv, as: V.self)
+            UnsafeMutableRawPointer(v + i).storeBytes(of: vv, as: V.self)
+            i += 8
+        }
+        while i < range.upperBound { scalar(&w[i], &m[i], &v[i], g[i]); i += 1 }
     }
 }
 
