@@ -68,12 +68,25 @@ func gradCheck(_ layer: Layer, inputShape: [Int], seed: UInt64 = 1, training: Bo
         let pointwise = try gradCheck(Conv2D(name: "p", inChannels: 4, outChannels: 3, kernel: 1, rng: rng), inputShape: [2, 4, 3, 3])
         #expect(pointwise.maxErr < 1e-2)
     }
-    @Test func conv2dLargePlanesGetOneGEMMPerSample() throws {
-        let big = Conv2D(name: "c", inChannels: 2, outChannels: 3, kernel: 3, padding: 1, rng: rng)
-        #expect(12 * 12 >= Conv2D.perSampleGEMMPixels)
-        big.chunkFloats = 600
-        let r = try gradCheck(big, inputShape: [3, 2, 12, 12])
-        #expect(r.maxErr < 1e-2); #expect(r.checked > 40)
+    /// Large output planes (with c·k ≥ 16) run one sample at a time over column shifts.
+    @Test func conv2dOverColumnShifts() throws {
+        func conv(_ c: Int, _ o: Int, _ k: Int, _ p: Int, _ shape: [Int]) throws -> Conv2D {
+            let layer = Conv2D(name: "c", inChannels: c, outChannels: o, kernel: k, padding: p, rng: rng)
+            let (oh, ow) = layer.outSize(shape[2], shape[3])
+            #expect(layer.usesColumnShifts(Conv2D.Geo(h: shape[2], w: shape[3], oh: oh, ow: ow, c: c, k: k, stride: 1, pad: p)))
+            return layer
+        }
+        // "Same" padding: the input gradient is the transposed convolution.
+        let same = try gradCheck(try conv(6, 3, 3, 1, [3, 6, 12, 12]), inputShape: [3, 6, 12, 12])
+        #expect(same.maxErr < 1e-2); #expect(same.checked > 40)
+        // A valid (unpadded) convolution: its input gradient takes W^T·dy and col2im.
+        let valid = try gradCheck(try conv(6, 3, 3, 0, [2, 6, 14, 13]), inputShape: [2, 6, 14, 13])
+        #expect(valid.maxErr < 1e-2); #expect(valid.checked > 40)
+        // Five column shifts, and padding wider than "same".
+        let five = try gradCheck(try conv(4, 2, 5, 2, [2, 4, 12, 11]), inputShape: [2, 4, 12, 11])
+        #expect(five.maxErr < 1e-2); #expect(five.checked > 40)
+        let wide = try gradCheck(try conv(6, 2, 3, 2, [2, 6, 11, 12]), inputShape: [2, 6, 11, 12])
+        #expect(wide.maxErr < 1e-2); #expect(wide.checked > 40)
     }
     @Test func conv2dNoPadding5x5() throws {
         let r = try gradCheck(Conv2D(name: "c", inChannels: 1, outChannels: 2, kernel: 5, stride: 1, padding: 0, rng: rng), inputShape: [2, 1, 7, 6])
@@ -116,10 +129,10 @@ func gradCheck(_ layer: Layer, inputShape: [Int], seed: UInt64 = 1, training: Bo
     /// as the two layers run one after the other.
     @Test(arguments: [6, 12]) func fusedConvolutionAndReLUMatchTheLayersApart(side: Int) throws {
         func make() -> (Conv2D, ReLU) {
-            (Conv2D(name: "c", inChannels: 3, outChannels: 4, kernel: 3, padding: 1, rng: SeededGenerator(seed: 9)), ReLU(name: "r"))
+            (Conv2D(name: "c", inChannels: 6, outChannels: 4, kernel: 3, padding: 1, rng: SeededGenerator(seed: 9)), ReLU(name: "r"))
         }
         var g = SeededGenerator(seed: 3)
-        let x = Tensor(zeros: [5, 3, side, side]); g.fillNormal(x, std: 1)
+        let x = Tensor(zeros: [5, 6, side, side]); g.fillNormal(x, std: 1)
         let dy = Tensor(zeros: [5, 4, side, side]); g.fillNormal(dy, std: 1)
         let (c1, r1) = make(), (c2, r2) = make()
         let fused = Sequential(name: "s", layers: [c1, r1])

@@ -89,6 +89,45 @@ public final class Conv2D: Layer {
     /// Floats of scratch the stride-1 im2col needs (one zero-padded sample).
     static func paddedCount(_ g: Geo) -> Int { g.c * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) }
 
+    /// Floats of the column-shifted copy of one sample (see ``shiftColumns``).
+    static func shiftedCount(_ g: Geo) -> Int { g.c * g.k * (g.h + 2 * g.pad) * g.ow }
+
+    /// The k column shifts of one zero-padded sample (stride 1): `out[c][kj][i][q] =
+    /// xpad[c][i][q + kj]` for the padded rows i and output columns q. Row block ki of it,
+    /// `out + ki·ow` with row stride `(h + 2·pad)·ow`, is the `[c·k, oh·ow]` im2col matrix of
+    /// kernel row ki, so a convolution is k GEMMs over a copy 3× (not 9×) the input's size.
+    /// Channel c of the sample is at `xs + c·channelStride`.
+    static func shiftColumns(_ xs: UnsafePointer<Float>, g: Geo, channelStride: Int, into out: UnsafeMutablePointer<Float>) {
+        let k = g.k, ow = g.ow, w = g.w, pad = g.pad, ph = g.h + 2 * pad
+        for c in 0..<g.c {
+            let xc = xs + c * channelStride
+            for kj in 0..<k {
+                let plane = out + (c * k + kj) * ph * ow
+                // Output columns q read input column q + kj - pad, valid in [lo, hi).
+                let lo = min(ow, max(0, pad - kj)), hi = max(lo, min(ow, w + pad - kj))
+                plane.update(repeating: 0, count: pad * ow)
+                for i in 0..<g.h {
+                    let dst = plane + (pad + i) * ow
+                    if lo > 0 { dst.update(repeating: 0, count: lo) }
+                    copyRow(xc + i * w + lo + kj - pad, dst + lo, hi - lo)
+                    if hi < ow { (dst + hi).update(repeating: 0, count: ow - hi) }
+                }
+                (plane + (pad + g.h) * ow).update(repeating: 0, count: (ph - pad - g.h) * ow)
+            }
+        }
+    }
+
+    /// Kernel rows as GEMM operands: `out[ki][o][c·k + kj] = w[o][c][ki][kj]` for a
+    /// `[o, c, k, k]` kernel.
+    /// With `flipped`, the kernel is read as `[inputs, outputs, k, k]` and flipped: the
+    /// operand of the input gradient's transposed convolution.
+    static func kernelRows(_ w: UnsafePointer<Float>, outputs: Int, inputs: Int, k: Int, flipped: Bool, into out: UnsafeMutablePointer<Float>) {
+        for ki in 0..<k { for o in 0..<outputs { for c in 0..<inputs { for kj in 0..<k {
+            let source = flipped ? ((c * outputs + o) * k + (k - 1 - ki)) * k + (k - 1 - kj) : ((o * inputs + c) * k + ki) * k + kj
+            out[(ki * outputs + o) * inputs * k + c * k + kj] = w[source]
+        } } } }
+    }
+
     /// im2col for samples [s0, s0+nc): col[(c*k+ki)*k+kj, s*ohw + oh*ow + ow].
     /// With stride 1 and a `padded` scratch of ``paddedCount(_:)`` floats, each sample is
     /// first zero-padded so that every row of col is a plain copy with no edge tests.
@@ -196,9 +235,15 @@ public final class Conv2D: Layer {
         stride == 1 && padding < kernel && 10 * g.h * g.w <= 11 * g.ohw
     }
 
-    /// Output planes of at least this many pixels get one GEMM per sample written straight
-    /// into the output; smaller ones one GEMM per chunk of samples through a staging buffer.
+    /// Output planes of at least this many pixels get GEMMs per sample straight into the
+    /// output; smaller ones one GEMM per chunk of samples through a staging buffer.
     static let perSampleGEMMPixels = 128
+
+    /// Whether this geometry runs one sample at a time over column shifts (stride 1,
+    /// output planes of at least ``perSampleGEMMPixels`` pixels, and GEMMs at least 16
+    /// deep: c·k ≥ 16); otherwise im2col over chunks of samples (a one-channel input
+    /// layer makes GEMMs only k deep, too shallow for BLAS).
+    func usesColumnShifts(_ g: Geo) -> Bool { g.stride == 1 && g.ohw >= Conv2D.perSampleGEMMPixels && g.c * g.k >= 16 }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         try forward(x, training: training, fusingReLU: false)
@@ -212,12 +257,35 @@ public final class Conv2D: Layer {
         let ohw = g.ohw, ckk = g.ckk, oc = outChannels
         let y = Tensor(uninitialized: [n, oc, g.oh, g.ow])
         let parts = Parallel.ranges(n)
+        let bp = bias.value.pointer, wp = weight.value.pointer, xp = x.pointer, yp0 = y.pointer
+        if usesColumnShifts(g) {
+            // One sample at a time, straight into y: bias, then k GEMMs (one per kernel
+            // row, beta = 1) over the sample's column shifts.
+            let k = g.k, ck = g.c * k, ldb = (g.h + 2 * g.pad) * g.ow, hw = g.h * g.w
+            let wk = workspace.buffer(7 * Parallel.parts, count: weight.value.count)
+            Conv2D.kernelRows(wp, outputs: oc, inputs: g.c, k: k, flipped: false, into: wk)
+            let shifted = parts.indices.map { workspace.buffer($0 * 3, count: Conv2D.shiftedCount(g)) }
+            Parallel.forEachPart(n) { part, range in
+                let sh = shifted[part]
+                for s in range {
+                    let ys = yp0 + s * oc * ohw
+                    for o in 0..<oc { (ys + o * ohw).update(repeating: bp[o], count: ohw) }
+                    Conv2D.shiftColumns(xp + s * g.c * hw, g: g, channelStride: hw, into: sh)
+                    for ki in 0..<k {
+                        gemm(m: oc, n: ohw, k: ck, a: wk + ki * oc * ck, lda: ck, b: sh + ki * g.ow, ldb: ldb, beta: 1, c: ys, ldc: ohw)
+                    }
+                    if fusingReLU { rectify(ys, count: oc * ohw) }
+                }
+            }
+            input = training ? x : nil
+            rectifiedOutput = training && fusingReLU ? y : nil
+            return y
+        }
         let cs = chunkSize(n: (n + parts.count - 1) / parts.count, g: g)
-        let perSample = ohw >= Conv2D.perSampleGEMMPixels
         let cols = parts.indices.map { workspace.buffer($0 * 3, count: ckk * cs * ohw) }
         let pads = parts.indices.map { workspace.buffer($0 * 3 + 1, count: Conv2D.paddedCount(g)) }
+        let perSample = ohw >= Conv2D.perSampleGEMMPixels
         let tmps = parts.indices.map { workspace.buffer($0 * 3 + 2, count: perSample ? 1 : oc * cs * ohw) }
-        let bp = bias.value.pointer, wp = weight.value.pointer, xp = x.pointer, yp0 = y.pointer
         Parallel.forEachPart(n) { part, range in
             let col = cols[part], tmp = tmps[part]
             var s0 = range.lowerBound
@@ -226,7 +294,7 @@ public final class Conv2D: Layer {
                 Conv2D.im2col(xp, s0: s0, nc: nc, g: g, col: col, padded: pads[part])
                 let ld = nc * ohw
                 if perSample {
-                    // Straight into y: bias first, then the GEMM with beta = 1.
+                    // Straight into y: bias first, then one GEMM per sample with beta = 1.
                     for s in 0..<nc {
                         let ys = yp0 + (s0 + s) * oc * ohw
                         for o in 0..<oc { (ys + o * ohw).update(repeating: bp[o], count: ohw) }
@@ -254,6 +322,7 @@ public final class Conv2D: Layer {
 
     /// With a fused ReLU: the output of the last training forward pass (its mask).
     private var rectifiedOutput: Tensor?
+    fileprivate var rectifiedOutputForBackward: Tensor? { rectifiedOutput }
 
     /// Sum of `count` floats in 8 lanes.
     @inline(__always) static func laneSum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
@@ -282,6 +351,11 @@ public final class Conv2D: Layer {
         let tg = Geo(h: g.oh, w: g.ow, oh: g.h, ow: g.w, c: oc, k: k, stride: 1, pad: k - 1 - padding)
         let dx: Tensor? = wantX ? (transposed ? Tensor(uninitialized: x.shape) : Tensor(zeros: x.shape)) : nil
         let parts = Parallel.ranges(n)
+        if usesColumnShifts(g) {
+            try backwardOverColumnShifts(dy, x: x, g: g, tg: tg, dx: dx, transposed: transposed, parts: parts,
+                                         wantW: wantW, wantB: wantB)
+            return dx
+        }
         let cs = chunkSize(n: (n + parts.count - 1) / parts.count, g: g)
         let mask = rectifiedOutput
         let cols = parts.indices.map { workspace.buffer($0 * 3, count: ckk * cs * ohw) }
@@ -357,6 +431,75 @@ public final class Conv2D: Layer {
             for p in 1..<max(parts.count, 1) { for o in 0..<oc { gb[o] += biasPartials[p][o] } }
         }
         return dx
+    }
+}
+
+extension Conv2D {
+    /// Backward for ``usesColumnShifts(_:)`` geometries, one sample at a time: dW by k
+    /// GEMMs per sample over the column shifts of x, dx by k GEMMs over those of dy (the
+    /// transposed convolution) or W^T·dy and col2im.
+    fileprivate func backwardOverColumnShifts(_ dy: Tensor, x: Tensor, g: Geo, tg: Geo, dx: Tensor?, transposed: Bool,
+                                              parts: [Range<Int>], wantW: Bool, wantB: Bool) throws {
+        let ohw = g.ohw, ckk = g.ckk, oc = outChannels, c = inChannels, k = kernel, hw = g.h * g.w
+        let ck = c * k, ok = oc * k, ldb = (g.h + 2 * g.pad) * g.ow, ldbT = (tg.h + 2 * tg.pad) * tg.ow
+        let wcount = weight.value.count, wp = weight.value.pointer
+        let mask = rectifiedOutputForBackward
+        let shifted = parts.indices.map { workspace.buffer($0 * 3, count: wantW ? Conv2D.shiftedCount(g) : 1) }
+        let shiftedGrad = parts.indices.map { workspace.buffer($0 * 3 + 1, count: dx != nil && transposed ? Conv2D.shiftedCount(tg) : 1) }
+        let dcols = parts.indices.map { workspace.buffer($0 * 3 + 2, count: dx != nil && !transposed ? ckk * ohw : 1) }
+        let masked = parts.indices.map { workspace.buffer(6 * Parallel.parts + $0, count: mask == nil ? 1 : oc * ohw) }
+        // Per-part weight gradients by kernel row ([k][oc][c·k]) and bias gradients, summed in part order.
+        let partials = parts.indices.map { workspace.buffer(3 * Parallel.parts + $0, count: wantW ? wcount : 1) }
+        let biasPartials = parts.indices.map { workspace.buffer(4 * Parallel.parts + $0, count: oc) }
+        let wtk = workspace.buffer(5 * Parallel.parts, count: dx != nil && transposed ? wcount : 1)
+        if dx != nil && transposed { Conv2D.kernelRows(wp, outputs: c, inputs: oc, k: k, flipped: true, into: wtk) }
+        let xp = x.pointer, dyp = dy.pointer, dxp = dx?.pointer, yp = mask?.pointer
+        Parallel.forEachPart(x.shape[0]) { part, range in
+            let sh = shifted[part], shd = shiftedGrad[part], dWk = partials[part], bsum = biasPartials[part]
+            bsum.update(repeating: 0, count: oc)
+            for s in range {
+                // This sample's output gradient, through the fused ReLU if there is one.
+                var gs = UnsafePointer(dyp + s * oc * ohw)
+                if let yp {
+                    maskByPositive(gs, yp + s * oc * ohw, into: masked[part], count: oc * ohw)
+                    gs = UnsafePointer(masked[part])
+                }
+                if wantB { for o in 0..<oc { bsum[o] += Conv2D.laneSum(gs + o * ohw, ohw) } }
+                if wantW {
+                    Conv2D.shiftColumns(xp + s * c * hw, g: g, channelStride: hw, into: sh)
+                    for ki in 0..<k {
+                        gemm(transB: true, m: oc, n: ck, k: ohw, a: gs, lda: ohw, b: sh + ki * g.ow, ldb: ldb,
+                             beta: s == range.lowerBound ? 0 : 1, c: dWk + ki * oc * ck, ldc: ck)
+                    }
+                }
+                guard let dxp else { continue }
+                let dxs = dxp + s * c * hw
+                if transposed {
+                    Conv2D.shiftColumns(gs, g: tg, channelStride: ohw, into: shd)
+                    for ki in 0..<k {
+                        gemm(m: c, n: hw, k: ok, a: wtk + ki * c * ok, lda: ok, b: shd + ki * tg.ow, ldb: ldbT,
+                             beta: ki == 0 ? 0 : 1, c: dxs, ldc: hw)
+                    }
+                } else {
+                    gemm(transA: true, m: ckk, n: ohw, k: oc, a: wp, lda: ckk, b: gs, ldb: ohw, c: dcols[part], ldc: ohw)
+                    Conv2D.col2im(dcols[part], s0: s, nc: 1, g: g, dx: dxp)
+                }
+            }
+        }
+        if wantW {
+            let gw = weight.grad.pointer
+            for o in 0..<oc { for ci in 0..<c { for ki in 0..<k { for kj in 0..<k {
+                let from = (ki * oc + o) * ck + ci * k + kj
+                var sum = partials[0][from]
+                for p in 1..<max(parts.count, 1) { sum += partials[p][from] }
+                gw[((o * c + ci) * k + ki) * k + kj] = sum
+            } } } }
+        }
+        if wantB {
+            let gb = bias.grad.pointer
+            for o in 0..<oc { gb[o] = biasPartials[0][o] }
+            for p in 1..<max(parts.count, 1) { for o in 0..<oc { gb[o] += biasPartials[p][o] } }
+        }
     }
 }
 
