@@ -126,4 +126,56 @@ import Testing
         let report = try String(contentsOfFile: r.runDir + "/compression.md", encoding: .utf8)
         #expect(report.contains("Ensemble (mean_probs) and its members"))
     }
+
+    /// A sweep, then ensembles over its points (named by label, and the top 2 by the
+    /// target): the members are the sweep's trained models, taken from the cache.
+    @Test func ensemblesOfSweepPointsTakeTheirMembersFromTheCache() throws {
+        let dir = try temp()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sweep = """
+            tlc: 1
+            name: lrs
+            seed: 3
+            \(Self.data)backbone: {arch: mlp, options: {widths: [32]}}
+            training: {epochs: 2, batch_size: 32}
+            sweep:
+              grid:
+                optimizer.lr: [0.01, 0.003, 0.0003]
+
+            """
+        let (first, firstLog) = try run(sweep, name: "lrs.yaml", in: dir)
+        #expect(first.status == "succeeded", "\(first.points.map { $0.error ?? "" })")
+        #expect(first.points.map(\.label) == ["lr=0.01", "lr=0.003", "lr=3e-4"])
+        #expect(firstLog.filter { $0.hasPrefix("[train]") }.count == 3)
+        let accuracy = Dictionary(uniqueKeysWithValues: first.points.map { ($0.label, try! #require($0.metrics["test.accuracy"])) })
+
+        for (members, expected) in [("[\"point:lr=0.01\", \"point:lr=3e-4\"]", ["lr=0.01", "lr=3e-4"]),
+                                    ("{top: 2}", accuracy.keys.sorted { (accuracy[$0]!, $1) > (accuracy[$1]!, $0) }.prefix(2).map { $0 })] {
+            let (r, log) = try run(sweep + "ensemble: {members: \(members), method: mean_probs}\n", name: "lrs.yaml", in: dir)
+            #expect(r.status == "succeeded", "\(members): \(r.points.map { $0.error ?? "" })")
+            // Nothing was trained again: every train stage came from the cache, only the
+            // ensemble (with its evaluation and the reports) ran.
+            #expect(!log.contains { $0.contains(" epoch ") }, "\(members): trained again: \(log.filter { $0.contains(" epoch ") })")
+            let trains = log.indices.filter { log[$0].hasPrefix("[train]") }
+            #expect(trains.count == 3 && trains.allSatisfy { log[$0 + 1].contains("cached") }, "\(members)")
+            #expect(log.contains { $0.hasPrefix("[ensemble]") })
+            // The ensemble's members are the named (or best) points, each with its own test accuracy.
+            let line = try #require(log.first { $0.contains("members' test accuracy") })
+            let shown = line.split(separator: ":")[1].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(shown.count == 2, "\(line)")
+            for (text, label) in zip(shown, expected) {
+                #expect(text == String(format: "%.2f%%", accuracy[label]! * 100), "\(members): \(line) vs \(label) \(accuracy[label]!)")
+            }
+            // Every point's metrics carry the (one) ensemble under variants.ensemble.
+            var seen: Set<Double> = []
+            for p in r.points {
+                let v = try variants(p.runDir)
+                let ens = try #require(v["ensemble"]?["test.accuracy"] as? Double, "\(p.label)")
+                #expect(ens > 0.6)
+                seen.insert(ens)
+                #expect(v["baseline"]?["test.accuracy"] as? Double == accuracy[p.label], "\(p.label)")
+            }
+            #expect(seen.count == 1)
+        }
+    }
 }
