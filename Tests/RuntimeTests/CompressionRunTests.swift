@@ -43,7 +43,7 @@ import Testing
         training: {epochs: 2, batch_size: 32}
         compression:
           - prune: {sparsity: 0.8, steps: 2, finetune_epochs: 1}
-          - quantize: {calibration_batches: 2}
+          - quantize: {calibration_batches: 2, qat_epochs: 1}
           - distill: {teacher: self, student: {arch: mlp, options: {widths: [16]}}, epochs: 2}
         ensemble: {members: 3, method: weighted}
 
@@ -77,6 +77,8 @@ import Testing
         // Seed members really differ (their own seeds), and the weights were fit.
         #expect(log.contains { $0.contains("weights fit on") })
         #expect(log.filter { $0.hasPrefix("[train]") }.count == 3)
+        // QAT ran (after pruning: its zeros survived, see the int8 sparsity) and the int8 model took its ranges.
+        #expect(log.contains { $0.contains("QAT epoch 1/1") } && log.contains { $0.contains("activation ranges from quantization-aware training") })
         let accs = try #require(log.first { $0.contains("members' test accuracy") })
         #expect(Set(accs.split(separator: ":")[1].split(separator: ",")).count > 1, "\(accs)")
         // A second run computes nothing.
