@@ -394,7 +394,8 @@ public struct PlanBuilder {
                 if case .run(let ref) = d.teacher { deps.append(try upstream(ref, from: file, state: state).model) }
                 if case .ensemble = d.teacher, let e = ensembleStage { deps.append(e) }
                 let student = (try? Zoo.architecture(d.studentArch, options: d.studentOptions, input: spec.data.inputShape, classes: classes).analyze())
-                flops = (3 * Double(student?.forwardFLOPs ?? 0) + Double(summary.forwardFLOPs)) * trainSamples * Double(d.epochs ?? spec.training.epochs)
+                // The teacher's soft targets are computed once; the student trains for its epochs.
+                flops = (3 * Double(student?.forwardFLOPs ?? 0) * Double(d.epochs ?? spec.training.epochs) + Double(summary.forwardFLOPs)) * trainSamples
                 stepSummary = "student \(d.studentArch), teacher \(d.teacher.text), T=\(SpecValue.double(d.temperature).compactText), alpha=\(SpecValue.double(d.alpha).compactText)"
             }
             let kind: Stage.Kind = switch step { case .prune: .prune; case .quantize: .quantize; case .distill: .distill }

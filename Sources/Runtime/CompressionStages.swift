@@ -252,54 +252,27 @@ extension StageExecutor {
                              data: (train: Dataset, validation: Dataset, test: Dataset)) throws -> StageOutput {
         // A private copy: other stages may be running the source network right now.
         let network = try clone(source)
-        if q.qatEpochs > 0 {
-            // Quantization-aware fine-tuning of the weights (straight-through estimator):
-            // the forward pass sees fake-quantized weights, the updates go to float masters.
-            let params = PruningMasks.prunable(network)
-            let zeros = PruningMasks.fromZeros(network)
-            var masters = params.map { $0.value.copy() }
-            var shown = params.map { _ in Tensor(zeros: [0]) }
-            let qmax = Float((1 << (q.bits - 1)) - 1), perChannel = q.weights == .per_channel
-            func fakeQuantize() {
-                for (i, p) in params.enumerated() {
-                    let m = masters[i], rows = m.shape[0], per = m.count / rows
-                    var tensorMax: Float = 0
-                    for j in 0..<m.count { tensorMax = max(tensorMax, abs(m[j])) }
-                    for r in 0..<rows {
-                        var mx = tensorMax
-                        if perChannel { mx = 0; for j in 0..<per { mx = max(mx, abs(m[r * per + j])) } }
-                        let s = mx > 0 ? mx / qmax : 1
-                        for j in 0..<per { p.value[r * per + j] = (m[r * per + j] / s).rounded() * s }
-                    }
-                    shown[i] = p.value.copy()
-                }
-            }
-            fakeQuantize()
-            let config = finetuneConfig(spec, epochs: q.qatEpochs, label: "quantize\(index).qat")
-            _ = try fit(network, data, config: config, stage: stage, what: "QAT", epochOffset: 0, afterStep: {
-                for (i, p) in params.enumerated() {
-                    // master += (updated − shown): the step the optimizer took.
-                    let m = masters[i], s = shown[i]
-                    for j in 0..<m.count { m[j] += p.value[j] - s[j] }
-                }
-                zeros.apply(to: network)
-                for (i, p) in params.enumerated() where zeros.masks[p.name] != nil {
-                    let mask = zeros.masks[p.name]!
-                    for j in 0..<mask.count { masters[i][j] *= mask[j] }
-                }
-                fakeQuantize()
-            })
-            for (i, p) in params.enumerated() { p.value.copyValues(from: masters[i]) }
-            masters = []
-        }
         let config = QuantizationConfig(bits: q.bits, perChannel: q.weights == .per_channel, calibrationBatches: q.calibrationBatches,
                                         batchSize: spec.training.batchSize)
         // Calibration batches: a seeded sample of the training split (never the test split).
         var rng = SeededGenerator(seed: UInt64(spec.seed)).split(label: "quantize\(index).calibration")
         let count = min(data.train.count, q.calibrationBatches * spec.training.batchSize)
         let calibration = data.train.subset(Array(rng.permutation(data.train.count).prefix(count)))
-        let quantized = try QuantizedNetwork.quantize(network, calibration: calibration, config: config)
-        log("  int\(q.bits): \(quantized.ops.count) integer ops, activations calibrated on \(count) training images"
+        var ranges: ActivationRanges? = nil
+        if q.qatEpochs > 0 {
+            // Quantization-aware fine-tuning: the forward pass sees fake-quantized weights
+            // and activations (straight-through estimator); the updates go to float masters.
+            let qat = try QuantizationAwareTraining(network, calibration: calibration, config: config)
+            let fine = finetuneConfig(spec, epochs: q.qatEpochs, label: "quantize\(index).qat")
+            do {
+                _ = try fit(network, data, config: fine, stage: stage, what: "QAT", epochOffset: 0, afterStep: { qat.afterStep() })
+            } catch { qat.finish(); throw error }
+            ranges = qat.ranges
+            qat.finish()
+        }
+        let quantized = try QuantizedNetwork.quantize(network, calibration: calibration, config: config, ranges: ranges)
+        log("  int\(q.bits): \(quantized.ops.count) integer ops, activation ranges "
+            + (ranges == nil ? "calibrated on \(count) training images" : "from quantization-aware training (calibrated on \(count) training images, then followed)")
             + (QuantizedNetwork.usesAVX2 ? " (AVX2 kernel)" : " (portable kernel)"))
         return .quantized(quantized)
     }

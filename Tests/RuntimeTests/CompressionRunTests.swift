@@ -43,7 +43,7 @@ import Testing
         training: {epochs: 2, batch_size: 32}
         compression:
           - prune: {sparsity: 0.8, steps: 2, finetune_epochs: 1}
-          - quantize: {calibration_batches: 2}
+          - quantize: {calibration_batches: 2, qat_epochs: 1}
           - distill: {teacher: self, student: {arch: mlp, options: {widths: [16]}}, epochs: 2}
         ensemble: {members: 3, method: weighted}
 
@@ -77,6 +77,8 @@ import Testing
         // Seed members really differ (their own seeds), and the weights were fit.
         #expect(log.contains { $0.contains("weights fit on") })
         #expect(log.filter { $0.hasPrefix("[train]") }.count == 3)
+        // QAT ran (after pruning: its zeros survived, see the int8 sparsity) and the int8 model took its ranges.
+        #expect(log.contains { $0.contains("QAT epoch 1/1") } && log.contains { $0.contains("activation ranges from quantization-aware training") })
         let accs = try #require(log.first { $0.contains("members' test accuracy") })
         #expect(Set(accs.split(separator: ":")[1].split(separator: ",")).count > 1, "\(accs)")
         // A second run computes nothing.
@@ -125,5 +127,57 @@ import Testing
         #expect(ens > 0.6)
         let report = try String(contentsOfFile: r.runDir + "/compression.md", encoding: .utf8)
         #expect(report.contains("Ensemble (mean_probs) and its members"))
+    }
+
+    /// A sweep, then ensembles over its points (named by label, and the top 2 by the
+    /// target): the members are the sweep's trained models, taken from the cache.
+    @Test func ensemblesOfSweepPointsTakeTheirMembersFromTheCache() throws {
+        let dir = try temp()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sweep = """
+            tlc: 1
+            name: lrs
+            seed: 3
+            \(Self.data)backbone: {arch: mlp, options: {widths: [32]}}
+            training: {epochs: 2, batch_size: 32}
+            sweep:
+              grid:
+                optimizer.lr: [0.01, 0.003, 0.0003]
+
+            """
+        let (first, firstLog) = try run(sweep, name: "lrs.yaml", in: dir)
+        #expect(first.status == "succeeded", "\(first.points.map { $0.error ?? "" })")
+        #expect(first.points.map(\.label) == ["lr=0.01", "lr=3e-3", "lr=3e-4"])
+        #expect(firstLog.filter { $0.hasPrefix("[train]") }.count == 3)
+        let accuracy = Dictionary(uniqueKeysWithValues: first.points.map { ($0.label, try! #require($0.metrics["test.accuracy"])) })
+
+        for (members, expected) in [("[\"point:lr=0.01\", \"point:lr=3e-4\"]", ["lr=0.01", "lr=3e-4"]),
+                                    ("{top: 2}", accuracy.keys.sorted { (accuracy[$0]!, $1) > (accuracy[$1]!, $0) }.prefix(2).map { $0 })] {
+            let (r, log) = try run(sweep + "ensemble: {members: \(members), method: mean_probs}\n", name: "lrs.yaml", in: dir)
+            #expect(r.status == "succeeded", "\(members): \(r.points.map { $0.error ?? "" })")
+            // Nothing was trained again: every train stage came from the cache, only the
+            // ensemble (with its evaluation and the reports) ran.
+            #expect(!log.contains { $0.contains(" epoch ") }, "\(members): trained again: \(log.filter { $0.contains(" epoch ") })")
+            let trains = log.indices.filter { log[$0].hasPrefix("[train]") }
+            #expect(trains.count == 3 && trains.allSatisfy { log[$0 + 1].contains("cached") }, "\(members)")
+            #expect(log.contains { $0.hasPrefix("[ensemble]") })
+            // The ensemble's members are the named (or best) points, each with its own test accuracy.
+            let line = try #require(log.first { $0.contains("members' test accuracy") })
+            let shown = line.split(separator: ":")[1].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(shown.count == 2, "\(line)")
+            for (text, label) in zip(shown, expected) {
+                #expect(text == String(format: "%.2f%%", accuracy[label]! * 100), "\(members): \(line) vs \(label) \(accuracy[label]!)")
+            }
+            // Every point's metrics carry the (one) ensemble under variants.ensemble.
+            var seen: Set<Double> = []
+            for p in r.points {
+                let v = try variants(p.runDir)
+                let ens = try #require(v["ensemble"]?["test.accuracy"] as? Double, "\(p.label)")
+                #expect(ens > 0.6)
+                seen.insert(ens)
+                #expect(abs((v["baseline"]?["test.accuracy"] as? Double ?? 0) - accuracy[p.label]!) < 1e-12, "\(p.label)")
+            }
+            #expect(seen.count == 1)
+        }
     }
 }

@@ -144,13 +144,21 @@ public final class QuantizedNetwork: @unchecked Sendable {
         return out
     }
 
-    /// Quantizes `network`: folds batchnorm, fuses ReLU, calibrates activation ranges
-    /// on `calibration` (the first `config.calibrationBatches` batches, in order).
-    public static func quantize(_ network: Network, calibration: Dataset, config: QuantizationConfig) throws -> QuantizedNetwork {
-        guard config.bits == 8 || config.bits == 4 else { throw EngineError.invalidArgument("quantization supports 8 or 4 bits, not \(config.bits)") }
-        let layers = try leaves(network)
-        // Group leaves into units: conv/dense [+ batchnorm] [+ relu]; pools; shape-only layers.
-        enum Unit { case linear(Layer, BatchNorm?, relu: Bool, end: Int), pool(Layer, end: Int), skip(end: Int) }
+    /// A group of leaves the integer path runs as one step: conv/dense [+ batchnorm]
+    /// [+ relu] (its output is quantized), a pool, or a shape-only layer. `end` is the
+    /// index of the first leaf after the unit.
+    enum Unit {
+        case linear(Layer, BatchNorm?, relu: Bool, end: Int)
+        case pool(Layer, end: Int)
+        case skip(end: Int)
+        var end: Int {
+            switch self { case .linear(_, _, _, let e), .pool(_, let e), .skip(let e): e }
+        }
+    }
+
+    /// Groups a sequential network's leaves into units, or names the first leaf the
+    /// integer path cannot run.
+    static func units(_ layers: [Layer]) throws -> [Unit] {
         var units: [Unit] = []
         var i = 0
         while i < layers.count {
@@ -172,42 +180,57 @@ public final class QuantizedNetwork: @unchecked Sendable {
                 throw EngineError.invalidArgument("int8 quantization cannot run layer '\(l.name)' (\(type(of: l)))")
             }
         }
-        // Calibration: min/max of the network input and of every linear unit's output.
-        let nCal = min(calibration.count, max(1, config.calibrationBatches) * config.batchSize)
-        guard nCal > 0 else { throw EngineError.invalidArgument("quantization needs calibration data") }
+        return units
+    }
+
+    /// Quantizes `network`: folds batchnorm, fuses ReLU, calibrates activation ranges
+    /// on `calibration` (the first `config.calibrationBatches` batches, in order) — or,
+    /// when `ranges` is given (quantization-aware training's observers), takes the
+    /// activation ranges from it and runs no calibration.
+    public static func quantize(_ network: Network, calibration: Dataset, config: QuantizationConfig,
+                                ranges given: ActivationRanges? = nil) throws -> QuantizedNetwork {
+        guard config.bits == 8 || config.bits == 4 else { throw EngineError.invalidArgument("quantization supports 8 or 4 bits, not \(config.bits)") }
+        let layers = try leaves(network)
+        let units = try units(layers)
+        let lastLinear = units.lastIndex { if case .linear = $0 { true } else { false } }
         var inputRange = (lo: Float(0), hi: Float(0))
         var ranges = [(lo: Float, hi: Float)](repeating: (0, 0), count: units.count)
-        var start = 0
-        while start < nCal {
-            let end = min(start + config.batchSize, nCal)
-            var (h, _) = calibration.batch(Array(start..<end)[...])
-            if !network.architecture.input.isFlat && h.shape.count != 4 {
-                try h.reshape([end - start, network.architecture.input.channels, network.architecture.input.height, network.architecture.input.width])
-            }
-            inputRange = widen(inputRange, h)
-            var li = 0
+        if let given {
+            inputRange = (given.input.lo, given.input.hi)
             for (u, unit) in units.enumerated() {
-                let stop: Int
-                switch unit { case .linear(_, _, _, let e): stop = e; case .pool(_, let e): stop = e; case .skip(let e): stop = e }
-                while li < stop { h = try layers[li].forward(h, training: false); li += 1 }
-                if case .linear = unit { ranges[u] = widen(ranges[u], h) }
+                guard case .linear(let l, _, _, _) = unit, u != lastLinear else { continue }
+                guard let r = given.units[l.name] else {
+                    throw EngineError.invalidArgument("int8 quantization: no activation range for '\(l.name)'")
+                }
+                ranges[u] = (r.lo, r.hi)
             }
-            start = end
+        } else {
+            // Calibration: min/max of the network input and of every linear unit's output.
+            let nCal = min(calibration.count, max(1, config.calibrationBatches) * config.batchSize)
+            guard nCal > 0 else { throw EngineError.invalidArgument("quantization needs calibration data") }
+            var start = 0
+            while start < nCal {
+                let end = min(start + config.batchSize, nCal)
+                var (h, _) = calibration.batch(Array(start..<end)[...])
+                if !network.architecture.input.isFlat && h.shape.count != 4 {
+                    try h.reshape([end - start, network.architecture.input.channels, network.architecture.input.height, network.architecture.input.width])
+                }
+                inputRange = widen(inputRange, h)
+                var li = 0
+                for (u, unit) in units.enumerated() {
+                    while li < unit.end { h = try layers[li].forward(h, training: false); li += 1 }
+                    if case .linear = unit { ranges[u] = widen(ranges[u], h) }
+                }
+                start = end
+            }
         }
-        let aMax = config.activationMax
-        func qparams(_ r: (lo: Float, hi: Float)) -> (Float, Int) {
-            let lo = min(r.lo, 0), hi = max(r.hi, 0)
-            let scale = hi > lo ? (hi - lo) / Float(aMax) : 1
-            let zero = min(max(Int((-lo / scale).rounded()), 0), aMax)
-            return (scale, zero)
-        }
+        func qparams(_ r: (lo: Float, hi: Float)) -> (Float, Int) { activationParameters(lo: r.lo, hi: r.hi, activationMax: config.activationMax) }
         let (inScale, inZero) = qparams(inputRange)
         // Walk the units with the current activation layout (NHWC shape, scale, zero point).
         let inShape = network.architecture.input
         var shape = inShape.isFlat ? [inShape.channels] : [inShape.height, inShape.width, inShape.channels]
         var (scale, zero) = (inScale, inZero)
         var ops: [QuantizedOp] = []
-        let lastLinear = units.lastIndex { if case .linear = $0 { true } else { false } }
         for (u, unit) in units.enumerated() {
             switch unit {
             case .skip:
@@ -242,6 +265,15 @@ public final class QuantizedNetwork: @unchecked Sendable {
         }
         return QuantizedNetwork(ops: ops, config: config, inputScale: inScale, inputZero: inZero, input: inShape,
                                 outputs: last.outputs, parameterCount: network.parameterCount)
+    }
+
+    /// Scale and zero point of a per-tensor activation range (widened to include 0)
+    /// on [0, activationMax].
+    static func activationParameters(lo: Float, hi: Float, activationMax aMax: Int) -> (scale: Float, zero: Int) {
+        let lo = min(lo, 0), hi = max(hi, 0)
+        let scale = hi > lo ? (hi - lo) / Float(aMax) : 1
+        let zero = min(max(Int((-lo / scale).rounded()), 0), aMax)
+        return (scale, zero)
     }
 
     private static func widen(_ r: (lo: Float, hi: Float), _ t: Tensor) -> (lo: Float, hi: Float) {

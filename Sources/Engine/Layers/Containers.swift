@@ -59,6 +59,12 @@ public final class Sequential: Layer {
         for l in layers { u = l.configureGradients(upstreamTrainable: u) }
         return u
     }
+
+    /// Inserts a layer (quantization-aware training's fake-quantization observers);
+    /// the network's parameters do not change, so the caller reconfigures gradients.
+    func insert(_ layer: Layer, at index: Int) { layers.insert(layer, at: index) }
+    /// Removes every layer that matches (undoes ``insert(_:at:)``).
+    func removeAll(where match: (Layer) -> Bool) { layers.removeAll(where: match) }
 }
 
 /// `out = body(x) + shortcut(x)`; an empty shortcut is the identity.
