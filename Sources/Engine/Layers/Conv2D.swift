@@ -1,7 +1,11 @@
-// Conv2D — 2-D convolution (stride, zero padding, groups = 1) lowered to im2col +
-// cblas_sgemm over chunks of the batch (each of Parallel.parts parts of the batch runs
-// on its own thread with single-threaded BLAS), col2im for the input gradient.
-// Weight layout [out, in, kh, kw] as PyTorch; Kaiming-uniform initialisation.
+// Conv2D — 2-D convolution (stride, zero padding, groups = 1) lowered to
+// cblas_sgemm; each of Parallel.parts parts of the batch runs on its own thread with
+// single-threaded BLAS. Three lowerings (see Benchmarks/README.md): stride-1 layers
+// with large planes run per sample over the k column shifts of the padded input (k
+// GEMMs; dx as the transposed convolution), large planes of shallow inputs use a
+// per-sample im2col, small planes an im2col over chunks of samples (dx by W^T·dy and
+// col2im). A following ReLU can be fused (Sequential does it). Weight layout
+// [out, in, kh, kw] as PyTorch; Kaiming-uniform initialisation.
 
 /// 2-D convolution over `[N, C, H, W]` inputs.
 public final class Conv2D: Layer {
