@@ -133,12 +133,13 @@ public final class Conv2D: Layer {
     }
 
     /// im2col for samples [s0, s0+nc): col[(c*k+ki)*k+kj, s*ohw + oh*ow + ow].
-    /// With stride 1 and a `padded` scratch of ``paddedCount(_:)`` floats, each sample is
-    /// first zero-padded so that every row of col is a plain copy with no edge tests.
+    /// With stride 1 each sample is first zero-padded into `padded` (``paddedCount(_:)``
+    /// floats) so that every row of col is a plain copy with no edge tests; larger
+    /// strides test the edges (and take samples and channels contiguous).
     static func im2col(_ x: UnsafePointer<Float>, s0: Int, nc: Int, g: Geo, col: UnsafeMutablePointer<Float>,
-                       padded: UnsafeMutablePointer<Float>? = nil, sampleStride: Int? = nil, channelStride: Int? = nil) {
+                       padded: UnsafeMutablePointer<Float>, sampleStride: Int? = nil, channelStride: Int? = nil) {
         let k = g.k, ohw = g.ohw, ld = nc * ohw, hw = g.h * g.w, ow = g.ow, w = g.w, st = g.stride
-        if st == 1, let padded {
+        if st == 1 {
             // Source layout: sample s, channel c at x + s·sampleStride + c·channelStride.
             let cstride = channelStride ?? hw, sstride = sampleStride ?? g.c * hw
             let ph = g.h + 2 * g.pad, pw = g.w + 2 * g.pad, phw = ph * pw, oh = g.oh
@@ -173,7 +174,7 @@ public final class Conv2D: Layer {
             }
             return
         }
-        precondition(sampleStride == nil && channelStride == nil, "im2col: custom strides need stride 1 and a padded scratch")
+        precondition(sampleStride == nil && channelStride == nil, "im2col: custom sample and channel strides need stride 1")
         for kj in 0..<k {
             let (lo, hi) = g.colRange(kj)
             let off = kj - g.pad
@@ -193,8 +194,7 @@ public final class Conv2D: Layer {
                             let src = xc + ih * w + off
                             var q = 0
                             while q < lo { dst[q] = 0; q += 1 }
-                            if st == 1 { while q < hi { dst[q] = src[q]; q += 1 } }
-                            else { while q < hi { dst[q] = src[q * st]; q += 1 } }
+                            while q < hi { dst[q] = src[q * st]; q += 1 }
                             while q < ow { dst[q] = 0; q += 1 }
                         }
                     }
@@ -258,7 +258,7 @@ public final class Conv2D: Layer {
     /// directly followed by a ReLU), and backward masks `dy` by the output itself.
     public func forward(_ x: Tensor, training: Bool, fusingReLU: Bool) throws -> Tensor {
         let (n, g) = try check(x)
-        let ohw = g.ohw, ckk = g.ckk, oc = outChannels
+        let ohw = g.ohw, oc = outChannels
         let y = Tensor(uninitialized: [n, oc, g.oh, g.ow])
         let parts = Parallel.ranges(n)
         let bp = bias.value.pointer, wp = weight.value.pointer, xp = x.pointer, yp0 = y.pointer
@@ -281,10 +281,19 @@ public final class Conv2D: Layer {
                     if fusingReLU { rectify(ys, count: oc * ohw) }
                 }
             }
-            input = training ? x : nil
-            rectifiedOutput = training && fusingReLU ? y : nil
-            return y
+        } else {
+            forwardOverChunks(xp, g: g, n: n, parts: parts, y: yp0, fusingReLU: fusingReLU)
         }
+        input = training ? x : nil
+        rectifiedOutput = training && fusingReLU ? y : nil
+        return y
+    }
+
+    /// Forward for im2col geometries (see ``usesColumnShifts(_:)``).
+    private func forwardOverChunks(_ xp: UnsafePointer<Float>, g: Geo, n: Int, parts: [Range<Int>], y yp0: UnsafeMutablePointer<Float>,
+                                   fusingReLU: Bool) {
+        let ohw = g.ohw, ckk = g.ckk, oc = outChannels
+        let bp = bias.value.pointer, wp = weight.value.pointer
         let cs = chunkSize(n: (n + parts.count - 1) / parts.count, g: g)
         let cols = parts.indices.map { workspace.buffer($0 * 3, count: ckk * cs * ohw) }
         let pads = parts.indices.map { workspace.buffer($0 * 3 + 1, count: Conv2D.paddedCount(g)) }
@@ -319,14 +328,10 @@ public final class Conv2D: Layer {
                 s0 += nc
             }
         }
-        input = training ? x : nil
-        rectifiedOutput = training && fusingReLU ? y : nil
-        return y
     }
 
     /// With a fused ReLU: the output of the last training forward pass (its mask).
     private var rectifiedOutput: Tensor?
-    fileprivate var rectifiedOutputForBackward: Tensor? { rectifiedOutput }
 
     /// Sum of `count` floats in 8 lanes.
     @inline(__always) static func laneSum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
@@ -356,8 +361,8 @@ public final class Conv2D: Layer {
         let dx: Tensor? = wantX ? (transposed ? Tensor(uninitialized: x.shape) : Tensor(zeros: x.shape)) : nil
         let parts = Parallel.ranges(n)
         if usesColumnShifts(g) {
-            try backwardOverColumnShifts(dy, x: x, g: g, tg: tg, dx: dx, transposed: transposed, parts: parts,
-                                         wantW: wantW, wantB: wantB)
+            backwardOverColumnShifts(dy, x: x, g: g, tg: tg, dx: dx, transposed: transposed, parts: parts,
+                                     wantW: wantW, wantB: wantB)
             return dx
         }
         let cs = chunkSize(n: (n + parts.count - 1) / parts.count, g: g)
@@ -429,11 +434,7 @@ public final class Conv2D: Layer {
             let gw = weight.grad.pointer
             for p in 1..<max(parts.count, 1) { let src = partials[p]; for i in 0..<wcount { gw[i] += src[i] } }
         }
-        if wantB {
-            let gb = bias.grad.pointer
-            for o in 0..<oc { gb[o] = biasPartials[0][o] }
-            for p in 1..<max(parts.count, 1) { for o in 0..<oc { gb[o] += biasPartials[p][o] } }
-        }
+        if wantB { sumBiasGradient(biasPartials) }
         return dx
     }
 }
@@ -443,11 +444,11 @@ extension Conv2D {
     /// GEMMs per sample over the column shifts of x, dx by k GEMMs over those of dy (the
     /// transposed convolution) or W^T·dy and col2im.
     fileprivate func backwardOverColumnShifts(_ dy: Tensor, x: Tensor, g: Geo, tg: Geo, dx: Tensor?, transposed: Bool,
-                                              parts: [Range<Int>], wantW: Bool, wantB: Bool) throws {
+                                              parts: [Range<Int>], wantW: Bool, wantB: Bool) {
         let ohw = g.ohw, ckk = g.ckk, oc = outChannels, c = inChannels, k = kernel, hw = g.h * g.w
         let ck = c * k, ok = oc * k, ldb = (g.h + 2 * g.pad) * g.ow, ldbT = (tg.h + 2 * tg.pad) * tg.ow
         let wcount = weight.value.count, wp = weight.value.pointer
-        let mask = rectifiedOutputForBackward
+        let mask = rectifiedOutput
         let shifted = parts.indices.map { workspace.buffer($0 * 3, count: wantW ? Conv2D.shiftedCount(g) : 1) }
         let shiftedGrad = parts.indices.map { workspace.buffer($0 * 3 + 1, count: dx != nil && transposed ? Conv2D.shiftedCount(tg) : 1) }
         let dcols = parts.indices.map { workspace.buffer($0 * 3 + 2, count: dx != nil && !transposed ? ckk * ohw : 1) }
@@ -499,26 +500,31 @@ extension Conv2D {
                 gw[((o * c + ci) * k + ki) * k + kj] = sum
             } } } }
         }
-        if wantB {
-            let gb = bias.grad.pointer
-            for o in 0..<oc { gb[o] = biasPartials[0][o] }
-            for p in 1..<max(parts.count, 1) { for o in 0..<oc { gb[o] += biasPartials[p][o] } }
-        }
+        if wantB { sumBiasGradient(biasPartials) }
+    }
+
+    /// The bias gradient: the parts' sums added in part order (deterministic).
+    fileprivate func sumBiasGradient(_ partials: [UnsafeMutablePointer<Float>]) {
+        let gb = bias.grad.pointer
+        for o in 0..<outChannels { gb[o] = partials[0][o] }
+        for p in partials.dropFirst() { for o in 0..<outChannels { gb[o] += p[o] } }
     }
 }
 
-/// `x = max(x, 0)` in place, 8 lanes at a time.
-func rectify(_ x: UnsafeMutablePointer<Float>, count: Int) {
+/// `y = max(x, 0)`, 8 lanes at a time; `x` and `y` may be the same buffer.
+func rectify(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     let zero = SIMD8<Float>()
     while i + 8 <= count {
-        let raw = UnsafeMutableRawPointer(x + i)
-        let v = raw.loadUnaligned(as: SIMD8<Float>.self)
-        raw.storeBytes(of: v.replacing(with: zero, where: v .< zero), as: SIMD8<Float>.self)
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(y + i).storeBytes(of: v.replacing(with: zero, where: v .< zero), as: SIMD8<Float>.self)
         i += 8
     }
-    while i < count { x[i] = max(x[i], 0); i += 1 }
+    while i < count { y[i] = max(x[i], 0); i += 1 }
 }
+
+/// `x = max(x, 0)` in place.
+func rectify(_ x: UnsafeMutablePointer<Float>, count: Int) { rectify(x, into: x, count: count) }
 
 /// `out = y > 0 ? g : 0` (the ReLU backward), 8 lanes at a time.
 func maskByPositive(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {

@@ -17,8 +17,7 @@ public final class ReLU: Layer {
         let y = Tensor(uninitialized: x.shape)
         let xp = x.pointer, yp = y.pointer
         Parallel.forEachPart(x.count, parts: x.count >= 1 << 16 ? Parallel.parts : 1) { _, r in
-            (yp + r.lowerBound).update(from: xp + r.lowerBound, count: r.count)
-            rectify(yp + r.lowerBound, count: r.count)
+            rectify(xp + r.lowerBound, into: yp + r.lowerBound, count: r.count)
         }
         output = training ? y : nil
         return y
