@@ -130,15 +130,6 @@ final class LogBuffer: @unchecked Sendable {
 }
 
 public enum LocalRunner {
-    /// Features of the spec language the runtime does not execute yet. Running a
-    /// spec that uses them is refused up front rather than silently ignored.
-    public static func unsupportedFeatures(_ plan: Plan) -> [String] {
-        var out: [String] = []
-        for spec in plan.specs.values {
-        }
-        return Array(Set(out)).sorted()
-    }
-
     public static func run(_ plan: Plan, loaded: LoadedExperiment, options: RunOptions,
                            progress: @escaping (String) -> Void,
                            events: (@Sendable (RunEvent) -> Void)? = nil) throws -> RunResult {

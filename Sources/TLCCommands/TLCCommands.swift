@@ -152,12 +152,6 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let (loaded, plan) = try spec.plan(file)
-        let unsupported = LocalRunner.unsupportedFeatures(plan)
-        if !unsupported.isEmpty {
-            Output.err("tlc run: this spec uses parts that are validated and planned but not executed yet: \(unsupported.joined(separator: ", "))")
-            Output.err("  `tlc plan \(file)` shows what will run once they are.")
-            throw CommandFailure(code: 1)
-        }
         // Templates are checked before anything runs: a bad one is a spec error (exit code 2).
         let templateDir = template ?? loaded.base.report.template.map { dir in
             dir.hasPrefix("/") ? dir : (((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(dir) as NSString).standardizingPath
