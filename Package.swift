@@ -61,7 +61,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "FrontEnd"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Planner", "FrontEnd"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Planner", "FrontEnd", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TLCCommands", "FrontEnd", "Planner", "ModelZoo", "Engine", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Runtime", "FrontEnd"],
                     resources: [.copy("Fixtures")]),

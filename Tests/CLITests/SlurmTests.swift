@@ -8,6 +8,7 @@
 // Also: executor options and profiles that are wrong exit with 2.
 import Foundation
 import Testing
+import TestSupport
 @testable import TLCCommands
 
 /// Slurm's daemons and clients, installed with apt-get when missing (as `make deps` does).
@@ -89,19 +90,7 @@ struct LocalSlurm {
 struct SlurmSetupError: Error, CustomStringConvertible { var message: String; var description: String { message } }
 
 @Suite(.serialized) struct SlurmTests {
-    static let sweep = """
-        tlc: 1
-        name: slurmsweep
-        seed: 5
-        data: {classes: [0, 1], train_per_class: 40, test_per_class: 20}
-        backbone: {arch: mlp, options: {widths: [8]}}
-        training: {epochs: 1, batch_size: 32}
-        sweep:
-          grid:
-            optimizer.lr: [1e-3, 3e-3]
-            training.batch_size: [16, 32]
-
-        """
+    static let sweep = TestSpecs.tinySweep(name: "slurmsweep")
 
     func workspace() throws -> (dir: String, file: String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-slurmtest-\(UUID().uuidString)").path

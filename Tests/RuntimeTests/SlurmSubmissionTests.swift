@@ -5,22 +5,11 @@ import Foundation
 import FrontEnd
 import Planner
 import Testing
+import TestSupport
 @testable import Runtime
 
 @Suite struct SlurmSubmissionTests {
-    static let sweep = """
-        tlc: 1
-        name: subsweep
-        seed: 5
-        data: {classes: [0, 1], train_per_class: 40, test_per_class: 20}
-        backbone: {arch: mlp, options: {widths: [8]}}
-        training: {epochs: 1, batch_size: 32}
-        sweep:
-          grid:
-            optimizer.lr: [1e-3, 3e-3]
-            training.batch_size: [16, 32]
-
-        """
+    static let sweep = TestSpecs.tinySweep(name: "subsweep")
 
     func write(_ text: String, _ name: String) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-sub-\(UUID().uuidString)").path
