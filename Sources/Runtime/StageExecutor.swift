@@ -550,7 +550,7 @@ final class StageExecutor: @unchecked Sendable {
         case .rmsprop: .rmsprop(alpha: 0.99, epsilon: Float(o.eps), momentum: Float(o.momentum))
         }
         let s = spec.training.schedule
-        let schedule: Engine.ScheduleSpec = switch s.kind {
+        let schedule: LearningRateSchedule = switch s.kind {
         case .constant: s.warmupEpochs > 0 ? .cosine(warmupEpochs: s.warmupEpochs, minFactor: 1) : .constant
         case .step: .step(everyEpochs: s.stepEpochs, gamma: Float(s.gamma))
         case .cosine: .cosine(warmupEpochs: s.warmupEpochs, minFactor: Float(s.minLRFraction))

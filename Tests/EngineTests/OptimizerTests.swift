@@ -96,7 +96,7 @@ func close(_ a: [Float], _ b: [Float], _ tol: Float = 1e-6) -> Bool {
         #expect(abs(o.factor(step: 29) - 1) < 1e-6)
         #expect(o.factor(step: 99) < 1e-5)
         #expect(o.factor(step: 60) < o.factor(step: 40))
-        let r = ScheduleSpec.cosine(warmupEpochs: 1, minFactor: 0).resolve(epochs: 3, stepsPerEpoch: 10)
+        let r = LearningRateSchedule.cosine(warmupEpochs: 1, minFactor: 0).resolve(epochs: 3, stepsPerEpoch: 10)
         #expect(r == .cosine(warmupSteps: 10, totalSteps: 30, minFactor: 0))
     }
 }

@@ -6,7 +6,7 @@
 import Foundation
 
 /// A learning-rate schedule expressed in epochs; resolved to steps by the trainer.
-public enum ScheduleSpec: Hashable, Sendable {
+public enum LearningRateSchedule: Hashable, Sendable {
     case constant
     case step(everyEpochs: Int, gamma: Float)
     case cosine(warmupEpochs: Double = 0, minFactor: Float = 0)
@@ -50,7 +50,7 @@ public struct TrainingConfig: Hashable, Sendable {
     public var weightDecay: Float
     /// Rules for parameter groups (first match wins); unmatched parameters use the defaults.
     public var groups: [GroupRule]
-    public var schedule: ScheduleSpec
+    public var schedule: LearningRateSchedule
     public var clipNorm: Float?
     public var labelSmoothing: Float
     public var augmentation: Augmentation
@@ -70,7 +70,7 @@ public struct TrainingConfig: Hashable, Sendable {
     public var penalties: [AnchorPenalty] = []
 
     public init(epochs: Int, batchSize: Int = 128, optimizer: OptimizerKind = .adam(), learningRate: Float = 1e-3,
-                weightDecay: Float = 0, groups: [GroupRule] = [], schedule: ScheduleSpec = .constant,
+                weightDecay: Float = 0, groups: [GroupRule] = [], schedule: LearningRateSchedule = .constant,
                 clipNorm: Float? = nil, labelSmoothing: Float = 0, augmentation: Augmentation = Augmentation(),
                 earlyStopping: (metric: StopMetric, patience: Int)? = nil, seed: UInt64 = 0) {
         self.epochs = epochs; self.batchSize = batchSize; self.optimizer = optimizer
