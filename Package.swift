@@ -2,8 +2,9 @@
 // tlc — a compiler for declarative transfer-learning experiments.
 // Layering (one direction only):
 //   CYaml ─► FrontEnd ─► Planner ─► Runtime ─► Reporting ─► TLCCommands ─► tlc
-//   ModelZoo (pure architecture descriptions) is shared by FrontEnd, Planner and Engine.
-//   CBLAS, CZlib, CInt8 ─► Engine ─► Runtime
+//   Jobs (the plan as Codable data: stages and their typed work) ─► Planner, Execution
+//   CBLAS, CZlib, CInt8 ─► Engine ─► Execution (runs one stage's work) ─► Runtime
+//   ModelZoo (pure architecture descriptions) is shared by FrontEnd, Jobs and Engine.
 import PackageDescription
 
 let package = Package(
@@ -32,24 +33,28 @@ let package = Package(
         .target(name: "ModelZoo"),
         // Front end: YAML tree with locations, spec types, validation, extends, overrides, sweeps.
         .target(name: "FrontEnd", dependencies: ["CYaml", "ModelZoo"]),
-        // Planner: stages, the plan DAG, content hashes, plan printing.
-        .target(name: "Planner", dependencies: [
-            "FrontEnd", "ModelZoo",
+        // Jobs: the plan as plain Codable data — stages, their typed work values, hashes.
+        .target(name: "Jobs", dependencies: [
+            "ModelZoo",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Planner: lowers resolved specs to a plan of stages; plan printing.
+        .target(name: "Planner", dependencies: ["FrontEnd", "ModelZoo", "Jobs"]),
         // Engine: tensors, layers, training, data, checkpoints (knows nothing about YAML).
         .target(name: "Engine", dependencies: ["CBLAS", "CZlib", "CInt8", "ModelZoo"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
-        // Runtime: executes plans with the engine; run directories.
-        .target(name: "Runtime", dependencies: ["Planner", "Engine", "FrontEnd", "CBLAS"]),
+        // Execution: carries out one stage's work with the engine (no specs, no planner).
+        .target(name: "Execution", dependencies: ["Jobs", "Engine", "ModelZoo"]),
+        // Runtime: schedules plans, the stage cache, run directories, Slurm, verify.
+        .target(name: "Runtime", dependencies: ["Planner", "Jobs", "Execution", "Engine", "FrontEnd", "ModelZoo", "CBLAS"]),
         // Reporting: Mustache templates, SVG charts, HTML/Markdown reports, diffs, starters.
         .target(name: "Reporting", dependencies: [
-            "Runtime", "Planner", "FrontEnd",
+            "Runtime", "Planner", "Jobs", "FrontEnd",
             .product(name: "Mustache", package: "swift-mustache"),
         ]),
         // The command line, as a library so tests can drive it in-process.
         .target(name: "TLCCommands", dependencies: [
-            "FrontEnd", "Planner", "Runtime", "Reporting",
+            "FrontEnd", "Planner", "Jobs", "Runtime", "Reporting", "ModelZoo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "tlc", dependencies: ["TLCCommands", "Engine"]),

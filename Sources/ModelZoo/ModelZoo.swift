@@ -21,7 +21,7 @@ public struct FeatureShape: Hashable, Sendable, Codable, CustomStringConvertible
 /// One layer, or a named group of layers. Children of a group are named
 /// `group.child`; shortcut layers of a residual are `name.shortcut.child`;
 /// branch `i` of a concat is `name.branch<i>.child`.
-public indirect enum LayerDescription: Hashable, Sendable {
+public indirect enum LayerDescription: Hashable, Sendable, Codable {
     case dense(name: String, units: Int)
     case conv2d(name: String, filters: Int, kernel: Int, stride: Int, padding: Int)
     case maxPool(name: String, size: Int, stride: Int, padding: Int)
@@ -85,7 +85,7 @@ public indirect enum LayerDescription: Hashable, Sendable {
 }
 
 /// A whole network: a backbone (what transfers) and a head (what a spec replaces).
-public struct Architecture: Hashable, Sendable {
+public struct Architecture: Hashable, Sendable, Codable {
     public var name: String
     public var input: FeatureShape
     public var backbone: [LayerDescription]

@@ -1,6 +1,7 @@
 // Plan printing: text for people, JSON for tools, Graphviz dot for pictures.
 import Foundation
 import FrontEnd
+import Jobs
 
 extension Plan {
     /// A readable plan: the totals first, then every stage in dependency order.
@@ -48,28 +49,10 @@ extension Plan {
         return out
     }
 
-    /// JSON: `experiment`, `file`, `summary`, `stages` (id, kind, hash, deps, …), `points`.
+    /// plan.json: the plan's `Codable` encoding (it decodes back to an equal plan).
     public func json() -> String {
-        let stageValues: [SpecValue] = stages.map { s in
-            .object([("id", .string(s.id)), ("kind", .string(s.kind.rawValue)), ("hash", .string(s.hash)),
-                     ("deps", .list(s.deps.map(SpecValue.string))), ("experiment", .string(s.experiment)),
-                     ("points", .list(s.points.map(SpecValue.string))), ("flops", .double(s.flops.rounded())),
-                     ("summary", .string(s.summary)), ("inputs", s.inputs)])
-        }
-        let pointValues: [SpecValue] = points.map { p in
-            .object([("id", .string(p.id)), ("label", .string(p.label)),
-                     ("assignments", .map(p.assignments.map { SpecEntry($0.path, $0.value) })),
-                     ("model_stage", .string(p.modelStage)), ("evaluate_stages", .list(p.evaluateStages.map(SpecValue.string))),
-                     ("report_stage", .string(p.reportStage))])
-        }
-        let doc: SpecValue = .object([
-            ("experiment", .string(experiment)), ("file", .string(file)),
-            ("summary", .object([("points", .int(points.count)), ("stages", .int(stages.count)),
-                                 ("shared_stages", .int(sharedStages.count)), ("flops", .double(totalFLOPs.rounded()))])),
-            ("warnings", .list(warnings.map(SpecValue.string))),
-            ("stages", .list(stageValues)), ("points", .list(pointValues)),
-        ])
-        return doc.prettyJSON() + "\n"
+        // Plain Codable values with finite numbers always encode.
+        String(decoding: (try? encoded()) ?? Data(), as: UTF8.self)
     }
 
     /// Graphviz: one node per stage, edges from dependencies.

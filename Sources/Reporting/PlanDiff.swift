@@ -6,6 +6,7 @@
 // references resolve against the same revision).
 import Foundation
 import FrontEnd
+import Jobs
 import Planner
 import Runtime
 

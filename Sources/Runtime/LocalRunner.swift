@@ -4,9 +4,10 @@
 // point finished, so a directory that looks finished is finished; a failed point
 // keeps its log under `<run-id>.failed`.
 import Engine
+import Execution
 import Foundation
 import FrontEnd
-import Planner
+import Jobs
 
 public struct RunOptions: Sendable {
     /// Artifact root (default `Outputs`, or `TLC_OUTPUT`).
@@ -82,13 +83,8 @@ public struct RunResult: Sendable {
     }
 }
 
-/// What a run reports as it goes, for a live display (the log gets plain lines).
-public enum RunEvent: Sendable {
-    case stageStarted(id: String, kind: String, summary: String, label: String)
-    case epoch(stage: String, epoch: Int, epochs: Int, loss: Double, validationAccuracy: Double?, seconds: Double)
-    case batch(stage: String, epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double)
-    case stageFinished(id: String, seconds: Double, failed: Bool)
-}
+/// What a run reports as it goes (defined with the executor, which sends most of it).
+public typealias RunEvent = Execution.RunEvent
 
 public enum RunError: Error, CustomStringConvertible {
     case output(String)
@@ -130,7 +126,8 @@ final class LogBuffer: @unchecked Sendable {
 }
 
 public enum LocalRunner {
-    public static func run(_ plan: Plan, loaded: LoadedExperiment, options: RunOptions,
+    /// Runs `plan` (its stages carry everything they need) into a new run directory.
+    public static func run(_ plan: Plan, options: RunOptions,
                            progress: @escaping (String) -> Void,
                            events: (@Sendable (RunEvent) -> Void)? = nil) throws -> RunResult {
         let fm = FileManager.default
@@ -142,7 +139,7 @@ public enum LocalRunner {
             throw RunError.output("cannot write to the output folder \(experimentDir): \(describe(error)); choose another with --output or TLC_OUTPUT")
         }
         let runID = makeRunID()
-        let isSweep = loaded.hasSweep
+        let isSweep = plan.isSweep
         // Sweep: <experiment>/<sweep-id>/<label>/; single run: <experiment>/<run-id>/.
         let finalRoot = (experimentDir as NSString).appendingPathComponent(runID)
         let workRoot = (experimentDir as NSString).appendingPathComponent(".\(runID).partial")
@@ -150,11 +147,11 @@ public enum LocalRunner {
 
         let logBuffer = LogBuffer(progress: progress)
         let log: @Sendable (String) -> Void = { logBuffer.append($0) }
-        log("tlc \(versionString) run \(plan.experiment) (\(loaded.file)): \(plan.points.count) point(s), \(plan.stages.count) stages")
+        log("tlc \(versionString) run \(plan.experiment) (\(plan.file)): \(plan.points.count) point(s), \(plan.stages.count) stages")
 
         let cache = options.useCache ? StageCache(root: options.cacheRoot) : nil
         cache?.sweepTemporaries()
-        let executor = StageExecutor(plan: plan, policy: CachePolicy(cache: cache, forceExperiment: options.force ? plan.experiment : nil),
+        let executor = StageRunner(plan: plan, policy: CachePolicy(cache: cache, forceExperiment: options.force ? plan.experiment : nil),
                                      cancellation: options.cancellation, log: log)
         executor.events = events
         let started = Date()
@@ -184,20 +181,19 @@ public enum LocalRunner {
         var ok = false
         do {
             // The plan first: the reporter reads each point's stages and label from it.
-            try writeText(plan.json(), to: workRoot, "plan.json")
+            try writeText(String(decoding: try plan.encoded(), as: UTF8.self), to: workRoot, "plan.json")
             for point in plan.points {
                 let dirName = isSweep ? sanitize(point.label) : ""
                 let pointWork = dirName.isEmpty ? workRoot : (workRoot as NSString).appendingPathComponent(dirName)
                 let pointFinal = dirName.isEmpty ? finalRoot : (finalRoot as NSString).appendingPathComponent(dirName)
                 try fm.createDirectory(atPath: pointWork, withIntermediateDirectories: true)
-                let spec = plan.specs[point.id] ?? loaded.base
                 let failure = ([point.modelStage] + point.evaluateStages).compactMap { failures[$0] }.first
                 var metrics: [String: Double] = [:]
                 if failure == nil {
-                    metrics = try writePoint(point, spec: spec, plan: plan, executor: executor, to: pointWork)
+                    metrics = try writePoint(point, plan: plan, executor: executor, to: pointWork)
                 }
-                try writeText(loaded.sourceText, to: pointWork, "spec.yaml")
-                try writeText(YAMLEmitter.emit(yamlNode(spec.specValue)), to: pointWork, "resolved.yaml")
+                try writeText(plan.sourceText, to: pointWork, "spec.yaml")
+                try writeText(point.resolvedSpec, to: pointWork, "resolved.yaml")
                 if failure == nil { try options.reporter?.writePointReport(pointDir: pointWork) }
                 results.append(PointResult(label: point.label, runDir: pointFinal, status: failure == nil ? "succeeded" : "failed",
                                            metrics: metrics, error: failure))
@@ -211,10 +207,10 @@ public enum LocalRunner {
                        + "; logs kept in \(finalRoot)\(suffix)")
             try writeText(logBuffer.text, to: workRoot, "log.txt")
             if isSweep {
-                try Leaderboard.write(points: results, target: loaded.base.report.target, to: workRoot)
+                try Leaderboard.write(points: results, target: plan.reportTarget, to: workRoot)
                 try options.reporter?.writeSweepReport(sweepDir: workRoot)
             }
-            try writeText(RunEnvironment.capture(specFile: loaded.file, seed: loaded.base.seed, started: started).prettyJSON() + "\n", to: workRoot, "env.json")
+            try writeText(RunEnvironment.capture(specFile: plan.file, seed: plan.seed, started: started).prettyJSON() + "\n", to: workRoot, "env.json")
         } catch {
             // A write failed (disk full, a folder gone read-only, …): keep what can be kept
             // under a failed name, never a finished-looking directory.
@@ -246,31 +242,31 @@ public enum LocalRunner {
     /// Writes metrics.json, history.jsonl, model.safetensors and report.md of a finished point.
     /// The top-level metrics and model.safetensors are the baseline (trained) model's;
     /// compressed models and ensembles are listed under `variants` (see Variants.swift).
-    private static func writePoint(_ point: PlanPoint, spec: Spec, plan: Plan, executor: StageExecutor, to dir: String) throws -> [String: Double] {
-        guard let evalID = point.evaluateStages.first, let trainID = plan.stage(evalID)?.deps.first,
+    private static func writePoint(_ point: PlanPoint, plan: Plan, executor: StageRunner, to dir: String) throws -> [String: Double] {
+        guard case .report(let report)? = executor.stage(point.reportStage)?.work,
+              let evalID = point.evaluateStages.first, let trainID = executor.stage(evalID)?.deps.first,
               case .trained(let network, let history, let seconds, let stoppedEarly) = try executor.output(trainID),
-              case .evaluation(_, let test, _) = try executor.output(evalID) else { return [:] }
+              case .evaluation(_, let test) = try executor.output(evalID) else { return [:] }
         var metrics: [String: Double] = [
             "test.accuracy": test.accuracy, "test.loss": test.loss, "test.top5": test.topKAccuracy, "test.macro_f1": test.macroF1,
-            "model.params": Double(network.parameterCount), "model.trainable_params": Double(trainableParameters(network, spec)),
+            "model.params": Double(network.parameterCount), "model.trainable_params": Double(trainableParameters(network, frozen: report.frozen)),
             "time.train_seconds": seconds, "latency.per_image_ms": test.secondsPerImage * 1000,
             "latency.per_batch_ms": test.secondsPerBatch * 1000,
         ]
         metrics["model.frozen_params"] = metrics["model.params"]! - metrics["model.trainable_params"]!
-        if let trainStage = plan.stage(point.modelStage), trainStage.kind == .train,
-           let features = executor.dependency(of: trainStage, kind: .features), let s = executor.computeSeconds(features) {
+        if let trainStage = executor.stage(point.modelStage), case .train(let work) = trainStage.work, work.featureCut != nil,
+           let s = executor.computeSeconds(trainStage.deps[2]) {
             // The frozen backbone ran once over every split; the head trained on its outputs.
             metrics["time.features_seconds"] = s
         }
         for id in point.evaluateStages {
-            guard case .evaluation(let variant, let result, _)? = try? executor.output(id) else { continue }
+            guard case .evaluation(let variant, let result)? = try? executor.output(id) else { continue }
             if variant == "source.before" { metrics["source.accuracy_before"] = result.accuracy }
             if variant == "source.after" { metrics["source.accuracy_after"] = result.accuracy }
         }
-        if let before = metrics["source.accuracy_before"], metrics["source.accuracy_after"] == nil,
-           let trainStage = plan.stage(point.modelStage), let features = executor.dependency(of: trainStage, kind: .features),
-           plan.stage(features)?.inputs["cut"] == nil {
-            // The frozen backbone is unchanged bit for bit (batch norm on running statistics).
+        if let before = metrics["source.accuracy_before"], metrics["source.accuracy_after"] == nil {
+            // The planner re-scores the source task unless the whole backbone was frozen,
+            // which leaves it unchanged bit for bit (batch norm on running statistics).
             metrics["source.accuracy_after"] = before
         }
         if let before = metrics["source.accuracy_before"], let after = metrics["source.accuracy_after"] {
@@ -282,9 +278,9 @@ public enum LocalRunner {
             if let v = last.validationAccuracy { metrics["val.accuracy"] = v }
             if let v = last.validationLoss { metrics["val.loss"] = v }
         }
-        var meta: [String: String] = ["tlc.version": versionString, "tlc.experiment": spec.name, "tlc.point": point.label,
-                                      "tlc.classes": (spec.data.classes ?? Array(0..<(spec.data.classCount ?? 10))).map(String.init).joined(separator: ",")]
-        if let normID = plan.stage(trainID)?.deps.dropFirst().first, let n = try executor.normalization(normID) {
+        var meta: [String: String] = ["tlc.version": versionString, "tlc.experiment": report.experiment, "tlc.point": point.label,
+                                      "tlc.classes": report.classes.map(String.init).joined(separator: ",")]
+        if let normID = executor.stage(trainID)?.deps.dropFirst().first, let n = try executor.normalization(normID) {
             meta["tlc.normalization"] = "\(n.kind.rawValue) shift=\(n.shift) scale=\(n.scale)"
         }
         let modelPath = (dir as NSString).appendingPathComponent("model.safetensors")
@@ -300,44 +296,37 @@ public enum LocalRunner {
         }
         try writeText(historyLines.joined(separator: "\n") + (historyLines.isEmpty ? "" : "\n"), to: dir, "history.jsonl")
         var entries = metrics.keys.sorted().map { SpecEntry($0, .double(metrics[$0]!)) }
-        if !variantEvaluations(point, plan: plan).isEmpty {
+        if !variantEvaluations(point, executor: executor).isEmpty {
             let base = VariantRow(name: "baseline", result: test, bytes: Int(metrics["model.bytes"]!), params: network.parameterCount,
                                   sparsity: PruningMasks.sparsity(network))
-            let rows = [base] + (try variantRows(point, plan: plan, executor: executor, dir: dir, metadata: meta))
+            let rows = [base] + (try variantRows(point, executor: executor, dir: dir, metadata: meta))
             entries.append(SpecEntry("variants", variantsValue(rows)))
             // Per-variant evaluations for the reports, and the compression details (per-layer
             // sparsity, ensemble members) the generic variants table does not show.
             for r in rows.dropFirst() {
-                try writeText(evaluationJSON(r.result, variant: r.name, spec: spec, stoppedEarly: false), to: dir, "evaluation.\(r.name).json")
+                try writeText(evaluationJSON(r.result, variant: r.name, classNames: report.classNames, stoppedEarly: false), to: dir, "evaluation.\(r.name).json")
             }
             try writeText(variantsMarkdown(rows), to: dir, "compression.md")
         }
         try writeText(SpecValue.map(entries).prettyJSON() + "\n", to: dir, "metrics.json")
-        try writeText(evaluationJSON(test, variant: "baseline", spec: spec, stoppedEarly: stoppedEarly), to: dir, "evaluation.json")
+        try writeText(evaluationJSON(test, variant: "baseline", classNames: report.classNames, stoppedEarly: stoppedEarly), to: dir, "evaluation.json")
         return metrics
     }
 
-    /// Trainable parameters by the spec's freeze selection (the same whether the
+    /// Trainable parameters given the frozen layer paths (the same whether the
     /// model was just trained or read from the cache).
-    static func trainableParameters(_ network: Network, _ spec: Spec) -> Int {
-        let frozen = Set(network.summary.frozenLayers(spec.backbone.freeze))
+    static func trainableParameters(_ network: Network, frozen: [String]) -> Int {
+        let frozen = Set(frozen)
         return network.summary.layers.filter { !$0.isGroup && !frozen.contains($0.path) }.reduce(0) { $0 + $1.parameters }
-    }
-
-    /// Class names of a spec's data, in label order ("T-shirt/top", … for Fashion-MNIST).
-    public static func classNames(_ spec: Spec) -> [String] {
-        (spec.data.classes ?? Array(0..<(spec.data.classCount ?? 10))).map {
-            spec.data.dataset == .fashionMNIST && $0 < 10 ? DatasetSource.fashionMNISTClassNames[$0] : "class \($0)"
-        }
     }
 
     /// evaluation.json of a run directory: one variant's test evaluation with the
     /// class names, per-class scores and the confusion matrix (rows: true class).
-    static func evaluationJSON(_ e: EvaluationResult, variant: String, spec: Spec, stoppedEarly: Bool) -> String {
+    static func evaluationJSON(_ e: EvaluationResult, variant: String, classNames: [String], stoppedEarly: Bool) -> String {
         func doubles(_ xs: [Double]) -> SpecValue { .list(xs.map(SpecValue.double)) }
         return SpecValue.object([
             ("variant", .string(variant)), ("split", .string("test")), ("count", .int(e.count)),
-            ("classes", .list(classNames(spec).map(SpecValue.string))),
+            ("classes", .list(classNames.map(SpecValue.string))),
             ("accuracy", .double(e.accuracy)), ("loss", .double(e.loss)), ("top_k", .int(e.topK)),
             ("top_k_accuracy", .double(e.topKAccuracy)), ("macro_f1", .double(e.macroF1)),
             ("precision", doubles(e.precision)), ("recall", doubles(e.recall)), ("f1", doubles(e.f1)),
@@ -365,20 +354,5 @@ public enum LocalRunner {
     static func writeText(_ text: String, to dir: String, _ name: String) throws {
         let path = (dir as NSString).appendingPathComponent(name)
         try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-    }
-
-    /// A plain value as a YAML node (for resolved.yaml).
-    static func yamlNode(_ v: SpecValue) -> YAMLNode {
-        let here = SourceLocation(file: "resolved.yaml", line: 1, column: 1)
-        switch v {
-        case .null: return YAMLNode(.scalar(YAMLScalar("null")), at: here)
-        case .bool(let b): return YAMLNode(.scalar(YAMLScalar(b ? "true" : "false")), at: here)
-        case .int(let i): return YAMLNode(.scalar(YAMLScalar(String(i))), at: here)
-        case .double(let d): return YAMLNode(.scalar(YAMLScalar(d == d.rounded() && abs(d) < 1e15 ? String(format: "%.1f", d) : v.compactText)), at: here)
-        case .string(let s): return YAMLNode(.scalar(YAMLScalar(s, style: .doubleQuoted)), at: here)
-        case .list(let items): return YAMLNode(.sequence(items.map(yamlNode)), at: here)
-        case .map(let entries):
-            return YAMLNode(.mapping(entries.map { YAMLPair(key: YAMLNode(.scalar(YAMLScalar($0.key)), at: here), value: yamlNode($0.value)) }), at: here)
-        }
     }
 }

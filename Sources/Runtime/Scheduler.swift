@@ -4,7 +4,9 @@
 // unless `failFast`). The engine's kernel threads are divided among the jobs so
 // that jobs × threads never exceeds the cores; results do not depend on either.
 import Engine
+import Execution
 import Foundation
+import Jobs
 import Planner
 
 /// Set by SIGINT/SIGTERM; running stages stop at their next epoch.

@@ -4,6 +4,7 @@
 // place: an entry either is complete or does not exist. A per-entry flock keeps
 // two processes from computing the same stage at once; the second one waits and
 // then reuses the first one's entry.
+import Execution
 import Foundation
 
 public final class StageCache: @unchecked Sendable {
@@ -113,17 +114,6 @@ public final class StageCache: @unchecked Sendable {
         defer { close(fd) }
         if Foundation.fsync(fd) != 0 && errno != EINVAL {
             throw CacheError.io("cannot sync \(path): \(String(cString: strerror(errno)))")
-        }
-    }
-}
-
-public enum CacheError: Error, CustomStringConvertible {
-    case io(String)
-    case corrupt(String)
-    public var description: String {
-        switch self {
-        case .io(let m): m
-        case .corrupt(let m): "corrupt cache entry: \(m)"
         }
     }
 }

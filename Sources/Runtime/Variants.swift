@@ -4,9 +4,10 @@
 // under `variants.<name>` and to compression.md; the variants' checkpoints are written
 // to `variants/<name>.safetensors` in the run directory.
 import Engine
+import Execution
 import Foundation
 import FrontEnd
-import Planner
+import Jobs
 
 struct VariantRow {
     var name: String
@@ -22,23 +23,23 @@ struct VariantRow {
 extension LocalRunner {
     /// The point's evaluations of other models than the baseline (compression steps, an
     /// ensemble); the source task's evaluations (transfer) are not variants of this model.
-    static func variantEvaluations(_ point: PlanPoint, plan: Plan) -> [String] {
+    static func variantEvaluations(_ point: PlanPoint, executor: StageRunner) -> [String] {
         point.evaluateStages.dropFirst().filter { id in
-            guard case .string(let v)? = plan.stage(id)?.inputs["variant"] else { return true }
-            return !v.hasPrefix("source.")
+            guard case .evaluate(let w)? = executor.stage(id)?.work else { return true }
+            return !w.isSourceTask
         }
     }
 
     /// Rows for the point's variant evaluations (the baseline row is the caller's).
-    static func variantRows(_ point: PlanPoint, plan: Plan, executor: StageExecutor, dir: String,
+    static func variantRows(_ point: PlanPoint, executor: StageRunner, dir: String,
                             metadata: [String: String]) throws -> [VariantRow] {
         var rows: [VariantRow] = []
         var used: [String: Int] = [:]
         let folder = (dir as NSString).appendingPathComponent("variants")
-        for evalID in variantEvaluations(point, plan: plan) {
-            guard let stage = plan.stage(evalID), let modelID = stage.deps.first,
-                  case .evaluation(let kind, let result, _) = try executor.output(evalID),
-                  let model = try executor.inferenceModel(try executor.output(modelID)) else { continue }
+        for evalID in variantEvaluations(point, executor: executor) {
+            guard let stage = executor.stage(evalID), let modelID = stage.deps.first,
+                  case .evaluation(let kind, let result) = try executor.output(evalID),
+                  let model = try executor.inferenceModel(modelID) else { continue }
             var name: String = switch kind {
             case "prune": "pruned"
             case "quantize": if case .int8(let q) = model { "int\(q.config.bits)" } else { "quantized" }
@@ -105,7 +106,7 @@ extension LocalRunner {
             guard let info = r.ensemble else { continue }
             md += "\n### Ensemble (\(info.method)) and its members (test accuracy)\n\n| model | test acc | weight |\n| --- | --- | --- |\n"
             for (i, a) in info.memberTestAccuracy.enumerated() {
-                md += "| member \(i + 1) | \(pct(a)) | \(info.weights.map { fmt($0[i], 3) } ?? "–") |\n"
+                md += "| \(i < info.memberNames.count ? info.memberNames[i] : "member \(i + 1)") | \(pct(a)) | \(info.weights.map { fmt($0[i], 3) } ?? "–") |\n"
             }
             md += "| **ensemble** | **\(pct(r.result.accuracy))** | |\n"
             if let best = info.memberTestAccuracy.max() {

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Foundation
 import FrontEnd
+import Jobs
 import Planner
 import Runtime
 
@@ -125,26 +126,26 @@ struct Status: ParsableCommand {
 struct ExecStage: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec-stage",
-        abstract: "Run some stages of a plan into the stage cache (what each Slurm job runs).",
-        discussion: "PLAN is a Slurm submission file (submission.json) or an experiment file (then --set and --output apply). The stages' dependencies must be in the cache.",
+        abstract: "Run some stages of a recorded plan into the stage cache (what each Slurm job runs).",
+        discussion: "PLAN is a Slurm submission file (submission.json, whose folder holds the recorded plan.json) or a plan.json (then --output sets the artifact root). The stages' dependencies must be in the cache.",
         shouldDisplay: false)
-    @Argument(help: ArgumentHelp("submission.json, or an experiment file.", valueName: "plan")) var plan: String
+    @Argument(help: ArgumentHelp("submission.json or plan.json.", valueName: "plan")) var plan: String
     @Argument(help: ArgumentHelp("Stage hashes (full, or at least 10 hex digits), run in order.", valueName: "stage")) var stages: [String]
-    @OptionGroup var spec: SpecOptions
-    @Option(help: ArgumentHelp("Artifact root, for an experiment file (default: Outputs, or $TLC_OUTPUT).", valueName: "dir")) var output: String?
+    @Option(help: ArgumentHelp("Artifact root, for a plan.json (default: Outputs, or $TLC_OUTPUT).", valueName: "dir")) var output: String?
 
     func run() throws {
-        var file = plan, overrides = spec.overrides, root = RunOptions(outputRoot: output).outputRoot
-        if plan.hasSuffix(".json") {
-            do {
+        let recorded: Plan, root: String
+        do {
+            if (plan as NSString).lastPathComponent == "plan.json" {
+                (recorded, root) = (try Plan.read(plan), RunOptions(outputRoot: output).outputRoot)
+            } else {
                 let record = try SlurmSubmissionRecord.read(plan)
-                (file, overrides, root) = (record.spec, record.overrides, record.outputRoot)
-            } catch {
-                Output.err("tlc exec-stage: \(error)")
-                throw CommandFailure(code: 2)
+                (recorded, root) = (try SlurmSubmissionRecord.plan(nextTo: plan), record.outputRoot)
             }
+        } catch {
+            Output.err("tlc exec-stage: \(error)")
+            throw CommandFailure(code: 2)
         }
-        let built = try Self.plan(file, overrides: overrides)
         let cancellation = Cancellation()
         let signals = cancellation.installSignalHandlers { sig in
             Output.err("tlc exec-stage: signal \(sig): stopping at the next epoch; finished stages stay cached")
@@ -152,32 +153,15 @@ struct ExecStage: ParsableCommand {
         defer { withExtendedLifetime(signals) {} }
         let threads = ProcessInfo.processInfo.environment["SLURM_CPUS_PER_TASK"].flatMap { Int($0) }
         let host = ProcessInfo.processInfo.hostName
-        Output.out("tlc exec-stage on \(host): \(stages.count) stage(s) of \(built.experiment), cache \(root)/.cache")
+        Output.out("tlc exec-stage on \(host): \(stages.count) stage(s) of \(recorded.experiment), cache \(root)/.cache")
         do {
-            try StageJob.run(built, hashes: stages, outputRoot: root, threads: threads, cancellation: cancellation) { Output.out($0) }
+            try StageJob.run(recorded, hashes: stages, outputRoot: root, threads: threads, cancellation: cancellation) { Output.out($0) }
         } catch let e as StageJobError {
             Output.err("tlc exec-stage: error: \(e)")
             throw CommandFailure(code: 2)
         } catch {
             Output.err("tlc exec-stage: error: \(error)")
             throw CommandFailure(code: 1)
-        }
-    }
-}
-
-extension ExecStage {
-    /// The plan of a spec file with overrides; errors are printed and become exit code 2.
-    static func plan(_ file: String, overrides: [String]) throws -> Plan {
-        do {
-            let loaded = try ExperimentLoader().load(path: file, overrides: overrides)
-            return try PlanBuilder().plan(loaded)
-        } catch let error as DiagnosticError {
-            Output.diagnostics(error.diagnostics)
-            Output.err("tlc exec-stage: \(error.diagnostics.count) error(s) in \(file)")
-            throw CommandFailure(code: 2)
-        } catch {
-            Output.err("tlc exec-stage: \(error)")
-            throw CommandFailure(code: 2)
         }
     }
 }

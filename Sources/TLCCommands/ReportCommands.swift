@@ -6,6 +6,7 @@
 import ArgumentParser
 import Foundation
 import FrontEnd
+import Jobs
 import Planner
 import Reporting
 import Runtime

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import FrontEnd
+import Jobs
 import Planner
 import Reporting
 import Runtime
@@ -173,7 +174,7 @@ struct Run: ParsableCommand {
             options.remote = slurm
             let display = ProgressDisplay()
             defer { display.finish() }
-            result = try LocalRunner.run(plan, loaded: loaded, options: options, progress: { display.line($0) },
+            result = try LocalRunner.run(plan, options: options, progress: { display.line($0) },
                                          events: { display.event($0) })
         } catch {
             Output.err("tlc run: \(error)")

@@ -35,6 +35,8 @@ public struct LoadedExperiment: Sendable {
     /// Swept paths, in label order.
     public var sweptPaths: [String]
     public var warnings: [Diagnostic]
+    /// The `--set PATH=VALUE` overrides applied, as given.
+    public var overrides: [String] = []
     public var name: String { base.name }
 }
 
@@ -117,7 +119,8 @@ public struct ExperimentLoader {
         if diagnostics.hasErrors { throw DiagnosticError(Self.unique(diagnostics.diagnostics)) }
         return LoadedExperiment(file: path, sourceText: sourceText, extendsChain: chain, base: base, points: points,
                                 hasSweep: definition != nil, sweptPaths: definition?.paths ?? [],
-                                warnings: Self.unique(diagnostics.diagnostics.filter { $0.severity != .error }))
+                                warnings: Self.unique(diagnostics.diagnostics.filter { $0.severity != .error }),
+                                overrides: overrides)
     }
 
     /// Decodes sweep points: each point's values set into the base tree, then checked.

@@ -5,9 +5,9 @@
 // content-addressed cache, and LocalRunner then reads them as cached stages.
 // StageJob is the other end: what one job runs.
 import Engine
+import Execution
 import Foundation
-import FrontEnd
-import Planner
+import Jobs
 
 /// Computes a plan's missing stages into the shared stage cache somewhere else.
 public protocol RemoteExecutor: Sendable {
@@ -36,14 +36,14 @@ public enum StageJob {
         for hash in hashes {
             let matches = plan.stages.filter { $0.hash == hash || (hash.count >= 10 && $0.hash.hasPrefix(hash)) }
             guard let stage = matches.first, matches.allSatisfy({ $0.hash == stage.hash }) else {
-                throw StageJobError.usage("no stage with hash \(hash) in the plan of \(plan.file): the spec, a file it extends or its overrides changed since the jobs were submitted; run `tlc run` again to resubmit")
+                throw StageJobError.usage("no stage with hash \(hash) in the recorded plan of \(plan.file); run `tlc run` again to resubmit")
             }
             guard stage.kind != .report else { throw StageJobError.usage("stage \(stage.id) is a report stage; `tlc run` writes reports itself") }
             targets.append(stage)
         }
         let cache = StageCache(root: (outputRoot as NSString).appendingPathComponent(".cache"))
         cache.sweepTemporaries()
-        let executor = StageExecutor(plan: plan, policy: CachePolicy(cache: cache), cancellation: cancellation, log: log)
+        let executor = StageRunner(plan: plan, policy: CachePolicy(cache: cache), cancellation: cancellation, log: log)
         Parallel.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let byID = Dictionary(plan.stages.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var available = Set<String>()

@@ -5,8 +5,10 @@
 // runs; `tlc exec-stage` reads it), jobs/*.sh (the batch scripts) and logs/.
 // Jobs still queued or running from an earlier submission are adopted, never
 // submitted twice; stages in the cache are never submitted at all.
+import Execution
 import Foundation
 import FrontEnd
+import Jobs
 import Planner
 
 /// What a submission folder's submission.json holds.
@@ -20,6 +22,14 @@ public struct SlurmSubmissionRecord: Codable, Sendable {
     public var outputRoot: String
     public var created: String
     public var jobs: [SlurmJob]
+    /// The recorded plan the jobs run (plan.json beside submission.json).
+    public static let planFile = "plan.json"
+
+    /// The plan a submission's jobs run, read from the submission folder.
+    public static func plan(nextTo submissionFile: String) throws -> Plan {
+        let path = ((submissionFile as NSString).deletingLastPathComponent as NSString).appendingPathComponent(planFile)
+        do { return try Plan.read(path) } catch { throw StageJobError.usage("\(error)") }
+    }
 
     public static func read(_ path: String) throws -> SlurmSubmissionRecord {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -118,6 +128,9 @@ public final class SlurmRunner: RemoteExecutor, @unchecked Sendable {
             throw RunError.output("cannot write the submission folder \(folder): \(describe(error))")
         }
         let submissionFile = (folder as NSString).appendingPathComponent("submission.json")
+        // The jobs run the recorded plan, never a re-planned spec (which may have changed since).
+        do { try plan.encoded().write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent(SlurmSubmissionRecord.planFile)), options: .atomic) }
+        catch { throw RunError.output("cannot write the submission's plan in \(folder): \(describe(error))") }
         var record = SlurmSubmissionRecord(id: id, experiment: plan.experiment, spec: specFile, overrides: overrides,
                                            outputRoot: outputRoot, created: RunEnvironment.iso8601(Date()), jobs: jobs)
         try record.write(to: submissionFile)

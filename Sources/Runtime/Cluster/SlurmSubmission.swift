@@ -6,6 +6,7 @@
 // become one job array, one task per point running that point's stages in order.
 // Jobs wait for the jobs of the stages they read with `--dependency=afterok:…`.
 import Foundation
+import Jobs
 import Planner
 
 /// One job (or job array) of a submission.

@@ -1,24 +1,28 @@
-// How each stage kind's output is written to and read from a cache entry.
-// Small and exact: a data split is stored as indices, not images; models as
-// safetensors; histories and evaluations as JSON.
+// StageStorage — how each stage kind's output is written into a cache entry
+// folder and read back. Small and exact: a data split is stored as indices, not
+// images; networks as safetensors with their architecture beside them; histories
+// and evaluations as JSON.
 import Engine
 import Foundation
-import FrontEnd
+import Jobs
 import ModelZoo
-import Planner
 
-/// Which samples a data.load stage chose: indices into the class-selected
-/// training and test splits of the source.
-struct DataSelection: Codable, Hashable {
-    var classes: [Int]?
-    var train: [Int]
-    var validation: [Int]
-    var test: [Int]
+/// A cache entry that cannot be used as it is.
+public enum CacheError: Error, CustomStringConvertible {
+    case io(String)
+    case corrupt(String)
+    public var description: String {
+        switch self {
+        case .io(let m): m
+        case .corrupt(let m): "corrupt cache entry: \(m)"
+        }
+    }
 }
 
 /// How long a stage computed for (timing.json in its cache entry).
-struct StageTiming: Codable {
-    var seconds: Double
+public struct StageTiming: Codable, Sendable {
+    public var seconds: Double
+    public init(seconds: Double) { self.seconds = seconds }
 }
 
 struct TrainingInfo: Codable {
@@ -27,18 +31,23 @@ struct TrainingInfo: Codable {
     var variant: String?
 }
 
-extension StageExecutor {
-    func save(_ output: StageOutput, of stage: Stage, to dir: String) throws {
+public enum StageStorage {
+    /// Writes `output` into the folder `dir`.
+    public static func save(_ output: StageOutput, stage: String, to dir: String) throws {
         func path(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        func saveNetwork(_ network: Network) throws {
+            try network.save(to: path("model.safetensors"), metadata: ["tlc.stage": stage])
+            try encoder.encode(network.architecture).write(to: URL(fileURLWithPath: path("architecture.json")))
+        }
         switch output {
         case .data(_, _, _, let selection):
             try encoder.encode(selection).write(to: URL(fileURLWithPath: path("selection.json")))
         case .normalized(_, _, _, let normalization):
             try encoder.encode(normalization).write(to: URL(fileURLWithPath: path("normalization.json")))
         case .model(let network):
-            try network.save(to: path("model.safetensors"), metadata: ["tlc.stage": stage.id])
+            try saveNetwork(network)
         case .features(let train, let validation, let test):
             var tensors: [(name: String, tensor: Tensor)] = []
             for (name, data) in [("train", train), ("validation", validation), ("test", test)] {
@@ -49,7 +58,7 @@ extension StageExecutor {
             }
             try SafeTensors.write(tensors, metadata: ["tlc.classes": train.classNames.joined(separator: "\u{1f}")], to: path("features.safetensors"))
         case .trained(let network, let history, let seconds, let stoppedEarly):
-            try network.save(to: path("model.safetensors"), metadata: ["tlc.stage": stage.id])
+            try saveNetwork(network)
             let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
             try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path("history.jsonl")))
             try encoder.encode(TrainingInfo(seconds: seconds, stoppedEarly: stoppedEarly))
@@ -57,38 +66,49 @@ extension StageExecutor {
         case .fisher(let fisher):
             try SafeTensors.write(try fisher.keys.sorted().map { ($0, try Tensor(shape: [fisher[$0]!.count], values: fisher[$0]!)) },
                                   to: path("fisher.safetensors"))
-        case .evaluation(let variant, let result, _):
+        case .evaluation(let variant, let result):
             try encoder.encode(result).write(to: URL(fileURLWithPath: path("evaluation.json")))
             try encoder.encode(TrainingInfo(seconds: result.seconds, stoppedEarly: false, variant: variant))
                 .write(to: URL(fileURLWithPath: path("variant.json")))
-        case .quantized, .ensemble:
-            try saveCompression(output, to: dir)
+        case .quantized(let q):
+            try q.save(to: path("model.int8.safetensors"))
+        case .ensemble(_, let info):
+            try encoder.encode(info).write(to: URL(fileURLWithPath: path("ensemble.json")))
         case .report:
             break
         }
     }
 
-    func load(_ stage: Stage, from dir: String) throws -> StageOutput {
+    /// Reads the output of a stage doing `work` from `dir`. Only normalize and ensemble
+    /// outputs read their dependencies (the data they normalize, their members).
+    public static func load(_ work: StageWork, from dir: String, inputs: StageInputs, context: StageContext) throws -> StageOutput {
         func path(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
         func read(_ name: String) throws -> Data {
             guard let d = FileManager.default.contents(atPath: path(name)) else { throw CacheError.corrupt("\(path(name)) is missing") }
             return d
         }
-        guard let spec = plan.specs[stage.source] else { throw StageFailure(stage: stage.id, message: "no spec") }
         let decoder = JSONDecoder()
+        func network() throws -> Network {
+            let network = try Network(architecture: try decoder.decode(Architecture.self, from: read("architecture.json")), seed: 0)
+            try network.load(from: path("model.safetensors"))
+            return network
+        }
+        func trained() throws -> StageOutput {
+            let history = try String(decoding: read("history.jsonl"), as: UTF8.self).split(separator: "\n")
+                .map { try decoder.decode(EpochRecord.self, from: Data($0.utf8)) }
+            let info = try decoder.decode(TrainingInfo.self, from: read("training.json"))
+            return .trained(network: try network(), history: history, seconds: info.seconds, stoppedEarly: info.stoppedEarly)
+        }
         do {
-            switch stage.kind {
-            case .dataLoad:
-                return try materializeSelection(try decoder.decode(DataSelection.self, from: read("selection.json")), spec: spec, experiment: stage.experiment)
+            switch work {
+            case .dataLoad(let w):
+                return try DataStages.materializeSelection(try decoder.decode(DataSelection.self, from: read("selection.json")), work: w, context: context)
             case .dataNormalize:
-                guard case .data(let train, let validation, let test, _) = try output(stage.deps[0]) else { throw CacheError.corrupt(dir) }
-                let n = try decoder.decode(Normalization.self, from: read("normalization.json"))
-                return .normalized(train: try n.apply(to: train), validation: validation.isEmpty ? validation : try n.apply(to: validation),
-                                   test: try n.apply(to: test), normalization: n)
+                guard case .data(let train, let validation, let test, _) = try inputs(0) else { throw CacheError.corrupt(dir) }
+                return try DataStages.applied(try decoder.decode(Normalization.self, from: read("normalization.json")),
+                                              train: train, validation: validation, test: test)
             case .modelInit:
-                let network = try Network(architecture: try architecture(spec), seed: 0)
-                try network.load(from: path("model.safetensors"))
-                return .model(network)
+                return .model(try network())
             case .features:
                 let file = try SafeTensors.read(path("features.safetensors"))
                 var byName: [String: Tensor] = [:]
@@ -103,13 +123,8 @@ extension StageExecutor {
                                        labels: (0..<y.count).map { Int(y[$0]) }, classNames: names)
                 }
                 return .features(train: try split("train"), validation: try split("validation"), test: try split("test"))
-            case .train:
-                let network = try Network(architecture: try architecture(spec), seed: 0)
-                try network.load(from: path("model.safetensors"))
-                let history = try String(decoding: read("history.jsonl"), as: UTF8.self).split(separator: "\n")
-                    .map { try decoder.decode(EpochRecord.self, from: Data($0.utf8)) }
-                let info = try decoder.decode(TrainingInfo.self, from: read("training.json"))
-                return .trained(network: network, history: history, seconds: info.seconds, stoppedEarly: info.stoppedEarly)
+            case .train, .prune, .distill:
+                return try trained()
             case .fisher:
                 let file = try SafeTensors.read(path("fisher.safetensors"))
                 var out: [String: [Float]] = [:]
@@ -118,14 +133,25 @@ extension StageExecutor {
             case .evaluate:
                 let result = try decoder.decode(EvaluationResult.self, from: read("evaluation.json"))
                 let info = try decoder.decode(TrainingInfo.self, from: read("variant.json"))
-                // The evaluated model is not loaded here (nothing reads it from an evaluation).
-                return .evaluation(variant: info.variant ?? "baseline", result: result, network: nil)
+                return .evaluation(variant: info.variant ?? "baseline", result: result)
+            case .quantize:
+                return .quantized(try QuantizedNetwork.load(from: path("model.int8.safetensors")))
+            case .ensemble:
+                let info = try decoder.decode(EnsembleInfo.self, from: read("ensemble.json"))
+                guard let method = EnsembleMethod(rawValue: info.method), info.members.allSatisfy({ $0 >= 0 && $0 < inputs.count - 1 }) else {
+                    throw CacheError.corrupt(path("ensemble.json"))
+                }
+                let members = try info.members.map { i in
+                    guard let m = try CompressionStages.inferenceModel(try inputs(i)) else { throw CacheError.corrupt("member \(i) holds no model") }
+                    return m
+                }
+                return .ensemble(EnsembleModel(members: members, method: method, weights: info.weights), info)
             case .report:
                 return .report
-            case .prune, .quantize, .distill, .ensemble:
-                return try loadCompression(stage, spec: spec, from: dir)
             }
         } catch let e as StageFailure {
+            throw e
+        } catch let e as CacheError {
             throw e
         } catch {
             throw CacheError.corrupt("\(dir): \(error)")

@@ -1,0 +1,108 @@
+// Execution — carries out one stage: its `StageWork` (Jobs) and its dependencies'
+// outputs in, a `StageOutput` out, computed with the engine. It never sees a spec,
+// a plan or the planner: every decision is already in the work value. One file
+// per stage family (DataStages, ModelStages, TrainingStages, CompressionStages,
+// EnsembleStages); StageStorage writes outputs into cache entries and reads them
+// back. The runtime decides when a stage runs and where its output is kept.
+import Engine
+import Foundation
+import Jobs
+
+/// What a finished stage hands to the stages after it.
+public enum StageOutput {
+    case data(train: Dataset, validation: Dataset, test: Dataset, selection: DataSelection)
+    case normalized(train: Dataset, validation: Dataset, test: Dataset, normalization: Normalization)
+    case model(Network)
+    /// The frozen prefix's outputs for every split.
+    case features(train: Dataset, validation: Dataset, test: Dataset)
+    /// The diagonal Fisher information of a source model, by parameter name.
+    case fisher([String: [Float]])
+    case trained(network: Network, history: [EpochRecord], seconds: Double, stoppedEarly: Bool)
+    /// An evaluated model.
+    case evaluation(variant: String, result: EvaluationResult)
+    /// An int8 model (a quantize stage); prune and distill stages hand on `.trained`.
+    case quantized(QuantizedNetwork)
+    /// An ensemble of other stages' models.
+    case ensemble(EnsembleModel, EnsembleInfo)
+    case report
+}
+
+/// A stage that failed, with what a person needs to act on it.
+public struct StageFailure: Error, CustomStringConvertible {
+    public var stage: String
+    public var message: String
+    public init(stage: String, message: String) { self.stage = stage; self.message = message }
+    public var description: String { "stage \(stage) failed: \(message)" }
+}
+
+/// What a run reports as it goes, for a live display (the log gets plain lines).
+public enum RunEvent: Sendable {
+    case stageStarted(id: String, kind: String, summary: String, label: String)
+    case epoch(stage: String, epoch: Int, epochs: Int, loss: Double, validationAccuracy: Double?, seconds: Double)
+    case batch(stage: String, epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double)
+    case stageFinished(id: String, seconds: Double, failed: Bool)
+}
+
+/// The outputs of a stage's dependencies, in the order its work documents,
+/// fetched (from memory or the cache) only when asked for.
+public struct StageInputs {
+    public let count: Int
+    private let fetch: (Int) throws -> StageOutput
+    public init(count: Int, fetch: @escaping (Int) throws -> StageOutput) { self.count = count; self.fetch = fetch }
+    public func callAsFunction(_ i: Int) throws -> StageOutput {
+        guard i < count else { throw StageFailure(stage: "inputs", message: "dependency \(i) is missing (the stage has \(count))") }
+        return try fetch(i)
+    }
+}
+
+/// How a stage reports while it runs.
+public struct StageContext: Sendable {
+    /// The stage's id (messages and events name it).
+    public var stage: String
+    public var log: @Sendable (String) -> Void
+    public var events: (@Sendable (RunEvent) -> Void)?
+    public var isCancelled: @Sendable () -> Bool
+    /// Data sources read so far in this process (shared by the stages of a run).
+    public var sources: DataSourceCache
+
+    public init(stage: String, log: @escaping @Sendable (String) -> Void, events: (@Sendable (RunEvent) -> Void)?,
+                isCancelled: @escaping @Sendable () -> Bool, sources: DataSourceCache) {
+        self.stage = stage; self.log = log; self.events = events; self.isCancelled = isCancelled; self.sources = sources
+    }
+
+    func failure(_ message: String) -> StageFailure { StageFailure(stage: stage, message: message) }
+    func wrongInput() -> StageFailure { failure("unexpected inputs from its dependencies") }
+}
+
+public enum StageExecutor {
+    /// Computes a stage's output from its work and its dependencies' outputs.
+    public static func execute(_ work: StageWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
+        switch work {
+        case .dataLoad(let w): try DataStages.load(w, context: context)
+        case .dataNormalize(let w): try DataStages.normalize(w, inputs: inputs, context: context)
+        case .modelInit(let w): try ModelStages.initialize(w, inputs: inputs, context: context)
+        case .features(let w): try ModelStages.features(w, inputs: inputs, context: context)
+        case .fisher(let w): try TrainingStages.fisher(w, inputs: inputs, context: context)
+        case .train(let w): try TrainingStages.train(w, inputs: inputs, context: context)
+        case .evaluate(let w): try TrainingStages.evaluate(w, inputs: inputs, context: context)
+        case .prune(let w): try CompressionStages.prune(w, inputs: inputs, context: context)
+        case .quantize(let w): try CompressionStages.quantize(w, inputs: inputs, context: context)
+        case .distill(let w): try CompressionStages.distill(w, inputs: inputs, context: context)
+        case .ensemble(let w): try EnsembleStages.ensemble(w, inputs: inputs, context: context)
+        case .report: .report
+        }
+    }
+
+    /// The model an output holds, if it holds one, as a private copy (a float
+    /// network's forward pass uses its own scratch buffers).
+    public static func inferenceModel(_ out: StageOutput) throws -> InferenceModel? { try CompressionStages.inferenceModel(out) }
+}
+
+public func fmt(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
+public func pct(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
+
+/// A number as the spec would write it (1e-3, 0.5, 3).
+func compact(_ x: Double) -> String {
+    if x == x.rounded() && abs(x) < 1e15 { return String(Int(x)) }
+    return String(x)
+}

@@ -1,0 +1,170 @@
+// StageRunner — runs a plan's stages in this process through the executor
+// (Execution) and keeps their outputs: in memory while the run lasts, and in the
+// stage cache across runs. A stage's output is loaded from its cache entry only
+// when a later stage or the run directory asks for it. It hands the executor a
+// stage's work and its dependencies' outputs, nothing else.
+import Engine
+import Execution
+import Foundation
+import Jobs
+
+/// How the runner uses the stage cache.
+public struct CachePolicy: Sendable {
+    /// nil: no cache at all (`--no-cache`).
+    public var cache: StageCache?
+    /// Rerun (and replace) the stages of this experiment even when cached (`--force`).
+    public var forceExperiment: String?
+    public init(cache: StageCache?, forceExperiment: String? = nil) { self.cache = cache; self.forceExperiment = forceExperiment }
+}
+
+/// Runs stages and holds their outputs. Stages may run on several threads at once:
+/// the shared tables sit behind one lock; the work itself runs outside it.
+final class StageRunner: @unchecked Sendable {
+    let plan: Plan
+    let policy: CachePolicy
+    let cancellation: Cancellation
+    let log: @Sendable (String) -> Void
+    var events: (@Sendable (RunEvent) -> Void)?
+    private let sources = DataSourceCache()
+    private let stagesByID: [String: Stage]
+    private let lock = NSLock()
+    private var outputTable: [String: StageOutput] = [:]
+    /// Stages whose output is a complete cache entry not loaded into memory yet.
+    private var cachedTable: Set<String> = []
+    private var ran = 0, reused = 0
+    /// Seconds each stage computed for (this run, or the run that filled its cache entry).
+    private var secondsTable: [String: Double] = [:]
+
+    init(plan: Plan, policy: CachePolicy, cancellation: Cancellation = Cancellation(), log: @escaping @Sendable (String) -> Void) {
+        self.plan = plan
+        self.policy = policy
+        self.cancellation = cancellation
+        self.log = log
+        self.stagesByID = Dictionary(plan.stages.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T { lock.lock(); defer { lock.unlock() }; return try body() }
+    private func setOutput(_ id: String, _ out: StageOutput) { locked { outputTable[id] = out } }
+    private func markCached(_ id: String) { locked { cachedTable.insert(id); reused += 1 } }
+    private func countRan() { locked { ran += 1 } }
+    var ranCount: Int { locked { ran } }
+    var reusedCount: Int { locked { reused } }
+
+    func stage(_ id: String) -> Stage? { stagesByID[id] }
+
+    /// What the executor gets besides the work: how to log, report and stop.
+    private func context(_ stage: Stage) -> StageContext {
+        let cancellation = self.cancellation
+        return StageContext(stage: stage.id, log: log, events: events, isCancelled: { cancellation.isCancelled }, sources: sources)
+    }
+
+    /// The dependencies' outputs of `stage`, fetched when the executor asks.
+    private func inputs(_ stage: Stage) -> StageInputs {
+        StageInputs(count: stage.deps.count) { [unowned self] i in try self.output(stage.deps[i]) }
+    }
+
+    /// How long a stage took to compute, here or in the run that filled its cache entry.
+    func computeSeconds(_ id: String) -> Double? {
+        if let s = locked({ secondsTable[id] }) { return s }
+        guard let dir = entry(id), let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("timing.json")),
+              let info = try? JSONDecoder().decode(StageTiming.self, from: data) else { return nil }
+        locked { secondsTable[id] = info.seconds }
+        return info.seconds
+    }
+
+    /// Runs a stage's work and records how long it took.
+    private func timedExecute(_ stage: Stage) throws -> StageOutput {
+        let started = Date()
+        let out = try StageExecutor.execute(stage.work, inputs: inputs(stage), context: context(stage))
+        locked { secondsTable[stage.id] = Date().timeIntervalSince(started) }
+        return out
+    }
+
+    /// Writes a stage's output and its timing into a cache entry folder.
+    private func saveEntry(_ out: StageOutput, of stage: Stage, to dir: String) throws {
+        try StageStorage.save(out, stage: stage.id, to: dir)
+        if let seconds = locked({ secondsTable[stage.id] }) {
+            try JSONEncoder().encode(StageTiming(seconds: seconds)).write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("timing.json")))
+        }
+    }
+
+    /// The output of a finished stage, loading it from the cache when needed.
+    func output(_ id: String) throws -> StageOutput {
+        if let out = locked({ outputTable[id] }) { return out }
+        guard locked({ cachedTable.contains(id) }), let stage = stage(id), let cache = policy.cache else {
+            throw StageFailure(stage: id, message: "has not run")
+        }
+        let out: StageOutput
+        do {
+            out = try StageStorage.load(stage.work, from: cache.entry(stage.hash), inputs: inputs(stage), context: context(stage))
+        } catch let error as CacheError {
+            // A damaged entry is recomputed and replaced, never trusted.
+            log("warning: \(error); recomputing \(stage.id)")
+            let fresh = try timedExecute(stage)
+            try cache.withLock(stage.hash) {
+                try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in try saveEntry(fresh, of: stage, to: dir) }
+            }
+            countRan()
+            out = fresh
+        }
+        setOutput(id, out)
+        return out
+    }
+
+    /// A data.normalize stage's fitted statistics, without loading the data it normalizes.
+    func normalization(_ id: String) throws -> Normalization? {
+        if case .normalized(_, _, _, let n)? = locked({ outputTable[id] }) { return n }
+        guard let dir = entry(id), let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("normalization.json")) else {
+            return nil
+        }
+        return try JSONDecoder().decode(Normalization.self, from: data)
+    }
+
+    /// The cache entry folder of a finished stage, if it has one.
+    func entry(_ id: String) -> String? {
+        guard let cache = policy.cache, let stage = stage(id), cache.isComplete(stage.hash) else { return nil }
+        return cache.entry(stage.hash)
+    }
+
+    private func reusable(_ stage: Stage) -> Bool {
+        guard let cache = policy.cache, cache.isComplete(stage.hash) else { return false }
+        return policy.forceExperiment != stage.experiment
+    }
+
+    /// Runs `stage` (or reuses its cache entry); its dependencies must be done.
+    func run(_ stage: Stage) throws {
+        if reusable(stage) {
+            markCached(stage.id)
+            log("  cached (\(stage.hash.prefix(10)))")
+            return
+        }
+        do {
+            guard let cache = policy.cache, stage.kind != .report else {
+                setOutput(stage.id, try timedExecute(stage))
+                countRan()
+                return
+            }
+            // One process computes a stage; a second one waits, then reuses its entry.
+            try cache.withLock(stage.hash) {
+                if reusable(stage) {
+                    markCached(stage.id)
+                    log("  cached by another run (\(stage.hash.prefix(10)))")
+                    return
+                }
+                let out = try timedExecute(stage)
+                setOutput(stage.id, out)
+                countRan()
+                try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in
+                    try saveEntry(out, of: stage, to: dir)
+                }
+            }
+        } catch let failure as StageFailure {
+            throw failure
+        } catch {
+            throw StageFailure(stage: stage.id, message: "\(error)")
+        }
+    }
+
+    /// The model a stage's output holds, as a private copy.
+    func inferenceModel(_ id: String) throws -> InferenceModel? { try StageExecutor.inferenceModel(try output(id)) }
+}
