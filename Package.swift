@@ -64,10 +64,10 @@ let package = Package(
         .testTarget(name: "ModelZooTests", dependencies: ["ModelZoo"]),
         .testTarget(name: "FrontEndTests", dependencies: ["FrontEnd"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "PlannerTests", dependencies: ["Planner", "FrontEnd"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Jobs", "FrontEnd", "ModelZoo"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Planner", "FrontEnd", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TLCCommands", "FrontEnd", "Planner", "ModelZoo", "Engine", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Planner", "Jobs", "Execution", "Engine", "FrontEnd", "ModelZoo", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TLCCommands", "FrontEnd", "Planner", "Jobs", "Runtime", "ModelZoo", "Engine", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Runtime", "FrontEnd"],
                     resources: [.copy("Fixtures")]),
     ]

@@ -173,7 +173,7 @@ struct CollectGarbage: ParsableCommand {
 struct VerifyRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Re-run a finished run without the cache and check its metrics and model are bitwise equal.")
+        abstract: "Re-run a finished run's recorded plan without the cache and check its metrics and models are bitwise equal.")
     @Argument(help: ArgumentHelp("A run directory, a run id, NAME@latest or NAME@N.", valueName: "run")) var reference: String
     @OptionGroup var root: OutputRootOption
     @Flag(help: "Keep the re-executed run directory even when everything is equal.") var keep = false
@@ -187,9 +187,10 @@ struct VerifyRun: ParsableCommand {
             Output.err("tlc verify: \(error.description)")
             throw CommandFailure(code: 1)
         }
+        for n in report.notes { Output.err("note: \(n)") }
         for d in report.differences { Output.out("differs: \(d)") }
         if report.passed {
-            Output.out("verified: \(report.comparedMetrics) metrics and \(report.comparedModels) model file(s) bitwise equal (spec from \(report.source))")
+            Output.out("verified: \(report.comparedMetrics) metrics and \(report.comparedModels) model file(s) bitwise equal (re-ran \(report.source))")
             if !keep { try? FileManager.default.removeItem(atPath: scratch) }
         } else {
             Output.out("NOT reproducible: \(report.differences.count) difference(s); the rerun is kept in \(report.rerunDirs.joined(separator: ", "))")

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import FrontEnd
 import Planner
+import Jobs
 import TestSupport
 @testable import TLCCommands
 

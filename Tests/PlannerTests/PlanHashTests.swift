@@ -4,6 +4,7 @@ import Foundation
 import Testing
 @testable import FrontEnd
 @testable import Planner
+import Jobs
 
 @Suite struct PlanHashTests {
     func plan(_ body: String, overrides: [String] = []) throws -> Plan {

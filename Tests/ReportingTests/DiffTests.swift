@@ -8,6 +8,7 @@ import Foundation
 import Testing
 @testable import FrontEnd
 @testable import Planner
+import Jobs
 @testable import Reporting
 @testable import Runtime
 

@@ -6,6 +6,7 @@ import Foundation
 import Testing
 @testable import FrontEnd
 @testable import Planner
+import Jobs
 @testable import Runtime
 
 @Suite(.serialized) struct CompressionRunTests {
@@ -22,7 +23,7 @@ import Testing
         let loaded = try ExperimentLoader().load(path: file)
         let plan = try PlanBuilder().plan(loaded)
         let lines = LockedLines()
-        let r = try LocalRunner.run(plan, loaded: loaded, options: RunOptions(outputRoot: dir + "/Outputs", jobs: 1)) { lines.append($0) }
+        let r = try LocalRunner.run(plan, options: RunOptions(outputRoot: dir + "/Outputs", jobs: 1)) { lines.append($0) }
         return (r, lines.all)
     }
 

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 @testable import FrontEnd
 @testable import Planner
+import Jobs
 @testable import Runtime
 
 @Suite(.serialized) struct LocalRunnerTests {
@@ -20,7 +21,7 @@ import Testing
         try yaml.write(toFile: file, atomically: true, encoding: .utf8)
         let loaded = try ExperimentLoader().load(path: file, overrides: overrides)
         let plan = try PlanBuilder().plan(loaded)
-        return try LocalRunner.run(plan, loaded: loaded, options: options ?? RunOptions(outputRoot: dir + "/Outputs")) { _ in }
+        return try LocalRunner.run(plan, options: options ?? RunOptions(outputRoot: dir + "/Outputs")) { _ in }
     }
 
     static let small = """
@@ -111,6 +112,35 @@ import Testing
         #expect(m["model.trainable_params"] == Double(32 * 16 + 16 + 16 * 2 + 2))
         let log = try String(contentsOfFile: r.runDir + "/log.txt", encoding: .utf8)
         #expect(log.contains("loaded 2 backbone tensors from run:source"))
+    }
+
+    /// The recorded plan is all a run needs: with every experiment file deleted, the
+    /// decoded plan.json (no spec in it) runs, without the cache, to the same bytes.
+    @Test func theRecordedPlanRunsWithTheSpecsGone() throws {
+        let dir = try temp()
+        try Self.small.replacingOccurrences(of: "name: tiny", with: "name: source")
+            .write(toFile: dir + "/source.yaml", atomically: true, encoding: .utf8)
+        let target = """
+            tlc: 1
+            name: target
+            data: {classes: [2, 4], train_per_class: 60, test_per_class: 40}
+            backbone: {arch: mlp, options: {widths: [32]}, weights: run:source, freeze: all}
+            head: {layers: [{dense: 16}, relu]}
+            training: {epochs: 1, batch_size: 32}
+            compression:
+              - quantize: {bits: 8, calibration_batches: 2}
+
+            """
+        let first = try run(target, name: "target.yaml", in: dir)
+        #expect(first.status == "succeeded")
+        for f in ["source.yaml", "target.yaml"] { try FileManager.default.removeItem(atPath: dir + "/" + f) }
+        let recorded = try Plan.read(first.runDir + "/plan.json")
+        let again = try LocalRunner.run(recorded, options: RunOptions(outputRoot: try temp() + "/Outputs", useCache: false)) { _ in }
+        #expect(again.status == "succeeded", "\(again.points.first?.error ?? "")")
+        for file in ["model.safetensors", "variants/int8.safetensors", "resolved.yaml", "spec.yaml"] {
+            #expect(FileManager.default.contents(atPath: first.runDir + "/" + file) == FileManager.default.contents(atPath: again.runDir + "/" + file), "\(file)")
+        }
+        #expect(again.points[0].metrics["test.accuracy"] == first.points[0].metrics["test.accuracy"])
     }
 
     @Test func sweepPointsGetTheirOwnDirectories() throws {

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 @testable import FrontEnd
 @testable import Planner
+import Jobs
 @testable import Runtime
 
 @Suite(.serialized) struct RunToolsTests {
@@ -19,7 +20,7 @@ import Testing
         try yaml.write(toFile: file, atomically: true, encoding: .utf8)
         let loaded = try ExperimentLoader().load(path: file, overrides: overrides)
         let plan = try PlanBuilder().plan(loaded)
-        return try LocalRunner.run(plan, loaded: loaded, options: RunOptions(outputRoot: dir + "/Outputs")) { _ in }
+        return try LocalRunner.run(plan, options: RunOptions(outputRoot: dir + "/Outputs")) { _ in }
     }
 
     static let small = """
@@ -144,14 +145,21 @@ import Testing
         // A point's folder resolves to that point alone.
         let point = try RunStore(outputRoot: "/nonexistent").resolve(r.points[1].runDir)
         #expect(point.points.count == 1 && point.points[0].label == r.points[1].label && !point.isSweep)
-        // With the sweep gone from the original file, verify re-runs each point from
-        // its resolved.yaml and still gets the same bytes.
+        // With the sweep gone from the original file, verify re-runs the recorded plan,
+        // still gets the same bytes, and says the spec no longer plans those stages.
         let file = ((r.runDir as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent + "/../e.yaml"
         try Self.small.write(toFile: file, atomically: true, encoding: .utf8)
         let verified = try Verify.verify(record, scratch: try temp()) { _ in }
-        #expect(verified.source == "resolved.yaml of each point")
+        #expect(verified.source.hasPrefix("the recorded plan ") && verified.source.hasSuffix("/plan.json"))
         #expect(verified.passed, "\(verified.differences)")
         #expect(verified.comparedModels == 2)
+        #expect(verified.notes.contains { $0.contains("changed since the run") && $0.contains("no longer match") }, "\(verified.notes)")
+        // One point of the sweep alone, with the experiment file deleted.
+        try FileManager.default.removeItem(atPath: file)
+        let one = try Verify.verify(point, scratch: try temp()) { _ in }
+        #expect(one.passed, "\(one.differences)")
+        #expect(one.comparedModels == 1 && one.rerunDirs.count == 1)
+        #expect(one.notes.contains { $0.contains("is gone") })
     }
 
     // MARK: listing and resolving
@@ -251,7 +259,8 @@ import Testing
         let record = try store.resolve("tiny@latest")
         let ok = try Verify.verify(record, scratch: try temp()) { _ in }
         #expect(ok.passed, "\(ok.differences)")
-        #expect(ok.source == dir + "/e.yaml")
+        #expect(ok.source.hasPrefix("the recorded plan "))
+        #expect(ok.notes.isEmpty, "\(ok.notes)")
         #expect(ok.comparedMetrics >= 8 && ok.comparedModels == 1)
 
         // Flip one byte of the stored model.
@@ -264,12 +273,13 @@ import Testing
         #expect(bad.differences.count == 1)
         #expect(bad.differences.first?.hasPrefix("model.safetensors: bytes differ") == true)
 
-        // An edited original file no longer matches: verify falls back to resolved.yaml
-        // and a changed metric is named.
+        // An edited original file no longer matches: verify still re-runs what was
+        // recorded, says which stages the file no longer plans, and names a changed metric.
         try (Self.small.replacingOccurrences(of: "seed: 5", with: "seed: 6")).write(toFile: dir + "/e.yaml", atomically: true, encoding: .utf8)
         try Data(#"{"test.accuracy": 0.5, "time.train_seconds": 1}"#.utf8).write(to: URL(fileURLWithPath: r.runDir + "/metrics.json"))
         let edited = try Verify.verify(try store.read(r.runDir), scratch: try temp()) { _ in }
-        #expect(edited.source == "resolved.yaml of each point")
+        #expect(edited.source.hasPrefix("the recorded plan "))
+        #expect(edited.notes.contains { $0.contains("changed since the run") })
         #expect(edited.differences.contains { $0.hasPrefix("metrics.json: test.accuracy: 0.5 originally") })
         #expect(edited.differences.contains { $0 == "metrics.json: test.loss appears only in the rerun" })
         #expect(!edited.differences.contains { $0.contains("time.") })

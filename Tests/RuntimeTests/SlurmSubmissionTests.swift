@@ -4,6 +4,7 @@
 import Foundation
 import FrontEnd
 import Planner
+import Jobs
 import Testing
 import TestSupport
 @testable import Runtime
@@ -137,7 +138,7 @@ import TestSupport
         let (plan, loaded, dir) = try setUp()
         var options = RunOptions(outputRoot: dir + "/Outputs")
         options.remote = Refusing()
-        let result = try LocalRunner.run(plan, loaded: loaded, options: options) { _ in }
+        let result = try LocalRunner.run(plan, options: options) { _ in }
         #expect(result.status == "failed")
         #expect(result.points.first?.error?.contains("Slurm job 7 FAILED") == true)
         let entries = ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/Outputs/.cache")) ?? []).filter { !$0.hasPrefix(".") }
@@ -148,7 +149,7 @@ import TestSupport
         let (plan, loaded, dir) = try setUp()
         let cancellation = Cancellation()
         cancellation.cancel()
-        let result = try LocalRunner.run(plan, loaded: loaded, options: RunOptions(outputRoot: dir + "/Outputs", cancellation: cancellation)) { _ in }
+        let result = try LocalRunner.run(plan, options: RunOptions(outputRoot: dir + "/Outputs", cancellation: cancellation)) { _ in }
         #expect(result.status == "cancelled")
     }
 }
