@@ -23,11 +23,14 @@ public struct ReportWriter: RunReporter {
         self.templates = try ReportTemplates(directory: templateDirectory)
     }
 
-    /// report.md and report.html of one point's folder.
+    /// report.md and report.html of one point's folder, and compression.md when it has variants.
     public func writePointReport(pointDir: String) throws {
         let data = try PointData.read(pointDir)
         try write(templates.render("report.md", ReportContext.point(data, charts: false)), to: pointDir, "report.md")
         try write(templates.render("report.html", ReportContext.point(data, charts: true)), to: pointDir, "report.html")
+        let details = (try? Data(contentsOf: URL(fileURLWithPath: path(pointDir, "compression.json"))))
+            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        if let md = CompressionReport.markdown(data, details: details) { try write(md, to: pointDir, "compression.md") }
     }
 
     /// leaderboard.md and report.html at the top of a sweep folder.

@@ -183,8 +183,13 @@ public struct SweepData: Sendable {
             let label = p["label"] as? String ?? ""
             labels.append(label)
             var values: [String: SpecValue] = [:]
-            // plan.json writes assignments as a JSON object in the sweep's order.
-            for (k, v) in p["assignments"] as? [String: Any] ?? [:] {
+            // plan.json writes assignments as a list of {path, value} in the sweep's
+            // order (plans before format 2: an object).
+            var pairs: [(String, Any)] = (p["assignments"] as? [[String: Any]] ?? []).compactMap { a in
+                (a["path"] as? String).map { ($0, a["value"] as Any) }
+            }
+            if let object = p["assignments"] as? [String: Any] { pairs = object.map { ($0.key, $0.value) } }
+            for (k, v) in pairs {
                 values[k] = specValue(json: v)
                 if !swept.contains(k) { swept.append(k) }
             }
@@ -266,6 +271,9 @@ func specValue(json v: Any) -> SpecValue {
         if type == "c" || type == "B" { return .bool(n.boolValue) }
         return ["q", "l", "i", "s", "Q", "L", "I", "S"].contains(type) ? .int(n.intValue) : .double(n.doubleValue)
     case let a as [Any]: return .list(a.map(specValue(json:)))
+    // plan.json tags a double that JSON would write as an integer: {"double": "1.0"}.
+    case let o as [String: Any] where o.count == 1 && (o["double"] as? String).flatMap(Double.init) != nil:
+        return .double(Double(o["double"] as! String)!)
     case let o as [String: Any]: return .map(o.keys.sorted().map { SpecEntry($0, specValue(json: o[$0]!)) })
     default: return .null
     }

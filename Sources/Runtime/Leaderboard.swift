@@ -1,6 +1,6 @@
 // Leaderboard — the ranking of a sweep's points by the spec's `report.target`
-// metric, written as `leaderboard.md` and `leaderboard.json` at the top of the
-// sweep folder. Succeeded points come first, best first; points without the
+// metric, written as `leaderboard.json` at the top of the sweep folder (Reporting
+// renders it as leaderboard.md). Succeeded points come first, best first; points without the
 // target metric follow; failed points come last with their error. When the sweep
 // repeats points over seeds, a second table gives each group's mean and spread.
 import Foundation
@@ -101,9 +101,8 @@ public struct Leaderboard: Sendable {
                   target: target)
     }
 
-    /// Writes `leaderboard.md` and `leaderboard.json` into `dir`.
+    /// Writes `leaderboard.json` into `dir` (Reporting renders leaderboard.md from it).
     public func write(to dir: String) throws {
-        try LocalRunner.writeText(markdown(), to: dir, "leaderboard.md")
         try LocalRunner.writeText(json.prettyJSON() + "\n", to: dir, "leaderboard.json")
     }
 
@@ -129,35 +128,6 @@ public struct Leaderboard: Sendable {
                          ("std", .map(names.compactMap { n in g.std[n].map { SpecEntry(n, .double($0)) } }))])
             })),
         ])
-    }
-
-    public func markdown() -> String {
-        let names = columnNames
-        var md = "# Leaderboard\n\nSorted by `\(target)` (\(higherIsBetter ? "higher" : "lower") is better).\n\n"
-        if !groups.isEmpty {
-            md += "## Mean over seeds\n\nMean ± sample standard deviation over the points that differ only in `seed`.\n\n"
-            md += "| group | points | " + names.joined(separator: " | ") + " |\n"
-            md += "| --- | --- |" + String(repeating: " --- |", count: names.count) + "\n"
-            for g in groups {
-                let cells = names.map { n in
-                    g.mean[n].map { Self.format($0, metric: n) + (g.count > 1 ? " ± " + Self.format(g.std[n] ?? 0, metric: n, spread: true) : "") } ?? "–"
-                }
-                md += "| \(g.label) | \(g.count) | " + cells.joined(separator: " | ") + " |\n"
-            }
-            md += "\n## Every point\n\n"
-        }
-        md += "| rank | point | status | " + names.joined(separator: " | ") + " |\n"
-        md += "| --- | --- | --- |" + String(repeating: " --- |", count: names.count) + "\n"
-        for r in rows {
-            let cells = names.map { n in r.metrics[n].map { Self.format($0, metric: n) } ?? "–" }
-            md += "| \(r.rank.map(String.init) ?? "–") | \(r.label) | \(r.status) | " + cells.joined(separator: " | ") + " |\n"
-        }
-        let failures = rows.filter { $0.error != nil }
-        if !failures.isEmpty {
-            md += "\n## Failed points\n\n"
-            for r in failures { md += "- **\(r.label)**: \(r.error!)\n" }
-        }
-        return md
     }
 
     /// A metric for people: accuracies as percentages, counts as integers.

@@ -21,7 +21,7 @@ public struct RunOptions: Sendable {
     /// Stop starting stages after the first failure.
     public var failFast: Bool
     public var cancellation: Cancellation
-    /// Writes the human-readable reports (report.md, report.html, leaderboard.md)
+    /// Writes the human-readable reports (report.md, report.html, compression.md, leaderboard.md)
     /// from the data files of a finished point or sweep; nil writes none. The
     /// runtime knows nothing about templates: the Reporting module supplies this.
     public var reporter: (any RunReporter)?
@@ -306,7 +306,7 @@ public enum LocalRunner {
             for r in rows.dropFirst() {
                 try writeText(evaluationJSON(r.result, variant: r.name, classNames: report.classNames, stoppedEarly: false), to: dir, "evaluation.\(r.name).json")
             }
-            try writeText(variantsMarkdown(rows), to: dir, "compression.md")
+            try writeText(compressionDetails(rows).prettyJSON() + "\n", to: dir, "compression.json")
         }
         try writeText(SpecValue.map(entries).prettyJSON() + "\n", to: dir, "metrics.json")
         try writeText(evaluationJSON(test, variant: "baseline", classNames: report.classNames, stoppedEarly: stoppedEarly), to: dir, "evaluation.json")

@@ -1,8 +1,9 @@
 // Variants — the table that compares every model a point produced (baseline,
 // pruned, int8, distilled, ensemble): test accuracy, checkpoint bytes, parameters,
 // sparsity and latency, each relative to the baseline. It goes to metrics.json
-// under `variants.<name>` and to compression.md; the variants' checkpoints are written
-// to `variants/<name>.safetensors` in the run directory.
+// under `variants.<name>`, the per-layer and per-member details to
+// compression.json (Reporting renders both as compression.md); the variants'
+// checkpoints are written to `variants/<name>.safetensors` in the run directory.
 import Engine
 import Execution
 import Foundation
@@ -87,32 +88,24 @@ extension LocalRunner {
         })
     }
 
-    /// The report's variants section.
-    static func variantsMarkdown(_ rows: [VariantRow]) -> String {
-        guard let base = rows.first, rows.count > 1 else { return "" }
-        var md = "\n## Variants\n\n| variant | test acc | Δ vs baseline | bytes | × smaller | params | sparsity | ms / image | ms / batch of 256 | latency vs baseline |\n"
-        md += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
-        for r in rows {
-            let delta = 100 * (r.result.accuracy - base.result.accuracy)
-            md += "| \(r.name) | \(pct(r.result.accuracy)) | \(String(format: "%+.2f", delta)) pt | \(r.bytes) | \(fmt(Double(base.bytes) / Double(max(r.bytes, 1)), 2))× "
-                + "| \(r.params) | \(pct(r.sparsity)) | \(fmt(r.result.secondsPerImage * 1000, 3)) | \(fmt(r.result.secondsPerBatch * 1000, 1)) "
-                + "| \(fmt(r.result.secondsPerImage / max(base.result.secondsPerImage, 1e-12), 2))× |\n"
-        }
-        for r in rows where !r.layers.isEmpty {
-            md += "\n### Sparsity per layer (\(r.name))\n\n| layer | weights | zero |\n| --- | --- | --- |\n"
-            for l in r.layers { md += "| \(l.name) | \(l.count) | \(pct(l.sparsity)) |\n" }
-        }
-        for r in rows {
-            guard let info = r.ensemble else { continue }
-            md += "\n### Ensemble (\(info.method)) and its members (test accuracy)\n\n| model | test acc | weight |\n| --- | --- | --- |\n"
-            for (i, a) in info.memberTestAccuracy.enumerated() {
-                md += "| \(i < info.memberNames.count ? info.memberNames[i] : "member \(i + 1)") | \(pct(a)) | \(info.weights.map { fmt($0[i], 3) } ?? "–") |\n"
-            }
-            md += "| **ensemble** | **\(pct(r.result.accuracy))** | |\n"
-            if let best = info.memberTestAccuracy.max() {
-                md += "\nBest member \(pct(best)); the ensemble is \(String(format: "%+.2f", 100 * (r.result.accuracy - best))) points from it.\n"
-            }
-        }
-        return md
+    /// compression.json: what the variants table of metrics.json does not hold —
+    /// each pruned model's zeros per layer and each ensemble's members. Reporting
+    /// renders it (with metrics.json) as compression.md.
+    static func compressionDetails(_ rows: [VariantRow]) -> SpecValue {
+        .object([("variants", .list(rows.filter { !$0.layers.isEmpty || $0.ensemble != nil }.map { r in
+            .object([
+                ("name", .string(r.name)),
+                ("layers", r.layers.isEmpty ? nil : .list(r.layers.map { l in
+                    .object([("layer", .string(l.name)), ("weights", .int(l.count)), ("zero_fraction", .double(l.sparsity))])
+                })),
+                ("ensemble", r.ensemble.map { info in
+                    .object([("method", .string(info.method)), ("members", .list(info.memberTestAccuracy.indices.map { i in
+                        .object([("name", .string(i < info.memberNames.count ? info.memberNames[i] : "member \(i + 1)")),
+                                 ("test.accuracy", .double(info.memberTestAccuracy[i])),
+                                 ("weight", info.weights.map { .double($0[i]) })])
+                    }))])
+                }),
+            ])
+        }))])
     }
 }

@@ -80,6 +80,10 @@ let sweepRun = "smallsweep/20261129-010200-cccc", compressedRun = "compressed/20
         #expect(md.contains("## Variants"))
         #expect(md.contains("| variant | test.accuracy | bytes | params | sparsity | latency.per_image_ms |"))
         #expect(md.contains("| pruned | 77.20% | 63.8 KB | 50890 | 80.0% |"))
+        // compression.md: every variant against the baseline (no compression.json: no detail sections).
+        let compression = try String(contentsOfFile: dir + "/compression.md", encoding: .utf8)
+        #expect(compression.contains("| variant | test acc | Δ vs baseline |"))
+        #expect(compression.contains("| pruned | 77.20% |") && !compression.contains("Sparsity per layer"))
     }
 
     @Test func aSweepReportPlotsTheTargetAgainstEachSweptParameter() throws {

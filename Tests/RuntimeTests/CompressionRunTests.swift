@@ -73,8 +73,10 @@ import Jobs
             #expect((v[name]?["test.accuracy"] as? Double ?? 0) > 0.6, "\(name)")
         }
         #expect(((v["ensemble"]?["vs_baseline"] as? [String: Any])?["params_ratio"] as? Double) == 3)
-        let report = try String(contentsOfFile: r.runDir + "/compression.md", encoding: .utf8)
-        #expect(report.contains("## Variants") && report.contains("Sparsity per layer") && report.contains("member 3"))
+        // compression.json: the pruned model's zeros per layer and the ensemble's members.
+        let details = try String(contentsOfFile: r.runDir + "/compression.json", encoding: .utf8)
+        #expect(details.contains("\"zero_fraction\"") && details.contains("seed member 3"))
+        #expect(!FileManager.default.fileExists(atPath: r.runDir + "/compression.md"), "the runtime writes JSON only")
         // Seed members really differ (their own seeds), and the weights were fit.
         #expect(log.contains { $0.contains("weights fit on") })
         #expect(log.filter { $0.hasPrefix("[train]") }.count == 3)
@@ -126,8 +128,8 @@ import Jobs
         let v = try variants(r.runDir)
         let ens = try #require(v["ensemble"]?["test.accuracy"] as? Double)
         #expect(ens > 0.6)
-        let report = try String(contentsOfFile: r.runDir + "/compression.md", encoding: .utf8)
-        #expect(report.contains("Ensemble (mean_probs) and its members"))
+        let details = try String(contentsOfFile: r.runDir + "/compression.json", encoding: .utf8)
+        #expect(details.contains("\"mean_probs\"") && details.contains("\"member-a\"") && details.contains("\"run:member-b\""))
     }
 
     /// A sweep, then ensembles over its points (named by label, and the top 2 by the

@@ -104,9 +104,8 @@ import Jobs
         let byLoss = Leaderboard(points: points, target: "test.loss")
         #expect(!byLoss.higherIsBetter)
         #expect(byLoss.rows.map(\.label) == ["d", "a", "c", "b"])
-        let md = byAccuracy.markdown()
-        #expect(md.contains("| 1 | c | succeeded | 90.00% |"))
-        #expect(md.contains("**b**: diverged at epoch 2"))
+        let json = byAccuracy.json.canonicalJSON
+        #expect(json.contains(#""error":"diverged at epoch 2""#) && json.contains(#""rank":1"#))
     }
 
     @Test func seedRepeatsAreAveragedPerGroup() {
@@ -122,9 +121,8 @@ import Jobs
         #expect(abs(board.groups[1].std["test.accuracy"]! - (0.005).squareRoot()) < 1e-12)
         #expect(board.groups[0].mean["time.train_seconds"] == 2)
         #expect(board.columnNames.contains("time.features_seconds"))
-        let md = board.markdown()
-        #expect(md.contains("## Mean over seeds"))
-        #expect(md.contains("| case=b | 2 | 91.00% ± 1.41% |"))
+        let json = board.json.canonicalJSON
+        #expect(json.contains(#""seed_groups":[{"label":"case=b""#))
         #expect(Leaderboard.withoutSeed("lr=1e-3,seed=12") == "lr=1e-3" && Leaderboard.withoutSeed("lr=1e-3") == nil)
     }
 
@@ -136,7 +134,8 @@ import Jobs
         #expect(rows.count == 2)
         let losses = rows.compactMap { ($0["metrics"] as? [String: Any])?["test.loss"] as? Double }
         #expect(losses.count == 2 && losses[0] <= losses[1])
-        #expect(FileManager.default.fileExists(atPath: r.runDir + "/leaderboard.md"))
+        #expect(FileManager.default.fileExists(atPath: r.runDir + "/leaderboard.json"))
+        #expect(!FileManager.default.fileExists(atPath: r.runDir + "/leaderboard.md"), "the runtime writes JSON only")
         #expect(FileManager.default.fileExists(atPath: r.runDir + "/env.json"))
         // The store reads the sweep back: points, their metrics, the target.
         let record = try RunStore(outputRoot: "/nonexistent").resolve(r.runDir)

@@ -1,0 +1,49 @@
+// CompressionReport — compression.md of a point: the variants table (from
+// metrics.json's `variants`) with each variant's change against the baseline,
+// each pruned model's zeros per layer and each ensemble's members (from
+// compression.json). Written next to report.md when a point has variants.
+import Foundation
+
+enum CompressionReport {
+    static func markdown(_ point: PointData, details: [String: Any]?) -> String? {
+        guard let base = point.variants.first(where: { $0.name == "baseline" }), point.variants.count > 1 else { return nil }
+        func value(_ v: Variant, _ key: String) -> Double { v.metrics[key] ?? 0 }
+        var md = "\n## Variants\n\n| variant | test acc | Δ vs baseline | bytes | × smaller | params | sparsity | ms / image | ms / batch of 256 | latency vs baseline |\n"
+        md += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        for v in point.variants {
+            let delta = 100 * (value(v, "test.accuracy") - value(base, "test.accuracy"))
+            md += "| \(v.name) | \(percent(value(v, "test.accuracy"))) | \(String(format: "%+.2f", delta)) pt | \(Int(value(v, "bytes"))) "
+                + "| \(fixed(value(base, "bytes") / max(value(v, "bytes"), 1), 2))× | \(Int(value(v, "params"))) | \(percent(value(v, "sparsity"))) "
+                + "| \(fixed(value(v, "latency.per_image_ms"), 3)) | \(fixed(value(v, "latency.per_batch_ms"), 1)) "
+                + "| \(fixed(value(v, "latency.per_image_ms") / max(value(base, "latency.per_image_ms"), 1e-12), 2))× |\n"
+        }
+        let rows = details?["variants"] as? [[String: Any]] ?? []
+        for r in rows {
+            guard let name = r["name"] as? String, let layers = r["layers"] as? [[String: Any]] else { continue }
+            md += "\n### Sparsity per layer (\(name))\n\n| layer | weights | zero |\n| --- | --- | --- |\n"
+            for l in layers {
+                md += "| \(l["layer"] as? String ?? "?") | \((l["weights"] as? NSNumber)?.intValue ?? 0) | \(percent((l["zero_fraction"] as? NSNumber)?.doubleValue ?? 0)) |\n"
+            }
+        }
+        for r in rows {
+            guard let name = r["name"] as? String, let info = r["ensemble"] as? [String: Any] else { continue }
+            let members = info["members"] as? [[String: Any]] ?? []
+            md += "\n### Ensemble (\(info["method"] as? String ?? "?")) and its members (test accuracy)\n\n| model | test acc | weight |\n| --- | --- | --- |\n"
+            var best = -Double.infinity
+            for m in members {
+                let acc = (m["test.accuracy"] as? NSNumber)?.doubleValue ?? 0
+                best = max(best, acc)
+                md += "| \(m["name"] as? String ?? "?") | \(percent(acc)) | \((m["weight"] as? NSNumber).map { fixed($0.doubleValue, 3) } ?? "–") |\n"
+            }
+            let acc = point.variants.first { $0.name == name }.map { value($0, "test.accuracy") } ?? 0
+            md += "| **\(name)** | **\(percent(acc))** | |\n"
+            if best.isFinite {
+                md += "\nBest member \(percent(best)); the ensemble is \(String(format: "%+.2f", 100 * (acc - best))) points from it.\n"
+            }
+        }
+        return md
+    }
+
+    static func percent(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
+    static func fixed(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
+}
