@@ -157,6 +157,22 @@ import Testing
         let betas = try #require(field("optimizer", "betas"))
         #expect(betas["minItems"] as? Int == 2 && betas["maxItems"] as? Int == 2)
     }
+
+    /// `freeze` (and an unfreeze step's `layers`) as the decoder takes it: all,
+    /// none, one layer name or glob, a list of them, {up_to: NAME}. The schema
+    /// accepts the same forms and rejects the same malformed ones.
+    @Test(arguments: [
+        ("vgg-mini", "all", true), ("vgg-mini", "none", true), ("vgg-mini", "block1", true), ("vgg-mini", "'block*'", true),
+        ("vgg-mini", "block1.conv*", true), ("vgg-mini", "'**'", true), ("vgg-mini", "[block1, 'block2.*']", true),
+        ("vgg-mini", "{up_to: block2}", true), ("lenet5", "conv*", true), ("lenet5", "[conv1, fc*]", true),
+        ("vgg-mini", "{}", false), ("vgg-mini", "{up_to: block2, extra: 1}", false), ("vgg-mini", "{from: block2}", false),
+    ])
+    func schemaAcceptsTheFreezeFormsTheDecoderAccepts(_ arch: String, _ freeze: String, _ valid: Bool) throws {
+        let experiment = "tlc: 1\nname: freeze\nbackbone: {arch: \(arch)}\ntraining: {unfreeze: [{epoch: 1, layers: all}]}\n"
+        #expect(try Self.decoderRejects(experiment, ["backbone", "freeze"], freeze) == !valid, "backbone.freeze: \(freeze)")
+        #expect(try Self.decoderRejects(experiment, ["training", "unfreeze", "0", "layers"], freeze) == !valid, "unfreeze layers: \(freeze)")
+        #expect(try schemaAdmits(SpecSchema.freeze, YAMLParser.parse(freeze, file: "value")) == valid, "schema: \(freeze)")
+    }
 }
 
 /// Whether `node` conforms to `type` as a JSON Schema validator judges the YAML

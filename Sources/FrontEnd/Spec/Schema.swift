@@ -29,8 +29,11 @@ public struct SchemaField: Sendable {
 
 public enum SpecSchema {
     static let metricNames = ReportSpec.knownMetrics
+    /// `all`, `none`, one layer name or glob, a list of them, or `{up_to: LAYER}`;
+    /// the decoder checks the names against the architecture.
     static let freeze: SchemaType = .oneOf([
         .string(enumValues: ["all", "none"]),
+        .string(),
         .array(.string()),
         .object([SchemaField("up_to", .string(), "freeze every backbone layer up to and including this one", required: true)]),
     ])
