@@ -159,12 +159,12 @@ import Testing
     }
 
     /// `freeze` (and an unfreeze step's `layers`) as the decoder takes it: all,
-    /// none, one layer name or glob, a list of them, {up_to: NAME}. The schema
+    /// none, one layer name or glob, a list of them, {up_to: NAME}, empty. The schema
     /// accepts the same forms and rejects the same malformed ones.
     @Test(arguments: [
         ("vgg-mini", "all", true), ("vgg-mini", "none", true), ("vgg-mini", "block1", true), ("vgg-mini", "'block*'", true),
         ("vgg-mini", "block1.conv*", true), ("vgg-mini", "'**'", true), ("vgg-mini", "[block1, 'block2.*']", true),
-        ("vgg-mini", "{up_to: block2}", true), ("lenet5", "conv*", true), ("lenet5", "[conv1, fc*]", true),
+        ("vgg-mini", "{up_to: block2}", true), ("vgg-mini", "~", true), ("lenet5", "conv*", true), ("lenet5", "[conv1, fc*]", true),
         ("vgg-mini", "{}", false), ("vgg-mini", "{up_to: block2, extra: 1}", false), ("vgg-mini", "{from: block2}", false),
     ])
     func schemaAcceptsTheFreezeFormsTheDecoderAccepts(_ arch: String, _ freeze: String, _ valid: Bool) throws {
@@ -186,6 +186,8 @@ func schemaAdmits(_ type: SchemaType, _ node: YAMLNode) -> Bool {
         return options.contains { schemaAdmits($0, node) }
     case .boolean:
         return plain?.bool != nil
+    case .null:
+        return node.isNull
     case .integer(let min, let max, let values):
         guard let v = plain?.int else { return false }
         return (values?.contains(v) ?? true) && v >= (min ?? .min) && v <= (max ?? .max)

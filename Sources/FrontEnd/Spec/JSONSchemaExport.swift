@@ -36,6 +36,8 @@ extension SpecSchema {
             if let max { entries.append((exMax ? "exclusiveMaximum" : "maximum", .double(max))) }
         case .boolean:
             entries.append(("type", .string("boolean")))
+        case .null:
+            entries.append(("type", .string("null")))
         case .array(let element, let minItems, let maxItems):
             entries.append(("type", .string("array")))
             entries.append(("items", schemaValue(element)))

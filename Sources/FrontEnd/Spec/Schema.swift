@@ -12,6 +12,8 @@ public indirect enum SchemaType: Sendable {
     case integer(min: Int? = nil, max: Int? = nil, values: [Int]? = nil)
     case number(min: Double? = nil, max: Double? = nil, exclusiveMin: Bool = false, exclusiveMax: Bool = false)
     case boolean
+    /// An empty value, where it means the default (`freeze:` is `none`).
+    case null
     case array(SchemaType, minItems: Int? = nil, maxItems: Int? = nil)
     case oneOf([SchemaType])
     case any
@@ -29,13 +31,14 @@ public struct SchemaField: Sendable {
 
 public enum SpecSchema {
     static let metricNames = ReportSpec.knownMetrics
-    /// `all`, `none`, one layer name or glob, a list of them, or `{up_to: LAYER}`;
-    /// the decoder checks the names against the architecture.
+    /// `all`, `none`, one layer name or glob, a list of them, `{up_to: LAYER}`, or
+    /// empty (none); the decoder checks the names against the architecture.
     static let freeze: SchemaType = .oneOf([
         .string(enumValues: ["all", "none"]),
         .string(),
         .array(.string()),
         .object([SchemaField("up_to", .string(), "freeze every backbone layer up to and including this one", required: true)]),
+        .null,
     ])
     static let groupFields: [SchemaField] = [
         SchemaField("lr", .number(min: 0, max: 10, exclusiveMin: true), "learning rate of this group"),

@@ -23,7 +23,7 @@ extension SpecSchema {
                 if let additional { walk(additional, child("*")) }
             case .array(let element, _, _): walk(element, child("*"))
             case .oneOf(let options): for o in options { walk(o, path) }
-            case .any: break
+            case .any, .null: break
             case .string, .integer, .number, .boolean: out.append(SchemaLeaf(path: path, type: type))
             }
         }
