@@ -109,8 +109,8 @@ func golden(_ name: String, _ actual: String) throws {
 
         // REV:path from inside the repository.
         let cwd = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(dir)
-        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        try #require(FileManager.default.changeCurrentDirectoryPath(dir))
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(cwd) }
         let scratch = dir + "/.scratch"
         let oldFile = try SpecSource.materialize("HEAD:Experiments/pd.yaml", scratch: scratch)
         #expect(try String(contentsOfFile: oldFile, encoding: .utf8).contains("lr: 1e-3"))

@@ -87,13 +87,12 @@ public struct ExperimentLoader {
                 ? [Array(all[..<(all.count / 2)]), Array(all[(all.count / 2)...])] : [all]
             nonisolated(unsafe) var decoded = [[ExperimentPoint]](repeating: [], count: chunks.count)
             nonisolated(unsafe) let engines = chunks.map { _ in DiagnosticEngine() }
-            nonisolated(unsafe) let shared = (chunks, baseTree, base, sweptSections, baseCanonical)
             let decoders = chunks.indices.map { i in i == 0 ? decoder
                 : SpecDecoder(resolveExperiment: Self.resolveExperiment, fileExists: { FileManager.default.fileExists(atPath: $0) }) }
             nonisolated(unsafe) let sharedDecoders = decoders
             DispatchQueue.concurrentPerform(iterations: chunks.count) { c in
-                decoded[c] = Self.decodePoints(shared.0[c], baseTree: shared.1, base: shared.2, changed: shared.3,
-                                               baseCanonical: shared.4, decoder: sharedDecoders[c], diagnostics: engines[c])
+                decoded[c] = Self.decodePoints(chunks[c], baseTree: baseTree, base: base, changed: sweptSections,
+                                               baseCanonical: baseCanonical, decoder: sharedDecoders[c], diagnostics: engines[c])
             }
             for (chunk, engine) in zip(decoded, engines) {
                 points += chunk

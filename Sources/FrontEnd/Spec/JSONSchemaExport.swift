@@ -25,20 +25,24 @@ extension SpecSchema {
             entries.append(("type", .string("string")))
             if let values { entries.append(("enum", .list(values.map(SpecValue.string)))) }
             if let pattern { entries.append(("pattern", .string(pattern))) }
-        case .integer(let min, let max):
+        case .integer(let min, let max, let values):
             entries.append(("type", .string("integer")))
             entries.append(("minimum", min.map(SpecValue.int)))
             entries.append(("maximum", max.map(SpecValue.int)))
+            entries.append(("enum", values.map { .list($0.map(SpecValue.int)) }))
         case .number(let min, let max, let exMin, let exMax):
             entries.append(("type", .string("number")))
             if let min { entries.append((exMin ? "exclusiveMinimum" : "minimum", .double(min))) }
             if let max { entries.append((exMax ? "exclusiveMaximum" : "maximum", .double(max))) }
         case .boolean:
             entries.append(("type", .string("boolean")))
-        case .array(let element, let minItems):
+        case .null:
+            entries.append(("type", .string("null")))
+        case .array(let element, let minItems, let maxItems):
             entries.append(("type", .string("array")))
             entries.append(("items", schemaValue(element)))
             entries.append(("minItems", minItems.map(SpecValue.int)))
+            entries.append(("maxItems", maxItems.map(SpecValue.int)))
         case .oneOf(let options):
             entries.append(("anyOf", .list(options.map { schemaValue($0) })))
         case .any:

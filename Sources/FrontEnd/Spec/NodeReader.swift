@@ -48,32 +48,55 @@ final class NodeReader {
         return b
     }
 
-    func int(_ node: YAMLNode, _ what: String, min: Int? = nil, max: Int? = nil) -> Int? {
-        guard let s = node.scalar, s.style == .plain else {
+    func int(_ node: YAMLNode, _ what: String) -> Int? {
+        guard let s = node.scalar, s.style == .plain,
+              let v = s.int ?? s.double.flatMap({ $0 == $0.rounded() && abs($0) < 1e15 ? Int($0) : nil }) else {
             error("\(what) must be an integer, not \(describe(node))", at: node)
             return nil
         }
-        guard let v = s.int ?? s.double.flatMap({ $0 == $0.rounded() && abs($0) < 1e15 ? Int($0) : nil }) else {
-            error("\(what) must be an integer, not \(describe(node))", at: node)
-            return nil
-        }
-        if let min, v < min { error("\(what) must be at least \(min), got \(v)", at: node); return nil }
-        if let max, v > max { error("\(what) must be at most \(max), got \(v)", at: node); return nil }
         return v
     }
 
-    /// A number with an optional range; `above` is exclusive, `atLeast` inclusive.
-    func double(_ node: YAMLNode, _ what: String, above: Double? = nil, atLeast: Double? = nil,
-                below: Double? = nil, atMost: Double? = nil) -> Double? {
+    /// An integer in the range SpecSchema gives the field at `path` (`what`, by
+    /// default the path, names it in messages).
+    func int(_ node: YAMLNode, _ what: String? = nil, schema path: String) -> Int? {
+        let what = what ?? path
+        guard let v = int(node, what) else { return nil }
+        let range = SpecSchema.integerRange(at: path)
+        if let values = range.values, !values.contains(v) {
+            let listed = values.map(String.init)
+            let choices = listed.count > 1 ? listed.dropLast().joined(separator: ", ") + " or " + listed.last! : listed.joined()
+            error("\(what) must be \(choices), got \(v)", at: node); return nil
+        }
+        if let min = range.min, v < min { error("\(what) must be at least \(min), got \(v)", at: node); return nil }
+        if let max = range.max, v > max { error("\(what) must be at most \(max), got \(v)", at: node); return nil }
+        return v
+    }
+
+    /// Any finite number.
+    func double(_ node: YAMLNode, _ what: String) -> Double? {
         guard let s = node.scalar, s.style == .plain, let v = s.double else {
             error("\(what) must be a number, not \(describe(node))", at: node)
             return nil
         }
         guard v.isFinite else { error("\(what) must be finite, got \(s.text)", at: node); return nil }
-        if let above, !(v > above) { error("\(what) must be > \(fmt(above)), got \(s.text)", at: node); return nil }
-        if let atLeast, !(v >= atLeast) { error("\(what) must be ≥ \(fmt(atLeast)), got \(s.text)", at: node); return nil }
-        if let below, !(v < below) { error("\(what) must be < \(fmt(below)), got \(s.text)", at: node); return nil }
-        if let atMost, !(v <= atMost) { error("\(what) must be ≤ \(fmt(atMost)), got \(s.text)", at: node); return nil }
+        return v
+    }
+
+    /// A number in the range SpecSchema gives the field at `path` (`what`, by
+    /// default the path, names it in messages).
+    func double(_ node: YAMLNode, _ what: String? = nil, schema path: String) -> Double? {
+        let what = what ?? path
+        guard let v = double(node, what), let text = node.scalar?.text else { return nil }
+        let range = SpecSchema.numberRange(at: path)
+        if let min = range.min {
+            if range.exclusiveMin, !(v > min) { error("\(what) must be > \(fmt(min)), got \(text)", at: node); return nil }
+            if !range.exclusiveMin, !(v >= min) { error("\(what) must be ≥ \(fmt(min)), got \(text)", at: node); return nil }
+        }
+        if let max = range.max {
+            if range.exclusiveMax, !(v < max) { error("\(what) must be < \(fmt(max)), got \(text)", at: node); return nil }
+            if !range.exclusiveMax, !(v <= max) { error("\(what) must be ≤ \(fmt(max)), got \(text)", at: node); return nil }
+        }
         return v
     }
 

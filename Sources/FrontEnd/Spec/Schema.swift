@@ -1,16 +1,20 @@
-// The spec language's schema as data: the one list of sections, keys, types and
-// documentation. The decoder checks keys against it (with "did you mean"), sweep
-// paths are resolved through it, and `tlc schema` prints it as JSON Schema for
-// editors (yaml-language-server).
+// The spec language's schema as data: the one list of sections, keys, types,
+// ranges and documentation. The decoder checks keys against it (with "did you
+// mean") and takes every numeric range and listed value from it (SchemaLookup),
+// sweep paths are resolved through it, and `tlc schema` prints it as JSON Schema
+// for editors (yaml-language-server).
 import ModelZoo
 
 public indirect enum SchemaType: Sendable {
     case object([SchemaField], additional: SchemaType? = nil)
     case string(enumValues: [String]? = nil, pattern: String? = nil)
-    case integer(min: Int? = nil, max: Int? = nil)
+    /// `values`, when given, lists the only integers allowed.
+    case integer(min: Int? = nil, max: Int? = nil, values: [Int]? = nil)
     case number(min: Double? = nil, max: Double? = nil, exclusiveMin: Bool = false, exclusiveMax: Bool = false)
     case boolean
-    case array(SchemaType, minItems: Int? = nil)
+    /// An empty value, where it means the default (`freeze:` is `none`).
+    case null
+    case array(SchemaType, minItems: Int? = nil, maxItems: Int? = nil)
     case oneOf([SchemaType])
     case any
 }
@@ -27,14 +31,18 @@ public struct SchemaField: Sendable {
 
 public enum SpecSchema {
     static let metricNames = ReportSpec.knownMetrics
+    /// `all`, `none`, one layer name or glob, a list of them, `{up_to: LAYER}`, or
+    /// empty (none); the decoder checks the names against the architecture.
     static let freeze: SchemaType = .oneOf([
         .string(enumValues: ["all", "none"]),
+        .string(),
         .array(.string()),
         .object([SchemaField("up_to", .string(), "freeze every backbone layer up to and including this one", required: true)]),
+        .null,
     ])
     static let groupFields: [SchemaField] = [
-        SchemaField("lr", .number(min: 0, exclusiveMin: true), "learning rate of this group"),
-        SchemaField("weight_decay", .number(min: 0), "weight decay of this group"),
+        SchemaField("lr", .number(min: 0, max: 10, exclusiveMin: true), "learning rate of this group"),
+        SchemaField("weight_decay", .number(min: 0, max: 1), "weight decay of this group"),
     ]
     static let archOptions: SchemaType = .object([], additional: .any)
 
@@ -54,7 +62,7 @@ public enum SpecSchema {
                 SchemaField("random_crop", .integer(min: 0, max: 8), "pad by this many pixels, then crop randomly (0 = off)"),
                 SchemaField("horizontal_flip", .boolean, "flip images left-right at random"),
             ]), "seeded augmentations of training images"),
-            SchemaField("input_shape", .array(.integer(min: 1), minItems: 3), "channels, height, width of csv/npy inputs"),
+            SchemaField("input_shape", .array(.integer(min: 1, max: 4096), minItems: 3, maxItems: 3), "channels, height, width of csv/npy inputs"),
             SchemaField("test_dataset", .string(pattern: "^(csv:.+|npy:.+)$"), "csv/npy data: a separate test set (csv:PATH or npy:FOLDER)"),
             SchemaField("test_fraction", .number(min: 0, max: 1, exclusiveMin: true, exclusiveMax: true), "csv/npy data without test_dataset: fraction held out (stratified) for testing"),
         ]), "which data to train and test on"),
@@ -71,18 +79,18 @@ public enum SpecSchema {
         SchemaField("head", .object([
             SchemaField("layers", .array(.oneOf([
                 .string(enumValues: ["relu", "batchnorm"]),
-                .object([SchemaField("dense", .integer(min: 1), "units")]),
+                .object([SchemaField("dense", .integer(min: 1, max: 1 << 20), "units")]),
                 .object([SchemaField("dropout", .number(min: 0, max: 1, exclusiveMax: true), "rate")]),
             ])), "hidden layers of the new head; the output layer is added"),
         ]), "the new classifier head"),
         SchemaField("optimizer", .object([
             SchemaField("kind", .string(enumValues: OptimizerSpec.Kind.allCases.map(\.rawValue)), "sgd, adam, adamw or rmsprop"),
-            SchemaField("lr", .number(min: 0, exclusiveMin: true), "learning rate"),
-            SchemaField("weight_decay", .number(min: 0), "L2 weight decay (decoupled for adamw)"),
+            SchemaField("lr", .number(min: 0, max: 10, exclusiveMin: true), "learning rate"),
+            SchemaField("weight_decay", .number(min: 0, max: 1), "L2 weight decay (decoupled for adamw)"),
             SchemaField("momentum", .number(min: 0, max: 1, exclusiveMax: true), "sgd/rmsprop momentum"),
             SchemaField("nesterov", .boolean, "Nesterov momentum (sgd)"),
-            SchemaField("betas", .array(.number(min: 0, max: 1, exclusiveMax: true), minItems: 2), "Adam betas"),
-            SchemaField("eps", .number(min: 0, exclusiveMin: true), "numerical epsilon"),
+            SchemaField("betas", .array(.number(min: 0, max: 1, exclusiveMax: true), minItems: 2, maxItems: 2), "Adam betas"),
+            SchemaField("eps", .number(min: 0, max: 1, exclusiveMin: true), "numerical epsilon"),
             SchemaField("clip_norm", .number(min: 0, exclusiveMin: true), "clip gradients to this global norm"),
             SchemaField("groups", .object([], additional: .object(groupFields)), "per-group lr/weight_decay: backbone, head, or layer names"),
         ]), "the optimizer"),
@@ -102,7 +110,7 @@ public enum SpecSchema {
             SchemaField("early_stopping", .object([
                 SchemaField("metric", .string(enumValues: ["val.accuracy", "val.loss"]), "metric watched"),
                 SchemaField("patience", .integer(min: 1), "epochs without improvement before stopping"),
-                SchemaField("mode", .string(enumValues: ["max", "min"]), "whether larger is better (default from the metric)"),
+                SchemaField("mode", .string(enumValues: EarlyStoppingSpec.Mode.allCases.map(\.rawValue)), "whether larger is better (default from the metric)"),
             ]), "stop when the validation metric stops improving"),
             SchemaField("unfreeze", .array(.object([
                 SchemaField("epoch", .integer(min: 1), "epoch (1-based) at whose start the layers unfreeze", required: true),
@@ -111,7 +119,7 @@ public enum SpecSchema {
             SchemaField("regularization", .object([
                 SchemaField("l2sp", .number(min: 0), "L2-SP strength toward the pretrained weights"),
                 SchemaField("ewc", .number(min: 0), "EWC strength (Fisher information of the source task)"),
-                SchemaField("fisher_samples", .integer(min: 1), "source samples for the Fisher estimate"),
+                SchemaField("fisher_samples", .integer(min: 1, max: 1_000_000), "source samples for the Fisher estimate"),
             ]), "limits on forgetting the source task"),
         ]), "the training loop"),
         SchemaField("compression", .array(.oneOf([
@@ -119,15 +127,15 @@ public enum SpecSchema {
                 SchemaField("method", .string(enumValues: PruneSpec.Method.allCases.map(\.rawValue)), "magnitude (unstructured) or l1_filter (structured)"),
                 SchemaField("scope", .string(enumValues: PruneSpec.Scope.allCases.map(\.rawValue)), "one global threshold or one per layer"),
                 SchemaField("sparsity", .number(min: 0, max: 1, exclusiveMax: true), "fraction of weights (or filters) removed"),
-                SchemaField("steps", .integer(min: 1), "iterative pruning steps"),
-                SchemaField("finetune_epochs", .integer(min: 0), "masked fine-tuning epochs after each step"),
+                SchemaField("steps", .integer(min: 1, max: 100), "iterative pruning steps"),
+                SchemaField("finetune_epochs", .integer(min: 0, max: 1000), "masked fine-tuning epochs after each step"),
             ]), "magnitude pruning (Han et al., 2015)")]),
             .object([SchemaField("quantize", .object([
-                SchemaField("bits", .integer(min: 4, max: 8), "4 or 8"),
+                SchemaField("bits", .integer(values: [4, 8]), "integer width"),
                 SchemaField("weights", .string(enumValues: QuantizeSpec.Granularity.allCases.map(\.rawValue)), "weight scales per channel or per tensor"),
                 SchemaField("activations", .string(enumValues: ["per_tensor"]), "activation scales"),
-                SchemaField("calibration_batches", .integer(min: 1), "batches used to calibrate activation ranges"),
-                SchemaField("qat_epochs", .integer(min: 0), "quantization-aware fine-tuning epochs"),
+                SchemaField("calibration_batches", .integer(min: 1, max: 10_000), "batches used to calibrate activation ranges"),
+                SchemaField("qat_epochs", .integer(min: 0, max: 1000), "quantization-aware fine-tuning epochs"),
             ]), "post-training integer quantization")]),
             .object([SchemaField("distill", .object([
                 SchemaField("teacher", .string(pattern: "^(self|ensemble|run:.+)$"), "self, ensemble or run:EXPERIMENT"),
@@ -135,14 +143,14 @@ public enum SpecSchema {
                     SchemaField("arch", .string(enumValues: Zoo.names), "student architecture", required: true),
                     SchemaField("options", archOptions, "student architecture options"),
                 ]), "the student network"),
-                SchemaField("temperature", .number(min: 0, exclusiveMin: true), "softmax temperature of the soft targets"),
+                SchemaField("temperature", .number(min: 0, max: 100, exclusiveMin: true), "softmax temperature of the soft targets"),
                 SchemaField("alpha", .number(min: 0, max: 1), "weight of the soft-target loss"),
-                SchemaField("epochs", .integer(min: 1), "student epochs (default training.epochs)"),
+                SchemaField("epochs", .integer(min: 1, max: 10_000), "student epochs (default training.epochs)"),
             ]), "knowledge distillation (Hinton et al., 2015)")]),
         ])), "an ordered list of prune, quantize and distill steps"),
         SchemaField("ensemble", .object([
             SchemaField("members", .oneOf([.integer(min: 2, max: 64), .array(.string(), minItems: 2),
-                                           .object([SchemaField("top", .integer(min: 2), "best k sweep points", required: true)])]),
+                                           .object([SchemaField("top", .integer(min: 2, max: 64), "best k sweep points", required: true)])]),
                         "N seeds, a list of experiments or sweep points, or {top: k}"),
             SchemaField("method", .string(enumValues: EnsembleSpec.Method.allCases.map(\.rawValue)), "how member predictions combine"),
         ]), "an ensemble of models"),
@@ -151,13 +159,13 @@ public enum SpecSchema {
             SchemaField("grid", .object([], additional: .array(.any, minItems: 1)), "dotted path → values; the cartesian product"),
             SchemaField("zip", .object([], additional: .array(.any, minItems: 1)), "dotted path → values; lists of equal length walked together"),
             SchemaField("random", .object([
-                SchemaField("trials", .integer(min: 1), "number of points drawn", required: true),
+                SchemaField("trials", .integer(min: 1, max: SweepExpansion.maxPoints), "number of points drawn", required: true),
                 SchemaField("seed", .integer(min: 0), "seed of the draw"),
                 SchemaField("params", .object([], additional: .object([
                     SchemaField("choice", .array(.any, minItems: 1), "one of these values"),
-                    SchemaField("uniform", .array(.number(), minItems: 2), "[low, high]"),
-                    SchemaField("loguniform", .array(.number(min: 0, exclusiveMin: true), minItems: 2), "[low, high], uniform in log space"),
-                    SchemaField("int", .array(.integer(), minItems: 2), "[low, high], inclusive integers"),
+                    SchemaField("uniform", .array(.number(), minItems: 2, maxItems: 2), "[low, high]"),
+                    SchemaField("loguniform", .array(.number(min: 0, exclusiveMin: true), minItems: 2, maxItems: 2), "[low, high], uniform in log space"),
+                    SchemaField("int", .array(.integer(), minItems: 2, maxItems: 2), "[low, high], inclusive integers"),
                 ])), "dotted path → distribution", required: true),
             ]), "random search"),
         ]), "hyperparameter sweeps over any field"),
@@ -218,7 +226,7 @@ public enum SpecSchema {
                     if let s = suggestion(for: segment, among: fields.map(\.name)) { msg += "; did you mean '\(s)'?" }
                     return msg
                 }
-            case .array(let element, _):
+            case .array(let element, _, _):
                 guard Int(segment) != nil else { return "'\(walked.joined(separator: "."))' is a list; index it with a number, e.g. '\(walked.joined(separator: ".")).0'" }
                 type = element
             case .oneOf(let options):
@@ -229,7 +237,7 @@ public enum SpecSchema {
                         if let f = fields.first(where: { $0.name == segment }) { next = f.type; break }
                         if let additional { next = additional; break }
                     }
-                    if case .array(let element, _) = o, Int(segment) != nil { next = element; break }
+                    if case .array(let element, _, _) = o, Int(segment) != nil { next = element; break }
                 }
                 guard let next else { return "'\(walked.joined(separator: "."))' has no field '\(segment)'" }
                 type = next

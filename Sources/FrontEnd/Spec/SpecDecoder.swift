@@ -1,6 +1,7 @@
 // SpecDecoder — turns one resolved YAML tree (extends merged, overrides applied,
 // one sweep point substituted) into a `Spec`, filling in defaults, and checks
-// every range and cross-field rule. All problems are reported in one pass.
+// every range (each read from SpecSchema by the field's path) and cross-field
+// rule. All problems are reported in one pass.
 import ModelZoo
 
 public struct SpecDecoder {
@@ -48,7 +49,7 @@ public struct SpecDecoder {
             r.error("missing 'name': every experiment needs a name (it becomes its folder under Outputs)", at: root)
         }
         if let n = top["description"] { spec.description = r.string(n, "description") }
-        if let n = top["seed"], let v = r.int(n, "seed", min: 0) { spec.seed = v }
+        if let n = top["seed"], let v = r.int(n, schema: "seed") { spec.seed = v }
 
         func fresh(_ section: String) -> Bool { base == nil || changed?.contains(section) != false }
         if let base {
@@ -105,16 +106,14 @@ public struct SpecDecoder {
             else if text.hasPrefix("npy:"), text.count > 4 { data.testDataset = .npy(path: String(text.dropFirst(4))) }
             else { r.error("data.test_dataset must be csv:PATH or npy:FOLDER, got '\(text)'", at: n) }
         }
-        if let n = m["test_fraction"], let v = r.double(n, "data.test_fraction", above: 0) {
-            if v >= 1 { r.error("data.test_fraction must be below 1, got \(SpecValue.double(v).compactText)", at: n) } else { data.testFraction = v }
-        }
+        if let n = m["test_fraction"], let v = r.double(n, schema: "data.test_fraction") { data.testFraction = v }
         if let n = m["classes"] {
             if n.scalar?.text == "all" { data.classes = nil }
             else if let items = r.sequence(n, "data.classes") {
                 var classes: [Int] = []
                 var seen: [Int: YAMLNode] = [:]
                 for item in items {
-                    guard let c = r.int(item, "a class index", min: 0) else { continue }
+                    guard let c = r.int(item, "a class index", schema: "data.classes.*") else { continue }
                     if let first = seen[c] {
                         r.error("class \(c) is listed twice in data.classes", at: item, notes: ["first listed at \(first.location)"])
                         continue
@@ -127,18 +126,18 @@ public struct SpecDecoder {
             }
         }
         if let n = m["train_per_class"] {
-            data.trainPerClass = n.scalar?.text == "all" ? nil : r.int(n, "data.train_per_class", min: 1)
+            data.trainPerClass = n.scalar?.text == "all" ? nil : r.int(n, schema: "data.train_per_class")
         }
         if let n = m["test_per_class"] {
-            data.testPerClass = n.scalar?.text == "all" ? nil : r.int(n, "data.test_per_class", min: 1)
+            data.testPerClass = n.scalar?.text == "all" ? nil : r.int(n, schema: "data.test_per_class")
         }
-        if let n = m["validation"], let v = r.double(n, "data.validation", atLeast: 0, below: 1) { data.validation = v }
+        if let n = m["validation"], let v = r.double(n, schema: "data.validation") { data.validation = v }
         if let n = m["augment"], let a = r.mapping(n, "data.augment", known: SpecSchema.keys(at: "data.augment")) {
-            if let c = a["random_crop"], let v = r.int(c, "data.augment.random_crop", min: 0, max: 8) { data.augment.randomCrop = v }
+            if let c = a["random_crop"], let v = r.int(c, schema: "data.augment.random_crop") { data.augment.randomCrop = v }
             if let f = a["horizontal_flip"], let v = r.bool(f, "data.augment.horizontal_flip") { data.augment.horizontalFlip = v }
         }
         if let n = m["input_shape"], let items = r.sequence(n, "data.input_shape") {
-            let dims = items.compactMap { r.int($0, "an input dimension", min: 1, max: 4096) }
+            let dims = items.compactMap { r.int($0, "an input dimension", schema: "data.input_shape.*") }
             if items.count != 3 { r.error("data.input_shape is [channels, height, width]", at: n) }
             else if dims.count == 3 { data.inputShape = FeatureShape(channels: dims[0], height: dims[1], width: dims[2]) }
         }
@@ -232,8 +231,8 @@ public struct SpecDecoder {
             } else if let pairs = item.mapping, pairs.count == 1 {
                 let key = pairs[0].key.scalar?.text ?? "", value = pairs[0].value
                 switch key {
-                case "dense": if let u = r.int(value, "dense units", min: 1, max: 1 << 20) { layers.append(.dense(u)) }
-                case "dropout": if let d = r.double(value, "dropout rate", atLeast: 0, below: 1) { layers.append(.dropout(d)) }
+                case "dense": if let u = r.int(value, "dense units", schema: "head.layers.*.dense") { layers.append(.dense(u)) }
+                case "dropout": if let d = r.double(value, "dropout rate", schema: "head.layers.*.dropout") { layers.append(.dropout(d)) }
                 case "relu", "batchnorm": r.error("'\(key)' takes no value; write it as a plain list item", at: pairs[0].key)
                 default:
                     let hint = suggestion(for: key, among: kinds).map { "; did you mean '\($0)'?" } ?? ""
@@ -249,24 +248,24 @@ public struct SpecDecoder {
     func decodeOptimizer(_ node: YAMLNode, into o: inout OptimizerSpec, _ r: NodeReader) {
         guard let m = r.mapping(node, "optimizer", known: SpecSchema.keys(at: "optimizer")) else { return }
         if let n = m["kind"], let k = r.enumeration(n, "optimizer.kind", OptimizerSpec.Kind.self) { o.kind = k }
-        if let n = m["lr"], let v = r.double(n, "optimizer.lr", above: 0, atMost: 10) { o.lr = v }
-        if let n = m["weight_decay"], let v = r.double(n, "optimizer.weight_decay", atLeast: 0, atMost: 1) { o.weightDecay = v }
-        if let n = m["momentum"], let v = r.double(n, "optimizer.momentum", atLeast: 0, below: 1) { o.momentum = v }
+        if let n = m["lr"], let v = r.double(n, schema: "optimizer.lr") { o.lr = v }
+        if let n = m["weight_decay"], let v = r.double(n, schema: "optimizer.weight_decay") { o.weightDecay = v }
+        if let n = m["momentum"], let v = r.double(n, schema: "optimizer.momentum") { o.momentum = v }
         if let n = m["nesterov"], let v = r.bool(n, "optimizer.nesterov") { o.nesterov = v }
         if let n = m["betas"], let items = r.sequence(n, "optimizer.betas") {
-            let vs = items.compactMap { r.double($0, "an Adam beta", atLeast: 0, below: 1) }
+            let vs = items.compactMap { r.double($0, "an Adam beta", schema: "optimizer.betas.*") }
             if items.count != 2 { r.error("optimizer.betas is [beta1, beta2]", at: n) }
             else if vs.count == 2 { o.beta1 = vs[0]; o.beta2 = vs[1] }
         }
-        if let n = m["eps"], let v = r.double(n, "optimizer.eps", above: 0, atMost: 1) { o.eps = v }
-        if let n = m["clip_norm"], !n.isNull { o.clipNorm = r.double(n, "optimizer.clip_norm", above: 0) }
+        if let n = m["eps"], let v = r.double(n, schema: "optimizer.eps") { o.eps = v }
+        if let n = m["clip_norm"], !n.isNull { o.clipNorm = r.double(n, schema: "optimizer.clip_norm") }
         if let n = m["groups"], let pairs = n.mapping {
             for p in pairs {
                 let name = p.key.scalar?.text ?? ""
                 guard let g = r.mapping(p.value, "optimizer.groups.\(name)", known: SpecSchema.groupFields.map(\.name)) else { continue }
                 var group = ParameterGroupSpec()
-                if let v = g["lr"] { group.lr = r.double(v, "optimizer.groups.\(name).lr", above: 0, atMost: 10) }
-                if let v = g["weight_decay"] { group.weightDecay = r.double(v, "optimizer.groups.\(name).weight_decay", atLeast: 0, atMost: 1) }
+                if let v = g["lr"] { group.lr = r.double(v, "optimizer.groups.\(name).lr", schema: "optimizer.groups.*.lr") }
+                if let v = g["weight_decay"] { group.weightDecay = r.double(v, "optimizer.groups.\(name).weight_decay", schema: "optimizer.groups.*.weight_decay") }
                 o.groups[name] = group
             }
         } else if let n = m["groups"], !n.isNull {
@@ -279,29 +278,30 @@ public struct SpecDecoder {
 
     func decodeTraining(_ node: YAMLNode, into t: inout TrainingSpec, _ r: NodeReader) {
         guard let m = r.mapping(node, "training", known: SpecSchema.keys(at: "training")) else { return }
-        if let n = m["epochs"], let v = r.int(n, "training.epochs", min: 1, max: 10_000) { t.epochs = v }
-        if let n = m["batch_size"], let v = r.int(n, "training.batch_size", min: 1, max: 65_536) { t.batchSize = v }
-        if let n = m["label_smoothing"], let v = r.double(n, "training.label_smoothing", atLeast: 0, below: 1) { t.labelSmoothing = v }
+        if let n = m["epochs"], let v = r.int(n, schema: "training.epochs") { t.epochs = v }
+        if let n = m["batch_size"], let v = r.int(n, schema: "training.batch_size") { t.batchSize = v }
+        if let n = m["label_smoothing"], let v = r.double(n, schema: "training.label_smoothing") { t.labelSmoothing = v }
         if let n = m["schedule"], let s = r.mapping(n, "training.schedule", known: SpecSchema.keys(at: "training.schedule")) {
             if let k = s["kind"], let v = r.enumeration(k, "schedule kind", ScheduleSpec.Kind.self) { t.schedule.kind = v }
-            if let k = s["warmup_epochs"], let v = r.double(k, "training.schedule.warmup_epochs", atLeast: 0) { t.schedule.warmupEpochs = v }
-            if let k = s["step_epochs"], let v = r.int(k, "training.schedule.step_epochs", min: 1) { t.schedule.stepEpochs = v }
-            if let k = s["gamma"], let v = r.double(k, "training.schedule.gamma", above: 0, atMost: 1) { t.schedule.gamma = v }
-            if let k = s["min_lr_fraction"], let v = r.double(k, "training.schedule.min_lr_fraction", atLeast: 0, atMost: 1) { t.schedule.minLRFraction = v }
-            if let k = s["max_lr_factor"], let v = r.double(k, "training.schedule.max_lr_factor", atLeast: 1) { t.schedule.maxLRFactor = v }
-            if let k = s["pct_start"], let v = r.double(k, "training.schedule.pct_start", above: 0, below: 1) { t.schedule.pctStart = v }
+            if let k = s["warmup_epochs"], let v = r.double(k, schema: "training.schedule.warmup_epochs") { t.schedule.warmupEpochs = v }
+            if let k = s["step_epochs"], let v = r.int(k, schema: "training.schedule.step_epochs") { t.schedule.stepEpochs = v }
+            if let k = s["gamma"], let v = r.double(k, schema: "training.schedule.gamma") { t.schedule.gamma = v }
+            if let k = s["min_lr_fraction"], let v = r.double(k, schema: "training.schedule.min_lr_fraction") { t.schedule.minLRFraction = v }
+            if let k = s["max_lr_factor"], let v = r.double(k, schema: "training.schedule.max_lr_factor") { t.schedule.maxLRFactor = v }
+            if let k = s["pct_start"], let v = r.double(k, schema: "training.schedule.pct_start") { t.schedule.pctStart = v }
         }
         if let n = m["early_stopping"], !n.isNull,
            let e = r.mapping(n, "training.early_stopping", known: SpecSchema.keys(at: "training.early_stopping")) {
             var es = EarlyStoppingSpec()
             if let k = e["metric"], let v = r.string(k, "training.early_stopping.metric") {
-                if ["val.accuracy", "val.loss"].contains(v) { es.metric = v; es.mode = v == "val.loss" ? .min : .max }
+                let metrics = SpecSchema.stringValues(at: "training.early_stopping.metric")
+                if metrics.contains(v) { es.metric = v; es.mode = v == "val.loss" ? .min : .max }
                 else {
-                    let hint = suggestion(for: v, among: ["val.accuracy", "val.loss"]).map { "; did you mean '\($0)'?" } ?? " (use val.accuracy or val.loss)"
+                    let hint = suggestion(for: v, among: metrics).map { "; did you mean '\($0)'?" } ?? " (use \(metrics.joined(separator: " or ")))"
                     r.error("early stopping watches a validation metric; '\(v)' is not one\(hint)", at: k)
                 }
             }
-            if let k = e["patience"], let v = r.int(k, "training.early_stopping.patience", min: 1) { es.patience = v }
+            if let k = e["patience"], let v = r.int(k, schema: "training.early_stopping.patience") { es.patience = v }
             if let k = e["mode"], let v = r.enumeration(k, "early stopping mode", EarlyStoppingSpec.Mode.self) { es.mode = v }
             t.earlyStopping = es
         }
@@ -311,15 +311,15 @@ public struct SpecDecoder {
                 guard let e = u["epoch"], let l = u["layers"] else {
                     r.error("an unfreeze step needs 'epoch' and 'layers', e.g. {epoch: 3, layers: [block3]}", at: item); continue
                 }
-                if let epoch = r.int(e, "unfreeze epoch", min: 1), let layers = decodeFreeze(l, r, what: "unfreeze layers") {
+                if let epoch = r.int(e, "unfreeze epoch", schema: "training.unfreeze.*.epoch"), let layers = decodeFreeze(l, r, what: "unfreeze layers") {
                     t.unfreeze.append(UnfreezeStep(epoch: epoch, layers: layers))
                 }
             }
         }
         if let n = m["regularization"], let g = r.mapping(n, "training.regularization", known: SpecSchema.keys(at: "training.regularization")) {
-            if let k = g["l2sp"], let v = r.double(k, "training.regularization.l2sp", atLeast: 0) { t.regularization.l2sp = v }
-            if let k = g["ewc"], let v = r.double(k, "training.regularization.ewc", atLeast: 0) { t.regularization.ewc = v }
-            if let k = g["fisher_samples"], let v = r.int(k, "training.regularization.fisher_samples", min: 1, max: 1_000_000) { t.regularization.fisherSamples = v }
+            if let k = g["l2sp"], let v = r.double(k, schema: "training.regularization.l2sp") { t.regularization.l2sp = v }
+            if let k = g["ewc"], let v = r.double(k, schema: "training.regularization.ewc") { t.regularization.ewc = v }
+            if let k = g["fisher_samples"], let v = r.int(k, schema: "training.regularization.fisher_samples") { t.regularization.fisherSamples = v }
         }
     }
 
@@ -339,22 +339,21 @@ public struct SpecDecoder {
                 var p = PruneSpec()
                 if let n = m["method"], let v = r.enumeration(n, "pruning method", PruneSpec.Method.self) { p.method = v }
                 if let n = m["scope"], let v = r.enumeration(n, "pruning scope", PruneSpec.Scope.self) { p.scope = v }
-                if let n = m["sparsity"], let v = r.double(n, "prune.sparsity", atLeast: 0, below: 1) { p.sparsity = v }
-                if let n = m["steps"], let v = r.int(n, "prune.steps", min: 1, max: 100) { p.steps = v }
-                if let n = m["finetune_epochs"], let v = r.int(n, "prune.finetune_epochs", min: 0, max: 1000) { p.finetuneEpochs = v }
+                if let n = m["sparsity"], let v = r.double(n, "prune.sparsity", schema: "compression.*.prune.sparsity") { p.sparsity = v }
+                if let n = m["steps"], let v = r.int(n, "prune.steps", schema: "compression.*.prune.steps") { p.steps = v }
+                if let n = m["finetune_epochs"], let v = r.int(n, "prune.finetune_epochs", schema: "compression.*.prune.finetune_epochs") { p.finetuneEpochs = v }
                 steps.append(.prune(p))
             case "quantize":
                 guard let m = r.mapping(body, "quantize", known: ["bits", "weights", "activations", "calibration_batches", "qat_epochs"]) else { continue }
                 var q = QuantizeSpec()
-                if let n = m["bits"], let v = r.int(n, "quantize.bits") {
-                    if v == 4 || v == 8 { q.bits = v } else { r.error("quantize.bits must be 4 or 8, got \(v)", at: n) }
-                }
+                if let n = m["bits"], let v = r.int(n, "quantize.bits", schema: "compression.*.quantize.bits") { q.bits = v }
                 if let n = m["weights"], let v = r.enumeration(n, "weight quantization granularity", QuantizeSpec.Granularity.self) { q.weights = v }
-                if let n = m["activations"], let v = r.string(n, "quantize.activations"), v != "per_tensor" {
-                    r.error("quantize.activations supports per_tensor only, got '\(v)'", at: n)
+                let activations = SpecSchema.stringValues(at: "compression.*.quantize.activations")
+                if let n = m["activations"], let v = r.string(n, "quantize.activations"), !activations.contains(v) {
+                    r.error("quantize.activations supports \(activations.joined(separator: ", ")) only, got '\(v)'", at: n)
                 }
-                if let n = m["calibration_batches"], let v = r.int(n, "quantize.calibration_batches", min: 1, max: 10_000) { q.calibrationBatches = v }
-                if let n = m["qat_epochs"], let v = r.int(n, "quantize.qat_epochs", min: 0, max: 1000) { q.qatEpochs = v }
+                if let n = m["calibration_batches"], let v = r.int(n, "quantize.calibration_batches", schema: "compression.*.quantize.calibration_batches") { q.calibrationBatches = v }
+                if let n = m["qat_epochs"], let v = r.int(n, "quantize.qat_epochs", schema: "compression.*.quantize.qat_epochs") { q.qatEpochs = v }
                 steps.append(.quantize(q))
             case "distill":
                 guard let m = r.mapping(body, "distill", known: ["teacher", "student", "temperature", "alpha", "epochs"]) else { continue }
@@ -375,9 +374,9 @@ public struct SpecDecoder {
                         if let o = s["options"] { d.studentOptions = decodeOptions(o, r, what: "distill.student.options") }
                     }
                 }
-                if let n = m["temperature"], let v = r.double(n, "distill.temperature", above: 0, atMost: 100) { d.temperature = v }
-                if let n = m["alpha"], let v = r.double(n, "distill.alpha", atLeast: 0, atMost: 1) { d.alpha = v }
-                if let n = m["epochs"], !n.isNull, let v = r.int(n, "distill.epochs", min: 1, max: 10_000) { d.epochs = v }
+                if let n = m["temperature"], let v = r.double(n, "distill.temperature", schema: "compression.*.distill.temperature") { d.temperature = v }
+                if let n = m["alpha"], let v = r.double(n, "distill.alpha", schema: "compression.*.distill.alpha") { d.alpha = v }
+                if let n = m["epochs"], !n.isNull, let v = r.int(n, "distill.epochs", schema: "compression.*.distill.epochs") { d.epochs = v }
                 steps.append(.distill(d))
             default:
                 let hint = suggestion(for: key, among: ["prune", "quantize", "distill"]).map { "; did you mean '\($0)'?" } ?? ""
@@ -392,14 +391,14 @@ public struct SpecDecoder {
         var e = EnsembleSpec()
         if let n = m["members"] {
             if let s = n.scalar, s.style == .plain, s.int != nil {
-                if let v = r.int(n, "ensemble.members", min: 2, max: 64) { e.members = .seeds(v) }
+                if let v = r.int(n, schema: "ensemble.members") { e.members = .seeds(v) }
             } else if let items = n.sequence {
                 let refs = items.compactMap { r.string($0, "an ensemble member") }
                 if items.count < 2 { r.error("an ensemble needs at least 2 members", at: n) }
                 e.members = .references(refs)
             } else if let t = r.mapping(n, "ensemble.members", known: ["top"]) {
                 guard let k = t["top"] else { r.error("ensemble.members as a mapping is {top: K}", at: n); return e }
-                if let v = r.int(k, "ensemble.members.top", min: 2, max: 64) { e.members = .topOfSweep(v) }
+                if let v = r.int(k, schema: "ensemble.members.top") { e.members = .topOfSweep(v) }
                 if !hasSweep { r.error("ensemble.members {top: K} picks the best points of this experiment's sweep, but it has no sweep", at: n) }
             }
         }

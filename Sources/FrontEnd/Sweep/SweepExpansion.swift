@@ -118,9 +118,9 @@ public enum SweepExpansion {
         }
         if let n = m["random"], let rm = r.mapping(n, "sweep.random", known: ["trials", "seed", "params"]) {
             var trials = 0, seed = defaultSeed
-            if let t = rm["trials"] { trials = r.int(t, "sweep.random.trials", min: 1, max: maxPoints) ?? 0 }
+            if let t = rm["trials"] { trials = r.int(t, schema: "sweep.random.trials") ?? 0 }
             else { r.error("sweep.random needs 'trials'", at: n) }
-            if let s = rm["seed"], let v = r.int(s, "sweep.random.seed", min: 0) { seed = v }
+            if let s = rm["seed"], let v = r.int(s, schema: "sweep.random.seed") { seed = v }
             var params: [(String, YAMLNode, SweepDefinition.Distribution, YAMLNode)] = []
             if let pn = rm["params"], let pairs = pn.mapping {
                 for p in pairs {
@@ -136,13 +136,14 @@ public enum SweepExpansion {
                         params.append((path, p.key, .choice(items), p.value))
                     case "uniform", "loguniform", "int":
                         guard let items = arg.sequence, items.count == 2 else { r.error("\(kind) needs [low, high]", at: arg); continue }
+                        let range = "sweep.random.params.*.\(kind).*"
                         if kind == "int" {
-                            guard let lo = r.int(items[0], "int low"), let hi = r.int(items[1], "int high") else { continue }
+                            guard let lo = r.int(items[0], "int low", schema: range), let hi = r.int(items[1], "int high", schema: range) else { continue }
                             guard lo <= hi else { r.error("int range [\(lo), \(hi)] is empty", at: arg); continue }
                             params.append((path, p.key, .int(lo, hi), p.value))
                         } else {
-                            guard let lo = r.double(items[0], "\(kind) low", above: kind == "loguniform" ? 0 : nil),
-                                  let hi = r.double(items[1], "\(kind) high", above: kind == "loguniform" ? 0 : nil) else { continue }
+                            guard let lo = r.double(items[0], "\(kind) low", schema: range),
+                                  let hi = r.double(items[1], "\(kind) high", schema: range) else { continue }
                             guard lo <= hi else { r.error("\(kind) range [\(lo), \(hi)] is empty", at: arg); continue }
                             params.append((path, p.key, kind == "uniform" ? .uniform(lo, hi) : .loguniform(lo, hi), p.value))
                         }
