@@ -55,7 +55,7 @@ enum DataStages {
 
     static func normalize(_ w: NormalizeWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
         guard case .data(let train, let validation, let test, _) = try inputs(0) else { throw context.wrongInput() }
-        let n = try Normalization.fit(kind(w), on: train)
+        let n = try Normalization.fit(kind(w), global: w.per == .global, on: train)
         return try applied(n, train: train, validation: validation, test: test)
     }
 

@@ -1,3 +1,10 @@
+// Runtime — runs plans: schedules their stages (Scheduler), hands each stage's
+// work to the executor (StageRunner → Execution), keeps outputs in the stage
+// cache (StageCache), writes run directories as JSON and safetensors (LocalRunner,
+// Variants, Leaderboard), sends stages to Slurm (Cluster/), and lists, collects and
+// verifies runs (RunStore, Verify). It never decides what a stage does (the
+// planner did) and renders no Markdown or HTML (Reporting does).
+//
 // LocalRunner — runs a whole plan in this process, stage after stage in
 // dependency order, and writes one run directory per point. A run directory is
 // assembled under a hidden temporary name and renamed into place only when the

@@ -100,6 +100,22 @@ func toyDataset(perClass: [Int], shape: FeatureShape = FeatureShape(channels: 2,
         #expect(throws: EngineError.self) { try Normalization.fit(.standardize, on: d.subset([])) }
     }
 
+    @Test func globalNormalizationPoolsEveryChannel() throws {
+        let d = try toyDataset(perClass: [3, 3])
+        let g = try Normalization.fit(.standardize, global: true, on: d)
+        let z = try g.apply(to: d)
+        // One mean and spread over all values, stored for each channel …
+        #expect(g.shift[0] == g.shift[1] && g.scale[0] == g.scale[1])
+        let n = Double(z.features.count)
+        #expect(abs(z.features.reduce(0) { $0 + Double($1) } / n) < 1e-4)
+        #expect(abs(z.features.reduce(0) { $0 + Double($1) * Double($1) } / n - 1) < 1e-3)
+        // … unlike per channel (the toy channels differ), and min-max likewise.
+        let perChannel = try Normalization.fit(.standardize, on: d)
+        #expect(perChannel.shift[0] != perChannel.shift[1])
+        let mm = try Normalization.fit(.minMax, global: true, on: d)
+        #expect(mm.shift[0] == d.features.min()! && mm.shift[1] == mm.shift[0])
+    }
+
     @Test func augmentationIsSeededAndShapePreserving() throws {
         let x = Tensor(zeros: [4, 1, 4, 4]); for i in 0..<x.count { x[i] = Float(i % 16) + 1 }
         let a = x.copy(), b = x.copy()

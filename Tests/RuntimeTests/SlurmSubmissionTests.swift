@@ -125,17 +125,17 @@ import TestSupport
         }
     }
 
-    func setUp() throws -> (Plan, LoadedExperiment, String) {
+    func setUp() throws -> (Plan, String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-hook-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "tlc: 1\nname: hook\ndata: {classes: [0, 1], train_per_class: 40, test_per_class: 20}\nbackbone: {arch: mlp, options: {widths: [8]}}\ntraining: {epochs: 1}\n"
             .write(toFile: dir + "/h.yaml", atomically: true, encoding: .utf8)
         let loaded = try ExperimentLoader().load(path: dir + "/h.yaml")
-        return (try PlanBuilder().plan(loaded), loaded, dir)
+        return (try PlanBuilder().plan(loaded), dir)
     }
 
     @Test func remoteFailuresFailThePoint() throws {
-        let (plan, loaded, dir) = try setUp()
+        let (plan, dir) = try setUp()
         var options = RunOptions(outputRoot: dir + "/Outputs")
         options.remote = Refusing()
         let result = try LocalRunner.run(plan, options: options) { _ in }
@@ -146,7 +146,7 @@ import TestSupport
     }
 
     @Test func cancelledBeforeStartingEndsAtOnce() throws {
-        let (plan, loaded, dir) = try setUp()
+        let (plan, dir) = try setUp()
         let cancellation = Cancellation()
         cancellation.cancel()
         let result = try LocalRunner.run(plan, options: RunOptions(outputRoot: dir + "/Outputs", cancellation: cancellation)) { _ in }

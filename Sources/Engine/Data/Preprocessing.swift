@@ -1,5 +1,5 @@
-// Preprocessing — normalization fit on the training split only (per-channel
-// standardization, min-max, none), saved as plain numbers with the model, and seeded
+// Preprocessing — normalization fit on the training split only (standardization
+// or min-max, per channel or over all channels; none), saved as plain numbers with the model, and seeded
 // augmentations (random crop with zero padding, horizontal flip) applied to batches.
 
 import ModelZoo
@@ -14,27 +14,34 @@ public struct Normalization: Hashable, Sendable, Codable {
     /// The identity.
     public static let identity = Normalization(kind: .none, shift: [], scale: [])
 
-    /// Fits on `data` (the training split): mean/std per channel, or min/(max-min) per channel.
-    public static func fit(_ kind: Kind, on data: Dataset) throws -> Normalization {
+    /// Fits on `data` (the training split): mean/std, or min/(max-min), per channel —
+    /// or, with `global`, one pair over every channel (stored once per channel).
+    public static func fit(_ kind: Kind, global: Bool = false, on data: Dataset) throws -> Normalization {
         if kind == .none { return .identity }
         guard !data.isEmpty else { throw EngineError.invalidArgument("cannot fit \(kind.rawValue) normalization on an empty data set") }
         let c = data.sampleShape.channels, hw = data.sampleShape.height * data.sampleShape.width
         var shift = [Float](repeating: 0, count: c), scale = [Float](repeating: 1, count: c)
+        // The channels each statistic pools: one each, or all of them.
+        let pools: [[Int]] = global ? [Array(0..<c)] : (0..<c).map { [$0] }
         data.features.withUnsafeBufferPointer { f in
-            for ch in 0..<c {
+            for pool in pools {
                 var sum = 0.0, sq = 0.0, lo = Float.infinity, hi = -Float.infinity
                 for s in 0..<data.count {
-                    let p = f.baseAddress! + (s * c + ch) * hw
-                    for i in 0..<hw { let v = p[i]; sum += Double(v); sq += Double(v) * Double(v); lo = min(lo, v); hi = max(hi, v) }
+                    for ch in pool {
+                        let p = f.baseAddress! + (s * c + ch) * hw
+                        for i in 0..<hw { let v = p[i]; sum += Double(v); sq += Double(v) * Double(v); lo = min(lo, v); hi = max(hi, v) }
+                    }
                 }
-                let m = Double(data.count * hw)
+                let m = Double(data.count * hw * pool.count)
+                var a: Float, b: Float
                 if kind == .standardize {
                     let mean = sum / m
                     let std = max(sq / m - mean * mean, 0).squareRoot()
-                    shift[ch] = Float(mean); scale[ch] = std > 1e-12 ? Float(std) : 1
+                    (a, b) = (Float(mean), std > 1e-12 ? Float(std) : 1)
                 } else {
-                    shift[ch] = lo; scale[ch] = hi - lo > 0 ? hi - lo : 1
+                    (a, b) = (lo, hi - lo > 0 ? hi - lo : 1)
                 }
+                for ch in pool { shift[ch] = a; scale[ch] = b }
             }
         }
         return Normalization(kind: kind, shift: shift, scale: scale)
