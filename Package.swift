@@ -3,6 +3,7 @@
 // Layering (one direction only):
 //   CYaml ─► FrontEnd ─► Planner ─► Runtime ─► Reporting ─► TLCCommands ─► tlc
 //   ModelZoo (pure architecture descriptions) is shared by FrontEnd, Planner and Engine.
+//   SafeTensorsFormat (the safetensors header, Foundation only) is shared by FrontEnd and Engine.
 //   CBLAS, CZlib, CInt8 ─► Engine ─► Runtime
 import PackageDescription
 
@@ -30,15 +31,17 @@ let package = Package(
         .target(name: "CInt8", path: "Sources/CInt8"),
         // Pure descriptions of the model zoo: layers, names, shapes, counts.
         .target(name: "ModelZoo"),
+        // The safetensors header: layout, dtypes, reading and checking, encoding (Foundation only).
+        .target(name: "SafeTensorsFormat"),
         // Front end: YAML tree with locations, spec types, validation, extends, overrides, sweeps.
-        .target(name: "FrontEnd", dependencies: ["CYaml", "ModelZoo"]),
+        .target(name: "FrontEnd", dependencies: ["CYaml", "ModelZoo", "SafeTensorsFormat"]),
         // Planner: stages, the plan DAG, content hashes, plan printing.
         .target(name: "Planner", dependencies: [
             "FrontEnd", "ModelZoo",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Engine: tensors, layers, training, data, checkpoints (knows nothing about YAML).
-        .target(name: "Engine", dependencies: ["CBLAS", "CZlib", "CInt8", "ModelZoo"],
+        .target(name: "Engine", dependencies: ["CBLAS", "CZlib", "CInt8", "ModelZoo", "SafeTensorsFormat"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Runtime: executes plans with the engine; run directories.
         .target(name: "Runtime", dependencies: ["Planner", "Engine", "FrontEnd", "CBLAS"]),
@@ -57,6 +60,7 @@ let package = Package(
         // Helpers shared by the test targets (Python interoperability).
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "ModelZooTests", dependencies: ["ModelZoo"]),
+        .testTarget(name: "SafeTensorsFormatTests", dependencies: ["SafeTensorsFormat"]),
         .testTarget(name: "FrontEndTests", dependencies: ["FrontEnd"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "FrontEnd"]),
