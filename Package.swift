@@ -5,6 +5,7 @@
 //   Jobs (the plan as Codable data: stages and their typed work) ─► Planner, Execution
 //   CBLAS, CZlib, CInt8 ─► Engine ─► Execution (runs one stage's work) ─► Runtime
 //   ModelZoo (pure architecture descriptions) is shared by FrontEnd, Jobs and Engine.
+//   SafeTensorsFormat (the safetensors header, Foundation only) is shared by FrontEnd and Engine.
 import PackageDescription
 
 let package = Package(
@@ -31,8 +32,10 @@ let package = Package(
         .target(name: "CInt8", path: "Sources/CInt8"),
         // Pure descriptions of the model zoo: layers, names, shapes, counts.
         .target(name: "ModelZoo"),
+        // The safetensors header: layout, dtypes, reading and checking, encoding (Foundation only).
+        .target(name: "SafeTensorsFormat"),
         // Front end: YAML tree with locations, spec types, validation, extends, overrides, sweeps.
-        .target(name: "FrontEnd", dependencies: ["CYaml", "ModelZoo"]),
+        .target(name: "FrontEnd", dependencies: ["CYaml", "ModelZoo", "SafeTensorsFormat"]),
         // Jobs: the plan as plain Codable data — stages, their typed work values, hashes.
         .target(name: "Jobs", dependencies: [
             "ModelZoo",
@@ -41,7 +44,7 @@ let package = Package(
         // Planner: lowers resolved specs to a plan of stages; plan printing.
         .target(name: "Planner", dependencies: ["FrontEnd", "ModelZoo", "Jobs"]),
         // Engine: tensors, layers, training, data, checkpoints (knows nothing about YAML).
-        .target(name: "Engine", dependencies: ["CBLAS", "CZlib", "CInt8", "ModelZoo"],
+        .target(name: "Engine", dependencies: ["CBLAS", "CZlib", "CInt8", "ModelZoo", "SafeTensorsFormat"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Execution: carries out one stage's work with the engine (no specs, no planner).
         .target(name: "Execution", dependencies: ["Jobs", "Engine", "ModelZoo"]),
@@ -62,6 +65,7 @@ let package = Package(
         // Helpers shared by the test targets (Python interoperability).
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "ModelZooTests", dependencies: ["ModelZoo"]),
+        .testTarget(name: "SafeTensorsFormatTests", dependencies: ["SafeTensorsFormat"]),
         .testTarget(name: "FrontEndTests", dependencies: ["FrontEnd"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Jobs", "FrontEnd", "ModelZoo"]),

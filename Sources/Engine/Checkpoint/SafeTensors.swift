@@ -1,8 +1,10 @@
-// SafeTensors — reading and writing the safetensors format (8-byte little-endian
-// header length, JSON header with dtype/shape/data_offsets and `__metadata__`,
-// raw little-endian data), and loading a checkpoint into a Network by name.
+// SafeTensors — reading and writing checkpoints in the safetensors format: tensor
+// data converted to and from Float32, files written atomically, and loading a
+// checkpoint into a Network by name. The header (its layout, dtypes, checks and
+// encoding) belongs to SafeTensorsFormat, which validation shares.
 
 import Foundation
+import SafeTensorsFormat
 
 public enum SafeTensors {
     /// Writes F32 tensors and string metadata to `path` atomically (temporary file + rename).
@@ -18,27 +20,15 @@ public enum SafeTensors {
         }
     }
 
-    /// The file layout every writer shares: the JSON header (entries in order, data
-    /// offsets consecutive, padded to 8 bytes) after its little-endian length, then
-    /// the data `body` appends in the same order; written atomically.
+    /// The file layout every writer shares: the header (see
+    /// ``SafeTensorsHeader/encode(_:metadata:)``), then the data `body` appends in the
+    /// same order; written atomically.
     static func assemble(_ entries: [(name: String, dtype: String, shape: [Int], bytes: Int)], metadata: [String: String],
                          to path: String, body: (inout Data) -> Void) throws {
-        var header: [String: Any] = [:]
-        if !metadata.isEmpty { header["__metadata__"] = metadata }
-        var offset = 0
-        for e in entries {
-            guard header[e.name] == nil, e.name != "__metadata__" else {
-                throw EngineError.checkpoint(path: path, message: "duplicate or reserved tensor name '\(e.name)'")
-            }
-            header[e.name] = ["dtype": e.dtype, "shape": e.shape, "data_offsets": [offset, offset + e.bytes]] as [String: Any]
-            offset += e.bytes
+        var out: Data
+        do { out = try SafeTensorsHeader.encode(entries.map { ($0.name, $0.dtype, $0.shape, $0.bytes) }, metadata: metadata) } catch {
+            throw EngineError.checkpoint(path: path, message: error.message)
         }
-        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while json.count % 8 != 0 { json.append(0x20) }
-        var out = Data(capacity: 8 + json.count + offset)
-        var n = UInt64(json.count).littleEndian
-        withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
-        out.append(json)
         body(&out)
         do { try out.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
             throw EngineError.checkpoint(path: path, message: "cannot write: \(error.localizedDescription)")
@@ -57,69 +47,44 @@ public enum SafeTensors {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw EngineError.checkpoint(path: path, message: "cannot read the file")
         }
-        guard data.count >= 8 else { throw EngineError.checkpoint(path: path, message: "truncated (no header length)") }
-        let hlen = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard hlen <= UInt64(data.count - 8), hlen < 100_000_000 else {
-            throw EngineError.checkpoint(path: path, message: "header length \(hlen) exceeds the file size \(data.count)")
+        let header: SafeTensorsHeader
+        do { header = try SafeTensorsHeader.parse(data) } catch {
+            throw EngineError.checkpoint(path: path, message: error.message)
         }
-        let start = 8 + Int(hlen)
-        guard let obj = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<start)), let header = obj as? [String: Any] else {
-            throw EngineError.checkpoint(path: path, message: "header is not a JSON object")
-        }
-        var metadata: [String: String] = [:]
-        if let m = header["__metadata__"] {
-            guard let mm = m as? [String: Any] else { throw EngineError.checkpoint(path: path, message: "__metadata__ is not an object") }
-            for (k, v) in mm {
-                guard let s = v as? String else { throw EngineError.checkpoint(path: path, message: "metadata '\(k)' is not a string") }
-                metadata[k] = s
-            }
-        }
-        let body = data.count - start
-        var entries: [(name: String, begin: Int, tensor: Tensor)] = []
-        for (name, v) in header where name != "__metadata__" {
-            guard let info = v as? [String: Any], let dtype = info["dtype"] as? String,
-                  let shape = (info["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                  let offs = (info["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), offs.count == 2 else {
-                throw EngineError.checkpoint(path: path, message: "tensor '\(name)' has a malformed header entry")
-            }
-            let width: Int
+        let start = header.dataStart
+        var tensors: [(name: String, tensor: Tensor)] = []
+        for entry in header.entries {
+            let dtype = entry.dtype
             switch dtype {
-            case "F32", "I32", "U32": width = 4
-            case "F64", "I64": width = 8
-            case "F16", "BF16", "I16": width = 2
-            case "U8", "I8", "BOOL": width = 1
-            default: throw EngineError.checkpoint(path: path, message: "tensor '\(name)' has unsupported dtype \(dtype)")
+            case .f32, .f64, .f16, .bf16, .i64, .i32, .u32, .i16, .u8, .i8, .bool: break
+            case .u16, .u64, .f8e5m2, .f8e4m3:
+                throw EngineError.checkpoint(path: path, message: "tensor '\(entry.name)' has unsupported dtype \(dtype.rawValue)")
             }
-            guard shape.allSatisfy({ $0 >= 0 }) else { throw EngineError.checkpoint(path: path, message: "tensor '\(name)' has a negative extent") }
-            let n = shape.reduce(1, *)
-            guard offs[0] >= 0, offs[1] >= offs[0], offs[1] <= body, offs[1] - offs[0] == n * width else {
-                throw EngineError.checkpoint(path: path, message: "tensor '\(name)' (\(dtype) \(shape)) has data offsets \(offs) that do not fit its size or the file (\(body) data bytes)")
-            }
-            let t = Tensor(zeros: shape)
+            let n = entry.elementCount, width = dtype.byteWidth
+            let t = Tensor(zeros: entry.shape)
             data.withUnsafeBytes { raw in
-                let base = raw.baseAddress! + start + offs[0]
+                let base = raw.baseAddress! + start + entry.dataOffsets.lowerBound
                 for i in 0..<n {
                     let p = base + i * width
                     let v: Float
                     switch dtype {
-                    case "F32": v = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
-                    case "F64": v = Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(as: UInt64.self))))
-                    case "I32": v = Float(Int32(littleEndian: p.loadUnaligned(as: Int32.self)))
-                    case "U32": v = Float(UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
-                    case "I64": v = Float(Int64(littleEndian: p.loadUnaligned(as: Int64.self)))
-                    case "I16": v = Float(Int16(littleEndian: p.loadUnaligned(as: Int16.self)))
-                    case "F16": v = Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(as: UInt16.self))))
-                    case "BF16": v = Float(bitPattern: UInt32(UInt16(littleEndian: p.loadUnaligned(as: UInt16.self))) << 16)
-                    case "U8", "BOOL": v = Float(p.load(as: UInt8.self))
+                    case .f32: v = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
+                    case .f64: v = Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(as: UInt64.self))))
+                    case .i32: v = Float(Int32(littleEndian: p.loadUnaligned(as: Int32.self)))
+                    case .u32: v = Float(UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
+                    case .i64: v = Float(Int64(littleEndian: p.loadUnaligned(as: Int64.self)))
+                    case .i16: v = Float(Int16(littleEndian: p.loadUnaligned(as: Int16.self)))
+                    case .f16: v = Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(as: UInt16.self))))
+                    case .bf16: v = Float(bitPattern: UInt32(UInt16(littleEndian: p.loadUnaligned(as: UInt16.self))) << 16)
+                    case .u8, .bool: v = Float(p.load(as: UInt8.self))
                     default: v = Float(p.load(as: Int8.self))
                     }
                     t[i] = v
                 }
             }
-            entries.append((name, offs[0], t))
+            tensors.append((entry.name, t))
         }
-        entries.sort { ($0.begin, $0.name) < ($1.begin, $1.name) }
-        return File(tensors: entries.map { ($0.name, $0.tensor) }, metadata: metadata)
+        return File(tensors: tensors, metadata: header.metadata)
     }
 }
 

@@ -1,16 +1,14 @@
-// Quantization — post-training integer quantization of a sequential network and
-// its integer inference path. Weights are symmetric int8 (per output channel or per
-// tensor), activations per-tensor uint8 in [0, 127] with a zero point, calibrated
-// (min/max) on a few training batches. Batchnorm after a conv is folded into it,
-// ReLU is fused into the requantization. Inference never goes back to floats
-// between layers: uint8 NHWC activations → im2col → int8×uint8 GEMM with int32
-// accumulation (CInt8) → requantization to the next layer's uint8. Only the last
-// layer's outputs (the logits) are produced as floats.
+// Quantization — building a network's post-training integer form. Weights are
+// symmetric int8 (per output channel or per tensor), activations per-tensor uint8 in
+// [0, 127] with a zero point, calibrated (min/max) on a few training batches or taken
+// from quantization-aware training's observers. Batchnorm after a conv is folded into
+// it, ReLU is fused into the requantization.
 //
-// Owns: QuantizedNetwork (build, forward, save/load as an int8 safetensors file).
-// Does not know about stages, specs or the cache.
+// Owns: the integer network's types (QuantizationConfig, QuantizedLinear, QuantizedOp,
+// QuantizedNetwork) and QuantizedNetwork.quantize (calibration, activation ranges,
+// weight quantization). Running it: QuantizedInference.swift; saving and loading it:
+// QuantizedCheckpoint.swift. Does not know about stages, specs or the cache.
 
-import CInt8
 import Foundation
 import ModelZoo
 
@@ -112,20 +110,6 @@ public final class QuantizedNetwork: @unchecked Sendable {
             total += l.outputs * l.k
         }
         return total == 0 ? 0 : Double(zeros) / Double(total)
-    }
-
-    /// Whether the AVX2 kernel runs on this machine.
-    public static var usesAVX2: Bool { tlc_qgemm_uses_avx2() != 0 }
-
-    /// The integer GEMM on its own (tests, benchmarks): `C[n][m] = Σ_k b[n][k]·a[m][k]`
-    /// for `b` uint8 in [0, 127] (`n × kPadded`) and `a` int8 in [-127, 127] (`m × kPadded`).
-    public static func integerGEMM(_ b: [UInt8], _ a: [Int8], n: Int, m: Int, kPadded: Int) -> [Int32] {
-        precondition(kPadded % 32 == 0 && b.count == n * kPadded && a.count == m * kPadded)
-        var c = [Int32](repeating: 0, count: n * m)
-        b.withUnsafeBufferPointer { bp in a.withUnsafeBufferPointer { ap in c.withUnsafeMutableBufferPointer { cp in
-            tlc_qgemm_u8s8(bp.baseAddress, ap.baseAddress, cp.baseAddress, Int32(n), Int32(m), Int32(kPadded))
-        } } }
-        return c
     }
 
     // MARK: building
@@ -343,221 +327,5 @@ public final class QuantizedNetwork: @unchecked Sendable {
         return QuantizedLinear(name: l.name, outputs: rows.count, k: k, kernel: kernel, stride: stride, padding: padding,
                                inputShape: shape, outputShape: outShape, relu: relu, inScale: inScale, inZero: inZero,
                                outScale: outScale, outZero: outZero, weights: q, weightScales: scales, bias: bias)
-    }
-
-    // MARK: inference
-
-    /// Logits `[N, outputs]` for a float batch `[N, C, H, W]` (or `[N, F]`), computed
-    /// through the integer pipeline. Batches are cut into ``Parallel/parts`` parts.
-    public func forward(_ x: Tensor) throws -> Tensor {
-        let n = x.batch
-        guard x.shape.count >= 2, x.sampleCount == input.count else {
-            throw EngineError.shapeMismatch(layer: "int8", message: "expected inputs of \(input) features, got \(x.shape)")
-        }
-        let y = Tensor(zeros: [n, outputs])
-        let xp = UnsafePointer(x.pointer), yp = y.pointer
-        Parallel.forEachPart(n) { _, range in
-            self.run(xp, samples: range, into: yp)
-        }
-        return y
-    }
-
-    /// Runs samples `range` of the batch at `x` (float NCHW) and writes their logits.
-    private func run(_ x: UnsafePointer<Float>, samples range: Range<Int>, into y: UnsafeMutablePointer<Float>) {
-        let per = input.count, nc = range.count
-        let (c, h, w) = (input.channels, input.height, input.width)
-        // Activation buffers big enough for any layer of this part.
-        var maxAct = per
-        var maxCols = 0, maxAcc = 0
-        for op in ops {
-            switch op {
-            case .linear(let l):
-                maxAct = max(maxAct, l.outputShape.reduce(1, *))
-                if l.kernel > 0 { maxCols = max(maxCols, l.outputShape[0] * l.outputShape[1] * l.kPadded); maxAcc = max(maxAcc, l.outputShape.reduce(1, *)) }
-                else { maxCols = max(maxCols, nc * l.kPadded); maxAcc = max(maxAcc, nc * l.outputs) }
-            case .maxPool(_, _, _, _, let o), .avgPool(_, _, _, _, let o): maxAct = max(maxAct, o.reduce(1, *))
-            }
-        }
-        let a = UnsafeMutablePointer<UInt8>.allocate(capacity: nc * maxAct), b = UnsafeMutablePointer<UInt8>.allocate(capacity: nc * maxAct)
-        let cols = UnsafeMutablePointer<UInt8>.allocate(capacity: max(maxCols, 1))
-        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: max(maxAcc, 1))
-        defer { a.deallocate(); b.deallocate(); cols.deallocate(); acc.deallocate() }
-        // Quantize the input to uint8 NHWC.
-        let inv = 1 / inputScale, zp = Float(inputZero), qmax = Float(config.activationMax)
-        for s in 0..<nc {
-            let src = x + (range.lowerBound + s) * per, dst = a + s * per
-            for ch in 0..<c {
-                for p in 0..<(h * w) {
-                    let q = (src[ch * h * w + p] * inv).rounded(.toNearestOrEven) + zp
-                    dst[p * c + ch] = UInt8(max(0, min(qmax, q)))
-                }
-            }
-        }
-        var cur = a, next = b
-        var curCount = per
-        for (index, op) in ops.enumerated() {
-            let isLast = index == ops.count - 1
-            switch op {
-            case .linear(let l):
-                let outCount = l.outputShape.reduce(1, *)
-                l.weights.withUnsafeBufferPointer { wq in
-                    l.rowSums.withUnsafeBufferPointer { rs in
-                        l.accumulatorScales.withUnsafeBufferPointer { sc in
-                            l.bias.withUnsafeBufferPointer { bias in
-                                let inv = 1 / l.outScale
-                                if l.kernel > 0 {
-                                    let (ih, iw, ic) = (l.inputShape[0], l.inputShape[1], l.inputShape[2])
-                                    let (oh, ow) = (l.outputShape[0], l.outputShape[1])
-                                    for s in 0..<nc {
-                                        tlc_im2col_u8(cur + s * curCount, Int32(ih), Int32(iw), Int32(ic), Int32(l.kernel), Int32(l.stride), Int32(l.padding),
-                                                      Int32(oh), Int32(ow), UInt8(l.inZero), Int32(l.kPadded), cols)
-                                        tlc_qgemm_u8s8(cols, wq.baseAddress, acc, Int32(oh * ow), Int32(l.outputs), Int32(l.kPadded))
-                                        tlc_requantize(acc, Int32(oh * ow), Int32(l.outputs), rs.baseAddress, Int32(l.inZero), sc.baseAddress, bias.baseAddress,
-                                                       l.relu ? 1 : 0, inv, Int32(l.outZero), Int32(config.activationMax), next + s * outCount, nil)
-                                    }
-                                } else {
-                                    // Rows padded to kPadded (zeros past K).
-                                    for s in 0..<nc {
-                                        let dst = cols + s * l.kPadded
-                                        dst.update(from: cur + s * curCount, count: l.k)
-                                        if l.kPadded > l.k { (dst + l.k).update(repeating: 0, count: l.kPadded - l.k) }
-                                    }
-                                    tlc_qgemm_u8s8(cols, wq.baseAddress, acc, Int32(nc), Int32(l.outputs), Int32(l.kPadded))
-                                    if isLast {
-                                        tlc_requantize(acc, Int32(nc), Int32(l.outputs), rs.baseAddress, Int32(l.inZero), sc.baseAddress, bias.baseAddress,
-                                                       l.relu ? 1 : 0, 1, 0, Int32(config.activationMax), nil, y + range.lowerBound * l.outputs)
-                                    } else {
-                                        tlc_requantize(acc, Int32(nc), Int32(l.outputs), rs.baseAddress, Int32(l.inZero), sc.baseAddress, bias.baseAddress,
-                                                       l.relu ? 1 : 0, inv, Int32(l.outZero), Int32(config.activationMax), next, nil)
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                curCount = outCount
-            case .maxPool(let size, let stride, let padding, let inShape, let outShape):
-                Self.pool(cur, next, nc: nc, inShape: inShape, outShape: outShape, size: size, stride: stride, padding: padding, max: true)
-                curCount = outShape.reduce(1, *)
-            case .avgPool(let size, let stride, let padding, let inShape, let outShape):
-                Self.pool(cur, next, nc: nc, inShape: inShape, outShape: outShape, size: size, stride: stride, padding: padding, max: false)
-                curCount = outShape.reduce(1, *)
-            }
-            swap(&cur, &next)
-        }
-    }
-
-    /// Max or average pooling over uint8 NHWC (padding is ignored by max and counted by avg, as the float layers do).
-    private static func pool(_ x: UnsafeMutablePointer<UInt8>, _ y: UnsafeMutablePointer<UInt8>, nc: Int, inShape: [Int], outShape: [Int],
-                             size: Int, stride: Int, padding: Int, max isMax: Bool) {
-        let (h, w, c) = (inShape[0], inShape[1], inShape[2]), (oh, ow) = (outShape[0], outShape[1])
-        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: c)
-        defer { acc.deallocate() }
-        for s in 0..<nc {
-            let src = x + s * h * w * c, dst = y + s * oh * ow * c
-            for i in 0..<oh {
-                for j in 0..<ow {
-                    acc.update(repeating: isMax ? -1 : 0, count: c)
-                    for ki in 0..<size {
-                        let ih = i * stride - padding + ki
-                        if ih < 0 || ih >= h { continue }
-                        for kj in 0..<size {
-                            let iw = j * stride - padding + kj
-                            if iw < 0 || iw >= w { continue }
-                            let p = src + (ih * w + iw) * c
-                            if isMax { for ch in 0..<c { let v = Int32(p[ch]); if v > acc[ch] { acc[ch] = v } } }
-                            else { for ch in 0..<c { acc[ch] += Int32(p[ch]) } }
-                        }
-                    }
-                    let o = dst + (i * ow + j) * c
-                    let div = Int32(size * size)
-                    for ch in 0..<c { o[ch] = UInt8(isMax ? Swift.max(acc[ch], 0) : (acc[ch] + div / 2) / div) }
-                }
-            }
-        }
-    }
-
-    /// Evaluates through the integer path.
-    public func evaluate(_ data: Dataset, batchSize: Int = 256, topK: Int = 5) throws -> EvaluationResult {
-        guard outputs == data.numClasses else {
-            throw EngineError.shapeMismatch(layer: "int8", message: "network has \(outputs) outputs but the data set has \(data.numClasses) classes")
-        }
-        return try evaluateClassifier(data, batchSize: batchSize, topK: topK) { try self.forward($0) }
-    }
-
-    // MARK: checkpoint
-
-    /// Saves as safetensors: `<layer>.weight` I8 `[out, K]` (K in the integer path's
-    /// order), `<layer>.weight_scale`, `<layer>.bias` F32; the layout (shapes, activation
-    /// scales and zero points) as JSON in the metadata key `tlc.int8`.
-    public func save(to path: String, metadata: [String: String] = [:]) throws {
-        var entries: [RawTensor] = []
-        for case .linear(let l) in ops {
-            var w = [Int8](repeating: 0, count: l.outputs * l.k)
-            for o in 0..<l.outputs { for j in 0..<l.k { w[o * l.k + j] = l.weights[o * l.kPadded + j] } }
-            entries.append(RawTensor(name: l.name + ".weight", int8: w, shape: [l.outputs, l.k]))
-            entries.append(RawTensor(name: l.name + ".weight_scale", float: l.weightScales, shape: [l.outputs]))
-            entries.append(RawTensor(name: l.name + ".bias", float: l.bias, shape: [l.outputs]))
-        }
-        let layout = Layout(ops: ops, bits: config.bits, perChannel: config.perChannel, inputScale: inputScale, inputZero: inputZero,
-                            input: input, outputs: outputs, parameterCount: parameterCount)
-        var meta = metadata
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        meta["tlc.int8"] = String(decoding: try encoder.encode(layout), as: UTF8.self)
-        try SafeTensors.writeRaw(entries, metadata: meta, to: path)
-    }
-
-    struct Layout: Codable {
-        var ops: [QuantizedOp]
-        var bits: Int, perChannel: Bool
-        var inputScale: Float, inputZero: Int
-        var input: FeatureShape
-        var outputs: Int, parameterCount: Int
-    }
-
-    /// Reads a file written by ``save(to:metadata:)``.
-    public static func load(from path: String) throws -> QuantizedNetwork {
-        let file = try SafeTensors.read(path)
-        guard let text = file.metadata["tlc.int8"], let layout = try? JSONDecoder().decode(Layout.self, from: Data(text.utf8)) else {
-            throw EngineError.checkpoint(path: path, message: "not an int8 checkpoint (no tlc.int8 metadata)")
-        }
-        var ops: [QuantizedOp] = []
-        for op in layout.ops {
-            guard case .linear(var l) = op else { ops.append(op); continue }
-            guard let w = file.tensor(l.name + ".weight"), let s = file.tensor(l.name + ".weight_scale"), let b = file.tensor(l.name + ".bias"),
-                  w.shape == [l.outputs, l.k], s.count == l.outputs, b.count == l.outputs else {
-                throw EngineError.checkpoint(path: path, message: "tensors of '\(l.name)' are missing or have the wrong shape")
-            }
-            l.weights = [Int8](repeating: 0, count: l.outputs * l.kPadded)
-            for o in 0..<l.outputs { for j in 0..<l.k { l.weights[o * l.kPadded + j] = Int8(w[o * l.k + j]) } }
-            l.weightScales = s.values; l.bias = b.values
-            l.computeRowSums()
-            ops.append(.linear(l))
-        }
-        return QuantizedNetwork(ops: ops, config: QuantizationConfig(bits: layout.bits, perChannel: layout.perChannel),
-                                inputScale: layout.inputScale, inputZero: layout.inputZero, input: layout.input,
-                                outputs: layout.outputs, parameterCount: layout.parameterCount)
-    }
-}
-
-/// A tensor of any dtype as raw little-endian bytes, for ``SafeTensors/writeRaw(_:metadata:to:)``.
-public struct RawTensor {
-    public var name: String, dtype: String, shape: [Int], bytes: [UInt8]
-    public init(name: String, int8 values: [Int8], shape: [Int]) {
-        self.name = name; dtype = "I8"; self.shape = shape; bytes = values.map { UInt8(bitPattern: $0) }
-    }
-    public init(name: String, float values: [Float], shape: [Int]) {
-        self.name = name; dtype = "F32"; self.shape = shape
-        bytes = values.flatMap { v -> [UInt8] in let b = v.bitPattern.littleEndian; return [UInt8(b & 0xff), UInt8(b >> 8 & 0xff), UInt8(b >> 16 & 0xff), UInt8(b >> 24)] }
-    }
-}
-
-extension SafeTensors {
-    /// Writes tensors of mixed dtypes (raw bytes) and metadata atomically.
-    public static func writeRaw(_ tensors: [RawTensor], metadata: [String: String] = [:], to path: String) throws {
-        try assemble(tensors.map { ($0.name, $0.dtype, $0.shape, $0.bytes.count) }, metadata: metadata, to: path) { out in
-            for t in tensors { out.append(contentsOf: t.bytes) }
-        }
     }
 }

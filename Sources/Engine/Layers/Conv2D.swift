@@ -6,6 +6,10 @@
 // per-sample im2col, small planes an im2col over chunks of samples (dx by W^T·dy and
 // col2im). A following ReLU can be fused (Sequential does it). Weight layout
 // [out, in, kh, kw] as PyTorch; Kaiming-uniform initialisation.
+//
+// Owns: the layer, its forward and backward passes and the named scratch regions
+// (``Conv2D/Scratch``) they use in the network's workspace. The lowerings themselves
+// (im2col, col2im, column shifts, kernel rows) are in Conv2DLowering.swift.
 
 /// 2-D convolution over `[N, C, H, W]` inputs.
 public final class Conv2D: Layer {
@@ -53,21 +57,6 @@ public final class Conv2D: Layer {
         return [outChannels, oh, ow]
     }
 
-    /// Geometry of one call.
-    struct Geo {
-        var h: Int, w: Int, oh: Int, ow: Int, c: Int, k: Int, stride: Int, pad: Int
-        var ohw: Int { oh * ow }
-        var ckk: Int { c * k * k }
-        /// Output columns valid for kernel column kj: iw = o*stride - pad + kj in [0, w).
-        func colRange(_ kj: Int) -> (Int, Int) {
-            var lo = 0
-            while lo < ow && lo * stride - pad + kj < 0 { lo += 1 }
-            var hi = ow
-            while hi > lo && (hi - 1) * stride - pad + kj >= w { hi -= 1 }
-            return (lo, hi)
-        }
-    }
-
     private func check(_ x: Tensor) throws -> (n: Int, g: Geo) {
         let (n, c, h, w) = try x.nchw(layer: name)
         _ = try outputShape(for: [c, h, w])
@@ -77,158 +66,6 @@ public final class Conv2D: Layer {
 
     /// Samples per chunk.
     private func chunkSize(n: Int, g: Geo) -> Int { max(1, min(n, chunkFloats / max(g.ckk * g.ohw, 1))) }
-
-    /// Copies `n` floats with 8-wide vector moves (the last one may overlap).
-    @inline(__always) static func copyRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-        guard n >= 8 else { for q in 0..<n { dst[q] = src[q] }; return }
-        var q = 0
-        while q + 8 < n {
-            UnsafeMutableRawPointer(dst + q).storeBytes(of: UnsafeRawPointer(src + q).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-            q += 8
-        }
-        q = n - 8
-        UnsafeMutableRawPointer(dst + q).storeBytes(of: UnsafeRawPointer(src + q).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-    }
-
-    /// Floats of scratch the stride-1 im2col needs (one zero-padded sample).
-    static func paddedCount(_ g: Geo) -> Int { g.c * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) }
-
-    /// Floats of the column-shifted copy of one sample (see ``shiftColumns``).
-    static func shiftedCount(_ g: Geo) -> Int { g.c * g.k * (g.h + 2 * g.pad) * g.ow }
-
-    /// The k column shifts of one zero-padded sample (stride 1): `out[c][kj][i][q] =
-    /// xpad[c][i][q + kj]` for the padded rows i and output columns q. Row block ki of it,
-    /// `out + ki·ow` with row stride `(h + 2·pad)·ow`, is the `[c·k, oh·ow]` im2col matrix of
-    /// kernel row ki, so a convolution is k GEMMs over a copy 3× (not 9×) the input's size.
-    /// Channel c of the sample is at `xs + c·channelStride`.
-    static func shiftColumns(_ xs: UnsafePointer<Float>, g: Geo, channelStride: Int, into out: UnsafeMutablePointer<Float>) {
-        let k = g.k, ow = g.ow, w = g.w, pad = g.pad, ph = g.h + 2 * pad
-        for c in 0..<g.c {
-            let xc = xs + c * channelStride
-            for kj in 0..<k {
-                let plane = out + (c * k + kj) * ph * ow
-                // Output columns q read input column q + kj - pad, valid in [lo, hi).
-                let lo = min(ow, max(0, pad - kj)), hi = max(lo, min(ow, w + pad - kj))
-                plane.update(repeating: 0, count: pad * ow)
-                for i in 0..<g.h {
-                    let dst = plane + (pad + i) * ow
-                    if lo > 0 { dst.update(repeating: 0, count: lo) }
-                    copyRow(xc + i * w + lo + kj - pad, dst + lo, hi - lo)
-                    if hi < ow { (dst + hi).update(repeating: 0, count: ow - hi) }
-                }
-                (plane + (pad + g.h) * ow).update(repeating: 0, count: (ph - pad - g.h) * ow)
-            }
-        }
-    }
-
-    /// Kernel rows as GEMM operands: `out[ki][o][c·k + kj] = w[o][c][ki][kj]` for a
-    /// `[o, c, k, k]` kernel.
-    /// With `flipped`, the kernel is read as `[inputs, outputs, k, k]` and flipped: the
-    /// operand of the input gradient's transposed convolution.
-    static func kernelRows(_ w: UnsafePointer<Float>, outputs: Int, inputs: Int, k: Int, flipped: Bool, into out: UnsafeMutablePointer<Float>) {
-        for ki in 0..<k { for o in 0..<outputs { for c in 0..<inputs { for kj in 0..<k {
-            let source = flipped ? ((c * outputs + o) * k + (k - 1 - ki)) * k + (k - 1 - kj) : ((o * inputs + c) * k + ki) * k + kj
-            out[(ki * outputs + o) * inputs * k + c * k + kj] = w[source]
-        } } } }
-    }
-
-    /// im2col for samples [s0, s0+nc): col[(c*k+ki)*k+kj, s*ohw + oh*ow + ow].
-    /// With stride 1 each sample is first zero-padded into `padded` (``paddedCount(_:)``
-    /// floats) so that every row of col is a plain copy with no edge tests; larger
-    /// strides test the edges (and take samples and channels contiguous).
-    static func im2col(_ x: UnsafePointer<Float>, s0: Int, nc: Int, g: Geo, col: UnsafeMutablePointer<Float>,
-                       padded: UnsafeMutablePointer<Float>, sampleStride: Int? = nil, channelStride: Int? = nil) {
-        let k = g.k, ohw = g.ohw, ld = nc * ohw, hw = g.h * g.w, ow = g.ow, w = g.w, st = g.stride
-        if st == 1 {
-            // Source layout: sample s, channel c at x + s·sampleStride + c·channelStride.
-            let cstride = channelStride ?? hw, sstride = sampleStride ?? g.c * hw
-            let ph = g.h + 2 * g.pad, pw = g.w + 2 * g.pad, phw = ph * pw, oh = g.oh
-            for s in 0..<nc {
-                let xs = x + (s0 + s) * sstride
-                let source: UnsafePointer<Float>
-                if g.pad == 0 && cstride == hw {
-                    source = xs
-                } else {
-                    for c in 0..<g.c {
-                        let pc = padded + c * phw
-                        pc.update(repeating: 0, count: g.pad * pw)
-                        for i in 0..<g.h {
-                            let row = pc + (g.pad + i) * pw
-                            row.update(repeating: 0, count: g.pad)
-                            copyRow(xs + c * cstride + i * w, row + g.pad, w)
-                            (row + g.pad + w).update(repeating: 0, count: g.pad)
-                        }
-                        (pc + (g.pad + g.h) * pw).update(repeating: 0, count: g.pad * pw)
-                    }
-                    source = UnsafePointer(padded)
-                }
-                for c in 0..<g.c {
-                    let pc = source + c * phw
-                    for ki in 0..<k {
-                        for kj in 0..<k {
-                            let row = col + ((c * k + ki) * k + kj) * ld + s * ohw
-                            for o in 0..<oh { copyRow(pc + (o + ki) * pw + kj, row + o * ow, ow) }
-                        }
-                    }
-                }
-            }
-            return
-        }
-        precondition(sampleStride == nil && channelStride == nil, "im2col: custom sample and channel strides need stride 1")
-        for kj in 0..<k {
-            let (lo, hi) = g.colRange(kj)
-            let off = kj - g.pad
-            for s in 0..<nc {
-                let xs = x + (s0 + s) * g.c * hw
-                for c in 0..<g.c {
-                    let xc = xs + c * hw
-                    for ki in 0..<k {
-                        let row = col + ((c * k + ki) * k + kj) * ld + s * ohw
-                        for o in 0..<g.oh {
-                            let ih = o * st - g.pad + ki
-                            let dst = row + o * ow
-                            if ih < 0 || ih >= g.h {
-                                for q in 0..<ow { dst[q] = 0 }
-                                continue
-                            }
-                            let src = xc + ih * w + off
-                            var q = 0
-                            while q < lo { dst[q] = 0; q += 1 }
-                            while q < hi { dst[q] = src[q * st]; q += 1 }
-                            while q < ow { dst[q] = 0; q += 1 }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// col2im: accumulates dcol into dx for samples [s0, s0+nc).
-    static func col2im(_ dcol: UnsafePointer<Float>, s0: Int, nc: Int, g: Geo, dx: UnsafeMutablePointer<Float>) {
-        let k = g.k, ohw = g.ohw, ld = nc * ohw, hw = g.h * g.w, ow = g.ow, w = g.w, st = g.stride
-        for kj in 0..<k {
-            let (lo, hi) = g.colRange(kj)
-            let off = kj - g.pad
-            for s in 0..<nc {
-                let xs = dx + (s0 + s) * g.c * hw
-                for c in 0..<g.c {
-                    let xc = xs + c * hw
-                    for ki in 0..<k {
-                        let row = dcol + ((c * k + ki) * k + kj) * ld + s * ohw
-                        for o in 0..<g.oh {
-                            let ih = o * st - g.pad + ki
-                            if ih < 0 || ih >= g.h { continue }
-                            let src = row + o * ow
-                            let dst = xc + ih * w + off
-                            var q = lo
-                            if st == 1 { while q < hi { dst[q] += src[q]; q += 1 } }
-                            else { while q < hi { dst[q * st] += src[q]; q += 1 } }
-                        }
-                    }
-                }
-            }
-        }
-    }
 
     /// Whether the input gradient is computed as a convolution of `dy` with the
     /// flipped, channel-transposed kernel (stride 1, and padding that keeps the size
@@ -266,9 +103,9 @@ public final class Conv2D: Layer {
             // One sample at a time, straight into y: bias, then k GEMMs (one per kernel
             // row, beta = 1) over the sample's column shifts.
             let k = g.k, ck = g.c * k, ldb = (g.h + 2 * g.pad) * g.ow, hw = g.h * g.w
-            let wk = workspace.buffer(7 * Parallel.parts, count: weight.value.count)
+            let wk = scratch(.kernelRows, count: weight.value.count)
             Conv2D.kernelRows(wp, outputs: oc, inputs: g.c, k: k, flipped: false, into: wk)
-            let shifted = parts.indices.map { workspace.buffer($0 * 3, count: Conv2D.shiftedCount(g)) }
+            let shifted = parts.indices.map { scratch(.shiftedInput(part: $0), count: Conv2D.shiftedCount(g)) }
             Parallel.forEachPart(n) { part, range in
                 let sh = shifted[part]
                 for s in range {
@@ -295,10 +132,10 @@ public final class Conv2D: Layer {
         let ohw = g.ohw, ckk = g.ckk, oc = outChannels
         let bp = bias.value.pointer, wp = weight.value.pointer
         let cs = chunkSize(n: (n + parts.count - 1) / parts.count, g: g)
-        let cols = parts.indices.map { workspace.buffer($0 * 3, count: ckk * cs * ohw) }
-        let pads = parts.indices.map { workspace.buffer($0 * 3 + 1, count: Conv2D.paddedCount(g)) }
+        let cols = parts.indices.map { scratch(.inputColumns(part: $0), count: ckk * cs * ohw) }
+        let pads = parts.indices.map { scratch(.paddedSample(part: $0), count: Conv2D.paddedCount(g)) }
         let perSample = ohw >= Conv2D.perSampleGEMMPixels
-        let tmps = parts.indices.map { workspace.buffer($0 * 3 + 2, count: perSample ? 1 : oc * cs * ohw) }
+        let tmps = parts.indices.map { scratch(.stagedOutput(part: $0), count: perSample ? 1 : oc * cs * ohw) }
         Parallel.forEachPart(n) { part, range in
             let col = cols[part], tmp = tmps[part]
             var s0 = range.lowerBound
@@ -367,20 +204,20 @@ public final class Conv2D: Layer {
         }
         let cs = chunkSize(n: (n + parts.count - 1) / parts.count, g: g)
         let mask = rectifiedOutput
-        let cols = parts.indices.map { workspace.buffer($0 * 3, count: ckk * cs * ohw) }
-        let pads = parts.indices.map { workspace.buffer($0 * 3 + 1, count: max(Conv2D.paddedCount(g), transposed ? Conv2D.paddedCount(tg) : 0)) }
+        let cols = parts.indices.map { scratch(.inputColumns(part: $0), count: ckk * cs * ohw) }
+        let pads = parts.indices.map { scratch(.paddedSample(part: $0), count: max(Conv2D.paddedCount(g), transposed ? Conv2D.paddedCount(tg) : 0)) }
         let dcols = parts.indices.map { part -> UnsafeMutablePointer<Float> in
             guard wantX else { return cols[part] }
-            return workspace.buffer(part * 3 + 2, count: transposed ? oc * k * k * hw : ckk * cs * ohw)
+            return scratch(.columnGradient(part: part), count: transposed ? oc * k * k * hw : ckk * cs * ohw)
         }
         // The chunk's output gradient gathered as [oc, nc·ohw] (masked by a fused ReLU).
-        let gathered = parts.indices.map { workspace.buffer(6 * Parallel.parts + $0, count: oc * cs * ohw) }
+        let gathered = parts.indices.map { scratch(.outputGradient(part: $0), count: oc * cs * ohw) }
         // Per-part weight and bias gradients (part 0 writes straight into grad), summed in part order.
         let wcount = weight.value.count
-        let partials = parts.indices.map { $0 == 0 ? weight.grad.pointer : workspace.buffer(3 * Parallel.parts + $0, count: wcount) }
-        let biasPartials = parts.indices.map { workspace.buffer(4 * Parallel.parts + $0, count: oc) }
+        let partials = parts.indices.map { $0 == 0 ? weight.grad.pointer : scratch(.weightGradient(part: $0), count: wcount) }
+        let biasPartials = parts.indices.map { scratch(.biasGradient(part: $0), count: oc) }
         // Flipped, channel-transposed kernel: wt[c][o][a][b] = W[o][c][k-1-a][k-1-b].
-        let wt = workspace.buffer(5 * Parallel.parts, count: wantX && transposed ? wcount : 1)
+        let wt = scratch(.flippedKernel, count: wantX && transposed ? wcount : 1)
         let wp = weight.value.pointer
         if wantX && transposed {
             for o in 0..<oc { for ci in 0..<c { for a in 0..<k { for b in 0..<k {
@@ -440,6 +277,59 @@ public final class Conv2D: Layer {
 }
 
 extension Conv2D {
+    /// The scratch regions a convolution uses in its network's shared ``Workspace``
+    /// (contents undefined on entry). Regions with a part hold one for each of the
+    /// ``Parallel/parts`` parts of a batch. Cases that share a slot are the same memory
+    /// under the name of what each lowering keeps there; no call uses both.
+    enum Scratch {
+        /// A chunk's im2col columns of x.
+        case inputColumns(part: Int)
+        /// The column shifts of one sample of x (shares ``inputColumns(part:)``'s slot).
+        case shiftedInput(part: Int)
+        /// One zero-padded sample, staged for the stride-1 im2col.
+        case paddedSample(part: Int)
+        /// The column shifts of one sample of dy (shares ``paddedSample(part:)``'s slot).
+        case shiftedOutputGradient(part: Int)
+        /// A chunk's GEMM output before the bias is added.
+        case stagedOutput(part: Int)
+        /// Columns of the input gradient: W^T·dy before col2im, or dy's im2col for the
+        /// transposed convolution (shares ``stagedOutput(part:)``'s slot).
+        case columnGradient(part: Int)
+        /// A part's weight gradient, summed into the parameter's in part order.
+        case weightGradient(part: Int)
+        /// A part's bias gradient, summed in part order.
+        case biasGradient(part: Int)
+        /// The flipped, channel-transposed kernel of the input gradient's transposed convolution.
+        case flippedKernel
+        /// A chunk's or sample's output gradient, gathered and masked by a fused ReLU.
+        case outputGradient(part: Int)
+        /// The kernel rows as GEMM operands (forward over column shifts).
+        case kernelRows
+
+        /// The region's workspace slot: the three per-part staging regions of each part
+        /// side by side, then each other region after them.
+        var slot: Int {
+            let parts = Parallel.parts
+            switch self {
+            case .inputColumns(let part), .shiftedInput(let part): return part * 3
+            case .paddedSample(let part), .shiftedOutputGradient(let part): return part * 3 + 1
+            case .stagedOutput(let part), .columnGradient(let part): return part * 3 + 2
+            case .weightGradient(let part): return 3 * parts + part
+            case .biasGradient(let part): return 4 * parts + part
+            case .flippedKernel: return 5 * parts
+            case .outputGradient(let part): return 6 * parts + part
+            case .kernelRows: return 7 * parts
+            }
+        }
+    }
+
+    /// Scratch region `region` with room for at least `count` floats (contents undefined).
+    func scratch(_ region: Scratch, count: Int) -> UnsafeMutablePointer<Float> {
+        workspace.buffer(region.slot, count: count)
+    }
+}
+
+extension Conv2D {
     /// Backward for ``usesColumnShifts(_:)`` geometries, one sample at a time: dW by k
     /// GEMMs per sample over the column shifts of x, dx by k GEMMs over those of dy (the
     /// transposed convolution) or W^T·dy and col2im.
@@ -449,14 +339,14 @@ extension Conv2D {
         let ck = c * k, ok = oc * k, ldb = (g.h + 2 * g.pad) * g.ow, ldbT = (tg.h + 2 * tg.pad) * tg.ow
         let wcount = weight.value.count, wp = weight.value.pointer
         let mask = rectifiedOutput
-        let shifted = parts.indices.map { workspace.buffer($0 * 3, count: wantW ? Conv2D.shiftedCount(g) : 1) }
-        let shiftedGrad = parts.indices.map { workspace.buffer($0 * 3 + 1, count: dx != nil && transposed ? Conv2D.shiftedCount(tg) : 1) }
-        let dcols = parts.indices.map { workspace.buffer($0 * 3 + 2, count: dx != nil && !transposed ? ckk * ohw : 1) }
-        let masked = parts.indices.map { workspace.buffer(6 * Parallel.parts + $0, count: mask == nil ? 1 : oc * ohw) }
+        let shifted = parts.indices.map { scratch(.shiftedInput(part: $0), count: wantW ? Conv2D.shiftedCount(g) : 1) }
+        let shiftedGrad = parts.indices.map { scratch(.shiftedOutputGradient(part: $0), count: dx != nil && transposed ? Conv2D.shiftedCount(tg) : 1) }
+        let dcols = parts.indices.map { scratch(.columnGradient(part: $0), count: dx != nil && !transposed ? ckk * ohw : 1) }
+        let masked = parts.indices.map { scratch(.outputGradient(part: $0), count: mask == nil ? 1 : oc * ohw) }
         // Per-part weight gradients by kernel row ([k][oc][c·k]) and bias gradients, summed in part order.
-        let partials = parts.indices.map { workspace.buffer(3 * Parallel.parts + $0, count: wantW ? wcount : 1) }
-        let biasPartials = parts.indices.map { workspace.buffer(4 * Parallel.parts + $0, count: oc) }
-        let wtk = workspace.buffer(5 * Parallel.parts, count: dx != nil && transposed ? wcount : 1)
+        let partials = parts.indices.map { scratch(.weightGradient(part: $0), count: wantW ? wcount : 1) }
+        let biasPartials = parts.indices.map { scratch(.biasGradient(part: $0), count: oc) }
+        let wtk = scratch(.flippedKernel, count: dx != nil && transposed ? wcount : 1)
         if dx != nil && transposed { Conv2D.kernelRows(wp, outputs: c, inputs: oc, k: k, flipped: true, into: wtk) }
         let xp = x.pointer, dyp = dy.pointer, dxp = dx?.pointer, yp = mask?.pointer
         Parallel.forEachPart(x.shape[0]) { part, range in

@@ -3,6 +3,7 @@
 // names that exist, references to other experiments and files that resolve.
 import ModelZoo
 import Foundation
+import SafeTensorsFormat
 
 extension SpecDecoder {
     func crossCheck(_ spec: inout Spec, top: [String: YAMLNode], _ r: NodeReader) {
@@ -242,28 +243,31 @@ extension SpecDecoder {
         }
     }
 
+    /// The floating-point dtypes the engine converts to Float32 when loading weights.
+    static let weightDTypes: Set<SafeTensorsDType> = [.f32, .f16, .bf16, .f64]
+
     /// A `file:` backbone must hold every backbone tensor of the architecture with its
-    /// shape, as floating-point data; everything that does not match is listed.
+    /// shape, as floating-point data; everything that does not match is listed. The
+    /// header alone is read (SafeTensorsFormat), no weights.
     static func checkCheckpoint(_ full: String, shown: String, against summary: ArchitectureSummary, arch: String,
                                 node: YAMLNode, _ r: NodeReader) {
-        let header: CheckpointHeader
-        switch CheckpointHeader.read(full) {
-        case .failure(let problem): r.error("backbone.weights: \(problem.message)", at: node); return
-        case .success(let h): header = h
+        let header: SafeTensorsHeader
+        do { header = try SafeTensorsHeader.read(path: full) } catch {
+            r.error("backbone.weights: \(full): \(error.message)", at: node); return
         }
         var problems: [String] = []
         let expected = summary.stateTensors(backboneOnly: true)
         for t in expected {
-            guard let found = header.tensors[t.name] else { problems.append("missing '\(t.name)' \(t.shape)"); continue }
+            guard let found = header[t.name] else { problems.append("missing '\(t.name)' \(t.shape)"); continue }
             if found.shape != t.shape {
                 problems.append("'\(t.name)' is \(found.shape) in the file but \(arch) needs \(t.shape)")
-            } else if !CheckpointHeader.floatingDTypes.contains(found.dtype) {
-                problems.append("'\(t.name)' is \(found.dtype); weights must be F32, F16, BF16 or F64")
+            } else if !weightDTypes.contains(found.dtype) {
+                problems.append("'\(t.name)' is \(found.dtype.rawValue); weights must be F32, F16, BF16 or F64")
             }
         }
         guard !problems.isEmpty else { return }
         let known = Set(expected.map(\.name))
-        let unused = header.tensors.keys.filter { !known.contains($0) && !$0.hasSuffix("num_batches_tracked") }.sorted()
+        let unused = header.entries.map(\.name).filter { !known.contains($0) && !$0.hasSuffix("num_batches_tracked") }.sorted()
         var notes = Array(problems.prefix(12))
         if problems.count > 12 { notes.append("… and \(problems.count - 12) more") }
         if !unused.isEmpty {
