@@ -35,7 +35,7 @@ enum TrainingStages {
         let result = try Trainer.fit(trainee, train: train, validation: validation.isEmpty ? nil : validation, config: config) { record in
             var line = "  epoch \(record.epoch)/\(epochs)  loss \(fmt(record.trainLoss))  acc \(pct(record.trainAccuracy))"
             if let v = record.validationAccuracy { line += "  val acc \(pct(v))" }
-            line += "  lr \(String(format: "%.4g", record.learningRate))  \(fmt(record.seconds, 1))s"
+            line += "  lr \(learningRates(record))  \(fmt(record.seconds, 1))s"
             context.log(line)
             context.events?(.epoch(stage: context.stage, epoch: record.epoch, epochs: epochs, loss: record.trainLoss,
                                    validationAccuracy: record.validationAccuracy, seconds: record.seconds))
@@ -50,6 +50,13 @@ enum TrainingStages {
             throw context.failure("the training loss became \(last.trainLoss) in epoch \(last.epoch); try a lower optimizer.lr (now \(String(format: "%g", w.training.learningRate)))")
         }
         return .trained(network: network, history: result.history, seconds: Date().timeIntervalSince(started), stoppedEarly: result.stoppedEarly)
+    }
+
+    /// "1e-3", or with parameter groups "1e-3 (backbone 1e-4, head 1e-3)".
+    static func learningRates(_ r: EpochRecord) -> String {
+        func g(_ x: Double) -> String { String(format: "%.4g", x) }
+        guard let groups = r.groupLearningRates, !groups.isEmpty else { return g(r.learningRate) }
+        return g(r.learningRate) + " (" + groups.keys.sorted().map { "\($0) \(g(groups[$0]!))" }.joined(separator: ", ") + ")"
     }
 
     /// L2-SP and EWC penalties toward the pretrained backbone (the model.init output).

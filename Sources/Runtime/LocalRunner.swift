@@ -298,6 +298,7 @@ public enum LocalRunner {
             SpecValue.object([("stage", .string(trainID)), ("epoch", .int(r.epoch)), ("train.loss", .double(r.trainLoss)),
                               ("train.accuracy", .double(r.trainAccuracy)), ("val.loss", r.validationLoss.map(SpecValue.double)),
                               ("val.accuracy", r.validationAccuracy.map(SpecValue.double)), ("lr", .double(r.learningRate)),
+                              ("lr.groups", r.groupLearningRates.map { g in .map(g.keys.sorted().map { SpecEntry($0, .double(g[$0]!)) }) }),
                               ("seconds", .double(r.seconds)), ("penalty", r.penalty.map(SpecValue.double)),
                               ("trainable_params", r.trainableParameters.map(SpecValue.int))]).canonicalJSON
         }

@@ -169,6 +169,8 @@ struct SlurmSetupError: Error, CustomStringConvertible { var message: String; va
         // 3. A new seed, detached; one array task is cancelled with scancel before it runs.
         let detached = slurm.tlc(["run", file, "--set", "seed=6"] + common + ["--detach"])
         #expect(detached.status == 0, "\(detached.err)")
+        // The jobs run the plan recorded at submission: the experiment file can go away meanwhile.
+        try FileManager.default.moveItem(atPath: file, toPath: file + ".away")
         let info = try #require(try JSONSerialization.jsonObject(with: Data(detached.out.utf8)) as? [String: Any])
         let jobs = try #require(info["jobs"] as? [String])
         let array = try #require(jobs.first { $0.contains("points") }?.split(separator: " ").first.map(String.init))
@@ -177,6 +179,20 @@ struct SlurmSetupError: Error, CustomStringConvertible { var message: String; va
         let status = slurm.tlc(["status", try #require(info["submission"] as? String), "--output", out])
         #expect(status.status == 0, "\(status.err)")
         #expect(status.out.contains("\(array)_0"))
+        // Jobs that ran while the file was away finished into the cache (every one but the cancelled task).
+        let submission = try #require(info["submission"] as? String)
+        for _ in 0..<240 {
+            let q = Shell.run("/usr/bin/squeue", ["-h", "-t", "PENDING,RUNNING"], env: slurm.env)
+            if q.out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { break }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        let away = slurm.tlc(["status", submission, "--output", out])
+        #expect(away.status == 0, "\(away.err)")
+        for task in [0, 1, 3] {
+            let row = away.out.split(separator: "\n").first { $0.contains("\(array)_\(task) ") || $0.hasSuffix("\(array)_\(task)") }
+            #expect(row?.contains("COMPLETED") == true, "task \(task) with the spec file away: \(away.out)")
+        }
+        try FileManager.default.moveItem(atPath: file + ".away", toPath: file)
         // The next run waits for the jobs still in flight and resubmits only the cancelled point.
         let resumed = slurm.tlc(["run", file, "--set", "seed=6"] + common)
         #expect(resumed.status == 0, "\(resumed.err)")

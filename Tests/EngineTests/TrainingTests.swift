@@ -89,8 +89,11 @@ func blobNet() -> Architecture {
         #expect(opt.groups.count == 2)
         #expect(opt.groups[0].learningRate == 0.001 && opt.groups[0].parameters.map(\.name).contains("bn.weight"))
         #expect(opt.groups[1].parameters.map(\.name) == ["fc.weight", "fc.bias", "out.weight", "out.bias"])
-        try Trainer.fit(net, train: try blobs(64, seed: 1), config: cfg)
+        let fit = try Trainer.fit(net, train: try blobs(64, seed: 1), config: cfg)
         #expect(net.parameters.first { $0.name == "conv.weight" }!.tensor.values == before)
+        // The history records every group's rate, and the rate of the ungrouped parameters (the head here).
+        #expect(fit.history[0].learningRate == Double(Float(0.01)))
+        #expect(fit.history[0].groupLearningRates == ["backbone": Double(Float(0.001))])
         let fresh = try Network(architecture: blobNet(), seed: 3)
         let initial = fresh.parameters.first { $0.name == "fc.weight" }!.tensor.values
         #expect(net.parameters.first { $0.name == "fc.weight" }!.tensor.values != initial)

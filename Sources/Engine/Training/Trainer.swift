@@ -97,8 +97,12 @@ public struct EpochRecord: Hashable, Sendable, Codable {
     public var trainAccuracy: Double
     public var validationLoss: Double?
     public var validationAccuracy: Double?
-    /// Learning rate of the first group at the end of the epoch.
+    /// Learning rate of the parameters no group rule matches (the optimizer's own)
+    /// at the end of the epoch.
     public var learningRate: Double
+    /// Each parameter group's learning rate at the end of the epoch, by the name its
+    /// rule matches (`backbone`, `head`, a layer path); nil without groups.
+    public var groupLearningRates: [String: Double]? = nil
     public var seconds: Double
     /// Mean anchor penalty (L2-SP, EWC) per step, when there is one; not in `trainLoss`.
     public var penalty: Double? = nil
@@ -163,7 +167,10 @@ public enum Trainer {
         let schedule = config.schedule.resolve(epochs: config.epochs, stepsPerEpoch: steps)
         let lossFn = SoftmaxCrossEntropy(labelSmoothing: config.labelSmoothing)
         let root = SeededGenerator(seed: config.seed)
-        let baseLR = optimizer.groups.first?.learningRate ?? config.learningRate
+        // Each group's base rate by the name its rule matches (the schedule scales all alike).
+        let groupRates = config.groups.isEmpty ? nil : Dictionary(config.groups.map {
+            ($0.match.sorted().joined(separator: "+"), $0.learningRate ?? config.learningRate)
+        }, uniquingKeysWith: { a, _ in a })
         var history: [EpochRecord] = []
         var best: (value: Double, epoch: Int, weights: [Tensor])? = nil
         var stale = 0, stoppedEarly = false, interrupted = false
@@ -201,9 +208,11 @@ public enum Trainer {
             var rec = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
                                   trainAccuracy: Double(correct) / Double(max(seen, 1)),
                                   validationLoss: nil, validationAccuracy: nil,
-                                  learningRate: Double(baseLR * schedule.factor(step: max(step - 1, 0))), seconds: 0,
+                                  learningRate: Double(config.learningRate * schedule.factor(step: max(step - 1, 0))), seconds: 0,
                                   penalty: config.penalties.isEmpty ? nil : penaltySum / Double(max(steps, 1)),
                                   trainableParameters: network.trainableParameterCount)
+            let factor = schedule.factor(step: max(step - 1, 0))
+            rec.groupLearningRates = groupRates?.mapValues { Double($0 * factor) }
             if let v = validation, !v.isEmpty {
                 let r = try network.evaluate(v, batchSize: max(config.batchSize, 256))
                 rec.validationLoss = r.loss; rec.validationAccuracy = r.accuracy
