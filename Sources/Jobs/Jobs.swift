@@ -43,6 +43,19 @@ public struct PlanPoint: Codable, Hashable, Sendable {
     }
 }
 
+/// An ensemble over a sweep's points: it belongs to the sweep (its own leaderboard
+/// row, compared with its members on their shared test set), never to one point.
+public struct SweepEnsemble: Codable, Hashable, Sendable {
+    /// The ensemble stage and its evaluation.
+    public var stage: String
+    public var evaluation: String
+    /// How it was asked for (`point:LABEL`s, `run:NAME`s, or `top 2 by val.accuracy`).
+    public var description: String
+    public init(stage: String, evaluation: String, description: String) {
+        self.stage = stage; self.evaluation = evaluation; self.description = description
+    }
+}
+
 /// A lowered experiment: every stage its points need, in dependency order.
 public struct Plan: Codable, Hashable, Sendable {
     /// Bumped when plan.json's shape changes.
@@ -64,19 +77,22 @@ public struct Plan: Codable, Hashable, Sendable {
     /// Stages in dependency order (every stage after its dependencies).
     public var stages: [Stage]
     public var points: [PlanPoint]
+    /// An ensemble over the sweep's points, if the spec asks for one.
+    public var sweepEnsemble: SweepEnsemble?
     public var sweptPaths: [String]
     public var warnings: [String]
 
     public init(experiment: String, file: String, sourceText: String, overrides: [String], isSweep: Bool, seed: Int,
-                reportTarget: String, stages: [Stage], points: [PlanPoint], sweptPaths: [String], warnings: [String]) {
+                reportTarget: String, stages: [Stage], points: [PlanPoint], sweepEnsemble: SweepEnsemble? = nil,
+                sweptPaths: [String], warnings: [String]) {
         self.experiment = experiment; self.file = file; self.sourceText = sourceText; self.overrides = overrides
         self.isSweep = isSweep; self.seed = seed; self.reportTarget = reportTarget; self.stages = stages
-        self.points = points; self.sweptPaths = sweptPaths; self.warnings = warnings
+        self.points = points; self.sweepEnsemble = sweepEnsemble; self.sweptPaths = sweptPaths; self.warnings = warnings
     }
 
     enum CodingKeys: String, CodingKey {
         case format, experiment, file, sourceText = "source_text", overrides, isSweep = "is_sweep", seed,
-             reportTarget = "report_target", stages, points, sweptPaths = "swept_paths", warnings
+             reportTarget = "report_target", stages, points, sweepEnsemble = "sweep_ensemble", sweptPaths = "swept_paths", warnings
     }
 
     public func stage(_ id: String) -> Stage? { stages.first { $0.id == id } }
@@ -121,6 +137,9 @@ public struct Plan: Codable, Hashable, Sendable {
                 throw PlanFileError(message: "point '\(p.label)' names stage \(id), which the plan does not have")
             }
         }
+        if let e = plan.sweepEnsemble, hashes[e.stage] == nil || hashes[e.evaluation] == nil {
+            throw PlanFileError(message: "the sweep ensemble names a stage the plan does not have")
+        }
         return plan
     }
 
@@ -155,6 +174,7 @@ extension Plan {
     public func restricted(toLabels labels: Set<String>) -> Plan {
         var copy = self
         copy.points = points.filter { labels.contains($0.label) }
+        copy.sweepEnsemble = nil
         let ids = Set(copy.points.map(\.id))
         let byID = Dictionary(stages.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var needed = Set<String>()

@@ -100,9 +100,9 @@ extension PlanBuilder {
     }
 
     /// The one ensemble stage of a sweep (the top k points, or points named by label)
-    /// and its evaluation; returns the evaluation's id.
+    /// and its evaluation.
     func sweepEnsemble(_ ens: EnsembleSpec, experiment: LoadedExperiment, points: [PlanPoint], data: [String],
-                       state: State) throws(PlanError) -> String {
+                       state: State) throws(PlanError) -> SweepEnsemble {
         var deps: [String] = [], names: [String] = [], memberPoints: [Int] = []
         let members: EnsembleWork.Members
         let summary: String
@@ -122,10 +122,11 @@ extension PlanBuilder {
                     }
                     memberPoints.append(i)
                     deps.append(points[i].modelStage)
+                    names.append(label)
                 } else {
                     deps.append(try upstream(ref.hasPrefix("run:") ? String(ref.dropFirst(4)) : ref, from: experiment.file, state: state).model)
+                    names.append(ref)
                 }
-                names.append(ref)
             }
             members = .all
             summary = "ensemble of \(refs.count) members, \(ens.method.rawValue)"
@@ -138,8 +139,13 @@ extension PlanBuilder {
         let all = points.map(\.id)
         let stage = add(.ensemble(EnsembleWork(method: Self.ensembleMethod(ens.method), members: members, memberNames: names)),
                         experiment: experiment.name, deps: deps + [norm], points: all, flops: 0, summary: summary, state: state)
-        return add(.evaluate(EvaluateWork(variant: "ensemble", topK: 5, featureCut: nil)), experiment: experiment.name,
-                   deps: [stage, norm], points: all, flops: 0, summary: "evaluate ensemble on the test split", state: state)
+        let evaluation = add(.evaluate(EvaluateWork(variant: "ensemble", topK: 5, featureCut: nil)), experiment: experiment.name,
+                             deps: [stage, norm], points: all, flops: 0, summary: "evaluate ensemble on the test split", state: state)
+        let description: String = switch members {
+        case .top(let k, let metric): "the top \(k) points by \(metric), \(ens.method.rawValue)"
+        case .all: names.joined(separator: ", ") + ", \(ens.method.rawValue)"
+        }
+        return SweepEnsemble(stage: stage, evaluation: evaluation, description: description)
     }
 
     static func ensembleMethod(_ m: EnsembleSpec.Method) -> EnsembleWork.Method {

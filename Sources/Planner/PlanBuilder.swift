@@ -66,11 +66,12 @@ public struct PlanBuilder {
                                     resolvedSpec: point.spec.specValue.resolvedYAML))
         }
         // Ensembles over sweep points (the top k, or points named by label) are one
-        // stage for the whole sweep; its members must share their test data.
+        // stage for the whole sweep, reported as the sweep's own row (not a variant of
+        // any point); its members must share their test data.
+        var ensemble: SweepEnsemble?
         if let ens = experiment.base.ensemble, Self.isSweepLevel(ens.members) {
-            let eval = try sweepEnsemble(ens, experiment: experiment, points: points,
+            ensemble = try sweepEnsemble(ens, experiment: experiment, points: points,
                                          data: finals.map(\.lowered.normalized), state: state)
-            for i in points.indices { points[i].evaluateStages.append(eval) }
         }
         for i in points.indices {
             let spec = finals[i].point.spec
@@ -88,7 +89,7 @@ public struct PlanBuilder {
         return Plan(experiment: experiment.name, file: experiment.file, sourceText: experiment.sourceText,
                     overrides: experiment.overrides, isSweep: experiment.hasSweep, seed: experiment.base.seed,
                     reportTarget: experiment.base.report.target, stages: state.order.map { state.stages[$0]! },
-                    points: points, sweptPaths: experiment.sweptPaths, warnings: state.warnings)
+                    points: points, sweepEnsemble: ensemble, sweptPaths: experiment.sweptPaths, warnings: state.warnings)
     }
 
     /// Lowers every point. A big sweep is lowered in two halves on two threads, each

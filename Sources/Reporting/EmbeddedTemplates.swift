@@ -68,6 +68,18 @@ Mean ± sample standard deviation over the points that differ only in `seed`.
 {{#points}}
 | {{rank}} | {{label}} | {{status}} |{{#cells}} {{value}} |{{/cells}}
 {{/points}}
+{{#has_ensembles}}
+
+## Ensembles of the sweep's points
+
+Scored on the test set the members share.
+
+| ensemble | status | test.accuracy | best member | vs best member | members (test.accuracy) |
+| --- | --- | --- | --- | --- | --- |
+{{#ensembles}}
+| {{description}} | {{status}} | {{accuracy}} | {{best}} | {{delta}} | {{members}} |
+{{/ensembles}}
+{{/has_ensembles}}
 {{#has_failures}}
 
 ## Failed points
@@ -319,6 +331,17 @@ Stopped early; the weights are those of the best epoch.
 {{/points}}
 </tbody>
 </table>
+{{#has_ensembles}}
+<h2>Ensembles of the sweep's points</h2>
+<p>Each ensemble is scored on the test set its members share, next to them.</p>
+<table id="ensembles">
+<thead><tr><th>ensemble</th><th>status</th><th>test.accuracy</th><th>best member</th><th>vs best member</th><th>members (test.accuracy)</th></tr></thead>
+<tbody>
+{{#ensembles}}<tr><td>{{description}}</td><td>{{status}}</td><td>{{accuracy}}</td><td>{{best}}</td><td>{{delta}}</td><td>{{members}}</td></tr>
+{{/ensembles}}
+</tbody>
+</table>
+{{/has_ensembles}}
 {{#has_failures}}
 <h2>Failed points</h2>
 <ul>

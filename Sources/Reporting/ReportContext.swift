@@ -154,6 +154,15 @@ public enum ReportContext {
                 return ["value": format(m, metric: n) + spread]
             }]
         }
+        c["has_ensembles"] = !s.ensembles.isEmpty
+        c["ensembles"] = s.ensembles.map { e -> [String: Any] in
+            let best = e.members.max { $0.accuracy < $1.accuracy }
+            return ["description": e.description, "status": e.status + (e.error.map { ": \($0)" } ?? ""),
+                    "accuracy": e.accuracy.map { format($0, metric: "test.accuracy") } ?? "–",
+                    "best": best.map { "\($0.label) \(format($0.accuracy, metric: "test.accuracy"))" } ?? "–",
+                    "delta": best.flatMap { b in e.accuracy.map { String(format: "%+.2f pp", 100 * ($0 - b.accuracy)) } } ?? "–",
+                    "members": e.members.map { "\($0.label) \(format($0.accuracy, metric: "test.accuracy"))" }.joined(separator: "; ")]
+        }
         let failures = s.points.filter { $0.status != "succeeded" }
         c["has_failures"] = !failures.isEmpty
         c["failures"] = failures.map { ["label": $0.label, "error": $0.error ?? "failed"] }

@@ -168,6 +168,15 @@ public struct SweepData: Sendable {
     }
     /// Points in leaderboard order (best first, failed last).
     public var points: [Point]
+    /// An ensemble over the sweep's points (leaderboard.json's `ensembles`).
+    public struct Ensemble: Sendable {
+        public var description: String
+        public var status: String
+        public var accuracy: Double?
+        public var members: [(label: String, accuracy: Double)]
+        public var error: String?
+    }
+    public var ensembles: [Ensemble] = []
     /// Point labels in plan order (the order the grid spells).
     public var planOrder: [String]
 
@@ -226,8 +235,14 @@ public struct SweepData: Sendable {
             }
         }
         if let p = points.first, let t = try? PointData.read(path(dir, p.folder)).target, board["target"] == nil { target = t }
+        let ensembles = (board["ensembles"] as? [[String: Any]] ?? []).map { e in
+            Ensemble(description: e["description"] as? String ?? "ensemble", status: e["status"] as? String ?? "failed",
+                     accuracy: number((e["metrics"] as? [String: Any])?["test.accuracy"]),
+                     members: (e["members"] as? [[String: Any]] ?? []).map { ($0["label"] as? String ?? "?", number($0["test.accuracy"]) ?? 0) },
+                     error: e["error"] as? String)
+        }
         return SweepData(dir: dir, experiment: experiment, target: target, higherIsBetter: ReportSpec.higherIsBetter(target),
-                         sweptPaths: swept, points: points, planOrder: labels)
+                         sweptPaths: swept, points: points, ensembles: ensembles, planOrder: labels)
     }
 }
 

@@ -33,9 +33,30 @@ public struct Leaderboard: Sendable {
         public var error: String?
     }
 
+    /// An ensemble over the sweep's points: its own row, compared with its members
+    /// on the test set they share.
+    public struct EnsembleRow: Sendable {
+        public var name: String
+        /// How it was asked for ("the top 2 points by val.accuracy, mean_probs").
+        public var description: String
+        public var status: String
+        /// Its test metrics (`test.accuracy`, `test.loss`, `test.macro_f1`, `test.top5`).
+        public var metrics: [String: Double]
+        /// The members used, by point label (or `run:NAME`), with their test accuracy.
+        public var members: [(label: String, testAccuracy: Double)]
+        public var error: String?
+        public init(name: String, description: String, status: String, metrics: [String: Double],
+                    members: [(label: String, testAccuracy: Double)], error: String?) {
+            self.name = name; self.description = description; self.status = status; self.metrics = metrics
+            self.members = members; self.error = error
+        }
+    }
+
     public var target: String
     public var higherIsBetter: Bool
     public var rows: [Row]
+    /// Ensembles over the sweep's points.
+    public var ensembles: [EnsembleRow] = []
     /// Seed groups, best mean first; empty unless the sweep repeats points over `seed`.
     public var groups: [Group] = []
     /// The metric columns of this leaderboard: the target, the standard ones, and the optional ones present.
@@ -107,8 +128,10 @@ public struct Leaderboard: Sendable {
     }
 
     /// Writes the leaderboard of a finished sweep (the hook LocalRunner calls).
-    public static func write(points: [PointResult], target: String, to dir: String) throws {
-        try Leaderboard(points: points, target: target).write(to: dir)
+    public static func write(points: [PointResult], ensembles: [EnsembleRow] = [], target: String, to dir: String) throws {
+        var board = Leaderboard(points: points, target: target)
+        board.ensembles = ensembles
+        try board.write(to: dir)
     }
 
     public var json: SpecValue {
@@ -121,6 +144,17 @@ public struct Leaderboard: Sendable {
                          ("status", .string(r.status)),
                          ("metrics", .map(names.compactMap { n in r.metrics[n].map { SpecEntry(n, .double($0)) } })),
                          ("error", r.error.map(SpecValue.string))])
+            })),
+            ("ensembles", ensembles.isEmpty ? nil : .list(ensembles.map { e in
+                let best = e.members.max { $0.testAccuracy < $1.testAccuracy }
+                return .object([
+                    ("name", .string(e.name)), ("description", .string(e.description)), ("status", .string(e.status)),
+                    ("metrics", .map(e.metrics.keys.sorted().map { SpecEntry($0, .double(e.metrics[$0]!)) })),
+                    ("members", .list(e.members.map { .object([("label", .string($0.label)), ("test.accuracy", .double($0.testAccuracy))]) })),
+                    ("best_member", best.map { .object([("label", .string($0.label)), ("test.accuracy", .double($0.testAccuracy))]) }),
+                    ("vs_best_member", best.flatMap { b in e.metrics["test.accuracy"].map { .object([("test.accuracy_delta", .double($0 - b.testAccuracy))]) } }),
+                    ("error", e.error.map(SpecValue.string)),
+                ])
             })),
             ("seed_groups", groups.isEmpty ? nil : .list(groups.map { g in
                 .object([("label", .string(g.label)), ("points", .int(g.count)),

@@ -205,7 +205,15 @@ public enum LocalRunner {
                 results.append(PointResult(label: point.label, runDir: pointFinal, status: failure == nil ? "succeeded" : "failed",
                                            metrics: metrics, error: failure))
             }
-            ok = results.allSatisfy { $0.status == "succeeded" }
+            let ensembles = try sweepEnsembleRows(plan, failures: failures, executor: executor)
+            for e in ensembles {
+                if let acc = e.metrics["test.accuracy"], let best = e.members.max(by: { $0.testAccuracy < $1.testAccuracy }) {
+                    log("ensemble (\(e.description)): test accuracy \(pct(acc)); best member \(best.label) \(pct(best.testAccuracy)) on the same test set")
+                } else {
+                    log("ensemble (\(e.description)) failed: \(e.error ?? "")")
+                }
+            }
+            ok = results.allSatisfy { $0.status == "succeeded" } && ensembles.allSatisfy { $0.status == "succeeded" }
             log("stages: \(executor.ranCount) ran, \(executor.reusedCount) from the cache; \(fmt(stagesSeconds, 3)) s in the scheduler")
             let suffix = options.cancellation.isCancelled ? ".cancelled" : ".failed"
             log(ok ? "finished in \(fmt(Date().timeIntervalSince(started), 1)) s: \(finalRoot)"
@@ -214,7 +222,7 @@ public enum LocalRunner {
                        + "; logs kept in \(finalRoot)\(suffix)")
             try writeText(logBuffer.text, to: workRoot, "log.txt")
             if isSweep {
-                try Leaderboard.write(points: results, target: plan.reportTarget, to: workRoot)
+                try Leaderboard.write(points: results, ensembles: ensembles, target: plan.reportTarget, to: workRoot)
                 try options.reporter?.writeSweepReport(sweepDir: workRoot)
             }
             try writeText(RunEnvironment.capture(specFile: plan.file, seed: plan.seed, started: started).prettyJSON() + "\n", to: workRoot, "env.json")
@@ -319,6 +327,21 @@ public enum LocalRunner {
         try writeText(SpecValue.map(entries).prettyJSON() + "\n", to: dir, "metrics.json")
         try writeText(evaluationJSON(test, variant: "baseline", classNames: report.classNames, stoppedEarly: stoppedEarly), to: dir, "evaluation.json")
         return metrics
+    }
+
+    /// The sweep's own ensemble row: its test metrics and its members' on the same test set.
+    private static func sweepEnsembleRows(_ plan: Plan, failures: [String: String], executor: StageRunner) throws -> [Leaderboard.EnsembleRow] {
+        guard let e = plan.sweepEnsemble else { return [] }
+        if let failure = failures[e.stage] ?? failures[e.evaluation] {
+            return [Leaderboard.EnsembleRow(name: "ensemble", description: e.description, status: "failed", metrics: [:], members: [], error: failure)]
+        }
+        guard case .evaluation(_, let r) = try executor.output(e.evaluation), case .ensemble(_, let info) = try executor.output(e.stage) else {
+            return [Leaderboard.EnsembleRow(name: "ensemble", description: e.description, status: "failed", metrics: [:], members: [],
+                                            error: "the ensemble stage produced no ensemble")]
+        }
+        let metrics = ["test.accuracy": r.accuracy, "test.loss": r.loss, "test.macro_f1": r.macroF1, "test.top5": r.topKAccuracy]
+        return [Leaderboard.EnsembleRow(name: "ensemble", description: e.description, status: "succeeded", metrics: metrics,
+                                        members: zip(info.memberNames, info.memberTestAccuracy).map { ($0, $1) }, error: nil)]
     }
 
     /// Trainable parameters given the frozen layer paths (the same whether the

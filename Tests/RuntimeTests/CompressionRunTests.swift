@@ -171,16 +171,26 @@ import Jobs
             for (text, label) in zip(shown, expected) {
                 #expect(text == String(format: "%.2f%%", accuracy[label]! * 100), "\(members): \(line) vs \(label) \(accuracy[label]!)")
             }
-            // Every point's metrics carry the (one) ensemble under variants.ensemble.
-            var seen: Set<Double> = []
+            // The ensemble belongs to the sweep: no point lists it as its variant (its
+            // baseline was scored on that point's test set, not the ensemble's) …
             for p in r.points {
-                let v = try variants(p.runDir)
-                let ens = try #require(v["ensemble"]?["test.accuracy"] as? Double, "\(p.label)")
-                #expect(ens > 0.6)
-                seen.insert(ens)
-                #expect(abs((v["baseline"]?["test.accuracy"] as? Double ?? 0) - accuracy[p.label]!) < 1e-12, "\(p.label)")
+                #expect(!FileManager.default.fileExists(atPath: p.runDir + "/compression.json"), "\(p.label)")
+                let metrics = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: p.runDir + "/metrics.json"))) as? [String: Any])
+                #expect(metrics["variants"] == nil, "\(p.label)")
             }
-            #expect(seen.count == 1)
+            // … it is the sweep's own leaderboard row, next to its members (by label) on the same test set.
+            let board = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: r.runDir + "/leaderboard.json"))) as? [String: Any])
+            let row = try #require((board["ensembles"] as? [[String: Any]])?.first)
+            #expect(row["status"] as? String == "succeeded")
+            let rowMembers = try #require(row["members"] as? [[String: Any]])
+            #expect(rowMembers.map { $0["label"] as? String ?? "" } == expected, "\(members)")
+            // (JSONSerialization on Linux may read a double one ulp off what was written.)
+            for m in rowMembers { #expect(abs((m["test.accuracy"] as? Double ?? 0) - accuracy[m["label"] as! String]!) < 1e-12, "\(m)") }
+            let ens = try #require((row["metrics"] as? [String: Any])?["test.accuracy"] as? Double)
+            #expect(ens > 0.6)
+            let best = try #require(row["best_member"] as? [String: Any])
+            let delta = try #require((row["vs_best_member"] as? [String: Any])?["test.accuracy_delta"] as? Double)
+            #expect(abs(delta - (ens - (best["test.accuracy"] as! Double))) < 1e-12)
         }
     }
 }
