@@ -165,7 +165,7 @@ enum CompressionStages {
         context.log("  teacher soft targets at T=\(String(format: "%g", w.temperature)) for \(n) training images")
         let lossFn = DistillationLoss(temperature: t, alpha: Float(w.alpha))
         var config = TrainingStages.configuration(w.training)
-        config.seed = SeededGenerator(seed: UInt64(w.seed)).split(label: "distill\(w.index).train").key
+        config.seed = SeededGenerator(seed: UInt64(w.training.seed)).split(label: "distill\(w.index).train").key
         if config.earlyStopping != nil && data.validation.isEmpty { config.earlyStopping = nil }
         let history = try fit(student, data, config: config, context: context, what: "student", epochOffset: 0, loss: { logits, labels, indices in
             let batchTargets = Tensor(zeros: [indices.count, k])

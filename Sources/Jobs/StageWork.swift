@@ -348,6 +348,7 @@ public struct DistillWork: Codable, Hashable, Sendable {
     public var temperature: Double
     public var alpha: Double
     public var index: Int
+    /// Seeds the student's initial weights (its training shuffles with `training.seed`).
     public var seed: Int
     /// The student's training (epochs resolved).
     public var training: TrainingSettings

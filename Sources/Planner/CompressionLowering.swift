@@ -25,13 +25,14 @@ extension PlanBuilder {
                 let trainDeps = state.stages[train]!.deps
                 var members = [train]
                 for k in 1..<n {
-                    let seed = Self.memberSeed(spec.seed, k)
+                    // Member k draws its own initialization and shuffling from the point's seeds.
+                    let seed = Self.memberSeed(spec.initSeed, k)
                     var initWork = model.initWork
                     initWork.seed = seed
                     let memberInit = add(.modelInit(initWork), experiment: spec.name, deps: model.initDeps, points: points, flops: 0,
                                          summary: "ensemble member \(k + 1): \(spec.backbone.arch)", state: state)
                     var work = trainWork
-                    work.training.seed = seed
+                    work.training.seed = Self.memberSeed(spec.shuffleSeed, k)
                     members.append(add(.train(work), experiment: spec.name, deps: [memberInit] + trainDeps.dropFirst(), points: points,
                                        flops: state.stages[train]!.flops,
                                        summary: "ensemble member \(k + 1): \(spec.training.epochs) epochs, seed \(seed)", state: state))
@@ -61,12 +62,12 @@ extension PlanBuilder {
             case .prune(let p):
                 work = .prune(PruneWork(method: p.method == .magnitude ? .magnitude : .l1Filter, global: p.scope == .global,
                                         sparsity: p.sparsity, steps: p.steps, finetuneEpochs: p.finetuneEpochs, index: i,
-                                        seed: spec.seed, training: training))
+                                        seed: spec.shuffleSeed, training: training))
                 flops = 3 * forward * trainSamples * Double(p.finetuneEpochs * p.steps)
                 stepSummary = "\(p.method.rawValue) to \(Int((p.sparsity * 100).rounded()))% sparsity in \(p.steps) step(s), \(p.finetuneEpochs) fine-tune epoch(s) each"
             case .quantize(let q):
                 work = .quantize(QuantizeWork(bits: q.bits, perChannel: q.weights == .per_channel, calibrationBatches: q.calibrationBatches,
-                                              qatEpochs: q.qatEpochs, index: i, seed: spec.seed, training: training))
+                                              qatEpochs: q.qatEpochs, index: i, seed: spec.shuffleSeed, training: training))
                 flops = forward * Double(q.calibrationBatches * spec.training.batchSize) + 3 * forward * trainSamples * Double(q.qatEpochs)
                 stepSummary = "int\(q.bits), weights \(q.weights.rawValue), \(q.calibrationBatches) calibration batches"
             case .distill(let d):
@@ -80,7 +81,7 @@ extension PlanBuilder {
                 } catch let e as PlanError { throw e } catch { throw .message("\(spec.name): compression[\(i)].distill: \(error)") }
                 var studentTraining = training
                 studentTraining.epochs = d.epochs ?? spec.training.epochs
-                work = .distill(DistillWork(student: student, temperature: d.temperature, alpha: d.alpha, index: i, seed: spec.seed,
+                work = .distill(DistillWork(student: student, temperature: d.temperature, alpha: d.alpha, index: i, seed: spec.initSeed,
                                             training: studentTraining))
                 // The teacher's soft targets are computed once; the student trains for its epochs.
                 flops = (3 * Double(studentSummary.forwardFLOPs) * Double(studentTraining.epochs) + forward) * trainSamples

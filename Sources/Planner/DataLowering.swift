@@ -11,7 +11,7 @@ extension PlanBuilder {
 
     /// The point's data chain: (data.load, data.normalize) stage ids.
     func lowerData(_ spec: Spec, file: String, points: [String], state: State) throws(PlanError) -> (load: String, norm: String) {
-        let key = DataKey(data: spec.data, seed: spec.seed, normalization: spec.normalization, file: file)
+        let key = DataKey(data: spec.data, seed: spec.dataSeed, normalization: spec.normalization, file: file)
         if let known = state.dataChains[key] {
             for id in [known.load, known.norm] { addPoints(points, to: id, state: state) }
             return known
@@ -21,7 +21,7 @@ extension PlanBuilder {
         let work = DataLoadWork(source: try Self.dataSource(d.dataset, relativeTo: file),
                                 testSource: try d.testDataset.map { source throws(PlanError) in try Self.dataSource(source, relativeTo: file) },
                                 testFraction: d.testFraction, inputShape: d.inputShape, classes: d.classes,
-                                trainPerClass: d.trainPerClass, testPerClass: d.testPerClass, validation: d.validation, seed: spec.seed)
+                                trainPerClass: d.trainPerClass, testPerClass: d.testPerClass, validation: d.validation, seed: spec.dataSeed)
         let load = add(.dataLoad(work), experiment: spec.name, deps: [], points: points, flops: 0,
                        summary: "load \(d.dataset.text), \(classes) classes" + (d.trainPerClass.map { ", \($0) per class" } ?? ""),
                        state: state)

@@ -44,9 +44,9 @@ extension PlanBuilder {
             state.architectures[archKey] = (architecture, summary)
         }
         let (initDeps, weights) = try lowerWeights(spec.backbone.weights, file: file, state: state)
-        let initWork = ModelInitWork(architecture: architecture, seed: spec.seed, weights: weights)
+        let initWork = ModelInitWork(architecture: architecture, seed: spec.initSeed, weights: weights)
         let modelKey = ModelKey(architecture: archKey, weights: WeightsKey(weights: spec.backbone.weights, file: file),
-                                seed: spec.seed, experiment: spec.name)
+                                seed: spec.initSeed, experiment: spec.name)
         let initStage: String
         if let known = state.models[modelKey] {
             initStage = known
@@ -75,7 +75,7 @@ extension PlanBuilder {
             // head, so head sweeps share them.
             let prefix = Architecture(name: architecture.name + "-prefix", input: architecture.input,
                                       backbone: Array(architecture.backbone.prefix(cut)), head: [])
-            let work = FeaturesWork(prefix: prefix, seed: weights == .none ? spec.seed : nil, weights: weights)
+            let work = FeaturesWork(prefix: prefix, seed: weights == .none ? spec.initSeed : nil, weights: weights)
             let samples = Double(Self.trainSamples(spec.data) + Self.testSamples(spec.data))
             model.featuresStage = add(.features(work), experiment: spec.name, deps: initDeps + [data.norm], points: points,
                                       flops: prefixFLOPs * samples,

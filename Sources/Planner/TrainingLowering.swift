@@ -29,7 +29,7 @@ extension PlanBuilder {
         if case .run(let ref) = spec.backbone.weights { source = try upstream(ref, from: file, state: state) }
         let r = spec.training.regularization
         if r.ewc > 0, let source {
-            trainDeps.append(add(.fisher(FisherWork(samples: r.fisherSamples, seed: spec.seed)), experiment: spec.name,
+            trainDeps.append(add(.fisher(FisherWork(samples: r.fisherSamples, seed: spec.shuffleSeed)), experiment: spec.name,
                                  deps: [source.model, source.normalized], points: points,
                                  flops: 3 * Double(summary.forwardFLOPs) * Double(r.fisherSamples),
                                  summary: "Fisher information of \(source.experiment) on \(r.fisherSamples) of its training images",
@@ -90,6 +90,6 @@ extension PlanBuilder {
             schedule: schedule, clipNorm: o.clipNorm, labelSmoothing: spec.training.labelSmoothing,
             randomCrop: spec.data.augment.randomCrop, horizontalFlip: spec.data.augment.horizontalFlip,
             earlyStopping: spec.training.earlyStopping.map { .init(metric: $0.metric == "val.loss" ? "val.loss" : "val.accuracy", patience: $0.patience) },
-            seed: spec.seed)
+            seed: spec.shuffleSeed)
     }
 }

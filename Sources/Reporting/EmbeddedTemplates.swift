@@ -52,7 +52,7 @@ Sorted by `{{target}}` ({{direction}} is better). {{point_count}} points{{#swept
 {{#has_groups}}
 ## Mean over seeds
 
-Mean ± sample standard deviation over the points that differ only in `seed`.
+Mean ± sample standard deviation over the points that differ only in their seeds (`seed`, `seeds.*`).
 
 | group | points |{{#columns}} {{name}} |{{/columns}}
 | --- | --- |{{#columns}} --- |{{/columns}}
@@ -313,7 +313,7 @@ Stopped early; the weights are those of the best epoch.
 
 {{#has_groups}}
 <h2>Mean over seeds</h2>
-<p>Mean ± sample standard deviation over the points that differ only in <code>seed</code>.</p>
+<p>Mean ± sample standard deviation over the points that differ only in their seeds (<code>seed</code>, <code>seeds.*</code>).</p>
 <table id="seed-groups">
 <thead><tr><th>group</th><th>points</th>{{#columns}}<th>{{name}}</th>{{/columns}}</tr></thead>
 <tbody>

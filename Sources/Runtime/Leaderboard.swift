@@ -65,10 +65,17 @@ public struct Leaderboard: Sendable {
         return [target] + (Self.columns + present).filter { $0 != target }
     }
 
-    /// A label without its `seed=N` part (the group a seed-repeated point belongs to).
+    /// The label names of swept seeds: `seed`, and `seeds.data`, `seeds.init`, `seeds.shuffle`
+    /// (labels shorten those to `data`, `init`, `shuffle`).
+    static let seedNames: Set<String> = ["seed", "data", "init", "shuffle", "seeds.data", "seeds.init", "seeds.shuffle"]
+
+    /// A label without its seed parts (the group a seed-repeated point belongs to).
     static func withoutSeed(_ label: String) -> String? {
         let parts = label.split(separator: ",", omittingEmptySubsequences: false)
-        let kept = parts.filter { !($0.hasPrefix("seed=") && Int($0.dropFirst(5)) != nil) }
+        let kept = parts.filter { part in
+            let kv = part.split(separator: "=", maxSplits: 1)
+            return !(kv.count == 2 && seedNames.contains(String(kv[0])) && Int(kv[1]) != nil)
+        }
         return kept.count == parts.count ? nil : kept.joined(separator: ",")
     }
 

@@ -83,19 +83,29 @@ import Testing
     @Test func aSweepOverSeedsReportsMeanAndSpread() throws {
         let dir = try temp()
         let file = dir + "/seeds.yaml", out = dir + "/Outputs"
+        // Over the initialization seed the data stay fixed, so the top two points can be ensembled.
         try (Self.small.replacingOccurrences(of: "name: repcli", with: "name: seeds")
-             + "sweep: {grid: {optimizer.lr: [1e-3, 3e-3], seed: [1, 2]}}\n").write(toFile: file, atomically: true, encoding: .utf8)
+             + "sweep: {grid: {optimizer.lr: [1e-3, 3e-3], seeds.init: [1, 2]}}\nensemble: {members: {top: 2}}\n")
+            .write(toFile: file, atomically: true, encoding: .utf8)
         #expect(TLC.run(["run", file, "--output", out]) == 0)
         let sweep = out + "/seeds/" + (try FileManager.default.destinationOfSymbolicLink(atPath: out + "/seeds/latest"))
         let board = try String(contentsOfFile: sweep + "/leaderboard.md", encoding: .utf8)
         #expect(board.contains("## Mean over seeds") && board.contains("| lr=1e-3 | 2 |") && board.contains(" ± "))
+        // The ensemble is the sweep's own row, with its members by label.
+        #expect(board.contains("## Ensembles of the sweep's points") && board.contains("| the top 2 points by test.accuracy, mean_probs | succeeded |"), "\(board)")
+        #expect(board.contains("lr=") && board.contains(",init="))
         let html = try String(contentsOfFile: sweep + "/report.html", encoding: .utf8)
-        #expect(html.contains("id=\"seed-groups\"") && html.contains("data-chart=\"sweep-1\""))
-        let point = try String(contentsOfFile: sweep + "/lr=1e-3,seed=1/report.md", encoding: .utf8)
-        #expect(point.hasPrefix("# seeds — lr=1e-3,seed=1\n"))
+        #expect(html.contains("id=\"seed-groups\"") && html.contains("data-chart=\"sweep-1\"") && html.contains("id=\"ensembles\""))
+        let point = try String(contentsOfFile: sweep + "/lr=1e-3,init=1/report.md", encoding: .utf8)
+        #expect(point.hasPrefix("# seeds — lr=1e-3,init=1\n"))
+        #expect(!FileManager.default.fileExists(atPath: sweep + "/lr=1e-3,init=1/compression.md"), "the ensemble is no point's variant")
         // Each point against a baseline point, by label.
-        #expect(TLC.run(["diff", "seeds@latest", "--baseline", "lr=3e-3,seed=2", "--output", out]) == 0)
-        #expect(TLC.run(["diff", "seeds@latest/lr=1e-3,seed=1", "lr=1e-3,seed=2", "--output", out, "--format", "md"]) == 0)
+        #expect(TLC.run(["diff", "seeds@latest", "--baseline", "lr=3e-3,init=2", "--output", out]) == 0)
+        #expect(TLC.run(["diff", "seeds@latest/lr=1e-3,init=1", "lr=1e-3,init=2", "--output", out, "--format", "md"]) == 0)
+        // Over `seed`, which also chooses the data, the same ensemble is refused before anything runs.
+        try (Self.small.replacingOccurrences(of: "name: repcli", with: "name: seeds2")
+             + "sweep: {grid: {seed: [1, 2]}}\nensemble: {members: {top: 2}}\n").write(toFile: dir + "/seeds2.yaml", atomically: true, encoding: .utf8)
+        #expect(TLC.run(["validate", dir + "/seeds2.yaml"]) == 2)
     }
 
     @Test func everyStarterValidatesAndPlans() throws {

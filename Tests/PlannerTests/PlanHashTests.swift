@@ -134,3 +134,19 @@ import Jobs
         #expect(Set(a.points.map(\.reportStage)).count == 600)
     }
 }
+
+@Suite struct SeedStageTests {
+    @Test func eachSeedReachesOnlyItsStages() throws {
+        let base = PlanHashTests().base
+        let p = try PlanHashTests().plan(base + "sweep:\n  grid:\n    seeds.init: [1, 2]\n    seeds.shuffle: [1, 2]\n")
+        let byKind = Dictionary(grouping: p.stages, by: \.kind)
+        // One data chain for all four points; one model.init per init seed; one train per point.
+        #expect(byKind[.dataLoad]?.count == 1 && byKind[.dataNormalize]?.count == 1)
+        #expect(byKind[.modelInit]?.count == 2)
+        #expect(byKind[.train]?.count == 4)
+        // Without `seeds`, `seed` reaches all three streams as before.
+        let plain = try PlanHashTests().plan(base)
+        let same = try PlanHashTests().plan(base + "seeds: {data: 3, init: 3, shuffle: 3}\n")
+        #expect(plain.stages.filter { $0.kind != .report }.map(\.hash) == same.stages.filter { $0.kind != .report }.map(\.hash))
+    }
+}

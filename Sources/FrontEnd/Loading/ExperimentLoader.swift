@@ -115,11 +115,43 @@ public struct ExperimentLoader {
                 }
             }
         }
+        if definition != nil, let ens = base.ensemble, let node = baseTree["ensemble"]?["members"] {
+            checkEnsembleData(ens.members, points: points, at: node, sweptPaths: definition?.paths ?? [], diagnostics: diagnostics)
+        }
         if diagnostics.hasErrors { throw DiagnosticError(Self.unique(diagnostics.diagnostics)) }
         return LoadedExperiment(file: path, sourceText: sourceText, extendsChain: chain, base: base, points: points,
                                 hasSweep: definition != nil, sweptPaths: definition?.paths ?? [],
                                 warnings: Self.unique(diagnostics.diagnostics.filter { $0.severity != .error }),
                                 overrides: overrides)
+    }
+
+    /// An ensemble over sweep points needs one test set: its members must agree on
+    /// the data, its seed and the normalization.
+    func checkEnsembleData(_ members: EnsembleMembers, points: [ExperimentPoint], at node: YAMLNode, sweptPaths: [String],
+                           diagnostics: DiagnosticEngine) {
+        let chosen: [ExperimentPoint]
+        switch members {
+        case .topOfSweep: chosen = points
+        case .references(let refs):
+            let labels = Set(refs.filter { $0.hasPrefix("point:") }.map { String($0.dropFirst(6)) })
+            chosen = points.filter { labels.contains($0.label) }
+        case .seeds: return
+        }
+        struct DataKey: Hashable { var data: DataSpec; var seed: Int; var normalization: NormalizationSpec }
+        func key(_ s: Spec) -> DataKey {
+            var d = s.data
+            d.augment = AugmentSpec()   // augmentation changes training batches, never the test set
+            return DataKey(data: d, seed: s.dataSeed, normalization: s.normalization)
+        }
+        guard Set(chosen.map { key($0.spec) }).count > 1 else { return }
+        let culprits = sweptPaths.filter { $0 == "seed" || $0 == "seeds.data" || $0.hasPrefix("data.") || $0.hasPrefix("normalization.") || $0 == "case" }
+        var notes = ["an ensemble's members are scored on the test set they share; these points were trained on different data"]
+        if culprits.contains("seed") {
+            notes.append("`seed` also chooses the data: sweep `seeds.init` (initialization) or `seeds.shuffle` (batch order) instead to keep the data fixed")
+        }
+        diagnostics.emit(.error("the ensemble's members would be trained on different data: the sweep changes "
+                                + (culprits.isEmpty ? "the data" : culprits.map { "`\($0)`" }.joined(separator: ", ")),
+                                at: node.location, notes: notes))
     }
 
     /// Decodes sweep points: each point's values set into the base tree, then checked.

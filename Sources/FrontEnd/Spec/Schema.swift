@@ -51,7 +51,12 @@ public enum SpecSchema {
         SchemaField("name", .string(pattern: "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"), "experiment name: letters, digits, '-', '_', '.'; becomes a folder under Outputs", required: true),
         SchemaField("description", .string(), "free text shown in reports"),
         SchemaField("extends", .string(), "a base experiment file (path relative to this one), deep-merged under this file"),
-        SchemaField("seed", .integer(min: 0), "the one seed every random stream derives from"),
+        SchemaField("seed", .integer(min: 0), "the one seed every random stream derives from (each of `seeds` defaults to it)"),
+        SchemaField("seeds", .object([
+            SchemaField("data", .integer(min: 0), "which samples are chosen and how they split into training, validation and test"),
+            SchemaField("init", .integer(min: 0), "the model's initial weights (and a student's, a random frozen backbone's)"),
+            SchemaField("shuffle", .integer(min: 0), "batch order, augmentation, dropout, calibration and Fisher samples"),
+        ]), "separate seeds, each defaulting to `seed`: sweep `seeds.init` to vary initialization on fixed data"),
         SchemaField("data", .object([
             SchemaField("dataset", .string(pattern: "^(fashion-mnist|csv:.+|npy:.+)$"), "fashion-mnist, csv:PATH or npy:PATH"),
             SchemaField("classes", .oneOf([.string(enumValues: ["all"]), .array(.integer(min: 0), minItems: 2)]), "source classes to keep (remapped to 0..n-1), or all"),

@@ -9,6 +9,8 @@ public struct Spec: Hashable, Sendable {
     public var name: String
     public var description: String?
     public var seed: Int = 0
+    /// Separate seeds for data, initialization and shuffling; each defaults to `seed`.
+    public var seeds: SeedsSpec = SeedsSpec()
     public var data: DataSpec = DataSpec()
     public var normalization: NormalizationSpec = NormalizationSpec()
     public var backbone: BackboneSpec = BackboneSpec()
@@ -24,11 +26,31 @@ public struct Spec: Hashable, Sendable {
     public var specValue: SpecValue {
         .object([
             ("tlc", .int(tlc)), ("name", .string(name)), ("description", description.map(SpecValue.string)),
-            ("seed", .int(seed)), ("data", data.specValue), ("normalization", normalization.specValue),
+            ("seed", .int(seed)), ("seeds", seeds.isEmpty ? nil : seeds.specValue), ("data", data.specValue), ("normalization", normalization.specValue),
             ("backbone", backbone.specValue), ("head", head.specValue), ("optimizer", optimizer.specValue),
             ("training", training.specValue), ("compression", .list(compression.map(\.specValue))),
             ("ensemble", ensemble?.specValue), ("report", report.specValue),
         ])
+    }
+}
+
+extension Spec {
+    /// Chooses the samples and their training/validation/test split.
+    public var dataSeed: Int { seeds.data ?? seed }
+    /// Draws initial weights.
+    public var initSeed: Int { seeds.initialization ?? seed }
+    /// Orders batches and draws augmentation, dropout, calibration and Fisher samples.
+    public var shuffleSeed: Int { seeds.shuffle ?? seed }
+}
+
+/// `seeds:` — the three random streams, each set on its own or left to `seed`.
+public struct SeedsSpec: Hashable, Sendable {
+    public var data: Int?
+    public var initialization: Int?
+    public var shuffle: Int?
+    public var isEmpty: Bool { data == nil && initialization == nil && shuffle == nil }
+    public var specValue: SpecValue {
+        .object([("data", data.map(SpecValue.int)), ("init", initialization.map(SpecValue.int)), ("shuffle", shuffle.map(SpecValue.int))])
     }
 }
 

@@ -50,6 +50,11 @@ public struct SpecDecoder {
         }
         if let n = top["description"] { spec.description = r.string(n, "description") }
         if let n = top["seed"], let v = r.int(n, schema: "seed") { spec.seed = v }
+        if let n = top["seeds"], !n.isNull, let m = r.mapping(n, "seeds", known: SpecSchema.keys(at: "seeds")) {
+            if let v = m["data"] { spec.seeds.data = r.int(v, schema: "seeds.data") }
+            if let v = m["init"] { spec.seeds.initialization = r.int(v, schema: "seeds.init") }
+            if let v = m["shuffle"] { spec.seeds.shuffle = r.int(v, schema: "seeds.shuffle") }
+        }
 
         func fresh(_ section: String) -> Bool { base == nil || changed?.contains(section) != false }
         if let base {
