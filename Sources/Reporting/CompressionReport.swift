@@ -5,18 +5,24 @@
 import Foundation
 
 enum CompressionReport {
-    static func markdown(_ point: PointData, details: [String: Any]?) -> String? {
+    static func markdown(_ point: PointData, details: [String: Any]?, latency: [String: Any]? = nil) -> String? {
         guard let base = point.variants.first(where: { $0.name == "baseline" }), point.variants.count > 1 else { return nil }
         func value(_ v: Variant, _ key: String) -> Double { v.metrics[key] ?? 0 }
-        var md = "\n## Variants\n\n| variant | test acc | Δ vs baseline | bytes | × smaller | params | sparsity | ms / image | ms / batch of 256 | latency vs baseline |\n"
+        func ratio(_ v: Variant, _ key: String) -> String {
+            guard let a = v.metrics[key], let b = base.metrics[key], b > 0 else { return "–" }
+            return fixed(a / b, 2) + "×"
+        }
+        // Size and latency read the same way: the variant ÷ the baseline (0.25× is a quarter).
+        var md = "\n## Variants\n\n| variant | test acc | Δ vs baseline | bytes | size vs baseline | params | sparsity | ms / batch (median) | range over rounds | latency vs baseline |\n"
         md += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
         for v in point.variants {
             let delta = 100 * (value(v, "test.accuracy") - value(base, "test.accuracy"))
-            md += "| \(v.name) | \(percent(value(v, "test.accuracy"))) | \(String(format: "%+.2f", delta)) pt | \(Int(value(v, "bytes"))) "
-                + "| \(fixed(value(base, "bytes") / max(value(v, "bytes"), 1), 2))× | \(Int(value(v, "params"))) | \(percent(value(v, "sparsity"))) "
-                + "| \(fixed(value(v, "latency.per_image_ms"), 3)) | \(fixed(value(v, "latency.per_batch_ms"), 1)) "
-                + "| \(fixed(value(v, "latency.per_image_ms") / max(value(base, "latency.per_image_ms"), 1e-12), 2))× |\n"
+            let range = v.metrics["latency.per_batch_ms_min"].flatMap { lo in v.metrics["latency.per_batch_ms_max"].map { "\(fixed(lo, 1))–\(fixed($0, 1))" } } ?? "–"
+            md += "| \(v.name) | \(percent(value(v, "test.accuracy"))) | \(String(format: "%+.2f", delta)) pp | \(Int(value(v, "bytes"))) "
+                + "| \(ratio(v, "bytes")) | \(Int(value(v, "params"))) | \(percent(value(v, "sparsity"))) "
+                + "| \(v.metrics["latency.per_batch_ms"].map { fixed($0, 1) } ?? "–") | \(range) | \(ratio(v, "latency.per_batch_ms")) |\n"
         }
+        if let method = latency?["method"] as? String { md += "\nLatency: \(method).\n" }
         let rows = details?["variants"] as? [[String: Any]] ?? []
         for r in rows {
             guard let name = r["name"] as? String, let layers = r["layers"] as? [[String: Any]] else { continue }
@@ -38,7 +44,7 @@ enum CompressionReport {
             let acc = point.variants.first { $0.name == name }.map { value($0, "test.accuracy") } ?? 0
             md += "| **\(name)** | **\(percent(acc))** | |\n"
             if best.isFinite {
-                md += "\nBest member \(percent(best)); the ensemble is \(String(format: "%+.2f", 100 * (acc - best))) points from it.\n"
+                md += "\nBest member \(percent(best)); the ensemble is \(String(format: "%+.2f", 100 * (acc - best))) pp from it.\n"
             }
         }
         return md

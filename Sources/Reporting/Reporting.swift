@@ -28,9 +28,12 @@ public struct ReportWriter: RunReporter {
         let data = try PointData.read(pointDir)
         try write(templates.render("report.md", ReportContext.point(data, charts: false)), to: pointDir, "report.md")
         try write(templates.render("report.html", ReportContext.point(data, charts: true)), to: pointDir, "report.html")
-        let details = (try? Data(contentsOf: URL(fileURLWithPath: path(pointDir, "compression.json"))))
-            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
-        if let md = CompressionReport.markdown(data, details: details) { try write(md, to: pointDir, "compression.md") }
+        func json(_ name: String) -> [String: Any]? {
+            (try? Data(contentsOf: URL(fileURLWithPath: path(pointDir, name)))).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        }
+        if let md = CompressionReport.markdown(data, details: json("compression.json"), latency: json("latency.json")) {
+            try write(md, to: pointDir, "compression.md")
+        }
     }
 
     /// leaderboard.md and report.html at the top of a sweep folder.

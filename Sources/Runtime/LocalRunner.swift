@@ -265,8 +265,7 @@ public enum LocalRunner {
         var metrics: [String: Double] = [
             "test.accuracy": test.accuracy, "test.loss": test.loss, "test.top5": test.topKAccuracy, "test.macro_f1": test.macroF1,
             "model.params": Double(network.parameterCount), "model.trainable_params": Double(trainableParameters(network, frozen: report.frozen)),
-            "time.train_seconds": seconds, "latency.per_image_ms": test.secondsPerImage * 1000,
-            "latency.per_batch_ms": test.secondsPerBatch * 1000,
+            "time.train_seconds": seconds,
         ]
         metrics["model.frozen_params"] = metrics["model.params"]! - metrics["model.trainable_params"]!
         if let trainStage = executor.stage(point.modelStage), case .train(let work) = trainStage.work, work.featureCut != nil,
@@ -311,11 +310,23 @@ public enum LocalRunner {
                               ("trainable_params", r.trainableParameters.map(SpecValue.int))]).canonicalJSON
         }
         try writeText(historyLines.joined(separator: "\n") + (historyLines.isEmpty ? "" : "\n"), to: dir, "history.jsonl")
-        var entries = metrics.keys.sorted().map { SpecEntry($0, .double(metrics[$0]!)) }
+        var rows = [VariantRow(name: "baseline", result: test, bytes: Int(metrics["model.bytes"]!), params: network.parameterCount,
+                               sparsity: PruningMasks.sparsity(network), model: try executor.inferenceModel(trainID))]
         if !variantEvaluations(point, executor: executor).isEmpty {
-            let base = VariantRow(name: "baseline", result: test, bytes: Int(metrics["model.bytes"]!), params: network.parameterCount,
-                                  sparsity: PruningMasks.sparsity(network))
-            let rows = [base] + (try variantRows(point, executor: executor, dir: dir, metadata: meta))
+            rows += try variantRows(point, executor: executor, dir: dir, metadata: meta)
+        }
+        // Latency is measured now, every model of the point interleaved, never taken from the cache.
+        if let normID = executor.stage(evalID)?.deps.dropFirst().first, case .normalized(_, _, let testSplit, _) = try executor.output(normID) {
+            let count = min(256, testSplit.count)
+            let (batch, _) = testSplit.batch(Array(0..<count)[...])
+            let stats = try LatencyMeasurement.measure(rows.compactMap { r in r.model.map { (r.name, $0) } }, on: batch, count: count)
+            for i in rows.indices { rows[i].latency = stats[rows[i].name] }
+            try writeText(LatencyMeasurement.json(stats, order: rows.map(\.name)), to: dir, "latency.json")
+        }
+        metrics["latency.per_image_ms"] = rows[0].latency.map { $0.perImageMedian * 1000 }
+        metrics["latency.per_batch_ms"] = rows[0].latency.map { $0.median * 1000 }
+        var entries = metrics.keys.sorted().map { SpecEntry($0, .double(metrics[$0]!)) }
+        if rows.count > 1 {
             entries.append(SpecEntry("variants", variantsValue(rows)))
             // Per-variant evaluations for the reports, and the compression details (per-layer
             // sparsity, ensemble members) the generic variants table does not show.

@@ -19,6 +19,9 @@ struct VariantRow {
     /// Per-layer zero fractions (pruned float models).
     var layers: [(name: String, sparsity: Double, count: Int)] = []
     var ensemble: EnsembleInfo?
+    /// The model itself (timed with the others after the run; see LatencyMeasurement).
+    var model: InferenceModel?
+    var latency: LatencyStats?
 }
 
 extension LocalRunner {
@@ -63,6 +66,7 @@ extension LocalRunner {
             var row = VariantRow(name: name, result: result, bytes: bytes, params: model.parameterCount, sparsity: model.sparsity)
             if case .float(let n) = model, row.sparsity > 0 { row.layers = PruningMasks.sparsityByLayer(n) }
             if case .ensemble(_, let info) = try executor.output(modelID) { row.ensemble = info }
+            row.model = model
             rows.append(row)
         }
         return rows
@@ -72,17 +76,20 @@ extension LocalRunner {
     static func variantsValue(_ rows: [VariantRow]) -> SpecValue {
         guard let base = rows.first else { return .null }
         func ratio(_ a: Double, _ b: Double) -> SpecValue { b > 0 ? .double(a / b) : .null }
+        // Every ratio reads one way: this variant ÷ the baseline (0.25: a quarter of its size).
         return .map(rows.map { r in
             SpecEntry(r.name, .object([
                 ("test.accuracy", .double(r.result.accuracy)), ("test.loss", .double(r.result.loss)),
                 ("bytes", .int(r.bytes)), ("params", .int(r.params)), ("sparsity", .double(r.sparsity)),
-                ("latency.per_image_ms", .double(r.result.secondsPerImage * 1000)),
-                ("latency.per_batch_ms", .double(r.result.secondsPerBatch * 1000)),
+                ("latency.per_image_ms", r.latency.map { .double($0.perImageMedian * 1000) }),
+                ("latency.per_batch_ms", r.latency.map { .double($0.median * 1000) }),
+                ("latency.per_batch_ms_min", r.latency.map { .double($0.min * 1000) }),
+                ("latency.per_batch_ms_max", r.latency.map { .double($0.max * 1000) }),
                 ("vs_baseline", .object([
                     ("test.accuracy_delta", .double(r.result.accuracy - base.result.accuracy)),
                     ("bytes_ratio", ratio(Double(r.bytes), Double(base.bytes))),
                     ("params_ratio", ratio(Double(r.params), Double(base.params))),
-                    ("latency_ratio", ratio(r.result.secondsPerImage, base.result.secondsPerImage)),
+                    ("latency_ratio", r.latency.flatMap { l in base.latency.map { ratio(l.median, $0.median) } } ?? nil),
                 ])),
             ]))
         })

@@ -77,6 +77,21 @@ import Jobs
         let details = try String(contentsOfFile: r.runDir + "/compression.json", encoding: .utf8)
         #expect(details.contains("\"zero_fraction\"") && details.contains("seed member 3"))
         #expect(!FileManager.default.fileExists(atPath: r.runDir + "/compression.md"), "the runtime writes JSON only")
+        // Latency: every model measured together after the run, median and range, and how.
+        let latency = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: r.runDir + "/latency.json"))) as? [String: Any])
+        #expect((latency["method"] as? String)?.contains("interleaved") == true && latency["rounds"] as? Int == 9)
+        let timed = try #require(latency["models"] as? [String: [String: Double]])
+        #expect(Set(timed.keys) == ["baseline", "pruned", "int8", "distilled", "ensemble"])
+        for (name, t) in timed {
+            #expect(t["per_batch_ms.min"]! <= t["per_batch_ms.median"]! && t["per_batch_ms.median"]! <= t["per_batch_ms.max"]!, "\(name)")
+        }
+        let top = try #require(r.points.first?.metrics)
+        #expect(abs(top["latency.per_batch_ms"]! - timed["baseline"]!["per_batch_ms.median"]!) < 1e-9)
+        let latencyRatio = try #require((int8["vs_baseline"] as? [String: Any])?["latency_ratio"] as? Double)
+        #expect(abs(latencyRatio - timed["int8"]!["per_batch_ms.median"]! / timed["baseline"]!["per_batch_ms.median"]!) < 1e-9)
+        // Size reads the same way as latency: the variant ÷ the baseline.
+        let bytesRatio = try #require((int8["vs_baseline"] as? [String: Any])?["bytes_ratio"] as? Double)
+        #expect(bytesRatio < 0.3)
         // Seed members really differ (their own seeds), and the weights were fit.
         #expect(log.contains { $0.contains("weights fit on") })
         #expect(log.filter { $0.hasPrefix("[train]") }.count == 3)
@@ -88,6 +103,8 @@ import Jobs
         let (again, log2) = try run(Self.compressed, in: dir)
         #expect(again.status == "succeeded")
         #expect(log2.contains { $0.hasPrefix("stages: 0 ran") }, "\(log2.filter { $0.hasPrefix("stages") })")
+        // Nothing was computed, but latency was measured again (it is never taken from the cache).
+        #expect(FileManager.default.fileExists(atPath: again.runDir + "/latency.json"))
         let v2 = try variants(again.runDir)
         for name in v.keys { #expect(v2[name]?["test.accuracy"] as? Double == v[name]?["test.accuracy"] as? Double, "\(name)") }
         #expect(try Data(contentsOf: URL(fileURLWithPath: r.runDir + "/variants/int8.safetensors"))
