@@ -61,16 +61,28 @@ enum EnsembleStages {
     static func members(_ w: EnsembleWork, inputs: StageInputs, context: StageContext) throws -> [Int] {
         let models = inputs.count - 1
         guard case .top(let k, let metric) = w.members else { return Array(0..<models) }
-        // {top: K}: the first half are the candidates' models, the second half their evaluations.
+        // {top: K}: the first half are the candidates' models, the second half what ranks
+        // them (test evaluations, or their training's validation scores).
         let half = models / 2
         var ranked: [(value: Double, index: Int)] = []
         for i in 0..<half {
-            guard case .evaluation(_, let r) = try inputs(half + i) else { throw context.wrongInput() }
-            let v: Double = switch metric {
-            case "test.loss": -r.loss
-            case "test.top5": r.topKAccuracy
-            case "test.macro_f1": r.macroF1
-            default: r.accuracy
+            let v: Double
+            switch try inputs(half + i) {
+            case .evaluation(_, let r):
+                v = switch metric {
+                case "test.loss": -r.loss
+                case "test.top5": r.topKAccuracy
+                case "test.macro_f1": r.macroF1
+                default: r.accuracy
+                }
+            case .trained(_, let history, _, _):
+                // The last epoch's validation score (what the leaderboard ranks by).
+                guard let last = history.last, let score = metric == "val.loss" ? last.validationLoss.map({ -$0 }) : last.validationAccuracy else {
+                    throw context.failure("candidate \(name(w, i)) has no \(metric) (is data.validation 0?)")
+                }
+                v = score
+            default:
+                throw context.wrongInput()
             }
             ranked.append((v, i))
         }

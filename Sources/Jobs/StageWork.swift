@@ -359,7 +359,8 @@ public struct DistillWork: Codable, Hashable, Sendable {
 }
 
 /// `ensemble`: combine member models' predictions.
-/// Deps: every member model, then (for `top`) every candidate's baseline evaluation, then data.normalize.
+/// Deps: every member model, then (for `top`) what ranks each candidate — its baseline's
+/// test evaluation (test.* metrics) or its train stage (val.*) — then data.normalize.
 public struct EnsembleWork: Codable, Hashable, Sendable {
     public enum Method: String, Codable, Hashable, Sendable { case meanProbs = "mean_probs", vote, weighted }
     public enum Members: Codable, Hashable, Sendable {

@@ -109,10 +109,22 @@ extension PlanBuilder {
         let summary: String
         switch ens.members {
         case .topOfSweep(let k):
+            let metric = experiment.base.report.target
             memberPoints = Array(points.indices)
-            deps = points.map(\.modelStage) + points.compactMap { $0.evaluateStages.first }
+            // Candidates are ranked by their baseline's test evaluation (test.*), or by the
+            // last validation scores of their training (val.*), as the leaderboard shows them.
+            let scores: [String]
+            switch metric {
+            case "test.accuracy", "test.loss", "test.top5", "test.macro_f1":
+                scores = points.compactMap { $0.evaluateStages.first }
+            case "val.accuracy", "val.loss":
+                scores = points.compactMap { p in p.evaluateStages.first.flatMap { state.stages[$0]?.deps.first } }
+            default:
+                throw .message("ensemble: {members: {top: \(k)}} ranks points by report.target, which must be val.accuracy, val.loss or a test metric (it is \(metric))")
+            }
+            deps = points.map(\.modelStage) + scores
             names = points.map(\.label)
-            members = .top(count: k, metric: experiment.base.report.target)
+            members = .top(count: k, metric: metric)
             summary = "ensemble of the top \(k) sweep points by \(experiment.base.report.target), \(ens.method.rawValue)"
         case .references(let refs):
             for ref in refs {

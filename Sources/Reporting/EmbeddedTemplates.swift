@@ -392,7 +392,7 @@ training:
   schedule: {kind: cosine}  # constant, step, cosine (with warmup_epochs)
 
 report:
-  target: test.accuracy     # the metric sweeps are ranked by and diffs lead with
+  target: val.accuracy      # the metric sweeps are ranked by and diffs lead with (never a test metric: that selects on the test set)
   # template: my-templates  # a folder of your own report templates (report.html.mustache, …)
 
 """####,
@@ -425,7 +425,7 @@ training:
   # early_stopping: {metric: val.accuracy, patience: 2}
 
 report:
-  target: test.accuracy
+  target: val.accuracy      # rank on validation, never on the test set
 
 """####,
         "sweep": ####"""
@@ -464,7 +464,7 @@ sweep:
     backbone.options.widths: [[32], [128]]
 
 report:
-  target: test.accuracy     # the leaderboard ranks points by this metric
+  target: val.accuracy      # the leaderboard ranks points by this metric (a test metric would select on the test set)
 
 """####,
     ]

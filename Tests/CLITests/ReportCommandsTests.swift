@@ -92,7 +92,7 @@ import Testing
         let board = try String(contentsOfFile: sweep + "/leaderboard.md", encoding: .utf8)
         #expect(board.contains("## Mean over seeds") && board.contains("| lr=1e-3 | 2 |") && board.contains(" ± "))
         // The ensemble is the sweep's own row, with its members by label.
-        #expect(board.contains("## Ensembles of the sweep's points") && board.contains("| the top 2 points by test.accuracy, mean_probs | succeeded |"), "\(board)")
+        #expect(board.contains("## Ensembles of the sweep's points") && board.contains("| the top 2 points by val.accuracy, mean_probs | succeeded |"), "\(board)")
         #expect(board.contains("lr=") && board.contains(",init="))
         let html = try String(contentsOfFile: sweep + "/report.html", encoding: .utf8)
         #expect(html.contains("id=\"seed-groups\"") && html.contains("data-chart=\"sweep-1\"") && html.contains("id=\"ensembles\""))

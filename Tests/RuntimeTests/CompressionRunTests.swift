@@ -170,9 +170,12 @@ import Jobs
         #expect(first.points.map(\.label) == ["lr=0.01", "lr=3e-3", "lr=3e-4"])
         #expect(firstLog.filter { $0.hasPrefix("[train]") }.count == 3)
         let accuracy = Dictionary(uniqueKeysWithValues: first.points.map { ($0.label, try! #require($0.metrics["test.accuracy"])) })
+        // {top: 2} ranks by report.target, val.accuracy by default (ties: the sweep's order), never on the test set.
+        let validation = first.points.enumerated().map { (label: $0.element.label, value: $0.element.metrics["val.accuracy"]!, index: $0.offset) }
+        let topTwo = validation.sorted { ($0.value, -$0.index) > ($1.value, -$1.index) }.prefix(2).map(\.label)
 
         for (members, expected) in [("[\"point:lr=0.01\", \"point:lr=3e-4\"]", ["lr=0.01", "lr=3e-4"]),
-                                    ("{top: 2}", accuracy.keys.sorted { (accuracy[$0]!, $1) > (accuracy[$1]!, $0) }.prefix(2).map { $0 })] {
+                                    ("{top: 2}", topTwo)] {
             let (r, log) = try run(sweep + "ensemble: {members: \(members), method: mean_probs}\n", name: "lrs.yaml", in: dir)
             #expect(r.status == "succeeded", "\(members): \(r.points.map { $0.error ?? "" })")
             // Nothing was trained again: every train stage came from the cache, only the

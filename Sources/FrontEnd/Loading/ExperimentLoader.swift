@@ -115,6 +115,14 @@ public struct ExperimentLoader {
                 }
             }
         }
+        // Ranking a sweep, or choosing ensemble members, by a test metric selects models on the test set.
+        let selectsByTop: Bool = if case .topOfSweep? = base.ensemble?.members { true } else { false }
+        if (definition != nil || selectsByTop), ReportSpec.isTestMetric(base.report.target) {
+            let at = baseTree["report"]?["target"]?.location ?? sweepNode?.location ?? tree.location
+            diagnostics.emit(.warning("report.target \(base.report.target) ranks the sweep's points"
+                                      + (selectsByTop ? " and chooses the ensemble's members" : "") + " on the test set",
+                                      at: at, notes: ["the best point's test score is then an optimistic estimate; rank by val.accuracy (the default) and read the test score of what it picks"]))
+        }
         if definition != nil, let ens = base.ensemble, let node = baseTree["ensemble"]?["members"] {
             checkEnsembleData(ens.members, points: points, at: node, sweptPaths: definition?.paths ?? [], diagnostics: diagnostics)
         }

@@ -434,7 +434,10 @@ public struct EnsembleSpec: Hashable, Sendable {
 }
 
 public struct ReportSpec: Hashable, Sendable {
-    public var target: String = "test.accuracy"
+    /// The metric sweeps are ranked by and `{top: K}` ensembles chosen by: a
+    /// validation metric by default (`test.accuracy` only without a validation split),
+    /// so that nothing is selected on the test set.
+    public var target: String = "val.accuracy"
     /// Folder of the user's own report templates (nil = the built-in ones).
     public var template: String?
     public var specValue: SpecValue { .object([("target", .string(target)), ("template", template.map(SpecValue.string))]) }
@@ -443,6 +446,11 @@ public struct ReportSpec: Hashable, Sendable {
     public static let knownMetrics = ["test.accuracy", "test.loss", "test.top5", "test.macro_f1", "val.accuracy", "val.loss",
                                       "train.loss", "train.accuracy", "model.params", "model.bytes", "time.train_seconds",
                                       "latency.per_image_ms", "latency.per_batch_ms"]
+    /// Whether choosing by `metric` chooses on the test set.
+    public static func isTestMetric(_ metric: String) -> Bool {
+        metric.hasPrefix("test.") || (metric.hasPrefix("variants.") && metric.contains(".test."))
+    }
+
     /// Whether larger is better for a metric (accuracy up; loss, bytes, time down).
     public static func higherIsBetter(_ metric: String) -> Bool {
         let m = metric.lowercased()

@@ -78,6 +78,13 @@ public struct SpecDecoder {
         if fresh("ensemble"), let n = top["ensemble"], !n.isNull { spec.ensemble = decodeEnsemble(n, r, hasSweep: hasSweep) }
         if fresh("report"), let n = top["report"] { decodeReport(n, into: &spec.report, r) }
 
+        // Without a validation split there is no validation metric to rank by.
+        let targetNode = top["report"]?["target"]
+        if targetNode == nil, spec.data.validation == 0, spec.report.target.hasPrefix("val.") { spec.report.target = "test.accuracy" }
+        if let targetNode, spec.report.target.hasPrefix("val."), spec.data.validation == 0 {
+            r.error("report.target \(spec.report.target) needs a validation split, but data.validation is 0", at: targetNode,
+                    notes: ["set data.validation (e.g. 0.1), or rank by a test metric knowing that it selects on the test set"])
+        }
         crossCheck(&spec, top: top, r)
         let after = diagnostics.diagnostics.filter { $0.severity == .error }.count
         return after == before ? spec : nil
