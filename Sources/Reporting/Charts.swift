@@ -200,6 +200,25 @@ public enum Chart {
         return svg + legend(legendItems) + "</svg>\n"
     }
 
+    /// Group means with their 95 % intervals as whiskers (one column per group).
+    public static func intervals(id: String, title: String, xLabel: String, yLabel: String,
+                                 groups: [(label: String, mean: Double, low: Double, high: Double, count: Int)],
+                                 yFormat: Format = .plain) -> String {
+        let gs = groups.filter { $0.mean.isFinite && $0.low.isFinite && $0.high.isFinite }
+        guard !gs.isEmpty else { return empty(id: id, title: title, message: "no data") }
+        let ys = axis(gs.flatMap { [$0.low, $0.high] }, includeZero: false)
+        let xs = Axis(min: -0.5, max: Double(gs.count) - 0.5, ticks: [], log: false)
+        var svg = open(id: id, title: title)
+        svg += frame(x: xs, y: ys, xLabel: xLabel, yLabel: yLabel, xFormat: .plain, yFormat: yFormat)
+        for (i, g) in gs.enumerated() {
+            let x = px(Double(i), xs)
+            svg += "<text x=\"\(f(x))\" y=\"\(f(height - margin.bottom + 16))\" text-anchor=\"middle\" font-size=\"11\">\(escape(g.label))</text>\n"
+            svg += "<path class=\"interval\" d=\"M\(f(x)),\(f(py(g.low, ys))) L\(f(x)),\(f(py(g.high, ys))) M\(f(x - 6)),\(f(py(g.low, ys))) L\(f(x + 6)),\(f(py(g.low, ys))) M\(f(x - 6)),\(f(py(g.high, ys))) L\(f(x + 6)),\(f(py(g.high, ys)))\" stroke=\"#555\" stroke-width=\"1.5\" fill=\"none\"/>\n"
+            svg += "<circle class=\"mark\" cx=\"\(f(x))\" cy=\"\(f(py(g.mean, ys)))\" r=\"5\" fill=\"\(palette[i % palette.count])\"><title>\(escape(g.label)): mean \(yFormat.text(g.mean)) over \(g.count) seeds, 95 % interval \(yFormat.text(g.low)) – \(yFormat.text(g.high))</title></circle>\n"
+        }
+        return svg + "</svg>\n"
+    }
+
     // MARK: pieces
 
     struct Axis {

@@ -52,7 +52,7 @@ Sorted by `{{target}}` ({{direction}} is better). {{point_count}} points{{#swept
 {{#has_groups}}
 ## Mean over seeds
 
-Mean ± sample standard deviation over the points that differ only in their seeds (`seed`, `seeds.*`).
+Mean ± sample standard deviation [95 % confidence interval, Student's t] over the points that differ only in their seeds (`seed`, `seeds.*`).
 
 | group | points |{{#columns}} {{name}} |{{/columns}}
 | --- | --- |{{#columns}} --- |{{/columns}}
@@ -60,6 +60,18 @@ Mean ± sample standard deviation over the points that differ only in their seed
 | {{label}} | {{count}} |{{#cells}} {{value}} |{{/cells}}
 {{/groups}}
 
+{{#has_comparisons}}
+## Is the difference more than noise?
+
+Cases run over the same seeds, compared seed by seed on `{{target}}`: the mean difference (better − other), its 95 % interval, and the exact two-sided p-value of a paired sign-flip permutation test.
+
+| better | other | seeds | mean difference | 95 % interval | p | verdict |
+| --- | --- | --- | --- | --- | --- | --- |
+{{#comparisons}}
+| {{better}} | {{other}} | {{seeds}} | {{difference}} | {{interval}} | {{p}} | {{verdict}} |
+{{/comparisons}}
+
+{{/has_comparisons}}
 ## Every point
 
 {{/has_groups}}
@@ -313,7 +325,7 @@ Stopped early; the weights are those of the best epoch.
 
 {{#has_groups}}
 <h2>Mean over seeds</h2>
-<p>Mean ± sample standard deviation over the points that differ only in their seeds (<code>seed</code>, <code>seeds.*</code>).</p>
+<p>Mean ± sample standard deviation [95 % confidence interval, Student's t] over the points that differ only in their seeds (<code>seed</code>, <code>seeds.*</code>).</p>
 <table id="seed-groups">
 <thead><tr><th>group</th><th>points</th>{{#columns}}<th>{{name}}</th>{{/columns}}</tr></thead>
 <tbody>
@@ -321,6 +333,18 @@ Stopped early; the weights are those of the best epoch.
 {{/groups}}
 </tbody>
 </table>
+{{{interval_chart}}}
+{{#has_comparisons}}
+<h2>Is the difference more than noise?</h2>
+<p>Cases run over the same seeds, compared seed by seed on {{target}}: the mean difference (better − other), its 95 % interval, and the exact two-sided p-value of a paired sign-flip permutation test.</p>
+<table id="comparisons">
+<thead><tr><th>better</th><th>other</th><th>seeds</th><th>mean difference</th><th>95 % interval</th><th>p</th><th>verdict</th></tr></thead>
+<tbody>
+{{#comparisons}}<tr><td>{{better}}</td><td>{{other}}</td><td>{{seeds}}</td><td>{{difference}}</td><td>{{interval}}</td><td>{{p}}</td><td>{{verdict}}</td></tr>
+{{/comparisons}}
+</tbody>
+</table>
+{{/has_comparisons}}
 {{/has_groups}}
 
 <h2>Leaderboard</h2>

@@ -151,8 +151,31 @@ public enum ReportContext {
             ["label": g.label, "count": g.count, "cells": columns.map { n -> [String: String] in
                 guard let m = g.mean[n] else { return ["value": "–"] }
                 let spread = g.count > 1 ? " ± " + Leaderboard.format(g.std[n] ?? 0, metric: n, spread: true) : ""
-                return ["value": format(m, metric: n) + spread]
+                let interval = g.ci95[n].map { " [\(format($0.low, metric: n)), \(format($0.high, metric: n))]" } ?? ""
+                return ["value": format(m, metric: n) + spread + interval]
             }]
+        }
+        let comparisons = board?.comparisons ?? []
+        c["has_comparisons"] = !comparisons.isEmpty
+        c["comparisons"] = comparisons.map { cmp -> [String: Any] in
+            let r = cmp.result
+            let verdict = cmp.isSignificant ? "more than seed noise"
+                : r.smallestPossibleP >= 0.05 ? "cannot tell: \(r.seeds) seeds can never give p < 0.05"
+                : "within seed noise"
+            return ["better": cmp.better, "other": cmp.other, "seeds": r.seeds,
+                    "difference": signed(r.meanDifference, metric: s.target),
+                    "interval": r.ci95.map { "[\(signed($0.low, metric: s.target)), \(signed($0.high, metric: s.target))]" } ?? "–",
+                    "p": String(format: "%.3g", r.pValue), "verdict": verdict]
+        }
+        if charts, !groups.isEmpty {
+            let yFormat: Chart.Format = s.target.contains("accuracy") || s.target.contains("f1") ? .percent : .plain
+            c["interval_chart"] = Chart.intervals(
+                id: "seed-intervals", title: "\(s.target): mean and 95 % interval over seeds", xLabel: "case",
+                yLabel: s.target + (yFormat == .percent ? " (%)" : unitSuffix(s.target)),
+                groups: groups.compactMap { g in
+                    guard let m = g.mean[s.target], let ci = g.ci95[s.target] else { return nil }
+                    return (g.label, m, ci.low, ci.high, g.count)
+                }, yFormat: yFormat)
         }
         c["has_ensembles"] = !s.ensembles.isEmpty
         c["ensembles"] = s.ensembles.map { e -> [String: Any] in
@@ -217,6 +240,12 @@ public enum ReportContext {
     static func otherLabel(_ p: SweepData.Point, except path: String, _ s: SweepData) -> String {
         s.sweptPaths.filter { $0 != path }.map { "\($0.split(separator: ".").last ?? "")=\(p.assignments[$0]?.compactText ?? "?")" }
             .joined(separator: ",")
+    }
+
+    /// A difference in a metric's units, signed (accuracies in percentage points).
+    static func signed(_ d: Double, metric: String) -> String {
+        if metric.contains("accuracy") || metric.contains("f1") || metric.contains("top5") { return String(format: "%+.2f pp", 100 * d) }
+        return String(format: "%+.4g", d)
     }
 
     static func unitSuffix(_ metric: String) -> String {

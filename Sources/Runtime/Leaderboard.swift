@@ -20,6 +20,20 @@ public struct Leaderboard: Sendable {
         /// Mean and sample standard deviation (0 for one point) of each metric.
         public var mean: [String: Double]
         public var std: [String: Double]
+        /// The 95 % confidence interval of each metric's mean (Student's t).
+        public var ci95: [String: (low: Double, high: Double)] = [:]
+        /// The target metric by seed (the label's seed part, `seed=1`), for paired comparisons.
+        public var targetBySeed: [String: Double] = [:]
+    }
+
+    /// Two seed groups run over the same seeds, compared on the target metric.
+    public struct Comparison: Sendable {
+        /// The better group by mean, and the other one.
+        public var better: String
+        public var other: String
+        public var result: SeedStatistics.PairedComparison
+        /// Whether the difference is more than seed noise (p < 0.05).
+        public var isSignificant: Bool { result.pValue < 0.05 }
     }
 
     public struct Row: Sendable {
@@ -59,6 +73,8 @@ public struct Leaderboard: Sendable {
     public var ensembles: [EnsembleRow] = []
     /// Seed groups, best mean first; empty unless the sweep repeats points over `seed`.
     public var groups: [Group] = []
+    /// Paired comparisons of seed groups that share their seeds (best group first in each).
+    public var comparisons: [Comparison] = []
     /// The metric columns of this leaderboard: the target, the standard ones, and the optional ones present.
     public var columnNames: [String] {
         let present = Self.optionalColumns.filter { c in rows.contains { $0.metrics[c] != nil } }
@@ -108,19 +124,37 @@ public struct Leaderboard: Sendable {
         let names = columnNames
         groups = order.filter { members[$0]!.count > 1 }.map { key in
             let rs = members[key]!
-            var mean: [String: Double] = [:], std: [String: Double] = [:]
+            var group = Group(label: key.isEmpty ? "(all)" : key, count: rs.count, mean: [:], std: [:])
             for n in names {
                 let values = rs.compactMap { $0.metrics[n] }
                 guard values.count == rs.count else { continue }
-                let m = values.reduce(0, +) / Double(values.count)
-                mean[n] = m
-                std[n] = values.count > 1 ? (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(values.count - 1)).squareRoot() : 0
+                group.mean[n] = SeedStatistics.mean(values)
+                group.std[n] = SeedStatistics.sd(values)
+                group.ci95[n] = SeedStatistics.ci95(values)
             }
-            return Group(label: key.isEmpty ? "(all)" : key, count: rs.count, mean: mean, std: std)
+            for r in rs { if let v = r.metrics[target] { group.targetBySeed[Self.seedPart(r.label)] = v } }
+            return group
         }.sorted { a, b in
             let x = a.mean[target] ?? (higher ? -.infinity : .infinity), y = b.mean[target] ?? (higher ? -.infinity : .infinity)
             return x != y ? (higher ? x > y : x < y) : a.label < b.label
         }
+        // Every pair of groups run over the same seeds, the better one (by mean) first.
+        for (i, a) in groups.enumerated() {
+            for b in groups[(i + 1)...] where Set(a.targetBySeed.keys) == Set(b.targetBySeed.keys) {
+                let seeds = a.targetBySeed.keys.sorted()
+                // Per seed: the better group's value minus the other's (in the metric's own units).
+                guard let r = SeedStatistics.paired(seeds.map { b.targetBySeed[$0]! }, seeds.map { a.targetBySeed[$0]! }) else { continue }
+                comparisons.append(Comparison(better: a.label, other: b.label, result: r))
+            }
+        }
+    }
+
+    /// The seed parts of a label (`seed=1`, `init=2,shuffle=1`): what pairs points across groups.
+    static func seedPart(_ label: String) -> String {
+        label.split(separator: ",").filter { part in
+            let kv = part.split(separator: "=", maxSplits: 1)
+            return kv.count == 2 && seedNames.contains(String(kv[0])) && Int(kv[1]) != nil
+        }.joined(separator: ",")
     }
 
     /// The leaderboard of a sweep read back from disk.
@@ -166,7 +200,16 @@ public struct Leaderboard: Sendable {
             ("seed_groups", groups.isEmpty ? nil : .list(groups.map { g in
                 .object([("label", .string(g.label)), ("points", .int(g.count)),
                          ("mean", .map(names.compactMap { n in g.mean[n].map { SpecEntry(n, .double($0)) } })),
-                         ("std", .map(names.compactMap { n in g.std[n].map { SpecEntry(n, .double($0)) } }))])
+                         ("std", .map(names.compactMap { n in g.std[n].map { SpecEntry(n, .double($0)) } })),
+                         ("ci95", .map(names.compactMap { n in g.ci95[n].map { SpecEntry(n, .list([.double($0.low), .double($0.high)])) } }))])
+            })),
+            ("comparisons", comparisons.isEmpty ? nil : .list(comparisons.map { c in
+                .object([("better", .string(c.better)), ("other", .string(c.other)), ("metric", .string(target)),
+                         ("seeds", .int(c.result.seeds)), ("mean_difference", .double(c.result.meanDifference)),
+                         ("ci95", c.result.ci95.map { .list([.double($0.low), .double($0.high)]) }),
+                         ("p_value", .double(c.result.pValue)), ("smallest_possible_p", .double(c.result.smallestPossibleP)),
+                         ("test", .string("paired sign-flip permutation test over the shared seeds, exact, two-sided")),
+                         ("significant", .bool(c.isSignificant))])
             })),
         ])
     }

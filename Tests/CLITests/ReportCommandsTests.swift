@@ -94,8 +94,11 @@ import Testing
         // The ensemble is the sweep's own row, with its members by label.
         #expect(board.contains("## Ensembles of the sweep's points") && board.contains("| the top 2 points by val.accuracy, mean_probs | succeeded |"), "\(board)")
         #expect(board.contains("lr=") && board.contains(",init="))
+        // The two learning rates share their seeds: compared seed by seed, honestly.
+        #expect(board.contains("## Is the difference more than noise?") && board.contains("cannot tell: 2 seeds can never give p < 0.05"), "\(board)")
         let html = try String(contentsOfFile: sweep + "/report.html", encoding: .utf8)
         #expect(html.contains("id=\"seed-groups\"") && html.contains("data-chart=\"sweep-1\"") && html.contains("id=\"ensembles\""))
+        #expect(html.contains("data-chart=\"seed-intervals\"") && html.contains("id=\"comparisons\""))
         let point = try String(contentsOfFile: sweep + "/lr=1e-3,init=1/report.md", encoding: .utf8)
         #expect(point.hasPrefix("# seeds — lr=1e-3,init=1\n"))
         #expect(!FileManager.default.fileExists(atPath: sweep + "/lr=1e-3,init=1/compression.md"), "the ensemble is no point's variant")

@@ -108,7 +108,7 @@ import Jobs
         #expect(json.contains(#""error":"diverged at epoch 2""#) && json.contains(#""rank":1"#))
     }
 
-    @Test func seedRepeatsAreAveragedPerGroup() {
+    @Test func seedRepeatsAreAveragedPerGroup() throws {
         func p(_ label: String, _ acc: Double, seconds: Double) -> PointResult {
             PointResult(label: label, runDir: "/x/" + label, status: "succeeded",
                         metrics: ["test.accuracy": acc, "time.train_seconds": seconds, "time.features_seconds": 1], error: nil)
@@ -122,7 +122,12 @@ import Jobs
         #expect(board.groups[0].mean["time.train_seconds"] == 2)
         #expect(board.columnNames.contains("time.features_seconds"))
         let json = board.json.canonicalJSON
-        #expect(json.contains(#""seed_groups":[{"label":"case=b""#))
+        #expect(json.contains(#""seed_groups":[{"ci95""#) && json.contains(#""label":"case=b","mean""#))
+        // case=b and case=a share seeds 1 and 2: compared seed by seed; two seeds can never give p < 0.05.
+        let cmp = try #require(board.comparisons.first)
+        #expect(cmp.better == "case=b" && cmp.other == "case=a" && cmp.result.seeds == 2)
+        #expect(abs(cmp.result.meanDifference - 0.16) < 1e-12 && cmp.result.pValue == 0.5 && !cmp.isSignificant)
+        #expect(board.groups[1].ci95["test.accuracy"] != nil)
         #expect(Leaderboard.withoutSeed("lr=1e-3,seed=12") == "lr=1e-3" && Leaderboard.withoutSeed("lr=1e-3") == nil)
     }
 
