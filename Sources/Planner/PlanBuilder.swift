@@ -25,6 +25,9 @@ public enum PlanError: Error, CustomStringConvertible {
 public struct PlanBuilder {
     /// Loads referenced experiments (`run:NAME`); injectable for tests.
     public var loadExperiment: (_ path: String) throws -> LoadedExperiment = { try ExperimentLoader().load(path: $0) }
+    /// The label of the best point of an experiment's latest finished sweep, for
+    /// `run:NAME/best` (the command line reads it from the run store); nil: unknown.
+    public var bestPoint: ((_ experiment: String) throws -> String)? = nil
 
     public init() {}
 
@@ -153,12 +156,17 @@ public struct PlanBuilder {
         return lowered
     }
 
-    /// Plans another experiment (its base point) and returns its final model and data stages.
+    /// Plans another experiment — its base point, or one point of its sweep
+    /// (`NAME/LABEL`, `NAME/best`) — and returns its final model and data stages.
+    /// A point is lowered from its own resolved spec, so its stages hash as in the
+    /// sweep's run and come from the cache.
     func upstream(_ ref: String, from file: String, state: State) throws(PlanError) -> Lowered {
-        guard let path = ExperimentLoader.resolveExperiment(ref, from: file) else {
-            throw .message("no experiment '\(ref)' found next to \(file) or in Experiments/")
+        let (name, point) = ExperimentLoader.splitPointReference(ref)
+        guard let path = ExperimentLoader.resolveExperiment(name, from: file) else {
+            throw .message("no experiment '\(name)' found next to \(file) or in Experiments/")
         }
-        if let done = state.byExperimentFinal[path] { return done }
+        let key = path + (point.map { "/" + $0 } ?? "")
+        if let done = state.byExperimentFinal[key] { return done }
         if state.visiting.contains(path) || state.visiting.count > 16 {
             throw .message("experiments depend on each other in a cycle: \((state.visiting + [path]).joined(separator: " → "))")
         }
@@ -166,14 +174,28 @@ public struct PlanBuilder {
         do { loaded = try loadExperiment(path) }
         catch let e as DiagnosticError { throw .diagnostics(e) }
         catch { throw .message("\(path): \(error)") }
-        if loaded.hasSweep { state.warnings.append("'\(ref)' has a sweep; its base point (without sweep values) is used") }
-        var base = loaded.base
-        base.ensemble = nil
+        var spec = loaded.base, pointID = loaded.name, shown = loaded.name
+        if var label = point {
+            guard loaded.hasSweep else { throw .message("'\(ref)' names a point, but \(loaded.name) has no sweep") }
+            if label == "best" {
+                guard let bestPoint else { throw .message("'\(ref)': the best point is known only from a finished run of \(loaded.name)") }
+                do { label = try bestPoint(loaded.name) } catch { throw .message("'\(ref)': \(error)") }
+            }
+            guard let found = loaded.points.first(where: { $0.label == label }) else {
+                let labels = loaded.points.map(\.label)
+                let hint = suggestion(for: label, among: labels).map { "; did you mean '\(name)/\($0)'?" } ?? ""
+                throw .message("'\(ref)': \(loaded.name) has no sweep point '\(label)'\(hint) (labels look like '\(labels.first ?? "")'; quote a label with commas in a YAML list)")
+            }
+            (spec, pointID, shown) = (found.spec, found.id, "\(loaded.name)/\(label)")
+        } else if loaded.hasSweep {
+            state.warnings.append("'\(ref)' has a sweep; its base point (without sweep values) is used (name one with '\(name)/LABEL' or '\(name)/best')")
+        }
+        spec.ensemble = nil
         state.visiting.append(path)
-        var lowered = try lower(base, file: path, pointID: "\(loaded.name)", state: state)
-        lowered.experiment = loaded.name
+        var lowered = try lower(spec, file: path, pointID: pointID, state: state)
+        lowered.experiment = shown
         state.visiting.removeLast()
-        state.byExperimentFinal[path] = lowered
+        state.byExperimentFinal[key] = lowered
         return lowered
     }
 

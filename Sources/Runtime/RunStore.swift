@@ -347,3 +347,19 @@ public struct RunStore: Sendable {
 }
 
 func appendingPath(_ a: String, _ b: String) -> String { (a as NSString).appendingPathComponent(b) }
+
+extension RunStore {
+    /// The label of the best point of `experiment`'s newest succeeded sweep, by that
+    /// sweep's own target metric (what `run:NAME/best` names).
+    public func bestPointLabel(of experiment: String) throws(RunStoreError) -> String {
+        guard let sweep = runs(of: experiment).first(where: { $0.isSweep && $0.status == "succeeded" }) else {
+            throw RunStoreError("no finished sweep of '\(experiment)' under \(outputRoot); run it first")
+        }
+        let higher = ReportSpec.higherIsBetter(sweep.target)
+        let scored = sweep.points.filter { $0.status == "succeeded" }.compactMap { p in p.metrics[sweep.target].map { (p.label, $0) } }
+        guard let best = scored.sorted(by: { a, b in a.1 != b.1 ? (higher ? a.1 > b.1 : a.1 < b.1) : a.0 < b.0 }).first else {
+            throw RunStoreError("the newest sweep of '\(experiment)' (\(sweep.id)) has no point with \(sweep.target)")
+        }
+        return best.0
+    }
+}

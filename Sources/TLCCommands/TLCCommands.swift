@@ -68,10 +68,13 @@ struct SpecOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a field: PATH=VALUE (repeatable), e.g. --set optimizer.lr=3e-4", valueName: "path=value"))
     var overrides: [String] = []
 
-    /// Loads and plans `file`; errors are printed and become exit code 2.
-    func plan(_ file: String) throws -> (LoadedExperiment, Plan) {
+    /// Loads and plans `file`; errors are printed and become exit code 2. `run:NAME/best`
+    /// references resolve against the runs under `outputRoot`.
+    func plan(_ file: String, outputRoot: String? = nil) throws -> (LoadedExperiment, Plan) {
         let loaded = try load(file)
-        do { return (loaded, try PlanBuilder().plan(loaded)) } catch {
+        var builder = PlanBuilder()
+        builder.bestPoint = { name in try RunStore(outputRoot: outputRoot).bestPointLabel(of: name) }
+        do { return (loaded, try builder.plan(loaded)) } catch {
             Output.err(error.description)
             throw CommandFailure(code: 2)
         }
@@ -119,9 +122,11 @@ struct PlanCommand: ParsableCommand {
     @Argument(help: "Experiment file.") var file: String
     @OptionGroup var spec: SpecOptions
     @Option(help: "text, json or dot.") var format: Format = .text
+    @Option(help: ArgumentHelp("Artifact root whose runs `run:NAME/best` reads (default: Outputs, or $TLC_OUTPUT).", valueName: "dir"))
+    var output: String?
 
     func run() throws {
-        let (_, plan) = try spec.plan(file)
+        let (_, plan) = try spec.plan(file, outputRoot: output)
         Retained.keepUntilExit(plan)
         switch format {
         case .text: Output.out(plan.text())
@@ -152,7 +157,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let (loaded, plan) = try spec.plan(file)
+        let (loaded, plan) = try spec.plan(file, outputRoot: output)
         // Templates are checked before anything runs: a bad one is a spec error (exit code 2).
         let templateDir = template ?? loaded.base.report.template.map { dir in
             dir.hasPrefix("/") ? dir : (((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(dir) as NSString).standardizingPath

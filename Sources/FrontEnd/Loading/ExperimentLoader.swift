@@ -256,7 +256,22 @@ public struct ExperimentLoader {
     /// Finds the experiment file a reference names: a path (`x.yaml`) relative to the
     /// referring file, or a name looked up as NAME.yaml next to it and in an
     /// `Experiments/` folder of it or any parent folder.
+    /// Splits `NAME/LABEL` (a point of NAME's sweep, or `best`) into its experiment and
+    /// point; a plain reference has no point. A path reference splits after `.yaml/`.
+    public static func splitPointReference(_ reference: String) -> (experiment: String, point: String?) {
+        for ext in [".yaml/", ".yml/"] {
+            if let r = reference.range(of: ext) {
+                return (String(reference[..<r.lowerBound]) + ext.dropLast(), String(reference[r.upperBound...]))
+            }
+        }
+        guard !reference.hasSuffix(".yaml"), !reference.hasSuffix(".yml"), let slash = reference.firstIndex(of: "/") else {
+            return (reference, nil)
+        }
+        return (String(reference[..<slash]), String(reference[reference.index(after: slash)...]))
+    }
+
     public static func resolveExperiment(_ reference: String, from file: String) -> String? {
+        let reference = splitPointReference(reference).experiment
         let fm = FileManager.default
         let dir = (SpecDecoder.resolvePath(file, relativeTo: "") as NSString).deletingLastPathComponent
         if reference.hasSuffix(".yaml") || reference.hasSuffix(".yml") {

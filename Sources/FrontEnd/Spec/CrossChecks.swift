@@ -234,7 +234,7 @@ extension SpecDecoder {
     }
 
     private func checkExperimentReference(_ ref: String, node: YAMLNode, selfName: String?, _ r: NodeReader, what: String) {
-        if let selfName, ref == selfName {
+        if let selfName, ExperimentLoader.splitPointReference(ref).experiment == selfName {
             r.error("\(what) refers to this experiment itself ('\(ref)')", at: node); return
         }
         if resolveExperiment(ref, node.location.file) == nil {
