@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Jobs", "FrontEnd", "ModelZoo"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Planner", "Jobs", "Execution", "Engine", "FrontEnd", "ModelZoo", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TLCCommands", "FrontEnd", "Planner", "Jobs", "Runtime", "ModelZoo", "Engine", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TLCCommands", "FrontEnd", "Planner", "Jobs", "Runtime", "Reporting", "ModelZoo", "Engine", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Runtime", "FrontEnd"],
                     resources: [.copy("Fixtures")]),
     ]

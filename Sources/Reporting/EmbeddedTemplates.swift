@@ -403,17 +403,17 @@ data:
 normalization: {kind: standardize, per: global}   # fit on the training split only
 
 backbone:
-  arch: mlp                 # `tlc schema` lists the architectures; also cnn, vgg-mini, …
+  arch: mlp                 # `tlc zoo` lists the architectures: also lenet5, cnn, vgg-mini, …
   options: {widths: [128]}  # hidden layer widths
 
 optimizer:
-  kind: adam                # sgd, momentum, adam, adamw
+  kind: adam                # sgd (with momentum, nesterov), adam, adamw, rmsprop
   lr: 1e-3
 
 training:
   epochs: 3
   batch_size: 128
-  schedule: {kind: cosine}  # constant, step, cosine (with warmup_epochs)
+  schedule: {kind: cosine}  # constant, step, cosine (all with warmup_epochs), onecycle
 
 report:
   target: val.accuracy      # the metric sweeps are ranked by and diffs lead with (never a test metric: that selects on the test set)
@@ -489,6 +489,87 @@ sweep:
 
 report:
   target: val.accuracy      # the leaderboard ranks points by this metric (a test metric would select on the test set)
+
+"""####,
+        "transfer.pretrain": ####"""
+# The source experiment of {{name}}.yaml (written with it by `tlc init --template
+# transfer`): LeNet-5 on Fashion-MNIST classes 0–4. {{name}}.yaml uses its
+# trained backbone through `backbone.weights: run:{{name}}-pretrain`.
+tlc: 1
+name: {{name}}-pretrain
+description: LeNet-5 on Fashion-MNIST classes 0-4, the source task (edit me)
+seed: 7
+
+data:
+  dataset: fashion-mnist
+  classes: [0, 1, 2, 3, 4]
+  train_per_class: 1000
+  test_per_class: 200
+  validation: 0.1
+
+normalization: {kind: standardize, per: channel}
+
+backbone:
+  arch: lenet5              # `tlc zoo` lists the architectures
+
+optimizer:
+  kind: adam
+  lr: 1e-3
+
+training:
+  epochs: 3
+  batch_size: 128
+  schedule: {kind: cosine}
+
+report:
+  target: val.accuracy
+
+"""####,
+        "transfer": ####"""
+# A starter transfer study written by `tlc init --template transfer`, with its
+# source experiment {{name}}-pretrain.yaml next to it: LeNet-5 pretrained on
+# Fashion-MNIST classes 0–4, then moved to classes 5–9 with few images, three
+# ways — the pretrained backbone frozen, fine-tuned, or no pretraining at all —
+# each over three initialization seeds on the same data.
+#   tlc plan {{file}}       # the pretraining runs once; the cases share its model
+#   tlc run {{file}}        # leaderboard: mean per case with 95 % intervals, paired tests
+tlc: 1
+name: {{name}}
+description: Frozen vs fine-tuned vs scratch LeNet-5 on classes 5-9 (edit me)
+seed: 7
+
+data:
+  dataset: fashion-mnist
+  classes: [5, 6, 7, 8, 9]  # the target task: the other five classes
+  train_per_class: 100      # few labelled images: where pretraining should help
+  test_per_class: 200
+  validation: 0.2
+
+normalization: {kind: standardize, per: channel}
+
+backbone:
+  arch: lenet5
+  weights: run:{{name}}-pretrain   # the source model's backbone (its head is replaced)
+  freeze: all
+
+optimizer:
+  kind: adam                # sgd (with momentum, nesterov), adam, adamw, rmsprop
+  lr: 1e-3
+
+training:
+  epochs: 5
+  batch_size: 64
+
+sweep:
+  cases:                    # each case sets several fields at once; labels show case=NAME
+    frozen: {backbone.freeze: all}
+    finetune: {backbone.freeze: none, optimizer.groups.backbone.lr: 1e-4}
+    scratch: {backbone.weights: none, backbone.freeze: none}
+  grid:
+    seeds.init: [1, 2, 3]   # initialization seeds; data and batch order stay fixed
+
+report:
+  target: val.accuracy      # rank on validation; read the test score of what it picks
 
 """####,
     ]

@@ -5,7 +5,8 @@
 import Foundation
 
 public enum Starters {
-    public static var names: [String] { EmbeddedTemplates.starters.keys.sorted() }
+    /// Starter names (`transfer.pretrain` and the like are companions, not starters).
+    public static var names: [String] { EmbeddedTemplates.starters.keys.filter { !$0.contains(".") }.sorted() }
     public static let defaultName = "basic"
 
     /// The starter text for `file`, its name derived from the file name.
@@ -16,6 +17,20 @@ public enum Starters {
         }
         return raw.replacingOccurrences(of: "{{name}}", with: experimentName(file))
             .replacingOccurrences(of: "{{file}}", with: file)
+    }
+
+    /// Every file a starter writes: FILE, and companions next to it (the transfer
+    /// starter's source experiment `NAME-pretrain.yaml`, from `transfer.pretrain`).
+    public static func files(_ template: String, file: String) throws(ReportError) -> [(path: String, text: String)] {
+        var out = [(file, try text(template, file: file))]
+        let dir = (file as NSString).deletingLastPathComponent, name = experimentName(file)
+        for key in EmbeddedTemplates.starters.keys.sorted() where key.hasPrefix(template + ".") {
+            let suffix = String(key.dropFirst(template.count + 1))
+            let path = (dir as NSString).appendingPathComponent("\(name)-\(suffix).yaml")
+            out.append((path, EmbeddedTemplates.starters[key]!.replacingOccurrences(of: "{{name}}", with: name)
+                .replacingOccurrences(of: "{{file}}", with: file)))
+        }
+        return out
     }
 
     /// A valid experiment name from a file name: `my exp.yaml` → `my-exp`.

@@ -128,24 +128,25 @@ struct Init: ParsableCommand {
     @Flag(help: "Overwrite FILE if it exists.") var force = false
 
     func run() throws {
-        let text: String
-        do { text = try Starters.text(template, file: file) } catch {
+        let files: [(path: String, text: String)]
+        do { files = try Starters.files(template, file: file) } catch {
             Output.err("tlc init: \(error.description)")
             throw CommandFailure(code: 2)
         }
         let fm = FileManager.default
-        if fm.fileExists(atPath: file) && !force {
-            Output.err("tlc init: \(file) exists; choose another name or pass --force to overwrite it")
+        for f in files where fm.fileExists(atPath: f.path) && !force {
+            Output.err("tlc init: \(f.path) exists; choose another name or pass --force to overwrite it")
             throw CommandFailure(code: 2)
         }
         let dir = (file as NSString).deletingLastPathComponent
         do {
             if !dir.isEmpty { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-            try Data(text.utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
+            for f in files { try Data(f.text.utf8).write(to: URL(fileURLWithPath: f.path), options: .atomic) }
         } catch {
             Output.err("tlc init: cannot write \(file): \(error.localizedDescription)")
             throw CommandFailure(code: 1)
         }
+        for f in files.dropFirst() { Output.out("wrote \(f.path) (the source experiment it uses)") }
         Output.out("wrote \(file) (starter '\(template)', experiment '\(Starters.experimentName(file))'); next: tlc validate \(file) && tlc run \(file)")
     }
 }

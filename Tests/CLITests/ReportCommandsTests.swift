@@ -4,6 +4,7 @@
 // default one runs.
 import Foundation
 import Testing
+import Reporting
 @testable import TLCCommands
 
 @Suite(.serialized) struct ReportCommandsTests {
@@ -113,7 +114,8 @@ import Testing
 
     @Test func everyStarterValidatesAndPlans() throws {
         let dir = try temp()
-        for starter in ["basic", "sweep", "cnn"] {
+        #expect(Set(Starters.names) == ["basic", "sweep", "cnn", "transfer"])
+        for starter in ["basic", "sweep", "cnn", "transfer"] {
             let file = dir + "/Experiments/\(starter)-start.yaml"
             #expect(TLC.run(["init", "--template", starter, file]) == 0)
             let text = try String(contentsOfFile: file, encoding: .utf8)
@@ -121,6 +123,11 @@ import Testing
             #expect(TLC.run(["validate", file]) == 0, "\(starter)")
             #expect(TLC.run(["plan", file]) == 0, "\(starter)")
         }
+        // The transfer starter writes its source experiment next to it, and plans it as a dependency.
+        let pretrain = try String(contentsOfFile: dir + "/Experiments/transfer-start-pretrain.yaml", encoding: .utf8)
+        #expect(pretrain.contains("name: transfer-start-pretrain"))
+        let basic = try String(contentsOfFile: dir + "/Experiments/basic-start.yaml", encoding: .utf8)
+        #expect(basic.contains("rmsprop") && !basic.contains("sgd, momentum") && basic.contains("`tlc zoo` lists"))
         #expect(TLC.run(["init", dir + "/Experiments/basic-start.yaml"]) == 2)                // exists
         #expect(TLC.run(["init", "--force", dir + "/Experiments/basic-start.yaml"]) == 0)
         #expect(TLC.run(["init", "--template", "nope", dir + "/x.yaml"]) == 2)
