@@ -171,7 +171,7 @@ public enum LocalRunner {
             if options.remote != nil, cache?.isComplete(stage.hash) != true {   // never computed here
                 throw StageFailure(stage: stage.id, message: remoteFailures[stage.id] ?? "not in the cache after the remote executor ran")
             }
-            log("[\(stage.kind.rawValue)] \(stage.summary)")
+            log(executor.logLine("[\(stage.kind.rawValue)] \(stage.summary)", stage: stage.id))
             events?(.stageStarted(id: stage.id, kind: stage.kind.rawValue, summary: stage.summary,
                                   label: plan.points.first { stage.points.contains($0.id) && stage.points.count == 1 }?.label ?? ""))
             let t0 = Date()
@@ -180,7 +180,7 @@ public enum LocalRunner {
                 throw error
             }
             events?(.stageFinished(id: stage.id, seconds: Date().timeIntervalSince(t0), failed: false))
-            log("  done: \(stage.id) in \(fmt(Date().timeIntervalSince(t0), 2)) s")
+            log(executor.logLine("  done: \(stage.id) in \(fmt(Date().timeIntervalSince(t0), 2)) s", stage: stage.id))
         }, log: log)
         let stagesSeconds = Date().timeIntervalSince(schedulerStart)
 

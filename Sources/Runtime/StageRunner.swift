@@ -41,6 +41,25 @@ final class StageRunner: @unchecked Sendable {
         self.cancellation = cancellation
         self.log = log
         self.stagesByID = Dictionary(plan.stages.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let labels = Dictionary(plan.points.map { ($0.id, $0.label) }, uniquingKeysWith: { a, _ in a })
+        self.pointLabels = plan.isSweep ? plan.stages.reduce(into: [:]) { out, s in
+            if s.points.count == 1, let label = labels[s.points[0]], !label.isEmpty { out[s.id] = label }
+        } : [:]
+    }
+
+    /// The sweep point a stage belongs to alone (its log lines carry the label, so
+    /// stages running at once stay apart); shared stages have none.
+    let pointLabels: [String: String]
+
+    /// A stage's log line as the run's log shows it.
+    func logLine(_ line: String, stage: String) -> String {
+        guard let label = pointLabels[stage] else { return line }
+        // "[train] summary" → "[train] [lr=1e-3] summary"; "  epoch 1/5 …" → "  [lr=1e-3] epoch 1/5 …".
+        if line.hasPrefix("["), let end = line.range(of: "] ") {
+            return line[..<end.upperBound] + "[\(label)] " + line[end.upperBound...]
+        }
+        let indent = line.prefix { $0 == " " }
+        return indent + "[\(label)] " + line.dropFirst(indent.count)
     }
 
     private func locked<T>(_ body: () throws -> T) rethrows -> T { lock.lock(); defer { lock.unlock() }; return try body() }
@@ -54,8 +73,10 @@ final class StageRunner: @unchecked Sendable {
 
     /// What the executor gets besides the work: how to log, report and stop.
     private func context(_ stage: Stage) -> StageContext {
-        let cancellation = self.cancellation
-        return StageContext(stage: stage.id, log: log, events: events, isCancelled: { cancellation.isCancelled }, sources: sources)
+        let cancellation = self.cancellation, log = self.log, id = stage.id
+        let label = pointLabels[id]
+        return StageContext(stage: stage.id, log: { line in log(label == nil ? line : self.logLine(line, stage: id)) }, events: events,
+                            isCancelled: { cancellation.isCancelled }, sources: sources)
     }
 
     /// The dependencies' outputs of `stage`, fetched when the executor asks.
@@ -135,7 +156,7 @@ final class StageRunner: @unchecked Sendable {
     func run(_ stage: Stage) throws {
         if reusable(stage) {
             markCached(stage.id)
-            log("  cached (\(stage.hash.prefix(10)))")
+            log(logLine("  cached (\(stage.hash.prefix(10)))", stage: stage.id))
             return
         }
         do {
@@ -148,7 +169,7 @@ final class StageRunner: @unchecked Sendable {
             try cache.withLock(stage.hash) {
                 if reusable(stage) {
                     markCached(stage.id)
-                    log("  cached by another run (\(stage.hash.prefix(10)))")
+                    log(logLine("  cached by another run (\(stage.hash.prefix(10)))", stage: stage.id))
                     return
                 }
                 let out = try timedExecute(stage)

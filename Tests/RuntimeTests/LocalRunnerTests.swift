@@ -211,3 +211,18 @@ import Jobs
                 == FileManager.default.contents(atPath: second.runDir + "/model.safetensors"))
     }
 }
+
+@Suite struct SweepLogTests {
+    @Test func parallelStagesLogTheirPointLabel() throws {
+        let runner = LocalRunnerTests()
+        let dir = try runner.temp()
+        let r = try runner.run(LocalRunnerTests.small + "sweep:\n  grid:\n    optimizer.lr: [1e-3, 3e-3]\n", in: dir,
+                               options: RunOptions(outputRoot: dir + "/Outputs", jobs: 2))
+        let log = try String(contentsOfFile: r.runDir + "/log.txt", encoding: .utf8).split(separator: "\n")
+        // Every epoch line says which point it belongs to; shared stages carry no label.
+        let epochs = log.filter { $0.contains(" epoch ") }
+        #expect(epochs.count == 4 && epochs.allSatisfy { $0.contains("[lr=1e-3] epoch") || $0.contains("[lr=3e-3] epoch") }, "\(epochs)")
+        #expect(log.contains { $0.hasPrefix("[train] [lr=3e-3] ") })
+        #expect(log.contains { $0.hasPrefix("[data.load] load") })
+    }
+}
