@@ -270,6 +270,24 @@ public struct ExperimentLoader {
         return (String(reference[..<slash]), String(reference[reference.index(after: slash)...]))
     }
 
+    /// The experiment names `run:NAME` could mean from `file`: the YAML files next to
+    /// it and in the Experiments/ folders `resolveExperiment` looks in.
+    public static func experimentNames(near file: String) -> [String] {
+        let fm = FileManager.default
+        var dirs = [(SpecDecoder.resolvePath(file, relativeTo: "") as NSString).deletingLastPathComponent]
+        var d = dirs[0]
+        for _ in 0..<8 {
+            dirs.append((d as NSString).appendingPathComponent("Experiments"))
+            let parent = (d as NSString).deletingLastPathComponent
+            if parent == d || parent.isEmpty { break }
+            d = parent
+        }
+        let names = dirs.flatMap { dir in
+            ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }
+        }
+        return Array(Set(names)).sorted()
+    }
+
     public static func resolveExperiment(_ reference: String, from file: String) -> String? {
         let reference = splitPointReference(reference).experiment
         let fm = FileManager.default

@@ -226,8 +226,10 @@ extension SpecDecoder {
             }
         case .upTo(let name):
             if summary.layer(name) == nil {
-                let hint = suggestion(for: name, among: summary.layerPaths).map { "; did you mean '\($0)'?" } ?? ""
-                r.error("\(what): up_to names no layer or block '\(name)'\(hint)", at: node["up_to"] ?? node)
+                // The layers, in order: up_to needs a position, and a near spelling may be the wrong one.
+                let backbone = summary.layers.filter { $0.inBackbone && !$0.path.contains(".") }.map(\.path)
+                r.error("\(what): up_to names no layer or block '\(name)'", at: node["up_to"] ?? node,
+                        notes: ["the backbone's layers, in order: \(backbone.joined(separator: ", "))"])
             }
         case .all, .none: break
         }
@@ -238,8 +240,10 @@ extension SpecDecoder {
             r.error("\(what) refers to this experiment itself ('\(ref)')", at: node); return
         }
         if resolveExperiment(ref, node.location.file) == nil {
-            r.error("\(what): no experiment '\(ref)' found", at: node,
-                    notes: ["looked for \(ref.hasSuffix(".yaml") ? ref : ref + ".yaml") next to \(node.location.file) and in Experiments/"])
+            let name = ExperimentLoader.splitPointReference(ref).experiment
+            let hint = suggestion(for: name, among: ExperimentLoader.experimentNames(near: node.location.file)).map { "; did you mean 'run:\($0)'?" } ?? ""
+            r.error("\(what): no experiment '\(name)' found\(hint)", at: node,
+                    notes: ["looked for \(name.hasSuffix(".yaml") ? name : name + ".yaml") next to \(node.location.file) and in Experiments/"])
         }
     }
 

@@ -24,6 +24,9 @@ final class NodeReader {
                 out[key] = pair.value
             } else if let s = suggestion(for: key, among: known) {
                 error("unknown key '\(key)' in \(what); did you mean '\(s)'?", at: pair.key)
+            } else if let s = SpecSchema.elsewhere(key, notAt: what) {
+                error("unknown key '\(key)' in \(what); did you mean '\(s)'?", at: pair.key,
+                      notes: ["'\(s)' is where the spec keeps it"])
             } else {
                 error("unknown key '\(key)' in \(what)", at: pair.key,
                       notes: ["known keys: \(known.joined(separator: ", "))"])

@@ -210,6 +210,23 @@ public enum SpecSchema {
         return table
     }()
 
+    /// Names people write for a field that the spec spells otherwise.
+    static let aliases: [String: String] = [
+        "learning_rate": "lr", "learningrate": "lr", "learning-rate": "lr", "batchsize": "batch_size", "batch-size": "batch_size",
+        "num_epochs": "epochs", "n_epochs": "epochs", "max_epochs": "epochs", "wd": "weight_decay", "decay": "weight_decay",
+        "architecture": "arch", "model": "arch", "optimiser": "optimizer", "num_classes": "classes", "val_split": "validation",
+        "dropout_rate": "dropout", "lr_schedule": "schedule", "scheduler": "schedule", "patience": "early_stopping",
+    ]
+
+    /// Where a key that does not belong at `path` does belong: the dotted path of a
+    /// field of that name (or of the name it is an alias of) elsewhere in the spec.
+    public static func elsewhere(_ key: String, notAt path: String) -> String? {
+        let name = aliases[key.lowercased()] ?? key
+        let matches = keyTable.keys.sorted().filter { $0 != path && keyTable[$0]!.contains(name) }.map { $0.isEmpty ? name : $0 + "." + name }
+        // Only an unambiguous answer helps.
+        return matches.count == 1 ? matches[0] : nil
+    }
+
     /// Resolves a sweep path ("optimizer.lr", "optimizer.groups.backbone.lr",
     /// "compression.0.prune.sparsity") through the schema. Returns nil when it names
     /// a real field, or a message with a suggestion when it does not.
@@ -229,6 +246,7 @@ public enum SpecSchema {
                     let where_ = walked.isEmpty ? "the spec" : "'\(walked.joined(separator: "."))'"
                     var msg = "\(where_) has no field '\(segment)'"
                     if let s = suggestion(for: segment, among: fields.map(\.name)) { msg += "; did you mean '\(s)'?" }
+                    else if let s = elsewhere(segment, notAt: walked.joined(separator: ".")) { msg += "; did you mean '\(s)'?" }
                     return msg
                 }
             case .array(let element, _, _):
