@@ -145,7 +145,7 @@ Scored on the test set the members share.
 <table id="transfer">
 <tbody>
 <tr><td>trainable parameters</td><td>{{trainable}}</td></tr>
-<tr><td>frozen parameters (batch norm on running statistics)</td><td>{{frozen}}</td></tr>
+<tr><td>frozen parameters</td><td>{{frozen}}</td></tr>
 {{#features_seconds}}<tr><td>frozen-backbone features, computed once</td><td>{{features_seconds}}</td></tr>{{/features_seconds}}
 {{#source}}<tr><td>source task: test accuracy before fine-tuning</td><td>{{before}}</td></tr>
 <tr><td>source task: test accuracy after fine-tuning</td><td>{{after}} ({{forgetting}})</td></tr>{{/source}}
@@ -230,7 +230,7 @@ Scored on the test set the members share.
 | | |
 | --- | --- |
 | trainable parameters | {{trainable}} |
-| frozen parameters (batch norm on running statistics) | {{frozen}} |
+| frozen parameters | {{frozen}} |
 {{#features_seconds}}
 | frozen-backbone features, computed once | {{features_seconds}} |
 {{/features_seconds}}

@@ -45,7 +45,7 @@ public enum ReportContext {
                                     "trainable": d.metrics["model.trainable_params"].map { format($0, metric: "model.trainable_params") } ?? "–"]
             if let s = d.metrics["time.features_seconds"] { t["features_seconds"] = format(s, metric: "time.features_seconds") }
             if let b = d.metrics["source.accuracy_before"], let a = d.metrics["source.accuracy_after"] {
-                t["source"] = ["before": pct(b), "after": pct(a), "forgetting": String(format: "%+.2f pp", (a - b) * 100)]
+                t["source"] = ["before": pct(b), "after": pct(a), "forgetting": "forgetting " + String(format: "%+.2f pp", (b - a) * 100)]
             }
             c["transfer"] = t
         }

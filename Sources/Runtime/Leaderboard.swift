@@ -216,6 +216,10 @@ public struct Leaderboard: Sendable {
 
     /// A metric for people: accuracies as percentages, counts as integers.
     public static func format(_ v: Double, metric: String, spread: Bool = false) -> String {
+        // Differences of accuracies (forgetting, deltas) in percentage points, signed.
+        if metric.contains("forgetting") || metric.contains("delta") {
+            return spread ? String(format: "%.2f pp", v * 100) : String(format: "%+.2f pp", v * 100)
+        }
         if metric.contains("accuracy") || metric.contains("f1") || metric.contains("top5") {
             return String(format: "%.2f%%", v * 100)
         }

@@ -263,11 +263,13 @@ public enum LocalRunner {
               case .trained(let network, let history, let seconds, let stoppedEarly) = try executor.output(trainID),
               case .evaluation(_, let test) = try executor.output(evalID) else { return [:] }
         var metrics: [String: Double] = [
-            "test.accuracy": test.accuracy, "test.loss": test.loss, "test.top5": test.topKAccuracy, "test.macro_f1": test.macroF1,
+            "test.accuracy": test.accuracy, "test.loss": test.loss, "test.macro_f1": test.macroF1,
             "model.params": Double(network.parameterCount), "model.trainable_params": Double(trainableParameters(network, frozen: report.frozen)),
             "time.train_seconds": seconds,
         ]
         metrics["model.frozen_params"] = metrics["model.params"]! - metrics["model.trainable_params"]!
+        // Top-5 accuracy says something only with more than five classes.
+        if report.classes.count > 5 { metrics["test.top5"] = test.topKAccuracy }
         if let trainStage = executor.stage(point.modelStage), case .train(let work) = trainStage.work, work.featureCut != nil,
            let s = executor.computeSeconds(trainStage.deps[2]) {
             // The frozen backbone ran once over every split; the head trained on its outputs.
@@ -350,7 +352,8 @@ public enum LocalRunner {
             return [Leaderboard.EnsembleRow(name: "ensemble", description: e.description, status: "failed", metrics: [:], members: [],
                                             error: "the ensemble stage produced no ensemble")]
         }
-        let metrics = ["test.accuracy": r.accuracy, "test.loss": r.loss, "test.macro_f1": r.macroF1, "test.top5": r.topKAccuracy]
+        var metrics = ["test.accuracy": r.accuracy, "test.loss": r.loss, "test.macro_f1": r.macroF1]
+        if r.confusion.count > 5 { metrics["test.top5"] = r.topKAccuracy }
         return [Leaderboard.EnsembleRow(name: "ensemble", description: e.description, status: "succeeded", metrics: metrics,
                                         members: zip(info.memberNames, info.memberTestAccuracy).map { ($0, $1) }, error: nil)]
     }

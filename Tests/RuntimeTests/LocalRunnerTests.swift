@@ -45,6 +45,7 @@ import Jobs
         #expect(m["test.accuracy"]! > 0.6)       // three easy classes, far above chance (1/3)
         #expect(m["model.params"] == Double(784 * 32 + 32 + 32 * 3 + 3))
         #expect(m["val.accuracy"] != nil && m["train.loss"] != nil && m["time.train_seconds"]! > 0)
+        #expect(m["test.top5"] == nil, "top-5 of three classes says nothing")
         let history = try String(contentsOfFile: r.runDir + "/history.jsonl", encoding: .utf8)
         #expect(history.split(separator: "\n").count == 2)
         let latest = try FileManager.default.destinationOfSymbolicLink(atPath: dir + "/Outputs/tiny/latest")
