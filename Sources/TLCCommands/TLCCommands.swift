@@ -105,7 +105,10 @@ struct Validate: ParsableCommand {
         var failed = false
         for file in files {
             do {
-                let loaded = try spec.load(file)
+                // Planning too: what `tlc plan` would refuse (a point label that names
+                // nothing, members on different data) is an error here, and its warnings show.
+                let (loaded, plan) = try spec.plan(file)
+                for w in plan.warnings { Output.err("\(file): warning: \(w)") }
                 if !quiet {
                     let points = loaded.hasSweep ? " (\(loaded.points.count) sweep points)" : ""
                     Output.out("ok: \(file): '\(loaded.name)'\(points)")

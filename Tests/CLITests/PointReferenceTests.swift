@@ -22,6 +22,8 @@ import TestSupport
 
             """.write(toFile: dir + "/dst.yaml", atomically: true, encoding: .utf8)
         #expect(TLC.run(["plan", dir + "/dst.yaml", "--output", out]) == 2)
+        // validate plans too, so it refuses what plan refuses.
+        #expect(TLC.run(["validate", dir + "/dst.yaml"]) == 2)
         #expect(TLC.run(["run", dir + "/src.yaml", "--output", out]) == 0)
 
         // The best point's weights: its stages come from the cache (no source training).

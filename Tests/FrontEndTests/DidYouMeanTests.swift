@@ -29,3 +29,13 @@ import Testing
         #expect(upTo.notes.contains { $0.contains("conv1, relu1, pool1, conv2") })
     }
 }
+
+@Suite struct HintTests {
+    @Test func commaLabelsAndInheritedEnsemblesGetAHint() throws {
+        let t = DidYouMeanTests()
+        let flow = try t.errors(["z.yaml": "tlc: 1\nname: z\nensemble: {members: [run:other/case=a,seed=1, x]}\n"], check: "z.yaml")
+        #expect(flow.contains { $0.message.contains("no experiment 'seed=1' found") && $0.notes.contains { $0.contains("quote it") } }, "\(flow)")
+        let top = try t.errors(["w.yaml": "tlc: 1\nname: w\nensemble: {members: {top: 2}}\n"], check: "w.yaml")
+        #expect(top.contains { $0.message.contains("but it has no sweep") && $0.notes.contains { $0.contains("ensemble: null") } })
+    }
+}

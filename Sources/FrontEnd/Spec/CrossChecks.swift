@@ -242,8 +242,11 @@ extension SpecDecoder {
         if resolveExperiment(ref, node.location.file) == nil {
             let name = ExperimentLoader.splitPointReference(ref).experiment
             let hint = suggestion(for: name, among: ExperimentLoader.experimentNames(near: node.location.file)).map { "; did you mean 'run:\($0)'?" } ?? ""
-            r.error("\(what): no experiment '\(name)' found\(hint)", at: node,
-                    notes: ["looked for \(name.hasSuffix(".yaml") ? name : name + ".yaml") next to \(node.location.file) and in Experiments/"])
+            var notes = ["looked for \(name.hasSuffix(".yaml") ? name : name + ".yaml") next to \(node.location.file) and in Experiments/"]
+            if name.contains("=") {
+                notes.append("a sweep label with commas splits into several items in a YAML flow list: quote it, e.g. [\"point:case=a,seed=1\"]")
+            }
+            r.error("\(what): no experiment '\(name)' found\(hint)", at: node, notes: notes)
         }
     }
 

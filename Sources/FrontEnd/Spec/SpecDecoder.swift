@@ -411,7 +411,10 @@ public struct SpecDecoder {
             } else if let t = r.mapping(n, "ensemble.members", known: ["top"]) {
                 guard let k = t["top"] else { r.error("ensemble.members as a mapping is {top: K}", at: n); return e }
                 if let v = r.int(k, schema: "ensemble.members.top") { e.members = .topOfSweep(v) }
-                if !hasSweep { r.error("ensemble.members {top: K} picks the best points of this experiment's sweep, but it has no sweep", at: n) }
+                if !hasSweep {
+                    r.error("ensemble.members {top: K} picks the best points of this experiment's sweep, but it has no sweep", at: n,
+                            notes: ["inherited through `extends`? drop it here with `ensemble: null`"])
+                }
             }
         }
         if let n = m["method"], let v = r.enumeration(n, "ensemble method", EnsembleSpec.Method.self) { e.method = v }
