@@ -22,6 +22,8 @@ public enum Chart {
             case .plain: return trim(v)
             }
         }
+        /// The smallest range a value axis shows: 4 percentage points for fractions.
+        var minimumSpan: Double { self == .percent ? 0.04 : 0 }
     }
 
     public struct Series: Sendable {
@@ -158,7 +160,7 @@ public enum Chart {
                                connect: Bool = false) -> String {
         let pts = marks.filter { $0.x.isFinite && $0.y.isFinite && (!logX || $0.x > 0) }
         guard !pts.isEmpty else { return empty(id: id, title: title, message: "no data") }
-        let xs = axis(pts.map(\.x), includeZero: false, log: logX), ys = axis(pts.map(\.y), includeZero: false)
+        let xs = axis(pts.map(\.x), includeZero: false, log: logX), ys = axis(pts.map(\.y), includeZero: false, minimumSpan: yFormat.minimumSpan)
         var svg = open(id: id, title: title)
         svg += frame(x: xs, y: ys, xLabel: xLabel, yLabel: yLabel, xFormat: xFormat, yFormat: yFormat)
         if connect && pts.count > 1 {
@@ -184,7 +186,7 @@ public enum Chart {
                                    series: [String?]? = nil, yFormat: Format = .plain) -> String {
         let pts = marks.filter { $0.y.isFinite }
         guard !pts.isEmpty, !categories.isEmpty else { return empty(id: id, title: title, message: "no data") }
-        let ys = axis(pts.map(\.y), includeZero: false)
+        let ys = axis(pts.map(\.y), includeZero: false, minimumSpan: yFormat.minimumSpan)
         let n = Double(categories.count)
         let xs = Axis(min: -0.5, max: n - 0.5, ticks: [], log: false)
         var svg = open(id: id, title: title)
@@ -206,7 +208,7 @@ public enum Chart {
                                  yFormat: Format = .plain) -> String {
         let gs = groups.filter { $0.mean.isFinite && $0.low.isFinite && $0.high.isFinite }
         guard !gs.isEmpty else { return empty(id: id, title: title, message: "no data") }
-        let ys = axis(gs.flatMap { [$0.low, $0.high] }, includeZero: false)
+        let ys = axis(gs.flatMap { [$0.low, $0.high] }, includeZero: false, minimumSpan: yFormat.minimumSpan)
         let xs = Axis(min: -0.5, max: Double(gs.count) - 0.5, ticks: [], log: false)
         var svg = open(id: id, title: title)
         svg += frame(x: xs, y: ys, xLabel: xLabel, yLabel: yLabel, xFormat: .plain, yFormat: yFormat)
@@ -226,8 +228,17 @@ public enum Chart {
     }
 
     /// A padded range with "nice" ticks (1, 2, 5 × 10^k); decades on a log axis.
-    static func axis(_ values: [Double], includeZero: Bool, log: Bool = false) -> Axis {
+    /// `minimumSpan` keeps a tiny spread from filling the plot (a few images out of
+    /// thousands is not a cliff): the range is widened around its middle.
+    static func axis(_ values: [Double], includeZero: Bool, log: Bool = false, minimumSpan: Double = 0) -> Axis {
         var lo = values.min() ?? 0, hi = values.max() ?? 1
+        if !log, hi - lo < minimumSpan {
+            let mid = (lo + hi) / 2
+            (lo, hi) = (mid - minimumSpan / 2, mid + minimumSpan / 2)
+            // Fractions stay within 0…1.
+            if hi > 1, (values.max() ?? 0) <= 1 { lo -= hi - 1; hi = 1 }
+            if lo < 0, (values.min() ?? 0) >= 0 { hi -= lo; lo = 0 }
+        }
         if log {
             let a = floor(log10(lo)), b = ceil(log10(hi))
             let top = b == a ? a + 1 : b

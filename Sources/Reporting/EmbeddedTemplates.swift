@@ -115,7 +115,7 @@ Scored on the test set the members share.
   h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
   .subtitle { color: #666; margin-top: 0; }
   .headline { font-size: 1.3em; margin: 0.6em 0; } .headline b { color: #1f5fa8; }
-  table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
+  table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; display: block; max-width: 100%; overflow-x: auto; }
   th, td { border: 1px solid #ddd; padding: 0.25em 0.7em; text-align: right; }
   th:first-child, td:first-child { text-align: left; }
   thead th { background: #f4f6f8; }
@@ -301,7 +301,7 @@ Stopped early; the weights are those of the best epoch.
   body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1.5em; color: #222; }
   h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
   .subtitle { color: #666; margin-top: 0; }
-  table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
+  table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; display: block; max-width: 100%; overflow-x: auto; }
   th, td { border: 1px solid #ddd; padding: 0.25em 0.7em; text-align: right; }
   th:nth-child(-n+3), td:nth-child(-n+3) { text-align: left; }
   thead th { background: #f4f6f8; }

@@ -217,7 +217,9 @@ public enum ReportContext {
             let numeric = values.compactMap { v -> Double? in
                 switch v { case .int(let n): Double(n); case .double(let d): d; default: nil }
             }
-            if numeric.count == values.count, !numeric.isEmpty {
+            // Seeds are names for runs, not quantities: no axis between seed 1 and seed 2.
+            let isSeed = p == "seed" || p.hasPrefix("seeds.")
+            if numeric.count == values.count, !numeric.isEmpty, !isSeed {
                 let positive = numeric.allSatisfy { $0 > 0 }
                 let spread = (numeric.max() ?? 1) / max(1e-300, numeric.min() ?? 1)
                 let marks = zip(ok, numeric).enumerated().map { j, pair in

@@ -180,6 +180,12 @@ let sweepRun = "smallsweep/20261129-010200-cccc", compressedRun = "compressed/20
         #expect(l.log && l.ticks.count == 3 && abs(l.min - 1e-4) < 1e-12 && abs(l.max - 1e-2) < 1e-12)
         let flat = Chart.axis([5, 5], includeZero: false)
         #expect(flat.min < 5 && flat.max > 5)
+        // Accuracies 88.1 % and 88.5 % (four test images apart) do not fill the plot:
+        // the axis spans at least 4 percentage points, and a fraction axis stays in 0…1.
+        let close = Chart.axis([0.881, 0.885], includeZero: false, minimumSpan: Chart.Format.percent.minimumSpan)
+        #expect(close.max - close.min >= 0.04)
+        let top = Chart.axis([0.995, 1.0], includeZero: false, minimumSpan: Chart.Format.percent.minimumSpan)
+        #expect(top.max <= 1.0 && top.max - top.min >= 0.04)
     }
 
     @Test func textIsEscapedAndEmptyDataSaysSo() {
@@ -190,5 +196,20 @@ let sweepRun = "smallsweep/20261129-010200-cccc", compressedRun = "compressed/20
         let nan = Chart.lines(id: "l", title: "t", xLabel: "epoch", yLabel: "y",
                               series: [.init(name: "s", points: [(1, .nan), (2, 0.5), (3, .infinity)])])
         #expect(!nan.contains("nan") && !nan.contains("inf"))
+    }
+}
+
+@Suite struct SeedAxisTests {
+    @Test func seedsArePlottedAsCategoriesNotQuantities() {
+        func point(_ seed: Int, _ acc: Double) -> SweepData.Point {
+            SweepData.Point(label: "seed=\(seed)", folder: "seed=\(seed)", status: "succeeded", rank: nil,
+                            metrics: ["val.accuracy": acc], assignments: ["seed": .int(seed)], error: nil)
+        }
+        let data = SweepData(dir: "/x", experiment: "e", target: "val.accuracy", higherIsBetter: true, sweptPaths: ["seed"],
+                             points: [point(1, 0.88), point(2, 0.885)], planOrder: ["seed=1", "seed=2"])
+        let svg = ReportContext.sweepCharts(data)[0]
+        // Two categories, labelled 1 and 2, and no continuous ticks in between.
+        #expect(svg.contains(">1</text>") && svg.contains(">2</text>"))
+        #expect(!svg.contains(">1.5</text>") && !svg.contains(">1.2</text>"))
     }
 }
