@@ -61,7 +61,17 @@ public struct PlanBuilder {
         state.visiting = [experiment.name]
         var points: [PlanPoint] = []
         var finals: [(point: ExperimentPoint, lowered: Lowered)] = []
-        for (point, lowered) in zip(experiment.points, try lowerAll(experiment, into: state)) {
+        // A point whose `model:` names another run's model is that run's spec with this
+        // file's compression, ensemble and report (its stages then hash as that run's).
+        var items: [(point: ExperimentPoint, file: String)] = []
+        for point in experiment.points {
+            var p = point
+            var file = experiment.file
+            if let ref = point.spec.model { (p.spec, file) = try referencedModel(ref, for: point.spec, from: experiment.file, state: state) }
+            items.append((p, file))
+        }
+        for (item, lowered) in zip(items, try lowerAll(items, into: state)) {
+            let point = item.point
             finals.append((point, lowered))
             points.append(PlanPoint(id: point.id, label: point.label,
                                     assignments: point.assignments.map { .init(path: $0.path, value: $0.value.jsonValue) },
@@ -98,11 +108,10 @@ public struct PlanBuilder {
     /// Lowers every point. A big sweep is lowered in two halves on two threads, each
     /// into its own state, then merged: stage ids are content hashes, so the halves
     /// agree on every stage they share, and the result equals a sequential lowering.
-    private func lowerAll(_ experiment: LoadedExperiment, into state: State) throws(PlanError) -> [Lowered] {
-        let all = experiment.points
+    private func lowerAll(_ all: [(point: ExperimentPoint, file: String)], into state: State) throws(PlanError) -> [Lowered] {
         guard all.count >= 512, ProcessInfo.processInfo.activeProcessorCount > 1 else {
             var out: [Lowered] = []
-            for point in all { out.append(try lower(point.spec, file: experiment.file, pointID: point.id, state: state)) }
+            for item in all { out.append(try lower(item.point.spec, file: item.file, pointID: item.point.id, state: state)) }
             return out
         }
         let half = all.count / 2
@@ -111,12 +120,12 @@ public struct PlanBuilder {
         states[1].visiting = state.visiting
         nonisolated(unsafe) var results: [Result<[Lowered], PlanError>] = [.success([]), .success([])]
         nonisolated(unsafe) let builder = self
-        nonisolated(unsafe) let shared = (chunks, states, experiment.file)
+        nonisolated(unsafe) let shared = (chunks, states)
         DispatchQueue.concurrentPerform(iterations: 2) { c in
             var out: [Lowered] = []
             do {
-                for point in shared.0[c] {
-                    out.append(try builder.lower(point.spec, file: shared.2, pointID: point.id, state: shared.1[c]))
+                for item in shared.0[c] {
+                    out.append(try builder.lower(item.point.spec, file: item.file, pointID: item.point.id, state: shared.1[c]))
                 }
                 results[c] = .success(out)
             } catch {
@@ -170,26 +179,7 @@ public struct PlanBuilder {
         if state.visiting.contains(path) || state.visiting.count > 16 {
             throw .message("experiments depend on each other in a cycle: \((state.visiting + [path]).joined(separator: " → "))")
         }
-        let loaded: LoadedExperiment
-        do { loaded = try loadExperiment(path) }
-        catch let e as DiagnosticError { throw .diagnostics(e) }
-        catch { throw .message("\(path): \(error)") }
-        var spec = loaded.base, pointID = loaded.name, shown = loaded.name
-        if var label = point {
-            guard loaded.hasSweep else { throw .message("'\(ref)' names a point, but \(loaded.name) has no sweep") }
-            if label == "best" {
-                guard let bestPoint else { throw .message("'\(ref)': the best point is known only from a finished run of \(loaded.name)") }
-                do { label = try bestPoint(loaded.name) } catch { throw .message("'\(ref)': \(error)") }
-            }
-            guard let found = loaded.points.first(where: { $0.label == label }) else {
-                let labels = loaded.points.map(\.label)
-                let hint = suggestion(for: label, among: labels).map { "; did you mean '\(name)/\($0)'?" } ?? ""
-                throw .message("'\(ref)': \(loaded.name) has no sweep point '\(label)'\(hint) (labels look like '\(labels.first ?? "")'; quote a label with commas in a YAML list)")
-            }
-            (spec, pointID, shown) = (found.spec, found.id, "\(loaded.name)/\(label)")
-        } else if loaded.hasSweep {
-            state.warnings.append("'\(ref)' has a sweep; its base point (without sweep values) is used (name one with '\(name)/LABEL' or '\(name)/best')")
-        }
+        var (spec, pointID, shown) = try referencedPoint(ref, path: path, state: state)
         spec.ensemble = nil
         state.visiting.append(path)
         var lowered = try lower(spec, file: path, pointID: pointID, state: state)
@@ -197,6 +187,50 @@ public struct PlanBuilder {
         state.visiting.removeLast()
         state.byExperimentFinal[key] = lowered
         return lowered
+    }
+
+    /// The spec of `NAME` (its base point) or of one point of its sweep (`NAME/LABEL`,
+    /// `NAME/best`), loaded from `path`, with the point's id and how to show it.
+    func referencedPoint(_ ref: String, path: String, state: State) throws(PlanError) -> (spec: Spec, pointID: String, shown: String) {
+        let (name, point) = ExperimentLoader.splitPointReference(ref)
+        let loaded: LoadedExperiment
+        do { loaded = try loadExperiment(path) }
+        catch let e as DiagnosticError { throw .diagnostics(e) }
+        catch { throw .message("\(path): \(error)") }
+        guard var label = point else {
+            if loaded.hasSweep {
+                state.warnings.append("'\(ref)' has a sweep; its base point (without sweep values) is used (name one with '\(name)/LABEL' or '\(name)/best')")
+            }
+            return (loaded.base, loaded.name, loaded.name)
+        }
+        guard loaded.hasSweep else { throw .message("'\(ref)' names a point, but \(loaded.name) has no sweep") }
+        if label == "best" {
+            guard let bestPoint else { throw .message("'\(ref)': the best point is known only from a finished run of \(loaded.name)") }
+            do { label = try bestPoint(loaded.name) } catch { throw .message("'\(ref)': \(error)") }
+        }
+        guard let found = loaded.points.first(where: { $0.label == label }) else {
+            let labels = loaded.points.map(\.label)
+            let hint = suggestion(for: label, among: labels).map { "; did you mean '\(name)/\($0)'?" } ?? ""
+            throw .message("'\(ref)': \(loaded.name) has no sweep point '\(label)'\(hint) (labels look like '\(labels.first ?? "")'; quote a label with commas in a YAML list)")
+        }
+        return (found.spec, found.id, "\(loaded.name)/\(label)")
+    }
+
+    /// `model: run:REF`: the referenced point's spec with this spec's name, compression,
+    /// ensemble and report, and the file its data paths resolve against.
+    func referencedModel(_ ref: String, for spec: Spec, from file: String, state: State) throws(PlanError) -> (Spec, String) {
+        let name = ExperimentLoader.splitPointReference(ref).experiment
+        guard let path = ExperimentLoader.resolveExperiment(name, from: file) else {
+            throw .message("model: no experiment '\(name)' found next to \(file) or in Experiments/")
+        }
+        var merged = try referencedPoint(ref, path: path, state: state).spec
+        merged.name = spec.name
+        merged.description = spec.description ?? merged.description
+        merged.compression = spec.compression
+        merged.ensemble = spec.ensemble
+        merged.report = spec.report
+        merged.model = nil
+        return (merged, path)
     }
 
     /// Adds (or reuses) a stage and returns its id.

@@ -50,6 +50,20 @@ import TestSupport
         // same work as the sweep's point lr=1e-3,batch_size=32.
         #expect(!duoLog.contains("epoch 1/1"), "\(duoLog)")
 
+        // Compress the best point by reference: its model (from the cache) is this run's baseline.
+        try "tlc: 1\nname: slim\nmodel: run:src/best\ncompression:\n  - prune: {sparsity: 0.5, finetune_epochs: 1}\n"
+            .write(toFile: dir + "/slim.yaml", atomically: true, encoding: .utf8)
+        #expect(TLC.run(["run", dir + "/slim.yaml", "--output", out]) == 0)
+        let slimLog = try String(contentsOfFile: out + "/slim/latest/log.txt", encoding: .utf8)
+        #expect(slimLog.contains("fine-tune 1/1 epoch 1/1") && slimLog.components(separatedBy: "epoch 1/1").count - 1 == 1, "only the fine-tuning trains: \(slimLog)")
+        let slimMetrics = try String(contentsOfFile: out + "/slim/latest/metrics.json", encoding: .utf8)
+        #expect(slimMetrics.contains("\"pruned\""))
+        let resolved = try String(contentsOfFile: out + "/slim/latest/resolved.yaml", encoding: .utf8)
+        #expect(resolved.contains("name: slim\n") && resolved.contains("train_per_class: 40") && !resolved.contains("model:"), "\(resolved)")
+        // What the model brings cannot be set again next to it.
+        try "tlc: 1\nname: slim2\nmodel: run:src/best\ntraining: {epochs: 3}\n".write(toFile: dir + "/slim2.yaml", atomically: true, encoding: .utf8)
+        #expect(TLC.run(["validate", dir + "/slim2.yaml"]) == 2)
+
         // A label that names no point: exit 2 (the message suggests the closest label).
         try String(contentsOfFile: dir + "/duo.yaml", encoding: .utf8)
             .replacingOccurrences(of: "lr=3e-3,batch_size=32", with: "lr=3e-3,batch_size=31")

@@ -126,6 +126,7 @@ extension SpecDecoder {
                 checkExperimentReference(ref, node: n, selfName: spec.name, r, what: "backbone.weights")
             }
         }
+        if let ref = spec.model, let n = node("model") { checkExperimentReference(ref, node: n, selfName: spec.name, r, what: "model") }
         if let items = node("compression")?.sequence {
             for (step, item) in zip(spec.compression, items) {
                 guard case .distill(let d) = step, let body = item["distill"] else { continue }

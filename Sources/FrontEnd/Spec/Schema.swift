@@ -174,6 +174,7 @@ public enum SpecSchema {
                 ])), "dotted path → distribution", required: true),
             ]), "random search"),
         ]), "hyperparameter sweeps over any field"),
+        SchemaField("model", .string(pattern: "^run:.+$"), "run:NAME or run:NAME/POINT (a sweep label, or best): that run's trained model is this experiment's; only compression, ensemble and report are set here"),
         SchemaField("report", .object([
             SchemaField("target", .string(), "the metric sweeps are ranked by, e.g. test.accuracy"),
             SchemaField("template", .string(), "a folder of the user's own report templates"),

@@ -19,6 +19,10 @@ public struct Spec: Hashable, Sendable {
     public var training: TrainingSpec = TrainingSpec()
     public var compression: [CompressionStep] = []
     public var ensemble: EnsembleSpec?
+    /// `model: run:NAME[/POINT]`: another experiment's trained model (and with it its
+    /// data, backbone, head, optimizer and training) is this experiment's model; only
+    /// compression, ensembles and the report are this file's.
+    public var model: String?
     public var report: ReportSpec = ReportSpec()
 
     public init(name: String) { self.name = name }
@@ -29,7 +33,7 @@ public struct Spec: Hashable, Sendable {
             ("seed", .int(seed)), ("seeds", seeds.isEmpty ? nil : seeds.specValue), ("data", data.specValue), ("normalization", normalization.specValue),
             ("backbone", backbone.specValue), ("head", head.specValue), ("optimizer", optimizer.specValue),
             ("training", training.specValue), ("compression", .list(compression.map(\.specValue))),
-            ("ensemble", ensemble?.specValue), ("report", report.specValue),
+            ("ensemble", ensemble?.specValue), ("model", model.map { .string("run:" + $0) }), ("report", report.specValue),
         ])
     }
 }

@@ -77,6 +77,17 @@ public struct SpecDecoder {
         if fresh("compression"), let n = top["compression"] { spec.compression = decodeCompression(n, r) }
         if fresh("ensemble"), let n = top["ensemble"], !n.isNull { spec.ensemble = decodeEnsemble(n, r, hasSweep: hasSweep) }
         if fresh("report"), let n = top["report"] { decodeReport(n, into: &spec.report, r) }
+        if let n = top["model"], !n.isNull, let text = r.string(n, "model") {
+            if text.hasPrefix("run:"), text.count > 4 {
+                spec.model = String(text.dropFirst(4))
+                // What the model brings with it cannot also be set here.
+                for key in ["data", "normalization", "backbone", "head", "optimizer", "training", "seeds"] where top[key] != nil {
+                    r.error("'\(key)' comes from the model \(text); remove it here (or drop `model:` and train this experiment)", at: top[key]!)
+                }
+            } else {
+                r.error("model must be run:NAME or run:NAME/POINT (a trained model of another experiment), not '\(text)'", at: n)
+            }
+        }
 
         // Without a validation split there is no validation metric to rank by.
         let targetNode = top["report"]?["target"]
