@@ -28,6 +28,9 @@ public struct PlanBuilder {
     /// The label of the best point of an experiment's latest finished sweep, for
     /// `run:NAME/best` (the command line reads it from the run store); nil: unknown.
     public var bestPoint: ((_ experiment: String) throws -> String)? = nil
+    /// Plan anyway when `best` is not known yet (no finished sweep): the sweep's first
+    /// point stands in, with a warning (`tlc validate` and `tlc plan`; `tlc run` refuses).
+    public var bestMayBeUnknown = false
 
     public init() {}
 
@@ -205,8 +208,15 @@ public struct PlanBuilder {
         }
         guard loaded.hasSweep else { throw .message("'\(ref)' names a point, but \(loaded.name) has no sweep") }
         if label == "best" {
-            guard let bestPoint else { throw .message("'\(ref)': the best point is known only from a finished run of \(loaded.name)") }
-            do { label = try bestPoint(loaded.name) } catch { throw .message("'\(ref)': \(error)") }
+            do {
+                guard let bestPoint else { throw PlanError.message("the best point is known only from a finished run of \(loaded.name)") }
+                label = try bestPoint(loaded.name)
+            } catch {
+                let why = (error as? PlanError).map { if case .message(let m) = $0 { m } else { $0.description } } ?? "\(error)"
+                guard bestMayBeUnknown, let first = loaded.points.first else { throw .message("'\(ref)': \(why)") }
+                state.warnings.append("'\(ref)': \(why); planned with its first point '\(first.label)' in its place")
+                label = first.label
+            }
         }
         guard let found = loaded.points.first(where: { $0.label == label }) else {
             let labels = loaded.points.map(\.label)

@@ -70,9 +70,10 @@ struct SpecOptions: ParsableArguments {
 
     /// Loads and plans `file`; errors are printed and become exit code 2. `run:NAME/best`
     /// references resolve against the runs under `outputRoot`.
-    func plan(_ file: String, outputRoot: String? = nil) throws -> (LoadedExperiment, Plan) {
+    func plan(_ file: String, outputRoot: String? = nil, bestMayBeUnknown: Bool = false) throws -> (LoadedExperiment, Plan) {
         let loaded = try load(file)
         var builder = PlanBuilder()
+        builder.bestMayBeUnknown = bestMayBeUnknown
         builder.bestPoint = { name in try RunStore(outputRoot: outputRoot).bestPointLabel(of: name) }
         do { return (loaded, try builder.plan(loaded)) } catch {
             Output.err(error.description)
@@ -107,7 +108,7 @@ struct Validate: ParsableCommand {
             do {
                 // Planning too: what `tlc plan` would refuse (a point label that names
                 // nothing, members on different data) is an error here, and its warnings show.
-                let (loaded, plan) = try spec.plan(file)
+                let (loaded, plan) = try spec.plan(file, bestMayBeUnknown: true)
                 for w in plan.warnings { Output.err("\(file): warning: \(w)") }
                 if !quiet {
                     let points = loaded.hasSweep ? " (\(loaded.points.count) sweep points)" : ""
@@ -129,7 +130,7 @@ struct PlanCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let (_, plan) = try spec.plan(file, outputRoot: output)
+        let (_, plan) = try spec.plan(file, outputRoot: output, bestMayBeUnknown: true)
         Retained.keepUntilExit(plan)
         switch format {
         case .text: Output.out(plan.text())
