@@ -23,7 +23,11 @@ public struct PlanDiff: Sendable {
         public var change: String
         /// "cached" or "would run".
         public var action: String
+        /// Which points use it: one point's label, "all points", or "k points".
+        public var points: String = ""
     }
+    /// NEW's report stages (not listed: they are always written, never cached).
+    public var reportStages = 0
     /// NEW's stages, in plan order.
     public var stages: [StageRow]
     /// OLD's stages that NEW no longer has.
@@ -53,11 +57,20 @@ public struct PlanDiff: Sendable {
         config = keys.compactMap { k in la[k] == lb[k] ? nil : RunDiff.ConfigChange(path: k, values: [la[k], lb[k]]) }
         let oldHashes = Set(old.plan.stages.map(\.hash))
         let newHashes = Set(new.plan.stages.map(\.hash))
+        let labels = Dictionary(new.plan.points.map { ($0.id, $0.label) }, uniquingKeysWith: { a, _ in a })
+        let total = new.plan.points.count
+        func users(_ s: Stage) -> String {
+            if total <= 1 { return "" }
+            if s.points.count == total { return "all points" }
+            if s.points.count == 1, let l = labels[s.points[0]] { return l }
+            return "\(s.points.count) points"
+        }
         stages = new.plan.stages.filter { $0.kind != .report }.map { s in
             StageRow(kind: s.kind.rawValue, hash: s.hash, summary: s.summary,
                      change: oldHashes.contains(s.hash) ? "unchanged" : "changed",
-                     action: cache?.isComplete(s.hash) == true ? "cached" : "would run")
+                     action: cache?.isComplete(s.hash) == true ? "cached" : "would run", points: users(s))
         }
+        reportStages = new.plan.stages.filter { $0.kind == .report }.count
         dropped = old.plan.stages.filter { $0.kind != .report && !newHashes.contains($0.hash) }.map { s in
             StageRow(kind: s.kind.rawValue, hash: s.hash, summary: s.summary, change: "dropped", action: "")
         }
@@ -73,10 +86,11 @@ public struct PlanDiff: Sendable {
         out += "\n" + bold("stages of new") + "\n"
         out += table(stages.map { s in
             ["  " + s.kind, String(s.hash.prefix(10)), s.change,
-             s.action == "cached" ? tint("from the cache", "32") : tint("would run", "33"), s.summary]
-        } + dropped.map { d in ["  " + d.kind, String(d.hash.prefix(10)), "dropped", "-", d.summary] }) + "\n"
+             s.action == "cached" ? tint("from the cache", "32") : tint("would run", "33"), s.points, s.summary]
+        } + dropped.map { d in ["  " + d.kind, String(d.hash.prefix(10)), "dropped", "-", "", d.summary] }) + "\n"
         let run = stages.filter { $0.action != "cached" }.count
         out += "\n  \(run) of \(stages.count) stage\(stages.count == 1 ? "" : "s") would run, \(stages.count - run) from the cache"
+            + (reportStages > 0 ? " (and \(reportStages) report stage\(reportStages == 1 ? "" : "s"), always written: \(stages.count + reportStages) as `tlc plan` counts)" : "")
         out += "; \(stages.filter { $0.change == "changed" }.count) changed since old\n"
         return out
     }
@@ -87,15 +101,17 @@ public struct PlanDiff: Sendable {
             md += "| key | old | new |\n| --- | --- | --- |\n"
             for c in config { md += "| `\(c.path)` | \(c.values[0] ?? "(absent)") | \(c.values[1] ?? "(absent)") |\n" }
         }
-        md += "\n## Stages of new\n\n| stage | hash | since old | action | what |\n| --- | --- | --- | --- | --- |\n"
-        for s in stages { md += "| \(s.kind) | `\(s.hash.prefix(10))` | \(s.change) | \(s.action == "cached" ? "from the cache" : "would run") | \(s.summary) |\n" }
+        md += "\n## Stages of new\n\n| stage | hash | since old | action | point | what |\n| --- | --- | --- | --- | --- | --- |\n"
+        for s in stages { md += "| \(s.kind) | `\(s.hash.prefix(10))` | \(s.change) | \(s.action == "cached" ? "from the cache" : "would run") | \(s.points) | \(s.summary) |\n" }
+        if reportStages > 0 { md += "\nPlus \(reportStages) report stage(s), always written (\(stages.count + reportStages) stages as `tlc plan` counts them).\n" }
         return md
     }
 
     public var json: SpecValue {
         func row(_ s: StageRow) -> SpecValue {
             .object([("kind", .string(s.kind)), ("hash", .string(s.hash)), ("summary", .string(s.summary)),
-                     ("change", .string(s.change)), ("action", s.action.isEmpty ? nil : .string(s.action))])
+                     ("change", .string(s.change)), ("action", s.action.isEmpty ? nil : .string(s.action)),
+                     ("points", s.points.isEmpty ? nil : .string(s.points))])
         }
         return .object([
             ("old", .string(old)), ("new", .string(new)),

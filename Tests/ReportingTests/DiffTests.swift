@@ -135,4 +135,19 @@ func golden(_ name: String, _ actual: String) throws {
         #expect(diff.text(color: false).contains("optimizer.lr  1e-3  →  3e-4"))
         #expect(diff.markdown().contains("| `optimizer.lr` | 1e-3 | 3e-4 |"))
     }
+
+    @Test func aPlanDiffLabelsStagesByPointAndCountsAsPlanDoes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-plandiff2-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let file = dir + "/s.yaml"
+        try "tlc: 1\nname: s\ndata: {classes: [0, 1], train_per_class: 40}\nbackbone: {arch: mlp}\nsweep: {grid: {optimizer.lr: [1e-3, 3e-3]}}\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let loaded = try ExperimentLoader().load(path: file)
+        let plan = try PlanBuilder().plan(loaded)
+        let diff = PlanDiff(old: ("a", loaded, plan), new: ("b", loaded, plan), cache: nil)
+        #expect(diff.stages.first { $0.kind == "data.load" }?.points == "all points")
+        #expect(Set(diff.stages.filter { $0.kind == "train" }.map(\.points)) == ["lr=1e-3", "lr=3e-3"])
+        #expect(diff.reportStages == 2 && diff.stages.count + diff.reportStages == plan.stages.count)
+        #expect(diff.text(color: false).contains("\(plan.stages.count) as `tlc plan` counts"))
+    }
 }
