@@ -69,10 +69,10 @@ let package = Package(
         .testTarget(name: "FrontEndTests", dependencies: ["FrontEnd"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Jobs", "FrontEnd", "ModelZoo"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "ModelZoo", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Planner", "Jobs", "Execution", "Engine", "FrontEnd", "ModelZoo", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TLCCommands", "FrontEnd", "Planner", "Jobs", "Runtime", "Reporting", "ModelZoo", "Engine", "TestSupport"]),
-        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Runtime", "FrontEnd"],
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Runtime", "Planner", "Jobs", "FrontEnd"],
                     resources: [.copy("Fixtures")]),
     ]
 )
