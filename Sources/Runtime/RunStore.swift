@@ -36,6 +36,12 @@ public struct RunRecord: Sendable {
     public var stageHashes: [String]
     /// The first error line of log.txt, for failed runs.
     public var error: String?
+    /// The `--set` overrides the run's plan was made with.
+    public var overrides: [String] = []
+    /// The command line as given (env.json's `command`); nil when not recorded.
+    public var command: [String]? = nil
+    /// Every stage came from the cache (env.json's `cached`).
+    public var cached = false
 
     /// The best value of the target metric over the succeeded points.
     public var bestTarget: Double? {
@@ -184,24 +190,23 @@ public struct RunStore: Sendable {
         }
         let stages = plan["stages"] as? [[String: Any]] ?? []
         let firstPoint = points.first?.path ?? path
+        let env = Self.readJSON(appendingPath(path, "env.json")) as? [String: Any] ?? [:]
         var record = RunRecord(
             path: path, experiment: experiment, id: id,
             status: failed || points.contains { $0.status != "succeeded" } ? "failed" : "succeeded",
             date: Self.date(ofRunID: id) ?? modificationDate(path) ?? Date(timeIntervalSince1970: 0),
             isSweep: isSweep, points: points,
             target: Self.reportTarget(resolvedYAML: appendingPath(firstPoint, "resolved.yaml")),
-            specFile: Self.specFile(run: path, plan: plan), stageHashes: stages.compactMap { $0["hash"] as? String }, error: nil)
+            // The experiment file: env.json's absolute path, else plan.json's as given to `tlc run`.
+            specFile: env["spec_file"] as? String ?? plan["file"] as? String, stageHashes: stages.compactMap { $0["hash"] as? String }, error: nil)
+        // What the run was asked to do (see RunProvenance).
+        record.overrides = plan["overrides"] as? [String] ?? []
+        record.command = env["command"] as? [String]
+        record.cached = env["cached"] as? Bool ?? false
         if record.status == "failed", let log = try? String(contentsOfFile: appendingPath(path, "log.txt"), encoding: .utf8) {
             record.error = log.split(separator: "\n").first { $0.hasPrefix("error:") }.map(String.init)
         }
         return record
-    }
-
-    /// The experiment file: env.json's absolute path, else plan.json's path as given
-    /// to `tlc run` (relative to the directory it ran in).
-    static func specFile(run path: String, plan: [String: Any]) -> String? {
-        if let env = readJSON(appendingPath(path, "env.json")) as? [String: Any], let file = env["spec_file"] as? String { return file }
-        return plan["file"] as? String
     }
 
     /// When the run id says it started: `yyyyMMdd-HHmmss-xxxx`, UTC.
