@@ -252,11 +252,7 @@ public enum LocalRunner {
         let published = ok ? finalRoot : finalRoot + (cancelled ? ".cancelled" : ".failed")
         try fm.moveItem(atPath: workRoot, toPath: published)
         if ok {
-            let latest = (experimentDir as NSString).appendingPathComponent("latest")
-            let tmpLink = latest + ".tmp-\(getpid())"
-            try? fm.removeItem(atPath: tmpLink)
-            try fm.createSymbolicLink(atPath: tmpLink, withDestinationPath: runID)
-            if rename(tmpLink, latest) != 0 { try? fm.removeItem(atPath: tmpLink) }
+            try RunStore.linkLatest(in: experimentDir, to: runID)
         } else {
             for i in results.indices { results[i].runDir = results[i].runDir.replacingOccurrences(of: finalRoot, with: published) }
         }
