@@ -1,6 +1,7 @@
-// Commands about finished runs: `tlc ls`, `tlc show`, `tlc gc`, `tlc verify`.
-// Thin: they parse arguments, call RunStore / Verify in the runtime, print, and
-// choose the exit code (0 ok, 1 a failed check or run, 2 a bad reference or usage).
+// Commands about finished runs: `tlc ls`, `tlc show`, `tlc verify` (`tlc gc` and
+// `tlc rm` are in CleanupCommands.swift). Thin: they parse arguments, call RunStore
+// / Verify in the runtime, print, and choose the exit code (0 ok, 1 a failed check
+// or run, 2 a bad reference or usage).
 import ArgumentParser
 import Foundation
 import FrontEnd
@@ -189,26 +190,6 @@ struct ShowRun: ParsableCommand {
         guard let seed = int(env["seed"]) else { return "-" }
         guard let streams = env["seed_streams"] as? [String: Any] else { return "\(seed)" }
         return "\(seed); " + ["data", "init", "shuffle"].compactMap { k in int(streams[k]).map { "\(k) \($0)" } }.joined(separator: ", ")
-    }
-}
-
-struct CollectGarbage: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "gc", abstract: "Remove cache entries that no run directory references.")
-    @Flag(name: .customLong("dry-run"), help: "Only print what would be removed.") var dryRun = false
-    @OptionGroup var root: OutputRootOption
-
-    func run() throws {
-        let result: RunStore.CollectionResult
-        do { result = try root.store.collectGarbage(dryRun: dryRun) } catch {
-            Output.err("tlc gc: \(error)")
-            throw CommandFailure(code: 1)
-        }
-        for g in result.removed {
-            Output.out("\(dryRun ? "would remove" : "removed") \(g.path)  (\(g.reason), \(RunFormatting.bytes(g.bytes)))")
-        }
-        for k in result.kept { Output.out("kept \(k)") }
-        let n = result.removed.count
-        Output.out("\(dryRun ? "would free" : "freed") \(RunFormatting.bytes(result.bytes)) in \(n) item\(n == 1 ? "" : "s")")
     }
 }
 

@@ -17,7 +17,7 @@ public struct TLC: ParsableCommand {
         discussion: "Write an experiment as YAML, then `tlc validate`, `tlc plan` and `tlc run` it.",
         version: version,
         subcommands: [Validate.self, PlanCommand.self, Run.self, Schema.self,
-                      ListRuns.self, ShowRun.self, CollectGarbage.self, VerifyRun.self, ZooCommand.self,
+                      ListRuns.self, ShowRun.self, CollectGarbage.self, RemoveRuns.self, VerifyRun.self, ZooCommand.self,
                       Diff.self, Report.self, Init.self, Status.self, ExecStage.self])
     public init() {}
 
