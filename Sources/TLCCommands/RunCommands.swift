@@ -106,7 +106,7 @@ struct ListRuns: ParsableCommand {
 }
 
 struct ShowRun: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "Summarize one run: status, metrics, files, environment.")
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Summarize one run: status, command line and overrides, metrics, files, environment and seeds.")
     @Argument(help: ArgumentHelp("A run directory, a run id, NAME@latest or NAME@N (N runs back).", valueName: "run")) var reference: String
     @OptionGroup var root: OutputRootOption
 

@@ -139,7 +139,10 @@ struct PlanCommand: ParsableCommand {
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run an experiment's plan: train, evaluate, and write a run directory under Outputs.")
+        abstract: "Run an experiment's plan: train, evaluate, and write a run directory under Outputs.",
+        discussion: "The run directory records what the run was asked to do: the command line and the --set overrides "
+            + "(env.json's `command` and `overrides`, and the first lines of log.txt), the base seed and the seeds its points used. "
+            + "When every stage comes from the cache, the last line says 'succeeded (all N stages from the cache)' and env.json has \"cached\": true.")
     @Argument(help: "Experiment file.") var file: String
     @OptionGroup var spec: SpecOptions
     @Option(help: ArgumentHelp("Artifact root (default: Outputs, or $TLC_OUTPUT).", valueName: "dir")) var output: String?

@@ -10,12 +10,8 @@ import Jobs
 @testable import Runtime
 
 @Suite(.serialized) struct RunCleanupTests {
-    func temp() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-cleanup-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
+    // The same scratch folders and runs as the provenance tests.
+    func temp() throws -> String { try RunProvenanceTests().temp() }
     func run(_ yaml: String, in dir: String, overrides: [String] = []) throws -> RunResult {
         try RunProvenanceTests().run(yaml, in: dir, overrides: overrides)
     }
