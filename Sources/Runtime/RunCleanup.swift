@@ -65,8 +65,10 @@ extension RunStore {
     /// Deletes a whole run directory (a single run or a whole sweep) and repairs the
     /// experiment's `latest` link. Refuses one point of a sweep (the sweep's leaderboard
     /// and report cover every point) and a run still in progress. Never touches the cache.
-    public func removeRun(_ run: RunRecord) throws -> RemovedRun {
-        try Self.checkRemovable(run)
+    public func removeRun(_ record: RunRecord) throws -> RemovedRun {
+        try Self.checkRemovable(record)
+        var run = record
+        run.path = Self.realFolder(record.path)     // `NAME/latest` given as a path: the run it points at, not the link
         let fm = FileManager.default
         let dir = (run.path as NSString).deletingLastPathComponent
         let folder = (run.path as NSString).lastPathComponent
@@ -91,6 +93,12 @@ extension RunStore {
         if (run.path as NSString).lastPathComponent.hasPrefix(".") {
             throw RunStoreError("\(run.path) is a run still in progress (or killed); it is not removed")
         }
+    }
+
+    /// The folder a path names, through a symbolic link at its end (the `latest` link).
+    public static func realFolder(_ path: String) -> String {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) else { return path }
+        return target.hasPrefix("/") ? target : appendingPath((path as NSString).deletingLastPathComponent, target)
     }
 
     /// The runs `gc --keep-last N` removes: all but the newest `keep` finished runs

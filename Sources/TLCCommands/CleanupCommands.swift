@@ -68,12 +68,13 @@ struct RemoveRuns: ParsableCommand {
 
     func run() throws {
         let store = root.store
-        var runs: [RunRecord] = [], bad = false
+        var runs: [RunRecord] = [], folders = Set<String>(), bad = false
         for reference in references {
             do {
                 let run = try store.resolve(reference)
                 try RunStore.checkRemovable(run)
-                if !runs.contains(where: { $0.path == run.path }) { runs.append(run) }
+                // The same run named twice (by id and by NAME@latest, say) is removed once.
+                if folders.insert(URL(fileURLWithPath: RunStore.realFolder(run.path)).standardizedFileURL.path).inserted { runs.append(run) }
             } catch {
                 Output.err("tlc rm: \(error)")
                 bad = true

@@ -33,8 +33,9 @@ import Testing
         #expect(TLC.run(["rm", "--output", out]) == 2)
         #expect(store.runs(of: "clitiny").map(\.path) == tiny && fm.fileExists(atPath: sweep.points[0].path))
 
-        // The newest run by NAME@latest: gone, latest moves to the next, the cache is untouched.
-        #expect(TLC.run(["rm", "clitiny@latest", "--output", out]) == 0)
+        // The newest run, named through the latest link, by NAME@latest and by id: removed once (the
+        // run, not the link), latest moves to the next, the cache is untouched.
+        #expect(TLC.run(["rm", out + "/clitiny/latest", "clitiny@latest", (tiny[0] as NSString).lastPathComponent, "--output", out]) == 0)
         #expect(!fm.fileExists(atPath: tiny[0]))
         #expect(latest("clitiny") == (tiny[1] as NSString).lastPathComponent)
         #expect(try fm.contentsOfDirectory(atPath: cache).sorted() == cacheBefore)
