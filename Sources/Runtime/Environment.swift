@@ -1,6 +1,7 @@
 // RunEnvironment — what a run directory's `env.json` records about where and how
 // a run happened: tlc version, the spec's git commit and dirtiness, the BLAS
-// library and its thread count, CPU, OS, seed, times and resource use. It only
+// library and its thread count, CPU, OS, times and resource use, with what the
+// run was asked to do (RunProvenance: command, overrides, seeds, cached). It only
 // observes the machine; nothing here influences a result.
 import CBLAS
 import Foundation
@@ -9,12 +10,14 @@ import FrontEnd
 public enum RunEnvironment {
     /// The `env.json` value for a run that started at `started` and ends now.
     /// `specFile` is the experiment file as given to `tlc run` (recorded as an absolute path).
-    public static func capture(specFile: String, seed: Int, started: Date, ended: Date = Date()) -> SpecValue {
+    public static func capture(specFile: String, provenance: RunProvenance, started: Date, ended: Date = Date()) -> SpecValue {
         let git = gitState(of: specFile)
         let usage = resourceUsage()
+        let asked = provenance.environmentEntries
         return .object([
             ("tlc_version", .string(LocalRunner.versionString)),
             ("spec_file", .string(SpecDecoder.resolvePath(specFile, relativeTo: ""))),
+        ] + asked + [
             ("git", .object([
                 ("commit", git.map { .string($0.commit) } ?? .null),
                 ("dirty", git.map { .bool($0.dirty) } ?? .null),
@@ -32,7 +35,6 @@ public enum RunEnvironment {
                 ("name", osName().map(SpecValue.string) ?? .null),
                 ("kernel", kernelRelease().map(SpecValue.string) ?? .null),
             ])),
-            ("seed", .int(seed)),
             ("started", .string(iso8601(started))),
             ("ended", .string(iso8601(ended))),
             ("wall_seconds", .double(ended.timeIntervalSince(started))),

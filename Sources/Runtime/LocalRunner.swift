@@ -34,6 +34,9 @@ public struct RunOptions: Sendable {
     public var reporter: (any RunReporter)?
     /// Computes the stages elsewhere (`--executor slurm`); nil: in this process.
     public var remote: (any RemoteExecutor)? = nil
+    /// The command line as given (program name first), recorded in env.json and log.txt;
+    /// nil when the run is not started from the command line.
+    public var commandLine: [String]? = nil
     public init(outputRoot: String? = nil, useCache: Bool = true, force: Bool = false, jobs: Int? = nil,
                 failFast: Bool = false, cancellation: Cancellation = Cancellation(), reporter: (any RunReporter)? = nil) {
         self.reporter = reporter
@@ -72,11 +75,14 @@ public struct RunResult: Sendable {
     public var status: String
     public var points: [PointResult]
     public var isSweep: Bool
+    /// Set when every stage came from the cache: how many stages that was.
+    public var cachedStages: Int? = nil
 
     /// The `--json` summary: `run_dir`, `status`, `metrics` (and `points` for sweeps).
     public var json: String {
         func metricsValue(_ m: [String: Double]) -> SpecValue { .map(m.keys.sorted().map { SpecEntry($0, .double(m[$0]!)) }) }
-        var entries: [(String, SpecValue?)] = [("experiment", .string(experiment)), ("run_dir", .string(runDir)), ("status", .string(status))]
+        var entries: [(String, SpecValue?)] = [("experiment", .string(experiment)), ("run_dir", .string(runDir)), ("status", .string(status)),
+                                               ("cached", .bool(cachedStages != nil))]
         if isSweep {
             entries.append(("points", .list(points.map { p in
                 .object([("label", .string(p.label)), ("run_dir", .string(p.runDir)), ("status", .string(p.status)),
@@ -154,6 +160,8 @@ public enum LocalRunner {
 
         let logBuffer = LogBuffer(progress: progress)
         let log: @Sendable (String) -> Void = { logBuffer.append($0) }
+        var provenance = RunProvenance(plan: plan, command: options.commandLine)
+        provenance.logLines.forEach(log)
         log("tlc \(versionString) run \(plan.experiment) (\(plan.file)): \(plan.points.count) point(s), \(plan.stages.count) stages")
 
         let cache = options.useCache ? StageCache(root: options.cacheRoot) : nil
@@ -166,6 +174,7 @@ public enum LocalRunner {
         let schedulerStart = Date()
         // A remote executor (Slurm) first computes the missing stages into the shared
         // cache; the scheduler below then finds them there (see Cluster/RemoteExecutor.swift).
+        let cachedBeforeRemote = options.remote == nil || cache.map { RunProvenance.everyStageCached(plan, in: $0) } == true
         let remoteFailures = cache.flatMap { cache in options.remote.map { $0.execute(plan, cache: cache, log: log) } } ?? [:]
         let failures = scheduler.run(shouldRun: { $0.kind != .report }, execute: { stage in
             if options.remote != nil, cache?.isComplete(stage.hash) != true {   // never computed here
@@ -215,6 +224,7 @@ public enum LocalRunner {
             }
             ok = results.allSatisfy { $0.status == "succeeded" } && ensembles.allSatisfy { $0.status == "succeeded" }
             log("stages: \(executor.ranCount) ran, \(executor.reusedCount) from the cache; \(fmt(stagesSeconds, 3)) s in the scheduler")
+            provenance.noteStages(ran: executor.ranCount, reused: executor.reusedCount, failed: !ok || !failures.isEmpty, cachedBeforeRemote: cachedBeforeRemote)
             let suffix = options.cancellation.isCancelled ? ".cancelled" : ".failed"
             log(ok ? "finished in \(fmt(Date().timeIntervalSince(started), 1)) s: \(finalRoot)"
                    : "failed: \(results.filter { $0.status == "failed" }.count) of \(results.count) point(s)"
@@ -225,7 +235,7 @@ public enum LocalRunner {
                 try Leaderboard.write(points: results, ensembles: ensembles, target: plan.reportTarget, to: workRoot)
                 try options.reporter?.writeSweepReport(sweepDir: workRoot)
             }
-            try writeText(RunEnvironment.capture(specFile: plan.file, seed: plan.seed, started: started).prettyJSON() + "\n", to: workRoot, "env.json")
+            try writeText(RunEnvironment.capture(specFile: plan.file, provenance: provenance, started: started).prettyJSON() + "\n", to: workRoot, "env.json")
         } catch {
             // A write failed (disk full, a folder gone read-only, …): keep what can be kept
             // under a failed name, never a finished-looking directory.
@@ -242,16 +252,12 @@ public enum LocalRunner {
         let published = ok ? finalRoot : finalRoot + (cancelled ? ".cancelled" : ".failed")
         try fm.moveItem(atPath: workRoot, toPath: published)
         if ok {
-            let latest = (experimentDir as NSString).appendingPathComponent("latest")
-            let tmpLink = latest + ".tmp-\(getpid())"
-            try? fm.removeItem(atPath: tmpLink)
-            try fm.createSymbolicLink(atPath: tmpLink, withDestinationPath: runID)
-            if rename(tmpLink, latest) != 0 { try? fm.removeItem(atPath: tmpLink) }
+            try RunStore.linkLatest(in: experimentDir, to: runID)
         } else {
             for i in results.indices { results[i].runDir = results[i].runDir.replacingOccurrences(of: finalRoot, with: published) }
         }
         return RunResult(experiment: plan.experiment, runDir: published, status: ok ? "succeeded" : cancelled ? "cancelled" : "failed",
-                         points: results, isSweep: isSweep)
+                         points: results, isSweep: isSweep, cachedStages: provenance.cachedStages)
     }
 
     /// Writes metrics.json, history.jsonl, model.safetensors and report.md of a finished point.

@@ -1,8 +1,9 @@
 // RunStore — reads what `tlc run` left under an output root: the run directories
 // of each experiment (`<name>/<run-id>[.failed]/`, sweeps with one folder per
 // point), their status, metrics and plan; resolves the references people type
-// (a path, a run id, `NAME@latest`, `NAME@N`); and collects cache garbage — entries
-// no run directory's plan.json references. It never writes a run directory.
+// (a path, a run id, `NAME@latest`, `NAME@N`), with what each run was asked to do
+// (command, overrides) and whether it came wholly from the cache. It never writes
+// a run directory; deleting runs and cache entries is RunCleanup's.
 import Foundation
 import FrontEnd
 
@@ -36,6 +37,12 @@ public struct RunRecord: Sendable {
     public var stageHashes: [String]
     /// The first error line of log.txt, for failed runs.
     public var error: String?
+    /// The `--set` overrides the run's plan was made with.
+    public var overrides: [String] = []
+    /// The command line as given (env.json's `command`); nil when not recorded.
+    public var command: [String]? = nil
+    /// Every stage came from the cache (env.json's `cached`).
+    public var cached = false
 
     /// The best value of the target metric over the succeeded points.
     public var bestTarget: Double? {
@@ -72,7 +79,11 @@ public struct RunStore: Sendable {
     /// Finished runs (succeeded and failed) of one experiment, newest first.
     /// Unfinished (`.partial`) folders and the `latest` link are not runs.
     public func runs(of experiment: String) -> [RunRecord] {
-        let dir = appendingPath(outputRoot, experiment)
+        runs(inFolder: appendingPath(outputRoot, experiment))
+    }
+
+    /// Finished runs in one experiment folder, newest first.
+    func runs(inFolder dir: String) -> [RunRecord] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
             .filter { !$0.hasPrefix(".") && $0 != "latest" }
         return newestFirst(names.compactMap { try? read(appendingPath(dir, $0)) })
@@ -184,24 +195,23 @@ public struct RunStore: Sendable {
         }
         let stages = plan["stages"] as? [[String: Any]] ?? []
         let firstPoint = points.first?.path ?? path
+        let env = Self.readJSON(appendingPath(path, "env.json")) as? [String: Any] ?? [:]
         var record = RunRecord(
             path: path, experiment: experiment, id: id,
             status: failed || points.contains { $0.status != "succeeded" } ? "failed" : "succeeded",
             date: Self.date(ofRunID: id) ?? modificationDate(path) ?? Date(timeIntervalSince1970: 0),
             isSweep: isSweep, points: points,
             target: Self.reportTarget(resolvedYAML: appendingPath(firstPoint, "resolved.yaml")),
-            specFile: Self.specFile(run: path, plan: plan), stageHashes: stages.compactMap { $0["hash"] as? String }, error: nil)
+            // The experiment file: env.json's absolute path, else plan.json's as given to `tlc run`.
+            specFile: env["spec_file"] as? String ?? plan["file"] as? String, stageHashes: stages.compactMap { $0["hash"] as? String }, error: nil)
+        // What the run was asked to do (see RunProvenance).
+        record.overrides = plan["overrides"] as? [String] ?? []
+        record.command = env["command"] as? [String]
+        record.cached = env["cached"] as? Bool ?? false
         if record.status == "failed", let log = try? String(contentsOfFile: appendingPath(path, "log.txt"), encoding: .utf8) {
             record.error = log.split(separator: "\n").first { $0.hasPrefix("error:") }.map(String.init)
         }
         return record
-    }
-
-    /// The experiment file: env.json's absolute path, else plan.json's path as given
-    /// to `tlc run` (relative to the directory it ran in).
-    static func specFile(run path: String, plan: [String: Any]) -> String? {
-        if let env = readJSON(appendingPath(path, "env.json")) as? [String: Any], let file = env["spec_file"] as? String { return file }
-        return plan["file"] as? String
     }
 
     /// When the run id says it started: `yyyyMMdd-HHmmss-xxxx`, UTC.
@@ -243,106 +253,8 @@ public struct RunStore: Sendable {
         modificationDate(appendingPath(path, "log.txt")) ?? modificationDate(path) ?? .distantPast
     }
 
-    private func modificationDate(_ path: String) -> Date? {
+    func modificationDate(_ path: String) -> Date? {
         (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
-    }
-
-    // MARK: garbage collection
-
-    /// One thing `gc` removes.
-    public struct Garbage: Sendable {
-        public var path: String
-        public var bytes: Int
-        /// Why it goes: "unreferenced cache entry", "leftover temporary folder".
-        public var reason: String
-    }
-
-    public struct CollectionResult: Sendable {
-        public var removed: [Garbage]
-        /// Entries kept although unreferenced, with why (in use, younger than an unfinished run).
-        public var kept: [String]
-        public var bytes: Int { removed.reduce(0) { $0 + $1.bytes } }
-    }
-
-    /// Removes cache entries that no run directory's plan.json references and
-    /// temporary folders whose writer is gone; with `dryRun`, only lists them.
-    /// Entries newer than an unfinished run's folder are kept: that run's plan is
-    /// not written yet. Entries whose lock is held are kept.
-    public func collectGarbage(dryRun: Bool) throws -> CollectionResult {
-        let fm = FileManager.default
-        var referenced = Set<String>()
-        var oldestUnfinished: Date?
-        for name in experiments() {
-            let dir = appendingPath(outputRoot, name)
-            for folder in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
-                if folder.hasPrefix(".") && folder.hasSuffix(".partial") {
-                    if let d = modificationDate(appendingPath(dir, folder)) { oldestUnfinished = min(oldestUnfinished ?? d, d) }
-                    continue
-                }
-                guard let plan = Self.readJSON(appendingPath(appendingPath(dir, folder), "plan.json")) as? [String: Any] else { continue }
-                for stage in plan["stages"] as? [[String: Any]] ?? [] {
-                    if let h = stage["hash"] as? String { referenced.insert(h) }
-                }
-            }
-        }
-        var result = CollectionResult(removed: [], kept: [])
-        let cache = StageCache(root: cacheRoot)
-        for name in ((try? fm.contentsOfDirectory(atPath: cacheRoot)) ?? []).sorted() {
-            let path = appendingPath(cacheRoot, name)
-            if name.hasPrefix(".tmp-") {
-                if !StageCache.isAbandoned(name, at: path) { continue }   // writer still running
-                result.removed.append(Garbage(path: path, bytes: Self.size(of: path), reason: "leftover temporary folder"))
-                if !dryRun { try fm.removeItem(atPath: path) }
-                continue
-            }
-            guard !name.hasPrefix("."), !referenced.contains(name) else { continue }
-            if let limit = oldestUnfinished, let d = modificationDate(path), d >= limit {
-                result.kept.append("\(path) (newer than an unfinished run)")
-                continue
-            }
-            let garbage = Garbage(path: path, bytes: Self.size(of: path), reason: "unreferenced cache entry")
-            if dryRun { result.removed.append(garbage); continue }
-            guard try removeUnlessLocked(name, cache: cache) else {
-                result.kept.append("\(path) (in use)")
-                continue
-            }
-            result.removed.append(garbage)
-        }
-        return result
-    }
-
-    /// Removes a cache entry while holding its lock; false when another process holds it.
-    private func removeUnlessLocked(_ hash: String, cache: StageCache) throws -> Bool {
-        let lockPath = appendingPath(appendingPath(cache.root, ".locks"), hash + ".lock")
-        let fm = FileManager.default
-        guard fm.fileExists(atPath: lockPath) else {
-            try fm.removeItem(atPath: cache.entry(hash))
-            return true
-        }
-        let fd = open(lockPath, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { try fm.removeItem(atPath: cache.entry(hash)); return true }
-        defer { close(fd) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return false }
-        defer { flock(fd, LOCK_UN) }
-        try fm.removeItem(atPath: cache.entry(hash))
-        try? fm.removeItem(atPath: lockPath)
-        return true
-    }
-
-    /// Bytes of a file or of everything under a folder.
-    static func size(of path: String) -> Int {
-        let fm = FileManager.default
-        var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: path, isDirectory: &isDir) else { return 0 }
-        if !isDir.boolValue { return (try? fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
-        var total = 0
-        for sub in fm.subpaths(atPath: path) ?? [] {
-            let p = appendingPath(path, sub)
-            if let attrs = try? fm.attributesOfItem(atPath: p), attrs[.type] as? FileAttributeType == .typeRegular {
-                total += attrs[.size] as? Int ?? 0
-            }
-        }
-        return total
     }
 }
 

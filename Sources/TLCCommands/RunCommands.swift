@@ -1,6 +1,7 @@
-// Commands about finished runs: `tlc ls`, `tlc show`, `tlc gc`, `tlc verify`.
-// Thin: they parse arguments, call RunStore / Verify in the runtime, print, and
-// choose the exit code (0 ok, 1 a failed check or run, 2 a bad reference or usage).
+// Commands about finished runs: `tlc ls`, `tlc show`, `tlc verify` (`tlc gc` and
+// `tlc rm` are in CleanupCommands.swift). Thin: they parse arguments, call RunStore
+// / Verify in the runtime, print, and choose the exit code (0 ok, 1 a failed check
+// or run, 2 a bad reference or usage).
 import ArgumentParser
 import Foundation
 import FrontEnd
@@ -33,6 +34,11 @@ enum RunFormatting {
         }
     }
 
+    /// A run's status, with "(cached)" when every stage came from the cache.
+    static func status(_ r: RunRecord) -> String {
+        r.status + (r.cached && r.status == "succeeded" ? " (cached)" : "")
+    }
+
     static func bytes(_ n: Int) -> String {
         let units = ["B", "KB", "MB", "GB", "TB"]
         var v = Double(n), i = 0
@@ -52,7 +58,10 @@ enum RunFormatting {
 }
 
 struct ListRuns: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List runs, newest first, with status, age and target metric.")
+    static let configuration = CommandConfiguration(
+        commandName: "ls", abstract: "List runs, newest first, with status, age, overrides and target metric.",
+        discussion: "STATUS reads 'succeeded (cached)' when every stage of the run came from the cache. "
+            + "OVERRIDES shows the run's first --set override (+N more); `tlc show RUN` prints them all with the command line.")
     @Argument(help: "Only this experiment's runs.") var name: String?
     @OptionGroup var root: OutputRootOption
 
@@ -73,28 +82,47 @@ struct ListRuns: ParsableCommand {
             Output.out("no runs under \(store.outputRoot)")
             return
         }
-        var rows = [["EXPERIMENT", "RUN", "STATUS", "AGE", "POINTS", "TARGET"]]
+        Output.out(RunFormatting.table(Self.rows(runs)))
+    }
+
+    /// The table: a header, then one row per run.
+    static func rows(_ runs: [RunRecord], now: Date = Date()) -> [[String]] {
+        var rows = [["EXPERIMENT", "RUN", "STATUS", "AGE", "POINTS", "OVERRIDES", "TARGET"]]
         for r in runs {
             let points = r.isSweep ? String(r.points.count) : "-"
             let target = r.bestTarget.map { "\(r.target) \(Leaderboard.format($0, metric: r.target))" + (r.isSweep ? " (best)" : "") } ?? "-"
-            rows.append([r.experiment, r.id, r.status, RunFormatting.age(r.date), points, target])
+            rows.append([r.experiment, r.id, RunFormatting.status(r), RunFormatting.age(r.date, now: now), points,
+                         overrides(r.overrides), target])
         }
-        Output.out(RunFormatting.table(rows))
+        return rows
+    }
+
+    /// The OVERRIDES cell: "-", the one override, or the first (cut to 32 characters) and "+N".
+    static func overrides(_ list: [String]) -> String {
+        guard let first = list.first else { return "-" }
+        let shown = first.count > 32 ? String(first.prefix(31)) + "…" : first
+        return list.count == 1 ? shown : "\(shown) +\(list.count - 1)"
     }
 }
 
 struct ShowRun: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "Summarize one run: status, metrics, files, environment.")
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Summarize one run: status, command line and overrides, metrics, files, environment and seeds.")
     @Argument(help: ArgumentHelp("A run directory, a run id, NAME@latest or NAME@N (N runs back).", valueName: "run")) var reference: String
     @OptionGroup var root: OutputRootOption
 
     func run() throws {
-        let r = try root.resolve(reference, command: "show")
+        Output.out(Self.text(try root.resolve(reference, command: "show")))
+    }
+
+    /// Everything `tlc show` prints about a run.
+    static func text(_ r: RunRecord) -> String {
         var out = "\(r.experiment) \(r.id)\n"
         out += RunFormatting.table([
             ["  path", r.path],
-            ["  status", r.status + (r.error.map { "  (\($0))" } ?? "")],
+            ["  status", r.status + (r.cached ? " (every stage from the cache)" : "") + (r.error.map { "  (\($0))" } ?? "")],
             ["  started", "\(RunEnvironment.iso8601(r.date))  (\(RunFormatting.age(r.date)))"],
+            ["  command", r.command.map(RunProvenance.shellLine) ?? "-"],
+            ["  overrides", r.overrides.isEmpty ? "none" : r.overrides.map(RunProvenance.shellWord).joined(separator: " ")],
             ["  spec", r.specFile ?? "-"],
             ["  target", r.target],
         ]) + "\n"
@@ -123,11 +151,11 @@ struct ShowRun: ParsableCommand {
             return ["  " + name + (isDir.boolValue ? "/" : ""), size]
         }) + "\n"
         if let env = readEnvironment(r) { out += "\nenvironment:\n" + env }
-        Output.out(out)
+        return out
     }
 
     /// Highlights of env.json (found at the run folder's top, also for a sweep point).
-    private func readEnvironment(_ r: RunRecord) -> String? {
+    private static func readEnvironment(_ r: RunRecord) -> String? {
         let path = (r.runFolder as NSString).appendingPathComponent("env.json")
         guard let data = FileManager.default.contents(atPath: path),
               let env = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
@@ -140,7 +168,7 @@ struct ShowRun: ParsableCommand {
         let rows: [[String]] = [
             ["  tlc", env["tlc_version"] as? String ?? "-"],
             ["  git", commit],
-            ["  seed", (env["seed"] as? NSNumber).map { "\($0.intValue)" } ?? "-"],
+            ["  seed", seeds(env)],
             ["  time", "wall \(wall), cpu \(cpuSeconds), peak RSS \(rss)"],
             ["  blas", "\(blas["config"] as? String ?? "-"), \((blas["threads"] as? NSNumber)?.intValue ?? 0) thread(s)"],
             ["  cpu", cpu["model"] as? String ?? "-"],
@@ -148,25 +176,20 @@ struct ShowRun: ParsableCommand {
         ]
         return RunFormatting.table(rows) + "\n"
     }
-}
 
-struct CollectGarbage: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "gc", abstract: "Remove cache entries that no run directory references.")
-    @Flag(name: .customLong("dry-run"), help: "Only print what would be removed.") var dryRun = false
-    @OptionGroup var root: OutputRootOption
-
-    func run() throws {
-        let result: RunStore.CollectionResult
-        do { result = try root.store.collectGarbage(dryRun: dryRun) } catch {
-            Output.err("tlc gc: \(error)")
-            throw CommandFailure(code: 1)
+    /// env.json's seeds: a single run's `seed`; a sweep's base seed and the distinct
+    /// seeds its points used (runs before `base_seed` was recorded: their `seed`).
+    static func seeds(_ env: [String: Any]) -> String {
+        func int(_ v: Any?) -> Int? { (v as? NSNumber)?.intValue }
+        if let points = env["seeds"] as? [[String: Any]] {
+            var used: [Int] = []
+            for s in points.compactMap({ int($0["seed"]) }) where !used.contains(s) { used.append(s) }
+            let streams = points.contains { $0["streams"] != nil } ? " (some set seeds.data/init/shuffle: see env.json)" : ""
+            return "base \(int(env["base_seed"]).map(String.init) ?? "-"); points used \(used.map(String.init).joined(separator: ", "))" + streams
         }
-        for g in result.removed {
-            Output.out("\(dryRun ? "would remove" : "removed") \(g.path)  (\(g.reason), \(RunFormatting.bytes(g.bytes)))")
-        }
-        for k in result.kept { Output.out("kept \(k)") }
-        let n = result.removed.count
-        Output.out("\(dryRun ? "would free" : "freed") \(RunFormatting.bytes(result.bytes)) in \(n) item\(n == 1 ? "" : "s")")
+        guard let seed = int(env["seed"]) else { return "-" }
+        guard let streams = env["seed_streams"] as? [String: Any] else { return "\(seed)" }
+        return "\(seed); " + ["data", "init", "shuffle"].compactMap { k in int(streams[k]).map { "\(k) \($0)" } }.joined(separator: ", ")
     }
 }
 

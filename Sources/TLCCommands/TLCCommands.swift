@@ -17,15 +17,21 @@ public struct TLC: ParsableCommand {
         discussion: "Write an experiment as YAML, then `tlc validate`, `tlc plan` and `tlc run` it.",
         version: version,
         subcommands: [Validate.self, PlanCommand.self, Run.self, Schema.self,
-                      ListRuns.self, ShowRun.self, CollectGarbage.self, VerifyRun.self, ZooCommand.self,
+                      ListRuns.self, ShowRun.self, CollectGarbage.self, RemoveRuns.self, VerifyRun.self, ZooCommand.self,
                       Diff.self, Report.self, Init.self, Status.self, ExecStage.self])
     public init() {}
 
-    /// Runs the command line and returns the process exit code.
-    public static func run(_ arguments: [String]) -> Int32 {
+    /// The command line being run, program name first, exactly as given (`tlc run`
+    /// records it in env.json and log.txt). Task-local, so commands run side by side
+    /// in one process (the tests) each see their own.
+    @TaskLocal static var invocation: [String]?
+
+    /// Runs the command line and returns the process exit code. `program` is the
+    /// name the command was called by (argv[0]).
+    public static func run(_ arguments: [String], program: String = "tlc") -> Int32 {
         do {
             var command = try parseAsRoot(arguments)
-            try command.run()
+            try $invocation.withValue([program] + arguments) { try command.run() }
             return 0
         } catch let failure as CommandFailure {
             return failure.code
@@ -43,7 +49,7 @@ public struct TLC: ParsableCommand {
     }
 
     public static func entry() -> Never {
-        Foundation.exit(run(Array(CommandLine.arguments.dropFirst())))
+        Foundation.exit(run(Array(CommandLine.arguments.dropFirst()), program: CommandLine.arguments.first ?? "tlc"))
     }
 }
 
@@ -142,7 +148,10 @@ struct PlanCommand: ParsableCommand {
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run an experiment's plan: train, evaluate, and write a run directory under Outputs.")
+        abstract: "Run an experiment's plan: train, evaluate, and write a run directory under Outputs.",
+        discussion: "The run directory records what the run was asked to do: the command line and the --set overrides "
+            + "(env.json's `command` and `overrides`, and the first lines of log.txt), the base seed and the seeds its points used. "
+            + "When every stage comes from the cache, the last line says 'succeeded (all N stages from the cache)' and env.json has \"cached\": true.")
     @Argument(help: "Experiment file.") var file: String
     @OptionGroup var spec: SpecOptions
     @Option(help: ArgumentHelp("Artifact root (default: Outputs, or $TLC_OUTPUT).", valueName: "dir")) var output: String?
@@ -181,6 +190,7 @@ struct Run: ParsableCommand {
             var options = RunOptions(outputRoot: output, useCache: !noCache, force: force, jobs: jobs, failFast: failFast,
                                      cancellation: cancellation, reporter: reporter)
             options.remote = slurm
+            options.commandLine = TLC.invocation
             let display = ProgressDisplay()
             defer { display.finish() }
             result = try LocalRunner.run(plan, options: options, progress: { display.line($0) },
@@ -189,13 +199,20 @@ struct Run: ParsableCommand {
             Output.err("tlc run: \(error)")
             throw CommandFailure(code: 1)
         }
-        if json { Output.out(result.json) }
-        else if !result.isSweep, let p = result.points.first, let acc = p.metrics["test.accuracy"] {
-            Output.out("\(result.status): test accuracy \(String(format: "%.2f", acc * 100))%  →  \(result.runDir)")
-        } else {
-            Output.out("\(result.status): \(result.runDir)")
-        }
+        Output.out(json ? result.json : Self.summary(result))
         if result.status != "succeeded" { throw CommandFailure(code: 1) }
+    }
+}
+
+extension Run {
+    /// The line `tlc run` ends with: the status (and whether every stage came from
+    /// the cache), the test accuracy of a single run, the run directory.
+    static func summary(_ result: RunResult) -> String {
+        let status = result.status + (result.cachedStages.map { " (all \($0) stages from the cache)" } ?? "")
+        if !result.isSweep, let p = result.points.first, let acc = p.metrics["test.accuracy"] {
+            return "\(status): test accuracy \(String(format: "%.2f", acc * 100))%  →  \(result.runDir)"
+        }
+        return "\(status): \(result.runDir)"
     }
 }
 
