@@ -34,6 +34,12 @@ func golden(_ name: String, _ actual: String) throws {
         #expect(acc.name == "test.accuracy" && acc.better(1) == true)
         #expect(diff.metrics.first { $0.name == "test.loss" }?.better(1) == true)      // loss went down
         #expect(diff.metrics.first { $0.name == "val.accuracy" }?.better(1) == false)  // validation accuracy went down
+        // Parameter counts and wall-clock seconds are neither better nor worse: an arrow, no verdict.
+        let seconds = try #require(diff.metrics.first { $0.name == "time.train_seconds" })
+        #expect(try #require(seconds.delta(1)) > 0 && seconds.better(1) == nil && seconds.arrow(1) == "↑")
+        #expect(RunDiff.higherIsBetter("model.params") == nil && RunDiff.higherIsBetter("variants.pruned.params") == nil)
+        #expect(RunDiff.higherIsBetter("model.bytes") == false && RunDiff.higherIsBetter("latency.per_image_ms") == false)
+        #expect(RunDiff.higherIsBetter("test.macro_f1") == true && RunDiff.higherIsBetter("variants.pruned.sparsity") == true)
         #expect(diff.stages.filter { $0.status == "shared" }.map(\.kind) == ["data.load", "data.normalize", "model.init"])
         #expect(diff.stages.first { $0.kind == "train" }?.status == "differs")
         try golden("diff-lr.txt", diff.text(color: false))
