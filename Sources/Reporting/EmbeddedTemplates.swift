@@ -277,6 +277,47 @@ Stopped early; the weights are those of the best epoch.
 ```
 
 """####,
+        "sweep-diff.md.mustache": ####"""
+{{% CONTENT_TYPE: TEXT}}
+# Sweep diff: `{{a.experiment}}` `{{a.run}}` → `{{b.experiment}}` `{{b.run}}`
+
+| | experiment | run | points | status |
+| --- | --- | --- | --- | --- |
+{{#sides}}
+| {{name}}{{#baseline}} (baseline){{/baseline}} | {{experiment}} | `{{run}}` | {{points}} | {{status}} |
+{{/sides}}
+
+## Configuration
+
+{{#has_config}}
+| key | A | B | |
+| --- | --- | --- | --- |
+{{#config}}
+| `{{path}}` | {{a}} | {{b}} | {{note}} |
+{{/config}}
+{{/has_config}}
+{{^has_config}}
+{{#has_shared}}
+The points both sweeps have are configured identically.
+{{/has_shared}}
+{{^has_shared}}
+The sweeps have no point in common.
+{{/has_shared}}
+{{/has_config}}
+
+## Points
+
+`{{target}}`: {{direction}} is better. Δ is B − A.
+
+| point | in |{{#columns}} {{name}} A | B | Δ |{{/columns}}
+| --- | --- |{{#columns}} --- | --- | --- |{{/columns}}
+{{#points}}
+| {{label}} | {{status}} |{{#cells}} {{a}} | {{b}} | {{delta}} |{{/cells}}
+{{/points}}
+
+{{summary}}.
+
+"""####,
         "sweep.html.mustache": ####"""
 <!DOCTYPE html>
 <html lang="en">

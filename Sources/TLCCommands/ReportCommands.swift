@@ -32,8 +32,13 @@ struct Diff: ParsableCommand {
         discussion: """
             RUN is a run directory, a run id, NAME@latest, NAME@N, a sweep point as RUN/LABEL, or a bare \
             point label of a sweep named before it. A single sweep compares each point with --baseline \
-            (default: its first point). With --plan, OLD and NEW are experiment files; either may be \
-            REV:path, read from git (e.g. HEAD~1:Experiments/x.yaml); --set overrides apply to NEW.
+            (default: its first point). Two sweeps alone (tlc diff SWEEP_A SWEEP_B) are compared point by \
+            point in one table: a row per point label of either sweep, the target and leaderboard metrics \
+            in A, in B and B − A (better/worse by the metric's direction), both run ids in the header, \
+            points only one sweep has marked; with --baseline LABEL, that point of each sweep instead. \
+            A sweep next to a single run is an error (exit code 2). With --plan, OLD and NEW are experiment \
+            files; either may be REV:path, read from git (e.g. HEAD~1:Experiments/x.yaml); --set overrides \
+            apply to NEW.
             """)
     @Argument(help: ArgumentHelp("Runs to compare; the first is the baseline (with --plan: OLD NEW).", valueName: "run"))
     var references: [String] = []
@@ -41,7 +46,7 @@ struct Diff: ParsableCommand {
     var plan = false
     @Option(help: "text (a terminal table), md or json.") var format: DiffFormat = .text
     @Option(help: ArgumentHelp("For a sweep: the point the others are compared with.", valueName: "label")) var baseline: String?
-    @Option(help: ArgumentHelp("A folder of report templates (diff.md.mustache) for --format md.", valueName: "dir")) var template: String?
+    @Option(help: ArgumentHelp("A folder of report templates (diff.md.mustache, sweep-diff.md.mustache) for --format md.", valueName: "dir")) var template: String?
     @OptionGroup var root: OutputRootOption
     @OptionGroup var spec: SpecOptions
 
@@ -55,17 +60,31 @@ struct Diff: ParsableCommand {
     func run() throws {
         if plan { return try runPlanDiff() }
         let templates = try loadTemplates(template, command: "diff")
-        let points: [PointData]
-        do { points = try DiffTargets.resolve(references, store: root.store, baseline: baseline) } catch {
+        // Two sweeps alone: point by point in one table; anything else: run points side by side.
+        let sweeps: (a: (run: RunRecord, sweep: SweepData), b: (run: RunRecord, sweep: SweepData))?
+        var points: [PointData] = []
+        do {
+            sweeps = try DiffTargets.sweepPair(references, store: root.store, baseline: baseline)
+            if sweeps == nil { points = try DiffTargets.resolve(references, store: root.store, baseline: baseline) }
+        } catch {
             Output.err("tlc diff: \(error.description)")
             throw CommandFailure(code: 2)
         }
+        if let sweeps {
+            let diff = SweepDiff(a: sweeps.a.sweep, runA: sweeps.a.run, b: sweeps.b.sweep, runB: sweeps.b.run)
+            return try emit(text: diff.text, json: diff.json, markdown: { () throws(ReportError) in try diff.markdown(templates: templates) })
+        }
         let diff = RunDiff(points)
+        try emit(text: diff.text, json: diff.json, markdown: { () throws(ReportError) in try diff.markdown(templates: templates) })
+    }
+
+    /// Prints a diff in the chosen --format; a user's template that fails is exit code 2.
+    func emit(text: (Bool) -> String, json: SpecValue, markdown: () throws(ReportError) -> String) throws {
         switch format {
-        case .text: Output.out(diff.text(color: stdoutIsTerminal()))
-        case .json: Output.out(diff.json.prettyJSON())
+        case .text: Output.out(text(stdoutIsTerminal()))
+        case .json: Output.out(json.prettyJSON())
         case .md:
-            do { Output.out(try diff.markdown(templates: templates)) } catch {
+            do { Output.out(try markdown()) } catch {
                 Output.err("tlc diff: \(error.description)")
                 throw CommandFailure(code: 2)
             }
