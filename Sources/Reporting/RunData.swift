@@ -250,7 +250,9 @@ public struct SweepData: Sendable {
                                     assignments: assignments[label] ?? [:], error: r["error"] as? String))
             }
         }
-        if let p = points.first, let t = try? PointData.read(path(dir, p.folder)).target, board["target"] == nil { target = t }
+        // Without a leaderboard: the first point's report.target (its resolved.yaml only, not its whole folder).
+        if board["target"] == nil, let p = points.first,
+           case .string(let t)? = PointData.resolvedSpec(path(dir, p.folder))["report"]?["target"] { target = t }
         let ensembles = (board["ensembles"] as? [[String: Any]] ?? []).map { e in
             Ensemble(description: e["description"] as? String ?? "ensemble", status: e["status"] as? String ?? "failed",
                      accuracy: number((e["metrics"] as? [String: Any])?["test.accuracy"]),

@@ -194,6 +194,8 @@ struct Run: ParsableCommand {
             Output.err("tlc run: \(error)")
             throw CommandFailure(code: 1)
         }
+        // The run folder is in place: Outputs/index.html lists it (failed runs too, by status).
+        refreshIndex(outputRoot: output, templates: reporter.templates, command: "run")
         if json { Output.out(result.json) }
         else if !result.isSweep, let p = result.points.first, let acc = p.metrics["test.accuracy"] {
             Output.out("\(result.status): test accuracy \(String(format: "%.2f", acc * 100))%  →  \(result.runDir)")

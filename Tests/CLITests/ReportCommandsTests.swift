@@ -156,6 +156,25 @@ import TestSupport
         #expect(captured(["diff", "tinydiff@latest", "repcli@latest", "--output", out]).code == 2)
         #expect(captured(["diff", "tinydiff@latest", "nothere", "--output", out]).code == 2)
         #expect(captured(["diff", "tinydiff@latest", "tinydiff@5", "--output", out]).code == 2)
+
+        // Every `tlc run` rewrote Outputs/index.html: both sweeps and the single run, each linking its report.
+        let index = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        let all = RunStore(outputRoot: out).allRuns()
+        #expect(all.count == 3)
+        for run in all {
+            #expect(index.contains("<a href=\"\(run.experiment)/\(run.id)/report.html\">\(run.id)</a>"), "\(run.id)")
+            #expect(FileManager.default.fileExists(atPath: run.path + "/report.html"))
+        }
+        #expect(index.contains("<details><summary>4 points, ranked by \(target)"))
+        // `tlc report --index` with the columns asked for; bad uses are exit code 2.
+        #expect(captured(["report", "--index", "--metrics", "test.accuracy, val.accuracy", "--output", out]).code == 0)
+        let custom = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        #expect(custom.contains("<th data-key=\"test.accuracy\"") && custom.contains("<th data-key=\"val.accuracy\"")
+                && !custom.contains("<th data-key=\"target\""))
+        #expect(TLC.run(["report", "--metrics", "test.accuracy", "--output", out]) == 2)     // --metrics is for --index
+        #expect(TLC.run(["report", "--index", "--metrics", ",", "--output", out]) == 2)
+        #expect(TLC.run(["report", "--output", out]) == 2)                                   // neither a run nor --index
+        #expect(TLC.run(["report", "--index", "--output", dir + "/missing"]) == 2)
     }
 
     @Test func reportTemplateInTheSpecIsRelativeToTheSpec() throws {
