@@ -183,11 +183,7 @@ public struct RunDiff: Sendable {
 
     /// The terminal table; ANSI colour (green better, red worse) only when `color`.
     public func text(color: Bool) -> String {
-        func paint(_ s: String, _ better: Bool?) -> String {
-            guard color, let better else { return s }
-            return (better ? "\u{1B}[32m" : "\u{1B}[31m") + s + "\u{1B}[0m"
-        }
-        func bold(_ s: String) -> String { color ? "\u{1B}[1m" + s + "\u{1B}[0m" : s }
+        let style = TerminalStyle(color: color), paint = style.paint, bold = style.bold
         var out = bold("runs") + "\n"
         for (i, r) in runs.enumerated() { out += "  \(Self.letter(i)) \(r)\(i == 0 ? "  (baseline)" : "")\n" }
         out += "\n" + bold("configuration") + "\n"
@@ -280,6 +276,16 @@ public struct RunDiff: Sendable {
             })),
         ])
     }
+}
+
+/// ANSI styling of the diffs' terminal tables; plain text when `color` is false
+/// (piped, or NO_COLOR).
+struct TerminalStyle {
+    let color: Bool
+    func tint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m" + s + "\u{1B}[0m" : s }
+    func bold(_ s: String) -> String { tint(s, "1") }
+    /// Green for better, red for worse, unchanged for neither.
+    func paint(_ s: String, _ better: Bool?) -> String { better.map { tint(s, $0 ? "32" : "31") } ?? s }
 }
 
 /// Columns padded to their widest cell (the last column is not padded).

@@ -152,11 +152,7 @@ public struct SweepDiff: Sendable {
 
     /// The terminal table; each change coloured (green better, red worse) only when `color`.
     public func text(color: Bool) -> String {
-        func paint(_ s: String, _ better: Bool?) -> String {
-            guard color, let better else { return s }
-            return (better ? "\u{1B}[32m" : "\u{1B}[31m") + s + "\u{1B}[0m"
-        }
-        func bold(_ s: String) -> String { color ? "\u{1B}[1m" + s + "\u{1B}[0m" : s }
+        let style = TerminalStyle(color: color), paint = style.paint, bold = style.bold
         var out = bold("sweeps") + "\n"
         out += table(sides.enumerated().map { i, s in
             ["  " + RunDiff.letter(i), s.experiment, s.runID, "\(s.pointCount) points, \(s.status)" + (i == 0 ? "  (baseline)" : "")]
