@@ -2,11 +2,39 @@
 // compare: run directories, run ids, `NAME@latest`, `NAME@N`, a sweep point as
 // `REF/LABEL` (e.g. `head-sweep@latest/lr=3e-4,dense=64`) or a bare point label
 // of a sweep named earlier on the line. A single sweep expands to all its points,
-// compared with a baseline point (`--baseline LABEL`, default its first point).
+// compared with a baseline point (`--baseline LABEL`, default its first point);
+// two sweeps alone are compared point by point (SweepDiff).
 import Foundation
 import Runtime
 
 public enum DiffTargets {
+    /// Two sweeps named alone (`tlc diff SWEEP_A SWEEP_B`, no --baseline), to compare
+    /// point by point; nil when the references name anything else. A sweep next to
+    /// one run is an error: there is nothing to pair its points with.
+    public static func sweepPair(_ references: [String], store: RunStore, baseline: String?) throws(ReportError)
+        -> (a: (run: RunRecord, sweep: SweepData), b: (run: RunRecord, sweep: SweepData))? {
+        guard references.count == 2, baseline == nil else { return nil }
+        let found = references.map { try? store.resolve($0) }
+        guard let a = found[0], let b = found[1] else {
+            // A sweep and a reference that names nothing (neither a run nor a point of the sweep): say so.
+            guard let sweep = found[0] ?? found[1], sweep.isSweep else { return nil }
+            let missing = references[found[0] == nil ? 0 : 1]
+            let points = try SweepData.read(sweep.path).points
+            if !missing.contains("/"), !points.contains(where: { $0.label == missing || $0.folder == missing }) {
+                do { _ = try store.resolve(missing) } catch { throw ReportError(error.description) }
+            }
+            return nil
+        }
+        switch (a.isSweep, b.isSweep) {
+        case (true, true): return ((a, try SweepData.read(a.path)), (b, try SweepData.read(b.path)))
+        case (false, false): return nil
+        default:
+            let (sweepRef, sweep, runRef) = a.isSweep ? (references[0], a, references[1]) : (references[1], b, references[0])
+            throw ReportError("'\(sweepRef)' is a sweep (\(sweep.points.count) points) but '\(runRef)' is one run, not a sweep: "
+                              + "give two sweeps to compare them point by point, or name one point as \(sweepRef)/LABEL")
+        }
+    }
+
     public static func resolve(_ references: [String], store: RunStore, baseline: String? = nil) throws(ReportError) -> [PointData] {
         guard !references.isEmpty else { throw ReportError("give two or more runs to compare, or one sweep") }
         var points: [PointData] = []
@@ -22,7 +50,8 @@ public enum DiffTargets {
                         points.append(try point(baseline, of: sweep, ref: ref))
                     } else {
                         throw ReportError("'\(ref)' is a sweep (\(sweep.points.count) points): name a point as \(ref)/LABEL, "
-                                          + "or give the sweep alone to compare every point with --baseline")
+                                          + "give the sweep alone to compare every point with --baseline, "
+                                          + "or give two sweeps alone to compare them point by point")
                     }
                 } else {
                     points.append(try PointData.read(record.path))

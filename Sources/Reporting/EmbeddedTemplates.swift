@@ -43,6 +43,179 @@ No plan to compare.
 {{/stages}}
 
 """####,
+        "index.html.mustache": ####"""
+<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="tlc {{tlc_version}}">
+<title>Runs · tlc</title>
+<style>
+  body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1.5em; color: #222; }
+  h1 { margin-bottom: 0.2em; }
+  .subtitle { color: #666; margin-top: 0; }
+  .controls { display: flex; gap: 0.8em; align-items: center; margin: 1em 0 0.6em; flex-wrap: wrap; }
+  .controls input { font: inherit; padding: 0.3em 0.6em; min-width: 22em; }
+  .controls select { font: inherit; padding: 0.25em; }
+  #shown { color: #666; }
+  table { border-collapse: collapse; font-size: 0.92em; }
+  th, td { border: 1px solid #ddd; padding: 0.25em 0.7em; text-align: right; vertical-align: top; }
+  th:nth-child(-n+2), td:nth-child(-n+2) { text-align: left; }
+  #runs > thead th { background: #f4f6f8; cursor: pointer; user-select: none; white-space: nowrap; position: sticky; top: 0; }
+  #runs > thead th:hover { background: #e6eaee; }
+  #runs > thead th[aria-sort="ascending"]::after { content: " ▲"; font-size: 0.8em; }
+  #runs > thead th[aria-sort="descending"]::after { content: " ▼"; font-size: 0.8em; }
+  #runs > tbody > tr:first-child td { border-top: 2px solid #ccc; }
+  td.status.failed { color: #b42318; } td.status.cancelled { color: #888; }
+  .metric { color: #888; font-size: 0.85em; }
+  tr.points > td { text-align: left; background: #fafbfc; }
+  summary { cursor: pointer; color: #1f5fa8; }
+  .points table { margin: 0.5em 0; }
+  .points th { background: #f4f6f8; }
+  tr.point.match td { background: #fff6d6; }
+  .charts { display: flex; flex-wrap: wrap; gap: 1em; }
+  .charts svg { border: 1px solid #eee; background: #fff; max-width: 100%; height: auto; }
+  footer { color: #888; font-size: 0.85em; margin-top: 2em; }
+</style>
+</head>
+<body>
+<h1>Runs</h1>
+<p class="subtitle">{{run_count}} runs of {{experiment_count}} experiments under <code>{{output_root}}</code>, newest first. Click a column to sort by it (again to reverse); the view is kept in the address (#sort=…&amp;q=…&amp;status=…).</p>
+<div class="controls">
+<input id="filter" type="search" placeholder="filter: experiment, run id or point label" aria-label="filter by experiment, run id or point label">
+<select id="status" aria-label="filter by status"><option value="">any status</option>{{#statuses}}<option value="{{name}}">{{name}}</option>{{/statuses}}</select>
+<span id="shown">{{run_count}} runs</span>
+</div>
+{{#has_runs}}
+<table id="runs">
+<thead><tr><th data-key="experiment" data-type="text" tabindex="0">experiment</th><th data-key="run" data-type="text" tabindex="0">run</th><th data-key="date" data-type="num" tabindex="0">date (UTC)</th><th data-key="status" data-type="text" tabindex="0">status</th><th data-key="points" data-type="num" tabindex="0">points</th>{{#columns}}<th data-key="{{key}}" data-type="num" tabindex="0" title="{{title}}">{{name}}</th>{{/columns}}</tr></thead>
+{{#runs}}
+<tbody class="run" data-experiment="{{experiment}}" data-run="{{run}}" data-status="{{status}}" data-search="{{search}}">
+<tr><td>{{experiment}}</td><td>{{#has_report}}<a href="{{href}}">{{run}}</a>{{/has_report}}{{^has_report}}{{run}}{{/has_report}}</td><td data-value="{{date_sort}}">{{date}}</td><td class="status {{status}}">{{status}}</td><td data-value="{{point_count}}">{{point_count}}</td>{{#cells}}<td data-value="{{sort}}" title="{{note}}">{{value}}{{#has_metric}} <span class="metric">{{metric}}</span>{{/has_metric}}</td>{{/cells}}</tr>
+{{#sweep}}
+<tr class="points"><td colspan="{{colspan}}"><details><summary>{{count}} points, ranked by {{target}} ({{direction}} is better); best: {{best}}</summary>
+<table>
+<thead><tr><th>rank</th><th>point</th><th>status</th>{{#point_columns}}<th>{{name}}</th>{{/point_columns}}</tr></thead>
+<tbody>
+{{#rows}}<tr class="point" data-label="{{label}}"><td>{{rank}}</td><td>{{#has_point_report}}<a href="{{point_href}}">{{label}}</a>{{/has_point_report}}{{^has_point_report}}{{label}}{{/has_point_report}}</td><td>{{point_status}}</td>{{#point_cells}}<td>{{value}}</td>{{/point_cells}}</tr>
+{{/rows}}
+</tbody>
+</table>
+<div class="charts">
+{{#charts}}
+{{{svg}}}
+{{/charts}}
+</div>
+</details></td></tr>
+{{/sweep}}
+</tbody>
+{{/runs}}
+</table>
+{{/has_runs}}
+{{^has_runs}}
+<p>No finished runs yet: <code>tlc run</code> an experiment.</p>
+{{/has_runs}}
+
+<footer>Written by tlc {{tlc_version}} from the run folders under {{output_root}}; <code>tlc report --index</code> writes it again.</footer>
+<script>
+(function () {
+  'use strict';
+  var table = document.getElementById('runs');
+  var filter = document.getElementById('filter');
+  var status = document.getElementById('status');
+  var shown = document.getElementById('shown');
+  if (!table) { return; }
+  var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  var bodies = Array.prototype.slice.call(table.tBodies);
+  var current = { key: '', desc: false };
+
+  // The value a run sorts by in a column: data-value when the cell has one, else its text.
+  function cellValue(body, index, numeric) {
+    var cell = body.rows[0].cells[index];
+    var raw = cell.hasAttribute('data-value') ? cell.getAttribute('data-value') : cell.textContent.trim();
+    if (!numeric) { return raw.toLowerCase(); }
+    var n = parseFloat(raw);
+    return isNaN(n) ? null : n;
+  }
+
+  // Remembers the view in the address, so it can be bookmarked or reloaded.
+  function remember() {
+    var parts = [];
+    if (current.key) { parts.push('sort=' + (current.desc ? '-' : '') + encodeURIComponent(current.key)); }
+    if (filter.value) { parts.push('q=' + encodeURIComponent(filter.value)); }
+    if (status.value) { parts.push('status=' + encodeURIComponent(status.value)); }
+    try { history.replaceState(null, '', parts.length ? '#' + parts.join('&') : location.pathname); } catch (e) { /* the view works without it */ }
+  }
+
+  // Sorts runs by a column: ascending on the first click, reversed on the next; runs without a value last.
+  function sortBy(th) {
+    var key = th.getAttribute('data-key');
+    var desc = current.key === key ? !current.desc : false;
+    var index = heads.indexOf(th), numeric = th.getAttribute('data-type') === 'num';
+    var order = bodies.slice().sort(function (a, b) {
+      var x = cellValue(a, index, numeric), y = cellValue(b, index, numeric);
+      if (x === null || y === null) { return x === y ? 0 : (x === null ? 1 : -1); }
+      var c = x < y ? -1 : (x > y ? 1 : 0);
+      return desc ? -c : c;
+    });
+    order.forEach(function (b) { table.appendChild(b); });
+    heads.forEach(function (h) { h.removeAttribute('aria-sort'); });
+    th.setAttribute('aria-sort', desc ? 'descending' : 'ascending');
+    current = { key: key, desc: desc };
+    remember();
+  }
+
+  // Shows the runs whose experiment, run id or a point label contains the text, with the status chosen.
+  function applyFilter() {
+    var q = filter.value.trim().toLowerCase(), s = status.value, n = 0;
+    bodies.forEach(function (b) {
+      var ok = (!q || b.getAttribute('data-search').indexOf(q) >= 0) && (!s || b.getAttribute('data-status') === s);
+      b.hidden = !ok;
+      if (ok) { n += 1; }
+      var matched = false;
+      Array.prototype.forEach.call(b.querySelectorAll('tr.point'), function (r) {
+        var hit = q !== '' && r.getAttribute('data-label').toLowerCase().indexOf(q) >= 0;
+        r.classList.toggle('match', hit);
+        matched = matched || hit;
+      });
+      var details = b.querySelector('details');
+      if (details && matched) { details.open = true; }
+    });
+    shown.textContent = n + ' of ' + bodies.length + ' runs';
+    remember();
+  }
+
+  heads.forEach(function (th) {
+    th.addEventListener('click', function () { sortBy(th); });
+    th.addEventListener('keydown', function (e) {
+      if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sortBy(th); }
+    });
+  });
+  filter.addEventListener('input', applyFilter);
+  status.addEventListener('change', applyFilter);
+
+  // A view from the address: #sort=date (or #sort=-date, reversed), q=text, status=failed.
+  var saved = {};
+  location.hash.replace(/^#/, '').split('&').forEach(function (part) {
+    var i = part.indexOf('=');
+    if (i > 0) { try { saved[part.slice(0, i)] = decodeURIComponent(part.slice(i + 1)); } catch (e) { /* ignore a damaged part */ } }
+  });
+  if (saved.q) { filter.value = saved.q; }
+  if (saved.status) { status.value = saved.status; }
+  applyFilter();
+  if (saved.sort) {
+    var desc = saved.sort.charAt(0) === '-', key = desc ? saved.sort.slice(1) : saved.sort;
+    heads.forEach(function (th) {
+      if (th.getAttribute('data-key') === key) { th.click(); if (desc) { th.click(); } }
+    });
+  }
+}());
+</script>
+</body>
+</html>
+
+"""####,
         "leaderboard.md.mustache": ####"""
 {{% CONTENT_TYPE: TEXT}}
 # Leaderboard — {{experiment}}
@@ -287,6 +460,47 @@ Stopped early; the weights are those of the best epoch.
 ```yaml
 {{{resolved_yaml}}}
 ```
+
+"""####,
+        "sweep-diff.md.mustache": ####"""
+{{% CONTENT_TYPE: TEXT}}
+# Sweep diff: `{{a.experiment}}` `{{a.run}}` → `{{b.experiment}}` `{{b.run}}`
+
+| | experiment | run | points | status |
+| --- | --- | --- | --- | --- |
+{{#sides}}
+| {{name}}{{#baseline}} (baseline){{/baseline}} | {{experiment}} | `{{run}}` | {{points}} | {{status}} |
+{{/sides}}
+
+## Configuration
+
+{{#has_config}}
+| key | A | B | |
+| --- | --- | --- | --- |
+{{#config}}
+| `{{path}}` | {{a}} | {{b}} | {{note}} |
+{{/config}}
+{{/has_config}}
+{{^has_config}}
+{{#has_shared}}
+The points both sweeps have are configured identically.
+{{/has_shared}}
+{{^has_shared}}
+The sweeps have no point in common.
+{{/has_shared}}
+{{/has_config}}
+
+## Points
+
+`{{target}}`: {{direction}} is better. Δ is B − A.
+
+| point | in |{{#columns}} {{name}} A | B | Δ |{{/columns}}
+| --- | --- |{{#columns}} --- | --- | --- |{{/columns}}
+{{#points}}
+| {{label}} | {{status}} |{{#cells}} {{a}} | {{b}} | {{delta}} |{{/cells}}
+{{/points}}
+
+{{summary}}.
 
 """####,
         "sweep.html.mustache": ####"""

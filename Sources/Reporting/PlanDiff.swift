@@ -77,8 +77,7 @@ public struct PlanDiff: Sendable {
     }
 
     public func text(color: Bool) -> String {
-        func bold(_ s: String) -> String { color ? "\u{1B}[1m" + s + "\u{1B}[0m" : s }
-        func tint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m" + s + "\u{1B}[0m" : s }
+        let style = TerminalStyle(color: color), bold = style.bold, tint = style.tint
         var out = bold("plan diff") + "\n  old \(old)\n  new \(new)\n\n" + bold("changed fields") + "\n"
         if config.isEmpty { out += "  none\n" } else {
             out += table(config.map { ["  " + $0.path, $0.values[0] ?? "(absent)", "→", $0.values[1] ?? "(absent)"] }) + "\n"

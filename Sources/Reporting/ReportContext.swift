@@ -128,10 +128,7 @@ public enum ReportContext {
         // The runtime's leaderboard decides the columns (transfer ones when present) and
         // the seed groups (mean ± standard deviation over points that differ only in seed).
         let board = (try? RunStore().read(s.dir)).map { Leaderboard(records: $0.points, target: s.target) }
-        var columns = board?.columnNames ?? [s.target] + Leaderboard.columns.filter { $0 != s.target }
-        if !columns.contains("val.accuracy"), s.points.contains(where: { $0.metrics["val.accuracy"] != nil }) {
-            columns.insert("val.accuracy", at: min(columns.count, 3))
-        }
+        let columns = s.columns
         var c: [String: Any] = ["experiment": s.experiment, "target": s.target, "tlc_version": tlcVersion,
                                 "direction": s.higherIsBetter ? "higher" : "lower", "point_count": s.points.count]
         if !s.sweptPaths.isEmpty { c["swept"] = s.sweptPaths.joined(separator: ", ") }
@@ -195,7 +192,8 @@ public enum ReportContext {
 
     /// One chart per swept parameter: the target metric of each succeeded point
     /// against that parameter's value (log axis for rates spread over decades).
-    static func sweepCharts(_ s: SweepData) -> [String] {
+    /// Charts are tagged `<idPrefix>-<n>` (several sweeps share the index page).
+    static func sweepCharts(_ s: SweepData, idPrefix: String = "sweep") -> [String] {
         let ok = s.points.filter { $0.status == "succeeded" && $0.metrics[s.target] != nil }
         let yFormat: Chart.Format = s.target.contains("accuracy") || s.target.contains("f1") ? .percent : .plain
         let yLabel = s.target + (yFormat == .percent ? " (%)" : unitSuffix(s.target))
@@ -209,7 +207,7 @@ public enum ReportContext {
             return others.first { !isNumeric($0) && distinct($0) <= 8 } ?? others.first { distinct($0) <= 8 }
         }
         return s.sweptPaths.enumerated().map { i, p in
-            let id = "sweep-\(i)"
+            let id = "\(idPrefix)-\(i)"
             let title = "\(s.target) against \(p)"
             let values = ok.map { $0.assignments[p] ?? .null }
             let seriesOf = seriesPath(except: p)

@@ -11,7 +11,7 @@ import Mustache
 
 public struct ReportTemplates: Sendable {
     /// The templates a report uses, by name (the file is `<name>.mustache`).
-    public static let names = ["report.md", "report.html", "leaderboard.md", "sweep.html", "diff.md"]
+    public static let names = ["report.md", "report.html", "leaderboard.md", "sweep.html", "diff.md", "sweep-diff.md", "index.html"]
 
     /// Where each template came from: "built-in" or a file path.
     public private(set) var sources: [String: String] = [:]

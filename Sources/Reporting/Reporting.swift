@@ -1,6 +1,7 @@
 // Reporting — what people read after a run: report.md and report.html of each
-// point, the leaderboard and report.html of a sweep, `tlc diff` between runs and
-// between specs, and the `tlc init` starters.
+// point, the leaderboard and report.html of a sweep, Outputs/index.html over every
+// run (IndexPage.swift), `tlc diff` between runs, between two sweeps point by
+// point and between specs, and the `tlc init` starters.
 //
 // Layering: Reporting sits above Runtime. The runtime knows nothing about
 // templates or charts; it calls a `RunReporter` (this module's `ReportWriter`,

@@ -69,7 +69,7 @@ public struct PointData: Sendable {
         guard fm.fileExists(atPath: path(dir, "metrics.json")) || fm.fileExists(atPath: path(dir, "resolved.yaml")) else {
             throw ReportError("\(dir) is not a finished run point (no metrics.json or resolved.yaml)")
         }
-        let resolved = (try? YAMLParser.parse(fileAt: path(dir, "resolved.yaml"))).map(ExperimentLoader.specValue) ?? .map([])
+        let resolved = resolvedSpec(dir)
         let rawMetrics = readJSON(path(dir, "metrics.json")) as? [String: Any] ?? [:]
         var metrics: [String: Double] = [:]
         var variants: [Variant] = []
@@ -142,6 +142,11 @@ public struct PointData: Sendable {
                          stages: stages, target: target)
     }
 
+    /// A point folder's resolved.yaml as a plain value (the empty map when missing or unreadable).
+    public static func resolvedSpec(_ dir: String) -> SpecValue {
+        (try? YAMLParser.parse(fileAt: path(dir, "resolved.yaml"))).map(ExperimentLoader.specValue) ?? .map([])
+    }
+
     /// The baseline evaluation (the first variant when there is no baseline).
     public var baselineEvaluation: VariantEvaluation? {
         evaluations.first { $0.variant == "baseline" } ?? evaluations.first
@@ -179,6 +184,17 @@ public struct SweepData: Sendable {
     public var ensembles: [Ensemble] = []
     /// Point labels in plan order (the order the grid spells).
     public var planOrder: [String]
+
+    /// The metric columns of the sweep's tables: the target, the leaderboard's
+    /// standard columns, the optional ones some point has, and val.accuracy when measured.
+    public var columns: [String] {
+        let present = Leaderboard.optionalColumns.filter { c in points.contains { $0.metrics[c] != nil } }
+        var columns = [target] + (Leaderboard.columns + present).filter { $0 != target }
+        if !columns.contains("val.accuracy"), points.contains(where: { $0.metrics["val.accuracy"] != nil }) {
+            columns.insert("val.accuracy", at: min(columns.count, 3))
+        }
+        return columns
+    }
 
     public static func read(_ dir: String) throws(ReportError) -> SweepData {
         guard let plan = readJSON(path(dir, "plan.json")) as? [String: Any] else {
@@ -234,7 +250,9 @@ public struct SweepData: Sendable {
                                     assignments: assignments[label] ?? [:], error: r["error"] as? String))
             }
         }
-        if let p = points.first, let t = try? PointData.read(path(dir, p.folder)).target, board["target"] == nil { target = t }
+        // Without a leaderboard: the first point's report.target (its resolved.yaml only, not its whole folder).
+        if board["target"] == nil, let p = points.first,
+           case .string(let t)? = PointData.resolvedSpec(path(dir, p.folder))["report"]?["target"] { target = t }
         let ensembles = (board["ensembles"] as? [[String: Any]] ?? []).map { e in
             Ensemble(description: e["description"] as? String ?? "ensemble", status: e["status"] as? String ?? "failed",
                      accuracy: number((e["metrics"] as? [String: Any])?["test.accuracy"]),

@@ -1,7 +1,8 @@
 // RunDiff — `tlc diff A B [C …]`: what differs between finished runs. The
 // resolved configurations as dotted paths (only keys that differ, old → new), the
 // metric deltas against the first run with an arrow saying better or worse for
-// that metric's direction (accuracy up, loss/bytes/time down), and the plan's
+// that metric's direction (accuracy up; loss, bytes, latency down; parameter
+// counts and wall-clock seconds neither), and the plan's
 // stages paired by kind: shared (same hash, computed once) or differing. Printed
 // as a terminal table, Markdown (the diff.md template) or JSON.
 import Foundation
@@ -22,16 +23,32 @@ public struct RunDiff: Sendable {
     public struct MetricRow: Sendable, Equatable {
         public var name: String
         public var values: [Double?]
-        public var higherIsBetter: Bool
+        /// nil: neither direction is better (parameter counts, wall-clock seconds).
+        public var higherIsBetter: Bool?
+        public init(name: String, values: [Double?], higherIsBetter: Bool?) {
+            self.name = name; self.values = values; self.higherIsBetter = higherIsBetter
+        }
         /// Whether a change from the baseline to `values[i]` is an improvement
-        /// (nil: no change or not comparable).
+        /// (nil: no change, not comparable, or a metric with no better direction).
         public func better(_ i: Int) -> Bool? {
-            guard i > 0, let a = values[0], let b = values[i], a.isFinite, b.isFinite, a != b else { return nil }
-            return higherIsBetter ? b > a : b < a
+            guard i > 0, let higher = higherIsBetter, let a = values[0], let b = values[i], a.isFinite, b.isFinite, a != b else { return nil }
+            return higher ? b > a : b < a
         }
         public func delta(_ i: Int) -> Double? {
             guard i > 0, let a = values[0], let b = values[i] else { return nil }
             return b - a
+        }
+        /// "↑ better", "↓ worse", or only the arrow when the metric has no better direction.
+        public func arrow(_ i: Int) -> String {
+            guard let d = delta(i), d != 0, d.isFinite else { return "" }
+            guard let b = better(i) else { return d > 0 ? "↑" : "↓" }
+            return (d > 0 ? "↑" : "↓") + (b ? " better" : " worse")
+        }
+        /// The change from the baseline for people: "+2.30 pp ↑ better", "=" when
+        /// equal, "" when a side has no value.
+        public func deltaCell(_ i: Int) -> String {
+            if let d = delta(i), d != 0, d.isFinite { return RunDiff.deltaText(d, name) + " " + arrow(i) }
+            return values[i] != nil && values[0] != nil ? "=" : ""
         }
     }
     public var metrics: [MetricRow]
@@ -83,9 +100,12 @@ public struct RunDiff: Sendable {
         return p.label.isEmpty ? "\(p.experiment)/\(folder)" : p.label
     }
 
-    /// Whether a larger value of a metric is better (accuracy up; loss, bytes, time down).
-    public static func higherIsBetter(_ metric: String) -> Bool {
+    /// Whether a larger value of a metric is better (true: accuracy, F1, top-5,
+    /// sparsity), a smaller one (false: loss, bytes, latency), or neither (nil:
+    /// parameter counts and wall-clock seconds describe a run, they do not judge it).
+    public static func higherIsBetter(_ metric: String) -> Bool? {
         let leaf = metric.split(separator: ".").suffix(2).joined(separator: ".")
+        if leaf.hasSuffix("params") || leaf.hasSuffix("seconds") { return nil }
         return ReportSpec.higherIsBetter(leaf) || leaf.contains("sparsity")
     }
 
@@ -159,19 +179,11 @@ public struct RunDiff: Sendable {
         return sign + String(format: "%.4f", a)
     }
 
-    public func arrow(_ row: MetricRow, _ i: Int) -> String {
-        guard let d = row.delta(i), d != 0, d.isFinite else { return "" }
-        guard let b = row.better(i) else { return d > 0 ? "↑" : "↓" }
-        return (d > 0 ? "↑" : "↓") + (b ? " better" : " worse")
-    }
+    public func arrow(_ row: MetricRow, _ i: Int) -> String { row.arrow(i) }
 
     /// The terminal table; ANSI colour (green better, red worse) only when `color`.
     public func text(color: Bool) -> String {
-        func paint(_ s: String, _ better: Bool?) -> String {
-            guard color, let better else { return s }
-            return (better ? "\u{1B}[32m" : "\u{1B}[31m") + s + "\u{1B}[0m"
-        }
-        func bold(_ s: String) -> String { color ? "\u{1B}[1m" + s + "\u{1B}[0m" : s }
+        let style = TerminalStyle(color: color), paint = style.paint, bold = style.bold
         var out = bold("runs") + "\n"
         for (i, r) in runs.enumerated() { out += "  \(Self.letter(i)) \(r)\(i == 0 ? "  (baseline)" : "")\n" }
         out += "\n" + bold("configuration") + "\n"
@@ -193,8 +205,7 @@ public struct RunDiff: Sendable {
                 for i in runs.indices {
                     cells.append(Self.value(m.values[i], m.name))
                     if i == 0 { continue }
-                    if let d = m.delta(i), d != 0, d.isFinite { cells.append(Self.deltaText(d, m.name) + " " + arrow(m, i)) }
-                    else { cells.append(m.values[i] != nil && m.values[0] != nil ? "=" : "") }
+                    cells.append(m.deltaCell(i))
                     p.append(m.better(i))
                 }
                 rows.append(cells)
@@ -236,7 +247,7 @@ public struct RunDiff: Sendable {
             "metrics": metrics.map { m -> [String: Any] in
                 ["name": m.name, "values": m.values.indices.map { i -> [String: Any] in
                     var cell: [String: Any] = ["value": Self.value(m.values[i], m.name)]
-                    if let d = m.delta(i), d != 0, d.isFinite { cell["delta"] = Self.deltaText(d, m.name); cell["arrow"] = arrow(m, i) }
+                    if let d = m.delta(i), d != 0, d.isFinite { cell["delta"] = Self.deltaText(d, m.name); cell["arrow"] = m.arrow(i) }
                     return cell
                 }]
             },
@@ -254,7 +265,7 @@ public struct RunDiff: Sendable {
                 .object([("path", .string(c.path)), ("values", .list(c.values.map { $0.map(SpecValue.string) ?? .null }))])
             })),
             ("metrics", .list(metrics.map { m in
-                .object([("name", .string(m.name)), ("higher_is_better", .bool(m.higherIsBetter)),
+                .object([("name", .string(m.name)), ("higher_is_better", m.higherIsBetter.map(SpecValue.bool) ?? .null),
                          ("values", .list(m.values.map { $0.map(SpecValue.double) ?? .null })),
                          ("deltas", .list(m.values.indices.dropFirst().map { m.delta($0).map(SpecValue.double) ?? .null })),
                          ("better", .list(m.values.indices.dropFirst().map { m.better($0).map(SpecValue.bool) ?? .null }))])
@@ -267,12 +278,27 @@ public struct RunDiff: Sendable {
     }
 }
 
+/// ANSI styling of the diffs' terminal tables; plain text when `color` is false
+/// (piped, or NO_COLOR).
+struct TerminalStyle {
+    let color: Bool
+    func tint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m" + s + "\u{1B}[0m" : s }
+    func bold(_ s: String) -> String { tint(s, "1") }
+    /// Green for better, red for worse, unchanged for neither.
+    func paint(_ s: String, _ better: Bool?) -> String { better.map { tint(s, $0 ? "32" : "31") } ?? s }
+}
+
 /// Columns padded to their widest cell (the last column is not padded).
 func table(_ rows: [[String]]) -> String {
+    padded(rows).map { $0.joined(separator: "  ") }.joined(separator: "\n")
+}
+
+/// Each cell padded to its column's widest cell, or `minWidths[c]` when wider (the
+/// last cell of a row is not padded); join with two spaces.
+func padded(_ rows: [[String]], minWidths: [Int] = []) -> [[String]] {
     let n = rows.map(\.count).max() ?? 0
-    let widths = (0..<n).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
+    let widths = (0..<n).map { c in max(minWidths[safe: c] ?? 0, rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0) }
     return rows.map { row in
         row.enumerated().map { c, cell in c == row.count - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
-            .joined(separator: "  ")
-    }.joined(separator: "\n")
+    }
 }

@@ -64,8 +64,22 @@ enum Retained {
 struct CommandFailure: Error { var code: Int32 }
 
 enum Output {
+    /// When set, what a command prints on stdout is collected here instead (tests run
+    /// commands in-process, in parallel, and read their output without touching fd 1).
+    @TaskLocal static var capture: Capture?
+
+    final class Capture: @unchecked Sendable {
+        private let lock = NSLock()
+        private var collected = ""
+        var text: String { lock.withLock { collected } }
+        func append(_ s: String) { lock.withLock { collected += s } }
+    }
+
     static func err(_ text: String) { FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8)) }
-    static func out(_ text: String) { FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8)) }
+    static func out(_ text: String) {
+        let line = text.hasSuffix("\n") ? text : text + "\n"
+        if let capture { capture.append(line) } else { FileHandle.standardOutput.write(Data(line.utf8)) }
+    }
     static func diagnostics(_ ds: [Diagnostic]) { for d in ds { err(d.description) } }
 }
 
@@ -199,6 +213,8 @@ struct Run: ParsableCommand {
             Output.err("tlc run: \(error)")
             throw CommandFailure(code: 1)
         }
+        // The run folder is in place: Outputs/index.html lists it (failed runs too, by status).
+        refreshIndex(outputRoot: output, templates: reporter.templates, command: "run")
         Output.out(json ? result.json : Self.summary(result))
         if result.status != "succeeded" { throw CommandFailure(code: 1) }
     }

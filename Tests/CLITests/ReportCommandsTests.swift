@@ -5,6 +5,8 @@
 import Foundation
 import Testing
 import Reporting
+import Runtime
+import TestSupport
 @testable import TLCCommands
 
 @Suite(.serialized) struct ReportCommandsTests {
@@ -68,6 +70,112 @@ import Reporting
         #expect(TLC.run(["run", file, "--output", out, "--template", templates]) == 2)
         #expect(TLC.run(["run", file, "--output", out, "--template", dir + "/missing"]) == 2)
         #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/repcli").count == runs)
+    }
+
+    /// Runs a command in-process; returns its exit code and what it printed on stdout.
+    func captured(_ arguments: [String]) -> (code: Int32, out: String) {
+        let capture = Output.Capture()
+        let code = Output.$capture.withValue(capture) { TLC.run(arguments) }
+        return (code, capture.text)
+    }
+
+    @Test func twoSweepsAreComparedPointByPoint() throws {
+        let dir = try temp()
+        let file = dir + "/tinydiff.yaml", out = dir + "/Outputs"
+        try TestSpecs.tinySweep(name: "tinydiff").write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(TLC.run(["run", file, "--output", out]) == 0)
+        #expect(TLC.run(["run", file, "--output", out, "--set", "seed=6"]) == 0)
+        let runs = RunStore(outputRoot: out).runs(of: "tinydiff")
+        try #require(runs.count == 2)
+        let (a, b) = (runs[1], runs[0])                       // newest first: tinydiff@1 is A, @latest is B
+        let labels = a.points.map(\.label)
+        #expect(labels.count == 4 && Set(labels) == Set(b.points.map(\.label)))
+        let target = a.target                                 // the sweep's report.target (val.accuracy by default)
+        #expect(target.hasSuffix("accuracy") && b.target == target)
+        /// A metric of a point, read straight from its metrics.json.
+        func metric(_ run: RunRecord, _ label: String, _ name: String) throws -> Double {
+            let point = try #require(run.points.first { $0.label == label })
+            let data = try Data(contentsOf: URL(fileURLWithPath: point.path + "/metrics.json"))
+            return try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?[name] as? Double)
+        }
+        func percent(_ v: Double) -> String { String(format: "%.2f%%", v * 100) }
+        /// The delta as the tables write it: percentage points, a real minus sign, the verdict.
+        func delta(_ d: Double) -> String {
+            d == 0 ? "=" : (d > 0 ? "+" : "−") + String(format: "%.2f pp", abs(d) * 100) + (d > 0 ? " ↑ better" : " ↓ worse")
+        }
+
+        let text = captured(["diff", "tinydiff@1", "tinydiff@latest", "--output", out])
+        #expect(text.code == 0)
+        #expect(text.out.contains(a.id) && text.out.contains(b.id) && a.id != b.id)
+        #expect(text.out.contains("seed  5  →  6"), "the configuration part names the changed seed")
+        var changed = 0
+        for label in labels {
+            let lines = text.out.split(separator: "\n").filter { $0.hasPrefix("  \(label) ") }
+            #expect(lines.count == 1, "\(label) should have one row: \(text.out)")
+            // Columns are two or more spaces apart: point, in, then the target's A, B and Δ.
+            let cells = lines.first.map { $0.split(separator: #/  +/#).map(String.init) } ?? []
+            let (va, vb) = (try metric(a, label, target), try metric(b, label, target))
+            #expect(Array(cells.prefix(5)) == [label, "both", percent(va), percent(vb), delta(vb - va)], "\(cells)")
+            if vb != va { changed += 1 }
+        }
+        #expect(changed > 0, "another seed changes some \(target)")
+
+        let md = captured(["diff", "tinydiff@1", "tinydiff@latest", "--output", out, "--format", "md"])
+        #expect(md.code == 0 && md.out.contains("`\(a.id)`") && md.out.contains("`\(b.id)`"))
+        for label in labels {
+            let rows = md.out.split(separator: "\n").filter { $0.hasPrefix("| \(label) | both | ") }
+            #expect(rows.count == 1)
+            let (va, vb) = (try metric(a, label, target), try metric(b, label, target))
+            #expect(rows.first?.hasPrefix("| \(label) | both | \(percent(va)) | \(percent(vb)) | \(delta(vb - va)) |") == true, "\(rows)")
+        }
+
+        let json = captured(["diff", a.path, b.id, "--output", out, "--format", "json"])
+        #expect(json.code == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
+        #expect((object["sweeps"] as? [[String: Any]])?.map { $0["run_id"] as? String } == [a.id, b.id])
+        #expect(object["target"] as? String == target)
+        let rows = try #require(object["points"] as? [[String: Any]])
+        #expect(rows.compactMap { $0["label"] as? String }.sorted() == labels.sorted())
+        for row in rows {
+            let label = try #require(row["label"] as? String)
+            let metrics = try #require(row["metrics"] as? [[String: Any]])
+            #expect(metrics.first?["name"] as? String == target)
+            for name in [target, "test.accuracy", "test.loss"] {
+                let m = try #require(metrics.first { $0["name"] as? String == name }, "\(name)")
+                let (va, vb) = (try metric(a, label, name), try metric(b, label, name))
+                #expect(m["values"] as? [Double] == [va, vb])
+                #expect(abs(try #require(m["delta"] as? Double) - (vb - va)) < 1e-12)
+                #expect(m["better"] as? Bool == (vb == va ? nil : name == "test.loss" ? vb < va : vb > va))
+            }
+            let seconds = try #require(metrics.first { $0["name"] as? String == "time.train_seconds" })
+            #expect(seconds["better"] is NSNull && seconds["higher_is_better"] is NSNull)
+        }
+
+        // One sweep and one run, an unknown run, a sweep that is not there: exit code 2.
+        try Self.small.write(toFile: dir + "/repcli.yaml", atomically: true, encoding: .utf8)
+        #expect(TLC.run(["run", dir + "/repcli.yaml", "--output", out]) == 0)
+        #expect(captured(["diff", "tinydiff@latest", "repcli@latest", "--output", out]).code == 2)
+        #expect(captured(["diff", "tinydiff@latest", "nothere", "--output", out]).code == 2)
+        #expect(captured(["diff", "tinydiff@latest", "tinydiff@5", "--output", out]).code == 2)
+
+        // Every `tlc run` rewrote Outputs/index.html: both sweeps and the single run, each linking its report.
+        let index = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        let all = RunStore(outputRoot: out).allRuns()
+        #expect(all.count == 3)
+        for run in all {
+            #expect(index.contains("<a href=\"\(run.experiment)/\(run.id)/report.html\">\(run.id)</a>"), "\(run.id)")
+            #expect(FileManager.default.fileExists(atPath: run.path + "/report.html"))
+        }
+        #expect(index.contains("<details><summary>4 points, ranked by \(target)"))
+        // `tlc report --index` with the columns asked for; bad uses are exit code 2.
+        #expect(captured(["report", "--index", "--metrics", "test.accuracy, val.accuracy", "--output", out]).code == 0)
+        let custom = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        #expect(custom.contains("<th data-key=\"test.accuracy\"") && custom.contains("<th data-key=\"val.accuracy\"")
+                && !custom.contains("<th data-key=\"target\""))
+        #expect(TLC.run(["report", "--metrics", "test.accuracy", "--output", out]) == 2)     // --metrics is for --index
+        #expect(TLC.run(["report", "--index", "--metrics", ",", "--output", out]) == 2)
+        #expect(TLC.run(["report", "--output", out]) == 2)                                   // neither a run nor --index
+        #expect(TLC.run(["report", "--index", "--output", dir + "/missing"]) == 2)
     }
 
     @Test func reportTemplateInTheSpecIsRelativeToTheSpec() throws {

@@ -9,6 +9,7 @@
 import Foundation
 import Testing
 @testable import Reporting
+import Runtime
 
 let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
     .first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -77,6 +78,66 @@ struct BrowserTests {
         for chart in charts { #expect(dom.contains("data-chart=\"\(chart)\""), "chart \(chart) missing from the rendered DOM") }
         #expect(dom.components(separatedBy: "<svg").count - 1 == charts.count)
         #expect(!dom.contains("parsererror"))
+    }
+
+    /// Outputs/index.html: it renders without errors, the header click sorts the runs
+    /// (driven through the page's own address state, `#sort=KEY` clicks that column's
+    /// header, `-KEY` twice), the text box and the status menu filter them, and every
+    /// link is a report that exists.
+    @Test func theIndexSortsAndFiltersInChromium() throws {
+        let out = try indexFixture()
+        try IndexPage(store: RunStore(outputRoot: out)).write()
+        let html = out + "/index.html"
+        let shots = ProcessInfo.processInfo.environment["TLC_SCREENSHOTS"]
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("tlc-screenshots").path
+        try FileManager.default.createDirectory(atPath: shots, withIntermediateDirectories: true)
+        let png = shots + "/index.png"
+        try? FileManager.default.removeItem(atPath: png)
+        let (code, _, log) = try browse(["--screenshot=\(png)", "--window-size=1400,1200", "--hide-scrollbars"], html + "#q=3e-3")
+        #expect(code == 0 && pageErrors(log).isEmpty, "\(pageErrors(log))")
+        #expect((FileManager.default.contents(atPath: png)?.count ?? 0) > 30_000, "a nearly empty screenshot")
+        print("screenshot: \(png)")
+
+        /// The run rows in DOM order once the page's script ran, and whether each is shown.
+        func rows(_ fragment: String) throws -> (rows: [(id: String, shown: Bool)], dom: String) {
+            let (code, dom, log) = try browse(["--dump-dom"], html + fragment)
+            #expect(code == 0 && pageErrors(log).isEmpty, "\(fragment): \(pageErrors(log))")
+            #expect(dom.contains("</footer>"))
+            let rows = dom.matches(of: #/<tbody class="run"[^>]*>/#).map { m in
+                (id: m.0.firstMatch(of: #/data-run="([^"]+)"/#).map { String($0.1) } ?? "", shown: !m.0.contains(#/ hidden=""/#))
+            }
+            return (rows, dom)
+        }
+        let plain = try rows("")
+        #expect(plain.rows.map(\.id) == indexRunIDs && plain.rows.allSatisfy(\.shown))
+        #expect(plain.dom.contains("<input id=\"filter\" type=\"search\"") && plain.dom.contains("<select id=\"status\""))
+        for href in plain.dom.matches(of: #/href="([^"]+)"/#).map({ String($0.1) }) {
+            #expect(FileManager.default.fileExists(atPath: out + "/" + (href.removingPercentEncoding ?? href)), "\(href)")
+        }
+        for id in indexRunIDs.dropLast() { #expect(plain.dom.contains("<a href=\"\(id)/report.html\"") || plain.dom.contains("/\(id)/report.html\">\(id)</a>"), "\(id) is linked") }
+
+        // One click on "date": oldest first.
+        #expect(try rows("#sort=date").rows.map(\.id) == indexRunIDs.reversed())
+        // Two clicks on test.accuracy: highest first, as metrics.json says (ties keep newest first; no value last).
+        let records = RunStore(outputRoot: out).allRuns()
+        let accuracy = Dictionary(uniqueKeysWithValues: records.map { ($0.id, IndexPage.bestPoint($0)?.metrics["test.accuracy"]) })
+        let byAccuracy = indexRunIDs.enumerated().sorted { x, y in
+            switch (accuracy[x.element] ?? nil, accuracy[y.element] ?? nil) {
+            case let (a?, b?): return a != b ? a > b : x.offset < y.offset
+            case (.some, nil): return true
+            case (nil, .some): return false
+            case (nil, nil): return x.offset < y.offset
+            }
+        }.map(\.element)
+        #expect(byAccuracy != indexRunIDs, "the fixture's order must differ for the sort to show")
+        #expect(try rows("#sort=-test.accuracy").rows.map(\.id) == byAccuracy)
+        // The text box (a point label matches its sweep) and the status menu.
+        let sgd = try rows("#q=kind%3Dsgd")
+        #expect(sgd.rows.filter(\.shown).map(\.id) == ["20261129-010200-cccc"])
+        #expect(sgd.dom.contains("<details open=\"\">") && sgd.dom.contains("<tr class=\"point match\" data-label=\"lr=0.01,kind=sgd\">"))
+        #expect(try rows("#status=failed").rows.filter(\.shown).map(\.id) == ["20261128-230000-ffff"])
+        #expect(try rows("#q=small&status=succeeded").rows.filter(\.shown).map(\.id)
+                == ["20261129-010200-cccc", "20261129-010100-bbbb", "20261129-010000-aaaa"])
     }
 
     /// The check above can fail: a page with a script error is caught.

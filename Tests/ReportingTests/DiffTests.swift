@@ -34,6 +34,12 @@ func golden(_ name: String, _ actual: String) throws {
         #expect(acc.name == "test.accuracy" && acc.better(1) == true)
         #expect(diff.metrics.first { $0.name == "test.loss" }?.better(1) == true)      // loss went down
         #expect(diff.metrics.first { $0.name == "val.accuracy" }?.better(1) == false)  // validation accuracy went down
+        // Parameter counts and wall-clock seconds are neither better nor worse: an arrow, no verdict.
+        let seconds = try #require(diff.metrics.first { $0.name == "time.train_seconds" })
+        #expect(try #require(seconds.delta(1)) > 0 && seconds.better(1) == nil && seconds.arrow(1) == "↑")
+        #expect(RunDiff.higherIsBetter("model.params") == nil && RunDiff.higherIsBetter("variants.pruned.params") == nil)
+        #expect(RunDiff.higherIsBetter("model.bytes") == false && RunDiff.higherIsBetter("latency.per_image_ms") == false)
+        #expect(RunDiff.higherIsBetter("test.macro_f1") == true && RunDiff.higherIsBetter("variants.pruned.sparsity") == true)
         #expect(diff.stages.filter { $0.status == "shared" }.map(\.kind) == ["data.load", "data.normalize", "model.init"])
         #expect(diff.stages.first { $0.kind == "train" }?.status == "differs")
         try golden("diff-lr.txt", diff.text(color: false))
@@ -61,6 +67,101 @@ func golden(_ name: String, _ actual: String) throws {
         // A run against a sweep point.
         let mixed = try DiffTargets.resolve([out + "/" + runA, out + "/" + sweepRun + "/lr=1e-3,kind=adam"], store: store)
         #expect(mixed.count == 2)
+    }
+
+    /// A later run of the fixture sweep (smallsweep@latest): seed 8 instead of 7, one
+    /// point better and one worse on test.accuracy, `lr=3e-4,kind=sgd` gone and
+    /// `lr=0.1,kind=adam` new. Returns its directory.
+    func laterSweep(_ out: String) throws -> String {
+        let fm = FileManager.default
+        let a = out + "/" + sweepRun, b = out + "/smallsweep/20261130-010200-eeee"
+        try fm.copyItem(atPath: a, toPath: b)
+        func edit(_ file: String, _ change: (inout [String: Any]) -> Void) throws {
+            var o = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: b + "/" + file))) as? [String: Any])
+            change(&o)
+            try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]).write(to: URL(fileURLWithPath: b + "/" + file))
+        }
+        try fm.removeItem(atPath: b + "/lr=3e-4,kind=sgd")
+        try fm.copyItem(atPath: b + "/lr=0.01,kind=adam", toPath: b + "/lr=0.1,kind=adam")
+        for point in try fm.contentsOfDirectory(atPath: b) where !point.hasSuffix(".json") {
+            let resolved = b + "/" + point + "/resolved.yaml"
+            try String(contentsOfFile: resolved, encoding: .utf8).replacingOccurrences(of: "\nseed: 7\n", with: "\nseed: 8\n")
+                .write(toFile: resolved, atomically: true, encoding: .utf8)
+        }
+        try edit("lr=3e-3,kind=adam/metrics.json") { $0["test.accuracy"] = 0.75 }       // 73.20% → 75.00%
+        try edit("lr=1e-3,kind=sgd/metrics.json") { $0["test.accuracy"] = 0.45 }        // 47.20% → 45.00%
+        try edit("lr=0.1,kind=adam/metrics.json") { $0["test.accuracy"] = 0.5 }
+        func renamed(_ list: Any?) -> [[String: Any]] {
+            var items = (list as? [[String: Any]] ?? []).filter { $0["label"] as? String != "lr=3e-4,kind=sgd" }
+            if var copy = items.first(where: { $0["label"] as? String == "lr=0.01,kind=adam" }) {
+                copy["label"] = "lr=0.1,kind=adam"
+                if copy["folder"] != nil { copy["folder"] = "lr=0.1,kind=adam" }
+                items.append(copy)
+            }
+            return items
+        }
+        try edit("plan.json") { $0["points"] = renamed($0["points"]) }
+        try edit("leaderboard.json") { $0["points"] = renamed($0["points"]) }
+        return b
+    }
+
+    @Test func twoSweepsPointByPoint() throws {
+        let out = try fixtureOutputs()
+        let later = try laterSweep(out)
+        let store = RunStore(outputRoot: out)
+        let pair = try #require(try DiffTargets.sweepPair(["smallsweep@1", "smallsweep@latest"], store: store, baseline: nil))
+        #expect(pair.a.run.id == "20261129-010200-cccc" && pair.b.run.id == "20261130-010200-eeee")
+        let diff = SweepDiff(a: pair.a.sweep, runA: pair.a.run, b: pair.b.sweep, runB: pair.b.run)
+        // A's grid order, then the point only B has; every label once.
+        #expect(diff.rows.map(\.label) == ["lr=0.01,kind=adam", "lr=0.01,kind=sgd", "lr=3e-3,kind=adam", "lr=3e-3,kind=sgd",
+                                          "lr=1e-3,kind=adam", "lr=1e-3,kind=sgd", "lr=3e-4,kind=adam", "lr=3e-4,kind=sgd",
+                                          "lr=0.1,kind=adam"])
+        func row(_ label: String) throws -> SweepDiff.Row { try #require(diff.rows.first { $0.label == label }) }
+        #expect(try row("lr=3e-4,kind=sgd").status == "only in A" && row("lr=0.1,kind=adam").status == "only in B")
+        #expect(try row("lr=0.01,kind=sgd").status == "both")
+        let up = try row("lr=3e-3,kind=adam").metrics[0], down = try row("lr=1e-3,kind=sgd").metrics[0]
+        #expect(up.name == "test.accuracy" && up.values == [0.732, 0.75] && up.delta(1) == 0.75 - 0.732 && up.better(1) == true)
+        #expect(down.values == [0.472, 0.45] && down.better(1) == false)
+        #expect(try row("lr=3e-4,kind=sgd").metrics[0].values == [0.266, nil])
+        // Seconds and counts get no verdict.
+        #expect(try row("lr=3e-3,kind=adam").metrics.filter { $0.name == "time.train_seconds" || $0.name.hasSuffix("params") }
+            .allSatisfy { $0.higherIsBetter == nil && $0.better(1) == nil })
+        #expect(diff.columns.prefix(2) == ["test.accuracy", "test.loss"])
+        #expect(diff.config == [SweepDiff.ConfigChange(path: "seed", values: ["7", "8"], points: 7)])
+        #expect(diff.summary == SweepDiff.Summary(compared: 7, better: 1, worse: 1, equal: 5, onlyA: 1, onlyB: 1))
+
+        let text = diff.text(color: false)
+        #expect(text.contains("20261129-010200-cccc") && text.contains("20261130-010200-eeee"))
+        #expect(text.contains("  lr=3e-3,kind=adam  both       73.20%  75.00%  +1.80 pp ↑ better"), "\(text)")
+        #expect(text.contains("−2.20 pp ↓ worse") && !text.contains("\u{1B}"))
+        #expect(diff.text(color: true).contains("\u{1B}[31m−2.20 pp ↓ worse"))
+        try golden("diff-sweeps.txt", text)
+        try golden("diff-sweeps.md", try diff.markdown())
+        try golden("diff-sweeps.json", diff.json.prettyJSON().replacingOccurrences(of: out, with: "OUT") + "\n")
+        // The JSON says the same in numbers.
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(diff.json.prettyJSON().utf8)) as? [String: Any])
+        let points = try #require(json["points"] as? [[String: Any]])
+        let first = try #require(points.first { $0["label"] as? String == "lr=3e-3,kind=adam" }?["metrics"] as? [[String: Any]])
+        #expect(abs(try #require(first[0]["delta"] as? Double) - (0.75 - 0.732)) < 1e-12 && first[0]["better"] as? Bool == true)
+        #expect((json["sweeps"] as? [[String: Any]])?.map { $0["run_id"] as? String } == ["20261129-010200-cccc", "20261130-010200-eeee"])
+        #expect(later.hasSuffix("eeee"))
+    }
+
+    @Test func twoSweepsNeedTwoSweeps() throws {
+        let out = try fixtureOutputs()
+        _ = try laterSweep(out)
+        let store = RunStore(outputRoot: out)
+        func message(_ refs: [String]) -> String {
+            do { _ = try DiffTargets.sweepPair(refs, store: store, baseline: nil); return "" } catch { return error.description }
+        }
+        #expect(message(["smallsweep@latest", "small@latest"]).contains("is a sweep (8 points) but 'small@latest' is one run"))
+        #expect(message(["small@latest", "smallsweep@latest"]).contains("give two sweeps"))
+        #expect(message(["smallsweep@latest", "nothere"]).contains("no run 'nothere'"))
+        // Not a pair of sweeps: the usual diff takes them (two runs; a sweep and its point's label; --baseline).
+        #expect(try DiffTargets.sweepPair(["small@1", "small@latest"], store: store, baseline: nil) == nil)
+        #expect(try DiffTargets.sweepPair(["smallsweep@latest", "lr=0.01,kind=sgd"], store: store, baseline: nil) == nil)
+        #expect(try DiffTargets.sweepPair(["smallsweep@1", "smallsweep@latest"], store: store, baseline: "lr=0.01,kind=sgd") == nil)
+        #expect(try DiffTargets.resolve(["smallsweep@1", "smallsweep@latest"], store: store, baseline: "lr=0.01,kind=sgd").count == 2)
     }
 
     @Test func badReferencesAreErrorsThatSayWhatExists() throws {
