@@ -73,7 +73,7 @@ public enum ReportContext {
         c["has_variants"] = !d.variants.isEmpty
         c["variant_columns"] = variantColumns.map { ["name": $0] }
         c["variants"] = d.variants.map { v -> [String: Any] in
-            ["name": v.name, "cells": variantColumns.map { n in ["value": v.metrics[n].map { format($0, metric: n) } ?? "–"] }]
+            ["name": v.name, "cells": TemplateList.cells(variantColumns.map { n in v.metrics[n].map { format($0, metric: n) } ?? "–" })]
         }
         c["resolved_yaml"] = ((try? String(contentsOfFile: path(d.dir, "resolved.yaml"), encoding: .utf8)) ?? "")
             .trimmingCharacters(in: .newlines)
@@ -137,20 +137,21 @@ public enum ReportContext {
         c["points"] = s.points.map { p -> [String: Any] in
             ["rank": p.rank.map(String.init) ?? "–", "label": p.label, "folder": p.folder, "status": p.status,
              "succeeded": p.status == "succeeded", "best": p.label == bestLabel,
-             "cells": columns.map { n in ["value": p.metrics[n].map { format($0, metric: n) } ?? "–"] }]
+             "cells": TemplateList.cells(columns.map { n in p.metrics[n].map { format($0, metric: n) } ?? "–" })]
         }
         if let best = s.points.first(where: { $0.rank == 1 }), let v = best.metrics[s.target] {
-            c["best"] = ["label": best.label, "folder": best.folder, "value": format(v, metric: s.target)]
+            c["best"] = TemplateRecord(fields: ["label": best.label, "folder": best.folder, "value": format(v, metric: s.target)],
+                                       text: "\(best.label) (\(s.target) \(format(v, metric: s.target)))")
         }
         let groups = board?.groups ?? []
         c["has_groups"] = !groups.isEmpty
         c["groups"] = groups.map { g -> [String: Any] in
-            ["label": g.label, "count": g.count, "cells": columns.map { n -> [String: String] in
-                guard let m = g.mean[n] else { return ["value": "–"] }
+            ["label": g.label, "count": g.count, "cells": TemplateList.cells(columns.map { n -> String in
+                guard let m = g.mean[n] else { return "–" }
                 let spread = g.count > 1 ? " ± " + Leaderboard.format(g.std[n] ?? 0, metric: n, spread: true) : ""
                 let interval = g.ci95[n].map { " [\(format($0.low, metric: n)), \(format($0.high, metric: n))]" } ?? ""
-                return ["value": format(m, metric: n) + spread + interval]
-            }]
+                return format(m, metric: n) + spread + interval
+            })]
         }
         let comparisons = board?.comparisons ?? []
         c["has_comparisons"] = !comparisons.isEmpty

@@ -24,44 +24,53 @@ public struct ReportWriter: RunReporter {
         self.templates = try ReportTemplates(directory: templateDirectory)
     }
 
-    /// report.md and report.html of one point's folder, and compression.md when it has variants.
-    public func writePointReport(pointDir: String) throws {
+    /// report.md and report.html of one point's folder, and compression.md when it has
+    /// variants — into `destination` (default: the folder itself).
+    public func writePointReport(pointDir: String) throws { try writePointReport(pointDir: pointDir, into: pointDir) }
+
+    func writePointReport(pointDir: String, into destination: String) throws {
         let data = try PointData.read(pointDir)
-        try write(templates.render("report.md", ReportContext.point(data, charts: false)), to: pointDir, "report.md")
-        try write(templates.render("report.html", ReportContext.point(data, charts: true)), to: pointDir, "report.html")
+        try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+        try write(templates.render("report.md", ReportContext.point(data, charts: false)), to: destination, "report.md")
+        try write(templates.render("report.html", ReportContext.point(data, charts: true)), to: destination, "report.html")
         func json(_ name: String) -> [String: Any]? {
             (try? Data(contentsOf: URL(fileURLWithPath: path(pointDir, name)))).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
         }
         if let md = CompressionReport.markdown(data, details: json("compression.json"), latency: json("latency.json")) {
-            try write(md, to: pointDir, "compression.md")
+            try write(md, to: destination, "compression.md")
         }
     }
 
     /// leaderboard.md and report.html at the top of a sweep folder.
-    public func writeSweepReport(sweepDir: String) throws {
+    public func writeSweepReport(sweepDir: String) throws { try writeSweepReport(sweepDir: sweepDir, into: sweepDir) }
+
+    func writeSweepReport(sweepDir: String, into destination: String) throws {
         let data = try SweepData.read(sweepDir)
-        try write(templates.render("leaderboard.md", ReportContext.sweep(data, charts: false)), to: sweepDir, "leaderboard.md")
-        try write(templates.render("sweep.html", ReportContext.sweep(data, charts: true)), to: sweepDir, "report.html")
+        try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+        try write(templates.render("leaderboard.md", ReportContext.sweep(data, charts: false)), to: destination, "leaderboard.md")
+        try write(templates.render("sweep.html", ReportContext.sweep(data, charts: true)), to: destination, "report.html")
     }
 
     /// Re-renders every report of a finished run directory (a single run, a sweep,
-    /// or one point of a sweep); returns the files written.
+    /// or one point of a sweep) into `destination` (default: the run directory, in
+    /// place; a sweep's point reports go to its point folders there); returns the files written.
     @discardableResult
-    public func rewrite(runDir: String) throws -> [String] {
+    public func rewrite(runDir: String, into destination: String? = nil) throws -> [String] {
         let fm = FileManager.default
+        let out = destination ?? runDir
         if fm.fileExists(atPath: path(runDir, "metrics.json")) {
-            try writePointReport(pointDir: runDir)
-            return [path(runDir, "report.md"), path(runDir, "report.html")]
+            try writePointReport(pointDir: runDir, into: out)
+            return [path(out, "report.md"), path(out, "report.html")]
         }
         let sweep = try SweepData.read(runDir)
         var written: [String] = []
         for p in sweep.points where p.status == "succeeded" {
-            let dir = path(runDir, p.folder)
-            try writePointReport(pointDir: dir)
+            let dir = path(out, p.folder)
+            try writePointReport(pointDir: path(runDir, p.folder), into: dir)
             written += [path(dir, "report.md"), path(dir, "report.html")]
         }
-        try writeSweepReport(sweepDir: runDir)
-        return written + [path(runDir, "leaderboard.md"), path(runDir, "report.html")]
+        try writeSweepReport(sweepDir: runDir, into: out)
+        return written + [path(out, "leaderboard.md"), path(out, "report.html")]
     }
 
     func write(_ text: String, to dir: String, _ name: String) throws {

@@ -136,6 +136,8 @@ struct Report: ParsableCommand {
     @Option(help: ArgumentHelp("With --index: the metric columns, comma-separated (default: target,test.accuracy; "
                                + "`target` is each run's report.target).", valueName: "names")) var metrics: String?
     @Option(help: ArgumentHelp("A folder of report templates overriding the built-in ones.", valueName: "dir")) var template: String?
+    @Option(help: ArgumentHelp("Write the run's reports into this folder instead of over the run's own (a sweep's point reports go to its point folders there).",
+                               valueName: "dir")) var into: String?
     @OptionGroup var root: OutputRootOption
 
     /// --metrics as a list of names.
@@ -146,6 +148,7 @@ struct Report: ParsableCommand {
     func validate() throws {
         if reference == nil && !index { throw ValidationError("give a run to write its reports again, or --index for the page of every run") }
         if metrics != nil && !index { throw ValidationError("--metrics chooses the columns of --index") }
+        if into != nil && reference == nil { throw ValidationError("--into writes a run's reports elsewhere: give the run") }
         if metrics != nil && metricNames.isEmpty { throw ValidationError("--metrics needs metric names, e.g. --metrics target,test.accuracy,val.accuracy") }
     }
 
@@ -154,7 +157,7 @@ struct Report: ParsableCommand {
         let templates = try loadTemplates(template, command: "report")
         if let record {
             do {
-                for file in try ReportWriter(templates: templates).rewrite(runDir: record.path) { Output.out("wrote \(file)") }
+                for file in try ReportWriter(templates: templates).rewrite(runDir: record.path, into: into) { Output.out("wrote \(file)") }
             } catch {
                 Output.err("tlc report: \(error)")
                 throw CommandFailure(code: 1)

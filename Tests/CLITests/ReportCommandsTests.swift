@@ -59,6 +59,11 @@ import TestSupport
         let templates = dir + "/tpl"
         try FileManager.default.createDirectory(atPath: templates, withIntermediateDirectories: true)
         try "{{% CONTENT_TYPE: TEXT}}\nmine: {{experiment}} {{target_value}}\n".write(toFile: templates + "/report.md.mustache", atomically: true, encoding: .utf8)
+        // --into keeps the run's own reports and writes the new ones elsewhere.
+        let own = try String(contentsOfFile: run + "/report.md", encoding: .utf8)
+        #expect(TLC.run(["report", "repcli@latest", "--output", out, "--template", templates, "--into", dir + "/mine"]) == 0)
+        #expect(try String(contentsOfFile: dir + "/mine/report.md", encoding: .utf8).hasPrefix("mine: repcli "))
+        #expect(try String(contentsOfFile: run + "/report.md", encoding: .utf8) == own)
         #expect(TLC.run(["report", "repcli@latest", "--output", out, "--template", templates]) == 0)
         #expect(try String(contentsOfFile: run + "/report.md", encoding: .utf8).hasPrefix("mine: repcli "))
         try "{{#metrics}}oops\n".write(toFile: templates + "/report.md.mustache", atomically: true, encoding: .utf8)
@@ -210,6 +215,14 @@ import TestSupport
         #expect(html.contains("data-chart=\"seed-intervals\"") && html.contains("id=\"comparisons\""))
         let point = try String(contentsOfFile: sweep + "/lr=1e-3,init=1/report.md", encoding: .utf8)
         #expect(point.hasPrefix("# seeds — lr=1e-3,init=1\n"))
+        // {{best}} and {{cells}} alone read as text, not as Swift dictionaries.
+        try FileManager.default.createDirectory(atPath: dir + "/tpl2", withIntermediateDirectories: true)
+        try "{{% CONTENT_TYPE: TEXT}}\nbest: {{best}}\n{{#points}}{{label}}: {{cells}}\n{{/points}}"
+            .write(toFile: dir + "/tpl2/leaderboard.md.mustache", atomically: true, encoding: .utf8)
+        #expect(TLC.run(["report", "seeds@latest", "--output", out, "--template", dir + "/tpl2", "--into", dir + "/tpl2-out"]) == 0)
+        let custom = try String(contentsOfFile: dir + "/tpl2-out/leaderboard.md", encoding: .utf8)
+        #expect(custom.hasPrefix("best: lr=") && custom.contains("(val.accuracy ") && custom.contains(" | "), "\(custom)")
+        #expect(!custom.contains("[\"") && !custom.contains("\"value\":"), "\(custom)")
         #expect(!FileManager.default.fileExists(atPath: sweep + "/lr=1e-3,init=1/compression.md"), "the ensemble is no point's variant")
         // Each point against a baseline point, by label.
         #expect(TLC.run(["diff", "seeds@latest", "--baseline", "lr=3e-3,init=2", "--output", out]) == 0)
