@@ -231,6 +231,8 @@ public enum ReportContext {
             }
             var categories: [String] = []
             for v in values where !categories.contains(v.compactText) { categories.append(v.compactText) }
+            // Seeds in their own order (1, 2, 3), not the ranking's.
+            if isSeed, categories.allSatisfy({ Int($0) != nil }) { categories.sort { Int($0)! < Int($1)! } }
             let marks = zip(ok, values).map { (category: categories.firstIndex(of: $1.compactText)!, y: $0.metrics[s.target]!, label: $0.label) }
             return Chart.categorical(id: id, title: title, xLabel: p, yLabel: yLabel, categories: categories, marks: marks,
                                      series: seriesOf == nil ? nil : series, yFormat: yFormat)

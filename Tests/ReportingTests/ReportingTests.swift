@@ -206,10 +206,13 @@ let sweepRun = "smallsweep/20261129-010200-cccc", compressedRun = "compressed/20
                             metrics: ["val.accuracy": acc], assignments: ["seed": .int(seed)], error: nil)
         }
         let data = SweepData(dir: "/x", experiment: "e", target: "val.accuracy", higherIsBetter: true, sweptPaths: ["seed"],
-                             points: [point(1, 0.88), point(2, 0.885)], planOrder: ["seed=1", "seed=2"])
+                             points: [point(2, 0.885), point(1, 0.88)], planOrder: ["seed=1", "seed=2"])
         let svg = ReportContext.sweepCharts(data)[0]
         // Two categories, labelled 1 and 2, and no continuous ticks in between.
         #expect(svg.contains(">1</text>") && svg.contains(">2</text>"))
         #expect(!svg.contains(">1.5</text>") && !svg.contains(">1.2</text>"))
+        // In the seeds' order, though the better seed 2 comes first in the ranking.
+        let one = svg.range(of: ">1</text>")!.lowerBound, two = svg.range(of: ">2</text>")!.lowerBound
+        #expect(one < two)
     }
 }
