@@ -56,6 +56,21 @@ public struct SweepEnsemble: Codable, Hashable, Sendable {
     }
 }
 
+/// Another experiment this plan trains on the way (`run:NAME`): when its model is
+/// computed by a run of this plan, it gets a run directory of its own.
+public struct UpstreamRun: Codable, Hashable, Sendable {
+    public var experiment: String
+    public var file: String
+    public var sourceText: String
+    public var seed: Int
+    /// Its one point (model, evaluations, report stage, resolved spec).
+    public var point: PlanPoint
+    public init(experiment: String, file: String, sourceText: String, seed: Int, point: PlanPoint) {
+        self.experiment = experiment; self.file = file; self.sourceText = sourceText; self.seed = seed; self.point = point
+    }
+    enum CodingKeys: String, CodingKey { case experiment, file, sourceText = "source_text", seed, point }
+}
+
 /// A lowered experiment: every stage its points need, in dependency order.
 public struct Plan: Codable, Hashable, Sendable {
     /// Bumped when plan.json's shape changes.
@@ -79,6 +94,8 @@ public struct Plan: Codable, Hashable, Sendable {
     public var points: [PlanPoint]
     /// An ensemble over the sweep's points, if the spec asks for one.
     public var sweepEnsemble: SweepEnsemble?
+    /// Experiments this plan trains on the way (`run:NAME` references).
+    public var upstreamRuns: [UpstreamRun] = []
     public var sweptPaths: [String]
     public var warnings: [String]
 
@@ -92,7 +109,8 @@ public struct Plan: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case format, experiment, file, sourceText = "source_text", overrides, isSweep = "is_sweep", seed,
-             reportTarget = "report_target", stages, points, sweepEnsemble = "sweep_ensemble", sweptPaths = "swept_paths", warnings
+             reportTarget = "report_target", stages, points, sweepEnsemble = "sweep_ensemble", upstreamRuns = "upstream_runs",
+             sweptPaths = "swept_paths", warnings
     }
 
     public func stage(_ id: String) -> Stage? { stages.first { $0.id == id } }
@@ -137,6 +155,11 @@ public struct Plan: Codable, Hashable, Sendable {
                 throw PlanFileError(message: "point '\(p.label)' names stage \(id), which the plan does not have")
             }
         }
+        for u in plan.upstreamRuns {
+            for id in [u.point.modelStage, u.point.reportStage] + u.point.evaluateStages where hashes[id] == nil {
+                throw PlanFileError(message: "the upstream run of \(u.experiment) names stage \(id), which the plan does not have")
+            }
+        }
         if let e = plan.sweepEnsemble, hashes[e.stage] == nil || hashes[e.evaluation] == nil {
             throw PlanFileError(message: "the sweep ensemble names a stage the plan does not have")
         }
@@ -179,14 +202,29 @@ extension Plan {
         let byID = Dictionary(stages.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var needed = Set<String>()
         var stack = copy.points.flatMap { [$0.modelStage, $0.reportStage] + $0.evaluateStages }
+            + upstreamRuns.flatMap { [$0.point.reportStage] + $0.point.evaluateStages }
         while let id = stack.popLast() {
             if needed.insert(id).inserted { stack += byID[id]?.deps ?? [] }
         }
+        copy.upstreamRuns = upstreamRuns.filter { needed.contains($0.point.modelStage) && needed.contains($0.point.reportStage) }
         copy.stages = stages.filter { needed.contains($0.id) }.map { s in
             var s = s
             s.points = s.points.filter { ids.contains($0) }
             return s
         }
+        return copy
+    }
+}
+
+extension Plan {
+    /// The plan of one upstream experiment alone: its point and every stage it reads.
+    public func plan(of upstream: UpstreamRun) -> Plan {
+        var copy = Plan(experiment: upstream.experiment, file: upstream.file, sourceText: upstream.sourceText, overrides: [],
+                        isSweep: false, seed: upstream.seed, reportTarget: "", stages: stages, points: [upstream.point],
+                        sweptPaths: [], warnings: [])
+        if case .report(let w)? = stage(upstream.point.reportStage)?.work { copy.reportTarget = w.target }
+        copy = copy.restricted(toLabels: [upstream.point.label])
+        copy.upstreamRuns = []
         return copy
     }
 }

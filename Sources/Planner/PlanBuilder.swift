@@ -46,6 +46,9 @@ public struct PlanBuilder {
         var models: [ModelKey: String] = [:]
         var order: [String] = []
         var byExperimentFinal: [String: Lowered] = [:]
+        /// Upstream experiments (plain `run:NAME`) by file, in the order first met.
+        var upstreamRuns: [String: UpstreamRun] = [:]
+        var upstreamOrder: [String] = []
         var warnings: [String] = []
         var visiting: [String] = []
     }
@@ -102,10 +105,12 @@ public struct PlanBuilder {
         if count > SweepExpansion.largeSweepWarning {
             state.warnings.append("the sweep has \(count) points; consider random search or fewer values")
         }
-        return Plan(experiment: experiment.name, file: experiment.file, sourceText: experiment.sourceText,
-                    overrides: experiment.overrides, isSweep: experiment.hasSweep, seed: experiment.base.seed,
-                    reportTarget: experiment.base.report.target, stages: state.order.map { state.stages[$0]! },
-                    points: points, sweepEnsemble: ensemble, sweptPaths: experiment.sweptPaths, warnings: state.warnings)
+        var plan = Plan(experiment: experiment.name, file: experiment.file, sourceText: experiment.sourceText,
+                        overrides: experiment.overrides, isSweep: experiment.hasSweep, seed: experiment.base.seed,
+                        reportTarget: experiment.base.report.target, stages: state.order.map { state.stages[$0]! },
+                        points: points, sweepEnsemble: ensemble, sweptPaths: experiment.sweptPaths, warnings: state.warnings)
+        plan.upstreamRuns = state.upstreamOrder.map { state.upstreamRuns[$0]! }
+        return plan
     }
 
     /// Lowers every point. A big sweep is lowered in two halves on two threads, each
@@ -152,6 +157,10 @@ public struct PlanBuilder {
         }
         for w in other.warnings where !state.warnings.contains(w) { state.warnings.append(w) }
         state.byExperimentFinal.merge(other.byExperimentFinal) { a, _ in a }
+        for key in other.upstreamOrder where state.upstreamRuns[key] == nil {
+            state.upstreamRuns[key] = other.upstreamRuns[key]
+            state.upstreamOrder.append(key)
+        }
         state.dataChains.merge(other.dataChains) { a, _ in a }
         state.architectures.merge(other.architectures) { a, _ in a }
         state.weights.merge(other.weights) { a, _ in a }
@@ -189,6 +198,19 @@ public struct PlanBuilder {
         lowered.experiment = shown
         state.visiting.removeLast()
         state.byExperimentFinal[key] = lowered
+        if point == nil, state.upstreamRuns[path] == nil {
+            // Its own report stage, so a run that trains it on the way can give it a run directory.
+            let work = ReportWork(experiment: spec.name, label: "", target: spec.report.target, classes: Self.classList(spec.data),
+                                 classNames: Self.classNames(spec.data), frozen: lowered.frozen)
+            let report = add(.report(work), experiment: spec.name, deps: lowered.evaluations, points: [pointID], flops: 0,
+                             summary: "report of \(spec.name)", state: state)
+            let sourceText = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            state.upstreamRuns[path] = UpstreamRun(
+                experiment: spec.name, file: path, sourceText: sourceText, seed: spec.seed,
+                point: PlanPoint(id: pointID, label: "", assignments: [], modelStage: lowered.model, evaluateStages: lowered.evaluations,
+                                 reportStage: report, resolvedSpec: spec.specValue.resolvedYAML))
+            state.upstreamOrder.append(path)
+        }
         return lowered
     }
 

@@ -37,6 +37,8 @@ public struct RunOptions: Sendable {
     /// The command line as given (program name first), recorded in env.json and log.txt;
     /// nil when the run is not started from the command line.
     public var commandLine: [String]? = nil
+    /// Why this run exists when no command asked for it (a dependency trained on the way).
+    public var note: String? = nil
     public init(outputRoot: String? = nil, useCache: Bool = true, force: Bool = false, jobs: Int? = nil,
                 failFast: Bool = false, cancellation: Cancellation = Cancellation(), reporter: (any RunReporter)? = nil) {
         self.reporter = reporter
@@ -162,6 +164,7 @@ public enum LocalRunner {
         let log: @Sendable (String) -> Void = { logBuffer.append($0) }
         var provenance = RunProvenance(plan: plan, command: options.commandLine)
         provenance.logLines.forEach(log)
+        if let note = options.note { log(note) }
         log("tlc \(versionString) run \(plan.experiment) (\(plan.file)): \(plan.points.count) point(s), \(plan.stages.count) stages")
 
         let cache = options.useCache ? StageCache(root: options.cacheRoot) : nil
@@ -213,6 +216,21 @@ public enum LocalRunner {
                 if failure == nil { try options.reporter?.writePointReport(pointDir: pointWork) }
                 results.append(PointResult(label: point.label, runDir: pointFinal, status: failure == nil ? "succeeded" : "failed",
                                            metrics: metrics, error: failure))
+            }
+            // Experiments trained on the way (`run:NAME`) get run directories of their own,
+            // assembled from the cache this run just filled.
+            if options.useCache {
+                for upstream in plan.upstreamRuns where executor.didRun(upstream.point.modelStage) && failures[upstream.point.modelStage] == nil {
+                    var sub = options
+                    (sub.commandLine, sub.remote, sub.force) = (nil, nil, false)
+                    sub.note = "trained on the way by a run of \(plan.experiment) (\(runID)); every stage comes from the cache it filled"
+                    do {
+                        let r = try LocalRunner.run(plan.plan(of: upstream), options: sub, progress: { _ in })
+                        log("\(upstream.experiment) was trained on the way: its run directory is \(r.runDir)")
+                    } catch {
+                        log("warning: the run directory of \(upstream.experiment), trained on the way, was not written: \(error)")
+                    }
+                }
             }
             let ensembles = try sweepEnsembleRows(plan, failures: failures, executor: executor)
             for e in ensembles {

@@ -65,7 +65,10 @@ final class StageRunner: @unchecked Sendable {
     private func locked<T>(_ body: () throws -> T) rethrows -> T { lock.lock(); defer { lock.unlock() }; return try body() }
     private func setOutput(_ id: String, _ out: StageOutput) { locked { outputTable[id] = out } }
     private func markCached(_ id: String) { locked { cachedTable.insert(id); reused += 1 } }
-    private func countRan() { locked { ran += 1 } }
+    private func countRan(_ id: String) { locked { ran += 1; ranIDs.insert(id) } }
+    /// Stages computed by this run (not taken from the cache).
+    private var ranIDs: Set<String> = []
+    func didRun(_ id: String) -> Bool { locked { ranIDs.contains(id) } }
     var ranCount: Int { locked { ran } }
     var reusedCount: Int { locked { reused } }
 
@@ -125,7 +128,7 @@ final class StageRunner: @unchecked Sendable {
             try cache.withLock(stage.hash) {
                 try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in try saveEntry(fresh, of: stage, to: dir) }
             }
-            countRan()
+            countRan(id)
             out = fresh
         }
         setOutput(id, out)
@@ -162,7 +165,7 @@ final class StageRunner: @unchecked Sendable {
         do {
             guard let cache = policy.cache, stage.kind != .report else {
                 setOutput(stage.id, try timedExecute(stage))
-                countRan()
+                countRan(stage.id)
                 return
             }
             // One process computes a stage; a second one waits, then reuses its entry.
@@ -174,7 +177,7 @@ final class StageRunner: @unchecked Sendable {
                 }
                 let out = try timedExecute(stage)
                 setOutput(stage.id, out)
-                countRan()
+                countRan(stage.id)
                 try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in
                     try saveEntry(out, of: stage, to: dir)
                 }

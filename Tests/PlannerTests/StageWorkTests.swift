@@ -134,7 +134,7 @@ import Testing
         }
         #expect(initWork.weights == .upstream(experiment: "src"))
         #expect(initWork.architecture.head.count > 0)
-        guard case .report(let report)? = plan.stages.first(where: { $0.kind == .report })?.work else { Issue.record("no report"); return }
+        guard case .report(let report)? = plan.stages.first(where: { $0.kind == .report && $0.experiment == "dst" })?.work else { Issue.record("no report"); return }
         #expect(report.classes == [3, 4, 5] && report.classNames == ["Dress", "Coat", "Sandal"])
     }
 
@@ -152,4 +152,18 @@ enum JSONDecoderBox {
         init(from decoder: any Decoder) throws { self.decoder = decoder }
     }
     static func decoder(_ data: Data) throws -> any Decoder { try JSONDecoder().decode(Capture.self, from: data).decoder }
+}
+
+@Suite struct UpstreamRunTests {
+    @Test func aPlanRecordsTheExperimentsItTrainsOnTheWay() throws {
+        let plan = try StageWorkTests.everyKind()
+        let src = try #require(plan.upstreamRuns.first { $0.experiment == "src" })
+        #expect(plan.upstreamRuns.count == 1 && src.file.hasSuffix("/src.yaml") && src.sourceText.contains("name: src"))
+        // Its own plan: one point, its report, and only the stages it reads.
+        let own = plan.plan(of: src)
+        #expect(own.experiment == "src" && own.points.count == 1 && own.upstreamRuns.isEmpty)
+        #expect(own.stages.allSatisfy { $0.experiment == "src" })
+        #expect(own.stage(src.point.reportStage)?.kind == .report)
+        #expect(try Plan.decode(try own.encoded()) == own)
+    }
 }

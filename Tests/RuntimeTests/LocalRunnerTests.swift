@@ -113,6 +113,16 @@ import Jobs
         #expect(m["model.trainable_params"] == Double(32 * 16 + 16 + 16 * 2 + 2))
         let log = try String(contentsOfFile: r.runDir + "/log.txt", encoding: .utf8)
         #expect(log.contains("loaded 2 backbone tensors from run:source"))
+        // The source was trained on the way: it has a run directory of its own.
+        #expect(log.contains("source was trained on the way: its run directory is"))
+        let sourceRuns = { (try? FileManager.default.contentsOfDirectory(atPath: dir + "/Outputs/source").filter { $0.hasPrefix("2") }) ?? [] }
+        #expect(sourceRuns().count == 1)
+        let sourceLatest = dir + "/Outputs/source/latest"
+        #expect(FileManager.default.fileExists(atPath: sourceLatest + "/metrics.json") && FileManager.default.fileExists(atPath: sourceLatest + "/model.safetensors"))
+        #expect(try String(contentsOfFile: sourceLatest + "/log.txt", encoding: .utf8).contains("trained on the way by a run of target"))
+        // A second run trains nothing, so it writes no second source run.
+        _ = try run(target, name: "target.yaml", in: dir)
+        #expect(sourceRuns().count == 1)
     }
 
     /// The recorded plan is all a run needs: with every experiment file deleted, the
