@@ -55,6 +55,8 @@ public enum DiffTargets {
                     }
                 } else {
                     points.append(try PointData.read(record.path))
+                    // A point of a sweep (SWEEP/LABEL): labels after it name its siblings.
+                    if record.id.contains("/") { lastSweep = try? SweepData.read(record.runFolder) }
                 }
                 continue
             }

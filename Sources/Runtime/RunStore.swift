@@ -116,6 +116,17 @@ public struct RunStore: Sendable {
                 throw RunStoreError("'\(reference)' is not a run directory: \(error.description)")
             }
         }
+        // RUN/LABEL: one point of a sweep (RUN is NAME@N, a run id, or NAME for NAME@latest).
+        if let slash = reference.firstIndex(of: "/"), !reference.hasPrefix("/"), !reference.hasPrefix(".") {
+            let head = String(reference[..<slash]), label = String(reference[reference.index(after: slash)...])
+            let sweep = try resolve(head.contains("@") || experiments().contains(head) == false ? head : head + "@latest")
+            guard sweep.isSweep else { throw RunStoreError("'\(head)' (\(sweep.id)) is not a sweep, so it has no point '\(label)'") }
+            guard let point = sweep.points.first(where: { $0.label == label }) else {
+                let hint = suggestion(for: label, among: sweep.points.map(\.label)).map { " Did you mean '\(head)/\($0)'?" } ?? ""
+                throw RunStoreError("sweep \(sweep.id) has no point '\(label)'.\(hint) Its points look like '\(sweep.points.first?.label ?? "")'")
+            }
+            do { return try read(point.path) } catch { throw RunStoreError("'\(reference)': \(error.description)") }
+        }
         if let at = reference.lastIndex(of: "@") {
             let name = String(reference[..<at]), back = String(reference[reference.index(after: at)...])
             return try resolve(experiment: name, back: back, reference: reference)

@@ -139,6 +139,7 @@ struct ShowRun: ParsableCommand {
         } else if let p = r.points.first, !p.metrics.isEmpty {
             let rows = [["METRIC", "VALUE"]] + p.metrics.keys.sorted().map { [$0, Leaderboard.format(p.metrics[$0]!, metric: $0)] }
             out += "\nmetrics:\n" + RunFormatting.table(rows).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
+            out += variantsText(p.path)
         }
         out += "\nfiles:\n"
         let fm = FileManager.default
@@ -190,6 +191,30 @@ struct ShowRun: ParsableCommand {
         guard let seed = int(env["seed"]) else { return "-" }
         guard let streams = env["seed_streams"] as? [String: Any] else { return "\(seed)" }
         return "\(seed); " + ["data", "init", "shuffle"].compactMap { k in int(streams[k]).map { "\(k) \($0)" } }.joined(separator: ", ")
+    }
+}
+
+extension ShowRun {
+    /// The point's compression and ensemble variants (metrics.json's `variants`):
+    /// accuracy, size and latency, with size and latency as variant ÷ baseline.
+    static func variantsText(_ dir: String) -> String {
+        guard let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("metrics.json")),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let variants = json["variants"] as? [String: [String: Any]], variants.count > 1 else { return "" }
+        func number(_ v: Any?) -> Double? { (v as? NSNumber)?.doubleValue }
+        let order = ["baseline", "pruned", "int8", "int4", "distilled", "ensemble"]
+        let names = variants.keys.sorted { (order.firstIndex(of: $0) ?? 99, $0) < (order.firstIndex(of: $1) ?? 99, $1) }
+        var rows = [["VARIANT", "TEST ACC", "Δ", "BYTES", "SIZE ×", "MS/BATCH", "LATENCY ×"]]
+        for n in names {
+            let v = variants[n]!, vs = v["vs_baseline"] as? [String: Any] ?? [:]
+            rows.append([n, number(v["test.accuracy"]).map { Leaderboard.format($0, metric: "test.accuracy") } ?? "-",
+                         number(vs["test.accuracy_delta"]).map { Leaderboard.format($0, metric: "delta") } ?? "-",
+                         number(v["bytes"]).map { RunFormatting.bytes(Int($0)) } ?? "-",
+                         number(vs["bytes_ratio"]).map { String(format: "%.2f", $0) } ?? "-",
+                         number(v["latency.per_batch_ms"]).map { String(format: "%.1f", $0) } ?? "-",
+                         number(vs["latency_ratio"]).map { String(format: "%.2f", $0) } ?? "-"])
+        }
+        return "\nvariants (size and latency as variant ÷ baseline):\n" + RunFormatting.table(rows).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
     }
 }
 

@@ -215,7 +215,7 @@ struct Run: ParsableCommand {
         }
         // The run folder is in place: Outputs/index.html lists it (failed runs too, by status).
         refreshIndex(outputRoot: output, templates: reporter.templates, command: "run")
-        Output.out(json ? result.json : Self.summary(result))
+        Output.out(json ? result.json : Self.summary(result, target: plan.reportTarget))
         if result.status != "succeeded" { throw CommandFailure(code: 1) }
     }
 }
@@ -223,10 +223,18 @@ struct Run: ParsableCommand {
 extension Run {
     /// The line `tlc run` ends with: the status (and whether every stage came from
     /// the cache), the test accuracy of a single run, the run directory.
-    static func summary(_ result: RunResult) -> String {
+    /// A sweep names its best point by `target` and that point's value.
+    static func summary(_ result: RunResult, target: String? = nil) -> String {
         let status = result.status + (result.cachedStages.map { " (all \($0) stages from the cache)" } ?? "")
         if !result.isSweep, let p = result.points.first, let acc = p.metrics["test.accuracy"] {
             return "\(status): test accuracy \(String(format: "%.2f", acc * 100))%  →  \(result.runDir)"
+        }
+        if result.isSweep, let target {
+            let higher = ReportSpec.higherIsBetter(target)
+            let scored = result.points.filter { $0.status == "succeeded" }.compactMap { p in p.metrics[target].map { (p.label, $0) } }
+            if let best = scored.sorted(by: { a, b in a.1 != b.1 ? (higher ? a.1 > b.1 : a.1 < b.1) : a.0 < b.0 }).first {
+                return "\(status): best of \(result.points.count) points \(best.0) (\(target) \(Leaderboard.format(best.1, metric: target)))  →  \(result.runDir)"
+            }
         }
         return "\(status): \(result.runDir)"
     }

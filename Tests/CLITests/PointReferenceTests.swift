@@ -61,6 +61,14 @@ import TestSupport
         #expect(slimMetrics.contains("\"pruned\""))
         let resolved = try String(contentsOfFile: out + "/slim/latest/resolved.yaml", encoding: .utf8)
         #expect(resolved.contains("name: slim\n") && resolved.contains("train_per_class: 40") && !resolved.contains("model:"), "\(resolved)")
+        // `tlc show` lists the variants, and names a sweep point as NAME/LABEL.
+        let shown = Output.Capture()
+        #expect(Output.$capture.withValue(shown) { TLC.run(["show", "slim@latest", "--output", out]) } == 0)
+        #expect(shown.text.contains("variants (size and latency as variant ÷ baseline)") && shown.text.contains("pruned"), "\(shown.text)")
+        let point = Output.Capture()
+        #expect(Output.$capture.withValue(point) { TLC.run(["show", "src/lr=1e-3,batch_size=16", "--output", out]) } == 0)
+        #expect(point.text.contains("/lr=1e-3,batch_size=16"))
+        #expect(TLC.run(["show", "src/lr=1e-3,batch_size=99", "--output", out]) == 2)
         // What the model brings cannot be set again next to it.
         try "tlc: 1\nname: slim2\nmodel: run:src/best\ntraining: {epochs: 3}\n".write(toFile: dir + "/slim2.yaml", atomically: true, encoding: .utf8)
         #expect(TLC.run(["validate", dir + "/slim2.yaml"]) == 2)

@@ -50,5 +50,9 @@ import Testing
         computed.cachedStages = nil
         computed.isSweep = true
         #expect(Run.summary(computed) == "succeeded: /x")
+        // A sweep's line names its best point and the target's value.
+        computed.points.append(PointResult(label: "lr=3e-3", runDir: "/x/lr=3e-3", status: "succeeded", metrics: ["test.accuracy": 0.75], error: nil))
+        computed.points[0].label = "lr=1e-3"
+        #expect(Run.summary(computed, target: "test.accuracy") == "succeeded: best of 2 points lr=3e-3 (test.accuracy 75.00%)  →  /x")
     }
 }
