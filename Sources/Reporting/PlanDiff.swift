@@ -54,7 +54,9 @@ public struct PlanDiff: Sendable {
         let la = Dictionary(a, uniquingKeysWith: { x, _ in x }), lb = Dictionary(b, uniquingKeysWith: { x, _ in x })
         var keys: [String] = a.map(\.0)
         for (k, _) in b where la[k] == nil { keys.append(k) }
-        config = keys.compactMap { k in la[k] == lb[k] ? nil : RunDiff.ConfigChange(path: k, values: [la[k], lb[k]]) }
+        config = keys.compactMap { k in
+            la[k] == lb[k] || (RunDiff.isEmptyValue(la[k]) && RunDiff.isEmptyValue(lb[k])) ? nil : RunDiff.ConfigChange(path: k, values: [la[k], lb[k]])
+        }
         let oldHashes = Set(old.plan.stages.map(\.hash))
         let newHashes = Set(new.plan.stages.map(\.hash))
         let labels = Dictionary(new.plan.points.map { ($0.id, $0.label) }, uniquingKeysWith: { a, _ in a })

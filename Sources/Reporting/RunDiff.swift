@@ -73,7 +73,8 @@ public struct RunDiff: Sendable {
         let lookup = flats.map { Dictionary($0, uniquingKeysWith: { a, _ in a }) }
         config = keys.compactMap { k in
             let values = lookup.map { $0[k] }
-            return Set(values.map { $0 ?? "\u{0}absent" }).count > 1 ? ConfigChange(path: k, values: values) : nil
+            // An empty map or list, null and an absent key all say "nothing here": not a change.
+            return Set(values.map { Self.isEmptyValue($0) ? "\u{0}absent" : $0! }).count > 1 ? ConfigChange(path: k, values: values) : nil
         }
         // Metrics: the union, target first, then by name; variants as variants.<name>.<metric>.
         let metricMaps = points.map { p -> [String: Double] in
@@ -110,6 +111,8 @@ public struct RunDiff: Sendable {
     }
 
     /// A value as dotted paths to its leaves: `optimizer.lr`, `head.layers.0.dense`.
+    static func isEmptyValue(_ v: String?) -> Bool { v == nil || v == "{}" || v == "[]" || v == "null" }
+
     public static func flatten(_ v: SpecValue, prefix: String = "") -> [(String, String)] {
         switch v {
         case .map(let entries):

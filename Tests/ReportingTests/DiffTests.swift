@@ -252,3 +252,16 @@ func golden(_ name: String, _ actual: String) throws {
         #expect(diff.text(color: false).contains("\(plan.stages.count) as `tlc plan` counts"))
     }
 }
+
+@Suite struct DiffNoiseTests {
+    @Test func emptyAndAbsentAreNotAChange() {
+        func point(_ resolved: SpecValue) -> PointData {
+            PointData(dir: "/x", experiment: "e", label: "", description: nil, metrics: ["test.accuracy": 0.5], variants: [], history: [],
+                      evaluations: [], resolved: resolved, stages: [], target: "test.accuracy")
+        }
+        let a = point(.map([SpecEntry("optimizer", .map([SpecEntry("lr", .double(1e-3)), SpecEntry("groups", .map([]))]))]))
+        let b = point(.map([SpecEntry("optimizer", .map([SpecEntry("lr", .double(3e-4))]))]))
+        let diff = RunDiff([a, b])
+        #expect(diff.config.map(\.path) == ["optimizer.lr"], "groups {} → (absent) is no change")
+    }
+}
