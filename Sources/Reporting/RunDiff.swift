@@ -32,6 +32,8 @@ public struct RunDiff: Sendable {
         /// (nil: no change, not comparable, or a metric with no better direction).
         public func better(_ i: Int) -> Bool? {
             guard i > 0, let higher = higherIsBetter, let a = values[0], let b = values[i], a.isFinite, b.isFinite, a != b else { return nil }
+            // Sizes that move by under 1 % (a few bytes of metadata) are no verdict either.
+            if name.hasSuffix("bytes"), abs(b - a) < 0.01 * max(abs(a), abs(b)) { return nil }
             return higher ? b > a : b < a
         }
         public func delta(_ i: Int) -> Double? {

@@ -263,5 +263,8 @@ func golden(_ name: String, _ actual: String) throws {
         let b = point(.map([SpecEntry("optimizer", .map([SpecEntry("lr", .double(3e-4))]))]))
         let diff = RunDiff([a, b])
         #expect(diff.config.map(\.path) == ["optimizer.lr"], "groups {} → (absent) is no change")
+        // A checkpoint 8 bytes smaller is not better; a quarter of the size is.
+        let bytes = RunDiff.MetricRow(name: "model.bytes", values: [1000, 992, 250], higherIsBetter: false)
+        #expect(bytes.better(1) == nil && bytes.arrow(1) == "↓" && bytes.better(2) == true)
     }
 }
