@@ -222,7 +222,8 @@ public enum ReportContext {
                 let positive = numeric.allSatisfy { $0 > 0 }
                 let spread = (numeric.max() ?? 1) / max(1e-300, numeric.min() ?? 1)
                 let marks = zip(ok, numeric).enumerated().map { j, pair in
-                    Chart.Mark(x: pair.1, y: pair.0.metrics[s.target]!, label: s.sweptPaths.count > 1 ? otherLabel(pair.0, except: p, s) : "",
+                    Chart.Mark(x: pair.1, y: pair.0.metrics[s.target]!,
+                               label: (s.sweptPaths.count > 1 ? otherLabel(pair.0, except: p, s) : "") + counts(pair.0, s.target),
                                series: series[j])
                 }
                 return Chart.scatter(id: id, title: title, xLabel: p + (positive && spread >= 10 ? " (log scale)" : ""),
@@ -233,10 +234,17 @@ public enum ReportContext {
             for v in values where !categories.contains(v.compactText) { categories.append(v.compactText) }
             // Seeds in their own order (1, 2, 3), not the ranking's.
             if isSeed, categories.allSatisfy({ Int($0) != nil }) { categories.sort { Int($0)! < Int($1)! } }
-            let marks = zip(ok, values).map { (category: categories.firstIndex(of: $1.compactText)!, y: $0.metrics[s.target]!, label: $0.label) }
+            let marks = zip(ok, values).map { (category: categories.firstIndex(of: $1.compactText)!, y: $0.metrics[s.target]!, label: $0.label + counts($0, s.target)) }
             return Chart.categorical(id: id, title: title, xLabel: p, yLabel: yLabel, categories: categories, marks: marks,
                                      series: seriesOf == nil ? nil : series, yFormat: yFormat)
         }
+    }
+
+    /// " (4405/5000)": a test accuracy as the images behind it, so a small gap reads as
+    /// the few images it is.
+    static func counts(_ p: SweepData.Point, _ metric: String) -> String {
+        guard metric == "test.accuracy", let n = p.testCount, let a = p.metrics[metric] else { return "" }
+        return " (\(Int((a * Double(n)).rounded()))/\(n))"
     }
 
     /// The other swept values of a point ("dense=64"), to tell its mark apart.

@@ -170,6 +170,8 @@ public struct SweepData: Sendable {
         /// The point's value of each swept path.
         public var assignments: [String: SpecValue]
         public var error: String?
+        /// How many test images its evaluation scored (evaluation.json), for counts next to accuracies.
+        public var testCount: Int? = nil
     }
     /// Points in leaderboard order (best first, failed last).
     public var points: [Point]
@@ -249,6 +251,9 @@ public struct SweepData: Sendable {
                                     rank: (r["rank"] as? NSNumber)?.intValue, metrics: metrics,
                                     assignments: assignments[label] ?? [:], error: r["error"] as? String))
             }
+        }
+        for i in points.indices {
+            points[i].testCount = (readJSON(path(path(dir, points[i].folder), "evaluation.json")) as? [String: Any]).flatMap { number($0["count"]) }.map { Int($0) }
         }
         // Without a leaderboard: the first point's report.target (its resolved.yaml only, not its whole folder).
         if board["target"] == nil, let p = points.first,

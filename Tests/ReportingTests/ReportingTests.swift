@@ -216,3 +216,17 @@ let sweepRun = "smallsweep/20261129-010200-cccc", compressedRun = "compressed/20
         #expect(one < two)
     }
 }
+
+@Suite struct CountTests {
+    @Test func testAccuraciesShowTheImagesBehindThem() {
+        var a = SweepData.Point(label: "lr=1e-3", folder: "a", status: "succeeded", rank: 1, metrics: ["test.accuracy": 0.88],
+                                assignments: ["optimizer.lr": .double(1e-3)], error: nil)
+        a.testCount = 50
+        var b = a
+        (b.label, b.metrics, b.assignments) = ("lr=3e-3", ["test.accuracy": 0.9], ["optimizer.lr": .double(3e-3)])
+        let data = SweepData(dir: "/x", experiment: "e", target: "test.accuracy", higherIsBetter: true, sweptPaths: ["optimizer.lr"],
+                             points: [b, a], planOrder: ["lr=1e-3", "lr=3e-3"])
+        let svg = ReportContext.sweepCharts(data)[0]
+        #expect(svg.contains("(44/50)") && svg.contains("(45/50)"), "\(svg)")
+    }
+}
