@@ -80,6 +80,27 @@ struct BrowserTests {
         #expect(!dom.contains("parsererror"))
     }
 
+    /// At 1280 px wide, a wide table scrolls inside itself: the page does not overflow.
+    @Test(arguments: [sweepRun, compressedRun])
+    func pagesFitA1280PixelWindow(run: String) throws {
+        let out = try fixtureOutputs()
+        try ReportWriter().rewrite(runDir: out + "/" + run)
+        let page = try String(contentsOfFile: out + "/" + run + "/report.html", encoding: .utf8)
+        // A measuring copy with one more table, wider than any window (a sweep with many
+        // metric columns): after layout, the page's own width goes into the DOM.
+        let probe = out + "/" + run + "/width-probe.html"
+        let wide = "<table><tr>" + String(repeating: "<td>a-long-metric-column-value</td>", count: 40) + "</tr></table>"
+        try page.replacingOccurrences(of: "</body>", with: wide + """
+            <script>document.body.setAttribute('data-scroll-width', String(document.documentElement.scrollWidth));</script></body>
+            """).write(toFile: probe, atomically: true, encoding: .utf8)
+        let (code, dom, log) = try browse(["--dump-dom", "--window-size=1280,900"], probe)
+        #expect(code == 0 && pageErrors(log).isEmpty, "\(pageErrors(log))")
+        let width = try #require(dom.range(of: #"data-scroll-width="(\d+)""#, options: .regularExpression).map {
+            Int(dom[$0].dropFirst("data-scroll-width=\"".count).dropLast())!
+        })
+        #expect(width <= 1280, "\(run): the page is \(width) px wide at 1280")
+    }
+
     /// Outputs/index.html: it renders without errors, the header click sorts the runs
     /// (driven through the page's own address state, `#sort=KEY` clicks that column's
     /// header, `-KEY` twice), the text box and the status menu filter them, and every

@@ -119,6 +119,16 @@ import Jobs
             #expect(try Data(contentsOf: URL(fileURLWithPath: r.runDir + "/variants/\(name).safetensors"))
                     == Data(contentsOf: URL(fileURLWithPath: fresh.runDir + "/variants/\(name).safetensors")), "\(name)")
         }
+        // verify re-runs the recorded plan and checks every variant's checkpoint too.
+        let record = try RunStore(outputRoot: other + "/Outputs").resolve(fresh.runDir)
+        let ok = try Verify.verify(record, scratch: try temp()) { _ in }
+        #expect(ok.passed && ok.comparedModels == 4, "\(ok.differences)")
+        let int8File = fresh.runDir + "/variants/int8.safetensors"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: int8File))
+        bytes[bytes.count - 1] ^= 1
+        try bytes.write(to: URL(fileURLWithPath: int8File))
+        let bad = try Verify.verify(record, scratch: try temp()) { _ in }
+        #expect(bad.differences.count == 1 && bad.differences[0].hasPrefix("variants/int8.safetensors: bytes differ"), "\(bad.differences)")
     }
 
     @Test func anEnsembleOfOtherExperimentsTakesItsMembersFromTheCache() throws {

@@ -288,4 +288,11 @@ import Jobs
         #expect(edited.differences.contains { $0 == "metrics.json: test.loss appears only in the rerun" })
         #expect(!edited.differences.contains { $0.contains("time.") })
     }
+
+    @Test func differencesOfAccuraciesReadInPercentagePoints() {
+        // Forgetting is before − after, signed, in pp wherever it is shown.
+        #expect(Leaderboard.format(0.015, metric: "source.forgetting") == "+1.50 pp")
+        #expect(Leaderboard.format(-0.0096, metric: "test.accuracy_delta") == "-0.96 pp")
+        #expect(Leaderboard.format(0.8845, metric: "test.accuracy") == "88.45%")
+    }
 }
