@@ -25,9 +25,10 @@ public enum PlanError: Error, CustomStringConvertible {
 public struct PlanBuilder {
     /// Loads referenced experiments (`run:NAME`); injectable for tests.
     public var loadExperiment: (_ path: String) throws -> LoadedExperiment = { try ExperimentLoader().load(path: $0) }
-    /// The label of the best point of an experiment's latest finished sweep, for
-    /// `run:NAME/best` (the command line reads it from the run store); nil: unknown.
-    public var bestPoint: ((_ experiment: String) throws -> String)? = nil
+    /// The label of the best point of an experiment's newest finished sweep whose
+    /// points are these (label → resolved spec as YAML), for `run:NAME/best` (the
+    /// command line reads it from the run store); nil: unknown.
+    public var bestPoint: ((_ experiment: String, _ points: [String: String]) throws -> String)? = nil
     /// Plan anyway when `best` is not known yet (no finished sweep): the sweep's first
     /// point stands in, with a warning (`tlc validate` and `tlc plan`; `tlc run` refuses).
     public var bestMayBeUnknown = false
@@ -232,7 +233,9 @@ public struct PlanBuilder {
         if label == "best" {
             do {
                 guard let bestPoint else { throw PlanError.message("the best point is known only from a finished run of \(loaded.name)") }
-                label = try bestPoint(loaded.name)
+                // Only a run of the experiment as it is now: its best point is then a point planned here.
+                label = try bestPoint(loaded.name, Dictionary(loaded.points.map { ($0.label, $0.spec.specValue.resolvedYAML) },
+                                                               uniquingKeysWith: { a, _ in a }))
             } catch {
                 let why = (error as? PlanError).map { if case .message(let m) = $0 { m } else { $0.description } } ?? "\(error)"
                 guard bestMayBeUnknown, let first = loaded.points.first else { throw .message("'\(ref)': \(why)") }

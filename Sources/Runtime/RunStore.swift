@@ -272,16 +272,28 @@ public struct RunStore: Sendable {
 func appendingPath(_ a: String, _ b: String) -> String { (a as NSString).appendingPathComponent(b) }
 
 extension RunStore {
-    /// The label of the best point of `experiment`'s newest succeeded sweep, by that
-    /// sweep's own target metric (what `run:NAME/best` names).
-    public func bestPointLabel(of experiment: String) throws(RunStoreError) -> String {
-        guard let sweep = runs(of: experiment).first(where: { $0.isSweep && $0.status == "succeeded" }) else {
-            throw RunStoreError("no finished sweep of '\(experiment)' under \(outputRoot); run it first")
+    /// The label of the best point of `experiment`'s newest succeeded sweep made from
+    /// exactly these points (label → resolved spec as YAML, as each point folder's
+    /// resolved.yaml records it), by that sweep's own target metric: what
+    /// `run:NAME/best` names. A sweep run with `--set`, or before the file changed,
+    /// is passed over, so the best point is always one the file still plans.
+    public func bestPointLabel(of experiment: String, matching points: [String: String]) throws(RunStoreError) -> String {
+        let sweeps = runs(of: experiment).filter { $0.isSweep && $0.status == "succeeded" }
+        guard !sweeps.isEmpty else { throw RunStoreError("no finished sweep of '\(experiment)' under \(outputRoot); run it first") }
+        func matches(_ sweep: RunRecord) -> Bool {
+            sweep.points.count == points.count && sweep.points.allSatisfy { p in
+                guard let expected = points[p.label] else { return false }
+                return (try? String(contentsOfFile: appendingPath(p.path, "resolved.yaml"), encoding: .utf8)) == expected
+            }
+        }
+        guard let sweep = sweeps.first(where: matches) else {
+            throw RunStoreError("no finished sweep of '\(experiment)' under \(outputRoot) was made from its file as it is now"
+                                + " (the newest, \(sweeps[0].id), differs: --set overrides or an edit); run it again")
         }
         let higher = ReportSpec.higherIsBetter(sweep.target)
         let scored = sweep.points.filter { $0.status == "succeeded" }.compactMap { p in p.metrics[sweep.target].map { (p.label, $0) } }
         guard let best = scored.sorted(by: { a, b in a.1 != b.1 ? (higher ? a.1 > b.1 : a.1 < b.1) : a.0 < b.0 }).first else {
-            throw RunStoreError("the newest sweep of '\(experiment)' (\(sweep.id)) has no point with \(sweep.target)")
+            throw RunStoreError("the sweep \(sweep.id) of '\(experiment)' has no point with \(sweep.target)")
         }
         return best.0
     }

@@ -94,7 +94,7 @@ struct SpecOptions: ParsableArguments {
         let loaded = try load(file)
         var builder = PlanBuilder()
         builder.bestMayBeUnknown = bestMayBeUnknown
-        builder.bestPoint = { name in try RunStore(outputRoot: outputRoot).bestPointLabel(of: name) }
+        builder.bestPoint = { name, points in try RunStore(outputRoot: outputRoot).bestPointLabel(of: name, matching: points) }
         do { return (loaded, try builder.plan(loaded)) } catch {
             Output.err(error.description)
             throw CommandFailure(code: 2)

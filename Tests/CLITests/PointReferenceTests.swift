@@ -69,6 +69,11 @@ import TestSupport
         #expect(Output.$capture.withValue(point) { TLC.run(["show", "src/lr=1e-3,batch_size=16", "--output", out]) } == 0)
         #expect(point.text.contains("/lr=1e-3,batch_size=16"))
         #expect(TLC.run(["show", "src/lr=1e-3,batch_size=99", "--output", out]) == 2)
+        // A newer sweep run with --set is not the file's sweep: `best` still comes from the
+        // run made from the file, so slim's plan is unchanged (everything from the cache).
+        #expect(TLC.run(["run", dir + "/src.yaml", "--output", out, "--set", "seed=6"]) == 0)
+        #expect(TLC.run(["run", dir + "/slim.yaml", "--output", out]) == 0)
+        #expect(try String(contentsOfFile: out + "/slim/latest/log.txt", encoding: .utf8).contains("stages: 0 ran"))
         // What the model brings cannot be set again next to it.
         try "tlc: 1\nname: slim2\nmodel: run:src/best\ntraining: {epochs: 3}\n".write(toFile: dir + "/slim2.yaml", atomically: true, encoding: .utf8)
         #expect(TLC.run(["validate", dir + "/slim2.yaml"]) == 2)
