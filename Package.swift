@@ -49,7 +49,10 @@ let package = Package(
         // Execution: carries out one stage's work with the engine (no specs, no planner).
         .target(name: "Execution", dependencies: ["Jobs", "Engine", "ModelZoo"]),
         // Runtime: schedules plans, the stage cache, run directories, Slurm, verify.
-        .target(name: "Runtime", dependencies: ["Planner", "Jobs", "Execution", "Engine", "FrontEnd", "ModelZoo", "CBLAS"]),
+        .target(name: "Runtime", dependencies: [
+            "Planner", "Jobs", "Execution", "Engine", "FrontEnd", "ModelZoo", "CBLAS",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // Reporting: Mustache templates, SVG charts, HTML/Markdown reports, diffs, starters.
         .target(name: "Reporting", dependencies: [
             "Runtime", "Planner", "Jobs", "FrontEnd",

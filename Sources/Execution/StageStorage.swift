@@ -17,6 +17,12 @@ public enum CacheError: Error, CustomStringConvertible {
         case .corrupt(let m): "corrupt cache entry: \(m)"
         }
     }
+    /// What is wrong, without the prefix.
+    public var reason: String {
+        switch self {
+        case .io(let m), .corrupt(let m): m
+        }
+    }
 }
 
 /// How long a stage computed for (timing.json in its cache entry).

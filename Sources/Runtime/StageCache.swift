@@ -1,9 +1,12 @@
 // StageCache — the content-addressed store of finished stage outputs under
 // `<output root>/.cache/<stage-hash>/`. An entry is built in a private temporary
-// folder, every file fsynced, a manifest written last, and the folder renamed into
-// place: an entry either is complete or does not exist. A per-entry flock keeps
-// two processes from computing the same stage at once; the second one waits and
-// then reuses the first one's entry.
+// folder, every file fsynced, a manifest with every file's size and SHA-256
+// written last, and the folder renamed into place: an entry either is complete or
+// does not exist. Reading an entry checks it against its manifest (`verify`): a
+// damaged entry is never used. A per-entry flock keeps two processes from
+// computing the same stage at once; the second one waits and then reuses the
+// first one's entry.
+import Crypto
 import Execution
 import Foundation
 
@@ -44,16 +47,16 @@ public final class StageCache: @unchecked Sendable {
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         do {
             try fill(tmp)
-            var files: [(String, Int)] = []
+            var files: [String: Manifest.File] = [:]
             for name in try fm.contentsOfDirectory(atPath: tmp).sorted() {
                 let path = (tmp as NSString).appendingPathComponent(name)
                 try Self.fsync(path)
-                files.append((name, (try fm.attributesOfItem(atPath: path)[.size] as? Int) ?? 0))
+                files[name] = try Self.describe(path)
             }
-            let manifest = "{\"hash\": \"\(hash)\", \"kind\": \"\(kind)\", \"files\": {"
-                + files.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}}\n"
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             let manifestPath = (tmp as NSString).appendingPathComponent("manifest.json")
-            try Data(manifest.utf8).write(to: URL(fileURLWithPath: manifestPath))
+            try encoder.encode(Manifest(hash: hash, kind: kind, files: files)).write(to: URL(fileURLWithPath: manifestPath))
             try Self.fsync(manifestPath)
             try Self.fsync(tmp)
             let final = entry(hash)
@@ -75,6 +78,50 @@ public final class StageCache: @unchecked Sendable {
         } catch {
             try? fm.removeItem(atPath: tmp)
             throw error
+        }
+    }
+
+    /// What manifest.json records: every file of the entry with its size and SHA-256.
+    struct Manifest: Codable {
+        struct File: Codable, Equatable { var size: Int; var sha256: String }
+        var hash: String
+        var kind: String
+        var files: [String: File]
+    }
+
+    static func describe(_ path: String) throws -> Manifest.File {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CacheError.io("cannot read \(path)") }
+        return Manifest.File(size: data.count, sha256: SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// Checks a complete entry against its manifest; throws `CacheError.corrupt` with
+    /// what is wrong: a manifest that does not decode or names another stage, a file
+    /// missing or extra, a size or digest that does not match.
+    public func verify(_ hash: String) throws {
+        let dir = entry(hash), fm = FileManager.default
+        let manifestPath = (dir as NSString).appendingPathComponent("manifest.json")
+        guard let data = fm.contents(atPath: manifestPath), let manifest = try? JSONDecoder().decode(Manifest.self, from: data) else {
+            throw CacheError.corrupt("manifest.json does not decode")
+        }
+        guard manifest.hash == hash else { throw CacheError.corrupt("manifest.json names another stage") }
+        let present = Set(((try? fm.contentsOfDirectory(atPath: dir)) ?? []).filter { $0 != "manifest.json" })
+        if let extra = present.subtracting(manifest.files.keys).sorted().first { throw CacheError.corrupt("\(extra) is not in the manifest") }
+        for name in manifest.files.keys.sorted() {
+            let path = (dir as NSString).appendingPathComponent(name)
+            guard present.contains(name) else { throw CacheError.corrupt("\(name) is missing") }
+            let found = try Self.describe(path)
+            if found.size != manifest.files[name]!.size { throw CacheError.corrupt("\(name) size mismatch") }
+            if found.sha256 != manifest.files[name]!.sha256 { throw CacheError.corrupt("\(name) digest mismatch") }
+        }
+    }
+
+    /// Moves a damaged entry out of the way (under a temporary name `sweepTemporaries`
+    /// removes), so that it is neither used nor in the way of its replacement.
+    public func discard(_ hash: String) {
+        let aside = (root as NSString).appendingPathComponent(
+            ".tmp-\(hash.prefix(16))-\(getpid())-damaged\(UInt32.random(in: 0...UInt32.max))-\(Self.hostTag)")
+        if (try? FileManager.default.moveItem(atPath: entry(hash), toPath: aside)) != nil {
+            try? FileManager.default.removeItem(atPath: aside)
         }
     }
 

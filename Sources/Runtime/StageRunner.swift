@@ -120,10 +120,13 @@ final class StageRunner: @unchecked Sendable {
         }
         let out: StageOutput
         do {
+            // Every file against its manifest's digest first, then its decoding.
+            try cache.verify(stage.hash)
             out = try StageStorage.load(stage.work, from: cache.entry(stage.hash), inputs: inputs(stage), context: context(stage))
         } catch let error as CacheError {
-            // A damaged entry is recomputed and replaced, never trusted.
-            log("warning: \(error); recomputing \(stage.id)")
+            // A damaged entry is moved aside, recomputed and replaced, never trusted.
+            log("warning: cache entry \(stage.id) is damaged (\(error.reason)); recomputing")
+            cache.discard(stage.hash)
             let fresh = try timedExecute(stage)
             try cache.withLock(stage.hash) {
                 try cache.store(stage.hash, kind: stage.kind.rawValue, replace: true) { dir in try saveEntry(fresh, of: stage, to: dir) }
@@ -138,10 +141,14 @@ final class StageRunner: @unchecked Sendable {
     /// A data.normalize stage's fitted statistics, without loading the data it normalizes.
     func normalization(_ id: String) throws -> Normalization? {
         if case .normalized(_, _, _, let n)? = locked({ outputTable[id] }) { return n }
-        guard let dir = entry(id), let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("normalization.json")) else {
-            return nil
+        if let dir = entry(id), let cache = policy.cache, let stage = stage(id), (try? cache.verify(stage.hash)) != nil,
+           let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("normalization.json")),
+           let n = try? JSONDecoder().decode(Normalization.self, from: data) {
+            return n
         }
-        return try JSONDecoder().decode(Normalization.self, from: data)
+        // Not a usable entry: load (or recompute) the stage's output.
+        guard case .normalized(_, _, _, let n) = try output(id) else { return nil }
+        return n
     }
 
     /// The cache entry folder of a finished stage, if it has one.
