@@ -241,7 +241,9 @@ public enum LocalRunner {
                 }
             }
             ok = results.allSatisfy { $0.status == "succeeded" } && ensembles.allSatisfy { $0.status == "succeeded" }
-            log("stages: \(executor.ranCount) ran, \(executor.reusedCount) from the cache; \(fmt(stagesSeconds, 3)) s in the scheduler")
+            let checked = executor.verification
+            log("stages: \(executor.ranCount) ran, \(executor.reusedCount) from the cache; \(fmt(stagesSeconds, 3)) s in the scheduler"
+                + (checked.entries > 0 ? "; \(checked.entries) cache entries checked against their digests in \(fmt(checked.seconds * 1000, 1)) ms" : ""))
             provenance.noteStages(ran: executor.ranCount, reused: executor.reusedCount, failed: !ok || !failures.isEmpty, cachedBeforeRemote: cachedBeforeRemote)
             let suffix = options.cancellation.isCancelled ? ".cancelled" : ".failed"
             log(ok ? "finished in \(fmt(Date().timeIntervalSince(started), 1)) s: \(finalRoot)"

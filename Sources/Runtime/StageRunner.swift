@@ -32,6 +32,9 @@ final class StageRunner: @unchecked Sendable {
     /// Stages whose output is a complete cache entry not loaded into memory yet.
     private var cachedTable: Set<String> = []
     private var ran = 0, reused = 0
+    /// Cache entries checked against their manifests, and the time it took.
+    private var verified = 0, verifySeconds = 0.0
+    var verification: (entries: Int, seconds: Double) { locked { (verified, verifySeconds) } }
     /// Seconds each stage computed for (this run, or the run that filled its cache entry).
     private var secondsTable: [String: Double] = [:]
 
@@ -121,7 +124,10 @@ final class StageRunner: @unchecked Sendable {
         let out: StageOutput
         do {
             // Every file against its manifest's digest first, then its decoding.
-            try cache.verify(stage.hash)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let checked = Result { try cache.verify(stage.hash) }
+            locked { verified += 1; verifySeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+            try checked.get()
             out = try StageStorage.load(stage.work, from: cache.entry(stage.hash), inputs: inputs(stage), context: context(stage))
         } catch let error as CacheError {
             // A damaged entry is moved aside, recomputed and replaced, never trusted.
