@@ -3,6 +3,7 @@
 // the same results, and two concurrent runs of one spec share the work.
 import Foundation
 import Testing
+import Runtime
 
 enum TLCBinary {
     /// The `tlc` executable built next to this test bundle.
@@ -64,16 +65,12 @@ enum TLCBinary {
         out + "/sturdy/" + (try FileManager.default.destinationOfSymbolicLink(atPath: out + "/sturdy/latest"))
     }
 
-    /// Every cache entry is complete (manifest present, listed files with their sizes).
+    /// Every cache entry is complete and intact: its manifest decodes and every file
+    /// it lists is there with its size and SHA-256, nothing more.
     func checkCache(_ out: String) throws {
-        let cache = out + "/.cache"
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? [] where !entry.hasPrefix(".") {
-            let manifest = try Data(contentsOf: URL(fileURLWithPath: "\(cache)/\(entry)/manifest.json"))
-            let object = try JSONSerialization.jsonObject(with: manifest) as! [String: Any]
-            for (name, size) in object["files"] as! [String: Int] {
-                let attributes = try FileManager.default.attributesOfItem(atPath: "\(cache)/\(entry)/\(name)")
-                #expect(attributes[.size] as? Int == size, "\(entry)/\(name)")
-            }
+        let cache = StageCache(root: out + "/.cache")
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: cache.root)) ?? [] where !entry.hasPrefix(".") {
+            #expect(throws: Never.self, "\(entry)") { try cache.verify(entry) }
         }
     }
 
