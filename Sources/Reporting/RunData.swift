@@ -124,8 +124,8 @@ public struct PointData: Sendable {
             experiment = plan["experiment"] as? String ?? experiment
             let points = plan["points"] as? [[String: Any]] ?? []
             let folder = (dir as NSString).lastPathComponent
-            let point = points.count == 1 ? points.first
-                : points.first { LocalRunner.sanitize($0["label"] as? String ?? "") == folder }
+            let folders = LocalRunner.pointFolders(points.map { ($0["id"] as? String ?? "", $0["label"] as? String ?? "") })
+            let point = points.count == 1 ? points.first : zip(points, folders).first { $0.1 == folder }?.0
             label = point?["label"] as? String ?? ""
             let id = point?["id"] as? String
             for s in plan["stages"] as? [[String: Any]] ?? [] {
@@ -205,10 +205,11 @@ public struct SweepData: Sendable {
         let experiment = plan["experiment"] as? String ?? (dir as NSString).lastPathComponent
         var assignments: [String: [String: SpecValue]] = [:]
         var swept: [String] = []
-        var labels: [String] = []
+        var labels: [String] = [], ids: [String] = []
         for p in plan["points"] as? [[String: Any]] ?? [] {
             let label = p["label"] as? String ?? ""
             labels.append(label)
+            ids.append(p["id"] as? String ?? "")
             var values: [String: SpecValue] = [:]
             // plan.json writes assignments as a list of {path, value} in the sweep's
             // order (plans before format 2: an object).
@@ -235,8 +236,7 @@ public struct SweepData: Sendable {
         var points: [Point] = []
         let rows = board["points"] as? [[String: Any]] ?? []
         if rows.isEmpty {
-            for label in labels {
-                let folder = LocalRunner.sanitize(label)
+            for (label, folder) in zip(labels, LocalRunner.pointFolders(Array(zip(ids, labels)))) {
                 let metrics = RunStore.readMetrics(path(path(dir, folder), "metrics.json"))
                 points.append(Point(label: label, folder: folder, status: metrics == nil ? "failed" : "succeeded", rank: nil,
                                     metrics: metrics ?? [:], assignments: assignments[label] ?? [:], error: nil))
@@ -244,7 +244,7 @@ public struct SweepData: Sendable {
         } else {
             for r in rows {
                 let label = r["label"] as? String ?? ""
-                let folder = r["folder"] as? String ?? LocalRunner.sanitize(label)
+                let folder = r["folder"] as? String ?? LocalRunner.pointFolders([("", label)])[0]
                 // The full metrics.json of the point (the leaderboard keeps a few columns).
                 let metrics = RunStore.readMetrics(path(path(dir, folder), "metrics.json")) ?? [:]
                 points.append(Point(label: label, folder: folder, status: r["status"] as? String ?? "failed",

@@ -201,8 +201,9 @@ public enum LocalRunner {
         do {
             // The plan first: the reporter reads each point's stages and label from it.
             try writeText(String(decoding: try plan.encoded(), as: UTF8.self), to: workRoot, "plan.json")
-            for point in plan.points {
-                let dirName = isSweep ? sanitize(point.label) : ""
+            let folders = pointFolders(plan.points.map { ($0.id, $0.label) })
+            for (point, folder) in zip(plan.points, folders) {
+                let dirName = isSweep ? folder : ""
                 let pointWork = dirName.isEmpty ? workRoot : (workRoot as NSString).appendingPathComponent(dirName)
                 let pointFinal = dirName.isEmpty ? finalRoot : (finalRoot as NSString).appendingPathComponent(dirName)
                 try fm.createDirectory(atPath: pointWork, withIntermediateDirectories: true)
@@ -419,6 +420,23 @@ public enum LocalRunner {
 
     public static func sanitize(_ label: String) -> String {
         String(label.map { $0.isLetter || $0.isNumber || "-_.=,".contains($0) ? $0 : "_" })
+    }
+
+    /// Each sweep point's folder: its label made safe for a file name, and always its
+    /// own — when two labels make the same name (`a/b`, `a?b`), or a name is long or
+    /// hidden, the point id is added. Writers and readers of run directories use this
+    /// one function, from plan.json's points.
+    public static func pointFolders(_ points: [(id: String, label: String)]) -> [String] {
+        let names = points.map { p -> String in
+            var n = sanitize(p.label)
+            if n.hasPrefix(".") { n = "_" + n.dropFirst() }      // never hidden, never "." or ".."
+            return n.isEmpty ? "point" : n
+        }
+        var counts: [String: Int] = [:]
+        for n in names { counts[n, default: 0] += 1 }
+        return zip(points, names).map { p, n in
+            counts[n]! > 1 || n.utf8.count > 120 ? String(n.prefix(100)) + "-" + p.id.prefix(12) : n
+        }
     }
 
     /// Writes a file atomically (temporary name, fsync, rename).

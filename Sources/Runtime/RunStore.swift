@@ -198,9 +198,10 @@ public struct RunStore: Sendable {
         // A single run keeps spec.yaml at its top; a sweep keeps it in each point's folder.
         let isSweep = !fm.fileExists(atPath: appendingPath(path, "spec.yaml"))
         var points: [PointRecord] = []
-        for p in planPoints {
+        let folders = LocalRunner.pointFolders(planPoints.map { ($0["id"] as? String ?? "", $0["label"] as? String ?? "") })
+        for (p, folder) in zip(planPoints, folders) {
             let label = p["label"] as? String ?? ""
-            let dir = isSweep ? appendingPath(path, LocalRunner.sanitize(label)) : path
+            let dir = isSweep ? appendingPath(path, folder) : path
             let metrics = Self.readMetrics(appendingPath(dir, "metrics.json"))
             points.append(PointRecord(label: label, path: dir, status: metrics == nil ? "failed" : "succeeded", metrics: metrics ?? [:]))
         }

@@ -217,7 +217,7 @@ import Jobs
         let second = try run(Self.small, in: dir)
         #expect(second.status == "succeeded")
         let log = try String(contentsOfFile: second.runDir + "/log.txt", encoding: .utf8)
-        #expect(log.contains("corrupt cache entry") && log.contains("recomputing"))
+        #expect(log.contains("is damaged (history.jsonl size mismatch)") && log.contains("recomputing"), "\(log)")
         #expect(FileManager.default.contents(atPath: first.runDir + "/model.safetensors")
                 == FileManager.default.contents(atPath: second.runDir + "/model.safetensors"))
     }
@@ -235,5 +235,24 @@ import Jobs
         #expect(epochs.count == 4 && epochs.allSatisfy { $0.contains("[lr=1e-3] epoch") || $0.contains("[lr=3e-3] epoch") }, "\(epochs)")
         #expect(log.contains { $0.hasPrefix("[train] [lr=3e-3] ") })
         #expect(log.contains { $0.hasPrefix("[data.load] load") })
+    }
+}
+
+@Suite struct PointFolderTests {
+    @Test func pointsWhoseLabelsLookAlikeGetTheirOwnFolders() throws {
+        let runner = LocalRunnerTests()
+        let dir = try runner.temp()
+        let r = try runner.run(LocalRunnerTests.small + "sweep: {grid: {description: [\"a/b\", \"a_b\", \"a?b\", \"..\"]}}\n", in: dir)
+        #expect(r.status == "succeeded" && r.points.count == 4)
+        #expect(Set(r.points.map(\.runDir)).count == 4, "\(r.points.map(\.runDir))")
+        for p in r.points {
+            #expect(FileManager.default.fileExists(atPath: p.runDir + "/metrics.json"), "\(p.runDir)")
+            #expect(!(p.runDir as NSString).lastPathComponent.hasPrefix("."), "a hidden folder: \(p.runDir)")
+        }
+        // Read back: four points, each from its own folder.
+        let record = try RunStore(outputRoot: dir + "/Outputs").resolve(r.runDir)
+        #expect(record.points.count == 4 && Set(record.points.map(\.path)).count == 4 && record.points.allSatisfy { $0.status == "succeeded" })
+        let names = LocalRunner.pointFolders([("aaaaaaaaaaaaaaaa", "a/b"), ("bbbbbbbbbbbbbbbb", "a_b"), ("cccccccccccccccc", "x")])
+        #expect(names == ["a_b-aaaaaaaaaaaa", "a_b-bbbbbbbbbbbb", "x"])
     }
 }
