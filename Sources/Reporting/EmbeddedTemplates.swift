@@ -4,7 +4,7 @@
 enum EmbeddedTemplates {
     static let files: [String: String] = [
         "diff.md.mustache": ####"""
-{{% CONTENT_TYPE: TEXT}}
+{{% CONTENT_TYPE: MARKDOWN}}
 # Diff: {{#runs}}{{^first}} → {{/first}}`{{name}}`{{/runs}}
 
 ## Configuration
@@ -217,7 +217,7 @@ No plan to compare.
 
 """####,
         "leaderboard.md.mustache": ####"""
-{{% CONTENT_TYPE: TEXT}}
+{{% CONTENT_TYPE: MARKDOWN}}
 # Leaderboard — {{experiment}}
 
 Sorted by `{{target}}` ({{direction}} is better). {{point_count}} points{{#swept}}, swept: {{swept}}{{/swept}}.
@@ -380,7 +380,7 @@ Scored on the test set the members share.
 
 """####,
         "report.md.mustache": ####"""
-{{% CONTENT_TYPE: TEXT}}
+{{% CONTENT_TYPE: MARKDOWN}}
 # {{experiment}}{{#label}} — {{label}}{{/label}}
 
 {{#description}}
@@ -463,7 +463,7 @@ Stopped early; the weights are those of the best epoch.
 
 """####,
         "sweep-diff.md.mustache": ####"""
-{{% CONTENT_TYPE: TEXT}}
+{{% CONTENT_TYPE: MARKDOWN}}
 # Sweep diff: `{{a.experiment}}` `{{a.run}}` → `{{b.experiment}}` `{{b.run}}`
 
 | | experiment | run | points | status |

@@ -158,7 +158,7 @@ public enum ReportContext {
         c["comparisons"] = comparisons.map { cmp -> [String: Any] in
             let r = cmp.result
             let verdict = cmp.isSignificant ? "more than seed noise"
-                : r.smallestPossibleP >= 0.05 ? "cannot tell: \(r.seeds) seeds can never give p < 0.05"
+                : r.smallestPossibleP >= 0.05 ? "cannot tell: \(r.seeds) seeds can never give p below 0.05"
                 : "within seed noise"
             return ["better": cmp.better, "other": cmp.other, "seeds": r.seeds,
                     "difference": signed(r.meanDifference, metric: s.target),

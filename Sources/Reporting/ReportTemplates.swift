@@ -24,8 +24,29 @@ public struct ReportTemplates: Sendable {
         try! ReportTemplates(directory: nil)
     }
 
+    /// `{{% CONTENT_TYPE: MARKDOWN}}`: values are escaped for Markdown — a `|` in a
+    /// label cannot split a table row, a `<script>` is text, a newline stays in its cell.
+    struct MarkdownContentType: MustacheContentType {
+        func escapeText(_ text: String) -> String {
+            var out = ""
+            out.reserveCapacity(text.count)
+            for c in text {
+                switch c {
+                case "|": out += "\\|"
+                case "<": out += "&lt;"
+                case ">": out += "&gt;"
+                case "\n", "\r", "\r\n": out += " "
+                default: out.append(c)
+                }
+            }
+            return out
+        }
+    }
+    static let registerMarkdown: Void = MustacheContentTypes.register(MarkdownContentType(), named: "MARKDOWN")
+
     /// Loads the built-in templates, then the user's `directory` (if any) over them.
     public init(directory: String?) throws(ReportError) {
+        _ = Self.registerMarkdown
         var library = MustacheLibrary()
         var sources: [String: String] = [:]
         for name in Self.names {

@@ -209,7 +209,7 @@ import TestSupport
         #expect(board.contains("## Ensembles of the sweep's points") && board.contains("| the top 2 points by val.accuracy, mean_probs | succeeded |"), "\(board)")
         #expect(board.contains("lr=") && board.contains(",init="))
         // The two learning rates share their seeds: compared seed by seed, honestly.
-        #expect(board.contains("## Is the difference more than noise?") && board.contains("cannot tell: 2 seeds can never give p < 0.05"), "\(board)")
+        #expect(board.contains("## Is the difference more than noise?") && board.contains("cannot tell: 2 seeds can never give p below 0.05"), "\(board)")
         let html = try String(contentsOfFile: sweep + "/report.html", encoding: .utf8)
         #expect(html.contains("id=\"seed-groups\"") && html.contains("data-chart=\"sweep-1\"") && html.contains("id=\"ensembles\""))
         #expect(html.contains("data-chart=\"seed-intervals\"") && html.contains("id=\"comparisons\""))
@@ -261,5 +261,25 @@ import TestSupport
         #expect(TLC.run(["init", file]) == 0)
         #expect(TLC.run(["run", file, "--output", dir + "/Outputs", "--set", "training.epochs=1"]) == 0)
         #expect(FileManager.default.fileExists(atPath: dir + "/Outputs/first/latest/report.html"))
+    }
+}
+
+@Suite(.serialized) struct MarkdownEscapeTests {
+    @Test func valuesCannotBreakMarkdownTables() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-md-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let file = dir + "/md.yaml", out = dir + "/Outputs"
+        try (TestSpecs.tinySweep(name: "mdesc").components(separatedBy: "sweep:")[0]
+             + "sweep:\n  cases:\n    \"a|b\": {description: x}\n    \"<script>x</script>\": {description: y}\n")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(TLC.run(["run", file, "--output", out]) == 0)
+        let sweep = out + "/mdesc/" + (try FileManager.default.destinationOfSymbolicLink(atPath: out + "/mdesc/latest"))
+        let board = try String(contentsOfFile: sweep + "/leaderboard.md", encoding: .utf8)
+        #expect(!board.contains("<script>") && board.contains("&lt;script&gt;"), "\(board)")
+        #expect(board.contains("case=a\\|b"), "\(board)")
+        // Every row of the points table has as many cells as its header.
+        let table = board.components(separatedBy: "| rank | point |")[1].split(separator: "\n").dropFirst().prefix(3)
+        let cells = table.map { row in row.replacingOccurrences(of: "\\|", with: "").filter { $0 == "|" }.count }
+        #expect(Set(cells).count == 1, "\(table)")
     }
 }

@@ -138,3 +138,13 @@ import Testing
         #expect(e.warnings.contains { $0.message.contains("10000 points") })
     }
 }
+
+@Suite struct PrintableLabelTests {
+    @Test func controlCharactersInLabelsAreWrittenOut() throws {
+        let e = try SweepTests().load("sweep:\n  grid:\n    description: [\"\\e]0;PWNED\\a\\e[2J\", plain]\n")
+        let label = e.points[0].label
+        #expect(!label.unicodeScalars.contains { $0.value < 0x20 }, "\(label.debugDescription)")
+        #expect(label == "description=\\u{1B}]0;PWNED\\u{7}\\u{1B}[2J")
+        #expect(e.points[1].label == "description=plain")
+    }
+}

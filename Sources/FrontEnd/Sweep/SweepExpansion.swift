@@ -222,8 +222,17 @@ public enum SweepExpansion {
     /// its last segment unless that would be ambiguous.
     public static func label(_ assignments: [SweepAssignment], values: [SpecValue]) -> String {
         let short = shortNames(assignments.map(\.path))
-        return zip(short, values).map { "\($0)=\($1.compactText)" }.joined(separator: ",")
+        return zip(short, values).map { "\($0)=\(printable($1.compactText))" }.joined(separator: ",")
     }
+
+    /// Text with control characters written as `\u{1B}`: a label is printed to
+    /// terminals and logs, where an escape sequence must not act.
+    public static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        return text.unicodeScalars.map { isControl($0) ? "\\u{" + String($0.value, radix: 16, uppercase: true) + "}" : String($0) }.joined()
+    }
+
+    static func isControl(_ s: Unicode.Scalar) -> Bool { s.value < 0x20 || (0x7F...0x9F).contains(s.value) }
 
     /// Labels for many points: short names worked out once, value texts cached.
     final class Labeler {
@@ -236,7 +245,7 @@ public enum SweepExpansion {
             parts.reserveCapacity(values.count)
             for (name, value) in zip(names, values) {
                 let text: String
-                if let known = texts[value] { text = known } else { text = value.compactText; texts[value] = text }
+                if let known = texts[value] { text = known } else { text = SweepExpansion.printable(value.compactText); texts[value] = text }
                 parts.append(name + "=" + text)
             }
             return parts.joined(separator: ",")
