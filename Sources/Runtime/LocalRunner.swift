@@ -159,6 +159,9 @@ public enum LocalRunner {
         let finalRoot = (experimentDir as NSString).appendingPathComponent(runID)
         let workRoot = (experimentDir as NSString).appendingPathComponent(".\(runID).partial")
         try fm.createDirectory(atPath: workRoot, withIntermediateDirectories: true)
+        // Who is writing this folder: `tlc gc` removes it once that process is gone (killed).
+        let writerFile = (workRoot as NSString).appendingPathComponent(Unfinished.writerFile)
+        try? Data("\(getpid()) \(StageCache.hostTag)\n".utf8).write(to: URL(fileURLWithPath: writerFile))
 
         let logBuffer = LogBuffer(progress: progress)
         let log: @Sendable (String) -> Void = { logBuffer.append($0) }
@@ -261,6 +264,7 @@ public enum LocalRunner {
             // A write failed (disk full, a folder gone read-only, …): keep what can be kept
             // under a failed name, never a finished-looking directory.
             log("error: cannot write the run directory: \(describe(error))")
+            try? fm.removeItem(atPath: writerFile)
             try? writeText(logBuffer.text, to: workRoot, "log.txt")
             let failedDir = finalRoot + ".failed"
             if (try? fm.moveItem(atPath: workRoot, toPath: failedDir)) != nil {
@@ -268,6 +272,7 @@ public enum LocalRunner {
             }
             throw RunError.output("cannot write the run directory \(workRoot): \(describe(error))")
         }
+        try? fm.removeItem(atPath: writerFile)
         // Publish: rename the finished directory into place; failures keep their logs.
         let cancelled = options.cancellation.isCancelled
         let published = ok ? finalRoot : finalRoot + (cancelled ? ".cancelled" : ".failed")

@@ -154,7 +154,13 @@ extension RunStore {
             for folder in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
                 let path = appendingPath(dir, folder)
                 if folder.hasPrefix(".") && folder.hasSuffix(".partial") {
-                    if let d = modificationDate(path) { oldestUnfinished = min(oldestUnfinished ?? d, d) }
+                    if Unfinished.isAbandoned(path) {   // a killed run's folder: its log is all it has
+                        result.removed.append(Garbage(path: path, bytes: Self.size(of: path), reason: "folder of a run that was killed",
+                                                      experiment: name))
+                        if !dryRun { try fm.removeItem(atPath: path) }
+                    } else if let d = modificationDate(path) {
+                        oldestUnfinished = min(oldestUnfinished ?? d, d)
+                    }
                     continue
                 }
                 if folder.hasPrefix(".tmp-") {      // a run `tlc rm` or `--keep-last` was deleting when it died

@@ -78,11 +78,16 @@ struct ListRuns: ParsableCommand {
         } else {
             runs = store.allRuns()
         }
-        if runs.isEmpty {
+        let unfinished = store.unfinishedRuns().filter { name == nil || $0.experiment == name }
+        if runs.isEmpty && unfinished.isEmpty {
             Output.out("no runs under \(store.outputRoot)")
             return
         }
-        Output.out(RunFormatting.table(Self.rows(runs)))
+        var rows = Self.rows(runs)
+        for u in unfinished {
+            rows.append([u.experiment, u.id, u.isRunning ? "running" : "killed (tlc gc removes it)", RunFormatting.age(u.date), "-", "-", "-"])
+        }
+        Output.out(RunFormatting.table(rows))
     }
 
     /// The table: a header, then one row per run.
