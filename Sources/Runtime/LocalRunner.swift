@@ -42,7 +42,7 @@ public struct RunOptions: Sendable {
     public init(outputRoot: String? = nil, useCache: Bool = true, force: Bool = false, jobs: Int? = nil,
                 failFast: Bool = false, cancellation: Cancellation = Cancellation(), reporter: (any RunReporter)? = nil) {
         self.reporter = reporter
-        self.outputRoot = outputRoot ?? ProcessInfo.processInfo.environment["TLC_OUTPUT"] ?? "Outputs"
+        self.outputRoot = Self.outputRoot(outputRoot)
         self.useCache = useCache
         self.force = force
         self.jobs = max(1, jobs ?? ProcessInfo.processInfo.activeProcessorCount)
@@ -50,6 +50,26 @@ public struct RunOptions: Sendable {
         self.cancellation = cancellation
     }
     public var cacheRoot: String { (outputRoot as NSString).appendingPathComponent(".cache") }
+
+    /// The artifact root: `--output`, else `$TLC_OUTPUT`, else `Outputs`.
+    public static func outputRoot(_ option: String?) -> String {
+        option ?? ProcessInfo.processInfo.environment["TLC_OUTPUT"] ?? "Outputs"
+    }
+
+    /// Why the artifact root cannot be used as given, or nil: an empty `--output` or
+    /// `TLC_OUTPUT` would write into the current folder.
+    public static func outputRootProblem(_ option: String?) -> String? {
+        if let option, option.trimmingCharacters(in: .whitespaces).isEmpty { return "--output is empty: give the artifact folder, e.g. --output Outputs" }
+        var isDir: ObjCBool = false
+        let root = outputRoot(option)
+        if FileManager.default.fileExists(atPath: root, isDirectory: &isDir), !isDir.boolValue {
+            return "the artifact root \(root) is a file, not a folder: give another with --output or TLC_OUTPUT"
+        }
+        if option == nil, let env = ProcessInfo.processInfo.environment["TLC_OUTPUT"], env.trimmingCharacters(in: .whitespaces).isEmpty {
+            return "TLC_OUTPUT is set but empty: unset it or give the artifact folder"
+        }
+        return nil
+    }
 }
 
 /// Writes reports into a run directory before it is published. Called with the
@@ -114,6 +134,11 @@ func describe(_ error: Error) -> String {
     if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
         return String(cString: strerror(Int32(underlying.code)))
     }
+    // swift-foundation keeps the cause as a POSIXError under the CocoaError.
+    if let cocoa = error as? CocoaError, let posix = cocoa.underlying as? POSIXError {
+        return String(cString: strerror(posix.code.rawValue))
+    }
+    if let posix = error as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
     if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
     if let cocoa = error as? CocoaError {
         switch cocoa.code {

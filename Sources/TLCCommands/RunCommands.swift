@@ -12,6 +12,11 @@ struct OutputRootOption: ParsableArguments {
     @Option(help: ArgumentHelp("Artifact root (default: Outputs, or $TLC_OUTPUT).", valueName: "dir")) var output: String?
     var store: RunStore { RunStore(outputRoot: output) }
 
+    /// An empty --output or TLC_OUTPUT would mean the current folder: a usage error.
+    func validate() throws {
+        if let problem = RunOptions.outputRootProblem(output) { throw ValidationError(problem) }
+    }
+
     /// Resolves a run reference, reporting a bad one as a usage error (exit code 2).
     func resolve(_ reference: String, command: String) throws -> RunRecord {
         do { return try store.resolve(reference) } catch {

@@ -179,6 +179,7 @@ struct Run: ParsableCommand {
     @OptionGroup(title: "Executor") var executor: ExecutorOptions
 
     func validate() throws {
+        if let problem = RunOptions.outputRootProblem(output) { throw ValidationError(problem) }
         if let jobs, jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be between 1 and 256") }
         try executor.check(force: force, noCache: noCache, jobs: jobs)
     }

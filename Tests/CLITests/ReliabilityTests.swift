@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 import Runtime
+@testable import TLCCommands
 
 enum TLCBinary {
     /// The `tlc` executable built next to this test bundle.
@@ -121,5 +122,19 @@ enum TLCBinary {
         #expect(ran == 5)   // every stage computed exactly once between the two
         #expect(try stableMetrics(out + "/sturdy/" + runs[0]) == (try stableMetrics(out + "/sturdy/" + runs[1])))
         try checkCache(out)
+    }
+}
+
+@Suite struct OutputRootTests {
+    @Test func anEmptyOrFileOutputRootIsAUsageError() throws {
+        #expect(TLC.run(["ls", "--output", ""]) == 2)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-not-a-dir-\(UUID().uuidString)").path
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(TLC.run(["ls", "--output", file]) == 2)
+        #expect(TLC.run(["run", Repo.root + "/Experiments/quickstart.yaml", "--output", file]) == 2)
+        // TLC_OUTPUT set but empty would mean the current folder.
+        let empty = Shell.run(TLCBinary.path, ["ls"], env: ["TLC_OUTPUT": ""])
+        #expect(empty.status == 2 && empty.err.contains("TLC_OUTPUT is set but empty"), "\(empty.err)")
+        #expect(!empty.err.contains("NSCocoaErrorDomain") && !empty.err.contains("Error Domain"))
     }
 }
