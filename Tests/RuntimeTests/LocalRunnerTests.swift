@@ -256,3 +256,17 @@ import Jobs
         #expect(names == ["a_b-aaaaaaaaaaaa", "a_b-bbbbbbbbbbbb", "x"])
     }
 }
+
+@Suite struct SymlinkWeightsTests {
+    @Test func weightsBehindASymlinkLoad() throws {
+        let runner = LocalRunnerTests()
+        let dir = try runner.temp()
+        let source = try runner.run(LocalRunnerTests.small, in: dir)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link.safetensors", withDestinationPath: source.runDir + "/model.safetensors")
+        let target = LocalRunnerTests.small.replacingOccurrences(of: "name: tiny", with: "name: linked")
+            .replacingOccurrences(of: "backbone: {arch: mlp, options: {widths: [32]}}", with: "backbone: {arch: mlp, options: {widths: [32]}, weights: file:link.safetensors}")
+        let r = try runner.run(target, name: "linked.yaml", in: dir)
+        #expect(r.status == "succeeded", "\(r.points.first?.error ?? "")")
+        #expect(try String(contentsOfFile: r.runDir + "/log.txt", encoding: .utf8).contains("backbone tensors from"))
+    }
+}
