@@ -220,7 +220,18 @@ public struct ExperimentLoader {
         guard FileManager.default.fileExists(atPath: basePath, isDirectory: &isDir), !isDir.boolValue else {
             diagnostics.emit(.error("extends: no file '\(s.text)' (looked at \(basePath))", at: ext.location)); return nil
         }
+        // Only a regular file (through links) can be a spec: not a FIFO, a device or a socket.
+        let type = (try? FileManager.default.attributesOfItem(atPath: URL(fileURLWithPath: basePath).resolvingSymlinksInPath().path)[.type]) as? FileAttributeType
+        guard type == .typeRegular else {
+            diagnostics.emit(.error("extends: '\(s.text)' is not a regular file", at: ext.location)); return nil
+        }
         guard let base = loadWithExtends(path: basePath, via: ext, chain: &chain, diagnostics: diagnostics) else { return nil }
+        guard base.mapping != nil, base["tlc"] != nil else {
+            // Say what it is, never what it holds (it may be any file).
+            diagnostics.emit(.error("extends: '\(s.text)' is not a tlc experiment (\(base.mapping == nil ? (base.isNull ? "it is empty" : "its top level is not a mapping") : "no 'tlc: 1' at its top"))",
+                                    at: ext.location))
+            return nil
+        }
         return TreeEditing.merge(base: TreeEditing.removing("extends", from: base), child: node)
     }
 

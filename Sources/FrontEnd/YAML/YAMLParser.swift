@@ -65,7 +65,8 @@ public enum YAMLParser {
     /// from the file size before reading when the file is a regular file.
     static func readFile(at path: String, maxBytes: Int) throws -> [UInt8] {
         func failure(_ message: String) -> DiagnosticError {
-            DiagnosticError([.error(message, at: nil)])
+            // Located at the file itself, so the message starts with its name.
+            DiagnosticError([.error(message, at: SourceLocation(file: path, line: 1, column: 1))])
         }
         func systemError() -> String { String(cString: strerror(errno)) }
 
@@ -168,6 +169,12 @@ enum InputCheck {
     /// Line and column (1-based, columns in characters) of a byte offset,
     /// counting line breaks the way libyaml does (LF, CRLF, lone CR).
     static func location(ofByte offset: Int, in bytes: [UInt8], file: String) -> SourceLocation {
+        // The end of input after a final line break is the end of the last line: never
+        // a line past the end of the file.
+        if offset >= bytes.count, bytes.count > 0, bytes.last == 0x0A || bytes.last == 0x0D {
+            return location(ofByte: bytes.count - (bytes.count >= 2 && bytes[bytes.count - 2] == 0x0D && bytes.last == 0x0A ? 2 : 1),
+                            in: bytes, file: file)
+        }
         var line = 1, column = 1
         var i = 0
         let end = min(offset, bytes.count)

@@ -288,7 +288,9 @@ final class YAMLTreeBuilder {
     // MARK: - libyaml values
 
     private func location(_ mark: yaml_mark_t) -> SourceLocation {
-        SourceLocation(file: file, line: Int(mark.line) + 1, column: Int(mark.column) + 1)
+        // A mark at the end of the input (past a final line break) is the end of the last line.
+        if Int(mark.index) >= bytes.count { return InputCheck.location(ofByte: bytes.count, in: bytes, file: file) }
+        return SourceLocation(file: file, line: Int(mark.line) + 1, column: Int(mark.column) + 1)
     }
 
     private func text(_ pointer: UnsafeMutablePointer<yaml_char_t>?, length: Int) -> String {
