@@ -94,19 +94,26 @@ import Jobs
         #expect(try Data(contentsOf: URL(fileURLWithPath: c.runDir + "/model.safetensors")) != ma)
     }
 
-    @Test func aPretrainedBackboneTransfers() throws {
-        let dir = try temp()
+    /// `target.yaml` on a frozen backbone from `source.yaml` (small), both written to `dir`.
+    static let transferTarget = """
+        tlc: 1
+        name: target
+        data: {classes: [2, 4], train_per_class: 60, test_per_class: 40}
+        backbone: {arch: mlp, options: {widths: [32]}, weights: run:source, freeze: all}
+        head: {layers: [{dense: 16}, relu]}
+        training: {epochs: 1, batch_size: 32}
+
+        """
+
+    func writeSource(in dir: String) throws {
         try Self.small.replacingOccurrences(of: "name: tiny", with: "name: source")
             .write(toFile: dir + "/source.yaml", atomically: true, encoding: .utf8)
-        let target = """
-            tlc: 1
-            name: target
-            data: {classes: [2, 4], train_per_class: 60, test_per_class: 40}
-            backbone: {arch: mlp, options: {widths: [32]}, weights: run:source, freeze: all}
-            head: {layers: [{dense: 16}, relu]}
-            training: {epochs: 1, batch_size: 32}
+    }
 
-            """
+    @Test func aPretrainedBackboneTransfers() throws {
+        let dir = try temp()
+        try writeSource(in: dir)
+        let target = Self.transferTarget
         let r = try run(target, name: "target.yaml", in: dir)
         #expect(r.status == "succeeded")
         let m = try #require(r.points.first?.metrics)
@@ -129,19 +136,8 @@ import Jobs
     /// decoded plan.json (no spec in it) runs, without the cache, to the same bytes.
     @Test func theRecordedPlanRunsWithTheSpecsGone() throws {
         let dir = try temp()
-        try Self.small.replacingOccurrences(of: "name: tiny", with: "name: source")
-            .write(toFile: dir + "/source.yaml", atomically: true, encoding: .utf8)
-        let target = """
-            tlc: 1
-            name: target
-            data: {classes: [2, 4], train_per_class: 60, test_per_class: 40}
-            backbone: {arch: mlp, options: {widths: [32]}, weights: run:source, freeze: all}
-            head: {layers: [{dense: 16}, relu]}
-            training: {epochs: 1, batch_size: 32}
-            compression:
-              - quantize: {bits: 8, calibration_batches: 2}
-
-            """
+        try writeSource(in: dir)
+        let target = Self.transferTarget + "compression:\n  - quantize: {bits: 8, calibration_batches: 2}\n"
         let first = try run(target, name: "target.yaml", in: dir)
         #expect(first.status == "succeeded")
         for f in ["source.yaml", "target.yaml"] { try FileManager.default.removeItem(atPath: dir + "/" + f) }
