@@ -21,18 +21,34 @@ extension SpecDecoder {
                 r.error("class \(c) does not exist: \(spec.data.dataset.text) has classes 0–\(known - 1)", at: item)
             }
         }
+        /// Samples must have as many values as data.input_shape says, read from the file's head.
+        func checkWidth(_ found: Result<Int, DataShapeProblem>, _ what: String, at: YAMLNode) {
+            let shape = spec.data.inputShape
+            switch found {
+            case .failure(let problem) where problem.message == DataShapeProblem.unreadable: break   // existence is checked apart
+            case .failure(let problem): r.error("\(what) \(problem.message)", at: at)
+            case .success(let n) where n != shape.count:
+                r.error("\(what) has \(n) values per sample, but data.input_shape [\(shape.channels), \(shape.height), \(shape.width)] needs \(shape.count)",
+                        at: node("data", "input_shape") ?? at)
+            case .success: break
+            }
+        }
         func checkSource(_ source: DatasetSource, at: YAMLNode) {
             switch source {
             case .csv(let path):
                 let full = Self.resolvePath(path, relativeTo: at.location.file)
                 if !fileExists(full) { r.error("data file '\(path)' does not exist (looked at \(full))", at: at) }
+                else { checkWidth(DataFileShape.csvFeatures(full), "csv data '\(path)'", at: at) }
             case .npy(let path):
                 // A folder holding x.npy (features) and y.npy (labels).
                 let full = Self.resolvePath(path, relativeTo: at.location.file)
+                var complete = true
                 for file in ["x.npy", "y.npy"] where !fileExists((full as NSString).appendingPathComponent(file)) {
+                    complete = false
                     r.error("npy data '\(path)' has no \(file) (looked at \((full as NSString).appendingPathComponent(file)))", at: at,
                             notes: ["npy:FOLDER names a folder with x.npy (features, N×F, N×H×W or N×C×H×W) and y.npy (labels, N)"])
                 }
+                if complete { checkWidth(DataFileShape.npyFeatures((full as NSString).appendingPathComponent("x.npy")), "npy data '\(path)/x.npy'", at: at) }
             case .fashionMNIST: break
             }
         }
