@@ -168,4 +168,23 @@ func toyDataset(perClass: [Int], shape: FeatureShape = FeatureShape(channels: 2,
         #expect(throws: EngineError.self) { try Dataset.fromCSV(p) }
         #expect(throws: EngineError.self) { try Dataset.fromCSV(p, labelColumn: "y") }
     }
+
+    @Test func nanAndInfinityAreErrorsAtLoadNamingWhere() throws {
+        let p = tempPath("n.csv")
+        for bad in ["nan", "inf", "1e40"] {
+            try "a,b,label\n1,2,0\n3,\(bad),1\n".write(toFile: p, atomically: true, encoding: .utf8)
+            do { _ = try Dataset.fromCSV(p); Issue.record("\(bad) loaded") }
+            catch let e as EngineError { #expect(e.description.contains("n.csv") && e.description.contains("line 3, column 'b'"), "\(e)") }
+        }
+        let x = tempPath("xn.npy"), y = tempPath("yn.npy")
+        let r = try python("""
+        import numpy as np
+        a = np.zeros((3, 4), dtype=np.float32); a[2, 1] = np.inf
+        np.save('\(x)', a)
+        np.save('\(y)', np.array([0, 1, 0], dtype=np.int64))
+        """)
+        #expect(r.status == 0, "\(r.output)")
+        do { _ = try Dataset.fromNPY(features: x, labels: y); Issue.record("inf loaded") }
+        catch let e as EngineError { #expect(e.description.contains("xn.npy") && e.description.contains("sample 2, value 1"), "\(e)") }
+    }
 }

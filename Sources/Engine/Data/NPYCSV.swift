@@ -115,6 +115,11 @@ extension Dataset {
         case 3: FeatureShape(channels: 1, height: x.shape[1], width: x.shape[2])
         default: FeatureShape(channels: x.shape[1], height: x.shape[2], width: x.shape[3])
         }
+        // NaN or infinity would surface much later as a failed encoding: name the sample now.
+        if let bad = x.values.firstIndex(where: { !$0.isFinite }) {
+            let per = max(1, x.values.count / n)
+            throw EngineError.dataFile(path: features, message: "value \(x.values[bad]) at index \(bad) (sample \(bad / per), value \(bad % per)) is not a finite number")
+        }
         var labs: [Int] = []
         labs.reserveCapacity(n)
         for (i, v) in y.values.enumerated() {
@@ -161,6 +166,9 @@ extension Dataset {
                 if c == li { rawLabels.append(t); continue }
                 guard let v = Float(t) else {
                     throw EngineError.dataFile(path: path, message: "line \(r + 2), column '\(columns[c])': '\(t)' is not a number")
+                }
+                guard v.isFinite else {
+                    throw EngineError.dataFile(path: path, message: "line \(r + 2), column '\(columns[c])': '\(t)' is not a finite number")
                 }
                 feats.append(v)
             }
