@@ -374,8 +374,13 @@ public enum LocalRunner {
         if !variantEvaluations(point, executor: executor).isEmpty {
             rows += try variantRows(point, executor: executor, dir: dir, metadata: meta)
         }
+        // Class names as the data names them (a csv's label column), else as planned.
+        var classNames = report.classNames
         // Latency is measured now, every model of the point interleaved, never taken from the cache.
         if let normID = executor.stage(evalID)?.deps.dropFirst().first, case .normalized(_, _, let testSplit, _) = try executor.output(normID) {
+            if testSplit.classNames.count == classNames.count, testSplit.classNames.contains(where: { Int($0) == nil }) {
+                classNames = testSplit.classNames
+            }
             let count = min(256, testSplit.count)
             let (batch, _) = testSplit.batch(Array(0..<count)[...])
             let stats = try LatencyMeasurement.measure(rows.compactMap { r in r.model.map { (r.name, $0) } }, on: batch, count: count)
@@ -390,12 +395,12 @@ public enum LocalRunner {
             // Per-variant evaluations for the reports, and the compression details (per-layer
             // sparsity, ensemble members) the generic variants table does not show.
             for r in rows.dropFirst() {
-                try writeText(evaluationJSON(r.result, variant: r.name, classNames: report.classNames, stoppedEarly: false), to: dir, "evaluation.\(r.name).json")
+                try writeText(evaluationJSON(r.result, variant: r.name, classNames: classNames, stoppedEarly: false), to: dir, "evaluation.\(r.name).json")
             }
             try writeText(compressionDetails(rows).prettyJSON() + "\n", to: dir, "compression.json")
         }
         try writeText(SpecValue.map(entries).prettyJSON() + "\n", to: dir, "metrics.json")
-        try writeText(evaluationJSON(test, variant: "baseline", classNames: report.classNames, stoppedEarly: stoppedEarly), to: dir, "evaluation.json")
+        try writeText(evaluationJSON(test, variant: "baseline", classNames: classNames, stoppedEarly: stoppedEarly), to: dir, "evaluation.json")
         return metrics
     }
 

@@ -52,6 +52,10 @@ import TestSupport
         #expect(TLC.run(["run", file, "--output", out]) == 0)
         let m = try metrics(out, "shapes")
         #expect(m["test.accuracy"]! > 0.9, "\(m)")
+        // The csv's class names reach the evaluation (and so the reports).
+        let run = out + "/shapes/" + (try FileManager.default.destinationOfSymbolicLink(atPath: out + "/shapes/latest"))
+        let evaluation = try String(contentsOfFile: run + "/evaluation.json", encoding: .utf8)
+        #expect(evaluation.contains("\"circle\"") && evaluation.contains("\"star\"") && !evaluation.contains("class 0"), "\(evaluation)")
         // 300 rows: 75 held out for testing (stratified), the rest trains (minus validation).
         let loaded = try ExperimentLoader().load(path: file)
         let plan = try PlanBuilder().plan(loaded)

@@ -169,6 +169,23 @@ func toyDataset(perClass: [Int], shape: FeatureShape = FeatureShape(channels: 2,
         #expect(throws: EngineError.self) { try Dataset.fromCSV(p, labelColumn: "y") }
     }
 
+    @Test func aLabelColumnIsAllIntegersOrAllNames() throws {
+        let p = tempPath("l.csv")
+        for (bad, row) in [("-1", 3), ("2.5", 3), ("dog", 3)] {
+            try "a,label\n1,0\n2,\(bad)\n3,1\n".write(toFile: p, atomically: true, encoding: .utf8)
+            do { _ = try Dataset.fromCSV(p); Issue.record("label \(bad) loaded") }
+            catch let e as EngineError { #expect(e.description.contains("line \(row), column 'label'") && e.description.contains("'\(bad)'"), "\(e)") }
+        }
+        try "a,label,label\n1,0,0\n".write(toFile: p, atomically: true, encoding: .utf8)
+        do { _ = try Dataset.fromCSV(p); Issue.record("two label columns loaded") }
+        catch let e as EngineError { #expect(e.description.contains("2 columns are named 'label'")) }
+        // Names alone, and integers alone, still load.
+        try "a,label\n1,cat\n2,dog\n".write(toFile: p, atomically: true, encoding: .utf8)
+        #expect(try Dataset.fromCSV(p).classNames == ["cat", "dog"])
+        try "a,label\n1,0\n2,3\n".write(toFile: p, atomically: true, encoding: .utf8)
+        #expect(try Dataset.fromCSV(p).numClasses == 4)
+    }
+
     @Test func nanAndInfinityAreErrorsAtLoadNamingWhere() throws {
         let p = tempPath("n.csv")
         for bad in ["nan", "inf", "1e40"] {

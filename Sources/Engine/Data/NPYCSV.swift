@@ -148,6 +148,9 @@ extension Dataset {
         lines.removeAll { $0.isEmpty }
         guard let head = lines.first else { throw EngineError.dataFile(path: path, message: "empty file") }
         let columns = head.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard columns.filter({ $0 == labelColumn }).count <= 1 else {
+            throw EngineError.dataFile(path: path, message: "\(columns.filter { $0 == labelColumn }.count) columns are named '\(labelColumn)'; one is the label")
+        }
         guard let li = columns.firstIndex(of: labelColumn) else {
             throw EngineError.dataFile(path: path, message: "no column named '\(labelColumn)' (columns: \(columns.prefix(6).joined(separator: ", "))\(columns.count > 6 ? ", …" : ""))")
         }
@@ -175,7 +178,14 @@ extension Dataset {
         }
         guard !rawLabels.isEmpty else { throw EngineError.dataFile(path: path, message: "no data rows") }
         let labels: [Int], names: [String]
-        if rawLabels.allSatisfy({ Int($0).map { $0 >= 0 } ?? false }) {
+        // All non-negative integers, or all class names: a label column that mixes them
+        // (a -1, a 2.5, a 99 among names) would silently renumber the classes.
+        let numeric = rawLabels.map { Double($0) != nil }
+        if numeric.contains(true) {
+            for (r, label) in rawLabels.enumerated() where Int(label).map({ $0 < 0 }) ?? true {
+                throw EngineError.dataFile(path: path, message: "line \(r + 2), column '\(labelColumn)': '\(label)' is not a non-negative integer"
+                                           + (numeric[r] ? "" : " (the column holds numbers, so every label must be one)"))
+            }
             labels = rawLabels.map { Int($0)! }
             names = (0...(labels.max()!)).map(String.init)
         } else {
