@@ -100,9 +100,3 @@ public enum StageExecutor {
 
 public func fmt(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
 public func pct(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
-
-/// A number as the spec would write it (1e-3, 0.5, 3).
-func compact(_ x: Double) -> String {
-    if x == x.rounded() && abs(x) < 1e15 { return String(Int(x)) }
-    return String(x)
-}
