@@ -69,6 +69,8 @@ public struct Leaderboard: Sendable {
     public var target: String
     public var higherIsBetter: Bool
     public var rows: [Row]
+    /// The best point by the target (ties to the smaller label); nil when no point has it.
+    public var best: Row? { rows.first { $0.rank == 1 } }
     /// Ensembles over the sweep's points.
     public var ensembles: [EnsembleRow] = []
     /// Seed groups, best mean first; empty unless the sweep repeats points over `seed`.

@@ -291,11 +291,9 @@ extension RunStore {
             throw RunStoreError("no finished sweep of '\(experiment)' under \(outputRoot) was made from its file as it is now"
                                 + " (the newest, \(sweeps[0].id), differs: --set overrides or an edit); run it again")
         }
-        let higher = ReportSpec.higherIsBetter(sweep.target)
-        let scored = sweep.points.filter { $0.status == "succeeded" }.compactMap { p in p.metrics[sweep.target].map { (p.label, $0) } }
-        guard let best = scored.sorted(by: { a, b in a.1 != b.1 ? (higher ? a.1 > b.1 : a.1 < b.1) : a.0 < b.0 }).first else {
+        guard let best = Leaderboard(records: sweep.points, target: sweep.target).best else {
             throw RunStoreError("the sweep \(sweep.id) of '\(experiment)' has no point with \(sweep.target)")
         }
-        return best.0
+        return best.label
     }
 }

@@ -231,10 +231,8 @@ extension Run {
             return "\(status): test accuracy \(String(format: "%.2f", acc * 100))%  →  \(result.runDir)"
         }
         if result.isSweep, let target {
-            let higher = ReportSpec.higherIsBetter(target)
-            let scored = result.points.filter { $0.status == "succeeded" }.compactMap { p in p.metrics[target].map { (p.label, $0) } }
-            if let best = scored.sorted(by: { a, b in a.1 != b.1 ? (higher ? a.1 > b.1 : a.1 < b.1) : a.0 < b.0 }).first {
-                return "\(status): best of \(result.points.count) points \(best.0) (\(target) \(Leaderboard.format(best.1, metric: target)))  →  \(result.runDir)"
+            if let best = Leaderboard(points: result.points, target: target).best, let value = best.metrics[target] {
+                return "\(status): best of \(result.points.count) points \(best.label) (\(target) \(Leaderboard.format(value, metric: target)))  →  \(result.runDir)"
             }
         }
         return "\(status): \(result.runDir)"
