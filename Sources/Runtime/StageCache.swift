@@ -143,16 +143,24 @@ public final class StageCache: @unchecked Sendable {
     }
 
     /// Whether a `.tmp-` folder's writer is gone. The pid is the third dash-separated
-    /// field of its name, the host the fifth; another machine's writer cannot be asked,
-    /// so its folder counts as abandoned only when a day old.
+    /// field of its name, the host the fifth (a name without one is this host's).
     static func isAbandoned(_ name: String, at path: String) -> Bool {
         let parts = name.split(separator: "-")
-        if parts.count >= 5, parts[4] != hostTag {
-            let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
-            return Date().timeIntervalSince(modified) >= 86_400
-        }
-        if parts.count >= 3, let pid = Int32(parts[2]), kill(pid, 0) == 0 { return false }
-        return true
+        guard parts.count >= 3, let pid = Int32(parts[2]) else { return true }
+        return writerIsGone(pid: pid, host: parts.count >= 5 ? String(parts[4]) : hostTag, writing: path)
+    }
+
+    /// Whether process `pid` on `host`, the writer of `path`, is gone: on this host, no
+    /// such process is alive; another machine's process cannot be asked, so there it
+    /// counts as gone once `path` is a day old. (Run folders being written use it too.)
+    static func writerIsGone(pid: Int32, host: String, writing path: String) -> Bool {
+        if host != hostTag { return isDayOld(path) }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    static func isDayOld(_ path: String) -> Bool {
+        let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
+        return Date().timeIntervalSince(modified) >= 86_400
     }
 
     static func fsync(_ path: String) throws {

@@ -20,14 +20,11 @@ enum Unfinished {
     /// alive; elsewhere (a shared Outputs), the folder is a day old. A folder without a
     /// writer file (an older tlc) counts as abandoned after a day.
     static func isAbandoned(_ folder: String) -> Bool {
-        let fm = FileManager.default
-        let modified = (try? fm.attributesOfItem(atPath: folder)[.modificationDate] as? Date) ?? Date()
-        let old = Date().timeIntervalSince(modified) >= 86_400
-        guard let text = try? String(contentsOfFile: (folder as NSString).appendingPathComponent(writerFile), encoding: .utf8) else { return old }
+        guard let text = try? String(contentsOfFile: (folder as NSString).appendingPathComponent(writerFile), encoding: .utf8)
+        else { return StageCache.isDayOld(folder) }
         let parts = text.split(whereSeparator: \.isWhitespace)
-        guard parts.count == 2, let pid = Int32(parts[0]) else { return old }
-        guard String(parts[1]) == StageCache.hostTag else { return old }
-        return kill(pid, 0) != 0 && errno == ESRCH
+        guard parts.count == 2, let pid = Int32(parts[0]) else { return StageCache.isDayOld(folder) }
+        return StageCache.writerIsGone(pid: pid, host: String(parts[1]), writing: folder)
     }
 }
 
