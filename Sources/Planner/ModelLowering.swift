@@ -24,7 +24,7 @@ extension PlanBuilder {
         /// Leading top-level backbone layers computed once by `features` (nil: none).
         var featureCut: Int?
         var featuresStage: String?
-        /// The whole backbone is the frozen prefix.
+        /// The whole backbone is the frozen prefix (so featureCut is set).
         var wholeBackbone: Bool
         /// Forward FLOPs of the prefix (per sample).
         var prefixFLOPs: Double

@@ -56,7 +56,7 @@ extension PlanBuilder {
                                    deps: [source.model, source.normalized], points: points, flops: 0,
                                    summary: "evaluate the source model \(source.experiment) on its own test split", state: state))
             // A wholly frozen backbone is unchanged bit for bit: nothing to re-score.
-            if !(model.featureCut != nil && model.wholeBackbone) {
+            if !model.wholeBackbone {
                 evaluations.append(add(.evaluate(EvaluateWork(variant: "source.after", topK: 5, featureCut: nil)), experiment: spec.name,
                                        deps: [train, source.normalized, source.model], points: points,
                                        flops: Double(summary.forwardFLOPs) * testSamples,
