@@ -55,7 +55,7 @@ public struct PlanDiff: Sendable {
         var keys: [String] = a.map(\.0)
         for (k, _) in b where la[k] == nil { keys.append(k) }
         config = keys.compactMap { k in
-            la[k] == lb[k] || (RunDiff.isEmptyValue(la[k]) && RunDiff.isEmptyValue(lb[k])) ? nil : RunDiff.ConfigChange(path: k, values: [la[k], lb[k]])
+            RunDiff.differs(la[k], lb[k]) ? RunDiff.ConfigChange(path: k, values: [la[k], lb[k]]) : nil
         }
         let oldHashes = Set(old.plan.stages.map(\.hash))
         let newHashes = Set(new.plan.stages.map(\.hash))

@@ -112,9 +112,13 @@ public struct RunDiff: Sendable {
         return ReportSpec.higherIsBetter(leaf) || leaf.contains("sparsity")
     }
 
-    /// A value as dotted paths to its leaves: `optimizer.lr`, `head.layers.0.dense`.
+    /// An absent, null or empty setting: all the same to a comparison.
     static func isEmptyValue(_ v: String?) -> Bool { v == nil || v == "{}" || v == "[]" || v == "null" }
 
+    /// Whether two flattened values of one path differ (absent and empty do not).
+    static func differs(_ a: String?, _ b: String?) -> Bool { a != b && !(isEmptyValue(a) && isEmptyValue(b)) }
+
+    /// A value as dotted paths to its leaves: `optimizer.lr`, `head.layers.0.dense`.
     public static func flatten(_ v: SpecValue, prefix: String = "") -> [(String, String)] {
         switch v {
         case .map(let entries):

@@ -97,7 +97,7 @@ public struct SweepDiff: Sendable {
             let lookupA = Dictionary(flatA, uniquingKeysWith: { x, _ in x }), lookupB = Dictionary(flatB, uniquingKeysWith: { x, _ in x })
             var keys: [String] = []
             for (k, _) in flatA + flatB where !keys.contains(k) { keys.append(k) }
-            for k in keys where lookupA[k] != lookupB[k] && !(RunDiff.isEmptyValue(lookupA[k]) && RunDiff.isEmptyValue(lookupB[k])) {
+            for k in keys where RunDiff.differs(lookupA[k], lookupB[k]) {
                 if let i = index[k] { changes[i].points += 1; continue }
                 index[k] = changes.count
                 changes.append(ConfigChange(path: k, values: [lookupA[k], lookupB[k]], points: 1))
