@@ -7,7 +7,7 @@ APT_PACKAGES := libopenblas-dev libyaml-dev zlib1g-dev pkg-config dataset-fashio
 TEST_APT_PACKAGES := chromium slurm-wlm munge
 SWIFT ?= swift
 
-.PHONY: deps test-deps install build release run test bench clean templates
+.PHONY: deps test-deps install build release run test bench clean templates fuzz
 
 # Install what is missing (apt-get update only when something is).
 deps:
@@ -49,5 +49,17 @@ bench: release
 	Benchmarks/frontend.sh
 	Benchmarks/runtime.sh
 
+# Fuzz the front end (validate and plan) with libFuzzer for FUZZ_SECONDS (default 600),
+# from a seed corpus of every spec in the repository. Inputs that crash, hang or print
+# raw Swift error text land in Fuzz/findings/; make each one a fixture test.
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	cd Fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld
+	mkdir -p Fuzz/.corpus Fuzz/findings
+	cp Experiments/*.yaml Templates/init/*.yaml Fuzz/.corpus/
+	find Tests -name '*.yaml' -exec cp {} Fuzz/.corpus/ \;
+	Fuzz/.build/release/FrontEndFuzzer Fuzz/.corpus -max_total_time=$(FUZZ_SECONDS) -timeout=20 \
+	  -rss_limit_mb=4096 -max_len=16384 -close_fd_mask=3 -print_final_stats=1 -artifact_prefix=Fuzz/findings/
+
 clean:
-	rm -rf .build
+	rm -rf .build Fuzz/.build

@@ -13,6 +13,10 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "tlc", targets: ["tlc"]),
+        // For the fuzz target (Fuzz/), a package of its own.
+        .library(name: "FrontEnd", targets: ["FrontEnd"]),
+        .library(name: "Planner", targets: ["Planner"]),
+        .library(name: "Jobs", targets: ["Jobs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

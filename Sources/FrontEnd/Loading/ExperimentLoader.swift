@@ -42,6 +42,9 @@ public struct LoadedExperiment: Sendable {
 
 public struct ExperimentLoader {
     public var limits: YAMLParser.Limits = .default
+    /// The most points a sweep may expand to (the fuzz target lowers it: huge sweeps
+    /// are the front-end benchmark's business, not the fuzzer's).
+    public var maxSweepPoints = SweepExpansion.maxPoints
     public init() {}
 
     /// Loads, resolves and checks an experiment. `overrides` are `path=value` strings.
@@ -64,7 +67,7 @@ public struct ExperimentLoader {
         let decoder = SpecDecoder(resolveExperiment: Self.resolveExperiment, fileExists: { FileManager.default.fileExists(atPath: $0) })
         let seed = baseTree["seed"]?.scalar?.int ?? 0
         var definition: SweepDefinition?
-        if let sweepNode { definition = SweepExpansion.parse(sweepNode, defaultSeed: seed, diagnostics: diagnostics) }
+        if let sweepNode { definition = SweepExpansion.parse(sweepNode, defaultSeed: seed, maxPoints: maxSweepPoints, diagnostics: diagnostics) }
         // Decode the base even when the sweep is wrong, so every error shows at once.
         guard let base = decoder.decode(baseTree, diagnostics: diagnostics, hasSweep: sweepNode != nil),
               sweepNode == nil || definition != nil else {

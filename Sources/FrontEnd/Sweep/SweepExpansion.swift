@@ -55,7 +55,8 @@ public enum SweepExpansion {
     public static let largeSweepWarning = 1_000
 
     /// Parses and checks a `sweep` node; nil after emitting errors.
-    public static func parse(_ node: YAMLNode, defaultSeed: Int, diagnostics: DiagnosticEngine) -> SweepDefinition? {
+    public static func parse(_ node: YAMLNode, defaultSeed: Int, maxPoints: Int = SweepExpansion.maxPoints,
+                             diagnostics: DiagnosticEngine) -> SweepDefinition? {
         let r = NodeReader(diagnostics: diagnostics)
         let errorsBefore = diagnostics.diagnostics.count
         guard let m = r.mapping(node, "sweep", known: ["cases", "grid", "zip", "random"]) else { return nil }
