@@ -36,6 +36,9 @@ public struct Stage: Codable, Hashable, Sendable, CustomStringConvertible {
     public var points: [String]
     /// Estimated floating-point operations.
     public var flops: Double
+    /// Estimated peak resident memory of the process while this stage runs, in bytes
+    /// (the planner's estimate; 0 when not estimated). Not part of the hash.
+    public var memory: Int = 0
     /// A short phrase for people ("train mlp, 5 epochs, adam lr=1e-3").
     public var summary: String
 
@@ -55,7 +58,7 @@ public struct Stage: Codable, Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(kind.rawValue) \(hash.prefix(10)) — \(summary)" }
 
-    enum CodingKeys: String, CodingKey { case id, kind, work, experiment, hash, deps, points, flops, summary }
+    enum CodingKeys: String, CodingKey { case id, kind, work, experiment, hash, deps, points, flops, memory, summary }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -67,6 +70,7 @@ public struct Stage: Codable, Hashable, Sendable, CustomStringConvertible {
         deps = try c.decode([String].self, forKey: .deps)
         points = try c.decode([String].self, forKey: .points)
         flops = try c.decode(Double.self, forKey: .flops)
+        memory = try c.decodeIfPresent(Int.self, forKey: .memory) ?? 0
         summary = try c.decode(String.self, forKey: .summary)
     }
 
@@ -80,6 +84,7 @@ public struct Stage: Codable, Hashable, Sendable, CustomStringConvertible {
         try c.encode(deps, forKey: .deps)
         try c.encode(points, forKey: .points)
         try c.encode(flops, forKey: .flops)
+        try c.encode(memory, forKey: .memory)
         try c.encode(summary, forKey: .summary)
     }
 }

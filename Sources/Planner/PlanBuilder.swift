@@ -111,6 +111,7 @@ public struct PlanBuilder {
                         reportTarget: experiment.base.report.target, stages: state.order.map { state.stages[$0]! },
                         points: points, sweepEnsemble: ensemble, sweptPaths: experiment.sweptPaths, warnings: state.warnings)
         plan.upstreamRuns = state.upstreamOrder.map { state.upstreamRuns[$0]! }
+        MemoryEstimate.annotate(&plan, sourceSamples: Self.sourceSamples)
         return plan
     }
 
@@ -297,6 +298,18 @@ public struct PlanBuilder {
     }
 
     // MARK: helpers
+
+    /// Samples a data.load's source holds (training and test files together).
+    static func sourceSamples(_ w: DataLoadWork) -> Int {
+        func count(_ source: DataSource) -> Int {
+            switch source {
+            case .fashionMNIST: 70_000
+            case .csv(let f): DataFileShape.csvSamples(f.path) ?? 0
+            case .npy(let features, _): DataFileShape.npySamples(features.path) ?? 0
+            }
+        }
+        return count(w.source) + (w.testSource.map(count) ?? 0)
+    }
 
     static func isSweepLevel(_ members: EnsembleMembers) -> Bool {
         switch members {

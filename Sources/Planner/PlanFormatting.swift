@@ -12,6 +12,9 @@ extension Plan {
         out += "  \(pointWord), \(stages.count) stages"
         if points.count > 1 { out += " (\(shared) shared by several points)" }
         out += ", estimated compute \(Self.flops(totalFLOPs))\n"
+        if let peak = MemoryEstimate.peak(self), peak.memory > 0 {
+            out += "  estimated peak memory \(MemoryEstimate.format(peak.memory)) (\(peak.kind.rawValue) [\(stages.firstIndex { $0.id == peak.id }! + 1)])\n"
+        }
         if !sweptPaths.isEmpty { out += "  swept: \(sweptPaths.joined(separator: ", "))\n" }
         for w in warnings { out += "  warning: \(w)\n" }
         out += "\n"
@@ -34,6 +37,7 @@ extension Plan {
                 line += s.points.count == points.count ? "  {all points}" : s.points.count > 1 ? "  {\(s.points.count) points}" : ""
             }
             if s.flops > 0 { line += "  ~\(Self.flops(s.flops))" }
+            if s.memory > 0 { line += "  peak \(MemoryEstimate.format(s.memory))" }
             out += line + "\n"
         }
         if hidden > 0 { out += "  … and \(hidden) more stages of single points (use --format json for all)\n" }

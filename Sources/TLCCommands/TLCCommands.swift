@@ -101,6 +101,14 @@ struct SpecOptions: ParsableArguments {
         }
     }
 
+    /// Why `plan` would not fit in `maxMemory` bytes (default: this machine's available
+    /// memory), or nil.
+    static func memoryProblem(_ plan: Plan, maxMemory: Int?) -> String? {
+        if let maxMemory { return MemoryEstimate.problem(plan, limit: maxMemory, limitSource: "--max-memory") }
+        guard let available = MemoryEstimate.available() else { return nil }
+        return MemoryEstimate.problem(plan, limit: available, limitSource: "this machine's available memory")
+    }
+
     func load(_ file: String) throws -> LoadedExperiment {
         do {
             let loaded = try ExperimentLoader().load(path: file, overrides: overrides)
@@ -130,6 +138,7 @@ struct Validate: ParsableCommand {
                 // nothing, members on different data) is an error here, and its warnings show.
                 let (loaded, plan) = try spec.plan(file, bestMayBeUnknown: true)
                 for w in plan.warnings { Output.err("\(file): warning: \(w)") }
+                if let problem = SpecOptions.memoryProblem(plan, maxMemory: nil) { Output.err("\(file): warning: \(problem)") }
                 if !quiet {
                     let points = loaded.hasSweep ? " (\(loaded.points.count) sweep points)" : ""
                     Output.out("ok: \(file): '\(loaded.name)'\(points)")
@@ -152,6 +161,7 @@ struct PlanCommand: ParsableCommand {
     func run() throws {
         let (_, plan) = try spec.plan(file, outputRoot: output, bestMayBeUnknown: true)
         Retained.keepUntilExit(plan)
+        if let problem = SpecOptions.memoryProblem(plan, maxMemory: nil) { Output.err("\(file): warning: \(problem)") }
         switch format {
         case .text: Output.out(plan.text())
         case .json: Output.out(plan.json())
@@ -176,16 +186,27 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("fail-fast"), help: "Stop starting stages after the first failure.") var failFast = false
     @Option(help: ArgumentHelp("A folder of report templates overriding the built-in ones (default: the spec's report.template).",
                                valueName: "dir")) var template: String?
+    @Option(name: .customLong("max-memory"), help: ArgumentHelp(
+        "Refuse to start when a stage's estimated peak memory is above this (e.g. 8G, 512M; default: the memory this machine has available).",
+        valueName: "size")) var maxMemory: String?
     @OptionGroup(title: "Executor") var executor: ExecutorOptions
 
     func validate() throws {
         if let problem = RunOptions.outputRootProblem(output) { throw ValidationError(problem) }
+        if let maxMemory, MemoryEstimate.parseSize(maxMemory) == nil {
+            throw ValidationError("--max-memory '\(maxMemory)' is not a size (say 8G, 512M or 1.5GB)")
+        }
         if let jobs, jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be between 1 and 256") }
         try executor.check(force: force, noCache: noCache, jobs: jobs)
     }
 
     func run() throws {
         let (loaded, plan) = try spec.plan(file, outputRoot: output)
+        // A stage that cannot fit is refused before anything runs (not an abort mid-run).
+        if let problem = SpecOptions.memoryProblem(plan, maxMemory: maxMemory.flatMap(MemoryEstimate.parseSize)) {
+            Output.err("\(file): error: \(problem)\n  lower the batch size or the model's size, or set --max-memory if the estimate is wrong")
+            throw CommandFailure(code: 2)
+        }
         // Templates are checked before anything runs: a bad one is a spec error (exit code 2).
         let templateDir = template ?? loaded.base.report.template.map { dir in
             dir.hasPrefix("/") ? dir : (((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(dir) as NSString).standardizingPath

@@ -1,10 +1,33 @@
 // DataFileShape — how many feature values one sample of a user's data file has,
 // read from the file's head only (a csv header line, an npy header), so that
-// `validate` can check `data.input_shape` against it before anything runs.
-// Nothing of the file's content is ever quoted back.
+// `validate` can check `data.input_shape` against it before anything runs; and
+// how many samples it holds (the planner's memory estimate). Nothing of the
+// file's content is ever quoted back.
 import Foundation
 
-enum DataFileShape {
+public enum DataFileShape {
+    /// Samples in a csv file: its lines after the header (a last line without a
+    /// newline counts; blank lines do not). Nil when it cannot be read.
+    public static func csvSamples(_ path: String) -> Int? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        var lines = 0, lineHasText = false
+        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            for byte in chunk {
+                if byte == 0x0A { if lineHasText { lines += 1 }; lineHasText = false }
+                else if byte != 0x0D && byte != 0x20 { lineHasText = true }
+            }
+        }
+        if lineHasText { lines += 1 }
+        return max(0, lines - 1)
+    }
+
+    /// Samples in an npy array: the first axis of its shape. Nil when it cannot be read.
+    public static func npySamples(_ path: String) -> Int? {
+        guard case .success(let shape) = npyShape(path) else { return nil }
+        return shape.first
+    }
+
     /// Feature columns of a csv file (every column but `label`), or why it cannot be read.
     static func csvFeatures(_ path: String) -> Result<Int, DataShapeProblem> {
         guard let handle = FileHandle(forReadingAtPath: path) else { return .failure(.init(DataShapeProblem.unreadable)) }
@@ -24,6 +47,11 @@ enum DataFileShape {
     /// Feature values per sample of an npy array (the product of its shape after the
     /// first axis), from its header.
     static func npyFeatures(_ path: String) -> Result<Int, DataShapeProblem> {
+        npyShape(path).map { $0.dropFirst().reduce(1) { $0 * $1 } }
+    }
+
+    /// An npy array's shape, from its header.
+    static func npyShape(_ path: String) -> Result<[Int], DataShapeProblem> {
         guard let handle = FileHandle(forReadingAtPath: path) else { return .failure(.init(DataShapeProblem.unreadable)) }
         defer { try? handle.close() }
         let head = [UInt8]((try? handle.read(upToCount: 1 << 16)) ?? Data())
@@ -41,7 +69,7 @@ enum DataFileShape {
         let dims = header[header.index(after: lp)..<rp].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let values = dims.compactMap { Int($0) }
         guard values.count == dims.count, values.count >= 1 else { return .failure(.init("has a shape tlc cannot read")) }
-        return .success(values.dropFirst().reduce(1) { $0 * $1 })
+        return .success(values)
     }
 }
 

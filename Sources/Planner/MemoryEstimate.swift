@@ -1,0 +1,234 @@
+// MemoryEstimate — each stage's estimated peak resident memory: what the tlc
+// process holds while the stage runs. A run keeps every stage output it computed
+// in memory while it lasts (and each data source it read), so a stage's estimate
+// is the process itself, plus the outputs of the stage and all its ancestors,
+// plus what the stage needs only while it works (gradients, optimizer state,
+// activations at its batch size, inference batches). `tlc run` refuses a plan
+// with a stage above the machine's available memory before anything runs.
+//
+// The constants are the engine's (measured on a release build with `--jobs 1`:
+// peak RSS of every zoo model at batch sizes 8 to 512, within 30 % of the
+// estimate; EngineTests/MemoryEstimateTests checks it).
+import Foundation
+import Jobs
+import ModelZoo
+
+public enum MemoryEstimate {
+    /// The process before any stage: binary, Swift runtime, OpenBLAS and threads.
+    static let processBytes = 33 << 20
+    /// Copies of the trained parameters a training stage holds besides its input and
+    /// output models: gradients, the optimizer's state (Adam: two moments) and the
+    /// encoded checkpoint written to the cache.
+    static let trainingWorkCopies = 4.0
+    /// Bytes held per sample of a training batch, as a multiple of the float32 size
+    /// of every layer's output (forward caches, masks, the backward pass's gradients).
+    static let trainingActivationFactor = 0.46
+    /// Inference (evaluation) runs batches of 256 and holds about this many outputs
+    /// of the largest layer at once.
+    static let inferenceBatch = 256
+    static let inferenceLargestLayerFactor = 3.7
+
+    /// What an architecture costs, from its shape analysis.
+    struct ModelCost {
+        var parameterBytes: Double
+        /// Float32 bytes of every layer's output for one sample.
+        var activationBytes: Double
+        /// Float32 bytes of the largest layer output for one sample.
+        var largestLayerBytes: Double
+        /// Float32 bytes of the network's output (features) for one sample.
+        var outputBytes: Double
+
+        init(_ summary: ArchitectureSummary) {
+            var all = 0, largest = 0
+            for layer in summary.layers where layer.kind != "block" {
+                all += layer.output.count * Self.keptOutputs(layer.kind)
+                largest = max(largest, layer.output.count)
+            }
+            parameterBytes = Double(summary.parameters + summary.layers.flatMap(\.stateTensors).filter(\.isBuffer)
+                .reduce(0) { $0 + $1.shape.reduce(1, *) }) * 4
+            activationBytes = Double(all) * 4
+            largestLayerBytes = Double(largest) * 4
+            outputBytes = Double(summary.output.count) * 4
+        }
+
+        /// Tensors of its output's size a layer keeps for the backward pass: batch norm
+        /// its normalized input too, max pooling its argmax, dropout its mask; flatten
+        /// is a view. (Plain blocks are containers, not counted.)
+        static func keptOutputs(_ kind: String) -> Int {
+            switch kind {
+            case "batchnorm", "maxpool", "dropout": 2
+            case "flatten": 0
+            default: 1
+            }
+        }
+
+        func training(batch: Int) -> Double {
+            trainingWorkCopies * parameterBytes + trainingActivationFactor * Double(batch) * activationBytes
+                + inference()
+        }
+        func inference(batch: Int = inferenceBatch) -> Double {
+            inferenceLargestLayerFactor * Double(batch) * largestLayerBytes
+        }
+    }
+
+    /// Sets every stage's `memory` (bytes). `sourceSamples` gives the number of
+    /// samples a data.load stage's source holds (its training and test files together).
+    public static func annotate(_ plan: inout Plan, sourceSamples: (DataLoadWork) -> Int) {
+        var index: [String: Int] = [:]
+        index.reserveCapacity(plan.stages.count)
+        for (i, s) in plan.stages.enumerated() { index[s.id] = i }
+        var costs: [Architecture: ModelCost] = [:]
+        func cost(_ a: Architecture) -> ModelCost? {
+            if let known = costs[a] { return known }
+            guard let summary = try? a.analyze() else { return nil }
+            let c = ModelCost(summary)
+            costs[a] = c
+            return c
+        }
+        /// The model each stage produces or reads, by stage index.
+        var model = [ModelCost?](repeating: nil, count: plan.stages.count)
+        var retained = [Double](repeating: 0, count: plan.stages.count)
+        var working = [Double](repeating: 0, count: plan.stages.count)
+        var sourceBytes = [Double](repeating: 0, count: plan.stages.count)
+        /// Samples of the data each stage reads (through its dependencies).
+        var samples = [Double](repeating: 0, count: plan.stages.count)
+
+        for (i, stage) in plan.stages.enumerated() {
+            let deps = stage.deps.compactMap { index[$0] }
+            let input = deps.first.flatMap { model[$0] }
+            samples[i] = deps.map { samples[$0] }.max() ?? 0
+            switch stage.work {
+            case .dataLoad(let w):
+                let perSample = Double(w.inputShape.count) * 4
+                let source = Double(sourceSamples(w))
+                let selected = min(source, Double(selectedSamples(w) ?? Int(source)))
+                // The source stays in the process's source cache; the selection is the output.
+                retained[i] = (source + selected) * perSample
+                sourceBytes[i] = source * perSample
+                samples[i] = selected
+            case .dataNormalize:
+                retained[i] = deps.first.map { retained[$0] - Double(sourceBytes[$0]) } ?? 0
+            case .modelInit(let w):
+                model[i] = cost(w.architecture)
+                retained[i] = model[i]?.parameterBytes ?? 0
+                if case .file(let f) = w.weights { working[i] = Double(fileSize(f.path)) }
+            case .features(let w):
+                model[i] = cost(w.prefix)
+                let c = model[i]
+                retained[i] = samples[i] * (c?.outputBytes ?? 0)
+                working[i] = (c?.parameterBytes ?? 0) + (c?.inference() ?? 0)
+            case .train(let w):
+                model[i] = input
+                retained[i] = input?.parameterBytes ?? 0
+                working[i] = input?.training(batch: w.training.batchSize) ?? 0
+            case .prune(let w):
+                model[i] = input
+                retained[i] = input?.parameterBytes ?? 0
+                working[i] = input?.training(batch: w.training.batchSize) ?? 0
+            case .quantize(let w):
+                model[i] = input
+                retained[i] = input?.parameterBytes ?? 0
+                working[i] = input?.training(batch: w.training.batchSize) ?? 0
+            case .distill(let w):
+                model[i] = cost(w.student)
+                retained[i] = model[i]?.parameterBytes ?? 0
+                working[i] = (model[i]?.training(batch: w.training.batchSize) ?? 0) + (input?.inference(batch: w.training.batchSize) ?? 0)
+            case .fisher(let w):
+                model[i] = input
+                retained[i] = input?.parameterBytes ?? 0
+                working[i] = input?.training(batch: min(w.samples, 128)) ?? 0
+            case .ensemble:
+                model[i] = input
+                working[i] = deps.compactMap { model[$0]?.inference() }.max() ?? 0
+            case .evaluate:
+                model[i] = input
+                working[i] = input?.inference() ?? 0
+            case .report:
+                break
+            }
+        }
+        // A stage's estimate: the process, everything its ancestors and itself keep,
+        // and its own working memory.
+        for i in plan.stages.indices {
+            var seen: Set<Int> = [i]
+            var stack = [i]
+            var kept = 0.0
+            while let j = stack.popLast() {
+                kept += retained[j]
+                for d in plan.stages[j].deps { if let k = index[d], seen.insert(k).inserted { stack.append(k) } }
+            }
+            plan.stages[i].memory = Int(Double(processBytes) + kept + working[i])
+        }
+    }
+
+    /// Samples a data.load keeps (training, validation and test), when its limits say.
+    static func selectedSamples(_ w: DataLoadWork) -> Int? {
+        guard let classes = w.classes?.count ?? (w.source == .fashionMNIST ? 10 : nil) else { return nil }
+        if w.source == .fashionMNIST {
+            return classes * (min(w.trainPerClass ?? 6000, 6000) + min(w.testPerClass ?? 1000, 1000))
+        }
+        guard let train = w.trainPerClass, let test = w.testPerClass else { return nil }
+        return classes * (train + test)
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.intValue ?? 0
+    }
+
+    /// "245 MB", "40.3 GB" (powers of 1024, as `free -h` and the machine's limits are).
+    public static func format(_ bytes: Int) -> String {
+        let mib = Double(bytes) / 1_048_576
+        if mib >= 1024 {
+            let tenths = Int((mib / 1024 * 10).rounded())
+            return "\(tenths / 10).\(tenths % 10) GB"
+        }
+        return "\(Int(mib.rounded())) MB"
+    }
+}
+
+extension MemoryEstimate {
+    /// The stage with the highest estimate.
+    public static func peak(_ plan: Plan) -> Stage? { plan.stages.max { $0.memory < $1.memory } }
+
+    /// Why `plan` cannot run within `limit` bytes (naming the stage and its estimate),
+    /// or nil when every stage fits. `limitSource` says where the limit comes from.
+    public static func problem(_ plan: Plan, limit: Int, limitSource: String) -> String? {
+        guard let peak = peak(plan), peak.memory > limit else { return nil }
+        let over = plan.stages.filter { $0.memory > limit }.count
+        return "stage \(peak.id) (\(peak.summary)) needs an estimated \(format(peak.memory)) of memory, more than \(limitSource) (\(format(limit)))"
+            + (over > 1 ? "; \(over - 1) other stage\(over == 2 ? "" : "s") too" : "")
+    }
+
+    /// Memory this process may still use: the kernel's MemAvailable, and the cgroup's
+    /// limit (a container's) when lower. Nil when neither can be read.
+    public static func available() -> Int? {
+        var best: Int?
+        if let info = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+           let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
+           let kb = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) {
+            best = kb * 1024
+        }
+        if let text = try? String(contentsOfFile: "/sys/fs/cgroup/memory.max", encoding: .utf8),
+           let max = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            let used = (try? String(contentsOfFile: "/sys/fs/cgroup/memory.current", encoding: .utf8))
+                .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+            best = min(best ?? Int.max, max - used)
+        }
+        return best
+    }
+
+    /// Parses a size: `8G`, `512M`, `1.5GB`, `2048MiB`, or plain bytes. Nil when not one.
+    public static func parseSize(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let k = 1024.0, m = k * k, g = m * k, tb = g * k
+        let units: [(String, Double)] = [("TIB", tb), ("GIB", g), ("MIB", m), ("KIB", k), ("TB", tb), ("GB", g), ("MB", m), ("KB", k),
+                                         ("T", tb), ("G", g), ("M", m), ("K", k), ("B", 1)]
+        var number = Substring(t), scale = 1.0
+        for (suffix, factor) in units where t.hasSuffix(suffix) {
+            number = t.dropLast(suffix.count); scale = factor; break
+        }
+        guard let value = Double(number.trimmingCharacters(in: .whitespaces)), value.isFinite, value > 0,
+              value * scale < 9e18 else { return nil }
+        return Int(value * scale)
+    }
+}

@@ -1,0 +1,110 @@
+// The plan's memory estimates against the real thing: the peak resident memory of
+// `tlc run` (the built binary, one stage at a time) for zoo models, read from the
+// kernel's accounting of the child process; and a model that cannot fit is refused
+// before anything runs.
+import Foundation
+import Testing
+import FrontEnd
+import Planner
+@testable import TLCCommands
+
+@Suite struct MemoryEstimateTests {
+    /// A 600-sample, 1×28×28, three-class csv data set and a spec over it.
+    static func setUp(_ name: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-mem-\(name)-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var csv = (0..<784).map { "x\($0)" }.joined(separator: ",") + ",label\n"
+        var state: UInt64 = 12345
+        for row in 0..<600 {
+            var values: [String] = []
+            values.reserveCapacity(785)
+            for _ in 0..<784 {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                values.append(String(Double(state >> 40) / Double(1 << 24)).prefix(4).description)
+            }
+            csv += values.joined(separator: ",") + ",\(row % 3)\n"
+        }
+        try csv.write(toFile: dir + "/img.csv", atomically: true, encoding: .utf8)
+        try """
+            tlc: 1
+            name: mem
+            data: {dataset: csv:img.csv, classes: [0, 1, 2], input_shape: [1, 28, 28]}
+            backbone: {arch: mlp}
+            training: {epochs: 1, batch_size: 128}
+
+            """.write(toFile: dir + "/mem.yaml", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    /// Runs the tlc binary and returns its exit status and peak resident memory (bytes).
+    static func peakMemory(_ args: [String]) throws -> (status: Int32, bytes: Int) {
+        let path = TLCBinary.path
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, path, &actions, nil, argv, environ) == 0 else { throw CocoaError(.fileNoSuchFile) }
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        return ((status >> 8) & 0xff, usage.ru_maxrss * 1024)
+    }
+
+    /// Runs the tlc binary; its exit status, stdout and stderr.
+    static func capture(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TLCBinary.path)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    static func estimate(_ dir: String, _ overrides: [String]) throws -> Int {
+        let loaded = try ExperimentLoader().load(path: dir + "/mem.yaml", overrides: overrides)
+        return MemoryEstimate.peak(try PlanBuilder().plan(loaded))?.memory ?? 0
+    }
+
+    @Test(arguments: ["mlp", "lenet5", "cnn", "resnet-8", "alexnet-mini"])
+    func estimateIsWithin30PercentOfThePeakResidentMemory(arch: String) throws {
+        let dir = try Self.setUp(arch)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let overrides = ["backbone.arch=\(arch)"]
+        let estimated = try Self.estimate(dir, overrides)
+        let (status, measured) = try Self.peakMemory(["run", dir + "/mem.yaml", "--output", dir + "/out", "--no-cache", "--jobs", "1"]
+                                                     + overrides.flatMap { ["--set", $0] })
+        #expect(status == 0)
+        let ratio = Double(estimated) / Double(measured)
+        #expect(abs(ratio - 1) <= 0.3, "\(arch): estimated \(MemoryEstimate.format(estimated)), measured \(MemoryEstimate.format(measured))")
+    }
+
+    @Test func aModelThatCannotFitIsRefusedBeforeAnythingRuns() throws {
+        let dir = try Self.setUp("huge")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let spec = dir + "/mem.yaml", out = dir + "/out"
+        let huge = ["--set", "backbone.options={widths: [100000, 100000]}"]
+        let refused = try Self.peakMemory(["run", spec, "--output", out] + huge)
+        #expect(refused.status == 2)
+        #expect(refused.bytes < 200 << 20, "nothing was allocated for the model")
+        #expect(!FileManager.default.fileExists(atPath: out + "/mem"), "no run folder, not even a .partial one")
+        let captured = try Self.capture(["run", spec, "--output", out] + huge)
+        #expect(captured.code == 2)
+        #expect(captured.err.contains("stage train:") && captured.err.contains("GB of memory, more than this machine's available memory"))
+        // An explicit limit both ways; a size that is not one is a usage error.
+        #expect(try Self.capture(["run", spec, "--output", out, "--max-memory", "1M"]).code == 2)
+        #expect(try Self.capture(["run", spec, "--output", out, "--max-memory", "lots"]).code == 2)
+        // validate and plan warn (the run may be meant for a bigger machine) and print the estimates.
+        let plan = try Self.capture(["plan", spec] + huge)
+        #expect(plan.code == 0)
+        #expect(plan.err.contains("warning: stage train:"))
+        #expect(plan.out.contains("estimated peak memory"))
+    }
+}
