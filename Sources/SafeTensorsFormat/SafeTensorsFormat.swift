@@ -131,7 +131,7 @@ public struct SafeTensorsHeader: Sendable {
         if let m = header["__metadata__"] {
             guard let pairs = m as? [String: Any] else { throw SafeTensorsFormatError("__metadata__ is not an object") }
             for (key, value) in pairs {
-                guard let s = value as? String else { throw SafeTensorsFormatError("metadata '\(key)' is not a string") }
+                guard let s = value as? String else { throw SafeTensorsFormatError("metadata '\(printable(key))' is not a string") }
                 metadata[key] = s
             }
         }
@@ -154,24 +154,24 @@ public struct SafeTensorsHeader: Sendable {
     private static func checkedEntry(_ name: String, _ value: Any) throws(SafeTensorsFormatError) -> Entry {
         guard let info = value as? [String: Any], let dtypeName = info["dtype"] as? String,
               let shape = integers(info["shape"]), let offsets = integers(info["data_offsets"]), offsets.count == 2 else {
-            throw SafeTensorsFormatError("tensor '\(name)' has a malformed header entry (it needs a dtype string, a shape of integers and data_offsets [begin, end])")
+            throw SafeTensorsFormatError("tensor '\(printable(name))' has a malformed header entry (it needs a dtype string, a shape of integers and data_offsets [begin, end])")
         }
         guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
-            throw SafeTensorsFormatError("tensor '\(name)' has unknown dtype \(dtypeName)")
+            throw SafeTensorsFormatError("tensor '\(printable(name))' has unknown dtype \(printable(dtypeName))")
         }
         guard shape.allSatisfy({ $0 >= 0 }) else {
-            throw SafeTensorsFormatError("tensor '\(name)' has a negative extent in its shape \(shape)")
+            throw SafeTensorsFormatError("tensor '\(printable(name))' has a negative extent in its shape \(shape)")
         }
         var count = 1
         for extent in shape {
             let (product, overflow) = count.multipliedReportingOverflow(by: extent)
-            guard !overflow else { throw SafeTensorsFormatError("tensor '\(name)' has shape \(shape), too large for any file") }
+            guard !overflow else { throw SafeTensorsFormatError("tensor '\(printable(name))' has shape \(shape), too large for any file") }
             count = product
         }
         let (byteCount, overflow) = count.multipliedReportingOverflow(by: dtype.byteWidth)
-        guard !overflow else { throw SafeTensorsFormatError("tensor '\(name)' has shape \(shape), too large for any file") }
+        guard !overflow else { throw SafeTensorsFormatError("tensor '\(printable(name))' has shape \(shape), too large for any file") }
         guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] - offsets[0] == byteCount else {
-            throw SafeTensorsFormatError("tensor '\(name)' (\(dtypeName) \(shape)) has data offsets \(offsets) that do not span its \(byteCount) bytes")
+            throw SafeTensorsFormatError("tensor '\(printable(name))' (\(printable(dtypeName)) \(shape)) has data offsets \(offsets) that do not span its \(byteCount) bytes")
         }
         return Entry(name: name, dtype: dtype, shape: shape, dataOffsets: offsets[0]..<offsets[1], elementCount: count)
     }
@@ -201,7 +201,7 @@ public struct SafeTensorsHeader: Sendable {
         var offset = 0
         for t in tensors {
             guard header[t.name] == nil, t.name != "__metadata__" else {
-                throw SafeTensorsFormatError("duplicate or reserved tensor name '\(t.name)'")
+                throw SafeTensorsFormatError("duplicate or reserved tensor name '\(printable(t.name))'")
             }
             header[t.name] = ["dtype": t.dtype, "shape": t.shape, "data_offsets": [offset, offset + t.byteCount]] as [String: Any]
             offset += t.byteCount
@@ -217,4 +217,20 @@ public struct SafeTensorsHeader: Sendable {
         out.append(json)
         return out
     }
+}
+
+/// A name or string from a file, for a message: at most 96 characters (then `…`),
+/// control characters written as `\u{1B}`.
+func printable(_ text: String) -> String {
+    var out = "", count = 0
+    for scalar in text.unicodeScalars {
+        if count == 96 { out += "…"; break }
+        if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+            out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+        count += 1
+    }
+    return out
 }

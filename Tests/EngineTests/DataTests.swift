@@ -186,12 +186,33 @@ func toyDataset(perClass: [Int], shape: FeatureShape = FeatureShape(channels: 2,
         #expect(try Dataset.fromCSV(p).numClasses == 4)
     }
 
+    @Test func aForeignFileIsNeverQuotedBeyondAShortEscapedExcerpt() throws {
+        let p = tempPath("shadow.csv")
+        // A file that is not a data set (its first line is taken as the header).
+        try "root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n".write(toFile: p, atomically: true, encoding: .utf8)
+        do { _ = try Dataset.fromCSV(p); Issue.record("loaded") }
+        catch let e as EngineError {
+            #expect(!e.description.contains("root") && !e.description.contains("19000"), "\(e)")
+            #expect(e.description.contains("no column named 'label' in its header line (1 column)"), "\(e)")
+        }
+        // A cell with a terminal escape and a long secret: escaped, and cut short.
+        let secret = String(repeating: "s3cr3t", count: 20)
+        try "a,label\n1,0\n\u{1B}]0;PWNED\u{07}\(secret),1\n".write(toFile: p, atomically: true, encoding: .utf8)
+        do { _ = try Dataset.fromCSV(p); Issue.record("loaded") }
+        catch let e as EngineError {
+            #expect(!e.description.contains("\u{1B}") && e.description.contains("\\u{1B}]0;PWNED\\u{7}"), "\(e)")
+            #expect(!e.description.contains(secret) && e.description.contains("…"), "\(e)")
+        }
+        #expect(EngineError.excerpt("short") == "short")
+        #expect(EngineError.excerpt(String(repeating: "x", count: 30)) == String(repeating: "x", count: 24) + "…")
+    }
+
     @Test func nanAndInfinityAreErrorsAtLoadNamingWhere() throws {
         let p = tempPath("n.csv")
         for bad in ["nan", "inf", "1e40"] {
             try "a,b,label\n1,2,0\n3,\(bad),1\n".write(toFile: p, atomically: true, encoding: .utf8)
             do { _ = try Dataset.fromCSV(p); Issue.record("\(bad) loaded") }
-            catch let e as EngineError { #expect(e.description.contains("n.csv") && e.description.contains("line 3, column 'b'"), "\(e)") }
+            catch let e as EngineError { #expect(e.description.contains("n.csv") && e.description.contains("line 3, column 2 ('b')"), "\(e)") }
         }
         let x = tempPath("xn.npy"), y = tempPath("yn.npy")
         let r = try python("""

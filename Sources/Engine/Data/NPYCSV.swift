@@ -50,7 +50,7 @@ public enum NPY {
         for part in inner.split(separator: ",") {
             let t = part.trimmingCharacters(in: .whitespaces)
             if t.isEmpty { continue }
-            guard let v = Int(t), v >= 0 else { throw fail("bad NPY shape '\(inner)'") }
+            guard let v = Int(t), v >= 0 else { throw fail("bad NPY shape '\(EngineError.excerpt(inner))'") }
             shape.append(v)
         }
         var count = 1
@@ -61,14 +61,14 @@ public enum NPY {
         }
         let kind = descr.dropFirst()
         let order = descr.first ?? "<"
-        guard order == "<" || order == "|" || order == "=" else { throw fail("big-endian dtype '\(descr)' is not supported") }
+        guard order == "<" || order == "|" || order == "=" else { throw fail("big-endian dtype '\(EngineError.excerpt(descr))' is not supported") }
         let width: Int
         switch kind {
         case "f4", "i4", "u4": width = 4
         case "f8", "i8", "u8": width = 8
         case "f2", "i2", "u2": width = 2
         case "u1", "i1", "b1": width = 1
-        default: throw fail("unsupported dtype '\(descr)'")
+        default: throw fail("unsupported dtype '\(EngineError.excerpt(descr))'")
         }
         let start = hstart + hlen
         guard b.count - start >= count * width else {
@@ -152,7 +152,7 @@ extension Dataset {
             throw EngineError.dataFile(path: path, message: "\(columns.filter { $0 == labelColumn }.count) columns are named '\(labelColumn)'; one is the label")
         }
         guard let li = columns.firstIndex(of: labelColumn) else {
-            throw EngineError.dataFile(path: path, message: "no column named '\(labelColumn)' (columns: \(columns.prefix(6).joined(separator: ", "))\(columns.count > 6 ? ", …" : ""))")
+            throw EngineError.dataFile(path: path, message: "no column named '\(labelColumn)' in its header line (\(columns.count) column\(columns.count == 1 ? "" : "s"))")
         }
         let f = columns.count - 1
         guard f > 0 else { throw EngineError.dataFile(path: path, message: "no feature columns") }
@@ -168,10 +168,10 @@ extension Dataset {
                 let t = cell.trimmingCharacters(in: .whitespaces)
                 if c == li { rawLabels.append(t); continue }
                 guard let v = Float(t) else {
-                    throw EngineError.dataFile(path: path, message: "line \(r + 2), column '\(columns[c])': '\(t)' is not a number")
+                    throw EngineError.dataFile(path: path, message: "line \(r + 2), column \(c + 1) ('\(EngineError.excerpt(columns[c]))'): '\(EngineError.excerpt(t))' is not a number")
                 }
                 guard v.isFinite else {
-                    throw EngineError.dataFile(path: path, message: "line \(r + 2), column '\(columns[c])': '\(t)' is not a finite number")
+                    throw EngineError.dataFile(path: path, message: "line \(r + 2), column \(c + 1) ('\(EngineError.excerpt(columns[c]))'): '\(EngineError.excerpt(t))' is not a finite number")
                 }
                 feats.append(v)
             }
@@ -183,7 +183,7 @@ extension Dataset {
         let numeric = rawLabels.map { Double($0) != nil }
         if numeric.contains(true) {
             for (r, label) in rawLabels.enumerated() where Int(label).map({ $0 < 0 }) ?? true {
-                throw EngineError.dataFile(path: path, message: "line \(r + 2), column '\(labelColumn)': '\(label)' is not a non-negative integer"
+                throw EngineError.dataFile(path: path, message: "line \(r + 2), column '\(labelColumn)': '\(EngineError.excerpt(label))' is not a non-negative integer"
                                            + (numeric[r] ? "" : " (the column holds numbers, so every label must be one)"))
             }
             labels = rawLabels.map { Int($0)! }

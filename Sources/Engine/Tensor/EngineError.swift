@@ -21,3 +21,23 @@ public enum EngineError: Error, CustomStringConvertible, Equatable, Sendable {
         }
     }
 }
+
+extension EngineError {
+    /// A short, printable excerpt of text read from a user's file, for a message:
+    /// at most `limit` characters (then `…`), control characters written as `\u{1B}`,
+    /// so a foreign file can neither flood a message nor act on a terminal.
+    public static func excerpt(_ text: some StringProtocol, limit: Int = 24) -> String {
+        var out = ""
+        var count = 0
+        for scalar in text.unicodeScalars {
+            if count == limit { out += "…"; break }
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+                out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+            count += 1
+        }
+        return out
+    }
+}
