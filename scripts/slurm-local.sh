@@ -16,14 +16,24 @@ cmd=${1:-}; dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 up|down DIR" >&2; exit 2; }
 mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
 
-stop_pidfile() {   # stop_pidfile FILE: TERM, then KILL after 5 s
+running() {        # running PID: the process exists and is not a zombie waiting to be reaped
+    local state
+    state=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null || true)
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+stop_pidfile() {   # stop_pidfile FILE: TERM, then KILL after 5 s, and wait until it is gone
     local f=$1 pid
     [ -f "$f" ] || return 0
     pid=$(cat "$f" 2>/dev/null || true)
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    if [ -n "$pid" ] && running "$pid"; then
         kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
+        if running "$pid"; then
+            kill -KILL "$pid" 2>/dev/null || true
+            # Gone a moment later, longer on a busy machine.
+            for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
+        fi
     fi
     rm -f "$f"
 }

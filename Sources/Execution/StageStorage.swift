@@ -40,6 +40,13 @@ struct TrainingInfo: Codable {
 public enum StageStorage {
     /// Writes `output` into the folder `dir`.
     public static func save(_ output: StageOutput, stage: String, to dir: String) throws {
+        do { try write(output, stage: stage, to: dir) } catch let error as EngineError { throw error } catch {
+            // Foundation's write errors, in words and naming the file (the device may be full).
+            throw EngineError.fileWrite(reason: FileSystemErrors.writing(dir, error))
+        }
+    }
+
+    private static func write(_ output: StageOutput, stage: String, to dir: String) throws {
         func path(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

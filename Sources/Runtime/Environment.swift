@@ -120,6 +120,13 @@ public enum RunEnvironment {
     }
 
     /// CPU seconds (user + system) and peak resident set size of this process.
+    /// VmHWM of /proc/self/status, in kilobytes.
+    static func peakResidentKilobytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+        return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+    }
+
     static func resourceUsage() -> (cpuSeconds: Double, peakRSSBytes: Int) {
         var r = rusage()
         #if os(Linux)
@@ -130,7 +137,9 @@ public enum RunEnvironment {
         guard getrusage(who, &r) == 0 else { return (0, 0) }
         func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
         #if os(Linux)
-        let rssBytes = Int(r.ru_maxrss) * 1024      // kilobytes on Linux
+        // VmHWM is this process image's own high-water mark: ru_maxrss also counts the
+        // parent's memory when the parent spawned tlc with vfork (as Foundation does).
+        let rssBytes = peakResidentKilobytes().map { $0 * 1024 } ?? Int(r.ru_maxrss) * 1024
         #else
         let rssBytes = Int(r.ru_maxrss)             // bytes on macOS
         #endif

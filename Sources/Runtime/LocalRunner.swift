@@ -129,28 +129,7 @@ public enum RunError: Error, CustomStringConvertible {
 }
 
 /// A file-system error as a short phrase ("No such file or directory").
-func describe(_ error: Error) -> String {
-    let ns = error as NSError
-    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-        return String(cString: strerror(Int32(underlying.code)))
-    }
-    // swift-foundation keeps the cause as a POSIXError under the CocoaError.
-    if let cocoa = error as? CocoaError, let posix = cocoa.underlying as? POSIXError {
-        return String(cString: strerror(posix.code.rawValue))
-    }
-    if let posix = error as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
-    if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-    if let cocoa = error as? CocoaError {
-        switch cocoa.code {
-        case .fileWriteNoPermission, .fileReadNoPermission: return "permission denied"
-        case .fileWriteOutOfSpace: return "no space left on the device"
-        case .fileNoSuchFile, .fileReadNoSuchFile: return "no such file or directory"
-        case .fileWriteVolumeReadOnly: return "read-only file system"
-        default: break
-        }
-    }
-    return "\(error)"
-}
+func describe(_ error: Error) -> String { FileSystemErrors.phrase(error) }
 
 /// The run's log: kept for log.txt and passed on to the progress callback, from any thread.
 final class LogBuffer: @unchecked Sendable {

@@ -194,7 +194,11 @@ public struct RunStore: Sendable {
         let failed = folder.hasSuffix(".failed")
         let id = failed ? String(folder.dropLast(".failed".count)) : folder
         let experiment = plan["experiment"] as? String ?? ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
-        let planPoints = plan["points"] as? [[String: Any]] ?? []
+        // Every plan has at least one point, each with an id: anything else is not a run of tlc's.
+        guard let planPoints = plan["points"] as? [[String: Any]], !planPoints.isEmpty,
+              planPoints.allSatisfy({ $0["id"] is String }) else {
+            throw RunStoreError("plan.json in \(path) is not a tlc plan (it lists no points)")
+        }
         // A single run keeps spec.yaml at its top; a sweep keeps it in each point's folder.
         let isSweep = !fm.fileExists(atPath: appendingPath(path, "spec.yaml"))
         var points: [PointRecord] = []

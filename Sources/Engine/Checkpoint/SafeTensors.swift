@@ -31,7 +31,7 @@ public enum SafeTensors {
         }
         body(&out)
         do { try out.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw EngineError.checkpoint(path: path, message: "cannot write: \(error.localizedDescription)")
+            throw EngineError.fileWrite(reason: FileSystemErrors.writing(path, error))
         }
     }
 

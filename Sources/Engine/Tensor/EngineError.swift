@@ -11,6 +11,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable, Sendable {
     case dataFile(path: String, message: String)
     /// A checkpoint file is missing, malformed or does not match the network.
     case checkpoint(path: String, message: String)
+    /// A file could not be written (`reason` from ``FileSystemErrors/writing(_:_:)``).
+    case fileWrite(reason: String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum EngineError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .invalidArgument(message): return message
         case let .dataFile(path, message): return "\(path): \(message)"
         case let .checkpoint(path, message): return "\(path): \(message)"
+        case let .fileWrite(reason): return reason
         }
     }
 }
