@@ -5,7 +5,8 @@
 // the stage's hash covers exactly this value (StageHashing).
 import ModelZoo
 
-public enum StageWork: Hashable, Sendable {
+/// Indirect: a work value lives once on the heap, so stages and plans copy a pointer.
+public indirect enum StageWork: Hashable, Sendable {
     case dataLoad(DataLoadWork)
     case dataNormalize(NormalizeWork)
     case modelInit(ModelInitWork)

@@ -149,13 +149,18 @@ public enum MemoryEstimate {
         }
         // A stage's estimate: the process, everything its ancestors and itself keep,
         // and its own working memory.
+        // (A stage has a handful of ancestors: a list is quicker than a set here.)
+        var seen: [Int] = [], stack: [Int] = []
         for i in plan.stages.indices {
-            var seen: Set<Int> = [i]
-            var stack = [i]
+            seen.removeAll(keepingCapacity: true)
+            stack.removeAll(keepingCapacity: true)
+            seen.append(i); stack.append(i)
             var kept = 0.0
             while let j = stack.popLast() {
                 kept += retained[j]
-                for d in plan.stages[j].deps { if let k = index[d], seen.insert(k).inserted { stack.append(k) } }
+                for d in plan.stages[j].deps {
+                    if let k = index[d], !seen.contains(k) { seen.append(k); stack.append(k) }
+                }
             }
             plan.stages[i].memory = Int(Double(processBytes) + kept + working[i])
         }

@@ -32,20 +32,22 @@ public struct PlanBuilder {
     /// Plan anyway when `best` is not known yet (no finished sweep): the sweep's first
     /// point stands in, with a warning (`tlc validate` and `tlc plan`; `tlc run` refuses).
     public var bestMayBeUnknown = false
+    /// Render each point's resolved spec (its run directory's resolved.yaml) into the
+    /// plan. `tlc validate` and the text plan never show them and skip the work: for a
+    /// big sweep it is most of the plan's memory.
+    public var resolvedSpecs = true
 
     public init() {}
 
     /// Everything lowered so far; stages are shared by id (a content hash).
     final class State {
-        var stages: [String: Stage] = [:]      // by id
-        var stagePoints: [String: Set<String>] = [:]
+        var stages = StageTable()
         /// Upstream stages by the spec slices they read, so sweep points that share
         /// them skip building, encoding and hashing them again.
         var dataChains: [DataKey: (load: String, norm: String)] = [:]
         var architectures: [ArchitectureKey: (architecture: Architecture, summary: ArchitectureSummary)] = [:]
         var weights: [WeightsKey: (deps: [String], work: WeightsWork)] = [:]
         var models: [ModelKey: String] = [:]
-        var order: [String] = []
         var byExperimentFinal: [String: Lowered] = [:]
         /// Upstream experiments (plain `run:NAME`) by file, in the order first met.
         var upstreamRuns: [String: UpstreamRun] = [:]
@@ -83,7 +85,7 @@ public struct PlanBuilder {
             points.append(PlanPoint(id: point.id, label: point.label,
                                     assignments: point.assignments.map { .init(path: $0.path, value: $0.value.jsonValue) },
                                     modelStage: lowered.model, evaluateStages: lowered.evaluations, reportStage: "",
-                                    resolvedSpec: point.spec.specValue.resolvedYAML))
+                                    resolvedSpec: resolvedSpecs ? point.spec.specValue.resolvedYAML : ""))
         }
         // Ensembles over sweep points (the top k, or points named by label) are one
         // stage for the whole sweep, reported as the sweep's own row (not a variant of
@@ -108,7 +110,7 @@ public struct PlanBuilder {
         }
         var plan = Plan(experiment: experiment.name, file: experiment.file, sourceText: experiment.sourceText,
                         overrides: experiment.overrides, isSweep: experiment.hasSweep, seed: experiment.base.seed,
-                        reportTarget: experiment.base.report.target, stages: state.order.map { state.stages[$0]! },
+                        reportTarget: experiment.base.report.target, stages: state.stages.list,
                         points: points, sweepEnsemble: ensemble, sweptPaths: experiment.sweptPaths, warnings: state.warnings)
         plan.upstreamRuns = state.upstreamOrder.map { state.upstreamRuns[$0]! }
         MemoryEstimate.annotate(&plan, sourceSamples: Self.sourceSamples)
@@ -148,13 +150,11 @@ public struct PlanBuilder {
 
     /// Adds `other`'s stages (in order) and bookkeeping to `state`.
     private func merge(_ other: State, into state: State) {
-        for id in other.order {
-            if state.stages[id] != nil {
-                addPoints(other.stages[id]!.points, to: id, state: state)
+        for stage in other.stages.list {
+            if state.stages.contains(stage.id) {
+                state.stages.addPoints(stage.points, to: stage.id)
             } else {
-                state.stages[id] = other.stages[id]
-                state.stagePoints[id] = other.stagePoints[id]
-                state.order.append(id)
+                state.stages.append(stage)
             }
         }
         for w in other.warnings where !state.warnings.contains(w) { state.warnings.append(w) }
@@ -281,20 +281,18 @@ public struct PlanBuilder {
             // Encoding plain Codable values with finite numbers cannot fail.
             preconditionFailure("cannot encode a \(work.kind.rawValue) work value: \(error)")
         }
-        if state.stages[stage.id] != nil {
-            addPoints(points, to: stage.id, state: state)
+        if state.stages.contains(stage.id) {
+            state.stages.addPoints(points, to: stage.id)
             return stage.id
         }
         var named = stage
         named.summary = summary()
-        state.stagePoints[stage.id] = Set(points)
-        state.stages[stage.id] = named
-        state.order.append(stage.id)
+        state.stages.append(named)
         return stage.id
     }
 
     func addPoints(_ points: [String], to id: String, state: State) {
-        for p in points where state.stagePoints[id, default: []].insert(p).inserted { state.stages[id]!.points.append(p) }
+        state.stages.addPoints(points, to: id)
     }
 
     // MARK: helpers

@@ -90,10 +90,12 @@ struct SpecOptions: ParsableArguments {
 
     /// Loads and plans `file`; errors are printed and become exit code 2. `run:NAME/best`
     /// references resolve against the runs under `outputRoot`.
-    func plan(_ file: String, outputRoot: String? = nil, bestMayBeUnknown: Bool = false) throws -> (LoadedExperiment, Plan) {
+    func plan(_ file: String, outputRoot: String? = nil, bestMayBeUnknown: Bool = false,
+              resolvedSpecs: Bool = true) throws -> (LoadedExperiment, Plan) {
         let loaded = try load(file)
         var builder = PlanBuilder()
         builder.bestMayBeUnknown = bestMayBeUnknown
+        builder.resolvedSpecs = resolvedSpecs
         builder.bestPoint = { name, points in try RunStore(outputRoot: outputRoot).bestPointLabel(of: name, matching: points) }
         do { return (loaded, try builder.plan(loaded)) } catch {
             Output.err(error.description)
@@ -136,7 +138,7 @@ struct Validate: ParsableCommand {
             do {
                 // Planning too: what `tlc plan` would refuse (a point label that names
                 // nothing, members on different data) is an error here, and its warnings show.
-                let (loaded, plan) = try spec.plan(file, bestMayBeUnknown: true)
+                let (loaded, plan) = try spec.plan(file, bestMayBeUnknown: true, resolvedSpecs: false)
                 for w in plan.warnings { Output.err("\(file): warning: \(w)") }
                 if let problem = SpecOptions.memoryProblem(plan, maxMemory: nil) { Output.err("\(file): warning: \(problem)") }
                 if !quiet {
@@ -159,7 +161,7 @@ struct PlanCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let (_, plan) = try spec.plan(file, outputRoot: output, bestMayBeUnknown: true)
+        let (_, plan) = try spec.plan(file, outputRoot: output, bestMayBeUnknown: true, resolvedSpecs: format == .json)
         Retained.keepUntilExit(plan)
         if let problem = SpecOptions.memoryProblem(plan, maxMemory: nil) { Output.err("\(file): warning: \(problem)") }
         switch format {
