@@ -1,7 +1,9 @@
 // Compression stages: `prune` (magnitude or L1-filter, in steps with masked
 // fine-tuning, Han et al.), `quantize` (int8 with calibration, optionally after
-// quantization-aware fine-tuning) and `distill` (a student on the teacher's soft
-// targets, Hinton et al.). Each reads the previous model stage's output.
+// quantization-aware fine-tuning), `distill` (a student on the teacher's soft
+// targets, Hinton et al.), `share` (k-means weight sharing with fine-tuned shared
+// values) and `encode` (Deep Compression storage, read back to prove it). Each
+// reads the previous model stage's output.
 import Engine
 import Foundation
 import Jobs
@@ -12,7 +14,7 @@ enum CompressionStages {
     /// network's forward pass uses its own scratch buffers; int8 models allocate per call).
     static func inferenceModel(_ out: StageOutput) throws -> InferenceModel? {
         switch out {
-        case .trained(let n, _, _, _), .model(let n): return .float(try ModelStages.clone(n))
+        case .trained(let n, _, _, _), .model(let n), .encoded(let n, _, _): return .float(try ModelStages.clone(n))
         case .quantized(let q): return .int8(q)
         case .ensemble(let e, _): return .ensemble(try copy(e))
         default: return nil
@@ -139,6 +141,42 @@ enum CompressionStages {
             + (ranges == nil ? "calibrated on \(count) training images" : "from quantization-aware training (calibrated on \(count) training images, then followed)")
             + (QuantizedNetwork.usesAVX2 ? " (AVX2 kernel)" : " (portable kernel)"))
         return .quantized(quantized)
+    }
+
+    // MARK: share and encode
+
+    static func share(_ w: ShareWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
+        guard case .trained(let source, _, _, _) = try inputs(0) else {
+            throw context.failure("weight sharing needs a float model; put share before quantize")
+        }
+        let data = try splits(inputs, 1, context: context)
+        let started = Date()
+        let network = try ModelStages.clone(source)
+        var books = try Codebooks.cluster(network, bits: w.bits)
+        context.log("  \(books.layers.count) layers share at most \(1 << w.bits) values each (k-means, linear initialization)")
+        let config = finetuneConfig(w.training, seed: w.seed, epochs: w.finetuneEpochs, label: "share\(w.index)")
+        // After every optimizer step the shared values move to their members' mean; zeros stay.
+        let history = try fit(network, data, config: config, context: context, what: "fine-tune shared values", epochOffset: 0,
+                              afterStep: { books.update(from: network) })
+        for name in books.layers.keys.sorted() { context.log("  \(name): \(books.layers[name]!.centroids.count) shared values") }
+        return .trained(network: network, history: history, seconds: Date().timeIntervalSince(started), stoppedEarly: false)
+    }
+
+    static func encode(inputs: StageInputs, context: StageContext) throws -> StageOutput {
+        guard case .trained(let source, _, _, _) = try inputs(0) else {
+            throw context.failure("encoding needs a float model; put encode last, after prune and share")
+        }
+        // Written, then read back into a fresh network: what is evaluated is what the file holds.
+        let tmp = (NSTemporaryDirectory() as NSString).appendingPathComponent("tlc-encode-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).safetensors")
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let sizes = try DeepCompressionFormat.write(source, codebooks: Codebooks.fromValues(source), to: tmp)
+        let file = try Data(contentsOf: URL(fileURLWithPath: tmp))
+        let decoded = try Network(architecture: source.architecture, seed: 0)
+        try DeepCompressionFormat.read(tmp, into: decoded)
+        func mb(_ b: Int) -> String { String(format: "%.3f MB", Double(b) / 1e6) }
+        context.log("  float32 \(mb(sizes.dense)) → sparse \(mb(sizes.sparse)) → shared codes \(mb(sizes.quantized)) → deflated \(mb(sizes.coded))"
+            + String(format: " (%.1f× smaller)", Double(sizes.dense) / Double(max(sizes.coded, 1))))
+        return .encoded(network: decoded, file: file, sizes: sizes)
     }
 
     // MARK: distill

@@ -20,8 +20,11 @@ public enum StageOutput {
     case trained(network: Network, history: [EpochRecord], seconds: Double, stoppedEarly: Bool)
     /// An evaluated model.
     case evaluation(variant: String, result: EvaluationResult)
-    /// An int8 model (a quantize stage); prune and distill stages hand on `.trained`.
+    /// An int8 model (a quantize stage); prune, distill and share stages hand on `.trained`.
     case quantized(QuantizedNetwork)
+    /// A model in Deep Compression storage (an encode stage): the file's bytes, the
+    /// network decoded from them, and the size of every storage step.
+    case encoded(network: Network, file: Data, sizes: DeepCompressionFormat.Sizes)
     /// An ensemble of other stages' models.
     case ensemble(EnsembleModel, EnsembleInfo)
     case report
@@ -88,6 +91,8 @@ public enum StageExecutor {
         case .prune(let w): try CompressionStages.prune(w, inputs: inputs, context: context)
         case .quantize(let w): try CompressionStages.quantize(w, inputs: inputs, context: context)
         case .distill(let w): try CompressionStages.distill(w, inputs: inputs, context: context)
+        case .share(let w): try CompressionStages.share(w, inputs: inputs, context: context)
+        case .encode: try CompressionStages.encode(inputs: inputs, context: context)
         case .ensemble(let w): try EnsembleStages.ensemble(w, inputs: inputs, context: context)
         case .report: .report
         }

@@ -42,7 +42,11 @@ enum ModelStages {
             let loaded = try network.load(from: f.path, only: ["backbone"])
             if !quiet { context.log("  loaded \(loaded.loaded.count) backbone tensors from \(f.path)") }
         case .upstream:
-            guard case .trained(let source, _, _, _) = try inputs(0) else { throw context.wrongInput() }
+            let source: Network
+            switch try inputs(0) {
+            case .trained(let n, _, _, _), .encoded(let n, _, _): source = n
+            default: throw context.wrongInput()
+            }
             let copied = try copyBackbone(from: source, to: network, context: context)
             if !quiet { context.log("  loaded \(copied) backbone tensors from \(weights.text)") }
         }

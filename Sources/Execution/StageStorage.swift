@@ -85,6 +85,10 @@ public enum StageStorage {
                 .write(to: URL(fileURLWithPath: path("variant.json")))
         case .quantized(let q):
             try q.save(to: path("model.int8.safetensors"))
+        case .encoded(let network, let file, let sizes):
+            try file.write(to: URL(fileURLWithPath: path("model.dc.safetensors")))
+            try encoder.encode(network.architecture).write(to: URL(fileURLWithPath: path("architecture.json")))
+            try encoder.encode(sizes).write(to: URL(fileURLWithPath: path("sizes.json")))
         case .ensemble(_, let info):
             try encoder.encode(info).write(to: URL(fileURLWithPath: path("ensemble.json")))
         case .report:
@@ -136,8 +140,13 @@ public enum StageStorage {
                                        labels: (0..<y.count).map { Int(y[$0]) }, classNames: names)
                 }
                 return .features(train: try split("train"), validation: try split("validation"), test: try split("test"))
-            case .train, .prune, .distill:
+            case .train, .prune, .distill, .share:
                 return try trained()
+            case .encode:
+                let network = try Network(architecture: try decoder.decode(Architecture.self, from: read("architecture.json")), seed: 0)
+                try DeepCompressionFormat.read(path("model.dc.safetensors"), into: network)
+                return .encoded(network: network, file: try read("model.dc.safetensors"),
+                                sizes: try decoder.decode(DeepCompressionFormat.Sizes.self, from: read("sizes.json")))
             case .fisher:
                 let file = try SafeTensors.read(path("fisher.safetensors"))
                 var out: [String: [Float]] = [:]

@@ -16,6 +16,10 @@ public struct Stage: Codable, Hashable, Sendable, CustomStringConvertible {
         case prune
         case quantize
         case distill
+        /// Weight sharing (k-means codebooks) with fine-tuning.
+        case share
+        /// Deep Compression storage: sparse, coded, deflated.
+        case encode
         case ensemble
         case evaluate
         case report

@@ -17,6 +17,8 @@ public indirect enum StageWork: Hashable, Sendable {
     case prune(PruneWork)
     case quantize(QuantizeWork)
     case distill(DistillWork)
+    case share(ShareWork)
+    case encode(EncodeWork)
     case ensemble(EnsembleWork)
     case report(ReportWork)
 
@@ -32,6 +34,8 @@ public indirect enum StageWork: Hashable, Sendable {
         case .prune: .prune
         case .quantize: .quantize
         case .distill: .distill
+        case .share: .share
+        case .encode: .encode
         case .ensemble: .ensemble
         case .report: .report
         }
@@ -55,6 +59,8 @@ public indirect enum StageWork: Hashable, Sendable {
         case .prune(let w): try w.encode(to: encoder)
         case .quantize(let w): try w.encode(to: encoder)
         case .distill(let w): try w.encode(to: encoder)
+        case .share(let w): try w.encode(to: encoder)
+        case .encode(let w): try w.encode(to: encoder)
         case .ensemble(let w): try w.encode(to: encoder)
         case .report(let w): try w.encode(to: encoder)
         }
@@ -72,6 +78,8 @@ public indirect enum StageWork: Hashable, Sendable {
         case .prune: .prune(try PruneWork(from: decoder))
         case .quantize: .quantize(try QuantizeWork(from: decoder))
         case .distill: .distill(try DistillWork(from: decoder))
+        case .share: .share(try ShareWork(from: decoder))
+        case .encode: .encode(try EncodeWork(from: decoder))
         case .ensemble: .ensemble(try EnsembleWork(from: decoder))
         case .report: .report(try ReportWork(from: decoder))
         }
@@ -362,6 +370,28 @@ public struct DistillWork: Codable, Hashable, Sendable {
 /// `ensemble`: combine member models' predictions.
 /// Deps: every member model, then (for `top`) what ranks each candidate — its baseline's
 /// test evaluation (test.* metrics) or its train stage (val.*) — then data.normalize.
+/// `share`: weight sharing (Han et al., 2016) — k-means codebooks of 2^bits values
+/// per conv and dense layer, then fine-tuning of the shared values.
+/// Deps: [float model, data.normalize].
+public struct ShareWork: Codable, Hashable, Sendable {
+    public var bits: Int
+    public var finetuneEpochs: Int
+    public var index: Int
+    public var seed: Int
+    public var training: TrainingSettings
+    public init(bits: Int, finetuneEpochs: Int, index: Int, seed: Int, training: TrainingSettings) {
+        self.bits = bits; self.finetuneEpochs = finetuneEpochs; self.index = index; self.seed = seed; self.training = training
+    }
+}
+
+/// `encode`: Deep Compression storage of the previous float model — sparse, its
+/// shared values as codes, deflated. Lossless: the model it holds is its input's.
+/// Deps: [float model].
+public struct EncodeWork: Codable, Hashable, Sendable {
+    public var index: Int
+    public init(index: Int) { self.index = index }
+}
+
 public struct EnsembleWork: Codable, Hashable, Sendable {
     public enum Method: String, Codable, Hashable, Sendable { case meanProbs = "mean_probs", vote, weighted }
     public enum Members: Codable, Hashable, Sendable {

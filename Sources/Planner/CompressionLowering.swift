@@ -1,4 +1,5 @@
-// Compression and ensemble lowering: `prune`, `quantize` and `distill` steps in
+// Compression and ensemble lowering: `prune`, `quantize`, `distill`, `share` and
+// `encode` steps in
 // order (each reads the previous model), ensembles of seeds or of other
 // experiments per point, ensembles over sweep points once per sweep, and the
 // evaluation of each resulting model.
@@ -86,6 +87,15 @@ extension PlanBuilder {
                 // The teacher's soft targets are computed once; the student trains for its epochs.
                 flops = (3 * Double(studentSummary.forwardFLOPs) * Double(studentTraining.epochs) + forward) * trainSamples
                 stepSummary = "student \(d.studentArch), teacher \(d.teacher.text), T=\(SpecValue.double(d.temperature).compactText), alpha=\(SpecValue.double(d.alpha).compactText)"
+            case .share(let sh):
+                work = .share(ShareWork(bits: sh.bits, finetuneEpochs: sh.finetuneEpochs, index: i, seed: spec.shuffleSeed, training: training))
+                flops = 3 * forward * trainSamples * Double(sh.finetuneEpochs)
+                stepSummary = "share weights: \(1 << sh.bits) values per layer (k-means), \(sh.finetuneEpochs) fine-tune epoch(s)"
+            case .encode:
+                deps = [current]
+                work = .encode(EncodeWork(index: i))
+                flops = 0
+                stepSummary = "encode: sparse, coded, deflated (Deep Compression storage)"
             }
             current = add(work, experiment: spec.name, deps: deps, points: points, flops: flops, summary: stepSummary, state: state)
             lowered.evaluations.append(add(.evaluate(EvaluateWork(variant: step.kindName, topK: 5, featureCut: nil)), experiment: spec.name,

@@ -129,6 +129,15 @@ public enum MemoryEstimate {
                 model[i] = input
                 retained[i] = input?.parameterBytes ?? 0
                 working[i] = input?.training(batch: w.training.batchSize) ?? 0
+            case .share(let w):
+                model[i] = input
+                retained[i] = input?.parameterBytes ?? 0
+                working[i] = input?.training(batch: w.training.batchSize) ?? 0
+            case .encode:
+                model[i] = input
+                // The decoded model, and the file's streams while it is written and read.
+                retained[i] = input?.parameterBytes ?? 0
+                working[i] = 2 * (input?.parameterBytes ?? 0)
             case .distill(let w):
                 model[i] = cost(w.student)
                 retained[i] = model[i]?.parameterBytes ?? 0

@@ -23,6 +23,16 @@ enum CompressionReport {
                 + "| \(v.metrics["latency.per_batch_ms"].map { fixed($0, 1) } ?? "–") | \(range) | \(ratio(v, "latency.per_batch_ms")) |\n"
         }
         if let method = latency?["method"] as? String { md += "\nLatency: \(method).\n" }
+        for v in point.variants {
+            guard let dense = v.metrics["storage.dense_bytes"], dense > 0 else { continue }
+            // Deep Compression's pipeline, step by step (Han et al., 2016).
+            md += "\n### Deep Compression storage (\(v.name))\n\n| step | bytes | vs float32 |\n| --- | --- | --- |\n"
+            for (step, key) in [("float32, dense", "storage.dense_bytes"), ("pruned: sparse (bitmask + float32 values)", "storage.sparse_bytes"),
+                                ("quantized: shared-value codes + codebooks", "storage.quantized_bytes"), ("coded: deflated (the file)", "storage.coded_bytes")] {
+                guard let b = v.metrics[key] else { continue }
+                md += "| \(step) | \(Int(b)) | \(fixed(dense / max(b, 1), 1))× smaller |\n"
+            }
+        }
         let rows = details?["variants"] as? [[String: Any]] ?? []
         for r in rows {
             guard let name = r["name"] as? String, let layers = r["layers"] as? [[String: Any]] else { continue }

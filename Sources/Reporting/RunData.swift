@@ -78,7 +78,13 @@ public struct PointData: Sendable {
             else if k == "variants", let vs = v as? [String: Any] {
                 for (name, body) in vs {
                     var m: [String: Double] = [:]
-                    for (mk, mv) in body as? [String: Any] ?? [:] { if let n = number(mv) { m[mk] = n } }
+                    for (mk, mv) in body as? [String: Any] ?? [:] {
+                        if let n = number(mv) { m[mk] = n }
+                        // One level of nesting (`storage`) as dotted keys: storage.coded_bytes.
+                        else if let inner = mv as? [String: Any], mk != "vs_baseline" {
+                            for (ik, iv) in inner { if let n = number(iv) { m[mk + "." + ik] = n } }
+                        }
+                    }
                     variants.append(Variant(name: name, metrics: m))
                 }
             }
@@ -278,7 +284,7 @@ public struct ReportError: Error, CustomStringConvertible, Sendable {
 
 /// baseline first, then the usual compression order, then anything else by name.
 func variantOrder(_ name: String) -> String {
-    let known = ["baseline", "pruned", "int8", "quantized", "distilled", "ensemble"]
+    let known = ["baseline", "pruned", "shared", "int8", "quantized", "distilled", "compressed", "ensemble"]
     if let i = known.firstIndex(of: name) { return "\(i)" }
     return "9" + name
 }

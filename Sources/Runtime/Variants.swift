@@ -1,5 +1,5 @@
 // Variants — the table that compares every model a point produced (baseline,
-// pruned, int8, distilled, ensemble): test accuracy, checkpoint bytes, parameters,
+// pruned, int8, distilled, shared, compressed, ensemble): test accuracy, checkpoint bytes, parameters,
 // sparsity and latency, each relative to the baseline. It goes to metrics.json
 // under `variants.<name>`, the per-layer and per-member details to
 // compression.json (Reporting renders both as compression.md); the variants'
@@ -19,6 +19,8 @@ struct VariantRow {
     /// Per-layer zero fractions (pruned float models).
     var layers: [(name: String, sparsity: Double, count: Int)] = []
     var ensemble: EnsembleInfo?
+    /// Bytes at every Deep Compression storage step (an encode step's variant).
+    var storage: DeepCompressionFormat.Sizes?
     /// The model itself (timed with the others after the run; see LatencyMeasurement).
     var model: InferenceModel?
     var latency: LatencyStats?
@@ -48,13 +50,21 @@ extension LocalRunner {
             case "prune": "pruned"
             case "quantize": if case .int8(let q) = model { "int\(q.config.bits)" } else { "quantized" }
             case "distill": "distilled"
+            case "share": "shared"
+            case "encode": "compressed"
             default: kind
             }
             used[name, default: 0] += 1
             if used[name]! > 1 { name += "-\(used[name]!)" }
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             var bytes: Int
-            if case .ensemble = model {
+            var storage: DeepCompressionFormat.Sizes?
+            if case .encoded(_, let file, let sizes) = try executor.output(modelID) {
+                // The Deep Compression file itself (it loads back as the variant's model).
+                try file.write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("\(name).safetensors")), options: .atomic)
+                bytes = file.count
+                storage = sizes
+            } else if case .ensemble = model {
                 // Members are measured, not kept (they are the runs' own checkpoints).
                 let tmp = (NSTemporaryDirectory() as NSString).appendingPathComponent("tlc-ensemble-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
                 try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
@@ -64,6 +74,7 @@ extension LocalRunner {
                 bytes = try model.save(to: (folder as NSString).appendingPathComponent("\(name).safetensors"), metadata: metadata)
             }
             var row = VariantRow(name: name, result: result, bytes: bytes, params: model.parameterCount, sparsity: model.sparsity)
+            row.storage = storage
             if case .float(let n) = model, row.sparsity > 0 { row.layers = PruningMasks.sparsityByLayer(n) }
             if case .ensemble(_, let info) = try executor.output(modelID) { row.ensemble = info }
             row.model = model
@@ -81,6 +92,8 @@ extension LocalRunner {
             SpecEntry(r.name, .object([
                 ("test.accuracy", .double(r.result.accuracy)), ("test.loss", .double(r.result.loss)),
                 ("bytes", .int(r.bytes)), ("params", .int(r.params)), ("sparsity", .double(r.sparsity)),
+                ("storage", r.storage.map { s in .object([("dense_bytes", .int(s.dense)), ("sparse_bytes", .int(s.sparse)),
+                                                          ("quantized_bytes", .int(s.quantized)), ("coded_bytes", .int(s.coded))]) }),
                 ("latency.per_image_ms", r.latency.map { .double($0.perImageMedian * 1000) }),
                 ("latency.per_batch_ms", r.latency.map { .double($0.median * 1000) }),
                 ("latency.per_batch_ms_min", r.latency.map { .double($0.min * 1000) }),

@@ -19,7 +19,7 @@ import Testing
         head: {layers: [{dense: 8}, relu, {dropout: 0.1}]}
         optimizer: {kind: adam, betas: [0.9, 0.999], groups: {head: {lr: 0.01, weight_decay: 0}}}
         training: {epochs: 3, unfreeze: [{epoch: 1, layers: all}], early_stopping: {patience: 1}}
-        compression: [{prune: {}}, {quantize: {}}, {distill: {student: mlp}}]
+        compression: [{prune: {}}, {share: {}}, {quantize: {}}, {distill: {student: mlp}}, {encode: {}}]
         ensemble: {members: 3}
         sweep: {random: {trials: 2, params: {seed: {int: [0, 9]}, training.label_smoothing: {uniform: [0, 0.2]}, optimizer.lr: {loguniform: [1e-4, 1e-2]}}}}
 

@@ -33,8 +33,10 @@ import Testing
             training: {epochs: 2, batch_size: 16, schedule: {kind: step, step_epochs: 1}, regularization: {ewc: 10, fisher_samples: 20}}
             compression:
               - prune: {sparsity: 0.5}
+              - share: {bits: 4, finetune_epochs: 1}
               - quantize: {bits: 8, calibration_batches: 2}
               - distill: {student: {arch: mlp, options: {widths: [16]}}, teacher: run:src, epochs: 1}
+              - encode:
             ensemble: {members: 2}
 
             """.write(toFile: dir + "/dst.yaml", atomically: true, encoding: .utf8)

@@ -8,7 +8,8 @@
 // For every conv and dense weight `W` of shape S (N values, M of them nonzero):
 //   `W::mask`     U8   deflate(bitmask of N bits, least significant bit first)
 //   `W::codebook` F32  [2^bits at most]  the shared values (with codes)
-//   `W::codes`    U8   deflate(M codes of `bits` bits, packed least significant bit first)
+//   `W::codes`    U8   deflate(M codes of `bits` bits, packed least significant bit first;
+//                      `bits` = ceil(log2(codebook size)), at least 1)
 //   `W::values`   U8   deflate(M float32 little-endian values) (without codes)
 // Every other tensor (biases, batch norm) is stored as it is (F32). The metadata has
 // `tlc.format` = `deep-compression/1`, `tlc.crc32` (zlib's CRC-32 of the data after
@@ -69,7 +70,7 @@ public enum DeepCompressionFormat {
             add(name + "::mask", "U8", [packedMask.count], packedMask)
             sizes.sparse += mask.count + nonzero.count * 4
             if let book = codebooks?.layers[name], book.codes.count == n {
-                let bits = codebooks!.bits
+                let bits = book.bits
                 var codes: [Int] = []
                 codes.reserveCapacity(positions.count)
                 for i in positions {

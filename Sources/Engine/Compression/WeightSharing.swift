@@ -15,7 +15,10 @@ public struct Codebooks: Sendable {
         public var centroids: [Float]
         /// Per weight: the index of its centroid, or -1 for a pruned (zero) weight.
         public var codes: [Int32]
+        /// Bits a code needs.
+        public var bits: Int { max(1, Int.bitWidth - (centroids.count - 1).leadingZeroBitCount) }
     }
+    /// Bits of the codes asked for (a layer with fewer distinct values needs fewer).
     public var bits: Int
     /// Parameter name → its codebook.
     public var layers: [String: Layer]
@@ -69,6 +72,22 @@ public struct Codebooks: Sendable {
         }
         for c in 0..<count { for r in starts[c]..<starts[c + 1] { codes[order[r]] = Int32(c) } }
         return Layer(centroids: centroids.map { Float($0) }, codes: codes)
+    }
+
+    /// The codebooks a network's weights already are: every layer whose nonzero
+    /// weights take at most 2^maxBits distinct values (a shared or pruned-and-shared
+    /// model) gets them as its centroids; other layers get none (stored as values).
+    public static func fromValues(_ network: Network, maxBits: Int = 8) -> Codebooks {
+        var layers: [String: Layer] = [:]
+        for p in PruningMasks.prunable(network) {
+            let v = p.value
+            let distinct = Set((0..<v.count).map { v[$0] }.filter { $0 != 0 })
+            guard !distinct.isEmpty, distinct.count <= 1 << maxBits else { continue }
+            let centroids = distinct.sorted()
+            let index = Dictionary(uniqueKeysWithValues: centroids.enumerated().map { ($1, Int32($0)) })
+            layers[p.name] = Layer(centroids: centroids, codes: (0..<v.count).map { v[$0] == 0 ? -1 : index[v[$0]]! })
+        }
+        return Codebooks(bits: maxBits, layers: layers)
     }
 
     /// Replaces every weight by its centroid (pruned weights by zero).

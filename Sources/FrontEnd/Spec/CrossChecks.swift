@@ -225,6 +225,14 @@ extension SpecDecoder {
                 }
                 arch = (d.studentArch, d.studentOptions)
                 quantized = nil
+            case .share, .encode:
+                if case .encode = step, i != spec.compression.count - 1 {
+                    r.error("encode stores the final model; it must be the last compression step", at: item)
+                }
+                if let q = quantized {
+                    r.error("\(step.kindName) comes after quantize (step \(q + 1)): it needs the float model, and the int8 model has none",
+                            at: item, notes: ["put \(step.kindName) before quantize, or leave quantize out (share and encode are Deep Compression's quantization)"])
+                }
             }
         }
     }

@@ -152,7 +152,12 @@ public enum SpecSchema {
                 SchemaField("alpha", .number(min: 0, max: 1), "weight of the soft-target loss"),
                 SchemaField("epochs", .integer(min: 1, max: 10_000), "student epochs (default training.epochs)"),
             ]), "knowledge distillation (Hinton et al., 2015)")]),
-        ])), "an ordered list of prune, quantize and distill steps"),
+            .object([SchemaField("share", .object([
+                SchemaField("bits", .integer(min: 1, max: 8), "shared values per layer: 2^bits"),
+                SchemaField("finetune_epochs", .integer(min: 0, max: 1000), "fine-tuning epochs of the shared values"),
+            ]), "weight sharing by k-means (Han et al., 2016)")]),
+            .object([SchemaField("encode", .object([]), "Deep Compression storage: sparse, coded and deflated (Han et al., 2016)")]),
+        ])), "an ordered list of prune, quantize, distill, share and encode steps"),
         SchemaField("ensemble", .object([
             SchemaField("members", .oneOf([.integer(min: 2, max: 64), .array(.string(), minItems: 2),
                                            .object([SchemaField("top", .integer(min: 2, max: 64), "best k sweep points", required: true)])]),

@@ -360,6 +360,14 @@ public struct QuantizeSpec: Hashable, Sendable {
     }
 }
 
+/// Weight sharing (Han et al., 2016): every conv and dense layer's nonzero weights
+/// take at most 2^bits shared values, found by k-means and fine-tuned.
+public struct ShareSpec: Hashable, Sendable {
+    public var bits: Int = 5
+    public var finetuneEpochs: Int = 1
+    public var specValue: SpecValue { .object([("bits", .int(bits)), ("finetune_epochs", .int(finetuneEpochs))]) }
+}
+
 public enum TeacherSource: Hashable, Sendable {
     /// This experiment's model as it stands before the distill step.
     case this
@@ -395,12 +403,17 @@ public enum CompressionStep: Hashable, Sendable {
     case prune(PruneSpec)
     case quantize(QuantizeSpec)
     case distill(DistillSpec)
+    case share(ShareSpec)
+    /// Deep Compression storage: the model sparse, coded and deflated (no settings).
+    case encode
 
     public var kindName: String {
         switch self {
         case .prune: "prune"
         case .quantize: "quantize"
         case .distill: "distill"
+        case .share: "share"
+        case .encode: "encode"
         }
     }
     public var specValue: SpecValue {
@@ -408,6 +421,8 @@ public enum CompressionStep: Hashable, Sendable {
         case .prune(let p): .object([("prune", p.specValue)])
         case .quantize(let q): .object([("quantize", q.specValue)])
         case .distill(let d): .object([("distill", d.specValue)])
+        case .share(let sh): .object([("share", sh.specValue)])
+        case .encode: .object([("encode", .object([]))])
         }
     }
 }

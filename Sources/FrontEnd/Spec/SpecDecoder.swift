@@ -352,7 +352,7 @@ public struct SpecDecoder {
         var steps: [CompressionStep] = []
         for item in items {
             guard let pairs = item.mapping, pairs.count == 1 else {
-                r.error("a compression step is one of {prune: …}, {quantize: …}, {distill: …}", at: item); continue
+                r.error("a compression step is one of {prune: …}, {quantize: …}, {distill: …}, {share: …}, {encode: …}", at: item); continue
             }
             let key = pairs[0].key.scalar?.text ?? "", value = pairs[0].value
             let body = value.isNull ? YAMLNode(.mapping([]), at: value.location) : value
@@ -401,9 +401,18 @@ public struct SpecDecoder {
                 if let n = m["alpha"], let v = r.double(n, "distill.alpha", schema: "compression.*.distill.alpha") { d.alpha = v }
                 if let n = m["epochs"], !n.isNull, let v = r.int(n, "distill.epochs", schema: "compression.*.distill.epochs") { d.epochs = v }
                 steps.append(.distill(d))
+            case "share":
+                guard let m = r.mapping(body, "share", known: ["bits", "finetune_epochs"]) else { continue }
+                var sh = ShareSpec()
+                if let n = m["bits"], let v = r.int(n, "share.bits", schema: "compression.*.share.bits") { sh.bits = v }
+                if let n = m["finetune_epochs"], let v = r.int(n, "share.finetune_epochs", schema: "compression.*.share.finetune_epochs") { sh.finetuneEpochs = v }
+                steps.append(.share(sh))
+            case "encode":
+                guard r.mapping(body, "encode", known: []) != nil else { continue }
+                steps.append(.encode)
             default:
-                let hint = suggestion(for: key, among: ["prune", "quantize", "distill"]).map { "; did you mean '\($0)'?" } ?? ""
-                r.error("unknown compression step '\(key)'\(hint)", at: pairs[0].key, notes: hint.isEmpty ? ["steps: prune, quantize, distill"] : [])
+                let hint = suggestion(for: key, among: ["prune", "quantize", "distill", "share", "encode"]).map { "; did you mean '\($0)'?" } ?? ""
+                r.error("unknown compression step '\(key)'\(hint)", at: pairs[0].key, notes: hint.isEmpty ? ["steps: prune, quantize, distill, share, encode"] : [])
             }
         }
         return steps
