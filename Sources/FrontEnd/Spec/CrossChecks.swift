@@ -88,6 +88,7 @@ extension SpecDecoder {
                 let at = node("backbone", "options")?.mapping?.first { $0.key.scalar?.text == option }?.key ?? archNode
                 r.error(e.description, at: at)
             case .unknownArchitecture: break // reported by the decoder
+            case .classifier: break // reported with head.classifier below
             }
         } catch let e as ShapeError {
             let inHead = e.layer.hasPrefix("head.")
