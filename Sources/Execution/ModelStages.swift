@@ -39,8 +39,11 @@ enum ModelStages {
             guard StageHashing.sha256(bytes) == f.sha256 else {
                 throw context.failure("backbone.weights: \(f.path) changed since the plan was made (its SHA-256 differs); run the experiment again to re-plan")
             }
-            let loaded = try network.load(from: f.path, only: ["backbone"])
-            if !quiet { context.log("  loaded \(loaded.loaded.count) backbone tensors from \(f.path)") }
+            // A kept torchvision classifier (`fc`, `classifier.6`) comes from the file too.
+            let loaded = try network.load(from: f.path, only: Set(["backbone"] + network.architecture.keptClassifier))
+            if !quiet {
+                context.log("  loaded \(loaded.loaded.count) \(network.architecture.keptClassifier.isEmpty ? "backbone" : "backbone and classifier") tensors from \(f.path)")
+            }
         case .upstream:
             guard case .trained(let source, _, _, _) = try inputs(0) else { throw context.wrongInput() }
             let copied = try copyBackbone(from: source, to: network, context: context)

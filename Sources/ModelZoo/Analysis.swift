@@ -170,10 +170,10 @@ extension Architecture {
             guard size >= 1, s >= 1, p >= 0, 2 * p <= size else {
                 throw ShapeError(layer: path, message: "pooling window needs size ≥ 1, stride ≥ 1 and 0 ≤ padding ≤ size / 2")
             }
-            guard input.height + 2 * p >= size, input.width + 2 * p >= size else {
-                throw ShapeError(layer: path, message: "input \(input) is too small for a \(size)×\(size) pooling window")
-            }
             let h = ceilPoolSize(input.height, size, s, p), w = ceilPoolSize(input.width, size, s, p)
+            guard h >= 1, w >= 1 else {
+                throw ShapeError(layer: path, message: "input \(input) is too small for a \(size)×\(size) pooling window with stride \(s)")
+            }
             return leaf(FeatureShape(channels: input.channels, height: h, width: w), flops: input.channels * h * w * size * size)
         case .adaptiveAvgPool(_, let h, let w):
             guard h >= 1, w >= 1 else { throw ShapeError(layer: path, message: "adaptive pooling needs an output of at least 1×1") }
@@ -253,10 +253,12 @@ extension Architecture {
         }
     }
 
-    /// PyTorch's `ceil_mode=True` output size: ⌈(in + 2·pad − k) / stride⌉ + 1, less one
-    /// when the last window would start in the right padding.
+    /// PyTorch's `ceil_mode=True` output size: ⌈(in + 2·pad − k) / stride⌉ + 1 (rounding
+    /// toward −∞, so a window larger than the input still gives one output), less one when
+    /// the last window would start in the right padding. Below 1: the input is too small.
     public static func ceilPoolSize(_ n: Int, _ k: Int, _ s: Int, _ p: Int) -> Int {
-        var out = (n + 2 * p - k + s - 1) / s + 1
+        let a = n + 2 * p - k + s - 1
+        var out = (a >= 0 ? a / s : -((-a + s - 1) / s)) + 1
         if (out - 1) * s >= n + p { out -= 1 }
         return out
     }

@@ -3,6 +3,8 @@
 // pooling counts it as PyTorch's default), GlobalAvgPool (NCHW → [N, C]) and
 // AdaptiveAvgPool2D (PyTorch's bins, NCHW → [N, C, OH, OW]).
 
+import ModelZoo
+
 /// `[C, H', W']` of a square pooling window over a `[C, H, W]` input (floor mode).
 func poolOutputShape(layer: String, input: [Int], size: Int, stride: Int, padding: Int) throws -> [Int] {
     guard input.count == 3, input[1] + 2 * padding >= size, input[2] + 2 * padding >= size else {
@@ -14,15 +16,14 @@ func poolOutputShape(layer: String, input: [Int], size: Int, stride: Int, paddin
 /// `[C, H', W']` in PyTorch's ceil mode: ⌈(in + 2·pad − k) / stride⌉ + 1, less one when
 /// the last window would start in the right padding.
 func ceilPoolOutputShape(layer: String, input: [Int], size: Int, stride: Int, padding: Int) throws -> [Int] {
-    guard input.count == 3, input[1] + 2 * padding >= size, input[2] + 2 * padding >= size else {
-        throw EngineError.shapeMismatch(layer: layer, message: "expected [C, H, W] input of at least \(size)×\(size), got \(input)")
+    guard input.count == 3 else {
+        throw EngineError.shapeMismatch(layer: layer, message: "expected [C, H, W] input, got \(input)")
     }
-    func out(_ n: Int) -> Int {
-        var o = (n + 2 * padding - size + stride - 1) / stride + 1
-        if (o - 1) * stride >= n + padding { o -= 1 }
-        return o
+    let out = [input[0], Architecture.ceilPoolSize(input[1], size, stride, padding), Architecture.ceilPoolSize(input[2], size, stride, padding)]
+    guard out[1] >= 1, out[2] >= 1 else {
+        throw EngineError.shapeMismatch(layer: layer, message: "input \(input) is too small for a \(size)×\(size) window with stride \(stride)")
     }
-    return [input[0], out(input[1]), out(input[2])]
+    return out
 }
 
 /// Max pooling over `[N, C, H, W]`.
