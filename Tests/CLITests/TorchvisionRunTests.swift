@@ -26,6 +26,7 @@ import TestSupport
 
     @Test func classifierAndModulePathsAreChecked() throws {
         let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         // Module paths of torchvision name layers for freeze, up_to and optimizer groups.
         #expect(try diagnostics("""
             backbone: {arch: resnet18, freeze: {up_to: layer3}}
@@ -52,6 +53,7 @@ import TestSupport
     /// With classifier: keep, validation checks the file's classifier against the classes.
     @Test func aKeptClassifierIsCheckedInTheCheckpoint() throws {
         let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let input = FeatureShape(channels: 1, height: 28, width: 28)   // fashion-mnist: 10 classes
         let imagenet = try Network(architecture: Zoo.architecture("resnet18", input: input, classes: 1000, keepClassifier: true), seed: 1)
         try imagenet.save(to: dir + "/r18.safetensors")
@@ -68,6 +70,7 @@ import TestSupport
     /// backbone with torchvision's own `fc` as the output layer.
     @Test func aTorchvisionStateDictRunsEndToEnd() throws {
         let dir = try scratch(), out = dir + "/Outputs"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let made = try pythonScript("""
             import os, numpy as np, torch, torchvision
             from safetensors.torch import save_file

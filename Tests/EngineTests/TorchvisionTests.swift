@@ -39,18 +39,17 @@ enum TorchvisionReference {
                         python: "transform_input=True"),
     ]
 
+    /// A folder for the reference files (1.9 GB of state_dicts at most, each removed
+    /// once its case ran; the folder goes when the test process exits).
     static let folder: String = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-torchvision-\(getpid())").path
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: TorchvisionReference.folder) }
         return dir
     }()
 
-    /// Runs the Python side once: `shapes.json` and, per case, `LABEL.weights.safetensors`
-    /// and `LABEL.io.safetensors` (x, eval and train logits).
-    static let generated: Result<String, Error> = Result {
-        let list = cases.map { "(\"\($0.label)\", \"\($0.arch)\", \($0.side), dict(\($0.python)))" }.joined(separator: ", ")
-        let names = Zoo.torchvisionNames.map { "\"\($0)\"" }.joined(separator: ", ")
-        let run = try pythonScript("""
+    /// The Python side's common part: building torchvision's models.
+    static let prelude = """
         import json, warnings
         import torch, torchvision.models as tvm
         from torchvision.ops import StochasticDepth
@@ -62,6 +61,13 @@ enum TorchvisionReference {
             if name == "googlenet":
                 return tvm.GoogLeNet(aux_logits=False, init_weights=True, **kw)
             return getattr(tvm, name)(weights=None, **kw)
+
+        """
+
+    /// `shapes.json`: every architecture's state_dict names and shapes (meta device, no weights).
+    static let shapes: Result<String, Error> = Result {
+        let names = Zoo.torchvisionNames.map { "\"\($0)\"" }.joined(separator: ", ")
+        let run = try pythonScript(prelude + """
         shapes = {}
         for name in [\(names)]:
             with torch.device("meta"):
@@ -69,6 +75,19 @@ enum TorchvisionReference {
             shapes[name] = {"tensors": [[k, list(v.shape)] for k, v in sd.items() if not k.endswith("num_batches_tracked")],
                             "counters": [k for k, v in sd.items() if k.endswith("num_batches_tracked") and v.dtype == torch.int64]}
         json.dump(shapes, open(out + "/shapes.json", "w"))
+        print("ok")
+        """, needs: [.torch, .torchvision])
+        guard run.status == 0, run.output.contains("ok") else {
+            throw EngineError.invalidArgument("torchvision reference failed: \(run.output.suffix(2000))")
+        }
+        return folder + "/shapes.json"
+    }
+
+    /// Runs the Python side once: per case, `LABEL.weights.safetensors` and
+    /// `LABEL.io.safetensors` (x, eval and train logits).
+    static let generated: Result<String, Error> = Result {
+        let list = cases.map { "(\"\($0.label)\", \"\($0.arch)\", \($0.side), dict(\($0.python)))" }.joined(separator: ", ")
+        let run = try pythonScript(prelude + """
         for label, name, side, kw in [\(list)]:
             torch.manual_seed(0)
             m = make(name, num_classes=10, **kw)
@@ -111,8 +130,8 @@ enum TorchvisionReference {
     /// exactly torchvision's `state_dict()`, in the same order; every
     /// `num_batches_tracked` (int64) belongs to one of the zoo's batch norms.
     @Test(arguments: Zoo.torchvisionNames) func stateDictNamesAndShapes(arch: String) throws {
-        let folder = try TorchvisionReference.generated.get()
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/shapes.json"))) as! [String: Any]
+        let file = try TorchvisionReference.shapes.get()
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as! [String: Any]
         let entry = try #require(json[arch] as? [String: Any])
         let theirs = (entry["tensors"] as! [[Any]]).map { "\($0[0] as! String) \(($0[1] as! [Int]))" }
         let summary = try Zoo.architecture(arch, input: Zoo.imageNetInput, classes: 1000, keepClassifier: true).analyze()
