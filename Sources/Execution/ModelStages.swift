@@ -91,8 +91,13 @@ enum ModelStages {
         for (n, t) in source.stateTensors { byName[n] = t }
         var copied = 0
         var problems: [String] = []
+        let kept = Set(target.architecture.keptClassifier)
         for (name, tensor) in target.stateTensors where !name.hasPrefix("head.") {
-            guard let s = byName[name] else { problems.append("missing '\(name)'"); continue }
+            guard let s = byName[name] else {
+                let classifier = kept.contains { name.hasPrefix($0 + ".") }
+                problems.append("missing '\(name)'" + (classifier ? " (head.classifier: keep needs the upstream experiment to keep its classifier too)" : ""))
+                continue
+            }
             guard s.shape == tensor.shape else { problems.append("'\(name)' is \(s.shape) upstream but \(tensor.shape) here"); continue }
             tensor.copyValues(from: s)
             copied += 1
