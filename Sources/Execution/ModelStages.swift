@@ -39,8 +39,11 @@ enum ModelStages {
             guard StageHashing.sha256(bytes) == f.sha256 else {
                 throw context.failure("backbone.weights: \(f.path) changed since the plan was made (its SHA-256 differs); run the experiment again to re-plan")
             }
-            let loaded = try network.load(from: f.path, only: ["backbone"])
-            if !quiet { context.log("  loaded \(loaded.loaded.count) backbone tensors from \(f.path)") }
+            // A kept torchvision classifier (`fc`, `classifier.6`) comes from the file too.
+            let loaded = try network.load(from: f.path, only: Set(["backbone"] + network.architecture.keptClassifier))
+            if !quiet {
+                context.log("  loaded \(loaded.loaded.count) \(network.architecture.keptClassifier.isEmpty ? "backbone" : "backbone and classifier") tensors from \(f.path)")
+            }
         case .upstream:
             let source: Network
             switch try inputs(0) {
@@ -92,8 +95,13 @@ enum ModelStages {
         for (n, t) in source.stateTensors { byName[n] = t }
         var copied = 0
         var problems: [String] = []
+        let kept = Set(target.architecture.keptClassifier)
         for (name, tensor) in target.stateTensors where !name.hasPrefix("head.") {
-            guard let s = byName[name] else { problems.append("missing '\(name)'"); continue }
+            guard let s = byName[name] else {
+                let classifier = kept.contains { name.hasPrefix($0 + ".") }
+                problems.append("missing '\(name)'" + (classifier ? " (head.classifier: keep needs the upstream experiment to keep its classifier too)" : ""))
+                continue
+            }
             guard s.shape == tensor.shape else { problems.append("'\(name)' is \(s.shape) upstream but \(tensor.shape) here"); continue }
             tensor.copyValues(from: s)
             copied += 1

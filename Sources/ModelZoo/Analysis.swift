@@ -1,7 +1,8 @@
 // Shape inference, parameter and FLOP counts over a LayerDescription tree.
 // Rules (PyTorch's): conv/pool output = floor((in + 2·pad − k) / stride) + 1;
 // `dense` flattens its input; a residual's body and shortcut must agree;
-// concat branches must agree on height and width.
+// concat branches must agree on height and width; ceil-mode max pooling and
+// adaptive pooling as PyTorch sizes them.
 
 /// A shape that does not work, naming the layer path.
 public struct ShapeError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -140,6 +141,81 @@ extension Architecture {
             return leaf(input, flops: input.count)
         case .flatten:
             return leaf(.flat(input.count))
+        case .conv(_, let filters, let k, let s, let p, let groups, let bias):
+            guard filters >= 1, groups >= 1, input.channels % groups == 0, filters % groups == 0 else {
+                throw ShapeError(layer: path, message: "conv2d with \(groups) groups needs input channels (\(input.channels)) and filters (\(filters)) divisible by the groups")
+            }
+            let (h, w) = try spatial(k, s, p, what: "kernel")
+            let perOut = input.channels / groups * k * k
+            var tensors = [StateTensor(name: "\(path).weight", shape: [filters, input.channels / groups, k, k])]
+            if bias { tensors.append(StateTensor(name: "\(path).bias", shape: [filters])) }
+            return leaf(FeatureShape(channels: filters, height: h, width: w), params: filters * perOut + (bias ? filters : 0),
+                        flops: 2 * perOut * filters * h * w, names: tensors.map(\.name), tensors: tensors)
+        case .batchNormWith:
+            let c = [input.channels]
+            return leaf(input, params: 2 * input.channels, flops: 2 * input.count,
+                        names: ["\(path).weight", "\(path).bias"],
+                        tensors: [StateTensor(name: "\(path).weight", shape: c), StateTensor(name: "\(path).bias", shape: c),
+                                  StateTensor(name: "\(path).running_mean", shape: c, isBuffer: true),
+                                  StateTensor(name: "\(path).running_var", shape: c, isBuffer: true)])
+        case .relu6, .silu, .sigmoid, .channelAffine:
+            if case .channelAffine(_, let scale, let shift) = layer, scale.count != input.channels || shift.count != input.channels {
+                throw ShapeError(layer: path, message: "a channel affine of \(scale.count) channels cannot take input \(input)")
+            }
+            return leaf(input, flops: input.count)
+        case .stochasticDepth(_, let rate):
+            guard rate >= 0, rate < 1 else { throw ShapeError(layer: path, message: "stochastic depth rate must be in [0, 1)") }
+            return leaf(input, flops: input.count)
+        case .maxPoolCeil(_, let size, let s, let p):
+            guard size >= 1, s >= 1, p >= 0, 2 * p <= size else {
+                throw ShapeError(layer: path, message: "pooling window needs size ≥ 1, stride ≥ 1 and 0 ≤ padding ≤ size / 2")
+            }
+            let h = ceilPoolSize(input.height, size, s, p), w = ceilPoolSize(input.width, size, s, p)
+            guard h >= 1, w >= 1 else {
+                throw ShapeError(layer: path, message: "input \(input) is too small for a \(size)×\(size) pooling window with stride \(s)")
+            }
+            return leaf(FeatureShape(channels: input.channels, height: h, width: w), flops: input.channels * h * w * size * size)
+        case .adaptiveAvgPool(_, let h, let w):
+            guard h >= 1, w >= 1 else { throw ShapeError(layer: path, message: "adaptive pooling needs an output of at least 1×1") }
+            return leaf(FeatureShape(channels: input.channels, height: h, width: w), flops: input.count + input.channels * h * w)
+        case .sum(_, let body, let shortcut, let after):
+            let index = infos.count
+            infos.append(LayerInfo(path: path, kind: layer.kindName, input: input, output: input, parameters: 0,
+                                   flops: 0, parameterNames: [], isGroup: true, inBackbone: inBackbone))
+            let a = try walk(body, prefix: path, input: input, inBackbone: inBackbone, into: &infos)
+            let b = try walk(shortcut, prefix: path, input: input, inBackbone: inBackbone, into: &infos)
+            guard a == b else {
+                throw ShapeError(layer: path, message: "residual body gives \(a) but the shortcut gives \(b)")
+            }
+            let out = try walk(after, prefix: path, input: a, inBackbone: inBackbone, into: &infos)
+            finishGroup(at: index, output: out, extraFLOPs: a.count, infos: &infos)
+            return out
+        case .branches(_, let branches):
+            guard !branches.isEmpty else { throw ShapeError(layer: path, message: "concat needs at least one branch") }
+            let index = infos.count
+            infos.append(LayerInfo(path: path, kind: layer.kindName, input: input, output: input, parameters: 0,
+                                   flops: 0, parameterNames: [], isGroup: true, inBackbone: inBackbone))
+            var outs: [FeatureShape] = []
+            for branch in branches {
+                outs.append(try walk([branch], prefix: path, input: input, inBackbone: inBackbone, into: &infos))
+            }
+            let first = outs[0]
+            for (o, branch) in zip(outs, branches) where o.height != first.height || o.width != first.width {
+                throw ShapeError(layer: path, message: "\(branch.name) gives \(o) but \(branches[0].name) gives \(first); spatial sizes must agree")
+            }
+            let out = FeatureShape(channels: outs.reduce(0) { $0 + $1.channels }, height: first.height, width: first.width)
+            finishGroup(at: index, output: out, infos: &infos)
+            return out
+        case .scale(_, let gate):
+            let index = infos.count
+            infos.append(LayerInfo(path: path, kind: layer.kindName, input: input, output: input, parameters: 0,
+                                   flops: 0, parameterNames: [], isGroup: true, inBackbone: inBackbone))
+            let g = try walk(gate, prefix: path, input: input, inBackbone: inBackbone, into: &infos)
+            guard g.channels == input.channels, g.height == 1, g.width == 1 else {
+                throw ShapeError(layer: path, message: "the gate gives \(g) but must give \(input.channels)×1×1 for input \(input)")
+            }
+            finishGroup(at: index, output: input, extraFLOPs: input.count, infos: &infos)
+            return input
         case .block(_, let children):
             let index = infos.count
             infos.append(LayerInfo(path: path, kind: layer.kindName, input: input, output: input, parameters: 0,
@@ -175,6 +251,16 @@ extension Architecture {
             finishGroup(at: index, output: out, infos: &infos)
             return out
         }
+    }
+
+    /// PyTorch's `ceil_mode=True` output size: ⌈(in + 2·pad − k) / stride⌉ + 1 (rounding
+    /// toward −∞, so a window larger than the input still gives one output), less one when
+    /// the last window would start in the right padding. Below 1: the input is too small.
+    public static func ceilPoolSize(_ n: Int, _ k: Int, _ s: Int, _ p: Int) -> Int {
+        let a = n + 2 * p - k + s - 1
+        var out = (a >= 0 ? a / s : -((-a + s - 1) / s)) + 1
+        if (out - 1) * s >= n + p { out -= 1 }
+        return out
     }
 
     private static func finishGroup(at index: Int, output: FeatureShape, extraFLOPs: Int = 0, infos: inout [LayerInfo]) {

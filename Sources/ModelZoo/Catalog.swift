@@ -41,6 +41,8 @@ public struct ArchitectureInfo: Hashable, Sendable {
     public var family: String
     public var summary: String
     public var options: [OptionInfo]
+    /// The input `tlc zoo` shows it with (torchvision's: 3×224×224).
+    public var defaultInput = FeatureShape(channels: 1, height: 28, width: 28)
 }
 
 /// An architecture request that cannot be met.
@@ -48,6 +50,8 @@ public enum ZooError: Error, Hashable, Sendable, CustomStringConvertible {
     case unknownArchitecture(String, suggestion: String?)
     case unknownOption(arch: String, option: String, known: [String])
     case badOption(arch: String, option: String, message: String)
+    /// `keepClassifier` on an architecture without a classifier of its own, or with hidden head layers.
+    case classifier(arch: String, message: String)
 
     public var description: String {
         switch self {
@@ -57,6 +61,7 @@ public enum ZooError: Error, Hashable, Sendable, CustomStringConvertible {
             return known.isEmpty ? "architecture '\(a)' takes no options (got '\(o)')"
                 : "architecture '\(a)' has no option '\(o)' (options: \(known.joined(separator: ", ")))"
         case .badOption(let a, let o, let m): return "option '\(o)' of '\(a)': \(m)"
+        case .classifier(_, let m): return m
         }
     }
 }
@@ -89,20 +94,38 @@ public enum Zoo {
                          options: []),
         ArchitectureInfo(name: "inception-mini", family: "inception", summary: "Inception-style: a stem and two inception modules (1×1, 3×3, 5×5 and pool branches)",
                          options: []),
-    ]
+    ] + torchvisionCatalog
 
     public static func info(_ name: String) -> ArchitectureInfo? { catalog.first { $0.name == name } }
 
     /// Builds an architecture by name. The head is `head` (hidden layers) followed by
-    /// `dense(classes)` named `output`, all inside a block named `head`.
+    /// `dense(classes)` named `output`, all inside a block named `head`. With
+    /// `keepClassifier` (torchvision architectures only, no hidden layers) the head is
+    /// instead the architecture's own final Linear under its torchvision name (`fc`,
+    /// `classifier.6`), with `classes` outputs.
     public static func architecture(_ name: String, options: [String: OptionValue] = [:],
                                     input: FeatureShape = FeatureShape(channels: 1, height: 28, width: 28),
-                                    classes: Int, head: [LayerDescription]? = nil) throws(ZooError) -> Architecture {
+                                    classes: Int, head: [LayerDescription]? = nil,
+                                    keepClassifier: Bool = false) throws(ZooError) -> Architecture {
         guard let info = info(name) else {
             throw .unknownArchitecture(name, suggestion: closest(name, among: names))
         }
         for key in options.keys.sorted() where !info.options.contains(where: { $0.name == key }) {
             throw .unknownOption(arch: name, option: key, known: info.options.map(\.name))
+        }
+        if isTorchvision(name) {
+            let (backbone, classifier) = try torchvision(name, options: options)
+            if keepClassifier {
+                guard (head ?? []).isEmpty else {
+                    throw .classifier(arch: name, message: "a kept classifier is the output layer; hidden head layers cannot go before it")
+                }
+                return Architecture(name: name, input: input, backbone: backbone, head: [.dense(name: classifier, units: classes)])
+            }
+            return Architecture(name: name, input: input, backbone: backbone,
+                                head: [.block(name: "head", layers: (head ?? []) + [.dense(name: "output", units: classes)])])
+        }
+        if keepClassifier {
+            throw .classifier(arch: name, message: "architecture '\(name)' has no classifier of its own to keep; only torchvision's architectures (\(torchvisionNames.joined(separator: ", "))) do")
         }
         let backbone: [LayerDescription]
         switch name {

@@ -38,7 +38,8 @@ extension PlanBuilder {
         if let known = state.architectures[archKey] { (architecture, summary) = known } else {
             do {
                 architecture = try Zoo.architecture(spec.backbone.arch, options: spec.backbone.options, input: spec.data.inputShape,
-                                                    classes: classes, head: spec.head.descriptions)
+                                                    classes: classes, head: spec.head.descriptions,
+                                                    keepClassifier: spec.head.keepsClassifier)
                 summary = try architecture.analyze()
             } catch { throw .message("\(spec.name): \(error)") }
             state.architectures[archKey] = (architecture, summary)
@@ -108,7 +109,7 @@ extension PlanBuilder {
 
     /// How many leading top-level backbone layers run once, as a feature extractor,
     /// instead of every epoch: the longest prefix whose layers are wholly frozen (or
-    /// hold no parameters) and hold no dropout, ending at its last frozen parameter
+    /// hold no parameters) and hold no dropout or stochastic depth, ending at its last frozen parameter
     /// layer's top-level layer and any parameter-free layers after it (flatten, pool).
     /// nil when there is no such prefix, or when augmentation or gradual unfreezing
     /// would make the prefix's outputs change between epochs.
@@ -120,7 +121,8 @@ extension PlanBuilder {
         var cut = 0, lastFrozen = 0
         for (i, layer) in top.enumerated() {
             let leaves = summary.layers.filter { !$0.isGroup && ($0.path == layer.path || $0.path.hasPrefix(layer.path + ".")) }
-            if leaves.contains(where: { $0.kind == "dropout" }) { break }
+            // Dropout and stochastic depth change what the layer computes in every training pass.
+            if leaves.contains(where: { $0.kind == "dropout" || $0.kind == "stochastic_depth" }) { break }
             let params = leaves.filter { $0.parameters > 0 }
             if !params.allSatisfy({ frozen.contains($0.path) }) { break }
             cut = i + 1

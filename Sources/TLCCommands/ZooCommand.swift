@@ -12,30 +12,40 @@ struct ZooCommand: ParsableCommand {
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, md, json }
     @Argument(help: "An architecture name (omit to list them all).") var arch: String?
     @Option(help: "Number of classes of the output layer.") var classes = 10
-    @Option(help: "Input shape CxHxW.") var input = "1x28x28"
+    @Option(help: "Input shape CxHxW (default: the architecture's own, 1x28x28 or torchvision's 3x224x224).") var input: String?
     @Option(help: "text, md or json.") var format: Format = .text
+    @Flag(help: "Show a torchvision architecture with its own classifier as the output layer (head.classifier: keep).") var keepClassifier = false
     @Flag(help: "Markdown tensor tables of every architecture (the generated part of docs/pytorch.md).") var allTensors = false
 
     func run() throws {
-        let parts = input.lowercased().split(separator: "x").compactMap { Int($0) }
-        guard parts.count == 3, parts.allSatisfy({ $0 >= 1 }) else {
-            Output.err("error: --input must be CxHxW with positive numbers, e.g. 1x28x28")
-            throw CommandFailure(code: 2)
+        var given: FeatureShape?
+        if let input {
+            let parts = input.lowercased().split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 3, parts.allSatisfy({ $0 >= 1 }) else {
+                Output.err("error: --input must be CxHxW with positive numbers, e.g. 1x28x28")
+                throw CommandFailure(code: 2)
+            }
+            given = FeatureShape(channels: parts[0], height: parts[1], width: parts[2])
         }
-        let shape = FeatureShape(channels: parts[0], height: parts[1], width: parts[2])
-        if allTensors { Output.out(Self.tensorTables(input: shape, classes: classes)); return }
+        func shape(_ name: String) -> FeatureShape { given ?? Zoo.info(name)?.defaultInput ?? FeatureShape(channels: 1, height: 28, width: 28) }
+        if allTensors { Output.out(Self.tensorTables(input: given, classes: classes)); return }
         guard let arch else {
-            var out = "architecture      params    MFLOPs  summary\n"
+            var out = "architecture      input         params     MFLOPs  summary\n"
             for info in Zoo.catalog {
-                guard let s = try? Zoo.architecture(info.name, input: shape, classes: classes).analyze() else { continue }
-                out += info.name.padding(toLength: 16, withPad: " ", startingAt: 0) + "  "
-                    + String(s.parameters).leftPad(8) + "  " + String(format: "%8.2f", Double(s.forwardFLOPs) / 1e6) + "  " + info.summary + "\n"
+                let s: ArchitectureSummary
+                do { s = try Zoo.architecture(info.name, input: shape(info.name), classes: classes).analyze() } catch {
+                    out += info.name.padding(toLength: 16, withPad: " ", startingAt: 0) + "  " + shape(info.name).description.padding(toLength: 12, withPad: " ", startingAt: 0)
+                        + "  (does not fit this input: \(error))\n"
+                    continue
+                }
+                out += info.name.padding(toLength: 16, withPad: " ", startingAt: 0) + "  " + shape(info.name).description.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + String(s.parameters).leftPad(10) + "  " + String(format: "%9.2f", Double(s.forwardFLOPs) / 1e6) + "  " + info.summary + "\n"
             }
             Output.out(out + "\n(tlc zoo NAME shows the layers and checkpoint tensors of one)")
             return
         }
         let summary: ArchitectureSummary
-        do { summary = try Zoo.architecture(arch, input: shape, classes: classes).analyze() } catch {
+        do { summary = try Zoo.architecture(arch, input: shape(arch), classes: classes, keepClassifier: keepClassifier).analyze() } catch {
             Output.err("error: \(error)")
             throw CommandFailure(code: 2)
         }
@@ -60,17 +70,20 @@ struct ZooCommand: ParsableCommand {
 
     static func text(_ arch: String, _ s: ArchitectureSummary) -> String {
         var out = "\(arch): \(s.parameters) parameters (backbone \(s.backboneParameters), head \(s.headParameters)), \(String(format: "%.2f", Double(s.forwardFLOPs) / 1e6)) MFLOPs per image\n\n"
-        out += "layer                          kind            output        params\n"
+        func indented(_ l: LayerInfo) -> String { String(repeating: "  ", count: l.path.split(separator: ".").count - 1) + l.path }
+        let width = max(30, (s.layers.map { indented($0).count }.max() ?? 0) + 1)
+        let kindWidth = max(15, s.layers.map(\.kind.count).max() ?? 0)
+        out += "layer".padding(toLength: width, withPad: " ", startingAt: 0) + " " + "kind".padding(toLength: kindWidth, withPad: " ", startingAt: 0)
+            + " output        params\n"
         for l in s.layers {
-            let depth = l.path.split(separator: ".").count - 1
-            out += (String(repeating: "  ", count: depth) + l.path).padding(toLength: 30, withPad: " ", startingAt: 0) + " "
-                + l.kind.padding(toLength: 15, withPad: " ", startingAt: 0) + " " + l.output.description.padding(toLength: 12, withPad: " ", startingAt: 0)
+            out += indented(l).padding(toLength: width, withPad: " ", startingAt: 0) + " "
+                + l.kind.padding(toLength: kindWidth, withPad: " ", startingAt: 0) + " " + l.output.description.padding(toLength: 12, withPad: " ", startingAt: 0)
                 + String(l.parameters).leftPad(8) + "\n"
         }
         out += "\ncheckpoint tensors (PyTorch state_dict names and layouts):\n"
         for l in s.layers where !l.isGroup {
             for t in l.stateTensors {
-                out += "  " + t.name.padding(toLength: 40, withPad: " ", startingAt: 0) + " " + "\(t.shape)".padding(toLength: 18, withPad: " ", startingAt: 0)
+                out += "  " + t.name.padding(toLength: max(40, (s.layers.flatMap(\.stateTensors).map(\.name.count).max() ?? 0) + 1), withPad: " ", startingAt: 0) + " " + "\(t.shape)".padding(toLength: 18, withPad: " ", startingAt: 0)
                     + (l.inBackbone ? "backbone" : "head") + (t.isBuffer ? ", buffer" : "") + "\n"
             }
         }
@@ -78,12 +91,14 @@ struct ZooCommand: ParsableCommand {
     }
 
     static func markdown(_ arch: String, _ s: ArchitectureSummary) -> String {
-        var out = "### \(arch)\n\n\(s.parameters) parameters (backbone \(s.backboneParameters), head \(s.headParameters)).\n\n"
+        let input = s.layers.first?.input
+        let at = input == nil || input == FeatureShape(channels: 1, height: 28, width: 28) ? "" : " at input \(input!)"
+        var out = "### \(arch)\n\n\(s.parameters) parameters (backbone \(s.backboneParameters), head \(s.headParameters))\(at).\n\n"
         out += "| tensor | shape | part | PyTorch module |\n| --- | --- | --- | --- |\n"
         for l in s.layers where !l.isGroup {
             let module: String = switch l.kind {
             case "dense": "`nn.Linear(\(l.input.count), \(l.output.count))`"
-            case "conv2d": "`nn.Conv2d(\(l.input.channels), \(l.output.channels), \(l.stateTensors.first?.shape.last ?? 0), …)`"
+            case "conv2d": convModule(l)
             case "batchnorm": l.input.isFlat ? "`nn.BatchNorm1d(\(l.input.channels))`" : "`nn.BatchNorm2d(\(l.input.channels))`"
             default: ""
             }
@@ -94,10 +109,19 @@ struct ZooCommand: ParsableCommand {
         return out
     }
 
-    /// Every architecture's tensor table, with the zoo's defaults.
-    static func tensorTables(input: FeatureShape, classes: Int) -> String {
+    /// `nn.Conv2d(in, out, k, …)`, with `groups=` and `bias=False` when they apply.
+    static func convModule(_ l: LayerInfo) -> String {
+        let w = l.stateTensors.first?.shape ?? [0, 1, 0, 0]
+        let groups = w.count == 4 && w[1] > 0 ? l.input.channels / w[1] : 1
+        return "`nn.Conv2d(\(l.input.channels), \(l.output.channels), \(w.last ?? 0), …"
+            + (groups > 1 ? ", groups=\(groups)" : "") + (l.stateTensors.count < 2 ? ", bias=False" : "") + ")`"
+    }
+
+    /// Every architecture's tensor table, with the zoo's defaults (each architecture's own
+    /// input unless one is given).
+    static func tensorTables(input: FeatureShape?, classes: Int) -> String {
         Zoo.catalog.compactMap { info in
-            (try? Zoo.architecture(info.name, input: input, classes: classes).analyze()).map { markdown(info.name, $0) }
+            (try? Zoo.architecture(info.name, input: input ?? info.defaultInput, classes: classes).analyze()).map { markdown(info.name, $0) }
         }.joined(separator: "\n")
     }
 }

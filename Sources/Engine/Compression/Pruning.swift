@@ -165,6 +165,9 @@ public enum StructuredPruning {
     public static func apply(_ selection: Selection, to network: Network) throws -> Network {
         let small = try Network(architecture: architecture(network.architecture, keeping: selection), seed: 0)
         let src = try QuantizedNetwork.leaves(network), dst = try QuantizedNetwork.leaves(small)
+        if let other = src.first(where: { $0 is AdaptiveAvgPool2D || $0 is GroupedConv2D || ($0 as? MaxPool2D)?.ceilMode == true }) {
+            throw EngineError.invalidArgument("structured pruning cannot follow channels through layer '\(other.name)' (\(type(of: other)))")
+        }
         guard src.count == dst.count else { throw EngineError.invalidArgument("structured pruning changed the layer count") }
         // Channels alive at the current point of the network (nil: all), and the spatial size per channel.
         var inKeep: [Int]? = nil

@@ -153,6 +153,8 @@ public final class QuantizedNetwork: @unchecked Sendable {
                 if j < layers.count, let b = layers[j] as? BatchNorm, l is Conv2D { bn = b; j += 1 }
                 if j < layers.count, layers[j] is ReLU { relu = true; j += 1 }
                 units.append(.linear(l, bn, relu: relu, end: j)); i = j
+            } else if (l as? MaxPool2D)?.ceilMode == true {
+                throw EngineError.invalidArgument("int8 quantization cannot run ceil-mode max pooling ('\(l.name)')")
             } else if l is MaxPool2D || l is AvgPool2D || l is GlobalAvgPool {
                 units.append(.pool(l, end: i + 1)); i += 1
             } else if l is Flatten || l is Dropout {

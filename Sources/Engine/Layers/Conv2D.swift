@@ -1,4 +1,4 @@
-// Conv2D — 2-D convolution (stride, zero padding, groups = 1) lowered to
+// Conv2D — 2-D convolution (stride, zero padding, groups = 1, with or without bias) lowered to
 // cblas_sgemm; each of Parallel.parts parts of the batch runs on its own thread with
 // single-threaded BLAS. Three lowerings (see Benchmarks/README.md): stride-1 layers
 // with large planes run per sample over the k column shifts of the padded input (k
@@ -16,6 +16,9 @@ public final class Conv2D: Layer {
     public let name: String
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let weight: Parameter, bias: Parameter
+    /// False for torchvision's convolutions before a batch norm: `bias` stays zero,
+    /// frozen, and is neither a parameter nor in checkpoints.
+    public let hasBias: Bool
     public var needsInputGradient = true
     let workspace: Workspace
     private var input: Tensor?
@@ -26,9 +29,10 @@ public final class Conv2D: Layer {
     nonisolated(unsafe) public static var defaultChunkFloats: Int = 1 << 18
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-                rng: SeededGenerator, workspace: Workspace = Workspace()) {
+                bias hasBias: Bool = true, rng: SeededGenerator, workspace: Workspace = Workspace()) {
         precondition(kernel > 0 && stride > 0 && padding >= 0)
         self.name = name
+        self.hasBias = hasBias
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding
         self.workspace = workspace
@@ -37,10 +41,10 @@ public final class Conv2D: Layer {
         let bound = 1 / Float(inChannels * kernel * kernel).squareRoot()
         var wr = rng.split(label: weight.name), br = rng.split(label: bias.name)
         wr.fillUniform(weight.value, -bound, bound)
-        br.fillUniform(bias.value, -bound, bound)
+        if hasBias { br.fillUniform(bias.value, -bound, bound) } else { bias.frozen = true }
     }
 
-    public var parameters: [Parameter] { [weight, bias] }
+    public var parameters: [Parameter] { hasBias ? [weight, bias] : [weight] }
 
     func outSize(_ h: Int, _ w: Int) -> (Int, Int) {
         ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)

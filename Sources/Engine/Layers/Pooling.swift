@@ -1,6 +1,9 @@
-// Pooling — MaxPool2D and AvgPool2D (square window, stride, zero padding, floor mode;
-// max pooling ignores padding, average pooling counts it as PyTorch's default)
-// and GlobalAvgPool (NCHW → [N, C]).
+// Pooling — MaxPool2D and AvgPool2D (square window, stride, zero padding, floor mode
+// or, for max pooling, PyTorch's ceil mode; max pooling ignores padding, average
+// pooling counts it as PyTorch's default), GlobalAvgPool (NCHW → [N, C]) and
+// AdaptiveAvgPool2D (PyTorch's bins, NCHW → [N, C, OH, OW]).
+
+import ModelZoo
 
 /// `[C, H', W']` of a square pooling window over a `[C, H, W]` input (floor mode).
 func poolOutputShape(layer: String, input: [Int], size: Int, stride: Int, padding: Int) throws -> [Int] {
@@ -10,22 +13,38 @@ func poolOutputShape(layer: String, input: [Int], size: Int, stride: Int, paddin
     return [input[0], (input[1] + 2 * padding - size) / stride + 1, (input[2] + 2 * padding - size) / stride + 1]
 }
 
+/// `[C, H', W']` in PyTorch's ceil mode: ⌈(in + 2·pad − k) / stride⌉ + 1, less one when
+/// the last window would start in the right padding.
+func ceilPoolOutputShape(layer: String, input: [Int], size: Int, stride: Int, padding: Int) throws -> [Int] {
+    guard input.count == 3 else {
+        throw EngineError.shapeMismatch(layer: layer, message: "expected [C, H, W] input, got \(input)")
+    }
+    let out = [input[0], Architecture.ceilPoolSize(input[1], size, stride, padding), Architecture.ceilPoolSize(input[2], size, stride, padding)]
+    guard out[1] >= 1, out[2] >= 1 else {
+        throw EngineError.shapeMismatch(layer: layer, message: "input \(input) is too small for a \(size)×\(size) window with stride \(stride)")
+    }
+    return out
+}
+
 /// Max pooling over `[N, C, H, W]`.
 public final class MaxPool2D: Layer {
     public let name: String
     public let size: Int, stride: Int, padding: Int
+    /// PyTorch's `ceil_mode=True`: a last, partial window at the bottom and right.
+    public let ceilMode: Bool
     public var needsInputGradient = true
     private var argmax: [Int32] = []
     private var inputShape: [Int] = []
 
-    public init(name: String, size: Int, stride: Int, padding: Int = 0) {
+    public init(name: String, size: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false) {
         precondition(size > 0 && stride > 0 && padding >= 0)
-        self.name = name; self.size = size; self.stride = stride; self.padding = padding
+        self.name = name; self.size = size; self.stride = stride; self.padding = padding; self.ceilMode = ceilMode
     }
     public var parameters: [Parameter] { [] }
 
     public func outputShape(for input: [Int]) throws -> [Int] {
-        try poolOutputShape(layer: name, input: input, size: size, stride: stride, padding: padding)
+        ceilMode ? try ceilPoolOutputShape(layer: name, input: input, size: size, stride: stride, padding: padding)
+            : try poolOutputShape(layer: name, input: input, size: size, stride: stride, padding: padding)
     }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -37,6 +56,7 @@ public final class MaxPool2D: Layer {
         let keep = training && needsInputGradient
         if keep && argmax.count != y.count { argmax = [Int32](repeating: 0, count: y.count) }
         let (size, stride, padding) = (self.size, self.stride, self.padding)
+        let fast = size == 2 && stride == 2 && padding == 0 && 2 * oh <= h && 2 * ow <= w
         let xp = x.pointer, yp = y.pointer
         argmax.withUnsafeMutableBufferPointer { amb in
             let am = amb.baseAddress
@@ -44,7 +64,7 @@ public final class MaxPool2D: Layer {
                 for plane in (r.lowerBound * c)..<(r.upperBound * c) {
                     let xs = xp + plane * h * w, ys = yp + plane * oh * ow
                     let ams = keep ? am! + plane * oh * ow : nil
-                    if size == 2 && stride == 2 && padding == 0 {
+                    if fast {
                         for i in 0..<oh {
                             let r0 = xs + 2 * i * w, r1 = r0 + w
                             for j in 0..<ow {
@@ -205,6 +225,81 @@ public final class GlobalAvgPool: Layer {
         for plane in 0..<dy.count {
             let v = dy.pointer[plane] * scale, d = dx.pointer + plane * hw
             for p in 0..<hw { d[p] = v }
+        }
+        return dx
+    }
+}
+
+/// Adaptive average pooling to `[N, C, OH, OW]`: output cell (i, j) averages input rows
+/// ⌊i·H/OH⌋ ..< ⌈(i+1)·H/OH⌉ and the columns likewise (PyTorch's bins; they overlap
+/// when the sizes do not divide, and repeat input cells when the output is larger).
+public final class AdaptiveAvgPool2D: Layer {
+    public let name: String
+    public let outHeight: Int, outWidth: Int
+    public var needsInputGradient = true
+    private var inputShape: [Int] = []
+
+    public init(name: String, height: Int, width: Int) {
+        precondition(height > 0 && width > 0)
+        self.name = name; self.outHeight = height; self.outWidth = width
+    }
+    public var parameters: [Parameter] { [] }
+
+    public func outputShape(for input: [Int]) throws -> [Int] {
+        guard input.count == 3 else {
+            throw EngineError.shapeMismatch(layer: name, message: "expected [C, H, W] input, got \(input)")
+        }
+        return [input[0], outHeight, outWidth]
+    }
+
+    /// The input range of output index `i` of `out` over an axis of `n`.
+    @inline(__always) static func bin(_ i: Int, _ out: Int, _ n: Int) -> Range<Int> {
+        (i * n / out)..<(((i + 1) * n + out - 1) / out)
+    }
+
+    public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        let (n, c, h, w) = try x.nchw(layer: name)
+        let (oh, ow) = (outHeight, outWidth)
+        let y = Tensor(uninitialized: [n, c, oh, ow])
+        let xp = x.pointer, yp = y.pointer
+        Parallel.forEachPart(n * c, parts: n * c * h * w >= 1 << 16 ? Parallel.parts : 1) { _, planes in
+            for plane in planes {
+                let xs = xp + plane * h * w, ys = yp + plane * oh * ow
+                for i in 0..<oh {
+                    let rows = Self.bin(i, oh, h)
+                    for j in 0..<ow {
+                        let cols = Self.bin(j, ow, w)
+                        var acc: Float = 0
+                        for r in rows { for q in cols { acc += xs[r * w + q] } }
+                        ys[i * ow + j] = acc / Float(rows.count * cols.count)
+                    }
+                }
+            }
+        }
+        inputShape = x.shape
+        return y
+    }
+
+    public func backward(_ dy: Tensor) throws -> Tensor? {
+        guard needsInputGradient else { return nil }
+        guard inputShape.count == 4, dy.shape == [inputShape[0], inputShape[1], outHeight, outWidth] else {
+            throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match input \(inputShape)")
+        }
+        let (h, w, oh, ow) = (inputShape[2], inputShape[3], outHeight, outWidth)
+        let dx = Tensor(zeros: inputShape)
+        let dp = dx.pointer, gp = dy.pointer
+        Parallel.forEachPart(inputShape[0] * inputShape[1], parts: dx.count >= 1 << 16 ? Parallel.parts : 1) { _, planes in
+            for plane in planes {
+                let d = dp + plane * h * w, g = gp + plane * oh * ow
+                for i in 0..<oh {
+                    let rows = Self.bin(i, oh, h)
+                    for j in 0..<ow {
+                        let cols = Self.bin(j, ow, w)
+                        let v = g[i * ow + j] / Float(rows.count * cols.count)
+                        for r in rows { for q in cols { d[r * w + q] += v } }
+                    }
+                }
+            }
         }
         return dx
     }

@@ -56,6 +56,35 @@ public final class Network {
                                 body: Sequential(name: path, layers: try body.map { try build($0, prefix: path) }),
                                 shortcut: Sequential(name: path + ".shortcut",
                                                      layers: try shortcut.map { try build($0, prefix: path + ".shortcut") }))
+            case let .conv(_, filters, kernel, stride, padding, groups, bias):
+                let c = try input().channels
+                if groups == 1 {
+                    return Conv2D(name: path, inChannels: c, outChannels: filters, kernel: kernel, stride: stride, padding: padding,
+                                  bias: bias, rng: rng, workspace: ws)
+                }
+                return GroupedConv2D(name: path, inChannels: c, outChannels: filters, kernel: kernel, stride: stride, padding: padding,
+                                     groups: groups, bias: bias, rng: rng)
+            case let .batchNormWith(_, epsilon, momentum):
+                let bn = BatchNorm(name: path, channels: try input().channels)
+                bn.epsilon = Float(epsilon); bn.momentum = Float(momentum)
+                return bn
+            case .relu6: return ReLU6(name: path)
+            case .silu: return SiLU(name: path)
+            case .sigmoid: return Sigmoid(name: path)
+            case let .maxPoolCeil(_, size, stride, padding):
+                return MaxPool2D(name: path, size: size, stride: stride, padding: padding, ceilMode: true)
+            case let .adaptiveAvgPool(_, height, width): return AdaptiveAvgPool2D(name: path, height: height, width: width)
+            case let .stochasticDepth(_, rate): return StochasticDepth(name: path, rate: Float(rate), rng: rng)
+            case let .channelAffine(_, scale, shift):
+                return ChannelAffine(name: path, scale: scale.map { Float($0) }, shift: shift.map { Float($0) })
+            case let .sum(_, body, shortcut, after):
+                let residual = Residual(name: path, body: Sequential(name: path, layers: try body.map { try build($0, prefix: path) }),
+                                        shortcut: Sequential(name: path, layers: try shortcut.map { try build($0, prefix: path) }))
+                return Sequential(name: path, layers: [residual] + (try after.map { try build($0, prefix: path) }))
+            case let .branches(_, branches):
+                return Concat(name: path, branches: try branches.map { Sequential(name: path, layers: [try build($0, prefix: path)]) })
+            case let .scale(_, gate):
+                return SqueezeExcitation(name: path, gate: Sequential(name: path, layers: try gate.map { try build($0, prefix: path) }))
             case let .concat(_, branches):
                 return Concat(name: path, branches: try branches.enumerated().map { i, b in
                     let p = "\(path).branch\(i)"
@@ -126,6 +155,7 @@ public final class Network {
             case let s as Sequential: s.layers.forEach(walk)
             case let r as Residual: walk(r.body); walk(r.shortcut)
             case let c as Concat: c.branches.forEach(walk)
+            case let e as SqueezeExcitation: walk(e.gate)
             default: out.append(l)
             }
         }

@@ -80,16 +80,19 @@ public enum Fisher {
         let wasFrozen = params.map(\.frozen)
         let batchNorms = network.leafLayers.compactMap { $0 as? BatchNorm }
         let dropouts = network.leafLayers.compactMap { $0 as? Dropout }
+        let dropPaths = network.leafLayers.compactMap { $0 as? StochasticDepth }
         for p in params { p.frozen = false }
         network.configureGradients()
         // A training pass (layers keep what backward needs) that computes the inference function.
         for bn in batchNorms { bn.usesRunningStatistics = true }
         for d in dropouts { d.isDisabled = true }
+        for d in dropPaths { d.isDisabled = true }
         defer {
             for (p, f) in zip(params, wasFrozen) { p.frozen = f }
             network.configureGradients()
             for bn in batchNorms { bn.usesRunningStatistics = false }
             for d in dropouts { d.isDisabled = false }
+            for d in dropPaths { d.isDisabled = false }
         }
         var sums = params.map { [Float](repeating: 0, count: $0.value.count) }
         let root = SeededGenerator(seed: seed)

@@ -79,6 +79,17 @@ extension SpecDecoder {
         let archNode = node("backbone", "arch") ?? anchor
         var summary: ArchitectureSummary?
         let archKnown = node("backbone", "arch").map { $0.scalar.map { Zoo.info($0.text) != nil } ?? false } ?? true
+        if spec.head.keepsClassifier, let at = node("head", "classifier") {
+            if archKnown && !Zoo.isTorchvision(spec.backbone.arch) {
+                r.error("head.classifier: keep needs an architecture with a classifier of its own; \(spec.backbone.arch) has none", at: at,
+                        notes: ["torchvision's architectures have one: \(Zoo.torchvisionNames.joined(separator: ", "))",
+                                "or remove head.classifier (the default, new, adds head.output)"])
+            }
+            if let layers = spec.head.layers, !layers.isEmpty {
+                r.error("head.layers go before a new output layer, but head.classifier: keep makes the checkpoint's classifier the output layer",
+                        at: node("head", "layers") ?? at, notes: ["remove head.layers, or set head.classifier: new"])
+            }
+        }
         if archKnown { do {
             summary = try architectures.summary(arch: spec.backbone.arch, options: spec.backbone.options,
                                                 input: spec.data.inputShape, classes: classes, head: spec.head)
@@ -88,6 +99,7 @@ extension SpecDecoder {
                 let at = node("backbone", "options")?.mapping?.first { $0.key.scalar?.text == option }?.key ?? archNode
                 r.error(e.description, at: at)
             case .unknownArchitecture: break // reported by the decoder
+            case .classifier: break // reported with head.classifier below
             }
         } catch let e as ShapeError {
             let inHead = e.layer.hasPrefix("head.")
@@ -132,7 +144,8 @@ extension SpecDecoder {
                 if !fileExists(full) {
                     r.error("backbone.weights file '\(path)' does not exist (looked at \(full))", at: n)
                 } else if let summary {
-                    Self.checkCheckpoint(full, shown: path, against: summary, arch: spec.backbone.arch, node: n, r)
+                    Self.checkCheckpoint(full, shown: path, against: summary, arch: spec.backbone.arch,
+                                         keepsClassifier: spec.head.keepsClassifier, classes: classes, node: n, r)
                 }
                 if spec.training.regularization.ewc > 0, let e = node("training", "regularization", "ewc") {
                     r.error("EWC estimates the Fisher information on the source task's data, which a weights file does not bring",
@@ -182,7 +195,8 @@ extension SpecDecoder {
         func branches(_ layers: [LayerDescription]) -> String? {
             for l in layers {
                 switch l {
-                case .residual(let name, _, _), .concat(let name, _): return name
+                case .residual(let name, _, _), .concat(let name, _), .sum(let name, _, _, _), .branches(let name, _), .scale(let name, _):
+                    return name
                 case .block(_, let inner): if let b = branches(inner) { return b }
                 default: continue
                 }
@@ -200,7 +214,10 @@ extension SpecDecoder {
                     r.error("prune comes after quantize (step \(q + 1)): the int8 model has no float weights to prune, and the pruned masks would be lost",
                             at: item, notes: ["put prune steps before quantize; quantizing a pruned model keeps its zeros"])
                 }
-                if p.method == .l1_filter, let b = branches(layers) {
+                if p.method == .l1_filter, Zoo.isTorchvision(arch.name) {
+                    r.error("l1_filter pruning follows channels through plain conv, pool and dense layers; \(arch.name) has adaptive pooling\(arch.name.hasPrefix("vgg") || arch.name == "alexnet" ? "" : " and branches")",
+                            at: body["method"] ?? body, notes: ["use method: magnitude"])
+                } else if p.method == .l1_filter, let b = branches(layers) {
                     r.error("l1_filter pruning removes channels of plain sequential networks; \(arch.name) has a branching block '\(b)'",
                             at: body["method"] ?? body, notes: ["use method: magnitude"])
                 }
@@ -208,7 +225,10 @@ extension SpecDecoder {
                 if let q = quantized {
                     r.error("the model is already quantized by step \(q + 1); quantize once", at: item)
                 }
-                if let b = branches(layers) {
+                if Zoo.isTorchvision(arch.name) {
+                    r.error("int8 inference runs tlc's own sequential networks (mlp, lenet5, cnn, vgg, alexnet-mini); \(arch.name) uses layers it does not have (adaptive pooling\(arch.name.hasPrefix("vgg") || arch.name == "alexnet" ? "" : ", branches"))",
+                            at: item)
+                } else if let b = branches(layers) {
                     r.error("int8 inference runs plain sequential networks (mlp, lenet5, cnn, vgg, alexnet-mini); \(arch.name) has a branching block '\(b)'",
                             at: item)
                 }
@@ -278,17 +298,18 @@ extension SpecDecoder {
     /// The floating-point dtypes the engine converts to Float32 when loading weights.
     static let weightDTypes: Set<SafeTensorsDType> = [.f32, .f16, .bf16, .f64]
 
-    /// A `file:` backbone must hold every backbone tensor of the architecture with its
-    /// shape, as floating-point data; everything that does not match is listed. The
-    /// header alone is read (SafeTensorsFormat), no weights.
+    /// A `file:` backbone must hold every backbone tensor of the architecture (and, with
+    /// `head.classifier: keep`, the classifier's) with its shape, as floating-point data;
+    /// everything that does not match is listed. The header alone is read
+    /// (SafeTensorsFormat), no weights.
     static func checkCheckpoint(_ full: String, shown: String, against summary: ArchitectureSummary, arch: String,
-                                node: YAMLNode, _ r: NodeReader) {
+                                keepsClassifier: Bool = false, classes: Int = 0, node: YAMLNode, _ r: NodeReader) {
         let header: SafeTensorsHeader
         do { header = try SafeTensorsHeader.read(path: full) } catch {
             r.error("backbone.weights: \(full): \(error.message)", at: node); return
         }
         var problems: [String] = []
-        let expected = summary.stateTensors(backboneOnly: true)
+        let expected = summary.stateTensors(backboneOnly: !keepsClassifier)
         for t in expected {
             guard let found = header[t.name] else { problems.append("missing '\(t.name)' \(t.shape)"); continue }
             if found.shape != t.shape {
@@ -305,8 +326,11 @@ extension SpecDecoder {
         if !unused.isEmpty {
             notes.append("the file has \(unused.count) tensor(s) \(arch)'s backbone does not use, e.g. " + unused.prefix(4).map { "'\($0)'" }.joined(separator: ", "))
         }
+        if keepsClassifier {
+            notes.append("with head.classifier: keep the classifier has one output per class of the data (\(classes)) and is loaded from the file")
+        }
         notes.append("tensor names and layouts for each architecture: tlc zoo \(arch), docs/pytorch.md")
-        r.error("backbone.weights file '\(shown)' does not match the \(arch) backbone (\(problems.count) problem\(problems.count == 1 ? "" : "s"))",
+        r.error("backbone.weights file '\(shown)' does not match the \(arch) \(keepsClassifier ? "backbone and classifier" : "backbone") (\(problems.count) problem\(problems.count == 1 ? "" : "s"))",
                 at: node, notes: notes)
     }
 
@@ -328,7 +352,8 @@ final class ArchitectureCache: @unchecked Sendable {
         let key = Key(arch: arch, options: options, input: input, classes: classes, head: head)
         if let known = summaries[key] { return try known.get() }
         let result = Result { () throws -> ArchitectureSummary in
-            try Zoo.architecture(arch, options: options, input: input, classes: classes, head: head.descriptions).analyze()
+            try Zoo.architecture(arch, options: options, input: input, classes: classes, head: head.descriptions,
+                                 keepClassifier: head.keepsClassifier).analyze()
         }
         summaries[key] = result
         return try result.get()

@@ -87,6 +87,8 @@ public enum SpecSchema {
                 .object([SchemaField("dense", .integer(min: 1, max: 1 << 20), "units")]),
                 .object([SchemaField("dropout", .number(min: 0, max: 1, exclusiveMax: true), "rate")]),
             ])), "hidden layers of the new head; the output layer is added"),
+            SchemaField("classifier", .string(enumValues: HeadSpec.Classifier.allCases.map(\.rawValue)),
+                        "new (default): a new output layer; keep: a torchvision architecture's own classifier, loaded from the checkpoint"),
         ]), "the new classifier head"),
         SchemaField("optimizer", .object([
             SchemaField("kind", .string(enumValues: OptimizerSpec.Kind.allCases.map(\.rawValue)), "sgd, adam, adamw or rmsprop"),

@@ -203,12 +203,23 @@ public enum HeadLayer: Hashable, Sendable {
 }
 
 public struct HeadSpec: Hashable, Sendable {
+    /// Where the output layer comes from: tlc's new `head.output` (after `layers`), or
+    /// a torchvision architecture's own final Linear (`fc`, `classifier.6`), loaded
+    /// from the checkpoint with the backbone.
+    public enum Classifier: String, CaseIterable, Hashable, Sendable { case new, keep }
+
     /// Hidden layers; tlc appends the output layer (`head.output`, one unit per class).
     /// nil keeps the architecture's own head.
     public var layers: [HeadLayer]?
+    /// `head.classifier`; `keep` makes the checkpoint's classifier the output layer.
+    public var classifier: Classifier = .new
+
+    /// Whether the output layer is the architecture's own classifier.
+    public var keepsClassifier: Bool { classifier == .keep }
 
     public var specValue: SpecValue {
-        .object([("layers", layers.map { .list($0.map(\.specValue)) } ?? .null)])
+        .object([("layers", layers.map { .list($0.map(\.specValue)) } ?? .null),
+                 ("classifier", keepsClassifier ? .string(classifier.rawValue) : nil)])
     }
 
     /// The head as zoo layer descriptions, named `dense1`, `relu1`, ….

@@ -237,6 +237,7 @@ public struct SpecDecoder {
 
     func decodeHead(_ node: YAMLNode, into h: inout HeadSpec, _ r: NodeReader) {
         guard let m = r.mapping(node, "head", known: SpecSchema.keys(at: "head")) else { return }
+        if let n = m["classifier"], let c = r.enumeration(n, "head.classifier", HeadSpec.Classifier.self) { h.classifier = c }
         // `layers: null` keeps the architecture's own head.
         guard let n = m["layers"], !n.isNull, let items = r.sequence(n, "head.layers") else { return }
         var layers: [HeadLayer] = []

@@ -1,0 +1,70 @@
+// torchvision's architectures, timed (release): one eval forward pass and one training
+// step (train-mode forward, cross-entropy, backward) on a batch at 224×224, in tlc and
+// in PyTorch with the same thread count. Skipped unless TLC_BENCH=1; see
+// Benchmarks/README.md for the command.
+import Testing
+import Foundation
+import ModelZoo
+@testable import Engine
+import TestSupport
+
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["TLC_BENCH"] == "1"))
+struct TorchvisionBenchmarks {
+    @Test func forwardAndTrainingStep() throws {
+        let env = ProcessInfo.processInfo.environment
+        let models = (env["TLC_BENCH_MODELS"] ?? "resnet18,resnet50,mobilenet_v2,efficientnet_b0,googlenet").split(separator: ",").map(String.init)
+        let batch = Int(env["TLC_BENCH_BATCH"] ?? "32") ?? 32, side = Int(env["TLC_BENCH_SIZE"] ?? "224") ?? 224
+        let repeats = Int(env["TLC_BENCH_REPEATS"] ?? "3") ?? 3
+        if let t = env["TLC_BENCH_THREADS"].flatMap(Int.init) { Parallel.threads = t }
+        func median(_ f: () throws -> Void) rethrows -> Double {
+            var times: [Double] = []
+            for _ in 0..<repeats { let t = Date(); try f(); times.append(Date().timeIntervalSince(t)) }
+            return times.sorted()[times.count / 2]
+        }
+        let list = models.map { "\"\($0)\"" }.joined(separator: ", ")
+        let torch = try pythonScript("""
+            import time, torch, torchvision.models as tvm
+            torch.set_num_threads(\(Parallel.threads))
+            for name in [\(list)]:
+                m = tvm.GoogLeNet(aux_logits=False, init_weights=False) if name == "googlenet" else getattr(tvm, name)()
+                x = torch.randn(\(batch), 3, \(side), \(side)); y = torch.randint(0, 1000, (\(batch),))
+                def fwd():
+                    m.eval()
+                    with torch.no_grad(): m(x)
+                def step():
+                    m.train(); m.zero_grad(); torch.nn.functional.cross_entropy(m(x), y).backward()
+                for f, label in [(fwd, "forward"), (step, "step")]:
+                    f(); ts = []
+                    for _ in range(\(repeats)):
+                        t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
+                    print(name, label, sorted(ts)[len(ts) // 2])
+            """, needs: [.torch, .torchvision])
+        var reference: [String: Double] = [:]
+        for line in torch.output.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 3, let v = Double(parts[2]) { reference["\(parts[0]) \(parts[1])"] = v }
+        }
+        var rows: [String] = []
+        for name in models {
+            let net = try Network(architecture: Zoo.architecture(name, input: FeatureShape(channels: 3, height: side, width: side),
+                                                                 classes: 1000, keepClassifier: true), seed: 1)
+            let x = Tensor(zeros: [batch, 3, side, side])
+            var g = SeededGenerator(seed: 1)
+            g.fillNormal(x, std: 1)
+            let labels = (0..<batch).map { $0 % 1000 }
+            _ = try net.forward(x, training: false)
+            let forward = try median { _ = try net.forward(x, training: false) }
+            let step = try median {
+                let out = try net.forward(x, training: true)
+                try net.backward(try SoftmaxCrossEntropy()(logits: out, labels: labels).grad)
+            }
+            let row = String(format: "| %@ | %.2f | %.2f | %.2f | %.2f | %.0f MiB |", name, forward, reference["\(name) forward"] ?? .nan,
+                             step, reference["\(name) step"] ?? .nan, peakRSSMiB())
+            print(row); rows.append(row)
+        }
+        print("batch \(batch) at \(side)×\(side), \(Parallel.threads) threads, median of \(repeats)")
+        print("| model | tlc forward s | PyTorch forward s | tlc training step s | PyTorch training step s | tlc peak RSS |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for r in rows { print(r) }
+    }
+}
