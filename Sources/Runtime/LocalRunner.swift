@@ -337,6 +337,11 @@ public enum LocalRunner {
         }
         let modelPath = (dir as NSString).appendingPathComponent("model.safetensors")
         try network.save(to: modelPath, metadata: meta)
+        // The architecture the weights belong to (`tlc predict` builds the model from it).
+        let archEncoder = JSONEncoder()
+        archEncoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try archEncoder.encode(network.architecture).write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("architecture.json")),
+                                                           options: .atomic)
         metrics["model.bytes"] = Double((try? FileManager.default.attributesOfItem(atPath: modelPath)[.size] as? Int) ?? network.sizeInBytes)
 
         let historyLines = history.map { r -> String in

@@ -11,6 +11,8 @@ public struct Normalization: Hashable, Sendable, Codable {
     public var shift: [Float]
     public var scale: [Float]
 
+    public init(kind: Kind, shift: [Float], scale: [Float]) { self.kind = kind; self.shift = shift; self.scale = scale }
+
     /// The identity.
     public static let identity = Normalization(kind: .none, shift: [], scale: [])
 

@@ -1,0 +1,170 @@
+// Prediction — a finished run's model applied to new inputs (`tlc predict`): the
+// model exactly as the run wrote it (model.safetensors, built from the run's
+// architecture.json), the input normalization stored in its metadata, the class
+// names of its evaluation, and inputs from csv or npy files shaped as the model's
+// input. Every input is checked before anything is computed.
+import Engine
+import Foundation
+import ModelZoo
+
+public struct PredictionError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ message: String) { description = message }
+}
+
+/// A run's trained model, ready to predict.
+public struct RunModel {
+    public var network: Network
+    public var normalization: Normalization
+    public var classNames: [String]
+    /// The run (or sweep point) folder it came from.
+    public var path: String
+}
+
+/// One input sample's prediction.
+public struct SamplePrediction: Sendable {
+    public var file: String
+    public var index: Int
+    /// The `top` most probable classes, most probable first: (class index, probability).
+    public var top: [(index: Int, probability: Double)]
+    public var logits: [Double]
+}
+
+public enum Prediction {
+    /// Loads the model of a run or sweep point folder.
+    public static func load(_ run: RunRecord) throws -> RunModel {
+        guard !run.isSweep else {
+            let labels = run.points.prefix(3).map { "'\(run.experiment)/\($0.label)'" }.joined(separator: ", ")
+            throw PredictionError("\(run.id) is a sweep; name one of its points, e.g. \(labels)")
+        }
+        guard run.status == "succeeded" else { throw PredictionError("\(run.id) did not succeed; it has no model to predict with") }
+        let dir = run.points.first?.path ?? run.path
+        func file(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
+        guard let archData = FileManager.default.contents(atPath: file("architecture.json")) else {
+            throw PredictionError("\(dir) has no architecture.json (runs made before tlc recorded it); run the experiment again")
+        }
+        let architecture: Architecture
+        do { architecture = try JSONDecoder().decode(Architecture.self, from: archData) } catch {
+            throw PredictionError("\(file("architecture.json")) is damaged")
+        }
+        let network: Network
+        let metadata: [String: String]
+        do {
+            network = try Network(architecture: architecture, seed: 0)
+            metadata = try network.load(from: file("model.safetensors")).metadata
+        } catch let e as EngineError { throw PredictionError(e.description) }
+        let normalization = try parseNormalization(metadata["tlc.normalization"], channels: architecture.input.channels, path: file("model.safetensors"))
+        var names: [String] = []
+        if let data = FileManager.default.contents(atPath: file("evaluation.json")),
+           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let classes = object["classes"] as? [String] {
+            names = classes
+        }
+        if names.count != network.outputFeatures { names = (0..<network.outputFeatures).map { "class \($0)" } }
+        return RunModel(network: network, normalization: normalization, classNames: names, path: dir)
+    }
+
+    /// `standardize shift=[0.28] scale=[0.35]` (model.safetensors' `tlc.normalization`).
+    static func parseNormalization(_ text: String?, channels: Int, path: String) throws -> Normalization {
+        guard let text, !text.isEmpty else { return .identity }
+        let parts = text.split(separator: " ", maxSplits: 1)
+        guard let kind = Normalization.Kind(rawValue: String(parts[0])) else {
+            throw PredictionError("\(path): unknown normalization '\(EngineError.excerpt(parts[0]))' in its metadata")
+        }
+        if kind == .none { return .identity }
+        func values(_ key: String) -> [Float]? {
+            guard let r = text.range(of: key + "=["), let end = text[r.upperBound...].firstIndex(of: "]") else { return nil }
+            let items = text[r.upperBound..<end].split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+            return items.contains(nil) ? nil : items.map { $0! }
+        }
+        guard let shift = values("shift"), let scale = values("scale"), shift.count == channels, scale.count == channels,
+              scale.allSatisfy({ $0 != 0 && $0.isFinite }), shift.allSatisfy(\.isFinite) else {
+            throw PredictionError("\(path): its tlc.normalization metadata is damaged")
+        }
+        return Normalization(kind: kind, shift: shift, scale: scale)
+    }
+
+    /// The samples of an input file, shaped as `shape`: an npy array `[N, …]` whose
+    /// trailing size is the input's, or a csv file whose columns (but a `label`
+    /// column, which is ignored) are one sample a row.
+    public static func inputs(_ path: String, shape: FeatureShape) throws -> (features: [Float], count: Int) {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
+            throw PredictionError("\(path): no such file")
+        }
+        let features: [Float]
+        switch (path as NSString).pathExtension.lowercased() {
+        case "npy":
+            let a: NPYArray
+            do { a = try NPY.load(path) } catch let e as EngineError { throw PredictionError(e.description) }
+            guard a.shape.count >= 1, a.shape.dropFirst().reduce(1, *) == shape.count else {
+                throw PredictionError("\(path): an array of shape \(a.shape) is not a list of samples of \(shape) (\(shape.count) values each)")
+            }
+            features = a.values
+        case "csv":
+            features = try csvRows(path, width: shape.count)
+        default:
+            throw PredictionError("\(path): tlc predicts on .csv and .npy files")
+        }
+        guard features.allSatisfy(\.isFinite) else { throw PredictionError("\(path): holds NaN or infinite values") }
+        guard !features.isEmpty else { throw PredictionError("\(path): holds no samples") }
+        return (features, features.count / shape.count)
+    }
+
+    static func csvRows(_ path: String, width: Int) throws -> [Float] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw PredictionError("\(path): cannot read the file") }
+        let lines = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard let head = lines.first else { throw PredictionError("\(path): empty file") }
+        let columns = head.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let label = columns.firstIndex(of: "label")
+        let features = columns.count - (label == nil ? 0 : 1)
+        guard features == width else {
+            throw PredictionError("\(path): \(features) feature column\(features == 1 ? "" : "s"), but the model takes \(width) values a sample")
+        }
+        var out: [Float] = []
+        out.reserveCapacity((lines.count - 1) * width)
+        for (r, line) in lines.dropFirst().enumerated() {
+            let cells = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard cells.count == columns.count else { throw PredictionError("\(path): line \(r + 2) has \(cells.count) cells, expected \(columns.count)") }
+            for (c, cell) in cells.enumerated() where c != label {
+                guard let v = Float(cell.trimmingCharacters(in: .whitespaces)) else {
+                    throw PredictionError("\(path): line \(r + 2), column \(c + 1): '\(EngineError.excerpt(cell))' is not a number")
+                }
+                out.append(v)
+            }
+        }
+        return out
+    }
+
+    /// The model's predictions for `count` samples (normalized here, as in the run).
+    public static func predict(_ model: RunModel, features: [Float], count: Int, file: String, top: Int) throws(PredictionError) -> [SamplePrediction] {
+        do { return try compute(model, features: features, count: count, file: file, top: top) }
+        catch let e as EngineError { throw PredictionError("\(file): \(e.description)") }
+        catch { throw PredictionError("\(file): \(error)") }
+    }
+
+    static func compute(_ model: RunModel, features: [Float], count: Int, file: String, top: Int) throws -> [SamplePrediction] {
+        let shape = model.network.architecture.input
+        let sampleShape = [shape.channels, shape.height, shape.width]
+        let data = try model.normalization.apply(to: Dataset(sampleShape: shape, features: features, labels: [Int](repeating: 0, count: count),
+                                                             classNames: model.classNames))
+        var out: [SamplePrediction] = []
+        var start = 0
+        while start < count {
+            let end = min(start + 256, count)
+            let x = try Tensor(shape: [end - start] + (shape.isFlat ? [shape.channels] : sampleShape),
+                               values: Array(data.features[(start * shape.count)..<(end * shape.count)]))
+            let logits = try model.network.forward(x, training: false)
+            let k = logits.shape[1]
+            for s in 0..<(end - start) {
+                let row = (0..<k).map { Double(logits[s * k + $0]) }
+                let m = row.max()!
+                let e = row.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
+                let ranked = (0..<k).sorted { e[$0] != e[$1] ? e[$0] > e[$1] : $0 < $1 }.prefix(top)
+                out.append(SamplePrediction(file: file, index: start + s, top: ranked.map { ($0, e[$0] / z) }, logits: row))
+            }
+            start = end
+        }
+        return out
+    }
+}

@@ -1,0 +1,106 @@
+// `tlc predict`: a run's model on new csv and npy samples, with the run's own
+// normalization, checked against numpy computing the same network from the run's
+// model.safetensors and its normalization metadata; and bad inputs refused in words.
+import Foundation
+import Testing
+import TestSupport
+@testable import TLCCommands
+
+@Suite struct PredictTests {
+    func captured(_ arguments: [String]) -> (code: Int32, out: String) {
+        let capture = Output.Capture()
+        let code = Output.$capture.withValue(capture) { TLC.run(arguments) }
+        return (code, capture.text)
+    }
+
+    @Test func predictionsAreTheModelsOwnComputedByNumpy() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-predict-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var csv = (0..<12).map { "x\($0)" }.joined(separator: ",") + ",label\n"
+        var state: UInt64 = 7
+        func next() -> Double { state = state &* 6364136223846793005 &+ 1442695040888963407; return Double(state >> 11) / Double(1 << 53) }
+        for r in 0..<150 {
+            let c = r % 3
+            csv += (0..<12).map { i in String(format: "%.3f", next() * 4 + (i % 3 == c ? 3.0 : 0.0) + 10) }.joined(separator: ",") + ",\(["cat", "dog", "owl"][c])\n"
+        }
+        try csv.write(toFile: dir + "/animals.csv", atomically: true, encoding: .utf8)
+        try """
+            tlc: 1
+            name: animals
+            data: {dataset: csv:animals.csv, classes: [0, 1, 2], input_shape: [3, 2, 2]}
+            normalization: {kind: standardize, per: channel}
+            backbone: {arch: mlp, options: {widths: [10]}}
+            training: {epochs: 3, batch_size: 16}
+
+            """.write(toFile: dir + "/animals.yaml", atomically: true, encoding: .utf8)
+        let out = dir + "/Outputs"
+        #expect(TLC.run(["run", dir + "/animals.yaml", "--output", out]) == 0)
+        // New samples: the csv's first rows without labels, and an npy array of them.
+        let rows = csv.split(separator: "\n").dropFirst().prefix(20).map { $0.split(separator: ",").dropLast().joined(separator: ",") }
+        try ((0..<12).map { "x\($0)" }.joined(separator: ",") + "\n" + rows.joined(separator: "\n") + "\n")
+            .write(toFile: dir + "/new.csv", atomically: true, encoding: .utf8)
+        let made = try pythonWithSafetensors("""
+        import numpy as np
+        rows = np.loadtxt("\(dir)/new.csv", delimiter=",", skiprows=1, dtype=np.float32)
+        np.save("\(dir)/new.npy", rows.reshape(-1, 3, 2, 2))
+        """)
+        try #require(made.status == 0, "\(made.output)")
+        let predicted = captured(["predict", "animals@latest", dir + "/new.csv", dir + "/new.npy", "--json", "--logits", "--top", "2", "--output", out])
+        try #require(predicted.code == 0, "\(predicted.out)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(predicted.out.utf8)) as? [String: Any])
+        #expect(object["classes"] as? [String] == ["cat", "dog", "owl"])
+        let predictions = try #require(object["predictions"] as? [[String: Any]])
+        #expect(predictions.count == 40)
+        let logits = predictions.map { ($0["logits"] as? [Double]) ?? [] }
+        #expect(logits.prefix(20).elementsEqual(logits.suffix(20)), "csv and npy inputs give the same logits")
+        for p in predictions {
+            let top = p["top"] as? [[String: Any]] ?? []
+            #expect(top.count == 2)
+            let l = p["logits"] as? [Double] ?? []
+            #expect(top.first?["index"] as? Int == l.indices.max { l[$0] < l[$1] }, "the top class is the largest logit")
+        }
+        // numpy computes the run's network from its checkpoint and normalization metadata.
+        let run = out + "/animals/latest"
+        try JSONSerialization.data(withJSONObject: logits).write(to: URL(fileURLWithPath: dir + "/tlc.json"))
+        let check = try pythonWithSafetensors("""
+        import json, re, numpy as np
+        from safetensors import safe_open
+        from safetensors.numpy import load_file
+        w = load_file("\(run)/model.safetensors")
+        with safe_open("\(run)/model.safetensors", "np") as f:
+            meta = f.metadata()
+        kind, rest = meta["tlc.normalization"].split(" ", 1)
+        shift = np.array(json.loads(re.search(r"shift=(\\[[^\\]]*\\])", rest).group(1)), np.float64)
+        scale = np.array(json.loads(re.search(r"scale=(\\[[^\\]]*\\])", rest).group(1)), np.float64)
+        x = np.loadtxt("\(dir)/new.csv", delimiter=",", skiprows=1).reshape(-1, 3, 4)
+        x = ((x - shift[None, :, None]) / scale[None, :, None]).reshape(-1, 12)
+        h = np.maximum(x @ w["fc1.weight"].T.astype(np.float64) + w["fc1.bias"], 0)
+        ref = h @ w["head.output.weight"].T.astype(np.float64) + w["head.output.bias"]
+        got = np.array(json.load(open("\(dir)/tlc.json")))[:20]
+        err = np.abs(got - ref).max()
+        assert err < 1e-4, err
+        print("max abs difference", err)
+        """)
+        #expect(check.status == 0 && check.output.contains("max abs difference"), "\(check.output)")
+    }
+
+    @Test func badInputsAreRefusedInWords() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-predict-bad-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = dir + "/Outputs"
+        try TestSpecs.tinySweep(name: "predsweep").write(toFile: dir + "/predsweep.yaml", atomically: true, encoding: .utf8)
+        #expect(TLC.run(["run", dir + "/predsweep.yaml", "--output", out]) == 0)
+        try "a,b\n1,2\n".write(toFile: dir + "/narrow.csv", atomically: true, encoding: .utf8)
+        try "nothing".write(toFile: dir + "/x.txt", atomically: true, encoding: .utf8)
+        for args in [["predsweep@latest", dir + "/narrow.csv"],       // a sweep, not a model
+                     ["nothere@latest", dir + "/narrow.csv"]] {        // no such run
+            #expect(captured(["predict"] + args + ["--output", out]).code == 2, "\(args)")
+        }
+        let point = try #require(FileManager.default.contentsOfDirectory(atPath: out + "/predsweep/latest").first { $0.contains("=") })
+        for input in [dir + "/narrow.csv", dir + "/x.txt", dir + "/missing.npy"] {
+            #expect(captured(["predict", "predsweep/\(point)", input, "--output", out]).code == 2, "\(input)")
+        }
+    }
+}
