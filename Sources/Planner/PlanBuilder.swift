@@ -54,6 +54,13 @@ public struct PlanBuilder {
         var upstreamOrder: [String] = []
         var warnings: [String] = []
         var visiting: [String] = []
+        /// Equal summaries share one string (every point's evaluation has the same).
+        private var summaries: Set<String> = []
+        func intern(_ s: String) -> String {
+            if let known = summaries.firstIndex(of: s) { return summaries[known] }
+            summaries.insert(s)
+            return s
+        }
     }
 
     /// What lowering one spec produced.
@@ -68,24 +75,23 @@ public struct PlanBuilder {
     public func plan(_ experiment: LoadedExperiment) throws(PlanError) -> Plan {
         let state = State()
         state.visiting = [experiment.name]
-        var points: [PlanPoint] = []
-        var finals: [(point: ExperimentPoint, lowered: Lowered)] = []
         // A point whose `model:` names another run's model is that run's spec with this
         // file's compression, ensemble and report (its stages then hash as that run's).
-        var items: [(point: ExperimentPoint, file: String)] = []
-        for point in experiment.points {
-            var p = point
-            var file = experiment.file
-            if let ref = point.spec.model { (p.spec, file) = try referencedModel(ref, for: point.spec, from: experiment.file, state: state) }
-            items.append((p, file))
+        // Points are read in place (a big sweep's specs are never copied).
+        var replaced: [Int: (spec: Spec, file: String)] = [:]
+        for (i, point) in experiment.points.enumerated() {
+            if let ref = point.spec.model { replaced[i] = try referencedModel(ref, for: point.spec, from: experiment.file, state: state) }
         }
-        for (item, lowered) in zip(items, try lowerAll(items, into: state)) {
-            let point = item.point
-            finals.append((point, lowered))
+        let source = PointSource(experiment: experiment, replaced: replaced)
+        let lowered = try lowerAll(source, into: state)
+        var points: [PlanPoint] = []
+        points.reserveCapacity(lowered.count)
+        for (i, low) in lowered.enumerated() {
+            let point = experiment.points[i]
             points.append(PlanPoint(id: point.id, label: point.label,
                                     assignments: point.assignments.map { .init(path: $0.path, value: $0.value.jsonValue) },
-                                    modelStage: lowered.model, evaluateStages: lowered.evaluations, reportStage: "",
-                                    resolvedSpec: resolvedSpecs ? point.spec.specValue.resolvedYAML : ""))
+                                    modelStage: low.model, evaluateStages: low.evaluations, reportStage: "",
+                                    resolvedSpec: resolvedSpecs ? source.spec(i).specValue.resolvedYAML : ""))
         }
         // Ensembles over sweep points (the top k, or points named by label) are one
         // stage for the whole sweep, reported as the sweep's own row (not a variant of
@@ -93,13 +99,18 @@ public struct PlanBuilder {
         var ensemble: SweepEnsemble?
         if let ens = experiment.base.ensemble, Self.isSweepLevel(ens.members) {
             ensemble = try sweepEnsemble(ens, experiment: experiment, points: points,
-                                         data: finals.map(\.lowered.normalized), state: state)
+                                         data: lowered.map(\.normalized), state: state)
         }
+        // Points on the same data share their class lists.
+        var classLists: [String: (classes: [Int], names: [String])] = [:]
         for i in points.indices {
-            let spec = finals[i].point.spec
+            let spec = source.spec(i)
+            if classLists[lowered[i].normalized] == nil {
+                classLists[lowered[i].normalized] = (Self.classList(spec.data), Self.classNames(spec.data))
+            }
+            let classes = classLists[lowered[i].normalized]!
             let work = ReportWork(experiment: spec.name, label: points[i].label, target: spec.report.target,
-                                  classes: Self.classList(spec.data), classNames: Self.classNames(spec.data),
-                                  frozen: finals[i].lowered.frozen)
+                                  classes: classes.classes, classNames: classes.names, frozen: lowered[i].frozen)
             points[i].reportStage = add(.report(work), experiment: experiment.name, deps: points[i].evaluateStages,
                                         points: [points[i].id], flops: 0,
                                         summary: "report" + (points[i].label.isEmpty ? "" : " for \(points[i].label)"), state: state)
@@ -117,27 +128,38 @@ public struct PlanBuilder {
         return plan
     }
 
+    /// The points to lower: the experiment's own, or (for `model:` points) the
+    /// referenced run's spec, read in place.
+    struct PointSource: @unchecked Sendable {
+        let experiment: LoadedExperiment
+        let replaced: [Int: (spec: Spec, file: String)]
+        var count: Int { experiment.points.count }
+        func spec(_ i: Int) -> Spec { replaced[i]?.spec ?? experiment.points[i].spec }
+        func file(_ i: Int) -> String { replaced[i]?.file ?? experiment.file }
+    }
+
     /// Lowers every point. A big sweep is lowered in two halves on two threads, each
     /// into its own state, then merged: stage ids are content hashes, so the halves
     /// agree on every stage they share, and the result equals a sequential lowering.
-    private func lowerAll(_ all: [(point: ExperimentPoint, file: String)], into state: State) throws(PlanError) -> [Lowered] {
-        guard all.count >= 512, ProcessInfo.processInfo.activeProcessorCount > 1 else {
+    private func lowerAll(_ source: PointSource, into state: State) throws(PlanError) -> [Lowered] {
+        let ids = source.experiment.points
+        guard source.count >= 512, ProcessInfo.processInfo.activeProcessorCount > 1 else {
             var out: [Lowered] = []
-            for item in all { out.append(try lower(item.point.spec, file: item.file, pointID: item.point.id, state: state)) }
+            for i in 0..<source.count { out.append(try lower(source.spec(i), file: source.file(i), pointID: ids[i].id, state: state)) }
             return out
         }
-        let half = all.count / 2
-        let chunks = [Array(all[..<half]), Array(all[half...])]
+        let ranges = [0..<(source.count / 2), (source.count / 2)..<source.count]
         let states = [state, State()]
         states[1].visiting = state.visiting
         nonisolated(unsafe) var results: [Result<[Lowered], PlanError>] = [.success([]), .success([])]
         nonisolated(unsafe) let builder = self
-        nonisolated(unsafe) let shared = (chunks, states)
+        nonisolated(unsafe) let shared = states
         DispatchQueue.concurrentPerform(iterations: 2) { c in
             var out: [Lowered] = []
+            out.reserveCapacity(ranges[c].count)
             do {
-                for item in shared.0[c] {
-                    out.append(try builder.lower(item.point.spec, file: item.file, pointID: item.point.id, state: shared.1[c]))
+                for i in ranges[c] {
+                    out.append(try builder.lower(source.spec(i), file: source.file(i), pointID: ids[i].id, state: shared[c]))
                 }
                 results[c] = .success(out)
             } catch {
@@ -286,7 +308,8 @@ public struct PlanBuilder {
             return stage.id
         }
         var named = stage
-        named.summary = summary()
+        // Evaluations repeat their summary in every point: one string for all of them.
+        named.summary = work.kind == .evaluate ? state.intern(summary()) : summary()
         state.stages.append(named)
         return stage.id
     }
