@@ -117,19 +117,9 @@ public enum MemoryEstimate {
                 let c = model[i]
                 retained[i] = samples[i] * (c?.outputBytes ?? 0)
                 working[i] = (c?.parameterBytes ?? 0) + (c?.inference() ?? 0)
-            case .train(let w):
-                model[i] = input
-                retained[i] = input?.parameterBytes ?? 0
-                working[i] = input?.training(batch: w.training.batchSize) ?? 0
-            case .prune(let w):
-                model[i] = input
-                retained[i] = input?.parameterBytes ?? 0
-                working[i] = input?.training(batch: w.training.batchSize) ?? 0
-            case .quantize(let w):
-                model[i] = input
-                retained[i] = input?.parameterBytes ?? 0
-                working[i] = input?.training(batch: w.training.batchSize) ?? 0
-            case .share(let w):
+            case .train(let w as any TrainsModel), .prune(let w as any TrainsModel), .quantize(let w as any TrainsModel),
+                 .share(let w as any TrainsModel):
+                // Training the model it reads (fine-tuning, calibration): a new copy of it, and its training state.
                 model[i] = input
                 retained[i] = input?.parameterBytes ?? 0
                 working[i] = input?.training(batch: w.training.batchSize) ?? 0
@@ -246,3 +236,10 @@ extension MemoryEstimate {
         return Int(value * scale)
     }
 }
+
+/// Work that trains (or fine-tunes) the model it reads, with these settings.
+protocol TrainsModel { var training: TrainingSettings { get } }
+extension TrainWork: TrainsModel {}
+extension PruneWork: TrainsModel {}
+extension QuantizeWork: TrainsModel {}
+extension ShareWork: TrainsModel {}
