@@ -12,9 +12,11 @@ public struct PredictionError: Error, CustomStringConvertible {
     init(_ message: String) { description = message }
 }
 
-/// A run's trained model, ready to predict.
+/// A run's trained model (or one of its variants), ready to predict.
 public struct RunModel {
-    public var network: Network
+    public var model: InferenceModel
+    /// The input one sample has.
+    public var input: FeatureShape
     public var normalization: Normalization
     public var classNames: [String]
     /// The run (or sweep point) folder it came from.
@@ -31,8 +33,9 @@ public struct SamplePrediction: Sendable {
 }
 
 public enum Prediction {
-    /// Loads the model of a run or sweep point folder.
-    public static func load(_ run: RunRecord) throws -> RunModel {
+    /// Loads the model of a run or sweep point folder: its baseline, or the variant
+    /// `variant` (`pruned`, `shared`, `int8`, `distilled`, `compressed`, …).
+    public static func load(_ run: RunRecord, variant: String? = nil) throws -> RunModel {
         guard !run.isSweep else {
             let labels = run.points.prefix(3).map { "'\(run.experiment)/\($0.label)'" }.joined(separator: ", ")
             throw PredictionError("\(run.id) is a sweep; name one of its points, e.g. \(labels)")
@@ -40,27 +43,53 @@ public enum Prediction {
         guard run.status == "succeeded" else { throw PredictionError("\(run.id) did not succeed; it has no model to predict with") }
         let dir = run.points.first?.path ?? run.path
         func file(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
-        guard let archData = FileManager.default.contents(atPath: file("architecture.json")) else {
-            throw PredictionError("\(dir) has no architecture.json (runs made before tlc recorded it); run the experiment again")
+        func architecture(_ name: String) throws -> Architecture {
+            guard let data = FileManager.default.contents(atPath: file(name)) else {
+                throw PredictionError("\(dir) has no \(name) (runs made before tlc recorded it); run the experiment again")
+            }
+            do { return try JSONDecoder().decode(Architecture.self, from: data) } catch { throw PredictionError("\(file(name)) is damaged") }
         }
-        let architecture: Architecture
-        do { architecture = try JSONDecoder().decode(Architecture.self, from: archData) } catch {
-            throw PredictionError("\(file("architecture.json")) is damaged")
-        }
-        let network: Network
+        let model: InferenceModel
         let metadata: [String: String]
         do {
-            network = try Network(architecture: architecture, seed: 0)
-            metadata = try network.load(from: file("model.safetensors")).metadata
+            let baseline = try Network(architecture: try architecture("architecture.json"), seed: 0)
+            metadata = try baseline.load(from: file("model.safetensors")).metadata
+            if let variant {
+                let path = file("variants/\(variant).safetensors")
+                guard FileManager.default.fileExists(atPath: path) else {
+                    let known = ((try? FileManager.default.contentsOfDirectory(atPath: file("variants"))) ?? [])
+                        .filter { $0.hasSuffix(".safetensors") && !$0.contains(".member") }.map { String($0.dropLast(12)) }.sorted()
+                    throw PredictionError("\(run.id) has no variant '\(variant)'" + (known.isEmpty ? " (it has none)" : " (it has: \(known.joined(separator: ", ")))"))
+                }
+                if DeepCompressionFormat.isCompressed(path) {
+                    let network = try Network(architecture: try architecture("variants/\(variant).architecture.json"), seed: 0)
+                    try DeepCompressionFormat.read(path, into: network)
+                    model = .float(network)
+                } else if FileManager.default.fileExists(atPath: file("variants/\(variant).architecture.json")) {
+                    let network = try Network(architecture: try architecture("variants/\(variant).architecture.json"), seed: 0)
+                    try network.load(from: path)
+                    model = .float(network)
+                } else {
+                    model = .int8(try QuantizedNetwork.load(from: path))
+                }
+            } else {
+                model = .float(baseline)
+            }
         } catch let e as EngineError { throw PredictionError(e.description) }
-        let normalization = try parseNormalization(metadata["tlc.normalization"], channels: architecture.input.channels, path: file("model.safetensors"))
+        let input: FeatureShape
+        switch model {
+        case .float(let n): input = n.architecture.input
+        case .int8(let q): input = q.input
+        case .ensemble: throw PredictionError("an ensemble variant's members are predicted one by one; name a member run instead")
+        }
+        let normalization = try parseNormalization(metadata["tlc.normalization"], channels: input.channels, path: file("model.safetensors"))
         var names: [String] = []
         if let data = FileManager.default.contents(atPath: file("evaluation.json")),
            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let classes = object["classes"] as? [String] {
             names = classes
         }
-        if names.count != network.outputFeatures { names = (0..<network.outputFeatures).map { "class \($0)" } }
-        return RunModel(network: network, normalization: normalization, classNames: names, path: dir)
+        if names.count != model.outputs { names = (0..<model.outputs).map { "class \($0)" } }
+        return RunModel(model: model, input: input, normalization: normalization, classNames: names, path: dir)
     }
 
     /// `standardize shift=[0.28] scale=[0.35]` (model.safetensors' `tlc.normalization`).
@@ -144,7 +173,7 @@ public enum Prediction {
     }
 
     static func compute(_ model: RunModel, features: [Float], count: Int, file: String, top: Int) throws -> [SamplePrediction] {
-        let shape = model.network.architecture.input
+        let shape = model.input
         let sampleShape = [shape.channels, shape.height, shape.width]
         let data = try model.normalization.apply(to: Dataset(sampleShape: shape, features: features, labels: [Int](repeating: 0, count: count),
                                                              classNames: model.classNames))
@@ -154,7 +183,7 @@ public enum Prediction {
             let end = min(start + 256, count)
             let x = try Tensor(shape: [end - start] + (shape.isFlat ? [shape.channels] : sampleShape),
                                values: Array(data.features[(start * shape.count)..<(end * shape.count)]))
-            let logits = try model.network.forward(x, training: false)
+            let logits = try model.model.scores(x)
             let k = logits.shape[1]
             for s in 0..<(end - start) {
                 let row = (0..<k).map { Double(logits[s * k + $0]) }

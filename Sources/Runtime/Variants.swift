@@ -73,6 +73,13 @@ extension LocalRunner {
             } else {
                 bytes = try model.save(to: (folder as NSString).appendingPathComponent("\(name).safetensors"), metadata: metadata)
             }
+            if case .float(let n) = model {
+                // The network the variant's weights belong to (pruning by filters and distillation change it).
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(n.architecture).write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("\(name).architecture.json")),
+                                                         options: .atomic)
+            }
             var row = VariantRow(name: name, result: result, bytes: bytes, params: model.parameterCount, sparsity: model.sparsity)
             row.storage = storage
             if case .float(let n) = model, row.sparsity > 0 { row.layers = PruningMasks.sparsityByLayer(n) }

@@ -10,12 +10,16 @@ struct Predict: ParsableCommand {
         abstract: "Predict with a finished run's model: the top classes of every sample of csv or npy files.",
         discussion: "RUN is a run directory, a run id, NAME@latest, NAME@N or NAME/LABEL (a sweep point). An npy file holds "
             + "an array [N, …] of samples of the model's input size; a csv file holds one sample a row (a `label` column is ignored). "
-            + "Samples are normalized with the statistics stored in the model's checkpoint, as in the run.")
+            + "Samples are normalized with the statistics stored in the model's checkpoint, as in the run. "
+            + "--variant predicts with one of the run's compression variants (the int8 one through its integer path, "
+            + "the compressed one decoded from its Deep Compression file).")
     @Argument(help: ArgumentHelp("The run whose model predicts.", valueName: "run")) var reference: String
     @Argument(help: ArgumentHelp("csv or npy files of samples.", valueName: "input")) var inputs: [String]
     @Option(help: "How many classes to list per sample.") var top = 3
     @Flag(help: "Print one JSON object on stdout.") var json = false
     @Flag(help: "Add every sample's raw logits.") var logits = false
+    @Option(help: ArgumentHelp("Predict with one of the run's compression variants (pruned, shared, int8, distilled, compressed) instead of its baseline.",
+                               valueName: "name")) var variant: String?
     @OptionGroup var root: OutputRootOption
 
     func validate() throws {
@@ -25,9 +29,9 @@ struct Predict: ParsableCommand {
     func run() throws {
         let record = try root.resolve(reference, command: "predict")
         do {
-            let model = try Prediction.load(record)
+            let model = try Prediction.load(record, variant: variant)
             // Every input is read and checked before anything is predicted.
-            let read = try inputs.map { ($0, try Prediction.inputs($0, shape: model.network.architecture.input)) }
+            let read = try inputs.map { ($0, try Prediction.inputs($0, shape: model.input)) }
             var all: [SamplePrediction] = []
             for (file, (features, count)) in read {
                 all += try Prediction.predict(model, features: features, count: count, file: file, top: min(top, model.classNames.count))

@@ -85,6 +85,42 @@ import TestSupport
         #expect(check.status == 0 && check.output.contains("max abs difference"), "\(check.output)")
     }
 
+    @Test func variantsPredictToo() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-predict-var-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var csv = (0..<8).map { "x\($0)" }.joined(separator: ",") + ",label\n"
+        for r in 0..<120 { csv += (0..<8).map { i in String(format: "%.2f", Double((r * 7 + i * 13) % 17) / 4 + (i % 2 == r % 2 ? 2 : 0)) }.joined(separator: ",") + ",\(r % 2)\n" }
+        try csv.write(toFile: dir + "/d.csv", atomically: true, encoding: .utf8)
+        for (name, steps) in [("deep", "[{prune: {sparsity: 0.7}}, {share: {bits: 3}}, {encode: {}}]"), ("eight", "[{quantize: {calibration_batches: 2}}]")] {
+            try """
+                tlc: 1
+                name: \(name)
+                data: {dataset: csv:d.csv, classes: [0, 1], input_shape: [2, 2, 2]}
+                backbone: {arch: mlp, options: {widths: [16]}}
+                training: {epochs: 2, batch_size: 16}
+                compression: \(steps)
+
+                """.write(toFile: dir + "/\(name).yaml", atomically: true, encoding: .utf8)
+            #expect(TLC.run(["run", dir + "/\(name).yaml", "--output", dir + "/Outputs"]) == 0)
+        }
+        func logits(_ run: String, _ variant: String?) throws -> [[Double]] {
+            let r = captured(["predict", run, dir + "/d.csv", "--json", "--logits", "--output", dir + "/Outputs"] + (variant.map { ["--variant", $0] } ?? []))
+            try #require(r.code == 0, "\(run) \(variant ?? "baseline"): \(r.out)")
+            let o = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
+            return (o?["predictions"] as? [[String: Any]] ?? []).map { $0["logits"] as? [Double] ?? [] }
+        }
+        // The Deep Compression file decodes to the shared model exactly.
+        let shared = try logits("deep@latest", "shared"), compressed = try logits("deep@latest", "compressed")
+        #expect(shared.count == 120 && shared == compressed)
+        #expect(try logits("deep@latest", nil) != shared, "the baseline is another model")
+        // The int8 model predicts through its integer path, close to the float one.
+        let float = try logits("eight@latest", nil), int8 = try logits("eight@latest", "int8")
+        let agree = zip(float, int8).filter { a, b in a.indices.max { a[$0] < a[$1] } == b.indices.max { b[$0] < b[$1] } }.count
+        #expect(int8.count == 120 && agree >= 110, "\(agree) of 120 agree")
+        #expect(captured(["predict", "deep@latest", dir + "/d.csv", "--variant", "int8", "--output", dir + "/Outputs"]).code == 2)
+    }
+
     @Test func badInputsAreRefusedInWords() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-predict-bad-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
