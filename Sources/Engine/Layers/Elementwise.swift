@@ -52,6 +52,8 @@ public final class Dropout: Layer {
     public let rate: Float
     public var needsInputGradient = true
     private var rng: SeededGenerator
+    /// Where its random stream is (see ``RandomLayer``).
+    public var randomState: SeededGenerator { get { rng } set { rng = newValue } }
     private var mask: Tensor?
     /// Pass everything through even in training passes (gradients of the model as it predicts).
     public var isDisabled = false

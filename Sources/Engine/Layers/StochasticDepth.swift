@@ -9,6 +9,8 @@ public final class StochasticDepth: Layer {
     public let rate: Float
     public var needsInputGradient = true
     private var rng: SeededGenerator
+    /// Where its random stream is (see ``RandomLayer``).
+    public var randomState: SeededGenerator { get { rng } set { rng = newValue } }
     /// Per-sample factor of the last training pass (0 or 1 / (1 − rate)); nil: identity.
     private var factors: [Float]?
     /// Pass everything through even in training passes (as ``Dropout/isDisabled``).

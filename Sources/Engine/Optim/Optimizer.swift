@@ -56,6 +56,52 @@ public final class Optimizer {
                       clipNorm: clipNorm)
     }
 
+    /// Everything the optimizer carries between steps, by parameter name: its step
+    /// count, each parameter's buffers (momentum, Adam's moments, RMSprop's average)
+    /// and Adam's per-parameter step counts — so training can stop and resume exactly.
+    public struct State: Sendable {
+        public var stepCount: Int
+        public var first: [String: [Float]]
+        public var second: [String: [Float]]
+        public var parameterSteps: [String: Int]
+        public init(stepCount: Int, first: [String: [Float]], second: [String: [Float]], parameterSteps: [String: Int]) {
+            self.stepCount = stepCount; self.first = first; self.second = second; self.parameterSteps = parameterSteps
+        }
+    }
+
+    public var state: State {
+        var first: [String: [Float]] = [:], second: [String: [Float]] = [:], steps: [String: Int] = [:]
+        for g in groups {
+            for p in g.parameters {
+                let id = ObjectIdentifier(p)
+                if let t = state1[id] { first[p.name] = t.values }
+                if let t = state2[id] { second[p.name] = t.values }
+                if let n = parameterSteps[id] { steps[p.name] = n }
+            }
+        }
+        return State(stepCount: stepCount, first: first, second: second, parameterSteps: steps)
+    }
+
+    /// Takes up a state another optimizer of the same kind over the same parameters recorded.
+    public func restore(_ saved: State) throws {
+        var byName: [String: Parameter] = [:]
+        for g in groups { for p in g.parameters { byName[p.name] = p } }
+        for name in Set(saved.first.keys).union(saved.second.keys).union(saved.parameterSteps.keys) where byName[name] == nil {
+            throw EngineError.invalidArgument("optimizer state names parameter '\(name)', which this optimizer does not update")
+        }
+        func tensor(_ values: [Float], for p: Parameter) throws -> Tensor {
+            guard values.count == p.value.count else {
+                throw EngineError.invalidArgument("optimizer state for '\(p.name)' has \(values.count) values, the parameter \(p.value.count)")
+            }
+            return try Tensor(shape: p.value.shape, values: values)
+        }
+        state1 = [:]; state2 = [:]; parameterSteps = [:]
+        for (name, values) in saved.first { state1[ObjectIdentifier(byName[name]!)] = try tensor(values, for: byName[name]!) }
+        for (name, values) in saved.second { state2[ObjectIdentifier(byName[name]!)] = try tensor(values, for: byName[name]!) }
+        for (name, n) in saved.parameterSteps { parameterSteps[ObjectIdentifier(byName[name]!)] = n }
+        stepCount = saved.stepCount
+    }
+
     /// Global L2 norm of the trainable gradients.
     public func gradientNorm() -> Float {
         var s = 0.0

@@ -26,6 +26,15 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         if s0 | s1 | s2 | s3 == 0 { s0 = 1 }
     }
 
+    /// The stream's position (its key and four state words), to resume it exactly.
+    public var snapshot: [UInt64] { [key, s0, s1, s2, s3] }
+
+    /// A stream at a position `snapshot` recorded; nil for anything else.
+    public init?(snapshot: [UInt64]) {
+        guard snapshot.count == 5, snapshot[1] | snapshot[2] | snapshot[3] | snapshot[4] != 0 else { return nil }
+        key = snapshot[0]; s0 = snapshot[1]; s1 = snapshot[2]; s2 = snapshot[3]; s3 = snapshot[4]
+    }
+
     /// An independent child stream named by `label`.
     public func split(label: String) -> SeededGenerator {
         SeededGenerator(key: SeededGenerator.mix(key ^ SeededGenerator.fnv1a(label)))

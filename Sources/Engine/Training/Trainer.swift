@@ -68,6 +68,13 @@ public struct TrainingConfig: Hashable, Sendable {
     public var unfreeze: [(epoch: Int, names: Set<String>)] = []
     /// Penalties added to the loss (their gradients to the parameters' gradients).
     public var penalties: [AnchorPenalty] = []
+    /// The first epoch to run (1: from the start). With a later one, `resume` holds
+    /// the state training had after epoch `firstEpoch − 1` (and the network its weights).
+    public var firstEpoch = 1
+    public var resume: TrainingState?
+    /// The epochs the learning-rate schedule spans (nil: `epochs`). Training that will
+    /// be continued sets it to the full budget, so stopping early changes nothing.
+    public var scheduleEpochs: Int?
 
     public init(epochs: Int, batchSize: Int = 128, optimizer: OptimizerKind = .adam(), learningRate: Float = 1e-3,
                 weightDecay: Float = 0, groups: [GroupRule] = [], schedule: LearningRateSchedule = .constant,
@@ -117,6 +124,8 @@ public struct TrainingResult: Sendable {
     public var bestEpoch: Int
     public var stoppedEarly: Bool
     public var seconds: Double
+    /// Where training stopped, to resume it (see ``TrainingState``).
+    public var state: TrainingState?
 }
 
 /// A replacement for the cross-entropy loss (e.g. distillation): logits, labels and
@@ -164,7 +173,7 @@ public enum Trainer {
         let optimizer = try makeOptimizer(for: network, config: config)
         var steps = (train.count + config.batchSize - 1) / config.batchSize
         if train.count % config.batchSize == 1 && train.count > 1 { steps -= 1 }   // drop a final batch of one
-        let schedule = config.schedule.resolve(epochs: config.epochs, stepsPerEpoch: steps)
+        let schedule = config.schedule.resolve(epochs: max(config.scheduleEpochs ?? config.epochs, config.epochs), stepsPerEpoch: steps)
         let lossFn = SoftmaxCrossEntropy(labelSmoothing: config.labelSmoothing)
         let root = SeededGenerator(seed: config.seed)
         // Each group's base rate by the name its rule matches (the schedule scales all alike).
@@ -176,7 +185,21 @@ public enum Trainer {
         var stale = 0, stoppedEarly = false, interrupted = false
         let start = Date()
         var step = 0
-        for epoch in 1...max(config.epochs, 1) where config.epochs > 0 {
+        guard config.firstEpoch >= 1, config.firstEpoch == 1 || config.resume?.epoch == config.firstEpoch - 1 else {
+            throw EngineError.invalidArgument("resuming at epoch \(config.firstEpoch) needs the training state after epoch \(config.firstEpoch - 1)")
+        }
+        if config.firstEpoch > 1, let saved = config.resume {
+            // Where the stopped training was: unfreezing done, optimizer and random streams as they were.
+            let names = config.unfreeze.filter { $0.epoch < config.firstEpoch }.reduce(into: Set<String>()) { $0.formUnion($1.names) }
+            if !names.isEmpty {
+                for p in network.parameterObjects where Network.covers(names, p.name) { p.frozen = false }
+                network.configureGradients()
+            }
+            try optimizer.restore(saved.optimizer)
+            try network.restoreRandomStreams(saved.randomStreams)
+            step = (config.firstEpoch - 1) * steps
+        }
+        for epoch in config.firstEpoch...max(config.epochs, config.firstEpoch) where config.epochs >= config.firstEpoch {
             let t0 = Date()
             var shuffleRNG = root.split(label: "shuffle.epoch\(epoch)")
             var augRNG = root.split(label: "augment.epoch\(epoch)")
@@ -241,7 +264,10 @@ public enum Trainer {
             for (t, saved) in zip(network.stateTensors, best.weights) { t.tensor.copyValues(from: saved) }
             bestEpoch = best.epoch
         }
-        return TrainingResult(history: history, bestEpoch: bestEpoch, stoppedEarly: stoppedEarly,
-                              seconds: Date().timeIntervalSince(start))
+        var result = TrainingResult(history: history, bestEpoch: bestEpoch, stoppedEarly: stoppedEarly,
+                                    seconds: Date().timeIntervalSince(start))
+        result.state = TrainingState(epoch: (history.last?.epoch ?? config.firstEpoch - 1), optimizer: optimizer.state,
+                                     randomStreams: network.randomStreams)
+        return result
     }
 }
