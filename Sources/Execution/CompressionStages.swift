@@ -14,7 +14,7 @@ enum CompressionStages {
     /// network's forward pass uses its own scratch buffers; int8 models allocate per call).
     static func inferenceModel(_ out: StageOutput) throws -> InferenceModel? {
         switch out {
-        case .trained(let n, _, _, _), .model(let n), .encoded(let n, _, _): return .float(try ModelStages.clone(n))
+        case .trained(let n, _, _, _, _), .model(let n), .encoded(let n, _, _): return .float(try ModelStages.clone(n))
         case .quantized(let q): return .int8(q)
         case .ensemble(let e, _): return .ensemble(try copy(e))
         default: return nil
@@ -74,7 +74,7 @@ enum CompressionStages {
     // MARK: prune
 
     static func prune(_ w: PruneWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
-        guard case .trained(let source, _, _, _) = try inputs(0) else {
+        guard case .trained(let source, _, _, _, _) = try inputs(0) else {
             throw context.failure("pruning needs a float model; put prune steps before quantize")
         }
         let data = try splits(inputs, 1, context: context)
@@ -112,7 +112,7 @@ enum CompressionStages {
     // MARK: quantize
 
     static func quantize(_ w: QuantizeWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
-        guard case .trained(let source, _, _, _) = try inputs(0) else {
+        guard case .trained(let source, _, _, _, _) = try inputs(0) else {
             throw context.failure("quantization needs a float model (the model before this step is already quantized)")
         }
         let data = try splits(inputs, 1, context: context)
@@ -146,7 +146,7 @@ enum CompressionStages {
     // MARK: share and encode
 
     static func share(_ w: ShareWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
-        guard case .trained(let source, _, _, _) = try inputs(0) else {
+        guard case .trained(let source, _, _, _, _) = try inputs(0) else {
             throw context.failure("weight sharing needs a float model; put share before quantize")
         }
         let data = try splits(inputs, 1, context: context)
@@ -163,7 +163,7 @@ enum CompressionStages {
     }
 
     static func encode(inputs: StageInputs, context: StageContext) throws -> StageOutput {
-        guard case .trained(let source, _, _, _) = try inputs(0) else {
+        guard case .trained(let source, _, _, _, _) = try inputs(0) else {
             throw context.failure("encoding needs a float model; put encode last, after prune and share")
         }
         // Written, then read back into a fresh network: what is evaluated is what the file holds.

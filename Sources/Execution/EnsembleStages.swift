@@ -75,7 +75,7 @@ enum EnsembleStages {
                 case "test.macro_f1": r.macroF1
                 default: r.accuracy
                 }
-            case .trained(_, let history, _, _):
+            case .trained(_, let history, _, _, _):
                 // The last epoch's validation score (what the leaderboard ranks by).
                 guard let last = history.last, let score = metric == "val.loss" ? last.validationLoss.map({ -$0 }) : last.validationAccuracy else {
                     throw context.failure("candidate \(name(w, i)) has no \(metric) (is data.validation 0?)")

@@ -17,7 +17,8 @@ public enum StageOutput {
     case features(train: Dataset, validation: Dataset, test: Dataset)
     /// The diagonal Fisher information of a source model, by parameter name.
     case fisher([String: [Float]])
-    case trained(network: Network, history: [EpochRecord], seconds: Double, stoppedEarly: Bool)
+    /// A trained model; `state` (optimizer and random streams) when a longer run may continue it.
+    case trained(network: Network, history: [EpochRecord], seconds: Double, stoppedEarly: Bool, state: TrainingState? = nil)
     /// An evaluated model.
     case evaluation(variant: String, result: EvaluationResult)
     /// An int8 model (a quantize stage); prune, distill and share stages hand on `.trained`.

@@ -47,7 +47,7 @@ enum ModelStages {
         case .upstream:
             let source: Network
             switch try inputs(0) {
-            case .trained(let n, _, _, _), .encoded(let n, _, _): source = n
+            case .trained(let n, _, _, _, _), .encoded(let n, _, _): source = n
             default: throw context.wrongInput()
             }
             let copied = try copyBackbone(from: source, to: network, context: context)

@@ -70,8 +70,9 @@ public enum StageStorage {
                 tensors.append(("\(name).y", try Tensor(shape: [data.count], values: data.labels.map(Float.init))))
             }
             try SafeTensors.write(tensors, metadata: ["tlc.classes": train.classNames.joined(separator: "\u{1f}")], to: path("features.safetensors"))
-        case .trained(let network, let history, let seconds, let stoppedEarly):
+        case .trained(let network, let history, let seconds, let stoppedEarly, let state):
             try saveNetwork(network)
+            if let state { try saveTrainingState(state, to: path("training-state.safetensors")) }
             let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
             try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path("history.jsonl")))
             try encoder.encode(TrainingInfo(seconds: seconds, stoppedEarly: stoppedEarly))
@@ -96,6 +97,49 @@ public enum StageStorage {
         }
     }
 
+    /// A training state as safetensors: the optimizer's buffers as `first/NAME` and
+    /// `second/NAME`, the rest (last epoch, step counts, random streams in hex) as
+    /// JSON in the metadata key `tlc.training_state`.
+    static func saveTrainingState(_ state: TrainingState, to path: String) throws {
+        var tensors: [(name: String, tensor: Tensor)] = []
+        for (prefix, buffers) in [("first/", state.optimizer.first), ("second/", state.optimizer.second)] {
+            for name in buffers.keys.sorted() {
+                tensors.append((prefix + name, try Tensor(shape: [buffers[name]!.count], values: buffers[name]!)))
+            }
+        }
+        let record = StateRecord(epoch: state.epoch, stepCount: state.optimizer.stepCount, parameterSteps: state.optimizer.parameterSteps,
+                                 randomStreams: state.randomStreams.mapValues { $0.map { String($0, radix: 16) } })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try SafeTensors.write(tensors, metadata: ["tlc.training_state": String(decoding: try encoder.encode(record), as: UTF8.self)], to: path)
+    }
+
+    static func loadTrainingState(_ path: String) throws -> TrainingState {
+        let file = try SafeTensors.read(path)
+        guard let text = file.metadata["tlc.training_state"],
+              let record = try? JSONDecoder().decode(StateRecord.self, from: Data(text.utf8)) else { throw CacheError.corrupt(path) }
+        var first: [String: [Float]] = [:], second: [String: [Float]] = [:]
+        for (name, t) in file.tensors {
+            if name.hasPrefix("first/") { first[String(name.dropFirst(6))] = t.values }
+            else if name.hasPrefix("second/") { second[String(name.dropFirst(7))] = t.values }
+        }
+        var streams: [String: [UInt64]] = [:]
+        for (layer, words) in record.randomStreams {
+            let values = words.compactMap { UInt64($0, radix: 16) }
+            guard values.count == words.count else { throw CacheError.corrupt(path) }
+            streams[layer] = values
+        }
+        return TrainingState(epoch: record.epoch,
+                             optimizer: Optimizer.State(stepCount: record.stepCount, first: first, second: second, parameterSteps: record.parameterSteps),
+                             randomStreams: streams)
+    }
+
+    struct StateRecord: Codable {
+        var epoch: Int, stepCount: Int
+        var parameterSteps: [String: Int]
+        var randomStreams: [String: [String]]
+    }
+
     /// Reads the output of a stage doing `work` from `dir`. Only normalize and ensemble
     /// outputs read their dependencies (the data they normalize, their members).
     public static func load(_ work: StageWork, from dir: String, inputs: StageInputs, context: StageContext) throws -> StageOutput {
@@ -114,7 +158,9 @@ public enum StageStorage {
             let history = try String(decoding: read("history.jsonl"), as: UTF8.self).split(separator: "\n")
                 .map { try decoder.decode(EpochRecord.self, from: Data($0.utf8)) }
             let info = try decoder.decode(TrainingInfo.self, from: read("training.json"))
-            return .trained(network: try network(), history: history, seconds: info.seconds, stoppedEarly: info.stoppedEarly)
+            let statePath = path("training-state.safetensors")
+            let state = FileManager.default.fileExists(atPath: statePath) ? try loadTrainingState(statePath) : nil
+            return .trained(network: try network(), history: history, seconds: info.seconds, stoppedEarly: info.stoppedEarly, state: state)
         }
         do {
             switch work {

@@ -9,8 +9,24 @@ import ModelZoo
 
 enum TrainingStages {
     static func train(_ w: TrainWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
-        guard case .model(let initial) = try inputs(0),
-              case .normalized(var train, var validation, _, _) = try inputs(1) else { throw context.wrongInput() }
+        guard case .normalized(var train, var validation, _, _) = try inputs(1) else { throw context.wrongInput() }
+        // The model to train: model.init's, or (continuing a shorter run of the same
+        // settings under one budget) that run's model with its training state and history.
+        let initial: Network
+        var resume: (state: TrainingState, history: [EpochRecord])?
+        switch try inputs(0) {
+        case .model(let n) where w.firstEpoch == nil:
+            initial = n
+        case .trained(let n, let history, _, _, let state) where w.firstEpoch != nil:
+            guard let state, state.epoch == w.firstEpoch! - 1 else {
+                throw context.failure("the run this one continues kept no training state at epoch \(w.firstEpoch! - 1)")
+            }
+            initial = n
+            resume = (state, history)
+            context.log("  continuing a run of the same settings after epoch \(state.epoch)")
+        default:
+            throw context.wrongInput()
+        }
         // model.init may be shared by several points: train a copy.
         let network = try ModelStages.clone(initial)
         if !w.frozen.isEmpty { network.freeze(Set(w.frozen)) }
@@ -25,6 +41,8 @@ enum TrainingStages {
         }
         var config = configuration(w.training)
         if config.earlyStopping != nil && validation.isEmpty { config.earlyStopping = nil }
+        config.scheduleEpochs = w.training.scheduleEpochs
+        if let resume { config.firstEpoch = w.firstEpoch!; config.resume = resume.state }
         // Penalties find their parameters by name, in the whole network or in the part after the cut.
         config.penalties = try penalties(w, initial: initial, fisher: w.ewc > 0 ? try inputs(next) : nil, context: context)
         if trainee === network {
@@ -49,7 +67,8 @@ enum TrainingStages {
         if let last = result.history.last, !last.trainLoss.isFinite {
             throw context.failure("the training loss became \(last.trainLoss) in epoch \(last.epoch); try a lower optimizer.lr (now \(String(format: "%g", w.training.learningRate)))")
         }
-        return .trained(network: network, history: result.history, seconds: Date().timeIntervalSince(started), stoppedEarly: result.stoppedEarly)
+        return .trained(network: network, history: (resume?.history ?? []) + result.history, seconds: Date().timeIntervalSince(started),
+                        stoppedEarly: result.stoppedEarly, state: w.training.scheduleEpochs != nil ? result.state : nil)
     }
 
     /// "1e-3", or with parameter groups "1e-3 (backbone 1e-4, head 1e-3)".
@@ -81,7 +100,7 @@ enum TrainingStages {
 
     static func fisher(_ w: FisherWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
         // The source model on its own (normalized) training data.
-        guard case .trained(let source, _, _, _) = try inputs(0),
+        guard case .trained(let source, _, _, _, _) = try inputs(0),
               case .normalized(let sourceTrain, _, _, _) = try inputs(1) else { throw context.wrongInput() }
         let network = try ModelStages.clone(source)
         let fisher = try Fisher.diagonal(of: network, on: sourceTrain, samples: w.samples,
@@ -94,7 +113,7 @@ enum TrainingStages {
     static func evaluate(_ w: EvaluateWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
         guard case .normalized(_, _, let test, _) = try inputs(1) else { throw context.wrongInput() }
         let topK = min(w.topK, test.numClasses)
-        guard case .trained(let trained, _, _, _) = try inputs(0) else {
+        guard case .trained(let trained, _, _, _, _) = try inputs(0) else {
             // An int8 model or an ensemble.
             guard let model = try CompressionStages.inferenceModel(try inputs(0)) else { throw context.wrongInput() }
             let result = try model.evaluate(test)
@@ -105,7 +124,7 @@ enum TrainingStages {
         let network = try ModelStages.clone(trained)
         if w.variant == "source.after" {
             // The fine-tuned backbone under the source model's own head, on the source's test split.
-            guard case .trained(let source, _, _, _) = try inputs(2) else { throw context.wrongInput() }
+            guard case .trained(let source, _, _, _, _) = try inputs(2) else { throw context.wrongInput() }
             let composed = try ModelStages.clone(source)
             _ = try ModelStages.copyBackbone(from: network, to: composed, context: context)
             let result = try composed.evaluate(test, batchSize: 256, topK: topK)

@@ -256,14 +256,17 @@ public struct TrainingSettings: Codable, Hashable, Sendable {
     public var earlyStopping: EarlyStopping?
     /// Seeds shuffling, augmentation and dropout.
     public var seed: Int
+    /// The epochs the schedule spans (`training.budget`; nil: `epochs`). When set, the
+    /// stage also keeps its training state so a longer run can continue it.
+    public var scheduleEpochs: Int?
 
     public init(epochs: Int, batchSize: Int, optimizer: OptimizerSettings, learningRate: Double, weightDecay: Double,
                 groups: [GroupSettings], schedule: ScheduleSettings, clipNorm: Double?, labelSmoothing: Double,
-                randomCrop: Int, horizontalFlip: Bool, earlyStopping: EarlyStopping?, seed: Int) {
+                randomCrop: Int, horizontalFlip: Bool, earlyStopping: EarlyStopping?, seed: Int, scheduleEpochs: Int? = nil) {
         self.epochs = epochs; self.batchSize = batchSize; self.optimizer = optimizer; self.learningRate = learningRate
         self.weightDecay = weightDecay; self.groups = groups; self.schedule = schedule; self.clipNorm = clipNorm
         self.labelSmoothing = labelSmoothing; self.randomCrop = randomCrop; self.horizontalFlip = horizontalFlip
-        self.earlyStopping = earlyStopping; self.seed = seed
+        self.earlyStopping = earlyStopping; self.seed = seed; self.scheduleEpochs = scheduleEpochs
     }
 }
 
@@ -275,7 +278,8 @@ public struct UnfreezeStepWork: Codable, Hashable, Sendable {
 }
 
 /// `train`: fit the network.
-/// Deps: [model.init, data.normalize] + [features, when `featureCut` is set] + [fisher, when `ewc` > 0].
+/// Deps: [model.init — or the train stage it continues —, data.normalize] + [features,
+/// when `featureCut` is set] + [fisher, when `ewc` > 0].
 public struct TrainWork: Codable, Hashable, Sendable {
     public var training: TrainingSettings
     /// Layer paths whose parameters stay fixed.
@@ -287,10 +291,14 @@ public struct TrainWork: Codable, Hashable, Sendable {
     /// Penalty strengths toward the pretrained backbone.
     public var l2sp: Double
     public var ewc: Double
+    /// Set when this stage continues another train stage of the same settings (its
+    /// first dependency, instead of model.init) from the end of epoch `firstEpoch − 1`.
+    public var firstEpoch: Int?
 
-    public init(training: TrainingSettings, frozen: [String], unfreeze: [UnfreezeStepWork], featureCut: Int?, l2sp: Double, ewc: Double) {
+    public init(training: TrainingSettings, frozen: [String], unfreeze: [UnfreezeStepWork], featureCut: Int?, l2sp: Double, ewc: Double,
+                firstEpoch: Int? = nil) {
         self.training = training; self.frozen = frozen; self.unfreeze = unfreeze; self.featureCut = featureCut
-        self.l2sp = l2sp; self.ewc = ewc
+        self.l2sp = l2sp; self.ewc = ewc; self.firstEpoch = firstEpoch
     }
 }
 

@@ -48,6 +48,8 @@ public struct PlanBuilder {
         var architectures: [ArchitectureKey: (architecture: Architecture, summary: ArchitectureSummary)] = [:]
         var weights: [WeightsKey: (deps: [String], work: WeightsWork)] = [:]
         var models: [ModelKey: String] = [:]
+        /// Budgeted train stages by their settings without the epochs: (epochs, stage id).
+        var trainChains: [TrainChainKey: [(epochs: Int, stage: String)]] = [:]
         var byExperimentFinal: [String: Lowered] = [:]
         /// Upstream experiments (plain `run:NAME`) by file, in the order first met.
         var upstreamRuns: [String: UpstreamRun] = [:]

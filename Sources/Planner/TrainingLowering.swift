@@ -13,7 +13,7 @@ extension PlanBuilder {
         let summary = model.summary
         let trainSamples = Double(Self.trainSamples(spec.data)), testSamples = Double(Self.testSamples(spec.data))
         var trainDeps = [model.initStage, data.norm]
-        let trainFLOPs: Double
+        var trainFLOPs: Double
         if let features = model.featuresStage {
             trainDeps.append(features)
             trainFLOPs = 3 * (Double(summary.forwardFLOPs) - model.prefixFLOPs) * trainSamples * Double(spec.training.epochs)
@@ -35,9 +35,25 @@ extension PlanBuilder {
                                  summary: "Fisher information of \(source.experiment) on \(r.fisherSamples) of its training images",
                                  state: state))
         }
-        let work = TrainWork(training: Self.trainingSettings(spec), frozen: model.frozen,
+        var work = TrainWork(training: Self.trainingSettings(spec), frozen: model.frozen,
                              unfreeze: spec.training.unfreeze.map { UnfreezeStepWork(epoch: $0.epoch, layers: summary.frozenLayers($0.layers)) },
                              featureCut: model.featureCut, l2sp: r.l2sp, ewc: r.ewc)
+        // Under one budget, a run continues the longest shorter run of the same settings
+        // planned before it (the schedule spans the budget, so the result is the same bit
+        // for bit, and only the extra epochs are trained). Not across a frozen-prefix cut
+        // or with penalties anchored at the initial model.
+        var chainKey: TrainChainKey?
+        if spec.training.budget != nil, model.featureCut == nil, r.l2sp == 0, r.ewc == 0 {
+            var identity = work
+            identity.training.epochs = 0
+            let key = TrainChainKey(work: identity, deps: trainDeps)
+            chainKey = key
+            if let shorter = state.trainChains[key, default: []].filter({ $0.epochs < spec.training.epochs }).max(by: { $0.epochs < $1.epochs }) {
+                trainDeps[0] = shorter.stage
+                work.firstEpoch = shorter.epochs + 1
+                trainFLOPs *= Double(spec.training.epochs - shorter.epochs) / Double(spec.training.epochs)
+            }
+        }
         let frozenCount = summary.layers.filter { Set(model.frozen).contains($0.path) }.reduce(0) { $0 + $1.parameters }
         let train = add(.train(work), experiment: spec.name, deps: trainDeps, points: points, flops: trainFLOPs,
                         summary: "\(spec.training.epochs) epochs, \(spec.optimizer.kind.rawValue) lr=\(SpecValue.double(spec.optimizer.lr).compactText), " +
@@ -45,6 +61,7 @@ extension PlanBuilder {
                             (spec.training.unfreeze.isEmpty ? "" : " at first, unfreezing at epoch " + spec.training.unfreeze.map { String($0.epoch) }.joined(separator: ", ")) +
                             (r.l2sp > 0 ? ", L2-SP" : "") + (r.ewc > 0 ? ", EWC" : ""),
                         state: state)
+        if let chainKey { state.trainChains[chainKey, default: []].append((spec.training.epochs, train)) }
         let baseline = EvaluateWork(variant: "baseline", topK: 5, featureCut: model.featureCut)
         var evaluations = [add(.evaluate(baseline), experiment: spec.name,
                                deps: [train, data.norm] + (model.featuresStage.map { [$0] } ?? []), points: points,
@@ -90,6 +107,9 @@ extension PlanBuilder {
             schedule: schedule, clipNorm: o.clipNorm, labelSmoothing: spec.training.labelSmoothing,
             randomCrop: spec.data.augment.randomCrop, horizontalFlip: spec.data.augment.horizontalFlip,
             earlyStopping: spec.training.earlyStopping.map { .init(metric: $0.metric == "val.loss" ? "val.loss" : "val.accuracy", patience: $0.patience) },
-            seed: spec.shuffleSeed)
+            seed: spec.shuffleSeed, scheduleEpochs: spec.training.budget)
     }
+
+    /// Train stages that differ only in their epochs (and so can continue each other).
+    struct TrainChainKey: Hashable { var work: TrainWork; var deps: [String] }
 }

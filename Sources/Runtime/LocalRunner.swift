@@ -296,7 +296,7 @@ public enum LocalRunner {
     private static func writePoint(_ point: PlanPoint, plan: Plan, executor: StageRunner, to dir: String) throws -> [String: Double] {
         guard case .report(let report)? = executor.stage(point.reportStage)?.work,
               let evalID = point.evaluateStages.first, let trainID = executor.stage(evalID)?.deps.first,
-              case .trained(let network, let history, let seconds, let stoppedEarly) = try executor.output(trainID),
+              case .trained(let network, let history, let seconds, let stoppedEarly, _) = try executor.output(trainID),
               case .evaluation(_, let test) = try executor.output(evalID) else { return [:] }
         var metrics: [String: Double] = [
             "test.accuracy": test.accuracy, "test.loss": test.loss, "test.macro_f1": test.macroF1,

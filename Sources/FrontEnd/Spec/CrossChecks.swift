@@ -131,6 +131,15 @@ extension SpecDecoder {
         if let es = spec.training.earlyStopping, es.patience >= spec.training.epochs, let n = node("training", "early_stopping", "patience") {
             r.diagnostics.emit(.warning("early-stopping patience \(es.patience) is not below training.epochs (\(spec.training.epochs)); it can never stop early", at: n.location))
         }
+        if let budget = spec.training.budget, let n = node("training", "budget") {
+            if budget < spec.training.epochs {
+                r.error("training.budget \(budget) is below training.epochs (\(spec.training.epochs)); the budget is the most epochs any run of these settings trains",
+                        at: n)
+            }
+            if spec.training.earlyStopping != nil {
+                r.error("training.budget and early_stopping do not mix: a run that may stop early cannot be continued", at: n)
+            }
+        }
         if spec.training.regularization.isEnabled, spec.backbone.weights == .none, let n = node("training", "regularization") {
             r.error("training.regularization pulls toward pretrained weights, but backbone.weights is none", at: n)
         }

@@ -105,6 +105,7 @@ public enum SpecSchema {
             SchemaField("epochs", .integer(min: 1, max: 10_000), "passes over the training split"),
             SchemaField("batch_size", .integer(min: 1, max: 65_536), "minibatch size"),
             SchemaField("label_smoothing", .number(min: 0, max: 1, exclusiveMax: true), "label smoothing of the cross-entropy"),
+            SchemaField("budget", .integer(min: 1, max: 10_000), "epochs the schedule spans (≥ epochs); a longer run under the same budget continues this one"),
             SchemaField("schedule", .object([
                 SchemaField("kind", .string(enumValues: ScheduleSpec.Kind.allCases.map(\.rawValue)), "learning-rate schedule"),
                 SchemaField("warmup_epochs", .number(min: 0), "linear warm-up (constant, step, cosine)"),

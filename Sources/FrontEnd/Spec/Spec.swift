@@ -333,13 +333,19 @@ public struct TrainingSpec: Hashable, Sendable {
     public var earlyStopping: EarlyStoppingSpec?
     public var unfreeze: [UnfreezeStep] = []
     public var regularization: RegularizationSpec = RegularizationSpec()
+    /// The epochs the learning-rate schedule spans (nil: `epochs`). Points that differ
+    /// only in `epochs` under one budget continue each other's training.
+    public var budget: Int?
 
     public var specValue: SpecValue {
-        .object([
+        var entries: [(String, SpecValue?)] = [
             ("epochs", .int(epochs)), ("batch_size", .int(batchSize)), ("label_smoothing", .double(labelSmoothing)),
             ("schedule", schedule.specValue), ("early_stopping", earlyStopping?.specValue ?? .null),
             ("unfreeze", .list(unfreeze.map(\.specValue))), ("regularization", regularization.specValue),
-        ])
+        ]
+        // Only when set: specs without a budget resolve (and hash) as before.
+        if let budget { entries.append(("budget", .int(budget))) }
+        return .object(entries)
     }
 }
 

@@ -305,6 +305,7 @@ public struct SpecDecoder {
         if let n = m["epochs"], let v = r.int(n, schema: "training.epochs") { t.epochs = v }
         if let n = m["batch_size"], let v = r.int(n, schema: "training.batch_size") { t.batchSize = v }
         if let n = m["label_smoothing"], let v = r.double(n, schema: "training.label_smoothing") { t.labelSmoothing = v }
+        if let n = m["budget"], !n.isNull, let v = r.int(n, schema: "training.budget") { t.budget = v }
         if let n = m["schedule"], let s = r.mapping(n, "training.schedule", known: SpecSchema.keys(at: "training.schedule")) {
             if let k = s["kind"], let v = r.enumeration(k, "schedule kind", ScheduleSpec.Kind.self) { t.schedule.kind = v }
             if let k = s["warmup_epochs"], let v = r.double(k, schema: "training.schedule.warmup_epochs") { t.schedule.warmupEpochs = v }
