@@ -1,6 +1,6 @@
 // Preprocessing — normalization fit on the training split only (standardization
 // or min-max, per channel or over all channels; none), saved as plain numbers with the model, and seeded
-// augmentations (random crop with zero padding, horizontal flip) applied to batches.
+// augmentations (random crop with zero padding, random resized crop, horizontal flip) applied to batches.
 
 import ModelZoo
 
@@ -73,10 +73,12 @@ public struct Augmentation: Hashable, Sendable {
     public var cropPadding: Int
     /// Flip horizontally with probability 1/2.
     public var horizontalFlip: Bool
-    public init(cropPadding: Int = 0, horizontalFlip: Bool = false) {
-        self.cropPadding = cropPadding; self.horizontalFlip = horizontalFlip
+    /// torchvision's RandomResizedCrop back to the sample's size, before the flip (nil = off).
+    public var randomResizedCrop: RandomResizedCrop?
+    public init(cropPadding: Int = 0, horizontalFlip: Bool = false, randomResizedCrop: RandomResizedCrop? = nil) {
+        self.cropPadding = cropPadding; self.horizontalFlip = horizontalFlip; self.randomResizedCrop = randomResizedCrop
     }
-    public var isIdentity: Bool { cropPadding == 0 && !horizontalFlip }
+    public var isIdentity: Bool { cropPadding == 0 && !horizontalFlip && randomResizedCrop == nil }
 
     /// Augments `x` (`[N, C, H, W]`) in place, drawing from `rng`.
     public func apply(to x: Tensor, rng: inout SeededGenerator) throws {
@@ -86,6 +88,9 @@ public struct Augmentation: Hashable, Sendable {
         var tmp = [Float](repeating: 0, count: c * h * w)
         for s in 0..<n {
             let base = x.pointer + s * c * h * w
+            if let rrc = randomResizedCrop {
+                tmp.withUnsafeMutableBufferPointer { t in rrc.apply(base, channels: c, height: h, width: w, scratch: t.baseAddress!, rng: &rng) }
+            }
             let dy = p > 0 ? rng.nextInt(below: 2 * p + 1) - p : 0
             let dx = p > 0 ? rng.nextInt(below: 2 * p + 1) - p : 0
             let flip = horizontalFlip && rng.next() & 1 == 1
