@@ -83,7 +83,7 @@ extension PlanBuilder {
         case .cosine: .cosine(warmupEpochs: s.warmupEpochs, minFactor: s.minLRFraction)
         case .onecycle: .oneCycle(pctStart: s.pctStart, divFactor: s.maxLRFactor, finalDivFactor: 1e4)
         }
-        return TrainingSettings(
+        var settings = TrainingSettings(
             epochs: spec.training.epochs, batchSize: spec.training.batchSize, optimizer: optimizer, learningRate: o.lr,
             weightDecay: o.weightDecay,
             groups: o.groups.keys.sorted().map { GroupSettings(match: $0, learningRate: o.groups[$0]!.lr, weightDecay: o.groups[$0]!.weightDecay) },
@@ -91,5 +91,7 @@ extension PlanBuilder {
             randomCrop: spec.data.augment.randomCrop, horizontalFlip: spec.data.augment.horizontalFlip,
             earlyStopping: spec.training.earlyStopping.map { .init(metric: $0.metric == "val.loss" ? "val.loss" : "val.accuracy", patience: $0.patience) },
             seed: spec.shuffleSeed)
+        if spec.data.augment.randomResizedCrop { settings.randomResizedCrop = true }
+        return settings
     }
 }

@@ -13,6 +13,8 @@ public struct Normalization: Hashable, Sendable, Codable {
 
     /// The identity.
     public static let identity = Normalization(kind: .none, shift: [], scale: [])
+    /// torchvision's ImageNet statistics (`Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])`).
+    public static let imagenet = Normalization(kind: .standardize, shift: [0.485, 0.456, 0.406], scale: [0.229, 0.224, 0.225])
 
     /// Fits on `data` (the training split): mean/std, or min/(max-min), per channel —
     /// or, with `global`, one pair over every channel (stored once per channel).

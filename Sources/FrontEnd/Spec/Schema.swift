@@ -58,7 +58,7 @@ public enum SpecSchema {
             SchemaField("shuffle", .integer(min: 0), "batch order, augmentation, dropout, calibration and Fisher samples"),
         ]), "separate seeds, each defaulting to `seed`: sweep `seeds.init` to vary initialization on fixed data"),
         SchemaField("data", .object([
-            SchemaField("dataset", .string(pattern: "^(fashion-mnist|csv:.+|npy:.+)$"), "fashion-mnist, csv:PATH or npy:PATH"),
+            SchemaField("dataset", .string(pattern: "^(fashion-mnist|csv:.+|npy:.+|folder:.+)$"), "fashion-mnist, csv:PATH, npy:PATH or folder:PATH (JPEG/PNG images, one subfolder per class)"),
             SchemaField("classes", .oneOf([.string(enumValues: ["all"]), .array(.integer(min: 0), minItems: 2)]), "source classes to keep (remapped to 0..n-1), or all"),
             SchemaField("train_per_class", .oneOf([.string(enumValues: ["all"]), .integer(min: 1)]), "training samples per class (before the validation split)"),
             SchemaField("test_per_class", .oneOf([.string(enumValues: ["all"]), .integer(min: 1)]), "test samples per class"),
@@ -66,10 +66,14 @@ public enum SpecSchema {
             SchemaField("augment", .object([
                 SchemaField("random_crop", .integer(min: 0, max: 8), "pad by this many pixels, then crop randomly (0 = off)"),
                 SchemaField("horizontal_flip", .boolean, "flip images left-right at random"),
+                SchemaField("random_resized_crop", .boolean, "torchvision's RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3) back to the input size"),
             ]), "seeded augmentations of training images"),
             SchemaField("input_shape", .array(.integer(min: 1, max: 4096), minItems: 3, maxItems: 3), "channels, height, width of csv/npy inputs"),
             SchemaField("test_dataset", .string(pattern: "^(csv:.+|npy:.+)$"), "csv/npy data: a separate test set (csv:PATH or npy:FOLDER)"),
-            SchemaField("test_fraction", .number(min: 0, max: 1, exclusiveMin: true, exclusiveMax: true), "csv/npy data without test_dataset: fraction held out (stratified) for testing"),
+            SchemaField("test_fraction", .number(min: 0, max: 1, exclusiveMin: true, exclusiveMax: true), "csv/npy data without test_dataset, image folders without val/ or test/: fraction held out (stratified) for testing"),
+            SchemaField("image_size", .integer(min: 8, max: 1024), "image folders: side of the square input (center crop; 224 by default)"),
+            SchemaField("resize", .integer(min: 8, max: 2048), "image folders: the shorter side is resized to this before the crop (image_size · 8/7 by default)"),
+            SchemaField("strict", .boolean, "image folders: a broken or non-image file is an error instead of a skipped file with a warning"),
         ]), "which data to train and test on"),
         SchemaField("normalization", .object([
             SchemaField("kind", .string(enumValues: NormalizationSpec.Kind.allCases.map(\.rawValue)), "how inputs are scaled"),

@@ -1,0 +1,47 @@
+// Image folder checks: `data.dataset: folder:PATH` must name a folder laid out as
+// torchvision's ImageFolder (class subfolders, none empty; or train/ with val/ or
+// test/), its classes fill in the class count, and the image keys must agree
+// (resize ≥ image_size; no input_shape or test_dataset; no image keys elsewhere).
+import Foundation
+import ModelZoo
+
+extension SpecDecoder {
+    func checkImageFolder(_ spec: inout Spec, node: (String, String) -> YAMLNode?, anchor: YAMLNode, _ r: NodeReader) {
+        let d = spec.data
+        guard case .folder(let path) = d.dataset else {
+            for key in ["image_size", "resize", "strict"] {
+                if let n = node("data", key) { r.error("data.\(key) applies to image folders (data.dataset: folder:PATH)", at: n) }
+            }
+            return
+        }
+        let at = node("data", "dataset") ?? anchor
+        if let n = node("data", "input_shape") {
+            r.error("an image folder's input is 3×image_size×image_size; set data.image_size instead of data.input_shape", at: n)
+        }
+        if let n = node("data", "test_dataset") {
+            r.error("data.test_dataset applies to csv and npy data; give an image folder train/ and val/ (or test/) subfolders instead", at: n)
+        }
+        if d.effectiveResize < d.effectiveImageSize {
+            r.error("data.resize (\(d.effectiveResize)) is smaller than data.image_size (\(d.effectiveImageSize)): the shorter side is resized, then the center image_size×image_size is kept",
+                    at: node("data", "resize") ?? node("data", "image_size") ?? at)
+        }
+        let full = Self.resolvePath(path, relativeTo: at.location.file)
+        switch ImageFolderScan.scan(full) {
+        case .failure(let problems):
+            for message in problems.messages {
+                r.error("image folder '\(path)': \(message)", at: at,
+                        notes: ["folder:PATH names a folder with one subfolder of JPEG/PNG images per class (class names are the subfolder names, sorted), or train/ and val/ (or test/) folders laid out that way"])
+            }
+        case .success(let scan):
+            spec.data.folderClasses = scan.classes
+            if scan.separateTest, let n = node("data", "test_fraction") {
+                r.error("data.test_fraction applies to an image folder without a \(scan.testPart ?? "test")/ part; this one has its own test images", at: n)
+            }
+            if let classes = d.classes, let items = node("data", "classes")?.sequence {
+                for (c, item) in zip(classes, items) where c >= scan.classes.count {
+                    r.error("class \(c) does not exist: \(path) has \(scan.classes.count) classes (0–\(scan.classes.count - 1): \(scan.classes.prefix(6).joined(separator: ", ")))", at: item)
+                }
+            }
+        }
+    }
+}
