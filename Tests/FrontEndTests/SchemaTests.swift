@@ -110,7 +110,10 @@ import Testing
         for leaf in SpecSchema.leaves where leaf.path == path {
             let (inside, outside) = Self.probes(leaf.type)
             for value in inside {
-                #expect(try !Self.decoderRejects(Self.csvExperiment, concrete, value), "\(path): \(value) is inside the schema's range")
+                // Image-folder keys are errors on csv data whatever their value (ImageFolderSpecTests checks their ranges).
+                if !Self.folderOnly.contains(path) {
+                    #expect(try !Self.decoderRejects(Self.csvExperiment, concrete, value), "\(path): \(value) is inside the schema's range")
+                }
                 #expect(try schemaAdmits(leaf.type, YAMLParser.parse(value, file: "value")))
             }
             for value in outside {
@@ -119,6 +122,8 @@ import Testing
             }
         }
     }
+
+    static let folderOnly: Set<String> = ["data.image_size", "data.resize"]
 
     @Test func everyBoundedFieldIsWalked() {
         let paths = Set(Self.boundedPaths)
@@ -136,7 +141,8 @@ import Testing
         let concrete = try #require(Self.concretePath(path, in: tree), "the test experiment has no place for \(path); add one")
         let forms = SpecSchema.leaves.filter { $0.path == path }.map(\.type)
         for case .string(let values?, _) in forms {
-            for value in values {
+            // ImageNet statistics are for RGB data: an error on Fashion-MNIST (ImageFolderSpecTests accepts it on images).
+            for value in values where !(path == "normalization.kind" && value == "imagenet") {
                 #expect(try !Self.decoderRejects(Self.fashionExperiment, concrete, value), "\(path): '\(value)'")
             }
         }
