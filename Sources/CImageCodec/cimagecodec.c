@@ -121,6 +121,24 @@ static int decode_jpeg(const uint8_t *data, size_t size, int64_t max_pixels, tlc
 
 struct png_source { const uint8_t *data; size_t size, offset; };
 
+/// One decoded PNG row to RGB8 as PIL converts it.
+static void convert_png_row(const uint8_t *src, uint8_t *dst, png_uint_32 w, int channels, int gray16) {
+    for (png_uint_32 x = 0; x < w; x++) {
+        if (gray16) {
+            // PIL: I;16 → RGB clips at 255.
+            int v = (src[2 * x] << 8) | src[2 * x + 1];
+            dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = (uint8_t)(v > 255 ? 255 : v);
+        } else if (channels <= 2) {
+            // Gray, or gray and alpha: alpha dropped.
+            uint8_t v = src[channels * x];
+            dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = v;
+        } else {
+            // RGB, or RGBA (palette with tRNS too): alpha dropped, not composited.
+            memcpy(dst + 3 * x, src + channels * x, 3);
+        }
+    }
+}
+
 struct png_error_state { jmp_buf jump; char message[200]; };
 
 static void png_fail(png_structp png, png_const_charp message) {
@@ -167,35 +185,31 @@ static int decode_png(const uint8_t *data, size_t size, int64_t max_pixels, tlc_
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if ((color == PNG_COLOR_TYPE_GRAY) && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16 && !gray16) png_set_strip_16(png);   // high byte, as PIL's ;16B raw modes
-    png_set_interlace_handling(png);
+    int passes = png_set_interlace_handling(png);
     png_read_update_info(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
     int channels = png_get_channels(png, info);
-    buffer = malloc(rowbytes * h);
-    rows = malloc(sizeof(png_bytep) * h);
     pixels = malloc((size_t)w * h * 3);
-    if (!buffer || !rows || !pixels) png_error(png, "out of memory");
-    for (png_uint_32 y = 0; y < h; y++) rows[y] = buffer + y * rowbytes;
-    png_read_image(png, rows);
-    png_read_end(png, NULL);
-    for (png_uint_32 y = 0; y < h; y++) {
-        const uint8_t *src = rows[y];
-        uint8_t *dst = pixels + (size_t)y * w * 3;
-        for (png_uint_32 x = 0; x < w; x++) {
-            if (gray16) {
-                // PIL: I;16 → RGB clips at 255.
-                int v = (src[2 * x] << 8) | src[2 * x + 1];
-                dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = (uint8_t)(v > 255 ? 255 : v);
-            } else if (channels <= 2) {
-                // Gray, or gray and alpha: alpha dropped.
-                uint8_t v = src[channels * x];
-                dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = v;
-            } else {
-                // RGB, or RGBA (palette with tRNS too): alpha dropped, not composited.
-                memcpy(dst + 3 * x, src + channels * x, 3);
-            }
-        }
+    if (!pixels) png_error(png, "out of memory");
+    if (passes > 1) {
+        // Interlaced: libpng needs the whole image to assemble the passes.
+        buffer = malloc(rowbytes * h);
+        rows = malloc(sizeof(png_bytep) * h);
+        if (!buffer || !rows) png_error(png, "out of memory");
+        for (png_uint_32 y = 0; y < h; y++) rows[y] = buffer + y * rowbytes;
+        png_read_image(png, rows);
+    } else {
+        // One row at a time: no second full-size buffer.
+        buffer = malloc(rowbytes);
+        if (!buffer) png_error(png, "out of memory");
     }
+    for (png_uint_32 y = 0; y < h; y++) {
+        const uint8_t *src;
+        if (passes > 1) src = rows[y];
+        else { png_read_row(png, buffer, NULL); src = buffer; }
+        convert_png_row(src, pixels + (size_t)y * w * 3, w, channels, gray16);
+    }
+    png_read_end(png, NULL);
     png_destroy_read_struct(&png, &info, NULL);
     free(buffer); free(rows);
     out->pixels = pixels; out->width = (int)w; out->height = (int)h;

@@ -1,6 +1,6 @@
 // Image decoding and transforms against PIL and torchvision: every kind of PNG and
 // JPEG PIL converts (gray, 1-bit, palette with and without transparency, RGBA, LA,
-// 16-bit gray/RGB/RGBA/LA; baseline, progressive, grayscale and CMYK JPEG),
+// 16-bit gray/RGB/RGBA/LA, Adam7-interlaced; baseline, progressive, grayscale and CMYK JPEG),
 // torchvision's Resize + CenterCrop + ToTensor + Normalize, RandomResizedCrop's
 // boxes, and hostile files (truncated, garbage, empty) that must fail cleanly.
 import Foundation
@@ -42,12 +42,23 @@ g16 = (rng.integers(0, 600, (h, w))).astype(np.uint16)
 Image.fromarray(g16).save(f"{d}/gray16.png")
 # 16-bit colour PNGs through raw libpng-compatible writers (PIL cannot write them): use pypng-free numpy writer
 import zlib, struct
-def png16(path, arr, color_type, interlace=0):
+def png16(path, arr, color_type, depth=16, interlace=0):
     hh, ww = arr.shape[:2]
-    raw = b"".join(b"\x00" + arr[r].astype(">u2").tobytes() for r in range(hh))
+    dt = ">u2" if depth == 16 else "u1"
+    if interlace:
+        # Adam7: seven passes over sub-grids, each its own filtered rows.
+        passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+        raw = b""
+        for xs, ys, xst, yst in passes:
+            sub = arr[ys::yst, xs::xst]
+            if sub.size: raw += b"".join(b"\x00" + sub[r].astype(dt).tobytes() for r in range(sub.shape[0]))
+    else:
+        raw = b"".join(b"\x00" + arr[r].astype(dt).tobytes() for r in range(hh))
     def chunk(t, data): return struct.pack(">I", len(data)) + t + data + struct.pack(">I", zlib.crc32(t + data) & 0xffffffff)
-    ihdr = struct.pack(">IIBBBBB", ww, hh, 16, color_type, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", ww, hh, depth, color_type, 0, 0, interlace)
     open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+png16(f"{d}/interlaced.png", rgb, 2, depth=8, interlace=1)
+png16(f"{d}/interlaced16.png", rng.integers(0, 65536, (h, w, 4)), 6, interlace=1)
 png16(f"{d}/rgb16.png", rng.integers(0, 65536, (h, w, 3)), 2)
 png16(f"{d}/rgba16.png", rng.integers(0, 65536, (h, w, 4)), 6)
 png16(f"{d}/la16.png", rng.integers(0, 65536, (h, w, 2)), 4)
@@ -87,7 +98,7 @@ private let references: Result<String, Error> = Result {
     @Test func pngKindsArePILExactAndJPEGsWithinTwoLevels() throws {
         let dir = try references.get()
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".png") || $0.hasSuffix(".jpg") }.sorted()
-        #expect(names.count >= 17)
+        #expect(names.count >= 21)
         var report: [String] = []
         for name in names {
             let image = try ImageDecoder.decode(file: "\(dir)/\(name)")
