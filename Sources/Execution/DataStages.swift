@@ -55,6 +55,19 @@ enum DataStages {
 
     static func normalize(_ w: NormalizeWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
         guard case .data(let train, let validation, let test, _) = try inputs(0) else { throw context.wrongInput() }
+        if w.kind == .checkpoint {
+            let n: Normalization
+            if let file = w.checkpoint {
+                n = try checkpointNormalization(file, context: context)
+            } else {
+                guard inputs.count > 1, case .normalized(_, _, _, let upstream) = try inputs(1) else { throw context.wrongInput() }
+                n = upstream
+            }
+            guard n.kind == .none || n.shift.count == train.sampleShape.channels else {
+                throw context.failure("the backbone's normalization has \(n.shift.count) channel(s), the data \(train.sampleShape.channels)")
+            }
+            return try applied(n, train: train, validation: validation, test: test)
+        }
         if w.kind == .imagenet {
             guard train.sampleShape.channels == 3 else { throw context.failure("ImageNet normalization needs RGB images (3 channels), not \(train.sampleShape)") }
             return try applied(.imagenet, train: train, validation: validation, test: test)
@@ -65,10 +78,23 @@ enum DataStages {
 
     static func kind(_ w: NormalizeWork) -> Normalization.Kind {
         switch w.kind {
-        case .standardize, .imagenet: .standardize
+        case .standardize, .imagenet, .checkpoint: .standardize
         case .minMax: .minMax
         case .none: .none
         }
+    }
+
+    /// A tlc checkpoint's `tlc.normalization` metadata: `KIND shift=[…] scale=[…]`.
+    static func checkpointNormalization(_ file: FileReference, context: StageContext) throws -> Normalization {
+        guard let data = FileManager.default.contents(atPath: file.path) else { throw context.failure("cannot read \(file.path)") }
+        guard StageHashing.sha256(data) == file.sha256 else {
+            throw context.failure("\(file.path) changed since the plan was made (its SHA-256 differs); run the experiment again to re-plan")
+        }
+        let text = (try? SafeTensors.read(file.path))?.metadata["tlc.normalization"]
+        guard let text, let n = Normalization(metadata: text) else {
+            throw context.failure("\(file.path) stores no readable normalization statistics (tlc.normalization metadata)")
+        }
+        return n
     }
 
     static func applied(_ n: Normalization, train: Dataset, validation: Dataset, test: Dataset) throws -> StageOutput {

@@ -172,18 +172,24 @@ public struct DataLoadWork: Codable, Hashable, Sendable {
 }
 
 /// `data.normalize`: fit statistics on the training split, apply to every split.
-/// Deps: [data.load].
+/// Deps: [data.load], and for `checkpoint` statistics of an upstream experiment its data.normalize.
 public struct NormalizeWork: Codable, Hashable, Sendable {
     public enum Kind: String, Codable, Hashable, Sendable {
         case standardize, minMax = "min_max", none
         /// torchvision's ImageNet mean and std, fitted on nothing.
         case imagenet
+        /// The pretrained backbone's own statistics: the upstream experiment's
+        /// data.normalize (the stage's second dependency), or `checkpoint`'s metadata.
+        case checkpoint
     }
     /// Statistics per channel, or one for all channels.
     public enum Scope: String, Codable, Hashable, Sendable { case channel, global }
     public var kind: Kind
     public var per: Scope
-    public init(kind: Kind, per: Scope) { self.kind = kind; self.per = per }
+    /// `checkpoint` statistics from a weights file's `tlc.normalization` metadata
+    /// (nil otherwise, and then not encoded: other kinds hash as before).
+    public var checkpoint: FileReference?
+    public init(kind: Kind, per: Scope, checkpoint: FileReference? = nil) { self.kind = kind; self.per = per; self.checkpoint = checkpoint }
 }
 
 // MARK: models

@@ -7,11 +7,16 @@ import Jobs
 import ModelZoo
 
 extension PlanBuilder {
-    struct DataKey: Hashable { var data: DataSpec; var seed: Int; var normalization: NormalizationSpec; var file: String }
+    struct DataKey: Hashable {
+        var data: DataSpec; var seed: Int; var normalization: NormalizationSpec; var file: String
+        /// Only for `checkpoint` statistics, which come with the weights.
+        var weights: WeightsSource?
+    }
 
     /// The point's data chain: (data.load, data.normalize) stage ids.
     func lowerData(_ spec: Spec, file: String, points: [String], state: State) throws(PlanError) -> (load: String, norm: String) {
-        let key = DataKey(data: spec.data, seed: spec.dataSeed, normalization: spec.normalization, file: file)
+        let key = DataKey(data: spec.data, seed: spec.dataSeed, normalization: spec.normalization, file: file,
+                          weights: spec.normalization.kind == .checkpoint ? spec.backbone.weights : nil)
         if let known = state.dataChains[key] {
             for id in [known.load, known.norm] { addPoints(points, to: id, state: state) }
             return known
@@ -37,11 +42,23 @@ extension PlanBuilder {
         case .minmax: .minMax
         case .none: .none
         case .imagenet: .imagenet
+        case .checkpoint: .checkpoint
         }
-        let norm = add(.dataNormalize(NormalizeWork(kind: kind, per: spec.normalization.per == .global ? .global : .channel)),
-                       experiment: spec.name, deps: [load], points: points,
+        var normWork = NormalizeWork(kind: kind, per: spec.normalization.per == .global ? .global : .channel), normDeps = [load]
+        if kind == .checkpoint {
+            switch spec.backbone.weights {
+            case .run(let ref): normDeps.append(try upstream(ref, from: file, state: state).normalized)
+            case .file:
+                guard case .file(let f) = try lowerWeights(spec.backbone.weights, file: file, state: state).work else { break }
+                normWork.checkpoint = f
+            case .none: throw .message("\(spec.name): normalization.kind checkpoint needs backbone.weights")
+            }
+        }
+        let norm = add(.dataNormalize(normWork),
+                       experiment: spec.name, deps: normDeps, points: points,
                        flops: Double(Self.trainSamples(d)) * Double(d.inputShape.count) * 2,
                        summary: spec.normalization.kind == .imagenet ? "ImageNet mean and std"
+                           : spec.normalization.kind == .checkpoint ? "the pretrained backbone's statistics"
                            : "\(spec.normalization.kind.rawValue) per \(spec.normalization.per.rawValue), fit on the training split",
                        state: state)
         state.dataChains[key] = (load, norm)

@@ -34,17 +34,29 @@ open(f"{d}/photos/cat/notes.txt", "w").write("taken in the garden")
 print("ok")
 """#
 
-    /// The newest run's log (run ids sort by time; a failed run is not `latest`).
-    func runFolder(_ out: String, _ name: String) throws -> String {
-        let runs = try FileManager.default.contentsOfDirectory(atPath: out + "/\(name)").filter { !$0.hasPrefix(".") && $0 != "latest" }.sorted()
-        return try String(contentsOfFile: out + "/\(name)/\(runs.last ?? "")/log.txt", encoding: .utf8)
+    /// Runs `tlc` with `arguments` and returns its exit code and the new run's log
+    /// (the run folder that was not there before; a failed run is not `latest`).
+    func run(_ arguments: [String], _ out: String, _ name: String) throws -> (code: Int32, log: String) {
+        func runs() -> Set<String> {
+            Set(((try? FileManager.default.contentsOfDirectory(atPath: out + "/\(name)")) ?? []).filter { !$0.hasPrefix(".") && $0 != "latest" })
+        }
+        let before = runs()
+        let code = TLC.run(arguments)
+        let new = try #require(runs().subtracting(before).first, "no new run folder")
+        return (code, try String(contentsOfFile: out + "/\(name)/\(new)/log.txt", encoding: .utf8))
     }
 
-    @Test func anImageFolderTrainsWarnsAboutBrokenFilesAndIsDecodedOnce() throws {
+    /// A scratch folder with the generated photos/ in it.
+    func photos() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-images-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let made = try pythonScript("import sys; sys.argv = ['', '\(dir)']\n" + Self.writer, needs: [.pillow])
         try #require(made.status == 0, "\(made.output)")
+        return dir
+    }
+
+    @Test func anImageFolderTrainsWarnsAboutBrokenFilesAndIsDecodedOnce() throws {
+        let dir = try photos()
         let file = dir + "/photos.yaml", out = dir + "/Outputs"
         try """
             tlc: 1
@@ -62,8 +74,8 @@ print("ok")
             training: {epochs: 6, batch_size: 8}
 
             """.write(toFile: file, atomically: true, encoding: .utf8)
-        #expect(TLC.run(["run", file, "--output", out]) == 0)
-        let log = try runFolder(out, "photos")
+        let (code, log) = try run(["run", file, "--output", out], out, "photos")
+        #expect(code == 0)
         // Three files are not images: each is named, skipped and counted.
         for bad in ["dog/broken.jpg", "emu/truncated.jpg", "cat/notes.txt"] {
             #expect(log.contains("warning: \(dir)/photos/\(bad): ") && log.contains("\(bad): ") , "\(bad) not warned about:\n\(log)")
@@ -78,20 +90,18 @@ print("ok")
         #expect(((m["test.accuracy"] as? Double) ?? 0) > 0.6, "\(m)")
 
         // Again: every stage from the cache, nothing decoded, no warning.
-        #expect(TLC.run(["run", file, "--output", out]) == 0)
-        let again = try runFolder(out, "photos")
-        #expect(again.contains("all 6 stages from the cache") || again.contains("0 ran, 6 from the cache"), "\(again)")
-        #expect(!again.contains("warning:") && !again.contains("images decoded"), "\(again)")
+        let again = try run(["run", file, "--output", out], out, "photos")
+        #expect(again.code == 0)
+        #expect(again.log.contains("0 ran, 6 from the cache"), "\(again.log)")
+        #expect(!again.log.contains("warning:") && !again.log.contains("images decoded"), "\(again.log)")
 
         // A changed learning rate reuses the decoded images (a sweep never decodes twice).
-        #expect(TLC.run(["run", file, "--output", out, "--set", "optimizer.lr=1e-3"]) == 0)
-        let lr = try runFolder(out, "photos")
-        #expect(!lr.contains("images decoded") && lr.contains("[train]"), "\(lr)")
+        let lr = try run(["run", file, "--output", out, "--set", "optimizer.lr=1e-3"], out, "photos")
+        #expect(lr.code == 0 && !lr.log.contains("images decoded") && lr.log.contains("[train]"), "\(lr.log)")
 
         // Strict: the first broken file fails the run, named.
-        #expect(TLC.run(["run", file, "--output", out, "--set", "data.strict=true"]) == 1)
-        let strict = try runFolder(out, "photos")
-        #expect(strict.contains("photos/cat/notes.txt: not a JPEG or PNG file (data.strict is true"), "\(strict)")
+        let strict = try run(["run", file, "--output", out, "--set", "data.strict=true"], out, "photos")
+        #expect(strict.code == 1 && strict.log.contains("photos/cat/notes.txt: not a JPEG or PNG file (data.strict is true"), "\(strict.log)")
 
         // Editing one image renames the decode stage (contents are hashed, not stat'ed).
         func decodeHash() throws -> String {
@@ -106,5 +116,59 @@ print("ok")
         try bytes.write(to: URL(fileURLWithPath: image))
         try FileManager.default.setAttributes([.modificationDate: attributes[.modificationDate]!], ofItemAtPath: image)
         #expect(try decodeHash() != before)
+    }
+
+    /// `normalization.kind: checkpoint` takes the pretrained backbone's statistics: the
+    /// upstream experiment's fitted ones (run:), or a tlc checkpoint's metadata (file:).
+    @Test func checkpointStatisticsComeWithTheBackbone() throws {
+        let dir = try photos(), out = dir + "/Outputs"
+        try """
+            tlc: 1
+            name: source
+            data: {dataset: folder:photos, image_size: 8, resize: 9, classes: [0, 1]}
+            normalization: {kind: standardize}
+            backbone: {arch: mlp, options: {widths: [16]}}
+            training: {epochs: 2, batch_size: 8}
+
+            """.write(toFile: dir + "/source.yaml", atomically: true, encoding: .utf8)
+        try """
+            tlc: 1
+            name: target
+            data: {dataset: folder:photos, image_size: 8, resize: 9, classes: [1, 2]}
+            normalization: {kind: checkpoint}
+            backbone: {arch: mlp, options: {widths: [16]}, weights: run:source}
+            training: {epochs: 2, batch_size: 8}
+
+            """.write(toFile: dir + "/target.yaml", atomically: true, encoding: .utf8)
+        let plan = try PlanBuilder().plan(try ExperimentLoader().load(path: dir + "/target.yaml"))
+        let norms = plan.stages.filter { $0.kind == .dataNormalize }
+        let target = try #require(norms.first { $0.experiment == "target" }), source = try #require(norms.first { $0.experiment == "source" })
+        #expect(target.deps.count == 2 && target.deps[1] == source.id)
+        // One decode stage serves both experiments' data.
+        #expect(plan.stages.filter { $0.kind == .dataDecode }.count == 1)
+        #expect(TLC.run(["run", dir + "/target.yaml", "--output", out]) == 0)
+        func statistics(_ stage: Stage) throws -> String {
+            try String(contentsOfFile: out + "/.cache/\(stage.hash)/normalization.json", encoding: .utf8)
+        }
+        #expect(try statistics(target) == statistics(source))
+        #expect(try statistics(source).contains("standardize"))
+
+        // A tlc checkpoint (the source run's model.safetensors) carries them too.
+        let model = out + "/source/" + (try FileManager.default.destinationOfSymbolicLink(atPath: out + "/source/latest")) + "/model.safetensors"
+        try """
+            tlc: 1
+            name: fromfile
+            data: {dataset: folder:photos, image_size: 8, resize: 9, classes: [1, 2]}
+            normalization: {kind: checkpoint}
+            backbone: {arch: mlp, options: {widths: [16]}, weights: "file:\(model)"}
+            training: {epochs: 1, batch_size: 8}
+
+            """.write(toFile: dir + "/fromfile.yaml", atomically: true, encoding: .utf8)
+        #expect(TLC.run(["run", dir + "/fromfile.yaml", "--output", out]) == 0)
+        let filePlan = try PlanBuilder().plan(try ExperimentLoader().load(path: dir + "/fromfile.yaml"))
+        #expect(try statistics(try #require(filePlan.stages.first { $0.kind == .dataNormalize })) == statistics(source))
+        // Without weights there is nothing to take.
+        try "tlc: 1\nname: none\ndata: {dataset: folder:photos}\nnormalization: {kind: checkpoint}\n".write(toFile: dir + "/none.yaml", atomically: true, encoding: .utf8)
+        #expect(TLC.run(["validate", dir + "/none.yaml"]) == 2)
     }
 }

@@ -126,6 +126,23 @@ extension Normalization {
         return String(decoding: (try? enc.encode(self)) ?? Data(), as: UTF8.self)
     }
 
+    /// Reads a checkpoint's `tlc.normalization` text, `KIND shift=[a, b] scale=[c, d]`
+    /// (nil when it is not that).
+    public init?(metadata text: String) {
+        let parts = text.components(separatedBy: " shift=")
+        guard parts.count == 2, let kind = Kind(rawValue: parts[0]) else { return nil }
+        let rest = parts[1].components(separatedBy: " scale=")
+        func floats(_ s: String) -> [Float]? {
+            let inner = s.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+            if inner.isEmpty { return [] }
+            let values = inner.components(separatedBy: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+            return values.contains(nil) ? nil : values.compactMap { $0 }
+        }
+        guard rest.count == 2, let shift = floats(rest[0]), let scale = floats(rest[1]), shift.count == scale.count,
+              scale.allSatisfy({ $0.isFinite && $0 != 0 }), shift.allSatisfy(\.isFinite) else { return nil }
+        self.init(kind: kind, shift: shift, scale: scale)
+    }
+
     /// Reads the JSON written by ``json``.
     public init(json: String) throws {
         do { self = try JSONDecoder().decode(Normalization.self, from: Data(json.utf8)) } catch {

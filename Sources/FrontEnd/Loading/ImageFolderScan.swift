@@ -41,19 +41,23 @@ public struct ImageFolderScan: Sendable, Equatable {
         return FileManager.default.fileExists(atPath: path, isDirectory: &d) && d.boolValue
     }
 
-    /// Regular files below `dir` (sorted; subfolders walked in sorted order, at most 16 deep).
-    static func files(_ dir: String, depth: Int = 0) -> [String] {
+    /// Regular files below `dir` (sorted; subfolders walked in sorted order, at most 16
+    /// deep); only the first one found when `firstOnly` (validation needs no more).
+    static func files(_ dir: String, firstOnly: Bool = false, depth: Int = 0) -> [String] {
         var out: [String] = []
         for name in entries(dir) {
             let path = (dir as NSString).appendingPathComponent(name)
-            if isDirectory(path) { if depth < 16 { out += files(path, depth: depth + 1) } }
+            if isDirectory(path) { if depth < 16 { out += files(path, firstOnly: firstOnly, depth: depth + 1) } }
             else { out.append(path) }
+            if firstOnly && !out.isEmpty { return out }
         }
         return out
     }
 
     /// The folder's layout, or every problem found (each a sentence naming the folder).
-    public static func scan(_ root: String) -> Result<ImageFolderScan, Problems> {
+    /// With `listing` false (validation) each class folder is only checked to hold a
+    /// file, so validating never walks a large tree; `files` then holds one a class.
+    public static func scan(_ root: String, listing: Bool = true) -> Result<ImageFolderScan, Problems> {
         guard isDirectory(root) else {
             return .failure(Problems([FileManager.default.fileExists(atPath: root) ? "\(root) is a file, not a folder" : "folder \(root) does not exist"]))
         }
@@ -71,7 +75,7 @@ public struct ImageFolderScan: Sendable, Equatable {
         var out: [File] = []
         for (label, name) in classes.enumerated() {
             let dir = (trainRoot as NSString).appendingPathComponent(name)
-            let found = files(dir)
+            let found = files(dir, firstOnly: !listing)
             if found.isEmpty { problems.append("class folder \(dir) is empty") }
             out += found.map { File(path: $0, label: label, test: false) }
         }
@@ -83,7 +87,7 @@ public struct ImageFolderScan: Sendable, Equatable {
                     problems.append("\(testRoot)/\(name) is not a class of \(trainRoot) (classes: \(classes.prefix(8).joined(separator: ", ")))")
                     continue
                 }
-                let found = files((testRoot as NSString).appendingPathComponent(name))
+                let found = files((testRoot as NSString).appendingPathComponent(name), firstOnly: !listing)
                 testCount += found.count
                 out += found.map { File(path: $0, label: label, test: true) }
             }

@@ -53,6 +53,7 @@ extension SpecDecoder {
             }
         }
         checkImageFolder(&spec, node: { node($0, $1) }, anchor: anchor, r)
+        checkCheckpointNormalization(spec, node: { node($0, $1) }, r)
         switch spec.data.dataset {
         case .folder:
             break

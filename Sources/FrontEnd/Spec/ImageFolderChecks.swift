@@ -4,8 +4,28 @@
 // (resize ≥ image_size; no input_shape or test_dataset; no image keys elsewhere).
 import Foundation
 import ModelZoo
+import SafeTensorsFormat
 
 extension SpecDecoder {
+    /// `normalization.kind: checkpoint` needs pretrained weights that carry statistics:
+    /// another experiment's (`run:`), or a tlc checkpoint with `tlc.normalization`.
+    func checkCheckpointNormalization(_ spec: Spec, node: (String, String) -> YAMLNode?, _ r: NodeReader) {
+        guard spec.normalization.kind == .checkpoint, let n = node("normalization", "kind") else { return }
+        switch spec.backbone.weights {
+        case .none:
+            r.error("normalization.kind checkpoint takes the statistics stored with the backbone's weights, but backbone.weights is none", at: n,
+                    notes: ["use imagenet for torchvision's ImageNet statistics, or standardize to fit them on the training split"])
+        case .run: break
+        case .file(let path):
+            let full = Self.resolvePath(path, relativeTo: (node("backbone", "weights") ?? n).location.file)
+            guard let header = try? SafeTensorsHeader.read(path: full) else { return }   // reported with backbone.weights
+            if header.metadata["tlc.normalization"] == nil {
+                r.error("backbone.weights file '\(path)' stores no normalization statistics (no tlc.normalization metadata), so normalization.kind checkpoint has nothing to use", at: n,
+                        notes: ["a checkpoint exported from PyTorch carries none: use imagenet for torchvision's ImageNet weights"])
+            }
+        }
+    }
+
     func checkImageFolder(_ spec: inout Spec, node: (String, String) -> YAMLNode?, anchor: YAMLNode, _ r: NodeReader) {
         let d = spec.data
         guard case .folder(let path) = d.dataset else {
@@ -26,7 +46,7 @@ extension SpecDecoder {
                     at: node("data", "resize") ?? node("data", "image_size") ?? at)
         }
         let full = Self.resolvePath(path, relativeTo: at.location.file)
-        switch ImageFolderScan.scan(full) {
+        switch ImageFolderScan.scan(full, listing: false) {
         case .failure(let problems):
             for message in problems.messages {
                 r.error("image folder '\(path)': \(message)", at: at,

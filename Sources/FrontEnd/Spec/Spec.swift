@@ -146,8 +146,10 @@ public struct DataSpec: Hashable, Sendable {
 // MARK: normalization
 
 public struct NormalizationSpec: Hashable, Sendable {
-    /// `imagenet`: torchvision's ImageNet mean and std per RGB channel, fitted on nothing.
-    public enum Kind: String, CaseIterable, Sendable { case standardize, minmax, none, imagenet }
+    /// `imagenet`: torchvision's ImageNet mean and std per RGB channel, fitted on nothing;
+    /// `checkpoint`: the statistics the pretrained backbone was trained with (its
+    /// experiment's, or a tlc checkpoint's `tlc.normalization` metadata).
+    public enum Kind: String, CaseIterable, Sendable { case standardize, minmax, none, imagenet, checkpoint }
     public enum Per: String, CaseIterable, Sendable { case channel, global }
     public var kind: Kind = .standardize
     public var per: Per = .channel
