@@ -4,7 +4,7 @@
 import Engine
 import Foundation
 
-enum ImageStorage {
+public enum ImageStorage {
     struct Index: Codable {
         var classes: [String]
         var size: Int
@@ -21,6 +21,14 @@ enum ImageStorage {
         }
         let index = Index(classes: images.classes, size: images.size, labels: images.labels, test: images.test, skipped: images.skipped)
         try encoder.encode(index).write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("images.json")))
+    }
+
+    /// A cache entry's image count and skipped files, without reading the images.
+    public static func summary(from dir: String) throws -> (images: Int, skipped: [DecodedImages.Skipped]) {
+        let indexPath = (dir as NSString).appendingPathComponent("images.json")
+        guard let indexData = FileManager.default.contents(atPath: indexPath) else { throw CacheError.corrupt("\(indexPath) is missing") }
+        let index = try JSONDecoder().decode(Index.self, from: indexData)
+        return (index.labels.count, index.skipped)
     }
 
     static func load(from dir: String) throws -> DecodedImages {

@@ -88,12 +88,16 @@ print("ok")
         let metrics = out + "/photos/" + (try FileManager.default.destinationOfSymbolicLink(atPath: out + "/photos/latest")) + "/metrics.json"
         let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: metrics))) as! [String: Any]
         #expect(((m["test.accuracy"] as? Double) ?? 0) > 0.6, "\(m)")
+        #expect(m["data.images"] as? Double == 36 && m["data.skipped_files"] as? Double == 3, "\(m)")
 
         // Again: every stage from the cache, nothing decoded, no warning.
         let again = try run(["run", file, "--output", out], out, "photos")
         #expect(again.code == 0)
         #expect(again.log.contains("0 ran, 6 from the cache"), "\(again.log)")
         #expect(!again.log.contains("warning:") && !again.log.contains("images decoded"), "\(again.log)")
+        // The count is still in the metrics (read from the cache entry's index).
+        let cachedMetrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/photos/latest/metrics.json"))) as! [String: Any]
+        #expect(cachedMetrics["data.skipped_files"] as? Double == 3, "\(cachedMetrics)")
 
         // A changed learning rate reuses the decoded images (a sweep never decodes twice).
         let lr = try run(["run", file, "--output", out, "--set", "optimizer.lr=1e-3"], out, "photos")
