@@ -176,6 +176,36 @@ private let references: Result<String, Error> = Result {
         #expect(out.width == 4 && out.pixels.filter { $0 == 200 }.count == 12)
     }
 
+    /// The box resize against torchvision's `resized_crop` on float tensors (antialiased bilinear).
+    @Test func resizedCropMatchesTorchvision() throws {
+        let script = #"""
+import torch, sys
+import torchvision.transforms.v2.functional as F
+g = torch.Generator().manual_seed(1)
+x = torch.rand(3, 20, 30, generator=g)
+print(" ".join(f"{v:.9g}" for v in x.flatten().tolist()))
+for top, left, h, w in [(0, 0, 20, 30), (3, 5, 9, 14), (2, 1, 17, 6), (10, 20, 4, 4), (0, 3, 20, 25)]:
+    y = F.resized_crop(x, top, left, h, w, [20, 30], interpolation=F.InterpolationMode.BILINEAR, antialias=True)
+    print(" ".join(f"{v:.9g}" for v in y.flatten().tolist()))
+"""#
+        let r = try pythonScript(script, needs: [.torch, .torchvision])
+        try #require(r.status == 0, "\(r.output)")
+        let lines = r.output.split(separator: "\n").map { $0.split(separator: " ").compactMap { Float($0) } }.filter { $0.count == 1800 }
+        try #require(lines.count == 6)
+        var worst: Float = 0
+        for (k, box) in [(0, 0, 20, 30), (3, 5, 9, 14), (2, 1, 17, 6), (10, 20, 4, 4), (0, 3, 20, 25)].enumerated() {
+            var out = [Float](repeating: 0, count: 1800)
+            lines[0].withUnsafeBufferPointer { s in
+                out.withUnsafeMutableBufferPointer { o in
+                    RandomResizedCrop.resample(s.baseAddress!, channels: 3, height: 20, width: 30, box: box, into: o.baseAddress!)
+                }
+            }
+            worst = max(worst, zip(out, lines[k + 1]).map { abs($0 - $1) }.max()!)
+        }
+        print("resized_crop: max |tlc - torchvision| = \(worst)")
+        #expect(worst < 1e-5)
+    }
+
     @Test func randomResizedCropIsSeededAndKeepsTheBoxInside() {
         let rrc = RandomResizedCrop()
         var a = SeededGenerator(seed: 5), b = SeededGenerator(seed: 5)

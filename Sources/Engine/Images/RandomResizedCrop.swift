@@ -1,7 +1,7 @@
 // RandomResizedCrop — torchvision's `RandomResizedCrop(size, scale, ratio)` with
 // tlc's seeded generator: the same choice of box (ten tries at a random area and
-// log-uniform aspect ratio, then the central crop clamped to the ratio range) and
-// an antialiased bilinear resize of the box back to the sample's size, on CHW floats.
+// log-uniform aspect ratio, then the central crop clamped to the ratio range), cut
+// out and resized back to the sample's size (antialiased bilinear), on CHW floats.
 // Deterministic: each sample draws from the caller's generator in sample order.
 import Foundation
 
@@ -43,16 +43,17 @@ public struct RandomResizedCrop: Hashable, Sendable {
         sample.update(from: scratch, count: channels * height * width)
     }
 
-    /// Antialiased bilinear resize of `box` of a CHW sample to the full `height × width`, into `out`.
+    /// torchvision's `resized_crop`: the box is cut out, then resized (antialiased
+    /// bilinear, PIL's weights) to the full `height × width`, into `out`.
     static func resample(_ src: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                          box: (top: Int, left: Int, height: Int, width: Int), into out: UnsafeMutablePointer<Float>) {
-        let kx = Resampling.coefficients(inSize: width, from: Double(box.left), to: Double(box.left + box.width), outSize: width)
-        let ky = Resampling.coefficients(inSize: height, from: Double(box.top), to: Double(box.top + box.height), outSize: height)
-        var tmp = [Float](repeating: 0, count: height * width)
+        let kx = Resampling.coefficients(inSize: box.width, from: 0, to: Double(box.width), outSize: width)
+        let ky = Resampling.coefficients(inSize: box.height, from: 0, to: Double(box.height), outSize: height)
+        var tmp = [Float](repeating: 0, count: box.height * width)
         for c in 0..<channels {
-            let plane = src + c * height * width, dst = out + c * height * width
-            // Horizontal pass over every row, then vertical.
-            for y in 0..<height {
+            let plane = src + c * height * width + box.top * width + box.left, dst = out + c * height * width
+            // Horizontal pass over the box's rows, then vertical.
+            for y in 0..<box.height {
                 for x in 0..<width {
                     let xmin = kx.bounds[2 * x], n = kx.bounds[2 * x + 1]
                     var s = 0.0
