@@ -34,7 +34,7 @@ extension PlanBuilder {
                                    resize: key.resize, size: key.size, strict: key.strict)
         let id = add(.dataDecode(work), experiment: spec.name, deps: [], points: points,
                      flops: Double(images.count) * Double(key.resize * key.resize) * 3 * 8,
-                     summary: "decode \(images.count) images of \(scan.classes.count) classes, resize \(key.resize), crop \(key.size)×\(key.size)",
+                     summary: "decode \(images.count) files of \(scan.classes.count) classes, resize \(key.resize), crop \(key.size)×\(key.size)",
                      state: state)
         state.decodeStages[key] = (id, images.count)
         return (id, images.count)
