@@ -62,7 +62,16 @@ enum ImageStages {
         case unusable(String)
     }
 
+    /// Image files larger than this are not read (the planner does not hash them either).
+    static let maxFileBytes = 1 << 30
+
     static func preprocess(_ file: FileReference, work w: ImageDecodeWork) -> Result<[UInt8], ImageProblem> {
+        var st = stat()
+        if stat(file.path, &st) == 0, Int(st.st_size) > maxFileBytes {
+            let size = Int(st.st_size)
+            return file.sha256 == "size:\(size)" ? .failure(.unusable("the file is larger than 1 GiB, too large to be an image"))
+                : .failure(.changed("\(file.path) changed since the plan was made; run the experiment again to re-plan"))
+        }
         guard let data = FileManager.default.contents(atPath: file.path) else {
             return .failure(.changed("cannot read \(file.path); run the experiment again to re-plan"))
         }

@@ -27,6 +27,11 @@ extension PlanBuilder {
         var images: [ImageDecodeWork.Image] = []
         images.reserveCapacity(scan.files.count)
         for f in scan.files {
+            // A file too large to be an image is never read; decoding skips it with a warning.
+            if let size = ImageFolderScan.fileSize(f.path), size > ImageFolderScan.maxFileBytes {
+                images.append(.init(file: FileReference(path: f.path, sha256: "size:\(size)"), label: f.label, test: f.test))
+                continue
+            }
             guard let bytes = FileManager.default.contents(atPath: f.path) else { throw .message("data: cannot read \(f.path)") }
             images.append(.init(file: FileReference(path: f.path, sha256: StageHashing.sha256(bytes)), label: f.label, test: f.test))
         }

@@ -46,6 +46,10 @@ import Testing
             try FileManager.default.createDirectory(atPath: ("\(dir)/\(f)" as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try Data("x".utf8).write(to: URL(fileURLWithPath: "\(dir)/\(f)"))
         }
+        // Only regular files are samples: a pipe, a link to a device and hidden files are not.
+        #expect(mkfifo("\(dir)/train/a/pipe", 0o644) == 0)
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/train/b/zero", withDestinationPath: "/dev/zero")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: "\(dir)/train/b/.hidden.png"))
         let scan = try ImageFolderScan.scan(dir).get()
         #expect(scan.classes == ["a", "b"] && scan.separateTest && scan.testPart == "val")
         #expect(scan.files.map { String($0.path.dropFirst(dir.count + 1)) }

@@ -1,6 +1,6 @@
 // ImageFolderScan — the layout of an image folder (torchvision's ImageFolder
 // convention): one subfolder per class, named classes numbered in sorted order,
-// every non-hidden file below a class folder a sample; or `train/` beside `val/`
+// every non-hidden regular file below a class folder a sample; or `train/` beside `val/`
 // or `test/`, each laid out that way. Lists names only: decoding is the runtime's.
 import Foundation
 
@@ -41,6 +41,21 @@ public struct ImageFolderScan: Sendable, Equatable {
         return FileManager.default.fileExists(atPath: path, isDirectory: &d) && d.boolValue
     }
 
+    /// A regular file (symbolic links followed): devices, pipes and sockets are not samples.
+    static func isRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// Image files larger than this are not read (a warning when decoding).
+    public static let maxFileBytes = 1 << 30
+
+    /// The size of a file in bytes (symbolic links followed), nil when it cannot be stat'ed.
+    public static func fileSize(_ path: String) -> Int? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : nil
+    }
+
     /// Regular files below `dir` (sorted; subfolders walked in sorted order, at most 16
     /// deep); only the first one found when `firstOnly` (validation needs no more).
     static func files(_ dir: String, firstOnly: Bool = false, depth: Int = 0) -> [String] {
@@ -48,7 +63,7 @@ public struct ImageFolderScan: Sendable, Equatable {
         for name in entries(dir) {
             let path = (dir as NSString).appendingPathComponent(name)
             if isDirectory(path) { if depth < 16 { out += files(path, firstOnly: firstOnly, depth: depth + 1) } }
-            else { out.append(path) }
+            else if isRegularFile(path) { out.append(path) }
             if firstOnly && !out.isEmpty { return out }
         }
         return out
