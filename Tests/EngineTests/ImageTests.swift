@@ -72,12 +72,13 @@ photo = smooth(45, 61, 3).astype(np.uint8)
 Image.fromarray(photo).save(f"{d}/photo.png")
 Image.fromarray(photo).save(f"{d}/photo.jpg", quality=92)
 Image.fromarray(smooth(50, 30, 3).astype(np.uint8)).save(f"{d}/tall.png")
+Image.fromarray(smooth(9, 13, 3).astype(np.uint8)).save(f"{d}/small.png")   # upscaled by Resize(24)
 for name in sorted(os.listdir(d)):
     if name.endswith((".png", ".jpg")):
         im = Image.open(f"{d}/{name}")
         a = np.asarray(im.convert("RGB"))
         open(f"{d}/{name}.rgb", "wb").write(a.tobytes())
-for name in ["photo.png", "photo.jpg", "tall.png"]:
+for name in ["photo.png", "photo.jpg", "tall.png", "small.png"]:
     im = Image.open(f"{d}/{name}").convert("RGB")
     t8 = T.Compose([T.Resize(24), T.CenterCrop(20)])(im)
     open(f"{d}/{name}.t8", "wb").write(np.asarray(t8).tobytes())
@@ -98,7 +99,7 @@ private let references: Result<String, Error> = Result {
     @Test func pngKindsArePILExactAndJPEGsWithinTwoLevels() throws {
         let dir = try references.get()
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".png") || $0.hasSuffix(".jpg") }.sorted()
-        #expect(names.count >= 21)
+        #expect(names.count >= 22)
         var report: [String] = []
         for name in names {
             let image = try ImageDecoder.decode(file: "\(dir)/\(name)")
@@ -146,7 +147,7 @@ private let references: Result<String, Error> = Result {
     @Test func resizeAndCenterCropMatchTorchvisionOnPILImages() throws {
         let dir = try references.get()
         let mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225]
-        for name in ["photo.png", "photo.jpg", "tall.png"] {
+        for name in ["photo.png", "photo.jpg", "tall.png", "small.png"] {
             // Start from PIL's decoding so that only the transforms are compared.
             let decoded = try ImageDecoder.decode(file: "\(dir)/\(name)")
             let pil = RGBImage(width: decoded.width, height: decoded.height,
