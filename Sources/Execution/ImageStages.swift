@@ -10,6 +10,8 @@ import Jobs
 enum ImageStages {
     /// Files handed to the threads at a time (progress and cancellation between chunks).
     static let chunk = 256
+    /// Skipped files named in the log one by one; the rest are counted.
+    static let maxWarnings = 50
 
     static func decode(_ w: ImageDecodeWork, context: StageContext) throws -> StageOutput {
         let started = Date()
@@ -39,7 +41,8 @@ enum ImageStages {
                     if w.strict {
                         throw context.failure("\(image.file.path): \(reason) (data.strict is true; remove the file or set data.strict: false to skip it)")
                     }
-                    context.log("  warning: \(image.file.path): \(reason); skipped")
+                    // Each file named, up to a point; all of them are in the entry's images.json.
+                    if skipped.count < maxWarnings { context.log("  warning: \(image.file.path): \(reason); skipped") }
                     skipped.append(.init(path: image.file.path, reason: reason))
                 }
             }
@@ -47,6 +50,9 @@ enum ImageStages {
                 let done = min(start + chunk, total), seconds = Date().timeIntervalSince(started)
                 context.log("  decoded \(done)/\(total) images, \(Int(Double(done) / max(seconds, 1e-3))) images/s")
             }
+        }
+        if skipped.count > maxWarnings {
+            context.log("  warning: \(skipped.count - maxWarnings) more files skipped (each is listed in the data.decode cache entry's images.json)")
         }
         let images = DecodedImages(classes: w.classes, size: w.size, pixels: pixels, labels: labels, test: test, skipped: skipped)
         try check(images, work: w, context: context)

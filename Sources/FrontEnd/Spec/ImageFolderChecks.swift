@@ -48,9 +48,9 @@ extension SpecDecoder {
         let full = Self.resolvePath(path, relativeTo: at.location.file)
         switch ImageFolderScan.scan(full, listing: false) {
         case .failure(let problems):
-            for message in problems.messages {
+            for (i, message) in problems.messages.enumerated() {
                 r.error("image folder '\(path)': \(message)", at: at,
-                        notes: ["folder:PATH names a folder with one subfolder of JPEG/PNG images per class (class names are the subfolder names, sorted), or train/ and val/ (or test/) folders laid out that way"])
+                        notes: i > 0 ? [] : ["folder:PATH names a folder with one subfolder of JPEG/PNG images per class (class names are the subfolder names, sorted), or train/ and val/ (or test/) folders laid out that way"])
             }
         case .success(let scan):
             spec.data.folderClasses = scan.classes
