@@ -1,8 +1,8 @@
 // An image folder through `tlc run`: a few dozen small JPEG and PNG files (RGB,
-// grayscale, RGBA) in three classes written by PIL, plus a broken and a truncated
-// file. The broken ones are warnings naming the file and are counted; the rerun
-// comes from the cache without decoding; strict makes them an error; editing an
-// image changes the decode stage's hash.
+// grayscale, RGBA) in three classes written by PIL, plus a broken, a truncated and
+// a text file. Those are warnings naming the file and are counted; `tlc verify`
+// re-executes the run bitwise; the rerun comes from the cache without decoding;
+// strict makes them an error; editing an image changes the decode stage's hash.
 import Foundation
 import Testing
 import FrontEnd
@@ -89,6 +89,9 @@ print("ok")
         let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: metrics))) as! [String: Any]
         #expect(((m["test.accuracy"] as? Double) ?? 0) > 0.6, "\(m)")
         #expect(m["data.images"] as? Double == 36 && m["data.skipped_files"] as? Double == 3, "\(m)")
+
+        // Re-executed from scratch (decoding, random resized crops, training): bitwise the same.
+        #expect(TLC.run(["verify", "photos@latest", "--output", out]) == 0)
 
         // Again: every stage from the cache, nothing decoded, no warning.
         let again = try run(["run", file, "--output", out], out, "photos")
