@@ -40,6 +40,19 @@ import Testing
         #expect(plain.effectiveImageSize == 224 && plain.effectiveResize == 256 && !plain.strict)
     }
 
+    @Test func classesCanBeNamed() throws {
+        let named = try load("data: {dataset: folder:photos, classes: [emu, 0]}\nbackbone: {arch: mlp}\n", layout: threeClasses).get()
+        #expect(named.base.data.classes == [2, 0] && named.base.data.classCount == 2)
+        let typo = try errors("data: {dataset: folder:photos, classes: [emus, dog]}\n", layout: threeClasses)
+        #expect(typo.count == 1 && typo[0].message == "class 'emus' is not a subfolder of photos; did you mean 'emu'?", "\(typo)")
+        #expect(typo.first?.location?.line == 3)
+        let twice = try errors("data: {dataset: folder:photos, classes: [dog, 1]}\n", layout: threeClasses)
+        #expect(twice.count == 1 && twice[0].message == "class 'dog' is listed twice in data.classes", "\(twice)")
+        // Names are for image folders: elsewhere a class is an index.
+        let csv = try errors("data: {classes: [cat, dog]}\n", layout: [])
+        #expect(csv.contains { $0.message.contains("must be an integer") }, "\(csv)")
+    }
+
     @Test func aTrainAndValFolderIsTheTestSplit() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-imgscan-\(UUID().uuidString)").path
         for f in ["train/b/1.png", "train/a/2.png", "train/a/1.png", "val/a/3.png", "val/b/4.png", "val/b/sub/5.png"] {

@@ -57,7 +57,31 @@ extension SpecDecoder {
             if scan.separateTest, let n = node("data", "test_fraction") {
                 r.error("data.test_fraction applies to an image folder without a \(scan.testPart ?? "test")/ part; this one has its own test images", at: n)
             }
-            if let classes = d.classes, let items = node("data", "classes")?.sequence {
+            if let names = d.classNames, var classes = d.classes, let items = node("data", "classes")?.sequence {
+                // Names are subfolder names; each becomes its index in the sorted list.
+                var seen: [Int: Int] = [:]   // class → first position
+                for (i, item) in items.enumerated() where i < classes.count {
+                    if i < names.count, let name = names[i] {
+                        guard let index = scan.classes.firstIndex(of: name) else {
+                            let hint = suggestion(for: name, among: scan.classes).map { "; did you mean '\($0)'?" } ?? ""
+                            r.error("class '\(name)' is not a subfolder of \(path)\(hint)", at: item,
+                                    notes: hint.isEmpty ? ["classes: \(scan.classes.prefix(12).joined(separator: ", "))"] : [])
+                            continue
+                        }
+                        classes[i] = index
+                    }
+                    // Two indices alike are the decoder's to report; a name and another mention are this check's.
+                    if classes[i] >= 0, classes[i] < scan.classes.count, let first = seen[classes[i]],
+                       names[i] != nil || names[first] != nil {
+                        r.error("class '\(scan.classes[classes[i]])' is listed twice in data.classes", at: item,
+                                notes: ["first listed at \(items[first].location)"])
+                    }
+                    if seen[classes[i]] == nil { seen[classes[i]] = i }
+                }
+                spec.data.classes = classes
+                spec.data.classNames = nil
+            }
+            if let classes = spec.data.classes, let items = node("data", "classes")?.sequence {
                 for (c, item) in zip(classes, items) where c >= scan.classes.count {
                     r.error("class \(c) does not exist: \(path) has \(scan.classes.count) classes (0–\(scan.classes.count - 1): \(scan.classes.prefix(6).joined(separator: ", ")))", at: item)
                 }

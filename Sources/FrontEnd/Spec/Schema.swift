@@ -59,7 +59,7 @@ public enum SpecSchema {
         ]), "separate seeds, each defaulting to `seed`: sweep `seeds.init` to vary initialization on fixed data"),
         SchemaField("data", .object([
             SchemaField("dataset", .string(pattern: "^(fashion-mnist|csv:.+|npy:.+|folder:.+)$"), "fashion-mnist, csv:PATH, npy:PATH or folder:PATH (JPEG/PNG images, one subfolder per class)"),
-            SchemaField("classes", .oneOf([.string(enumValues: ["all"]), .array(.integer(min: 0), minItems: 2)]), "source classes to keep (remapped to 0..n-1), or all"),
+            SchemaField("classes", .oneOf([.string(enumValues: ["all"]), .array(.oneOf([.integer(min: 0), .string()]), minItems: 2)]), "source classes to keep (remapped to 0..n-1), or all; an image folder's also by subfolder name"),
             SchemaField("train_per_class", .oneOf([.string(enumValues: ["all"]), .integer(min: 1)]), "training samples per class (before the validation split)"),
             SchemaField("test_per_class", .oneOf([.string(enumValues: ["all"]), .integer(min: 1)]), "test samples per class"),
             SchemaField("validation", .number(min: 0, max: 1, exclusiveMax: true), "fraction of the training split held out for validation"),

@@ -117,6 +117,9 @@ public struct DataSpec: Hashable, Sendable {
     public var strict: Bool = false
     /// Image folders: the class names found in the folder (filled in by validation).
     public var folderClasses: [String]?
+    /// Image folders: `classes` items given by name (nil where an index was given),
+    /// resolved to indices into `folderClasses` by validation.
+    public var classNames: [String?]?
 
     public static let defaultImageSize = 224
     public var effectiveImageSize: Int { imageSize ?? Self.defaultImageSize }

@@ -136,7 +136,15 @@ public struct SpecDecoder {
             else if let items = r.sequence(n, "data.classes") {
                 var classes: [Int] = []
                 var seen: [Int: YAMLNode] = [:]
-                for item in items {
+                data.classNames = nil
+                for (position, item) in items.enumerated() {
+                    // An image folder's classes may be named (subfolder names), resolved by validation.
+                    if data.dataset.isFolder, let text = item.scalar?.text, item.scalar?.int == nil, !item.isNull {
+                        if data.classNames == nil { data.classNames = Array(repeating: nil, count: items.count) }
+                        data.classNames![position] = text
+                        classes.append(-1)
+                        continue
+                    }
                     guard let c = r.int(item, "a class index", schema: "data.classes.*") else { continue }
                     if let first = seen[c] {
                         r.error("class \(c) is listed twice in data.classes", at: item, notes: ["first listed at \(first.location)"])
