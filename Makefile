@@ -1,7 +1,7 @@
 # tlc — the two commands: `make run` and `make test` (Debian, as root).
 SHELL := /bin/bash
 # What tlc needs to build and run.
-APT_PACKAGES := libopenblas-dev libyaml-dev zlib1g-dev pkg-config dataset-fashion-mnist
+APT_PACKAGES := libopenblas-dev libyaml-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev pkg-config dataset-fashion-mnist
 # What only the tests need: chromium renders report.html headless to check it in a real browser;
 # slurm-wlm and munge run a sweep through a real single-node Slurm.
 TEST_APT_PACKAGES := chromium slurm-wlm munge

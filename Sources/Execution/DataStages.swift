@@ -32,9 +32,9 @@ public final class DataSourceCache: @unchecked Sendable {
 }
 
 enum DataStages {
-    static func load(_ w: DataLoadWork, context: StageContext) throws -> StageOutput {
+    static func load(_ w: DataLoadWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
         let root = SeededGenerator(seed: UInt64(w.seed)).split(label: "data")
-        let (train, test) = try selected(w, context: context)
+        let (train, test) = try selected(w, inputs: inputs, context: context)
         // Indices into the class-selected splits: what the cache stores.
         var trainIndices = Array(0..<train.count), testIndices = Array(0..<test.count)
         if let n = w.trainPerClass { trainIndices = try train.indicesLimitingPerClass(n, rng: root.split(label: "train-limit")) }
@@ -55,16 +55,46 @@ enum DataStages {
 
     static func normalize(_ w: NormalizeWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
         guard case .data(let train, let validation, let test, _) = try inputs(0) else { throw context.wrongInput() }
+        if w.kind == .checkpoint {
+            let n: Normalization
+            if let file = w.checkpoint {
+                n = try checkpointNormalization(file, context: context)
+            } else {
+                guard inputs.count > 1, case .normalized(_, _, _, let upstream) = try inputs(1) else { throw context.wrongInput() }
+                n = upstream
+            }
+            guard n.kind == .none || n.shift.count == train.sampleShape.channels else {
+                throw context.failure("the backbone's normalization has \(n.shift.count) channel(s), the data \(train.sampleShape.channels)")
+            }
+            return try applied(n, train: train, validation: validation, test: test)
+        }
+        if w.kind == .imagenet {
+            guard train.sampleShape.channels == 3 else { throw context.failure("ImageNet normalization needs RGB images (3 channels), not \(train.sampleShape)") }
+            return try applied(.imagenet, train: train, validation: validation, test: test)
+        }
         let n = try Normalization.fit(kind(w), global: w.per == .global, on: train)
         return try applied(n, train: train, validation: validation, test: test)
     }
 
     static func kind(_ w: NormalizeWork) -> Normalization.Kind {
         switch w.kind {
-        case .standardize: .standardize
+        case .standardize, .imagenet, .checkpoint: .standardize
         case .minMax: .minMax
         case .none: .none
         }
+    }
+
+    /// A tlc checkpoint's `tlc.normalization` metadata: `KIND shift=[…] scale=[…]`.
+    static func checkpointNormalization(_ file: FileReference, context: StageContext) throws -> Normalization {
+        guard let data = FileManager.default.contents(atPath: file.path) else { throw context.failure("cannot read \(file.path)") }
+        guard StageHashing.sha256(data) == file.sha256 else {
+            throw context.failure("\(file.path) changed since the plan was made (its SHA-256 differs); run the experiment again to re-plan")
+        }
+        let text = (try? SafeTensors.read(file.path))?.metadata["tlc.normalization"]
+        guard let text, let n = Normalization(metadata: text) else {
+            throw context.failure("\(file.path) stores no readable normalization statistics (tlc.normalization metadata)")
+        }
+        return n
     }
 
     static func applied(_ n: Normalization, train: Dataset, validation: Dataset, test: Dataset) throws -> StageOutput {
@@ -73,14 +103,14 @@ enum DataStages {
     }
 
     /// The data a stored selection describes.
-    static func materializeSelection(_ s: DataSelection, work: DataLoadWork, context: StageContext) throws -> StageOutput {
-        let (train, test) = try selected(work, context: context)
+    static func materializeSelection(_ s: DataSelection, work: DataLoadWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
+        let (train, test) = try selected(work, inputs: inputs, context: context)
         return try materialize(s, train: train, test: test)
     }
 
     /// The source's training and test splits, reduced to `classes` (remapped) when given.
-    private static func selected(_ w: DataLoadWork, context: StageContext) throws -> (train: Dataset, test: Dataset) {
-        let (train, test) = try raw(w, context: context)
+    private static func selected(_ w: DataLoadWork, inputs: StageInputs, context: StageContext) throws -> (train: Dataset, test: Dataset) {
+        let (train, test) = try raw(w, inputs: inputs, context: context)
         guard let classes = w.classes else { return (train, test) }
         return (try train.selectingClasses(classes), try test.selectingClasses(classes))
     }
@@ -94,7 +124,8 @@ enum DataStages {
 
     /// The data source's training and test splits: Fashion-MNIST's own, or a user's
     /// csv/npy data with its separate test set or a seeded stratified hold-out.
-    private static func raw(_ w: DataLoadWork, context: StageContext) throws -> (train: Dataset, test: Dataset) {
+    private static func raw(_ w: DataLoadWork, inputs: StageInputs, context: StageContext) throws -> (train: Dataset, test: Dataset) {
+        if case .images = w.source { return try images(w, inputs: inputs, context: context) }
         let key: String
         if case .fashionMNIST = w.source { key = "fashion-mnist" } else {
             key = (w.source.files + (w.testSource?.files ?? [])).map { "\($0.path)@\($0.sha256)" }.joined(separator: "|")
@@ -129,6 +160,20 @@ enum DataStages {
         }
     }
 
+    /// An image folder's training and test parts: its own `val/`/`test/` part, or a
+    /// seeded stratified hold-out of `testFraction` (as for csv/npy data).
+    private static func images(_ w: DataLoadWork, inputs: StageInputs, context: StageContext) throws -> (train: Dataset, test: Dataset) {
+        guard case .images(let decoded) = try inputs(0) else { throw context.wrongInput() }
+        let all = Array(0..<decoded.count)
+        if decoded.test.contains(true) || w.testFraction == 0 {
+            return (try decoded.dataset(all.filter { !decoded.test[$0] }), try decoded.dataset(all.filter { decoded.test[$0] }))
+        }
+        let labels = try Dataset(sampleShape: .flat(0), features: [], labels: decoded.labels, classNames: decoded.classes)
+        let rng = SeededGenerator(seed: UInt64(w.seed)).split(label: "data").split(label: "test-split")
+        let (train, test) = try labels.indicesStratifiedSplit(validationFraction: w.testFraction, rng: rng)
+        return (try decoded.dataset(train), try decoded.dataset(test))
+    }
+
     /// Reads a csv file or an npy pair, shaped as `shape`; the files must still be
     /// what the plan hashed.
     private static func userData(_ source: DataSource, shape: FeatureShape, context: StageContext) throws -> Dataset {
@@ -140,7 +185,7 @@ enum DataStages {
         }
         var data: Dataset
         switch source {
-        case .fashionMNIST: throw context.failure("Fashion-MNIST is not a user data file")
+        case .fashionMNIST, .images: throw context.failure("\(source) is not a user data file")
         case .csv(let f): data = try Dataset.fromCSV(f.path, sampleShape: nil)
         case .npy(let x, let y): data = try Dataset.fromNPY(features: x.path, labels: y.path)
         }

@@ -1,7 +1,7 @@
 // Execution — carries out one stage: its `StageWork` (Jobs) and its dependencies'
 // outputs in, a `StageOutput` out, computed with the engine. It never sees a spec,
 // a plan or the planner: every decision is already in the work value. One file
-// per stage family (DataStages, ModelStages, TrainingStages, CompressionStages,
+// per stage family (ImageStages, DataStages, ModelStages, TrainingStages, CompressionStages,
 // EnsembleStages); StageStorage writes outputs into cache entries and reads them
 // back. The runtime decides when a stage runs and where its output is kept.
 import Engine
@@ -10,6 +10,8 @@ import Jobs
 
 /// What a finished stage hands to the stages after it.
 public enum StageOutput {
+    /// An image folder, decoded and resized once (a data.decode stage).
+    case images(DecodedImages)
     case data(train: Dataset, validation: Dataset, test: Dataset, selection: DataSelection)
     case normalized(train: Dataset, validation: Dataset, test: Dataset, normalization: Normalization)
     case model(Network)
@@ -82,7 +84,8 @@ public enum StageExecutor {
     /// Computes a stage's output from its work and its dependencies' outputs.
     public static func execute(_ work: StageWork, inputs: StageInputs, context: StageContext) throws -> StageOutput {
         switch work {
-        case .dataLoad(let w): try DataStages.load(w, context: context)
+        case .dataDecode(let w): try ImageStages.decode(w, context: context)
+        case .dataLoad(let w): try DataStages.load(w, inputs: inputs, context: context)
         case .dataNormalize(let w): try DataStages.normalize(w, inputs: inputs, context: context)
         case .modelInit(let w): try ModelStages.initialize(w, inputs: inputs, context: context)
         case .features(let w): try ModelStages.features(w, inputs: inputs, context: context)

@@ -1,6 +1,6 @@
 // StageStorage — how each stage kind's output is written into a cache entry
 // folder and read back. Small and exact: a data split is stored as indices, not
-// images; networks as safetensors with their architecture beside them; histories
+// images (an image folder's preprocessed images are stored once, by data.decode); networks as safetensors with their architecture beside them; histories
 // and evaluations as JSON.
 import Engine
 import Foundation
@@ -55,6 +55,8 @@ public enum StageStorage {
             try encoder.encode(network.architecture).write(to: URL(fileURLWithPath: path("architecture.json")))
         }
         switch output {
+        case .images(let images):
+            try ImageStorage.save(images, to: dir)
         case .data(_, _, _, let selection):
             try encoder.encode(selection).write(to: URL(fileURLWithPath: path("selection.json")))
         case .normalized(_, _, _, let normalization):
@@ -164,8 +166,11 @@ public enum StageStorage {
         }
         do {
             switch work {
+            case .dataDecode:
+                return .images(try ImageStorage.load(from: dir))
             case .dataLoad(let w):
-                return try DataStages.materializeSelection(try decoder.decode(DataSelection.self, from: read("selection.json")), work: w, context: context)
+                return try DataStages.materializeSelection(try decoder.decode(DataSelection.self, from: read("selection.json")), work: w,
+                                                           inputs: inputs, context: context)
             case .dataNormalize:
                 guard case .data(let train, let validation, let test, _) = try inputs(0) else { throw CacheError.corrupt(dir) }
                 return try DataStages.applied(try decoder.decode(Normalization.self, from: read("normalization.json")),

@@ -170,7 +170,8 @@ enum TrainingStages {
                               groups: t.groups.map { GroupRule(match: [$0.match], learningRate: $0.learningRate.map(Float.init),
                                                                 weightDecay: $0.weightDecay.map(Float.init)) },
                               schedule: schedule, clipNorm: t.clipNorm.map(Float.init), labelSmoothing: Float(t.labelSmoothing),
-                              augmentation: Augmentation(cropPadding: t.randomCrop, horizontalFlip: t.horizontalFlip),
+                              augmentation: Augmentation(cropPadding: t.randomCrop, horizontalFlip: t.horizontalFlip,
+                                                          randomResizedCrop: t.randomResizedCrop == true ? RandomResizedCrop() : nil),
                               earlyStopping: early, seed: SeededGenerator(seed: UInt64(t.seed)).split(label: "train").key)
     }
 }

@@ -6,6 +6,8 @@
 /// One unit of work: a pure function of its work value and its dependencies' outputs.
 public struct Stage: Codable, Hashable, Sendable, CustomStringConvertible {
     public enum Kind: String, Codable, Hashable, Sendable, CaseIterable {
+        /// Decode and resize an image folder once (its output is the preprocessed images).
+        case dataDecode = "data.decode"
         case dataLoad = "data.load"
         case dataNormalize = "data.normalize"
         case modelInit = "model.init"

@@ -7,6 +7,7 @@ import ModelZoo
 
 /// Indirect: a work value lives once on the heap, so stages and plans copy a pointer.
 public indirect enum StageWork: Hashable, Sendable {
+    case dataDecode(ImageDecodeWork)
     case dataLoad(DataLoadWork)
     case dataNormalize(NormalizeWork)
     case modelInit(ModelInitWork)
@@ -24,6 +25,7 @@ public indirect enum StageWork: Hashable, Sendable {
 
     public var kind: Stage.Kind {
         switch self {
+        case .dataDecode: .dataDecode
         case .dataLoad: .dataLoad
         case .dataNormalize: .dataNormalize
         case .modelInit: .modelInit
@@ -49,6 +51,7 @@ public indirect enum StageWork: Hashable, Sendable {
 
     func encodePayload(to encoder: any Encoder) throws {
         switch self {
+        case .dataDecode(let w): try w.encode(to: encoder)
         case .dataLoad(let w): try w.encode(to: encoder)
         case .dataNormalize(let w): try w.encode(to: encoder)
         case .modelInit(let w): try w.encode(to: encoder)
@@ -68,6 +71,7 @@ public indirect enum StageWork: Hashable, Sendable {
 
     static func decode(_ kind: Stage.Kind, from decoder: any Decoder) throws -> StageWork {
         switch kind {
+        case .dataDecode: .dataDecode(try ImageDecodeWork(from: decoder))
         case .dataLoad: .dataLoad(try DataLoadWork(from: decoder))
         case .dataNormalize: .dataNormalize(try NormalizeWork(from: decoder))
         case .modelInit: .modelInit(try ModelInitWork(from: decoder))
@@ -104,13 +108,48 @@ public enum DataSource: Codable, Hashable, Sendable {
     case csv(FileReference)
     /// x.npy (features) and y.npy (labels).
     case npy(features: FileReference, labels: FileReference)
+    /// An image folder's preprocessed images: the output of the data.load stage's
+    /// first dependency, a data.decode stage (`files` images before broken ones are skipped).
+    case images(files: Int)
 
     public var files: [FileReference] {
         switch self {
-        case .fashionMNIST: []
+        case .fashionMNIST, .images: []
         case .csv(let f): [f]
         case .npy(let x, let y): [x, y]
         }
+    }
+}
+
+/// `data.decode`: decode every image of an image folder once, resize its shorter side
+/// to `resize` (PIL's antialiased bilinear) and center-crop it to `size`×`size`; broken
+/// files are skipped with a warning (or fail the stage when `strict`).
+/// Deps: none. Output: the preprocessed 8-bit images with their labels (cached).
+public struct ImageDecodeWork: Codable, Hashable, Sendable {
+    public struct Image: Codable, Hashable, Sendable {
+        /// Absolute path and the SHA-256 of its contents when planned.
+        public var file: FileReference
+        /// Index into `classes`.
+        public var label: Int
+        /// In the folder's `val/` or `test/` part (false: `train/`, or no such parts).
+        public var test: Bool
+        public init(file: FileReference, label: Int, test: Bool) { self.file = file; self.label = label; self.test = test }
+    }
+    /// Class names (sorted subfolder names, as torchvision's ImageFolder numbers them).
+    public var classes: [String]
+    /// Every file, in the order the folder lists them (class, then name).
+    public var images: [Image]
+    /// The folder has separate training and test parts.
+    public var separateTest: Bool
+    /// The shorter side is resized to this, then the center `size`×`size` kept.
+    public var resize: Int
+    public var size: Int
+    /// A broken file fails the stage instead of being skipped.
+    public var strict: Bool
+
+    public init(classes: [String], images: [Image], separateTest: Bool, resize: Int, size: Int, strict: Bool) {
+        self.classes = classes; self.images = images; self.separateTest = separateTest
+        self.resize = resize; self.size = size; self.strict = strict
     }
 }
 
@@ -142,14 +181,24 @@ public struct DataLoadWork: Codable, Hashable, Sendable {
 }
 
 /// `data.normalize`: fit statistics on the training split, apply to every split.
-/// Deps: [data.load].
+/// Deps: [data.load], and for `checkpoint` statistics of an upstream experiment its data.normalize.
 public struct NormalizeWork: Codable, Hashable, Sendable {
-    public enum Kind: String, Codable, Hashable, Sendable { case standardize, minMax = "min_max", none }
+    public enum Kind: String, Codable, Hashable, Sendable {
+        case standardize, minMax = "min_max", none
+        /// torchvision's ImageNet mean and std, fitted on nothing.
+        case imagenet
+        /// The pretrained backbone's own statistics: the upstream experiment's
+        /// data.normalize (the stage's second dependency), or `checkpoint`'s metadata.
+        case checkpoint
+    }
     /// Statistics per channel, or one for all channels.
     public enum Scope: String, Codable, Hashable, Sendable { case channel, global }
     public var kind: Kind
     public var per: Scope
-    public init(kind: Kind, per: Scope) { self.kind = kind; self.per = per }
+    /// `checkpoint` statistics from a weights file's `tlc.normalization` metadata
+    /// (nil otherwise, and then not encoded: other kinds hash as before).
+    public var checkpoint: FileReference?
+    public init(kind: Kind, per: Scope, checkpoint: FileReference? = nil) { self.kind = kind; self.per = per; self.checkpoint = checkpoint }
 }
 
 // MARK: models
@@ -253,6 +302,9 @@ public struct TrainingSettings: Codable, Hashable, Sendable {
     /// Pad-and-crop pixels (0: off) and random horizontal flips of training images.
     public var randomCrop: Int
     public var horizontalFlip: Bool
+    /// torchvision's RandomResizedCrop(scale 0.08–1, ratio 3/4–4/3) of training images;
+    /// nil when off (and then not encoded, so hashes without it are unchanged).
+    public var randomResizedCrop: Bool?
     public var earlyStopping: EarlyStopping?
     /// Seeds shuffling, augmentation and dropout.
     public var seed: Int

@@ -98,6 +98,12 @@ public enum MemoryEstimate {
             let input = deps.first.flatMap { model[$0] }
             samples[i] = deps.map { samples[$0] }.max() ?? 0
             switch stage.work {
+            case .dataDecode(let w):
+                // The preprocessed bytes are kept; a few full-size images (a 12-megapixel
+                // photo on each of up to four threads) are decoded at a time.
+                retained[i] = Double(w.images.count * w.size * w.size * 3)
+                working[i] = 4 * 4000 * 3000 * 3
+                samples[i] = Double(w.images.count)
             case .dataLoad(let w):
                 let perSample = Double(w.inputShape.count) * 4
                 let source = Double(sourceSamples(w))

@@ -45,6 +45,8 @@ public struct PlanBuilder {
         /// Upstream stages by the spec slices they read, so sweep points that share
         /// them skip building, encoding and hashing them again.
         var dataChains: [DataKey: (load: String, norm: String)] = [:]
+        /// Image folders' data.decode stages (shared by every data chain reading them).
+        var decodeStages: [DecodeKey: (id: String, files: Int)] = [:]
         var architectures: [ArchitectureKey: (architecture: Architecture, summary: ArchitectureSummary)] = [:]
         var weights: [WeightsKey: (deps: [String], work: WeightsWork)] = [:]
         var models: [ModelKey: String] = [:]
@@ -327,6 +329,7 @@ public struct PlanBuilder {
         func count(_ source: DataSource) -> Int {
             switch source {
             case .fashionMNIST: 70_000
+            case .images(let files): files
             case .csv(let f): DataFileShape.csvSamples(f.path) ?? 0
             case .npy(let features, _): DataFileShape.npySamples(features.path) ?? 0
             }

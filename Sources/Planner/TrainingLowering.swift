@@ -100,7 +100,7 @@ extension PlanBuilder {
         case .cosine: .cosine(warmupEpochs: s.warmupEpochs, minFactor: s.minLRFraction)
         case .onecycle: .oneCycle(pctStart: s.pctStart, divFactor: s.maxLRFactor, finalDivFactor: 1e4)
         }
-        return TrainingSettings(
+        var settings = TrainingSettings(
             epochs: spec.training.epochs, batchSize: spec.training.batchSize, optimizer: optimizer, learningRate: o.lr,
             weightDecay: o.weightDecay,
             groups: o.groups.keys.sorted().map { GroupSettings(match: $0, learningRate: o.groups[$0]!.lr, weightDecay: o.groups[$0]!.weightDecay) },
@@ -108,6 +108,8 @@ extension PlanBuilder {
             randomCrop: spec.data.augment.randomCrop, horizontalFlip: spec.data.augment.horizontalFlip,
             earlyStopping: spec.training.earlyStopping.map { .init(metric: $0.metric == "val.loss" ? "val.loss" : "val.accuracy", patience: $0.patience) },
             seed: spec.shuffleSeed, scheduleEpochs: spec.training.budget)
+        if spec.data.augment.randomResizedCrop { settings.randomResizedCrop = true }
+        return settings
     }
 
     /// Train stages that differ only in their epochs (and so can continue each other).

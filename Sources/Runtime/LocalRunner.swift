@@ -304,6 +304,13 @@ public enum LocalRunner {
             "time.train_seconds": seconds,
         ]
         metrics["model.frozen_params"] = metrics["model.params"]! - metrics["model.trainable_params"]!
+        // An image folder: the images used and the files skipped as broken.
+        if let normID = executor.stage(evalID)?.deps.dropFirst().first, let loadID = executor.stage(normID)?.deps.first,
+           let decodeID = executor.stage(loadID)?.deps.first, executor.stage(decodeID)?.kind == .dataDecode,
+           let summary = executor.decodedSummary(decodeID) {
+            metrics["data.images"] = Double(summary.images)
+            metrics["data.skipped_files"] = Double(summary.skipped.count)
+        }
         // Top-5 accuracy says something only with more than five classes.
         if report.classes.count > 5 { metrics["test.top5"] = test.topKAccuracy }
         if let trainStage = executor.stage(point.modelStage), case .train(let work) = trainStage.work, work.featureCut != nil,

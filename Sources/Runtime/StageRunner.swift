@@ -157,6 +157,13 @@ final class StageRunner: @unchecked Sendable {
         return n
     }
 
+    /// A data.decode stage's image count and skipped files, without loading the images.
+    func decodedSummary(_ id: String) -> (images: Int, skipped: [DecodedImages.Skipped])? {
+        if case .images(let d)? = locked({ outputTable[id] }) { return (d.count, d.skipped) }
+        if let dir = entry(id) { return try? ImageStorage.summary(from: dir) }
+        return nil
+    }
+
     /// The cache entry folder of a finished stage, if it has one.
     func entry(_ id: String) -> String? {
         guard let cache = policy.cache, let stage = stage(id), cache.isComplete(stage.hash) else { return nil }

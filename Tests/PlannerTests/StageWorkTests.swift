@@ -43,8 +43,27 @@ import Testing
         return try PlanBuilder().plan(try ExperimentLoader().load(path: dir + "/dst.yaml"))
     }
 
+    /// An image folder's plan (data.decode); its files need not be images to be planned.
+    static func imageFolder() throws -> Plan {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-work-\(UUID().uuidString)").path
+        for (c, file) in [("a", "1.png"), ("a", "2.jpg"), ("b", "1.png")] {
+            try FileManager.default.createDirectory(atPath: "\(dir)/photos/\(c)", withIntermediateDirectories: true)
+            try Data("\(c)\(file)".utf8).write(to: URL(fileURLWithPath: "\(dir)/photos/\(c)/\(file)"))
+        }
+        try """
+            tlc: 1
+            name: img
+            data: {dataset: folder:photos, image_size: 16, resize: 20, augment: {random_resized_crop: true}}
+            normalization: {kind: imagenet}
+            backbone: {arch: mlp, options: {widths: [8]}}
+            training: {epochs: 1}
+
+            """.write(toFile: dir + "/img.yaml", atomically: true, encoding: .utf8)
+        return try PlanBuilder().plan(try ExperimentLoader().load(path: dir + "/img.yaml"))
+    }
+
     @Test func thePlanHasEveryStageKind() throws {
-        let kinds = Set(try Self.everyKind().stages.map(\.kind))
+        let kinds = Set(try Self.everyKind().stages.map(\.kind) + Self.imageFolder().stages.map(\.kind))
         #expect(kinds == Set(Stage.Kind.allCases), "missing: \(Set(Stage.Kind.allCases).subtracting(kinds))")
     }
 
@@ -69,9 +88,8 @@ import Testing
     }
 
     @Test func changingAnyFieldOfAnyWorkChangesItsHash() throws {
-        let plan = try Self.everyKind()
         var changedByKind: [Stage.Kind: Int] = [:]
-        for stage in plan.stages {
+        for plan in [try Self.everyKind(), try Self.imageFolder()] { for stage in plan.stages {
             let depHashes = stage.deps.map { d in plan.stage(d)!.hash }
             #expect(try StageHashing.hash(stage.work, dependencies: depHashes) == stage.hash)
             let json = try JSONDecoder().decode(JSONValue.self, from: Data(StageHashing.canonicalJSON(stage.work)))
@@ -86,7 +104,7 @@ import Testing
             if !depHashes.isEmpty {
                 #expect(try StageHashing.hash(stage.work, dependencies: depHashes.reversed() + ["0"]) != stage.hash)
             }
-        }
+        } }
         // Every kind had fields to change (a report's included), and each change counted.
         for kind in Stage.Kind.allCases { #expect((changedByKind[kind] ?? 0) > 0, "\(kind.rawValue) has no field that changes its hash") }
     }

@@ -1,6 +1,6 @@
 // Preprocessing — normalization fit on the training split only (standardization
 // or min-max, per channel or over all channels; none), saved as plain numbers with the model, and seeded
-// augmentations (random crop with zero padding, horizontal flip) applied to batches.
+// augmentations (random crop with zero padding, random resized crop, horizontal flip) applied to batches.
 
 import ModelZoo
 
@@ -15,6 +15,8 @@ public struct Normalization: Hashable, Sendable, Codable {
 
     /// The identity.
     public static let identity = Normalization(kind: .none, shift: [], scale: [])
+    /// torchvision's ImageNet statistics (`Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])`).
+    public static let imagenet = Normalization(kind: .standardize, shift: [0.485, 0.456, 0.406], scale: [0.229, 0.224, 0.225])
 
     /// Fits on `data` (the training split): mean/std, or min/(max-min), per channel —
     /// or, with `global`, one pair over every channel (stored once per channel).
@@ -75,10 +77,12 @@ public struct Augmentation: Hashable, Sendable {
     public var cropPadding: Int
     /// Flip horizontally with probability 1/2.
     public var horizontalFlip: Bool
-    public init(cropPadding: Int = 0, horizontalFlip: Bool = false) {
-        self.cropPadding = cropPadding; self.horizontalFlip = horizontalFlip
+    /// torchvision's RandomResizedCrop back to the sample's size, before the flip (nil = off).
+    public var randomResizedCrop: RandomResizedCrop?
+    public init(cropPadding: Int = 0, horizontalFlip: Bool = false, randomResizedCrop: RandomResizedCrop? = nil) {
+        self.cropPadding = cropPadding; self.horizontalFlip = horizontalFlip; self.randomResizedCrop = randomResizedCrop
     }
-    public var isIdentity: Bool { cropPadding == 0 && !horizontalFlip }
+    public var isIdentity: Bool { cropPadding == 0 && !horizontalFlip && randomResizedCrop == nil }
 
     /// Augments `x` (`[N, C, H, W]`) in place, drawing from `rng`.
     public func apply(to x: Tensor, rng: inout SeededGenerator) throws {
@@ -88,6 +92,9 @@ public struct Augmentation: Hashable, Sendable {
         var tmp = [Float](repeating: 0, count: c * h * w)
         for s in 0..<n {
             let base = x.pointer + s * c * h * w
+            if let rrc = randomResizedCrop {
+                tmp.withUnsafeMutableBufferPointer { t in rrc.apply(base, channels: c, height: h, width: w, scratch: t.baseAddress!, rng: &rng) }
+            }
             let dy = p > 0 ? rng.nextInt(below: 2 * p + 1) - p : 0
             let dx = p > 0 ? rng.nextInt(below: 2 * p + 1) - p : 0
             let flip = horizontalFlip && rng.next() & 1 == 1
@@ -119,6 +126,23 @@ extension Normalization {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         return String(decoding: (try? enc.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    /// Reads a checkpoint's `tlc.normalization` text, `KIND shift=[a, b] scale=[c, d]`
+    /// (nil when it is not that).
+    public init?(metadata text: String) {
+        let parts = text.components(separatedBy: " shift=")
+        guard parts.count == 2, let kind = Kind(rawValue: parts[0]) else { return nil }
+        let rest = parts[1].components(separatedBy: " scale=")
+        func floats(_ s: String) -> [Float]? {
+            let inner = s.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+            if inner.isEmpty { return [] }
+            let values = inner.components(separatedBy: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+            return values.contains(nil) ? nil : values.compactMap { $0 }
+        }
+        guard rest.count == 2, let shift = floats(rest[0]), let scale = floats(rest[1]), shift.count == scale.count,
+              scale.allSatisfy({ $0.isFinite && $0 != 0 }), shift.allSatisfy(\.isFinite) else { return nil }
+        self.init(kind: kind, shift: shift, scale: scale)
     }
 
     /// Reads the JSON written by ``json``.

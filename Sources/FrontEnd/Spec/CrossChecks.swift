@@ -49,10 +49,14 @@ extension SpecDecoder {
                             notes: ["npy:FOLDER names a folder with x.npy (features, N×F, N×H×W or N×C×H×W) and y.npy (labels, N)"])
                 }
                 if complete { checkWidth(DataFileShape.npyFeatures((full as NSString).appendingPathComponent("x.npy")), "npy data '\(path)/x.npy'", at: at) }
-            case .fashionMNIST: break
+            case .fashionMNIST, .folder: break
             }
         }
+        checkImageFolder(&spec, node: { node($0, $1) }, anchor: anchor, r)
+        checkCheckpointNormalization(spec, node: { node($0, $1) }, r)
         switch spec.data.dataset {
+        case .folder:
+            break
         case .csv, .npy:
             let at = node("data", "dataset") ?? anchor
             checkSource(spec.data.dataset, at: at)
@@ -65,6 +69,9 @@ extension SpecDecoder {
                 r.error("data.test_fraction applies only without data.test_dataset (the test set is given)", at: n)
             }
         case .fashionMNIST:
+            if spec.normalization.kind == .imagenet, let n = node("normalization", "kind") {
+                r.error("normalization.kind imagenet is for RGB images (image folders); fashion-mnist is grayscale", at: n)
+            }
             for key in ["test_dataset", "test_fraction"] {
                 if let n = node("data", key) { r.error("data.\(key) applies to csv and npy data; fashion-mnist has its own test split", at: n) }
             }

@@ -64,14 +64,18 @@ public enum DatasetSource: Hashable, Sendable {
     case fashionMNIST
     case csv(path: String)
     case npy(path: String)
+    /// A folder of JPEG/PNG images, one subfolder per class (torchvision's ImageFolder).
+    case folder(path: String)
 
     public var text: String {
         switch self {
         case .fashionMNIST: "fashion-mnist"
         case .csv(let p): "csv:\(p)"
         case .npy(let p): "npy:\(p)"
+        case .folder(let p): "folder:\(p)"
         }
     }
+    public var isFolder: Bool { if case .folder = self { true } else { false } }
     /// Number of classes the source has, when known before loading.
     public var knownClassCount: Int? { self == .fashionMNIST ? 10 : nil }
     public static let fashionMNISTClassNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -82,8 +86,13 @@ public struct AugmentSpec: Hashable, Sendable {
     /// Random crop after zero padding by this many pixels (0 = off).
     public var randomCrop: Int = 0
     public var horizontalFlip: Bool = false
-    public var isEnabled: Bool { randomCrop > 0 || horizontalFlip }
-    public var specValue: SpecValue { .object([("random_crop", .int(randomCrop)), ("horizontal_flip", .bool(horizontalFlip))]) }
+    /// torchvision's RandomResizedCrop (scale 0.08–1, ratio 3/4–4/3) back to the input size.
+    public var randomResizedCrop: Bool = false
+    public var isEnabled: Bool { randomCrop > 0 || horizontalFlip || randomResizedCrop }
+    public var specValue: SpecValue {
+        .object([("random_crop", .int(randomCrop)), ("horizontal_flip", .bool(horizontalFlip)),
+                 ("random_resized_crop", randomResizedCrop ? .bool(true) : nil)])
+    }
 }
 
 public struct DataSpec: Hashable, Sendable {
@@ -100,8 +109,24 @@ public struct DataSpec: Hashable, Sendable {
     /// csv/npy data: a separate test set; without one, `testFraction` of the data is held out.
     public var testDataset: DatasetSource?
     public var testFraction: Double = 0.2
+    /// Image folders: the side of the square input (center crop, or random resized crop).
+    public var imageSize: Int?
+    /// Image folders: the shorter side is resized to this before cropping (default image_size · 8/7).
+    public var resize: Int?
+    /// Image folders: a broken file is an error instead of a skipped file with a warning.
+    public var strict: Bool = false
+    /// Image folders: the class names found in the folder (filled in by validation).
+    public var folderClasses: [String]?
+    /// Image folders: `classes` items given by name (nil where an index was given),
+    /// resolved to indices into `folderClasses` by validation.
+    public var classNames: [String?]?
 
-    public var classCount: Int? { classes?.count ?? dataset.knownClassCount }
+    public static let defaultImageSize = 224
+    public var effectiveImageSize: Int { imageSize ?? Self.defaultImageSize }
+    /// torchvision's 256-for-224 ratio, rounded.
+    public var effectiveResize: Int { resize ?? Int((Double(effectiveImageSize) * 256 / 224).rounded()) }
+
+    public var classCount: Int? { classes?.count ?? dataset.knownClassCount ?? folderClasses?.count }
 
     public var specValue: SpecValue {
         .object([
@@ -114,6 +139,9 @@ public struct DataSpec: Hashable, Sendable {
             ("input_shape", .list([.int(inputShape.channels), .int(inputShape.height), .int(inputShape.width)])),
             ("test_dataset", testDataset.map { .string($0.text) }),
             ("test_fraction", dataset == .fashionMNIST || testDataset != nil ? nil : .double(testFraction)),
+            ("image_size", dataset.isFolder ? .int(effectiveImageSize) : nil),
+            ("resize", dataset.isFolder ? .int(effectiveResize) : nil),
+            ("strict", dataset.isFolder ? .bool(strict) : nil),
         ])
     }
 }
@@ -121,7 +149,10 @@ public struct DataSpec: Hashable, Sendable {
 // MARK: normalization
 
 public struct NormalizationSpec: Hashable, Sendable {
-    public enum Kind: String, CaseIterable, Sendable { case standardize, minmax, none }
+    /// `imagenet`: torchvision's ImageNet mean and std per RGB channel, fitted on nothing;
+    /// `checkpoint`: the statistics the pretrained backbone was trained with (its
+    /// experiment's, or a tlc checkpoint's `tlc.normalization` metadata).
+    public enum Kind: String, CaseIterable, Sendable { case standardize, minmax, none, imagenet, checkpoint }
     public enum Per: String, CaseIterable, Sendable { case channel, global }
     public var kind: Kind = .standardize
     public var per: Per = .channel

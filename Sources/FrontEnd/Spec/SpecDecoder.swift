@@ -119,9 +119,10 @@ public struct SpecDecoder {
             if text == "fashion-mnist" { data.dataset = .fashionMNIST }
             else if text.hasPrefix("csv:"), text.count > 4 { data.dataset = .csv(path: String(text.dropFirst(4))) }
             else if text.hasPrefix("npy:"), text.count > 4 { data.dataset = .npy(path: String(text.dropFirst(4))) }
+            else if text.hasPrefix("folder:"), text.count > 7 { data.dataset = .folder(path: String(text.dropFirst(7))) }
             else {
                 let hint = suggestion(for: text, among: ["fashion-mnist"]).map { "; did you mean '\($0)'?" } ?? ""
-                r.error("unknown data.dataset '\(text)'\(hint)", at: n, notes: hint.isEmpty ? ["expected fashion-mnist, csv:PATH or npy:FOLDER"] : [])
+                r.error("unknown data.dataset '\(text)'\(hint)", at: n, notes: hint.isEmpty ? ["expected fashion-mnist, csv:PATH, npy:FOLDER or folder:PATH (an image folder)"] : [])
             }
         }
         if let n = m["test_dataset"], let text = r.string(n, "data.test_dataset") {
@@ -135,7 +136,15 @@ public struct SpecDecoder {
             else if let items = r.sequence(n, "data.classes") {
                 var classes: [Int] = []
                 var seen: [Int: YAMLNode] = [:]
-                for item in items {
+                data.classNames = nil
+                for (position, item) in items.enumerated() {
+                    // An image folder's classes may be named (subfolder names), resolved by validation.
+                    if data.dataset.isFolder, let text = item.scalar?.text, item.scalar?.int == nil, !item.isNull {
+                        if data.classNames == nil { data.classNames = Array(repeating: nil, count: items.count) }
+                        data.classNames![position] = text
+                        classes.append(-1)
+                        continue
+                    }
                     guard let c = r.int(item, "a class index", schema: "data.classes.*") else { continue }
                     if let first = seen[c] {
                         r.error("class \(c) is listed twice in data.classes", at: item, notes: ["first listed at \(first.location)"])
@@ -158,11 +167,19 @@ public struct SpecDecoder {
         if let n = m["augment"], let a = r.mapping(n, "data.augment", known: SpecSchema.keys(at: "data.augment")) {
             if let c = a["random_crop"], let v = r.int(c, schema: "data.augment.random_crop") { data.augment.randomCrop = v }
             if let f = a["horizontal_flip"], let v = r.bool(f, "data.augment.horizontal_flip") { data.augment.horizontalFlip = v }
+            if let f = a["random_resized_crop"], let v = r.bool(f, "data.augment.random_resized_crop") { data.augment.randomResizedCrop = v }
         }
+        if let n = m["image_size"], let v = r.int(n, schema: "data.image_size") { data.imageSize = v }
+        if let n = m["resize"], let v = r.int(n, schema: "data.resize") { data.resize = v }
+        if let n = m["strict"], let v = r.bool(n, "data.strict") { data.strict = v }
         if let n = m["input_shape"], let items = r.sequence(n, "data.input_shape") {
             let dims = items.compactMap { r.int($0, "an input dimension", schema: "data.input_shape.*") }
             if items.count != 3 { r.error("data.input_shape is [channels, height, width]", at: n) }
             else if dims.count == 3 { data.inputShape = FeatureShape(channels: dims[0], height: dims[1], width: dims[2]) }
+        }
+        if data.dataset.isFolder {
+            // Images are decoded to RGB and cropped square.
+            data.inputShape = FeatureShape(channels: 3, height: data.effectiveImageSize, width: data.effectiveImageSize)
         }
     }
 
