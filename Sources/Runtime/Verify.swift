@@ -100,10 +100,15 @@ public enum Verify {
         let fm = FileManager.default
         let variants = Set(((try? fm.contentsOfDirectory(atPath: appendingPath(original.path, "variants"))) ?? [])
             + ((try? fm.contentsOfDirectory(atPath: appendingPath(fresh.runDir, "variants"))) ?? [])).sorted()
-        for file in ["model.safetensors"] + variants.map({ "variants/" + $0 }) {
+        // (The architectures they are built from are compared too, but are not models.)
+        let checkpoints = ["model.safetensors"] + variants.filter { $0.hasSuffix(".safetensors") }.map { "variants/" + $0 }
+        let architectures = ["architecture.json"] + variants.filter { $0.hasSuffix(".architecture.json") }.map { "variants/" + $0 }
+        for file in checkpoints + architectures {
             let before = fm.contents(atPath: appendingPath(original.path, file))
             let after = fm.contents(atPath: appendingPath(fresh.runDir, file))
-            report.comparedModels += 1
+            if file.hasSuffix(".safetensors") { report.comparedModels += 1 }
+            // Runs made before tlc recorded architectures have none to compare.
+            else if before == nil { continue }
             switch (before, after) {
             case let (a?, b?) where a != b:
                 let firstDifference = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(a.count, b.count)
