@@ -2,14 +2,16 @@
 // model exactly as the run wrote it (model.safetensors, built from the run's
 // architecture.json), the input normalization stored in its metadata, the class
 // names of its evaluation, and inputs from csv or npy files shaped as the model's
-// input. Every input is checked before anything is computed.
+// input, or image files (and folders of them) through the run's own decoding,
+// resize and center crop. Every input is checked before anything is computed.
 import Engine
 import Foundation
+import Jobs
 import ModelZoo
 
 public struct PredictionError: Error, CustomStringConvertible {
     public var description: String
-    init(_ message: String) { description = message }
+    public init(_ message: String) { description = message }
 }
 
 /// A run's trained model (or one of its variants), ready to predict.
@@ -21,6 +23,9 @@ public struct RunModel {
     public var classNames: [String]
     /// The run (or sweep point) folder it came from.
     public var path: String
+    /// The run's image preprocessing (`Resize(resize)`, `CenterCrop(size)`) when it was
+    /// trained on an image folder; nil for csv, npy or Fashion-MNIST data.
+    public var imageSizes: (resize: Int, size: Int)?
 }
 
 /// One input sample's prediction.
@@ -89,7 +94,51 @@ public enum Prediction {
             names = classes
         }
         if names.count != model.outputs { names = (0..<model.outputs).map { "class \($0)" } }
-        return RunModel(model: model, input: input, normalization: normalization, classNames: names, path: dir)
+        return RunModel(model: model, input: input, normalization: normalization, classNames: names, path: dir,
+                        imageSizes: imagePreprocessing(run))
+    }
+
+    /// The resize and crop of the image folder a run was trained on, from its plan.json
+    /// (a sweep point's is its sweep folder's).
+    static func imagePreprocessing(_ run: RunRecord) -> (resize: Int, size: Int)? {
+        let dir = run.points.first?.path ?? run.path
+        let candidates = [(dir as NSString).appendingPathComponent("plan.json"),
+                          ((dir as NSString).deletingLastPathComponent as NSString).appendingPathComponent("plan.json")]
+        guard let data = candidates.lazy.compactMap({ FileManager.default.contents(atPath: $0) }).first,
+              let plan = try? Plan.decode(data) else { return nil }
+        for stage in plan.stages { if case .dataDecode(let w) = stage.work { return (w.resize, w.size) } }
+        return nil
+    }
+
+    static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]
+
+    /// Image files, and the image files of folders (recursively, in sorted order).
+    public static func expandingFolders(_ paths: [String]) -> [String] {
+        var out: [String] = []
+        for path in paths {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else { out.append(path); continue }
+            let files = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? [])
+                .filter { imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+            out += files.map { (path as NSString).appendingPathComponent($0) }
+        }
+        return out
+    }
+
+    /// One image file through the run's own preprocessing: decoded (as PIL's
+    /// `convert("RGB")`), resized and center-cropped, scaled to [0, 1], channels first.
+    static func image(_ path: String, model: RunModel) throws -> [Float] {
+        guard let sizes = model.imageSizes else {
+            throw PredictionError("\(path): this run was not trained on an image folder; give it csv or npy samples")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw PredictionError("\(path): cannot read the file") }
+        let pixels: [UInt8]
+        do { pixels = try DecodedImages.preprocess([UInt8](data), resize: sizes.resize, size: sizes.size) }
+        catch { throw PredictionError("\(path): \(error.description)") }
+        let hw = sizes.size * sizes.size
+        var out = [Float](repeating: 0, count: 3 * hw)
+        for j in 0..<hw { for c in 0..<3 { out[c * hw + j] = Float(pixels[3 * j + c]) / 255 } }
+        return out
     }
 
     /// `standardize shift=[0.28] scale=[0.35]` (model.safetensors' `tlc.normalization`).
@@ -115,6 +164,13 @@ public enum Prediction {
     /// The samples of an input file, shaped as `shape`: an npy array `[N, …]` whose
     /// trailing size is the input's, or a csv file whose columns (but a `label`
     /// column, which is ignored) are one sample a row.
+    public static func inputs(_ path: String, model: RunModel) throws -> (features: [Float], count: Int) {
+        if imageExtensions.contains((path as NSString).pathExtension.lowercased()) {
+            return (try image(path, model: model), 1)
+        }
+        return try inputs(path, shape: model.input)
+    }
+
     public static func inputs(_ path: String, shape: FeatureShape) throws -> (features: [Float], count: Int) {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
@@ -132,7 +188,7 @@ public enum Prediction {
         case "csv":
             features = try csvRows(path, width: shape.count)
         default:
-            throw PredictionError("\(path): tlc predicts on .csv and .npy files")
+            throw PredictionError("\(path): tlc predicts on .csv and .npy files, and JPEG or PNG images for a run trained on an image folder")
         }
         guard features.allSatisfy(\.isFinite) else { throw PredictionError("\(path): holds NaN or infinite values") }
         guard !features.isEmpty else { throw PredictionError("\(path): holds no samples") }

@@ -1,20 +1,22 @@
 // `tlc predict RUN INPUT…`: a finished run's model on new samples (csv or npy
-// files shaped as its input), with its own normalization: the top classes of every
-// sample with their probabilities, as text or one JSON object.
+// files shaped as its input, or images through the run's own preprocessing), with
+// its own normalization: the top classes of every sample with their
+// probabilities, as text or one JSON object.
 import ArgumentParser
 import Foundation
 import Runtime
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Predict with a finished run's model: the top classes of every sample of csv or npy files.",
+        abstract: "Predict with a finished run's model: the top classes of every sample of csv or npy files, or of images.",
         discussion: "RUN is a run directory, a run id, NAME@latest, NAME@N or NAME/LABEL (a sweep point). An npy file holds "
             + "an array [N, …] of samples of the model's input size; a csv file holds one sample a row (a `label` column is ignored). "
             + "Samples are normalized with the statistics stored in the model's checkpoint, as in the run. "
             + "--variant predicts with one of the run's compression variants (the int8 one through its integer path, "
             + "the compressed one decoded from its Deep Compression file).")
     @Argument(help: ArgumentHelp("The run whose model predicts.", valueName: "run")) var reference: String
-    @Argument(help: ArgumentHelp("csv or npy files of samples.", valueName: "input")) var inputs: [String]
+    @Argument(help: ArgumentHelp("csv or npy files of samples; JPEG or PNG images, or folders of them, for a run trained on an image folder.",
+                                 valueName: "input")) var inputs: [String]
     @Option(help: "How many classes to list per sample.") var top = 3
     @Flag(help: "Print one JSON object on stdout.") var json = false
     @Flag(help: "Add every sample's raw logits.") var logits = false
@@ -31,7 +33,9 @@ struct Predict: ParsableCommand {
         do {
             let model = try Prediction.load(record, variant: variant)
             // Every input is read and checked before anything is predicted.
-            let read = try inputs.map { ($0, try Prediction.inputs($0, shape: model.input)) }
+            let files = Prediction.expandingFolders(inputs)
+            guard !files.isEmpty else { throw PredictionError("no images in \(inputs.joined(separator: ", "))") }
+            let read = try files.map { ($0, try Prediction.inputs($0, model: model)) }
             var all: [SamplePrediction] = []
             for (file, (features, count)) in read {
                 all += try Prediction.predict(model, features: features, count: count, file: file, top: min(top, model.classNames.count))

@@ -121,6 +121,55 @@ import TestSupport
         #expect(captured(["predict", "deep@latest", dir + "/d.csv", "--variant", "int8", "--output", dir + "/Outputs"]).code == 2)
     }
 
+    @Test func imagesGoThroughTheRunsOwnPreprocessingAsTorchvisionDoes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-predict-img-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let made = try pythonScript("import sys; sys.argv = ['', '\(dir)']\n" + ImageFolderRunTests.writer, needs: [.pillow])
+        try #require(made.status == 0, "\(made.output)")
+        try """
+            tlc: 1
+            name: pics
+            seed: 3
+            data: {dataset: folder:photos, image_size: 12, resize: 14, test_fraction: 0.25}
+            normalization: {kind: imagenet}
+            backbone: {arch: mlp, options: {widths: [16]}}
+            training: {epochs: 2, batch_size: 8}
+
+            """.write(toFile: dir + "/pics.yaml", atomically: true, encoding: .utf8)
+        let out = dir + "/Outputs"
+        #expect(TLC.run(["run", dir + "/pics.yaml", "--output", out]) == 0)
+        // A folder of images: every readable one is predicted; a broken one stops the command in words.
+        let r = captured(["predict", "pics@latest", dir + "/photos/cat", dir + "/photos/emu/00.jpg", "--json", "--logits", "--output", out])
+        try #require(r.code == 0, "\(r.out)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let predictions = try #require(object["predictions"] as? [[String: Any]])
+        #expect(object["classes"] as? [String] == ["cat", "dog", "emu"])
+        #expect(predictions.count == 13)   // 12 images of cat (notes.txt is not an image) and one emu
+        #expect(captured(["predict", "pics@latest", dir + "/photos/dog/broken.jpg", "--output", out]).code == 2)
+        // PIL and torchvision's transforms, then numpy's forward pass, give the same logits.
+        try JSONSerialization.data(withJSONObject: predictions.map { ["input": $0["input"]!, "logits": $0["logits"]!] })
+            .write(to: URL(fileURLWithPath: dir + "/tlc.json"))
+        let check = try pythonScript("""
+        import json, numpy as np, torch
+        from PIL import Image
+        from torchvision import transforms as T
+        from safetensors.numpy import load_file
+        w = load_file("\(out)/pics/latest/model.safetensors")
+        prep = T.Compose([T.Resize(14), T.CenterCrop(12), T.ToTensor(),
+                          T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+        worst = 0.0
+        for p in json.load(open("\(dir)/tlc.json")):
+            x = prep(Image.open(p["input"]).convert("RGB")).numpy().astype(np.float64).reshape(-1)
+            h = np.maximum(w["fc1.weight"].astype(np.float64) @ x + w["fc1.bias"], 0)
+            ref = w["head.output.weight"].astype(np.float64) @ h + w["head.output.bias"]
+            worst = max(worst, float(np.abs(np.array(p["logits"]) - ref).max()))
+        assert worst < 1e-4, worst
+        print("max abs difference", worst)
+        """, needs: [.torch, .torchvision, .pillow])
+        #expect(check.status == 0 && check.output.contains("max abs difference"), "\(check.output)")
+    }
+
     @Test func badInputsAreRefusedInWords() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-predict-bad-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
