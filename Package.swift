@@ -70,7 +70,7 @@ let package = Package(
         ]),
         // The command line, as a library so tests can drive it in-process.
         .target(name: "TLCCommands", dependencies: [
-            "FrontEnd", "Planner", "Jobs", "Runtime", "Reporting", "ModelZoo",
+            "FrontEnd", "Planner", "Jobs", "Execution", "Runtime", "Reporting", "ModelZoo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "tlc", dependencies: ["TLCCommands", "Engine"]),
@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Jobs", "FrontEnd", "ModelZoo"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ModelZoo", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Planner", "Jobs", "Execution", "Engine", "FrontEnd", "ModelZoo", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TLCCommands", "FrontEnd", "Planner", "Jobs", "Runtime", "Reporting", "ModelZoo", "Engine", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TLCCommands", "FrontEnd", "Planner", "Jobs", "Execution", "Runtime", "Reporting", "ModelZoo", "Engine", "TestSupport"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Runtime", "Planner", "Jobs", "FrontEnd"],
                     resources: [.copy("Fixtures")]),
     ]

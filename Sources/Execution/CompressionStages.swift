@@ -64,7 +64,8 @@ enum CompressionStages {
             return r.trainLoss.isFinite && !context.isCancelled()
         }, batchProgress: { epoch, batch, batches, l in
             afterStep?()
-            context.events?(.batch(stage: context.stage, epoch: epoch, epochs: config.epochs, batch: batch, batches: batches, loss: l))
+            context.events?(.batch(stage: context.stage, epoch: epoch, epochs: config.epochs, batch: batch, batches: batches, loss: l,
+                                   images: min(batch * config.batchSize, data.train.count), totalImages: data.train.count))
             return !context.isCancelled()
         }, loss: loss)
         if context.isCancelled() { throw context.failure("cancelled") }

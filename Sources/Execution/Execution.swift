@@ -45,7 +45,8 @@ public struct StageFailure: Error, CustomStringConvertible {
 public enum RunEvent: Sendable {
     case stageStarted(id: String, kind: String, summary: String, label: String)
     case epoch(stage: String, epoch: Int, epochs: Int, loss: Double, validationAccuracy: Double?, seconds: Double)
-    case batch(stage: String, epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double)
+    /// After each batch: `images` of the epoch's `totalImages` are done.
+    case batch(stage: String, epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double, images: Int, totalImages: Int)
     case stageFinished(id: String, seconds: Double, failed: Bool)
 }
 
@@ -109,3 +110,28 @@ public enum StageExecutor {
 
 public func fmt(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
 public func pct(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
+
+/// A time left, for people: "40 s", "3 min 10 s", "2 h 5 min".
+public func durationText(_ seconds: Double) -> String {
+    let s = max(0, Int(seconds.rounded()))
+    if s < 60 { return "\(s) s" }
+    if s < 3600 { return "\(s / 60) min \(s % 60) s" }
+    return "\(s / 3600) h \(s % 3600 / 60) min"
+}
+
+/// Progress within an epoch, logged at most every `interval` seconds: images done,
+/// images per second and the time left in the epoch (an epoch at 224×224 is long).
+final class EpochProgress: @unchecked Sendable {
+    private let interval: Double
+    private var epochStart = Date(), lastLog = Date(), epoch = 0
+    init(interval: Double = 30) { self.interval = interval }
+
+    /// The line to log after a batch, when one is due.
+    func line(epoch: Int, epochs: Int, images: Int, total: Int, now: Date = Date()) -> String? {
+        if epoch != self.epoch { self.epoch = epoch; epochStart = now; lastLog = now }
+        guard images < total, now.timeIntervalSince(lastLog) >= interval else { return nil }
+        lastLog = now
+        let rate = Double(images) / max(now.timeIntervalSince(epochStart), 1e-3)
+        return "  epoch \(epoch)/\(epochs): \(images)/\(total) images, \(Int(rate.rounded())) images/s, about \(durationText(Double(total - images) / max(rate, 1e-9))) left in this epoch"
+    }
+}

@@ -48,7 +48,8 @@ enum ImageStages {
             }
             if total > chunk {
                 let done = min(start + chunk, total), seconds = Date().timeIntervalSince(started)
-                context.log("  decoded \(done)/\(total) images, \(Int(Double(done) / max(seconds, 1e-3))) images/s")
+                let rate = Double(done) / max(seconds, 1e-3)
+                context.log("  decoded \(done)/\(total) images, \(Int(rate)) images/s" + (done < total ? ", about \(durationText(Double(total - done) / rate)) left" : ""))
             }
         }
         if skipped.count > maxWarnings {

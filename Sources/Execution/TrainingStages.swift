@@ -50,6 +50,7 @@ enum TrainingStages {
         }
         let started = Date()
         let epochs = w.training.epochs
+        let progress = EpochProgress()
         let result = try Trainer.fit(trainee, train: train, validation: validation.isEmpty ? nil : validation, config: config) { record in
             var line = "  epoch \(record.epoch)/\(epochs)  loss \(fmt(record.trainLoss))  acc \(pct(record.trainAccuracy))"
             if let v = record.validationAccuracy { line += "  val acc \(pct(v))" }
@@ -59,7 +60,10 @@ enum TrainingStages {
                                    validationAccuracy: record.validationAccuracy, seconds: record.seconds))
             return record.trainLoss.isFinite && !context.isCancelled()
         } batchProgress: { epoch, batch, batches, loss in
-            context.events?(.batch(stage: context.stage, epoch: epoch, epochs: epochs, batch: batch, batches: batches, loss: loss))
+            let images = min(batch * config.batchSize, train.count)
+            if let line = progress.line(epoch: epoch, epochs: epochs, images: images, total: train.count) { context.log(line) }
+            context.events?(.batch(stage: context.stage, epoch: epoch, epochs: epochs, batch: batch, batches: batches, loss: loss,
+                                   images: images, totalImages: train.count))
             return !context.isCancelled()
         }
         if context.isCancelled() { throw context.failure("cancelled") }

@@ -1,6 +1,7 @@
 // ProgressDisplay — what `tlc run` shows while it works. On a terminal: log lines
 // scroll above a live footer with one line per running stage (epoch, loss, ETA).
 // Otherwise (a pipe, a file, CI): plain log lines only.
+import Execution
 import Foundation
 import Runtime
 
@@ -10,6 +11,8 @@ final class ProgressDisplay: @unchecked Sendable {
     private var running: [(id: String, text: String)] = []
     private var footerLines = 0
     private var epochSeconds: [String: [Double]] = [:]
+    /// When each stage's current epoch started (its first batch).
+    private var epochStarts: [String: (epoch: Int, start: Date)] = [:]
     private var lastDraw = Date.distantPast
 
     init() { live = isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb" }
@@ -38,27 +41,34 @@ final class ProgressDisplay: @unchecked Sendable {
                 text += "  ETA \(Int(eta.rounded()))s"
                 running[i].text = text
             }
-        case .batch(let stage, let epoch, let epochs, let batch, let batches, let loss):
-            // Redraw at most ~10 times a second.
+        case .batch(let stage, let epoch, let epochs, let batch, let batches, let loss, let images, let total):
             let now = Date()
+            if batch == 1 || epochStarts[stage]?.epoch != epoch { epochStarts[stage] = (epoch, now) }
+            // Redraw at most ~10 times a second.
             guard now.timeIntervalSince(lastDraw) > 0.1 || batch == batches else { return }
             lastDraw = now
-            let times = epochSeconds[stage] ?? []
-            let perEpoch = times.isEmpty ? nil : times.reduce(0, +) / Double(times.count)
             if let i = running.firstIndex(where: { $0.id == stage }) {
                 let head = running[i].text.components(separatedBy: "  ").first ?? ""
-                var text = "\(head)  epoch \(epoch)/\(epochs)  batch \(batch)/\(batches)  loss \(String(format: "%.4f", loss))"
-                if let perEpoch {
-                    let remaining = perEpoch * (Double(epochs - epoch) + Double(batches - batch) / Double(max(batches, 1)))
-                    text += "  ETA \(Int(remaining.rounded()))s"
-                }
-                running[i].text = text
+                running[i].text = head + "  " + Self.batchText(epoch: epoch, epochs: epochs, batch: batch, batches: batches, loss: loss,
+                                                              images: images, total: total,
+                                                              seconds: now.timeIntervalSince(epochStarts[stage]!.start))
             }
         case .stageFinished(let id, _, _):
             running.removeAll { $0.id == id }
         }
         clearFooter()
         drawFooter()
+    }
+
+    /// The footer of a training stage within an epoch: where it is, images per second
+    /// and the time left (this epoch's rate for what remains of it and the epochs after).
+    static func batchText(epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Double, images: Int, total: Int, seconds: Double) -> String {
+        var text = "epoch \(epoch)/\(epochs)  batch \(batch)/\(batches)  loss \(String(format: "%.4f", loss))"
+        guard images > 0, seconds > 0 else { return text }
+        let rate = Double(images) / seconds
+        let left = (Double(total - images) + Double(epochs - epoch) * Double(total)) / max(rate, 1e-9)
+        text += "  \(Int(rate.rounded())) img/s  ETA \(durationText(left))"
+        return text
     }
 
     func finish() {
