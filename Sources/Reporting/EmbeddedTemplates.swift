@@ -312,6 +312,7 @@ Scored on the test set the members share.
 {{/metrics}}
 </tbody>
 </table>
+{{#normalization}}<p>Input normalization: {{normalization}}.</p>{{/normalization}}
 
 {{#transfer}}
 <h2>Transfer</h2>
@@ -396,6 +397,10 @@ Scored on the test set the members share.
 {{#metrics}}
 | {{name}} | {{value}} |
 {{/metrics}}
+{{#normalization}}
+
+Input normalization: {{normalization}}.
+{{/normalization}}
 {{#transfer}}
 
 ## Transfer

@@ -26,6 +26,21 @@ public enum ReportContext {
         return "\(Int(v)) B"
     }
 
+    /// How the inputs were normalized, in words (from resolved.yaml): which statistics,
+    /// and whether they were fit on this data or taken as they are.
+    static func normalization(_ resolved: SpecValue) -> String? {
+        guard let n = resolved["normalization"], case .string(let kind)? = n["kind"] else { return nil }
+        let per: String = if case .string(let p)? = n["per"], p == "global" { "over all channels" } else { "per channel" }
+        switch kind {
+        case "standardize": return "standardized \(per) with the mean and standard deviation of this run's training split"
+        case "minmax": return "scaled \(per) to [0, 1] by the minimum and maximum of this run's training split"
+        case "imagenet": return "ImageNet's mean and standard deviation (not fit on this data)"
+        case "checkpoint": return "the statistics stored with the backbone's weights (not refit on this data)"
+        case "none": return "none"
+        default: return kind
+        }
+    }
+
     static func pct(_ v: Double?) -> String { v.map { $0.isFinite ? String(format: "%.2f%%", $0 * 100) : "nan" } ?? "–" }
     static func num(_ v: Double?, _ digits: Int = 4) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "–" }
 
@@ -38,6 +53,7 @@ public enum ReportContext {
         if let desc = d.description, !desc.isEmpty { c["description"] = desc }
         if let t = d.metrics[d.target] { c["target_value"] = format(t, metric: d.target) }
         c["metrics"] = d.metrics.keys.sorted().map { ["name": $0, "value": format(d.metrics[$0]!, metric: $0)] }
+        if let n = normalization(d.resolved) { c["normalization"] = n }
 
         if let frozen = d.metrics["model.frozen_params"], frozen > 0 || d.metrics["source.accuracy_before"] != nil {
             // Transfer: what was frozen, what the frozen backbone cost, what the source task kept.
