@@ -4,7 +4,8 @@
 // too) whose state_dict tlc loads as safetensors, compared on the same input in eval
 // mode and in train mode (batch statistics; dropout and stochastic depth off), and for
 // the architectures with the new layers every parameter's gradient of that pass
-// (against torchvision's in float64, next to torchvision's own float32 error).
+// (against torchvision's in float64, next to torchvision's own float32 error) and the
+// weights and batch-norm statistics after one SGD step.
 import Testing
 import Foundation
 import ModelZoo
@@ -121,8 +122,13 @@ enum TorchvisionReference {
                 labels = torch.tensor([3, 7])
                 torch.nn.functional.cross_entropy(tr, labels).backward()
                 io.update({"grad32." + k: p.grad.detach().clone() for k, p in m.named_parameters()})
+                # One SGD step: every weight and batch-norm statistic after it.
+                torch.optim.SGD(m.parameters(), lr=0.1).step()
+                io.update({"step." + k: v.detach().clone() for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")})
                 torch.nn.functional.cross_entropy(m64(x.double()), labels).backward()
                 io.update({"grad64." + k: p.grad.detach().clone() for k, p in m64.named_parameters()})
+                torch.optim.SGD(m64.parameters(), lr=0.1).step()
+                io.update({"step64." + k: v.detach().clone() for k, v in m64.state_dict().items() if not k.endswith("num_batches_tracked")})
             save_file(io, f"{out}/{label}.io.safetensors")
         print("ok")
         """, needs: [.torch, .torchvision])
@@ -214,5 +220,25 @@ enum TorchvisionReference {
         print("torchvision \(c.label) \(c.side)×\(c.side): gradient vs float64, relative error \(relative) (torchvision float32: \(torchRelative))")
         // 1e-3, or 4× torchvision's own float32 error where the problem is that ill-conditioned (resnet50).
         #expect(norm > 0 && relative < max(1e-3, 4 * torchRelative), "gradients: relative error \(relative), torchvision float32's \(torchRelative)")
+
+        // One training step (SGD, lr 0.1; batch norm in train mode, so its running
+        // statistics moved too; dropout and stochastic depth off): every weight and
+        // statistic after it, as one vector, against torchvision's step in float64 —
+        // within 1e-4, or 4× torchvision's own float32 step's error where the gradients
+        // are that ill-conditioned (resnet50's first conv takes a step as large as itself).
+        try Optimizer(kind: .sgd(), parameters: net.parameterObjects, learningRate: 0.1).step()
+        var ourStep = 0.0, theirStep = 0.0, stateNorm = 0.0
+        for (name, tensor) in net.stateTensors {
+            let reference = try #require(io.tensor("step64." + name), "torchvision has no \(name) after the step")
+            let float32 = try #require(io.tensor("step." + name))
+            try #require(reference.count == tensor.count && float32.count == tensor.count)
+            for i in 0..<tensor.count {
+                let r = Double(reference[i]), ours = Double(tensor[i]) - r, theirs = Double(float32[i]) - r
+                ourStep += ours * ours; theirStep += theirs * theirs; stateNorm += r * r
+            }
+        }
+        let (stepRelative, torchStepRelative) = ((ourStep / stateNorm).squareRoot(), (theirStep / stateNorm).squareRoot())
+        print("torchvision \(c.label) \(c.side)×\(c.side): after one SGD step, weights and statistics vs float64, relative error \(stepRelative) (torchvision float32: \(torchStepRelative))")
+        #expect(stateNorm > 0 && stepRelative <= max(1e-4, 4 * torchStepRelative), "after one SGD step: relative error \(stepRelative), torchvision float32's \(torchStepRelative)")
     }
 }
