@@ -340,15 +340,12 @@ public enum LocalRunner {
         var meta: [String: String] = ["tlc.version": versionString, "tlc.experiment": report.experiment, "tlc.point": point.label,
                                       "tlc.classes": report.classes.map(String.init).joined(separator: ",")]
         if let normID = executor.stage(trainID)?.deps.dropFirst().first, let n = try executor.normalization(normID) {
-            meta["tlc.normalization"] = "\(n.kind.rawValue) shift=\(n.shift) scale=\(n.scale)"
+            meta["tlc.normalization"] = n.metadataText
         }
         let modelPath = (dir as NSString).appendingPathComponent("model.safetensors")
         try network.save(to: modelPath, metadata: meta)
         // The architecture the weights belong to (`tlc predict` builds the model from it).
-        let archEncoder = JSONEncoder()
-        archEncoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try archEncoder.encode(network.architecture).write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("architecture.json")),
-                                                           options: .atomic)
+        try writeArchitecture(network.architecture, to: (dir as NSString).appendingPathComponent("architecture.json"))
         metrics["model.bytes"] = Double((try? FileManager.default.attributesOfItem(atPath: modelPath)[.size] as? Int) ?? network.sizeInBytes)
 
         let historyLines = history.map { r -> String in

@@ -37,6 +37,13 @@ public struct SamplePrediction: Sendable {
     public var logits: [Double]
 }
 
+/// A run folder's `architecture.json` (or a variant's): the network its weights belong to.
+func writeArchitecture(_ architecture: Architecture, to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(architecture).write(to: URL(fileURLWithPath: path), options: .atomic)
+}
+
 public enum Prediction {
     /// Loads the model of a run or sweep point folder: its baseline, or the variant
     /// `variant` (`pruned`, `shared`, `int8`, `distilled`, `compressed`, …).
@@ -141,24 +148,14 @@ public enum Prediction {
         return out
     }
 
-    /// `standardize shift=[0.28] scale=[0.35]` (model.safetensors' `tlc.normalization`).
+    /// The checkpoint's `tlc.normalization` (Engine's format), for `channels` channels;
+    /// none when the checkpoint records none.
     static func parseNormalization(_ text: String?, channels: Int, path: String) throws -> Normalization {
         guard let text, !text.isEmpty else { return .identity }
-        let parts = text.split(separator: " ", maxSplits: 1)
-        guard let kind = Normalization.Kind(rawValue: String(parts[0])) else {
-            throw PredictionError("\(path): unknown normalization '\(EngineError.excerpt(parts[0]))' in its metadata")
-        }
-        if kind == .none { return .identity }
-        func values(_ key: String) -> [Float]? {
-            guard let r = text.range(of: key + "=["), let end = text[r.upperBound...].firstIndex(of: "]") else { return nil }
-            let items = text[r.upperBound..<end].split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-            return items.contains(nil) ? nil : items.map { $0! }
-        }
-        guard let shift = values("shift"), let scale = values("scale"), shift.count == channels, scale.count == channels,
-              scale.allSatisfy({ $0 != 0 && $0.isFinite }), shift.allSatisfy(\.isFinite) else {
+        guard let n = Normalization(metadata: text), n.kind == .none || n.shift.count == channels else {
             throw PredictionError("\(path): its tlc.normalization metadata is damaged")
         }
-        return Normalization(kind: kind, shift: shift, scale: scale)
+        return n.kind == .none ? .identity : n
     }
 
     /// The samples of an input file, shaped as `shape`: an npy array `[N, …]` whose

@@ -75,10 +75,7 @@ extension LocalRunner {
             }
             if case .float(let n) = model {
                 // The network the variant's weights belong to (pruning by filters and distillation change it).
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(n.architecture).write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("\(name).architecture.json")),
-                                                         options: .atomic)
+                try writeArchitecture(n.architecture, to: (folder as NSString).appendingPathComponent("\(name).architecture.json"))
             }
             var row = VariantRow(name: name, result: result, bytes: bytes, params: model.parameterCount, sparsity: model.sparsity)
             row.storage = storage

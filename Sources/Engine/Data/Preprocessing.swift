@@ -128,6 +128,9 @@ extension Normalization {
         return String(decoding: (try? enc.encode(self)) ?? Data(), as: UTF8.self)
     }
 
+    /// A checkpoint's `tlc.normalization` text: `KIND shift=[a, b] scale=[c, d]`.
+    public var metadataText: String { "\(kind.rawValue) shift=\(shift) scale=\(scale)" }
+
     /// Reads a checkpoint's `tlc.normalization` text, `KIND shift=[a, b] scale=[c, d]`
     /// (nil when it is not that).
     public init?(metadata text: String) {
