@@ -432,7 +432,7 @@ public enum LocalRunner {
 
     // MARK: helpers
 
-    static let versionString = "0.1.0"
+    public static let versionString = "0.1.0"
 
     static func makeRunID() -> String {
         let f = DateFormatter()

@@ -108,11 +108,7 @@ public enum Prediction {
     /// The resize and crop of the image folder a run was trained on, from its plan.json
     /// (a sweep point's is its sweep folder's).
     static func imagePreprocessing(_ run: RunRecord) -> (resize: Int, size: Int)? {
-        let dir = run.points.first?.path ?? run.path
-        let candidates = [(dir as NSString).appendingPathComponent("plan.json"),
-                          ((dir as NSString).deletingLastPathComponent as NSString).appendingPathComponent("plan.json")]
-        guard let data = candidates.lazy.compactMap({ FileManager.default.contents(atPath: $0) }).first,
-              let plan = try? Plan.decode(data) else { return nil }
+        guard let plan = plan(run) else { return nil }
         for stage in plan.stages { if case .dataDecode(let w) = stage.work { return (w.resize, w.size) } }
         return nil
     }

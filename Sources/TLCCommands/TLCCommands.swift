@@ -18,7 +18,7 @@ public struct TLC: ParsableCommand {
         version: version,
         subcommands: [Validate.self, PlanCommand.self, Run.self, Schema.self,
                       ListRuns.self, ShowRun.self, CollectGarbage.self, RemoveRuns.self, VerifyRun.self, ZooCommand.self,
-                      Diff.self, Report.self, Init.self, Status.self, ExecStage.self, Predict.self])
+                      Diff.self, Report.self, Init.self, Status.self, ExecStage.self, Predict.self, Export.self])
     public init() {}
 
     /// The command line being run, program name first, exactly as given (`tlc run`

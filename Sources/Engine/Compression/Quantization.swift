@@ -24,8 +24,8 @@ public struct QuantizationConfig: Hashable, Sendable {
     public init(bits: Int = 8, perChannel: Bool = true, calibrationBatches: Int = 10, batchSize: Int = 128) {
         self.bits = bits; self.perChannel = perChannel; self.calibrationBatches = calibrationBatches; self.batchSize = batchSize
     }
-    var weightMax: Int { (1 << (bits - 1)) - 1 }
-    var activationMax: Int { bits >= 8 ? 127 : 15 }
+    public var weightMax: Int { (1 << (bits - 1)) - 1 }
+    public var activationMax: Int { bits >= 8 ? 127 : 15 }
 }
 
 /// A conv or dense layer in integer form (batchnorm folded, ReLU fused).
@@ -74,7 +74,7 @@ public struct QuantizedLinear: Codable, Hashable, Sendable {
         rowSums = (0..<outputs).map { o in (0..<k).reduce(Int32(0)) { $0 + Int32(weights[o * kPadded + $1]) } }
     }
     /// Combined float scale of the accumulator of each row.
-    var accumulatorScales: [Float] { weightScales.map { $0 * inScale } }
+    public var accumulatorScales: [Float] { weightScales.map { $0 * inScale } }
 }
 
 /// One step of the integer pipeline.
