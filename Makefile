@@ -7,7 +7,7 @@ APT_PACKAGES := libopenblas-dev libyaml-dev zlib1g-dev libjpeg62-turbo-dev libpn
 TEST_APT_PACKAGES := chromium slurm-wlm munge
 SWIFT ?= swift
 
-.PHONY: deps test-deps install build release run test bench clean templates fuzz
+.PHONY: deps test-deps install build release run test bench clean templates fuzz onnx-proto
 
 # Install what is missing (apt-get update only when something is).
 deps:
@@ -42,6 +42,17 @@ test: test-deps
 # (Sources/Reporting/EmbeddedTemplates.swift); the tests fail when they disagree.
 templates:
 	Templates/embed.sh
+
+# Regenerate Sources/ONNXProto/onnx.pb.swift from Sources/ONNXProto/onnx.proto (ONNX's,
+# copied from the onnx pip package) with Debian's protoc and swift-protobuf's plugin, built
+# from the checkout SwiftPM resolved (about 1.5 min). The generated file is committed, so
+# builds never need protoc or the plugin.
+onnx-proto:
+	@$(MAKE) --no-print-directory install PACKAGES="protobuf-compiler"
+	$(SWIFT) package resolve
+	$(SWIFT) build -c release --package-path .build/checkouts/swift-protobuf --scratch-path .build/protoc-gen-swift --product protoc-gen-swift
+	protoc --plugin=protoc-gen-swift=.build/protoc-gen-swift/release/protoc-gen-swift --swift_opt=Visibility=Public \
+	  --swift_out=Sources/ONNXProto -I Sources/ONNXProto Sources/ONNXProto/onnx.proto
 
 # Speed figures (release): front end and planner, runtime. The engine's training
 # benchmark is in Benchmarks/README.md (it takes tens of minutes).
