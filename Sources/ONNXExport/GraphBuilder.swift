@@ -57,15 +57,19 @@ struct GraphBuilder {
         return t.name
     }
 
-    private static func littleEndian<T: FixedWidthInteger>(_ values: [T]) -> Data {
-        var d = Data(capacity: values.count * MemoryLayout<T>.size)
-        for v in values { withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) } }
-        return d
+    /// The values' bytes, little-endian as ONNX's raw_data requires (one copy on
+    /// little-endian hosts; byte-swapped elsewhere).
+    private static func littleEndian<T: BitwiseCopyable>(_ values: [T]) -> Data {
+        #if _endian(little)
+        return values.withUnsafeBufferPointer { Data(buffer: $0) }
+        #else
+        return Data(values.withUnsafeBytes { raw in (0..<raw.count).map { raw[$0 / MemoryLayout<T>.size * MemoryLayout<T>.size + MemoryLayout<T>.size - 1 - $0 % MemoryLayout<T>.size] } })
+        #endif
     }
 
     mutating func constant(_ name: String, floats: [Float], dims: [Int]) -> String {
         precondition(floats.count == dims.reduce(1, *))
-        return initializer(name, type: .float, dims: dims, bytes: Self.littleEndian(floats.map(\.bitPattern)))
+        return initializer(name, type: .float, dims: dims, bytes: Self.littleEndian(floats))
     }
     mutating func constant(_ name: String, int8: [Int8], dims: [Int]) -> String {
         precondition(int8.count == dims.reduce(1, *))

@@ -1,13 +1,16 @@
 // Int8Lowering — a QuantizedNetwork as ONNX integer operators that onnxruntime runs
-// in integer arithmetic, reproducing tlc's integer path step for step:
-//   input      QuantizeLinear (the network's input scale and zero point), then Clip to
-//              [0, activationMax] (tlc's activations are 7-bit, 4-bit below 8 bits);
-//   conv       QLinearConv: uint8 activations, int8 weights (OIHW) with per-output-
-//              channel scales, int32 bias, requantized to the layer's output scale and
-//              zero point, then Clip to [0 (or the zero point after a ReLU), activationMax];
-//   dense      the same as a 1×1 QLinearConv on `[N, K, 1, 1]` (QLinearMatMul has no bias);
-//   last dense MatMulInteger (exact int32 sums with the input zero point subtracted),
-//              Cast, × the accumulator scales, + the bias: float logits as tlc computes them;
+// in integer arithmetic, reproducing tlc's integer path step for step, so the two
+// give the same integers:
+//   input      × 1/scale, QuantizeLinear (scale 1, the input zero point: round half to
+//              even, as tlc), Clip to [0, activationMax] (tlc's activations are 7-bit,
+//              4-bit below 8 bits);
+//   conv       ConvInteger (uint8 activations minus their zero point, padded with it;
+//              int8 weights, OIHW) — exact int32 sums, as tlc's GEMM;
+//   dense      MatMulInteger on the flattened activations (the same sums);
+//   requantize Cast, × the accumulator scales, + the float bias, [Relu], × 1/output
+//              scale, QuantizeLinear (scale 1, the output zero point), Clip — tlc's
+//              `tlc_requantize` operation for operation;
+//   last dense the same sums, Cast, × the accumulator scales, + the bias: float logits;
 //   max pool   MaxPool on uint8; average pool in float (sums are exact) with tlc's
 //              rounding `(sum + n/2) / n` in int32.
 // tlc holds activations NHWC and orders a conv's K (and a dense layer's inputs after a
@@ -24,10 +27,9 @@ struct Int8Lowering {
     mutating func lower(_ x: String) throws(ExportError) -> String {
         let qmax = network.config.activationMax
         let input = network.input
-        let scale = graph.constant(scope + "input.scale", floats: [network.inputScale], dims: [])
-        let zero = graph.constant(scope + "input.zero_point", uint8: [UInt8(network.inputZero)], dims: [])
-        let quantized = graph.node("QuantizeLinear", [x, scale, zero], name: scope + "input.quantize")
-        var value = clip(quantized, low: 0, high: qmax, node: scope + "input.clip")
+        let scaled = graph.node("Mul", [x, graph.constant(scope + "input.inverse_scale", floats: [1 / network.inputScale], dims: [])],
+                                name: scope + "input.scale")
+        var value = quantize(scaled, zero: network.inputZero, low: 0, high: qmax, node: scope + "input")
         // (h, w, c) of the current activation (NHWC in tlc, NCHW here); [K] when flat.
         var shape = input.isFlat ? [input.channels] : [input.height, input.width, input.channels]
         for (index, op) in network.ops.enumerated() {
@@ -37,10 +39,9 @@ struct Int8Lowering {
                 if isLast {
                     guard l.kernel == 0 else { throw ExportError("int8 layer '\(l.name)': the last layer must be dense") }
                     value = lastDense(value, l, inputShape: shape)
-                } else if l.kernel > 0 {
-                    value = convolution(value, l, qmax: qmax)
                 } else {
-                    value = hiddenDense(value, l, inputShape: shape, qmax: qmax)
+                    let sums = l.kernel > 0 ? convolution(value, l) : denseSums(value, l, inputShape: shape)
+                    value = requantize(sums, l, image: l.kernel > 0, qmax: qmax)
                 }
                 shape = l.outputShape
             case .maxPool(let size, let stride, let padding, _, let outputShape):
@@ -56,10 +57,14 @@ struct Int8Lowering {
         return value
     }
 
-    private mutating func clip(_ x: String, low: Int, high: Int, node: String) -> String {
+    /// `round_half_even(x) + zero`, clamped to [low, high], as uint8.
+    private mutating func quantize(_ x: String, zero: Int, low: Int, high: Int, node: String) -> String {
+        let one = graph.constant(node + ".unit_scale", floats: [1], dims: [])
+        let zp = graph.constant(node + ".zero_point", uint8: [UInt8(zero)], dims: [])
+        let q = graph.node("QuantizeLinear", [x, one, zp], name: node + ".quantize")
         let lo = graph.constant(node + ".min", uint8: [UInt8(low)], dims: [])
         let hi = graph.constant(node + ".max", uint8: [UInt8(high)], dims: [])
-        return graph.node("Clip", [x, lo, hi], name: node)
+        return graph.node("Clip", [q, lo, hi], name: node + ".clip")
     }
 
     /// tlc's `(h·w + x)·c + ch` column order to PyTorch's `(ch·h + y)·w + x`, for each row.
@@ -74,39 +79,27 @@ struct Int8Lowering {
         return out
     }
 
-    /// QLinearConv's int32 bias: the float bias in accumulator units (`inScale · weightScale`).
-    private static func integerBias(_ l: QuantizedLinear) -> [Int32] {
-        zip(l.bias, l.weightScales).map { b, s in
-            let unit = l.inScale * s
-            return unit > 0 ? Int32(max(-2.0e9, min(2.0e9, (b / unit).rounded(.toNearestOrEven)))) : 0
-        }
-    }
-
-    private mutating func qlinearConv(_ x: String, _ l: QuantizedLinear, weights: [Int8], weightDims: [Int],
-                                      kernel: Int, stride: Int, padding: Int, qmax: Int) -> String {
-        let node = scope + l.name
-        let inputs = [
-            x,
-            graph.constant(node + ".input_scale", floats: [l.inScale], dims: []),
-            graph.constant(node + ".input_zero_point", uint8: [UInt8(l.inZero)], dims: []),
-            graph.constant(node + ".weight", int8: weights, dims: weightDims),
-            graph.constant(node + ".weight_scale", floats: l.weightScales, dims: [l.outputs]),
-            graph.constant(node + ".weight_zero_point", int8: [Int8](repeating: 0, count: l.outputs), dims: [l.outputs]),
-            graph.constant(node + ".output_scale", floats: [l.outScale], dims: []),
-            graph.constant(node + ".output_zero_point", uint8: [UInt8(l.outZero)], dims: []),
-            graph.constant(node + ".bias", int32: Self.integerBias(l), dims: [l.outputs]),
-        ]
-        let y = graph.node("QLinearConv", inputs, name: node,
-                           attributes: [.ints("kernel_shape", [kernel, kernel]), .ints("strides", [stride, stride]),
-                                        .ints("pads", [padding, padding, padding, padding])])
-        return clip(y, low: l.relu ? l.outZero : 0, high: qmax, node: node + ".clip")
-    }
-
-    private mutating func convolution(_ x: String, _ l: QuantizedLinear, qmax: Int) -> String {
-        let c = l.inputShape[2], k = l.kernel
+    /// The layer's exact int32 sums `Σ (x − inZero)·w`, `[N, outputs, H, W]`.
+    private mutating func convolution(_ x: String, _ l: QuantizedLinear) -> String {
+        let c = l.inputShape[2], k = l.kernel, node = scope + l.name
         // tlc's K order is (ki, kj, c); OIHW's is (c, ki, kj): the same permutation as a flatten of k×k×c.
-        let w = Self.weightsInTorchOrder(l, h: k, w: k, c: c)
-        return qlinearConv(x, l, weights: w, weightDims: [l.outputs, c, k, k], kernel: k, stride: l.stride, padding: l.padding, qmax: qmax)
+        let w = graph.constant(node + ".weight", int8: Self.weightsInTorchOrder(l, h: k, w: k, c: c), dims: [l.outputs, c, k, k])
+        let zp = graph.constant(node + ".input_zero_point", uint8: [UInt8(l.inZero)], dims: [])
+        return graph.node("ConvInteger", [x, w, zp], name: node,
+                          attributes: [.ints("kernel_shape", [k, k]), .ints("strides", [l.stride, l.stride]),
+                                       .ints("pads", [l.padding, l.padding, l.padding, l.padding])])
+    }
+
+    /// The sums as floats, scaled, biased, [ReLU], quantized to the next layer's uint8: `tlc_requantize`.
+    private mutating func requantize(_ sums: String, _ l: QuantizedLinear, image: Bool, qmax: Int) -> String {
+        let node = scope + l.name
+        let dims = FloatLowering.channelDims(l.outputs, image: image)
+        let floats = graph.node("Cast", [sums], name: node + ".cast", attributes: [.int("to", Int(ElementType.float.rawValue))])
+        let scaled = graph.node("Mul", [floats, graph.constant(node + ".accumulator_scale", floats: l.accumulatorScales, dims: dims)], name: node + ".scale")
+        var v = graph.node("Add", [scaled, graph.constant(node + ".bias", floats: l.bias, dims: dims)], name: node + ".bias")
+        if l.relu { v = graph.node("Relu", [v], name: node + ".relu") }
+        let t = graph.node("Mul", [v, graph.constant(node + ".inverse_output_scale", floats: [1 / l.outScale], dims: [])], name: node + ".output_scale")
+        return quantize(t, zero: l.outZero, low: 0, high: qmax, node: node + ".output")
     }
 
     /// Dense weights in PyTorch's input order: after a flatten of C×H×W, tlc held (h, w, c).
@@ -115,14 +108,8 @@ struct Int8Lowering {
         return weightsInTorchOrder(l, h: h, w: w, c: c)
     }
 
-    private mutating func hiddenDense(_ x: String, _ l: QuantizedLinear, inputShape: [Int], qmax: Int) -> String {
-        let shape = graph.constant(scope + l.name + ".shape", int64: [0, -1, 1, 1], dims: [4])
-        let column = graph.node("Reshape", [x, shape], name: scope + l.name + ".reshape")
-        return qlinearConv(column, l, weights: Self.denseWeights(l, inputShape: inputShape), weightDims: [l.outputs, l.k, 1, 1],
-                           kernel: 1, stride: 1, padding: 0, qmax: qmax)
-    }
-
-    private mutating func lastDense(_ x: String, _ l: QuantizedLinear, inputShape: [Int]) -> String {
+    /// `[N, outputs]` int32 sums of a dense layer (its input flattened as PyTorch does).
+    private mutating func denseSums(_ x: String, _ l: QuantizedLinear, inputShape: [Int]) -> String {
         let node = scope + l.name
         let flat = graph.node("Flatten", [x], name: node + ".flatten", attributes: [.int("axis", 1)])
         // MatMulInteger's B is [K, outputs].
@@ -131,7 +118,13 @@ struct Int8Lowering {
         for o in 0..<l.outputs { for j in 0..<l.k { transposed[j * l.outputs + o] = rows[o * l.k + j] } }
         let w = graph.constant(node + ".weight", int8: transposed, dims: [l.k, l.outputs])
         let zp = graph.constant(node + ".input_zero_point", uint8: [UInt8(l.inZero)], dims: [])
-        let sums = graph.node("MatMulInteger", [flat, w, zp], name: node)
+        return graph.node("MatMulInteger", [flat, w, zp], name: node)
+    }
+
+    /// The last layer: float logits `sums · accumulatorScale + bias`, as tlc writes them.
+    private mutating func lastDense(_ x: String, _ l: QuantizedLinear, inputShape: [Int]) -> String {
+        let node = scope + l.name
+        let sums = denseSums(x, l, inputShape: inputShape)
         let floats = graph.node("Cast", [sums], name: node + ".cast", attributes: [.int("to", Int(ElementType.float.rawValue))])
         let scaled = graph.node("Mul", [floats, graph.constant(node + ".accumulator_scale", floats: l.accumulatorScales, dims: [l.outputs])],
                                 name: node + ".scale")

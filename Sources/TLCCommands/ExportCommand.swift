@@ -15,7 +15,7 @@ struct Export: ParsableCommand {
             + "The model's input `input` is float32 N×C×H×W (N×F for flat inputs) with a dynamic batch: raw pixel values 0–255 "
             + "for Fashion-MNIST and image folders, the file's values for csv and npy, normalized inside the graph as in the run "
             + "(--no-normalization: the model takes normalized inputs). Outputs: `logits` and `probabilities` "
-            + "(an ensemble: `probabilities`). The int8 variant exports as integer operators (QLinearConv, MatMulInteger) "
+            + "(an ensemble: `probabilities`). The int8 variant exports as integer operators (ConvInteger, MatMulInteger) "
             + "that onnxruntime runs in integer arithmetic; see docs/export.md.")
     @Argument(help: ArgumentHelp("The run whose model is exported.", valueName: "run")) var reference: String
     @Option(help: ArgumentHelp("Export one of the run's variants (pruned, shared, int8, distilled, compressed, ensemble) instead of its baseline.",
