@@ -39,6 +39,8 @@ public struct RunOptions: Sendable {
     public var commandLine: [String]? = nil
     /// Why this run exists when no command asked for it (a dependency trained on the way).
     public var note: String? = nil
+    /// Files written into the run directory (a search's search.json), by name.
+    public var extraFiles: [String: Data] = [:]
     public init(outputRoot: String? = nil, useCache: Bool = true, force: Bool = false, jobs: Int? = nil,
                 failFast: Bool = false, cancellation: Cancellation = Cancellation(), reporter: (any RunReporter)? = nil) {
         self.reporter = reporter
@@ -259,6 +261,9 @@ public enum LocalRunner {
                        + (isSweep ? " (" + results.filter { $0.status == "failed" }.map { "\($0.label): \($0.error ?? "failed")" }.joined(separator: "; ") + ")" : "")
                        + "; logs kept in \(finalRoot)\(suffix)")
             try writeText(logBuffer.text, to: workRoot, "log.txt")
+            for (name, data) in options.extraFiles.sorted(by: { $0.key < $1.key }) {
+                try data.write(to: URL(fileURLWithPath: (workRoot as NSString).appendingPathComponent(name)), options: .atomic)
+            }
             if isSweep {
                 try Leaderboard.write(points: results, ensembles: ensembles, target: plan.reportTarget, to: workRoot)
                 try options.reporter?.writeSweepReport(sweepDir: workRoot)

@@ -90,14 +90,21 @@ struct SpecOptions: ParsableArguments {
 
     /// Loads and plans `file`; errors are printed and become exit code 2. `run:NAME/best`
     /// references resolve against the runs under `outputRoot`.
+    /// A search is lowered as its first rung (the rest depends on what that rung finds).
     func plan(_ file: String, outputRoot: String? = nil, bestMayBeUnknown: Bool = false,
               resolvedSpecs: Bool = true) throws -> (LoadedExperiment, Plan) {
         let loaded = try load(file)
+        return (loaded, try plan(SearchRunner.firstRung(loaded), outputRoot: outputRoot, bestMayBeUnknown: bestMayBeUnknown,
+                                 resolvedSpecs: resolvedSpecs))
+    }
+
+    func plan(_ loaded: LoadedExperiment, outputRoot: String? = nil, bestMayBeUnknown: Bool = false,
+              resolvedSpecs: Bool = true) throws -> Plan {
         var builder = PlanBuilder()
         builder.bestMayBeUnknown = bestMayBeUnknown
         builder.resolvedSpecs = resolvedSpecs
         builder.bestPoint = { name, points in try RunStore(outputRoot: outputRoot).bestPointLabel(of: name, matching: points) }
-        do { return (loaded, try builder.plan(loaded)) } catch {
+        do { return try builder.plan(loaded) } catch {
             Output.err(error.description)
             throw CommandFailure(code: 2)
         }
@@ -161,11 +168,16 @@ struct PlanCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let (_, plan) = try spec.plan(file, outputRoot: output, bestMayBeUnknown: true, resolvedSpecs: format == .json)
+        let (loaded, plan) = try spec.plan(file, outputRoot: output, bestMayBeUnknown: true, resolvedSpecs: format == .json)
         Retained.keepUntilExit(plan)
         if let problem = SpecOptions.memoryProblem(plan, maxMemory: nil) { Output.err("\(file): warning: \(problem)") }
         switch format {
-        case .text: Output.out(plan.text())
+        case .text:
+            if let search = loaded.search, case .success(let schedule) = SearchSchedule.make(search, configurations: loaded.points.count) {
+                // The schedule, then the first rung's stages: later rungs depend on what it finds.
+                Output.out(schedule.describe(search, labels: loaded.points.map(\.label)).joined(separator: "\n") + "\n\nfirst rung:")
+            }
+            Output.out(plan.text())
         case .json: Output.out(plan.json())
         case .dot: Output.out(plan.dot())
         }
@@ -204,6 +216,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let (loaded, plan) = try spec.plan(file, outputRoot: output)
+        if loaded.search != nil { return try runSearch(loaded, firstRung: plan) }
         // A stage that cannot fit is refused before anything runs (not an abort mid-run).
         if let problem = SpecOptions.memoryProblem(plan, maxMemory: maxMemory.flatMap(MemoryEstimate.parseSize)) {
             Output.err("\(file): error: \(problem)\n  lower the batch size or the model's size, or set --max-memory if the estimate is wrong")
@@ -245,6 +258,53 @@ struct Run: ParsableCommand {
 }
 
 extension Run {
+    /// `search:` — rung after rung through the stage cache, then the winner's run directory.
+    func runSearch(_ loaded: LoadedExperiment, firstRung: Plan) throws {
+        if executor.executor == .slurm {
+            Output.err("tlc run: \(file): a search runs on this machine for now (--executor local); its rungs depend on each other's results")
+            throw CommandFailure(code: 2)
+        }
+        if let problem = SpecOptions.memoryProblem(firstRung, maxMemory: maxMemory.flatMap(MemoryEstimate.parseSize)) {
+            Output.err("\(file): error: \(problem)\n  lower the batch size or the model's size, or set --max-memory if the estimate is wrong")
+            throw CommandFailure(code: 2)
+        }
+        let templateDir = template ?? loaded.base.report.template.map { dir in
+            dir.hasPrefix("/") ? dir : (((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(dir) as NSString).standardizingPath
+        }
+        let reporter = ReportWriter(templates: try loadTemplates(templateDir, command: "run"))
+        let cancellation = Cancellation()
+        let signals = cancellation.installSignalHandlers { _ in
+            Output.err("tlc run: cancelling — running stages stop at their next epoch; finished rungs stay in the journal")
+        }
+        defer { withExtendedLifetime(signals) {} }
+        var options = RunOptions(outputRoot: output, useCache: !noCache, force: force, jobs: jobs, failFast: failFast,
+                                 cancellation: cancellation, reporter: reporter)
+        options.commandLine = TLC.invocation
+        let result: RunResult
+        do {
+            let display = ProgressDisplay()
+            defer { display.finish() }
+            let outputRoot = output
+            result = try SearchRunner.run(loaded, plan: { experiment in try spec.plan(experiment, outputRoot: outputRoot) }, options: options,
+                                          progress: { display.line($0) })
+        } catch let e as CommandFailure { throw e } catch {
+            Output.err("tlc run: \(error)")
+            throw CommandFailure(code: 1)
+        }
+        refreshIndex(outputRoot: output, templates: reporter.templates, command: "run")
+        Output.out(json ? result.json : Self.searchSummary(result, metric: loaded.search?.metric ?? "val.accuracy"))
+        if result.status != "succeeded" { throw CommandFailure(code: 1) }
+    }
+
+    /// A search's last line: the winner at its full budget, its validation metric and test accuracy.
+    static func searchSummary(_ result: RunResult, metric: String) -> String {
+        guard result.status == "succeeded", let last = result.points.last else { return summary(result) }
+        let test = last.metrics["test.accuracy"].map { String(format: ", test accuracy %.2f%%", $0 * 100) } ?? ""
+        let value = last.metrics[metric].map { " (\(metric) \(Leaderboard.format($0, metric: metric))\(test))" } ?? ""
+        let cached = result.cachedStages.map { " (all \($0) stages from the cache)" } ?? ""
+        return "succeeded\(cached): search winner \(last.label)\(value)  →  \(result.runDir)"
+    }
+
     /// The line `tlc run` ends with: the status (and whether every stage came from
     /// the cache), the test accuracy of a single run, the run directory.
     /// A sweep names its best point by `target` and that point's value.

@@ -37,6 +37,8 @@ public struct LoadedExperiment: Sendable {
     public var warnings: [Diagnostic]
     /// The `--set PATH=VALUE` overrides applied, as given.
     public var overrides: [String] = []
+    /// How the sweep's configurations are searched (nil: each is trained to the full budget).
+    public var search: SearchSpec? = nil
     public var name: String { base.name }
 }
 
@@ -63,7 +65,9 @@ public struct ExperimentLoader {
 
         // Sweep.
         let sweepNode = tree["sweep"].flatMap { $0.isNull ? nil : $0 }
-        let baseTree = TreeEditing.removing("sweep", from: TreeEditing.removing("extends", from: tree))
+        let searchNode = tree["search"].flatMap { $0.isNull ? nil : $0 }
+        let baseTree = TreeEditing.removing("search", from: TreeEditing.removing("sweep", from: TreeEditing.removing("extends", from: tree)))
+        let search = searchNode.flatMap { SearchSpec.parse($0, diagnostics: diagnostics) }
         let decoder = SpecDecoder(resolveExperiment: Self.resolveExperiment, fileExists: { FileManager.default.fileExists(atPath: $0) })
         let seed = baseTree["seed"]?.scalar?.int ?? 0
         var definition: SweepDefinition?
@@ -129,15 +133,41 @@ public struct ExperimentLoader {
         if definition != nil, let ens = base.ensemble, let node = baseTree["ensemble"]?["members"] {
             checkEnsembleData(ens.members, points: points, at: node, sweptPaths: definition?.paths ?? [], diagnostics: diagnostics)
         }
+        if let search, let searchNode {
+            checkSearch(search, points: points, hasSweep: definition != nil, base: base, at: searchNode, diagnostics: diagnostics)
+        }
         if diagnostics.hasErrors { throw DiagnosticError(Self.unique(diagnostics.diagnostics)) }
         return LoadedExperiment(file: path, sourceText: sourceText, extendsChain: chain, base: base, points: points,
                                 hasSweep: definition != nil, sweptPaths: definition?.paths ?? [],
                                 warnings: Self.unique(diagnostics.diagnostics.filter { $0.severity != .error }),
-                                overrides: overrides)
+                                overrides: overrides, search: search)
     }
 
     /// An ensemble over sweep points needs one test set: its members must agree on
     /// the data, its seed and the normalization.
+    /// A search needs a sweep of enough configurations, each plain training (no early
+    /// stopping, no budget of its own: the search sets the budget).
+    func checkSearch(_ search: SearchSpec, points: [ExperimentPoint], hasSweep: Bool, base: Spec, at node: YAMLNode,
+                     diagnostics: DiagnosticEngine) {
+        guard hasSweep else {
+            diagnostics.emit(.error("search needs a sweep: the configurations it searches over", at: node.location,
+                                    notes: ["add e.g. sweep: {random: {trials: 27, params: {optimizer.lr: {loguniform: [1e-4, 1e-2]}}}}"]))
+            return
+        }
+        if case .failure(let e) = SearchSchedule.make(search, configurations: points.count) {
+            diagnostics.emit(.error("search: " + e.message, at: node.location, notes: [e.fix]))
+        }
+        if let point = points.first(where: { $0.spec.training.earlyStopping != nil || $0.spec.training.budget != nil || $0.spec.model != nil }) {
+            diagnostics.emit(.error("search: the configurations must train plainly; '\(point.label)' has "
+                                    + (point.spec.model != nil ? "a model: run: reference" : point.spec.training.earlyStopping != nil ? "early stopping" : "a training.budget"),
+                                    at: node.location, notes: ["the search decides how long each configuration trains and sets the budget to max_epochs"]))
+        }
+        if points.contains(where: { $0.spec.data.validation <= 0 }) {
+            diagnostics.emit(.error("search ranks by \(search.metric), which needs a validation split; data.validation is 0", at: node.location,
+                                    notes: ["set data.validation, e.g. 0.1"]))
+        }
+    }
+
     func checkEnsembleData(_ members: EnsembleMembers, points: [ExperimentPoint], at node: YAMLNode, sweptPaths: [String],
                            diagnostics: DiagnosticEngine) {
         let chosen: [ExperimentPoint]

@@ -186,6 +186,13 @@ public enum SpecSchema {
                 ])), "dotted path → distribution", required: true),
             ]), "random search"),
         ]), "hyperparameter sweeps over any field"),
+        SchemaField("search", .object([
+            SchemaField("method", .string(enumValues: SearchSpec.Method.allCases.map(\.rawValue)), "how the sweep's configurations are searched", required: true),
+            SchemaField("eta", .integer(min: 2, max: 100), "each rung keeps the best 1/eta (default 3)"),
+            SchemaField("min_epochs", .integer(min: 1, max: 10_000), "epochs of the first rung (default 1)"),
+            SchemaField("max_epochs", .integer(min: 1, max: 10_000), "epochs of the last rung; the schedule spans them", required: true),
+            SchemaField("metric", .string(enumValues: SearchSpec.metrics), "the validation metric configurations are ranked by (default val.accuracy)"),
+        ]), "search the sweep's configurations by successive halving or Hyperband instead of training each to the end"),
         SchemaField("model", .string(pattern: "^run:.+$"), "run:NAME or run:NAME/POINT (a sweep label, or best): that run's trained model is this experiment's; only compression, ensemble and report are set here"),
         SchemaField("report", .object([
             SchemaField("target", .string(), "the metric sweeps are ranked by, e.g. test.accuracy"),

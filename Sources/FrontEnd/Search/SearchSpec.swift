@@ -1,0 +1,91 @@
+// SearchSpec — the `search` section: how a sweep's configurations are searched
+// instead of each trained to the full budget. Successive halving and Hyperband
+// (Li et al. 2017) train every configuration of a rung for the rung's epochs, rank
+// them by a validation metric, and promote the best 1/eta to the next rung, where
+// they continue their training (the schedule spans `max_epochs`, see
+// `training.budget`). Parsing and the checks that need only this section live
+// here; the checks against the sweep (enough configurations) are the loader's.
+import Foundation
+
+public struct SearchSpec: Hashable, Sendable {
+    public enum Method: String, CaseIterable, Hashable, Sendable {
+        case successiveHalving = "successive_halving"
+        case hyperband
+    }
+    public var method: Method
+    /// Each rung keeps the best 1/eta of its configurations.
+    public var eta: Int = 3
+    /// Epochs of the first rung (of the most aggressive bracket).
+    public var minEpochs: Int = 1
+    /// Epochs of the last rung: the budget every schedule spans.
+    public var maxEpochs: Int
+    /// The validation metric configurations are ranked by.
+    public var metric: String = "val.accuracy"
+    public var maximize: Bool { metric != "val.loss" }
+
+    public static let metrics = ["val.accuracy", "val.loss"]
+
+    public init(method: Method, eta: Int = 3, minEpochs: Int = 1, maxEpochs: Int, metric: String = "val.accuracy") {
+        self.method = method; self.eta = eta; self.minEpochs = minEpochs; self.maxEpochs = maxEpochs; self.metric = metric
+    }
+
+    public var specValue: SpecValue {
+        .object([("method", .string(method.rawValue)), ("eta", .int(eta)), ("min_epochs", .int(minEpochs)),
+                 ("max_epochs", .int(maxEpochs)), ("metric", .string(metric))])
+    }
+
+    /// Reads the section; nil (with errors emitted) when it is wrong.
+    static func parse(_ node: YAMLNode, diagnostics: DiagnosticEngine) -> SearchSpec? {
+        let r = NodeReader(diagnostics: diagnostics)
+        let errorsBefore = diagnostics.diagnostics.count
+        guard let m = r.mapping(node, "search", known: ["method", "eta", "min_epochs", "max_epochs", "metric"]) else { return nil }
+        guard let methodNode = m["method"] else {
+            r.error("search needs a method: \(Method.allCases.map(\.rawValue).joined(separator: " or "))", at: node)
+            return nil
+        }
+        guard let method = r.enumeration(methodNode, "search.method", Method.self) else { return nil }
+        guard let maxNode = m["max_epochs"] else {
+            r.error("search needs max_epochs: the epochs the best configurations train for (the last rung)", at: node)
+            return nil
+        }
+        var spec = SearchSpec(method: method, maxEpochs: r.int(maxNode, "search.max_epochs") ?? 0)
+        if let n = m["eta"], let v = r.int(n, "search.eta") {
+            spec.eta = v
+            if v < 2 { r.error("search.eta must be at least 2 (each rung keeps 1/eta of the configurations); use 2 or 3", at: n) }
+        }
+        if let n = m["min_epochs"], let v = r.int(n, "search.min_epochs") {
+            spec.minEpochs = v
+            if v < 1 { r.error("search.min_epochs must be at least 1", at: n) }
+        }
+        if spec.maxEpochs < 1 || spec.maxEpochs > 10_000 { r.error("search.max_epochs must be between 1 and 10000", at: maxNode) }
+        if let n = m["metric"], let v = r.string(n, "search.metric") {
+            spec.metric = v
+            if v.hasPrefix("test.") {
+                r.error("search.metric \(v) would choose configurations on the test set", at: n,
+                        notes: ["rank by val.accuracy or val.loss (the split `data.validation` holds out); the winner's test score is reported at the end"])
+            } else if !metrics.contains(v) {
+                r.error("search.metric '\(v)' is not a metric a training produces; use \(metrics.joined(separator: " or "))", at: n)
+            }
+        }
+        guard diagnostics.diagnostics.count == errorsBefore else { return nil }
+        if spec.minEpochs >= spec.maxEpochs || spec.minEpochs * spec.eta > spec.maxEpochs {
+            r.error("search: min_epochs \(spec.minEpochs) and max_epochs \(spec.maxEpochs) give no rung to promote to with eta \(spec.eta)", at: maxNode,
+                    notes: ["max_epochs must be at least min_epochs × eta, e.g. min_epochs: 1, max_epochs: \(spec.eta * spec.eta)"])
+            return nil
+        }
+        return spec
+    }
+}
+
+extension ExperimentPoint {
+    /// This configuration trained for `epochs` of a schedule spanning `budget` epochs
+    /// (a search rung): its spec with those settings and an id of its own.
+    public func atEpochs(_ epochs: Int, budget: Int) -> ExperimentPoint {
+        var p = self
+        p.spec.training.epochs = epochs
+        p.spec.training.budget = budget
+        p.id = String(stableID(p.spec.specValue.canonicalJSON).prefix(12))
+        p.label = (label.isEmpty ? "" : label + ",") + "epochs=\(epochs)"
+        return p
+    }
+}

@@ -1,0 +1,75 @@
+// SearchJournal — the decision journal of a search: one JSON line per configuration
+// a rung trained (its metric, promoted or stopped), appended and synced to disk when
+// the rung ends, before the next rung starts. It lives under the artifact root,
+// keyed by the search and its configurations (`<root>/<experiment>/.search/<key>.jsonl`),
+// so a rerun of the same search (after a kill, or to look again) replays it and
+// decides nothing twice; the winner's run directory keeps a copy.
+import Engine
+import Foundation
+import FrontEnd
+
+struct SearchJournal {
+    struct Entry: Codable, Hashable {
+        var bracket: Int
+        var rung: Int
+        var configuration: Int
+        var label: String
+        var epochs: Int
+        var metric: Double
+        var promoted: Bool
+    }
+
+    let path: String
+    private(set) var entries: [Entry] = []
+
+    init(outputRoot: String, experiment: LoadedExperiment, search: SearchSpec) throws {
+        let key = String(stableID(search.specValue.canonicalJSON + "\n" + experiment.points.map(\.id).joined(separator: ",")).prefix(16))
+        let dir = ((outputRoot as NSString).appendingPathComponent(experiment.name) as NSString).appendingPathComponent(".search")
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            throw SearchError("cannot create \(dir): \(FileSystemErrors.phrase(error))")
+        }
+        path = (dir as NSString).appendingPathComponent("\(key).jsonl")
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        // A line cut short by a kill is the end of what was decided.
+        let decoder = JSONDecoder()
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            guard let e = try? decoder.decode(Entry.self, from: Data(line.utf8)) else { break }
+            entries.append(e)
+        }
+        // A rung is decided only when all of it was written: drop a partial last rung.
+        if let last = entries.last {
+            let rung = entries.filter { $0.bracket == last.bracket && $0.rung == last.rung }
+            let expected = entries.filter { $0.bracket == last.bracket && $0.rung == last.rung - 1 && $0.promoted }.count
+            if last.rung > 0 && rung.count != expected { entries.removeAll { $0.bracket == last.bracket && $0.rung == last.rung } }
+        }
+    }
+
+    /// The recorded outcome of a rung, if it was decided.
+    func rung(bracket: Int, rung: Int) -> [Entry]? {
+        let e = entries.filter { $0.bracket == bracket && $0.rung == rung }
+        return e.isEmpty ? nil : e
+    }
+
+    var text: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return entries.map { String(decoding: (try? encoder.encode($0)) ?? Data(), as: UTF8.self) + "\n" }.joined()
+    }
+
+    /// Appends one rung's entries and syncs them to disk.
+    mutating func append(_ rung: [Entry]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var data = Data()
+        for e in rung { data += try encoder.encode(e); data.append(0x0a) }
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw SearchError("cannot write the search journal \(path)") }
+        defer { try? handle.close() }
+        do {
+            try handle.seekToEnd()
+            try handle.write(contentsOf: data)
+            try handle.synchronize()
+        } catch { throw SearchError(FileSystemErrors.writing(path, error)) }
+        entries += rung
+    }
+}

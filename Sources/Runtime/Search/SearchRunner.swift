@@ -1,0 +1,197 @@
+// SearchRunner — runs a `search` (successive halving, Hyperband): rung by rung, it
+// plans the surviving configurations at the rung's epochs, trains them through the
+// stage cache, ranks them by the validation metric, and promotes the best 1/eta.
+// A promoted configuration's train stage continues its previous rung's (the budget
+// is max_epochs, so the schedule is the same), so a rung trains only the extra
+// epochs. Every rung's outcome goes into the decision journal before the next rung
+// starts; a rerun (after a kill, or to look again) replays the journal and decides
+// nothing twice. The winner's run directory is written at the end: the winner at each
+// epochs it reached (its test metrics measured only now), with search.json.
+import Engine
+import Execution
+import Foundation
+import FrontEnd
+import Jobs
+import Planner
+
+public struct SearchError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ message: String) { description = message }
+}
+
+public enum SearchRunner {
+    /// One configuration's result at one rung.
+    struct Trial {
+        var configuration: Int
+        var metric: Double
+        var seconds: Double
+    }
+
+    /// Runs the search of `experiment` (its `search` set); `plan` lowers an experiment
+    /// (the command line's planner). Returns the winner's run.
+    public static func run(_ experiment: LoadedExperiment, plan: (LoadedExperiment) throws -> Plan, options: RunOptions,
+                           progress: @escaping @Sendable (String) -> Void) throws -> RunResult {
+        guard let search = experiment.search else { throw SearchError("the experiment has no search section") }
+        let schedule: SearchSchedule
+        switch SearchSchedule.make(search, configurations: experiment.points.count) {
+        case .success(let s): schedule = s
+        case .failure(let e): throw SearchError(e.message + "; " + e.fix)
+        }
+        let configurations = experiment.points
+        var journal = try SearchJournal(outputRoot: options.outputRoot, experiment: experiment, search: search)
+        let replayed = journal.entries.count
+        let labels = configurations.map(\.label)
+        for line in schedule.describe(search, labels: labels) { progress(line) }
+        if replayed > 0 { progress("search: replaying \(replayed) decisions from \(journal.path)") }
+
+        var winners: [(configuration: Int, metric: Double, bracket: Int)] = []
+        var epochsTrained = 0, flopsTrained = 0.0
+        for (b, bracket) in schedule.brackets.enumerated() {
+            var survivors = bracket.configurations
+            var previousEpochs = 0
+            for (r, rung) in bracket.rungs.enumerated() {
+                if options.cancellation.isCancelled { throw SearchError("cancelled") }
+                let trials: [Trial]
+                if let recorded = journal.rung(bracket: b, rung: r) {
+                    guard Set(recorded.map(\.configuration)) == Set(survivors) else {
+                        throw SearchError("the decision journal \(journal.path) disagrees with this search (another spec under the same name?); remove it to start the search over")
+                    }
+                    trials = recorded.map { Trial(configuration: $0.configuration, metric: $0.metric, seconds: 0) }
+                    progress("bracket \(b + 1), rung \(r + 1): \(trials.count) × \(rung.epochs) epochs (from the journal)")
+                } else {
+                    progress("bracket \(b + 1), rung \(r + 1): \(survivors.count) configurations × \(rung.epochs) epochs")
+                    let ladder = bracket.rungs.prefix(r + 1).map(\.epochs)
+                    let outcome = try train(survivors.map { configurations[$0] }, ladder: ladder, budget: search.maxEpochs,
+                                            experiment: experiment, search: search, plan: plan, options: options, progress: progress)
+                    trials = zip(survivors, outcome.metrics).map { Trial(configuration: $0, metric: $1, seconds: 0) }
+                    flopsTrained += outcome.flops
+                    epochsTrained += survivors.count * (rung.epochs - previousEpochs)
+                }
+                // Best first; equal metrics keep the sweep's order.
+                let ranked = trials.sorted { a, b in
+                    a.metric != b.metric ? (search.maximize ? a.metric > b.metric : a.metric < b.metric) : a.configuration < b.configuration
+                }
+                let isLast = r == bracket.rungs.count - 1
+                let keep = isLast ? 1 : bracket.rungs[r + 1].configurations
+                let promoted = Set(ranked.prefix(keep).map(\.configuration))
+                if journal.rung(bracket: b, rung: r) == nil {
+                    try journal.append(ranked.map { t in
+                        SearchJournal.Entry(bracket: b, rung: r, configuration: t.configuration, label: labels[t.configuration],
+                                            epochs: rung.epochs, metric: t.metric, promoted: promoted.contains(t.configuration))
+                    })
+                }
+                for t in ranked {
+                    progress("  \(promoted.contains(t.configuration) ? (isLast ? "best    " : "promoted") : "stopped ") \(labels[t.configuration]): \(search.metric) \(format(t.metric))")
+                }
+                survivors = ranked.prefix(keep).map(\.configuration)
+                previousEpochs = rung.epochs
+                if isLast, let best = ranked.first { winners.append((best.configuration, best.metric, b)) }
+            }
+        }
+        guard let winner = winners.sorted(by: { a, b in
+            a.metric != b.metric ? (search.maximize ? a.metric > b.metric : a.metric < b.metric) : a.bracket < b.bracket
+        }).first else { throw SearchError("the search trained nothing") }
+        progress("search: the winner is \(labels[winner.configuration]) (\(search.metric) \(format(winner.metric)) at \(search.maxEpochs) epochs); evaluating it on the test split")
+
+        // The winner's run directory: its rungs, from the cache, evaluated on the test split now.
+        let bracket = schedule.brackets[winner.bracket]
+        let final = rungExperiment([configurations[winner.configuration]], ladder: bracket.rungs.map(\.epochs), budget: search.maxEpochs,
+                                   experiment: experiment)
+        var finalOptions = options
+        finalOptions.extraFiles["search.json"] = try summary(search: search, schedule: schedule, journal: journal, labels: labels,
+                                                            winner: winner.configuration, epochsTrained: epochsTrained, flopsTrained: flopsTrained)
+        finalOptions.extraFiles["search-journal.jsonl"] = Data(journal.text.utf8)
+        finalOptions.note = "search \(search.method.rawValue): the winner \(labels[winner.configuration]) at each epochs its bracket reached; search.json has every rung"
+        return try LocalRunner.run(try plan(final), options: finalOptions, progress: progress)
+    }
+
+    /// What a search starts with: its first bracket's first rung (what `tlc plan` shows
+    /// and `tlc validate` lowers); the experiment itself when it has no search.
+    public static func firstRung(_ experiment: LoadedExperiment) -> LoadedExperiment {
+        guard let search = experiment.search, case .success(let schedule) = SearchSchedule.make(search, configurations: experiment.points.count),
+              let bracket = schedule.brackets.first, let rung = bracket.rungs.first else { return experiment }
+        return rungExperiment(bracket.configurations.map { experiment.points[$0] }, ladder: [rung.epochs], budget: search.maxEpochs,
+                              experiment: experiment)
+    }
+
+    static func format(_ v: Double) -> String { String(format: "%.4f", v) }
+
+    /// The configurations at every epochs of `ladder` (each rung continues the previous).
+    static func rungExperiment(_ configurations: [ExperimentPoint], ladder: [Int], budget: Int, experiment: LoadedExperiment) -> LoadedExperiment {
+        var e = experiment
+        e.points = configurations.flatMap { c in ladder.map { c.atEpochs($0, budget: budget) } }
+        e.hasSweep = true
+        e.search = nil
+        if !e.sweptPaths.contains("training.epochs") { e.sweptPaths.append("training.epochs") }
+        return e
+    }
+
+    /// Trains `configurations` to the last epochs of `ladder` (earlier rungs come from
+    /// the cache) and returns each one's validation metric, and the FLOPs computed.
+    static func train(_ configurations: [ExperimentPoint], ladder: [Int], budget: Int, experiment: LoadedExperiment, search: SearchSpec,
+                      plan makePlan: (LoadedExperiment) throws -> Plan, options: RunOptions,
+                      progress: @escaping @Sendable (String) -> Void) throws -> (metrics: [Double], flops: Double) {
+        let rung = rungExperiment(configurations, ladder: ladder, budget: budget, experiment: experiment)
+        let plan = try makePlan(rung)
+        // The train stage of each configuration's last rung point, and everything it reads.
+        let tops = stride(from: ladder.count - 1, to: plan.points.count, by: ladder.count).map { plan.points[$0] }
+        let stages = Dictionary(plan.stages.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let trainIDs = try tops.map { point -> String in
+            guard let eval = point.evaluateStages.first, let id = stages[eval]?.deps.first, stages[id]?.kind == .train else {
+                throw SearchError("configuration \(point.label) has no train stage to rank")
+            }
+            return id
+        }
+        var needed = Set<String>(), stack = trainIDs
+        while let id = stack.popLast() { if needed.insert(id).inserted { stack += stages[id]?.deps ?? [] } }
+
+        let cache = options.useCache ? StageCache(root: options.cacheRoot) : nil
+        let log: @Sendable (String) -> Void = { progress($0) }
+        let runner = StageRunner(plan: plan, policy: CachePolicy(cache: cache), cancellation: options.cancellation, log: log)
+        let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: true, cancellation: options.cancellation)
+        let failures = scheduler.run(shouldRun: { needed.contains($0.id) }, execute: { stage in
+            log(runner.logLine("[\(stage.kind.rawValue)] \(stage.summary)", stage: stage.id))
+            try runner.run(stage)
+        }, log: log)
+        if let (id, message) = failures.first { throw SearchError("stage \(id) failed: \(message)") }
+        let flops = plan.stages.filter { needed.contains($0.id) && $0.kind == .train && runner.didRun($0.id) }.reduce(0) { $0 + $1.flops }
+        let metrics = try trainIDs.map { id -> Double in
+            guard case .trained(_, let history, _, _, _) = try runner.output(id), let last = history.last,
+                  let value = search.metric == "val.loss" ? last.validationLoss : last.validationAccuracy else {
+                throw SearchError("stage \(id) recorded no \(search.metric)")
+            }
+            return value
+        }
+        return (metrics, flops)
+    }
+
+    /// search.json: the schedule, every rung's configurations with their metric and the
+    /// decision, the winner, and what the search cost.
+    static func summary(search: SearchSpec, schedule: SearchSchedule, journal: SearchJournal, labels: [String], winner: Int,
+                        epochsTrained: Int, flopsTrained: Double) throws -> Data {
+        // Epochs the whole search trained, from the journal (this process may have replayed some).
+        var spent = 0
+        for (b, bracket) in schedule.brackets.enumerated() {
+            var previous = 0
+            for (r, rung) in bracket.rungs.enumerated() {
+                spent += (journal.rung(bracket: b, rung: r)?.count ?? 0) * (rung.epochs - previous)
+                previous = rung.epochs
+            }
+        }
+        let object: [String: Any] = [
+            "method": search.method.rawValue, "eta": search.eta, "min_epochs": search.minEpochs, "max_epochs": search.maxEpochs,
+            "metric": search.metric, "winner": labels[winner],
+            "epochs_trained": spent, "epochs_exhaustive": schedule.configurationsNeeded * search.maxEpochs,
+            "epochs_trained_by_this_process": epochsTrained, "train_flops_by_this_process": flopsTrained,
+            "brackets": schedule.brackets.enumerated().map { b, bracket in
+                ["configurations": bracket.configurations.map { labels[$0] },
+                 "rungs": bracket.rungs.enumerated().map { r, rung in
+                     ["epochs": rung.epochs, "trained": (journal.rung(bracket: b, rung: r) ?? []).map { e in
+                         ["configuration": e.label, search.metric: e.metric, "promoted": e.promoted] as [String: Any]
+                     }] as [String: Any]
+                 }] as [String: Any]
+            },
+        ]
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    }
+}
