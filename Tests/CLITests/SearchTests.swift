@@ -1,0 +1,129 @@
+// `search:` end to end through `tlc run`: successive halving over four learning
+// rates trains rung after rung, promotes the best half by validation accuracy, and
+// its winner — trained 1, 2 then 4 epochs by continuing — is bitwise the model
+// trained straight to 4 epochs under the same budget. A rerun replays the decision
+// journal and computes nothing; a search killed with SIGKILL mid-rung and rerun
+// keeps every decision it had made and recomputes no finished stage.
+import Foundation
+import Testing
+import Engine
+@testable import TLCCommands
+
+@Suite struct SearchTests {
+    static let spec = """
+        tlc: 1
+        name: NAME
+        seed: 5
+        data: {classes: [0, 1, 2], train_per_class: TRAIN, test_per_class: 30, validation: 0.2}
+        backbone: {arch: ARCH}
+        optimizer: {kind: adam, lr: 1e-3}
+        training: {batch_size: 32, schedule: {kind: cosine}}
+        sweep: {grid: {optimizer.lr: [3e-4, 1e-3, 3e-3, 1e-2]}}
+        search: {method: successive_halving, eta: 2, min_epochs: 1, max_epochs: 4}
+
+        """
+
+    static func folder(_ name: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-\(name)-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    struct NoJournal: Error {}
+
+    /// The search's decision journal (an error until it exists).
+    static func journal(_ out: String, _ experiment: String) throws -> (path: String, entries: [[String: Any]]) {
+        let dir = out + "/\(experiment)/.search"
+        guard let name = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.first(where: { $0.hasSuffix(".jsonl") }) else { throw NoJournal() }
+        let text = try String(contentsOfFile: dir + "/" + name, encoding: .utf8)
+        return (dir + "/" + name, text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+    }
+
+    @Test func promotionContinuesTrainingAndTheWinnerIsTheStraightRun() throws {
+        let dir = try Self.folder("search")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.spec.replacingOccurrences(of: "NAME", with: "halving").replacingOccurrences(of: "TRAIN", with: "50")
+            .replacingOccurrences(of: "ARCH", with: "mlp").write(toFile: dir + "/halving.yaml", atomically: true, encoding: .utf8)
+        let out = dir + "/Outputs"
+        try #require(TLC.run(["run", dir + "/halving.yaml", "--output", out]) == 0)
+
+        // The journal: 4, 2, 1 configurations; each rung promotes its best by val.accuracy.
+        let entries = try Self.journal(out, "halving").entries
+        let rungs = Dictionary(grouping: entries, by: { $0["rung"] as? Int ?? -1 })
+        #expect(rungs.keys.sorted() == [0, 1, 2] && rungs[0]?.count == 4 && rungs[1]?.count == 2 && rungs[2]?.count == 1)
+        for r in 0..<2 {
+            let rung = rungs[r] ?? []
+            let promoted = rung.filter { $0["promoted"] as? Bool == true }.compactMap { $0["metric"] as? Double }
+            let stopped = rung.filter { $0["promoted"] as? Bool == false }.compactMap { $0["metric"] as? Double }
+            #expect(promoted.count == rung.count / 2)
+            #expect((promoted.min() ?? 0) >= (stopped.max() ?? 0), "rung \(r) promotes its best")
+            let next = Set((rungs[r + 1] ?? []).compactMap { $0["label"] as? String })
+            #expect(next == Set(rung.filter { $0["promoted"] as? Bool == true }.compactMap { $0["label"] as? String }))
+        }
+        let run = out + "/halving/latest"
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/search.json"))) as? [String: Any])
+        #expect(summary["epochs_trained"] as? Int == 4 * 1 + 2 * 1 + 1 * 2, "promoted configurations train only the extra epochs")
+        #expect(summary["epochs_exhaustive"] as? Int == 16)
+        let winner = try #require(summary["winner"] as? String)
+        #expect(rungs[2]?.first?["label"] as? String == winner)
+
+        // The winner at 4 epochs, continued rung after rung, is the straight run's model bit for bit.
+        let lr = try #require(winner.split(separator: "=").last.map(String.init))
+        try Self.spec.replacingOccurrences(of: "NAME", with: "straight").replacingOccurrences(of: "TRAIN", with: "50")
+            .replacingOccurrences(of: "ARCH", with: "mlp")
+            .replacingOccurrences(of: "sweep: {grid: {optimizer.lr: [3e-4, 1e-3, 3e-3, 1e-2]}}\n", with: "")
+            .replacingOccurrences(of: "search: {method: successive_halving, eta: 2, min_epochs: 1, max_epochs: 4}\n", with: "")
+            .replacingOccurrences(of: "optimizer: {kind: adam, lr: 1e-3}", with: "optimizer: {kind: adam, lr: \(lr)}")
+            .replacingOccurrences(of: "training: {batch_size: 32,", with: "training: {epochs: 4, budget: 4, batch_size: 32,")
+            .write(toFile: dir + "/straight.yaml", atomically: true, encoding: .utf8)
+        try #require(TLC.run(["run", dir + "/straight.yaml", "--output", out, "--no-cache"]) == 0)
+        let folders = try FileManager.default.contentsOfDirectory(atPath: run).filter { $0.hasSuffix("epochs=4") }
+        let continued = try SafeTensors.read(run + "/" + (try #require(folders.first)) + "/model.safetensors")
+        let straight = try SafeTensors.read(out + "/straight/latest/model.safetensors")
+        #expect(continued.tensors.map(\.name) == straight.tensors.map(\.name))
+        #expect(zip(continued.tensors, straight.tensors).allSatisfy { $0.1.values.map(\.bitPattern) == $1.1.values.map(\.bitPattern) },
+                "the searched winner's weights are the straight run's")
+
+        // A rerun replays the journal: every stage from the cache, the same winner.
+        try #require(TLC.run(["run", dir + "/halving.yaml", "--output", out]) == 0)
+        let again = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/halving/latest/search.json"))) as? [String: Any])
+        #expect(again["winner"] as? String == winner && again["epochs_trained_by_this_process"] as? Int == 0)
+        let env = try String(contentsOfFile: out + "/halving/latest/env.json", encoding: .utf8)
+        #expect(env.contains("\"cached\": true"), "\(env.prefix(400))")
+    }
+
+    @Test func aKilledSearchResumesWithoutRedoingOrUndoingAnything() throws {
+        let dir = try Self.folder("search-kill")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.spec.replacingOccurrences(of: "NAME", with: "killed").replacingOccurrences(of: "TRAIN", with: "150")
+            .replacingOccurrences(of: "ARCH", with: "lenet5").write(toFile: dir + "/killed.yaml", atomically: true, encoding: .utf8)
+        let out = dir + "/Outputs"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TLCBinary.path)
+        p.arguments = ["run", dir + "/killed.yaml", "--output", out]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // SIGKILL as soon as the first rung is decided (the second is training).
+        let deadline = Date().addingTimeInterval(300)
+        var firstRung: [[String: Any]] = []
+        while Date() < deadline && p.isRunning {
+            if let j = try? Self.journal(out, "killed"), j.entries.count >= 4 { firstRung = j.entries; break }
+            usleep(20_000)
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        try #require(firstRung.count == 4, "the first rung was decided before the kill")
+        let before = try String(contentsOfFile: try Self.journal(out, "killed").path, encoding: .utf8)
+        #expect(!FileManager.default.fileExists(atPath: out + "/killed/latest"), "killed mid-search: no finished run directory")
+
+        let rerun = Shell.run(TLCBinary.path, ["run", dir + "/killed.yaml", "--output", out])
+        try #require(rerun.status == 0, "\(rerun.err)")
+        #expect(rerun.err.contains("bracket 1, rung 1: 4 × 1 epochs (from the journal)"), "\(rerun.err)")
+        // No rung-1 training again: its four train stages are cached.
+        #expect(!rerun.err.contains("[train] [lr=3e-4,epochs=1]") || rerun.err.contains("cached"), "\(rerun.err)")
+        let after = try String(contentsOfFile: try Self.journal(out, "killed").path, encoding: .utf8)
+        #expect(after.hasPrefix(before), "the decisions made before the kill stand")
+        #expect(FileManager.default.fileExists(atPath: out + "/killed/latest/search.json"))
+    }
+}

@@ -1,0 +1,65 @@
+// The `search` section: its schedule (successive halving's rungs, Hyperband's
+// brackets as Li et al. tabulate them) and every bad setting refused at validate
+// time with its location and the fix.
+import Foundation
+import Testing
+@testable import FrontEnd
+
+@Suite struct SearchSpecTests {
+    @Test func hyperbandBracketsAreLiEtAlsTable() throws {
+        // eta 3 over 1…27 epochs: Li et al. 2017's table (R = 27).
+        let spec = SearchSpec(method: .hyperband, eta: 3, minEpochs: 1, maxEpochs: 27)
+        let schedule = try SearchSchedule.make(spec, configurations: 60).get()
+        let table = schedule.brackets.map { $0.rungs.map { [$0.configurations, $0.epochs] } }
+        #expect(table == [[[27, 1], [9, 3], [3, 9], [1, 27]], [[12, 3], [4, 9], [1, 27]], [[6, 9], [2, 27]], [[4, 27]]])
+        #expect(schedule.brackets.map(\.configurations.count) == [27, 12, 6, 4])
+        #expect(schedule.brackets[1].configurations.first == 27, "each bracket its own configurations")
+        #expect(schedule.configurationsNeeded == 49)
+        // Epochs: each rung trains only beyond the previous one.
+        #expect(schedule.scheduledEpochs == (27 + 9 * 2 + 3 * 6 + 18) + (12 * 3 + 4 * 6 + 18) + (6 * 9 + 2 * 18) + 4 * 27)
+    }
+
+    @Test func successiveHalvingRungs() throws {
+        let spec = SearchSpec(method: .successiveHalving, eta: 2, minEpochs: 1, maxEpochs: 6)
+        let schedule = try SearchSchedule.make(spec, configurations: 9).get()
+        #expect(schedule.brackets.count == 1)
+        #expect(schedule.brackets[0].rungs.map { [$0.configurations, $0.epochs] } == [[9, 1], [4, 2], [2, 6]])
+        guard case .failure(let e) = SearchSchedule.make(spec, configurations: 3) else { Issue.record("3 configurations for 3 rungs of eta 2"); return }
+        #expect(e.message.contains("needs at least 4 configurations"))
+    }
+
+    func errors(_ search: String, sweep: String = "sweep: {grid: {optimizer.lr: [1e-3, 2e-3, 3e-3, 4e-3]}}",
+                training: String = "{epochs: 2}", validation: Double = 0.1) throws -> [Diagnostic] {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-search-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let text = "tlc: 1\nname: s\ndata: {classes: [0, 1], validation: \(validation)}\ntraining: \(training)\n\(sweep)\nsearch: \(search)\n"
+        try text.write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
+        do { _ = try ExperimentLoader().load(path: dir + "/s.yaml"); return [] } catch { return error.diagnostics }
+    }
+
+    @Test func badSearchesAreLocatedErrorsWithTheFix() throws {
+        #expect(try errors("{method: successive_halving, eta: 2, max_epochs: 4}").isEmpty)
+        let cases: [(String, String, String, Double, String)] = [
+            ("{method: successive_halving, eta: 1, max_epochs: 4}", "", "{epochs: 2}", 0.1, "search.eta must be at least 2"),
+            ("{method: successive_halving, eta: 2, min_epochs: 3, max_epochs: 4}", "", "{epochs: 2}", 0.1, "give no rung to promote to"),
+            ("{method: successive_halving, eta: 2, max_epochs: 4, metric: test.accuracy}", "", "{epochs: 2}", 0.1, "would choose configurations on the test set"),
+            ("{method: successive_halving, eta: 2, max_epochs: 4, metric: val.f1}", "", "{epochs: 2}", 0.1, "is not a metric a training produces"),
+            ("{method: hyperbnd, max_epochs: 4}", "", "{epochs: 2}", 0.1, "did you mean 'hyperband'"),
+            ("{method: hyperband, eta: 2, max_epochs: 8}", "", "{epochs: 2}", 0.1, "hyperband with eta 2 from 1 to 8 epochs runs 4 brackets"),
+            ("{method: successive_halving, eta: 2, max_epochs: 8}", "", "{epochs: 2}", 0.1, "needs at least 8 configurations"),
+            ("{method: successive_halving, eta: 2, max_epochs: 4}", "none", "{epochs: 2}", 0.1, "search needs a sweep"),
+            ("{method: successive_halving, eta: 2, max_epochs: 4}", "", "{epochs: 2, early_stopping: {patience: 2}}", 0.1, "must train plainly"),
+            ("{method: successive_halving, eta: 2, max_epochs: 4}", "", "{epochs: 2}", 0.0, "needs a validation split"),
+            ("{eta: 2, max_epochs: 4}", "", "{epochs: 2}", 0.1, "search needs a method"),
+            ("{method: hyperband, eta: 3, max_epochs: 9, budget: 3}", "", "{epochs: 2}", 0.1, "unknown key 'budget'"),
+        ]
+        for (search, sweep, training, validation, phrase) in cases {
+            let d = try errors(search, sweep: sweep == "none" ? "" : sweep.isEmpty ? "sweep: {grid: {optimizer.lr: [1e-3, 2e-3, 3e-3, 4e-3]}}" : sweep,
+                               training: training, validation: validation)
+            let hit = d.first { $0.message.contains(phrase) }
+            #expect(hit != nil, "\(search): \(d.map(\.message))")
+            #expect(hit?.location?.line ?? 0 >= 4, "\(search): located in the file (\(String(describing: hit?.location)))")
+        }
+    }
+}
