@@ -203,8 +203,35 @@ public enum ReportContext {
         let failures = s.points.filter { $0.status != "succeeded" }
         c["has_failures"] = !failures.isEmpty
         c["failures"] = failures.map { ["label": $0.label, "error": $0.error ?? "failed"] }
-        if charts { c["charts"] = sweepCharts(s).map { ["svg": $0] } }
+        if charts { c["charts"] = ((searchChart(s.dir).map { [$0] } ?? []) + sweepCharts(s)).map { ["svg": $0] } }
         return c
+    }
+
+    /// A search's rung chart (the run directory's search.json): every configuration's
+    /// validation metric at each epochs it reached, promoted, stopped and the winner apart.
+    static func searchChart(_ dir: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("search.json")),
+              let search = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let metric = search["metric"] as? String, let brackets = search["brackets"] as? [[String: Any]] else { return nil }
+        let winner = search["winner"] as? String
+        var marks: [Chart.Mark] = []
+        for (b, bracket) in brackets.enumerated() {
+            let rungs = bracket["rungs"] as? [[String: Any]] ?? []
+            for (r, rung) in rungs.enumerated() {
+                guard let epochs = rung["epochs"] as? Int else { continue }
+                for t in rung["trained"] as? [[String: Any]] ?? [] {
+                    guard let label = t["configuration"] as? String, let value = t[metric] as? Double else { continue }
+                    let promoted = t["promoted"] as? Bool ?? false, last = r == rungs.count - 1
+                    let kind = last ? (label == winner ? "winner" : "bracket best") : promoted ? "promoted" : "stopped"
+                    marks.append(Chart.Mark(x: Double(epochs), y: value, label: "\(label) (bracket \(b + 1))", series: kind))
+                }
+            }
+        }
+        guard !marks.isEmpty else { return nil }
+        let percent = metric.contains("accuracy")
+        return Chart.scatter(id: "search-rungs", title: "\(metric) at each rung: promoted, stopped, the winner",
+                             xLabel: "epochs trained (log scale)", yLabel: metric + (percent ? " (%)" : ""), marks: marks,
+                             logX: true, xFormat: .integer, yFormat: percent ? .percent : .plain)
     }
 
     /// One chart per swept parameter: the target metric of each succeeded point

@@ -65,6 +65,9 @@ import Engine
         #expect(summary["epochs_trained"] as? Int == 4 * 1 + 2 * 1 + 1 * 2, "promoted configurations train only the extra epochs")
         #expect(summary["epochs_exhaustive"] as? Int == 16)
         let winner = try #require(summary["winner"] as? String)
+        let report = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
+        #expect(report.contains("id=\"search-rungs\"") || report.contains("search-rungs"), "the report has the rung chart")
+        #expect(report.contains("swept: training.epochs"), "the winner's points differ only in epochs")
         #expect(rungs[2]?.first?["label"] as? String == winner)
 
         // The winner at 4 epochs, continued rung after rung, is the straight run's model bit for bit.

@@ -86,6 +86,8 @@ extension ExperimentPoint {
         p.spec.training.budget = budget
         p.id = String(stableID(p.spec.specValue.canonicalJSON).prefix(12))
         p.label = (label.isEmpty ? "" : label + ",") + "epochs=\(epochs)"
+        p.assignments.removeAll { $0.path == "training.epochs" }
+        p.assignments.append(SweepAssignmentValue(path: "training.epochs", value: .int(epochs)))
         return p
     }
 }

@@ -95,8 +95,11 @@ public enum SearchRunner {
 
         // The winner's run directory: its rungs, from the cache, evaluated on the test split now.
         let bracket = schedule.brackets[winner.bracket]
-        let final = rungExperiment([configurations[winner.configuration]], ladder: bracket.rungs.map(\.epochs), budget: search.maxEpochs,
+        var final = rungExperiment([configurations[winner.configuration]], ladder: bracket.rungs.map(\.epochs), budget: search.maxEpochs,
                                    experiment: experiment)
+        // Its points differ only in their epochs (the labels still name the configuration).
+        final.sweptPaths = ["training.epochs"]
+        for i in final.points.indices { final.points[i].assignments.removeAll { $0.path != "training.epochs" } }
         var finalOptions = options
         finalOptions.extraFiles["search.json"] = try summary(search: search, schedule: schedule, journal: journal, labels: labels,
                                                             winner: winner.configuration, epochsTrained: epochsTrained, flopsTrained: flopsTrained)
