@@ -260,8 +260,8 @@ struct Run: ParsableCommand {
 extension Run {
     /// `search:` — rung after rung through the stage cache, then the winner's run directory.
     func runSearch(_ loaded: LoadedExperiment, firstRung: Plan) throws {
-        if executor.executor == .slurm {
-            Output.err("tlc run: \(file): a search runs on this machine for now (--executor local); its rungs depend on each other's results")
+        if executor.detach {
+            Output.err("tlc run: \(file): a search cannot be detached: each rung depends on the results of the one before (run it without --detach, e.g. under nohup)")
             throw CommandFailure(code: 2)
         }
         if let problem = SpecOptions.memoryProblem(firstRung, maxMemory: maxMemory.flatMap(MemoryEstimate.parseSize)) {
@@ -280,6 +280,8 @@ extension Run {
         var options = RunOptions(outputRoot: output, useCache: !noCache, force: force, jobs: jobs, failFast: failFast,
                                  cancellation: cancellation, reporter: reporter)
         options.commandLine = TLC.invocation
+        // --executor slurm: every rung is a wave of Slurm jobs sharing the cache.
+        options.remote = try executor.slurmRunner(file: file, overrides: spec.overrides, output: output, cancellation: cancellation)
         let result: RunResult
         do {
             let display = ProgressDisplay()

@@ -119,6 +119,37 @@ struct SlurmSetupError: Error, CustomStringConvertible { var message: String; va
         return try String(contentsOfFile: dir + "/log.txt", encoding: .utf8)
     }
 
+    /// A successive-halving search through Slurm: every rung is a wave of jobs; the
+    /// decisions and the winner are the local search's, bit for bit.
+    @Test(.enabled(if: SlurmInstall.available, "slurm-wlm and munge are not installed and apt-get could not install them"))
+    func searchRungsAreWavesOfSlurmJobs() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-slurmsearch-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/halving.yaml"
+        try SearchTests.spec.replacingOccurrences(of: "NAME", with: "halving").replacingOccurrences(of: "TRAIN", with: "50")
+            .replacingOccurrences(of: "ARCH", with: "mlp").write(toFile: file, atomically: true, encoding: .utf8)
+        let local = Shell.run(TLCBinary.path, ["run", file, "--output", dir + "/Local"])
+        try #require(local.status == 0, "\(local.err)")
+        let slurm = try LocalSlurm.start()
+        defer { slurm.stop() }
+        let remote = slurm.tlc(["run", file, "--executor", "slurm", "--output", dir + "/Outputs", "--poll-seconds", "0.5"])
+        try #require(remote.status == 0, "\(remote.err)")
+        let waves = remote.err.components(separatedBy: "slurm: ").filter { $0.contains("job(s) submitted") }
+        #expect(waves.count >= 3, "one wave per rung (and the winner's evaluation): \(waves)")
+        let journal = { (root: String) throws -> String in
+            let j = try SearchTests.journal(root, "halving")
+            return try String(contentsOfFile: j.path, encoding: .utf8)
+        }
+        #expect(try journal(dir + "/Outputs") == journal(dir + "/Local"), "the same decisions, the same metrics")
+        let winner = { (root: String) -> Data? in
+            let run = root + "/halving/latest"
+            let folder = (try? FileManager.default.contentsOfDirectory(atPath: run))?.first { $0.hasSuffix("epochs=4") }
+            return folder.flatMap { FileManager.default.contents(atPath: run + "/" + $0 + "/model.safetensors") }
+        }
+        #expect(winner(dir + "/Outputs") != nil && winner(dir + "/Outputs") == winner(dir + "/Local"), "the winner's model, bit for bit")
+    }
+
     @Test(.enabled(if: SlurmInstall.available, "slurm-wlm and munge are not installed and apt-get could not install them"))
     func sweepThroughARealSlurm() throws {
         let (dir, file) = try workspace()

@@ -150,6 +150,22 @@ public enum SearchRunner {
 
         let cache = options.useCache ? StageCache(root: options.cacheRoot) : nil
         let log: @Sendable (String) -> Void = { progress($0) }
+        // Through Slurm: the rung is one wave of jobs filling the shared cache; the
+        // scheduler below then finds every stage there.
+        if let remote = options.remote, let cache {
+            // Only what the ranking needs (no test evaluation); each point ends at its train stage.
+            var wave = plan
+            wave.stages = plan.stages.filter { needed.contains($0.id) }
+            wave.points = plan.points.compactMap { p in
+                guard let eval = p.evaluateStages.first, let train = stages[eval]?.deps.first, needed.contains(train) else { return nil }
+                return PlanPoint(id: p.id, label: p.label, assignments: p.assignments, modelStage: train, evaluateStages: [],
+                                 reportStage: train, resolvedSpec: p.resolvedSpec)
+            }
+            wave.upstreamRuns = []
+            if let (id, message) = remote.execute(wave, cache: cache, log: log).sorted(by: { $0.key < $1.key }).first {
+                throw SearchError("stage \(id) failed on the cluster: \(message)")
+            }
+        }
         let runner = StageRunner(plan: plan, policy: CachePolicy(cache: cache), cancellation: options.cancellation, log: log)
         let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: true, cancellation: options.cancellation)
         let failures = scheduler.run(shouldRun: { needed.contains($0.id) }, execute: { stage in
