@@ -212,8 +212,21 @@ public enum ReportContext {
     static func searchChart(_ dir: String) -> String? {
         guard let data = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent("search.json")),
               let search = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let metric = search["metric"] as? String, let brackets = search["brackets"] as? [[String: Any]] else { return nil }
+              let metric = search["metric"] as? String else { return nil }
         let winner = search["winner"] as? String
+        let percent = metric.contains("accuracy")
+        if let steps = search["steps"] as? [[String: Any]] {
+            // Evolution and reinforce: every model in the order it was trained.
+            let marks = steps.compactMap { st -> Chart.Mark? in
+                guard let n = st["model"] as? Int, let label = st["configuration"] as? String, let value = st[metric] as? Double else { return nil }
+                let kind = label == winner ? "winner" : st["parent"] != nil ? "child (one mutation)" : search["method"] as? String == "evolution" ? "initial population" : "sampled"
+                return Chart.Mark(x: Double(n), y: value, label: label, series: kind)
+            }
+            guard !marks.isEmpty else { return nil }
+            return Chart.scatter(id: "search-rungs", title: "\(metric) of each model the search trained", xLabel: "model (in training order)",
+                                 yLabel: metric + (percent ? " (%)" : ""), marks: marks, xFormat: .integer, yFormat: percent ? .percent : .plain)
+        }
+        guard let brackets = search["brackets"] as? [[String: Any]] else { return nil }
         var marks: [Chart.Mark] = []
         for (b, bracket) in brackets.enumerated() {
             let rungs = bracket["rungs"] as? [[String: Any]] ?? []
@@ -228,7 +241,6 @@ public enum ReportContext {
             }
         }
         guard !marks.isEmpty else { return nil }
-        let percent = metric.contains("accuracy")
         return Chart.scatter(id: "search-rungs", title: "\(metric) at each rung: promoted, stopped, the winner",
                              xLabel: "epochs trained (log scale)", yLabel: metric + (percent ? " (%)" : ""), marks: marks,
                              logX: true, xFormat: .integer, yFormat: percent ? .percent : .plain)

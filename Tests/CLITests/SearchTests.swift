@@ -129,4 +129,57 @@ import Engine
         #expect(after.hasPrefix(before), "the decisions made before the kill stand")
         #expect(FileManager.default.fileExists(atPath: out + "/killed/latest/search.json"))
     }
+
+    static let gridSpec = """
+        tlc: 1
+        name: NAME
+        seed: 4
+        data: {classes: [0, 1, 2], train_per_class: 50, test_per_class: 20, validation: 0.2}
+        backbone: {arch: mlp, options: {widths: [24]}}
+        optimizer: {kind: adam, lr: 3e-3}
+        training: {batch_size: 32, schedule: {kind: cosine}}
+        sweep:
+          grid:
+            backbone.options.widths: [[8], [24], [64]]
+            optimizer.lr: [1e-3, 3e-3, 1e-2]
+        search: SEARCH
+
+        """
+
+    /// Evolution's children each change one swept value of their parent, the controller's
+    /// samples are the grid's; both decide the same on a second, uncached run, and a
+    /// rerun replays the journal.
+    @Test(arguments: ["{method: evolution, population: 3, sample: 2, models: 6, max_epochs: 1}",
+                      "{method: reinforce, models: 6, max_epochs: 1}"])
+    func evolutionAndReinforceAreSeededAndReplayed(_ search: String) throws {
+        let dir = try Self.folder("search-models")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.gridSpec.replacingOccurrences(of: "NAME", with: "models").replacingOccurrences(of: "SEARCH", with: search)
+            .write(toFile: dir + "/models.yaml", atomically: true, encoding: .utf8)
+        try #require(TLC.run(["run", dir + "/models.yaml", "--output", dir + "/A"]) == 0)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/A/models/latest/search.json"))) as? [String: Any])
+        let steps = try #require(summary["steps"] as? [[String: Any]])
+        #expect(steps.count == 6)
+        let metrics = steps.compactMap { $0["val.accuracy"] as? Double }
+        let winner = try #require(summary["winner"] as? String)
+        #expect(steps.first { $0["configuration"] as? String == winner }?["val.accuracy"] as? Double == metrics.max(), "the winner is the best model")
+        if search.contains("evolution") {
+            // Every child differs from its parent in exactly one swept value.
+            for step in steps.dropFirst(3) {
+                let child = try #require(step["configuration"] as? String), parent = try #require(step["parent"] as? String)
+                let differences = zip(child.split(separator: ","), parent.split(separator: ",")).filter { $0 != $1 }.count
+                #expect(differences == 1, "\(parent) → \(child)")
+            }
+            #expect(steps.prefix(3).allSatisfy { $0["parent"] == nil })
+        }
+        // The same spec and seed: the same decisions, computed again without the cache.
+        try #require(TLC.run(["run", dir + "/models.yaml", "--output", dir + "/B", "--no-cache"]) == 0)
+        let journalA = try String(contentsOfFile: try Self.journal(dir + "/A", "models").path, encoding: .utf8)
+        let journalB = try String(contentsOfFile: try Self.journal(dir + "/B", "models").path, encoding: .utf8)
+        #expect(journalA == journalB)
+        // A rerun replays the journal.
+        try #require(TLC.run(["run", dir + "/models.yaml", "--output", dir + "/A"]) == 0)
+        let again = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/A/models/latest/search.json"))) as? [String: Any])
+        #expect(again["winner"] as? String == winner && again["epochs_trained_by_this_process"] as? Int == 0)
+    }
 }

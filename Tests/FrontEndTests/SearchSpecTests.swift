@@ -38,8 +38,23 @@ import Testing
         do { _ = try ExperimentLoader().load(path: dir + "/s.yaml"); return [] } catch { return error.diagnostics }
     }
 
+    @Test func gridSpaces() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-space-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "tlc: 1\nname: g\nsweep: {grid: {optimizer.lr: [1e-3, 2e-3, 3e-3], training.batch_size: [32, 64]}}\n"
+            .write(toFile: dir + "/g.yaml", atomically: true, encoding: .utf8)
+        let loaded = try ExperimentLoader().load(path: dir + "/g.yaml")
+        let space = try SearchSpace.make(loaded.points).get()
+        #expect(space.paths == ["optimizer.lr", "training.batch_size"])
+        #expect(space.values["optimizer.lr"]?.count == 3 && space.values["training.batch_size"]?.count == 2)
+        for (i, choice) in space.choices.enumerated() { #expect(space.configuration(choice) == i) }
+    }
+
     @Test func badSearchesAreLocatedErrorsWithTheFix() throws {
         #expect(try errors("{method: successive_halving, eta: 2, max_epochs: 4}").isEmpty)
+        #expect(try errors("{method: evolution, models: 6, population: 3, sample: 2, max_epochs: 2}").isEmpty)
+        #expect(try errors("{method: reinforce, models: 6, max_epochs: 2}").isEmpty)
         let cases: [(String, String, String, Double, String)] = [
             ("{method: successive_halving, eta: 1, max_epochs: 4}", "", "{epochs: 2}", 0.1, "search.eta must be at least 2"),
             ("{method: successive_halving, eta: 2, min_epochs: 3, max_epochs: 4}", "", "{epochs: 2}", 0.1, "give no rung to promote to"),
@@ -53,6 +68,15 @@ import Testing
             ("{method: successive_halving, eta: 2, max_epochs: 4}", "", "{epochs: 2}", 0.0, "needs a validation split"),
             ("{eta: 2, max_epochs: 4}", "", "{epochs: 2}", 0.1, "search needs a method"),
             ("{method: hyperband, eta: 3, max_epochs: 9, budget: 3}", "", "{epochs: 2}", 0.1, "unknown key 'budget'"),
+            ("{method: evolution, max_epochs: 2}", "", "{epochs: 2}", 0.1, "needs models"),
+            ("{method: evolution, models: 8, population: 12, max_epochs: 2}", "", "{epochs: 2}", 0.1, "larger than the budget of 8 models"),
+            ("{method: evolution, models: 8, population: 4, sample: 5, max_epochs: 2}", "", "{epochs: 2}", 0.1, "search.sample must be between 1 and the population"),
+            ("{method: evolution, models: 8, population: 4, eta: 3, max_epochs: 2}", "", "{epochs: 2}", 0.1, "search.eta is not a setting of evolution"),
+            ("{method: evolution, models: 8, population: 4, max_epochs: 2}", "sweep: {grid: {optimizer.lr: [1e-3, 2e-3], seed: [1]}}", "{epochs: 2}", 0.1,
+             "'seed' has only one value"),
+            ("{method: reinforce, models: 8, max_epochs: 2}", "sweep: {zip: {optimizer.lr: [1e-3, 2e-3], seed: [1, 2]}}", "{epochs: 2}", 0.1, "needs a grid"),
+            ("{method: reinforce, models: 8, population: 4, max_epochs: 2}", "", "{epochs: 2}", 0.1, "search.population is not a setting of reinforce"),
+            ("{method: reinforce, models: 8, learning_rate: 0, max_epochs: 2}", "", "{epochs: 2}", 0.1, "search.learning_rate must be in (0, 10]"),
         ]
         for (search, sweep, training, validation, phrase) in cases {
             let d = try errors(search, sweep: sweep == "none" ? "" : sweep.isEmpty ? "sweep: {grid: {optimizer.lr: [1e-3, 2e-3, 3e-3, 4e-3]}}" : sweep,

@@ -67,7 +67,7 @@ public struct ExperimentLoader {
         let sweepNode = tree["sweep"].flatMap { $0.isNull ? nil : $0 }
         let searchNode = tree["search"].flatMap { $0.isNull ? nil : $0 }
         let baseTree = TreeEditing.removing("search", from: TreeEditing.removing("sweep", from: TreeEditing.removing("extends", from: tree)))
-        let search = searchNode.flatMap { SearchSpec.parse($0, diagnostics: diagnostics) }
+        let search = searchNode.flatMap { SearchSpec.parse($0, defaultSeed: tree["seed"]?.scalar?.int ?? 0, diagnostics: diagnostics) }
         let decoder = SpecDecoder(resolveExperiment: Self.resolveExperiment, fileExists: { FileManager.default.fileExists(atPath: $0) })
         let seed = baseTree["seed"]?.scalar?.int ?? 0
         var definition: SweepDefinition?
@@ -154,8 +154,18 @@ public struct ExperimentLoader {
                                     notes: ["add e.g. sweep: {random: {trials: 27, params: {optimizer.lr: {loguniform: [1e-4, 1e-2]}}}}"]))
             return
         }
-        if case .failure(let e) = SearchSchedule.make(search, configurations: points.count) {
+        if search.method.usesRungs, case .failure(let e) = SearchSchedule.make(search, configurations: points.count) {
             diagnostics.emit(.error("search: " + e.message, at: node.location, notes: [e.fix]))
+        }
+        if !search.method.usesRungs {
+            switch SearchSpace.make(points) {
+            case .failure(let e): diagnostics.emit(.error("search: \(search.method.rawValue) " + e.message, at: node.location, notes: [e.fix]))
+            case .success(let space):
+                if search.method == .evolution, let fixed = space.paths.first(where: { space.values[$0]?.count ?? 0 < 2 }) {
+                    diagnostics.emit(.error("search: evolution mutates one swept value at a time, but '\(fixed)' has only one value", at: node.location,
+                                            notes: ["sweep at least two values of \(fixed), or leave it out of the sweep"]))
+                }
+            }
         }
         if let point = points.first(where: { $0.spec.training.earlyStopping != nil || $0.spec.training.budget != nil || $0.spec.model != nil }) {
             diagnostics.emit(.error("search: the configurations must train plainly; '\(point.label)' has "

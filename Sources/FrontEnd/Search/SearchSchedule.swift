@@ -80,11 +80,23 @@ public struct SearchSchedule: Hashable, Sendable {
                                                     fix: "sweep at least \(next) configurations (e.g. sweep.random.trials: \(next)), or raise min_epochs or eta"))
             }
             return .success(SearchSchedule(brackets: brackets))
+        case .evolution, .reinforce:
+            // One full training per model: no brackets.
+            return .success(SearchSchedule(brackets: []))
         }
     }
 
     /// `tlc plan`'s lines: every bracket's rungs.
     public func describe(_ spec: SearchSpec, labels: [String]) -> [String] {
+        switch spec.method {
+        case .evolution:
+            return ["search: regularized evolution over \(labels.count) configurations: a population of \(spec.population) drawn at random, then tournaments of \(spec.sample) pick a parent whose child changes one swept value and replaces the oldest member; \(spec.models) models of \(spec.maxEpochs) epochs (seed \(spec.seed)), ranked by \(spec.metric)",
+                    "  at most \(spec.models * spec.maxEpochs) epochs of training (every configuration: \(labels.count * spec.maxEpochs))"]
+        case .reinforce:
+            return ["search: a REINFORCE controller (one softmax per swept field, learning rate \(spec.learningRate), baseline decay \(spec.baselineDecay)) samples \(spec.models) of \(labels.count) configurations, each trained \(spec.maxEpochs) epochs (seed \(spec.seed)), rewarded by \(spec.metric)",
+                    "  at most \(spec.models * spec.maxEpochs) epochs of training (every configuration: \(labels.count * spec.maxEpochs))"]
+        case .successiveHalving, .hyperband: break
+        }
         var lines = ["search: \(spec.method.rawValue), eta \(spec.eta), \(spec.minEpochs)–\(spec.maxEpochs) epochs, ranked by \(spec.metric) (\(spec.maximize ? "higher" : "lower") is better)"]
         for (b, bracket) in brackets.enumerated() {
             let first = bracket.configurations.first.map { labels.indices.contains($0) ? labels[$0] : "" } ?? ""

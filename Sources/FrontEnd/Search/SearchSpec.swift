@@ -3,14 +3,21 @@
 // (Li et al. 2017) train every configuration of a rung for the rung's epochs, rank
 // them by a validation metric, and promote the best 1/eta to the next rung, where
 // they continue their training (the schedule spans `max_epochs`, see
-// `training.budget`). Parsing and the checks that need only this section live
-// here; the checks against the sweep (enough configurations) are the loader's.
+// `training.budget`). Regularized evolution (Real et al. 2019) and a REINFORCE
+// controller (Zoph & Le 2016) search a grid sweep's space, training `models`
+// configurations for `max_epochs` each. Parsing and the checks that need only this
+// section live here; the checks against the sweep (enough configurations, a full
+// grid) are the loader's.
 import Foundation
 
 public struct SearchSpec: Hashable, Sendable {
     public enum Method: String, CaseIterable, Hashable, Sendable {
         case successiveHalving = "successive_halving"
         case hyperband
+        case evolution
+        case reinforce
+        /// Rung-based methods (else: one full training per model).
+        public var usesRungs: Bool { self == .successiveHalving || self == .hyperband }
     }
     public var method: Method
     /// Each rung keeps the best 1/eta of its configurations.
@@ -22,6 +29,16 @@ public struct SearchSpec: Hashable, Sendable {
     /// The validation metric configurations are ranked by.
     public var metric: String = "val.accuracy"
     public var maximize: Bool { metric != "val.loss" }
+    /// evolution and reinforce: configurations trained in all (each for max_epochs).
+    public var models: Int = 0
+    /// evolution: the population's size, and how many members a tournament samples.
+    public var population: Int = 10
+    public var sample: Int = 3
+    /// reinforce: the controller's learning rate and the baseline's decay.
+    public var learningRate: Double = 0.5
+    public var baselineDecay: Double = 0.8
+    /// Seeds the draws of evolution and the controller's samples.
+    public var seed: Int = 0
 
     public static let metrics = ["val.accuracy", "val.loss"]
 
@@ -30,15 +47,21 @@ public struct SearchSpec: Hashable, Sendable {
     }
 
     public var specValue: SpecValue {
-        .object([("method", .string(method.rawValue)), ("eta", .int(eta)), ("min_epochs", .int(minEpochs)),
-                 ("max_epochs", .int(maxEpochs)), ("metric", .string(metric))])
+        var entries: [(String, SpecValue)] = [("method", .string(method.rawValue)), ("max_epochs", .int(maxEpochs)), ("metric", .string(metric))]
+        switch method {
+        case .successiveHalving, .hyperband: entries += [("eta", .int(eta)), ("min_epochs", .int(minEpochs))]
+        case .evolution: entries += [("models", .int(models)), ("population", .int(population)), ("sample", .int(sample)), ("seed", .int(seed))]
+        case .reinforce: entries += [("models", .int(models)), ("learning_rate", .double(learningRate)), ("baseline_decay", .double(baselineDecay)), ("seed", .int(seed))]
+        }
+        return .object(entries)
     }
 
     /// Reads the section; nil (with errors emitted) when it is wrong.
-    static func parse(_ node: YAMLNode, diagnostics: DiagnosticEngine) -> SearchSpec? {
+    static func parse(_ node: YAMLNode, defaultSeed: Int, diagnostics: DiagnosticEngine) -> SearchSpec? {
         let r = NodeReader(diagnostics: diagnostics)
         let errorsBefore = diagnostics.diagnostics.count
-        guard let m = r.mapping(node, "search", known: ["method", "eta", "min_epochs", "max_epochs", "metric"]) else { return nil }
+        guard let m = r.mapping(node, "search", known: ["method", "eta", "min_epochs", "max_epochs", "metric", "models", "population", "sample",
+                                                        "learning_rate", "baseline_decay", "seed"]) else { return nil }
         guard let methodNode = m["method"] else {
             r.error("search needs a method: \(Method.allCases.map(\.rawValue).joined(separator: " or "))", at: node)
             return nil
@@ -66,6 +89,44 @@ public struct SearchSpec: Hashable, Sendable {
             } else if !metrics.contains(v) {
                 r.error("search.metric '\(v)' is not a metric a training produces; use \(metrics.joined(separator: " or "))", at: n)
             }
+        }
+        spec.seed = defaultSeed
+        if let n = m["seed"], let v = r.int(n, "search.seed") { spec.seed = v }
+        let rungKeys = ["eta", "min_epochs"], evolutionKeys = ["population", "sample"], controllerKeys = ["learning_rate", "baseline_decay"]
+        let foreign = method.usesRungs ? ["models"] + evolutionKeys + controllerKeys
+            : method == .evolution ? rungKeys + controllerKeys : rungKeys + evolutionKeys
+        for key in foreign { if let n = m[key] { r.error("search.\(key) is not a setting of \(method.rawValue)", at: n) } }
+        if !method.usesRungs {
+            guard let n = m["models"] else {
+                r.error("search.method \(method.rawValue) needs models: how many configurations it trains (each for max_epochs)", at: node)
+                return nil
+            }
+            spec.models = r.int(n, "search.models") ?? 0
+            if spec.models < 2 { r.error("search.models must be at least 2", at: n) }
+            if let n = m["population"], let v = r.int(n, "search.population") {
+                spec.population = v
+                if v < 2 { r.error("search.population must be at least 2", at: n) }
+                else if v > spec.models {
+                    r.error("search.population \(v) is larger than the budget of \(spec.models) models: the search would end before it evolves anything", at: n,
+                            notes: ["raise search.models above the population, e.g. models: \(v * 5)"])
+                }
+            } else if method == .evolution && spec.population > spec.models {
+                r.error("the default population of 10 is larger than the budget of \(spec.models) models", at: m["models"]!,
+                        notes: ["raise search.models or set a smaller search.population"])
+            }
+            if let n = m["sample"], let v = r.int(n, "search.sample") {
+                spec.sample = v
+                if v < 1 || v > spec.population { r.error("search.sample must be between 1 and the population (\(spec.population))", at: n) }
+            }
+            if let n = m["learning_rate"], let v = r.double(n, "search.learning_rate") {
+                spec.learningRate = v
+                if !(v > 0 && v <= 10) { r.error("search.learning_rate must be in (0, 10]", at: n) }
+            }
+            if let n = m["baseline_decay"], let v = r.double(n, "search.baseline_decay") {
+                spec.baselineDecay = v
+                if !(v >= 0 && v < 1) { r.error("search.baseline_decay must be in [0, 1)", at: n) }
+            }
+            return diagnostics.diagnostics.count == errorsBefore ? spec : nil
         }
         guard diagnostics.diagnostics.count == errorsBefore else { return nil }
         if spec.minEpochs >= spec.maxEpochs || spec.minEpochs * spec.eta > spec.maxEpochs {

@@ -9,6 +9,9 @@ import Foundation
 import FrontEnd
 
 struct SearchJournal {
+    /// One trained configuration. Rung methods: its bracket and rung, and whether it was
+    /// promoted. Evolution and reinforce: bracket −1, `rung` the model's step, and for an
+    /// evolution child its parent and mutation.
     struct Entry: Codable, Hashable {
         var bracket: Int
         var rung: Int
@@ -17,6 +20,8 @@ struct SearchJournal {
         var epochs: Int
         var metric: Double
         var promoted: Bool
+        var parent: String? = nil
+        var mutation: String? = nil
     }
 
     let path: String
@@ -37,12 +42,15 @@ struct SearchJournal {
             entries.append(e)
         }
         // A rung is decided only when all of it was written: drop a partial last rung.
-        if let last = entries.last {
+        if let last = entries.last, last.bracket >= 0 {
             let rung = entries.filter { $0.bracket == last.bracket && $0.rung == last.rung }
             let expected = entries.filter { $0.bracket == last.bracket && $0.rung == last.rung - 1 && $0.promoted }.count
             if last.rung > 0 && rung.count != expected { entries.removeAll { $0.bracket == last.bracket && $0.rung == last.rung } }
         }
     }
+
+    /// The recorded model of an evolution or reinforce step.
+    func step(_ i: Int) -> Entry? { entries.first { $0.bracket == -1 && $0.rung == i } }
 
     /// The recorded outcome of a rung, if it was decided.
     func rung(bracket: Int, rung: Int) -> [Entry]? {

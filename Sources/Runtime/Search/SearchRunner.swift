@@ -43,6 +43,28 @@ public enum SearchRunner {
         let labels = configurations.map(\.label)
         for line in schedule.describe(search, labels: labels) { progress(line) }
         if replayed > 0 { progress("search: replaying \(replayed) decisions from \(journal.path)") }
+        if !search.method.usesRungs {
+            let result = try ModelSearch.run(experiment, search: search, journal: &journal, plan: plan, options: options, progress: progress)
+            let winner = result.models[result.winner]
+            progress("search: the winner is \(labels[winner.configuration]) (\(search.metric) \(format(winner.metric)), model \(result.winner + 1) of \(result.models.count)); evaluating it on the test split")
+            let steps: [[String: Any]] = result.models.enumerated().map { i, m in
+                var o: [String: Any] = ["model": i + 1, "configuration": labels[m.configuration], search.metric: m.metric]
+                if let p = m.parent { o["parent"] = p }
+                if let mu = m.mutation { o["mutation"] = mu }
+                return o
+            }
+            let object: [String: Any] = [
+                "method": search.method.rawValue, "max_epochs": search.maxEpochs, "metric": search.metric, "models": search.models,
+                "winner": labels[winner.configuration], "steps": steps,
+                "epochs_trained": Set(result.models.map(\.configuration)).count * search.maxEpochs,
+                "epochs_exhaustive": configurations.count * search.maxEpochs,
+                "epochs_trained_by_this_process": result.epochsTrained, "train_flops_by_this_process": result.flops,
+                "space": experiment.sweptPaths,
+            ]
+            return try finish(experiment, winner: configurations[winner.configuration], ladder: [search.maxEpochs], search: search,
+                              summary: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
+                              journal: journal, plan: plan, options: options, progress: progress)
+        }
 
         var winners: [(configuration: Int, metric: Double, bracket: Int)] = []
         var epochsTrained = 0, flopsTrained = 0.0
@@ -95,22 +117,34 @@ public enum SearchRunner {
 
         // The winner's run directory: its rungs, from the cache, evaluated on the test split now.
         let bracket = schedule.brackets[winner.bracket]
-        var final = rungExperiment([configurations[winner.configuration]], ladder: bracket.rungs.map(\.epochs), budget: search.maxEpochs,
-                                   experiment: experiment)
+        return try finish(experiment, winner: configurations[winner.configuration], ladder: bracket.rungs.map(\.epochs), search: search,
+                          summary: try summary(search: search, schedule: schedule, journal: journal, labels: labels,
+                                               winner: winner.configuration, epochsTrained: epochsTrained, flopsTrained: flopsTrained),
+                          journal: journal, plan: plan, options: options, progress: progress)
+    }
+
+    /// The winner's run directory: the winner at each epochs of `ladder` (from the
+    /// cache), evaluated on the test split only now, with search.json and the journal.
+    static func finish(_ experiment: LoadedExperiment, winner: ExperimentPoint, ladder: [Int], search: SearchSpec, summary: Data,
+                       journal: SearchJournal, plan: (LoadedExperiment) throws -> Plan, options: RunOptions,
+                       progress: @escaping @Sendable (String) -> Void) throws -> RunResult {
+        var final = rungExperiment([winner], ladder: ladder, budget: search.maxEpochs, experiment: experiment)
         // Its points differ only in their epochs (the labels still name the configuration).
         final.sweptPaths = ["training.epochs"]
         for i in final.points.indices { final.points[i].assignments.removeAll { $0.path != "training.epochs" } }
         var finalOptions = options
-        finalOptions.extraFiles["search.json"] = try summary(search: search, schedule: schedule, journal: journal, labels: labels,
-                                                            winner: winner.configuration, epochsTrained: epochsTrained, flopsTrained: flopsTrained)
+        finalOptions.extraFiles["search.json"] = summary
         finalOptions.extraFiles["search-journal.jsonl"] = Data(journal.text.utf8)
-        finalOptions.note = "search \(search.method.rawValue): the winner \(labels[winner.configuration]) at each epochs its bracket reached; search.json has every rung"
+        finalOptions.note = "search \(search.method.rawValue): the winner \(winner.label); search.json has every decision"
         return try LocalRunner.run(try plan(final), options: finalOptions, progress: progress)
     }
 
     /// What a search starts with: its first bracket's first rung (what `tlc plan` shows
     /// and `tlc validate` lowers); the experiment itself when it has no search.
     public static func firstRung(_ experiment: LoadedExperiment) -> LoadedExperiment {
+        if let search = experiment.search, !search.method.usesRungs, let first = experiment.points.first {
+            return rungExperiment([first], ladder: [search.maxEpochs], budget: search.maxEpochs, experiment: experiment)
+        }
         guard let search = experiment.search, case .success(let schedule) = SearchSchedule.make(search, configurations: experiment.points.count),
               let bracket = schedule.brackets.first, let rung = bracket.rungs.first else { return experiment }
         return rungExperiment(bracket.configurations.map { experiment.points[$0] }, ladder: [rung.epochs], budget: search.maxEpochs,
