@@ -65,6 +65,9 @@ import Engine
         #expect(summary["epochs_trained"] as? Int == 4 * 1 + 2 * 1 + 1 * 2, "promoted configurations train only the extra epochs")
         #expect(summary["epochs_exhaustive"] as? Int == 16)
         let winner = try #require(summary["winner"] as? String)
+        let pareto = try #require(summary["pareto"] as? [[String: Any]])
+        #expect(pareto.first?["configuration"] as? String == winner && (pareto.first?["params"] as? Int ?? 0) > 0,
+                "the winner leads the Pareto front of the models trained to the end: \(pareto)")
         let report = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
         #expect(report.contains("id=\"search-rungs\"") || report.contains("search-rungs"), "the report has the rung chart")
         #expect(report.contains("swept: training.epochs"), "the winner's points differ only in epochs")

@@ -57,7 +57,8 @@ enum ModelSearch {
                 flops += outcome.flops
                 if outcome.flops > 0 { epochsTrained += search.maxEpochs }
                 try journal.append([SearchJournal.Entry(bracket: -1, rung: step, configuration: c, label: labels[c], epochs: search.maxEpochs,
-                                                        metric: metric, promoted: false, parent: parent, mutation: mutation)])
+                                                        metric: metric, promoted: false, parent: parent, mutation: mutation,
+                                                        params: outcome.sizes[0]?.params, forwardFLOPs: outcome.sizes[0]?.flops)])
             }
             models.append(Model(configuration: c, metric: metric, parent: parent, mutation: mutation))
             progress("model \(step + 1)/\(search.models): \(labels[c])" + (parent.map { " (child of \($0): \(mutation ?? ""))" } ?? "")

@@ -22,6 +22,9 @@ struct SearchJournal {
         var promoted: Bool
         var parent: String? = nil
         var mutation: String? = nil
+        /// The network's parameters and forward FLOPs per sample.
+        var params: Int? = nil
+        var forwardFLOPs: Int? = nil
     }
 
     let path: String
@@ -47,6 +50,20 @@ struct SearchJournal {
             let expected = entries.filter { $0.bracket == last.bracket && $0.rung == last.rung - 1 && $0.promoted }.count
             if last.rung > 0 && rung.count != expected { entries.removeAll { $0.bracket == last.bracket && $0.rung == last.rung } }
         }
+    }
+
+    /// The models trained to `maxEpochs` that no other beats on the metric, parameters
+    /// and FLOPs at once (best first), for search.json's `pareto`.
+    func paretoFront(maxEpochs: Int, maximize: Bool) -> [Entry] {
+        var best: [Int: Entry] = [:]   // one entry per configuration
+        for e in entries where e.epochs == maxEpochs && e.params != nil && best[e.configuration] == nil { best[e.configuration] = e }
+        let all = best.values.sorted { $0.configuration < $1.configuration }
+        func better(_ a: Double, _ b: Double) -> Bool { maximize ? a > b : a < b }
+        func dominates(_ a: Entry, _ b: Entry) -> Bool {
+            let noWorse = !better(b.metric, a.metric) && a.params! <= b.params! && (a.forwardFLOPs ?? 0) <= (b.forwardFLOPs ?? 0)
+            return noWorse && (better(a.metric, b.metric) || a.params! < b.params! || (a.forwardFLOPs ?? 0) < (b.forwardFLOPs ?? 0))
+        }
+        return all.filter { e in !all.contains { dominates($0, e) } }.sorted { better($0.metric, $1.metric) }
     }
 
     /// The recorded model of an evolution or reinforce step.

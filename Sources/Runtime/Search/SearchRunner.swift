@@ -24,8 +24,11 @@ public enum SearchRunner {
     struct Trial {
         var configuration: Int
         var metric: Double
-        var seconds: Double
+        var size: ModelSize? = nil
     }
+
+    /// A network's parameters and forward FLOPs per sample.
+    struct ModelSize { var params: Int; var flops: Int }
 
     /// Runs the search of `experiment` (its `search` set); `plan` lowers an experiment
     /// (the command line's planner). Returns the winner's run.
@@ -59,7 +62,7 @@ public enum SearchRunner {
                 "epochs_trained": Set(result.models.map(\.configuration)).count * search.maxEpochs,
                 "epochs_exhaustive": configurations.count * search.maxEpochs,
                 "epochs_trained_by_this_process": result.epochsTrained, "train_flops_by_this_process": result.flops,
-                "space": experiment.sweptPaths,
+                "space": experiment.sweptPaths, "pareto": pareto(journal, search: search),
             ]
             return try finish(experiment, winner: configurations[winner.configuration], ladder: [search.maxEpochs], search: search,
                               summary: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
@@ -78,14 +81,16 @@ public enum SearchRunner {
                     guard Set(recorded.map(\.configuration)) == Set(survivors) else {
                         throw SearchError("the decision journal \(journal.path) disagrees with this search (another spec under the same name?); remove it to start the search over")
                     }
-                    trials = recorded.map { Trial(configuration: $0.configuration, metric: $0.metric, seconds: 0) }
+                    trials = recorded.map { e in
+                        Trial(configuration: e.configuration, metric: e.metric, size: e.params.map { ModelSize(params: $0, flops: e.forwardFLOPs ?? 0) })
+                    }
                     progress("bracket \(b + 1), rung \(r + 1): \(trials.count) × \(rung.epochs) epochs (from the journal)")
                 } else {
                     progress("bracket \(b + 1), rung \(r + 1): \(survivors.count) configurations × \(rung.epochs) epochs")
                     let ladder = bracket.rungs.prefix(r + 1).map(\.epochs)
                     let outcome = try train(survivors.map { configurations[$0] }, ladder: ladder, budget: search.maxEpochs,
                                             experiment: experiment, search: search, plan: plan, options: options, progress: progress)
-                    trials = zip(survivors, outcome.metrics).map { Trial(configuration: $0, metric: $1, seconds: 0) }
+                    trials = survivors.indices.map { Trial(configuration: survivors[$0], metric: outcome.metrics[$0], size: outcome.sizes[$0]) }
                     flopsTrained += outcome.flops
                     epochsTrained += survivors.count * (rung.epochs - previousEpochs)
                 }
@@ -99,7 +104,8 @@ public enum SearchRunner {
                 if journal.rung(bracket: b, rung: r) == nil {
                     try journal.append(ranked.map { t in
                         SearchJournal.Entry(bracket: b, rung: r, configuration: t.configuration, label: labels[t.configuration],
-                                            epochs: rung.epochs, metric: t.metric, promoted: promoted.contains(t.configuration))
+                                            epochs: rung.epochs, metric: t.metric, promoted: promoted.contains(t.configuration),
+                                            params: t.size?.params, forwardFLOPs: t.size?.flops)
                     })
                 }
                 for t in ranked {
@@ -167,7 +173,7 @@ public enum SearchRunner {
     /// the cache) and returns each one's validation metric, and the FLOPs computed.
     static func train(_ configurations: [ExperimentPoint], ladder: [Int], budget: Int, experiment: LoadedExperiment, search: SearchSpec,
                       plan makePlan: (LoadedExperiment) throws -> Plan, options: RunOptions,
-                      progress: @escaping @Sendable (String) -> Void) throws -> (metrics: [Double], flops: Double) {
+                      progress: @escaping @Sendable (String) -> Void) throws -> (metrics: [Double], sizes: [ModelSize?], flops: Double) {
         let rung = rungExperiment(configurations, ladder: ladder, budget: budget, experiment: experiment)
         let plan = try makePlan(rung)
         // The train stage of each configuration's last rung point, and everything it reads.
@@ -215,7 +221,26 @@ public enum SearchRunner {
             }
             return value
         }
-        return (metrics, flops)
+        // Each network's size, from its model.init stage's architecture.
+        let sizes = trainIDs.map { id -> ModelSize? in
+            var stack = [id], seen = Set<String>()
+            while let s = stack.popLast() {
+                guard seen.insert(s).inserted else { continue }
+                if case .modelInit(let w)? = stages[s]?.work, let summary = try? w.architecture.analyze() {
+                    return ModelSize(params: summary.parameters, flops: summary.forwardFLOPs)
+                }
+                stack += stages[s]?.deps ?? []
+            }
+            return nil
+        }
+        return (metrics, sizes, flops)
+    }
+
+    /// search.json's `pareto`: the non-dominated models trained to max_epochs.
+    static func pareto(_ journal: SearchJournal, search: SearchSpec) -> [[String: Any]] {
+        journal.paretoFront(maxEpochs: search.maxEpochs, maximize: search.maximize).map { e in
+            ["configuration": e.label, search.metric: e.metric, "params": e.params ?? 0, "forward_flops": e.forwardFLOPs ?? 0] as [String: Any]
+        }
     }
 
     /// search.json: the schedule, every rung's configurations with their metric and the
@@ -233,7 +258,7 @@ public enum SearchRunner {
         }
         let object: [String: Any] = [
             "method": search.method.rawValue, "eta": search.eta, "min_epochs": search.minEpochs, "max_epochs": search.maxEpochs,
-            "metric": search.metric, "winner": labels[winner],
+            "metric": search.metric, "winner": labels[winner], "pareto": pareto(journal, search: search),
             "epochs_trained": spent, "epochs_exhaustive": schedule.configurationsNeeded * search.maxEpochs,
             "epochs_trained_by_this_process": epochsTrained, "train_flops_by_this_process": flopsTrained,
             "brackets": schedule.brackets.enumerated().map { b, bracket in
