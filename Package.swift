@@ -74,6 +74,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "tlc", dependencies: ["TLCCommands", "Engine"]),
+        // tlc's float and int8 inference latency per zoo model (Benchmarks/int8-vs-onnxruntime.sh).
+        .executableTarget(name: "tlc-inference-latency", dependencies: ["Engine", "ModelZoo"], path: "Benchmarks/InferenceLatency"),
 
         // Helpers shared by the test targets (Python interoperability).
         .target(name: "TestSupport", path: "Tests/Support"),

@@ -30,7 +30,7 @@ struct CompressionBenchmarks {
                                classNames: (0..<10).map(String.init))
         let (x, _) = data.batch(Array(0..<n)[...])
         let (one, _) = data.batch([0][...])
-        print("int8 kernel: \(QuantizedNetwork.usesAVX2 ? "AVX2" : "portable"); engine threads \(Parallel.threads)")
+        print("int8 kernel: \(QuantizedNetwork.kernel); engine threads \(Parallel.threads)")
         print("| model | float ms / batch of 256 | int8 ms / batch of 256 | speed-up | float ms / image (batch 1) | int8 ms / image (batch 1) | speed-up |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for name in models {

@@ -1,28 +1,81 @@
 // CInt8 — the integer kernels of tlc's int8 inference path (see
-// Sources/Engine/Compression/Quantization.swift): an unsigned×signed 8-bit GEMM
-// with 32-bit accumulation, requantization, and im2col on NHWC uint8 images.
-// Activations are uint8 in [0, 127] and weights int8 in [-127, 127], so no
-// 16-bit intermediate can saturate and every path (AVX2 or portable) returns
-// exactly the same integers.
+// Sources/Engine/Compression/QuantizedInference.swift): an unsigned×signed 8-bit GEMM
+// with 32-bit accumulation and the requantization fused into it, im2col convolution,
+// pooling and input quantization on NHWC uint8 images.
+//
+// Three GEMM kernels compute the same integers: AVX-512 VNNI (vpdpbusd), AVX2
+// (vpmaddubsw + vpmaddwd) and a portable loop. Activations are uint8 in [0, 127] and
+// weights int8 in [-127, 127], so AVX2's 16-bit pair sums (at most 2·127·127) never
+// saturate; integer accumulation is exact, and the float requantization runs the same
+// IEEE operations in the same order on every path (no FMA, round half to even), so all
+// kernels return bit-identical outputs. The caller picks the kernel (tlc_int8_best_kernel
+// for the machine's best).
 #ifndef TLC_CINT8_H
 #define TLC_CINT8_H
+#include <stddef.h>
 #include <stdint.h>
 
-/// C[n*M + m] = sum_k B[n*Kp + k] * A[m*Kp + k]  (B: N×Kp uint8, A: M×Kp int8, Kp % 32 == 0).
-void tlc_qgemm_u8s8(const uint8_t *B, const int8_t *A, int32_t *C, int N, int M, int Kp);
+/// The GEMM kernels.
+enum { TLC_INT8_PORTABLE = 0, TLC_INT8_AVX2 = 1, TLC_INT8_AVX512_VNNI = 2 };
 
-/// Whether the AVX2 kernel is used on this machine (else the portable loop).
-int tlc_qgemm_uses_avx2(void);
+/// Whether `kernel` can run on this CPU (the portable kernel always can).
+int tlc_int8_kernel_supported(int kernel);
+/// The fastest kernel this CPU runs.
+int tlc_int8_best_kernel(void);
 
-/// Requantizes C (N×M int32) row by row: v = (C - zpIn*rowSum[m]) * scale[m] + bias[m],
-/// ReLU when relu != 0; then out[n*M+m] = clamp(round(v*invOut) + zpOut, 0, qmax)
-/// (when out != NULL) and fout[n*M+m] = v (when fout != NULL).
-void tlc_requantize(const int32_t *C, int N, int M, const int32_t *rowSum, int zpIn,
-                    const float *scale, const float *bias, int relu, float invOut, int zpOut, int qmax,
-                    uint8_t *out, float *fout);
+/// Output channels per packed panel.
+#define TLC_INT8_PANEL 16
 
-/// im2col over NHWC uint8: cols[(oh*OW+ow)*Kp + (ki*k+kj)*C + c]; padding reads `zp`,
-/// columns K..Kp are zero.
-void tlc_im2col_u8(const uint8_t *x, int H, int W, int C, int k, int stride, int pad,
-                   int OH, int OW, uint8_t zp, int Kp, uint8_t *cols);
+/// A conv or dense layer ready for the GEMM: weights packed by tlc_int8_pack, and the
+/// per-channel requantization. Arrays other than `packed` hold panels·16 entries (zero
+/// past M).
+typedef struct {
+    int M, K;               ///< outputs and reduction length
+    int Kp;                 ///< K rounded up to a multiple of 4
+    const int8_t *packed;   ///< tlc_int8_packed_size(M, K) bytes
+    const int32_t *zeroTerm;///< zpIn · Σ_k A[m][k] (the input zero point's share of the accumulator)
+    const float *scale;     ///< input scale × weight scale of row m
+    const float *bias;
+    int relu;               ///< clamp below at 0 before quantizing
+    float invOut;           ///< 1 / output scale
+    int zpOut, qmax;        ///< output zero point and largest code
+} tlc_qlayer;
+
+/// Bytes of a packed weight matrix with M rows and K columns.
+size_t tlc_int8_packed_size(int M, int K);
+/// Packs A (M×K int8, rows `lda` apart) into panels of 16 rows: for each panel, for each
+/// group of 4 columns, 16 rows × 4 bytes (zero past M and K).
+void tlc_int8_pack(const int8_t *A, int M, int K, long lda, int8_t *packed);
+
+/// Accumulators only: C[n*ldc + m] = Σ_k B[n*ldb + k] · A[m][k] for n < N, m < M.
+/// Row n of B is read up to Kp bytes (bytes K..Kp-1 meet zero weights: any value).
+void tlc_int8_gemm_s32(int kernel, const tlc_qlayer *L, const uint8_t *B, long ldb, int N, int32_t *C, long ldc);
+
+/// The GEMM with requantization: v = float(acc − zeroTerm[m]) · scale[m] + bias[m], then
+/// max(v, 0) when relu; fout[n*ldf + m] = v when fout, and out[n*ldo + m] =
+/// clamp(round_half_even(clamp(v · invOut, ±1e6)) + zpOut, 0, qmax) when out.
+void tlc_int8_gemm_requant(int kernel, const tlc_qlayer *L, const uint8_t *B, long ldb, int N,
+                           uint8_t *out, long ldo, float *fout, long ldf);
+
+/// A convolution's geometry: input H×W×C (NHWC), k×k kernel, output OH×OW×M.
+typedef struct {
+    int H, W, C, k, stride, pad, OH, OW;
+    uint8_t zpIn;           ///< what padding reads
+} tlc_qconv_shape;
+
+/// Rows of im2col the convolution builds at a time (its column buffer holds this many rows of Kp).
+int tlc_int8_conv_tile_rows(int Kp);
+
+/// Convolves `samples` NHWC uint8 images at x into y (OH×OW×M each), requantized:
+/// im2col by tiles of tlc_int8_conv_tile_rows rows into `cols`, each tile one fused GEMM.
+void tlc_int8_conv(int kernel, const tlc_qlayer *L, const tlc_qconv_shape *s, const uint8_t *x, int samples,
+                   uint8_t *y, uint8_t *cols);
+
+/// Float NCHW (C planes of HW) to uint8 NHWC: clamp(round_half_even(clamp(x · inv, ±1e6)) + zp, 0, qmax).
+void tlc_int8_quantize_input(const float *x, int samples, int C, int HW, float inv, int zp, int qmax, uint8_t *y);
+
+/// Max (padding ignored; an empty window gives 0) or average (padding counted, rounded
+/// half up) pooling over `samples` uint8 NHWC images.
+void tlc_int8_pool(const uint8_t *x, int samples, int H, int W, int C, int size, int stride, int pad,
+                   int OH, int OW, int isMax, uint8_t *y);
 #endif
