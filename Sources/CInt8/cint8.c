@@ -1,6 +1,6 @@
 // CInt8 — int8 GEMM kernels (AVX-512 VNNI, AVX2, portable: identical results) with
-// fused requantization, im2col convolution, pooling and input quantization for tlc's
-// integer inference path. See cint8.h.
+// fused requantization, implicit-GEMM convolution, pooling and input quantization for
+// tlc's integer inference path. See cint8.h.
 #include "cint8.h"
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -68,21 +68,24 @@ static inline void finish_scalar(const tlc_qlayer *L, int32_t acc, int m, const 
 
 // MARK: portable
 
-static void gemm_portable(const tlc_qlayer *L, const uint8_t *B, long ldb, int N, const sink *s) {
-    int panels = (L->M + PANEL - 1) / PANEL, G = L->Kp / 4;
-    for (int n = 0; n < N; n++) {
-        const uint8_t *b = B + (long)n * ldb;
-        for (int p = 0; p < panels; p++) {
-            const int8_t *w = L->packed + (long)p * G * PANEL * 4;
-            int32_t acc[PANEL] = {0};
-            for (int g = 0; g < G; g++)
-                for (int lane = 0; lane < PANEL; lane++)
-                    for (int j = 0; j < 4; j++)
-                        acc[lane] += (int32_t)b[g * 4 + j] * (int32_t)w[(g * PANEL + lane) * 4 + j];
-            for (int lane = 0; lane < PANEL && p * PANEL + lane < L->M; lane++)
-                finish_scalar(L, acc[lane], p * PANEL + lane, s, n);
+// Rows r of a tile start at rows[r]; group g of 4 columns is at rows[r] + offsets[g].
+static void tile_portable(const tlc_qlayer *L, const uint8_t *const *rows, int R, int p, long n0, const sink *s) {
+    int G = L->Kp / 4;
+    const int8_t *w = L->packed + (long)p * G * PANEL * 4;
+    for (int r = 0; r < R; r++) {
+        int32_t acc[PANEL] = {0};
+        for (int g = 0; g < G; g++) {
+            const uint8_t *b = rows[r] + L->offsets[g];
+            for (int lane = 0; lane < PANEL; lane++)
+                for (int j = 0; j < 4; j++) acc[lane] += (int32_t)b[j] * (int32_t)w[(g * PANEL + lane) * 4 + j];
         }
+        for (int lane = 0; lane < PANEL && p * PANEL + lane < L->M; lane++) finish_scalar(L, acc[lane], p * PANEL + lane, s, n0 + r);
     }
+}
+
+static void block_portable(const tlc_qlayer *L, const uint8_t *const *rows, long n0, int N, const sink *s) {
+    int panels = (L->M + PANEL - 1) / PANEL;
+    for (int p = 0; p < panels; p++) tile_portable(L, rows, N, p, n0, s);
 }
 
 #ifdef TLC_X86
@@ -111,20 +114,27 @@ TARGET_VNNI static inline void finish_vnni(const tlc_qlayer *L, __m512i acc, int
 
 // R rows × P panels (P ≤ 2) of accumulators in registers: per group of 4 columns,
 // P weight loads and R broadcasts feed R·P vpdpbusd.
+// R rows × P panels (P ≤ 2) of accumulators in registers: per group of 4 columns,
+// P weight loads and R broadcasts feed R·P vpdpbusd.
 #define VNNI_TILE(R, P)                                                                                   \
-    TARGET_VNNI static void tile_vnni_##R##_##P(const tlc_qlayer *L, const uint8_t *B, long ldb, int p,  \
+    TARGET_VNNI static void tile_vnni_##R##_##P(const tlc_qlayer *L, const uint8_t *const *rows, int p,  \
                                                 long n0, const sink *s) {                                \
-        int G = L->Kp / 4;                                                                                \
+        const int G = L->Kp / 4;                                                                          \
+        const int32_t *off = L->offsets;                                                                  \
         const int8_t *w = L->packed + (long)p * G * PANEL * 4;                                            \
         const long wnext = (long)G * PANEL * 4;                                                           \
+        const uint8_t *b[R];                                                                              \
         __m512i acc[R][P];                                                                                \
-        for (int r = 0; r < R; r++) for (int q = 0; q < P; q++) acc[r][q] = _mm512_setzero_si512();      \
-        const uint8_t *b = B + n0 * ldb;                                                                  \
+        for (int r = 0; r < R; r++) {                                                                     \
+            b[r] = rows[r];                                                                               \
+            for (int q = 0; q < P; q++) acc[r][q] = _mm512_setzero_si512();                               \
+        }                                                                                                 \
         for (int g = 0; g < G; g++) {                                                                     \
+            const long o = off[g];                                                                        \
             __m512i w0 = _mm512_loadu_si512(w + (long)g * 64);                                            \
             __m512i w1 = P > 1 ? _mm512_loadu_si512(w + wnext + (long)g * 64) : w0;                       \
             for (int r = 0; r < R; r++) {                                                                 \
-                __m512i x = _mm512_set1_epi32(load4(b + r * ldb + g * 4));                                \
+                __m512i x = _mm512_set1_epi32(load4(b[r] + o));                                           \
                 acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], x, w0);                                        \
                 if (P > 1) acc[r][P - 1] = _mm512_dpbusd_epi32(acc[r][P - 1], x, w1);                     \
             }                                                                                             \
@@ -134,22 +144,19 @@ TARGET_VNNI static inline void finish_vnni(const tlc_qlayer *L, __m512i acc, int
     }
 VNNI_TILE(1, 1) VNNI_TILE(2, 1) VNNI_TILE(3, 1) VNNI_TILE(4, 1) VNNI_TILE(5, 1) VNNI_TILE(6, 1) VNNI_TILE(7, 1) VNNI_TILE(8, 1)
 VNNI_TILE(1, 2) VNNI_TILE(2, 2) VNNI_TILE(3, 2) VNNI_TILE(4, 2) VNNI_TILE(5, 2) VNNI_TILE(6, 2) VNNI_TILE(7, 2) VNNI_TILE(8, 2)
-VNNI_TILE(12, 1)
 
-typedef void (*tile_fn)(const tlc_qlayer *, const uint8_t *, long, int, long, const sink *);
+typedef void (*tile_fn)(const tlc_qlayer *, const uint8_t *const *, int, long, const sink *);
 static const tile_fn vnni_tiles[2][9] = {
     {0, tile_vnni_1_1, tile_vnni_2_1, tile_vnni_3_1, tile_vnni_4_1, tile_vnni_5_1, tile_vnni_6_1, tile_vnni_7_1, tile_vnni_8_1},
     {0, tile_vnni_1_2, tile_vnni_2_2, tile_vnni_3_2, tile_vnni_4_2, tile_vnni_5_2, tile_vnni_6_2, tile_vnni_7_2, tile_vnni_8_2},
 };
 
-static void gemm_vnni(const tlc_qlayer *L, const uint8_t *B, long ldb, int N, const sink *s) {
+// Rows n0..<n0+N (starting at rows[0..<N]) against every panel, two panels at a time.
+static void block_vnni(const tlc_qlayer *L, const uint8_t *const *rows, long n0, int N, const sink *s) {
     int panels = (L->M + PANEL - 1) / PANEL;
     for (int p = 0; p < panels;) {
         int P = panels - p >= 2 ? 2 : 1;
-        long n = 0;
-        if (P == 1) for (; n + 12 <= N; n += 12) tile_vnni_12_1(L, B, ldb, p, n, s);
-        for (; n + 8 <= N; n += 8) vnni_tiles[P - 1][8](L, B, ldb, p, n, s);
-        if (n < N) vnni_tiles[P - 1][N - n](L, B, ldb, p, n, s);
+        for (int r = 0; r < N; r += 8) vnni_tiles[P - 1][N - r < 8 ? N - r : 8](L, rows + r, p, n0 + r, s);
         p += P;
     }
 }
@@ -200,19 +207,21 @@ TARGET_AVX2 static inline void finish_avx2(const tlc_qlayer *L, __m256i lo, __m2
 // R rows × one panel: per group of 4 columns, maddubs sums u8·s8 pairs to s16 (at most
 // 2·127·127, never saturating), madd with ones sums those pairs to s32 — vpdpbusd's result.
 #define AVX2_TILE(R)                                                                                      \
-    TARGET_AVX2 static void tile_avx2_##R(const tlc_qlayer *L, const uint8_t *B, long ldb, int p,        \
+    TARGET_AVX2 static void tile_avx2_##R(const tlc_qlayer *L, const uint8_t *const *rows, int p,        \
                                           long n0, const sink *s) {                                      \
-        int G = L->Kp / 4;                                                                                \
+        const int G = L->Kp / 4;                                                                          \
+        const int32_t *off = L->offsets;                                                                  \
         const int8_t *w = L->packed + (long)p * G * PANEL * 4;                                            \
         const __m256i ones = _mm256_set1_epi16(1);                                                        \
+        const uint8_t *b[R];                                                                              \
         __m256i lo[R], hi[R];                                                                             \
-        for (int r = 0; r < R; r++) { lo[r] = _mm256_setzero_si256(); hi[r] = lo[r]; }                    \
-        const uint8_t *b = B + n0 * ldb;                                                                  \
+        for (int r = 0; r < R; r++) { b[r] = rows[r]; lo[r] = _mm256_setzero_si256(); hi[r] = lo[r]; }   \
         for (int g = 0; g < G; g++) {                                                                     \
+            const long o = off[g];                                                                        \
             __m256i wl = _mm256_loadu_si256((const __m256i *)(w + (long)g * 64));                         \
             __m256i wh = _mm256_loadu_si256((const __m256i *)(w + (long)g * 64 + 32));                    \
             for (int r = 0; r < R; r++) {                                                                 \
-                __m256i x = _mm256_set1_epi32(load4(b + r * ldb + g * 4));                                \
+                __m256i x = _mm256_set1_epi32(load4(b[r] + o));                                           \
                 lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(_mm256_maddubs_epi16(x, wl), ones));    \
                 hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(_mm256_maddubs_epi16(x, wh), ones));    \
             }                                                                                             \
@@ -222,13 +231,10 @@ TARGET_AVX2 static inline void finish_avx2(const tlc_qlayer *L, __m256i lo, __m2
 AVX2_TILE(1) AVX2_TILE(2) AVX2_TILE(3) AVX2_TILE(4)
 static const tile_fn avx2_tiles[5] = {0, tile_avx2_1, tile_avx2_2, tile_avx2_3, tile_avx2_4};
 
-static void gemm_avx2(const tlc_qlayer *L, const uint8_t *B, long ldb, int N, const sink *s) {
+static void block_avx2(const tlc_qlayer *L, const uint8_t *const *rows, long n0, int N, const sink *s) {
     int panels = (L->M + PANEL - 1) / PANEL;
-    for (int p = 0; p < panels; p++) {
-        long n = 0;
-        for (; n + 4 <= N; n += 4) tile_avx2_4(L, B, ldb, p, n, s);
-        if (n < N) avx2_tiles[N - n](L, B, ldb, p, n, s);
-    }
+    for (int p = 0; p < panels; p++)
+        for (int r = 0; r < N; r += 4) avx2_tiles[N - r < 4 ? N - r : 4](L, rows + r, p, n0 + r, s);
 }
 #endif
 
@@ -257,88 +263,74 @@ int tlc_int8_best_kernel(void) {
     return best;
 }
 
-static void gemm(int kernel, const tlc_qlayer *L, const uint8_t *B, long ldb, int N, const sink *s) {
+// Rows are taken in blocks (their inputs stay in cache across the panels); row q starts
+// at base + (q / width)·rowStep + (q % width)·colStep.
+#define BLOCK_ROWS 192
+static void gemm(int kernel, const tlc_qlayer *L, const uint8_t *base, long rowStep, long colStep, int width, int N, const sink *s) {
     if (!tlc_int8_kernel_supported(kernel)) kernel = TLC_INT8_PORTABLE;
-    switch (kernel) {
+    const uint8_t *rows[BLOCK_ROWS];
+    for (int n0 = 0; n0 < N; n0 += BLOCK_ROWS) {
+        int nb = N - n0 < BLOCK_ROWS ? N - n0 : BLOCK_ROWS;
+        int y = n0 / width, x = n0 % width;
+        for (int r = 0; r < nb; r++) {
+            rows[r] = base + (long)y * rowStep + (long)x * colStep;
+            if (++x == width) { x = 0; y++; }
+        }
+        switch (kernel) {
 #ifdef TLC_X86
-    case TLC_INT8_AVX512_VNNI: gemm_vnni(L, B, ldb, N, s); return;
-    case TLC_INT8_AVX2: gemm_avx2(L, B, ldb, N, s); return;
+        case TLC_INT8_AVX512_VNNI: block_vnni(L, rows, n0, nb, s); break;
+        case TLC_INT8_AVX2: block_avx2(L, rows, n0, nb, s); break;
 #endif
-    default: gemm_portable(L, B, ldb, N, s); return;
+        default: block_portable(L, rows, n0, nb, s); break;
+        }
     }
 }
 
 void tlc_int8_gemm_s32(int kernel, const tlc_qlayer *L, const uint8_t *B, long ldb, int N, int32_t *C, long ldc) {
     sink s = {C, ldc, NULL, 0, NULL, 0};
-    gemm(kernel, L, B, ldb, N, &s);
+    gemm(kernel, L, B, 0, ldb, N > 0 ? N : 1, N, &s);
 }
 
 void tlc_int8_gemm_requant(int kernel, const tlc_qlayer *L, const uint8_t *B, long ldb, int N,
                            uint8_t *out, long ldo, float *fout, long ldf) {
     sink s = {NULL, 0, out, ldo, fout, ldf};
-    gemm(kernel, L, B, ldb, N, &s);
+    gemm(kernel, L, B, 0, ldb, N > 0 ? N : 1, N, &s);
 }
 
 // MARK: convolution, pooling, input
 
-int tlc_int8_conv_tile_rows(int Kp) {
-    int rows = 32768 / (Kp > 0 ? Kp : 1);   // a tile's columns stay in L1
-    rows = rows < 48 ? 48 : (rows > 384 ? 384 : rows);
-    return rows / 24 * 24;                  // whole tiles of 8 and 12 rows
+void tlc_int8_dense_offsets(int Kp, int32_t *offsets) {
+    for (int g = 0; g < Kp / 4; g++) offsets[g] = 4 * g;
 }
 
-// Copies n bytes with at most two loads and stores for n ≤ 32 (overlapping halves;
-// never past either end): im2col's spans are short on shallow layers.
-static inline void copy_short(uint8_t *d, const uint8_t *s, int n) {
-    if (n >= 16 && n <= 32) {
-        uint8_t a[16], b[16];
-        memcpy(a, s, 16); memcpy(b, s + n - 16, 16); memcpy(d, a, 16); memcpy(d + n - 16, b, 16);
-    } else if (n >= 8 && n < 16) {
-        uint64_t a, b;
-        memcpy(&a, s, 8); memcpy(&b, s + n - 8, 8); memcpy(d, &a, 8); memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t a, b;
-        memcpy(&a, s, 4); memcpy(&b, s + n - 4, 4); memcpy(d, &a, 4); memcpy(d + n - 4, &b, 4);
-    } else if (n < 4) {
-        for (int i = 0; i < n; i++) d[i] = s[i];
-    } else memcpy(d, s, (size_t)n);
+int tlc_int8_conv_span(const tlc_qconv_shape *s) { return (s->k * s->C + 3) / 4 * 4; }
+
+void tlc_int8_conv_offsets(const tlc_qconv_shape *s, int32_t *offsets) {
+    const int groups = tlc_int8_conv_span(s) / 4, PW = s->W + 2 * s->pad;
+    for (int ki = 0; ki < s->k; ki++)
+        for (int j = 0; j < groups; j++) offsets[ki * groups + j] = ki * PW * s->C + 4 * j;
 }
 
-static inline void fill_short(uint8_t *d, uint8_t v, int n) {
-    if (n <= 32) for (int i = 0; i < n; i++) d[i] = v;
-    else memset(d, v, (size_t)n);
-}
-
-// Row `pixel` of im2col: (ki, kj, c) order, padding reads zp, columns K..Kp are zero.
-static inline void im2col_row(const tlc_qconv_shape *s, const uint8_t *x, int pixel, int Kp, uint8_t *dst) {
-    const int k = s->k, C = s->C, oh = pixel / s->OW, ow = pixel % s->OW;
-    const int iw0 = ow * s->stride - s->pad, span = k * C;
-    for (int ki = 0; ki < k; ki++) {
-        int ih = oh * s->stride - s->pad + ki;
-        uint8_t *d = dst + ki * span;
-        if (ih < 0 || ih >= s->H) { fill_short(d, s->zpIn, span); continue; }
-        const uint8_t *row = x + (long)ih * s->W * C;
-        if (iw0 >= 0 && iw0 + k <= s->W) { copy_short(d, row + (long)iw0 * C, span); continue; }
-        for (int kj = 0; kj < k; kj++) {
-            int iw = iw0 + kj;
-            if (iw < 0 || iw >= s->W) fill_short(d + kj * C, s->zpIn, C);
-            else copy_short(d + kj * C, row + (long)iw * C, C);
-        }
-    }
-    for (int j = k * span; j < Kp; j++) dst[j] = 0;
+size_t tlc_int8_conv_padded_size(const tlc_qconv_shape *s) {
+    return s->pad > 0 ? (size_t)(s->H + 2 * s->pad) * (size_t)(s->W + 2 * s->pad) * (size_t)s->C : 0;
 }
 
 void tlc_int8_conv(int kernel, const tlc_qlayer *L, const tlc_qconv_shape *s, const uint8_t *x, int samples,
-                   uint8_t *y, uint8_t *cols) {
-    const int pixels = s->OH * s->OW, tile = tlc_int8_conv_tile_rows(L->Kp);
-    const long inCount = (long)s->H * s->W * s->C, outCount = (long)pixels * L->M;
+                   uint8_t *y, uint8_t *padded) {
+    const int C = s->C;
+    const long rowBytes = (long)(s->W + 2 * s->pad) * C;
+    const long inCount = (long)s->H * s->W * C, outCount = (long)s->OH * s->OW * L->M;
+    if (s->pad > 0) memset(padded, s->zpIn, tlc_int8_conv_padded_size(s));   // the border; the inside is copied per sample
+    sink out = {NULL, 0, NULL, L->M, NULL, 0};
     for (int n = 0; n < samples; n++) {
-        const uint8_t *xs = x + n * inCount;
-        for (int p0 = 0; p0 < pixels; p0 += tile) {
-            int rows = pixels - p0 < tile ? pixels - p0 : tile;
-            for (int r = 0; r < rows; r++) im2col_row(s, xs, p0 + r, L->Kp, cols + (long)r * L->Kp);
-            tlc_int8_gemm_requant(kernel, L, cols, L->Kp, rows, y + n * outCount + (long)p0 * L->M, L->M, NULL, 0);
+        const uint8_t *src = x + n * inCount;
+        if (s->pad > 0) {
+            for (int i = 0; i < s->H; i++)
+                memcpy(padded + (long)(i + s->pad) * rowBytes + (long)s->pad * C, src + (long)i * s->W * C, (size_t)s->W * C);
+            src = padded;
         }
+        out.out = y + n * outCount;
+        gemm(kernel, L, src, (long)s->stride * rowBytes, (long)s->stride * C, s->OW, s->OH * s->OW, &out);
     }
 }
 

@@ -1,7 +1,7 @@
 // CInt8 — the integer kernels of tlc's int8 inference path (see
 // Sources/Engine/Compression/QuantizedInference.swift): an unsigned×signed 8-bit GEMM
-// with 32-bit accumulation and the requantization fused into it, im2col convolution,
-// pooling and input quantization on NHWC uint8 images.
+// with 32-bit accumulation and the requantization fused into it, convolution as an
+// implicit GEMM (no im2col), pooling and input quantization on NHWC uint8 images.
 //
 // Three GEMM kernels compute the same integers: AVX-512 VNNI (vpdpbusd), AVX2
 // (vpmaddubsw + vpmaddwd) and a portable loop. Activations are uint8 in [0, 127] and
@@ -26,13 +26,14 @@ int tlc_int8_best_kernel(void);
 /// Output channels per packed panel.
 #define TLC_INT8_PANEL 16
 
-/// A conv or dense layer ready for the GEMM: weights packed by tlc_int8_pack, and the
-/// per-channel requantization. Arrays other than `packed` hold panels·16 entries (zero
-/// past M).
+/// A conv or dense layer ready for the GEMM: weights packed by tlc_int8_pack, where
+/// each group of 4 columns lies in the input, and the per-channel requantization.
+/// zeroTerm, scale and bias hold panels·16 entries (zero past M).
 typedef struct {
-    int M, K;               ///< outputs and reduction length
-    int Kp;                 ///< K rounded up to a multiple of 4
-    const int8_t *packed;   ///< tlc_int8_packed_size(M, K) bytes
+    int M;                  ///< outputs
+    int Kp;                 ///< packed columns (a multiple of 4)
+    const int8_t *packed;   ///< tlc_int8_packed_size(M, Kp) bytes
+    const int32_t *offsets; ///< Kp/4 entries: group g of a row's 4 inputs starts offsets[g] bytes after the row's start
     const int32_t *zeroTerm;///< zpIn · Σ_k A[m][k] (the input zero point's share of the accumulator)
     const float *scale;     ///< input scale × weight scale of row m
     const float *bias;
@@ -44,11 +45,15 @@ typedef struct {
 /// Bytes of a packed weight matrix with M rows and K columns.
 size_t tlc_int8_packed_size(int M, int K);
 /// Packs A (M×K int8, rows `lda` apart) into panels of 16 rows: for each panel, for each
-/// group of 4 columns, 16 rows × 4 bytes (zero past M and K).
+/// group of 4 columns, 16 rows × 4 bytes (zero past M and K). Kp is K rounded up to 4.
 void tlc_int8_pack(const int8_t *A, int M, int K, long lda, int8_t *packed);
 
-/// Accumulators only: C[n*ldc + m] = Σ_k B[n*ldb + k] · A[m][k] for n < N, m < M.
-/// Row n of B is read up to Kp bytes (bytes K..Kp-1 meet zero weights: any value).
+/// Offsets of a dense layer: rows are contiguous, offsets[g] = 4g.
+void tlc_int8_dense_offsets(int Kp, int32_t *offsets);
+
+/// Accumulators only: C[n*ldc + m] = Σ_k B[n*ldb + k] · A[m][k] for n < N, m < M, with
+/// dense offsets. Every row of B is read up to Kp bytes: bytes past K meet zero weights
+/// (any value) but must be readable.
 void tlc_int8_gemm_s32(int kernel, const tlc_qlayer *L, const uint8_t *B, long ldb, int N, int32_t *C, long ldc);
 
 /// The GEMM with requantization: v = float(acc − zeroTerm[m]) · scale[m] + bias[m], then
@@ -63,13 +68,21 @@ typedef struct {
     uint8_t zpIn;           ///< what padding reads
 } tlc_qconv_shape;
 
-/// Rows of im2col the convolution builds at a time (its column buffer holds this many rows of Kp).
-int tlc_int8_conv_tile_rows(int Kp);
+/// A convolution runs as an implicit GEMM on the (zero-point padded) input: output pixel
+/// (oh, ow)'s row starts at input pixel (oh·stride, ow·stride), and its columns are the k
+/// kernel rows, each the k·C contiguous bytes of one input row rounded up to a multiple
+/// of 4 (the extra bytes meet zero weights). Weights are packed in that order:
+/// column ki·span + kj·C + c for span = tlc_int8_conv_span.
+int tlc_int8_conv_span(const tlc_qconv_shape *s);
+/// The k·span/4 group offsets of a convolution.
+void tlc_int8_conv_offsets(const tlc_qconv_shape *s, int32_t *offsets);
+/// Bytes of the padded copy of one input image the convolution needs (0 without padding).
+size_t tlc_int8_conv_padded_size(const tlc_qconv_shape *s);
 
-/// Convolves `samples` NHWC uint8 images at x into y (OH×OW×M each), requantized:
-/// im2col by tiles of tlc_int8_conv_tile_rows rows into `cols`, each tile one fused GEMM.
+/// Convolves `samples` NHWC uint8 images at x into y (OH×OW×M each), requantized.
+/// `padded` holds tlc_int8_conv_padded_size bytes; x is read up to 3 bytes past its end.
 void tlc_int8_conv(int kernel, const tlc_qlayer *L, const tlc_qconv_shape *s, const uint8_t *x, int samples,
-                   uint8_t *y, uint8_t *cols);
+                   uint8_t *y, uint8_t *padded);
 
 /// Float NCHW (C planes of HW) to uint8 NHWC: clamp(round_half_even(clamp(x · inv, ±1e6)) + zp, 0, qmax).
 void tlc_int8_quantize_input(const float *x, int samples, int C, int HW, float inv, int zp, int qmax, uint8_t *y);

@@ -34,21 +34,43 @@ public enum Int8Kernel: Int32, CaseIterable, Sendable, CustomStringConvertible {
 }
 
 /// A conv or dense layer's weights packed for the kernels (panels of 16 output
-/// channels, groups of 4 along K) with its requantization constants, built once per
-/// network.
+/// channels, groups of 4 along K, convolutions in the implicit GEMM's column order)
+/// with its requantization constants, built once per network.
 final class PackedLinear: @unchecked Sendable {
     let packed: UnsafeMutableRawPointer
+    let offsets: UnsafeMutablePointer<Int32>
     let zeroTerm: UnsafeMutablePointer<Int32>, scale: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>
+    /// The convolution's geometry (kernel > 0).
+    let shape: tlc_qconv_shape?
     /// What the kernels read (pointers into the buffers above).
     private(set) var layer = tlc_qlayer()
 
     init(_ l: QuantizedLinear, activationMax: Int) {
-        let lanes = (l.outputs + Int(TLC_INT8_PANEL) - 1) / Int(TLC_INT8_PANEL) * Int(TLC_INT8_PANEL)
-        let packed = UnsafeMutableRawPointer.allocate(byteCount: max(tlc_int8_packed_size(Int32(l.outputs), Int32(l.k)), 64), alignment: 64)
-        l.weights.withUnsafeBufferPointer { w in
-            tlc_int8_pack(w.baseAddress, Int32(l.outputs), Int32(l.k), l.kPadded, packed.assumingMemoryBound(to: Int8.self))
+        // Rows of K' columns: for a convolution, each kernel row's k·C weights padded to span.
+        var columns = (l.k + 3) / 4 * 4, rows: [Int8]
+        var shape: tlc_qconv_shape? = nil
+        if l.kernel > 0 {
+            var s = tlc_qconv_shape(H: Int32(l.inputShape[0]), W: Int32(l.inputShape[1]), C: Int32(l.inputShape[2]),
+                                    k: Int32(l.kernel), stride: Int32(l.stride), pad: Int32(l.padding),
+                                    OH: Int32(l.outputShape[0]), OW: Int32(l.outputShape[1]), zpIn: UInt8(l.inZero))
+            let span = Int(tlc_int8_conv_span(&s)), kc = l.kernel * l.inputShape[2]
+            columns = l.kernel * span
+            rows = [Int8](repeating: 0, count: l.outputs * columns)
+            for o in 0..<l.outputs { for ki in 0..<l.kernel { for j in 0..<kc { rows[o * columns + ki * span + j] = l.weights[o * l.kPadded + ki * kc + j] } } }
+            shape = s
+        } else {
+            rows = [Int8](repeating: 0, count: l.outputs * columns)
+            for o in 0..<l.outputs { for j in 0..<l.k { rows[o * columns + j] = l.weights[o * l.kPadded + j] } }
+        }
+        self.shape = shape
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: max(tlc_int8_packed_size(Int32(l.outputs), Int32(columns)), 64), alignment: 64)
+        rows.withUnsafeBufferPointer { w in
+            tlc_int8_pack(w.baseAddress, Int32(l.outputs), Int32(columns), columns, packed.assumingMemoryBound(to: Int8.self))
         }
         self.packed = packed
+        offsets = .allocate(capacity: columns / 4)
+        if var s = shape { tlc_int8_conv_offsets(&s, offsets) } else { tlc_int8_dense_offsets(Int32(columns), offsets) }
+        let lanes = (l.outputs + Int(TLC_INT8_PANEL) - 1) / Int(TLC_INT8_PANEL) * Int(TLC_INT8_PANEL)
         zeroTerm = .allocate(capacity: lanes); scale = .allocate(capacity: lanes); bias = .allocate(capacity: lanes)
         zeroTerm.initialize(repeating: 0, count: lanes); scale.initialize(repeating: 0, count: lanes); bias.initialize(repeating: 0, count: lanes)
         let accumulatorScales = l.accumulatorScales
@@ -57,30 +79,36 @@ final class PackedLinear: @unchecked Sendable {
             scale[m] = accumulatorScales[m]
             bias[m] = l.bias[m]
         }
-        layer = tlc_qlayer(M: Int32(l.outputs), K: Int32(l.k), Kp: Int32((l.k + 3) / 4 * 4),
-                           packed: UnsafePointer(packed.assumingMemoryBound(to: Int8.self)),
+        layer = tlc_qlayer(M: Int32(l.outputs), Kp: Int32(columns),
+                           packed: UnsafePointer(packed.assumingMemoryBound(to: Int8.self)), offsets: UnsafePointer(offsets),
                            zeroTerm: UnsafePointer(zeroTerm), scale: UnsafePointer(scale), bias: UnsafePointer(bias),
                            relu: l.relu ? 1 : 0, invOut: 1 / l.outScale, zpOut: Int32(l.outZero), qmax: Int32(activationMax))
     }
 
-    deinit { packed.deallocate(); zeroTerm.deallocate(); scale.deallocate(); bias.deallocate() }
+    /// Bytes of the padded input copy a convolution needs.
+    var paddedBytes: Int {
+        guard var s = shape else { return 0 }
+        return tlc_int8_conv_padded_size(&s)
+    }
+
+    deinit { packed.deallocate(); offsets.deallocate(); zeroTerm.deallocate(); scale.deallocate(); bias.deallocate() }
 }
 
 /// Buffers for running one part of a batch: two activation buffers (uint8 NHWC) and
-/// im2col columns. Kept by the network between calls so a forward pass allocates (and
+/// a convolution's padded input. Kept by the network between calls so a forward pass allocates (and
 /// page-faults) nothing.
 final class Int8Workspace {
-    /// Slack past every buffer: kernels read rows up to K rounded up to 4.
+    /// Slack past every buffer: kernels read a row's last group of 4 whole.
     static let slack = 64
     let samples: Int
-    let a: UnsafeMutablePointer<UInt8>, b: UnsafeMutablePointer<UInt8>, cols: UnsafeMutablePointer<UInt8>
-    init(samples: Int, activationBytes: Int, columnBytes: Int) {
+    let a: UnsafeMutablePointer<UInt8>, b: UnsafeMutablePointer<UInt8>, padded: UnsafeMutablePointer<UInt8>
+    init(samples: Int, activationBytes: Int, paddedBytes: Int) {
         self.samples = samples
-        let act = samples * activationBytes + Self.slack, col = columnBytes + Self.slack
-        a = .allocate(capacity: act); b = .allocate(capacity: act); cols = .allocate(capacity: col)
-        a.initialize(repeating: 0, count: act); b.initialize(repeating: 0, count: act); cols.initialize(repeating: 0, count: col)
+        let act = samples * activationBytes + Self.slack, pad = paddedBytes + Self.slack
+        a = .allocate(capacity: act); b = .allocate(capacity: act); padded = .allocate(capacity: pad)
+        a.initialize(repeating: 0, count: act); b.initialize(repeating: 0, count: act); padded.initialize(repeating: 0, count: pad)
     }
-    deinit { a.deallocate(); b.deallocate(); cols.deallocate() }
+    deinit { a.deallocate(); b.deallocate(); padded.deallocate() }
 }
 
 extension QuantizedNetwork {
@@ -133,17 +161,16 @@ extension QuantizedNetwork {
         workspaceLock.lock()
         defer { workspaceLock.unlock() }
         if let i = freeWorkspaces.firstIndex(where: { $0.samples >= samples }) { return freeWorkspaces.remove(at: i) }
-        var activation = input.count, columns = 0
-        for op in ops {
+        var activation = input.count, padded = 0
+        for (index, op) in ops.enumerated() {
             switch op {
             case .linear(let l):
                 activation = max(activation, l.outputShape.reduce(1, *))
-                if l.kernel > 0 { columns = max(columns, Int(tlc_int8_conv_tile_rows(Int32((l.k + 3) / 4 * 4))) * ((l.k + 3) / 4 * 4)) }
-                else if l.k % 4 != 0 { columns = max(columns, samples * ((l.k + 3) / 4 * 4)) }
+                padded = max(padded, packedLayers[index]!.paddedBytes)
             case .maxPool(_, _, _, _, let o), .avgPool(_, _, _, _, let o): activation = max(activation, o.reduce(1, *))
             }
         }
-        return Int8Workspace(samples: samples, activationBytes: activation, columnBytes: columns)
+        return Int8Workspace(samples: samples, activationBytes: activation, paddedBytes: padded)
     }
 
     private func returnWorkspace(_ w: Int8Workspace) {
@@ -163,29 +190,14 @@ extension QuantizedNetwork {
         for (index, op) in ops.enumerated() {
             switch op {
             case .linear(let l):
-                var layer = packedLayers[index]!.layer
-                if l.kernel > 0 {
-                    var shape = tlc_qconv_shape(H: Int32(l.inputShape[0]), W: Int32(l.inputShape[1]), C: Int32(l.inputShape[2]),
-                                                k: Int32(l.kernel), stride: Int32(l.stride), pad: Int32(l.padding),
-                                                OH: Int32(l.outputShape[0]), OW: Int32(l.outputShape[1]), zpIn: UInt8(l.inZero))
-                    tlc_int8_conv(kernel.rawValue, &layer, &shape, cur, Int32(nc), next, workspace.cols)
+                let packed = packedLayers[index]!
+                var layer = packed.layer
+                if var shape = packed.shape {
+                    tlc_int8_conv(kernel.rawValue, &layer, &shape, cur, Int32(nc), next, workspace.padded)
+                } else if index == ops.count - 1 {
+                    tlc_int8_gemm_requant(kernel.rawValue, &layer, cur, curCount, Int32(nc), nil, 0, y + range.lowerBound * l.outputs, l.outputs)
                 } else {
-                    // Rows of the previous activations, padded to a multiple of 4 only when K is not one.
-                    var rows = UnsafePointer(cur), stride = curCount
-                    if l.k % 4 != 0 {
-                        stride = (l.k + 3) / 4 * 4
-                        for s in 0..<nc {
-                            let dst = workspace.cols + s * stride
-                            dst.update(from: cur + s * curCount, count: l.k)
-                            (dst + l.k).update(repeating: 0, count: stride - l.k)
-                        }
-                        rows = UnsafePointer(workspace.cols)
-                    }
-                    if index == ops.count - 1 {
-                        tlc_int8_gemm_requant(kernel.rawValue, &layer, rows, stride, Int32(nc), nil, 0, y + range.lowerBound * l.outputs, l.outputs)
-                    } else {
-                        tlc_int8_gemm_requant(kernel.rawValue, &layer, rows, stride, Int32(nc), next, l.outputs, nil, 0)
-                    }
+                    tlc_int8_gemm_requant(kernel.rawValue, &layer, cur, curCount, Int32(nc), next, l.outputs, nil, 0)
                 }
                 curCount = l.outputShape.reduce(1, *)
             case .maxPool(let size, let stride, let padding, let inShape, let outShape),
