@@ -40,9 +40,9 @@ import Testing
         #expect(Int8Kernel.best == (vnni ? .avx512VNNI : flags.contains("avx2") ? .avx2 : .portable))
     }
 
-    static let networks: [Architecture] = [
+    static let networks: [String: Architecture] = [
         // LeNet-like: a 1-channel 5×5 padded conv (K = 25 → rows of 8), 6 outputs, an unpadded one over 6 channels (K = 150).
-        Architecture(name: "lenetish", input: FeatureShape(channels: 1, height: 12, width: 12),
+        "lenetish": Architecture(name: "lenetish", input: FeatureShape(channels: 1, height: 12, width: 12),
                      backbone: [.conv2d(name: "c1", filters: 6, kernel: 5, stride: 1, padding: 2), .relu(name: "r1"),
                                 .maxPool(name: "p1", size: 2, stride: 2, padding: 0),
                                 .conv2d(name: "c2", filters: 16, kernel: 5, stride: 1, padding: 0), .relu(name: "r2"),
@@ -50,20 +50,21 @@ import Testing
                      head: [.dense(name: "fc", units: 30), .relu(name: "r3"), .dense(name: "out", units: 10)]),
         // Three channels, a strided padded conv with batchnorm (20 outputs: two panels), a 1×1 conv with 33 outputs
         // (three panels) and no ReLU, a global pool and a dense layer over 33 inputs.
-        Architecture(name: "strided", input: FeatureShape(channels: 3, height: 9, width: 9),
+        "strided": Architecture(name: "strided", input: FeatureShape(channels: 3, height: 9, width: 9),
                      backbone: [.conv2d(name: "c1", filters: 20, kernel: 3, stride: 2, padding: 1), .batchNorm(name: "bn"), .relu(name: "r1"),
                                 .maxPool(name: "p1", size: 3, stride: 1, padding: 1),
                                 .conv2d(name: "c2", filters: 33, kernel: 1, stride: 1, padding: 0), .globalAvgPool(name: "gap"),
                                 .flatten(name: "f")],
                      head: [.dense(name: "out", units: 7)]),
         // Dense only, inputs not a multiple of 4.
-        Architecture(name: "odd-mlp", input: FeatureShape(channels: 1, height: 1, width: 23),
+        "odd-mlp": Architecture(name: "odd-mlp", input: FeatureShape(channels: 1, height: 1, width: 23),
                      backbone: [.flatten(name: "f"), .dense(name: "fc1", units: 37), .relu(name: "r1"), .dense(name: "fc2", units: 18)],
                      head: [.dense(name: "out", units: 5)]),
     ]
 
-    @Test(arguments: networks)
-    func everyKernelRunsTheReferencePipelineBitForBit(_ arch: Architecture) throws {
+    @Test(arguments: ["lenetish", "strided", "odd-mlp"])
+    func everyKernelRunsTheReferencePipelineBitForBit(_ name: String) throws {
+        let arch = try #require(Self.networks[name])
         let net = try Network(architecture: arch, seed: 7)
         var g = SeededGenerator(seed: 5)
         let classes = net.outputFeatures
@@ -79,7 +80,8 @@ import Testing
         #expect(reference.contains { $0 != 0 })
         for kernel in Self.kernels {
             let y = try q.forward(x, kernel: kernel)
-            #expect(y.values.map(\.bitPattern) == reference.map(\.bitPattern), "\(kernel) on \(arch.name)")
+            let differing = zip(y.values, reference).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(y.count == reference.count && differing == 0, "\(kernel) on \(name): \(differing) of \(reference.count) logits differ")
         }
     }
 
