@@ -3,7 +3,7 @@
 // Layering (one direction only):
 //   CYaml ─► FrontEnd ─► Planner ─► Runtime ─► Reporting ─► TLCCommands ─► tlc
 //   Jobs (the plan as Codable data: stages and their typed work) ─► Planner, Execution
-//   CBLAS, CZlib, CInt8, CImageCodec (CJPEG, CPNG) ─► Engine ─► Execution (runs one stage's work) ─► Runtime
+//   CBLAS, CZlib, CInt8, CDirectConv, CImageCodec (CJPEG, CPNG) ─► Engine ─► Execution (runs one stage's work) ─► Runtime
 //   ModelZoo (pure architecture descriptions) is shared by FrontEnd, Jobs and Engine.
 //   SafeTensorsFormat (the safetensors header, Foundation only) is shared by FrontEnd and Engine.
 import PackageDescription
@@ -38,6 +38,8 @@ let package = Package(
 
         // The integer kernels of the int8 inference path (AVX2 with a portable fallback).
         .target(name: "CInt8", path: "Sources/CInt8"),
+        // A direct stride-1 float convolution for Conv2D's forward pass on CPUs with AVX-512.
+        .target(name: "CDirectConv", path: "Sources/CDirectConv"),
         // JPEG and PNG files to RGB8 as PIL converts them, with setjmp error handling.
         .target(name: "CImageCodec", dependencies: ["CJPEG", "CPNG"], path: "Sources/CImageCodec"),
         // Pure descriptions of the model zoo: layers, names, shapes, counts.
@@ -54,7 +56,7 @@ let package = Package(
         // Planner: lowers resolved specs to a plan of stages; plan printing.
         .target(name: "Planner", dependencies: ["FrontEnd", "ModelZoo", "Jobs"]),
         // Engine: tensors, layers, training, data, checkpoints (knows nothing about YAML).
-        .target(name: "Engine", dependencies: ["CBLAS", "CZlib", "CInt8", "CImageCodec", "ModelZoo", "SafeTensorsFormat"],
+        .target(name: "Engine", dependencies: ["CBLAS", "CZlib", "CInt8", "CDirectConv", "CImageCodec", "ModelZoo", "SafeTensorsFormat"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Execution: carries out one stage's work with the engine (no specs, no planner).
         .target(name: "Execution", dependencies: ["Jobs", "Engine", "ModelZoo"]),

@@ -303,7 +303,7 @@ void tlc_int8_dense_offsets(int Kp, int32_t *offsets) {
     for (int g = 0; g < Kp / 4; g++) offsets[g] = 4 * g;
 }
 
-int tlc_int8_conv_span(const tlc_qconv_shape *s) { return (s->k * s->C + 3) / 4 * 4; }
+int tlc_int8_conv_span(const tlc_qconv_shape *s) { return ((s->k + s->stride * (s->group - 1)) * s->C + 3) / 4 * 4; }
 
 void tlc_int8_conv_offsets(const tlc_qconv_shape *s, int32_t *offsets) {
     const int groups = tlc_int8_conv_span(s) / 4, PW = s->W + 2 * s->pad;
@@ -319,7 +319,7 @@ void tlc_int8_conv(int kernel, const tlc_qlayer *L, const tlc_qconv_shape *s, co
                    uint8_t *y, uint8_t *padded) {
     const int C = s->C;
     const long rowBytes = (long)(s->W + 2 * s->pad) * C;
-    const long inCount = (long)s->H * s->W * C, outCount = (long)s->OH * s->OW * L->M;
+    const long inCount = (long)s->H * s->W * C, outCount = (long)s->OH * (s->OW / s->group) * L->M;
     if (s->pad > 0) memset(padded, s->zpIn, tlc_int8_conv_padded_size(s));   // the border; the inside is copied per sample
     sink out = {NULL, 0, NULL, L->M, NULL, 0};
     for (int n = 0; n < samples; n++) {
@@ -330,7 +330,7 @@ void tlc_int8_conv(int kernel, const tlc_qlayer *L, const tlc_qconv_shape *s, co
             src = padded;
         }
         out.out = y + n * outCount;
-        gemm(kernel, L, src, (long)s->stride * rowBytes, (long)s->stride * C, s->OW, s->OH * s->OW, &out);
+        gemm(kernel, L, src, (long)s->stride * rowBytes, (long)s->stride * C * s->group, s->OW / s->group, s->OH * (s->OW / s->group), &out);
     }
 }
 
@@ -363,6 +363,25 @@ VECTOR_CLONES void tlc_int8_quantize_input(const float *x, int samples, int C, i
 
 VECTOR_CLONES void tlc_int8_pool(const uint8_t *x, int samples, int H, int W, int C, int size, int stride, int pad,
                    int OH, int OW, int isMax, uint8_t *y) {
+    if (isMax && size == 2 && stride == 2 && pad == 0 && (long)W * C <= 65536) {
+        // The common 2×2 pool: the max of two rows first (long contiguous runs), then of pixel pairs.
+        uint8_t rows[(long)W * C];
+        const long rowBytes = (long)W * C, pairBytes = 2L * OW * C;
+        for (int n = 0; n < samples; n++) {
+            const uint8_t *src = x + (long)n * H * W * C;
+            uint8_t *dst = y + (long)n * OH * OW * C;
+            for (int i = 0; i < OH; i++) {
+                const uint8_t *r0 = src + 2L * i * rowBytes, *r1 = r0 + rowBytes;
+                for (long t = 0; t < pairBytes; t++) rows[t] = r0[t] > r1[t] ? r0[t] : r1[t];
+                uint8_t *o = dst + (long)i * OW * C;
+                for (int j = 0; j < OW; j++) {
+                    const uint8_t *a = rows + 2L * j * C, *b = a + C;
+                    for (int c = 0; c < C; c++) o[(long)j * C + c] = a[c] > b[c] ? a[c] : b[c];
+                }
+            }
+        }
+        return;
+    }
     int32_t acc[C > 0 ? C : 1];
     const int32_t div = size * size;
     for (int n = 0; n < samples; n++) {

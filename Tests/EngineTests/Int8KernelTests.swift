@@ -56,13 +56,19 @@ import Testing
                                 .conv2d(name: "c2", filters: 33, kernel: 1, stride: 1, padding: 0), .globalAvgPool(name: "gap"),
                                 .flatten(name: "f")],
                      head: [.dense(name: "out", units: 7)]),
+        // Few outputs: two output pixels per GEMM row on a strided layer, four on the next; then a 2×2 kernel without padding.
+        "few-outputs": Architecture(name: "few-outputs", input: FeatureShape(channels: 2, height: 16, width: 16),
+                                    backbone: [.conv2d(name: "c1", filters: 5, kernel: 3, stride: 2, padding: 1), .relu(name: "r1"),
+                                               .conv2d(name: "c2", filters: 3, kernel: 3, stride: 1, padding: 1), .relu(name: "r2"),
+                                               .conv2d(name: "c3", filters: 4, kernel: 2, stride: 1, padding: 0), .flatten(name: "f")],
+                                    head: [.dense(name: "out", units: 5)]),
         // Dense only, inputs not a multiple of 4.
         "odd-mlp": Architecture(name: "odd-mlp", input: FeatureShape(channels: 1, height: 1, width: 23),
                      backbone: [.flatten(name: "f"), .dense(name: "fc1", units: 37), .relu(name: "r1"), .dense(name: "fc2", units: 18)],
                      head: [.dense(name: "out", units: 5)]),
     ]
 
-    @Test(arguments: ["lenetish", "strided", "odd-mlp"])
+    @Test(arguments: ["lenetish", "strided", "few-outputs", "odd-mlp"])
     func everyKernelRunsTheReferencePipelineBitForBit(_ name: String) throws {
         let arch = try #require(Self.networks[name])
         let net = try Network(architecture: arch, seed: 7)

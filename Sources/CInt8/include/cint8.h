@@ -66,13 +66,15 @@ void tlc_int8_gemm_requant(int kernel, const tlc_qlayer *L, const uint8_t *B, lo
 typedef struct {
     int H, W, C, k, stride, pad, OH, OW;
     uint8_t zpIn;           ///< what padding reads
+    int group;              ///< output pixels per GEMM row (divides OW; more than 1 for layers with few outputs)
 } tlc_qconv_shape;
 
-/// A convolution runs as an implicit GEMM on the (zero-point padded) input: output pixel
-/// (oh, ow)'s row starts at input pixel (oh·stride, ow·stride), and its columns are the k
-/// kernel rows, each the k·C contiguous bytes of one input row rounded up to a multiple
-/// of 4 (the extra bytes meet zero weights). Weights are packed in that order:
-/// column ki·span + kj·C + c for span = tlc_int8_conv_span.
+/// A convolution runs as an implicit GEMM on the (zero-point padded) input: the GEMM row
+/// of output pixels (oh, ow..<ow+group) starts at input pixel (oh·stride, ow·stride), and
+/// its columns are the k kernel rows, each span = ((k + stride·(group−1))·C rounded up to
+/// a multiple of 4) contiguous bytes of one input row (bytes no weight uses meet zeros).
+/// The layer's M = group × outputs: row j·outputs + m holds output m's weights shifted by
+/// j·stride pixels, at column ki·span + (kj + stride·j)·C + c.
 int tlc_int8_conv_span(const tlc_qconv_shape *s);
 /// The k·span/4 group offsets of a convolution.
 void tlc_int8_conv_offsets(const tlc_qconv_shape *s, int32_t *offsets);

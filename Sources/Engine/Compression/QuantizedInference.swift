@@ -34,8 +34,9 @@ public enum Int8Kernel: Int32, CaseIterable, Sendable, CustomStringConvertible {
 }
 
 /// A conv or dense layer's weights packed for the kernels (panels of 16 output
-/// channels, groups of 4 along K, convolutions in the implicit GEMM's column order)
-/// with its requantization constants, built once per network.
+/// channels, groups of 4 along K, convolutions in the implicit GEMM's column order,
+/// several output pixels per row when there are few channels) with its requantization
+/// constants, built once per network.
 final class PackedLinear: @unchecked Sendable {
     let packed: UnsafeMutableRawPointer
     let offsets: UnsafeMutablePointer<Int32>
@@ -46,40 +47,51 @@ final class PackedLinear: @unchecked Sendable {
     private(set) var layer = tlc_qlayer()
 
     init(_ l: QuantizedLinear, activationMax: Int) {
-        // Rows of K' columns: for a convolution, each kernel row's k·C weights padded to span.
-        var columns = (l.k + 3) / 4 * 4, rows: [Int8]
+        // Rows of `columns` weights; a convolution's in the implicit GEMM's order, `group`
+        // output pixels per row when it has few outputs (lanes that would stay empty).
+        var columns = (l.k + 3) / 4 * 4, rows: [Int8], group = 1
         var shape: tlc_qconv_shape? = nil
         if l.kernel > 0 {
-            var s = tlc_qconv_shape(H: Int32(l.inputShape[0]), W: Int32(l.inputShape[1]), C: Int32(l.inputShape[2]),
+            let (c, ow) = (l.inputShape[2], l.outputShape[1])
+            group = [4, 2].first { $0 * l.outputs <= Int(TLC_INT8_PANEL) && ow % $0 == 0 } ?? 1
+            var s = tlc_qconv_shape(H: Int32(l.inputShape[0]), W: Int32(l.inputShape[1]), C: Int32(c),
                                     k: Int32(l.kernel), stride: Int32(l.stride), pad: Int32(l.padding),
-                                    OH: Int32(l.outputShape[0]), OW: Int32(l.outputShape[1]), zpIn: UInt8(l.inZero))
-            let span = Int(tlc_int8_conv_span(&s)), kc = l.kernel * l.inputShape[2]
+                                    OH: Int32(l.outputShape[0]), OW: Int32(ow), zpIn: UInt8(l.inZero), group: Int32(group))
+            let span = Int(tlc_int8_conv_span(&s))
             columns = l.kernel * span
-            rows = [Int8](repeating: 0, count: l.outputs * columns)
-            for o in 0..<l.outputs { for ki in 0..<l.kernel { for j in 0..<kc { rows[o * columns + ki * span + j] = l.weights[o * l.kPadded + ki * kc + j] } } }
+            rows = [Int8](repeating: 0, count: group * l.outputs * columns)
+            for j in 0..<group {
+                for o in 0..<l.outputs {
+                    let row = (j * l.outputs + o) * columns
+                    for ki in 0..<l.kernel { for kj in 0..<l.kernel { for ch in 0..<c {
+                        rows[row + ki * span + (kj + l.stride * j) * c + ch] = l.weights[o * l.kPadded + (ki * l.kernel + kj) * c + ch]
+                    } } }
+                }
+            }
             shape = s
         } else {
             rows = [Int8](repeating: 0, count: l.outputs * columns)
             for o in 0..<l.outputs { for j in 0..<l.k { rows[o * columns + j] = l.weights[o * l.kPadded + j] } }
         }
         self.shape = shape
-        let packed = UnsafeMutableRawPointer.allocate(byteCount: max(tlc_int8_packed_size(Int32(l.outputs), Int32(columns)), 64), alignment: 64)
+        let outputs = group * l.outputs
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: max(tlc_int8_packed_size(Int32(outputs), Int32(columns)), 64), alignment: 64)
         rows.withUnsafeBufferPointer { w in
-            tlc_int8_pack(w.baseAddress, Int32(l.outputs), Int32(columns), columns, packed.assumingMemoryBound(to: Int8.self))
+            tlc_int8_pack(w.baseAddress, Int32(outputs), Int32(columns), columns, packed.assumingMemoryBound(to: Int8.self))
         }
         self.packed = packed
         offsets = .allocate(capacity: columns / 4)
         if var s = shape { tlc_int8_conv_offsets(&s, offsets) } else { tlc_int8_dense_offsets(Int32(columns), offsets) }
-        let lanes = (l.outputs + Int(TLC_INT8_PANEL) - 1) / Int(TLC_INT8_PANEL) * Int(TLC_INT8_PANEL)
+        let lanes = (outputs + Int(TLC_INT8_PANEL) - 1) / Int(TLC_INT8_PANEL) * Int(TLC_INT8_PANEL)
         zeroTerm = .allocate(capacity: lanes); scale = .allocate(capacity: lanes); bias = .allocate(capacity: lanes)
         zeroTerm.initialize(repeating: 0, count: lanes); scale.initialize(repeating: 0, count: lanes); bias.initialize(repeating: 0, count: lanes)
         let accumulatorScales = l.accumulatorScales
-        for m in 0..<l.outputs {
-            zeroTerm[m] = Int32(l.inZero) * l.rowSums[m]
-            scale[m] = accumulatorScales[m]
-            bias[m] = l.bias[m]
+        for m in 0..<outputs {
+            zeroTerm[m] = Int32(l.inZero) * l.rowSums[m % l.outputs]
+            scale[m] = accumulatorScales[m % l.outputs]
+            bias[m] = l.bias[m % l.outputs]
         }
-        layer = tlc_qlayer(M: Int32(l.outputs), Kp: Int32(columns),
+        layer = tlc_qlayer(M: Int32(outputs), Kp: Int32(columns),
                            packed: UnsafePointer(packed.assumingMemoryBound(to: Int8.self)), offsets: UnsafePointer(offsets),
                            zeroTerm: UnsafePointer(zeroTerm), scale: UnsafePointer(scale), bias: UnsafePointer(bias),
                            relu: l.relu ? 1 : 0, invOut: 1 / l.outScale, zpOut: Int32(l.outZero), qmax: Int32(activationMax))
