@@ -1,14 +1,14 @@
 // Conv2D — 2-D convolution (stride, zero padding, groups = 1, with or without bias). On
-// CPUs with AVX-512 the forward pass of a stride-1 layer is a direct convolution
-// (CDirectConv: register tiles of fused multiply-adds over the padded input, bias and
-// ReLU fused). Otherwise, and always for backward, it is lowered to cblas_sgemm; each
-// of Parallel.parts parts of the batch runs on its own thread with single-threaded
-// BLAS. Three lowerings (see Benchmarks/README.md): stride-1 layers
-// with large planes run per sample over the k column shifts of the padded input (k
-// GEMMs; dx as the transposed convolution), large planes of shallow inputs use a
-// per-sample im2col, small planes an im2col over chunks of samples (dx by W^T·dy and
-// col2im). A following ReLU can be fused (Sequential does it). Weight layout
-// [out, in, kh, kw] as PyTorch; Kaiming-uniform initialisation.
+// CPUs with AVX-512 a stride-1 forward pass that trains none of the layer's weights
+// (inference, frozen layers) is a direct convolution (CDirectConv: register tiles of
+// fused multiply-adds over the padded input, bias and ReLU fused). Otherwise, and always
+// for backward, it is lowered to cblas_sgemm; each of Parallel.parts parts of the batch
+// runs on its own thread with single-threaded BLAS. Three lowerings (see
+// Benchmarks/README.md): stride-1 layers with large planes run per sample over the k
+// column shifts of the padded input (k GEMMs; dx as the transposed convolution), large
+// planes of shallow inputs use a per-sample im2col, small planes an im2col over chunks
+// of samples (dx by W^T·dy and col2im). A following ReLU can be fused (Sequential does
+// it). Weight layout [out, in, kh, kw] as PyTorch; Kaiming-uniform initialisation.
 //
 // Owns: the layer, its forward and backward passes and the named scratch regions
 // (``Conv2D/Scratch``) they use in the network's workspace. The lowerings themselves
@@ -95,9 +95,14 @@ public final class Conv2D: Layer {
     /// layer makes GEMMs only k deep, too shallow for BLAS).
     func usesColumnShifts(_ g: Geo) -> Bool { g.stride == 1 && g.ohw >= Conv2D.perSampleGEMMPixels && g.c * g.k >= 16 }
 
-    /// Whether this geometry runs as CDirectConv's direct convolution (stride 1, on CPUs
-    /// with AVX-512): every forward pass, training or not, so the two stay identical.
-    func usesDirectConvolution(_ g: Geo) -> Bool { g.stride == 1 && Conv2D.directConvolutionAvailable }
+    /// Whether a forward pass runs as CDirectConv's direct convolution: stride 1, on CPUs
+    /// with AVX-512, for passes that train no weights of this layer (inference, or a
+    /// frozen layer — so a frozen backbone's training pass still equals its inference
+    /// pass). Training passes of trainable layers keep the BLAS lowerings their weight
+    /// gradients were validated with.
+    func usesDirectConvolution(_ g: Geo, training: Bool) -> Bool {
+        g.stride == 1 && Conv2D.directConvolutionAvailable && (!training || weight.frozen)
+    }
     static let directConvolutionAvailable = tlc_direct_conv_supported() != 0
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -113,7 +118,7 @@ public final class Conv2D: Layer {
         let y = Tensor(uninitialized: [n, oc, g.oh, g.ow])
         let parts = Parallel.ranges(n)
         let bp = bias.value.pointer, wp = weight.value.pointer, xp = x.pointer, yp0 = y.pointer
-        if usesDirectConvolution(g) {
+        if usesDirectConvolution(g, training: training) {
             // Per part, straight into y: bias, the k·k·C taps and the fused ReLU in one pass (CDirectConv).
             let (c, k, pad) = (Int32(g.c), Int32(g.k), Int32(g.pad))
             let packed = scratch(.directKernel, count: tlc_direct_conv_packed_count(Int32(oc), c, k))
