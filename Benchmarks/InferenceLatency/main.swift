@@ -5,6 +5,8 @@
 // the integer path interleaved, after warm-up, median over the rounds. Prints one
 // JSON object per model: {"model", "float_ms", "int8_ms", "kernel", ...}.
 //   tlc-inference-latency [models (comma-separated)] [batch] [rounds]
+// TLC_BENCH_THREADS (default 2) sets the engine's threads; TLC_BENCH_INT8_KERNEL
+// (portable, avx2, avx512vnni) another int8 kernel than the machine's best.
 import Engine
 import Foundation
 import ModelZoo
@@ -14,6 +16,8 @@ let models = (args.count > 1 ? args[1] : "mlp,lenet5,cnn,vgg-mini").split(separa
 let batch = args.count > 2 ? Int(args[2]) ?? 256 : 256
 let rounds = args.count > 3 ? Int(args[3]) ?? 21 : 21
 let threads = Int(ProcessInfo.processInfo.environment["TLC_BENCH_THREADS"] ?? "") ?? 2
+let kernels = ["portable": Int8Kernel.portable, "avx2": .avx2, "avx512vnni": .avx512VNNI]
+let kernel = ProcessInfo.processInfo.environment["TLC_BENCH_INT8_KERNEL"].map { kernels[$0] ?? .best } ?? .best
 
 Parallel.makeBLASSingleThreaded()
 Parallel.threads = threads
@@ -33,19 +37,19 @@ func milliseconds(_ body: () throws -> Void) rethrows -> Double {
 for name in models {
     let net = try Network(architecture: try Zoo.architecture(name, classes: 10), seed: 2)
     let q = try QuantizedNetwork.quantize(net, calibration: data, config: QuantizationConfig(calibrationBatches: 2, batchSize: 128))
-    for _ in 0..<3 { _ = try net.forward(x, training: false); _ = try q.forward(x) }
+    for _ in 0..<3 { _ = try net.forward(x, training: false); _ = try q.forward(x, kernel: kernel) }
     var floatTimes: [Double] = [], int8Times: [Double] = []
     for round in 0..<rounds {
         // Alternate who goes first, so neither always runs on a warm cache.
         if round % 2 == 0 {
             floatTimes.append(try milliseconds { _ = try net.forward(x, training: false) })
-            int8Times.append(try milliseconds { _ = try q.forward(x) })
+            int8Times.append(try milliseconds { _ = try q.forward(x, kernel: kernel) })
         } else {
-            int8Times.append(try milliseconds { _ = try q.forward(x) })
+            int8Times.append(try milliseconds { _ = try q.forward(x, kernel: kernel) })
             floatTimes.append(try milliseconds { _ = try net.forward(x, training: false) })
         }
     }
     let f = floatTimes.sorted()[rounds / 2], i = int8Times.sorted()[rounds / 2]
     print(String(format: "{\"model\": \"%@\", \"batch\": %d, \"threads\": %d, \"rounds\": %d, \"float_ms\": %.3f, \"int8_ms\": %.3f, \"int8_over_float\": %.3f, \"kernel\": \"%@\"}",
-                 name, batch, threads, rounds, f, i, i / f, QuantizedNetwork.kernel.description))
+                 name, batch, threads, rounds, f, i, i / f, kernel.description))
 }
