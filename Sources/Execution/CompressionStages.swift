@@ -140,7 +140,7 @@ enum CompressionStages {
         let quantized = try QuantizedNetwork.quantize(network, calibration: calibration, config: config, ranges: ranges)
         context.log("  int\(w.bits): \(quantized.ops.count) integer ops, activation ranges "
             + (ranges == nil ? "calibrated on \(count) training images" : "from quantization-aware training (calibrated on \(count) training images, then followed)")
-            + (QuantizedNetwork.usesAVX2 ? " (AVX2 kernel)" : " (portable kernel)"))
+            + " (\(QuantizedNetwork.kernel) kernel)")
         return .quantized(quantized)
     }
 

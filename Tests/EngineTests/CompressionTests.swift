@@ -1,5 +1,5 @@
-// Compression in the engine: the int8 GEMM against exact integer references, the
-// integer inference path against the float network, int8 checkpoints (size, round
+// Compression in the engine: the integer inference path against the float network
+// (its kernels against each other: Int8KernelTests), int8 checkpoints (size, round
 // trip), pruning masks that persist through fine-tuning, structured pruning that
 // really removes channels, the distillation loss gradient, ensemble combination.
 import Foundation
@@ -9,26 +9,6 @@ import Testing
 
 @Suite struct CompressionTests {
     // MARK: int8
-
-    @Test(arguments: [(1, 1, 32), (7, 5, 64), (33, 17, 96), (2, 4, 32), (128, 64, 576)])
-    func integerGEMMMatchesAnExactReference(n: Int, m: Int, kp: Int) {
-        var g = SeededGenerator(seed: UInt64(n * 1000 + m))
-        let b = (0..<(n * kp)).map { _ in UInt8(g.nextInt(below: 128)) }
-        let a = (0..<(m * kp)).map { _ in Int8(g.nextInt(below: 255) - 127) }
-        let c = QuantizedNetwork.integerGEMM(b, a, n: n, m: m, kPadded: kp)
-        var worst: Int32 = 0
-        for i in 0..<n {
-            for j in 0..<m {
-                var ref: Int32 = 0
-                for k in 0..<kp { ref += Int32(b[i * kp + k]) * Int32(a[j * kp + k]) }
-                worst = max(worst, abs(ref - c[i * m + j]))
-            }
-        }
-        #expect(worst == 0)
-        // Extremes: 127 × ±127 everywhere (the largest 16-bit pair sums) stays exact.
-        let big = QuantizedNetwork.integerGEMM([UInt8](repeating: 127, count: kp), [Int8](repeating: -127, count: kp), n: 1, m: 1, kPadded: kp)
-        #expect(big == [Int32(-127 * 127 * kp)])
-    }
 
     func trainedBlobNet() throws -> (Network, Dataset, Dataset) {
         let train = try blobs(256, seed: 1), test = try blobs(200, seed: 2)

@@ -97,9 +97,19 @@ public final class QuantizedNetwork: @unchecked Sendable {
     /// Parameter count of the float network it came from (weights + biases).
     public let parameterCount: Int
 
+    /// Each linear op's weights packed for the GEMM kernels (nil for pools), by op index.
+    let packedLayers: [PackedLinear?]
+    /// Workspaces of finished forward passes, reused by the next (QuantizedInference.swift).
+    let workspaceLock = NSLock()
+    var freeWorkspaces: [Int8Workspace] = []
+
     init(ops: [QuantizedOp], config: QuantizationConfig, inputScale: Float, inputZero: Int, input: FeatureShape, outputs: Int, parameterCount: Int) {
         self.ops = ops; self.config = config; self.inputScale = inputScale; self.inputZero = inputZero
         self.input = input; self.outputs = outputs; self.parameterCount = parameterCount
+        packedLayers = ops.map { op in
+            guard case .linear(let l) = op else { return nil }
+            return PackedLinear(l, activationMax: config.activationMax)
+        }
     }
 
     /// Fraction of integer weights that are zero.

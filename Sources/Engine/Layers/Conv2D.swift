@@ -1,15 +1,20 @@
-// Conv2D — 2-D convolution (stride, zero padding, groups = 1, with or without bias) lowered to
-// cblas_sgemm; each of Parallel.parts parts of the batch runs on its own thread with
-// single-threaded BLAS. Three lowerings (see Benchmarks/README.md): stride-1 layers
-// with large planes run per sample over the k column shifts of the padded input (k
-// GEMMs; dx as the transposed convolution), large planes of shallow inputs use a
-// per-sample im2col, small planes an im2col over chunks of samples (dx by W^T·dy and
-// col2im). A following ReLU can be fused (Sequential does it). Weight layout
-// [out, in, kh, kw] as PyTorch; Kaiming-uniform initialisation.
+// Conv2D — 2-D convolution (stride, zero padding, groups = 1, with or without bias). On
+// CPUs with AVX-512 a stride-1 forward pass that trains none of the layer's weights
+// (inference, frozen layers) is a direct convolution (CDirectConv: register tiles of
+// fused multiply-adds over the padded input, bias and ReLU fused). Otherwise, and always
+// for backward, it is lowered to cblas_sgemm; each of Parallel.parts parts of the batch
+// runs on its own thread with single-threaded BLAS. Three lowerings (see
+// Benchmarks/README.md): stride-1 layers with large planes run per sample over the k
+// column shifts of the padded input (k GEMMs; dx as the transposed convolution), large
+// planes of shallow inputs use a per-sample im2col, small planes an im2col over chunks
+// of samples (dx by W^T·dy and col2im). A following ReLU can be fused (Sequential does
+// it). Weight layout [out, in, kh, kw] as PyTorch; Kaiming-uniform initialisation.
 //
 // Owns: the layer, its forward and backward passes and the named scratch regions
 // (``Conv2D/Scratch``) they use in the network's workspace. The lowerings themselves
 // (im2col, col2im, column shifts, kernel rows) are in Conv2DLowering.swift.
+
+import CDirectConv
 
 /// 2-D convolution over `[N, C, H, W]` inputs.
 public final class Conv2D: Layer {
@@ -90,6 +95,16 @@ public final class Conv2D: Layer {
     /// layer makes GEMMs only k deep, too shallow for BLAS).
     func usesColumnShifts(_ g: Geo) -> Bool { g.stride == 1 && g.ohw >= Conv2D.perSampleGEMMPixels && g.c * g.k >= 16 }
 
+    /// Whether a forward pass runs as CDirectConv's direct convolution: stride 1, on CPUs
+    /// with AVX-512, for passes that train no weights of this layer (inference, or a
+    /// frozen layer — so a frozen backbone's training pass still equals its inference
+    /// pass). Training passes of trainable layers keep the BLAS lowerings their weight
+    /// gradients were validated with.
+    func usesDirectConvolution(_ g: Geo, training: Bool) -> Bool {
+        g.stride == 1 && Conv2D.directConvolutionAvailable && (!training || weight.frozen)
+    }
+    static let directConvolutionAvailable = tlc_direct_conv_supported() != 0
+
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         try forward(x, training: training, fusingReLU: false)
     }
@@ -103,7 +118,19 @@ public final class Conv2D: Layer {
         let y = Tensor(uninitialized: [n, oc, g.oh, g.ow])
         let parts = Parallel.ranges(n)
         let bp = bias.value.pointer, wp = weight.value.pointer, xp = x.pointer, yp0 = y.pointer
-        if usesColumnShifts(g) {
+        if usesDirectConvolution(g, training: training) {
+            // Per part, straight into y: bias, the k·k·C taps and the fused ReLU in one pass (CDirectConv).
+            let (c, k, pad) = (Int32(g.c), Int32(g.k), Int32(g.pad))
+            let packed = scratch(.directKernel, count: tlc_direct_conv_packed_count(Int32(oc), c, k))
+            tlc_direct_conv_pack(wp, Int32(oc), c, k, packed)
+            let perSample = tlc_direct_conv_scratch_count(Int32(oc), c, Int32(g.h), Int32(g.w), k, pad)
+            let samples = parts.indices.map { scratch(.directSample(part: $0), count: perSample) }
+            let (inCount, outCount) = (g.c * g.h * g.w, oc * ohw)
+            Parallel.forEachPart(n) { part, range in
+                tlc_direct_conv(xp + range.lowerBound * inCount, Int32(range.count), c, Int32(g.h), Int32(g.w), packed, bp,
+                                Int32(oc), k, pad, fusingReLU ? 1 : 0, samples[part], yp0 + range.lowerBound * outCount)
+            }
+        } else if usesColumnShifts(g) {
             // One sample at a time, straight into y: bias, then k GEMMs (one per kernel
             // row, beta = 1) over the sample's column shifts.
             let k = g.k, ck = g.c * k, ldb = (g.h + 2 * g.pad) * g.ow, hw = g.h * g.w
@@ -309,20 +336,24 @@ extension Conv2D {
         case outputGradient(part: Int)
         /// The kernel rows as GEMM operands (forward over column shifts).
         case kernelRows
+        /// One sample's padded input and wide output for the direct convolution (shares ``inputColumns(part:)``'s slot).
+        case directSample(part: Int)
+        /// The weights packed for the direct convolution (shares ``kernelRows``'s slot).
+        case directKernel
 
         /// The region's workspace slot: the three per-part staging regions of each part
         /// side by side, then each other region after them.
         var slot: Int {
             let parts = Parallel.parts
             switch self {
-            case .inputColumns(let part), .shiftedInput(let part): return part * 3
+            case .inputColumns(let part), .shiftedInput(let part), .directSample(let part): return part * 3
             case .paddedSample(let part), .shiftedOutputGradient(let part): return part * 3 + 1
             case .stagedOutput(let part), .columnGradient(let part): return part * 3 + 2
             case .weightGradient(let part): return 3 * parts + part
             case .biasGradient(let part): return 4 * parts + part
             case .flippedKernel: return 5 * parts
             case .outputGradient(let part): return 6 * parts + part
-            case .kernelRows: return 7 * parts
+            case .kernelRows, .directKernel: return 7 * parts
             }
         }
     }

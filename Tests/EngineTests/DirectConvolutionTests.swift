@@ -1,0 +1,49 @@
+// Conv2D's direct convolution (CDirectConv, on CPUs with AVX-512): inference passes of
+// stride-1 layers against a float64 reference and against the BLAS lowering of a
+// training pass, with and without padding, bias and a fused ReLU; a frozen layer's
+// training pass is its inference pass.
+import Foundation
+import Testing
+@testable import Engine
+
+@Suite struct DirectConvolutionTests {
+    /// (inputs, outputs, side, kernel, padding): odd sizes, fewer outputs than a tile, several tiles.
+    @Test(arguments: [(1, 6, 28, 5, 2), (6, 16, 14, 5, 0), (32, 32, 28, 3, 1), (3, 20, 9, 3, 1), (64, 70, 7, 3, 1), (5, 13, 6, 1, 0)])
+    func inferenceMatchesAFloat64Reference(c: Int, o: Int, side: Int, k: Int, pad: Int) throws {
+        let conv = Conv2D(name: "c", inChannels: c, outChannels: o, kernel: k, stride: 1, padding: pad, rng: SeededGenerator(seed: 3))
+        let geo = Conv2D.Geo(h: side, w: side, oh: side + 2 * pad - k + 1, ow: side + 2 * pad - k + 1, c: c, k: k, stride: 1, pad: pad)
+        #expect(conv.usesDirectConvolution(geo, training: false) == Conv2D.directConvolutionAvailable)
+        #expect(!conv.usesDirectConvolution(geo, training: true))
+        var g = SeededGenerator(seed: 9)
+        let x = Tensor(zeros: [3, c, side, side]); g.fillNormal(x, std: 1)
+        let (oh, ow) = (geo.oh, geo.ow)
+        for relu in [false, true] {
+            let y = try conv.forward(x, training: false, fusingReLU: relu)
+            let trained = try conv.forward(x, training: true, fusingReLU: relu)
+            #expect(y.shape == [3, o, oh, ow])
+            var worst = 0.0, scale = 0.0, apart: Float = 0
+            for s in 0..<3 { for m in 0..<o { for i in 0..<oh { for j in 0..<ow {
+                var a = Double(conv.bias.value[m])
+                for ch in 0..<c { for ki in 0..<k { for kj in 0..<k {
+                    let (ii, jj) = (i - pad + ki, j - pad + kj)
+                    guard ii >= 0, ii < side, jj >= 0, jj < side else { continue }
+                    a += Double(conv.weight.value[((m * c + ch) * k + ki) * k + kj]) * Double(x[((s * c + ch) * side + ii) * side + jj])
+                } } }
+                if relu { a = max(a, 0) }
+                let index = ((s * o + m) * oh + i) * ow + j
+                worst = max(worst, abs(a - Double(y[index]))); scale = max(scale, abs(a))
+                apart = max(apart, abs(y[index] - trained[index]))
+            } } } }
+            #expect(worst <= 1e-5 * scale, "relu \(relu): max |Δ| \(worst) for outputs up to \(scale)")
+            #expect(Double(apart) <= 2e-5 * scale, "relu \(relu): inference and training passes \(apart) apart")
+        }
+    }
+
+    @Test func aFrozenLayersTrainingPassIsItsInferencePass() throws {
+        let conv = Conv2D(name: "c", inChannels: 4, outChannels: 12, kernel: 3, stride: 1, padding: 1, rng: SeededGenerator(seed: 5))
+        conv.weight.frozen = true; conv.bias.frozen = true
+        var g = SeededGenerator(seed: 2)
+        let x = Tensor(zeros: [2, 4, 10, 10]); g.fillNormal(x, std: 1)
+        #expect(try conv.forward(x, training: true).values == conv.forward(x, training: false).values)
+    }
+}
