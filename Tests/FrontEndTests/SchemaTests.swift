@@ -22,6 +22,7 @@ import Testing
         compression: [{prune: {}}, {share: {}}, {quantize: {}}, {distill: {student: mlp}}, {encode: {}}]
         ensemble: {members: 3}
         sweep: {random: {trials: 2, params: {seed: {int: [0, 9]}, training.label_smoothing: {uniform: [0, 0.2]}, optimizer.lr: {loguniform: [1e-4, 1e-2]}}}}
+        search: {method: successive_halving, eta: 2, min_epochs: 1, max_epochs: 4}
 
         """
     }
@@ -45,8 +46,9 @@ import Testing
         let tree = try TreeEditing.set(valueNode, at: path[...], in: try YAMLParser.parse(experiment, file: "experiment.yaml"))
         let diagnostics = DiagnosticEngine()
         let decoder = SpecDecoder(resolveExperiment: { ref, _ in ref + ".yaml" }, fileExists: { _ in true })
-        _ = decoder.decode(TreeEditing.removing("sweep", from: tree), diagnostics: diagnostics, hasSweep: true)
+        _ = decoder.decode(TreeEditing.removing("search", from: TreeEditing.removing("sweep", from: tree)), diagnostics: diagnostics, hasSweep: true)
         if let sweep = tree["sweep"] { _ = SweepExpansion.parse(sweep, defaultSeed: 0, diagnostics: diagnostics) }
+        if let search = tree["search"] { _ = SearchSpec.parse(search, defaultSeed: 0, diagnostics: diagnostics) }
         return diagnostics.diagnostics.filter { $0.severity == .error }
     }
 
@@ -134,7 +136,11 @@ import Testing
     }
 
     static let folderOnly: Set<String> = ["data.image_size", "data.resize"]
-    static let crossChecked: Set<String> = ["training.budget"]
+    /// Checked against other fields too: a budget against the epochs and early stopping
+    /// (BudgetTests); a search's epochs against each other and eta, and the settings of
+    /// evolution and reinforce against the method, here successive halving (SearchSpecTests).
+    static let crossChecked: Set<String> = ["training.budget", "search.min_epochs", "search.max_epochs", "search.models", "search.population",
+                                            "search.sample", "search.learning_rate", "search.baseline_decay", "search.seed"]
 
     @Test func everyBoundedFieldIsWalked() {
         let paths = Set(Self.boundedPaths)

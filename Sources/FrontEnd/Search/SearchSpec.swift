@@ -75,10 +75,11 @@ public struct SearchSpec: Hashable, Sendable {
         if let n = m["eta"], let v = r.int(n, "search.eta") {
             spec.eta = v
             if v < 2 { r.error("search.eta must be at least 2 (each rung keeps 1/eta of the configurations); use 2 or 3", at: n) }
+            else if v > 100 { r.error("search.eta must be at most 100", at: n) }
         }
         if let n = m["min_epochs"], let v = r.int(n, "search.min_epochs") {
             spec.minEpochs = v
-            if v < 1 { r.error("search.min_epochs must be at least 1", at: n) }
+            if v < 1 || v > 10_000 { r.error("search.min_epochs must be between 1 and 10000", at: n) }
         }
         if spec.maxEpochs < 1 || spec.maxEpochs > 10_000 { r.error("search.max_epochs must be between 1 and 10000", at: maxNode) }
         if let n = m["metric"], let v = r.string(n, "search.metric") {
@@ -91,7 +92,10 @@ public struct SearchSpec: Hashable, Sendable {
             }
         }
         spec.seed = defaultSeed
-        if let n = m["seed"], let v = r.int(n, "search.seed") { spec.seed = v }
+        if let n = m["seed"], let v = r.int(n, "search.seed") {
+            spec.seed = v
+            if v < 0 { r.error("search.seed must be at least 0", at: n) }
+        }
         let rungKeys = ["eta", "min_epochs"], evolutionKeys = ["population", "sample"], controllerKeys = ["learning_rate", "baseline_decay"]
         let foreign = method.usesRungs ? ["models"] + evolutionKeys + controllerKeys
             : method == .evolution ? rungKeys + controllerKeys : rungKeys + evolutionKeys
@@ -102,7 +106,7 @@ public struct SearchSpec: Hashable, Sendable {
                 return nil
             }
             spec.models = r.int(n, "search.models") ?? 0
-            if spec.models < 2 { r.error("search.models must be at least 2", at: n) }
+            if spec.models < 2 || spec.models > 100_000 { r.error("search.models must be between 2 and 100000", at: n) }
             if let n = m["population"], let v = r.int(n, "search.population") {
                 spec.population = v
                 if v < 2 { r.error("search.population must be at least 2", at: n) }
