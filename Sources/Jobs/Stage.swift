@@ -45,8 +45,20 @@ public struct Stage: Codable, Hashable, Sendable, CustomStringConvertible {
     /// Estimated peak resident memory of the process while this stage runs, in bytes
     /// (the planner's estimate; 0 when not estimated). Not part of the hash.
     public var memory: Int = 0
-    /// A short phrase for people ("train mlp, 5 epochs, adam lr=1e-3").
-    public var summary: String
+    /// A short phrase for people ("train mlp, 5 epochs, adam lr=1e-3"). A sweep
+    /// point's report says which point it reports on; that phrase is made from the
+    /// work when asked for, not kept (a big sweep has a million of them).
+    public var summary: String {
+        get { customSummary ?? defaultSummary }
+        set { customSummary = newValue == defaultSummary ? nil : newValue }
+    }
+    private var customSummary: String?
+
+    /// The summary a stage has unless given another: "report for LABEL" for a point's report.
+    private var defaultSummary: String {
+        if case .report(let w) = work, !w.label.isEmpty { return "report for " + w.label }
+        return ""
+    }
 
     public var kind: Kind { work.kind }
 

@@ -125,7 +125,7 @@ public struct PlanBuilder {
         }
         var plan = Plan(experiment: experiment.name, file: experiment.file, sourceText: experiment.sourceText,
                         overrides: experiment.overrides, isSweep: experiment.hasSweep, seed: experiment.base.seed,
-                        reportTarget: experiment.base.report.target, stages: state.stages.list,
+                        reportTarget: experiment.base.report.target, stages: state.stages.takeList(),
                         points: points, sweepEnsemble: ensemble, sweptPaths: experiment.sweptPaths, warnings: state.warnings)
         plan.upstreamRuns = state.upstreamOrder.map { state.upstreamRuns[$0]! }
         MemoryEstimate.annotate(&plan, sourceSamples: Self.sourceSamples)
@@ -307,9 +307,9 @@ public struct PlanBuilder {
             // Encoding plain Codable values with finite numbers cannot fail.
             preconditionFailure("cannot encode a \(work.kind.rawValue) work value: \(error)")
         }
-        if state.stages.contains(stage.id) {
-            state.stages.addPoints(points, to: stage.id)
-            return stage.id
+        if let known = state.stages.sharedID(stage.id) {
+            state.stages.addPoints(points, to: known)
+            return known
         }
         var named = stage
         // Evaluations repeat their summary in every point: one string for all of them.

@@ -80,7 +80,6 @@ public struct ExperimentLoader {
                 diagnostics.emit(.warning("the sweep expands to \(all.count) points", at: sweepNode!.location))
             }
             // Decode each point; identical errors from many points are reported once.
-            points.reserveCapacity(all.count)
             let baseCanonical = base.specValue.canonicalJSON
             let setPaths = definition.paths.filter { $0 != "case" } + definition.cases.flatMap { $0.settings.map(\.path) }
             let sweptSections = Set(setPaths.map { String($0.split(separator: ".")[0]) })
@@ -94,12 +93,15 @@ public struct ExperimentLoader {
                 : SpecDecoder(resolveExperiment: Self.resolveExperiment, fileExists: { FileManager.default.fileExists(atPath: $0) }) }
             nonisolated(unsafe) let sharedDecoders = decoders
             DispatchQueue.concurrentPerform(iterations: chunks.count) { c in
-                decoded[c] = Self.decodePoints(chunks[c], baseTree: baseTree, base: base, changed: sweptSections,
-                                               baseCanonical: baseCanonical, decoder: sharedDecoders[c], diagnostics: engines[c])
+                // The first chunk's array has room for all points: the others join it without a copy of it.
+                decoded[c] = Self.decodePoints(chunks[c], capacity: c == 0 ? all.count : chunks[c].count, baseTree: baseTree, base: base,
+                                               changed: sweptSections, baseCanonical: baseCanonical, decoder: sharedDecoders[c],
+                                               diagnostics: engines[c])
             }
-            for (chunk, engine) in zip(decoded, engines) {
-                points += chunk
-                for d in engine.diagnostics { diagnostics.emit(d) }
+            for c in decoded.indices {
+                if c == 0 { points = decoded[0] } else { points += decoded[c] }
+                decoded[c] = []
+                for d in engines[c].diagnostics { diagnostics.emit(d) }
             }
         } else {
             points = [ExperimentPoint(id: String(stableID(base.specValue.canonicalJSON).prefix(12)), label: "", assignments: [], spec: base)]
@@ -166,10 +168,10 @@ public struct ExperimentLoader {
     }
 
     /// Decodes sweep points: each point's values set into the base tree, then checked.
-    static func decodePoints(_ all: [[SweepAssignment]], baseTree: YAMLNode, base: Spec, changed: Set<String>,
+    static func decodePoints(_ all: [[SweepAssignment]], capacity: Int, baseTree: YAMLNode, base: Spec, changed: Set<String>,
                              baseCanonical: String, decoder: SpecDecoder, diagnostics: DiagnosticEngine) -> [ExperimentPoint] {
         var points: [ExperimentPoint] = []
-        points.reserveCapacity(all.count)
+        points.reserveCapacity(capacity)
         let labeler = SweepExpansion.Labeler()
         for assignments in all {
             var t = baseTree

@@ -10,20 +10,21 @@ public struct Spec: Hashable, Sendable {
     public var description: String?
     public var seed: Int = 0
     /// Separate seeds for data, initialization and shuffling; each defaults to `seed`.
-    public var seeds: SeedsSpec = SeedsSpec()
-    public var data: DataSpec = DataSpec()
+    // Sections are shared between copies until changed (see SharedSection).
+    @SharedSection public var seeds: SeedsSpec = SeedsSpec()
+    @SharedSection public var data: DataSpec = DataSpec()
     public var normalization: NormalizationSpec = NormalizationSpec()
-    public var backbone: BackboneSpec = BackboneSpec()
-    public var head: HeadSpec = HeadSpec()
-    public var optimizer: OptimizerSpec = OptimizerSpec()
-    public var training: TrainingSpec = TrainingSpec()
+    @SharedSection public var backbone: BackboneSpec = BackboneSpec()
+    @SharedSection public var head: HeadSpec = HeadSpec()
+    @SharedSection public var optimizer: OptimizerSpec = OptimizerSpec()
+    @SharedSection public var training: TrainingSpec = TrainingSpec()
     public var compression: [CompressionStep] = []
-    public var ensemble: EnsembleSpec?
+    @SharedSection public var ensemble: EnsembleSpec? = nil
     /// `model: run:NAME[/POINT]`: another experiment's trained model (and with it its
     /// data, backbone, head, optimizer and training) is this experiment's model; only
     /// compression, ensembles and the report are this file's.
     public var model: String?
-    public var report: ReportSpec = ReportSpec()
+    @SharedSection public var report: ReportSpec = ReportSpec()
 
     public init(name: String) { self.name = name }
 
