@@ -18,6 +18,15 @@ public struct SharedSection<Value: Hashable & Sendable>: Hashable, Sendable {
         set { box = Box(newValue) }
     }
 
+    /// `spec.$data = base.$data` shares the base's copy.
+    public var projectedValue: Self {
+        get { self }
+        set { self = newValue }
+    }
+
+    /// Whether both hold the same copy (then they are equal without comparing).
+    public func isShared(with other: Self) -> Bool { box === other.box }
+
     public static func == (a: Self, b: Self) -> Bool { a.box === b.box || a.box.value == b.box.value }
     public func hash(into hasher: inout Hasher) { hasher.combine(box.value) }
 }

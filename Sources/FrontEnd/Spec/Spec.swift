@@ -40,6 +40,21 @@ public struct Spec: Hashable, Sendable {
 }
 
 extension Spec {
+    /// Takes `other`'s copy of each section equal to this spec's, so a sweep point
+    /// keeps only the sections it changes (see SharedSection).
+    public mutating func shareEqualSections(with other: Spec) {
+        if !$seeds.isShared(with: other.$seeds), $seeds == other.$seeds { $seeds = other.$seeds }
+        if !$data.isShared(with: other.$data), $data == other.$data { $data = other.$data }
+        if !$backbone.isShared(with: other.$backbone), $backbone == other.$backbone { $backbone = other.$backbone }
+        if !$head.isShared(with: other.$head), $head == other.$head { $head = other.$head }
+        if !$optimizer.isShared(with: other.$optimizer), $optimizer == other.$optimizer { $optimizer = other.$optimizer }
+        if !$training.isShared(with: other.$training), $training == other.$training { $training = other.$training }
+        if !$ensemble.isShared(with: other.$ensemble), $ensemble == other.$ensemble { $ensemble = other.$ensemble }
+        if !$report.isShared(with: other.$report), $report == other.$report { $report = other.$report }
+    }
+}
+
+extension Spec {
     /// Chooses the samples and their training/validation/test split.
     public var dataSeed: Int { seeds.data ?? seed }
     /// Draws initial weights.

@@ -58,15 +58,16 @@ public struct SpecDecoder {
 
         func fresh(_ section: String) -> Bool { base == nil || changed?.contains(section) != false }
         if let base {
-            if !fresh("data") { spec.data = base.data }
+            // The base's copies, shared (see SharedSection).
+            if !fresh("data") { spec.$data = base.$data }
             if !fresh("normalization") { spec.normalization = base.normalization }
-            if !fresh("backbone") { spec.backbone = base.backbone }
-            if !fresh("head") { spec.head = base.head }
-            if !fresh("optimizer") { spec.optimizer = base.optimizer }
-            if !fresh("training") { spec.training = base.training }
+            if !fresh("backbone") { spec.$backbone = base.$backbone }
+            if !fresh("head") { spec.$head = base.$head }
+            if !fresh("optimizer") { spec.$optimizer = base.$optimizer }
+            if !fresh("training") { spec.$training = base.$training }
             if !fresh("compression") { spec.compression = base.compression }
-            if !fresh("ensemble") { spec.ensemble = base.ensemble }
-            if !fresh("report") { spec.report = base.report }
+            if !fresh("ensemble") { spec.$ensemble = base.$ensemble }
+            if !fresh("report") { spec.$report = base.$report }
         }
         if fresh("data"), let n = top["data"] { decodeData(n, into: &spec.data, r) }
         if fresh("normalization"), let n = top["normalization"] { decodeNormalization(n, into: &spec.normalization, r) }
@@ -97,6 +98,7 @@ public struct SpecDecoder {
                     notes: ["set data.validation (e.g. 0.1), or rank by a test metric knowing that it selects on the test set"])
         }
         crossCheck(&spec, top: top, r)
+        if let base { spec.shareEqualSections(with: base) }
         let after = diagnostics.diagnostics.filter { $0.severity == .error }.count
         return after == before ? spec : nil
     }
