@@ -3,7 +3,7 @@
 // Foundation's `JSONEncoder` writes with `[.sortedKeys, .withoutEscapingSlashes]`
 // (numbers as `description` without a trailing ".0", control characters as
 // `\u00xx`), but without its boxed intermediate values: planning a big sweep
-// hashes millions of work values. StageHashingTests compares the two.
+// hashes millions of work values. CanonicalJSONTests compares the two.
 
 enum CanonicalJSON {
     /// `value` as canonical JSON.
@@ -37,8 +37,8 @@ enum CanonicalJSON {
         mutating func write(_ node: Node, depth: Int) throws {
             guard depth < 512 else { throw EncodingError.invalidValue(0, .init(codingPath: [], debugDescription: "nested too deeply")) }
             switch node {
-            case .null: bytes += [0x6e, 0x75, 0x6c, 0x6c]
-            case .bool(let b): bytes += b ? [0x74, 0x72, 0x75, 0x65] : [0x66, 0x61, 0x6c, 0x73, 0x65]
+            case .null: append("null")
+            case .bool(let b): append(b ? "true" : "false")
             case .int(let i): bytes += String(i).utf8
             case .unsigned(let u): bytes += String(u).utf8
             case .number(let text): bytes += text.utf8
@@ -56,12 +56,12 @@ enum CanonicalJSON {
                 let order = object.sortedOrder()
                 for (n, i) in order.enumerated() {
                     // A key set twice keeps its last value (JSONEncoder keeps a dictionary).
-                    if n + 1 < order.count, object.keys[order[n + 1]] == object.keys[i] { continue }
+                    if n + 1 < order.count, object.entries[order[n + 1]].key == object.entries[i].key { continue }
                     if !first { bytes.append(0x2c) }
                     first = false
-                    writeString(object.keys[i])
+                    writeString(object.entries[i].key)
                     bytes.append(0x3a)
-                    try write(object.values[i], depth: depth + 1)
+                    try write(object.entries[i].value, depth: depth + 1)
                 }
                 bytes.append(0x7d)
             case .deferred(let encoder):
@@ -69,20 +69,32 @@ enum CanonicalJSON {
             }
         }
 
+        mutating func append(_ text: StaticString) {
+            bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
+
         mutating func writeString(_ s: String) {
             bytes.append(0x22)
+            // Most strings (keys, names, paths) need no escape: copied whole.
+            if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5c }) {
+                bytes.append(contentsOf: s.utf8)
+                bytes.append(0x22)
+                return
+            }
             for byte in s.utf8 {
                 switch byte {
-                case 0x22: bytes += [0x5c, 0x22]
-                case 0x5c: bytes += [0x5c, 0x5c]
-                case 0x08: bytes += [0x5c, 0x62]
-                case 0x0c: bytes += [0x5c, 0x66]
-                case 0x0a: bytes += [0x5c, 0x6e]
-                case 0x0d: bytes += [0x5c, 0x72]
-                case 0x09: bytes += [0x5c, 0x74]
+                case 0x22: append("\\\"")
+                case 0x5c: append("\\\\")
+                case 0x08: append("\\b")
+                case 0x0c: append("\\f")
+                case 0x0a: append("\\n")
+                case 0x0d: append("\\r")
+                case 0x09: append("\\t")
                 case 0x00...0x1f:
-                    let hex = Array("0123456789abcdef".utf8)
-                    bytes += [0x5c, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0x0f)]]
+                    let hex: StaticString = "0123456789abcdef"
+                    append("\\u00")
+                    bytes.append(hex.utf8Start[Int(byte >> 4)])
+                    bytes.append(hex.utf8Start[Int(byte & 0x0f)])
                 default: bytes.append(byte)
                 }
             }
@@ -103,22 +115,18 @@ enum CanonicalJSON {
 
 /// A JSON object being filled: keys in the order encoded.
 final class CanonicalObject {
-    var keys: [String] = []
-    var values: [CanonicalJSON.Node] = []
+    var entries: [(key: String, value: CanonicalJSON.Node)] = []
 
-    func set(_ key: String, _ value: CanonicalJSON.Node) {
-        keys.append(key)
-        values.append(value)
-    }
+    func set(_ key: String, _ value: CanonicalJSON.Node) { entries.append((key, value)) }
 
     /// Indices in key order (UTF-8 bytes), equal keys in the order set (a stable insertion sort: objects are small).
     func sortedOrder() -> [Int] {
-        var order = Array(keys.indices)
+        var order = Array(entries.indices)
         guard order.count > 1 else { return order }
         for i in 1..<order.count {
             let item = order[i]
             var j = i
-            while j > 0, keys[item].utf8.lexicographicallyPrecedes(keys[order[j - 1]].utf8) {
+            while j > 0, entries[item].key.utf8.lexicographicallyPrecedes(entries[order[j - 1]].key.utf8) {
                 order[j] = order[j - 1]
                 j -= 1
             }

@@ -105,19 +105,10 @@ public struct PlanBuilder {
             ensemble = try sweepEnsemble(ens, experiment: experiment, points: points,
                                          data: lowered.map(\.normalized), state: state)
         }
-        // Points on the same data share their class lists.
-        var classLists: [String: (classes: [Int], names: [String])] = [:]
+        let reports = reportStages(points, lowered: lowered, source: source, experiment: experiment.name, state: state)
         for i in points.indices {
-            let spec = source.spec(i)
-            if classLists[lowered[i].normalized] == nil {
-                classLists[lowered[i].normalized] = (Self.classList(spec.data), Self.classNames(spec.data))
-            }
-            let classes = classLists[lowered[i].normalized]!
-            let work = ReportWork(experiment: spec.name, label: points[i].label, target: spec.report.target,
-                                  classes: classes.classes, classNames: classes.names, frozen: lowered[i].frozen)
-            points[i].reportStage = add(.report(work), experiment: experiment.name, deps: points[i].evaluateStages,
-                                        points: [points[i].id], flops: 0,
-                                        summary: "report" + (points[i].label.isEmpty ? "" : " for \(points[i].label)"), state: state)
+            points[i].reportStage = insert(reports[i], summary: "report" + (points[i].label.isEmpty ? "" : " for \(points[i].label)"),
+                                           state: state)
         }
         let count = experiment.points.count
         if count > SweepExpansion.largeSweepWarning {
@@ -140,6 +131,37 @@ public struct PlanBuilder {
         var count: Int { experiment.points.count }
         func spec(_ i: Int) -> Spec { replaced[i]?.spec ?? experiment.points[i].spec }
         func file(_ i: Int) -> String { replaced[i]?.file ?? experiment.file }
+    }
+
+    /// Each point's report stage (not yet in the table). Made on two threads for a big
+    /// sweep: every point has its own, so hashing them is most of a big plan's work.
+    private func reportStages(_ points: [PlanPoint], lowered: [Lowered], source: PointSource, experiment: String,
+                              state: State) -> [Stage] {
+        func make(_ range: Range<Int>) -> [Stage] {
+            // Points on the same data share their class lists.
+            var classLists: [String: (classes: [Int], names: [String])] = [:]
+            var out: [Stage] = []
+            out.reserveCapacity(range.count)
+            for i in range {
+                let spec = source.spec(i)
+                if classLists[lowered[i].normalized] == nil {
+                    classLists[lowered[i].normalized] = (Self.classList(spec.data), Self.classNames(spec.data))
+                }
+                let classes = classLists[lowered[i].normalized]!
+                let work = ReportWork(experiment: spec.name, label: points[i].label, target: spec.report.target,
+                                      classes: classes.classes, classNames: classes.names, frozen: lowered[i].frozen)
+                out.append(makeStage(.report(work), experiment: experiment, deps: points[i].evaluateStages,
+                                     points: [points[i].id], flops: 0, state: state))
+            }
+            return out
+        }
+        guard points.count >= 512, ProcessInfo.processInfo.activeProcessorCount > 1 else { return make(points.indices) }
+        // The table is only read here.
+        let ranges = [0..<(points.count / 2), (points.count / 2)..<points.count]
+        nonisolated(unsafe) var halves: [[Stage]] = [[], []]
+        nonisolated(unsafe) let makeHalf = make
+        DispatchQueue.concurrentPerform(iterations: 2) { c in halves[c] = makeHalf(ranges[c]) }
+        return halves[0] + halves[1]
     }
 
     /// Lowers every point. A big sweep is lowered in two halves on two threads, each
@@ -299,14 +321,25 @@ public struct PlanBuilder {
     @discardableResult
     func add(_ work: StageWork, experiment: String, deps: [String], points: [String],
              flops: Double, summary: @autoclosure () -> String, state: State) -> String {
-        let stage: Stage
+        insert(makeStage(work, experiment: experiment, deps: deps, points: points, flops: flops, state: state),
+               summary: summary(), state: state)
+    }
+
+    /// A stage on dependencies already in the table (which is only read).
+    func makeStage(_ work: StageWork, experiment: String, deps: [String], points: [String], flops: Double, state: State) -> Stage {
         do {
-            stage = try Stage(work: work, experiment: experiment, deps: deps, depHashes: deps.map { state.stages[$0]!.hash },
-                              points: points, flops: flops, summary: "")
+            return try Stage(work: work, experiment: experiment, deps: deps, depHashes: deps.map { state.stages[$0]!.hash },
+                             points: points, flops: flops, summary: "")
         } catch {
             // Encoding plain Codable values with finite numbers cannot fail.
             preconditionFailure("cannot encode a \(work.kind.rawValue) work value: \(error)")
         }
+    }
+
+    /// Adds `stage` to the table, or its points to the equal stage there; returns its id.
+    func insert(_ stage: Stage, summary: @autoclosure () -> String, state: State) -> String {
+        let points = stage.points
+        let work = stage.work
         if let known = state.stages.sharedID(stage.id) {
             state.stages.addPoints(points, to: known)
             return known

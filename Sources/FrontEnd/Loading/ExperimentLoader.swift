@@ -173,6 +173,7 @@ public struct ExperimentLoader {
         var points: [ExperimentPoint] = []
         points.reserveCapacity(capacity)
         let labeler = SweepExpansion.Labeler()
+        let baseID = StableIDHasher().appending(baseCanonical + "\n")
         for assignments in all {
             var t = baseTree
             var failed = false
@@ -188,7 +189,7 @@ public struct ExperimentLoader {
             let swept = SpecValue.map(zip(assignments, values).map { SpecEntry(($0.hidden ? "case:" : "") + $0.path, $1) }).canonicalJSON
             let shown = zip(assignments, values).filter { !$0.0.hidden }
             points.append(ExperimentPoint(
-                id: String(stableID(baseCanonical + "\n" + swept).prefix(12)),
+                id: String(baseID.appending(swept).id.prefix(12)),
                 label: labeler.label(shown.map(\.0.path), shown.map(\.1)),
                 assignments: shown.map { SweepAssignmentValue(path: $0.0.path, value: $0.1) },
                 spec: spec))

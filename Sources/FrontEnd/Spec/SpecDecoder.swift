@@ -43,7 +43,9 @@ public struct SpecDecoder {
         }
         if let n = top["name"] {
             if let name = r.string(n, "name") {
-                if let problem = Self.nameProblem(name) { r.error(problem, at: n) } else { spec.name = name }
+                // A sweep point's name is mostly its base's, already checked.
+                if name == base?.name { spec.name = name }
+                else if let problem = Self.nameProblem(name) { r.error(problem, at: n) } else { spec.name = name }
             }
         } else {
             r.error("missing 'name': every experiment needs a name (it becomes its folder under Outputs)", at: root)
@@ -56,7 +58,9 @@ public struct SpecDecoder {
             if let v = m["shuffle"] { spec.seeds.shuffle = r.int(v, schema: "seeds.shuffle") }
         }
 
-        func fresh(_ section: String) -> Bool { base == nil || changed?.contains(section) != false }
+        // Sections a sweep point takes from its base (worked out once: this runs for every point).
+        let fromBase: Set<String> = if base != nil, let changed { Self.sections.subtracting(changed) } else { [] }
+        func fresh(_ section: String) -> Bool { !fromBase.contains(section) }
         if let base {
             // The base's copies, shared (see SharedSection).
             if !fresh("data") { spec.$data = base.$data }
@@ -102,6 +106,10 @@ public struct SpecDecoder {
         let after = diagnostics.diagnostics.filter { $0.severity == .error }.count
         return after == before ? spec : nil
     }
+
+    /// The top-level sections a sweep point may take from its base.
+    static let sections: Set<String> = ["data", "normalization", "backbone", "head", "optimizer", "training", "compression",
+                                        "ensemble", "report"]
 
     /// Why a name cannot be an experiment name, or nil when it can.
     public static func nameProblem(_ name: String) -> String? {
