@@ -88,12 +88,17 @@ public struct PlanBuilder {
         }
         let source = PointSource(experiment: experiment, replaced: replaced)
         let lowered = try lowerAll(source, into: state)
+        // The points' sweep values in one table (a grid repeats each value in many points).
+        var table = PointAssignments.Builder(rows: lowered.count)
+        for point in experiment.points {
+            table.append(point.assignments.lazy.map { PlanPoint.Assignment(path: $0.path, value: $0.value.jsonValue) })
+        }
+        let assignments = table.build()
         var points: [PlanPoint] = []
         points.reserveCapacity(lowered.count)
         for (i, low) in lowered.enumerated() {
             let point = experiment.points[i]
-            points.append(PlanPoint(id: point.id, label: point.label,
-                                    assignments: point.assignments.map { .init(path: $0.path, value: $0.value.jsonValue) },
+            points.append(PlanPoint(id: point.id, label: point.label, assignments: assignments, row: i,
                                     modelStage: low.model, evaluateStages: low.evaluations, reportStage: "",
                                     resolvedSpec: resolvedSpecs ? source.spec(i).specValue.resolvedYAML : ""))
         }
@@ -106,6 +111,7 @@ public struct PlanBuilder {
                                          data: lowered.map(\.normalized), state: state)
         }
         let reports = reportStages(points, lowered: lowered, source: source, experiment: experiment.name, state: state)
+        state.stages.reserveCapacity(forMore: reports.count)
         for i in points.indices {
             points[i].reportStage = insert(reports[i], summary: "report" + (points[i].label.isEmpty ? "" : " for \(points[i].label)"),
                                            state: state)
@@ -198,6 +204,7 @@ public struct PlanBuilder {
 
     /// Adds `other`'s stages (in order) and bookkeeping to `state`.
     private func merge(_ other: State, into state: State) {
+        state.stages.reserveCapacity(forMore: other.stages.list.count)
         for stage in other.stages.list {
             if state.stages.contains(stage.id) {
                 state.stages.addPoints(stage.points, to: stage.id)
@@ -328,7 +335,7 @@ public struct PlanBuilder {
     /// A stage on dependencies already in the table (which is only read).
     func makeStage(_ work: StageWork, experiment: String, deps: [String], points: [String], flops: Double, state: State) -> Stage {
         do {
-            return try Stage(work: work, experiment: experiment, deps: deps, depHashes: deps.map { state.stages[$0]!.hash },
+            return try Stage(work: work, experiment: experiment, deps: deps, depHashes: deps.map { state.stages.hash(of: $0) },
                              points: points, flops: flops, summary: "")
         } catch {
             // Encoding plain Codable values with finite numbers cannot fail.
