@@ -110,11 +110,16 @@ public struct PlanBuilder {
             ensemble = try sweepEnsemble(ens, experiment: experiment, points: points,
                                          data: lowered.map(\.normalized), state: state)
         }
-        let reports = reportStages(points, lowered: lowered, source: source, experiment: experiment.name, state: state)
-        state.stages.reserveCapacity(forMore: reports.count)
-        for i in points.indices {
-            points[i].reportStage = insert(reports[i], summary: "report" + (points[i].label.isEmpty ? "" : " for \(points[i].label)"),
-                                           state: state)
+        var reports = reportStages(points, lowered: lowered, source: source, experiment: experiment.name, state: state)
+        state.stages.reserveCapacity(forMore: points.count)
+        var i = 0
+        for part in reports.indices {
+            for stage in reports[part] {
+                points[i].reportStage = insert(stage, summary: "report" + (points[i].label.isEmpty ? "" : " for \(points[i].label)"),
+                                               state: state)
+                i += 1
+            }
+            reports[part] = []
         }
         let count = experiment.points.count
         if count > SweepExpansion.largeSweepWarning {
@@ -139,10 +144,11 @@ public struct PlanBuilder {
         func file(_ i: Int) -> String { replaced[i]?.file ?? experiment.file }
     }
 
-    /// Each point's report stage (not yet in the table). Made on two threads for a big
-    /// sweep: every point has its own, so hashing them is most of a big plan's work.
+    /// Each point's report stage (not yet in the table), in parts that follow each
+    /// other. Made on two threads for a big sweep: every point has its own, so hashing
+    /// them is much of a big plan's work.
     private func reportStages(_ points: [PlanPoint], lowered: [Lowered], source: PointSource, experiment: String,
-                              state: State) -> [Stage] {
+                              state: State) -> [[Stage]] {
         func make(_ range: Range<Int>) -> [Stage] {
             // Points on the same data share their class lists.
             var classLists: [String: (classes: [Int], names: [String])] = [:]
@@ -161,13 +167,13 @@ public struct PlanBuilder {
             }
             return out
         }
-        guard points.count >= 512, ProcessInfo.processInfo.activeProcessorCount > 1 else { return make(points.indices) }
+        guard points.count >= 512, ProcessInfo.processInfo.activeProcessorCount > 1 else { return [make(points.indices)] }
         // The table is only read here.
         let ranges = [0..<(points.count / 2), (points.count / 2)..<points.count]
         nonisolated(unsafe) var halves: [[Stage]] = [[], []]
         nonisolated(unsafe) let makeHalf = make
         DispatchQueue.concurrentPerform(iterations: 2) { c in halves[c] = makeHalf(ranges[c]) }
-        return halves[0] + halves[1]
+        return halves
     }
 
     /// Lowers every point. A big sweep is lowered in two halves on two threads, each

@@ -174,6 +174,7 @@ public struct ExperimentLoader {
         points.reserveCapacity(capacity)
         let labeler = SweepExpansion.Labeler()
         let baseID = StableIDHasher().appending(baseCanonical + "\n")
+        var pools = Spec.SectionPools()
         for assignments in all {
             var t = baseTree
             var failed = false
@@ -182,7 +183,8 @@ public struct ExperimentLoader {
                 catch { diagnostics.emit(.error("sweep path '\(a.path)' cannot be set: \(error.description)", at: a.value.location)); failed = true }
             }
             if failed { continue }
-            guard let spec = decoder.decode(t, diagnostics: diagnostics, hasSweep: true, base: base, changed: changed) else { continue }
+            guard var spec = decoder.decode(t, diagnostics: diagnostics, hasSweep: true, base: base, changed: changed) else { continue }
+            spec.shareSections(from: &pools)
             let values = assignments.map { specValue($0.value) }
             // The id hashes the base spec and the swept values, canonicalised: points
             // whose values are equal (1e-3 and 0.001) share it.

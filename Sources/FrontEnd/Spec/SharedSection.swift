@@ -5,7 +5,7 @@
 
 @propertyWrapper
 public struct SharedSection<Value: Hashable & Sendable>: Hashable, Sendable {
-    private final class Box: Sendable {
+    fileprivate final class Box: Sendable {
         let value: Value
         init(_ value: Value) { self.value = value }
     }
@@ -26,6 +26,30 @@ public struct SharedSection<Value: Hashable & Sendable>: Hashable, Sendable {
 
     /// Whether both hold the same copy (then they are equal without comparing).
     public func isShared(with other: Self) -> Bool { box === other.box }
+
+    /// Copies of values seen before, for `share(from:)`.
+    public struct Pool {
+        fileprivate var boxes: [Value: Box] = [:]
+        /// A pool stops learning values beyond this many (a sweep whose every point differs gains nothing).
+        static var limit: Int { 4096 }
+        public init() {}
+    }
+
+    /// Takes the pool's copy when it holds the same value, bit for bit (equal values
+    /// may differ: -0.0 == 0.0), or adds this copy to the pool.
+    public mutating func share(from pool: inout Pool) {
+        guard let known = pool.boxes[box.value] else {
+            if pool.boxes.count < Pool.limit { pool.boxes[box.value] = box }
+            return
+        }
+        if known !== box, Self.sameBits(known.value, box.value) { box = known }
+    }
+
+    /// Whether two values are the same bits: same numbers, and the same storage for
+    /// strings and arrays (values that are equal but stored apart count as different).
+    private static func sameBits(_ a: Value, _ b: Value) -> Bool {
+        withUnsafeBytes(of: a) { x in withUnsafeBytes(of: b) { y in x.elementsEqual(y) } }
+    }
 
     public static func == (a: Self, b: Self) -> Bool { a.box === b.box || a.box.value == b.box.value }
     public func hash(into hasher: inout Hasher) { hasher.combine(box.value) }

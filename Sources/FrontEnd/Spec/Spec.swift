@@ -40,17 +40,44 @@ public struct Spec: Hashable, Sendable {
 }
 
 extension Spec {
-    /// Takes `other`'s copy of each section equal to this spec's, so a sweep point
-    /// keeps only the sections it changes (see SharedSection).
-    public mutating func shareEqualSections(with other: Spec) {
-        if !$seeds.isShared(with: other.$seeds), $seeds == other.$seeds { $seeds = other.$seeds }
-        if !$data.isShared(with: other.$data), $data == other.$data { $data = other.$data }
-        if !$backbone.isShared(with: other.$backbone), $backbone == other.$backbone { $backbone = other.$backbone }
-        if !$head.isShared(with: other.$head), $head == other.$head { $head = other.$head }
-        if !$optimizer.isShared(with: other.$optimizer), $optimizer == other.$optimizer { $optimizer = other.$optimizer }
-        if !$training.isShared(with: other.$training), $training == other.$training { $training = other.$training }
-        if !$ensemble.isShared(with: other.$ensemble), $ensemble == other.$ensemble { $ensemble = other.$ensemble }
-        if !$report.isShared(with: other.$report), $report == other.$report { $report = other.$report }
+    /// Takes `base`'s copy of each section that is equal to this spec's and that this
+    /// spec did not decode from values of its own (`fresh`: top-level section names),
+    /// so a sweep point keeps only the sections it changes (see SharedSection). Only
+    /// those: an equal section is not always the same (-0.0 == 0.0).
+    public mutating func shareEqualSections(with base: Spec, fresh: Set<String>) {
+        func share<T>(_ name: String, _ mine: inout SharedSection<T>, _ theirs: SharedSection<T>) {
+            if !fresh.contains(name), !mine.isShared(with: theirs), mine == theirs { mine = theirs }
+        }
+        share("seeds", &$seeds, base.$seeds)
+        share("data", &$data, base.$data)
+        share("backbone", &$backbone, base.$backbone)
+        share("head", &$head, base.$head)
+        share("optimizer", &$optimizer, base.$optimizer)
+        share("training", &$training, base.$training)
+        share("ensemble", &$ensemble, base.$ensemble)
+        share("report", &$report, base.$report)
+    }
+
+    /// Section copies of the specs seen so far (see `shareSections(from:)`).
+    public struct SectionPools {
+        var seeds = SharedSection<SeedsSpec>.Pool(), data = SharedSection<DataSpec>.Pool()
+        var backbone = SharedSection<BackboneSpec>.Pool(), head = SharedSection<HeadSpec>.Pool()
+        var optimizer = SharedSection<OptimizerSpec>.Pool(), training = SharedSection<TrainingSpec>.Pool()
+        var ensemble = SharedSection<EnsembleSpec?>.Pool(), report = SharedSection<ReportSpec>.Pool()
+        public init() {}
+    }
+
+    /// Takes the pools' copy of each section another spec already holds bit for bit:
+    /// a grid's points repeat each optimizer and training setting many times.
+    public mutating func shareSections(from pools: inout SectionPools) {
+        $seeds.share(from: &pools.seeds)
+        $data.share(from: &pools.data)
+        $backbone.share(from: &pools.backbone)
+        $head.share(from: &pools.head)
+        $optimizer.share(from: &pools.optimizer)
+        $training.share(from: &pools.training)
+        $ensemble.share(from: &pools.ensemble)
+        $report.share(from: &pools.report)
     }
 }
 

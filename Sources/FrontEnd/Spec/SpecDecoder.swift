@@ -102,7 +102,7 @@ public struct SpecDecoder {
                     notes: ["set data.validation (e.g. 0.1), or rank by a test metric knowing that it selects on the test set"])
         }
         crossCheck(&spec, top: top, r)
-        if let base { spec.shareEqualSections(with: base) }
+        if let base, let changed { spec.shareEqualSections(with: base, fresh: changed) }
         let after = diagnostics.diagnostics.filter { $0.severity == .error }.count
         return after == before ? spec : nil
     }
