@@ -114,9 +114,10 @@ public struct PlanBuilder {
         state.stages.reserveCapacity(forMore: points.count)
         var i = 0
         for part in reports.indices {
-            for stage in reports[part] {
-                points[i].reportStage = insert(stage, summary: "report" + (points[i].label.isEmpty ? "" : " for \(points[i].label)"),
-                                               state: state)
+            for var stage in reports[part] {
+                // "report for LABEL", or "report" for the one point without a sweep.
+                if points[i].label.isEmpty { stage.summary = "report" } else { stage.useDefaultSummary() }
+                points[i].reportStage = insert(stage, summary: nil, state: state)
                 i += 1
             }
             reports[part] = []
@@ -333,9 +334,9 @@ public struct PlanBuilder {
     /// Adds (or reuses) a stage and returns its id.
     @discardableResult
     func add(_ work: StageWork, experiment: String, deps: [String], points: [String],
-             flops: Double, summary: @autoclosure () -> String, state: State) -> String {
+             flops: Double, summary: @autoclosure @escaping () -> String, state: State) -> String {
         insert(makeStage(work, experiment: experiment, deps: deps, points: points, flops: flops, state: state),
-               summary: summary(), state: state)
+               summary: summary, state: state)
     }
 
     /// A stage on dependencies already in the table (which is only read).
@@ -350,7 +351,8 @@ public struct PlanBuilder {
     }
 
     /// Adds `stage` to the table, or its points to the equal stage there; returns its id.
-    func insert(_ stage: Stage, summary: @autoclosure () -> String, state: State) -> String {
+    /// `summary` names a new stage (nil: the stage's own).
+    func insert(_ stage: Stage, summary: (() -> String)?, state: State) -> String {
         let points = stage.points
         let work = stage.work
         if let known = state.stages.sharedID(stage.id) {
@@ -358,8 +360,10 @@ public struct PlanBuilder {
             return known
         }
         var named = stage
-        // Evaluations repeat their summary in every point: one string for all of them.
-        named.summary = work.kind == .evaluate ? state.intern(summary()) : summary()
+        if let summary {
+            // Evaluations repeat their summary in every point: one string for all of them.
+            named.summary = work.kind == .evaluate ? state.intern(summary()) : summary()
+        }
         state.stages.append(named)
         return stage.id
     }

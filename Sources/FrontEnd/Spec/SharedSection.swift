@@ -30,6 +30,8 @@ public struct SharedSection<Value: Hashable & Sendable>: Hashable, Sendable {
     /// Copies of values seen before, for `share(from:)`.
     public struct Pool {
         fileprivate var boxes: [Value: Box] = [:]
+        /// The pool's copies by identity: a spec holding one needs no look-up by value.
+        fileprivate var held: Set<ObjectIdentifier> = []
         /// A pool stops learning values beyond this many (a sweep whose every point differs gains nothing).
         static var limit: Int { 4096 }
         public init() {}
@@ -38,8 +40,13 @@ public struct SharedSection<Value: Hashable & Sendable>: Hashable, Sendable {
     /// Takes the pool's copy when it holds the same value, bit for bit (equal values
     /// may differ: -0.0 == 0.0), or adds this copy to the pool.
     public mutating func share(from pool: inout Pool) {
+        // The pool's own copy (the base's, say, which every point shares).
+        if pool.held.contains(ObjectIdentifier(box)) { return }
         guard let known = pool.boxes[box.value] else {
-            if pool.boxes.count < Pool.limit { pool.boxes[box.value] = box }
+            if pool.boxes.count < Pool.limit {
+                pool.boxes[box.value] = box
+                pool.held.insert(ObjectIdentifier(box))
+            }
             return
         }
         if known !== box, Self.sameBits(known.value, box.value) { box = known }
