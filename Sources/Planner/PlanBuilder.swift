@@ -335,8 +335,16 @@ public struct PlanBuilder {
     @discardableResult
     func add(_ work: StageWork, experiment: String, deps: [String], points: [String],
              flops: Double, summary: @autoclosure @escaping () -> String, state: State) -> String {
-        insert(makeStage(work, experiment: experiment, deps: deps, points: points, flops: flops, state: state),
-               summary: summary, state: state)
+        // Sweep points make the same stages again and again: found by fingerprint, not hashed again.
+        let fingerprint = try? WorkFingerprint(work, dependencies: deps)
+        if let fingerprint, let known = state.stages.id(for: fingerprint) {
+            state.stages.addPoints(points, to: known)
+            return known
+        }
+        let id = insert(makeStage(work, experiment: experiment, deps: deps, points: points, flops: flops, state: state),
+                        summary: summary, state: state)
+        if let fingerprint { state.stages.remember(fingerprint, of: id) }
+        return id
     }
 
     /// A stage on dependencies already in the table (which is only read).
