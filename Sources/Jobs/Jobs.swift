@@ -14,8 +14,14 @@ public struct PlanPoint: Codable, Hashable, Sendable {
     public var id: String
     public var label: String
     /// The sweep's values for this point, in the order the sweep spells them
-    /// (plan.json: a list of `{path, value}`).
-    public var assignments: [Assignment]
+    /// (plan.json: a list of `{path, value}`). Held in a table shared by the plan's
+    /// points (see PointAssignments).
+    public var assignments: [Assignment] {
+        get { assignmentTable.row(assignmentRow) }
+        set { assignmentTable = PointAssignments(single: newValue); assignmentRow = 0 }
+    }
+    private var assignmentTable: PointAssignments
+    private var assignmentRow: Int
     /// The stage that produces this point's final model (before ensembles).
     public var modelStage: String
     /// This point's evaluation stages, in variant order (baseline, compression steps, ensemble).
@@ -33,13 +39,50 @@ public struct PlanPoint: Codable, Hashable, Sendable {
 
     public init(id: String, label: String, assignments: [Assignment], modelStage: String, evaluateStages: [String],
                 reportStage: String, resolvedSpec: String) {
-        self.id = id; self.label = label; self.assignments = assignments; self.modelStage = modelStage
+        self.init(id: id, label: label, assignments: PointAssignments(single: assignments), row: 0, modelStage: modelStage,
+                  evaluateStages: evaluateStages, reportStage: reportStage, resolvedSpec: resolvedSpec)
+    }
+
+    /// A point whose assignments are row `row` of a table shared with other points.
+    public init(id: String, label: String, assignments table: PointAssignments, row: Int, modelStage: String,
+                evaluateStages: [String], reportStage: String, resolvedSpec: String) {
+        self.id = id; self.label = label; self.assignmentTable = table; self.assignmentRow = row; self.modelStage = modelStage
         self.evaluateStages = evaluateStages; self.reportStage = reportStage; self.resolvedSpec = resolvedSpec
     }
 
     enum CodingKeys: String, CodingKey {
         case id, label, assignments, modelStage = "model_stage", evaluateStages = "evaluate_stages",
              reportStage = "report_stage", resolvedSpec = "resolved_spec"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(id: try c.decode(String.self, forKey: .id), label: try c.decode(String.self, forKey: .label),
+                  assignments: try c.decode([Assignment].self, forKey: .assignments),
+                  modelStage: try c.decode(String.self, forKey: .modelStage),
+                  evaluateStages: try c.decode([String].self, forKey: .evaluateStages),
+                  reportStage: try c.decode(String.self, forKey: .reportStage),
+                  resolvedSpec: try c.decode(String.self, forKey: .resolvedSpec))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(label, forKey: .label)
+        try c.encode(assignments, forKey: .assignments)
+        try c.encode(modelStage, forKey: .modelStage)
+        try c.encode(evaluateStages, forKey: .evaluateStages)
+        try c.encode(reportStage, forKey: .reportStage)
+        try c.encode(resolvedSpec, forKey: .resolvedSpec)
+    }
+
+    public static func == (a: PlanPoint, b: PlanPoint) -> Bool {
+        a.id == b.id && a.label == b.label && a.modelStage == b.modelStage && a.evaluateStages == b.evaluateStages
+            && a.reportStage == b.reportStage && a.resolvedSpec == b.resolvedSpec && a.assignments == b.assignments
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id); hasher.combine(label); hasher.combine(modelStage); hasher.combine(reportStage)
     }
 }
 

@@ -45,8 +45,31 @@ public struct Stage: Codable, Hashable, Sendable, CustomStringConvertible {
     /// Estimated peak resident memory of the process while this stage runs, in bytes
     /// (the planner's estimate; 0 when not estimated). Not part of the hash.
     public var memory: Int = 0
-    /// A short phrase for people ("train mlp, 5 epochs, adam lr=1e-3").
-    public var summary: String
+    /// A short phrase for people ("train mlp, 5 epochs, adam lr=1e-3"). A sweep
+    /// point's report says which point it reports on; that phrase is made from the
+    /// work when asked for, not kept (a big sweep has a million of them).
+    public var summary: String {
+        get { customSummary ?? defaultSummary }
+        set { customSummary = isDefaultSummary(newValue) ? nil : newValue }
+    }
+    private var customSummary: String?
+
+    /// Says the summary is the one made from the work ("report for LABEL").
+    public mutating func useDefaultSummary() { customSummary = nil }
+
+    /// The summary a stage has unless given another: "report for LABEL" for a point's report.
+    private var defaultSummary: String {
+        if case .report(let w) = work, !w.label.isEmpty { return "report for " + w.label }
+        return ""
+    }
+
+    private func isDefaultSummary(_ text: String) -> Bool {
+        guard case .report(let w) = work, !w.label.isEmpty else { return text.isEmpty }
+        // Byte for byte (String's == would take canonically equivalent text for it).
+        let prefix = "report for ".utf8
+        return text.utf8.count == prefix.count + w.label.utf8.count && text.utf8.starts(with: prefix)
+            && text.utf8.dropFirst(prefix.count).elementsEqual(w.label.utf8)
+    }
 
     public var kind: Kind { work.kind }
 

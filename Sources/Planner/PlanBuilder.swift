@@ -88,12 +88,17 @@ public struct PlanBuilder {
         }
         let source = PointSource(experiment: experiment, replaced: replaced)
         let lowered = try lowerAll(source, into: state)
+        // The points' sweep values in one table (a grid repeats each value in many points).
+        var table = PointAssignments.Builder(rows: lowered.count)
+        for point in experiment.points {
+            table.append(point.assignments.lazy.map { PlanPoint.Assignment(path: $0.path, value: $0.value.jsonValue) })
+        }
+        let assignments = table.build()
         var points: [PlanPoint] = []
         points.reserveCapacity(lowered.count)
         for (i, low) in lowered.enumerated() {
             let point = experiment.points[i]
-            points.append(PlanPoint(id: point.id, label: point.label,
-                                    assignments: point.assignments.map { .init(path: $0.path, value: $0.value.jsonValue) },
+            points.append(PlanPoint(id: point.id, label: point.label, assignments: assignments, row: i,
                                     modelStage: low.model, evaluateStages: low.evaluations, reportStage: "",
                                     resolvedSpec: resolvedSpecs ? source.spec(i).specValue.resolvedYAML : ""))
         }
@@ -105,19 +110,17 @@ public struct PlanBuilder {
             ensemble = try sweepEnsemble(ens, experiment: experiment, points: points,
                                          data: lowered.map(\.normalized), state: state)
         }
-        // Points on the same data share their class lists.
-        var classLists: [String: (classes: [Int], names: [String])] = [:]
-        for i in points.indices {
-            let spec = source.spec(i)
-            if classLists[lowered[i].normalized] == nil {
-                classLists[lowered[i].normalized] = (Self.classList(spec.data), Self.classNames(spec.data))
+        var reports = reportStages(points, lowered: lowered, source: source, experiment: experiment.name, state: state)
+        state.stages.reserveCapacity(forMore: points.count)
+        var i = 0
+        for part in reports.indices {
+            for var stage in reports[part] {
+                // "report for LABEL", or "report" for the one point without a sweep.
+                if points[i].label.isEmpty { stage.summary = "report" } else { stage.useDefaultSummary() }
+                points[i].reportStage = insert(stage, summary: nil, state: state)
+                i += 1
             }
-            let classes = classLists[lowered[i].normalized]!
-            let work = ReportWork(experiment: spec.name, label: points[i].label, target: spec.report.target,
-                                  classes: classes.classes, classNames: classes.names, frozen: lowered[i].frozen)
-            points[i].reportStage = add(.report(work), experiment: experiment.name, deps: points[i].evaluateStages,
-                                        points: [points[i].id], flops: 0,
-                                        summary: "report" + (points[i].label.isEmpty ? "" : " for \(points[i].label)"), state: state)
+            reports[part] = []
         }
         let count = experiment.points.count
         if count > SweepExpansion.largeSweepWarning {
@@ -125,7 +128,7 @@ public struct PlanBuilder {
         }
         var plan = Plan(experiment: experiment.name, file: experiment.file, sourceText: experiment.sourceText,
                         overrides: experiment.overrides, isSweep: experiment.hasSweep, seed: experiment.base.seed,
-                        reportTarget: experiment.base.report.target, stages: state.stages.list,
+                        reportTarget: experiment.base.report.target, stages: state.stages.takeList(),
                         points: points, sweepEnsemble: ensemble, sweptPaths: experiment.sweptPaths, warnings: state.warnings)
         plan.upstreamRuns = state.upstreamOrder.map { state.upstreamRuns[$0]! }
         MemoryEstimate.annotate(&plan, sourceSamples: Self.sourceSamples)
@@ -140,6 +143,38 @@ public struct PlanBuilder {
         var count: Int { experiment.points.count }
         func spec(_ i: Int) -> Spec { replaced[i]?.spec ?? experiment.points[i].spec }
         func file(_ i: Int) -> String { replaced[i]?.file ?? experiment.file }
+    }
+
+    /// Each point's report stage (not yet in the table), in parts that follow each
+    /// other. Made on two threads for a big sweep: every point has its own, so hashing
+    /// them is much of a big plan's work.
+    private func reportStages(_ points: [PlanPoint], lowered: [Lowered], source: PointSource, experiment: String,
+                              state: State) -> [[Stage]] {
+        func make(_ range: Range<Int>) -> [Stage] {
+            // Points on the same data share their class lists.
+            var classLists: [String: (classes: [Int], names: [String])] = [:]
+            var out: [Stage] = []
+            out.reserveCapacity(range.count)
+            for i in range {
+                let spec = source.spec(i)
+                if classLists[lowered[i].normalized] == nil {
+                    classLists[lowered[i].normalized] = (Self.classList(spec.data), Self.classNames(spec.data))
+                }
+                let classes = classLists[lowered[i].normalized]!
+                let work = ReportWork(experiment: spec.name, label: points[i].label, target: spec.report.target,
+                                      classes: classes.classes, classNames: classes.names, frozen: lowered[i].frozen)
+                out.append(makeStage(.report(work), experiment: experiment, deps: points[i].evaluateStages,
+                                     points: [points[i].id], flops: 0, state: state))
+            }
+            return out
+        }
+        guard points.count >= 512, ProcessInfo.processInfo.activeProcessorCount > 1 else { return [make(points.indices)] }
+        // The table is only read here.
+        let ranges = [0..<(points.count / 2), (points.count / 2)..<points.count]
+        nonisolated(unsafe) var halves: [[Stage]] = [[], []]
+        nonisolated(unsafe) let makeHalf = make
+        DispatchQueue.concurrentPerform(iterations: 2) { c in halves[c] = makeHalf(ranges[c]) }
+        return halves
     }
 
     /// Lowers every point. A big sweep is lowered in two halves on two threads, each
@@ -176,6 +211,7 @@ public struct PlanBuilder {
 
     /// Adds `other`'s stages (in order) and bookkeeping to `state`.
     private func merge(_ other: State, into state: State) {
+        state.stages.reserveCapacity(forMore: other.stages.list.count)
         for stage in other.stages.list {
             if state.stages.contains(stage.id) {
                 state.stages.addPoints(stage.points, to: stage.id)
@@ -298,22 +334,44 @@ public struct PlanBuilder {
     /// Adds (or reuses) a stage and returns its id.
     @discardableResult
     func add(_ work: StageWork, experiment: String, deps: [String], points: [String],
-             flops: Double, summary: @autoclosure () -> String, state: State) -> String {
-        let stage: Stage
+             flops: Double, summary: @autoclosure @escaping () -> String, state: State) -> String {
+        // Sweep points make the same stages again and again: found by fingerprint, not hashed again.
+        let fingerprint = try? WorkFingerprint(work, dependencies: deps)
+        if let fingerprint, let known = state.stages.id(for: fingerprint) {
+            state.stages.addPoints(points, to: known)
+            return known
+        }
+        let id = insert(makeStage(work, experiment: experiment, deps: deps, points: points, flops: flops, state: state),
+                        summary: summary, state: state)
+        if let fingerprint { state.stages.remember(fingerprint, of: id) }
+        return id
+    }
+
+    /// A stage on dependencies already in the table (which is only read).
+    func makeStage(_ work: StageWork, experiment: String, deps: [String], points: [String], flops: Double, state: State) -> Stage {
         do {
-            stage = try Stage(work: work, experiment: experiment, deps: deps, depHashes: deps.map { state.stages[$0]!.hash },
-                              points: points, flops: flops, summary: "")
+            return try Stage(work: work, experiment: experiment, deps: deps, depHashes: deps.map { state.stages.hash(of: $0) },
+                             points: points, flops: flops, summary: "")
         } catch {
             // Encoding plain Codable values with finite numbers cannot fail.
             preconditionFailure("cannot encode a \(work.kind.rawValue) work value: \(error)")
         }
-        if state.stages.contains(stage.id) {
-            state.stages.addPoints(points, to: stage.id)
-            return stage.id
+    }
+
+    /// Adds `stage` to the table, or its points to the equal stage there; returns its id.
+    /// `summary` names a new stage (nil: the stage's own).
+    func insert(_ stage: Stage, summary: (() -> String)?, state: State) -> String {
+        let points = stage.points
+        let work = stage.work
+        if let known = state.stages.sharedID(stage.id) {
+            state.stages.addPoints(points, to: known)
+            return known
         }
         var named = stage
-        // Evaluations repeat their summary in every point: one string for all of them.
-        named.summary = work.kind == .evaluate ? state.intern(summary()) : summary()
+        if let summary {
+            // Evaluations repeat their summary in every point: one string for all of them.
+            named.summary = work.kind == .evaluate ? state.intern(summary()) : summary()
+        }
         state.stages.append(named)
         return stage.id
     }

@@ -7,7 +7,7 @@ extension Plan {
     /// A readable plan: the totals first, then every stage in dependency order.
     public func text() -> String {
         var out = "plan for '\(experiment)' (\(file))\n"
-        let shared = sharedStages.count
+        let shared = stages.reduce(0) { $1.points.count > 1 ? $0 + 1 : $0 }
         let pointWord = points.count == 1 ? "1 point" : "\(points.count) points"
         out += "  \(pointWord), \(stages.count) stages"
         if points.count > 1 { out += " (\(shared) shared by several points)" }
@@ -18,7 +18,9 @@ extension Plan {
         if !sweptPaths.isEmpty { out += "  swept: \(sweptPaths.joined(separator: ", "))\n" }
         for w in warnings { out += "  warning: \(w)\n" }
         out += "\n"
-        let index = Dictionary(uniqueKeysWithValues: stages.enumerated().map { ($1.id, $0 + 1) })
+        var index: [String: Int] = [:]
+        index.reserveCapacity(stages.count)
+        for (i, s) in stages.enumerated() { index[s.id] = i + 1 }
         let width = String(stages.count).count
         // A big sweep: every shared stage, then the first point-specific ones; the
         // rest is summarised (all of it is in --format json).
@@ -43,8 +45,8 @@ extension Plan {
         if hidden > 0 { out += "  … and \(hidden) more stages of single points (use --format json for all)\n" }
         if points.count > 1 {
             out += "\npoints:\n"
-            let labels = points.map(\.label)
-            let w = min(60, labels.map(\.count).max() ?? 0)
+            var w = 0
+            for p in points where w < 60 { w = min(60, max(w, p.label.count)) }
             for p in points.prefix(200) {
                 out += "  \(p.id)  \(p.label.rightPad(w))  report [\(index[p.reportStage]!)]\n"
             }

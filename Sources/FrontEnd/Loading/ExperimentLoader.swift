@@ -84,7 +84,6 @@ public struct ExperimentLoader {
                 diagnostics.emit(.warning("the sweep expands to \(all.count) points", at: sweepNode!.location))
             }
             // Decode each point; identical errors from many points are reported once.
-            points.reserveCapacity(all.count)
             let baseCanonical = base.specValue.canonicalJSON
             let setPaths = definition.paths.filter { $0 != "case" } + definition.cases.flatMap { $0.settings.map(\.path) }
             let sweptSections = Set(setPaths.map { String($0.split(separator: ".")[0]) })
@@ -98,12 +97,15 @@ public struct ExperimentLoader {
                 : SpecDecoder(resolveExperiment: Self.resolveExperiment, fileExists: { FileManager.default.fileExists(atPath: $0) }) }
             nonisolated(unsafe) let sharedDecoders = decoders
             DispatchQueue.concurrentPerform(iterations: chunks.count) { c in
-                decoded[c] = Self.decodePoints(chunks[c], baseTree: baseTree, base: base, changed: sweptSections,
-                                               baseCanonical: baseCanonical, decoder: sharedDecoders[c], diagnostics: engines[c])
+                // The first chunk's array has room for all points: the others join it without a copy of it.
+                decoded[c] = Self.decodePoints(chunks[c], capacity: c == 0 ? all.count : chunks[c].count, baseTree: baseTree, base: base,
+                                               changed: sweptSections, baseCanonical: baseCanonical, decoder: sharedDecoders[c],
+                                               diagnostics: engines[c])
             }
-            for (chunk, engine) in zip(decoded, engines) {
-                points += chunk
-                for d in engine.diagnostics { diagnostics.emit(d) }
+            for c in decoded.indices {
+                if c == 0 { points = decoded[0] } else { points += decoded[c] }
+                decoded[c] = []
+                for d in engines[c].diagnostics { diagnostics.emit(d) }
             }
         } else {
             points = [ExperimentPoint(id: String(stableID(base.specValue.canonicalJSON).prefix(12)), label: "", assignments: [], spec: base)]
@@ -206,11 +208,13 @@ public struct ExperimentLoader {
     }
 
     /// Decodes sweep points: each point's values set into the base tree, then checked.
-    static func decodePoints(_ all: [[SweepAssignment]], baseTree: YAMLNode, base: Spec, changed: Set<String>,
+    static func decodePoints(_ all: [[SweepAssignment]], capacity: Int, baseTree: YAMLNode, base: Spec, changed: Set<String>,
                              baseCanonical: String, decoder: SpecDecoder, diagnostics: DiagnosticEngine) -> [ExperimentPoint] {
         var points: [ExperimentPoint] = []
-        points.reserveCapacity(all.count)
+        points.reserveCapacity(capacity)
         let labeler = SweepExpansion.Labeler()
+        let baseID = StableIDHasher().appending(baseCanonical + "\n")
+        var pools = Spec.SectionPools()
         for assignments in all {
             var t = baseTree
             var failed = false
@@ -219,14 +223,15 @@ public struct ExperimentLoader {
                 catch { diagnostics.emit(.error("sweep path '\(a.path)' cannot be set: \(error.description)", at: a.value.location)); failed = true }
             }
             if failed { continue }
-            guard let spec = decoder.decode(t, diagnostics: diagnostics, hasSweep: true, base: base, changed: changed) else { continue }
+            guard var spec = decoder.decode(t, diagnostics: diagnostics, hasSweep: true, base: base, changed: changed) else { continue }
+            spec.shareSections(from: &pools)
             let values = assignments.map { specValue($0.value) }
             // The id hashes the base spec and the swept values, canonicalised: points
             // whose values are equal (1e-3 and 0.001) share it.
             let swept = SpecValue.map(zip(assignments, values).map { SpecEntry(($0.hidden ? "case:" : "") + $0.path, $1) }).canonicalJSON
             let shown = zip(assignments, values).filter { !$0.0.hidden }
             points.append(ExperimentPoint(
-                id: String(stableID(baseCanonical + "\n" + swept).prefix(12)),
+                id: String(baseID.appending(swept).id.prefix(12)),
                 label: labeler.label(shown.map(\.0.path), shown.map(\.1)),
                 assignments: shown.map { SweepAssignmentValue(path: $0.0.path, value: $0.1) },
                 spec: spec))

@@ -10,20 +10,21 @@ public struct Spec: Hashable, Sendable {
     public var description: String?
     public var seed: Int = 0
     /// Separate seeds for data, initialization and shuffling; each defaults to `seed`.
-    public var seeds: SeedsSpec = SeedsSpec()
-    public var data: DataSpec = DataSpec()
+    // Sections are shared between copies until changed (see SharedSection).
+    @SharedSection public var seeds: SeedsSpec = SeedsSpec()
+    @SharedSection public var data: DataSpec = DataSpec()
     public var normalization: NormalizationSpec = NormalizationSpec()
-    public var backbone: BackboneSpec = BackboneSpec()
-    public var head: HeadSpec = HeadSpec()
-    public var optimizer: OptimizerSpec = OptimizerSpec()
-    public var training: TrainingSpec = TrainingSpec()
+    @SharedSection public var backbone: BackboneSpec = BackboneSpec()
+    @SharedSection public var head: HeadSpec = HeadSpec()
+    @SharedSection public var optimizer: OptimizerSpec = OptimizerSpec()
+    @SharedSection public var training: TrainingSpec = TrainingSpec()
     public var compression: [CompressionStep] = []
-    public var ensemble: EnsembleSpec?
+    @SharedSection public var ensemble: EnsembleSpec? = nil
     /// `model: run:NAME[/POINT]`: another experiment's trained model (and with it its
     /// data, backbone, head, optimizer and training) is this experiment's model; only
     /// compression, ensembles and the report are this file's.
     public var model: String?
-    public var report: ReportSpec = ReportSpec()
+    @SharedSection public var report: ReportSpec = ReportSpec()
 
     public init(name: String) { self.name = name }
 
@@ -35,6 +36,48 @@ public struct Spec: Hashable, Sendable {
             ("training", training.specValue), ("compression", .list(compression.map(\.specValue))),
             ("ensemble", ensemble?.specValue), ("model", model.map { .string("run:" + $0) }), ("report", report.specValue),
         ])
+    }
+}
+
+extension Spec {
+    /// Takes `base`'s copy of each section that is equal to this spec's and that this
+    /// spec did not decode from values of its own (`fresh`: top-level section names),
+    /// so a sweep point keeps only the sections it changes (see SharedSection). Only
+    /// those: an equal section is not always the same (-0.0 == 0.0).
+    public mutating func shareEqualSections(with base: Spec, fresh: Set<String>) {
+        func share<T>(_ name: String, _ mine: inout SharedSection<T>, _ theirs: SharedSection<T>) {
+            if !fresh.contains(name), !mine.isShared(with: theirs), mine == theirs { mine = theirs }
+        }
+        share("seeds", &$seeds, base.$seeds)
+        share("data", &$data, base.$data)
+        share("backbone", &$backbone, base.$backbone)
+        share("head", &$head, base.$head)
+        share("optimizer", &$optimizer, base.$optimizer)
+        share("training", &$training, base.$training)
+        share("ensemble", &$ensemble, base.$ensemble)
+        share("report", &$report, base.$report)
+    }
+
+    /// Section copies of the specs seen so far (see `shareSections(from:)`).
+    public struct SectionPools {
+        var seeds = SharedSection<SeedsSpec>.Pool(), data = SharedSection<DataSpec>.Pool()
+        var backbone = SharedSection<BackboneSpec>.Pool(), head = SharedSection<HeadSpec>.Pool()
+        var optimizer = SharedSection<OptimizerSpec>.Pool(), training = SharedSection<TrainingSpec>.Pool()
+        var ensemble = SharedSection<EnsembleSpec?>.Pool(), report = SharedSection<ReportSpec>.Pool()
+        public init() {}
+    }
+
+    /// Takes the pools' copy of each section another spec already holds bit for bit:
+    /// a grid's points repeat each optimizer and training setting many times.
+    public mutating func shareSections(from pools: inout SectionPools) {
+        $seeds.share(from: &pools.seeds)
+        $data.share(from: &pools.data)
+        $backbone.share(from: &pools.backbone)
+        $head.share(from: &pools.head)
+        $optimizer.share(from: &pools.optimizer)
+        $training.share(from: &pools.training)
+        $ensemble.share(from: &pools.ensemble)
+        $report.share(from: &pools.report)
     }
 }
 

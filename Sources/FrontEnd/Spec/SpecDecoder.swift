@@ -43,7 +43,9 @@ public struct SpecDecoder {
         }
         if let n = top["name"] {
             if let name = r.string(n, "name") {
-                if let problem = Self.nameProblem(name) { r.error(problem, at: n) } else { spec.name = name }
+                // A sweep point's name is mostly its base's, already checked.
+                if name == base?.name { spec.name = name }
+                else if let problem = Self.nameProblem(name) { r.error(problem, at: n) } else { spec.name = name }
             }
         } else {
             r.error("missing 'name': every experiment needs a name (it becomes its folder under Outputs)", at: root)
@@ -56,17 +58,20 @@ public struct SpecDecoder {
             if let v = m["shuffle"] { spec.seeds.shuffle = r.int(v, schema: "seeds.shuffle") }
         }
 
-        func fresh(_ section: String) -> Bool { base == nil || changed?.contains(section) != false }
+        // Sections a sweep point takes from its base (worked out once: this runs for every point).
+        let fromBase: Set<String> = if base != nil, let changed { Self.sections.subtracting(changed) } else { [] }
+        func fresh(_ section: String) -> Bool { !fromBase.contains(section) }
         if let base {
-            if !fresh("data") { spec.data = base.data }
+            // The base's copies, shared (see SharedSection).
+            if !fresh("data") { spec.$data = base.$data }
             if !fresh("normalization") { spec.normalization = base.normalization }
-            if !fresh("backbone") { spec.backbone = base.backbone }
-            if !fresh("head") { spec.head = base.head }
-            if !fresh("optimizer") { spec.optimizer = base.optimizer }
-            if !fresh("training") { spec.training = base.training }
+            if !fresh("backbone") { spec.$backbone = base.$backbone }
+            if !fresh("head") { spec.$head = base.$head }
+            if !fresh("optimizer") { spec.$optimizer = base.$optimizer }
+            if !fresh("training") { spec.$training = base.$training }
             if !fresh("compression") { spec.compression = base.compression }
-            if !fresh("ensemble") { spec.ensemble = base.ensemble }
-            if !fresh("report") { spec.report = base.report }
+            if !fresh("ensemble") { spec.$ensemble = base.$ensemble }
+            if !fresh("report") { spec.$report = base.$report }
         }
         if fresh("data"), let n = top["data"] { decodeData(n, into: &spec.data, r) }
         if fresh("normalization"), let n = top["normalization"] { decodeNormalization(n, into: &spec.normalization, r) }
@@ -97,9 +102,14 @@ public struct SpecDecoder {
                     notes: ["set data.validation (e.g. 0.1), or rank by a test metric knowing that it selects on the test set"])
         }
         crossCheck(&spec, top: top, r)
+        if let base, let changed { spec.shareEqualSections(with: base, fresh: changed) }
         let after = diagnostics.diagnostics.filter { $0.severity == .error }.count
         return after == before ? spec : nil
     }
+
+    /// The top-level sections a sweep point may take from its base.
+    static let sections: Set<String> = ["data", "normalization", "backbone", "head", "optimizer", "training", "compression",
+                                        "ensemble", "report"]
 
     /// Why a name cannot be an experiment name, or nil when it can.
     public static func nameProblem(_ name: String) -> String? {

@@ -283,11 +283,24 @@ struct SplitMix64: RandomNumberGenerator {
 }
 
 /// FNV-1a 64-bit, for stable short ids (not a content hash for caching).
-public func stableID(_ text: String) -> String {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in text.utf8 { h ^= UInt64(b); h = h &* 0x100_0000_01b3 }
-    let hex = String(h, radix: 16)
-    return String(repeating: "0", count: 16 - hex.count) + hex
+public func stableID(_ text: String) -> String { StableIDHasher().appending(text).id }
+
+/// FNV-1a 64-bit, fed in parts: the ids of many texts with one long prefix (a sweep's
+/// points: the base spec, then each point's values) hash the prefix once.
+struct StableIDHasher {
+    private var state: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    func appending(_ text: String) -> StableIDHasher {
+        var copy = self
+        for b in text.utf8 { copy.state ^= UInt64(b); copy.state = copy.state &* 0x100_0000_01b3 }
+        return copy
+    }
+
+    /// 16 lower-case hex digits.
+    var id: String {
+        let hex = String(state, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
 }
 
 import Foundation
