@@ -185,7 +185,7 @@ import Runtime
         try """
             tlc: 1
             name: bugs
-            data: {dataset: csv:bugs.csv, classes: [0, 1, 2], input_shape: [6]}
+            data: {dataset: csv:bugs.csv, classes: [0, 1, 2], input_shape: [1, 2, 3]}
             normalization: {kind: standardize}
             backbone: {arch: mlp, options: {widths: [8]}}
             training: {epochs: 2, batch_size: 16}
