@@ -39,7 +39,9 @@ enum TorchvisionReference {
         TorchvisionCase(label: "resnet50", arch: "resnet50", side: 64),
         TorchvisionCase(label: "vgg11_bn", arch: "vgg11_bn", side: 64),
         TorchvisionCase(label: "vgg16", arch: "vgg16", side: 64),
-        TorchvisionCase(label: "vgg16_bn", arch: "vgg16_bn", side: 64),
+        // At 64×64 its last batch norms see 8 values a channel: torchvision's own float32
+        // step is 2.4e-4 off float64's; at 96×96 it is 2e-7 off.
+        TorchvisionCase(label: "vgg16_bn", arch: "vgg16_bn", side: 96),
         TorchvisionCase(label: "alexnet", arch: "alexnet", side: 67),
         // At 64×64 one pre-activation lies within float32 rounding of a ReLU6 kink.
         TorchvisionCase(label: "mobilenet_v2", arch: "mobilenet_v2", side: 96),
@@ -70,7 +72,7 @@ enum TorchvisionReference {
         if users[label]! >= expected { try? FileManager.default.removeItem(atPath: weights(label)) }
     }
 
-    /// A folder for the reference files (about 7 GB at most: the VGGs' state_dicts,
+    /// A folder for the reference files (about 6 GB at most: the VGGs' state_dicts,
     /// their float64 gradients and weights after a step as float32; each removed once
     /// its tests ran; the folder goes when the test process exits).
     static let folder: String = {
