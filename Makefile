@@ -7,7 +7,7 @@ APT_PACKAGES := libopenblas-dev libyaml-dev zlib1g-dev libjpeg62-turbo-dev libpn
 TEST_APT_PACKAGES := chromium slurm-wlm munge
 SWIFT ?= swift
 
-.PHONY: deps test-deps install build release run test bench clean templates fuzz onnx-proto
+.PHONY: deps test-deps install build release run test bench clean templates fuzz onnx-proto example-data
 
 # Install what is missing (apt-get update only when something is).
 deps:
@@ -31,12 +31,18 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib
 
-run: release
+run: release example-data
 	.build/release/tlc validate --quiet Experiments/*.yaml
 	.build/release/tlc run Experiments/quickstart.yaml
 
 test: test-deps
 	TLC_REQUIRE_CHROMIUM=1 $(SWIFT) test
+
+# The image experiments' inputs (Experiments/images-*.yaml), each made when missing:
+# Fashion-MNIST as PNG folders in Data/fashion-images (Python's standard library) and a
+# torchvision-named resnet18 state_dict (torchvision in the tests' Python environment).
+example-data: deps
+	scripts/example-data.sh
 
 # Compile Templates/*.mustache and Templates/init/*.yaml into the binary
 # (Sources/Reporting/EmbeddedTemplates.swift); the tests fail when they disagree.

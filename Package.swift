@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "FrontEndTests", dependencies: ["FrontEnd"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Jobs", "FrontEnd", "ModelZoo"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "ModelZoo", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "ModelZoo", "Jobs", "Execution", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Planner", "Jobs", "Execution", "Engine", "FrontEnd", "ModelZoo", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TLCCommands", "ONNXExport", "FrontEnd", "Planner", "Jobs", "Execution", "Runtime", "Reporting", "ModelZoo", "Engine", "TestSupport"]),
         .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "Engine", "ModelZoo", "TestSupport"]),

@@ -295,6 +295,15 @@ public enum LocalRunner {
                          points: results, isSweep: isSweep, cachedStages: provenance.cachedStages)
     }
 
+    /// The image folder decoding a data.normalize stage's data comes from, if any: its
+    /// first dependency is its data.load, whose only one is the data.decode (a
+    /// normalization from an upstream run depends on that run's data after it).
+    static func imageDecodeWork(upstreamOf normalizeID: String, executor: StageRunner) -> ImageDecodeWork? {
+        guard let load = executor.stage(normalizeID)?.deps.first, let decode = executor.stage(load)?.deps.first,
+              case .dataDecode(let w)? = executor.stage(decode)?.work else { return nil }
+        return w
+    }
+
     /// Writes metrics.json, history.jsonl, model.safetensors and report.md of a finished point.
     /// The top-level metrics and model.safetensors are the baseline (trained) model's;
     /// compressed models and ensembles are listed under `variants` (see Variants.swift).
@@ -342,10 +351,24 @@ public enum LocalRunner {
             if let v = last.validationAccuracy { metrics["val.accuracy"] = v }
             if let v = last.validationLoss { metrics["val.loss"] = v }
         }
+        // Class names as the data names them (a csv's label column, an image folder's subfolders), else as planned.
+        var classNames = report.classNames
+        let testNormID = executor.stage(evalID)?.deps.dropFirst().first
+        let testSplit: Dataset?
+        if let testNormID, case .normalized(_, _, let split, _) = try executor.output(testNormID) { testSplit = split } else { testSplit = nil }
+        if let testSplit, testSplit.classNames.count == classNames.count, testSplit.classNames.contains(where: { Int($0) == nil }) {
+            classNames = testSplit.classNames
+        }
+        // The checkpoint describes itself for `tlc predict FILE`: normalization, class names,
+        // and an image folder's resize and crop.
         var meta: [String: String] = ["tlc.version": versionString, "tlc.experiment": report.experiment, "tlc.point": point.label,
-                                      "tlc.classes": report.classes.map(String.init).joined(separator: ",")]
-        if let normID = executor.stage(trainID)?.deps.dropFirst().first, let n = try executor.normalization(normID) {
-            meta["tlc.normalization"] = n.metadataText
+                                      "tlc.classes": report.classes.map(String.init).joined(separator: ","),
+                                      "tlc.class_names": Prediction.classNamesMetadata(classNames)]
+        if let normID = executor.stage(trainID)?.deps.dropFirst().first {
+            if let n = try executor.normalization(normID) { meta["tlc.normalization"] = n.metadataText }
+            if let decode = Self.imageDecodeWork(upstreamOf: normID, executor: executor) {
+                meta["tlc.image"] = Prediction.imageMetadata(resize: decode.resize, size: decode.size)
+            }
         }
         let modelPath = (dir as NSString).appendingPathComponent("model.safetensors")
         try network.save(to: modelPath, metadata: meta)
@@ -367,13 +390,8 @@ public enum LocalRunner {
         if !variantEvaluations(point, executor: executor).isEmpty {
             rows += try variantRows(point, executor: executor, dir: dir, metadata: meta)
         }
-        // Class names as the data names them (a csv's label column), else as planned.
-        var classNames = report.classNames
         // Latency is measured now, every model of the point interleaved, never taken from the cache.
-        if let normID = executor.stage(evalID)?.deps.dropFirst().first, case .normalized(_, _, let testSplit, _) = try executor.output(normID) {
-            if testSplit.classNames.count == classNames.count, testSplit.classNames.contains(where: { Int($0) == nil }) {
-                classNames = testSplit.classNames
-            }
+        if let testSplit {
             let count = min(256, testSplit.count)
             let (batch, _) = testSplit.batch(Array(0..<count)[...])
             let stats = try LatencyMeasurement.measure(rows.compactMap { r in r.model.map { (r.name, $0) } }, on: batch, count: count)

@@ -1,9 +1,10 @@
 // Prediction — a finished run's model applied to new inputs (`tlc predict`): the
 // model exactly as the run wrote it (model.safetensors, built from the run's
-// architecture.json), the input normalization stored in its metadata, the class
-// names of its evaluation, and inputs from csv or npy files shaped as the model's
-// input, or image files (and folders of them) through the run's own decoding,
-// resize and center crop. Every input is checked before anything is computed.
+// architecture.json), or a checkpoint file on its own (with the architecture.json
+// it belongs to), the input normalization stored in its metadata, the class names
+// of its evaluation (or its metadata), and inputs from csv or npy files shaped as
+// the model's input, or image files (and folders of them) through the run's own
+// decoding, resize and center crop. Every input is checked before anything is computed.
 import Engine
 import Foundation
 import Jobs
@@ -14,17 +15,18 @@ public struct PredictionError: Error, CustomStringConvertible {
     public init(_ message: String) { description = message }
 }
 
-/// A run's trained model (or one of its variants), ready to predict.
+/// A run's trained model (or one of its variants, or a checkpoint file), ready to predict.
 public struct RunModel {
     public var model: InferenceModel
     /// The input one sample has.
     public var input: FeatureShape
     public var normalization: Normalization
     public var classNames: [String]
-    /// The run (or sweep point) folder it came from.
+    /// The run (or sweep point) folder it came from, or the checkpoint file.
     public var path: String
     /// The run's image preprocessing (`Resize(resize)`, `CenterCrop(size)`) when it was
-    /// trained on an image folder; nil for csv, npy or Fashion-MNIST data.
+    /// trained on an image folder; nil for csv, npy or Fashion-MNIST data (and for a
+    /// checkpoint that does not record it).
     public var imageSizes: (resize: Int, size: Int)?
 }
 
@@ -95,18 +97,90 @@ public enum Prediction {
         case .ensemble: throw PredictionError("an ensemble variant's members are predicted one by one; name a member run instead")
         }
         let normalization = try parseNormalization(metadata["tlc.normalization"], channels: input.channels, path: file("model.safetensors"))
-        var names: [String] = []
-        if let data = FileManager.default.contents(atPath: file("evaluation.json")),
-           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let classes = object["classes"] as? [String] {
-            names = classes
-        }
-        if names.count != model.outputs { names = (0..<model.outputs).map { "class \($0)" } }
+        let names = classNames(evaluation: file("evaluation.json"), metadata: metadata, outputs: model.outputs)
         return RunModel(model: model, input: input, normalization: normalization, classNames: names, path: dir,
-                        imageSizes: imagePreprocessing(run))
+                        imageSizes: imagePreprocessing(metadata: metadata["tlc.image"]) ?? imagePreprocessing(run))
+    }
+
+    /// Loads a checkpoint file on its own: a run's model.safetensors (or one of its
+    /// variants' files) copied elsewhere. Its weights need the network they belong to:
+    /// `architecture` (an architecture.json, as runs write it), else NAME.architecture.json
+    /// or architecture.json beside the file; an int8 checkpoint holds its own. The
+    /// normalization, class names and image preprocessing come from its metadata
+    /// (class names also from an evaluation.json beside it).
+    public static func load(checkpoint path: String, architecture: String? = nil) throws -> RunModel {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
+            throw PredictionError("\(path): no such checkpoint file")
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        func beside(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+        let model: InferenceModel
+        let metadata: [String: String]
+        do {
+            metadata = try SafeTensors.read(path).metadata
+            if metadata["tlc.int8"] != nil {
+                model = .int8(try QuantizedNetwork.load(from: path))
+            } else {
+                let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+                let candidates = architecture.map { [$0] } ?? [beside(stem + ".architecture.json"), beside("architecture.json")]
+                guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+                    if let architecture { throw PredictionError("--architecture \(architecture): no such file") }
+                    throw PredictionError("\(path): a checkpoint needs the network its weights belong to: put its run's architecture.json "
+                                          + "beside it (or \(stem).architecture.json), or give --architecture FILE")
+                }
+                let described: Architecture
+                do { described = try JSONDecoder().decode(Architecture.self, from: Data(contentsOf: URL(fileURLWithPath: found))) }
+                catch { throw PredictionError("\(found): not an architecture.json tlc wrote (a run's architecture.json describes its network)") }
+                let network = try Network(architecture: described, seed: 0)
+                if DeepCompressionFormat.isCompressed(path) { try DeepCompressionFormat.read(path, into: network) } else { try network.load(from: path) }
+                model = .float(network)
+            }
+        } catch let e as EngineError { throw PredictionError(e.description) }
+        let input: FeatureShape
+        switch model {
+        case .float(let n): input = n.architecture.input
+        case .int8(let q): input = q.input
+        case .ensemble: throw PredictionError("\(path): an ensemble's members are predicted one by one")
+        }
+        let normalization = try parseNormalization(metadata["tlc.normalization"], channels: input.channels, path: path)
+        let names = classNames(evaluation: beside("evaluation.json"), metadata: metadata, outputs: model.outputs)
+        return RunModel(model: model, input: input, normalization: normalization, classNames: names, path: path,
+                        imageSizes: imagePreprocessing(metadata: metadata["tlc.image"]))
+    }
+
+    /// The class names: an evaluation.json's, else the checkpoint's `tlc.class_names`,
+    /// else "class N" (whichever has one name per output).
+    static func classNames(evaluation: String, metadata: [String: String], outputs: Int) -> [String] {
+        if let data = FileManager.default.contents(atPath: evaluation),
+           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let classes = object["classes"] as? [String],
+           classes.count == outputs {
+            return classes
+        }
+        if let text = metadata["tlc.class_names"], let names = try? JSONDecoder().decode([String].self, from: Data(text.utf8)), names.count == outputs {
+            return names
+        }
+        return (0..<outputs).map { "class \($0)" }
+    }
+
+    /// A checkpoint's `tlc.image` metadata (`{"resize": R, "size": S}`, written for runs
+    /// on image folders): its image preprocessing.
+    static func imagePreprocessing(metadata text: String?) -> (resize: Int, size: Int)? {
+        guard let text, let sizes = try? JSONDecoder().decode([String: Int].self, from: Data(text.utf8)),
+              let resize = sizes["resize"], let size = sizes["size"], size >= 1, resize >= size else { return nil }
+        return (resize, size)
+    }
+
+    /// A checkpoint's `tlc.image` metadata for an image preprocessing.
+    public static func imageMetadata(resize: Int, size: Int) -> String { "{\"resize\":\(resize),\"size\":\(size)}" }
+
+    /// A checkpoint's `tlc.class_names` metadata.
+    public static func classNamesMetadata(_ names: [String]) -> String {
+        String(decoding: (try? JSONEncoder().encode(names)) ?? Data("[]".utf8), as: UTF8.self)
     }
 
     /// The resize and crop of the image folder a run was trained on, from its plan.json
-    /// (a sweep point's is its sweep folder's).
+    /// (a sweep point's is its sweep folder's), for runs whose checkpoint does not record it.
     static func imagePreprocessing(_ run: RunRecord) -> (resize: Int, size: Int)? {
         guard let plan = plan(run) else { return nil }
         for stage in plan.stages { if case .dataDecode(let w) = stage.work { return (w.resize, w.size) } }
@@ -132,7 +206,8 @@ public enum Prediction {
     /// `convert("RGB")`), resized and center-cropped, scaled to [0, 1], channels first.
     static func image(_ path: String, model: RunModel) throws -> [Float] {
         guard let sizes = model.imageSizes else {
-            throw PredictionError("\(path): this run was not trained on an image folder; give it csv or npy samples")
+            throw PredictionError("\(path): this model was not trained on an image folder (or its checkpoint does not record how images were "
+                                  + "resized and cropped); give it csv or npy samples")
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw PredictionError("\(path): cannot read the file") }
         let pixels: [UInt8]

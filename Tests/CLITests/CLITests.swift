@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import FrontEnd
+import TestSupport
 @testable import TLCCommands
 
 enum Repo {
@@ -23,13 +24,16 @@ enum Repo {
 }
 
 @Suite(.serialized) struct CLITests {
-    @Test func everyCommittedExperimentValidates() {
+    @Test func everyCommittedExperimentValidates() throws {
+        // The image experiments read Data/ (scripts/example-data.sh makes it when missing).
+        try ExampleData.prepare()
         let files = Repo.experiments()
         #expect(files.count >= 5)
         #expect(TLC.run(["validate", "--quiet"] + files) == 0)
     }
 
-    @Test func everyCommittedExperimentPlans() {
+    @Test func everyCommittedExperimentPlans() throws {
+        try ExampleData.prepare()
         for file in Repo.experiments() {
             #expect(TLC.run(["plan", file, "--format", "json"]) == 0, "\(file)")
         }

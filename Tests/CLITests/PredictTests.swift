@@ -1,9 +1,11 @@
 // `tlc predict`: a run's model on new csv and npy samples, with the run's own
 // normalization, checked against numpy computing the same network from the run's
-// model.safetensors and its normalization metadata; and bad inputs refused in words.
+// model.safetensors and its normalization metadata; the same model named by a
+// checkpoint file or by its experiment file; and bad inputs refused in words.
 import Foundation
 import Testing
 import TestSupport
+import Runtime
 @testable import TLCCommands
 
 @Suite struct PredictTests {
@@ -170,6 +172,76 @@ import TestSupport
         #expect(check.status == 0 && check.output.contains("max abs difference"), "\(check.output)")
     }
 
+    /// The model of a run, named by its checkpoint copied elsewhere (with its
+    /// architecture.json beside it or given by --architecture) or by its experiment
+    /// file, predicts exactly as the run does; what is missing is said in words.
+    @Test func checkpointsAndExperimentFilesNameTheSameModel() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-predict-ckpt-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/copy", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var csv = (0..<6).map { "x\($0)" }.joined(separator: ",") + ",label\n"
+        for r in 0..<90 { csv += (0..<6).map { i in String(format: "%.2f", Double((r * 7 + i * 13) % 17) / 4 + (i % 3 == r % 3 ? 3 : 0)) }.joined(separator: ",") + ",\(["ant", "bee", "cow"][r % 3])\n" }
+        try csv.write(toFile: dir + "/bugs.csv", atomically: true, encoding: .utf8)
+        try """
+            tlc: 1
+            name: bugs
+            data: {dataset: csv:bugs.csv, classes: [0, 1, 2], input_shape: [1, 2, 3]}
+            normalization: {kind: standardize}
+            backbone: {arch: mlp, options: {widths: [8]}}
+            training: {epochs: 2, batch_size: 16}
+
+            """.write(toFile: dir + "/bugs.yaml", atomically: true, encoding: .utf8)
+        let out = dir + "/Outputs"
+        func predicted(_ model: String, _ extra: [String] = []) throws -> (classes: [String], logits: [[Double]], object: [String: Any]) {
+            let r = captured(["predict", model, dir + "/bugs.csv", "--json", "--logits", "--output", out] + extra)
+            try #require(r.code == 0, "\(model): \(r.out)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+            return (object["classes"] as? [String] ?? [], (object["predictions"] as? [[String: Any]] ?? []).map { $0["logits"] as? [Double] ?? [] }, object)
+        }
+        // No run yet: the experiment file says how to make one.
+        #expect(captured(["predict", dir + "/bugs.yaml", dir + "/bugs.csv", "--output", out]).code == 2)
+        #expect(TLC.run(["run", dir + "/bugs.yaml", "--output", out]) == 0)
+        let run = try predicted("bugs@latest")
+        #expect(run.classes == ["ant", "bee", "cow"] && run.logits.count == 90)
+        let spec = try predicted(dir + "/bugs.yaml")
+        #expect(spec.logits == run.logits && spec.object["run"] as? String == run.object["run"] as? String)
+
+        // The checkpoint alone: it needs its architecture.json, and names it.
+        let runDir = out + "/bugs/" + (try FileManager.default.destinationOfSymbolicLink(atPath: out + "/bugs/latest"))
+        try FileManager.default.copyItem(atPath: runDir + "/model.safetensors", toPath: dir + "/copy/bugs.safetensors")
+        #expect(captured(["predict", dir + "/copy/bugs.safetensors", dir + "/bugs.csv"]).code == 2)
+        #expect(throws: PredictionError.self) { try Prediction.load(checkpoint: dir + "/copy/bugs.safetensors") }
+        do { _ = try Prediction.load(checkpoint: dir + "/copy/bugs.safetensors") } catch {
+            #expect("\(error)".contains("architecture.json") && "\(error)".contains("--architecture"), "\(error)")
+        }
+        let given = try predicted(dir + "/copy/bugs.safetensors", ["--architecture", runDir + "/architecture.json"])
+        #expect(given.logits == run.logits, "the same weights, normalization and network")
+        #expect(given.classes == ["ant", "bee", "cow"], "class names from the checkpoint's metadata")
+        #expect(given.object["checkpoint"] as? String == dir + "/copy/bugs.safetensors")
+        try FileManager.default.copyItem(atPath: runDir + "/architecture.json", toPath: dir + "/copy/bugs.architecture.json")
+        #expect(try predicted(dir + "/copy/bugs.safetensors").logits == run.logits)
+
+        // Bad checkpoints, architectures and combinations: exit code 2, a sentence each.
+        try "not safetensors".write(toFile: dir + "/copy/junk.safetensors", atomically: true, encoding: .utf8)
+        try "{}".write(toFile: dir + "/copy/wrong.json", atomically: true, encoding: .utf8)
+        for (args, words) in [([dir + "/copy/junk.safetensors", "--architecture", runDir + "/architecture.json"], "safetensors"),
+                              ([dir + "/copy/missing.safetensors"], "no such checkpoint"),
+                              ([dir + "/copy/bugs.safetensors", "--architecture", dir + "/copy/nothere.json"], "no such file"),
+                              ([dir + "/copy/bugs.safetensors", "--architecture", dir + "/copy/wrong.json"], "not an architecture.json")] {
+            #expect(captured(["predict"] + args + [dir + "/bugs.csv"]).code == 2, "\(args)")
+            let architecture = args.count > 2 ? args[2] : nil
+            do { _ = try Prediction.load(checkpoint: args[0], architecture: architecture); Issue.record("\(args) loaded") } catch {
+                #expect("\(error)".contains(words), "\(args): \(error)")
+            }
+        }
+        for args in [["bugs@latest", dir + "/bugs.csv", "--architecture", runDir + "/architecture.json"],   // a run has its own
+                     [dir + "/copy/bugs.safetensors", dir + "/bugs.csv", "--variant", "int8"],                // a variant is a file
+                     [dir + "/nothere.yaml", dir + "/bugs.csv"],
+                     [dir + "/bugs.yaml/lr=1", dir + "/bugs.csv"]] {                                           // not a sweep
+            #expect(captured(["predict"] + args + ["--output", out]).code == 2, "\(args)")
+        }
+    }
+
     @Test func badInputsAreRefusedInWords() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-predict-bad-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -183,7 +255,12 @@ import TestSupport
                      ["nothere@latest", dir + "/narrow.csv"]] {        // no such run
             #expect(captured(["predict"] + args + ["--output", out]).code == 2, "\(args)")
         }
+        #expect(captured(["predict", dir + "/predsweep.yaml", dir + "/narrow.csv", "--output", out]).code == 2)   // a sweep
         let point = try #require(FileManager.default.contentsOfDirectory(atPath: out + "/predsweep/latest").first { $0.contains("=") })
+        #expect(captured(["predict", dir + "/predsweep.yaml/nothere", dir + "/narrow.csv", "--output", out]).code == 2)
+        let wide = (0..<784).map { "x\($0)" }.joined(separator: ",") + "\n" + Array(repeating: "0", count: 784).joined(separator: ",") + "\n"
+        try wide.write(toFile: dir + "/wide.csv", atomically: true, encoding: .utf8)
+        #expect(captured(["predict", dir + "/predsweep.yaml/\(point)", dir + "/wide.csv", "--output", out]).code == 0)
         for input in [dir + "/narrow.csv", dir + "/x.txt", dir + "/missing.npy"] {
             #expect(captured(["predict", "predsweep/\(point)", input, "--output", out]).code == 2, "\(input)")
         }

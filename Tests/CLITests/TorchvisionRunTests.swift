@@ -1,7 +1,8 @@
 // torchvision's architectures in specs: head.classifier (keep and its located errors),
 // freeze / optimizer.groups on torchvision's module paths, a kept classifier checked
-// in a `file:` checkpoint, and a tiny run end to end from a state_dict torchvision
-// itself wrote (resnet18, frozen, its own classifier fine-tuned).
+// in a `file:` checkpoint, a tiny run end to end from a state_dict torchvision
+// itself wrote (resnet18, frozen, its own classifier fine-tuned), and the committed
+// `file:` example (Experiments/images-torchvision.yaml) on small copies of its inputs.
 import Foundation
 import Testing
 import Engine
@@ -117,5 +118,33 @@ import TestSupport
         #expect(fc.shape == [3, 512] && fc.values != fc0.values)
         #expect(zip(fc.values, fc0.values).map { abs($0 - $1) }.max()! < 0.1)
         #expect(ours.tensor("head.output.weight") == nil)
+    }
+    /// Experiments/images-torchvision.yaml as committed, on a small copy of its inputs
+    /// made the way `make example-data` makes them: Fashion-MNIST PNG folders and a
+    /// resnet18 state_dict torchvision writes (test support). One epoch at 32×32.
+    @Test func theCommittedFileWeightsExampleRuns() throws {
+        let dir = try scratch(), out = dir + "/Outputs"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/Experiments", withIntermediateDirectories: true)
+        let file = dir + "/Experiments/images-torchvision.yaml"
+        try FileManager.default.copyItem(atPath: ExampleData.repositoryRoot + "/Experiments/images-torchvision.yaml", toPath: file)
+        try ExampleData.fashionImages(in: dir + "/Data/fashion-images", size: 40, train: 12, test: 4)
+        let weights = dir + "/Data/resnet18-torchvision.safetensors"
+        try torchvisionStateDict("resnet18", to: weights)
+        #expect(TLC.run(["run", file, "--set", "training.epochs=1", "--set", "data.image_size=32", "--output", out]) == 0)
+        let runDir = out + "/images-torchvision/" + (try FileManager.default.destinationOfSymbolicLink(atPath: out + "/images-torchvision/latest"))
+        let log = try String(contentsOfFile: runDir + "/log.txt", encoding: .utf8)
+        #expect(log.contains("backbone tensors from \(weights)"), "\(log)")
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: runDir + "/metrics.json"))) as! [String: Double]
+        #expect(metrics["time.features_seconds"] != nil && metrics["test.accuracy"] != nil)
+        // The frozen backbone is torchvision's state_dict bit for bit, under its names; the head is new.
+        let theirs = try SafeTensors.read(weights), ours = try SafeTensors.read(runDir + "/model.safetensors")
+        for name in ["conv1.weight", "bn1.running_mean", "layer2.0.downsample.0.weight", "layer4.1.bn2.weight"] {
+            #expect(try #require(ours.tensor(name)).values == (try #require(theirs.tensor(name))).values, "\(name)")
+        }
+        #expect(try #require(ours.tensor("head.output.weight")).shape == [5, 512] && ours.tensor("fc.weight") == nil)
+        // Its checkpoint predicts images on its own (the run's resize and crop are in its metadata).
+        let images = dir + "/Data/fashion-images/transfer/test/bag"
+        #expect(TLC.run(["predict", runDir + "/model.safetensors", images, "--output", out]) == 0)
     }
 }
