@@ -71,7 +71,8 @@ public struct SearchSpec: Hashable, Sendable {
             r.error("search needs max_epochs: the epochs the best configurations train for (the last rung)", at: node)
             return nil
         }
-        var spec = SearchSpec(method: method, maxEpochs: r.int(maxNode, "search.max_epochs") ?? 0)
+        let maxEpochs = r.int(maxNode, "search.max_epochs")
+        var spec = SearchSpec(method: method, maxEpochs: maxEpochs ?? 1)
         if let n = m["eta"], let v = r.int(n, "search.eta") {
             spec.eta = v
             if v < 2 { r.error("search.eta must be at least 2 (each rung keeps 1/eta of the configurations); use 2 or 3", at: n) }
@@ -81,7 +82,7 @@ public struct SearchSpec: Hashable, Sendable {
             spec.minEpochs = v
             if v < 1 || v > 10_000 { r.error("search.min_epochs must be between 1 and 10000", at: n) }
         }
-        if spec.maxEpochs < 1 || spec.maxEpochs > 10_000 { r.error("search.max_epochs must be between 1 and 10000", at: maxNode) }
+        if let v = maxEpochs, v < 1 || v > 10_000 { r.error("search.max_epochs must be between 1 and 10000", at: maxNode) }
         if let n = m["metric"], let v = r.string(n, "search.metric") {
             spec.metric = v
             if v.hasPrefix("test.") {
