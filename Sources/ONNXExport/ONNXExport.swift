@@ -105,11 +105,9 @@ public enum ONNXExporter {
     }
 
     static func inputShape(_ model: InferenceModel) throws(ExportError) -> FeatureShape {
-        switch model {
-        case .float(let n): return n.architecture.input
-        case .int8(let q): return q.input
-        case .ensemble: throw ExportError("an ensemble inside an ensemble cannot be exported")
-        }
+        if case .ensemble = model { throw ExportError("an ensemble inside an ensemble cannot be exported") }
+        guard let input = model.input else { throw ExportError("the model has no input shape") }
+        return input
     }
 
     static func lower(_ model: InferenceModel, input: String, shape: FeatureShape, scope: String, graph: inout GraphBuilder) throws(ExportError) -> String {

@@ -90,12 +90,8 @@ public enum Prediction {
                 model = .float(baseline)
             }
         } catch let e as EngineError { throw PredictionError(e.description) }
-        let input: FeatureShape
-        switch model {
-        case .float(let n): input = n.architecture.input
-        case .int8(let q): input = q.input
-        case .ensemble: throw PredictionError("an ensemble variant's members are predicted one by one; name a member run instead")
-        }
+        if case .ensemble = model { throw PredictionError("an ensemble variant's members are predicted one by one; name a member run instead") }
+        guard let input = model.input else { throw PredictionError("\(run.id): the model has no input shape") }
         let normalization = try parseNormalization(metadata["tlc.normalization"], channels: input.channels, path: file("model.safetensors"))
         let names = classNames(evaluation: file("evaluation.json"), metadata: metadata, outputs: model.outputs)
         return RunModel(model: model, input: input, normalization: normalization, classNames: names, path: dir,
@@ -137,12 +133,8 @@ public enum Prediction {
                 model = .float(network)
             }
         } catch let e as EngineError { throw PredictionError(e.description) }
-        let input: FeatureShape
-        switch model {
-        case .float(let n): input = n.architecture.input
-        case .int8(let q): input = q.input
-        case .ensemble: throw PredictionError("\(path): an ensemble's members are predicted one by one")
-        }
+        if case .ensemble = model { throw PredictionError("\(path): an ensemble's members are predicted one by one") }
+        guard let input = model.input else { throw PredictionError("\(path): the model has no input shape") }
         let normalization = try parseNormalization(metadata["tlc.normalization"], channels: input.channels, path: path)
         let names = classNames(evaluation: beside("evaluation.json"), metadata: metadata, outputs: model.outputs)
         return RunModel(model: model, input: input, normalization: normalization, classNames: names, path: path,

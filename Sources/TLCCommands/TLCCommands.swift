@@ -217,16 +217,7 @@ struct Run: ParsableCommand {
     func run() throws {
         let (loaded, plan) = try spec.plan(file, outputRoot: output)
         if loaded.search != nil { return try runSearch(loaded, firstRung: plan) }
-        // A stage that cannot fit is refused before anything runs (not an abort mid-run).
-        if let problem = SpecOptions.memoryProblem(plan, maxMemory: maxMemory.flatMap(MemoryEstimate.parseSize)) {
-            Output.err("\(file): error: \(problem)\n  lower the batch size or the model's size, or set --max-memory if the estimate is wrong")
-            throw CommandFailure(code: 2)
-        }
-        // Templates are checked before anything runs: a bad one is a spec error (exit code 2).
-        let templateDir = template ?? loaded.base.report.template.map { dir in
-            dir.hasPrefix("/") ? dir : (((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(dir) as NSString).standardizingPath
-        }
-        let reporter = ReportWriter(templates: try loadTemplates(templateDir, command: "run"))
+        let reporter = try preflight(loaded, plan: plan)
         let cancellation = Cancellation()
         // --executor slurm: the stages run as Slurm jobs (ClusterCommands.swift).
         let slurm = try executor.slurmRunner(file: file, overrides: spec.overrides, output: output, cancellation: cancellation)
@@ -258,20 +249,27 @@ struct Run: ParsableCommand {
 }
 
 extension Run {
-    /// `search:` — rung after rung through the stage cache, then the winner's run directory.
-    func runSearch(_ loaded: LoadedExperiment, firstRung: Plan) throws {
-        if executor.detach {
-            Output.err("tlc run: \(file): a search cannot be detached: each rung depends on the results of the one before (run it without --detach, e.g. under nohup)")
-            throw CommandFailure(code: 2)
-        }
-        if let problem = SpecOptions.memoryProblem(firstRung, maxMemory: maxMemory.flatMap(MemoryEstimate.parseSize)) {
+    /// What is refused before anything runs (exit code 2): a stage that cannot fit in
+    /// memory (not an abort mid-run), and report templates that do not load. Returns
+    /// the report writer of those templates.
+    func preflight(_ loaded: LoadedExperiment, plan: Plan) throws -> ReportWriter {
+        if let problem = SpecOptions.memoryProblem(plan, maxMemory: maxMemory.flatMap(MemoryEstimate.parseSize)) {
             Output.err("\(file): error: \(problem)\n  lower the batch size or the model's size, or set --max-memory if the estimate is wrong")
             throw CommandFailure(code: 2)
         }
         let templateDir = template ?? loaded.base.report.template.map { dir in
             dir.hasPrefix("/") ? dir : (((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(dir) as NSString).standardizingPath
         }
-        let reporter = ReportWriter(templates: try loadTemplates(templateDir, command: "run"))
+        return ReportWriter(templates: try loadTemplates(templateDir, command: "run"))
+    }
+
+    /// `search:` — rung after rung through the stage cache, then the winner's run directory.
+    func runSearch(_ loaded: LoadedExperiment, firstRung: Plan) throws {
+        if executor.detach {
+            Output.err("tlc run: \(file): a search cannot be detached: each rung depends on the results of the one before (run it without --detach, e.g. under nohup)")
+            throw CommandFailure(code: 2)
+        }
+        let reporter = try preflight(loaded, plan: firstRung)
         let cancellation = Cancellation()
         let signals = cancellation.installSignalHandlers { _ in
             Output.err("tlc run: cancelling — running stages stop at their next epoch; finished rungs stay in the journal")

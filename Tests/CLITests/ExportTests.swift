@@ -19,12 +19,6 @@ import TestSupport
         return (code, capture.text)
     }
 
-    static func write(_ values: [Float], _ path: String) throws {
-        try values.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: URL(fileURLWithPath: path))
-    }
-    static func read(_ path: String) throws -> [Float] {
-        try Data(contentsOf: URL(fileURLWithPath: path)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-    }
     static func argmax(_ row: ArraySlice<Float>) -> Int { row.indices.max { row[$0] < row[$1] }! - row.startIndex }
 
     @Test func exportedModelsAreTheRunsModelsInOnnxruntime() throws {
@@ -66,8 +60,8 @@ import TestSupport
         let floatLogits = try base.model.scores(xn).values
         let int8Logits = try int8.model.scores(xn).values
         let ensembleProbabilities = try InferenceModel.ensemble(ensemble).probabilities(xn).values
-        try Self.write(x.values, dir + "/pixels.input")
-        try Self.write(xn.values, dir + "/normalized.input")
+        try RawFloats.write(x.values, to: dir + "/pixels.input")
+        try RawFloats.write(xn.values, to: dir + "/normalized.input")
 
         let python = try pythonScript("""
             import json, numpy as np, onnx, onnxruntime as ort
@@ -93,15 +87,15 @@ import TestSupport
         let info = try #require(try JSONSerialization.jsonObject(with: Data((python.output.split(separator: "\n").last ?? "").utf8)) as? [String: [String: Any]])
 
         // Float: the same logits.
-        let float = try Self.read(dir + "/float.output")
+        let float = try RawFloats.read(dir + "/float.output")
         try #require(float.count == floatLogits.count)
         let worst = zip(float, floatLogits).map { abs($0 - $1) }.max()!
         #expect(worst <= 1e-4, "float logits differ by up to \(worst)")
-        let normalizedOut = try Self.read(dir + "/normalized.output")
+        let normalizedOut = try RawFloats.read(dir + "/normalized.output")
         #expect(zip(normalizedOut, floatLogits).map { abs($0 - $1) }.max()! <= 1e-4, "--no-normalization takes normalized inputs")
 
         // int8: the integer path's predictions and accuracy.
-        let q = try Self.read(dir + "/int8.output")
+        let q = try RawFloats.read(dir + "/int8.output")
         try #require(q.count == int8Logits.count)
         var agree = 0, onnxCorrect = 0, tlcCorrect = 0
         for i in 0..<test.count {
@@ -118,7 +112,7 @@ import TestSupport
         #expect((info["int8"]?["ops"] as? [String] ?? []).contains("MatMulInteger"))
 
         // Ensemble: one graph, tlc's combined probabilities.
-        let e = try Self.read(dir + "/ensemble.output")
+        let e = try RawFloats.read(dir + "/ensemble.output")
         try #require(e.count == ensembleProbabilities.count)
         #expect(zip(e, ensembleProbabilities).map { abs($0 - $1) }.max()! <= 1e-5)
         #expect(info["ensemble"]?["outputs"] as? [String] == ["probabilities"])

@@ -11,17 +11,6 @@ import TestSupport
 @testable import Engine
 @testable import ONNXExport
 
-/// Float32 arrays to and from raw little-endian files (numpy's `fromfile`/`tofile`).
-enum RawFloats {
-    static func write(_ values: [Float], to path: String) throws {
-        try values.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: URL(fileURLWithPath: path))
-    }
-    static func read(_ path: String) throws -> [Float] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-    }
-}
-
 /// A folder for one test's files, removed when the test ends.
 struct ScratchFolder: ~Copyable {
     let path: String

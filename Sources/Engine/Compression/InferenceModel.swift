@@ -2,6 +2,7 @@
 // an ensemble of either) behind one interface for prediction, evaluation, size
 // and saving.
 import Foundation
+import ModelZoo
 
 /// A model some stage produced, whatever its form.
 public enum InferenceModel {
@@ -24,6 +25,15 @@ public enum InferenceModel {
         case .float(let n): return try n.forward(x, training: false)
         case .int8(let q): return try q.forward(x)
         case .ensemble(let e): return EnsembleCombiner.logProbabilities(try e.probabilities(x))
+        }
+    }
+
+    /// What one sample is (an ensemble's: its first member's).
+    public var input: FeatureShape? {
+        switch self {
+        case .float(let n): n.architecture.input
+        case .int8(let q): q.input
+        case .ensemble(let e): e.members.first?.input
         }
     }
 
