@@ -1,5 +1,5 @@
-// CDirectConv — direct stride-1 NCHW float convolution with AVX-512 fused multiply-adds
-// (register tiles of MR channels × 16·V positions). See cdirectconv.h.
+// CDirectConv — direct stride-1 NCHW float convolution with AVX-512 or AVX2 fused
+// multiply-adds (register tiles of MR channels × 16·V positions). See cdirectconv.h.
 #include "cdirectconv.h"
 #include <string.h>
 #if defined(__x86_64__)
@@ -14,13 +14,13 @@
 static const int MRs[3] = {8, 8, 16};
 static const int Vs[3] = {3, 2, 1};
 
-int tlc_direct_conv_supported(void) {
+int tlc_direct_conv_level(void) {
 #ifdef TLC_X86
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-#else
-    return 0;
+    if (__builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
 #endif
+    return 0;
 }
 
 // Geometry of one sample: padded plane PH×PW, OH output rows, Q wide positions rounded up to tiles.
@@ -120,9 +120,43 @@ __attribute__((target("avx512f"))) static void tile_16x16(const float *in, const
                                                          const float *bias, int rows, long q0, float *out) {
     tile(16, 1, in, g, C, k, wb, bias, rows, q0, out);
 }
+
+// AVX2: the same region as a tile of shape `shape` (MR channels × 16·V positions), in
+// sub-tiles of 4 channels × 16 positions (8 accumulators of 8 lanes); each output is the
+// same chain of multiply-adds, so the result is bitwise the AVX-512 tile's.
+__attribute__((target("avx2,fma"))) static void tile_avx2(int MR, int V, const float *in, const geometry *g, int C, int k,
+                                                          const float *wb, const float *bias, int rows, long q0, float *out) {
+    for (int r0 = 0; r0 < MR; r0 += 4)
+        for (int v = 0; v < V; v++) {
+            const long q = q0 + 16L * v;
+            __m256 acc[4][2];
+            UNROLLED for (int r = 0; r < 4; r++) {
+                __m256 b = _mm256_set1_ps(r0 + r < rows ? bias[r0 + r] : 0);
+                acc[r][0] = b; acc[r][1] = b;
+            }
+            const float *w = wb + r0;
+            for (int c = 0; c < C; c++) {
+                const float *plane = in + (long)c * g->plane + q;
+                for (int ki = 0; ki < k; ki++)
+                    for (int kj = 0; kj < k; kj++, w += MR) {
+                        const float *src = plane + (long)ki * g->PW + kj;
+                        __m256 x0 = _mm256_loadu_ps(src), x1 = _mm256_loadu_ps(src + 8);
+                        UNROLLED for (int r = 0; r < 4; r++) {
+                            __m256 wr = _mm256_set1_ps(w[r]);
+                            acc[r][0] = _mm256_fmadd_ps(wr, x0, acc[r][0]);
+                            acc[r][1] = _mm256_fmadd_ps(wr, x1, acc[r][1]);
+                        }
+                    }
+            }
+            UNROLLED for (int r = 0; r < 4; r++) {
+                _mm256_storeu_ps(out + (long)(r0 + r) * g->Qt + q, acc[r][0]);
+                _mm256_storeu_ps(out + (long)(r0 + r) * g->Qt + q + 8, acc[r][1]);
+            }
+        }
+}
 #endif
 
-void tlc_direct_conv(int shape, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
+void tlc_direct_conv(int level, int shape, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
                      int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu,
                      float *scratch, float *y) {
 #ifdef TLC_X86
@@ -143,6 +177,7 @@ void tlc_direct_conv(int shape, const float *x, int samples, int C, int H, int W
             const float *wb = packed + b * taps * mr;
             float *out = wide + b * mr * g.Qt;
             for (long q0 = 0; q0 < g.Qt; q0 += qt) {
+                if (level < 2) { tile_avx2(mr, Vs[shape], in, &g, C, k, wb, bias + b * mr, rows, q0, out); continue; }
                 switch (shape) {
                 case 0: tile_8x48(in, &g, C, k, wb, bias + b * mr, rows, q0, out); break;
                 case 1: tile_8x32(in, &g, C, k, wb, bias + b * mr, rows, q0, out); break;
@@ -167,7 +202,7 @@ void tlc_direct_conv(int shape, const float *x, int samples, int C, int H, int W
         }
     }
 #else
-    (void)shape; (void)x; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)k; (void)pad;
+    (void)level; (void)shape; (void)x; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)k; (void)pad;
     (void)mean; (void)scale; (void)shift; (void)relu; (void)scratch; (void)y;
 #endif
 }

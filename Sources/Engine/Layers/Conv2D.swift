@@ -1,7 +1,8 @@
 // Conv2D — 2-D convolution (stride, zero padding, groups = 1, with or without bias). On
-// CPUs with AVX-512 a stride-1 forward pass that trains none of the layer's weights
-// (inference, frozen layers) is a direct convolution (CDirectConv: register tiles of
-// fused multiply-adds over the padded input, bias and ReLU fused). Otherwise, and always
+// CPUs with AVX-512 or AVX2 a stride-1 forward pass that trains none of the layer's
+// weights (inference, frozen layers) is a direct convolution (CDirectConv: register
+// tiles of fused multiply-adds over the padded input, the same bits with either
+// instruction set; bias, an inference batch norm and ReLU fused). Otherwise, and always
 // for backward, it is lowered to cblas_sgemm; each of Parallel.parts parts of the batch
 // runs on its own thread with single-threaded BLAS. Three lowerings (see
 // Benchmarks/README.md): stride-1 layers with large planes run per sample over the k
@@ -103,7 +104,9 @@ public final class Conv2D: Layer {
     func usesDirectConvolution(_ g: Geo, training: Bool) -> Bool {
         g.stride == 1 && Conv2D.directConvolutionAvailable && (!training || weight.frozen)
     }
-    static let directConvolutionAvailable = tlc_direct_conv_supported() != 0
+    static let directConvolutionAvailable = directConvolutionLevel > 0
+    /// CDirectConv's instruction set on this CPU (2 AVX-512, 1 AVX2; the same bits on both).
+    static let directConvolutionLevel = Int(tlc_direct_conv_level())
 
     /// Whether an inference pass over `x` runs the direct convolution, so that a following
     /// inference-mode batch norm (and ReLU) can be fused into it.
@@ -123,6 +126,11 @@ public final class Conv2D: Layer {
     /// ``fusesBatchNorm(_:training:)``) the following batch norm's inference affine map is
     /// applied before the ReLU, bitwise as that layer would.
     public func forward(_ x: Tensor, training: Bool, fusingReLU: Bool, batchNorm: BatchNorm? = nil) throws -> Tensor {
+        try forward(x, training: training, fusingReLU: fusingReLU, batchNorm: batchNorm, level: Conv2D.directConvolutionLevel)
+    }
+
+    /// The forward pass with CDirectConv's instruction set chosen (tests compare them).
+    func forward(_ x: Tensor, training: Bool, fusingReLU: Bool, batchNorm: BatchNorm?, level: Int) throws -> Tensor {
         let (n, g) = try check(x)
         let ohw = g.ohw, oc = outChannels
         let y = Tensor(uninitialized: [n, oc, g.oh, g.ow])
@@ -145,7 +153,7 @@ public final class Conv2D: Layer {
             let affine = batchNorm?.inferenceAffine()
             let (mp, sp, tp) = (affine?.mean.pointer, affine?.scale.pointer, affine?.shift.pointer)
             Parallel.forEachPart(n) { part, range in
-                tlc_direct_conv(shape, xp + range.lowerBound * inCount, Int32(range.count), c, Int32(g.h), Int32(g.w), packed, bp,
+                tlc_direct_conv(Int32(level), shape, xp + range.lowerBound * inCount, Int32(range.count), c, Int32(g.h), Int32(g.w), packed, bp,
                                 Int32(oc), k, pad, mp, sp, tp, fusingReLU ? 1 : 0, samples[part], yp0 + range.lowerBound * outCount)
             }
         } else if usesColumnShifts(g) {

@@ -23,12 +23,14 @@ final class PartPool: @unchecked Sendable {
     }
 
     private let inUse = Atomic<Bool>(false)
-    private let generation = Atomic<Int>(0)
+    /// The current job's ticket: its generation (counting jobs) × 256 + how many take part,
+    /// published in one store so that a worker never pairs one job's count with another's.
+    private let ticket = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
     private var workers: [Worker] = []
-    // Written by the caller before it publishes a generation, read by workers after they see it.
+    // Written by the caller before it publishes a ticket; read only by the workers that
+    // take part in it, and left alone until they have all finished.
     nonisolated(unsafe) private var job: (Int) -> Void = { _ in }
-    nonisolated(unsafe) private var participants = 0
 
     /// Runs `body(0)` on the calling thread and `body(1)` … `body(count − 1)` on workers,
     /// returning when all have finished; false (nothing run) when the pool is busy.
@@ -38,9 +40,9 @@ final class PartPool: @unchecked Sendable {
         while workers.count < count - 1 { start(index: workers.count) }
         withoutActuallyEscaping(body) { body in
             job = body
-            participants = count
             pending.store(count - 1, ordering: .sequentiallyConsistent)
-            generation.add(1, ordering: .sequentiallyConsistent)
+            let generation = ticket.load(ordering: .relaxed) >> 8 + 1
+            ticket.store(generation << 8 | count, ordering: .sequentiallyConsistent)
             for w in workers.prefix(count - 1) where w.state.compareExchange(expected: 1, desired: 0, ordering: .sequentiallyConsistent).exchanged {
                 w.wake.signal()
             }
@@ -59,7 +61,7 @@ final class PartPool: @unchecked Sendable {
         let worker = Worker()
         workers.append(worker)
         // The generation it has seen is the current one: the job about to be published is new to it.
-        let seen = generation.load(ordering: .acquiring)
+        let seen = ticket.load(ordering: .acquiring)
         let thread = Thread { [self] in loop(index: index, worker: worker, seen: seen) }
         thread.name = "tlc-part-\(index + 1)"
         thread.start()
@@ -68,28 +70,28 @@ final class PartPool: @unchecked Sendable {
     private func loop(index: Int, worker: Worker, seen: Int) {
         var seen = seen
         while true {
-            var current = generation.load(ordering: .acquiring)
+            var current = ticket.load(ordering: .acquiring)
             var spinStart = DispatchTime.now().uptimeNanoseconds, spins = 0
             while current == seen {
                 spins += 1
                 if spins & 255 != 0 || DispatchTime.now().uptimeNanoseconds - spinStart < PartPool.spinNanoseconds {
-                    current = generation.load(ordering: .acquiring)
+                    current = ticket.load(ordering: .acquiring)
                     continue
                 }
                 // Sleep: announce it, then look once more so that no job is missed.
                 worker.state.store(1, ordering: .sequentiallyConsistent)
-                current = generation.load(ordering: .sequentiallyConsistent)
+                current = ticket.load(ordering: .sequentiallyConsistent)
                 if current != seen {
                     // A caller may already have claimed the wake-up; if so, take its signal.
                     if !worker.state.compareExchange(expected: 1, desired: 0, ordering: .sequentiallyConsistent).exchanged { worker.wake.wait() }
                     break
                 }
                 worker.wake.wait()
-                current = generation.load(ordering: .acquiring)
+                current = ticket.load(ordering: .acquiring)
                 spinStart = DispatchTime.now().uptimeNanoseconds; spins = 0
             }
             seen = current
-            if index + 1 < participants {
+            if index + 1 < current & 255 {
                 job(index + 1)
                 pending.subtract(1, ordering: .releasing)
             }

@@ -67,7 +67,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// An independent copy.
     public func copy() -> Tensor {
-        let t = Tensor(zeros: shape)
+        let t = Tensor(uninitialized: shape)
         t.copyValues(from: self)
         return t
     }
