@@ -16,8 +16,12 @@ int tlc_dense_level(void) {
 
 #ifdef TLC_X86
 #define UNROLLED _Pragma("clang loop unroll(full)")
-// Outputs per block: 4 rows of W stay in L1 while every row of x in the part passes them.
-#define JB 4
+// Outputs per block: as many rows of W (a multiple of 4, at least 4) as fit in 24 KiB
+// stay in L1 while every row of x in the part passes them.
+static long block_of(long k) {
+    long jb = 6 * 1024 / (k > 0 ? k : 1) / 4 * 4;
+    return jb < 4 ? 4 : jb > 64 ? 64 : jb;
+}
 
 // The fixed tree over 8 partial sums t[l] = s[l] + s[l+8] (SSE, shared by both paths):
 // (l, l+4), then (l, l+2), then (0, 1); then the bias and the ReLU.
@@ -51,6 +55,25 @@ void tile512(const int MI, const int NJ, const float *x, long k, const float *w,
         UNROLLED for (int j = 0; j < NJ; j++) wv[j] = _mm512_maskz_loadu_ps(m, w + j * k + p);
         UNROLLED for (int i = 0; i < MI; i++)
             UNROLLED for (int j = 0; j < NJ; j++) acc[i * NJ + j] = _mm512_fmadd_ps(xv[i], wv[j], acc[i * NJ + j]);
+    }
+    if (NJ == 4) {
+        // Four outputs of a row at once, by the same tree: each step adds the same pairs.
+        const __m128 b = _mm_loadu_ps(bias), zero = _mm_setzero_ps();
+        const __m512i firsts = _mm512_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12);
+        UNROLLED for (int i = 0; i < MI; i++) {
+            const __m512 *a = acc + i * 4;
+            // (l, l+8): quarters 0,1 of each sum plus its quarters 2,3, two sums per vector.
+            __m512 s01 = _mm512_add_ps(_mm512_shuffle_f32x4(a[0], a[1], 0x44), _mm512_shuffle_f32x4(a[0], a[1], 0xEE));
+            __m512 s23 = _mm512_add_ps(_mm512_shuffle_f32x4(a[2], a[3], 0x44), _mm512_shuffle_f32x4(a[2], a[3], 0xEE));
+            // (l, l+4): quarter d now holds sum d's four lanes.
+            __m512 u = _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, 0x88), _mm512_shuffle_f32x4(s01, s23, 0xDD));
+            __m512 v = _mm512_add_ps(u, _mm512_shuffle_ps(u, u, 0xEE));    // (l, l+2)
+            __m512 r = _mm512_add_ps(v, _mm512_shuffle_ps(v, v, 0x55));    // (0, 1)
+            __m128 out = _mm_add_ps(_mm512_castps512_ps128(_mm512_permutexvar_ps(firsts, r)), b);
+            if (relu) out = _mm_blendv_ps(out, zero, _mm_cmplt_ps(out, zero));
+            _mm_storeu_ps(y + i * ldy, out);
+        }
+        return;
     }
     UNROLLED for (int i = 0; i < MI; i++)
         UNROLLED for (int j = 0; j < NJ; j++) {
@@ -97,9 +120,9 @@ void tile256(const int MI, const int NJ, const float *x, long k, const float *w,
 #define TILE512(MI, NJ) case (MI) * 8 + (NJ): tile512(MI, NJ, x, k, w, bias, relu, y, ldy); break;
 __attribute__((target("avx512f")))
 static void dense512(const float *x, long rows, long k, const float *w, const float *bias, long outputs, int relu, float *y) {
-    const long ldy = outputs;
-    for (long j0 = 0; j0 < outputs; j0 += JB) {
-        const long j1 = j0 + JB < outputs ? j0 + JB : outputs;
+    const long ldy = outputs, jb = block_of(k);
+    for (long j0 = 0; j0 < outputs; j0 += jb) {
+        const long j1 = j0 + jb < outputs ? j0 + jb : outputs;
         for (long i0 = 0; i0 < rows; i0 += 4) {
             const int mi = rows - i0 < 4 ? (int)(rows - i0) : 4;
             for (long j = j0; j < j1; j += 4) {
@@ -124,9 +147,9 @@ static void dense512(const float *x, long rows, long k, const float *w, const fl
 #define TILE256(MI, NJ) case (MI) * 8 + (NJ): tile256(MI, NJ, x, k, w, bias, relu, y, ldy); break;
 __attribute__((target("avx2,fma")))
 static void dense256(const float *x, long rows, long k, const float *w, const float *bias, long outputs, int relu, float *y) {
-    const long ldy = outputs;
-    for (long j0 = 0; j0 < outputs; j0 += JB) {
-        const long j1 = j0 + JB < outputs ? j0 + JB : outputs;
+    const long ldy = outputs, jb = block_of(k);
+    for (long j0 = 0; j0 < outputs; j0 += jb) {
+        const long j1 = j0 + jb < outputs ? j0 + jb : outputs;
         for (long i0 = 0; i0 < rows; i0 += 2) {
             const int mi = rows - i0 < 2 ? (int)(rows - i0) : 2;
             for (long j = j0; j < j1; j += 2) {

@@ -174,8 +174,7 @@ public final class Network {
         }
         var input = x
         if x.shape.count != 4 && !want.isFlat {
-            input = x.copy()
-            try input.reshape([x.batch, want.channels, want.height, want.width])
+            input = Tensor(viewing: x, shape: [x.batch, want.channels, want.height, want.width])
         }
         return try root.forward(input, training: training)
     }
