@@ -109,6 +109,9 @@ extension PlanBuilder {
             earlyStopping: spec.training.earlyStopping.map { .init(metric: $0.metric == "val.loss" ? "val.loss" : "val.accuracy", patience: $0.patience) },
             seed: spec.shuffleSeed, scheduleEpochs: spec.training.budget)
         if spec.data.augment.randomResizedCrop { settings.randomResizedCrop = true }
+        if let a = spec.training.architectureSearch {
+            settings.architecture = ArchitectureSettings(learningRate: a.learningRate, weightDecay: a.weightDecay)
+        }
         return settings
     }
 
