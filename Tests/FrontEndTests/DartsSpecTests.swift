@@ -86,7 +86,7 @@ import ModelZoo
                                      ("[[conv3x3@0]]", "did you mean 'conv_3x3'"),
                                      ("[[conv_3x3]]", "is not op@input"),
                                      ("[[zero@0]]", "a zero edge adds nothing")] {
-            guard case .failure(let e) = try load(base.replacingOccurrences(of: "GENOTYPE", with: genotype)) else { Issue.record(genotype); continue }
+            guard case .failure(let e) = try load(base.replacingOccurrences(of: "GENOTYPE", with: genotype)) else { Issue.record("\(genotype) loaded"); continue }
             let hit = e.diagnostics.first { $0.message.contains(expected) }
             #expect(hit?.location?.line == 7, "\(genotype): \(e.diagnostics.map(\.description))")
         }
