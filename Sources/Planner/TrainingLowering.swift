@@ -35,6 +35,8 @@ extension PlanBuilder {
                                  summary: "Fisher information of \(source.experiment) on \(r.fisherSamples) of its training images",
                                  state: state))
         }
+        // DARTS: before every weight step a forward and backward pass of a validation batch for alpha.
+        if spec.training.architectureSearch != nil { trainFLOPs *= 2 }
         var work = TrainWork(training: Self.trainingSettings(spec), frozen: model.frozen,
                              unfreeze: spec.training.unfreeze.map { UnfreezeStepWork(epoch: $0.epoch, layers: summary.frozenLayers($0.layers)) },
                              featureCut: model.featureCut, l2sp: r.l2sp, ewc: r.ewc)
