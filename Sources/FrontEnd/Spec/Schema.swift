@@ -202,7 +202,7 @@ public enum SpecSchema {
             SchemaField("nodes", .integer(min: 1, max: 8), "darts: intermediate nodes per cell (default 3)"),
             SchemaField("cells", .integer(min: 1, max: 20), "darts: cells (default 3)"),
             SchemaField("channels", .integer(min: 1, max: 1024), "darts: channels of the stem and every cell (default 16)"),
-            SchemaField("reductions", .array(.integer(min: 0)), "darts: 2×2 max pooling after these cells, 0 after the stem (default [0, 1])"),
+            SchemaField("reductions", .array(.integer()), "darts: 2×2 max pooling after these cells, 0 after the stem (default [0, 1])"),
             SchemaField("alpha_lr", .number(min: 0, max: 1, exclusiveMin: true), "darts: Adam's learning rate for the architecture weights (default 3e-4)"),
             SchemaField("alpha_weight_decay", .number(min: 0, max: 1, exclusiveMax: true), "darts: weight decay of the architecture weights (default 1e-3)"),
         ]), "search the sweep's configurations (successive halving, Hyperband, evolution, a REINFORCE controller), or a cell space (darts), instead of training each to the end"),
