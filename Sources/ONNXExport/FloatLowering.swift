@@ -147,6 +147,8 @@ struct FloatLowering {
         case let .cell(_, nodes, _):
             // A derived (discrete) DARTS cell: node j adds its edges, the output adds the nodes.
             try requireImage()
+            // The cell keeps its input's channels: every convolution's filters (a depthwise one's groups).
+            let channels = tensors.first { $0.key.hasPrefix(path + ".") && $0.key.hasSuffix(".weight") && $0.value.shape.count == 4 }?.value.shape[0] ?? 1
             var states = [x]
             var k = 0
             func add(_ values: [Value]) -> Value {
@@ -161,7 +163,7 @@ struct FloatLowering {
                     guard e.operations.count == 1, let op = e.operations.first, op != .zero else {
                         throw ExportError("layer '\(path)' is a DARTS search cell (mixed edges); export the derived network (darts_cell_net) instead")
                     }
-                    outs.append(try lower(op.layers(channels: 1), prefix: CellEdge.path(cell: path, node: j + 1, from: e.from, op: op), input: states[e.from]))
+                    outs.append(try lower(op.layers(channels: channels), prefix: CellEdge.path(cell: path, node: j + 1, from: e.from, op: op), input: states[e.from]))
                 }
                 states.append(add(outs))
             }
