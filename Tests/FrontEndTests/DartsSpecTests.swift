@@ -90,5 +90,10 @@ import ModelZoo
             let hit = e.diagnostics.first { $0.message.contains(expected) }
             #expect(hit?.location?.line == 7, "\(genotype): \(e.diagnostics.map(\.description))")
         }
+        // int8 inference runs sequential networks only: refused at validate time, at the step.
+        let quantized = base.replacingOccurrences(of: "GENOTYPE", with: "[[sep_conv_3x3@0]]") + "compression: [{prune: {sparsity: 0.5}}, {quantize: {bits: 8}}]\n"
+        guard case .failure(let e) = try load(quantized) else { Issue.record("quantizing a DARTS cell validated"); return }
+        #expect(e.diagnostics.count == 1 && e.diagnostics[0].message.contains("has a branching block 'cell1'") && e.diagnostics[0].location?.line == 8,
+                "\(e.diagnostics.map(\.description))")
     }
 }
