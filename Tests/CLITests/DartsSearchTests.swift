@@ -65,6 +65,12 @@ import Testing
             #expect(!edges.contains { $0.hasPrefix("zero") })
         }
 
+        // The report's alpha table: every edge, the kept operations in bold.
+        let report = try String(contentsOfFile: runDir + "/report.md", encoding: .utf8)
+        #expect(report.contains("## DARTS: the learned cell"))
+        #expect(report.components(separatedBy: "**0.").count - 1 == 5, "5 kept edges in bold")
+        #expect(try String(contentsOfFile: runDir + "/report.html", encoding: .utf8).contains("id=\"darts-alphas\""))
+
         // derived.yaml is an ordinary experiment: darts_cell_net with that genotype, trained from scratch.
         let derived = try String(contentsOfFile: runDir + "/derived.yaml", encoding: .utf8)
         #expect(derived.contains("arch: \"darts_cell_net\"") || derived.contains("arch: darts_cell_net"))
