@@ -61,7 +61,8 @@ extension PlanBuilder {
                         summary: "\(spec.training.epochs) epochs, \(spec.optimizer.kind.rawValue) lr=\(SpecValue.double(spec.optimizer.lr).compactText), " +
                             "batch \(spec.training.batchSize); \(Self.count(summary.parameters - frozenCount)) trainable, \(Self.count(frozenCount)) frozen" +
                             (spec.training.unfreeze.isEmpty ? "" : " at first, unfreezing at epoch " + spec.training.unfreeze.map { String($0.epoch) }.joined(separator: ", ")) +
-                            (r.l2sp > 0 ? ", L2-SP" : "") + (r.ewc > 0 ? ", EWC" : ""),
+                            (r.l2sp > 0 ? ", L2-SP" : "") + (r.ewc > 0 ? ", EWC" : "") +
+                            (spec.training.architectureSearch.map { ", alpha (DARTS) on validation batches, adam lr=\(SpecValue.double($0.learningRate).compactText)" } ?? ""),
                         state: state)
         if let chainKey { state.trainChains[chainKey, default: []].append((spec.training.epochs, train)) }
         let baseline = EvaluateWork(variant: "baseline", topK: 5, featureCut: model.featureCut)

@@ -175,7 +175,8 @@ struct PlanCommand: ParsableCommand {
         case .text:
             if let search = loaded.search, case .success(let schedule) = SearchSchedule.make(search, configurations: loaded.points.count) {
                 // The schedule, then the first rung's stages: later rungs depend on what it finds.
-                Output.out(schedule.describe(search, labels: loaded.points.map(\.label)).joined(separator: "\n") + "\n\nfirst rung:")
+                Output.out(schedule.describe(search, labels: loaded.points.map(\.label)).joined(separator: "\n")
+                           + (search.method == .darts ? "\n\nthe search network's stages:" : "\n\nfirst rung:"))
             }
             Output.out(plan.text())
         case .json: Output.out(plan.json())
