@@ -105,30 +105,48 @@ public final class Conv2D: Layer {
     }
     static let directConvolutionAvailable = tlc_direct_conv_supported() != 0
 
+    /// Whether an inference pass over `x` runs the direct convolution, so that a following
+    /// inference-mode batch norm (and ReLU) can be fused into it.
+    func fusesBatchNorm(_ x: Tensor, training: Bool) -> Bool {
+        guard !training, let (_, g) = try? check(x) else { return false }
+        return usesDirectConvolution(g, training: false)
+    }
+
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         try forward(x, training: training, fusingReLU: false)
     }
 
     /// The forward pass; with `fusingReLU` the output is `max(0, conv(x))`, applied to
     /// each sample while it is still in cache (``Sequential`` fuses a Conv2D that is
-    /// directly followed by a ReLU), and backward masks `dy` by the output itself.
-    public func forward(_ x: Tensor, training: Bool, fusingReLU: Bool) throws -> Tensor {
+    /// directly followed by a ReLU), and backward masks `dy` by the output itself. With
+    /// `batchNorm` (an inference pass through the direct convolution only, see
+    /// ``fusesBatchNorm(_:training:)``) the following batch norm's inference affine map is
+    /// applied before the ReLU, bitwise as that layer would.
+    public func forward(_ x: Tensor, training: Bool, fusingReLU: Bool, batchNorm: BatchNorm? = nil) throws -> Tensor {
         let (n, g) = try check(x)
         let ohw = g.ohw, oc = outChannels
         let y = Tensor(uninitialized: [n, oc, g.oh, g.ow])
         let parts = Parallel.ranges(n)
         let bp = bias.value.pointer, wp = weight.value.pointer, xp = x.pointer, yp0 = y.pointer
+        if let batchNorm {
+            guard !training, usesDirectConvolution(g, training: false), batchNorm.channels == oc else {
+                throw EngineError.invalidArgument("layer '\(name)': a batch norm is fused only into an inference pass of the direct convolution")
+            }
+        }
         if usesDirectConvolution(g, training: training) {
-            // Per part, straight into y: bias, the k·k·C taps and the fused ReLU in one pass (CDirectConv).
+            // Per part, straight into y: bias, the k·k·C taps, the fused batch norm and ReLU in one pass (CDirectConv).
             let (c, k, pad) = (Int32(g.c), Int32(g.k), Int32(g.pad))
-            let packed = scratch(.directKernel, count: tlc_direct_conv_packed_count(Int32(oc), c, k))
-            tlc_direct_conv_pack(wp, Int32(oc), c, k, packed)
-            let perSample = tlc_direct_conv_scratch_count(Int32(oc), c, Int32(g.h), Int32(g.w), k, pad)
+            let shape = tlc_direct_conv_shape(Int32(oc), Int32(g.h), Int32(g.w), k, pad)
+            let packed = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, Int32(oc), c, k))
+            tlc_direct_conv_pack(shape, wp, Int32(oc), c, k, packed)
+            let perSample = tlc_direct_conv_scratch_count(shape, Int32(oc), c, Int32(g.h), Int32(g.w), k, pad)
             let samples = parts.indices.map { scratch(.directSample(part: $0), count: perSample) }
             let (inCount, outCount) = (g.c * g.h * g.w, oc * ohw)
+            let affine = batchNorm?.inferenceAffine()
+            let (mp, sp, tp) = (affine?.mean.pointer, affine?.scale.pointer, affine?.shift.pointer)
             Parallel.forEachPart(n) { part, range in
-                tlc_direct_conv(xp + range.lowerBound * inCount, Int32(range.count), c, Int32(g.h), Int32(g.w), packed, bp,
-                                Int32(oc), k, pad, fusingReLU ? 1 : 0, samples[part], yp0 + range.lowerBound * outCount)
+                tlc_direct_conv(shape, xp + range.lowerBound * inCount, Int32(range.count), c, Int32(g.h), Int32(g.w), packed, bp,
+                                Int32(oc), k, pad, mp, sp, tp, fusingReLU ? 1 : 0, samples[part], yp0 + range.lowerBound * outCount)
             }
         } else if usesColumnShifts(g) {
             // One sample at a time, straight into y: bias, then k GEMMs (one per kernel
