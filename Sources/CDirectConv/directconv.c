@@ -41,12 +41,15 @@ static long blocks_of(int shape, int outputs) { return (outputs + MRs[shape] - 1
 
 int tlc_direct_conv_shape(int outputs, int H, int W, int k, int pad) {
     // The least time: multiply-adds (positions rounded up to tiles times channels rounded up
-    // to blocks), the 16 × 16 tile's counted 17/16 as it waits on its 17 loads per 16 of them.
+    // to blocks), weighted by what each tile shape reaches per multiply-add as measured on
+    // planes of 7² to 224² (8 × 32 the fastest, then 8 × 48; 16 × 16 waits on its 17 loads
+    // per 16 multiply-adds).
+    static const int weights[3] = {33, 32, 34};
     int best = 0;
     long bestWork = -1;
     for (int s = 0; s < 3; s++) {
         geometry g = geometry_of(s, H, W, k, pad);
-        long work = g.Qt * blocks_of(s, outputs) * MRs[s] * (s == 2 ? 17 : 16);
+        long work = g.Qt * blocks_of(s, outputs) * MRs[s] * weights[s];
         if (bestWork < 0 || work < bestWork) { best = s; bestWork = work; }
     }
     return best;
@@ -172,11 +175,13 @@ void tlc_direct_conv(int level, int shape, const float *x, int samples, int C, i
         for (int c = 0; c < C; c++)
             for (int i = 0; i < H; i++)
                 memcpy(in + (long)c * g.plane + (long)(i + pad) * g.PW + pad, xs + ((long)c * H + i) * W, (size_t)W * sizeof(float));
-        for (long b = 0; b < blocks; b++) {
-            int rows = outputs - b * mr < mr ? (int)(outputs - b * mr) : mr;
-            const float *wb = packed + b * taps * mr;
-            float *out = wide + b * mr * g.Qt;
-            for (long q0 = 0; q0 < g.Qt; q0 += qt) {
+        // Positions outer, channel blocks inner: the input rows a tile reads stay in cache
+        // while every block of output channels uses them (a 224×224 plane does not fit).
+        for (long q0 = 0; q0 < g.Qt; q0 += qt) {
+            for (long b = 0; b < blocks; b++) {
+                const int rows = outputs - b * mr < mr ? (int)(outputs - b * mr) : mr;
+                const float *wb = packed + b * taps * mr;
+                float *out = wide + b * mr * g.Qt;
                 if (level < 2) { tile_avx2(mr, Vs[shape], in, &g, C, k, wb, bias + b * mr, rows, q0, out); continue; }
                 switch (shape) {
                 case 0: tile_8x48(in, &g, C, k, wb, bias + b * mr, rows, q0, out); break;
@@ -191,13 +196,11 @@ void tlc_direct_conv(int level, int shape, const float *x, int samples, int C, i
             for (int i = 0; i < g.OH; i++) {
                 const float *src = wide + (long)o * g.Qt + (long)i * g.PW;
                 float *dst = ys + o * outPlane + (long)i * g.OW;
-                if (!mean && !relu) { memcpy(dst, src, (size_t)g.OW * sizeof(float)); continue; }
-                for (int j = 0; j < g.OW; j++) {
-                    float v = src[j];
-                    if (mean) v = (v - m) * sc + sh;
-                    if (relu) v = v < 0 ? 0 : v;
-                    dst[j] = v;
-                }
+                // One simple loop per case, so that each vectorizes.
+                if (mean && relu) for (int j = 0; j < g.OW; j++) { float v = (src[j] - m) * sc + sh; dst[j] = v < 0 ? 0 : v; }
+                else if (mean) for (int j = 0; j < g.OW; j++) dst[j] = (src[j] - m) * sc + sh;
+                else if (relu) for (int j = 0; j < g.OW; j++) dst[j] = src[j] < 0 ? 0 : src[j];
+                else memcpy(dst, src, (size_t)g.OW * sizeof(float));
             }
         }
     }
