@@ -1,4 +1,5 @@
-// SearchRunner — runs a `search` (successive halving, Hyperband): rung by rung, it
+// SearchRunner — runs a `search` (successive halving, Hyperband; ASHA is AshaSearch,
+// evolution and reinforce ModelSearch): rung by rung, it
 // plans the surviving configurations at the rung's epochs, trains them through the
 // stage cache, ranks them by the validation metric, and promotes the best 1/eta.
 // A promoted configuration's train stage continues its previous rung's (the budget
@@ -28,7 +29,7 @@ public enum SearchRunner {
     }
 
     /// A network's parameters and forward FLOPs per sample.
-    struct ModelSize { var params: Int; var flops: Int }
+    struct ModelSize: Sendable { var params: Int; var flops: Int }
 
     /// Runs the search of `experiment` (its `search` set); `plan` lowers an experiment
     /// (the command line's planner). Returns the winner's run.
@@ -66,6 +67,14 @@ public enum SearchRunner {
             ]
             return try finish(experiment, winner: configurations[winner.configuration], ladder: [search.maxEpochs], search: search,
                               summary: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
+                              journal: journal, plan: plan, options: options, progress: progress)
+        }
+
+        if search.method == .asha {
+            let outcome = try AshaSearch.run(experiment, search: search, schedule: schedule, journal: &journal, plan: plan, options: options, progress: progress)
+            progress("search: the winner is \(labels[outcome.winner.configuration]) (\(search.metric) \(format(outcome.winner.metric)) at \(search.maxEpochs) epochs); evaluating it on the test split")
+            return try finish(experiment, winner: configurations[outcome.winner.configuration], ladder: outcome.state.rungEpochs, search: search,
+                              summary: try AshaSearch.summary(outcome, search: search, journal: journal, labels: labels),
                               journal: journal, plan: plan, options: options, progress: progress)
         }
 
@@ -174,6 +183,14 @@ public enum SearchRunner {
     static func train(_ configurations: [ExperimentPoint], ladder: [Int], budget: Int, experiment: LoadedExperiment, search: SearchSpec,
                       plan makePlan: (LoadedExperiment) throws -> Plan, options: RunOptions,
                       progress: @escaping @Sendable (String) -> Void) throws -> (metrics: [Double], sizes: [ModelSize?], flops: Double) {
+        try prepare(configurations, ladder: ladder, budget: budget, experiment: experiment, plan: makePlan)
+            .execute(search: search, options: options, progress: progress)
+    }
+
+    /// Plans the training of `configurations` to the last epochs of `ladder` (what
+    /// `Training.execute` runs; planning stays on the caller's thread).
+    static func prepare(_ configurations: [ExperimentPoint], ladder: [Int], budget: Int, experiment: LoadedExperiment,
+                        plan makePlan: (LoadedExperiment) throws -> Plan) throws -> Training {
         let rung = rungExperiment(configurations, ladder: ladder, budget: budget, experiment: experiment)
         let plan = try makePlan(rung)
         // The train stage of each configuration's last rung point, and everything it reads.
@@ -187,53 +204,70 @@ public enum SearchRunner {
         }
         var needed = Set<String>(), stack = trainIDs
         while let id = stack.popLast() { if needed.insert(id).inserted { stack += stages[id]?.deps ?? [] } }
+        return Training(plan: plan, stages: stages, trainIDs: trainIDs, needed: needed)
+    }
 
-        let cache = options.useCache ? StageCache(root: options.cacheRoot) : nil
-        let log: @Sendable (String) -> Void = { progress($0) }
-        // Through Slurm: the rung is one wave of jobs filling the shared cache; the
-        // scheduler below then finds every stage there.
-        if let remote = options.remote, let cache {
-            // Only what the ranking needs (no test evaluation); each point ends at its train stage.
-            var wave = plan
-            wave.stages = plan.stages.filter { needed.contains($0.id) }
-            wave.points = plan.points.compactMap { p in
-                guard let eval = p.evaluateStages.first, let train = stages[eval]?.deps.first, needed.contains(train) else { return nil }
-                return PlanPoint(id: p.id, label: p.label, assignments: p.assignments, modelStage: train, evaluateStages: [],
-                                 reportStage: train, resolvedSpec: p.resolvedSpec)
-            }
-            wave.upstreamRuns = []
-            if let (id, message) = remote.execute(wave, cache: cache, log: log).sorted(by: { $0.key < $1.key }).first {
-                throw SearchError("stage \(id) failed on the cluster: \(message)")
-            }
-        }
-        let runner = StageRunner(plan: plan, policy: CachePolicy(cache: cache), cancellation: options.cancellation, log: log)
-        let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: true, cancellation: options.cancellation)
-        let failures = scheduler.run(shouldRun: { needed.contains($0.id) }, execute: { stage in
-            log(runner.logLine("[\(stage.kind.rawValue)] \(stage.summary)", stage: stage.id))
-            try runner.run(stage)
-        }, log: log)
-        if let (id, message) = failures.first { throw SearchError("stage \(id) failed: \(message)") }
-        let flops = plan.stages.filter { needed.contains($0.id) && $0.kind == .train && runner.didRun($0.id) }.reduce(0) { $0 + $1.flops }
-        let metrics = try trainIDs.map { id -> Double in
-            guard case .trained(_, let history, _, _, _) = try runner.output(id), let last = history.last,
-                  let value = search.metric == "val.loss" ? last.validationLoss : last.validationAccuracy else {
-                throw SearchError("stage \(id) recorded no \(search.metric)")
-            }
-            return value
-        }
-        // Each network's size, from its model.init stage's architecture.
-        let sizes = trainIDs.map { id -> ModelSize? in
-            var stack = [id], seen = Set<String>()
-            while let s = stack.popLast() {
-                guard seen.insert(s).inserted else { continue }
-                if case .modelInit(let w)? = stages[s]?.work, let summary = try? w.architecture.analyze() {
-                    return ModelSize(params: summary.parameters, flops: summary.forwardFLOPs)
+    /// Planned trainings of some configurations: their plan, the train stage whose
+    /// metric ranks each, and the stages those need.
+    struct Training: Sendable {
+        var plan: Plan
+        var stages: [String: Stage]
+        var trainIDs: [String]
+        var needed: Set<String>
+
+        /// Trains (or takes from the cache) the needed stages; each configuration's
+        /// validation metric and size, and the training FLOPs computed. Safe to call on
+        /// several threads at once (the cache locks each entry).
+        func execute(search: SearchSpec, options: RunOptions,
+                     progress: @escaping @Sendable (String) -> Void) throws -> (metrics: [Double], sizes: [ModelSize?], flops: Double) {
+            let needed = self.needed, stages = self.stages
+            let cache = options.useCache ? StageCache(root: options.cacheRoot) : nil
+            let log: @Sendable (String) -> Void = { progress($0) }
+            // Through Slurm: the rung is one wave of jobs filling the shared cache; the
+            // scheduler below then finds every stage there.
+            if let remote = options.remote, let cache {
+                // Only what the ranking needs (no test evaluation); each point ends at its train stage.
+                var wave = plan
+                wave.stages = plan.stages.filter { needed.contains($0.id) }
+                wave.points = plan.points.compactMap { p in
+                    guard let eval = p.evaluateStages.first, let train = stages[eval]?.deps.first, needed.contains(train) else { return nil }
+                    return PlanPoint(id: p.id, label: p.label, assignments: p.assignments, modelStage: train, evaluateStages: [],
+                                     reportStage: train, resolvedSpec: p.resolvedSpec)
                 }
-                stack += stages[s]?.deps ?? []
+                wave.upstreamRuns = []
+                if let (id, message) = remote.execute(wave, cache: cache, log: log).sorted(by: { $0.key < $1.key }).first {
+                    throw SearchError("stage \(id) failed on the cluster: \(message)")
+                }
             }
-            return nil
+            let runner = StageRunner(plan: plan, policy: CachePolicy(cache: cache), cancellation: options.cancellation, log: log)
+            let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: true, cancellation: options.cancellation)
+            let failures = scheduler.run(shouldRun: { needed.contains($0.id) }, execute: { stage in
+                log(runner.logLine("[\(stage.kind.rawValue)] \(stage.summary)", stage: stage.id))
+                try runner.run(stage)
+            }, log: log)
+            if let (id, message) = failures.first { throw SearchError("stage \(id) failed: \(message)") }
+            let flops = plan.stages.filter { needed.contains($0.id) && $0.kind == .train && runner.didRun($0.id) }.reduce(0) { $0 + $1.flops }
+            let metrics = try trainIDs.map { id -> Double in
+                guard case .trained(_, let history, _, _, _) = try runner.output(id), let last = history.last,
+                      let value = search.metric == "val.loss" ? last.validationLoss : last.validationAccuracy else {
+                    throw SearchError("stage \(id) recorded no \(search.metric)")
+                }
+                return value
+            }
+            // Each network's size, from its model.init stage's architecture.
+            let sizes = trainIDs.map { id -> ModelSize? in
+                var stack = [id], seen = Set<String>()
+                while let s = stack.popLast() {
+                    guard seen.insert(s).inserted else { continue }
+                    if case .modelInit(let w)? = stages[s]?.work, let summary = try? w.architecture.analyze() {
+                        return ModelSize(params: summary.parameters, flops: summary.forwardFLOPs)
+                    }
+                    stack += stages[s]?.deps ?? []
+                }
+                return nil
+            }
+            return (metrics, sizes, flops)
         }
-        return (metrics, sizes, flops)
     }
 
     /// search.json's `pareto`: the non-dominated models trained to max_epochs.
