@@ -33,13 +33,14 @@ import Testing
         // Promoted once only: the next free worker starts a new configuration.
         d = s.next(); #expect(d?.event == "start" && d?.job.configuration == 1); s.apply(d!)
         complete(&s, 1, rung: 0, 0.9)
+        // Four completed, the best third is {1}: promoted at once.
+        d = s.next(); #expect(d == AshaSearch.Decision(event: "promote", job: .init(configuration: 1, rung: 1))); s.apply(d!)
         d = s.next(); #expect(d?.event == "start" && d?.job.configuration == 3); s.apply(d!)
         complete(&s, 3, rung: 0, 0.1)
         d = s.next(); #expect(d?.event == "start" && d?.job.configuration == 5); s.apply(d!)
         complete(&s, 5, rung: 0, 0.8)
-        // Six completed, top 2 = {1 (0.9), 5 (0.8)}: 1 first (the best not yet promoted).
-        d = s.next(); #expect(d == AshaSearch.Decision(event: "promote", job: .init(configuration: 1, rung: 1))); s.apply(d!)
-        // Then 5; 0, promoted earlier, has fallen out of the top 2 meanwhile (ASHA's "mispromotion").
+        // Six completed, top 2 = {1 (0.9), 5 (0.8)}: 5 is promoted; 0, promoted earlier,
+        // has fallen out of the top 2 meanwhile (ASHA's "mispromotion").
         d = s.next(); #expect(d == AshaSearch.Decision(event: "promote", job: .init(configuration: 5, rung: 1))); s.apply(d!)
         d = s.next(); #expect(d?.event == "start" && d?.job.configuration == 6); s.apply(d!)
         #expect(s.promoted[0] == [0, 1, 5] && s.started == 7)
@@ -47,13 +48,16 @@ import Testing
 
     @Test func theHighestRungGoesFirstAndTheSearchEnds() {
         var s = State(eta: 2, maximize: false, rungEpochs: [1, 2, 4], order: [0, 1, 2, 3])
-        for c in 0..<4 { s.apply(s.next()!); complete(&s, c, rung: 0, Double(c)) }
-        // val.loss: lower is better. Top 2 of rung 0 = {0, 1}.
+        for _ in 0..<4 { let d = s.next()!; #expect(d.event == "start"); s.apply(d) }
+        for c in 0..<4 { complete(&s, c, rung: 0, Double(c)) }
+        // val.loss: lower is better. Top 2 of rung 0 = {0, 1}, promoted one after the other.
         var d = s.next(); #expect(d?.job == .init(configuration: 0, rung: 1)); s.apply(d!)
-        complete(&s, 0, rung: 1, 0.5)
         d = s.next(); #expect(d?.job == .init(configuration: 1, rung: 1)); s.apply(d!)
+        #expect(s.next() == nil, "all started, nothing promotable: wait for a result")
+        complete(&s, 0, rung: 1, 0.5)
+        #expect(s.next() == nil, "one result at rung 2 has no best half yet")
         complete(&s, 1, rung: 1, 0.2)
-        // Rung 1 has two results: its best (1) goes to rung 2 before anything else.
+        // Rung 2 has two results: its best (1) goes to rung 3.
         d = s.next(); #expect(d == AshaSearch.Decision(event: "promote", job: .init(configuration: 1, rung: 2))); s.apply(d!)
         // All started, nothing promotable while rung 2 runs: wait.
         #expect(s.next() == nil)

@@ -167,7 +167,7 @@ enum AshaSearch {
                     state.apply(d)
                     decisions.append(d)
                     job = d.job
-                    progress(d.event == "start" ? "asha: start \(labels[job.configuration]) at rung 1 (\(rungEpochs[0]) epochs)"
+                    progress(d.event == "start" ? "asha: start \(labels[job.configuration]) at rung 1 (\(rungEpochs[0]) epoch\(rungEpochs[0] == 1 ? "" : "s"))"
                              : "asha: promote \(labels[job.configuration]) to rung \(job.rung + 1) (\(rungEpochs[job.rung]) epochs)")
                 } else { break }
                 let training: SearchRunner.Training
