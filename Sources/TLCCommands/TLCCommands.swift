@@ -177,6 +177,8 @@ struct PlanCommand: ParsableCommand {
                 // The schedule, then the first rung's stages: later rungs depend on what it finds.
                 Output.out(schedule.describe(search, labels: loaded.points.map(\.label)).joined(separator: "\n") + "\n\nfirst rung:")
             }
+            // Drawn configurations that are invalid: never planned, never trained.
+            if !loaded.rejected.isEmpty { Output.out(loaded.rejected.map(\.description).joined(separator: "\n") + "\n") }
             Output.out(plan.text())
         case .json: Output.out(plan.json())
         case .dot: Output.out(plan.dot())

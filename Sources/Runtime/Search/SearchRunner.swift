@@ -47,6 +47,7 @@ public enum SearchRunner {
         let labels = configurations.map(\.label)
         for line in schedule.describe(search, labels: labels) { progress(line) }
         if replayed > 0 { progress("search: replaying \(replayed) decisions from \(journal.path)") }
+        for r in experiment.rejected { progress("search: " + r.description) }
         if !search.method.usesRungs {
             let result = try ModelSearch.run(experiment, search: search, journal: &journal, plan: plan, options: options, progress: progress)
             let winner = result.models[result.winner]
@@ -148,6 +149,12 @@ public enum SearchRunner {
         final.sweptPaths = ["training.epochs"]
         for i in final.points.indices { final.points[i].assignments.removeAll { $0.path != "training.epochs" } }
         var finalOptions = options
+        var summary = summary
+        // Every method's search.json lists the configurations rejected as invalid (never trained).
+        if var object = try? JSONSerialization.jsonObject(with: summary) as? [String: Any] {
+            object["rejected"] = experiment.rejected.map { ["configuration": $0.label, "reasons": $0.reasons] as [String: Any] }
+            summary = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        }
         finalOptions.extraFiles["search.json"] = summary
         finalOptions.extraFiles["search-journal.jsonl"] = Data(journal.text.utf8)
         finalOptions.note = "search \(search.method.rawValue): the winner \(winner.label); search.json has every decision"
