@@ -173,12 +173,12 @@ struct PlanCommand: ParsableCommand {
         if let problem = SpecOptions.memoryProblem(plan, maxMemory: nil) { Output.err("\(file): warning: \(problem)") }
         switch format {
         case .text:
+            // Drawn configurations that are invalid: never planned, never trained.
+            if !loaded.rejected.isEmpty { Output.out(loaded.rejected.map(\.description).joined(separator: "\n") + "\n") }
             if let search = loaded.search, case .success(let schedule) = SearchSchedule.make(search, configurations: loaded.points.count) {
                 // The schedule, then the first rung's stages: later rungs depend on what it finds.
                 Output.out(schedule.describe(search, labels: loaded.points.map(\.label)).joined(separator: "\n") + "\n\nfirst rung:")
             }
-            // Drawn configurations that are invalid: never planned, never trained.
-            if !loaded.rejected.isEmpty { Output.out(loaded.rejected.map(\.description).joined(separator: "\n") + "\n") }
             Output.out(plan.text())
         case .json: Output.out(plan.json())
         case .dot: Output.out(plan.dot())

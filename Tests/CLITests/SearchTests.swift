@@ -346,4 +346,47 @@ import Engine
         }
         #expect(FileManager.default.fileExists(atPath: out + "/ashakill/latest/search.json"))
     }
+
+    /// A search over a space where some configurations do not fit (five 2×2 poolings of
+    /// a 28×28 image) rejects each of them with the reason — `tlc plan` lists them,
+    /// search.json records them — trains none of them and searches the rest; with no
+    /// valid configuration left, `tlc validate` exits 2 with a located error.
+    @Test func aSearchRejectsInvalidConfigurationsAndSearchesTheRest() throws {
+        let dir = try Self.folder("search-reject")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let spec = """
+            tlc: 1
+            name: rej
+            seed: 2
+            data: {classes: [0, 1, 2], train_per_class: 20, test_per_class: 10, validation: 0.2}
+            backbone: {arch: vgg, options: {blocks: [[8]], fc: [16], batchnorm: false}}
+            optimizer: {kind: adam, lr: 3e-3}
+            training: {batch_size: 32, schedule: {kind: cosine}}
+            sweep:
+              grid:
+                backbone.options.blocks: BLOCKS
+                optimizer.lr: [1e-3, 1e-2]
+            search: {method: successive_halving, eta: 2, min_epochs: 1, max_epochs: 2}
+
+            """
+        try spec.replacingOccurrences(of: "BLOCKS", with: "[[[4]], [[4], [4], [4], [4], [4]], [[4], [4]]]")
+            .write(toFile: dir + "/rej.yaml", atomically: true, encoding: .utf8)
+        let plan = Shell.run(TLCBinary.path, ["plan", dir + "/rej.yaml"])
+        #expect(plan.status == 0)
+        let listed = plan.out.split(separator: "\n").filter { $0.hasPrefix("rejected: blocks=[[4],[4],[4],[4],[4]],lr=") }
+        #expect(listed.count == 2 && listed.allSatisfy { $0.contains("too small for a 2×2 pooling window") }, "\(plan.out.prefix(800))")
+        #expect(plan.err.contains("rej.yaml:9:3: warning: 2 of 6 configurations of the sweep are invalid and rejected"), "\(plan.err)")
+        try #require(TLC.run(["run", dir + "/rej.yaml", "--output", dir + "/Outputs"]) == 0)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/Outputs/rej/latest/search.json"))) as? [String: Any])
+        let rejected = try #require(summary["rejected"] as? [[String: Any]])
+        #expect(rejected.count == 2 && rejected.allSatisfy { ($0["configuration"] as? String)?.hasPrefix("blocks=[[4],[4],[4],[4],[4]]") == true })
+        let trained = Set(try Self.journal(dir + "/Outputs", "rej").entries.compactMap { $0["label"] as? String })
+        #expect(trained.count == 4 && !trained.contains { $0.hasPrefix("blocks=[[4],[4],[4],[4],[4]]") }, "\(trained)")
+
+        try spec.replacingOccurrences(of: "BLOCKS", with: "[[[4], [4], [4], [4], [4]], [[2], [2], [2], [2], [2], [2]]]")
+            .write(toFile: dir + "/none.yaml", atomically: true, encoding: .utf8)
+        let none = Shell.run(TLCBinary.path, ["validate", dir + "/none.yaml"])
+        #expect(none.status == 2)
+        #expect(none.err.contains("none.yaml:9:3: error: every one of the 4 configurations of the sweep is invalid"), "\(none.err)")
+    }
 }
