@@ -3,6 +3,7 @@
 // time with its location and the fix.
 import Foundation
 import Testing
+import ModelZoo
 @testable import FrontEnd
 
 @Suite struct SearchSpecTests {
@@ -159,5 +160,23 @@ import Testing
         let lines = schedule.describe(spec, labels: (0..<20).map { "c\($0)" })
         #expect(lines.first?.hasPrefix("search: asha (asynchronous successive halving), eta 3, 1–9 epochs") == true)
         #expect(lines.contains { $0.contains("stops when every configuration has started and nothing can be promoted") })
+    }
+
+    /// mobilenet_v2's width multiplier can be drawn like any option: each draw is its own network.
+    @Test func theWidthMultiplierIsDrawable() throws {
+        let loaded = try load("tlc: 1\nname: w\ndata: {classes: [0, 1], validation: 0.1}\nbackbone: {arch: mobilenet_v2}\n"
+                              + "sweep: {random: {trials: 6, seed: 1, params: {backbone.options.width_mult: {choice: [0.35, 0.5, 1.0]}}}}\n"
+                              + "search: {method: asha, eta: 2, max_epochs: 2}\n").get()
+        #expect(loaded.rejected.isEmpty && loaded.points.count == 6)
+        let counts = try loaded.points.map { p in
+            try Zoo.architecture("mobilenet_v2", options: p.spec.backbone.options, input: p.spec.data.inputShape, classes: 2).analyze().parameters
+        }
+        #expect(Set(counts).count == Set(loaded.points.map(\.label)).count && Set(counts).count >= 2, "\(zip(loaded.points.map(\.label), counts).map { "\($0) \($1)" })")
+        // A value out of range is the spec's error, not a rejected configuration, even when drawn.
+        guard case .failure(let e) = try load("tlc: 1\nname: w\ndata: {classes: [0, 1], validation: 0.1}\nbackbone: {arch: mobilenet_v2}\n"
+                                              + "sweep: {random: {trials: 6, params: {backbone.options.width_mult: {choice: [0.5, 5]}}}}\n") else {
+            Issue.record("width_mult 5 must be refused"); return
+        }
+        #expect(e.diagnostics.contains { $0.message.contains("width_mult") && $0.message.contains("(0, 4]") }, "\(e.diagnostics)")
     }
 }

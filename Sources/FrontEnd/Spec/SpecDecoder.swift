@@ -111,10 +111,10 @@ public struct SpecDecoder {
                     notes: ["set data.validation (e.g. 0.1), or rank by a test metric knowing that it selects on the test set"])
         }
         let beforeCrossCheck = diagnostics.diagnostics.filter { $0.severity == .error }.count
-        crossCheck(&spec, top: top, r)
+        let wrongValue = crossCheck(&spec, top: top, r)
         if let base, let changed { spec.shareEqualSections(with: base, fresh: changed) }
         let after = diagnostics.diagnostics.filter { $0.severity == .error }.count
-        crossCheckOnly = beforeCrossCheck == before && after > before
+        crossCheckOnly = beforeCrossCheck == before && after > before && !wrongValue
         return after == before ? spec : nil
     }
 
