@@ -218,6 +218,10 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let (loaded, plan) = try spec.plan(file, outputRoot: output)
+        if executor.isSlurm, jobs != nil, loaded.search?.method != .asha {
+            Output.err("tlc run: --jobs applies to the local executor (and to an asha search's workers); Slurm runs as many jobs as the partition allows")
+            throw CommandFailure(code: 2)
+        }
         if loaded.search != nil { return try runSearch(loaded, firstRung: plan) }
         let reporter = try preflight(loaded, plan: plan)
         let cancellation = Cancellation()
