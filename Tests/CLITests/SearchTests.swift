@@ -7,6 +7,7 @@
 import Foundation
 import Testing
 import Engine
+import FrontEnd
 @testable import TLCCommands
 
 @Suite struct SearchTests {
@@ -388,5 +389,47 @@ import Engine
         let none = Shell.run(TLCBinary.path, ["validate", dir + "/none.yaml"])
         #expect(none.status == 2)
         #expect(none.err.contains("none.yaml:9:3: error: every one of the 4 configurations of the sweep is invalid"), "\(none.err)")
+    }
+
+    /// Evolution and the controller over a `random` sweep (not a grid: every rate is
+    /// drawn from a log-uniform distribution): each child is one of its parent's nearest
+    /// configurations, every model is one of the sweep's configurations, and the same
+    /// spec decides the same on a second, uncached run.
+    @Test(arguments: ["{method: evolution, population: 3, sample: 2, models: 5, max_epochs: 1}",
+                      "{method: reinforce, models: 5, max_epochs: 1}"])
+    func evolutionAndReinforceSearchARandomSweep(_ search: String) throws {
+        let dir = try Self.folder("search-random")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let spec = Self.gridSpec.replacingOccurrences(of: "NAME", with: "rnd").replacingOccurrences(of: "SEARCH", with: search)
+            .replacingOccurrences(of: """
+              grid:
+                backbone.options.widths: [[8], [24], [64]]
+                optimizer.lr: [1e-3, 3e-3, 1e-2]
+            """, with: """
+              random:
+                trials: 8
+                seed: 4
+                params: {backbone.options.widths: {choice: [[8], [24], [64]]}, optimizer.lr: {loguniform: [1e-3, 1e-2]}}
+            """)
+        #expect(spec.contains("random:"))
+        try spec.write(toFile: dir + "/rnd.yaml", atomically: true, encoding: .utf8)
+        try #require(TLC.run(["run", dir + "/rnd.yaml", "--output", dir + "/A"]) == 0)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/A/rnd/latest/search.json"))) as? [String: Any])
+        let steps = try #require(summary["steps"] as? [[String: Any]])
+        #expect(steps.count == 5)
+        let labels = try ExperimentLoader().load(path: dir + "/rnd.yaml").points.map(\.label)
+        #expect(steps.allSatisfy { labels.contains($0["configuration"] as? String ?? "") })
+        if search.contains("evolution") {
+            for step in steps.dropFirst(3) {
+                let child = try #require(step["configuration"] as? String), parent = try #require(step["parent"] as? String)
+                let differences = zip(child.split(separator: ","), parent.split(separator: ",")).filter { $0 != $1 }.count
+                // The lr of every draw differs, so the nearest configurations change it, and the width only when no other has the parent's.
+                #expect(child != parent && (1...2).contains(differences), "\(parent) → \(child)")
+                #expect((step["mutation"] as? String)?.contains("optimizer.lr:") == true, "\(step)")
+            }
+        }
+        try #require(TLC.run(["run", dir + "/rnd.yaml", "--output", dir + "/B", "--no-cache"]) == 0)
+        #expect(try String(contentsOfFile: try Self.journal(dir + "/A", "rnd").path, encoding: .utf8)
+                == String(contentsOfFile: try Self.journal(dir + "/B", "rnd").path, encoding: .utf8))
     }
 }

@@ -50,6 +50,24 @@ import ModelZoo
         #expect(space.paths == ["optimizer.lr", "training.batch_size"])
         #expect(space.values["optimizer.lr"]?.count == 3 && space.values["training.batch_size"]?.count == 2)
         for (i, choice) in space.choices.enumerated() { #expect(space.configuration(choice) == i) }
+        #expect(space.isGrid && space.neighbours(of: 0).count == 2 + 1, "one value changed: 2 other rates, 1 other batch size")
+
+        // A random sweep is a space too: not a grid; a configuration's neighbours are its nearest ones.
+        try "tlc: 1\nname: g\nsweep: {random: {trials: 6, seed: 2, params: {optimizer.lr: {choice: [1e-3, 2e-3]}, training.batch_size: {choice: [16, 32, 64]}}}}\n"
+            .write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
+        let random = try ExperimentLoader().load(path: dir + "/r.yaml")
+        let r = try SearchSpace.make(random.points).get()
+        #expect(!r.isGrid && r.distinct.count <= 6)
+        for c in r.distinct {
+            let near = r.neighbours(of: c)
+            let nearest = r.distinct.filter { r.distance($0, c) > 0 }.map { r.distance($0, c) }.min()
+            #expect(!near.isEmpty && near.allSatisfy { r.distance($0, c) == nearest && !r.change(from: c, to: $0).isEmpty })
+        }
+        // cases: each case is a value of the path `case`.
+        try "tlc: 1\nname: g\nsweep: {cases: {small: {optimizer.lr: 1e-3}, large: {optimizer.lr: 1e-2}, batch: {training.batch_size: 16}}}\n"
+            .write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let cases = try SearchSpace.make(try ExperimentLoader().load(path: dir + "/c.yaml").points).get()
+        #expect(cases.paths == ["case"] && cases.distinct.count == 3 && cases.isGrid && cases.neighbours(of: 0).count == 2)
     }
 
     @Test func badSearchesAreLocatedErrorsWithTheFix() throws {
@@ -75,7 +93,8 @@ import ModelZoo
             ("{method: evolution, models: 8, population: 4, eta: 3, max_epochs: 2}", "", "{epochs: 2}", 0.1, "search.eta is not a setting of evolution"),
             ("{method: evolution, models: 8, population: 4, max_epochs: 2}", "sweep: {grid: {optimizer.lr: [1e-3, 2e-3], seed: [1]}}", "{epochs: 2}", 0.1,
              "'seed' has only one value"),
-            ("{method: reinforce, models: 8, max_epochs: 2}", "sweep: {zip: {optimizer.lr: [1e-3, 2e-3], seed: [1, 2]}}", "{epochs: 2}", 0.1, "needs a grid"),
+            ("{method: reinforce, models: 8, max_epochs: 2}", "sweep: {zip: {optimizer.lr: [1e-3, 1e-3], seed: [1, 1]}}", "{epochs: 2}", 0.1,
+             "needs at least two different configurations; the sweep has 1"),
             ("{method: reinforce, models: 8, population: 4, max_epochs: 2}", "", "{epochs: 2}", 0.1, "search.population is not a setting of reinforce"),
             ("{method: reinforce, models: 8, learning_rate: 0, max_epochs: 2}", "", "{epochs: 2}", 0.1, "search.learning_rate must be in (0, 10]"),
         ]
