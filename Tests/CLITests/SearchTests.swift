@@ -271,6 +271,12 @@ import FrontEnd
         }
         #expect(summary["epochs_trained"] as? Int == spent && spent < 8 * 4, "\(spent) epochs against 32")
         #expect((summary["decisions"] as? [[String: Any]])?.count == events.filter { $0 != "result" }.count)
+        // The Pareto front carries each finalist's measured latency (per batch of 256, median and range).
+        let front = try #require(summary["pareto"] as? [[String: Any]])
+        #expect(!front.isEmpty && front.allSatisfy { ($0["latency_per_batch_ms"] as? Double ?? 0) > 0 && ($0["latency_per_batch_ms_range"] as? [Double])?.count == 2 },
+                "\(front)")
+        #expect(front.first?["configuration"] as? String == winner || (front.first?["val.accuracy"] as? Double) == (top.compactMap { $0["metric"] as? Double }.max()))
+        #expect((summary["latency"] as? String)?.contains("seeded random inputs") == true)
         let report = try String(contentsOfFile: dir + "/A/asha/latest/report.html", encoding: .utf8)
         #expect(report.contains("search-rungs"), "the report has the rung chart")
 
@@ -284,6 +290,8 @@ import FrontEnd
             return folder.flatMap { FileManager.default.contents(atPath: run + "/" + $0 + "/model.safetensors") }
         }
         #expect(model(dir + "/A") != nil && model(dir + "/A") == model(dir + "/B"), "the winner's model, bit for bit")
+        let uncached = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/B/asha/latest/search.json"))) as? [String: Any])
+        #expect((uncached["latency"] as? String)?.hasPrefix("not measured: --no-cache") == true)
 
         // A rerun (with more workers) replays the journal: nothing trains, nothing new is decided.
         let before = try String(contentsOfFile: Self.journal(dir + "/A", "asha").path, encoding: .utf8)

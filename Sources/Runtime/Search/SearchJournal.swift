@@ -66,15 +66,22 @@ struct SearchJournal {
     }
 
     /// The models trained to `maxEpochs` that no other beats on the metric, parameters
-    /// and FLOPs at once (best first), for search.json's `pareto`.
-    func paretoFront(maxEpochs: Int, maximize: Bool) -> [Entry] {
+    /// and FLOPs at once (best first), for search.json's `pareto`. With `latency`
+    /// (seconds per batch by configuration), only the models it has count, and latency
+    /// is a fourth objective.
+    func paretoFront(maxEpochs: Int, maximize: Bool, latency: [Int: Double]? = nil) -> [Entry] {
         var best: [Int: Entry] = [:]   // one entry per configuration
         for e in entries where e.epochs == maxEpochs && e.params != nil && best[e.configuration] == nil { best[e.configuration] = e }
+        if let latency { best = best.filter { latency[$0.key] != nil } }
         let all = best.values.sorted { $0.configuration < $1.configuration }
         func better(_ a: Double, _ b: Double) -> Bool { maximize ? a > b : a < b }
+        // Latencies within 5 % of each other count as equal (measurement noise).
+        func seconds(_ e: Entry) -> Double { latency?[e.configuration] ?? 0 }
+        func fasterOrEqual(_ a: Entry, _ b: Entry) -> Bool { seconds(a) <= seconds(b) * 1.05 }
+        func faster(_ a: Entry, _ b: Entry) -> Bool { seconds(a) * 1.05 < seconds(b) }
         func dominates(_ a: Entry, _ b: Entry) -> Bool {
-            let noWorse = !better(b.metric, a.metric) && a.params! <= b.params! && (a.forwardFLOPs ?? 0) <= (b.forwardFLOPs ?? 0)
-            return noWorse && (better(a.metric, b.metric) || a.params! < b.params! || (a.forwardFLOPs ?? 0) < (b.forwardFLOPs ?? 0))
+            let noWorse = !better(b.metric, a.metric) && a.params! <= b.params! && (a.forwardFLOPs ?? 0) <= (b.forwardFLOPs ?? 0) && fasterOrEqual(a, b)
+            return noWorse && (better(a.metric, b.metric) || a.params! < b.params! || (a.forwardFLOPs ?? 0) < (b.forwardFLOPs ?? 0) || faster(a, b))
         }
         return all.filter { e in !all.contains { dominates($0, e) } }.sorted { better($0.metric, $1.metric) }
     }
