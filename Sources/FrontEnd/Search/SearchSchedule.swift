@@ -102,7 +102,7 @@ public struct SearchSchedule: Hashable, Sendable {
             var lines = ["search: asha (asynchronous successive halving), eta \(spec.eta), \(spec.minEpochs)–\(spec.maxEpochs) epochs, ranked by \(spec.metric) (\(spec.maximize ? "higher" : "lower") is better)",
                          "  a free worker promotes a configuration from rung k as soon as it is in the best 1/\(spec.eta) of those completed at rung k, else starts the next of \(labels.count) configurations (in an order drawn with seed \(spec.seed)); it stops when every configuration has started and nothing can be promoted"]
             for (i, r) in rungs.enumerated() {
-                lines.append("    rung \(i + 1): \(r.epochs) epochs, at least \(r.configurations) configurations" + (i == 0 ? " (all of them)" : ""))
+                lines.append("    rung \(i + 1): \(r.epochs) epoch\(r.epochs == 1 ? "" : "s"), at least \(r.configurations) configuration\(r.configurations == 1 ? "" : "s")" + (i == 0 ? " (all of them)" : ""))
             }
             lines.append("  about \(scheduledEpochs) epochs of training, more when an early promotion is overtaken (every configuration at \(spec.maxEpochs): \(configurationsNeeded * spec.maxEpochs))")
             return lines
