@@ -287,6 +287,7 @@ struct SlurmSetupError: Error, CustomStringConvertible { var message: String; va
         #expect(TLC.run(["run", file, "--executor", "slurm", "--mem", "lots", "--output", out]) == 2)
         #expect(TLC.run(["run", file, "--executor", "slurm", "--sbatch-option=--array=0-3", "--output", out]) == 2)
         #expect(TLC.run(["run", file, "--executor", "slurm", "--no-cache", "--output", out]) == 2)
+        #expect(TLC.run(["run", file, "--executor", "slurm", "--jobs", "2", "--output", out]) == 2)   // --jobs: an asha search's workers only
         #expect(TLC.run(["run", file, "--executor", "slurm", "--executor-config", dir + "/missing.yaml", "--output", out]) == 2)
         let profile = dir + "/cluster.yaml"
         try "partition: debug\ntime: 2:00:00\ncpu_per_task: 4\nmem: [1]\n".write(toFile: profile, atomically: true, encoding: .utf8)
