@@ -6,7 +6,9 @@
 // JSON object per model: {"model", "float_ms", "int8_ms", "kernel", ...}.
 //   tlc-inference-latency [models (comma-separated)] [batch] [rounds]
 // TLC_BENCH_THREADS (default 2) sets the engine's threads; TLC_BENCH_INT8_KERNEL
-// (portable, avx2, avx512vnni) another int8 kernel than the machine's best.
+// (portable, avx2, avx512vnni) another int8 kernel than the machine's best; TLC_BENCH_PROFILE
+// also prints the float pass's milliseconds per layer (lines starting with #; =cpu: the
+// thread's CPU time, meaningful with TLC_BENCH_THREADS=1 on a busy machine).
 import Engine
 import Foundation
 import ModelZoo
@@ -20,6 +22,7 @@ let kernels = ["portable": Int8Kernel.portable, "avx2": .avx2, "avx512vnni": .av
 let kernel = ProcessInfo.processInfo.environment["TLC_BENCH_INT8_KERNEL"].map { kernels[$0] ?? .best } ?? .best
 
 Parallel.makeBLASSingleThreaded()
+ProcessMemory.keepFreedTensorsMapped()
 Parallel.threads = threads
 
 var generator = SeededGenerator(seed: 1)
@@ -50,6 +53,17 @@ for name in models {
         }
     }
     let f = floatTimes.sorted()[rounds / 2], i = int8Times.sorted()[rounds / 2]
+    if ProcessInfo.processInfo.environment["TLC_BENCH_PROFILE"] != nil {
+        // Where the float pass's time goes, per layer (milliseconds per batch).
+        LayerProfiler.enabled = true
+        LayerProfiler.threadCPUTime = ProcessInfo.processInfo.environment["TLC_BENCH_PROFILE"] == "cpu"
+        _ = LayerProfiler.report()
+        for _ in 0..<rounds { _ = try net.forward(x, training: false) }
+        LayerProfiler.enabled = false
+        for (layer, seconds) in LayerProfiler.report() {
+            print(String(format: "#   %@ %@ %.3f ms", name, layer, seconds * 1e3 / Double(rounds)))
+        }
+    }
     print(String(format: "{\"model\": \"%@\", \"batch\": %d, \"threads\": %d, \"rounds\": %d, \"float_ms\": %.3f, \"int8_ms\": %.3f, \"int8_over_float\": %.3f, \"kernel\": \"%@\"}",
                  name, batch, threads, rounds, f, i, i / f, kernel.description))
 }

@@ -1,5 +1,5 @@
-// CDirectConv — direct stride-1 NCHW float convolution with AVX-512 fused multiply-adds
-// (register tiles of 8 channels × 48 output positions). See cdirectconv.h.
+// CDirectConv — direct stride-1 NCHW float convolution with AVX-512 or AVX2 fused
+// multiply-adds (register tiles of MR channels × 16·V positions). See cdirectconv.h.
 #include "cdirectconv.h"
 #include <string.h>
 #if defined(__x86_64__)
@@ -7,62 +7,88 @@
 #define TLC_X86 1
 #endif
 
-#define MR 8    // output channels per tile (broadcast weights)
-#define V 3     // vectors of 16 output positions per tile
-#define QT (16 * V)
+// The epilogue's batch norm must round as BatchNorm's (v − mean)·scale + shift does: no fused multiply-add.
+#pragma clang fp contract(off)
 
-int tlc_direct_conv_supported(void) {
+// Tile shapes: output channels per tile (broadcast weights) and vectors of 16 positions.
+static const int MRs[3] = {8, 8, 16};
+static const int Vs[3] = {3, 2, 1};
+
+int tlc_direct_conv_level(void) {
 #ifdef TLC_X86
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-#else
-    return 0;
+    if (__builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
 #endif
-}
-
-long tlc_direct_conv_packed_count(int outputs, int inputs, int k) {
-    return (long)((outputs + MR - 1) / MR) * inputs * k * k * MR;
-}
-
-void tlc_direct_conv_pack(const float *w, int outputs, int inputs, int k, float *packed) {
-    const int blocks = (outputs + MR - 1) / MR, taps = inputs * k * k;
-    for (int b = 0; b < blocks; b++)
-        for (int t = 0; t < taps; t++)
-            for (int r = 0; r < MR; r++) {
-                int o = b * MR + r;
-                packed[((long)b * taps + t) * MR + r] = o < outputs ? w[(long)o * taps + t] : 0;
-            }
+    return 0;
 }
 
 // Geometry of one sample: padded plane PH×PW, OH output rows, Q wide positions rounded up to tiles.
-typedef struct { int PH, PW, OH, OW; long plane, Q, Qt, padded; } geometry;
+typedef struct { int PH, PW, OH, OW; long plane, Q, Qt; } geometry;
 
-static geometry geometry_of(int H, int W, int k, int pad) {
+static geometry geometry_of(int shape, int H, int W, int k, int pad) {
     geometry g;
+    const long qt = 16L * Vs[shape];
     g.PH = H + 2 * pad; g.PW = W + 2 * pad;
     g.OH = g.PH - k + 1; g.OW = g.PW - k + 1;
     g.plane = (long)g.PH * g.PW;
     g.Q = (long)g.OH * g.PW;
-    g.Qt = (g.Q + QT - 1) / QT * QT;
+    g.Qt = (g.Q + qt - 1) / qt * qt;
     return g;
 }
 
-long tlc_direct_conv_scratch_count(int outputs, int inputs, int H, int W, int k, int pad) {
-    geometry g = geometry_of(H, W, k, pad);
+static long blocks_of(int shape, int outputs) { return (outputs + MRs[shape] - 1) / MRs[shape]; }
+
+int tlc_direct_conv_shape(int outputs, int H, int W, int k, int pad) {
+    // The least time: multiply-adds (positions rounded up to tiles times channels rounded up
+    // to blocks), the 16 × 16 tile's counted 17/16 as it waits on its 17 loads per 16 of them.
+    int best = 0;
+    long bestWork = -1;
+    for (int s = 0; s < 3; s++) {
+        geometry g = geometry_of(s, H, W, k, pad);
+        long work = g.Qt * blocks_of(s, outputs) * MRs[s] * (s == 2 ? 17 : 16);
+        if (bestWork < 0 || work < bestWork) { best = s; bestWork = work; }
+    }
+    return best;
+}
+
+long tlc_direct_conv_packed_count(int shape, int outputs, int inputs, int k) {
+    return blocks_of(shape, outputs) * inputs * k * k * MRs[shape];
+}
+
+void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, int k, float *packed) {
+    const int mr = MRs[shape];
+    const long blocks = blocks_of(shape, outputs), taps = (long)inputs * k * k;
+    for (long b = 0; b < blocks; b++)
+        for (long t = 0; t < taps; t++)
+            for (int r = 0; r < mr; r++) {
+                long o = b * mr + r;
+                packed[(b * taps + t) * mr + r] = o < outputs ? w[o * taps + t] : 0;
+            }
+}
+
+static long padded_count(const geometry *g, int C, int k) {
     // Tiles read up to Qt − 1 + (k − 1)·(PW + 1) past a channel's start: slack after the last plane.
-    long padded = (long)inputs * g.plane + g.Qt + (long)k * (g.PW + 1);
-    padded = (padded + 15) / 16 * 16;
-    return padded + (long)((outputs + MR - 1) / MR) * MR * g.Qt;
+    long padded = (long)C * g->plane + g->Qt + (long)k * (g->PW + 1);
+    return (padded + 15) / 16 * 16;
+}
+
+long tlc_direct_conv_scratch_count(int shape, int outputs, int inputs, int H, int W, int k, int pad) {
+    geometry g = geometry_of(shape, H, W, k, pad);
+    return padded_count(&g, inputs, k) + blocks_of(shape, outputs) * MRs[shape] * g.Qt;
 }
 
 #ifdef TLC_X86
-__attribute__((target("avx512f")))
-static void tile(const float *in, const geometry *g, int C, int k, const float *wb, const float *bias, int rows,
-                 long q0, float *out) {
-    __m512 acc[MR][V];
-    for (int r = 0; r < MR; r++) {
+// One tile: MR channels of block `wb` at wide positions q0 … q0 + 16·V − 1, into out[r][q].
+// Every loop over r and v unrolls, so acc stays in registers.
+#define UNROLLED _Pragma("clang loop unroll(full)")
+static inline __attribute__((always_inline, target("avx512f")))
+void tile(const int MR, const int V, const float *in, const geometry *g, int C, int k, const float *wb,
+          const float *bias, int rows, long q0, float *out) {
+    __m512 acc[48];   // acc[r·V + v]
+    UNROLLED for (int r = 0; r < MR; r++) {
         __m512 b = _mm512_set1_ps(r < rows ? bias[r] : 0);
-        for (int v = 0; v < V; v++) acc[r][v] = b;
+        UNROLLED for (int v = 0; v < V; v++) acc[r * V + v] = b;
     }
     const float *w = wb;
     for (int c = 0; c < C; c++) {
@@ -70,50 +96,113 @@ static void tile(const float *in, const geometry *g, int C, int k, const float *
         for (int ki = 0; ki < k; ki++)
             for (int kj = 0; kj < k; kj++, w += MR) {
                 const float *src = plane + (long)ki * g->PW + kj;
-                __m512 x0 = _mm512_loadu_ps(src), x1 = _mm512_loadu_ps(src + 16), x2 = _mm512_loadu_ps(src + 32);
-                for (int r = 0; r < MR; r++) {
+                __m512 x[3];
+                UNROLLED for (int v = 0; v < V; v++) x[v] = _mm512_loadu_ps(src + 16 * v);
+                UNROLLED for (int r = 0; r < MR; r++) {
                     __m512 wr = _mm512_set1_ps(w[r]);
-                    acc[r][0] = _mm512_fmadd_ps(wr, x0, acc[r][0]);
-                    acc[r][1] = _mm512_fmadd_ps(wr, x1, acc[r][1]);
-                    acc[r][2] = _mm512_fmadd_ps(wr, x2, acc[r][2]);
+                    UNROLLED for (int v = 0; v < V; v++) acc[r * V + v] = _mm512_fmadd_ps(wr, x[v], acc[r * V + v]);
                 }
             }
     }
-    for (int r = 0; r < MR; r++)
-        for (int v = 0; v < V; v++) _mm512_storeu_ps(out + (long)r * g->Qt + q0 + 16 * v, acc[r][v]);
+    UNROLLED for (int r = 0; r < MR; r++)
+        UNROLLED for (int v = 0; v < V; v++) _mm512_storeu_ps(out + (long)r * g->Qt + q0 + 16 * v, acc[r * V + v]);
+}
+
+__attribute__((target("avx512f"))) static void tile_8x48(const float *in, const geometry *g, int C, int k, const float *wb,
+                                                        const float *bias, int rows, long q0, float *out) {
+    tile(8, 3, in, g, C, k, wb, bias, rows, q0, out);
+}
+__attribute__((target("avx512f"))) static void tile_8x32(const float *in, const geometry *g, int C, int k, const float *wb,
+                                                        const float *bias, int rows, long q0, float *out) {
+    tile(8, 2, in, g, C, k, wb, bias, rows, q0, out);
+}
+__attribute__((target("avx512f"))) static void tile_16x16(const float *in, const geometry *g, int C, int k, const float *wb,
+                                                         const float *bias, int rows, long q0, float *out) {
+    tile(16, 1, in, g, C, k, wb, bias, rows, q0, out);
+}
+
+// AVX2: the same region as a tile of shape `shape` (MR channels × 16·V positions), in
+// sub-tiles of 4 channels × 16 positions (8 accumulators of 8 lanes); each output is the
+// same chain of multiply-adds, so the result is bitwise the AVX-512 tile's.
+__attribute__((target("avx2,fma"))) static void tile_avx2(int MR, int V, const float *in, const geometry *g, int C, int k,
+                                                          const float *wb, const float *bias, int rows, long q0, float *out) {
+    for (int r0 = 0; r0 < MR; r0 += 4)
+        for (int v = 0; v < V; v++) {
+            const long q = q0 + 16L * v;
+            __m256 acc[4][2];
+            UNROLLED for (int r = 0; r < 4; r++) {
+                __m256 b = _mm256_set1_ps(r0 + r < rows ? bias[r0 + r] : 0);
+                acc[r][0] = b; acc[r][1] = b;
+            }
+            const float *w = wb + r0;
+            for (int c = 0; c < C; c++) {
+                const float *plane = in + (long)c * g->plane + q;
+                for (int ki = 0; ki < k; ki++)
+                    for (int kj = 0; kj < k; kj++, w += MR) {
+                        const float *src = plane + (long)ki * g->PW + kj;
+                        __m256 x0 = _mm256_loadu_ps(src), x1 = _mm256_loadu_ps(src + 8);
+                        UNROLLED for (int r = 0; r < 4; r++) {
+                            __m256 wr = _mm256_set1_ps(w[r]);
+                            acc[r][0] = _mm256_fmadd_ps(wr, x0, acc[r][0]);
+                            acc[r][1] = _mm256_fmadd_ps(wr, x1, acc[r][1]);
+                        }
+                    }
+            }
+            UNROLLED for (int r = 0; r < 4; r++) {
+                _mm256_storeu_ps(out + (long)(r0 + r) * g->Qt + q, acc[r][0]);
+                _mm256_storeu_ps(out + (long)(r0 + r) * g->Qt + q + 8, acc[r][1]);
+            }
+        }
 }
 #endif
 
-void tlc_direct_conv(const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
-                     int outputs, int k, int pad, int relu, float *scratch, float *y) {
+void tlc_direct_conv(int level, int shape, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
+                     int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu,
+                     float *scratch, float *y) {
 #ifdef TLC_X86
-    const geometry g = geometry_of(H, W, k, pad);
-    long paddedCount = (long)C * g.plane + g.Qt + (long)k * (g.PW + 1);
-    paddedCount = (paddedCount + 15) / 16 * 16;
+    const geometry g = geometry_of(shape, H, W, k, pad);
+    const long paddedCount = padded_count(&g, C, k);
     float *in = scratch, *wide = scratch + paddedCount;
     memset(in, 0, (size_t)paddedCount * sizeof(float));   // borders and slack stay zero
-    const int blocks = (outputs + MR - 1) / MR, taps = C * k * k;
+    const int mr = MRs[shape];
+    const long blocks = blocks_of(shape, outputs), taps = (long)C * k * k, qt = 16L * Vs[shape];
     const long outPlane = (long)g.OH * g.OW;
     for (int s = 0; s < samples; s++) {
         const float *xs = x + (long)s * C * H * W;
         for (int c = 0; c < C; c++)
             for (int i = 0; i < H; i++)
                 memcpy(in + (long)c * g.plane + (long)(i + pad) * g.PW + pad, xs + ((long)c * H + i) * W, (size_t)W * sizeof(float));
-        for (int b = 0; b < blocks; b++) {
-            int rows = outputs - b * MR < MR ? outputs - b * MR : MR;
-            for (long q0 = 0; q0 < g.Qt; q0 += QT)
-                tile(in, &g, C, k, packed + (long)b * taps * MR, bias + b * MR, rows, q0, wide + (long)b * MR * g.Qt);
+        for (long b = 0; b < blocks; b++) {
+            int rows = outputs - b * mr < mr ? (int)(outputs - b * mr) : mr;
+            const float *wb = packed + b * taps * mr;
+            float *out = wide + b * mr * g.Qt;
+            for (long q0 = 0; q0 < g.Qt; q0 += qt) {
+                if (level < 2) { tile_avx2(mr, Vs[shape], in, &g, C, k, wb, bias + b * mr, rows, q0, out); continue; }
+                switch (shape) {
+                case 0: tile_8x48(in, &g, C, k, wb, bias + b * mr, rows, q0, out); break;
+                case 1: tile_8x32(in, &g, C, k, wb, bias + b * mr, rows, q0, out); break;
+                default: tile_16x16(in, &g, C, k, wb, bias + b * mr, rows, q0, out); break;
+                }
+            }
         }
         float *ys = y + (long)s * outputs * outPlane;
-        for (int o = 0; o < outputs; o++)
+        for (int o = 0; o < outputs; o++) {
+            const float m = mean ? mean[o] : 0, sc = mean ? scale[o] : 0, sh = mean ? shift[o] : 0;
             for (int i = 0; i < g.OH; i++) {
                 const float *src = wide + (long)o * g.Qt + (long)i * g.PW;
                 float *dst = ys + o * outPlane + (long)i * g.OW;
-                if (relu) for (int j = 0; j < g.OW; j++) dst[j] = src[j] > 0 ? src[j] : 0;
-                else memcpy(dst, src, (size_t)g.OW * sizeof(float));
+                if (!mean && !relu) { memcpy(dst, src, (size_t)g.OW * sizeof(float)); continue; }
+                for (int j = 0; j < g.OW; j++) {
+                    float v = src[j];
+                    if (mean) v = (v - m) * sc + sh;
+                    if (relu) v = v < 0 ? 0 : v;
+                    dst[j] = v;
+                }
             }
+        }
     }
 #else
-    (void)x; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)k; (void)pad; (void)relu; (void)scratch; (void)y;
+    (void)level; (void)shape; (void)x; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)k; (void)pad;
+    (void)mean; (void)scale; (void)shift; (void)relu; (void)scratch; (void)y;
 #endif
 }

@@ -40,6 +40,9 @@ enum TrainingStages {
             (train, validation) = (ftrain, fvalidation)
         }
         var config = configuration(w.training)
+        if let a = w.training.architecture {
+            config.architecture = ArchitectureStep(learningRate: Float(a.learningRate), weightDecay: Float(a.weightDecay))
+        }
         if config.earlyStopping != nil && validation.isEmpty { config.earlyStopping = nil }
         config.scheduleEpochs = w.training.scheduleEpochs
         if let resume { config.firstEpoch = w.firstEpoch!; config.resume = resume.state }
@@ -68,6 +71,9 @@ enum TrainingStages {
         }
         if context.isCancelled() { throw context.failure("cancelled") }
         if trainee !== network { try ModelStages.copyState(from: trainee, to: network) }
+        for alpha in network.architectureParameters {
+            context.log("  \(alpha.name): softmax per edge " + DartsCell.softmaxRows(alpha.value).map { "[" + $0.map { String(format: "%.3f", $0) }.joined(separator: " ") + "]" }.joined(separator: " "))
+        }
         if let last = result.history.last, !last.trainLoss.isFinite {
             throw context.failure("the training loss became \(last.trainLoss) in epoch \(last.epoch); try a lower optimizer.lr (now \(String(format: "%g", w.training.learningRate)))")
         }

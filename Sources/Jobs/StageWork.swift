@@ -311,6 +311,9 @@ public struct TrainingSettings: Codable, Hashable, Sendable {
     /// The epochs the schedule spans (`training.budget`; nil: `epochs`). When set, the
     /// stage also keeps its training state so a longer run can continue it.
     public var scheduleEpochs: Int?
+    /// DARTS: the architecture weights' Adam step on a validation batch before each
+    /// weight step (`search: {method: darts}`); nil otherwise (and then not encoded).
+    public var architecture: ArchitectureSettings?
 
     public init(epochs: Int, batchSize: Int, optimizer: OptimizerSettings, learningRate: Double, weightDecay: Double,
                 groups: [GroupSettings], schedule: ScheduleSettings, clipNorm: Double?, labelSmoothing: Double,
@@ -320,6 +323,13 @@ public struct TrainingSettings: Codable, Hashable, Sendable {
         self.labelSmoothing = labelSmoothing; self.randomCrop = randomCrop; self.horizontalFlip = horizontalFlip
         self.earlyStopping = earlyStopping; self.seed = seed; self.scheduleEpochs = scheduleEpochs
     }
+}
+
+/// First-order DARTS's optimizer of the architecture weights: Adam (β1 0.5, β2 0.999).
+public struct ArchitectureSettings: Codable, Hashable, Sendable {
+    public var learningRate: Double
+    public var weightDecay: Double
+    public init(learningRate: Double, weightDecay: Double) { self.learningRate = learningRate; self.weightDecay = weightDecay }
 }
 
 /// At the start of `epoch` (1-based) these layers become trainable.

@@ -216,6 +216,45 @@ extension Architecture {
             }
             finishGroup(at: index, output: input, extraFLOPs: input.count, infos: &infos)
             return input
+        case .cell(_, let nodes, let alpha):
+            guard !nodes.isEmpty else { throw ShapeError(layer: path, message: "a cell needs at least one node") }
+            let index = infos.count
+            infos.append(LayerInfo(path: path, kind: layer.kindName, input: input, output: input, parameters: 0,
+                                   flops: 0, parameterNames: [], isGroup: true, inBackbone: inBackbone))
+            var mixed: [CellOperation]? = nil, mixedEdges = 0, sums = 0
+            for (j, edges) in nodes.enumerated() {
+                guard !edges.isEmpty else { throw ShapeError(layer: path, message: "node \(j + 1) has no edges") }
+                for e in edges {
+                    guard e.from >= 0, e.from <= j, !e.operations.isEmpty else {
+                        throw ShapeError(layer: path, message: "node \(j + 1) has an edge from \(e.from), which is not the input or an earlier node")
+                    }
+                    if e.operations.count > 1 {
+                        guard alpha != nil, mixed == nil || mixed == e.operations else {
+                            throw ShapeError(layer: path, message: "mixed edges need one alpha and the same operations on every edge")
+                        }
+                        mixed = e.operations
+                        mixedEdges += 1
+                    }
+                    for op in e.operations where op != .zero {
+                        guard min(input.height, input.width) >= op.window else {
+                            throw ShapeError(layer: path, message: "input \(input) is too small for \(op.rawValue)")
+                        }
+                        let opPath = CellEdge.path(cell: path, node: j + 1, from: e.from, op: op)
+                        let out = try walk(op.layers(channels: input.channels), prefix: opPath, input: input, inBackbone: inBackbone, into: &infos)
+                        guard out == input else { throw ShapeError(layer: opPath, message: "gives \(out) for input \(input)") }
+                        sums += 1
+                    }
+                }
+            }
+            // The mixture's weights and sums, the output's sum of nodes.
+            finishGroup(at: index, output: input, extraFLOPs: (sums + nodes.count) * input.count * 2, infos: &infos)
+            if let alpha, let mixed, !infos.contains(where: { $0.path == alpha }) {
+                let shape = [mixedEdges, mixed.count]
+                infos.append(LayerInfo(path: alpha, kind: "alpha", input: input, output: input, parameters: mixedEdges * mixed.count,
+                                       flops: 0, parameterNames: [alpha], isGroup: false, inBackbone: inBackbone,
+                                       stateTensors: [StateTensor(name: alpha, shape: shape)]))
+            }
+            return input
         case .block(_, let children):
             let index = infos.count
             infos.append(LayerInfo(path: path, kind: layer.kindName, input: input, output: input, parameters: 0,

@@ -28,7 +28,8 @@ public enum OptionValue: Hashable, Sendable, CustomStringConvertible {
 
 /// What an option accepts (for validation, docs and the JSON schema).
 public struct OptionInfo: Hashable, Sendable {
-    public enum ValueType: String, Hashable, Sendable { case int, bool, double, intList = "list of ints", intListList = "list of lists of ints" }
+    public enum ValueType: String, Hashable, Sendable { case int, bool, double, intList = "list of ints", intListList = "list of lists of ints"
+        case stringList = "list of strings", stringListList = "list of lists of strings" }
     public var name: String
     public var type: ValueType
     public var summary: String
@@ -94,7 +95,7 @@ public enum Zoo {
                          options: []),
         ArchitectureInfo(name: "inception-mini", family: "inception", summary: "Inception-style: a stem and two inception modules (1×1, 3×3, 5×5 and pool branches)",
                          options: []),
-    ] + torchvisionCatalog
+    ] + dartsCatalog + torchvisionCatalog
 
     public static func info(_ name: String) -> ArchitectureInfo? { catalog.first { $0.name == name } }
 
@@ -182,6 +183,7 @@ public enum Zoo {
             backbone = resnet(blocksPerStage: (depth - 2) / 6, width: width)
         case "alexnet-mini": backbone = alexnetMini()
         case "inception-mini": backbone = inceptionMini()
+        case "darts_supernet", "darts_cell_net": backbone = try darts(name, options: options, input: input)
         default:
             throw .unknownArchitecture(name, suggestion: nil)
         }

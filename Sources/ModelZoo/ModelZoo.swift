@@ -68,6 +68,10 @@ public indirect enum LayerDescription: Hashable, Sendable, Codable {
     /// Squeeze-and-excitation: `x · gate(x)`, the gate's `C×1×1` output scaling each
     /// channel; gate layers named under `name` (`….block.1.fc1`).
     case scale(name: String, gate: [LayerDescription])
+    /// A DARTS cell (DartsCell.swift): node j sums its edges from earlier nodes (0: the
+    /// input), the output sums the nodes. An edge of several operations mixes them by
+    /// softmax of its row of the parameter named `alpha` (shared by every cell naming it).
+    case cell(name: String, nodes: [[CellEdge]], alpha: String?)
 
     public var name: String {
         switch self {
@@ -76,7 +80,7 @@ public indirect enum LayerDescription: Hashable, Sendable, Codable {
              .block(let n, _), .residual(let n, _, _), .concat(let n, _),
              .conv(let n, _, _, _, _, _, _), .batchNormWith(let n, _, _), .relu6(let n), .silu(let n), .sigmoid(let n),
              .maxPoolCeil(let n, _, _, _), .adaptiveAvgPool(let n, _, _), .stochasticDepth(let n, _),
-             .channelAffine(let n, _, _), .sum(let n, _, _, _), .branches(let n, _), .scale(let n, _):
+             .channelAffine(let n, _, _), .sum(let n, _, _, _), .branches(let n, _), .scale(let n, _), .cell(let n, _, _):
             return n
         }
     }
@@ -108,6 +112,7 @@ public indirect enum LayerDescription: Hashable, Sendable, Codable {
         case .sum: "residual"
         case .branches: "concat"
         case .scale: "squeeze_excitation"
+        case .cell: "darts_cell"
         }
     }
 
@@ -121,6 +126,11 @@ public indirect enum LayerDescription: Hashable, Sendable, Codable {
         case .sum(let n, let body, let shortcut, let after): return [(n, body), (n, shortcut), (n, after)]
         case .branches(let n, let branches): return [(n, branches)]
         case .scale(let n, let gate): return [(n, gate)]
+        case .cell(let n, let nodes, _):
+            // Operations' layers keep their names for any channel count.
+            return nodes.enumerated().flatMap { j, edges in
+                edges.flatMap { e in e.operations.map { op in (CellEdge.path(cell: n, node: j + 1, from: e.from, op: op), op.layers(channels: 1)) } }
+            }
         default: return []
         }
     }

@@ -144,6 +144,30 @@ struct FloatLowering {
             for branch in branches { outs.append(try lower(branch, prefix: path, input: x)) }
             return Value(name: graph.node("Concat", outs.map(\.name), name: node + ".concat", attributes: [.int("axis", 1)]),
                          isImage: outs.first?.isImage ?? x.isImage)
+        case let .cell(_, nodes, _):
+            // A derived (discrete) DARTS cell: node j adds its edges, the output adds the nodes.
+            try requireImage()
+            // The cell keeps its input's channels: every convolution's filters (a depthwise one's groups).
+            let channels = tensors.first { $0.key.hasPrefix(path + ".") && $0.key.hasSuffix(".weight") && $0.value.shape.count == 4 }?.value.shape[0] ?? 1
+            var states = [x]
+            var k = 0
+            func add(_ values: [Value]) -> Value {
+                values.dropFirst().reduce(values[0]) { a, b in
+                    k += 1
+                    return Value(name: graph.node("Add", [a.name, b.name], name: node + ".add\(k)"), isImage: true)
+                }
+            }
+            for (j, edges) in nodes.enumerated() {
+                var outs: [Value] = []
+                for e in edges {
+                    guard e.operations.count == 1, let op = e.operations.first, op != .zero else {
+                        throw ExportError("layer '\(path)' is a DARTS search cell (mixed edges); export the derived network (darts_cell_net) instead")
+                    }
+                    outs.append(try lower(op.layers(channels: channels), prefix: CellEdge.path(cell: path, node: j + 1, from: e.from, op: op), input: states[e.from]))
+                }
+                states.append(add(outs))
+            }
+            return add(Array(states.dropFirst()))
         case let .scale(_, gate):
             try requireImage()
             let g = try lower(gate, prefix: path, input: x)

@@ -35,6 +35,8 @@ extension PlanBuilder {
                                  summary: "Fisher information of \(source.experiment) on \(r.fisherSamples) of its training images",
                                  state: state))
         }
+        // DARTS: before every weight step a forward and backward pass of a validation batch for alpha.
+        if spec.training.architectureSearch != nil { trainFLOPs *= 2 }
         var work = TrainWork(training: Self.trainingSettings(spec), frozen: model.frozen,
                              unfreeze: spec.training.unfreeze.map { UnfreezeStepWork(epoch: $0.epoch, layers: summary.frozenLayers($0.layers)) },
                              featureCut: model.featureCut, l2sp: r.l2sp, ewc: r.ewc)
@@ -59,7 +61,8 @@ extension PlanBuilder {
                         summary: "\(spec.training.epochs) epochs, \(spec.optimizer.kind.rawValue) lr=\(SpecValue.double(spec.optimizer.lr).compactText), " +
                             "batch \(spec.training.batchSize); \(Self.count(summary.parameters - frozenCount)) trainable, \(Self.count(frozenCount)) frozen" +
                             (spec.training.unfreeze.isEmpty ? "" : " at first, unfreezing at epoch " + spec.training.unfreeze.map { String($0.epoch) }.joined(separator: ", ")) +
-                            (r.l2sp > 0 ? ", L2-SP" : "") + (r.ewc > 0 ? ", EWC" : ""),
+                            (r.l2sp > 0 ? ", L2-SP" : "") + (r.ewc > 0 ? ", EWC" : "") +
+                            (spec.training.architectureSearch.map { ", alpha (DARTS) on validation batches, adam lr=\(SpecValue.double($0.learningRate).compactText)" } ?? ""),
                         state: state)
         if let chainKey { state.trainChains[chainKey, default: []].append((spec.training.epochs, train)) }
         let baseline = EvaluateWork(variant: "baseline", topK: 5, featureCut: model.featureCut)
@@ -109,6 +112,9 @@ extension PlanBuilder {
             earlyStopping: spec.training.earlyStopping.map { .init(metric: $0.metric == "val.loss" ? "val.loss" : "val.accuracy", patience: $0.patience) },
             seed: spec.shuffleSeed, scheduleEpochs: spec.training.budget)
         if spec.data.augment.randomResizedCrop { settings.randomResizedCrop = true }
+        if let a = spec.training.architectureSearch {
+            settings.architecture = ArchitectureSettings(learningRate: a.learningRate, weightDecay: a.weightDecay)
+        }
         return settings
     }
 

@@ -327,6 +327,19 @@ Scored on the test set the members share.
 </table>
 {{/transfer}}
 
+{{#darts}}
+<h2>DARTS: the learned cell</h2>
+<p>softmax(alpha) per edge; bold: the operation kept in derived.yaml (per edge the strongest but zero, per node the two strongest edges).</p>
+<table id="darts-alphas">
+<thead><tr><th>node</th><th>from</th>{{#operations}}<th>{{name}}</th>{{/operations}}</tr></thead>
+<tbody>
+{{#edges}}<tr><td>{{node}}</td><td>{{from}}</td>{{#cells}}<td>{{#chosen}}<strong>{{value}}</strong>{{/chosen}}{{^chosen}}{{value}}{{/chosen}}</td>{{/cells}}</tr>
+{{/edges}}
+</tbody>
+</table>
+<p>Derived cell: {{#genotype}}node {{node}} = {{edges}}; {{/genotype}}train it with <code>tlc run derived.yaml</code>.</p>
+{{/darts}}
+
 {{#has_history}}
 <h2>Training</h2>
 <div class="charts">
@@ -417,6 +430,20 @@ Input normalization: {{normalization}}.
 | source task: test accuracy after fine-tuning | {{after}} ({{forgetting}}) |
 {{/source}}
 {{/transfer}}
+{{#darts}}
+
+## DARTS: the learned cell
+
+softmax(alpha) per edge; **bold**: the operation kept in derived.yaml (per edge the strongest but zero, per node the two strongest edges).
+
+| node | from |{{#operations}} {{name}} |{{/operations}}
+| --- | --- |{{#operations}} --- |{{/operations}}
+{{#edges}}
+| {{node}} | {{from}} |{{#cells}} {{#chosen}}**{{value}}**{{/chosen}}{{^chosen}}{{value}}{{/chosen}} |{{/cells}}
+{{/edges}}
+
+Derived cell: {{#genotype}}node {{node}} = {{edges}}; {{/genotype}}train it with `tlc run derived.yaml`.
+{{/darts}}
 {{#has_variants}}
 
 ## Variants

@@ -65,6 +65,7 @@ public enum ReportContext {
             }
             c["transfer"] = t
         }
+        if let darts = dartsTable(d.dir) { c["darts"] = darts }
         c["has_history"] = !d.history.isEmpty
         c["history"] = d.history.map { e -> [String: Any] in
             ["epoch": e.epoch, "train_loss": num(e.trainLoss), "train_accuracy": pct(e.trainAccuracy),
@@ -96,6 +97,28 @@ public enum ReportContext {
         c["stopped_early"] = false
         if charts { addCharts(d, to: &c) }
         return c
+    }
+
+    /// A DARTS search's alphas (search.json): per edge the softmax over the operations,
+    /// the chosen operation of each kept edge marked, and the derived genotype.
+    static func dartsTable(_ dir: String) -> [String: Any]? {
+        guard let data = FileManager.default.contents(atPath: path(dir, "search.json")),
+              let search = try? JSONSerialization.jsonObject(with: data) as? [String: Any], search["method"] as? String == "darts",
+              let ops = search["operations"] as? [String], let alphas = search["alphas"] as? [[String: Any]],
+              let genotype = search["genotype"] as? [[String]] else { return nil }
+        let kept = Set(genotype.enumerated().flatMap { j, edges in edges.map { "\(j + 1):\($0)" } })
+        return [
+            "operations": ops.map { ["name": $0] },
+            "edges": alphas.map { a -> [String: Any] in
+                let node = a["node"] as? Int ?? 0, from = a["from"] as? Int ?? 0
+                let softmax = a["softmax"] as? [String: Double] ?? [:]
+                return ["node": node, "from": from == 0 ? "input" : "node \(from)",
+                        "cells": ops.map { op -> [String: Any] in
+                            ["value": String(format: "%.3f", softmax[op] ?? 0), "chosen": kept.contains("\(node):\(op)@\(from)")]
+                        }]
+            },
+            "genotype": genotype.enumerated().map { j, edges in ["node": j + 1, "edges": edges.joined(separator: " + ")] },
+        ]
     }
 
     /// Metric names over all variants: accuracy first, then size, then the rest by name.

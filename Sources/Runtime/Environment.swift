@@ -1,9 +1,10 @@
 // RunEnvironment — what a run directory's `env.json` records about where and how
 // a run happened: tlc version, the spec's git commit and dirtiness, the BLAS
-// library and its thread count, CPU, OS, times and resource use, with what the
+// library, its core and thread count, the engine's kernels, CPU, OS, times and resource use, with what the
 // run was asked to do (RunProvenance: command, overrides, seeds, cached). It only
 // observes the machine; nothing here influences a result.
 import CBLAS
+import Engine
 import Foundation
 import FrontEnd
 
@@ -25,7 +26,12 @@ public enum RunEnvironment {
             ("blas", .object([
                 ("library", .string("OpenBLAS")),
                 ("config", .string(openBLASConfig())),
+                ("core", .string(KernelSet.blasCore)),
                 ("threads", .int(Int(openblas_get_num_threads()))),
+            ])),
+            ("kernels", .object([
+                ("float", .string(KernelSet.float)),
+                ("int8", .string(KernelSet.int8)),
             ])),
             ("cpu", .object([
                 ("model", cpuModel().map(SpecValue.string) ?? .null),

@@ -208,8 +208,12 @@ public enum LocalRunner {
         var results: [PointResult] = []
         var ok = false
         do {
-            // The plan first: the reporter reads each point's stages and label from it.
+            // The plan first: the reporter reads each point's stages and label from it
+            // (and a search's files, such as search.json).
             try writeText(String(decoding: try plan.encoded(), as: UTF8.self), to: workRoot, "plan.json")
+            for (name, data) in options.extraFiles.sorted(by: { $0.key < $1.key }) {
+                try data.write(to: URL(fileURLWithPath: (workRoot as NSString).appendingPathComponent(name)), options: .atomic)
+            }
             let folders = pointFolders(plan.points.map { ($0.id, $0.label) })
             for (point, folder) in zip(plan.points, folders) {
                 let dirName = isSweep ? folder : ""
@@ -261,9 +265,6 @@ public enum LocalRunner {
                        + (isSweep ? " (" + results.filter { $0.status == "failed" }.map { "\($0.label): \($0.error ?? "failed")" }.joined(separator: "; ") + ")" : "")
                        + "; logs kept in \(finalRoot)\(suffix)")
             try writeText(logBuffer.text, to: workRoot, "log.txt")
-            for (name, data) in options.extraFiles.sorted(by: { $0.key < $1.key }) {
-                try data.write(to: URL(fileURLWithPath: (workRoot as NSString).appendingPathComponent(name)), options: .atomic)
-            }
             if isSweep {
                 try Leaderboard.write(points: results, ensembles: ensembles, target: plan.reportTarget, to: workRoot)
                 try options.reporter?.writeSweepReport(sweepDir: workRoot)

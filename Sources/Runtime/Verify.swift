@@ -4,9 +4,12 @@
 // compared as Double bit patterns, and the bytes of model.safetensors and of
 // every compressed variant's checkpoint. Every difference is named.
 //
-// The spec is not re-planned to run anything: the recorded plan is what ran.
+// The spec is not re-planned to run anything: the recorded plan is what ran. When
+// the run recorded other kernels than this machine has (another OpenBLAS core; no
+// AVX2), verify says that bitwise equality is promised only for the same ones.
 // When the experiment file is still there, it is re-planned only to say which
 // recorded stages it no longer produces (the spec changed since).
+import Engine
 import Foundation
 import FrontEnd
 import Jobs
@@ -42,7 +45,7 @@ public enum Verify {
         if singlePoint, let label = run.points.first?.label { plan = plan.restricted(toLabels: [label]) }
         var report = VerifyReport(run: run, source: "the recorded plan \(planPath)", rerunDirs: [], differences: [],
                                   comparedMetrics: 0, comparedModels: 0)
-        report.notes = specChanges(plan)
+        report.notes = specChanges(plan) + kernelChanges(run)
         let result: RunResult
         do { result = try LocalRunner.run(plan, options: RunOptions(outputRoot: scratch, useCache: false), progress: progress) }
         catch { throw RunStoreError("re-running \(run.path) failed: \(error)") }
@@ -73,6 +76,25 @@ public enum Verify {
         guard !stale.isEmpty else { return [] }
         return ["\(plan.file) changed since the run: \(stale.count) recorded stage(s) no longer match it ("
                 + stale.prefix(6).map(\.id).joined(separator: ", ") + (stale.count > 6 ? ", …" : "") + "); the recorded plan was re-run"]
+    }
+
+    /// What differs between the kernels the run recorded (env.json) and this machine's:
+    /// results are promised bitwise only on the same OpenBLAS core (tlc's own kernels
+    /// give the same bits with AVX-512 or AVX2).
+    static func kernelChanges(_ run: RunRecord) -> [String] {
+        let env = RunStore.readJSON(appendingPath(run.runFolder, "env.json")) as? [String: Any] ?? [:]
+        let blas = env["blas"] as? [String: Any] ?? [:]
+        var notes: [String] = []
+        if let core = blas["core"] as? String, core != KernelSet.blasCore {
+            notes.append("the run used OpenBLAS's \(core) kernels and this machine uses \(KernelSet.blasCore): training results are "
+                         + "bitwise equal only on the same OpenBLAS core (rerun with OPENBLAS_CORETYPE=\(core) to compare them)")
+        }
+        let kernels = env["kernels"] as? [String: Any] ?? [:]
+        if let float = kernels["float"] as? String, float != KernelSet.float, float.hasPrefix("none") || KernelSet.float.hasPrefix("none") {
+            notes.append("the run's float inference kernels were \(float) and this machine's are \(KernelSet.float): "
+                         + "inference results are bitwise equal only when both have AVX2 or AVX-512")
+        }
+        return notes
     }
 
     /// Compares one original point with its re-executed counterpart.

@@ -177,7 +177,8 @@ struct PlanCommand: ParsableCommand {
             if !loaded.rejected.isEmpty { Output.out(loaded.rejected.map(\.description).joined(separator: "\n") + "\n") }
             if let search = loaded.search, case .success(let schedule) = SearchSchedule.make(search, configurations: loaded.points.count) {
                 // The schedule, then the first rung's stages: later rungs depend on what it finds.
-                Output.out(schedule.describe(search, labels: loaded.points.map(\.label)).joined(separator: "\n") + "\n\nfirst rung:")
+                Output.out(schedule.describe(search, labels: loaded.points.map(\.label)).joined(separator: "\n")
+                           + (search.method == .darts ? "\n\nthe search network's stages:" : "\n\nfirst rung:"))
             }
             Output.out(plan.text())
         case .json: Output.out(plan.json())
@@ -298,8 +299,17 @@ extension Run {
             throw CommandFailure(code: 1)
         }
         refreshIndex(outputRoot: output, templates: reporter.templates, command: "run")
-        Output.out(json ? result.json : Self.searchSummary(result, metric: loaded.search?.metric ?? "val.accuracy"))
+        Output.out(json ? result.json : loaded.search?.method == .darts ? Self.dartsSummary(result)
+                   : Self.searchSummary(result, metric: loaded.search?.metric ?? "val.accuracy"))
         if result.status != "succeeded" { throw CommandFailure(code: 1) }
+    }
+
+    /// A DARTS search's last line: where the derived experiment is.
+    static func dartsSummary(_ result: RunResult) -> String {
+        guard result.status == "succeeded", let last = result.points.last else { return summary(result) }
+        let value = last.metrics["val.accuracy"].map { String(format: " (the search network's val.accuracy %.2f%%)", $0 * 100) } ?? ""
+        let cached = result.cachedStages.map { " (all \($0) stages from the cache)" } ?? ""
+        return "succeeded\(cached): darts derived a cell\(value); train it with: tlc run \(result.runDir)/derived.yaml"
     }
 
     /// A search's last line: the winner at its full budget, its validation metric and test accuracy.

@@ -1,7 +1,10 @@
 // Conv2D's direct convolution (CDirectConv, on CPUs with AVX-512): inference passes of
 // stride-1 layers against a float64 reference and against the BLAS lowering of a
 // training pass, with and without padding, bias and a fused ReLU; a frozen layer's
-// training pass is its inference pass.
+// training pass is its inference pass; every tile shape, with AVX-512 or AVX2, gives
+// bitwise the same result;
+// a batch norm and ReLU fused into the epilogue give bitwise what the layers give apart.
+import CDirectConv
 import Foundation
 import Testing
 @testable import Engine
@@ -45,5 +48,52 @@ import Testing
         var g = SeededGenerator(seed: 2)
         let x = Tensor(zeros: [2, 4, 10, 10]); g.fillNormal(x, std: 1)
         #expect(try conv.forward(x, training: true).values == conv.forward(x, training: false).values)
+    }
+
+    /// (inputs, outputs, side, kernel, padding) over planes where the tile shapes differ in waste.
+    @Test(arguments: [(3, 20, 7, 3, 1), (16, 24, 14, 3, 1), (2, 9, 28, 5, 2), (8, 17, 5, 1, 0)])
+    func everyTileShapeAndInstructionSetGivesTheSameBits(c: Int, o: Int, side: Int, k: Int, pad: Int) throws {
+        guard Conv2D.directConvolutionAvailable else { return }
+        var g = SeededGenerator(seed: 4)
+        let w = Tensor(zeros: [o, c, k, k]), b = Tensor(zeros: [o]), x = Tensor(zeros: [2, c, side, side])
+        g.fillNormal(w, std: 0.3); g.fillNormal(b, std: 0.3); g.fillNormal(x, std: 1)
+        let out = side + 2 * pad - k + 1
+        var results: [[Float]] = []
+        for shape in Int32(0)...2 { for level in Int32(1)...Int32(Conv2D.directConvolutionLevel) {
+            let packed = Tensor(zeros: [tlc_direct_conv_packed_count(shape, Int32(o), Int32(c), Int32(k))])
+            tlc_direct_conv_pack(shape, w.pointer, Int32(o), Int32(c), Int32(k), packed.pointer)
+            let scratch = Tensor(zeros: [tlc_direct_conv_scratch_count(shape, Int32(o), Int32(c), Int32(side), Int32(side), Int32(k), Int32(pad))])
+            let y = Tensor(zeros: [2, o, out, out])
+            tlc_direct_conv(level, shape, x.pointer, 2, Int32(c), Int32(side), Int32(side), packed.pointer, b.pointer, Int32(o), Int32(k), Int32(pad),
+                            nil, nil, nil, 1, scratch.pointer, y.pointer)
+            results.append(y.values)
+        } }
+        #expect(results.allSatisfy { $0 == results[0] })
+        #expect(results[0].contains { $0 > 0 } && results[0].contains { $0 == 0 })
+    }
+
+    @Test(arguments: [true, false])
+    func aFusedBatchNormAndReLUGiveWhatTheLayersGiveApart(relu: Bool) throws {
+        let conv = Conv2D(name: "c", inChannels: 5, outChannels: 12, kernel: 3, stride: 1, padding: 1, rng: SeededGenerator(seed: 6))
+        let bn = BatchNorm(name: "bn", channels: 12)
+        var g = SeededGenerator(seed: 8)
+        g.fillNormal(bn.weight.value, std: 1); g.fillNormal(bn.bias.value, std: 1); g.fillNormal(bn.runningMean, std: 0.5)
+        for i in 0..<12 { bn.runningVar[i] = 0.2 + Float(i) * 0.3 }
+        let act = ReLU(name: "relu")
+        let net = Sequential(name: "s", layers: relu ? [conv, bn, act] : [conv, bn])
+        let x = Tensor(zeros: [3, 5, 9, 9]); g.fillNormal(x, std: 1)
+        var apart = try bn.forward(conv.forward(x, training: false), training: false)
+        if relu { apart = try act.forward(apart, training: false) }
+        let fused = try net.forward(x, training: false)
+        #expect(conv.fusesBatchNorm(x, training: false) == Conv2D.directConvolutionAvailable)
+        #expect(!conv.fusesBatchNorm(x, training: true))
+        #expect(fused.values == apart.values)
+        if Conv2D.directConvolutionLevel == 2 {
+            let avx2 = try conv.forward(x, training: false, fusingReLU: relu, batchNorm: bn, level: 1)
+            #expect(avx2.values == fused.values)
+        }
+        // A training pass never fuses: the batch norm uses the batch's statistics.
+        let trained = try net.forward(x, training: true)
+        #expect(trained.values != fused.values)
     }
 }

@@ -35,6 +35,9 @@ import Testing
         switch path {
         case "backbone.arch": experiment(data: #"{dataset: "csv:train.csv", classes: [0, 1], input_shape: [3, 64, 64], validation: 0.1}"#)
         case "head.classifier": fashionExperiment.replacingOccurrences(of: "arch: mlp,", with: "arch: resnet18,")
+        // One operation, so any listed one is not a duplicate (too few is an error at the list, not the value).
+        case "search.operations.*": fashionExperiment.replacingOccurrences(of: "search: {method: successive_halving, eta: 2, min_epochs: 1, max_epochs: 4}",
+                                                                           with: "search: {method: darts, max_epochs: 4, operations: [conv_3x3]}")
         default: fashionExperiment
         }
     }
@@ -138,9 +141,11 @@ import Testing
     static let folderOnly: Set<String> = ["data.image_size", "data.resize"]
     /// Checked against other fields too: a budget against the epochs and early stopping
     /// (BudgetTests); a search's epochs against each other and eta, and the settings of
-    /// evolution and reinforce against the method, here successive halving (SearchSpecTests).
+    /// evolution, reinforce and darts against the method, here successive halving (SearchSpecTests, DartsSpecTests).
     static let crossChecked: Set<String> = ["training.budget", "search.min_epochs", "search.max_epochs", "search.models", "search.population",
-                                            "search.sample", "search.learning_rate", "search.baseline_decay", "search.seed"]
+                                            "search.sample", "search.learning_rate", "search.baseline_decay", "search.seed",
+                                            "search.nodes", "search.cells", "search.channels", "search.alpha_lr",
+                                            "search.alpha_weight_decay"]
 
     @Test func everyBoundedFieldIsWalked() {
         let paths = Set(Self.boundedPaths)

@@ -64,6 +64,11 @@ func runWithOnnxruntime(_ folder: String, names: [String]) throws -> String {
         Case(arch: "alexnet", input: square(67)), Case(arch: "mobilenet_v2", input: square(96)),
         Case(arch: "efficientnet_b0", input: square(64)), Case(arch: "googlenet", input: square(75)),
         Case(arch: "googlenet", input: square(64), options: ["transform_input": .bool(true)]),
+        // A derived DARTS cell with every operation (its nodes' Adds, identity edges, same-padded pools).
+        Case(arch: "darts_cell_net", input: fashion, options: [
+            "genotype": .list([["sep_conv_3x3@0"], ["conv_5x5@0", "max_pool_3x3@1"], ["conv_3x3@0", "avg_pool_3x3@1", "identity@2"]]
+                .map { .list($0.map(OptionValue.string)) }),
+            "cells": .int(2), "channels": .int(4)]),
     ]
 
     /// A seeded network whose batch-norm statistics are random too (fresh ones are 0 and 1).

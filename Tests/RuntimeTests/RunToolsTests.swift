@@ -7,6 +7,7 @@ import Testing
 @testable import Planner
 import Jobs
 @testable import Runtime
+import Engine
 
 @Suite(.serialized) struct RunToolsTests {
     func temp() throws -> String {
@@ -287,6 +288,19 @@ import Jobs
         #expect(edited.differences.contains { $0.hasPrefix("metrics.json: test.accuracy: 0.5 originally") })
         #expect(edited.differences.contains { $0 == "metrics.json: test.loss appears only in the rerun" })
         #expect(!edited.differences.contains { $0.contains("time.") })
+
+        // A run recorded on another OpenBLAS core: verify says results are bitwise only per core.
+        let envPath = r.runDir + "/env.json"
+        let env = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: envPath))) as? [String: Any])
+        let blas = try #require(env["blas"] as? [String: Any])
+        #expect(blas["core"] as? String == KernelSet.blasCore)
+        #expect((env["kernels"] as? [String: Any])?["float"] as? String == KernelSet.float)
+        #expect(Verify.kernelChanges(try store.read(r.runDir)).isEmpty)
+        var moved = env
+        moved["blas"] = blas.merging(["core": "Prescott"]) { $1 }
+        try JSONSerialization.data(withJSONObject: moved).write(to: URL(fileURLWithPath: envPath))
+        let notes = Verify.kernelChanges(try store.read(r.runDir))
+        #expect(notes.count == 1 && notes[0].contains("OpenBLAS's Prescott kernels") && notes[0].contains("OPENBLAS_CORETYPE=Prescott"), "\(notes)")
     }
 
     @Test func differencesOfAccuraciesReadInPercentagePoints() {

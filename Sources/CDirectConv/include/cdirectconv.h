@@ -1,26 +1,36 @@
 // CDirectConv — a direct stride-1 convolution on NCHW floats for the engine's Conv2D
-// (Sources/Engine/Layers/Conv2D.swift) where the CPU has AVX-512: no im2col, no BLAS.
+// (Sources/Engine/Layers/Conv2D.swift) where the CPU has AVX-512 or AVX2 with FMA: no
+// im2col, no BLAS.
 // Each sample's zero-padded input is one flat [C][PH][PW] array, so the input a kernel
 // tap (c, ki, kj) needs for 16 consecutive "wide" output positions q = oh·PW + ow
-// (ow < PW, those past OW discarded) is 16 consecutive floats; tiles of 8 output channels
-// × 48 positions accumulate in registers with fused multiply-adds, start from the bias
-// and are rectified on the way out when a ReLU is fused.
+// (ow < PW, those past OW discarded) is 16 consecutive floats; register tiles of
+// MR output channels × 16·V positions (8 × 48, 8 × 32 or 16 × 16, whichever wastes the
+// fewest positions on the layer's plane) accumulate with fused multiply-adds, starting
+// from the bias and adding the taps in the order c, ki, kj (so every tile shape, and
+// AVX2's sub-tiles of 4 channels × 16 positions, give bitwise the same result). On the way out an inference batch norm
+// ((v − mean)·scale + shift per channel, as BatchNorm computes it) and a ReLU
+// (v < 0 → 0, as ReLU computes it) can be applied.
 #ifndef TLC_CDIRECTCONV_H
 #define TLC_CDIRECTCONV_H
 
-/// Whether this CPU runs the direct convolution.
-int tlc_direct_conv_supported(void);
+/// The instruction set the direct convolution runs with here: 2 AVX-512, 1 AVX2 with FMA, 0 none.
+int tlc_direct_conv_level(void);
 
-/// Floats of the packed weights for `outputs` × `inputs` × k × k.
-long tlc_direct_conv_packed_count(int outputs, int inputs, int k);
-/// Packs OIHW weights into blocks of 8 output channels: [block][c][ki][kj][8] (zero past `outputs`).
-void tlc_direct_conv_pack(const float *w, int outputs, int inputs, int k, float *packed);
+/// The tile shape for `outputs` channels from an H×W input, kernel k, padding pad (packing and scratch depend on it).
+int tlc_direct_conv_shape(int outputs, int H, int W, int k, int pad);
+
+/// Floats of the packed weights for `outputs` × `inputs` × k × k in tile shape `shape`.
+long tlc_direct_conv_packed_count(int shape, int outputs, int inputs, int k);
+/// Packs OIHW weights into blocks of MR output channels: [block][c][ki][kj][MR] (zero past `outputs`).
+void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, int k, float *packed);
 
 /// Floats of scratch one sample needs: its padded input (with slack) and the wide output.
-long tlc_direct_conv_scratch_count(int outputs, int inputs, int H, int W, int k, int pad);
+long tlc_direct_conv_scratch_count(int shape, int outputs, int inputs, int H, int W, int k, int pad);
 
-/// y[s] = conv(x[s]) + bias (then max(·, 0) when relu) for `samples` NCHW samples of
-/// C×H×W, stride 1, zero padding `pad`; y holds outputs × OH × OW per sample.
-void tlc_direct_conv(const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
-                     int outputs, int k, int pad, int relu, float *scratch, float *y);
+/// y[s] = conv(x[s]) + bias for `samples` NCHW samples of C×H×W, stride 1, zero padding
+/// `pad`; then, when `mean` is not NULL, (v − mean[o])·scale[o] + shift[o]; then ReLU
+/// when `relu`. y holds outputs × OH × OW per sample. `level` 1 or 2, at most tlc_direct_conv_level().
+void tlc_direct_conv(int level, int shape, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
+                     int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu,
+                     float *scratch, float *y);
 #endif

@@ -102,6 +102,16 @@ public final class BatchNorm: Layer {
         return y
     }
 
+    /// The inference pass as `(v − mean)·scale + shift` per channel, each factor computed
+    /// as ``forward(_:training:)`` computes it with running statistics (Conv2D's direct
+    /// convolution applies it in its epilogue, bitwise as this layer would).
+    func inferenceAffine() -> (mean: Tensor, scale: Tensor, shift: Tensor) {
+        let scale = Tensor(zeros: [channels]), sp = scale.pointer
+        let rv = runningVar.pointer, gamma = weight.value.pointer
+        for ch in 0..<channels { sp[ch] = gamma[ch] * (1 / (rv[ch] + epsilon).squareRoot()) }
+        return (runningMean.copy(), scale, bias.value.copy())
+    }
+
     public func backward(_ dy: Tensor) throws -> Tensor? {
         let (n, c, h, w) = try dy.nchw(layer: name)
         guard c == channels, invStd.count == c else {

@@ -21,14 +21,26 @@ public final class Sequential: Layer {
 
     /// Runs the layers in order. A Conv2D directly followed by a ReLU runs as one fused
     /// step (the convolution rectifies each sample while it is in cache and the ReLU
-    /// passes its input through); the result is the same as running them apart.
+    /// passes its input through); in an inference pass through the direct convolution, so
+    /// does a Conv2D followed by a BatchNorm (and a ReLU), and in an inference pass a Dense
+    /// followed by a ReLU. The result is the same as running them apart.
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         var h = x
         var i = 0
         while i < layers.count {
             let l = layers[i]
             let t = LayerProfiler.enabled ? LayerProfiler.now() : 0
-            if let conv = l as? Conv2D, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
+            if let conv = l as? Conv2D, i + 1 < layers.count, let bn = layers[i + 1] as? BatchNorm, conv.fusesBatchNorm(h, training: training) {
+                // Inference through the direct convolution: the batch norm (and a ReLU after it) in its epilogue.
+                let relu = i + 2 < layers.count ? layers[i + 2] as? ReLU : nil
+                h = try conv.forward(h, training: false, fusingReLU: relu != nil, batchNorm: bn)
+                if let relu { h = relu.passThroughRectified(h) }
+                i += relu == nil ? 2 : 3
+            } else if let dense = l as? Dense, !training, dense.usesKernel(training: false), i + 1 < layers.count,
+                      let relu = layers[i + 1] as? ReLU {
+                h = relu.passThroughRectified(try dense.forward(h, training: false, fusingReLU: true))
+                i += 2
+            } else if let conv = l as? Conv2D, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
                 h = relu.passThroughRectified(try conv.forward(h, training: training, fusingReLU: true))
                 i += 2
             } else {
@@ -208,10 +220,13 @@ public final class Concat: Layer {
 /// Opt-in wall-clock time per layer and direction (for benchmarks; off by default).
 public enum LayerProfiler {
     nonisolated(unsafe) public static var enabled = false
+    /// The calling thread's CPU time instead of wall-clock time: with one engine thread,
+    /// figures that other work on the machine does not inflate.
+    nonisolated(unsafe) public static var threadCPUTime = false
     nonisolated(unsafe) static var totals: [String: Double] = [:]
     static func now() -> Double {
         var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
+        clock_gettime(threadCPUTime ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
     static func add(_ key: String, _ seconds: Double) { totals[key, default: 0] += seconds }

@@ -1,7 +1,8 @@
 // Conv2D — 2-D convolution (stride, zero padding, groups = 1, with or without bias). On
-// CPUs with AVX-512 a stride-1 forward pass that trains none of the layer's weights
-// (inference, frozen layers) is a direct convolution (CDirectConv: register tiles of
-// fused multiply-adds over the padded input, bias and ReLU fused). Otherwise, and always
+// CPUs with AVX-512 or AVX2 a stride-1 forward pass that trains none of the layer's
+// weights (inference, frozen layers) is a direct convolution (CDirectConv: register
+// tiles of fused multiply-adds over the padded input, the same bits with either
+// instruction set; bias, an inference batch norm and ReLU fused). Otherwise, and always
 // for backward, it is lowered to cblas_sgemm; each of Parallel.parts parts of the batch
 // runs on its own thread with single-threaded BLAS. Three lowerings (see
 // Benchmarks/README.md): stride-1 layers with large planes run per sample over the k
@@ -103,7 +104,16 @@ public final class Conv2D: Layer {
     func usesDirectConvolution(_ g: Geo, training: Bool) -> Bool {
         g.stride == 1 && Conv2D.directConvolutionAvailable && (!training || weight.frozen)
     }
-    static let directConvolutionAvailable = tlc_direct_conv_supported() != 0
+    static let directConvolutionAvailable = directConvolutionLevel > 0
+    /// CDirectConv's instruction set on this CPU (2 AVX-512, 1 AVX2; the same bits on both).
+    static let directConvolutionLevel = Int(tlc_direct_conv_level())
+
+    /// Whether an inference pass over `x` runs the direct convolution, so that a following
+    /// inference-mode batch norm (and ReLU) can be fused into it.
+    func fusesBatchNorm(_ x: Tensor, training: Bool) -> Bool {
+        guard !training, let (_, g) = try? check(x) else { return false }
+        return usesDirectConvolution(g, training: false)
+    }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         try forward(x, training: training, fusingReLU: false)
@@ -111,24 +121,40 @@ public final class Conv2D: Layer {
 
     /// The forward pass; with `fusingReLU` the output is `max(0, conv(x))`, applied to
     /// each sample while it is still in cache (``Sequential`` fuses a Conv2D that is
-    /// directly followed by a ReLU), and backward masks `dy` by the output itself.
-    public func forward(_ x: Tensor, training: Bool, fusingReLU: Bool) throws -> Tensor {
+    /// directly followed by a ReLU), and backward masks `dy` by the output itself. With
+    /// `batchNorm` (an inference pass through the direct convolution only, see
+    /// ``fusesBatchNorm(_:training:)``) the following batch norm's inference affine map is
+    /// applied before the ReLU, bitwise as that layer would.
+    public func forward(_ x: Tensor, training: Bool, fusingReLU: Bool, batchNorm: BatchNorm? = nil) throws -> Tensor {
+        try forward(x, training: training, fusingReLU: fusingReLU, batchNorm: batchNorm, level: Conv2D.directConvolutionLevel)
+    }
+
+    /// The forward pass with CDirectConv's instruction set chosen (tests compare them).
+    func forward(_ x: Tensor, training: Bool, fusingReLU: Bool, batchNorm: BatchNorm?, level: Int) throws -> Tensor {
         let (n, g) = try check(x)
         let ohw = g.ohw, oc = outChannels
         let y = Tensor(uninitialized: [n, oc, g.oh, g.ow])
         let parts = Parallel.ranges(n)
         let bp = bias.value.pointer, wp = weight.value.pointer, xp = x.pointer, yp0 = y.pointer
+        if let batchNorm {
+            guard !training, usesDirectConvolution(g, training: false), batchNorm.channels == oc else {
+                throw EngineError.invalidArgument("layer '\(name)': a batch norm is fused only into an inference pass of the direct convolution")
+            }
+        }
         if usesDirectConvolution(g, training: training) {
-            // Per part, straight into y: bias, the k·k·C taps and the fused ReLU in one pass (CDirectConv).
+            // Per part, straight into y: bias, the k·k·C taps, the fused batch norm and ReLU in one pass (CDirectConv).
             let (c, k, pad) = (Int32(g.c), Int32(g.k), Int32(g.pad))
-            let packed = scratch(.directKernel, count: tlc_direct_conv_packed_count(Int32(oc), c, k))
-            tlc_direct_conv_pack(wp, Int32(oc), c, k, packed)
-            let perSample = tlc_direct_conv_scratch_count(Int32(oc), c, Int32(g.h), Int32(g.w), k, pad)
+            let shape = tlc_direct_conv_shape(Int32(oc), Int32(g.h), Int32(g.w), k, pad)
+            let packed = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, Int32(oc), c, k))
+            tlc_direct_conv_pack(shape, wp, Int32(oc), c, k, packed)
+            let perSample = tlc_direct_conv_scratch_count(shape, Int32(oc), c, Int32(g.h), Int32(g.w), k, pad)
             let samples = parts.indices.map { scratch(.directSample(part: $0), count: perSample) }
             let (inCount, outCount) = (g.c * g.h * g.w, oc * ohw)
+            let affine = batchNorm?.inferenceAffine()
+            let (mp, sp, tp) = (affine?.mean.pointer, affine?.scale.pointer, affine?.shift.pointer)
             Parallel.forEachPart(n) { part, range in
-                tlc_direct_conv(xp + range.lowerBound * inCount, Int32(range.count), c, Int32(g.h), Int32(g.w), packed, bp,
-                                Int32(oc), k, pad, fusingReLU ? 1 : 0, samples[part], yp0 + range.lowerBound * outCount)
+                tlc_direct_conv(Int32(level), shape, xp + range.lowerBound * inCount, Int32(range.count), c, Int32(g.h), Int32(g.w), packed, bp,
+                                Int32(oc), k, pad, mp, sp, tp, fusingReLU ? 1 : 0, samples[part], yp0 + range.lowerBound * outCount)
             }
         } else if usesColumnShifts(g) {
             // One sample at a time, straight into y: bias, then k GEMMs (one per kernel

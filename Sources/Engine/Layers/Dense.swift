@@ -1,6 +1,10 @@
 // Dense — fully connected layer y = x·Wᵀ + b with PyTorch's layout W[out, in]
-// and PyTorch's default (Kaiming-uniform) initialisation; GEMMs through OpenBLAS on
-// the parts of the batch in parallel.
+// and PyTorch's default (Kaiming-uniform) initialisation. Passes that train none of
+// its weights (inference, a frozen layer) run CDense's kernel (AVX-512 or AVX2, the
+// same bits on both, a following ReLU fused in inference); training passes and backward
+// are GEMMs through OpenBLAS. Either way on the parts of the batch in parallel.
+
+import CDense
 
 /// Fully connected layer. Input `[N, in]` (or any `[N, …]` with `in` elements per sample).
 public final class Dense: Layer {
@@ -34,18 +38,40 @@ public final class Dense: Layer {
         return [outFeatures]
     }
 
+    /// The instruction set of CDense's kernel on this CPU (0: none, OpenBLAS throughout).
+    static let kernelLevel = Int(tlc_dense_level())
+
+    /// Whether a pass runs CDense's kernel: one that trains none of this layer's weights
+    /// (so a frozen layer's training pass equals its inference pass).
+    func usesKernel(training: Bool) -> Bool { Dense.kernelLevel > 0 && (!training || weight.frozen) }
+
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        try forward(x, training: training, fusingReLU: false)
+    }
+
+    /// The forward pass; `fusingReLU` (inference only, see ``Sequential``) rectifies the
+    /// output as the following ReLU would. `level` chooses CDense's instruction set (tests).
+    func forward(_ x: Tensor, training: Bool, fusingReLU: Bool, level: Int = Dense.kernelLevel) throws -> Tensor {
         let n = x.batch
         guard x.shape.count >= 2, x.sampleCount == inFeatures else {
             throw EngineError.shapeMismatch(layer: name, message: "expected input [N, \(inFeatures)], got \(x.shape)")
         }
+        guard !fusingReLU || (!training && level > 0) else {
+            throw EngineError.invalidArgument("layer '\(name)': a ReLU is fused only into an inference pass of the dense kernel")
+        }
         let y = Tensor(uninitialized: [n, outFeatures])
         let yp = y.pointer, bp = bias.value.pointer, xp = x.pointer, wp = weight.value.pointer
         let (inF, outF) = (inFeatures, outFeatures)
-        Parallel.forEachPart(n) { _, r in
-            for i in r { let row = yp + i * outF; for j in 0..<outF { row[j] = bp[j] } }
-            gemm(transB: true, m: r.count, n: outF, k: inF, a: xp + r.lowerBound * inF, lda: inF,
-                 b: wp, ldb: inF, beta: 1, c: yp + r.lowerBound * outF, ldc: outF)
+        if level > 0 && (!training || weight.frozen) {
+            Parallel.forEachPart(n) { _, r in
+                tlc_dense(Int32(level), xp + r.lowerBound * inF, r.count, inF, wp, bp, outF, fusingReLU ? 1 : 0, yp + r.lowerBound * outF)
+            }
+        } else {
+            Parallel.forEachPart(n) { _, r in
+                for i in r { let row = yp + i * outF; for j in 0..<outF { row[j] = bp[j] } }
+                gemm(transB: true, m: r.count, n: outF, k: inF, a: xp + r.lowerBound * inF, lda: inF,
+                     b: wp, ldb: inF, beta: 1, c: yp + r.lowerBound * outF, ldc: outF)
+            }
         }
         input = training ? x : nil
         return y

@@ -104,6 +104,8 @@ public final class Flatten: Layer {
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         guard x.shape.count >= 1 else { throw EngineError.shapeMismatch(layer: name, message: "scalar input") }
         inputShape = x.shape
+        // Inference reshapes in place (nothing writes to a layer's input); training copies.
+        if !training { return Tensor(viewing: x, shape: [x.batch, x.sampleCount]) }
         let y = x.copy()
         try y.reshape([x.batch, x.sampleCount])
         return y

@@ -67,7 +67,20 @@ public final class MaxPool2D: Layer {
                     if fast {
                         for i in 0..<oh {
                             let r0 = xs + 2 * i * w, r1 = r0 + w
-                            for j in 0..<ow {
+                            var j0 = 0
+                            if ams == nil {
+                                // Inference: 8 windows at a time, compared in the scalar loop's order.
+                                let yr = UnsafeMutableRawPointer(ys + i * ow)
+                                while j0 + 8 <= ow {
+                                    let top = UnsafeRawPointer(r0 + 2 * j0).loadUnaligned(as: SIMD16<Float>.self)
+                                    let bottom = UnsafeRawPointer(r1 + 2 * j0).loadUnaligned(as: SIMD16<Float>.self)
+                                    var best = top.evenHalf
+                                    for v in [top.oddHalf, bottom.evenHalf, bottom.oddHalf] { best.replace(with: v, where: v .> best) }
+                                    yr.storeBytes(of: best, toByteOffset: 4 * j0, as: SIMD8<Float>.self)
+                                    j0 += 8
+                                }
+                            }
+                            for j in j0..<ow {
                                 let a = r0[2 * j], b = r0[2 * j + 1], cc = r1[2 * j], d = r1[2 * j + 1]
                                 var best = a, bi = 2 * i * w + 2 * j
                                 if b > best { best = b; bi = 2 * i * w + 2 * j + 1 }

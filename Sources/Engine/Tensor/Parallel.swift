@@ -48,6 +48,11 @@ public enum Parallel {
             return
         }
         let workers = min(threadCount, rs.count)
+        let ranOnPool = PartPool.shared.run(workers) { w in
+            var i = w
+            while i < rs.count { body(i, rs[i]); i += workers }
+        }
+        if ranOnPool { return }
         withoutActuallyEscaping(body) { b in
             nonisolated(unsafe) let fn = b
             DispatchQueue.concurrentPerform(iterations: workers) { w in

@@ -23,6 +23,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         self.shape = shape
         self.count = shape.reduce(1, *)
         self.storage = .allocate(capacity: max(count, 1))
+        self.owner = nil
         storage.initialize(repeating: 0)
     }
 
@@ -31,6 +32,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         self.shape = shape
         self.count = shape.reduce(1, *)
         self.storage = .allocate(capacity: max(count, 1))
+        self.owner = nil
     }
 
     /// A tensor of the given shape filled with `value`.
@@ -51,7 +53,20 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
-    deinit { storage.deallocate() }
+    /// The tensor whose storage this one views (``init(viewing:shape:)``); nil when it owns its own.
+    private let owner: Tensor?
+
+    /// The same elements under another shape, without a copy: the view keeps `other`
+    /// alive and writes through to it. For inference passes that only reshape (Flatten).
+    init(viewing other: Tensor, shape: [Int]) {
+        precondition(shape.reduce(1, *) == other.count, "view of \(other.shape) as \(shape)")
+        self.shape = shape
+        self.count = other.count
+        self.storage = other.storage
+        self.owner = other
+    }
+
+    deinit { if owner == nil { storage.deallocate() } }
 
     /// Pointer to the first element.
     @inlinable public var pointer: UnsafeMutablePointer<Float> { storage.baseAddress! }
@@ -67,7 +82,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// An independent copy.
     public func copy() -> Tensor {
-        let t = Tensor(zeros: shape)
+        let t = Tensor(uninitialized: shape)
         t.copyValues(from: self)
         return t
     }

@@ -28,6 +28,8 @@ public final class Network {
         var infos: [String: LayerInfo] = [:]
         for info in summary.layers { infos[info.path] = info }
         let ws = workspace
+        // DARTS cells' architecture weights, by name (created by the first cell naming them).
+        var alphas: [String: Parameter] = [:]
         func build(_ d: LayerDescription, prefix: String) throws -> Layer {
             let path = joinName(prefix, d.name)
             func input() throws -> FeatureShape {
@@ -85,6 +87,33 @@ public final class Network {
                 return Concat(name: path, branches: try branches.map { Sequential(name: path, layers: [try build($0, prefix: path)]) })
             case let .scale(_, gate):
                 return SqueezeExcitation(name: path, gate: Sequential(name: path, layers: try gate.map { try build($0, prefix: path) }))
+            case let .cell(_, nodes, alphaName):
+                let c = try input().channels
+                var alpha: Parameter? = nil, owns = false
+                if let alphaName, let mixed = nodes.joined().first(where: { $0.operations.count > 1 })?.operations {
+                    if let shared = alphas[alphaName] { alpha = shared } else {
+                        let rows = nodes.joined().filter { $0.operations.count > 1 }.count
+                        let p = Parameter(name: alphaName, value: Tensor(zeros: [rows, mixed.count]), isWeight: false)
+                        // 1e-3 · N(0, 1), as the paper's code initializes it.
+                        var r = rng.split(label: alphaName)
+                        r.fillNormal(p.value, std: 1e-3)
+                        alphas[alphaName] = p
+                        alpha = p; owns = true
+                    }
+                }
+                var row = 0
+                let edges = try nodes.enumerated().map { j, edges in
+                    try edges.map { e -> DartsCell.Edge in
+                        let ops = try e.operations.map { op -> Sequential? in
+                            guard op != .zero else { return nil }
+                            let p = CellEdge.path(cell: path, node: j + 1, from: e.from, op: op)
+                            return Sequential(name: p, layers: try op.layers(channels: c).map { try build($0, prefix: p) })
+                        }
+                        defer { if e.operations.count > 1 { row += 1 } }
+                        return DartsCell.Edge(from: e.from, operations: ops, row: e.operations.count > 1 ? row : nil)
+                    }
+                }
+                return DartsCell(name: path, nodes: edges, alpha: alpha, ownsAlpha: owns)
             case let .concat(_, branches):
                 return Concat(name: path, branches: try branches.enumerated().map { i, b in
                     let p = "\(path).branch\(i)"
@@ -156,7 +185,25 @@ public final class Network {
             case let r as Residual: walk(r.body); walk(r.shortcut)
             case let c as Concat: c.branches.forEach(walk)
             case let e as SqueezeExcitation: walk(e.gate)
+            case let d as DartsCell: d.operationLayers.forEach(walk)
             default: out.append(l)
+            }
+        }
+        walk(root)
+        return out
+    }
+
+    /// The DARTS architecture weights (`alpha`) of the network's search cells.
+    public var architectureParameters: [Parameter] {
+        var seen = Set<ObjectIdentifier>()
+        var out: [Parameter] = []
+        func walk(_ l: Layer) {
+            switch l {
+            case let s as Sequential: s.layers.forEach(walk)
+            case let r as Residual: walk(r.body); walk(r.shortcut)
+            case let c as Concat: c.branches.forEach(walk)
+            case let d as DartsCell: if let a = d.alpha, seen.insert(ObjectIdentifier(a)).inserted { out.append(a) }
+            default: break
             }
         }
         walk(root)
@@ -174,8 +221,7 @@ public final class Network {
         }
         var input = x
         if x.shape.count != 4 && !want.isFlat {
-            input = x.copy()
-            try input.reshape([x.batch, want.channels, want.height, want.width])
+            input = Tensor(viewing: x, shape: [x.batch, want.channels, want.height, want.width])
         }
         return try root.forward(input, training: training)
     }

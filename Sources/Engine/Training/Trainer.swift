@@ -41,6 +41,20 @@ public enum StopMetric: String, Hashable, Sendable, Codable {
     case validationLoss = "val.loss", validationAccuracy = "val.accuracy", trainLoss = "train.loss"
 }
 
+/// First-order DARTS (Liu et al. 2018): before each step of the network's weights on a
+/// training batch, one Adam step of the architecture weights (`Network.architectureParameters`)
+/// on a validation batch (the validation split in a seeded order per epoch, cycled).
+/// The weights' optimizer never sees the architecture weights.
+public struct ArchitectureStep: Hashable, Sendable {
+    public var learningRate: Float
+    public var weightDecay: Float
+    public var beta1: Float
+    public var beta2: Float
+    public init(learningRate: Float = 3e-4, weightDecay: Float = 1e-3, beta1: Float = 0.5, beta2: Float = 0.999) {
+        self.learningRate = learningRate; self.weightDecay = weightDecay; self.beta1 = beta1; self.beta2 = beta2
+    }
+}
+
 /// Everything a training run needs besides the network and the data.
 public struct TrainingConfig: Hashable, Sendable {
     public var epochs: Int
@@ -75,6 +89,8 @@ public struct TrainingConfig: Hashable, Sendable {
     /// The epochs the learning-rate schedule spans (nil: `epochs`). Training that will
     /// be continued sets it to the full budget, so stopping early changes nothing.
     public var scheduleEpochs: Int?
+    /// Architecture search: alpha steps on validation batches between the weights' steps.
+    public var architecture: ArchitectureStep?
 
     public init(epochs: Int, batchSize: Int = 128, optimizer: OptimizerKind = .adam(), learningRate: Float = 1e-3,
                 weightDecay: Float = 0, groups: [GroupRule] = [], schedule: LearningRateSchedule = .constant,
@@ -93,6 +109,7 @@ public struct TrainingConfig: Hashable, Sendable {
             && a.labelSmoothing == b.labelSmoothing && a.augmentation == b.augmentation && a.stopMetric == b.stopMetric
             && a.patience == b.patience && a.seed == b.seed && a.penalties == b.penalties
             && a.unfreeze.map(\.epoch) == b.unfreeze.map(\.epoch) && a.unfreeze.map(\.names) == b.unfreeze.map(\.names)
+            && a.architecture == b.architecture
     }
     public func hash(into h: inout Hasher) { h.combine(epochs); h.combine(batchSize); h.combine(seed); h.combine(learningRate) }
 }
@@ -135,11 +152,12 @@ public typealias BatchLoss = (_ logits: Tensor, _ labels: [Int], _ indices: Arra
 
 public enum Trainer {
     /// Builds the optimizer's parameter groups from `config.groups`.
-    public static func makeOptimizer(for network: Network, config: TrainingConfig) throws -> Optimizer {
+    /// Parameters in `excluding` (architecture weights) are left out.
+    public static func makeOptimizer(for network: Network, config: TrainingConfig, excluding: Set<ObjectIdentifier> = []) throws -> Optimizer {
         var groups = config.groups.map { ParameterGroup(parameters: [], learningRate: $0.learningRate ?? config.learningRate,
                                                          weightDecay: $0.weightDecay ?? config.weightDecay) }
         var rest: [Parameter] = []
-        for p in network.parameterObjects {
+        for p in network.parameterObjects where !excluding.contains(ObjectIdentifier(p)) {
             let inBackbone = network.backboneParameterNames.contains(p.name)
             if let i = config.groups.firstIndex(where: { rule in
                 (rule.match.contains("backbone") && inBackbone) || (rule.match.contains("head") && !inBackbone)
@@ -170,7 +188,16 @@ public enum Trainer {
         if config.stopMetric != nil && config.stopMetric != .trainLoss && (validation?.isEmpty ?? true) {
             throw EngineError.invalidArgument("early stopping on \(config.stopMetric!.rawValue) needs a validation set")
         }
-        let optimizer = try makeOptimizer(for: network, config: config)
+        let alphas = config.architecture == nil ? [] : network.architectureParameters.filter { !$0.frozen }
+        let optimizer = try makeOptimizer(for: network, config: config, excluding: Set(alphas.map(ObjectIdentifier.init)))
+        var architectureOptimizer: Optimizer? = nil
+        if let a = config.architecture {
+            guard !alphas.isEmpty else { throw EngineError.invalidArgument("architecture search needs a network with architecture weights (darts_supernet)") }
+            guard let v = validation, !v.isEmpty else { throw EngineError.invalidArgument("architecture search trains alpha on the validation split, which is empty") }
+            guard config.firstEpoch == 1 else { throw EngineError.invalidArgument("architecture search cannot continue another training") }
+            architectureOptimizer = try Optimizer(kind: .adam(beta1: a.beta1, beta2: a.beta2, epsilon: 1e-8),
+                                                  groups: [ParameterGroup(parameters: alphas, learningRate: a.learningRate, weightDecay: a.weightDecay)])
+        }
         var steps = (train.count + config.batchSize - 1) / config.batchSize
         if train.count % config.batchSize == 1 && train.count > 1 { steps -= 1 }   // drop a final batch of one
         let schedule = config.schedule.resolve(epochs: max(config.scheduleEpochs ?? config.epochs, config.epochs), stepsPerEpoch: steps)
@@ -204,6 +231,8 @@ public enum Trainer {
             var shuffleRNG = root.split(label: "shuffle.epoch\(epoch)")
             var augRNG = root.split(label: "augment.epoch\(epoch)")
             let order = shuffleRNG.permutation(train.count)
+            var validationRNG = root.split(label: "architecture.epoch\(epoch)")
+            let validationOrder = architectureOptimizer == nil ? [] : validationRNG.permutation(validation!.count)
             let unfreezing = config.unfreeze.filter { $0.epoch == epoch }
             if !unfreezing.isEmpty {
                 let names = unfreezing.reduce(into: Set<String>()) { $0.formUnion($1.names) }
@@ -213,6 +242,14 @@ public enum Trainer {
             var lossSum = 0.0, correct = 0, seen = 0, penaltySum = 0.0
             for b in 0..<steps {
                 let s = b * config.batchSize, e = min(s + config.batchSize, train.count)
+                if let architectureOptimizer, let v = validation {
+                    // First-order DARTS: alpha descends the validation loss at the current weights.
+                    let indices = (0..<min(config.batchSize, v.count)).map { validationOrder[(b * config.batchSize + $0) % v.count] }
+                    let (vx, vy) = v.batch(indices[...])
+                    let (_, vg, _) = try lossFn(logits: try network.forward(vx, training: true), labels: vy)
+                    try network.backward(vg)
+                    architectureOptimizer.step(lrScale: 1)
+                }
                 let (x, y) = train.batch(order[s..<e])
                 try config.augmentation.apply(to: x, rng: &augRNG)
                 let logits = try network.forward(x, training: true)

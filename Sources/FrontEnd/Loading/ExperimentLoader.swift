@@ -80,8 +80,10 @@ public struct ExperimentLoader {
         // Sweep.
         let sweepNode = tree["sweep"].flatMap { $0.isNull ? nil : $0 }
         let searchNode = tree["search"].flatMap { $0.isNull ? nil : $0 }
-        let baseTree = TreeEditing.removing("search", from: TreeEditing.removing("sweep", from: TreeEditing.removing("extends", from: tree)))
         let search = searchNode.flatMap { SearchSpec.parse($0, defaultSeed: tree["seed"]?.scalar?.int ?? 0, diagnostics: diagnostics) }
+        let baseTree = Self.withDartsBackbone(search, searchNode,
+                                              TreeEditing.removing("search", from: TreeEditing.removing("sweep", from: TreeEditing.removing("extends", from: tree))),
+                                              diagnostics: diagnostics)
         let decoder = SpecDecoder(resolveExperiment: Self.resolveExperiment, fileExists: { FileManager.default.fileExists(atPath: $0) })
         let seed = baseTree["seed"]?.scalar?.int ?? 0
         var definition: SweepDefinition?
@@ -166,7 +168,9 @@ public struct ExperimentLoader {
         if definition != nil, let ens = base.ensemble, let node = baseTree["ensemble"]?["members"] {
             checkEnsembleData(ens.members, points: points, at: node, sweptPaths: definition?.paths ?? [], diagnostics: diagnostics)
         }
-        if let search, let searchNode {
+        if let search, let searchNode, search.method == .darts {
+            prepareDarts(search, points: &points, sweep: sweepNode, at: searchNode, diagnostics: diagnostics)
+        } else if let search, let searchNode {
             checkSearch(search, points: points, hasSweep: definition != nil, base: base, at: searchNode, diagnostics: diagnostics,
                         rejected: rejected.count)
         }

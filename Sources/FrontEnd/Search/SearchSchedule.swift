@@ -82,8 +82,8 @@ public struct SearchSchedule: Hashable, Sendable {
                                                     fix: "sweep at least \(next) configurations (e.g. sweep.random.trials: \(next)), or raise min_epochs or eta"))
             }
             return .success(SearchSchedule(brackets: brackets))
-        case .evolution, .reinforce:
-            // One full training per model: no brackets.
+        case .evolution, .reinforce, .darts:
+            // One full training per model (darts: one network): no brackets.
             return .success(SearchSchedule(brackets: []))
         }
     }
@@ -106,6 +106,10 @@ public struct SearchSchedule: Hashable, Sendable {
             }
             lines.append("  about \(scheduledEpochs) epochs of training, more when an early promotion is overtaken (every configuration at \(spec.maxEpochs): \(configurationsNeeded * spec.maxEpochs))")
             return lines
+        case .darts:
+            let d = spec.darts ?? DartsSpace()
+            return ["search: darts (first order) over cells of \(d.nodes) nodes, every edge mixing \(d.operations.joined(separator: ", ")); \(d.cells) cells of \(d.channels) channels, pooling after \(d.reductions)",
+                    "  one training of \(spec.maxEpochs) epochs: weights on training batches, alpha (Adam, lr \(d.alphaLearningRate), weight decay \(d.alphaWeightDecay)) on validation batches; then the strongest operation per edge (top 2 edges per node) is written as derived.yaml"]
         case .successiveHalving, .hyperband: break
         }
         var lines = ["search: \(spec.method.rawValue), eta \(spec.eta), \(spec.minEpochs)–\(spec.maxEpochs) epochs, ranked by \(spec.metric) (\(spec.maximize ? "higher" : "lower") is better)"]

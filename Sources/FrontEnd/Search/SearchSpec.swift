@@ -21,6 +21,7 @@ public struct SearchSpec: Hashable, Sendable {
         case asha
         case evolution
         case reinforce
+        case darts
         /// Rung-based methods (else: one full training per model).
         public var usesRungs: Bool { self == .successiveHalving || self == .hyperband || self == .asha }
     }
@@ -44,6 +45,8 @@ public struct SearchSpec: Hashable, Sendable {
     public var baselineDecay: Double = 0.8
     /// Seeds the draws of evolution, the controller's samples and ASHA's order of new configurations.
     public var seed: Int = 0
+    /// darts: the cell space and alpha's optimizer (DartsSearch.swift).
+    public var darts: DartsSpace? = nil
 
     public static let metrics = ["val.accuracy", "val.loss"]
 
@@ -58,6 +61,7 @@ public struct SearchSpec: Hashable, Sendable {
         case .asha: entries += [("eta", .int(eta)), ("min_epochs", .int(minEpochs)), ("seed", .int(seed))]
         case .evolution: entries += [("models", .int(models)), ("population", .int(population)), ("sample", .int(sample)), ("seed", .int(seed))]
         case .reinforce: entries += [("models", .int(models)), ("learning_rate", .double(learningRate)), ("baseline_decay", .double(baselineDecay)), ("seed", .int(seed))]
+        case .darts: entries += darts?.specEntries ?? []
         }
         return .object(entries)
     }
@@ -67,7 +71,7 @@ public struct SearchSpec: Hashable, Sendable {
         let r = NodeReader(diagnostics: diagnostics)
         let errorsBefore = diagnostics.diagnostics.count
         guard let m = r.mapping(node, "search", known: ["method", "eta", "min_epochs", "max_epochs", "metric", "models", "population", "sample",
-                                                        "learning_rate", "baseline_decay", "seed"]) else { return nil }
+                                                        "learning_rate", "baseline_decay", "seed"] + DartsSpace.keys) else { return nil }
         guard let methodNode = m["method"] else {
             r.error("search needs a method: \(Method.allCases.map(\.rawValue).joined(separator: " or "))", at: node)
             return nil
@@ -103,6 +107,14 @@ public struct SearchSpec: Hashable, Sendable {
             spec.seed = v
             if v < 0 { r.error("search.seed must be at least 0", at: n) }
         }
+        if method == .darts {
+            for key in ["eta", "min_epochs", "models", "population", "sample", "learning_rate", "baseline_decay", "seed"] {
+                if let n = m[key] { r.error("search.\(key) is not a setting of darts", at: n, notes: key == "learning_rate" ? ["alpha's learning rate is search.alpha_lr"] : []) }
+            }
+            spec.darts = DartsSpace.parse(m, r)
+            return diagnostics.diagnostics.count == errorsBefore ? spec : nil
+        }
+        for key in DartsSpace.keys { if let n = m[key] { r.error("search.\(key) is a setting of darts, not of \(method.rawValue)", at: n) } }
         let rungKeys = ["eta", "min_epochs"], evolutionKeys = ["population", "sample"], controllerKeys = ["learning_rate", "baseline_decay"]
         let foreign = method.usesRungs ? ["models"] + evolutionKeys + controllerKeys
             : method == .evolution ? rungKeys + controllerKeys : rungKeys + evolutionKeys

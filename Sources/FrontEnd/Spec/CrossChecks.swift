@@ -217,7 +217,8 @@ extension SpecDecoder {
         func branches(_ layers: [LayerDescription]) -> String? {
             for l in layers {
                 switch l {
-                case .residual(let name, _, _), .concat(let name, _), .sum(let name, _, _, _), .branches(let name, _), .scale(let name, _):
+                case .residual(let name, _, _), .concat(let name, _), .sum(let name, _, _, _), .branches(let name, _), .scale(let name, _),
+                     .cell(let name, _, _):
                     return name
                 case .block(_, let inner): if let b = branches(inner) { return b }
                 default: continue

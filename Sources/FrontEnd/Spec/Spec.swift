@@ -410,6 +410,8 @@ public struct TrainingSpec: Hashable, Sendable {
     /// The epochs the learning-rate schedule spans (nil: `epochs`). Points that differ
     /// only in `epochs` under one budget continue each other's training.
     public var budget: Int?
+    /// Set by `search: {method: darts}` (not a key of this section): alpha's optimizer.
+    public var architectureSearch: ArchitectureSearchSpec?
 
     public var specValue: SpecValue {
         var entries: [(String, SpecValue?)] = [

@@ -143,8 +143,8 @@ enum ModelSearch {
                 let best = final[p].indices.max { final[p][$0] < final[p][$1] }!
                 progress("controller: \(path) → \(space.values[path]![best].compactText) (p = \(String(format: "%.2f", final[p][best])))")
             }
-        case .successiveHalving, .hyperband, .asha:
-            throw SearchError("\(search.method.rawValue) is a rung search")
+        case .successiveHalving, .hyperband, .asha, .darts:
+            throw SearchError("\(search.method.rawValue) is not a search over a sweep's models")
         }
         let winner = models.indices.reduce(0) { best, m in better(models[m].metric, models[best].metric) ? m : best }
         return (models, winner, epochsTrained, flops)

@@ -36,6 +36,12 @@ public enum SearchRunner {
     public static func run(_ experiment: LoadedExperiment, plan: (LoadedExperiment) throws -> Plan, options: RunOptions,
                            progress: @escaping @Sendable (String) -> Void) throws -> RunResult {
         guard let search = experiment.search else { throw SearchError("the experiment has no search section") }
+        if search.method == .darts {
+            if case .success(let schedule) = SearchSchedule.make(search, configurations: 1) {
+                for line in schedule.describe(search, labels: []) { progress(line) }
+            }
+            return try DartsRunner.run(experiment, search: search, plan: plan, options: options, progress: progress)
+        }
         let schedule: SearchSchedule
         switch SearchSchedule.make(search, configurations: experiment.points.count) {
         case .success(let s): schedule = s
@@ -178,6 +184,11 @@ public enum SearchRunner {
     /// What a search starts with: its first bracket's first rung (what `tlc plan` shows
     /// and `tlc validate` lowers); the experiment itself when it has no search.
     public static func firstRung(_ experiment: LoadedExperiment) -> LoadedExperiment {
+        if let search = experiment.search, search.method == .darts {
+            var e = experiment
+            e.search = nil
+            return e
+        }
         if let search = experiment.search, !search.method.usesRungs, let first = experiment.points.first {
             return rungExperiment([first], ladder: [search.maxEpochs], budget: search.maxEpochs, experiment: experiment)
         }

@@ -1,0 +1,2 @@
+// glibc's malloc tuning (mallopt) for the engine's ProcessMemory.
+#include <malloc.h>

@@ -1,0 +1,28 @@
+// KernelSet — which of its own kernels the engine runs on this CPU, and which OpenBLAS
+// core, for a run's env.json and `tlc verify`. tlc's own float kernels (CDirectConv,
+// CDense) and int8 kernels give the same bits with AVX-512 or AVX2; OpenBLAS's
+// kernels (every training pass) sum in an order of their own per core, so training
+// results are bitwise equal only between machines on the same OpenBLAS core
+// (OPENBLAS_CORETYPE pins it).
+
+import CBLAS
+
+public enum KernelSet {
+    /// OpenBLAS's core for this CPU (or the one OPENBLAS_CORETYPE names), e.g. "Haswell".
+    public static var blasCore: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// The instruction set of the float inference kernels: "AVX-512", "AVX2" or "none (OpenBLAS)".
+    public static var float: String {
+        switch min(Conv2D.directConvolutionLevel, Dense.kernelLevel) {
+        case 2: return "AVX-512"
+        case 1: return "AVX2"
+        default: return "none (OpenBLAS)"
+        }
+    }
+
+    /// The int8 kernel, e.g. "AVX-512 VNNI".
+    public static var int8: String { Int8Kernel.best.description }
+}
