@@ -38,7 +38,10 @@ extension Zoo {
         ArchitectureInfo(name: "alexnet", family: "torchvision", summary: "torchvision AlexNet (one weird trick); classifier 4096, 4096", options: [],
                          defaultInput: imageNetInput),
         ArchitectureInfo(name: "mobilenet_v2", family: "torchvision", summary: "torchvision MobileNetV2: inverted residuals, depthwise convs, ReLU6; 1280 features",
-                         options: [], defaultInput: imageNetInput),
+                         options: [OptionInfo(name: "width_mult", type: .double,
+                                              summary: "torchvision's width_mult: every layer's channels × width_mult rounded to a multiple of 8 (the last 1280 only grows); in (0, 4]; torchvision's pretrained weights are for 1.0",
+                                              defaultValue: "1.0")],
+                         defaultInput: imageNetInput),
         ArchitectureInfo(name: "efficientnet_b0", family: "torchvision",
                          summary: "torchvision EfficientNet-B0: MBConv with squeeze-and-excitation, SiLU, stochastic depth 0.2; 1280 features",
                          options: [], defaultInput: imageNetInput),
@@ -59,7 +62,19 @@ extension Zoo {
         case "vgg16": return (tvVGG(vgg16Config, batchnorm: false), "classifier.6")
         case "vgg16_bn": return (tvVGG(vgg16Config, batchnorm: true), "classifier.6")
         case "alexnet": return (tvAlexNet(), "classifier.6")
-        case "mobilenet_v2": return (tvMobileNetV2(), "classifier.1")
+        case "mobilenet_v2":
+            var widthMult = 1.0
+            if let v = options["width_mult"] {
+                switch v {
+                case .double(let d): widthMult = d
+                case .int(let i): widthMult = Double(i)
+                default: throw .badOption(arch: name, option: "width_mult", message: "expected a number in (0, 4], e.g. 0.5, 0.75 or 1.4")
+                }
+                guard widthMult > 0, widthMult <= 4 else {
+                    throw .badOption(arch: name, option: "width_mult", message: "expected a number in (0, 4], e.g. 0.5, 0.75 or 1.4")
+                }
+            }
+            return (tvMobileNetV2(widthMult: widthMult), "classifier.1")
         case "efficientnet_b0": return (tvEfficientNetB0(), "classifier.1")
         case "googlenet":
             var transform = false
@@ -156,11 +171,15 @@ extension Zoo {
         return .block(name: name, layers: layers)
     }
 
-    static func tvMobileNetV2() -> [LayerDescription] {
+    /// torchvision's `mobilenet_v2(width_mult:)` (round_nearest 8): every channel count
+    /// c becomes `_make_divisible(c · width_mult, 8)`, the last 1280 only when it grows.
+    static func tvMobileNetV2(widthMult: Double = 1) -> [LayerDescription] {
         let relu6: (String) -> LayerDescription = { .relu6(name: $0) }
-        var features: [LayerDescription] = [convNormActivation("0", 32, 3, stride: 2, activation: relu6)]
-        var input = 32
-        for (t, c, n, s) in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)] {
+        let first = makeDivisible(32 * widthMult), last = makeDivisible(1280 * max(1, widthMult))
+        var features: [LayerDescription] = [convNormActivation("0", first, 3, stride: 2, activation: relu6)]
+        var input = first
+        for (t, c0, n, s) in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)] {
+            let c = makeDivisible(Double(c0) * widthMult)
             for i in 0..<n {
                 let stride = i == 0 ? s : 1, hidden = input * t
                 var conv: [LayerDescription] = []
@@ -174,7 +193,7 @@ extension Zoo {
                 input = c
             }
         }
-        features.append(convNormActivation("\(features.count)", 1280, 1, activation: relu6))
+        features.append(convNormActivation("\(features.count)", last, 1, activation: relu6))
         return [.block(name: "features", layers: features), .adaptiveAvgPool(name: "avgpool", height: 1, width: 1), .flatten(name: "flatten"),
                 .block(name: "classifier", layers: [.dropout(name: "0", rate: 0.2)])]
     }

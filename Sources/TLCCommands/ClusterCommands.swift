@@ -59,6 +59,7 @@ struct ExecutorOptions: ParsableArguments {
     }
 
     /// Checks combinations before anything runs (exit code 2).
+    /// (`--jobs` with Slurm is checked once the spec is read: it sets an asha search's workers.)
     func check(force: Bool, noCache: Bool, jobs: Int?) throws {
         let slurmOnly: [(Bool, String)] = [(executorConfig != nil, "--executor-config"), (partition != nil, "--partition"),
                                            (time != nil, "--time"), (cpusPerTask != nil, "--cpus-per-task"), (mem != nil, "--mem"),
@@ -69,7 +70,6 @@ struct ExecutorOptions: ParsableArguments {
         guard isSlurm else { return }
         if noCache { throw ValidationError("--no-cache cannot be used with --executor slurm: the jobs hand their results over through the stage cache") }
         if force { throw ValidationError("--force cannot be used with --executor slurm; run it locally, or remove the cache entries to recompute") }
-        if jobs != nil { throw ValidationError("--jobs applies to the local executor; Slurm runs as many jobs as the partition allows") }
         if let pollSeconds, !(pollSeconds > 0 && pollSeconds <= 600) { throw ValidationError("--poll-seconds must be between 0 and 600") }
     }
 

@@ -173,6 +173,8 @@ struct PlanCommand: ParsableCommand {
         if let problem = SpecOptions.memoryProblem(plan, maxMemory: nil) { Output.err("\(file): warning: \(problem)") }
         switch format {
         case .text:
+            // Drawn configurations that are invalid: never planned, never trained.
+            if !loaded.rejected.isEmpty { Output.out(loaded.rejected.map(\.description).joined(separator: "\n") + "\n") }
             if let search = loaded.search, case .success(let schedule) = SearchSchedule.make(search, configurations: loaded.points.count) {
                 // The schedule, then the first rung's stages: later rungs depend on what it finds.
                 Output.out(schedule.describe(search, labels: loaded.points.map(\.label)).joined(separator: "\n")
@@ -217,6 +219,10 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let (loaded, plan) = try spec.plan(file, outputRoot: output)
+        if executor.isSlurm, jobs != nil, loaded.search?.method != .asha {
+            Output.err("tlc run: --jobs applies to the local executor (and to an asha search's workers); Slurm runs as many jobs as the partition allows")
+            throw CommandFailure(code: 2)
+        }
         if loaded.search != nil { return try runSearch(loaded, firstRung: plan) }
         let reporter = try preflight(loaded, plan: plan)
         let cancellation = Cancellation()

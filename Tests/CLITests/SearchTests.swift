@@ -7,6 +7,7 @@
 import Foundation
 import Testing
 import Engine
+import FrontEnd
 @testable import TLCCommands
 
 @Suite struct SearchTests {
@@ -184,5 +185,260 @@ import Engine
         try #require(TLC.run(["run", dir + "/models.yaml", "--output", dir + "/A"]) == 0)
         let again = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/A/models/latest/search.json"))) as? [String: Any])
         #expect(again["winner"] as? String == winner && again["epochs_trained_by_this_process"] as? Int == 0)
+    }
+
+    // MARK: ASHA
+
+    static let ashaSpec = """
+        tlc: 1
+        name: NAME
+        seed: 6
+        data: {classes: [0, 1, 2], train_per_class: TRAIN, test_per_class: 20, validation: 0.2}
+        backbone: {arch: ARCH}
+        optimizer: {kind: adam, lr: 3e-3}
+        training: {batch_size: 32, schedule: {kind: cosine}}
+        sweep:
+          grid:
+            optimizer.lr: [3e-4, 1e-3, 3e-3, 1e-2]
+            training.batch_size: [16, 32]
+        search: {method: asha, eta: 2, min_epochs: 1, max_epochs: 4}
+
+        """
+
+    /// Checks a journal against ASHA's rule: every decision is the one the results
+    /// before it (in the journal) make, every result was decided, nothing is decided
+    /// twice. Returns the decisions that have no result.
+    @discardableResult
+    static func checkAshaJournal(_ entries: [[String: Any]], eta: Int, rungs: Int, configurations: Int) -> [String] {
+        var completed = [[(Int, Double)]](repeating: [], count: rungs)
+        var promoted = [Set<Int>](repeating: [], count: rungs)
+        var started = Set<Int>(), pending: [String] = []
+        for e in entries {
+            let c = e["configuration"] as? Int ?? -1, r = e["rung"] as? Int ?? -1, event = e["event"] as? String ?? ""
+            let key = "\(c)@\(r)"
+            // What the rule decides now: the highest rung with a promotable configuration, else a start.
+            var rule: String? = nil
+            for k in stride(from: rungs - 2, through: 0, by: -1) where rule == nil {
+                let ranked = completed[k].sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(completed[k].count / eta)
+                if let t = ranked.first(where: { !promoted[k].contains($0.0) }) { rule = "promote \(t.0)@\(k + 1)" }
+            }
+            switch event {
+            case "start":
+                #expect(rule == nil, "a start while \(rule ?? "") was due")
+                #expect(r == 0 && started.insert(c).inserted, "\(e)")
+                pending.append(key)
+            case "promote":
+                #expect(rule == "promote \(key)", "\(e) against the rule's \(rule ?? "start")")
+                promoted[r - 1].insert(c)
+                pending.append(key)
+            case "result":
+                #expect(pending.contains(key), "a result never decided: \(e)")
+                pending.removeAll { $0 == key }
+                completed[r].append((c, e["metric"] as? Double ?? -1))
+            default: Issue.record("not an asha entry: \(e)")
+            }
+        }
+        #expect(started.count <= configurations)
+        return pending
+    }
+
+    /// ASHA with one worker: deterministic (a second, uncached run makes the same
+    /// decisions, and the winner is bitwise the same model), every decision follows the
+    /// rule, promotions continue training, and a rerun replays everything.
+    @Test func ashaWithOneWorkerIsDeterministic() throws {
+        let dir = try Self.folder("asha")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.ashaSpec.replacingOccurrences(of: "NAME", with: "asha").replacingOccurrences(of: "TRAIN", with: "20")
+            .replacingOccurrences(of: "ARCH", with: "mlp").write(toFile: dir + "/asha.yaml", atomically: true, encoding: .utf8)
+        let plan = Shell.run(TLCBinary.path, ["plan", dir + "/asha.yaml"])
+        #expect(plan.status == 0 && plan.out.contains("search: asha (asynchronous successive halving), eta 2, 1–4 epochs"), "\(plan.out.prefix(600))")
+        #expect(plan.out.contains("rung 3: 4 epochs, at least 2 configurations"), "\(plan.out.prefix(900))")
+        try #require(TLC.run(["run", dir + "/asha.yaml", "--output", dir + "/A", "--jobs", "1"]) == 0)
+        let entries = try Self.journal(dir + "/A", "asha").entries
+        #expect(Self.checkAshaJournal(entries, eta: 2, rungs: 3, configurations: 8).isEmpty, "every decision has its result")
+        let events = entries.compactMap { $0["event"] as? String }
+        // One worker: a decision, its result, the next decision...
+        #expect(zip(events, events.dropFirst()).allSatisfy { ($0 == "result") != ($1 == "result") }, "\(events)")
+        #expect(Array(events.prefix(5)) == ["start", "result", "start", "result", "promote"], "promoted as soon as 1 of 2 is the best half: \(events)")
+        #expect(events.filter { $0 == "start" }.count == 8)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/A/asha/latest/search.json"))) as? [String: Any])
+        let winner = try #require(summary["winner"] as? String)
+        let top = entries.filter { $0["event"] as? String == "result" && $0["rung"] as? Int == 2 }
+        #expect(top.max { ($0["metric"] as? Double ?? 0) < ($1["metric"] as? Double ?? 0) }?["label"] as? String == winner || top.count > 1)
+        // Cost: each result at rung k paid only its extra epochs.
+        let spent = entries.filter { $0["event"] as? String == "result" }.reduce(0) { sum, e in
+            sum + [1, 1, 2][e["rung"] as? Int ?? 0]
+        }
+        #expect(summary["epochs_trained"] as? Int == spent && spent < 8 * 4, "\(spent) epochs against 32")
+        #expect((summary["decisions"] as? [[String: Any]])?.count == events.filter { $0 != "result" }.count)
+        // The Pareto front carries each finalist's measured latency (per batch of 256, median and range).
+        let front = try #require(summary["pareto"] as? [[String: Any]])
+        #expect(!front.isEmpty && front.allSatisfy { ($0["latency_per_batch_ms"] as? Double ?? 0) > 0 && ($0["latency_per_batch_ms_range"] as? [Double])?.count == 2 },
+                "\(front)")
+        #expect(front.first?["configuration"] as? String == winner || (front.first?["val.accuracy"] as? Double) == (top.compactMap { $0["metric"] as? Double }.max()))
+        #expect((summary["latency"] as? String)?.contains("seeded random inputs") == true)
+        let report = try String(contentsOfFile: dir + "/A/asha/latest/report.html", encoding: .utf8)
+        #expect(report.contains("search-rungs"), "the report has the rung chart")
+
+        // The same spec: the same decisions and the same model, computed again without the cache.
+        try #require(TLC.run(["run", dir + "/asha.yaml", "--output", dir + "/B", "--jobs", "1", "--no-cache"]) == 0)
+        #expect(try String(contentsOfFile: Self.journal(dir + "/A", "asha").path, encoding: .utf8)
+                == String(contentsOfFile: Self.journal(dir + "/B", "asha").path, encoding: .utf8))
+        let model = { (root: String) -> Data? in
+            let run = root + "/asha/latest"
+            let folder = (try? FileManager.default.contentsOfDirectory(atPath: run))?.first { $0.hasSuffix("epochs=4") }
+            return folder.flatMap { FileManager.default.contents(atPath: run + "/" + $0 + "/model.safetensors") }
+        }
+        #expect(model(dir + "/A") != nil && model(dir + "/A") == model(dir + "/B"), "the winner's model, bit for bit")
+        let uncached = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/B/asha/latest/search.json"))) as? [String: Any])
+        #expect((uncached["latency"] as? String)?.hasPrefix("not measured: --no-cache") == true)
+
+        // A rerun (with more workers) replays the journal: nothing trains, nothing new is decided.
+        let before = try String(contentsOfFile: Self.journal(dir + "/A", "asha").path, encoding: .utf8)
+        try #require(TLC.run(["run", dir + "/asha.yaml", "--output", dir + "/A", "--jobs", "2"]) == 0)
+        let again = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/A/asha/latest/search.json"))) as? [String: Any])
+        #expect(again["winner"] as? String == winner && again["epochs_trained_by_this_process"] as? Int == 0)
+        #expect(try String(contentsOfFile: Self.journal(dir + "/A", "asha").path, encoding: .utf8) == before)
+    }
+
+    /// ASHA with two workers killed with SIGKILL while both train, then rerun: the
+    /// journal before the kill is kept as it was, the decisions that had no result are
+    /// trained first, every later decision follows the rule, and no finished training
+    /// runs again.
+    @Test func aKilledAshaSearchResumesItsDecisions() throws {
+        let dir = try Self.folder("asha-kill")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.ashaSpec.replacingOccurrences(of: "NAME", with: "ashakill").replacingOccurrences(of: "TRAIN", with: "100")
+            .replacingOccurrences(of: "ARCH", with: "lenet5").write(toFile: dir + "/k.yaml", atomically: true, encoding: .utf8)
+        let out = dir + "/Outputs"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TLCBinary.path)
+        p.arguments = ["run", dir + "/k.yaml", "--output", out, "--jobs", "2"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // SIGKILL once three results are in and two trainings are decided but unfinished.
+        let deadline = Date().addingTimeInterval(300)
+        var seen: [[String: Any]] = []
+        while Date() < deadline && p.isRunning {
+            if let j = try? Self.journal(out, "ashakill"), j.entries.filter({ $0["event"] as? String == "result" }).count >= 3,
+               Self.checkAshaJournal(j.entries, eta: 2, rungs: 3, configurations: 8).count == 2 {
+                seen = j.entries; break
+            }
+            usleep(10_000)
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        try #require(!seen.isEmpty, "the search was killed with decisions in flight")
+        let before = try String(contentsOfFile: try Self.journal(out, "ashakill").path, encoding: .utf8)
+        let beforeEntries = try Self.journal(out, "ashakill").entries
+        let unfinished = Self.checkAshaJournal(beforeEntries, eta: 2, rungs: 3, configurations: 8)
+        #expect(!FileManager.default.fileExists(atPath: out + "/ashakill/latest"), "killed mid-search: no finished run directory")
+
+        let rerun = Shell.run(TLCBinary.path, ["run", dir + "/k.yaml", "--output", out, "--jobs", "2"])
+        try #require(rerun.status == 0, "\(rerun.err.suffix(2000))")
+        #expect(rerun.err.contains("asha: replayed"), "\(rerun.err.prefix(2000))")
+        let after = try String(contentsOfFile: try Self.journal(out, "ashakill").path, encoding: .utf8)
+        #expect(after.hasPrefix(before), "the decisions and results before the kill stand")
+        let entries = try Self.journal(out, "ashakill").entries
+        #expect(Self.checkAshaJournal(entries, eta: 2, rungs: 3, configurations: 8).isEmpty)
+        // The interrupted decisions are the first things trained after the replay.
+        let next = entries.dropFirst(beforeEntries.count).prefix(unfinished.count + 2)
+        for key in unfinished {
+            #expect(next.contains { "\($0["configuration"] as? Int ?? -1)@\($0["rung"] as? Int ?? -1)" == key && $0["event"] as? String == "result" },
+                    "\(key) resumed: \(next)")
+        }
+        // No finished training runs again: the rung-1 trainings with a result before the kill train no epoch.
+        for e in beforeEntries where e["event"] as? String == "result" && e["rung"] as? Int == 0 {
+            let label = try #require(e["label"] as? String)
+            #expect(!rerun.err.contains("[\(label),epochs=1] epoch "), "\(label) at 1 epoch trained again")
+        }
+        #expect(FileManager.default.fileExists(atPath: out + "/ashakill/latest/search.json"))
+    }
+
+    /// A search over a space where some configurations do not fit (five 2×2 poolings of
+    /// a 28×28 image) rejects each of them with the reason — `tlc plan` lists them,
+    /// search.json records them — trains none of them and searches the rest; with no
+    /// valid configuration left, `tlc validate` exits 2 with a located error.
+    @Test func aSearchRejectsInvalidConfigurationsAndSearchesTheRest() throws {
+        let dir = try Self.folder("search-reject")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let spec = """
+            tlc: 1
+            name: rej
+            seed: 2
+            data: {classes: [0, 1, 2], train_per_class: 20, test_per_class: 10, validation: 0.2}
+            backbone: {arch: vgg, options: {blocks: [[8]], fc: [16], batchnorm: false}}
+            optimizer: {kind: adam, lr: 3e-3}
+            training: {batch_size: 32, schedule: {kind: cosine}}
+            sweep:
+              grid:
+                backbone.options.blocks: BLOCKS
+                optimizer.lr: [1e-3, 1e-2]
+            search: {method: successive_halving, eta: 2, min_epochs: 1, max_epochs: 2}
+
+            """
+        try spec.replacingOccurrences(of: "BLOCKS", with: "[[[4]], [[4], [4], [4], [4], [4]], [[4], [4]]]")
+            .write(toFile: dir + "/rej.yaml", atomically: true, encoding: .utf8)
+        let plan = Shell.run(TLCBinary.path, ["plan", dir + "/rej.yaml"])
+        #expect(plan.status == 0)
+        let listed = plan.out.split(separator: "\n").filter { $0.hasPrefix("rejected: blocks=[[4],[4],[4],[4],[4]],lr=") }
+        #expect(listed.count == 2 && listed.allSatisfy { $0.contains("too small for a 2×2 pooling window") }, "\(plan.out.prefix(800))")
+        #expect(plan.err.contains("rej.yaml:9:3: warning: 2 of 6 configurations of the sweep are invalid and rejected"), "\(plan.err)")
+        try #require(TLC.run(["run", dir + "/rej.yaml", "--output", dir + "/Outputs"]) == 0)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/Outputs/rej/latest/search.json"))) as? [String: Any])
+        let rejected = try #require(summary["rejected"] as? [[String: Any]])
+        #expect(rejected.count == 2 && rejected.allSatisfy { ($0["configuration"] as? String)?.hasPrefix("blocks=[[4],[4],[4],[4],[4]]") == true })
+        let trained = Set(try Self.journal(dir + "/Outputs", "rej").entries.compactMap { $0["label"] as? String })
+        #expect(trained.count == 4 && !trained.contains { $0.hasPrefix("blocks=[[4],[4],[4],[4],[4]]") }, "\(trained)")
+
+        try spec.replacingOccurrences(of: "BLOCKS", with: "[[[4], [4], [4], [4], [4]], [[2], [2], [2], [2], [2], [2]]]")
+            .write(toFile: dir + "/none.yaml", atomically: true, encoding: .utf8)
+        let none = Shell.run(TLCBinary.path, ["validate", dir + "/none.yaml"])
+        #expect(none.status == 2)
+        #expect(none.err.contains("none.yaml:9:3: error: every one of the 4 configurations of the sweep is invalid"), "\(none.err)")
+    }
+
+    /// Evolution and the controller over a `random` sweep (not a grid: every rate is
+    /// drawn from a log-uniform distribution): each child is one of its parent's nearest
+    /// configurations, every model is one of the sweep's configurations, and the same
+    /// spec decides the same on a second, uncached run.
+    @Test(arguments: ["{method: evolution, population: 3, sample: 2, models: 5, max_epochs: 1}",
+                      "{method: reinforce, models: 4, max_epochs: 1}"])
+    func evolutionAndReinforceSearchARandomSweep(_ search: String) throws {
+        let dir = try Self.folder("search-random")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let spec = Self.gridSpec.replacingOccurrences(of: "NAME", with: "rnd").replacingOccurrences(of: "SEARCH", with: search)
+            .replacingOccurrences(of: "train_per_class: 50, test_per_class: 20", with: "train_per_class: 20, test_per_class: 10")
+            .replacingOccurrences(of: """
+              grid:
+                backbone.options.widths: [[8], [24], [64]]
+                optimizer.lr: [1e-3, 3e-3, 1e-2]
+            """, with: """
+              random:
+                trials: 8
+                seed: 4
+                params: {backbone.options.widths: {choice: [[8], [24], [64]]}, optimizer.lr: {loguniform: [1e-3, 1e-2]}}
+            """)
+        #expect(spec.contains("random:"))
+        try spec.write(toFile: dir + "/rnd.yaml", atomically: true, encoding: .utf8)
+        try #require(TLC.run(["run", dir + "/rnd.yaml", "--output", dir + "/A"]) == 0)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/A/rnd/latest/search.json"))) as? [String: Any])
+        let steps = try #require(summary["steps"] as? [[String: Any]])
+        #expect(steps.count == (search.contains("evolution") ? 5 : 4))
+        let labels = try ExperimentLoader().load(path: dir + "/rnd.yaml").points.map(\.label)
+        #expect(steps.allSatisfy { labels.contains($0["configuration"] as? String ?? "") })
+        if search.contains("evolution") {
+            for step in steps.dropFirst(3) {
+                let child = try #require(step["configuration"] as? String), parent = try #require(step["parent"] as? String)
+                let differences = zip(child.split(separator: ","), parent.split(separator: ",")).filter { $0 != $1 }.count
+                // The lr of every draw differs, so the nearest configurations change it, and the width only when no other has the parent's.
+                #expect(child != parent && (1...2).contains(differences), "\(parent) → \(child)")
+                #expect((step["mutation"] as? String)?.contains("optimizer.lr:") == true, "\(step)")
+            }
+        }
+        try #require(TLC.run(["run", dir + "/rnd.yaml", "--output", dir + "/B", "--no-cache"]) == 0)
+        #expect(try String(contentsOfFile: try Self.journal(dir + "/A", "rnd").path, encoding: .utf8)
+                == String(contentsOfFile: try Self.journal(dir + "/B", "rnd").path, encoding: .utf8))
     }
 }

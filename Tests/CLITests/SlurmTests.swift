@@ -150,6 +150,43 @@ struct SlurmSetupError: Error, CustomStringConvertible { var message: String; va
         #expect(winner(dir + "/Outputs") != nil && winner(dir + "/Outputs") == winner(dir + "/Local"), "the winner's model, bit for bit")
     }
 
+    /// ASHA through Slurm with two workers: each decision is its own wave of jobs, two
+    /// in flight at once (the second configuration starts before the first has a
+    /// result); every decision follows the rule; a rerun replays the journal and
+    /// submits nothing.
+    @Test(.enabled(if: SlurmInstall.available, "slurm-wlm and munge are not installed and apt-get could not install them"))
+    func ashaDecisionsAreWavesOfSlurmJobsInFlightTogether() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlc-slurmasha-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/asha.yaml"
+        try SearchTests.ashaSpec.replacingOccurrences(of: "NAME", with: "slurmasha").replacingOccurrences(of: "TRAIN", with: "30")
+            .replacingOccurrences(of: "ARCH", with: "mlp")
+            .replacingOccurrences(of: "    training.batch_size: [16, 32]\n", with: "")
+            .replacingOccurrences(of: "max_epochs: 4", with: "max_epochs: 2")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let slurm = try LocalSlurm.start()
+        defer { slurm.stop() }
+        let common = ["run", file, "--executor", "slurm", "--output", dir + "/Outputs", "--poll-seconds", "0.5", "--jobs", "2"]
+        let first = slurm.tlc(common)
+        try #require(first.status == 0, "\(first.err.suffix(3000))")
+        let entries = try SearchTests.journal(dir + "/Outputs", "slurmasha").entries
+        #expect(SearchTests.checkAshaJournal(entries, eta: 2, rungs: 2, configurations: 4).isEmpty)
+        let decisions = entries.filter { $0["event"] as? String != "result" }.count
+        let lines = first.err.split(separator: "\n").map(String.init)
+        let waves = lines.filter { $0.hasPrefix("slurm: ") && $0.contains("job(s) submitted") }
+        #expect(waves.count >= decisions && decisions >= 6, "a wave per decision (and the winner's evaluation): \(waves.count) waves, \(decisions) decisions")
+        let firstResult = try #require(lines.firstIndex { $0.hasPrefix("asha: rung 1 result") })
+        #expect(lines[..<firstResult].filter { $0.hasPrefix("asha: start") }.count == 2, "two workers: two waves in flight before the first result")
+        #expect(FileManager.default.fileExists(atPath: dir + "/Outputs/slurmasha/latest/search.json"))
+        // A rerun replays the journal: no training is submitted again.
+        let again = slurm.tlc(common)
+        try #require(again.status == 0, "\(again.err.suffix(2000))")
+        #expect(again.err.contains("asha: replayed \(decisions) decisions"), "\(again.err.prefix(1500))")
+        #expect(!again.err.contains("asha: start") && !again.err.contains("asha: promote"))
+        #expect(try SearchTests.journal(dir + "/Outputs", "slurmasha").entries.count == entries.count)
+    }
+
     @Test(.enabled(if: SlurmInstall.available, "slurm-wlm and munge are not installed and apt-get could not install them"))
     func sweepThroughARealSlurm() throws {
         let (dir, file) = try workspace()
@@ -250,6 +287,7 @@ struct SlurmSetupError: Error, CustomStringConvertible { var message: String; va
         #expect(TLC.run(["run", file, "--executor", "slurm", "--mem", "lots", "--output", out]) == 2)
         #expect(TLC.run(["run", file, "--executor", "slurm", "--sbatch-option=--array=0-3", "--output", out]) == 2)
         #expect(TLC.run(["run", file, "--executor", "slurm", "--no-cache", "--output", out]) == 2)
+        #expect(TLC.run(["run", file, "--executor", "slurm", "--jobs", "2", "--output", out]) == 2)   // --jobs: an asha search's workers only
         #expect(TLC.run(["run", file, "--executor", "slurm", "--executor-config", dir + "/missing.yaml", "--output", out]) == 2)
         let profile = dir + "/cluster.yaml"
         try "partition: debug\ntime: 2:00:00\ncpu_per_task: 4\nmem: [1]\n".write(toFile: profile, atomically: true, encoding: .utf8)

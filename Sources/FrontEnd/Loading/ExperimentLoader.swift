@@ -15,6 +15,18 @@ public struct ExperimentPoint: Hashable, Sendable {
     public var spec: Spec
 }
 
+/// A drawn configuration that is not a valid experiment (a shape that does not fit,
+/// options that conflict): a search or a random sweep leaves it out, with the reason,
+/// and goes on with the valid ones.
+public struct RejectedConfiguration: Hashable, Sendable {
+    public var label: String
+    public var assignments: [SweepAssignmentValue]
+    /// The errors that make it invalid, as messages.
+    public var reasons: [String]
+    /// "rejected: <label>: <reason>".
+    public var description: String { "rejected: \(label): \(reasons.joined(separator: "; "))" }
+}
+
 public struct SweepAssignmentValue: Hashable, Sendable {
     public var path: String
     public var value: SpecValue
@@ -39,6 +51,8 @@ public struct LoadedExperiment: Sendable {
     public var overrides: [String] = []
     /// How the sweep's configurations are searched (nil: each is trained to the full budget).
     public var search: SearchSpec? = nil
+    /// Configurations left out because they are invalid (searches and random sweeps only).
+    public var rejected: [RejectedConfiguration] = []
     public var name: String { base.name }
 }
 
@@ -80,6 +94,7 @@ public struct ExperimentLoader {
             throw DiagnosticError(Self.unique(diagnostics.diagnostics))
         }
         var points: [ExperimentPoint] = []
+        var rejected: [RejectedConfiguration] = []
         if let definition {
             let all = SweepExpansion.expand(definition)
             if all.count > SweepExpansion.largeSweepWarning {
@@ -93,16 +108,32 @@ public struct ExperimentLoader {
             // each with its own decoder and diagnostics, joined in order afterwards.
             let chunks = all.count >= 512 && ProcessInfo.processInfo.activeProcessorCount > 1
                 ? [Array(all[..<(all.count / 2)]), Array(all[(all.count / 2)...])] : [all]
+            // A search or a random sweep draws configurations: one whose values are each
+            // valid but do not fit together is rejected alone; a grid's points were each asked for.
+            let reject = search != nil || definition.random != nil
             nonisolated(unsafe) var decoded = [[ExperimentPoint]](repeating: [], count: chunks.count)
+            nonisolated(unsafe) var rejectedChunks = [[RejectedConfiguration]](repeating: [], count: chunks.count)
             nonisolated(unsafe) let engines = chunks.map { _ in DiagnosticEngine() }
             let decoders = chunks.indices.map { i in i == 0 ? decoder
                 : SpecDecoder(resolveExperiment: Self.resolveExperiment, fileExists: { FileManager.default.fileExists(atPath: $0) }) }
             nonisolated(unsafe) let sharedDecoders = decoders
             DispatchQueue.concurrentPerform(iterations: chunks.count) { c in
                 // The first chunk's array has room for all points: the others join it without a copy of it.
-                decoded[c] = Self.decodePoints(chunks[c], capacity: c == 0 ? all.count : chunks[c].count, baseTree: baseTree, base: base,
-                                               changed: sweptSections, baseCanonical: baseCanonical, decoder: sharedDecoders[c],
-                                               diagnostics: engines[c])
+                (decoded[c], rejectedChunks[c]) = Self.decodePoints(chunks[c], capacity: c == 0 ? all.count : chunks[c].count, baseTree: baseTree, base: base,
+                                                                    changed: sweptSections, baseCanonical: baseCanonical, decoder: sharedDecoders[c],
+                                                                    diagnostics: engines[c], reject: reject)
+            }
+            rejected = rejectedChunks.flatMap { $0 }
+            if !rejected.isEmpty {
+                let total = all.count, shown = rejected.prefix(3).map(\.description)
+                if decoded.allSatisfy(\.isEmpty) && !engines.contains(where: \.hasErrors) {
+                    diagnostics.emit(.error("every one of the \(total) configurations of the sweep is invalid; the first: \(rejected[0].label): \(rejected[0].reasons.joined(separator: "; "))",
+                                            at: sweepNode!.location,
+                                            notes: ["change the swept values so that some configurations fit (e.g. fewer poolings for a small input, options that do not conflict)"]))
+                } else {
+                    diagnostics.emit(.warning("\(rejected.count) of \(total) configurations of the sweep are invalid and rejected (never trained)", at: sweepNode!.location,
+                                              notes: shown + (rejected.count > 3 ? ["… \(rejected.count - 3) more (`tlc plan` lists them all)"] : [])))
+                }
             }
             for c in decoded.indices {
                 if c == 0 { points = decoded[0] } else { points += decoded[c] }
@@ -140,13 +171,14 @@ public struct ExperimentLoader {
         if let search, let searchNode, search.method == .darts {
             prepareDarts(search, points: &points, sweep: sweepNode, at: searchNode, diagnostics: diagnostics)
         } else if let search, let searchNode {
-            checkSearch(search, points: points, hasSweep: definition != nil, base: base, at: searchNode, diagnostics: diagnostics)
+            checkSearch(search, points: points, hasSweep: definition != nil, base: base, at: searchNode, diagnostics: diagnostics,
+                        rejected: rejected.count)
         }
         if diagnostics.hasErrors { throw DiagnosticError(Self.unique(diagnostics.diagnostics)) }
         return LoadedExperiment(file: path, sourceText: sourceText, extendsChain: chain, base: base, points: points,
                                 hasSweep: definition != nil, sweptPaths: definition?.paths ?? [],
                                 warnings: Self.unique(diagnostics.diagnostics.filter { $0.severity != .error }),
-                                overrides: overrides, search: search)
+                                overrides: overrides, search: search, rejected: rejected)
     }
 
     /// An ensemble over sweep points needs one test set: its members must agree on
@@ -154,14 +186,15 @@ public struct ExperimentLoader {
     /// A search needs a sweep of enough configurations, each plain training (no early
     /// stopping, no budget of its own: the search sets the budget).
     func checkSearch(_ search: SearchSpec, points: [ExperimentPoint], hasSweep: Bool, base: Spec, at node: YAMLNode,
-                     diagnostics: DiagnosticEngine) {
+                     diagnostics: DiagnosticEngine, rejected: Int = 0) {
         guard hasSweep else {
             diagnostics.emit(.error("search needs a sweep: the configurations it searches over", at: node.location,
                                     notes: ["add e.g. sweep: {random: {trials: 27, params: {optimizer.lr: {loguniform: [1e-4, 1e-2]}}}}"]))
             return
         }
         if search.method.usesRungs, case .failure(let e) = SearchSchedule.make(search, configurations: points.count) {
-            diagnostics.emit(.error("search: " + e.message, at: node.location, notes: [e.fix]))
+            diagnostics.emit(.error("search: " + e.message + (rejected > 0 ? " valid ones (\(rejected) more were rejected as invalid)" : ""),
+                                    at: node.location, notes: [e.fix]))
         }
         if !search.method.usesRungs {
             switch SearchSpace.make(points) {
@@ -213,8 +246,10 @@ public struct ExperimentLoader {
 
     /// Decodes sweep points: each point's values set into the base tree, then checked.
     static func decodePoints(_ all: [[SweepAssignment]], capacity: Int, baseTree: YAMLNode, base: Spec, changed: Set<String>,
-                             baseCanonical: String, decoder: SpecDecoder, diagnostics: DiagnosticEngine) -> [ExperimentPoint] {
+                             baseCanonical: String, decoder: SpecDecoder, diagnostics: DiagnosticEngine,
+                             reject: Bool = false) -> ([ExperimentPoint], [RejectedConfiguration]) {
         var points: [ExperimentPoint] = []
+        var rejected: [RejectedConfiguration] = []
         points.reserveCapacity(capacity)
         let labeler = SweepExpansion.Labeler()
         let baseID = StableIDHasher().appending(baseCanonical + "\n")
@@ -227,9 +262,26 @@ public struct ExperimentLoader {
                 catch { diagnostics.emit(.error("sweep path '\(a.path)' cannot be set: \(error.description)", at: a.value.location)); failed = true }
             }
             if failed { continue }
-            guard var spec = decoder.decode(t, diagnostics: diagnostics, hasSweep: true, base: base, changed: changed) else { continue }
-            spec.shareSections(from: &pools)
             let values = assignments.map { specValue($0.value) }
+            let decoded: Spec?
+            if reject {
+                // Its own diagnostics: a configuration that only fails the cross-field checks is rejected, not an error.
+                let own = DiagnosticEngine()
+                var crossCheckOnly = false
+                decoded = decoder.decode(t, diagnostics: own, hasSweep: true, base: base, changed: changed, crossCheckOnly: &crossCheckOnly)
+                if decoded == nil && crossCheckOnly {
+                    let shown = zip(assignments, values).filter { !$0.0.hidden }
+                    rejected.append(RejectedConfiguration(label: labeler.label(shown.map(\.0.path), shown.map(\.1)),
+                                                          assignments: shown.map { SweepAssignmentValue(path: $0.0.path, value: $0.1) },
+                                                          reasons: own.diagnostics.filter { $0.severity == .error }.map(\.message)))
+                    continue
+                }
+                for d in own.diagnostics { diagnostics.emit(d) }
+            } else {
+                decoded = decoder.decode(t, diagnostics: diagnostics, hasSweep: true, base: base, changed: changed)
+            }
+            guard var spec = decoded else { continue }
+            spec.shareSections(from: &pools)
             // The id hashes the base spec and the swept values, canonicalised: points
             // whose values are equal (1e-3 and 0.001) share it.
             let swept = SpecValue.map(zip(assignments, values).map { SpecEntry(($0.hidden ? "case:" : "") + $0.path, $1) }).canonicalJSON
@@ -240,7 +292,7 @@ public struct ExperimentLoader {
                 assignments: shown.map { SweepAssignmentValue(path: $0.0.path, value: $0.1) },
                 spec: spec))
         }
-        return points
+        return (points, rejected)
     }
 
     /// Parses `path` and merges it over its `extends` chain.

@@ -4,6 +4,8 @@
 //
 // Successive halving: one bracket of every configuration; rung i trains the best
 // ⌊n / etaⁱ⌋ for min_epochs · etaⁱ epochs, the last rung for max_epochs.
+// ASHA: successive halving's rungs, but a rung's count is what it reaches at least
+// (promotions depend on the order trials finish; see AshaSearch).
 // Hyperband (Li et al. 2017): s_max + 1 brackets, s_max = ⌊log_eta(max / min)⌋; bracket
 // s starts ⌈(s_max + 1) / (s + 1) · etaˢ⌉ new configurations at max · eta⁻ˢ epochs and
 // halves them the same way up to max_epochs. Brackets take the sweep's configurations
@@ -57,10 +59,10 @@ public struct SearchSchedule: Hashable, Sendable {
     public static func make(_ spec: SearchSpec, configurations count: Int) -> Result<SearchSchedule, SearchScheduleError> {
         let sMax = promotions(spec)
         switch spec.method {
-        case .successiveHalving:
+        case .successiveHalving, .asha:
             let needed = power(spec.eta, sMax)
             guard count >= needed else {
-                return .failure(SearchScheduleError(message: "successive halving with eta \(spec.eta) over \(sMax + 1) rungs needs at least \(needed) configurations (each rung keeps 1/\(spec.eta)); the sweep has \(count)",
+                return .failure(SearchScheduleError(message: "\(spec.method == .asha ? "asha" : "successive halving") with eta \(spec.eta) over \(sMax + 1) rungs needs at least \(needed) configurations (each rung keeps 1/\(spec.eta)); the sweep has \(count)",
                                                     fix: "sweep more configurations, or raise min_epochs or lower eta so there are fewer rungs"))
             }
             // The first rung at min_epochs, each next one eta times longer, the last at max_epochs.
@@ -95,6 +97,15 @@ public struct SearchSchedule: Hashable, Sendable {
         case .reinforce:
             return ["search: a REINFORCE controller (one softmax per swept field, learning rate \(spec.learningRate), baseline decay \(spec.baselineDecay)) samples \(spec.models) of \(labels.count) configurations, each trained \(spec.maxEpochs) epochs (seed \(spec.seed)), rewarded by \(spec.metric)",
                     "  at most \(spec.models * spec.maxEpochs) epochs of training (every configuration: \(labels.count * spec.maxEpochs))"]
+        case .asha:
+            guard let rungs = brackets.first?.rungs else { return [] }
+            var lines = ["search: asha (asynchronous successive halving), eta \(spec.eta), \(spec.minEpochs)–\(spec.maxEpochs) epochs, ranked by \(spec.metric) (\(spec.maximize ? "higher" : "lower") is better)",
+                         "  a free worker promotes a configuration from rung k as soon as it is in the best 1/\(spec.eta) of those completed at rung k, else starts the next of \(labels.count) configurations (in an order drawn with seed \(spec.seed)); it stops when every configuration has started and nothing can be promoted"]
+            for (i, r) in rungs.enumerated() {
+                lines.append("    rung \(i + 1): \(r.epochs) epoch\(r.epochs == 1 ? "" : "s"), at least \(r.configurations) configuration\(r.configurations == 1 ? "" : "s")" + (i == 0 ? " (all of them)" : ""))
+            }
+            lines.append("  about \(scheduledEpochs) epochs of training, more when an early promotion is overtaken (every configuration at \(spec.maxEpochs): \(configurationsNeeded * spec.maxEpochs))")
+            return lines
         case .darts:
             let d = spec.darts ?? DartsSpace()
             return ["search: darts (first order) over cells of \(d.nodes) nodes, every edge mixing \(d.operations.joined(separator: ", ")); \(d.cells) cells of \(d.channels) channels, pooling after \(d.reductions)",

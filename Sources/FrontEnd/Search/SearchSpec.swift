@@ -3,7 +3,10 @@
 // (Li et al. 2017) train every configuration of a rung for the rung's epochs, rank
 // them by a validation metric, and promote the best 1/eta to the next rung, where
 // they continue their training (the schedule spans `max_epochs`, see
-// `training.budget`). Regularized evolution (Real et al. 2019) and a REINFORCE
+// `training.budget`). ASHA (Li et al. 2020) promotes the same way but without
+// waiting for a rung to end: a free worker promotes a configuration as soon as it is
+// in the top 1/eta of those completed at its rung, else starts a new one (see
+// AshaSearch). Regularized evolution (Real et al. 2019) and a REINFORCE
 // controller (Zoph & Le 2016) search a grid sweep's space, training `models`
 // configurations for `max_epochs` each. Parsing and the checks that need only this
 // section live here; the checks against the sweep (enough configurations, a full
@@ -14,11 +17,13 @@ public struct SearchSpec: Hashable, Sendable {
     public enum Method: String, CaseIterable, Hashable, Sendable {
         case successiveHalving = "successive_halving"
         case hyperband
+        /// Asynchronous successive halving (Li et al. 2020).
+        case asha
         case evolution
         case reinforce
         case darts
         /// Rung-based methods (else: one full training per model).
-        public var usesRungs: Bool { self == .successiveHalving || self == .hyperband }
+        public var usesRungs: Bool { self == .successiveHalving || self == .hyperband || self == .asha }
     }
     public var method: Method
     /// Each rung keeps the best 1/eta of its configurations.
@@ -38,7 +43,7 @@ public struct SearchSpec: Hashable, Sendable {
     /// reinforce: the controller's learning rate and the baseline's decay.
     public var learningRate: Double = 0.5
     public var baselineDecay: Double = 0.8
-    /// Seeds the draws of evolution and the controller's samples.
+    /// Seeds the draws of evolution, the controller's samples and ASHA's order of new configurations.
     public var seed: Int = 0
     /// darts: the cell space and alpha's optimizer (DartsSearch.swift).
     public var darts: DartsSpace? = nil
@@ -53,6 +58,7 @@ public struct SearchSpec: Hashable, Sendable {
         var entries: [(String, SpecValue)] = [("method", .string(method.rawValue)), ("max_epochs", .int(maxEpochs)), ("metric", .string(metric))]
         switch method {
         case .successiveHalving, .hyperband: entries += [("eta", .int(eta)), ("min_epochs", .int(minEpochs))]
+        case .asha: entries += [("eta", .int(eta)), ("min_epochs", .int(minEpochs)), ("seed", .int(seed))]
         case .evolution: entries += [("models", .int(models)), ("population", .int(population)), ("sample", .int(sample)), ("seed", .int(seed))]
         case .reinforce: entries += [("models", .int(models)), ("learning_rate", .double(learningRate)), ("baseline_decay", .double(baselineDecay)), ("seed", .int(seed))]
         case .darts: entries += darts?.specEntries ?? []

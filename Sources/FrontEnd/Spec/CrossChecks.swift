@@ -6,7 +6,11 @@ import Foundation
 import SafeTensorsFormat
 
 extension SpecDecoder {
-    func crossCheck(_ spec: inout Spec, top: [String: YAMLNode], _ r: NodeReader) {
+    /// Returns true when an error is a value wrong by itself (an architecture option
+    /// that is unknown or out of its range), not values that do not fit together.
+    @discardableResult
+    func crossCheck(_ spec: inout Spec, top: [String: YAMLNode], _ r: NodeReader) -> Bool {
+        var wrongValue = false
         func node(_ path: String...) -> YAMLNode? {
             var n: YAMLNode? = top[path[0]]
             for key in path.dropFirst() { n = n?[key] }
@@ -105,6 +109,7 @@ extension SpecDecoder {
             case .unknownOption(_, let option, _), .badOption(_, let option, _):
                 let at = node("backbone", "options")?.mapping?.first { $0.key.scalar?.text == option }?.key ?? archNode
                 r.error(e.description, at: at)
+                wrongValue = true
             case .unknownArchitecture: break // reported by the decoder
             case .classifier: break // reported with head.classifier below
             }
@@ -201,6 +206,7 @@ extension SpecDecoder {
                 checkExperimentReference(name, node: item, selfName: nil, r, what: "ensemble member")
             }
         }
+        return wrongValue
     }
 
     /// Compression steps in an order that can run: nothing is pruned after it was

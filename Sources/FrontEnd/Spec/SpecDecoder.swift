@@ -25,6 +25,15 @@ public struct SpecDecoder {
     /// cross-field checks always run on the whole point.
     public func decode(_ root: YAMLNode, diagnostics: DiagnosticEngine, hasSweep: Bool = false,
                        base: Spec? = nil, changed: Set<String>? = nil) -> Spec? {
+        var crossCheckOnly = false
+        return decode(root, diagnostics: diagnostics, hasSweep: hasSweep, base: base, changed: changed, crossCheckOnly: &crossCheckOnly)
+    }
+
+    /// `decode`, also telling whether every error came from the cross-field checks
+    /// (each value is valid alone, but they do not fit together: a configuration a
+    /// search rejects) rather than from a field written wrong.
+    public func decode(_ root: YAMLNode, diagnostics: DiagnosticEngine, hasSweep: Bool = false,
+                       base: Spec? = nil, changed: Set<String>? = nil, crossCheckOnly: inout Bool) -> Spec? {
         let before = diagnostics.diagnostics.filter { $0.severity == .error }.count
         let r = NodeReader(diagnostics: diagnostics)
         if root.isNull || (root.scalar?.text.isEmpty ?? false) {
@@ -101,9 +110,11 @@ public struct SpecDecoder {
             r.error("report.target \(spec.report.target) needs a validation split, but data.validation is 0", at: targetNode,
                     notes: ["set data.validation (e.g. 0.1), or rank by a test metric knowing that it selects on the test set"])
         }
-        crossCheck(&spec, top: top, r)
+        let beforeCrossCheck = diagnostics.diagnostics.filter { $0.severity == .error }.count
+        let wrongValue = crossCheck(&spec, top: top, r)
         if let base, let changed { spec.shareEqualSections(with: base, fresh: changed) }
         let after = diagnostics.diagnostics.filter { $0.severity == .error }.count
+        crossCheckOnly = beforeCrossCheck == before && after > before && !wrongValue
         return after == before ? spec : nil
     }
 

@@ -1,14 +1,19 @@
-// ModelSearch — the searches that train whole models one after another over a grid
-// sweep's space (SearchSpace), each configuration for max_epochs:
+// ModelSearch — the searches that train whole models one after another over a
+// sweep's space (SearchSpace: a grid, or the configurations of a random, zip or cases
+// sweep), each configuration for max_epochs:
 //   evolution  regularized ("aging") evolution, Real et al. 2019: a population drawn at
 //              random; then, until `models` are trained, a tournament of `sample`
 //              random members picks the best as parent, its child changes one swept
-//              value (path and new value at random), joins, and the oldest member dies;
+//              value (path and new value at random; off a grid, a random one of the
+//              parent's nearest configurations: one value changed where the space has
+//              such a neighbour), joins, and the oldest member dies;
 //   reinforce  a REINFORCE controller, Zoph & Le 2016, reduced to one categorical
 //              distribution per swept path (independent softmax logits, no recurrent
 //              network): each step samples a configuration, its validation metric is
 //              the reward, and the logits move by lr · (reward − baseline) ·
-//              ∇log π(choice), the baseline a moving average of the rewards.
+//              ∇log π(choice), the baseline a moving average of the rewards. Off a
+//              grid it samples among the space's configurations with probability ∝
+//              Π π_path(value), and ∇log of that is 1{value} − its marginal.
 // Both are seeded (`search.seed`, default the experiment's), so the same spec makes
 // the same decisions; every trained model goes into the decision journal, and a rerun
 // replays it. A configuration trained before comes from the stage cache (it still
@@ -82,15 +87,22 @@ enum ModelSearch {
                 rng.shuffle(&pool)
                 let contestants = pool.prefix(search.sample).sorted()
                 let parent = contestants.reduce(contestants[0]) { best, m in better(models[m].metric, models[best].metric) ? m : best }
-                var choice = space.choices[models[parent].configuration]
-                let p = mutable[rng.nextInt(below: mutable.count)]
-                let count = space.values[space.paths[p]]!.count
-                let old = choice[p]
-                choice[p] = (old + 1 + rng.nextInt(below: count - 1)) % count
-                guard let child = space.configuration(choice) else { throw SearchError("the grid has no configuration \(choice)") }
-                let path = space.paths[p]
-                let mutation = "\(path): \(space.values[path]![old].compactText) → \(space.values[path]![choice[p]].compactText)"
-                _ = try evaluate(child, parent: labels[models[parent].configuration], mutation: mutation)
+                let from = models[parent].configuration
+                let child: Int
+                if space.isGrid {
+                    var choice = space.choices[from]
+                    let p = mutable[rng.nextInt(below: mutable.count)]
+                    let count = space.values[space.paths[p]]!.count
+                    choice[p] = (choice[p] + 1 + rng.nextInt(below: count - 1)) % count
+                    guard let c = space.configuration(choice) else { throw SearchError("the grid has no configuration \(choice)") }
+                    child = c
+                } else {
+                    // Off a grid: one of the parent's nearest configurations.
+                    let near = space.neighbours(of: from)
+                    guard !near.isEmpty else { throw SearchError("\(labels[from]) has no other configuration to mutate to") }
+                    child = near[rng.nextInt(below: near.count)]
+                }
+                _ = try evaluate(child, parent: labels[from], mutation: space.change(from: from, to: child))
                 population.append(models.count - 1)
                 population.removeFirst()   // the oldest dies
             }
@@ -99,14 +111,30 @@ enum ModelSearch {
             var baseline: Double? = nil
             while models.count < search.models {
                 let probabilities = logits.map(softmax)
-                let choice = probabilities.map { sample($0, &rng) }
-                guard let c = space.configuration(choice) else { throw SearchError("the grid has no configuration \(choice)") }
+                let c: Int
+                // ∂log P(c) / ∂logit[p][j] = 1{c_p = j} − marginal[p][j] (on a grid, π_p(j)).
+                var marginals = probabilities
+                if space.isGrid {
+                    let choice = probabilities.map { sample($0, &rng) }
+                    guard let found = space.configuration(choice) else { throw SearchError("the grid has no configuration \(choice)") }
+                    c = found
+                } else {
+                    // P(c) ∝ Π_p π_p(c_p) over the space's configurations.
+                    let scores = space.distinct.map { d in space.paths.indices.reduce(0.0) { $0 + logits[$1][space.choices[d][$1]] } }
+                    let weights = softmax(scores)
+                    c = space.distinct[sample(weights, &rng)]
+                    marginals = logits.map { [Double](repeating: 0, count: $0.count) }
+                    for (k, d) in space.distinct.enumerated() {
+                        for p in space.paths.indices { marginals[p][space.choices[d][p]] += weights[k] }
+                    }
+                }
+                let choice = space.choices[c]
                 let metric = try evaluate(c)
                 let reward = search.maximize ? metric : -metric
                 let b = baseline ?? reward
                 let advantage = reward - b
-                for (p, probs) in probabilities.enumerated() {
-                    for j in probs.indices { logits[p][j] += search.learningRate * advantage * ((j == choice[p] ? 1 : 0) - probs[j]) }
+                for (p, marginal) in marginals.enumerated() {
+                    for j in marginal.indices { logits[p][j] += search.learningRate * advantage * ((j == choice[p] ? 1 : 0) - marginal[j]) }
                 }
                 baseline = search.baselineDecay * b + (1 - search.baselineDecay) * reward
             }
@@ -115,7 +143,7 @@ enum ModelSearch {
                 let best = final[p].indices.max { final[p][$0] < final[p][$1] }!
                 progress("controller: \(path) → \(space.values[path]![best].compactText) (p = \(String(format: "%.2f", final[p][best])))")
             }
-        case .successiveHalving, .hyperband, .darts:
+        case .successiveHalving, .hyperband, .asha, .darts:
             throw SearchError("\(search.method.rawValue) is not a search over a sweep's models")
         }
         let winner = models.indices.reduce(0) { best, m in better(models[m].metric, models[best].metric) ? m : best }

@@ -1,4 +1,5 @@
-// SearchRunner — runs a `search` (successive halving, Hyperband): rung by rung, it
+// SearchRunner — runs a `search` (successive halving, Hyperband; ASHA is AshaSearch,
+// evolution and reinforce ModelSearch): rung by rung, it
 // plans the surviving configurations at the rung's epochs, trains them through the
 // stage cache, ranks them by the validation metric, and promotes the best 1/eta.
 // A promoted configuration's train stage continues its previous rung's (the budget
@@ -28,7 +29,7 @@ public enum SearchRunner {
     }
 
     /// A network's parameters and forward FLOPs per sample.
-    struct ModelSize { var params: Int; var flops: Int }
+    struct ModelSize: Sendable { var params: Int; var flops: Int }
 
     /// Runs the search of `experiment` (its `search` set); `plan` lowers an experiment
     /// (the command line's planner). Returns the winner's run.
@@ -52,6 +53,7 @@ public enum SearchRunner {
         let labels = configurations.map(\.label)
         for line in schedule.describe(search, labels: labels) { progress(line) }
         if replayed > 0 { progress("search: replaying \(replayed) decisions from \(journal.path)") }
+        for r in experiment.rejected { progress("search: " + r.description) }
         if !search.method.usesRungs {
             let result = try ModelSearch.run(experiment, search: search, journal: &journal, plan: plan, options: options, progress: progress)
             let winner = result.models[result.winner]
@@ -72,6 +74,14 @@ public enum SearchRunner {
             ]
             return try finish(experiment, winner: configurations[winner.configuration], ladder: [search.maxEpochs], search: search,
                               summary: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
+                              journal: journal, plan: plan, options: options, progress: progress)
+        }
+
+        if search.method == .asha {
+            let outcome = try AshaSearch.run(experiment, search: search, schedule: schedule, journal: &journal, plan: plan, options: options, progress: progress)
+            progress("search: the winner is \(labels[outcome.winner.configuration]) (\(search.metric) \(format(outcome.winner.metric)) at \(search.maxEpochs) epochs); evaluating it on the test split")
+            return try finish(experiment, winner: configurations[outcome.winner.configuration], ladder: outcome.state.rungEpochs, search: search,
+                              summary: try AshaSearch.summary(outcome, search: search, journal: journal, labels: labels),
                               journal: journal, plan: plan, options: options, progress: progress)
         }
 
@@ -145,6 +155,26 @@ public enum SearchRunner {
         final.sweptPaths = ["training.epochs"]
         for i in final.points.indices { final.points[i].assignments.removeAll { $0.path != "training.epochs" } }
         var finalOptions = options
+        var summary = summary
+        // Every method's search.json lists the configurations rejected as invalid (never
+        // trained), and its Pareto front with the measured latency of its models.
+        if var object = try? JSONSerialization.jsonObject(with: summary) as? [String: Any] {
+            object["rejected"] = experiment.rejected.map { ["configuration": $0.label, "reasons": $0.reasons] as [String: Any] }
+            let schedule = try? SearchSchedule.make(search, configurations: experiment.points.count).get()
+            let ladder = { (e: SearchJournal.Entry) -> [Int] in
+                guard e.bracket >= 0, let b = schedule?.brackets, b.indices.contains(e.bracket) else { return [search.maxEpochs] }
+                return b[e.bracket].rungs.map(\.epochs)
+            }
+            do {
+                let (stats, note) = try latencies(journal, experiment: experiment, search: search, ladder: ladder, plan: plan,
+                                                  options: options, progress: progress)
+                object["pareto"] = pareto(journal, search: search, latency: stats)
+                object["latency"] = note
+            } catch {
+                object["latency"] = "not measured: \(error)"
+            }
+            summary = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        }
         finalOptions.extraFiles["search.json"] = summary
         finalOptions.extraFiles["search-journal.jsonl"] = Data(journal.text.utf8)
         finalOptions.note = "search \(search.method.rawValue): the winner \(winner.label); search.json has every decision"
@@ -185,6 +215,14 @@ public enum SearchRunner {
     static func train(_ configurations: [ExperimentPoint], ladder: [Int], budget: Int, experiment: LoadedExperiment, search: SearchSpec,
                       plan makePlan: (LoadedExperiment) throws -> Plan, options: RunOptions,
                       progress: @escaping @Sendable (String) -> Void) throws -> (metrics: [Double], sizes: [ModelSize?], flops: Double) {
+        try prepare(configurations, ladder: ladder, budget: budget, experiment: experiment, plan: makePlan)
+            .execute(search: search, options: options, progress: progress)
+    }
+
+    /// Plans the training of `configurations` to the last epochs of `ladder` (what
+    /// `Training.execute` runs; planning stays on the caller's thread).
+    static func prepare(_ configurations: [ExperimentPoint], ladder: [Int], budget: Int, experiment: LoadedExperiment,
+                        plan makePlan: (LoadedExperiment) throws -> Plan) throws -> Training {
         let rung = rungExperiment(configurations, ladder: ladder, budget: budget, experiment: experiment)
         let plan = try makePlan(rung)
         // The train stage of each configuration's last rung point, and everything it reads.
@@ -198,60 +236,141 @@ public enum SearchRunner {
         }
         var needed = Set<String>(), stack = trainIDs
         while let id = stack.popLast() { if needed.insert(id).inserted { stack += stages[id]?.deps ?? [] } }
-
-        let cache = options.useCache ? StageCache(root: options.cacheRoot) : nil
-        let log: @Sendable (String) -> Void = { progress($0) }
-        // Through Slurm: the rung is one wave of jobs filling the shared cache; the
-        // scheduler below then finds every stage there.
-        if let remote = options.remote, let cache {
-            // Only what the ranking needs (no test evaluation); each point ends at its train stage.
-            var wave = plan
-            wave.stages = plan.stages.filter { needed.contains($0.id) }
-            wave.points = plan.points.compactMap { p in
-                guard let eval = p.evaluateStages.first, let train = stages[eval]?.deps.first, needed.contains(train) else { return nil }
-                return PlanPoint(id: p.id, label: p.label, assignments: p.assignments, modelStage: train, evaluateStages: [],
-                                 reportStage: train, resolvedSpec: p.resolvedSpec)
-            }
-            wave.upstreamRuns = []
-            if let (id, message) = remote.execute(wave, cache: cache, log: log).sorted(by: { $0.key < $1.key }).first {
-                throw SearchError("stage \(id) failed on the cluster: \(message)")
-            }
-        }
-        let runner = StageRunner(plan: plan, policy: CachePolicy(cache: cache), cancellation: options.cancellation, log: log)
-        let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: true, cancellation: options.cancellation)
-        let failures = scheduler.run(shouldRun: { needed.contains($0.id) }, execute: { stage in
-            log(runner.logLine("[\(stage.kind.rawValue)] \(stage.summary)", stage: stage.id))
-            try runner.run(stage)
-        }, log: log)
-        if let (id, message) = failures.first { throw SearchError("stage \(id) failed: \(message)") }
-        let flops = plan.stages.filter { needed.contains($0.id) && $0.kind == .train && runner.didRun($0.id) }.reduce(0) { $0 + $1.flops }
-        let metrics = try trainIDs.map { id -> Double in
-            guard case .trained(_, let history, _, _, _) = try runner.output(id), let last = history.last,
-                  let value = search.metric == "val.loss" ? last.validationLoss : last.validationAccuracy else {
-                throw SearchError("stage \(id) recorded no \(search.metric)")
-            }
-            return value
-        }
-        // Each network's size, from its model.init stage's architecture.
-        let sizes = trainIDs.map { id -> ModelSize? in
-            var stack = [id], seen = Set<String>()
-            while let s = stack.popLast() {
-                guard seen.insert(s).inserted else { continue }
-                if case .modelInit(let w)? = stages[s]?.work, let summary = try? w.architecture.analyze() {
-                    return ModelSize(params: summary.parameters, flops: summary.forwardFLOPs)
-                }
-                stack += stages[s]?.deps ?? []
-            }
-            return nil
-        }
-        return (metrics, sizes, flops)
+        return Training(plan: plan, stages: stages, trainIDs: trainIDs, needed: needed)
     }
 
-    /// search.json's `pareto`: the non-dominated models trained to max_epochs.
-    static func pareto(_ journal: SearchJournal, search: SearchSpec) -> [[String: Any]] {
-        journal.paretoFront(maxEpochs: search.maxEpochs, maximize: search.maximize).map { e in
-            ["configuration": e.label, search.metric: e.metric, "params": e.params ?? 0, "forward_flops": e.forwardFLOPs ?? 0] as [String: Any]
+    /// Planned trainings of some configurations: their plan, the train stage whose
+    /// metric ranks each, and the stages those need.
+    struct Training: Sendable {
+        var plan: Plan
+        var stages: [String: Stage]
+        var trainIDs: [String]
+        var needed: Set<String>
+
+        /// Trains (or takes from the cache) the needed stages; each configuration's
+        /// validation metric and size, and the training FLOPs computed. Safe to call on
+        /// several threads at once (the cache locks each entry).
+        func execute(search: SearchSpec, options: RunOptions,
+                     progress: @escaping @Sendable (String) -> Void) throws -> (metrics: [Double], sizes: [ModelSize?], flops: Double) {
+            let runner = try run(options: options, progress: progress)
+            let needed = self.needed, stages = self.stages
+            let flops = plan.stages.filter { needed.contains($0.id) && $0.kind == .train && runner.didRun($0.id) }.reduce(0) { $0 + $1.flops }
+            let metrics = try trainIDs.map { id -> Double in
+                guard case .trained(_, let history, _, _, _) = try runner.output(id), let last = history.last,
+                      let value = search.metric == "val.loss" ? last.validationLoss : last.validationAccuracy else {
+                    throw SearchError("stage \(id) recorded no \(search.metric)")
+                }
+                return value
+            }
+            // Each network's size, from its model.init stage's architecture.
+            let sizes = trainIDs.map { id -> ModelSize? in
+                var stack = [id], seen = Set<String>()
+                while let s = stack.popLast() {
+                    guard seen.insert(s).inserted else { continue }
+                    if case .modelInit(let w)? = stages[s]?.work, let summary = try? w.architecture.analyze() {
+                        return ModelSize(params: summary.parameters, flops: summary.forwardFLOPs)
+                    }
+                    stack += stages[s]?.deps ?? []
+                }
+                return nil
+            }
+            return (metrics, sizes, flops)
         }
+
+        /// The trained models (from the cache when they are there).
+        func models(options: RunOptions, progress: @escaping @Sendable (String) -> Void) throws -> [InferenceModel] {
+            let runner = try run(options: options, progress: progress)
+            return try trainIDs.map { id in
+                guard let model = try runner.inferenceModel(id) else { throw SearchError("stage \(id) has no model") }
+                return model
+            }
+        }
+
+        /// Runs (or takes from the cache) the needed stages.
+        private func run(options: RunOptions, progress: @escaping @Sendable (String) -> Void) throws -> StageRunner {
+            let needed = self.needed, stages = self.stages
+            let cache = options.useCache ? StageCache(root: options.cacheRoot) : nil
+            let log: @Sendable (String) -> Void = { progress($0) }
+            // Through Slurm: the rung is one wave of jobs filling the shared cache; the
+            // scheduler below then finds every stage there.
+            if let remote = options.remote, let cache {
+                // Only what the ranking needs (no test evaluation); each point ends at its train stage.
+                var wave = plan
+                wave.stages = plan.stages.filter { needed.contains($0.id) }
+                wave.points = plan.points.compactMap { p in
+                    guard let eval = p.evaluateStages.first, let train = stages[eval]?.deps.first, needed.contains(train) else { return nil }
+                    return PlanPoint(id: p.id, label: p.label, assignments: p.assignments, modelStage: train, evaluateStages: [],
+                                     reportStage: train, resolvedSpec: p.resolvedSpec)
+                }
+                wave.upstreamRuns = []
+                if let (id, message) = remote.execute(wave, cache: cache, log: log).sorted(by: { $0.key < $1.key }).first {
+                    throw SearchError("stage \(id) failed on the cluster: \(message)")
+                }
+            }
+            let runner = StageRunner(plan: plan, policy: CachePolicy(cache: cache), cancellation: options.cancellation, log: log)
+            let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: true, cancellation: options.cancellation)
+            let failures = scheduler.run(shouldRun: { needed.contains($0.id) }, execute: { stage in
+                log(runner.logLine("[\(stage.kind.rawValue)] \(stage.summary)", stage: stage.id))
+                try runner.run(stage)
+            }, log: log)
+            if let (id, message) = failures.first { throw SearchError("stage \(id) failed: \(message)") }
+            return runner
+        }
+    }
+
+    /// search.json's `pareto`: the non-dominated models trained to max_epochs — on the
+    /// metric, parameters, FLOPs and, when measured, latency (per batch, median).
+    static func pareto(_ journal: SearchJournal, search: SearchSpec, latency: [Int: LatencyStats] = [:]) -> [[String: Any]] {
+        journal.paretoFront(maxEpochs: search.maxEpochs, maximize: search.maximize,
+                            latency: latency.isEmpty ? nil : latency.mapValues(\.median)).map { e in
+            var o: [String: Any] = ["configuration": e.label, search.metric: e.metric, "params": e.params ?? 0, "forward_flops": e.forwardFLOPs ?? 0]
+            if let l = latency[e.configuration] {
+                o["latency_per_batch_ms"] = l.median * 1000
+                o["latency_per_batch_ms_range"] = [l.min * 1000, l.max * 1000]
+            }
+            return o
+        }
+    }
+
+    /// The most models whose latency a search measures (the best by the metric).
+    static let latencyCandidates = 32
+
+    /// Measured inference latency of the models trained to max_epochs (the best
+    /// `latencyCandidates` by the metric), interleaved as LatencyMeasurement does, on
+    /// one batch of 256 seeded random inputs of the input shape. Their trained models
+    /// come from the cache; without the cache (`--no-cache`) nothing is measured.
+    /// `ladder` gives the epochs a configuration's journal entry trained through.
+    static func latencies(_ journal: SearchJournal, experiment: LoadedExperiment, search: SearchSpec,
+                          ladder: (SearchJournal.Entry) -> [Int], plan: (LoadedExperiment) throws -> Plan, options: RunOptions,
+                          progress: @escaping @Sendable (String) -> Void) throws -> (stats: [Int: LatencyStats], note: String) {
+        guard options.useCache else { return ([:], "not measured: --no-cache (the models would be trained again)") }
+        var best: [Int: SearchJournal.Entry] = [:]
+        for e in journal.entries where e.epochs == search.maxEpochs && e.params != nil && best[e.configuration] == nil { best[e.configuration] = e }
+        let candidates = best.values.sorted { a, b in
+            a.metric != b.metric ? (search.maximize ? a.metric > b.metric : a.metric < b.metric) : a.configuration < b.configuration
+        }.prefix(latencyCandidates)
+        guard !candidates.isEmpty else { return ([:], "no model trained to max_epochs") }
+        var models: [(name: String, model: InferenceModel)] = []
+        var quiet = options
+        quiet.remote = nil   // every stage is in the cache already
+        for e in candidates {
+            let training = try prepare([experiment.points[e.configuration]], ladder: ladder(e), budget: search.maxEpochs,
+                                       experiment: experiment, plan: plan)
+            models.append((String(e.configuration), try training.models(options: quiet, progress: { _ in })[0]))
+        }
+        guard let shape = models.first?.model.input else { return ([:], "no input shape") }
+        let count = 256
+        var rng = SeededGenerator(seed: 0).split(label: "search.latency")
+        let batch = Tensor(zeros: [count, shape.channels, shape.height, shape.width])
+        for i in 0..<batch.count { batch.pointer[i] = Float(rng.nextDouble() * 2 - 1) }
+        progress("search: measuring the latency of \(models.count) model(s) trained to \(search.maxEpochs) epochs")
+        let stats = try LatencyMeasurement.measure(models, on: batch, count: count)
+        var out: [Int: LatencyStats] = [:]
+        for (name, s) in stats { out[Int(name)!] = s }
+        let note = "each of the \(models.count) best models trained to max_epochs (at most \(latencyCandidates)) predicts one batch of \(count) seeded random inputs per round; "
+            + "\(LatencyMeasurement.warmup) warm-up rounds, then \(LatencyMeasurement.rounds) timed rounds with the models interleaved in a rotating order, "
+            + "after the search (nothing else running), on \(ProcessInfo.processInfo.activeProcessorCount) thread(s); median and range over the rounds"
+        return (out, note)
     }
 
     /// search.json: the schedule, every rung's configurations with their metric and the
