@@ -1,7 +1,8 @@
 // Dense's inference kernel (CDense): AVX-512 and AVX2 give the same bits, both match a
 // float64 reference, a frozen layer's training pass is its inference pass, and a ReLU
-// fused into it gives what the layers give apart. PartPool (the workers that run
-// Parallel's parts) runs every part exactly once, through spinning and sleeping workers.
+// fused into it, or a chain of dense layers run as one (DenseChain), gives what the
+// layers give apart. PartPool (the workers that run Parallel's parts) runs every part
+// exactly once, through spinning and sleeping workers.
 import CDense
 import Foundation
 import Testing
@@ -60,6 +61,28 @@ import Testing
         let apart = try relu.forward(dense.forward(x, training: false), training: false)
         #expect(fused.values == apart.values)
         #expect(fused.values.contains(0) && fused.values.contains { $0 > 0 })
+    }
+
+    @Test func aChainOfDenseLayersGivesWhatTheLayersGiveOneAtATime() throws {
+        let g = SeededGenerator(seed: 21)
+        let fc1 = Dense(name: "fc1", inFeatures: 45, outFeatures: 33, rng: g), fc2 = Dense(name: "fc2", inFeatures: 33, outFeatures: 17, rng: g)
+        let out = Dense(name: "out", inFeatures: 17, outFeatures: 5, rng: g)
+        let (r1, r2) = (ReLU(name: "r1"), ReLU(name: "r2"))
+        let net = Sequential(name: "mlp", layers: [Flatten(name: "flatten"), fc1, r1, fc2, r2, Sequential(name: "head", layers: [out])])
+        let chain = try #require(DenseChain.starting(at: 1, in: net.layers))
+        #expect(chain.steps.count == 3 && chain.span == 5)
+        var rng = SeededGenerator(seed: 3)
+        let x = Tensor(zeros: [37, 5, 3, 3]); rng.fillNormal(x, std: 1)
+        let flat = Tensor(viewing: x, shape: [37, 45])
+        var h = try fc1.forward(flat, training: false, fusingReLU: true)
+        h = try fc2.forward(h, training: false, fusingReLU: true)
+        h = try out.forward(h, training: false)
+        let chained = try net.forward(x, training: false)
+        #expect(chained.shape == [37, 5])
+        #expect(chained.values == h.values)
+        // Training passes take the layers one at a time (OpenBLAS), close to the kernel's values.
+        let trained = try net.forward(x, training: true)
+        #expect(zip(trained.values, h.values).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
     }
 
     @Test func everyPartRunsOnceThroughSpinningAndSleepingWorkers() throws {

@@ -23,7 +23,8 @@ public final class Sequential: Layer {
     /// step (the convolution rectifies each sample while it is in cache and the ReLU
     /// passes its input through); in an inference pass through the direct convolution, so
     /// does a Conv2D followed by a BatchNorm (and a ReLU), and in an inference pass a Dense
-    /// followed by a ReLU. The result is the same as running them apart.
+    /// followed by a ReLU, and a run of dense layers (``DenseChain``). The result is the
+    /// same as running them apart.
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         var h = x
         var i = 0
@@ -36,6 +37,10 @@ public final class Sequential: Layer {
                 h = try conv.forward(h, training: false, fusingReLU: relu != nil, batchNorm: bn)
                 if let relu { h = relu.passThroughRectified(h) }
                 i += relu == nil ? 2 : 3
+            } else if !training, l is Dense, let chain = DenseChain.starting(at: i, in: layers) {
+                // Inference through two or more dense layers: one parallel region for all of them.
+                h = try chain.forward(h)
+                i += chain.span
             } else if let dense = l as? Dense, !training, dense.usesKernel(training: false), i + 1 < layers.count,
                       let relu = layers[i + 1] as? ReLU {
                 h = relu.passThroughRectified(try dense.forward(h, training: false, fusingReLU: true))
