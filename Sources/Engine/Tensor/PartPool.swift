@@ -50,7 +50,7 @@ final class PartPool: @unchecked Sendable {
             var spins = 0
             while pending.load(ordering: .acquiring) != 0 {
                 spins += 1
-                if spins > 4096 { sched_yield() }
+                if spins > 256 { sched_yield() }
             }
             job = { _ in }
         }
@@ -75,6 +75,9 @@ final class PartPool: @unchecked Sendable {
             while current == seen {
                 spins += 1
                 if spins & 255 != 0 || DispatchTime.now().uptimeNanoseconds - spinStart < PartPool.spinNanoseconds {
+                    // Now and then let a thread waiting for this core (the caller, when the
+                    // two share one) run: spinning must never delay the work it waits for.
+                    if spins & 255 == 0 { sched_yield() }
                     current = ticket.load(ordering: .acquiring)
                     continue
                 }
