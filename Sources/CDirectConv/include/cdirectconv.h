@@ -4,8 +4,8 @@
 // Each sample's zero-padded input is one flat [C][PH][PW] array, so the input a kernel
 // tap (c, ki, kj) needs for 16 consecutive "wide" output positions q = oh·PW + ow
 // (ow < PW, those past OW discarded) is 16 consecutive floats; register tiles of
-// MR output channels × 16·V positions (8 × 48, 8 × 32 or 16 × 16, whichever wastes the
-// fewest positions on the layer's plane) accumulate with fused multiply-adds, starting
+// MR output channels × 16·V positions (8 × 48, 8 × 32 or 16 × 16: the least lanes
+// wasted on the layer's plane, weighted by each shape's measured speed) accumulate with fused multiply-adds, starting
 // from the bias and adding the taps in the order c, ki, kj (so every tile shape, and
 // AVX2's sub-tiles of 4 channels × 16 positions, give bitwise the same result). On the way out an inference batch norm
 // ((v − mean)·scale + shift per channel, as BatchNorm computes it) and a ReLU

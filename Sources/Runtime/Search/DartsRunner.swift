@@ -85,13 +85,7 @@ enum DartsRunner {
         let started = Date()
         let cache = options.useCache ? StageCache(root: options.cacheRoot) : nil
         let log: @Sendable (String) -> Void = { progress($0) }
-        let runner = StageRunner(plan: plan, policy: CachePolicy(cache: cache), cancellation: options.cancellation, log: log)
-        let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: true, cancellation: options.cancellation)
-        let failures = scheduler.run(shouldRun: { needed.contains($0.id) }, execute: { stage in
-            log(runner.logLine("[\(stage.kind.rawValue)] \(stage.summary)", stage: stage.id))
-            try runner.run(stage)
-        }, log: log)
-        if let (id, message) = failures.first { throw SearchError("stage \(id) failed: \(message)") }
+        let runner = try SearchRunner.runLocally(plan, needed: needed, cache: cache, options: options, log: log)
         guard case .trained(let network, let history, let seconds, _, _) = try runner.output(trainID),
               let alpha = network.architectureParameters.first else { throw SearchError("darts: the search stage kept no architecture weights") }
         let edges = try edgeWeights(network.architecture, alpha: alpha.value)

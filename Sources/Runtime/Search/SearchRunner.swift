@@ -21,6 +21,20 @@ public struct SearchError: Error, CustomStringConvertible {
 }
 
 public enum SearchRunner {
+    /// Runs the plan's stages in `needed` on this machine (each from the cache when it is
+    /// there) and returns the runner that holds their outputs; a failed stage throws.
+    static func runLocally(_ plan: Plan, needed: Set<String>, cache: StageCache?, options: RunOptions,
+                           log: @escaping @Sendable (String) -> Void) throws -> StageRunner {
+        let runner = StageRunner(plan: plan, policy: CachePolicy(cache: cache), cancellation: options.cancellation, log: log)
+        let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: true, cancellation: options.cancellation)
+        let failures = scheduler.run(shouldRun: { needed.contains($0.id) }, execute: { stage in
+            log(runner.logLine("[\(stage.kind.rawValue)] \(stage.summary)", stage: stage.id))
+            try runner.run(stage)
+        }, log: log)
+        if let (id, message) = failures.first { throw SearchError("stage \(id) failed: \(message)") }
+        return runner
+    }
+
     /// One configuration's result at one rung.
     struct Trial {
         var configuration: Int
@@ -307,14 +321,7 @@ public enum SearchRunner {
                     throw SearchError("stage \(id) failed on the cluster: \(message)")
                 }
             }
-            let runner = StageRunner(plan: plan, policy: CachePolicy(cache: cache), cancellation: options.cancellation, log: log)
-            let scheduler = Scheduler(plan: plan, jobs: options.jobs, failFast: true, cancellation: options.cancellation)
-            let failures = scheduler.run(shouldRun: { needed.contains($0.id) }, execute: { stage in
-                log(runner.logLine("[\(stage.kind.rawValue)] \(stage.summary)", stage: stage.id))
-                try runner.run(stage)
-            }, log: log)
-            if let (id, message) = failures.first { throw SearchError("stage \(id) failed: \(message)") }
-            return runner
+            return try SearchRunner.runLocally(plan, needed: needed, cache: cache, options: options, log: log)
         }
     }
 
