@@ -1,6 +1,6 @@
 """PyTorch reference for the engine benchmark (same models, Adam 1e-3, batch 128,
 standardized inputs, all 60k Fashion-MNIST training images). Not a project dependency:
-run it from a virtual environment outside the repository, e.g.
+run it from a virtual environment outside the repository (vgg-mini too), e.g.
     python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch numpy
     /tmp/torchenv/bin/python Benchmarks/pytorch_reference.py mlp lenet5 cnn
 Env: EPOCHS (default 5), THREADS (default 2), BATCHES (stop each epoch after this many
@@ -23,6 +23,14 @@ def models(name):
     if name == "lenet5":
         return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
                              nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    if name == "vgg-mini":   # tlc's zoo preset: conv-bn-relu blocks [[32, 32], [64, 64], [128, 128]], fc 256
+        layers, channels = [], 1
+        for filters in [[32, 32], [64, 64], [128, 128]]:
+            for f in filters:
+                layers += [nn.Conv2d(channels, f, 3, padding=1), nn.BatchNorm2d(f), nn.ReLU()]
+                channels = f
+            layers.append(nn.MaxPool2d(2))
+        return nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * 9, 256), nn.ReLU(), nn.Linear(256, 10))
     return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Flatten(), nn.Linear(64 * 49, 128), nn.ReLU(), nn.Linear(128, 10))

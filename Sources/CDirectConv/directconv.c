@@ -1,6 +1,7 @@
 // CDirectConv — direct stride-1 NCHW float convolution with AVX-512 or AVX2 fused
 // multiply-adds (register tiles of MR channels × 16·V positions). See cdirectconv.h.
 #include "cdirectconv.h"
+#include "geometry.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -23,20 +24,6 @@ int tlc_direct_conv_level(void) {
     return 0;
 }
 
-// Geometry of one sample: padded plane PH×PW, OH output rows, Q wide positions rounded up to tiles.
-typedef struct { int PH, PW, OH, OW; long plane, Q, Qt; } geometry;
-
-static geometry geometry_of(int shape, int H, int W, int k, int pad) {
-    geometry g;
-    const long qt = 16L * Vs[shape];
-    g.PH = H + 2 * pad; g.PW = W + 2 * pad;
-    g.OH = g.PH - k + 1; g.OW = g.PW - k + 1;
-    g.plane = (long)g.PH * g.PW;
-    g.Q = (long)g.OH * g.PW;
-    g.Qt = (g.Q + qt - 1) / qt * qt;
-    return g;
-}
-
 static long blocks_of(int shape, int outputs) { return (outputs + MRs[shape] - 1) / MRs[shape]; }
 
 int tlc_direct_conv_shape(int outputs, int H, int W, int k, int pad) {
@@ -48,7 +35,7 @@ int tlc_direct_conv_shape(int outputs, int H, int W, int k, int pad) {
     int best = 0;
     long bestWork = -1;
     for (int s = 0; s < 3; s++) {
-        geometry g = geometry_of(s, H, W, k, pad);
+        geometry g = geometry_of(16 * Vs[s], H, W, k, pad);
         long work = g.Qt * blocks_of(s, outputs) * MRs[s] * weights[s];
         if (bestWork < 0 || work < bestWork) { best = s; bestWork = work; }
     }
@@ -70,14 +57,8 @@ void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, in
             }
 }
 
-static long padded_count(const geometry *g, int C, int k) {
-    // Tiles read up to Qt − 1 + (k − 1)·(PW + 1) past a channel's start: slack after the last plane.
-    long padded = (long)C * g->plane + g->Qt + (long)k * (g->PW + 1);
-    return (padded + 15) / 16 * 16;
-}
-
 long tlc_direct_conv_scratch_count(int shape, int outputs, int inputs, int H, int W, int k, int pad) {
-    geometry g = geometry_of(shape, H, W, k, pad);
+    geometry g = geometry_of(16 * Vs[shape], H, W, k, pad);
     return padded_count(&g, inputs, k) + blocks_of(shape, outputs) * MRs[shape] * g.Qt;
 }
 
@@ -159,22 +140,22 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(int MR, int V, const f
 }
 #endif
 
-void tlc_direct_conv(int level, int shape, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
-                     int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu,
-                     float *scratch, float *y) {
 #ifdef TLC_X86
-    const geometry g = geometry_of(shape, H, W, k, pad);
+// The convolution; compiled for AVX2 (which every level has) so that the copies and the
+// epilogue vectorize; the tiles are chosen by level.
+__attribute__((target("avx2,fma")))
+static void direct_conv(int level, int shape, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
+                        const float *bias, int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu,
+                        float *scratch, float *y) {
+    const geometry g = geometry_of(16 * Vs[shape], H, W, k, pad);
     const long paddedCount = padded_count(&g, C, k);
     float *in = scratch, *wide = scratch + paddedCount;
-    memset(in, 0, (size_t)paddedCount * sizeof(float));   // borders and slack stay zero
     const int mr = MRs[shape];
     const long blocks = blocks_of(shape, outputs), taps = (long)C * k * k, qt = 16L * Vs[shape];
     const long outPlane = (long)g.OH * g.OW;
     for (int s = 0; s < samples; s++) {
         const float *xs = x + (long)s * C * H * W;
-        for (int c = 0; c < C; c++)
-            for (int i = 0; i < H; i++)
-                memcpy(in + (long)c * g.plane + (long)(i + pad) * g.PW + pad, xs + ((long)c * H + i) * W, (size_t)W * sizeof(float));
+        pad_sample(xs, mask ? mask + (long)s * C * H * W : NULL, C, H, W, pad, &g, paddedCount, in);
         // Positions outer, channel blocks inner: the input rows a tile reads stay in cache
         // while every block of output channels uses them (a 224×224 plane does not fit).
         for (long q0 = 0; q0 < g.Qt; q0 += qt) {
@@ -204,8 +185,16 @@ void tlc_direct_conv(int level, int shape, const float *x, int samples, int C, i
             }
         }
     }
+}
+#endif
+
+void tlc_direct_conv(int level, int shape, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
+                     const float *bias, int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu,
+                     float *scratch, float *y) {
+#ifdef TLC_X86
+    if (level >= 1) direct_conv(level, shape, x, mask, samples, C, H, W, packed, bias, outputs, k, pad, mean, scale, shift, relu, scratch, y);
 #else
-    (void)level; (void)shape; (void)x; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)k; (void)pad;
+    (void)level; (void)shape; (void)x; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)k; (void)pad;
     (void)mean; (void)scale; (void)shift; (void)relu; (void)scratch; (void)y;
 #endif
 }

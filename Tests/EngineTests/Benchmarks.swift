@@ -20,6 +20,7 @@ struct EngineBenchmarks {
         let epochs = Int(env["TLC_BENCH_EPOCHS"] ?? "5") ?? 5
         if let t = env["TLC_BENCH_THREADS"].flatMap(Int.init) { Parallel.threads = t }
         LayerProfiler.enabled = env["TLC_PROFILE"] == "1"
+        ProcessMemory.keepFreedTensorsMapped()   // as `tlc` sets its allocator up
         let t0 = Date()
         var (train, test) = try FashionMNIST.load()
         print(String(format: "load fashion-mnist (70k): %.3f s", Date().timeIntervalSince(t0)))

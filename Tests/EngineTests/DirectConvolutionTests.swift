@@ -1,6 +1,5 @@
-// Conv2D's direct convolution (CDirectConv, on CPUs with AVX-512): inference passes of
-// stride-1 layers against a float64 reference and against the BLAS lowering of a
-// training pass, with and without padding, bias and a fused ReLU; a frozen layer's
+// Conv2D's direct convolution (CDirectConv, on CPUs with AVX-512 or AVX2): inference passes of
+// stride-1 layers against a float64 reference and against the training pass, with and without padding, bias and a fused ReLU; a frozen layer's
 // training pass is its inference pass; every tile shape, with AVX-512 or AVX2, gives
 // bitwise the same result;
 // a batch norm and ReLU fused into the epilogue give bitwise what the layers give apart.
@@ -16,7 +15,8 @@ import Testing
         let conv = Conv2D(name: "c", inChannels: c, outChannels: o, kernel: k, stride: 1, padding: pad, rng: SeededGenerator(seed: 3))
         let geo = Conv2D.Geo(h: side, w: side, oh: side + 2 * pad - k + 1, ow: side + 2 * pad - k + 1, c: c, k: k, stride: 1, pad: pad)
         #expect(conv.usesDirectConvolution(geo, training: false) == Conv2D.directConvolutionAvailable)
-        #expect(!conv.usesDirectConvolution(geo, training: true))
+        #expect(conv.trainsDirectly(geo) == (Conv2D.directConvolutionAvailable && pad < k))
+        #expect(conv.usesDirectConvolution(geo, training: true) == conv.trainsDirectly(geo))
         var g = SeededGenerator(seed: 9)
         let x = Tensor(zeros: [3, c, side, side]); g.fillNormal(x, std: 1)
         let (oh, ow) = (geo.oh, geo.ow)
@@ -64,7 +64,7 @@ import Testing
             tlc_direct_conv_pack(shape, w.pointer, Int32(o), Int32(c), Int32(k), packed.pointer)
             let scratch = Tensor(zeros: [tlc_direct_conv_scratch_count(shape, Int32(o), Int32(c), Int32(side), Int32(side), Int32(k), Int32(pad))])
             let y = Tensor(zeros: [2, o, out, out])
-            tlc_direct_conv(level, shape, x.pointer, 2, Int32(c), Int32(side), Int32(side), packed.pointer, b.pointer, Int32(o), Int32(k), Int32(pad),
+            tlc_direct_conv(level, shape, x.pointer, nil, 2, Int32(c), Int32(side), Int32(side), packed.pointer, b.pointer, Int32(o), Int32(k), Int32(pad),
                             nil, nil, nil, 1, scratch.pointer, y.pointer)
             results.append(y.values)
         } }

@@ -1,4 +1,4 @@
-// CDirectConv — a direct stride-1 convolution on NCHW floats for the engine's Conv2D
+// CDirectConv — a direct stride-1 convolution on NCHW floats, and its weight gradient, for the engine's Conv2D
 // (Sources/Engine/Layers/Conv2D.swift) where the CPU has AVX-512 or AVX2 with FMA: no
 // im2col, no BLAS.
 // Each sample's zero-padded input is one flat [C][PH][PW] array, so the input a kernel
@@ -29,8 +29,24 @@ long tlc_direct_conv_scratch_count(int shape, int outputs, int inputs, int H, in
 
 /// y[s] = conv(x[s]) + bias for `samples` NCHW samples of C×H×W, stride 1, zero padding
 /// `pad`; then, when `mean` is not NULL, (v − mean[o])·scale[o] + shift[o]; then ReLU
-/// when `relu`. y holds outputs × OH × OW per sample. `level` 1 or 2, at most tlc_direct_conv_level().
-void tlc_direct_conv(int level, int shape, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
-                     int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu,
+/// when `relu`. With `mask` (x's shape, may be NULL) x counts only where mask > 0 (the
+/// input gradient through a fused ReLU). y holds outputs × OH × OW per sample. `level` 1
+/// or 2, at most tlc_direct_conv_level().
+void tlc_direct_conv(int level, int shape, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
+                     const float *bias, int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu,
                      float *scratch, float *y);
+
+/// Floats of scratch one sample's weight gradient needs: its padded input (with slack) and its wide output gradient.
+long tlc_direct_conv_weight_grad_scratch_count(int outputs, int inputs, int H, int W, int k, int pad);
+
+/// The weight and bias gradients of the same convolution: dW[o][c][ki][kj] (OIHW) = Σ over
+/// the `samples` samples and their output positions p of dy[s][o][p] · xpad[s][c][p + (ki, kj)],
+/// and db[o] = Σ dy[s][o][p] (when db is not NULL); with `mask` (dy's shape, may be NULL)
+/// dy counts only where mask > 0. Sums run in 16 lanes over the wide positions of a chunk
+/// of samples (fixed by the geometry; one fused multiply-add chain per lane, AVX2 as two
+/// halves), are reduced by one fixed tree and added to dW and db chunk by chunk, starting
+/// from 0, or from their contents when `accumulate`: the same bits with either instruction
+/// set, any tiling and any thread count. x holds samples × C × H × W, dy samples × outputs × OH × OW.
+void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
+                                 int outputs, int k, int pad, int accumulate, float *scratch, float *dW, float *db);
 #endif

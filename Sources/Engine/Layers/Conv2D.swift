@@ -16,6 +16,7 @@
 // (im2col, col2im, column shifts, kernel rows) are in Conv2DLowering.swift.
 
 import CDirectConv
+import Foundation
 
 /// 2-D convolution over `[N, C, H, W]` inputs.
 public final class Conv2D: Layer {
@@ -97,16 +98,28 @@ public final class Conv2D: Layer {
     func usesColumnShifts(_ g: Geo) -> Bool { g.stride == 1 && g.ohw >= Conv2D.perSampleGEMMPixels && g.c * g.k >= 16 }
 
     /// Whether a forward pass runs as CDirectConv's direct convolution: stride 1, on CPUs
-    /// with AVX-512, for passes that train no weights of this layer (inference, or a
-    /// frozen layer — so a frozen backbone's training pass still equals its inference
-    /// pass). Training passes of trainable layers keep the BLAS lowerings their weight
-    /// gradients were validated with.
+    /// with AVX-512 or AVX2, for passes that train no weights of this layer (inference, or
+    /// a frozen layer — so a frozen backbone's training pass still equals its inference
+    /// pass) and for training passes of geometries that ``trainsDirectly(_:)``.
     func usesDirectConvolution(_ g: Geo, training: Bool) -> Bool {
-        g.stride == 1 && Conv2D.directConvolutionAvailable && (!training || weight.frozen)
+        g.stride == 1 && Conv2D.directConvolutionAvailable && (!training || weight.frozen || trainsDirectly(g))
+    }
+
+    /// Whether a training pass (forward and backward) of this geometry runs on CDirectConv
+    /// alone: the forward direct convolution, the weight and bias gradients by its weight
+    /// gradient kernel, and the input gradient as the direct convolution of dy with the
+    /// flipped, channel-transposed kernel at padding k − 1 − p (stride 1 and p < k). No
+    /// BLAS, and the same bits with AVX-512 or AVX2. Other geometries train on the BLAS lowerings.
+    func trainsDirectly(_ g: Geo) -> Bool {
+        g.stride == 1 && g.pad < g.k && Conv2D.directConvolutionAvailable
     }
     static let directConvolutionAvailable = directConvolutionLevel > 0
     /// CDirectConv's instruction set on this CPU (2 AVX-512, 1 AVX2; the same bits on both).
-    static let directConvolutionLevel = Int(tlc_direct_conv_level())
+    /// `TLC_FLOAT_KERNEL=avx2` runs the AVX2 kernels on an AVX-512 CPU (benchmarks compare them).
+    static let directConvolutionLevel: Int = {
+        let level = Int(tlc_direct_conv_level())
+        return ProcessInfo.processInfo.environment["TLC_FLOAT_KERNEL"] == "avx2" ? min(level, 1) : level
+    }()
 
     /// Whether an inference pass over `x` runs the direct convolution, so that a following
     /// inference-mode batch norm (and ReLU) can be fused into it.
@@ -153,7 +166,7 @@ public final class Conv2D: Layer {
             let affine = batchNorm?.inferenceAffine()
             let (mp, sp, tp) = (affine?.mean.pointer, affine?.scale.pointer, affine?.shift.pointer)
             Parallel.forEachPart(n) { part, range in
-                tlc_direct_conv(Int32(level), shape, xp + range.lowerBound * inCount, Int32(range.count), c, Int32(g.h), Int32(g.w), packed, bp,
+                tlc_direct_conv(Int32(level), shape, xp + range.lowerBound * inCount, nil, Int32(range.count), c, Int32(g.h), Int32(g.w), packed, bp,
                                 Int32(oc), k, pad, mp, sp, tp, fusingReLU ? 1 : 0, samples[part], yp0 + range.lowerBound * outCount)
             }
         } else if usesColumnShifts(g) {
@@ -254,6 +267,10 @@ public final class Conv2D: Layer {
         let tg = Geo(h: g.oh, w: g.ow, oh: g.h, ow: g.w, c: oc, k: k, stride: 1, pad: k - 1 - padding)
         let dx: Tensor? = wantX ? (transposed ? Tensor(uninitialized: x.shape) : Tensor(zeros: x.shape)) : nil
         let parts = Parallel.ranges(n)
+        if trainsDirectly(g) {
+            backwardDirect(dy, x: x, g: g, dx: dx, parts: parts, wantW: wantW, wantB: wantB, level: Conv2D.directConvolutionLevel)
+            return dx
+        }
         if usesColumnShifts(g) {
             backwardOverColumnShifts(dy, x: x, g: g, tg: tg, dx: dx, transposed: transposed, parts: parts,
                                      wantW: wantW, wantB: wantB)
@@ -366,20 +383,28 @@ extension Conv2D {
         case directSample(part: Int)
         /// The weights packed for the direct convolution (shares ``kernelRows``'s slot).
         case directKernel
+        /// A chunk of padded samples and wide output gradients for the direct weight gradient (shares ``inputColumns(part:)``'s slot).
+        case directWeightGradient(part: Int)
+        /// One sample's padded output gradient and wide input gradient for the direct
+        /// transposed convolution (shares ``stagedOutput(part:)``'s slot).
+        case directInputGradient(part: Int)
+        /// Zeros: the transposed convolution's bias.
+        case zeroBias
 
         /// The region's workspace slot: the three per-part staging regions of each part
         /// side by side, then each other region after them.
         var slot: Int {
             let parts = Parallel.parts
             switch self {
-            case .inputColumns(let part), .shiftedInput(let part), .directSample(let part): return part * 3
+            case .inputColumns(let part), .shiftedInput(let part), .directSample(let part), .directWeightGradient(let part): return part * 3
             case .paddedSample(let part), .shiftedOutputGradient(let part): return part * 3 + 1
-            case .stagedOutput(let part), .columnGradient(let part): return part * 3 + 2
+            case .stagedOutput(let part), .columnGradient(let part), .directInputGradient(let part): return part * 3 + 2
             case .weightGradient(let part): return 3 * parts + part
             case .biasGradient(let part): return 4 * parts + part
             case .flippedKernel: return 5 * parts
             case .outputGradient(let part): return 6 * parts + part
             case .kernelRows, .directKernel: return 7 * parts
+            case .zeroBias: return 7 * parts + 1
             }
         }
     }
@@ -391,6 +416,61 @@ extension Conv2D {
 }
 
 extension Conv2D {
+    /// Backward for ``trainsDirectly(_:)`` geometries, each part of the batch on CDirectConv:
+    /// dW and db (through a fused ReLU's mask) by its weight gradient kernel, dx as the
+    /// direct convolution of the masked dy with the flipped, channel-transposed kernel.
+    /// The parts' dW and db are added in part order.
+    func backwardDirect(_ dy: Tensor, x: Tensor, g: Geo, dx: Tensor?, parts: [Range<Int>], wantW: Bool, wantB: Bool, level: Int) {
+        let oc = outChannels, c = inChannels, k = kernel, wcount = weight.value.count
+        let (inCount, outCount) = (c * g.h * g.w, oc * g.ohw)
+        let (c32, oc32, k32, h32, w32) = (Int32(c), Int32(oc), Int32(k), Int32(g.h), Int32(g.w))
+        let wantGradients = wantW || wantB
+        let gradientScratch = parts.indices.map {
+            scratch(.directWeightGradient(part: $0),
+                    count: wantGradients ? tlc_direct_conv_weight_grad_scratch_count(oc32, c32, h32, w32, k32, Int32(g.pad)) : 1)
+        }
+        let partials = parts.indices.map { scratch(.weightGradient(part: $0), count: wantGradients ? wcount : 1) }
+        let biasPartials = parts.indices.map { scratch(.biasGradient(part: $0), count: oc) }
+        // dx = conv(dy, W flipped and transposed to [c][oc][k][k], padding k − 1 − p, no bias).
+        let tpad = Int32(k - 1 - padding), (oh32, ow32) = (Int32(g.oh), Int32(g.ow))
+        let shape = tlc_direct_conv_shape(c32, oh32, ow32, k32, tpad)
+        var packed: UnsafeMutablePointer<Float>?, zeroBias: UnsafeMutablePointer<Float>?
+        var inputScratch: [UnsafeMutablePointer<Float>] = []
+        if dx != nil {
+            let wt = scratch(.flippedKernel, count: wcount), wp = weight.value.pointer
+            for ci in 0..<c { for o in 0..<oc { for a in 0..<k { for b in 0..<k {
+                wt[((ci * oc + o) * k + a) * k + b] = wp[((o * c + ci) * k + (k - 1 - a)) * k + (k - 1 - b)]
+            } } } }
+            let pk = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, c32, oc32, k32))
+            tlc_direct_conv_pack(shape, wt, c32, oc32, k32, pk)
+            packed = pk
+            zeroBias = scratch(.zeroBias, count: c)
+            zeroBias!.update(repeating: 0, count: c)
+            inputScratch = parts.indices.map {
+                scratch(.directInputGradient(part: $0), count: tlc_direct_conv_scratch_count(shape, c32, oc32, oh32, ow32, k32, tpad))
+            }
+        }
+        let xp = x.pointer, dyp = dy.pointer, dxp = dx?.pointer, maskp = rectifiedOutput.map { UnsafePointer($0.pointer) }
+        Parallel.forEachPart(x.shape[0]) { part, range in
+            let (lo, count) = (range.lowerBound, Int32(range.count))
+            let mask = maskp.map { $0 + lo * outCount }
+            if wantGradients {
+                tlc_direct_conv_weight_grad(Int32(level), xp + lo * inCount, dyp + lo * outCount, mask, count, c32, h32, w32, oc32, k32,
+                                            Int32(g.pad), 0, gradientScratch[part], partials[part], wantB ? biasPartials[part] : nil)
+            }
+            if let dxp, let packed {
+                tlc_direct_conv(Int32(level), shape, dyp + lo * outCount, mask, count, oc32, oh32, ow32, packed, zeroBias, c32, k32, tpad,
+                                nil, nil, nil, 0, inputScratch[part], dxp + lo * inCount)
+            }
+        }
+        if wantW {
+            let gw = weight.grad.pointer
+            gw.update(from: partials[0], count: wcount)
+            for p in partials.dropFirst() { for i in 0..<wcount { gw[i] += p[i] } }
+        }
+        if wantB { sumBiasGradient(biasPartials) }
+    }
+
     /// Backward for ``usesColumnShifts(_:)`` geometries, one sample at a time: dW by k
     /// GEMMs per sample over the column shifts of x, dx by k GEMMs over those of dy (the
     /// transposed convolution) or W^T·dy and col2im.

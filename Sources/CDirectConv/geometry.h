@@ -1,0 +1,56 @@
+// CDirectConv's shared layout (private): one sample's zero-padded input as a flat
+// [C][PH][PW] array and its "wide" output positions q = oh·PW + ow (ow < PW, those past
+// OW unused), which the convolution (directconv.c) and its weight gradient
+// (weightgrad.c) both walk 16 positions at a time.
+#ifndef TLC_CDIRECTCONV_GEOMETRY_H
+#define TLC_CDIRECTCONV_GEOMETRY_H
+#include <string.h>
+
+// Geometry of one sample: padded plane PH×PW, OH output rows, Q wide positions rounded up to tiles of `tile`.
+typedef struct { int PH, PW, OH, OW; long plane, Q, Qt; } geometry;
+
+static inline geometry geometry_of(long tile, int H, int W, int k, int pad) {
+    geometry g;
+    g.PH = H + 2 * pad; g.PW = W + 2 * pad;
+    g.OH = g.PH - k + 1; g.OW = g.PW - k + 1;
+    g.plane = (long)g.PH * g.PW;
+    g.Q = (long)g.OH * g.PW;
+    g.Qt = (g.Q + tile - 1) / tile * tile;
+    return g;
+}
+
+// Floats of a padded sample: tiles read up to Qt − 1 + (k − 1)·(PW + 1) past a channel's
+// start, so there is slack after the last plane.
+static inline long padded_count(const geometry *g, int C, int k) {
+    long padded = (long)C * g->plane + g->Qt + (long)k * (g->PW + 1);
+    return (padded + 15) / 16 * 16;
+}
+
+// dst[j] = m[j] > 0 ? src[j] : 0 for j < n (a select, so that it vectorizes without branches).
+static inline void masked_copy(float *restrict dst, const float *restrict src, const float *restrict m, long n) {
+    for (long j = 0; j < n; j++) {
+        const float v = src[j];
+        dst[j] = m[j] > 0 ? v : 0.0f;
+    }
+}
+
+// Writes sample xs (C × H × W) as the padded array `in` of `count` floats (see
+// padded_count): the zero borders, the values, the zero slack after the last plane; with
+// `mask` (the same shape as xs, may be NULL) a value counts only where mask > 0 — a
+// ReLU's backward through its output.
+static inline void pad_sample(const float *xs, const float *mask, int C, int H, int W, int pad, const geometry *g, long count, float *in) {
+    for (int c = 0; c < C; c++) {
+        float *plane = in + (long)c * g->plane;
+        memset(plane, 0, (size_t)pad * g->PW * sizeof(float));
+        for (int i = 0; i < H; i++) {
+            float *row = plane + (long)(i + pad) * g->PW;
+            const float *src = xs + ((long)c * H + i) * W;
+            for (int j = 0; j < pad; j++) { row[j] = 0; row[pad + W + j] = 0; }
+            if (mask) masked_copy(row + pad, src, mask + ((long)c * H + i) * W, W);
+            else memcpy(row + pad, src, (size_t)W * sizeof(float));
+        }
+        memset(plane + (long)(H + pad) * g->PW, 0, (size_t)pad * g->PW * sizeof(float));
+    }
+    memset(in + (long)C * g->plane, 0, (size_t)(count - (long)C * g->plane) * sizeof(float));
+}
+#endif

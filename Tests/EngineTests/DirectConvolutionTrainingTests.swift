@@ -1,0 +1,90 @@
+// Conv2D's training passes on CDirectConv (stride 1, padding < kernel): the weight, bias
+// and input gradients against a float64 reference, with and without a fused ReLU, over
+// odd planes, valid and same padding, 1×1 kernels and channel counts that leave tiles
+// partly empty; bitwise the same with AVX-512 or AVX2 and with 1, 2 or 4 threads.
+import Foundation
+import Testing
+@testable import Engine
+
+@Suite(.serialized) struct DirectConvolutionTrainingTests {
+    /// One training step's gradients: (dW, db, dx).
+    static func gradients(_ conv: Conv2D, x: Tensor, dy: Tensor, relu: Bool, level: Int? = nil) throws -> ([Float], [Float], [Float]) {
+        _ = try conv.forward(x, training: true, fusingReLU: relu)
+        let dx: Tensor?
+        if let level {
+            let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            let (oh, ow) = (h + 2 * conv.padding - conv.kernel + 1, w + 2 * conv.padding - conv.kernel + 1)
+            let g = Conv2D.Geo(h: h, w: w, oh: oh, ow: ow, c: c, k: conv.kernel, stride: 1, pad: conv.padding)
+            let t = Tensor(uninitialized: x.shape)
+            conv.backwardDirect(dy, x: x, g: g, dx: t, parts: Parallel.ranges(n), wantW: true, wantB: true, level: level)
+            dx = t
+        } else {
+            dx = try conv.backward(dy)
+        }
+        return (conv.weight.grad.values, conv.bias.grad.values, dx?.values ?? [])
+    }
+
+    /// (inputs, outputs, side, kernel, padding)
+    @Test(arguments: [(1, 32, 28, 3, 1), (6, 16, 14, 5, 0), (3, 7, 9, 3, 1), (13, 5, 6, 1, 0), (4, 9, 11, 5, 2), (2, 3, 5, 3, 2)])
+    func gradientsMatchAFloat64Reference(c: Int, o: Int, side: Int, k: Int, pad: Int) throws {
+        guard Conv2D.directConvolutionAvailable else { return }
+        let conv = Conv2D(name: "c", inChannels: c, outChannels: o, kernel: k, stride: 1, padding: pad, rng: SeededGenerator(seed: 3))
+        let out = side + 2 * pad - k + 1, n = 5
+        #expect(conv.trainsDirectly(Conv2D.Geo(h: side, w: side, oh: out, ow: out, c: c, k: k, stride: 1, pad: pad)))
+        var g = SeededGenerator(seed: 11)
+        let x = Tensor(zeros: [n, c, side, side]), dy = Tensor(zeros: [n, o, out, out])
+        g.fillNormal(x, std: 1); g.fillNormal(dy, std: 1)
+        for relu in [false, true] {
+            let y = try conv.forward(x, training: false, fusingReLU: relu)
+            let (dW, db, dx) = try Self.gradients(conv, x: x, dy: dy, relu: relu)
+            // The reference: dy through the ReLU's mask, then the three sums in float64.
+            var gy = [Double](repeating: 0, count: dy.count)
+            for i in 0..<dy.count { gy[i] = !relu || y[i] > 0 ? Double(dy[i]) : 0 }
+            var rW = [Double](repeating: 0, count: o * c * k * k), rb = [Double](repeating: 0, count: o)
+            var rx = [Double](repeating: 0, count: x.count)
+            for s in 0..<n { for m in 0..<o { for i in 0..<out { for j in 0..<out {
+                let d = gy[((s * o + m) * out + i) * out + j]
+                rb[m] += d
+                for ch in 0..<c { for ki in 0..<k { for kj in 0..<k {
+                    let (ii, jj) = (i - pad + ki, j - pad + kj)
+                    guard ii >= 0, ii < side, jj >= 0, jj < side else { continue }
+                    let xi = ((s * c + ch) * side + ii) * side + jj, wi = ((m * c + ch) * k + ki) * k + kj
+                    rW[wi] += d * Double(x[xi])
+                    rx[xi] += d * Double(conv.weight.value[wi])
+                } } }
+            } } } }
+            func close(_ a: [Float], _ r: [Double], _ what: String) {
+                let scale = r.map(abs).max() ?? 1
+                let worst = zip(a, r).map { abs(Double($0) - $1) }.max() ?? 0
+                #expect(a.count == r.count && worst <= 1e-5 * max(scale, 1), "\(what), relu \(relu): max |Δ| \(worst) for values up to \(scale)")
+            }
+            close(dW, rW, "dW"); close(db, rb, "db"); close(dx, rx, "dx")
+        }
+    }
+
+    @Test(arguments: [(3, 20, 7, 3, 1), (16, 24, 14, 3, 1), (2, 9, 28, 5, 2), (8, 17, 5, 1, 0)])
+    func bothInstructionSetsAndEveryThreadCountGiveTheSameBits(c: Int, o: Int, side: Int, k: Int, pad: Int) throws {
+        guard Conv2D.directConvolutionAvailable else { return }
+        let conv = Conv2D(name: "c", inChannels: c, outChannels: o, kernel: k, stride: 1, padding: pad, rng: SeededGenerator(seed: 7))
+        let out = side + 2 * pad - k + 1, n = 9
+        var g = SeededGenerator(seed: 12)
+        let x = Tensor(zeros: [n, c, side, side]), dy = Tensor(zeros: [n, o, out, out])
+        g.fillNormal(x, std: 1); g.fillNormal(dy, std: 1)
+        let threads = Parallel.threads
+        defer { Parallel.threads = threads }
+        for relu in [false, true] {
+            Parallel.threads = 1
+            let reference = try Self.gradients(conv, x: x, dy: dy, relu: relu)
+            #expect(reference.0.contains { $0 != 0 } && reference.2.contains { $0 != 0 })
+            for t in [2, 4] {
+                Parallel.threads = t
+                let other = try Self.gradients(conv, x: x, dy: dy, relu: relu)
+                #expect(other.0 == reference.0 && other.1 == reference.1 && other.2 == reference.2, "\(t) threads, relu \(relu)")
+            }
+            for level in 1...Conv2D.directConvolutionLevel {
+                let other = try Self.gradients(conv, x: x, dy: dy, relu: relu, level: level)
+                #expect(other.0 == reference.0 && other.1 == reference.1 && other.2 == reference.2, "level \(level), relu \(relu)")
+            }
+        }
+    }
+}
