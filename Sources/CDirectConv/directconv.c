@@ -57,25 +57,33 @@ void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, in
             }
 }
 
+// Input channels per block of the two-level sum: about 288 multiply-adds per block (32
+// channels of a 3×3 kernel), as accurate as BLAS's blocked sums (a single chain over a
+// 512-channel layer's 4,608 taps flipped near-ties of max pooling that float64 resolves).
+static int channel_block(int k) { return 288 / (k * k) > 1 ? 288 / (k * k) : 1; }
+
 long tlc_direct_conv_scratch_count(int shape, int outputs, int inputs, int H, int W, int k, int pad) {
     geometry g = geometry_of(16 * Vs[shape], H, W, k, pad);
     return padded_count(&g, inputs, k) + blocks_of(shape, outputs) * MRs[shape] * g.Qt;
 }
 
 #ifdef TLC_X86
-// One tile: MR channels of block `wb` at wide positions q0 … q0 + 16·V − 1, into out[r][q].
+// One tile: MR channels of block `wb` at wide positions q0 … q0 + 16·V − 1, over input
+// channels c0 … c1 − 1, into out[r][q]: the first channel block starts from the bias and
+// stores, every later one starts from zero and adds its sum to out (a two-level sum, so
+// that no output is one chain of C·k·k multiply-adds; see channel_block).
 // Every loop over r and v unrolls, so acc stays in registers.
 #define UNROLLED _Pragma("clang loop unroll(full)")
 static inline __attribute__((always_inline, target("avx512f")))
-void tile(const int MR, const int V, const float *in, const geometry *g, int C, int k, const float *wb,
+void tile(const int MR, const int V, const float *in, const geometry *g, int c0, int c1, int k, const float *wb,
           const float *bias, int rows, long q0, float *out) {
     __m512 acc[48];   // acc[r·V + v]
     UNROLLED for (int r = 0; r < MR; r++) {
-        __m512 b = _mm512_set1_ps(r < rows ? bias[r] : 0);
+        __m512 b = _mm512_set1_ps(c0 == 0 && r < rows ? bias[r] : 0);
         UNROLLED for (int v = 0; v < V; v++) acc[r * V + v] = b;
     }
-    const float *w = wb;
-    for (int c = 0; c < C; c++) {
+    const float *w = wb + (long)c0 * k * k * MR;
+    for (int c = c0; c < c1; c++) {
         const float *plane = in + (long)c * g->plane + q0;
         for (int ki = 0; ki < k; ki++)
             for (int kj = 0; kj < k; kj++, w += MR) {
@@ -89,37 +97,40 @@ void tile(const int MR, const int V, const float *in, const geometry *g, int C, 
             }
     }
     UNROLLED for (int r = 0; r < MR; r++)
-        UNROLLED for (int v = 0; v < V; v++) _mm512_storeu_ps(out + (long)r * g->Qt + q0 + 16 * v, acc[r * V + v]);
+        UNROLLED for (int v = 0; v < V; v++) {
+            float *o = out + (long)r * g->Qt + q0 + 16 * v;
+            _mm512_storeu_ps(o, c0 == 0 ? acc[r * V + v] : _mm512_add_ps(_mm512_loadu_ps(o), acc[r * V + v]));
+        }
 }
 
-__attribute__((target("avx512f"))) static void tile_8x48(const float *in, const geometry *g, int C, int k, const float *wb,
+__attribute__((target("avx512f"))) static void tile_8x48(const float *in, const geometry *g, int c0, int c1, int k, const float *wb,
                                                         const float *bias, int rows, long q0, float *out) {
-    tile(8, 3, in, g, C, k, wb, bias, rows, q0, out);
+    tile(8, 3, in, g, c0, c1, k, wb, bias, rows, q0, out);
 }
-__attribute__((target("avx512f"))) static void tile_8x32(const float *in, const geometry *g, int C, int k, const float *wb,
+__attribute__((target("avx512f"))) static void tile_8x32(const float *in, const geometry *g, int c0, int c1, int k, const float *wb,
                                                         const float *bias, int rows, long q0, float *out) {
-    tile(8, 2, in, g, C, k, wb, bias, rows, q0, out);
+    tile(8, 2, in, g, c0, c1, k, wb, bias, rows, q0, out);
 }
-__attribute__((target("avx512f"))) static void tile_16x16(const float *in, const geometry *g, int C, int k, const float *wb,
+__attribute__((target("avx512f"))) static void tile_16x16(const float *in, const geometry *g, int c0, int c1, int k, const float *wb,
                                                          const float *bias, int rows, long q0, float *out) {
-    tile(16, 1, in, g, C, k, wb, bias, rows, q0, out);
+    tile(16, 1, in, g, c0, c1, k, wb, bias, rows, q0, out);
 }
 
 // AVX2: the same region as a tile of shape `shape` (MR channels × 16·V positions), in
 // sub-tiles of 4 channels × 16 positions (8 accumulators of 8 lanes); each output is the
 // same chain of multiply-adds, so the result is bitwise the AVX-512 tile's.
-__attribute__((target("avx2,fma"))) static void tile_avx2(int MR, int V, const float *in, const geometry *g, int C, int k,
+__attribute__((target("avx2,fma"))) static void tile_avx2(int MR, int V, const float *in, const geometry *g, int c0, int c1, int k,
                                                           const float *wb, const float *bias, int rows, long q0, float *out) {
     for (int r0 = 0; r0 < MR; r0 += 4)
         for (int v = 0; v < V; v++) {
             const long q = q0 + 16L * v;
             __m256 acc[4][2];
             UNROLLED for (int r = 0; r < 4; r++) {
-                __m256 b = _mm256_set1_ps(r0 + r < rows ? bias[r0 + r] : 0);
+                __m256 b = _mm256_set1_ps(c0 == 0 && r0 + r < rows ? bias[r0 + r] : 0);
                 acc[r][0] = b; acc[r][1] = b;
             }
-            const float *w = wb + r0;
-            for (int c = 0; c < C; c++) {
+            const float *w = wb + (long)c0 * k * k * MR + r0;
+            for (int c = c0; c < c1; c++) {
                 const float *plane = in + (long)c * g->plane + q;
                 for (int ki = 0; ki < k; ki++)
                     for (int kj = 0; kj < k; kj++, w += MR) {
@@ -131,6 +142,13 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(int MR, int V, const f
                             acc[r][1] = _mm256_fmadd_ps(wr, x1, acc[r][1]);
                         }
                     }
+            }
+            if (c0 > 0) {
+                UNROLLED for (int r = 0; r < 4; r++) {
+                    const float *o = out + (long)(r0 + r) * g->Qt + q;
+                    acc[r][0] = _mm256_add_ps(_mm256_loadu_ps(o), acc[r][0]);
+                    acc[r][1] = _mm256_add_ps(_mm256_loadu_ps(o + 8), acc[r][1]);
+                }
             }
             UNROLLED for (int r = 0; r < 4; r++) {
                 _mm256_storeu_ps(out + (long)(r0 + r) * g->Qt + q, acc[r][0]);
@@ -153,6 +171,7 @@ static void direct_conv(int level, int shape, const float *x, const float *mask,
     const int mr = MRs[shape];
     const long blocks = blocks_of(shape, outputs), taps = (long)C * k * k, qt = 16L * Vs[shape];
     const long outPlane = (long)g.OH * g.OW;
+    const int cb = channel_block(k);
     for (int s = 0; s < samples; s++) {
         const float *xs = x + (long)s * C * H * W;
         pad_sample(xs, mask ? mask + (long)s * C * H * W : NULL, C, H, W, pad, &g, paddedCount, in);
@@ -163,11 +182,14 @@ static void direct_conv(int level, int shape, const float *x, const float *mask,
                 const int rows = outputs - b * mr < mr ? (int)(outputs - b * mr) : mr;
                 const float *wb = packed + b * taps * mr;
                 float *out = wide + b * mr * g.Qt;
-                if (level < 2) { tile_avx2(mr, Vs[shape], in, &g, C, k, wb, bias + b * mr, rows, q0, out); continue; }
-                switch (shape) {
-                case 0: tile_8x48(in, &g, C, k, wb, bias + b * mr, rows, q0, out); break;
-                case 1: tile_8x32(in, &g, C, k, wb, bias + b * mr, rows, q0, out); break;
-                default: tile_16x16(in, &g, C, k, wb, bias + b * mr, rows, q0, out); break;
+                for (int c0 = 0; c0 < C; c0 += cb) {
+                    const int c1 = c0 + cb < C ? c0 + cb : C;
+                    if (level < 2) { tile_avx2(mr, Vs[shape], in, &g, c0, c1, k, wb, bias + b * mr, rows, q0, out); continue; }
+                    switch (shape) {
+                    case 0: tile_8x48(in, &g, c0, c1, k, wb, bias + b * mr, rows, q0, out); break;
+                    case 1: tile_8x32(in, &g, c0, c1, k, wb, bias + b * mr, rows, q0, out); break;
+                    default: tile_16x16(in, &g, c0, c1, k, wb, bias + b * mr, rows, q0, out); break;
+                    }
                 }
             }
         }

@@ -141,6 +141,41 @@ enum TorchvisionReference {
             setattr(holder, attr, linear)
             return f
 
+        def pool_windows(t, mod, oh, ow):
+            # Every window of max-pooling layer `mod` over t: [N, C, oh, ow, k·k] (−inf padding, ceil mode too).
+            k, st, pd = (torch.nn.modules.utils._pair(v) for v in (mod.kernel_size, mod.stride, mod.padding))
+            extra_h = max(0, (oh - 1) * st[0] + k[0] - (t.shape[2] + 2 * pd[0]))
+            extra_w = max(0, (ow - 1) * st[1] + k[1] - (t.shape[3] + 2 * pd[1]))
+            padded = torch.nn.functional.pad(t, (pd[1], pd[1] + extra_w, pd[0], pd[0] + extra_h), value=float("-inf"))
+            return padded.unfold(2, k[0], st[0]).unfold(3, k[1], st[1])[:, :, :oh, :ow].flatten(4)
+
+        def pool_inputs(model, x):
+            # The input and output size of every max-pooling layer in a train-mode pass (on a copy: statistics move).
+            model = copy.deepcopy(model)
+            seen = []
+            hook = lambda mod, inputs, output: seen.append((mod, inputs[0].detach().double(), output.shape[2], output.shape[3]))
+            handles = [mod.register_forward_hook(hook) for mod in model.modules() if isinstance(mod, torch.nn.MaxPool2d)]
+            with torch.no_grad():
+                model(x)
+            for h in handles:
+                h.remove()
+            return seen
+
+        def ambiguous_windows(m32, m64, x):
+            # Max-pooling windows whose winner float32 rounding could change: the float64
+            # gap between the two largest values is less than ten times float32's largest
+            # error in the window (plus 1e-6 of the maximum). A different winner sends the
+            # window's gradient to another element, a difference no tolerance for rounding covers.
+            count = 0
+            for (mod, a32, oh, ow), (_, a64, _, _) in zip(pool_inputs(m32, x), pool_inputs(m64, x.double())):
+                w32, w64 = pool_windows(a32, mod, oh, ow), pool_windows(a64, mod, oh, ow)
+                top = w64.topk(2, dim=4).values
+                finite = torch.isfinite(w64)
+                error = torch.where(finite, (w32 - w64).abs(), torch.zeros_like(w64)).amax(dim=4)
+                gap = top[..., 0] - top[..., 1]
+                count += int(((top[..., 0] > 0) & (gap < 10 * error + 1e-6 * top[..., 0])).sum())
+            return count
+
         def relative_error(ours, reference):
             num = sum(((ours[k].double() - reference[k]) ** 2).sum() for k in reference)
             return torch.tensor([(num / sum((reference[k] ** 2).sum() for k in reference)).sqrt().item()])
@@ -156,6 +191,25 @@ enum TorchvisionReference {
             m.eval()
             save_file({k: v.contiguous() for k, v in m.state_dict().items()}, f"{out}/{label}.weights.safetensors")
             x = torch.randn(2, 3, side, side)
+            if grads:
+                # An input with no ambiguous max-pooling window (see ambiguous_windows), so
+                # that the gradients compared are defined to float32 precision: the first of
+                # up to 8 draws with none, else the draw with the fewest.
+                probe32 = copy.deepcopy(m).train()
+                for mod in probe32.modules():
+                    if isinstance(mod, (torch.nn.Dropout, StochasticDepth)):
+                        mod.eval()
+                probe64 = copy.deepcopy(probe32).double()
+                best, fewest = x, ambiguous_windows(probe32, probe64, x)
+                for seed in range(1, 8):
+                    if fewest == 0:
+                        break
+                    candidate = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(seed))
+                    count = ambiguous_windows(probe32, probe64, candidate)
+                    if count < fewest:
+                        best, fewest = candidate, count
+                x = best
+                del probe32, probe64
             with torch.no_grad():
                 ev = m(x)
             if feats:
@@ -169,6 +223,7 @@ enum TorchvisionReference {
                 for mod in model.modules():
                     if isinstance(mod, (torch.nn.Dropout, StochasticDepth)):
                         mod.eval()
+            before = copy.deepcopy(m) if grads else None
             tr = m(x)
             io = {"x": x, "eval": ev.contiguous(), "train": tr.detach().contiguous()}
             if grads:
@@ -178,6 +233,21 @@ enum TorchvisionReference {
                 # One SGD step: every weight and batch-norm statistic after it.
                 torch.optim.SGD(m.parameters(), lr=0.1).step()
                 step32 = {k: v.detach().clone() for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked")}
+                # How far float32's gradient and step move when the input moves by 2e-6 of
+                # itself (three draws): where a max-pooling window or a batch norm over few
+                # values is that sensitive, no float32 implementation is closer to float64.
+                sensitivity, step_sensitivity = 0.0, 0.0
+                for draw in range(3):
+                    moved = copy.deepcopy(before)
+                    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(1000 + draw))
+                    torch.nn.functional.cross_entropy(moved(x * (1 + 2e-6 * noise)), labels).backward()
+                    sensitivity = max(sensitivity, relative_error({k: p.grad for k, p in moved.named_parameters()}, grad32).item())
+                    torch.optim.SGD(moved.parameters(), lr=0.1).step()
+                    moved_state = {k: v for k, v in moved.state_dict().items() if not k.endswith("num_batches_tracked")}
+                    step_sensitivity = max(step_sensitivity, relative_error(moved_state, step32).item())
+                    del moved
+                io["torch.grad_sensitivity"] = torch.tensor([sensitivity])
+                io["torch.step_sensitivity"] = torch.tensor([step_sensitivity])
                 torch.nn.functional.cross_entropy(m64(x.double()), labels).backward()
                 grad64 = {k: p.grad.detach().clone() for k, p in m64.named_parameters()}
                 torch.optim.SGD(m64.parameters(), lr=0.1).step()
@@ -189,7 +259,7 @@ enum TorchvisionReference {
                 io.update({"step64." + k: v.float().contiguous() for k, v in step64.items()})
                 del grad64, step64
             save_file(io, f"{out}/{label}.io.safetensors")
-            del io, m
+            del io, m, before
         print("ok")
         """, needs: [.torch, .torchvision])
         guard run.status == 0, run.output.contains("ok") else {
@@ -287,9 +357,13 @@ enum TorchvisionReference {
         }
         #expect(io.tensors.filter { $0.name.hasPrefix("grad64.") }.count == net.parameterObjects.count)
         let relative = (ours / norm).squareRoot(), torchRelative = Double(try #require(io.tensor("torch.grad_error"))[0])
-        print("torchvision \(c.label) \(c.side)×\(c.side): gradient vs float64, relative error \(relative) (torchvision float32: \(torchRelative))")
-        // 1e-3, or 4× torchvision's own float32 error where the problem is that ill-conditioned (resnet50).
-        #expect(norm > 0 && relative < max(1e-3, 4 * torchRelative), "gradients: relative error \(relative), torchvision float32's \(torchRelative)")
+        let sensitivity = Double(try #require(io.tensor("torch.grad_sensitivity"))[0])
+        print("torchvision \(c.label) \(c.side)×\(c.side): gradient vs float64, relative error \(relative) (torchvision float32: \(torchRelative), its change for a 2e-6 change of the input: \(sensitivity))")
+        // 1e-3, or 4× torchvision's own float32 error or 4× how far its float32 gradient moves
+        // for a 2e-6 change of the input, where the problem is that ill-conditioned (resnet50;
+        // googlenet's batch norms over a few values per channel and its max pooling).
+        let tolerance = max(1e-3, 4 * torchRelative, 4 * sensitivity)
+        #expect(norm > 0 && relative < tolerance, "gradients: relative error \(relative), torchvision float32's \(torchRelative), its sensitivity \(sensitivity)")
 
         // One training step (SGD, lr 0.1; batch norm in train mode, so its running
         // statistics moved too; dropout and stochastic depth off): every weight and
@@ -305,8 +379,10 @@ enum TorchvisionReference {
             ourStep += d; stateNorm += r
         }
         let stepRelative = (ourStep / stateNorm).squareRoot(), torchStepRelative = Double(try #require(io.tensor("torch.step_error"))[0])
-        print("torchvision \(c.label) \(c.side)×\(c.side): after one SGD step, weights and statistics vs float64, relative error \(stepRelative) (torchvision float32: \(torchStepRelative))")
-        #expect(stateNorm > 0 && stepRelative <= max(1e-4, 4 * torchStepRelative), "after one SGD step: relative error \(stepRelative), torchvision float32's \(torchStepRelative)")
+        let stepSensitivity = Double(try #require(io.tensor("torch.step_sensitivity"))[0])
+        print("torchvision \(c.label) \(c.side)×\(c.side): after one SGD step, weights and statistics vs float64, relative error \(stepRelative) (torchvision float32: \(torchStepRelative), sensitivity \(stepSensitivity))")
+        #expect(stateNorm > 0 && stepRelative <= max(1e-4, 4 * torchStepRelative, 4 * stepSensitivity),
+                "after one SGD step: relative error \(stepRelative), torchvision float32's \(torchStepRelative), its sensitivity \(stepSensitivity)")
     }
     /// A frozen backbone at 224×224, batch 2, through the `features` stage as the
     /// planner lowers a wholly frozen backbone (the backbone alone, weights loaded from

@@ -44,6 +44,13 @@ public final class BatchNorm: Layer {
     }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        try forward(x, training: training, fusingReLU: false)
+    }
+
+    /// With a fused ReLU (``Sequential`` fuses a BatchNorm directly followed by a ReLU in
+    /// training), the output is rectified row by row as the ReLU would, and backward masks
+    /// dy by the output itself.
+    public func forward(_ x: Tensor, training: Bool, fusingReLU: Bool) throws -> Tensor {
         let (n, c, h, w) = try x.nchw(layer: name)
         guard c == channels else {
             throw EngineError.shapeMismatch(layer: name, message: "expected \(channels) channels, got input \(x.shape)")
@@ -65,19 +72,21 @@ public final class BatchNorm: Layer {
             let xhp = xh.pointer
             Parallel.forEachPart(c, parts: c >= 2 ? Parallel.parts : 1) { _, chans in
             for ch in chans {
+                // In float64: each sample's row in 8 lanes, the rows in order.
                 var sum = 0.0
-                for s in 0..<n { let p = xp + (s * c + ch) * hw; for i in 0..<hw { sum += Double(p[i]) } }
-                let mean = sum / Double(m)
+                for s in 0..<n { sum += BatchNorm.rowSum(xp + (s * c + ch) * hw, count: hw) }
+                let mean = sum / Double(m), mf = Float(mean)
                 var sq = 0.0
-                for s in 0..<n { let p = xp + (s * c + ch) * hw; for i in 0..<hw { let d = Double(p[i]) - mean; sq += d * d } }
+                for s in 0..<n { sq += BatchNorm.rowSquaredDeviation(xp + (s * c + ch) * hw, count: hw, from: mean) }
                 let varB = sq / Double(m)
                 let istd = Float(1 / (varB + Double(epsilon)).squareRoot())
                 isp[ch] = istd
-                let mf = Float(mean), g = gamma[ch], b = beta[ch]
+                let g = gamma[ch], b = beta[ch]
                 for s in 0..<n {
                     let off = (s * c + ch) * hw
                     let p = xp + off, q = yp + off, r = xhp + off
                     for i in 0..<hw { let v = (p[i] - mf) * istd; r[i] = v; q[i] = v * g + b }
+                    if fusingReLU { rectify(q, count: hw) }
                 }
                 rm[ch] = (1 - momentum) * rm[ch] + momentum * mf
                 rv[ch] = (1 - momentum) * rv[ch] + momentum * Float(sq / Double(max(m - 1, 1)))
@@ -94,12 +103,55 @@ public final class BatchNorm: Layer {
                     let off = (s * c + ch) * hw
                     let p = xp + off, q = yp + off
                     for i in 0..<hw { q[i] = (p[i] - mf) * g + b }
+                    if fusingReLU { rectify(q, count: hw) }
                     if let r = xh?.pointer { for i in 0..<hw { r[off + i] = (p[i] - mf) * istd } }
                 }
             }
             xhat = xh
         }
+        rectifiedOutput = training && fusingReLU ? y : nil
         return y
+    }
+
+    /// With a fused ReLU: the output of the last training forward pass (its mask).
+    private var rectifiedOutput: Tensor?
+
+    /// Σ p[i] for i < count, in float64: 8 lanes, then their sum and the tail's.
+    static func rowSum(_ p: UnsafePointer<Float>, count: Int) -> Double {
+        var lanes = SIMD8<Double>(), i = 0
+        while i + 8 <= count { lanes += SIMD8<Double>(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)); i += 8 }
+        var sum = 0.0
+        for l in 0..<8 { sum += lanes[l] }
+        while i < count { sum += Double(p[i]); i += 1 }
+        return sum
+    }
+
+    /// Σ (p[i] − mean)² for i < count, in float64 as ``rowSum(_:count:)`` sums.
+    static func rowSquaredDeviation(_ p: UnsafePointer<Float>, count: Int, from mean: Double) -> Double {
+        var lanes = SIMD8<Double>(), i = 0
+        let mv = SIMD8<Double>(repeating: mean)
+        while i + 8 <= count {
+            let d = SIMD8<Double>(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)) - mv
+            lanes += d * d; i += 8
+        }
+        var sum = 0.0
+        for l in 0..<8 { sum += lanes[l] }
+        while i < count { let d = Double(p[i]) - mean; sum += d * d; i += 1 }
+        return sum
+    }
+
+    /// (Σ g[i], Σ g[i]·x[i]) for i < count, in 8 float lanes each, the lanes and the tail added in float64.
+    static func rowGradientSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int) -> (Double, Double) {
+        var sg = SIMD8<Float>(), sgx = SIMD8<Float>(), i = 0
+        while i + 8 <= count {
+            let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+            sg += gv; sgx += gv * UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            i += 8
+        }
+        var (a, b) = (0.0, 0.0)
+        for l in 0..<8 { a += Double(sg[l]); b += Double(sgx[l]) }
+        while i < count { a += Double(g[i]); b += Double(g[i] * x[i]); i += 1 }
+        return (a, b)
     }
 
     /// The inference pass as `(v − mean)·scale + shift` per channel, each factor computed
@@ -118,7 +170,16 @@ public final class BatchNorm: Layer {
             throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match the last forward pass")
         }
         let hw = h * w, m = Float(n * hw)
-        let gp = dy.pointer, gamma = weight.value.pointer
+        // Through a fused ReLU: dy masked by the output first, as the ReLU's backward would.
+        var g = dy
+        if let y = rectifiedOutput, y.count == dy.count {
+            g = Tensor(uninitialized: dy.shape)
+            let (yp, dp, mp) = (y.pointer, dy.pointer, g.pointer)
+            Parallel.forEachPart(dy.count, parts: dy.count >= 1 << 16 ? Parallel.parts : 1) { _, r in
+                maskByPositive(dp + r.lowerBound, yp + r.lowerBound, into: mp + r.lowerBound, count: r.count)
+            }
+        }
+        let gp = g.pointer, gamma = weight.value.pointer
         let dx: Tensor? = needsInputGradient ? Tensor(zeros: dy.shape) : nil
         guard let xh = xhat, usedBatchStats else {
             // Inference-mode statistics: y = (x - mean)·istd·γ + β; the statistics are constants.
@@ -147,11 +208,13 @@ public final class BatchNorm: Layer {
         let gb: UnsafeMutablePointer<Float>? = bias.frozen ? nil : bias.grad.pointer
         Parallel.forEachPart(c, parts: c >= 2 ? Parallel.parts : 1) { _, chans in
         for ch in chans {
-            var sumG: Float = 0, sumGX: Float = 0
+            var sums = (0.0, 0.0)
             for s in 0..<n {
                 let off = (s * c + ch) * hw
-                for i in 0..<hw { let g = gp[off + i]; sumG += g; sumGX += g * xp[off + i] }
+                let row = BatchNorm.rowGradientSums(gp + off, xp + off, count: hw)
+                sums.0 += row.0; sums.1 += row.1
             }
+            let sumG = Float(sums.0), sumGX = Float(sums.1)
             gw?[ch] = sumGX
             gb?[ch] = sumG
             if let dxp {

@@ -23,7 +23,8 @@ public final class Sequential: Layer {
     /// step (the convolution rectifies each sample while it is in cache and the ReLU
     /// passes its input through); in an inference pass through the direct convolution, so
     /// does a Conv2D followed by a BatchNorm (and a ReLU), and in an inference pass a Dense
-    /// followed by a ReLU, and a run of dense layers (``DenseChain``). The result is the
+    /// followed by a ReLU, and a run of dense layers (``DenseChain``); in a training pass a
+    /// BatchNorm followed by a ReLU rectifies its rows as it writes them. The result is the
     /// same as running them apart.
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         var h = x
@@ -47,6 +48,9 @@ public final class Sequential: Layer {
                 i += 2
             } else if let conv = l as? Conv2D, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
                 h = relu.passThroughRectified(try conv.forward(h, training: training, fusingReLU: true))
+                i += 2
+            } else if let bn = l as? BatchNorm, training, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
+                h = relu.passThroughRectified(try bn.forward(h, training: true, fusingReLU: true))
                 i += 2
             } else {
                 h = try l.forward(h, training: training)

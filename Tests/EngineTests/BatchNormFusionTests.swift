@@ -1,0 +1,37 @@
+// A BatchNorm followed by a ReLU in a training pass runs fused (``Sequential``): the
+// output, the input gradient and the scale's and shift's gradients are bitwise those of
+// the two layers run apart, with batch statistics and with a frozen batch norm.
+import Testing
+@testable import Engine
+
+@Suite struct BatchNormFusionTests {
+    @Test(arguments: [false, true])
+    func aFusedReLUGivesWhatTheLayersGiveApart(frozen: Bool) throws {
+        func make() -> (BatchNorm, ReLU) {
+            let bn = BatchNorm(name: "bn", channels: 6)
+            var g = SeededGenerator(seed: 4)
+            g.fillNormal(bn.weight.value, std: 1); g.fillNormal(bn.bias.value, std: 1); g.fillNormal(bn.runningMean, std: 0.3)
+            if frozen { bn.weight.frozen = true; bn.bias.frozen = true }
+            return (bn, ReLU(name: "relu"))
+        }
+        var g = SeededGenerator(seed: 9)
+        let x = Tensor(zeros: [4, 6, 5, 7]), dy = Tensor(zeros: [4, 6, 5, 7])
+        g.fillNormal(x, std: 2); g.fillNormal(dy, std: 1)
+
+        let (bn1, relu1) = make()
+        let fused = Sequential(name: "s", layers: [bn1, relu1])
+        let y1 = try fused.forward(x, training: true)
+        let dx1 = try #require(try fused.backward(dy))
+
+        let (bn2, relu2) = make()
+        let y2 = try relu2.forward(bn2.forward(x, training: true), training: true)
+        let through = try #require(try relu2.backward(dy))
+        let dx2 = try #require(try bn2.backward(through))
+
+        #expect(y1.values == y2.values)
+        #expect(y1.values.contains { $0 == 0 } && y1.values.contains { $0 > 0 })
+        #expect(dx1.values == dx2.values)
+        #expect(bn1.weight.grad.values == bn2.weight.grad.values && bn1.bias.grad.values == bn2.bias.grad.values)
+        #expect(bn1.runningMean.values == bn2.runningMean.values && bn1.runningVar.values == bn2.runningVar.values)
+    }
+}
