@@ -42,7 +42,7 @@ let package = Package(
 
         // The integer kernels of the int8 inference path (AVX2 with a portable fallback).
         .target(name: "CInt8", path: "Sources/CInt8"),
-        // A direct stride-1 float convolution for Conv2D's forward pass on CPUs with AVX-512.
+        // A direct stride-1 float convolution and its weight gradient for Conv2D on CPUs with AVX-512 or AVX2.
         .target(name: "CDirectConv", path: "Sources/CDirectConv"),
         .target(name: "CDense", path: "Sources/CDense"),
         // JPEG and PNG files to RGB8 as PIL converts them, with setjmp error handling.

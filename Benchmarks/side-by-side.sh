@@ -2,8 +2,8 @@
 # Engine vs PyTorch, side by side in one window (see Benchmarks/README.md).
 # Usage: TORCH_PYTHON=/path/to/venv/bin/python Benchmarks/side-by-side.sh [ROUNDS]
 # Builds the release test binary, then for each round trains mlp and lenet5 on all
-# 60,000 images for 3 epochs and the cnn for 100 batches per epoch, tlc first, then
-# PyTorch. Stop other work on the machine first: the two are compared, not the machine.
+# 60,000 images for 3 epochs and the cnn and vgg-mini for 100 batches per epoch, tlc
+# first, then PyTorch. Stop other work on the machine first: the two are compared, not the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${TORCH_PYTHON:?set TORCH_PYTHON to a python with torch and numpy (outside the repository)}
@@ -14,7 +14,7 @@ for round in $(seq 1 "$rounds"); do
   echo "## round $round"
   TLC_BENCH=1 TLC_BENCH_MODELS=mlp,lenet5 TLC_BENCH_EPOCHS=3 "$bench" --testing-library swift-testing --filter EngineBenchmarks 2>&1 | grep -E "epoch"
   EPOCHS=3 THREADS=2 "$python" Benchmarks/pytorch_reference.py mlp lenet5 2>&1 | grep -E "epoch"
-  TLC_BENCH=1 TLC_BENCH_MODELS=cnn TLC_BENCH_EPOCHS=3 TLC_BENCH_LIMIT=12800 "$bench" --testing-library swift-testing --filter EngineBenchmarks 2>&1 | grep -E "epoch"
-  EPOCHS=3 BATCHES=100 THREADS=2 "$python" Benchmarks/pytorch_reference.py cnn 2>&1 | grep -E "epoch"
+  TLC_BENCH=1 TLC_BENCH_MODELS=cnn,vgg-mini TLC_BENCH_EPOCHS=3 TLC_BENCH_LIMIT=12800 "$bench" --testing-library swift-testing --filter EngineBenchmarks 2>&1 | grep -E "epoch"
+  EPOCHS=3 BATCHES=100 THREADS=2 "$python" Benchmarks/pytorch_reference.py cnn vgg-mini 2>&1 | grep -E "epoch"
 done
-echo "cnn figures are per 100 batches for tlc (multiply by 4.69 for an epoch); PyTorch's are already scaled."
+echo "cnn and vgg-mini figures are per 100 batches for tlc (multiply by 4.69 for an epoch); PyTorch's are already scaled."

@@ -1,15 +1,17 @@
 // Conv2D — 2-D convolution (stride, zero padding, groups = 1, with or without bias). On
-// CPUs with AVX-512 or AVX2 a stride-1 forward pass that trains none of the layer's
-// weights (inference, frozen layers) is a direct convolution (CDirectConv: register
-// tiles of fused multiply-adds over the padded input, the same bits with either
-// instruction set; bias, an inference batch norm and ReLU fused). Otherwise, and always
-// for backward, it is lowered to cblas_sgemm; each of Parallel.parts parts of the batch
-// runs on its own thread with single-threaded BLAS. Three lowerings (see
-// Benchmarks/README.md): stride-1 layers with large planes run per sample over the k
-// column shifts of the padded input (k GEMMs; dx as the transposed convolution), large
-// planes of shallow inputs use a per-sample im2col, small planes an im2col over chunks
-// of samples (dx by W^T·dy and col2im). A following ReLU can be fused (Sequential does
-// it). Weight layout [out, in, kh, kw] as PyTorch; Kaiming-uniform initialisation.
+// CPUs with AVX-512 or AVX2, a stride-1 layer runs on CDirectConv (register tiles of fused
+// multiply-adds over the padded input, the same bits with either instruction set): its
+// inference pass (bias, an inference batch norm and ReLU fused) and, when the padding is
+// smaller than the kernel, its whole training pass — the forward convolution, the weight
+// and bias gradients by CDirectConv's weight gradient kernel, and the input gradient as
+// the direct convolution of dy with the flipped kernel. Otherwise it is lowered to
+// cblas_sgemm; each of Parallel.parts parts of the batch runs on its own thread with
+// single-threaded BLAS. Three lowerings (see Benchmarks/README.md): stride-1 layers with
+// large planes run per sample over the k column shifts of the padded input (k GEMMs; dx
+// as the transposed convolution), large planes of shallow inputs use a per-sample
+// im2col, small planes an im2col over chunks of samples (dx by W^T·dy and col2im). A
+// following ReLU can be fused (Sequential does it). Weight layout [out, in, kh, kw] as
+// PyTorch; Kaiming-uniform initialisation.
 //
 // Owns: the layer, its forward and backward passes and the named scratch regions
 // (``Conv2D/Scratch``) they use in the network's workspace. The lowerings themselves

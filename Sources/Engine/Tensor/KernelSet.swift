@@ -1,9 +1,9 @@
 // KernelSet — which of its own kernels the engine runs on this CPU, and which OpenBLAS
 // core, for a run's env.json and `tlc verify`. tlc's own float kernels (CDirectConv,
-// CDense) and int8 kernels give the same bits with AVX-512 or AVX2; OpenBLAS's
-// kernels (every training pass) sum in an order of their own per core, so training
-// results are bitwise equal only between machines on the same OpenBLAS core
-// (OPENBLAS_CORETYPE pins it).
+// which also trains stride-1 convolutions, and CDense) and int8 kernels give the same
+// bits with AVX-512 or AVX2; OpenBLAS's kernels (training dense layers and strided
+// convolutions) sum in an order of their own per core, so training results are bitwise
+// equal only between machines on the same OpenBLAS core (OPENBLAS_CORETYPE pins it).
 
 import CBLAS
 
@@ -14,7 +14,7 @@ public enum KernelSet {
         return String(cString: name)
     }
 
-    /// The instruction set of the float inference kernels: "AVX-512", "AVX2" or "none (OpenBLAS)".
+    /// The instruction set of the float kernels (inference; stride-1 convolutions also in training): "AVX-512", "AVX2" or "none (OpenBLAS)".
     public static var float: String {
         switch min(Conv2D.directConvolutionLevel, Dense.kernelLevel) {
         case 2: return "AVX-512"
