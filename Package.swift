@@ -9,6 +9,9 @@
 //   SafeTensorsFormat (the safetensors header, Foundation only) is shared by FrontEnd and Engine.
 import PackageDescription
 
+// tlc's own kernels are optimized in debug builds too: every test trains through them.
+let optimizedC: [CSetting] = [.unsafeFlags(["-O2"])]
+
 let package = Package(
     name: "tlc",
     platforms: [.macOS(.v13)],
@@ -41,10 +44,10 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
 
         // The integer kernels of the int8 inference path (AVX2 with a portable fallback).
-        .target(name: "CInt8", path: "Sources/CInt8"),
+        .target(name: "CInt8", path: "Sources/CInt8", cSettings: optimizedC),
         // A direct stride-1 float convolution and its weight gradient for Conv2D on CPUs with AVX-512 or AVX2.
-        .target(name: "CDirectConv", path: "Sources/CDirectConv"),
-        .target(name: "CDense", path: "Sources/CDense"),
+        .target(name: "CDirectConv", path: "Sources/CDirectConv", cSettings: optimizedC),
+        .target(name: "CDense", path: "Sources/CDense", cSettings: optimizedC),
         // JPEG and PNG files to RGB8 as PIL converts them, with setjmp error handling.
         .target(name: "CImageCodec", dependencies: ["CJPEG", "CPNG"], path: "Sources/CImageCodec"),
         // Pure descriptions of the model zoo: layers, names, shapes, counts.

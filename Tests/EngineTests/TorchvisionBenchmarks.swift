@@ -1,6 +1,7 @@
-// torchvision's architectures, timed (release): one eval forward pass and one training
-// step (train-mode forward, cross-entropy, backward) on a batch at 224×224, in tlc and
-// in PyTorch with the same thread count. Skipped unless TLC_BENCH=1; see
+// torchvision's architectures, timed (release): one eval forward pass and one fine-tuning
+// step (train-mode forward, cross-entropy, backward, Adam) on a batch at 224×224, in tlc
+// and in PyTorch with the same thread count, and each one's peak RSS over the model's
+// passes (VmHWM, reset before each model). Skipped unless TLC_BENCH=1; see
 // Benchmarks/README.md for the command.
 import Testing
 import Foundation
@@ -24,21 +25,30 @@ struct TorchvisionBenchmarks {
         }
         let list = models.map { "\"\($0)\"" }.joined(separator: ", ")
         let torch = try pythonScript("""
-            import time, torch, torchvision.models as tvm
+            import gc, time, torch, torchvision.models as tvm
             torch.set_num_threads(\(Parallel.threads))
+            def peak_mib():
+                for line in open("/proc/self/status"):
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
             for name in [\(list)]:
+                gc.collect()
+                open("/proc/self/clear_refs", "w").write("5")
                 m = tvm.GoogLeNet(aux_logits=False, init_weights=False) if name == "googlenet" else getattr(tvm, name)()
+                opt = torch.optim.Adam(m.parameters(), lr=1e-3)
                 x = torch.randn(\(batch), 3, \(side), \(side)); y = torch.randint(0, 1000, (\(batch),))
                 def fwd():
                     m.eval()
                     with torch.no_grad(): m(x)
                 def step():
-                    m.train(); m.zero_grad(); torch.nn.functional.cross_entropy(m(x), y).backward()
+                    m.train(); opt.zero_grad(); torch.nn.functional.cross_entropy(m(x), y).backward(); opt.step()
                 for f, label in [(fwd, "forward"), (step, "step")]:
                     f(); ts = []
                     for _ in range(\(repeats)):
                         t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
                     print(name, label, sorted(ts)[len(ts) // 2])
+                print(name, "rss", peak_mib())
+                del m, opt
             """, needs: [.torch, .torchvision])
         var reference: [String: Double] = [:]
         for line in torch.output.split(separator: "\n") {
@@ -47,6 +57,7 @@ struct TorchvisionBenchmarks {
         }
         var rows: [String] = []
         for name in models {
+            resetPeakRSS()
             let net = try Network(architecture: Zoo.architecture(name, input: FeatureShape(channels: 3, height: side, width: side),
                                                                  classes: 1000, keepClassifier: true), seed: 1)
             let x = Tensor(zeros: [batch, 3, side, side])
@@ -55,17 +66,19 @@ struct TorchvisionBenchmarks {
             let labels = (0..<batch).map { $0 % 1000 }
             _ = try net.forward(x, training: false)
             let forward = try median { _ = try net.forward(x, training: false) }
+            let adam = try Optimizer(kind: .adam(), parameters: net.parameterObjects, learningRate: 1e-3)
             let step = try median {
                 let out = try net.forward(x, training: true)
                 try net.backward(try SoftmaxCrossEntropy()(logits: out, labels: labels).grad)
+                _ = adam.step()
             }
-            let row = String(format: "| %@ | %.2f | %.2f | %.2f | %.2f | %.0f MiB |", name, forward, reference["\(name) forward"] ?? .nan,
-                             step, reference["\(name) step"] ?? .nan, peakRSSMiB())
+            let row = String(format: "| %@ | %.2f | %.2f | %.2f | %.2f | %.0f MiB | %.0f MiB |", name, forward, reference["\(name) forward"] ?? .nan,
+                             step, reference["\(name) step"] ?? .nan, peakRSSMiB(), reference["\(name) rss"] ?? .nan)
             print(row); rows.append(row)
         }
         print("batch \(batch) at \(side)×\(side), \(Parallel.threads) threads, median of \(repeats)")
-        print("| model | tlc forward s | PyTorch forward s | tlc training step s | PyTorch training step s | tlc peak RSS |")
-        print("| --- | --- | --- | --- | --- | --- |")
+        print("| model | tlc forward s | PyTorch forward s | tlc fine-tuning step s | PyTorch fine-tuning step s | tlc peak RSS | PyTorch peak RSS |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
         for r in rows { print(r) }
     }
 }
