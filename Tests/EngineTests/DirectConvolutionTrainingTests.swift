@@ -1,5 +1,5 @@
-// Conv2D's training passes on CDirectConv (stride 1, padding < kernel): the weight, bias
-// and input gradients against a float64 reference, with and without a fused ReLU, over
+// Conv2D's training passes on CDirectConv (stride 1, padding < kernel; chosen on AVX-512,
+// both instruction sets' kernels checked): the weight, bias and input gradients against a float64 reference, with and without a fused ReLU, over
 // odd planes, valid and same padding, 1×1 kernels and channel counts that leave tiles
 // partly empty; bitwise the same with AVX-512 or AVX2 and with 1, 2 or 4 threads.
 import Foundation
@@ -26,18 +26,18 @@ import Testing
 
     /// (inputs, outputs, side, kernel, padding)
     @Test(arguments: [(1, 32, 28, 3, 1), (6, 16, 14, 5, 0), (3, 7, 9, 3, 1), (13, 5, 6, 1, 0), (4, 9, 11, 5, 2), (2, 3, 5, 3, 2),
-                      (64, 64, 4, 3, 1), (128, 96, 8, 3, 1), (256, 64, 2, 3, 1), (3, 16, 64, 3, 1), (16, 8, 32, 3, 1), (8, 8, 48, 3, 1), (64, 64, 64, 3, 1), (64, 32, 32, 3, 1), (512, 512, 4, 3, 1), (128, 128, 32, 3, 1)])
+                      (64, 64, 4, 3, 1), (128, 96, 8, 3, 1), (256, 64, 2, 3, 1), (3, 16, 64, 3, 1), (16, 8, 32, 3, 1), (8, 8, 48, 3, 1)])
     func gradientsMatchAFloat64Reference(c: Int, o: Int, side: Int, k: Int, pad: Int) throws {
         guard Conv2D.directConvolutionAvailable else { return }
         let conv = Conv2D(name: "c", inChannels: c, outChannels: o, kernel: k, stride: 1, padding: pad, rng: SeededGenerator(seed: 3))
         let out = side + 2 * pad - k + 1, n = 2
-        #expect(conv.trainsDirectly(Conv2D.Geo(h: side, w: side, oh: out, ow: out, c: c, k: k, stride: 1, pad: pad)))
+        #expect(conv.trainsDirectly(Conv2D.Geo(h: side, w: side, oh: out, ow: out, c: c, k: k, stride: 1, pad: pad))
+                == (Conv2D.directConvolutionLevel == 2))
         var g = SeededGenerator(seed: 11)
         let x = Tensor(zeros: [n, c, side, side]), dy = Tensor(zeros: [n, o, out, out])
         g.fillNormal(x, std: 1); g.fillNormal(dy, std: 1)
         for relu in [false, true] {
             let y = try conv.forward(x, training: false, fusingReLU: relu)
-            let (dW, db, dx) = try Self.gradients(conv, x: x, dy: dy, relu: relu)
             // The reference: dy through the ReLU's mask, then the three sums in float64.
             var gy = [Double](repeating: 0, count: dy.count)
             for i in 0..<dy.count { gy[i] = !relu || y[i] > 0 ? Double(dy[i]) : 0 }
@@ -59,7 +59,10 @@ import Testing
                 let worst = zip(a, r).map { abs(Double($0) - $1) }.max() ?? 0
                 #expect(a.count == r.count && worst <= 1e-5 * max(scale, 1), "\(what), relu \(relu): max |Δ| \(worst) for values up to \(scale)")
             }
-            close(dW, rW, "dW"); close(db, rb, "db"); close(dx, rx, "dx")
+            for level in 1...Conv2D.directConvolutionLevel {
+                let (dW, db, dx) = try Self.gradients(conv, x: x, dy: dy, relu: relu, level: level)
+                close(dW, rW, "dW, level \(level)"); close(db, rb, "db, level \(level)"); close(dx, rx, "dx, level \(level)")
+            }
         }
     }
 

@@ -1,8 +1,8 @@
 // Conv2D — 2-D convolution (stride, zero padding, groups = 1, with or without bias). On
 // CPUs with AVX-512 or AVX2, a stride-1 layer runs on CDirectConv (register tiles of fused
 // multiply-adds over the padded input, the same bits with either instruction set): its
-// inference pass (bias, an inference batch norm and ReLU fused) and, when the padding is
-// smaller than the kernel, its whole training pass — the forward convolution, the weight
+// inference pass (bias, an inference batch norm and ReLU fused) and, on AVX-512 when the
+// padding is smaller than the kernel, its whole training pass — the forward convolution, the weight
 // and bias gradients by CDirectConv's weight gradient kernel, and the input gradient as
 // the direct convolution of dy with the flipped kernel. Otherwise it is lowered to
 // cblas_sgemm; each of Parallel.parts parts of the batch runs on its own thread with
@@ -110,10 +110,12 @@ public final class Conv2D: Layer {
     /// Whether a training pass (forward and backward) of this geometry runs on CDirectConv
     /// alone: the forward direct convolution, the weight and bias gradients by its weight
     /// gradient kernel, and the input gradient as the direct convolution of dy with the
-    /// flipped, channel-transposed kernel at padding k − 1 − p (stride 1 and p < k). No
-    /// BLAS, and the same bits with AVX-512 or AVX2. Other geometries train on the BLAS lowerings.
+    /// flipped, channel-transposed kernel at padding k − 1 − p (stride 1 and p < k), on
+    /// CPUs with AVX-512. Its AVX2 tiles give the same bits but trained the cnn at half
+    /// the AVX-512 speed, slower than OpenBLAS's Haswell kernels, so AVX2-only CPUs, like
+    /// other geometries, train on the BLAS lowerings.
     func trainsDirectly(_ g: Geo) -> Bool {
-        g.stride == 1 && g.pad < g.k && Conv2D.directConvolutionAvailable
+        g.stride == 1 && g.pad < g.k && Conv2D.directConvolutionLevel >= 2
     }
     static let directConvolutionAvailable = directConvolutionLevel > 0
     /// CDirectConv's instruction set on this CPU (2 AVX-512, 1 AVX2; the same bits on both).

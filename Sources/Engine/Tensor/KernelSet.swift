@@ -1,6 +1,6 @@
 // KernelSet — which of its own kernels the engine runs on this CPU, and which OpenBLAS
 // core, for a run's env.json and `tlc verify`. tlc's own float kernels (CDirectConv,
-// which also trains stride-1 convolutions, and CDense) and int8 kernels give the same
+// which on AVX-512 also trains stride-1 convolutions, and CDense) and int8 kernels give the same
 // bits with AVX-512 or AVX2; OpenBLAS's kernels (training dense layers and strided
 // convolutions) sum in an order of their own per core, so training results are bitwise
 // equal only between machines on the same OpenBLAS core (OPENBLAS_CORETYPE pins it).
