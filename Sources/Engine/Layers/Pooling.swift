@@ -93,14 +93,23 @@ public final class MaxPool2D: Layer {
                         continue
                     }
                     for i in 0..<oh {
+                        let r0 = i * stride - padding
+                        let (aLo, aHi) = (max(0, -r0), min(size, h - r0))
                         for j in 0..<ow {
+                            let c0 = j * stride - padding
+                            let (bLo, bHi) = (max(0, -c0), min(size, w - c0))
                             var best = -Float.infinity, bi = -1
-                            let r0 = i * stride - padding, c0 = j * stride - padding
-                            for a in Swift.stride(from: max(0, -r0), to: min(size, h - r0), by: 1) {
-                                let row = (r0 + a) * w
-                                for b in Swift.stride(from: max(0, -c0), to: min(size, w - c0), by: 1) where bi < 0 || xs[row + c0 + b] > best {
-                                    best = xs[row + c0 + b]; bi = row + c0 + b
+                            // Row-major over the window; the first of equal maxima wins.
+                            var a = aLo
+                            while a < aHi {
+                                let row = (r0 + a) * w + c0
+                                var b = bLo
+                                while b < bHi {
+                                    let v = xs[row + b]
+                                    if bi < 0 || v > best { best = v; bi = row + b }
+                                    b += 1
                                 }
+                                a += 1
                             }
                             if bi < 0 { best = 0; bi = 0 }
                             ys[i * ow + j] = best
