@@ -79,7 +79,7 @@ void tile(const int MR, const int V, const float *in, const geometry *g, int c0,
           const float *bias, int rows, long q0, float *out) {
     __m512 acc[48];   // acc[r·V + v]
     UNROLLED for (int r = 0; r < MR; r++) {
-        __m512 b = _mm512_set1_ps(c0 == 0 && r < rows ? bias[r] : 0);
+        __m512 b = _mm512_set1_ps(c0 == 0 && bias && r < rows ? bias[r] : 0);
         UNROLLED for (int v = 0; v < V; v++) acc[r * V + v] = b;
     }
     const float *w = wb + (long)c0 * k * k * MR;
@@ -126,7 +126,7 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(int MR, int V, const f
             const long q = q0 + 16L * v;
             __m256 acc[4][2];
             UNROLLED for (int r = 0; r < 4; r++) {
-                __m256 b = _mm256_set1_ps(c0 == 0 && r0 + r < rows ? bias[r0 + r] : 0);
+                __m256 b = _mm256_set1_ps(c0 == 0 && bias && r0 + r < rows ? bias[r0 + r] : 0);
                 acc[r][0] = b; acc[r][1] = b;
             }
             const float *w = wb + (long)c0 * k * k * MR + r0;
@@ -184,11 +184,11 @@ static void direct_conv(int level, int shape, const float *x, const float *mask,
                 float *out = wide + b * mr * g.Qt;
                 for (int c0 = 0; c0 < C; c0 += cb) {
                     const int c1 = c0 + cb < C ? c0 + cb : C;
-                    if (level < 2) { tile_avx2(mr, Vs[shape], in, &g, c0, c1, k, wb, bias + b * mr, rows, q0, out); continue; }
+                    if (level < 2) { tile_avx2(mr, Vs[shape], in, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); continue; }
                     switch (shape) {
-                    case 0: tile_8x48(in, &g, c0, c1, k, wb, bias + b * mr, rows, q0, out); break;
-                    case 1: tile_8x32(in, &g, c0, c1, k, wb, bias + b * mr, rows, q0, out); break;
-                    default: tile_16x16(in, &g, c0, c1, k, wb, bias + b * mr, rows, q0, out); break;
+                    case 0: tile_8x48(in, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
+                    case 1: tile_8x32(in, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
+                    default: tile_16x16(in, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
                     }
                 }
             }

@@ -1,5 +1,5 @@
-// CDirectConv — the direct convolution's weight gradient: per sample, dot products of
-// output-gradient rows with shifted rows of the padded input over the wide positions,
+// CDirectConv — the direct convolution's weight gradient: per chunk of samples, dot products
+// of output-gradient rows with shifted rows of the padded input over the wide positions,
 // in register tiles of output channels × kernel taps. See cdirectconv.h.
 #include "cdirectconv.h"
 #include "geometry.h"
@@ -97,22 +97,18 @@ __attribute__((target("avx2,fma"))) static void tile256_2x2(const float *const *
         _mm256_storeu_ps(lanes + 16 * i + 8, acc[2 * i + 1]);
     }
 }
-#endif
 
-#ifdef TLC_X86
 // The weight gradient; compiled for AVX2 (which every level has) so that the copies and
 // the bias sums vectorize; the tiles are chosen by level.
 __attribute__((target("avx2,fma")))
 static void weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
-                        int outputs, int k, int pad, int accumulate, float *scratch, float *dW, float *db) {
+                        int outputs, int k, int pad, float *scratch, float *dW, float *db) {
     const geometry g = geometry_of(16, H, W, k, pad);
     const long paddedCount = padded_count(&g, C, k), taps = (long)C * k * k, outPlane = (long)g.OH * g.OW;
     const long chunk = chunk_of(&g, outputs, C, k), wideCount = (long)outputs * g.Qt;
     float *in = scratch, *wide = scratch + chunk * paddedCount;
-    if (!accumulate) {
-        memset(dW, 0, (size_t)(outputs * taps) * sizeof(float));
-        if (db) memset(db, 0, (size_t)outputs * sizeof(float));
-    }
+    memset(dW, 0, (size_t)(outputs * taps) * sizeof(float));
+    if (db) memset(db, 0, (size_t)outputs * sizeof(float));
     const int MR = level >= 2 ? 4 : 2, NT = level >= 2 ? 6 : 2;
     for (long s0 = 0; s0 < samples; s0 += chunk) {
         const long n = samples - s0 < chunk ? samples - s0 : chunk;
@@ -155,11 +151,11 @@ static void weight_grad(int level, const float *x, const float *dy, const float 
 #endif
 
 void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
-                                 int outputs, int k, int pad, int accumulate, float *scratch, float *dW, float *db) {
+                                 int outputs, int k, int pad, float *scratch, float *dW, float *db) {
 #ifdef TLC_X86
-    if (level >= 1) weight_grad(level, x, dy, mask, samples, C, H, W, outputs, k, pad, accumulate, scratch, dW, db);
+    if (level >= 1) weight_grad(level, x, dy, mask, samples, C, H, W, outputs, k, pad, scratch, dW, db);
 #else
     (void)level; (void)x; (void)dy; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)outputs; (void)k; (void)pad;
-    (void)accumulate; (void)scratch; (void)dW; (void)db;
+    (void)scratch; (void)dW; (void)db;
 #endif
 }

@@ -6,8 +6,10 @@
 // (ow < PW, those past OW discarded) is 16 consecutive floats; register tiles of
 // MR output channels × 16·V positions (8 × 48, 8 × 32 or 16 × 16: the least lanes
 // wasted on the layer's plane, weighted by each shape's measured speed) accumulate with fused multiply-adds, starting
-// from the bias and adding the taps in the order c, ki, kj (so every tile shape, and
-// AVX2's sub-tiles of 4 channels × 16 positions, give bitwise the same result). On the way out an inference batch norm
+// from the bias and adding the taps in the order c, ki, kj, in blocks of 288 / k² input
+// channels (each block a chain of its own, then added to the output: as accurate as BLAS's
+// blocked sums), so that every tile shape, and AVX2's sub-tiles of 4 channels × 16
+// positions, give bitwise the same result. On the way out an inference batch norm
 // ((v − mean)·scale + shift per channel, as BatchNorm computes it) and a ReLU
 // (v < 0 → 0, as ReLU computes it) can be applied.
 #ifndef TLC_CDIRECTCONV_H
@@ -27,7 +29,7 @@ void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, in
 /// Floats of scratch one sample needs: its padded input (with slack) and the wide output.
 long tlc_direct_conv_scratch_count(int shape, int outputs, int inputs, int H, int W, int k, int pad);
 
-/// y[s] = conv(x[s]) + bias for `samples` NCHW samples of C×H×W, stride 1, zero padding
+/// y[s] = conv(x[s]) + bias (none when bias is NULL) for `samples` NCHW samples of C×H×W, stride 1, zero padding
 /// `pad`; then, when `mean` is not NULL, (v − mean[o])·scale[o] + shift[o]; then ReLU
 /// when `relu`. With `mask` (x's shape, may be NULL) x counts only where mask > 0 (the
 /// input gradient through a fused ReLU). y holds outputs × OH × OW per sample. `level` 1
@@ -36,7 +38,7 @@ void tlc_direct_conv(int level, int shape, const float *x, const float *mask, in
                      const float *bias, int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu,
                      float *scratch, float *y);
 
-/// Floats of scratch one sample's weight gradient needs: its padded input (with slack) and its wide output gradient.
+/// Floats of scratch the weight gradient needs: a chunk of samples' padded inputs (with slack) and wide output gradients.
 long tlc_direct_conv_weight_grad_scratch_count(int outputs, int inputs, int H, int W, int k, int pad);
 
 /// The weight and bias gradients of the same convolution: dW[o][c][ki][kj] (OIHW) = Σ over
@@ -44,9 +46,9 @@ long tlc_direct_conv_weight_grad_scratch_count(int outputs, int inputs, int H, i
 /// and db[o] = Σ dy[s][o][p] (when db is not NULL); with `mask` (dy's shape, may be NULL)
 /// dy counts only where mask > 0. Sums run in 16 lanes over the wide positions of a chunk
 /// of samples (fixed by the geometry; one fused multiply-add chain per lane, AVX2 as two
-/// halves), are reduced by one fixed tree and added to dW and db chunk by chunk, starting
-/// from 0, or from their contents when `accumulate`: the same bits with either instruction
-/// set, any tiling and any thread count. x holds samples × C × H × W, dy samples × outputs × OH × OW.
+/// halves), are reduced by one fixed tree and added to dW and db (which start from 0)
+/// chunk by chunk: the same bits with either instruction set, any tiling and any thread
+/// count. x holds samples × C × H × W, dy samples × outputs × OH × OW.
 void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
-                                 int outputs, int k, int pad, int accumulate, float *scratch, float *dW, float *db);
+                                 int outputs, int k, int pad, float *scratch, float *dW, float *db);
 #endif

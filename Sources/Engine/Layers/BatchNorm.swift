@@ -171,14 +171,7 @@ public final class BatchNorm: Layer {
         }
         let hw = h * w, m = Float(n * hw)
         // Through a fused ReLU: dy masked by the output first, as the ReLU's backward would.
-        var g = dy
-        if let y = rectifiedOutput, y.count == dy.count {
-            g = Tensor(uninitialized: dy.shape)
-            let (yp, dp, mp) = (y.pointer, dy.pointer, g.pointer)
-            Parallel.forEachPart(dy.count, parts: dy.count >= 1 << 16 ? Parallel.parts : 1) { _, r in
-                maskByPositive(dp + r.lowerBound, yp + r.lowerBound, into: mp + r.lowerBound, count: r.count)
-            }
-        }
+        let g = rectifiedOutput.map { $0.count == dy.count ? dy.maskedByPositive($0) : dy } ?? dy
         let gp = g.pointer, gamma = weight.value.pointer
         let dx: Tensor? = needsInputGradient ? Tensor(zeros: dy.shape) : nil
         guard let xh = xhat, usedBatchStats else {

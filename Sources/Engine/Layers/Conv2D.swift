@@ -265,16 +265,17 @@ public final class Conv2D: Layer {
         }
         let wantW = !weight.frozen, wantB = !bias.frozen, wantX = needsInputGradient
         guard wantW || wantB || wantX else { return nil }
+        if trainsDirectly(g) {
+            let dx = wantX ? Tensor(uninitialized: x.shape) : nil
+            backwardDirect(dy, x: x, g: g, dx: dx, parts: Parallel.ranges(n), wantW: wantW, wantB: wantB, level: Conv2D.directConvolutionLevel)
+            return dx
+        }
         let transposed = transposedConvolutionForInputGradient(g)
         let hw = g.h * g.w
         // Geometry of dx = conv(dy, flipped W, padding k-1-p) for the transposed path.
         let tg = Geo(h: g.oh, w: g.ow, oh: g.h, ow: g.w, c: oc, k: k, stride: 1, pad: k - 1 - padding)
         let dx: Tensor? = wantX ? (transposed ? Tensor(uninitialized: x.shape) : Tensor(zeros: x.shape)) : nil
         let parts = Parallel.ranges(n)
-        if trainsDirectly(g) {
-            backwardDirect(dy, x: x, g: g, dx: dx, parts: parts, wantW: wantW, wantB: wantB, level: Conv2D.directConvolutionLevel)
-            return dx
-        }
         if usesColumnShifts(g) {
             backwardOverColumnShifts(dy, x: x, g: g, tg: tg, dx: dx, transposed: transposed, parts: parts,
                                      wantW: wantW, wantB: wantB)
@@ -297,11 +298,7 @@ public final class Conv2D: Layer {
         // Flipped, channel-transposed kernel: wt[c][o][a][b] = W[o][c][k-1-a][k-1-b].
         let wt = scratch(.flippedKernel, count: wantX && transposed ? wcount : 1)
         let wp = weight.value.pointer
-        if wantX && transposed {
-            for o in 0..<oc { for ci in 0..<c { for a in 0..<k { for b in 0..<k {
-                wt[((ci * oc + o) * k + a) * k + b] = wp[((o * c + ci) * k + (k - 1 - a)) * k + (k - 1 - b)]
-            } } } }
-        }
+        if wantX && transposed { Conv2D.flippedTransposedKernel(wp, outputs: oc, inputs: c, k: k, into: wt) }
         let xp = x.pointer, dyp = dy.pointer, dxp = dx?.pointer, yp = mask?.pointer
         let okk = oc * k * k
         Parallel.forEachPart(n) { part, range in
@@ -392,8 +389,6 @@ extension Conv2D {
         /// One sample's padded output gradient and wide input gradient for the direct
         /// transposed convolution (shares ``stagedOutput(part:)``'s slot).
         case directInputGradient(part: Int)
-        /// Zeros: the transposed convolution's bias.
-        case zeroBias
 
         /// The region's workspace slot: the three per-part staging regions of each part
         /// side by side, then each other region after them.
@@ -408,7 +403,6 @@ extension Conv2D {
             case .flippedKernel: return 5 * parts
             case .outputGradient(let part): return 6 * parts + part
             case .kernelRows, .directKernel: return 7 * parts
-            case .zeroBias: return 7 * parts + 1
             }
         }
     }
@@ -438,18 +432,14 @@ extension Conv2D {
         // dx = conv(dy, W flipped and transposed to [c][oc][k][k], padding k − 1 − p, no bias).
         let tpad = Int32(k - 1 - padding), (oh32, ow32) = (Int32(g.oh), Int32(g.ow))
         let shape = tlc_direct_conv_shape(c32, oh32, ow32, k32, tpad)
-        var packed: UnsafeMutablePointer<Float>?, zeroBias: UnsafeMutablePointer<Float>?
+        var packed: UnsafeMutablePointer<Float>?
         var inputScratch: [UnsafeMutablePointer<Float>] = []
         if dx != nil {
-            let wt = scratch(.flippedKernel, count: wcount), wp = weight.value.pointer
-            for ci in 0..<c { for o in 0..<oc { for a in 0..<k { for b in 0..<k {
-                wt[((ci * oc + o) * k + a) * k + b] = wp[((o * c + ci) * k + (k - 1 - a)) * k + (k - 1 - b)]
-            } } } }
+            let wt = scratch(.flippedKernel, count: wcount)
+            Conv2D.flippedTransposedKernel(weight.value.pointer, outputs: oc, inputs: c, k: k, into: wt)
             let pk = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, c32, oc32, k32))
             tlc_direct_conv_pack(shape, wt, c32, oc32, k32, pk)
             packed = pk
-            zeroBias = scratch(.zeroBias, count: c)
-            zeroBias!.update(repeating: 0, count: c)
             inputScratch = parts.indices.map {
                 scratch(.directInputGradient(part: $0), count: tlc_direct_conv_scratch_count(shape, c32, oc32, oh32, ow32, k32, tpad))
             }
@@ -460,18 +450,14 @@ extension Conv2D {
             let mask = maskp.map { $0 + lo * outCount }
             if wantGradients {
                 tlc_direct_conv_weight_grad(Int32(level), xp + lo * inCount, dyp + lo * outCount, mask, count, c32, h32, w32, oc32, k32,
-                                            Int32(g.pad), 0, gradientScratch[part], partials[part], wantB ? biasPartials[part] : nil)
+                                            Int32(g.pad), gradientScratch[part], partials[part], wantB ? biasPartials[part] : nil)
             }
             if let dxp, let packed {
-                tlc_direct_conv(Int32(level), shape, dyp + lo * outCount, mask, count, oc32, oh32, ow32, packed, zeroBias, c32, k32, tpad,
+                tlc_direct_conv(Int32(level), shape, dyp + lo * outCount, mask, count, oc32, oh32, ow32, packed, nil, c32, k32, tpad,
                                 nil, nil, nil, 0, inputScratch[part], dxp + lo * inCount)
             }
         }
-        if wantW {
-            let gw = weight.grad.pointer
-            gw.update(from: partials[0], count: wcount)
-            for p in partials.dropFirst() { for i in 0..<wcount { gw[i] += p[i] } }
-        }
+        if wantW { Conv2D.addInPartOrder(partials, count: wcount, into: weight.grad.pointer) }
         if wantB { sumBiasGradient(biasPartials) }
     }
 
@@ -540,9 +526,13 @@ extension Conv2D {
 
     /// The bias gradient: the parts' sums added in part order (deterministic).
     fileprivate func sumBiasGradient(_ partials: [UnsafeMutablePointer<Float>]) {
-        let gb = bias.grad.pointer
-        for o in 0..<outChannels { gb[o] = partials[0][o] }
-        for p in partials.dropFirst() { for o in 0..<outChannels { gb[o] += p[o] } }
+        Conv2D.addInPartOrder(partials, count: outChannels, into: bias.grad.pointer)
+    }
+
+    /// `out = partials[0] + partials[1] + …`, element by element in part order (deterministic).
+    static func addInPartOrder(_ partials: [UnsafeMutablePointer<Float>], count: Int, into out: UnsafeMutablePointer<Float>) {
+        out.update(from: partials[0], count: count)
+        for p in partials.dropFirst() { for i in 0..<count { out[i] += p[i] } }
     }
 }
 

@@ -74,6 +74,14 @@ extension Conv2D {
         } } } }
     }
 
+    /// The kernel of the input gradient's transposed convolution: W flipped in both spatial
+    /// axes and transposed to [inputs][outputs][k][k] (`out[c][o][a][b] = w[o][c][k−1−a][k−1−b]`).
+    static func flippedTransposedKernel(_ w: UnsafePointer<Float>, outputs: Int, inputs: Int, k: Int, into out: UnsafeMutablePointer<Float>) {
+        for o in 0..<outputs { for c in 0..<inputs { for a in 0..<k { for b in 0..<k {
+            out[((c * outputs + o) * k + a) * k + b] = w[((o * inputs + c) * k + (k - 1 - a)) * k + (k - 1 - b)]
+        } } } }
+    }
+
     /// im2col for samples [s0, s0+nc): col[(c*k+ki)*k+kj, s*ohw + oh*ow + ow].
     /// With stride 1 each sample is first zero-padded into `padded` (``paddedCount(_:)``
     /// floats) so that every row of col is a plain copy with no edge tests; larger

@@ -36,12 +36,7 @@ public final class ReLU: Layer {
         guard let y = output, y.count == dy.count else {
             throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match the last training forward pass")
         }
-        let dx = Tensor(uninitialized: dy.shape)
-        let yp = y.pointer, gp = dy.pointer, dp = dx.pointer
-        Parallel.forEachPart(dy.count, parts: dy.count >= 1 << 16 ? Parallel.parts : 1) { _, r in
-            maskByPositive(gp + r.lowerBound, yp + r.lowerBound, into: dp + r.lowerBound, count: r.count)
-        }
-        return dx
+        return dy.maskedByPositive(y)
     }
 }
 
@@ -116,5 +111,17 @@ public final class Flatten: Layer {
         let dx = dy.copy()
         try dx.reshape(inputShape)
         return dx
+    }
+}
+
+extension Tensor {
+    /// `self` where `output` > 0, else 0: a ReLU's backward through its output (same shape), in parallel for large tensors.
+    func maskedByPositive(_ output: Tensor) -> Tensor {
+        let masked = Tensor(uninitialized: shape)
+        let (gp, yp, mp) = (pointer, output.pointer, masked.pointer)
+        Parallel.forEachPart(count, parts: count >= 1 << 16 ? Parallel.parts : 1) { _, r in
+            maskByPositive(gp + r.lowerBound, yp + r.lowerBound, into: mp + r.lowerBound, count: r.count)
+        }
+        return masked
     }
 }
