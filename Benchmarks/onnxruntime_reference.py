@@ -101,9 +101,12 @@ def main():
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
             sessions = {"float": session(fp32, threads), "int8": session(int8, threads)}
             times = {"float": [], "int8": []}
-            for s in sessions.values():
-                for _ in range(3):
+            # Warm up for at least 0.25 s, as tlc-inference-latency does.
+            start, warmups = time.perf_counter(), 0
+            while warmups < 3 or time.perf_counter() - start < 0.25:
+                for s in sessions.values():
                     s.run(None, {"x": x})
+                warmups += 1
             for r in range(rounds):
                 order = ["float", "int8"] if r % 2 == 0 else ["int8", "float"]
                 for kind in order:

@@ -20,6 +20,10 @@ struct LatencyStats {
 
 enum LatencyMeasurement {
     static let warmup = 2
+    /// Warm-up lasts at least this long too: the first milliseconds of a process's parallel
+    /// work can find its threads sharing one core until the scheduler spreads them, which
+    /// doubled the mlp's time in short measurements.
+    static let warmupSeconds = 0.1
     static let rounds = 9
 
     /// Times `models` on `batch` (their first `count` test images) interleaved; seconds per batch.
@@ -28,7 +32,12 @@ enum LatencyMeasurement {
         let previous = Parallel.threads
         Parallel.threads = threads
         defer { Parallel.threads = previous }
-        for _ in 0..<warmup { for m in models { _ = try m.model.scores(batch) } }
+        let warmupStart = DispatchTime.now().uptimeNanoseconds
+        var warmupRounds = 0
+        while warmupRounds < warmup || Double(DispatchTime.now().uptimeNanoseconds - warmupStart) / 1e9 < warmupSeconds {
+            for m in models { _ = try m.model.scores(batch) }
+            warmupRounds += 1
+        }
         var times = [[Double]](repeating: [], count: models.count)
         for round in 0..<rounds {
             // Rotate who goes first, so no model always runs on a cold or warm cache.
@@ -65,7 +74,8 @@ enum LatencyMeasurement {
 
     /// How the figures were taken, for people.
     static func description(batch: Int) -> String {
-        "each model predicts one batch of \(batch) test images per round; \(warmup) warm-up rounds, then \(rounds) timed rounds "
+        "each model predicts one batch of \(batch) test images per round; at least \(warmup) warm-up rounds lasting at least "
+            + "\(warmupSeconds) s, then \(rounds) timed rounds "
             + "with the models interleaved in a rotating order, after every stage of the run finished (nothing else running), "
             + "on \(ProcessInfo.processInfo.activeProcessorCount) thread(s); median and range over the rounds"
     }

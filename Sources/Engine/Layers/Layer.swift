@@ -68,13 +68,13 @@ extension Layer {
 public final class Workspace: @unchecked Sendable {
     private var buffers: [UnsafeMutableBufferPointer<Float>] = []
     public init() {}
-    deinit { for b in buffers { b.deallocate() } }
+    deinit { for b in buffers { b.deallocateAligned() } }
     /// Scratch slot `slot` with room for at least `count` floats (contents undefined).
     public func buffer(_ slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
-        while buffers.count <= slot { buffers.append(.allocate(capacity: 1)) }
+        while buffers.count <= slot { buffers.append(.allocateAligned(1)) }
         if buffers[slot].count < count {
-            buffers[slot].deallocate()
-            buffers[slot] = .allocate(capacity: count)
+            buffers[slot].deallocateAligned()
+            buffers[slot] = .allocateAligned(count)
         }
         return buffers[slot].baseAddress!
     }
