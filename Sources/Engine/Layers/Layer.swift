@@ -2,6 +2,8 @@
 // scratch workspace. Also owns the rule that frozen parts cost no gradient work:
 // `configureGradients` tells each layer whether anything before it is trainable.
 
+import Foundation
+
 /// A named, trainable (or frozen) tensor with its gradient.
 public final class Parameter: @unchecked Sendable {
     /// The stable dotted name, e.g. `block2.conv1.weight`.
@@ -66,20 +68,20 @@ extension Layer {
 
 /// Grow-only scratch buffers shared by the layers of one network (layers run one at a time).
 public final class Workspace: @unchecked Sendable {
-    private var buffers: [UnsafeMutableBufferPointer<Float>] = []
+    private var buffers: [(allocation: UnsafeMutableRawPointer, floats: UnsafeMutableBufferPointer<Float>)] = []
     public init() {}
-    deinit { for b in buffers { b.deallocateAligned() } }
-    /// Scratch slot `slot` with room for at least `count` floats (contents undefined).
+    deinit { for b in buffers { free(b.allocation) } }
+    /// Scratch slot `slot` with room for at least `count` floats (contents undefined), on a cache line.
     public func buffer(_ slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
-        while buffers.count <= slot { buffers.append(.allocateAligned(1)) }
-        if buffers[slot].count < count {
-            buffers[slot].deallocateAligned()
-            buffers[slot] = .allocateAligned(count)
+        while buffers.count <= slot { buffers.append(AlignedFloats.allocate(1)) }
+        if buffers[slot].floats.count < count {
+            free(buffers[slot].allocation)
+            buffers[slot] = AlignedFloats.allocate(count)
         }
-        return buffers[slot].baseAddress!
+        return buffers[slot].floats.baseAddress!
     }
     /// Total bytes currently held.
-    public var bytes: Int { buffers.reduce(0) { $0 + $1.count * 4 } }
+    public var bytes: Int { buffers.reduce(0) { $0 + $1.floats.count * 4 } }
 }
 
 func joinName(_ prefix: String, _ name: String) -> String {
