@@ -2,6 +2,7 @@
 // multiply-adds (register tiles of MR channels × 16·V positions). See cdirectconv.h.
 #include "cdirectconv.h"
 #include "geometry.h"
+#include "winograd.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -11,7 +12,9 @@
 // The epilogue's batch norm must round as BatchNorm's (v − mean)·scale + shift does: no fused multiply-add.
 #pragma clang fp contract(off)
 
-// Tile shapes: output channels per tile (broadcast weights) and vectors of 16 positions.
+// Tile shapes: output channels per tile (broadcast weights) and vectors of 16 positions;
+// shape 3 is Winograd F(2×2, 3×3) (winograd.c).
+enum { WINOGRAD = 3 };
 static const int MRs[3] = {8, 8, 16};
 static const int Vs[3] = {3, 2, 1};
 
@@ -26,7 +29,8 @@ int tlc_direct_conv_level(void) {
 
 static long blocks_of(int shape, int outputs) { return (outputs + MRs[shape] - 1) / MRs[shape]; }
 
-int tlc_direct_conv_shape(int outputs, int H, int W, int k, int pad) {
+int tlc_direct_conv_shape(int outputs, int inputs, int H, int W, int k, int pad) {
+    if (tlc_winograd_applies(outputs, inputs, H, W, k, pad)) return WINOGRAD;
     // The least time: multiply-adds (positions rounded up to tiles times channels rounded up
     // to blocks), weighted by what each tile shape reaches per multiply-add as measured on
     // planes of 7² to 224² (8 × 32 the fastest, then 8 × 48; 16 × 16 waits on its 17 loads
@@ -43,10 +47,12 @@ int tlc_direct_conv_shape(int outputs, int H, int W, int k, int pad) {
 }
 
 long tlc_direct_conv_packed_count(int shape, int outputs, int inputs, int k) {
+    if (shape == WINOGRAD) return tlc_winograd_packed_count(outputs, inputs);
     return blocks_of(shape, outputs) * inputs * k * k * MRs[shape];
 }
 
 void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, int k, float *packed) {
+    if (shape == WINOGRAD) { tlc_winograd_pack(w, outputs, inputs, packed); return; }
     const int mr = MRs[shape];
     const long blocks = blocks_of(shape, outputs), taps = (long)inputs * k * k;
     for (long b = 0; b < blocks; b++)
@@ -63,6 +69,7 @@ void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, in
 static int channel_block(int k) { return 288 / (k * k) > 1 ? 288 / (k * k) : 1; }
 
 long tlc_direct_conv_scratch_count(int shape, int outputs, int inputs, int H, int W, int k, int pad) {
+    if (shape == WINOGRAD) return tlc_winograd_scratch_count(outputs, inputs, H, W, pad);
     geometry g = geometry_of(16 * Vs[shape], H, W, k, pad);
     return padded_count(&g, inputs, k) + blocks_of(shape, outputs) * MRs[shape] * g.Qt;
 }
@@ -214,7 +221,9 @@ void tlc_direct_conv(int level, int shape, const float *x, const float *mask, in
                      const float *bias, int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu,
                      float *scratch, float *y) {
 #ifdef TLC_X86
-    if (level >= 1) direct_conv(level, shape, x, mask, samples, C, H, W, packed, bias, outputs, k, pad, mean, scale, shift, relu, scratch, y);
+    if (level >= 1 && shape == WINOGRAD)
+        tlc_winograd_conv(level, x, mask, samples, C, H, W, packed, bias, outputs, pad, mean, scale, shift, relu, scratch, y);
+    else if (level >= 1) direct_conv(level, shape, x, mask, samples, C, H, W, packed, bias, outputs, k, pad, mean, scale, shift, relu, scratch, y);
 #else
     (void)level; (void)shape; (void)x; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)k; (void)pad;
     (void)mean; (void)scale; (void)shift; (void)relu; (void)scratch; (void)y;

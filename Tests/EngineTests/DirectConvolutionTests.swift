@@ -1,7 +1,8 @@
 // Conv2D's direct convolution (CDirectConv, on CPUs with AVX-512 or AVX2): inference passes of
-// stride-1 layers against a float64 reference and against the training pass, with and without padding, bias and a fused ReLU; a frozen layer's
+// stride-1 layers against a float64 reference and against the training pass, with and without padding, bias and a fused ReLU (Winograd
+// F(2×2, 3×3) geometries too); a frozen layer's
 // training pass is its inference pass; every tile shape, with AVX-512 or AVX2, gives
-// bitwise the same result;
+// bitwise the same result, and so does Winograd's with either set and any cut of the samples;
 // a batch norm and ReLU fused into the epilogue give bitwise what the layers give apart.
 import CDirectConv
 import Foundation
@@ -10,7 +11,8 @@ import Testing
 
 @Suite struct DirectConvolutionTests {
     /// (inputs, outputs, side, kernel, padding): odd sizes, fewer outputs than a tile, several tiles.
-    @Test(arguments: [(1, 6, 28, 5, 2), (6, 16, 14, 5, 0), (32, 32, 28, 3, 1), (3, 20, 9, 3, 1), (64, 70, 7, 3, 1), (5, 13, 6, 1, 0)])
+    @Test(arguments: [(1, 6, 28, 5, 2), (6, 16, 14, 5, 0), (32, 32, 28, 3, 1), (3, 20, 9, 3, 1), (64, 70, 7, 3, 1), (5, 13, 6, 1, 0),
+                      (64, 72, 14, 3, 1), (72, 64, 11, 3, 2), (96, 80, 10, 3, 0)])
     func inferenceMatchesAFloat64Reference(c: Int, o: Int, side: Int, k: Int, pad: Int) throws {
         let conv = Conv2D(name: "c", inChannels: c, outChannels: o, kernel: k, stride: 1, padding: pad, rng: SeededGenerator(seed: 3))
         let geo = Conv2D.Geo(h: side, w: side, oh: side + 2 * pad - k + 1, ow: side + 2 * pad - k + 1, c: c, k: k, stride: 1, pad: pad)
@@ -70,6 +72,48 @@ import Testing
         } }
         #expect(results.allSatisfy { $0 == results[0] })
         #expect(results[0].contains { $0 > 0 } && results[0].contains { $0 == 0 })
+    }
+
+    /// Winograd F(2×2, 3×3) (tile shape 3) where it pays, the direct tiles elsewhere.
+    @Test func winogradRunsForThreeByThreeKernelsWithEnoughChannels() {
+        #expect(tlc_direct_conv_shape(64, 64, 14, 14, 3, 1) == 3)
+        #expect(tlc_direct_conv_shape(128, 256, 56, 56, 3, 1) == 3)
+        #expect(tlc_direct_conv_shape(32, 32, 28, 28, 3, 1) != 3)     // too few channels: the transforms cost more
+        #expect(tlc_direct_conv_shape(512, 512, 7, 7, 3, 1) != 3)     // too small a plane
+        #expect(tlc_direct_conv_shape(64, 64, 14, 14, 5, 2) != 3)
+    }
+
+    /// Winograd with AVX-512 or AVX2, and over the samples one call at a time or all at once
+    /// (its blocks of tiles run across samples), gives bitwise the same result.
+    @Test(arguments: [(64, 72, 14, 1), (80, 64, 11, 2), (64, 64, 12, 0)])
+    func winogradGivesTheSameBitsWithEitherInstructionSetAndAnyCutOfTheSamples(c: Int, o: Int, side: Int, pad: Int) throws {
+        guard Conv2D.directConvolutionAvailable else { return }
+        var g = SeededGenerator(seed: 5)
+        let n = 5, out = side + 2 * pad - 2, shape = Int32(3)
+        #expect(tlc_direct_conv_shape(Int32(o), Int32(c), Int32(side), Int32(side), 3, Int32(pad)) == shape)
+        let w = Tensor(zeros: [o, c, 3, 3]), b = Tensor(zeros: [o]), x = Tensor(zeros: [n, c, side, side]), mask = Tensor(zeros: x.shape)
+        g.fillNormal(w, std: 0.3); g.fillNormal(b, std: 0.3); g.fillNormal(x, std: 1); g.fillNormal(mask, std: 1)
+        let packed = Tensor(zeros: [tlc_direct_conv_packed_count(shape, Int32(o), Int32(c), 3)])
+        tlc_direct_conv_pack(shape, w.pointer, Int32(o), Int32(c), 3, packed.pointer)
+        let scratch = Tensor(zeros: [tlc_direct_conv_scratch_count(shape, Int32(o), Int32(c), Int32(side), Int32(side), 3, Int32(pad))])
+        let (inCount, outCount) = (c * side * side, o * out * out)
+        for masked in [false, true] {
+            var results: [[Float]] = []
+            for level in Int32(1)...Int32(Conv2D.directConvolutionLevel) {
+                for cut in [n, 2, 1] {
+                    let y = Tensor(zeros: [n, o, out, out])
+                    for s0 in stride(from: 0, to: n, by: cut) {
+                        let count = min(cut, n - s0)
+                        tlc_direct_conv(level, shape, x.pointer + s0 * inCount, masked ? mask.pointer + s0 * inCount : nil, Int32(count), Int32(c),
+                                        Int32(side), Int32(side), packed.pointer, masked ? nil : b.pointer, Int32(o), 3, Int32(pad),
+                                        nil, nil, nil, masked ? 0 : 1, scratch.pointer, y.pointer + s0 * outCount)
+                    }
+                    results.append(y.values)
+                }
+            }
+            #expect(results.allSatisfy { $0 == results[0] }, "masked \(masked)")
+            #expect(results[0].contains { $0 > 0 } && results[0].contains { $0 < 0 } == masked)
+        }
     }
 
     @Test(arguments: [true, false])

@@ -161,7 +161,7 @@ public final class Conv2D: Layer {
         if usesDirectConvolution(g, training: training) {
             // Per part, straight into y: bias, the k·k·C taps, the fused batch norm and ReLU in one pass (CDirectConv).
             let (c, k, pad) = (Int32(g.c), Int32(g.k), Int32(g.pad))
-            let shape = tlc_direct_conv_shape(Int32(oc), Int32(g.h), Int32(g.w), k, pad)
+            let shape = tlc_direct_conv_shape(Int32(oc), c, Int32(g.h), Int32(g.w), k, pad)
             let packed = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, Int32(oc), c, k))
             tlc_direct_conv_pack(shape, wp, Int32(oc), c, k, packed)
             let perSample = tlc_direct_conv_scratch_count(shape, Int32(oc), c, Int32(g.h), Int32(g.w), k, pad)
@@ -431,7 +431,7 @@ extension Conv2D {
         let biasPartials = parts.indices.map { scratch(.biasGradient(part: $0), count: oc) }
         // dx = conv(dy, W flipped and transposed to [c][oc][k][k], padding k − 1 − p, no bias).
         let tpad = Int32(k - 1 - padding), (oh32, ow32) = (Int32(g.oh), Int32(g.ow))
-        let shape = tlc_direct_conv_shape(c32, oh32, ow32, k32, tpad)
+        let shape = tlc_direct_conv_shape(c32, oc32, oh32, ow32, k32, tpad)
         var packed: UnsafeMutablePointer<Float>?
         var inputScratch: [UnsafeMutablePointer<Float>] = []
         if dx != nil {

@@ -1,0 +1,19 @@
+// CDirectConv's Winograd F(2×2, 3×3) path (private): the direct convolution's tile shape 3,
+// chosen by tlc_direct_conv_shape for 3×3 kernels with at least 64 input and output
+// channels on planes of at least 10×10 outputs. The same contract as tlc_direct_conv (bias, mask, batch norm and
+// ReLU epilogue; bitwise the same with AVX-512 or AVX2), another summation: see winograd.c.
+#ifndef TLC_CDIRECTCONV_WINOGRAD_H
+#define TLC_CDIRECTCONV_WINOGRAD_H
+
+/// Whether a 3×3 stride-1 convolution runs as Winograd F(2×2, 3×3).
+int tlc_winograd_applies(int outputs, int inputs, int H, int W, int k, int pad);
+/// Floats of the transformed kernel, and the transform of OIHW 3×3 weights into it.
+long tlc_winograd_packed_count(int outputs, int inputs);
+void tlc_winograd_pack(const float *w, int outputs, int inputs, float *packed);
+/// Floats of scratch one part needs.
+long tlc_winograd_scratch_count(int outputs, int inputs, int H, int W, int pad);
+/// tlc_direct_conv for k = 3 (see cdirectconv.h).
+void tlc_winograd_conv(int level, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
+                       const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu,
+                       float *scratch, float *y);
+#endif
