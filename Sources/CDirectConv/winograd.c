@@ -28,6 +28,7 @@ typedef struct {
     int PH, HW;           // padded rows (2·TH + 2); floats per row of each deinterleaved half (TW + 1)
     long T;               // tiles per sample (TH·TW)
     long TB;              // tiles per block (a multiple of 16): consecutive tiles of the part, across samples
+    long VS;              // floats per row of V: TB and 8 of slack for the input transform's last, partly used vector
     int slots;            // samples whose split input is kept at once (all that one block can touch)
     long Opad;            // output channels rounded up to MR
 } wgeometry;
@@ -44,6 +45,7 @@ static wgeometry wgeometry_of(int outputs, int inputs, int H, int W, int pad) {
     if (target < 16) target = 16;
     if (target > 128) target = 128;
     g.TB = target / 16 * 16;
+    g.VS = g.TB + 8;
     g.slots = (int)((g.TB + g.T - 1) / g.T) + 1;
     g.Opad = (outputs + MR - 1) / MR * MR;
     return g;
@@ -67,14 +69,14 @@ static int segments_of(const wgeometry *g, long t0, long t1, segment *out) {
 }
 
 int tlc_winograd_applies(int outputs, int inputs, int H, int W, int k, int pad) {
-    if (k != 3 || pad > 2 || inputs < 64 || outputs < 64) return 0;
+    // Measured on one Zen 5 core against the direct convolution, 32 samples, AVX-512 (AVX2):
+    // 32 → 32 channels at 28² 1.23× as fast (1.66×), 64 → 64 at 56² 1.51× (1.88×), 256 → 256
+    // at 14² 1.71× (2.09×), 128 → 128 at 7² 1.12× (1.53×), 512 → 512 at 7² 1.05× (1.48×);
+    // with 16 channels on either side the transforms cost what the sums save on AVX-512
+    // (0.83–1.04×). The choice cannot depend on the instruction set: both give the same bits.
+    if (k != 3 || pad > 2 || inputs < 32 || outputs < 32) return 0;
     const int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
-    // Measured on one Zen 5 core against the direct convolution, 32 samples: 64 → 64
-    // channels 1.09× (14²) and 1.13× (56²) as fast, 128 → 128 at 28² 1.44×, 256 → 256 at
-    // 14² 1.71×; with 32 channels the transforms cost more than the sums save (0.79× at
-    // 28²), and at 7² the transformed kernel (16/9 of the kernel, read once per block) and
-    // the tile blocks' padding make it no faster.
-    return OH >= 10 && OW >= 10;
+    return OH >= 7 && OW >= 7;
 }
 
 long tlc_winograd_packed_count(int outputs, int inputs) {
@@ -116,7 +118,7 @@ static long segments_max(const wgeometry *g) { return g->TB / g->TW + 3; }
 
 long tlc_winograd_scratch_count(int outputs, int inputs, int H, int W, int pad) {
     const wgeometry g = wgeometry_of(outputs, inputs, H, W, pad);
-    return g.slots * halves_count(&g, inputs) + 16L * inputs * g.TB + 16L * g.Opad * g.TB + 2L * g.HW + 32
+    return g.slots * halves_count(&g, inputs) + 16L * inputs * g.VS + 16L * g.Opad * g.TB + 2L * g.HW + 32
            + (segments_max(&g) * (long)sizeof(segment) + 3) / 4 + 2;
 }
 
@@ -167,7 +169,7 @@ void split_sample(const float *xs, const float *mask, int C, int H, int W, int p
 // V[ξ][c][t] for the block's tiles t = (ti − ti0)·TW + tj (zero up to TB).
 static inline __attribute__((always_inline, target("avx2")))
 void transform_input(const wgeometry *g, int C, float *const *halves, const segment *segs, int nsegs, long used, float *V) {
-    const long half = (long)g->PH * g->HW, cstride = g->TB, xstride = (long)C * g->TB;
+    const long half = (long)g->PH * g->HW, cstride = g->VS, xstride = (long)C * g->VS;
     for (int c = 0; c < C; c++) {
         float *Vc = V + (long)c * cstride;
         for (int k = 0; k < nsegs; k++) {
@@ -178,8 +180,8 @@ void transform_input(const wgeometry *g, int C, float *const *halves, const segm
             const int ti = sg.ti, TW = sg.tj1;
             const float *e[4], *o[4];
             for (int r = 0; r < 4; r++) { e[r] = even + (long)(2 * ti + r) * g->HW; o[r] = odd + (long)(2 * ti + r) * g->HW; }
-            // 8 tiles at a time; the last group stores only its tiles (its loads may read past
-            // the row, into the sample's other rows or the scratch after them: those lanes are dropped).
+            // 8 tiles at a time (a last group's loads may read past the row, into the sample's
+            // other rows or the scratch after them: those lanes land past the segment).
             for (int tj = sg.tj0; tj < TW; tj += 8) {
                 __m256 u[4][4];
                 for (int r = 0; r < 4; r++) {
@@ -195,12 +197,9 @@ void transform_input(const wgeometry *g, int C, float *const *halves, const segm
                     v[2 * 4 + q] = _mm256_sub_ps(u[2][q], u[1][q]);
                     v[3 * 4 + q] = _mm256_sub_ps(u[1][q], u[3][q]);
                 }
-                if (tj + 8 <= TW) {
-                    for (int x = 0; x < 16; x++) _mm256_storeu_ps(out + x * xstride + tj, v[x]);
-                } else {
-                    const __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(TW - tj), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-                    for (int x = 0; x < 16; x++) _mm256_maskstore_ps(out + x * xstride + tj, keep, v[x]);
-                }
+                // A last, partly used vector writes past the segment: the next segment (or the
+                // zeros after the block's last tile, or the row's slack) overwrites that.
+                for (int x = 0; x < 16; x++) _mm256_storeu_ps(out + x * xstride + tj, v[x]);
             }
         }
         for (int x = 0; x < 16; x++) memset(Vc + x * xstride + used, 0, (size_t)(g->TB - used) * sizeof(float));
@@ -309,7 +308,7 @@ void gemm_tile256(const float *u, const float *v, long vstride, int c0, int c1, 
 // The 16 sums of a block: M[ξ][o][t] = Σ_c U[ξ][o][c] V[ξ][c][t].
 __attribute__((target("avx2,fma")))
 static void block_gemms(int level, const wgeometry *g, int C, const float *packed, const float *V, float *M) {
-    const long per = g->Opad * C, vx = (long)C * g->TB, mx = g->Opad * g->TB;
+    const long per = g->Opad * C, vx = (long)C * g->VS, mx = g->Opad * g->TB;
     const long blocks = g->Opad / MR;
     for (int x = 0; x < 16; x++)
         for (long b = 0; b < blocks; b++) {
@@ -319,9 +318,9 @@ static void block_gemms(int level, const wgeometry *g, int C, const float *packe
                 for (long t = 0; t < g->TB;) {
                     const float *v = V + x * vx + t;
                     float *m = M + x * mx + b * MR * g->TB + t;
-                    if (level < 2) { gemm_tile256(u, v, g->TB, c0, c1, m, g->TB); t += 16; }
-                    else if (t + 32 <= g->TB) { gemm512_32(u, v, g->TB, c0, c1, m, g->TB); t += 32; }
-                    else { gemm512_16(u, v, g->TB, c0, c1, m, g->TB); t += 16; }
+                    if (level < 2) { gemm_tile256(u, v, g->VS, c0, c1, m, g->TB); t += 16; }
+                    else if (t + 32 <= g->TB) { gemm512_32(u, v, g->VS, c0, c1, m, g->TB); t += 32; }
+                    else { gemm512_16(u, v, g->VS, c0, c1, m, g->TB); t += 16; }
                 }
             }
         }
@@ -334,7 +333,7 @@ static void winograd_conv(int level, const float *x, const float *mask, int samp
                           float *scratch, float *y) {
     const wgeometry g = wgeometry_of(outputs, C, H, W, pad);
     const long hc = halves_count(&g, C);
-    float *V = scratch + g.slots * hc, *M = V + 16L * C * g.TB, *row = M + 16L * g.Opad * g.TB + 16;
+    float *V = scratch + g.slots * hc, *M = V + 16L * C * g.VS, *row = M + 16L * g.Opad * g.TB + 16;
     segment *segs = (segment *)(((uintptr_t)(row + 2L * g.HW + 16) + 7) & ~(uintptr_t)7);
     float *halves[64];
     int loaded[64];

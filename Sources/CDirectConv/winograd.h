@@ -1,6 +1,6 @@
 // CDirectConv's Winograd F(2×2, 3×3) path (private): the direct convolution's tile shape 3,
-// chosen by tlc_direct_conv_shape for 3×3 kernels with at least 64 input and output
-// channels on planes of at least 10×10 outputs. The same contract as tlc_direct_conv (bias, mask, batch norm and
+// chosen by tlc_direct_conv_shape for 3×3 kernels with at least 32 input and output
+// channels on planes of at least 7×7 outputs. The same contract as tlc_direct_conv (bias, mask, batch norm and
 // ReLU epilogue; bitwise the same with AVX-512 or AVX2), another summation: see winograd.c.
 #ifndef TLC_CDIRECTCONV_WINOGRAD_H
 #define TLC_CDIRECTCONV_WINOGRAD_H

@@ -78,8 +78,10 @@ import Testing
     @Test func winogradRunsForThreeByThreeKernelsWithEnoughChannels() {
         #expect(tlc_direct_conv_shape(64, 64, 14, 14, 3, 1) == 3)
         #expect(tlc_direct_conv_shape(128, 256, 56, 56, 3, 1) == 3)
-        #expect(tlc_direct_conv_shape(32, 32, 28, 28, 3, 1) != 3)     // too few channels: the transforms cost more
-        #expect(tlc_direct_conv_shape(512, 512, 7, 7, 3, 1) != 3)     // too small a plane
+        #expect(tlc_direct_conv_shape(32, 32, 28, 28, 3, 1) == 3)
+        #expect(tlc_direct_conv_shape(512, 512, 7, 7, 3, 1) == 3)
+        #expect(tlc_direct_conv_shape(16, 32, 28, 28, 3, 1) != 3)     // too few channels: the transforms cost more
+        #expect(tlc_direct_conv_shape(64, 64, 5, 5, 3, 1) != 3)       // too small a plane
         #expect(tlc_direct_conv_shape(64, 64, 14, 14, 5, 2) != 3)
     }
 

@@ -20,7 +20,7 @@ int tlc_direct_conv_level(void);
 
 /// The tile shape for `outputs` channels from `inputs` channels of H×W, kernel k, padding pad (packing and
 /// scratch depend on it): 0–2 the direct convolution's register tiles, 3 Winograd F(2×2, 3×3) (3×3 kernels
-/// with at least 64 input and output channels on planes of at least 10×10 outputs: 16 multiply-adds per
+/// with at least 32 input and output channels on planes of at least 7×7 outputs: 16 multiply-adds per
 /// 2×2 outputs and channel instead of 36; each output's sums run in another order than the direct
 /// convolution's, with the same contract: bitwise the same with AVX-512 or AVX2, any thread count).
 int tlc_direct_conv_shape(int outputs, int inputs, int H, int W, int k, int pad);
