@@ -123,45 +123,60 @@ long tlc_winograd_scratch_count(int outputs, int inputs, int H, int W, int pad) 
 }
 
 #ifdef TLC_X86
-// e[j] = row[2j], o[j] = row[2j + 1] for j < n (row holds 2n floats).
-static inline __attribute__((always_inline, target("avx2")))
-void deinterleave(const float *row, int n, float *e, float *o) {
-    int j = 0;
-    for (; j + 8 <= n; j += 8) {
-        const __m256 a = _mm256_loadu_ps(row + 2 * j), b = _mm256_loadu_ps(row + 2 * j + 8);
-        // Within each 128-bit half: evens (a0 a2 b0 b2 | a4 a6 b4 b6); then put the quarters in order.
-        const __m256 ev = _mm256_shuffle_ps(a, b, 0x88), od = _mm256_shuffle_ps(a, b, 0xDD);
-        _mm256_storeu_ps(e + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
-        _mm256_storeu_ps(o + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
-    }
-    for (; j < n; j++) { e[j] = row[2 * j]; o[j] = row[2 * j + 1]; }
-}
-
 // Sample xs (C × H × W) zero-padded to PH × (2·HW) and split into even and odd columns:
-// even[c][i][j] = padded[c][i][2j], odd[c][i][j] = padded[c][i][2j + 1]. With `mask`
-// a value counts only where mask > 0.
+// even[c][i][j] = padded[c][i][2j], odd[c][i][j] = padded[c][i][2j + 1], straight from the
+// source rows (a padded row written first and read back at another alignment stalled
+// store forwarding). With `mask` a value counts only where mask > 0.
 static inline __attribute__((always_inline, target("avx2")))
-void split_sample(const float *xs, const float *mask, int C, int H, int W, int pad, const wgeometry *g, float *halves,
-                         float *row) {
+void split_sample(const float *xs, const float *mask, int C, int H, int W, int pad, const wgeometry *g, float *halves) {
     const long half = (long)g->PH * g->HW;
     const int PW = 2 * g->HW;
+    // Source column j lands at padded column j + pad: with an odd pad, the even source
+    // columns are the odd padded ones.
+    const int flip = pad & 1, first = (pad + 1) / 2, second = pad / 2;
     for (int c = 0; c < C; c++) {
         float *even = halves + (long)c * 2 * half, *odd = even + half;
         memset(even, 0, (size_t)pad * g->HW * sizeof(float));
         memset(odd, 0, (size_t)pad * g->HW * sizeof(float));
         memset(even + (long)(H + pad) * g->HW, 0, (size_t)(g->PH - H - pad) * g->HW * sizeof(float));
         memset(odd + (long)(H + pad) * g->HW, 0, (size_t)(g->PH - H - pad) * g->HW * sizeof(float));
-        memset(row, 0, (size_t)PW * sizeof(float));
         for (int i = 0; i < H; i++) {
-            const float *src = xs + ((long)c * H + i) * W;
-            if (mask) {
-                const float *m = mask + ((long)c * H + i) * W;
-                for (int j = 0; j < W; j++) { const float v = src[j]; row[pad + j] = m[j] > 0 ? v : 0.0f; }
-            } else {
-                memcpy(row + pad, src, (size_t)W * sizeof(float));
-            }
+            const float *src = xs + ((long)c * H + i) * W, *m = mask ? mask + ((long)c * H + i) * W : NULL;
             float *e = even + (long)(i + pad) * g->HW, *o = odd + (long)(i + pad) * g->HW;
-            deinterleave(row, g->HW, e, o);
+            // Even source columns go to `se` from index `first` (padded column 2·first − … ), odd ones to `so`.
+            float *se = flip ? o + second : e + second, *so = flip ? e + first : o + second;
+            int j = 0;
+            for (; j + 16 <= W; j += 16) {
+                __m256 a = _mm256_loadu_ps(src + j), b = _mm256_loadu_ps(src + j + 8);
+                if (m) {
+                    const __m256 zero = _mm256_setzero_ps();
+                    a = _mm256_and_ps(a, _mm256_cmp_ps(_mm256_loadu_ps(m + j), zero, _CMP_GT_OQ));
+                    b = _mm256_and_ps(b, _mm256_cmp_ps(_mm256_loadu_ps(m + j + 8), zero, _CMP_GT_OQ));
+                }
+                // Within each 128-bit half: evens (a0 a2 b0 b2 | a4 a6 b4 b6); then put the quarters in order.
+                const __m256 ev = _mm256_shuffle_ps(a, b, 0x88), od = _mm256_shuffle_ps(a, b, 0xDD);
+                _mm256_storeu_ps(se + j / 2, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
+                _mm256_storeu_ps(so + j / 2, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
+            }
+            if (j + 8 <= W) {
+                __m256 a = _mm256_loadu_ps(src + j);
+                if (m) a = _mm256_and_ps(a, _mm256_cmp_ps(_mm256_loadu_ps(m + j), _mm256_setzero_ps(), _CMP_GT_OQ));
+                const __m256 split = _mm256_permutevar8x32_ps(a, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+                _mm_storeu_ps(se + j / 2, _mm256_castps256_ps128(split));
+                _mm_storeu_ps(so + j / 2, _mm256_extractf128_ps(split, 1));
+                j += 8;
+            }
+            // The rest: evens, then odds (no branch per value).
+            if (m) {
+                for (int k = j; k < W; k += 2) se[k / 2] = m[k] > 0 ? src[k] : 0.0f;
+                for (int k = j + 1; k < W; k += 2) so[k / 2] = m[k] > 0 ? src[k] : 0.0f;
+            } else {
+                for (int k = j; k < W; k += 2) se[k / 2] = src[k];
+                for (int k = j + 1; k < W; k += 2) so[k / 2] = src[k];
+            }
+            // The row's zero columns: before the values and after them.
+            for (int q = 0; q < pad; q++) { if (q & 1) o[q / 2] = 0; else e[q / 2] = 0; }
+            for (int q = pad + W; q < PW; q++) { if (q & 1) o[q / 2] = 0; else e[q / 2] = 0; }
         }
     }
 }
@@ -347,7 +362,7 @@ static void winograd_conv(int level, const float *x, const float *mask, int samp
         for (int k = 0; k < nsegs; k++) {
             const int s = segs[k].s, slot = s % g.slots;
             if (loaded[slot] != s) {
-                split_sample(x + s * inPlane, mask ? mask + s * inPlane : NULL, C, H, W, pad, &g, halves[slot], row);
+                split_sample(x + s * inPlane, mask ? mask + s * inPlane : NULL, C, H, W, pad, &g, halves[slot]);
                 loaded[slot] = s;
             }
         }
