@@ -86,9 +86,45 @@ long tlc_winograd_packed_count(int outputs, int inputs) {
     return 16L * ((outputs + MR - 1) / MR * MR) * inputs;
 }
 
-// U[ξ][block][c][r] = (G g Gᵀ)[ξ] for output channel block·MR + r (0 past `outputs`).
+#ifdef TLC_X86
+// U for the MR outputs of block b and channel c at once (lanes = outputs; the same
+// operations in the same order as one output at a time).
+__attribute__((target("avx2")))
+static void pack_block(const float *w, int outputs, int inputs, long b, long c, long per, float *dst) {
+    __m256 g[9];
+    for (int k = 0; k < 9; k++) {
+        float lane[MR];
+        for (int r = 0; r < MR; r++) {
+            const long o = b * MR + r;
+            lane[r] = o < outputs ? w[(o * inputs + c) * 9 + k] : 0.0f;
+        }
+        g[k] = _mm256_loadu_ps(lane);
+    }
+    const __m256 half = _mm256_set1_ps(0.5f);
+    __m256 t[4][3];
+    for (int j = 0; j < 3; j++) {
+        t[0][j] = g[j];
+        t[1][j] = _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(g[j], g[3 + j]), g[6 + j]), half);
+        t[2][j] = _mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(g[j], g[3 + j]), g[6 + j]), half);
+        t[3][j] = g[6 + j];
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + (i * 4 + 0) * per, t[i][0]);
+        _mm256_storeu_ps(dst + (i * 4 + 1) * per, _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(t[i][0], t[i][1]), t[i][2]), half));
+        _mm256_storeu_ps(dst + (i * 4 + 2) * per, _mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(t[i][0], t[i][1]), t[i][2]), half));
+        _mm256_storeu_ps(dst + (i * 4 + 3) * per, t[i][2]);
+    }
+}
+#endif
+
+// U[ξ][block][c][r] = (G g Gᵀ)[ξ] for output channel block·MR + r (0 past `outputs`): t = G g
+// (rows), then t Gᵀ, each ½ applied after its sum.
 void tlc_winograd_pack(const float *w, int outputs, int inputs, float *packed) {
     const long Opad = (outputs + MR - 1) / MR * MR, per = Opad * inputs;
+#ifdef TLC_X86
+    for (long b = 0; b < Opad / MR; b++)
+        for (long c = 0; c < inputs; c++) pack_block(w, outputs, inputs, b, c, per, packed + (b * inputs + c) * MR);
+#else
     for (long o = 0; o < Opad; o++)
         for (long c = 0; c < inputs; c++) {
             float u[16];
@@ -110,9 +146,9 @@ void tlc_winograd_pack(const float *w, int outputs, int inputs, float *packed) {
             } else {
                 for (int x = 0; x < 16; x++) u[x] = 0;
             }
-            const long b = o / MR, r = o % MR;
-            for (int x = 0; x < 16; x++) packed[x * per + (b * inputs + c) * MR + r] = u[x];
+            for (int x = 0; x < 16; x++) packed[x * per + (o / MR * inputs + c) * MR + o % MR] = u[x];
         }
+#endif
 }
 
 // Scratch per part: the sample's padded input as even and odd columns, V and M of one block.
