@@ -151,13 +151,15 @@ void tlc_winograd_pack(const float *w, int outputs, int inputs, float *packed) {
 #endif
 }
 
-// Scratch per part: the sample's padded input as even and odd columns, V and M of one block.
+// Scratch per part: the split inputs of the samples one block can touch, V and M of one
+// block (16 floats of slack after M: the output transform's last vector reads past it),
+// and the block's segments.
 static long halves_count(const wgeometry *g, int C) { return (long)C * g->PH * g->HW * 2; }
 static long segments_max(const wgeometry *g) { return g->TB / g->TW + 3; }
 
 long tlc_winograd_scratch_count(int outputs, int inputs, int H, int W, int pad) {
     const wgeometry g = wgeometry_of(outputs, inputs, H, W, pad);
-    return g.slots * halves_count(&g, inputs) + 16L * inputs * g.VS + 16L * g.Opad * g.TB + 2L * g.HW + 32
+    return g.slots * halves_count(&g, inputs) + 16L * inputs * g.VS + 16L * g.Opad * g.TB + 16
            + (segments_max(&g) * (long)sizeof(segment) + 3) / 4 + 2;
 }
 
@@ -387,8 +389,8 @@ static void winograd_conv(int level, const float *x, const float *mask, int samp
                           float *scratch, float *y) {
     const wgeometry g = wgeometry_of(outputs, C, H, W, pad);
     const long hc = halves_count(&g, C);
-    float *V = scratch + g.slots * hc, *M = V + 16L * C * g.VS, *row = M + 16L * g.Opad * g.TB + 16;
-    segment *segs = (segment *)(((uintptr_t)(row + 2L * g.HW + 16) + 7) & ~(uintptr_t)7);
+    float *V = scratch + g.slots * hc, *M = V + 16L * C * g.VS;
+    segment *segs = (segment *)(((uintptr_t)(M + 16L * g.Opad * g.TB + 16) + 7) & ~(uintptr_t)7);
     float *halves[64];
     int loaded[64];
     for (int i = 0; i < g.slots; i++) { halves[i] = scratch + i * hc; loaded[i] = -1; }
