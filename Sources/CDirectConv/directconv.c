@@ -206,11 +206,7 @@ static void direct_conv(int level, int shape, const float *x, const float *mask,
             for (int i = 0; i < g.OH; i++) {
                 const float *src = wide + (long)o * g.Qt + (long)i * g.PW;
                 float *dst = ys + o * outPlane + (long)i * g.OW;
-                // One simple loop per case, so that each vectorizes.
-                if (mean && relu) for (int j = 0; j < g.OW; j++) { float v = (src[j] - m) * sc + sh; dst[j] = v < 0 ? 0 : v; }
-                else if (mean) for (int j = 0; j < g.OW; j++) dst[j] = (src[j] - m) * sc + sh;
-                else if (relu) for (int j = 0; j < g.OW; j++) dst[j] = src[j] < 0 ? 0 : src[j];
-                else memcpy(dst, src, (size_t)g.OW * sizeof(float));
+                finish_row(src, dst, g.OW, mean != NULL, m, sc, sh, relu);
             }
         }
     }

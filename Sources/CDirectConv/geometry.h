@@ -1,6 +1,7 @@
 // CDirectConv's shared layout (private): one sample's zero-padded input as a flat
 // [C][PH][PW] array and its "wide" output positions q = oh·PW + ow (ow < PW, those past
-// OW unused), which the convolution (directconv.c) and its weight gradient
+// OW unused), and the epilogue that writes an output row, which the convolution
+// (directconv.c, winograd.c) and its weight gradient
 // (weightgrad.c) both walk 16 positions at a time.
 #ifndef TLC_CDIRECTCONV_GEOMETRY_H
 #define TLC_CDIRECTCONV_GEOMETRY_H
@@ -52,5 +53,15 @@ static inline void pad_sample(const float *xs, const float *mask, int C, int H, 
         memset(plane + (long)(H + pad) * g->PW, 0, (size_t)pad * g->PW * sizeof(float));
     }
     memset(in + (long)C * g->plane, 0, (size_t)(count - (long)C * g->plane) * sizeof(float));
+}
+// dst[j] for j < n from the convolution's src[j]: then (v − mean)·scale + shift when
+// `hasMean` (rounded as BatchNorm rounds it: no fused multiply-add), then ReLU when `relu`.
+static inline void finish_row(const float *src, float *dst, int n, int hasMean, float mean, float scale, float shift, int relu) {
+#pragma clang fp contract(off)
+    // One simple loop per case, so that each vectorizes.
+    if (hasMean && relu) for (int j = 0; j < n; j++) { float v = (src[j] - mean) * scale + shift; dst[j] = v < 0 ? 0 : v; }
+    else if (hasMean) for (int j = 0; j < n; j++) dst[j] = (src[j] - mean) * scale + shift;
+    else if (relu) for (int j = 0; j < n; j++) dst[j] = src[j] < 0 ? 0 : src[j];
+    else memcpy(dst, src, (size_t)n * sizeof(float));
 }
 #endif

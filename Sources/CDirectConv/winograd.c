@@ -11,6 +11,7 @@
 // (like the direct convolution's taps), whatever the register tile. AVX-512 and AVX2
 // therefore give bitwise the same result.
 #include "winograd.h"
+#include "geometry.h"
 #include <stdint.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -120,34 +121,12 @@ static void pack_block(const float *w, int outputs, int inputs, long b, long c, 
 // U[ξ][block][c][r] = (G g Gᵀ)[ξ] for output channel block·MR + r (0 past `outputs`): t = G g
 // (rows), then t Gᵀ, each ½ applied after its sum.
 void tlc_winograd_pack(const float *w, int outputs, int inputs, float *packed) {
-    const long Opad = (outputs + MR - 1) / MR * MR, per = Opad * inputs;
 #ifdef TLC_X86
+    const long Opad = (outputs + MR - 1) / MR * MR, per = Opad * inputs;
     for (long b = 0; b < Opad / MR; b++)
         for (long c = 0; c < inputs; c++) pack_block(w, outputs, inputs, b, c, per, packed + (b * inputs + c) * MR);
 #else
-    for (long o = 0; o < Opad; o++)
-        for (long c = 0; c < inputs; c++) {
-            float u[16];
-            if (o < outputs) {
-                const float *g = w + (o * inputs + c) * 9;
-                float t[4][3];
-                for (int j = 0; j < 3; j++) {
-                    t[0][j] = g[j];
-                    t[1][j] = (g[j] + g[3 + j] + g[6 + j]) * 0.5f;
-                    t[2][j] = (g[j] - g[3 + j] + g[6 + j]) * 0.5f;
-                    t[3][j] = g[6 + j];
-                }
-                for (int i = 0; i < 4; i++) {
-                    u[i * 4 + 0] = t[i][0];
-                    u[i * 4 + 1] = (t[i][0] + t[i][1] + t[i][2]) * 0.5f;
-                    u[i * 4 + 2] = (t[i][0] - t[i][1] + t[i][2]) * 0.5f;
-                    u[i * 4 + 3] = t[i][2];
-                }
-            } else {
-                for (int x = 0; x < 16; x++) u[x] = 0;
-            }
-            for (int x = 0; x < 16; x++) packed[x * per + (o / MR * inputs + c) * MR + o % MR] = u[x];
-        }
+    (void)w; (void)outputs; (void)inputs; (void)packed;
 #endif
 }
 
@@ -222,7 +201,7 @@ void split_sample(const float *xs, const float *mask, int C, int H, int W, int p
     }
 }
 
-// V[ξ][c][t] for the block's tiles t = (ti − ti0)·TW + tj (zero up to TB).
+// V[ξ][c][t] for the block's tiles in order (t = 0 … used − 1, by segment; zero up to TB).
 static inline __attribute__((always_inline, target("avx2")))
 void transform_input(const wgeometry *g, int C, float *const *halves, const segment *segs, int nsegs, long used, float *V) {
     const long half = (long)g->PH * g->HW, cstride = g->VS, xstride = (long)C * g->VS;
@@ -266,7 +245,9 @@ void transform_input(const wgeometry *g, int C, float *const *halves, const segm
 static inline __attribute__((always_inline, target("avx2")))
 void transform_output(const wgeometry *g, const float *M, long mstride, int o, const segment *segs, int nsegs, const float *bias,
                       const float *mean, const float *scale, const float *shift, int relu, float *y, long sampleStride, float *rowbuf) {
-    const float b = bias ? bias[o] : 0, mu = mean ? mean[o] : 0, sc = mean ? scale[o] : 0, sh = mean ? shift[o] : 0;
+    // Without a bias this adds +0 (a −0 becomes +0, as in the direct convolution, whose sums start from +0).
+    const __m256 bv = _mm256_set1_ps(bias ? bias[o] : 0);
+    const float mu = mean ? mean[o] : 0, sc = mean ? scale[o] : 0, sh = mean ? shift[o] : 0;
     for (int k = 0; k < nsegs; k++) {
         const segment sg = segs[k];
         const int n = sg.tj1 - sg.tj0;
@@ -281,8 +262,11 @@ void transform_output(const wgeometry *g, const float *M, long mstride, int o, c
                 w0[q] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
                 w1[q] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
             }
-            const __m256 a0 = _mm256_add_ps(_mm256_add_ps(w0[0], w0[1]), w0[2]), b0 = _mm256_sub_ps(_mm256_sub_ps(w0[1], w0[2]), w0[3]);
-            const __m256 a1 = _mm256_add_ps(_mm256_add_ps(w1[0], w1[1]), w1[2]), b1 = _mm256_sub_ps(_mm256_sub_ps(w1[1], w1[2]), w1[3]);
+            // Then the bias, one addition after the transform.
+            const __m256 a0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(w0[0], w0[1]), w0[2]), bv);
+            const __m256 b0 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(w0[1], w0[2]), w0[3]), bv);
+            const __m256 a1 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(w1[0], w1[1]), w1[2]), bv);
+            const __m256 b1 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(w1[1], w1[2]), w1[3]), bv);
             // Interleave a and b: (a0 b0 a1 b1 … a7 b7).
             const __m256 lo0 = _mm256_unpacklo_ps(a0, b0), hi0 = _mm256_unpackhi_ps(a0, b0);
             const __m256 lo1 = _mm256_unpacklo_ps(a1, b1), hi1 = _mm256_unpackhi_ps(a1, b1);
@@ -296,15 +280,7 @@ void transform_output(const wgeometry *g, const float *M, long mstride, int o, c
         for (int d = 0; d < 2 && 2 * sg.ti + d < g->OH; d++) {
             const float *src = d ? y1 : y0;
             float *dst = ys + (long)(2 * sg.ti + d) * g->OW + j0;
-            // One simple loop per case, so that each vectorizes.
-            if (bias && mean && relu) for (int j = 0; j < cols; j++) { float v = ((src[j] + b) - mu) * sc + sh; dst[j] = v < 0 ? 0 : v; }
-            else if (bias && mean) for (int j = 0; j < cols; j++) dst[j] = ((src[j] + b) - mu) * sc + sh;
-            else if (mean && relu) for (int j = 0; j < cols; j++) { float v = (src[j] - mu) * sc + sh; dst[j] = v < 0 ? 0 : v; }
-            else if (mean) for (int j = 0; j < cols; j++) dst[j] = (src[j] - mu) * sc + sh;
-            else if (bias && relu) for (int j = 0; j < cols; j++) { float v = src[j] + b; dst[j] = v < 0 ? 0 : v; }
-            else if (bias) for (int j = 0; j < cols; j++) dst[j] = src[j] + b;
-            else if (relu) for (int j = 0; j < cols; j++) dst[j] = src[j] < 0 ? 0 : src[j];
-            else memcpy(dst, src, (size_t)cols * sizeof(float));
+            finish_row(src, dst, cols, mean != NULL, mu, sc, sh, relu);
         }
     }
 }

@@ -30,7 +30,8 @@ long tlc_direct_conv_packed_count(int shape, int outputs, int inputs, int k);
 /// Packs OIHW weights into blocks of MR output channels: [block][c][ki][kj][MR] (zero past `outputs`).
 void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, int k, float *packed);
 
-/// Floats of scratch one sample needs: its padded input (with slack) and the wide output.
+/// Floats of scratch one call needs, whatever its number of samples (the direct tiles: one sample's padded
+/// input with slack and its wide output; Winograd: the split inputs, transforms and sums of one block of tiles).
 long tlc_direct_conv_scratch_count(int shape, int outputs, int inputs, int H, int W, int k, int pad);
 
 /// y[s] = conv(x[s]) + bias (none when bias is NULL) for `samples` NCHW samples of C×H×W, stride 1, zero padding

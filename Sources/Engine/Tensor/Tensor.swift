@@ -175,45 +175,42 @@ enum AlignedFloats {
     /// The block to release and the aligned floats inside it.
     static func allocate(_ count: Int) -> (UnsafeMutableRawPointer, UnsafeMutableBufferPointer<Float>) {
         let bytes = count * MemoryLayout<Float>.stride
-        if bytes >= hugeBlockBytes, let mapped = mapHuge(bytes) {
-            let start = mapped.alignedUp(toMultipleOf: hugePage)
-            return (mapped, UnsafeMutableBufferPointer(start: start.bindMemory(to: Float.self, capacity: count), count: count))
+        let block: UnsafeMutableRawPointer?, start: UnsafeMutableRawPointer?
+        if mapsHugePages(bytes) {
+            block = mapHuge(bytes)
+            start = block?.alignedUp(toMultipleOf: hugePage)
+        } else {
+            block = malloc(bytes + 64)
+            start = block?.alignedUp(toMultipleOf: 64)
         }
-        guard let raw = malloc(bytes + 64) else { fatalError("out of memory allocating \(count) floats") }
-        let start = raw.alignedUp(toMultipleOf: 64)
-        return (raw, UnsafeMutableBufferPointer(start: start.bindMemory(to: Float.self, capacity: count), count: count))
+        guard let block, let start else { fatalError("out of memory allocating \(count) floats") }
+        return (block, UnsafeMutableBufferPointer(start: start.bindMemory(to: Float.self, capacity: count), count: count))
     }
 
     /// Releases a block from ``allocate(_:)`` of `count` floats.
     static func release(_ allocation: UnsafeMutableRawPointer, count: Int) {
         let bytes = count * MemoryLayout<Float>.stride
         #if canImport(Glibc)
-        if bytes >= hugeBlockBytes, isMapped(allocation) {
-            munmap(allocation, mappedLength(bytes))
-            return
-        }
+        if mapsHugePages(bytes) { munmap(allocation, mappedLength(bytes)); return }
         #endif
         free(allocation)
     }
 
-    private static func mappedLength(_ bytes: Int) -> Int { (bytes + hugePage - 1) / hugePage * hugePage + hugePage }
-
-    // Blocks mapped here (a few dozen at most: only tensors of 32 MiB and more).
-    nonisolated(unsafe) private static var mapped = Set<UnsafeMutableRawPointer>()
-    private static let lock = NSLock()
-
-    private static func isMapped(_ p: UnsafeMutableRawPointer) -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        return mapped.remove(p) != nil
+    /// Whether a block of `bytes` is mapped here (the size alone decides, so release knows).
+    private static func mapsHugePages(_ bytes: Int) -> Bool {
+        #if canImport(Glibc)
+        return bytes >= hugeBlockBytes
+        #else
+        return false
+        #endif
     }
+
+    private static func mappedLength(_ bytes: Int) -> Int { (bytes + hugePage - 1) / hugePage * hugePage + hugePage }
 
     private static func mapHuge(_ bytes: Int) -> UnsafeMutableRawPointer? {
         #if canImport(Glibc)
-        let length = mappedLength(bytes)
-        guard let p = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else { return nil }
-        let start = p.alignedUp(toMultipleOf: hugePage)
-        _ = madvise(start, (bytes + hugePage - 1) / hugePage * hugePage, MADV_HUGEPAGE)
-        lock.lock(); mapped.insert(p); lock.unlock()
+        guard let p = mmap(nil, mappedLength(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else { return nil }
+        _ = madvise(p.alignedUp(toMultipleOf: hugePage), (bytes + hugePage - 1) / hugePage * hugePage, MADV_HUGEPAGE)
         return p
         #else
         return nil
