@@ -54,6 +54,15 @@ static inline void pad_sample(const float *xs, const float *mask, int C, int H, 
     }
     memset(in + (long)C * g->plane, 0, (size_t)(count - (long)C * g->plane) * sizeof(float));
 }
+// The fixed reduction of one output's 16 lanes: lane i + lane i+8, then i + i+4, then
+// i + i+2, then i + i+1 (plain C, so every instruction set ends in the same sums).
+static inline float reduce16_lanes(const float *lanes) {
+    float s8[8];
+    for (int i = 0; i < 8; i++) s8[i] = lanes[i] + lanes[i + 8];
+    const float s4[4] = {s8[0] + s8[4], s8[1] + s8[5], s8[2] + s8[6], s8[3] + s8[7]};
+    return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
 // dst[j] for j < n from the convolution's src[j]: then (v − mean)·scale + shift when
 // `hasMean` (rounded as BatchNorm rounds it: no fused multiply-add), then ReLU when `relu`.
 static inline void finish_row(const float *src, float *dst, int n, int hasMean, float mean, float scale, float shift, int relu) {

@@ -3,6 +3,7 @@
 // in register tiles of output channels × kernel taps. See cdirectconv.h.
 #include "cdirectconv.h"
 #include "geometry.h"
+#include "winograd.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -18,15 +19,6 @@ static long chunk_of(const geometry *g, int outputs, int inputs, int k) {
     return chunk < 1 ? 1 : chunk > 16 ? 16 : chunk;
 }
 
-// The fixed reduction of one output's 16 lanes: lane i + lane i+8, then i + i+4, then
-// i + i+2, then i + i+1 (plain C, so both instruction sets end in the same sums).
-static float reduce16(const float *lanes) {
-    float s8[8];
-    for (int i = 0; i < 8; i++) s8[i] = lanes[i] + lanes[i + 8];
-    const float s4[4] = {s8[0] + s8[4], s8[1] + s8[5], s8[2] + s8[6], s8[3] + s8[7]};
-    return (s4[0] + s4[2]) + (s4[1] + s4[3]);
-}
-
 // db[o] += the chunk's sum of wide row o: 16 lanes over the samples' positions in order, then reduce16.
 static void bias_sums(const float *wide, long samples, long wideCount, long Qt, int outputs, float *db) {
     for (int o = 0; o < outputs; o++) {
@@ -36,11 +28,12 @@ static void bias_sums(const float *wide, long samples, long wideCount, long Qt, 
             for (long t = 0; t < Qt; t += 16)
                 for (int l = 0; l < 16; l++) lanes[l] += row[t + l];
         }
-        db[o] += reduce16(lanes);
+        db[o] += reduce16_lanes(lanes);
     }
 }
 
 long tlc_direct_conv_weight_grad_scratch_count(int outputs, int inputs, int H, int W, int k, int pad) {
+    if (tlc_winograd_grad_applies(outputs, inputs, H, W, k, pad)) return tlc_winograd_grad_scratch_count(outputs, inputs, H, W, pad);
     geometry g = geometry_of(16, H, W, k, pad);
     return chunk_of(&g, outputs, inputs, k) * (padded_count(&g, inputs, k) + (long)outputs * g.Qt);
 }
@@ -143,7 +136,7 @@ static void weight_grad(int level, const float *x, const float *dy, const float 
                 if (level >= 2) tile512_4x6(dyRows, xRows, n, wideCount, paddedCount, g.Qt, lanes);
                 else tile256_2x2(dyRows, xRows, n, wideCount, paddedCount, g.Qt, lanes);
                 for (int r = 0; r < MR && o0 + r < outputs; r++)
-                    for (int j = 0; j < NT && t0 + j < taps; j++) dW[(o0 + r) * taps + t0 + j] += reduce16(lanes + 16 * (r * NT + j));
+                    for (int j = 0; j < NT && t0 + j < taps; j++) dW[(o0 + r) * taps + t0 + j] += reduce16_lanes(lanes + 16 * (r * NT + j));
             }
         }
     }
@@ -153,7 +146,9 @@ static void weight_grad(int level, const float *x, const float *dy, const float 
 void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                                  int outputs, int k, int pad, float *scratch, float *dW, float *db) {
 #ifdef TLC_X86
-    if (level >= 1) weight_grad(level, x, dy, mask, samples, C, H, W, outputs, k, pad, scratch, dW, db);
+    if (level >= 1 && tlc_winograd_grad_applies(outputs, C, H, W, k, pad))
+        tlc_winograd_weight_grad(level, x, dy, mask, samples, C, H, W, outputs, pad, scratch, dW, db);
+    else if (level >= 1) weight_grad(level, x, dy, mask, samples, C, H, W, outputs, k, pad, scratch, dW, db);
 #else
     (void)level; (void)x; (void)dy; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)outputs; (void)k; (void)pad;
     (void)scratch; (void)dW; (void)db;

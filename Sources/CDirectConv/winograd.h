@@ -1,7 +1,9 @@
 // CDirectConv's Winograd F(2×2, 3×3) path (private): the direct convolution's tile shape 3,
 // chosen by tlc_direct_conv_shape for 3×3 kernels with at least 32 input and output
 // channels on planes of at least 7×7 outputs. The same contract as tlc_direct_conv (bias, mask, batch norm and
-// ReLU epilogue; bitwise the same with AVX-512 or AVX2), another summation: see winograd.c.
+// ReLU epilogue; bitwise the same with AVX-512 or AVX2), another summation: see winograd.c;
+// and the weight gradient of the same layers, the same contract as
+// tlc_direct_conv_weight_grad, another summation: see winograd_grad.c.
 #ifndef TLC_CDIRECTCONV_WINOGRAD_H
 #define TLC_CDIRECTCONV_WINOGRAD_H
 
@@ -16,4 +18,12 @@ long tlc_winograd_scratch_count(int outputs, int inputs, int H, int W, int pad);
 void tlc_winograd_conv(int level, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
                        const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu,
                        float *scratch, float *y);
+
+/// Whether the weight gradient of a 3×3 stride-1 convolution runs as Winograd (winograd_grad.c).
+int tlc_winograd_grad_applies(int outputs, int inputs, int H, int W, int k, int pad);
+/// Floats of scratch one call of the Winograd weight gradient needs.
+long tlc_winograd_grad_scratch_count(int outputs, int inputs, int H, int W, int pad);
+/// tlc_direct_conv_weight_grad for k = 3 (see cdirectconv.h): dW written (not added to), db too.
+void tlc_winograd_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
+                              int outputs, int pad, float *scratch, float *dW, float *db);
 #endif

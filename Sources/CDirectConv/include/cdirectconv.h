@@ -53,7 +53,11 @@ long tlc_direct_conv_weight_grad_scratch_count(int outputs, int inputs, int H, i
 /// of samples (fixed by the geometry; one fused multiply-add chain per lane, AVX2 as two
 /// halves), are reduced by one fixed tree and added to dW and db (which start from 0)
 /// chunk by chunk: the same bits with either instruction set, any tiling and any thread
-/// count. x holds samples × C × H × W, dy samples × outputs × OH × OW.
+/// count. x holds samples × C × H × W, dy samples × outputs × OH × OW. Where Winograd applies
+/// (3×3 kernels, see tlc_direct_conv_shape) dW is computed as Winograd F(2×2, 3×3) instead:
+/// 16 sums over the tiles of all samples in blocks of 128 (one fused multiply-add chain per
+/// output and block), transformed back to the 3×3 kernel; db as 16 lanes over each sample's
+/// positions; the same guarantees.
 void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                                  int outputs, int k, int pad, float *scratch, float *dW, float *db);
 #endif
