@@ -57,6 +57,7 @@ struct TorchvisionBenchmarks {
         }
         var rows: [String] = []
         for name in models {
+            ProcessMemory.releaseKeptTensors()
             resetPeakRSS()
             let net = try Network(architecture: Zoo.architecture(name, input: FeatureShape(channels: 3, height: side, width: side),
                                                                  classes: 1000, keepClassifier: true), seed: 1)

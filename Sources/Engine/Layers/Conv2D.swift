@@ -423,7 +423,9 @@ extension Conv2D {
         let (inCount, outCount) = (c * g.h * g.w, oc * g.ohw)
         let (c32, oc32, k32, h32, w32) = (Int32(c), Int32(oc), Int32(k), Int32(g.h), Int32(g.w))
         let wantGradients = wantW || wantB
-        let gradientScratch = parts.indices.map {
+        // The weight gradient's scratch (Winograd's sums for 512 × 512 channels alone are 16 MiB) per worker, not per part.
+        let workers = Parallel.workers(x.shape[0])
+        let gradientScratch = (0..<workers).map {
             scratch(.directWeightGradient(part: $0),
                     count: wantGradients ? tlc_direct_conv_weight_grad_scratch_count(oc32, c32, h32, w32, k32, Int32(g.pad)) : 1)
         }
@@ -450,7 +452,7 @@ extension Conv2D {
             let mask = maskp.map { $0 + lo * outCount }
             if wantGradients {
                 tlc_direct_conv_weight_grad(Int32(level), xp + lo * inCount, dyp + lo * outCount, mask, count, c32, h32, w32, oc32, k32,
-                                            Int32(g.pad), gradientScratch[part], partials[part], wantB ? biasPartials[part] : nil)
+                                            Int32(g.pad), gradientScratch[part % workers], partials[part], wantB ? biasPartials[part] : nil)
             }
             if let dxp, let packed {
                 tlc_direct_conv(Int32(level), shape, dyp + lo * outCount, mask, count, oc32, oh32, ow32, packed, nil, c32, k32, tpad,

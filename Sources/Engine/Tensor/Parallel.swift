@@ -39,6 +39,14 @@ public enum Parallel {
         return (0..<k).map { i in (n * i / k)..<(n * (i + 1) / k) }
     }
 
+    /// The workers ``forEachPart(_:parts:_:)`` runs `0..<n` on: part i runs on worker
+    /// i % workers, one part after another, so scratch for one part at a time can be
+    /// kept per worker (indexed by part % workers) instead of per part.
+    static func workers(_ n: Int, parts p: Int = parts) -> Int {
+        let count = ranges(n, parts: p).count
+        return threadCount <= 1 || count == 1 ? 1 : min(threadCount, count)
+    }
+
     /// Runs `body(part, range)` for every part of `0..<n`, on up to `threads` threads.
     static func forEachPart(_ n: Int, parts p: Int = parts, _ body: (Int, Range<Int>) -> Void) {
         configureBLAS()
@@ -47,7 +55,7 @@ public enum Parallel {
             for (i, r) in rs.enumerated() { body(i, r) }
             return
         }
-        let workers = min(threadCount, rs.count)
+        let workers = workers(n, parts: p)
         let ranOnPool = PartPool.shared.run(workers) { w in
             var i = w
             while i < rs.count { body(i, rs[i]); i += workers }

@@ -12,6 +12,10 @@ import CMalloc
 #endif
 
 public enum ProcessMemory {
+    /// Unmaps the freed tensors of 32 MiB and more that are kept for reuse (``HugeBlocks``):
+    /// called when a network is done training, so that the process returns them.
+    public static func releaseKeptTensors() { HugeBlocks.releaseKept() }
+
     /// Call once, early, from a command line's entry point (tlc, the benchmarks).
     public static func keepFreedTensorsMapped() {
         #if canImport(Glibc)

@@ -164,21 +164,18 @@ public func blasThreads() -> Int { Int(openblas_get_num_threads()) }
 /// makes every 512-bit load of a row split two cache lines: the dense kernel ran 26 %
 /// slower on such rows. Plain malloc with 64 bytes of room, not posix_memalign: its
 /// split-off remainders fragmented the heap (resnet50's fine-tuning peak RSS +13 %).
-/// Blocks of 32 MiB and more (which glibc maps afresh every time anyway) are mapped here,
-/// on 2 MiB boundaries and advised as transparent huge pages: a 224×224 batch's
-/// activations then fault in 2 MiB at a time instead of 4 KiB (page faults had taken
-/// about a sixth of resnet18's fine-tuning step).
+/// Blocks of 32 MiB and more (which glibc maps afresh every time anyway) come from
+/// ``HugeBlocks``: 2 MiB-aligned huge pages, kept for reuse when freed.
 enum AlignedFloats {
     static let hugeBlockBytes = 32 << 20
-    private static let hugePage = 2 << 20
 
     /// The block to release and the aligned floats inside it.
     static func allocate(_ count: Int) -> (UnsafeMutableRawPointer, UnsafeMutableBufferPointer<Float>) {
         let bytes = count * MemoryLayout<Float>.stride
         let block: UnsafeMutableRawPointer?, start: UnsafeMutableRawPointer?
         if mapsHugePages(bytes) {
-            block = mapHuge(bytes)
-            start = block?.alignedUp(toMultipleOf: hugePage)
+            block = HugeBlocks.take(bytes)
+            start = block?.alignedUp(toMultipleOf: HugeBlocks.hugePage)
         } else {
             block = malloc(bytes + 64)
             start = block?.alignedUp(toMultipleOf: 64)
@@ -190,30 +187,16 @@ enum AlignedFloats {
     /// Releases a block from ``allocate(_:)`` of `count` floats.
     static func release(_ allocation: UnsafeMutableRawPointer, count: Int) {
         let bytes = count * MemoryLayout<Float>.stride
-        #if canImport(Glibc)
-        if mapsHugePages(bytes) { munmap(allocation, mappedLength(bytes)); return }
-        #endif
+        if mapsHugePages(bytes) { HugeBlocks.give(allocation, bytes: bytes); return }
         free(allocation)
     }
 
-    /// Whether a block of `bytes` is mapped here (the size alone decides, so release knows).
+    /// Whether a block of `bytes` is mapped (the size alone decides, so release knows).
     private static func mapsHugePages(_ bytes: Int) -> Bool {
         #if canImport(Glibc)
         return bytes >= hugeBlockBytes
         #else
         return false
-        #endif
-    }
-
-    private static func mappedLength(_ bytes: Int) -> Int { (bytes + hugePage - 1) / hugePage * hugePage + hugePage }
-
-    private static func mapHuge(_ bytes: Int) -> UnsafeMutableRawPointer? {
-        #if canImport(Glibc)
-        guard let p = mmap(nil, mappedLength(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else { return nil }
-        _ = madvise(p.alignedUp(toMultipleOf: hugePage), (bytes + hugePage - 1) / hugePage * hugePage, MADV_HUGEPAGE)
-        return p
-        #else
-        return nil
         #endif
     }
 }

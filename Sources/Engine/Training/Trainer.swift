@@ -178,6 +178,8 @@ public enum Trainer {
                            progress: ((EpochRecord) -> Bool)? = nil,
                            batchProgress: ((Int, Int, Int, Double) -> Bool)? = nil,
                            loss customLoss: BatchLoss? = nil) throws -> TrainingResult {
+        // The batch's large activations are kept mapped between steps; not past training.
+        defer { ProcessMemory.releaseKeptTensors() }
         guard config.epochs >= 0 else { throw EngineError.invalidArgument("epochs must be ≥ 0") }
         guard config.batchSize > 0 else { throw EngineError.invalidArgument("batch size must be positive") }
         guard !train.isEmpty else { throw EngineError.invalidArgument("the training set is empty") }
