@@ -12,6 +12,29 @@ func peakRSSMiB() -> Double {
 }
 func resetPeakRSS() { try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8) }
 
+/// Prints OpenBLAS's sgemm ceiling on this machine, as the engine runs it (single-threaded
+/// BLAS in each worker): 1024 × 1024 × 1024 products, best of 5, on one worker and on
+/// every worker at once (each its own matrices).
+func printSGEMMCeiling() {
+    let n = 1024, flops = 2.0 * Double(n * n * n)
+    let workers = Parallel.threads
+    let operands = (0..<workers).map { _ in (Tensor(shape: [n, n], repeating: 0.5), Tensor(shape: [n, n], repeating: 0.25), Tensor(zeros: [n, n])) }
+    func best(_ parts: Int) -> Double {
+        var seconds = Double.infinity
+        for _ in 0..<5 {
+            let t = Date()
+            Parallel.forEachPart(parts, parts: parts) { part, _ in
+                let (a, b, c) = operands[part]
+                gemm(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+            }
+            seconds = min(seconds, Date().timeIntervalSince(t))
+        }
+        return seconds
+    }
+    let one = flops / best(1) / 1e9, all = Double(workers) * flops / best(workers) / 1e9
+    print(String(format: "sgemm ceiling (OpenBLAS, 1024³): %.0f GFLOP/s on one thread, %.0f on %d", one, all, workers))
+}
+
 @Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["TLC_BENCH"] == "1"))
 struct EngineBenchmarks {
     @Test func trainingSpeed() throws {
@@ -31,6 +54,7 @@ struct EngineBenchmarks {
         }
         let reference: [String: (String, String)] = ["mlp": ("0.58–0.68", "88.3"), "lenet5": ("2.85", "89.0"), "cnn": ("30–41", "92.4")]
         print("engine threads: \(Parallel.threads), OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        printSGEMMCeiling()
         var rows: [String] = []
         for name in models {
             resetPeakRSS()
@@ -49,6 +73,9 @@ struct EngineBenchmarks {
             let row = String(format: "| %@ | %.2f | %@ | %.1f%% | %@%% | %.0f MiB | %.2f ms |", name, median, ref.0, e.accuracy * 100, ref.1,
                              peakRSSMiB(), e.secondsPerImage * 1000)
             print(row); rows.append(row)
+            // Training FLOPs from ModelZoo's analysis: 3 × the forward's (a multiply-add is 2).
+            print(String(format: "%@: training %.0f GFLOP/s (%.2f GFLOP per image)", name,
+                         Double(net.summary.trainingFLOPs * train.count) / median / 1e9, Double(net.summary.trainingFLOPs) / 1e9))
             if env["TLC_BENCH_LIMIT"] == nil { #expect(e.accuracy > 0.8) }
         }
         print("| model | tlc s/epoch (median epochs 2–\(epochs)) | PyTorch s/epoch | tlc test acc | PyTorch acc | tlc peak RSS | inference/image |")

@@ -24,7 +24,10 @@ struct TorchvisionBenchmarks {
             return times.sorted()[times.count / 2]
         }
         let list = models.map { "\"\($0)\"" }.joined(separator: ", ")
-        let torch = try pythonScript("""
+        // TLC_BENCH_TORCH=0 times tlc alone (profiling: Benchmarks/where-time-goes.sh); TLC_BENCH_PASSES=step times only the step.
+        let withTorch = env["TLC_BENCH_TORCH"] != "0", passes = env["TLC_BENCH_PASSES"] ?? "both"
+        printSGEMMCeiling()
+        let torch = !withTorch ? (status: Int32(0), output: "") : try pythonScript("""
             import gc, time, torch, torchvision.models as tvm
             torch.set_num_threads(\(Parallel.threads))
             def peak_mib():
@@ -65,10 +68,13 @@ struct TorchvisionBenchmarks {
             var g = SeededGenerator(seed: 1)
             g.fillNormal(x, std: 1)
             let labels = (0..<batch).map { $0 % 1000 }
-            _ = try net.forward(x, training: false)
-            let forward = try median { _ = try net.forward(x, training: false) }
+            var forward = Double.nan
+            if passes != "step" {
+                _ = try net.forward(x, training: false)
+                forward = try median { _ = try net.forward(x, training: false) }
+            }
             let adam = try Optimizer(kind: .adam(), parameters: net.parameterObjects, learningRate: 1e-3)
-            let step = try median {
+            let step = passes == "forward" ? .nan : try median {
                 let out = try net.forward(x, training: true)
                 try net.backward(try SoftmaxCrossEntropy()(logits: out, labels: labels).grad)
                 _ = adam.step()
@@ -76,6 +82,10 @@ struct TorchvisionBenchmarks {
             let row = String(format: "| %@ | %.2f | %.2f | %.2f | %.2f | %.0f MiB | %.0f MiB |", name, forward, reference["\(name) forward"] ?? .nan,
                              step, reference["\(name) step"] ?? .nan, peakRSSMiB(), reference["\(name) rss"] ?? .nan)
             print(row); rows.append(row)
+            // Forward FLOPs from ModelZoo's analysis (a multiply-add is 2); the step counts 3× the forward.
+            let flops = Double(net.summary.forwardFLOPs * batch)
+            print(String(format: "%@: forward %.0f GFLOP/s, fine-tuning step %.0f GFLOP/s (3 × %.1f GFLOP)", name,
+                         flops / forward / 1e9, 3 * flops / step / 1e9, flops / 1e9))
         }
         print("batch \(batch) at \(side)×\(side), \(Parallel.threads) threads, median of \(repeats)")
         print("| model | tlc forward s | PyTorch forward s | tlc fine-tuning step s | PyTorch fine-tuning step s | tlc peak RSS | PyTorch peak RSS |")

@@ -48,7 +48,17 @@ public final class ReLU6: ElementwiseActivation {
     }
     override func gradient(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
                            _ dx: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
-        for i in range { dx[i] = x[i] > 0 && x[i] < 6 ? dy[i] : 0 }
+        // 16 at a time as a select (the scalar `&&` compiled to branches: a quarter of
+        // mobilenet_v2's fine-tuning step); the same values.
+        var i = range.lowerBound
+        while i + 16 <= range.upperBound {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            let g = UnsafeRawPointer(dy + i).loadUnaligned(as: SIMD16<Float>.self)
+            let passes = (v .> 0) .& (v .< 6)
+            UnsafeMutableRawPointer(dx + i).storeBytes(of: SIMD16<Float>().replacing(with: g, where: passes), as: SIMD16<Float>.self)
+            i += 16
+        }
+        for j in i..<range.upperBound { dx[j] = x[j] > 0 && x[j] < 6 ? dy[j] : 0 }
     }
 }
 
