@@ -74,8 +74,8 @@ struct EngineBenchmarks {
                              peakRSSMiB(), e.secondsPerImage * 1000)
             print(row); rows.append(row)
             // Training FLOPs from ModelZoo's analysis: 3 × the forward's (a multiply-add is 2).
-            print(String(format: "%@: training %.0f GFLOP/s (%.2f GFLOP per image)", name,
-                         Double(net.summary.trainingFLOPs * train.count) / median / 1e9, Double(net.summary.trainingFLOPs) / 1e9))
+            print(String(format: "%@: training %.0f GFLOP/s (%.1f MFLOP per image)", name,
+                         Double(net.summary.trainingFLOPs * train.count) / median / 1e9, Double(net.summary.trainingFLOPs) / 1e6))
             if env["TLC_BENCH_LIMIT"] == nil { #expect(e.accuracy > 0.8) }
         }
         print("| model | tlc s/epoch (median epochs 2–\(epochs)) | PyTorch s/epoch | tlc test acc | PyTorch acc | tlc peak RSS | inference/image |")

@@ -84,8 +84,9 @@ struct TorchvisionBenchmarks {
             print(row); rows.append(row)
             // Forward FLOPs from ModelZoo's analysis (a multiply-add is 2); the step counts 3× the forward.
             let flops = Double(net.summary.forwardFLOPs * batch)
-            print(String(format: "%@: forward %.0f GFLOP/s, fine-tuning step %.0f GFLOP/s (3 × %.1f GFLOP)", name,
-                         flops / forward / 1e9, 3 * flops / step / 1e9, flops / 1e9))
+            print(String(format: "%@: forward %@ GFLOP/s, fine-tuning step %@ GFLOP/s (3 × %.1f GFLOP)", name,
+                         forward.isNaN ? "–" : String(format: "%.0f", flops / forward / 1e9),
+                         step.isNaN ? "–" : String(format: "%.0f", 3 * flops / step / 1e9), flops / 1e9))
         }
         print("batch \(batch) at \(side)×\(side), \(Parallel.threads) threads, median of \(repeats)")
         print("| model | tlc forward s | PyTorch forward s | tlc fine-tuning step s | PyTorch fine-tuning step s | tlc peak RSS | PyTorch peak RSS |")
