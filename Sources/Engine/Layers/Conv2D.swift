@@ -111,11 +111,18 @@ public final class Conv2D: Layer {
     /// alone: the forward direct convolution, the weight and bias gradients by its weight
     /// gradient kernel, and the input gradient as the direct convolution of dy with the
     /// flipped, channel-transposed kernel at padding k − 1 − p (stride 1 and p < k), on
-    /// CPUs with AVX-512. Its AVX2 tiles give the same bits but trained the cnn at half
-    /// the AVX-512 speed, slower than OpenBLAS's Haswell kernels, so AVX2-only CPUs, like
-    /// other geometries, train on the BLAS lowerings.
+    /// CPUs with AVX-512. AVX2-only CPUs train there only the layers whose three passes all
+    /// run as Winograd F(2×2, 3×3) (3×3 kernels with at least 32 channels in and out): its
+    /// AVX2 paths are 1.9–2.3× the direct AVX2 tiles, while those trained the cnn slower
+    /// than OpenBLAS's Haswell kernels; other geometries train on the BLAS lowerings.
     func trainsDirectly(_ g: Geo) -> Bool {
-        g.stride == 1 && g.pad < g.k && Conv2D.directConvolutionLevel >= 2
+        guard g.stride == 1 && g.pad < g.k else { return false }
+        if Conv2D.directConvolutionLevel >= 2 { return true }
+        guard Conv2D.directConvolutionLevel == 1 else { return false }
+        let (oc, c, k) = (Int32(outChannels), Int32(g.c), Int32(g.k))
+        // Tile shape 3 is Winograd, for the forward pass and (cdirectconv.h) the weight gradient; then dx.
+        return tlc_direct_conv_shape(oc, c, Int32(g.h), Int32(g.w), k, Int32(g.pad)) == 3
+            && tlc_direct_conv_shape(c, oc, Int32(g.oh), Int32(g.ow), k, Int32(g.k - 1 - g.pad)) == 3
     }
     static let directConvolutionAvailable = directConvolutionLevel > 0
     /// CDirectConv's instruction set on this CPU (2 AVX-512, 1 AVX2; the same bits on both).
