@@ -234,17 +234,11 @@ static void winograd_conv(int level, const float *x, const float *mask, int samp
     for (int i = 0; i < g.slots; i++) { halves[i] = scratch + i * hc; loaded[i] = -1; }
     // The two output rows of a segment reuse the front of V once the block's sums are done.
     float *rowbuf = V;
-    const long outPlane = (long)g.OH * g.OW, inPlane = (long)C * H * W, total = samples * g.T;
+    const long outPlane = (long)g.OH * g.OW, total = samples * g.T;
     for (long t0 = 0; t0 < total; t0 += g.TB) {
         const long t1 = t0 + g.TB < total ? t0 + g.TB : total;
         const int nsegs = segments_of(&g, t0, t1, segs);
-        for (int k = 0; k < nsegs; k++) {
-            const int s = segs[k].s, slot = s % g.slots;
-            if (loaded[slot] != s) {
-                split_sample(x + s * inPlane, mask ? mask + s * inPlane : NULL, C, H, W, pad, &g, halves[slot]);
-                loaded[slot] = s;
-            }
-        }
+        load_block_samples(&g, segs, nsegs, x, mask, C, H, W, pad, halves, loaded);
         transform_input(&g, C, halves, segs, nsegs, t1 - t0, V);
         block_gemms(level, &g, C, packed, V, M);
         for (int o = 0; o < outputs; o++)

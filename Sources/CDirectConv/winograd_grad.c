@@ -289,17 +289,11 @@ static void winograd_weight_grad(int level, const float *x, const float *dy, con
     float *halves[64];
     int loaded[64];
     for (int i = 0; i < g.slots; i++) { halves[i] = scratch + i * halves_count(&g, C); loaded[i] = -1; }
-    const long inPlane = (long)C * H * W, total = samples * g.T;
+    const long total = samples * g.T;
     for (long t0 = 0; t0 < total; t0 += g.TB) {
         const long t1 = t0 + g.TB < total ? t0 + g.TB : total;
         const int nsegs = segments_of(&g, t0, t1, segs);
-        for (int k = 0; k < nsegs; k++) {
-            const int s = segs[k].s, slot = s % g.slots;
-            if (loaded[slot] != s) {
-                split_sample(x + s * inPlane, NULL, C, H, W, pad, &g, halves[slot]);
-                loaded[slot] = s;
-            }
-        }
+        load_block_samples(&g, segs, nsegs, x, NULL, C, H, W, pad, halves, loaded);
         transform_input(&g, C, halves, segs, nsegs, t1 - t0, V);
         transform_dy(&g, dy, mask, O, segs, nsegs, t1 - t0, U, rows, stage);
         block_gemms(level, &g, C, V, U, M, t0 == 0);

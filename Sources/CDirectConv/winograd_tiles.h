@@ -117,6 +117,21 @@ void split_sample(const float *xs, const float *mask, int C, int H, int W, int p
     }
 }
 
+// Splits the samples a block's segments touch into their slots (sample s in slot s % slots),
+// unless a slot already holds its sample; with `mask` (x's shape) a value counts only where mask > 0.
+static inline __attribute__((always_inline, target("avx2")))
+void load_block_samples(const wgeometry *g, const segment *segs, int nsegs, const float *x, const float *mask, int C, int H,
+                        int W, int pad, float *const *halves, int *loaded) {
+    const long inPlane = (long)C * H * W;
+    for (int k = 0; k < nsegs; k++) {
+        const int s = segs[k].s, slot = s % g->slots;
+        if (loaded[slot] != s) {
+            split_sample(x + s * inPlane, mask ? mask + s * inPlane : NULL, C, H, W, pad, g, halves[slot]);
+            loaded[slot] = s;
+        }
+    }
+}
+
 // V[ξ][c][t] for the block's tiles in order (t = 0 … used − 1, by segment; zero up to TB).
 static inline __attribute__((always_inline, target("avx2")))
 void transform_input(const wgeometry *g, int C, float *const *halves, const segment *segs, int nsegs, long used, float *V) {
