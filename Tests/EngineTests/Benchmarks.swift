@@ -54,7 +54,6 @@ struct EngineBenchmarks {
         }
         let reference: [String: (String, String)] = ["mlp": ("0.58–0.68", "88.3"), "lenet5": ("2.85", "89.0"), "cnn": ("30–41", "92.4")]
         print("engine threads: \(Parallel.threads), OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "(unset)")")
-        printSGEMMCeiling()
         var rows: [String] = []
         for name in models {
             resetPeakRSS()
@@ -81,5 +80,6 @@ struct EngineBenchmarks {
         print("| model | tlc s/epoch (median epochs 2–\(epochs)) | PyTorch s/epoch | tlc test acc | PyTorch acc | tlc peak RSS | inference/image |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for r in rows { print(r) }
+        printSGEMMCeiling()   // last: its matrices and OpenBLAS's buffer for this thread would count in the models' peak RSS
     }
 }

@@ -26,7 +26,6 @@ struct TorchvisionBenchmarks {
         let list = models.map { "\"\($0)\"" }.joined(separator: ", ")
         // TLC_BENCH_TORCH=0 times tlc alone (profiling: Benchmarks/where-time-goes.sh); TLC_BENCH_PASSES=step times only the step.
         let withTorch = env["TLC_BENCH_TORCH"] != "0", passes = env["TLC_BENCH_PASSES"] ?? "both"
-        printSGEMMCeiling()
         let torch = !withTorch ? (status: Int32(0), output: "") : try pythonScript("""
             import gc, time, torch, torchvision.models as tvm
             torch.set_num_threads(\(Parallel.threads))
@@ -92,5 +91,6 @@ struct TorchvisionBenchmarks {
         print("| model | tlc forward s | PyTorch forward s | tlc fine-tuning step s | PyTorch fine-tuning step s | tlc peak RSS | PyTorch peak RSS |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for r in rows { print(r) }
+        printSGEMMCeiling()   // last: its matrices and OpenBLAS's buffer for this thread would count in the models' peak RSS
     }
 }
