@@ -19,9 +19,8 @@ void tlc_winograd_conv(int level, const float *x, const float *mask, int samples
                        const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu,
                        float *scratch, float *y);
 
-/// Whether the weight gradient of a 3×3 stride-1 convolution runs as Winograd (winograd_grad.c).
-int tlc_winograd_grad_applies(int outputs, int inputs, int H, int W, int k, int pad);
-/// Floats of scratch one call of the Winograd weight gradient needs.
+/// The weight gradient of the layers tlc_winograd_applies to (winograd_grad.c): the floats of scratch
+/// one call needs, and the gradient.
 long tlc_winograd_grad_scratch_count(int outputs, int inputs, int H, int W, int pad);
 /// tlc_direct_conv_weight_grad for k = 3 (see cdirectconv.h): dW written (not added to), db too.
 void tlc_winograd_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,

@@ -34,10 +34,6 @@ static wgeometry grad_geometry(int outputs, int H, int W, int pad) {
     return wgeometry_of(H, W, pad, GRAD_TB, (outputs + OV - 1) / OV * OV);
 }
 
-int tlc_winograd_grad_applies(int outputs, int inputs, int H, int W, int k, int pad) {
-    return tlc_winograd_applies(outputs, inputs, H, W, k, pad);
-}
-
 // The scratch, in floats (each part rounded up to 16 so that every part starts on a cache line).
 typedef struct { long halves, V, U, M, rows, stage, segs; } grad_layout;
 

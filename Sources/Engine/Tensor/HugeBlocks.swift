@@ -65,12 +65,11 @@ enum HugeBlocks {
         /// A kept block of `length` (nil if none), and the kept blocks to unmap first when there is none.
         mutating func take(_ length: Int) -> (UnsafeMutableRawPointer?, [(UnsafeMutableRawPointer, Int)]) {
             inUse += length
+            mostInUse = max(mostInUse, inUse)
             if let i = kept.lastIndex(where: { $0.length == length }) {
                 keptBytes -= length
-                mostInUse = max(mostInUse, inUse)
                 return (kept.remove(at: i).block, [])
             }
-            mostInUse = max(mostInUse, inUse)
             var release: [(UnsafeMutableRawPointer, Int)] = []
             while !kept.isEmpty && inUse + keptBytes > mostInUse {
                 let oldest = kept.removeFirst()

@@ -43,7 +43,7 @@ public enum Parallel {
     /// i % workers, one part after another, so scratch for one part at a time can be
     /// kept per worker (indexed by part % workers) instead of per part.
     static func workers(_ n: Int, parts p: Int = parts) -> Int {
-        let count = ranges(n, parts: p).count
+        let count = max(1, min(p, n))   // ranges(n, parts: p).count, without building them
         return threadCount <= 1 || count == 1 ? 1 : min(threadCount, count)
     }
 
