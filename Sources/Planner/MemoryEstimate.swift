@@ -5,28 +5,39 @@
 // plus what the stage needs only while it works (gradients, optimizer state,
 // activations at its batch size, inference batches). `tlc run` refuses a plan
 // with a stage above the machine's available memory before anything runs.
+// Batches are bounded by the data: a stage's splits (training, validation, test)
+// follow from its data.load's limits, and no batch is larger than the split it
+// runs over.
 //
-// The constants are the engine's (measured on a release build with `--jobs 1`:
-// peak RSS of every zoo model at batch sizes 8 to 512, within 30 % of the
-// estimate; EngineTests/MemoryEstimateTests checks it).
+// The constants were fitted to the peak RSS (VmHWM) of the debug tlc binary
+// (`--jobs 1`, 2 cores) for mlp, lenet5, cnn, resnet-8 and alexnet-mini on 600- and
+// 1500-sample 1×28×28 three-class csv data: training batches 16 to 432, validation
+// fractions 0, 0.1 and 0.5, test splits of 120 and 300, with the AVX-512 and AVX2
+// kernels (TLC_FLOAT_KERNEL=avx2); every case within 15 % of the estimate (the
+// AVX2 kernels measure up to 10 MB more for small models). CLITests/MemoryEstimateTests
+// checks some of them.
 import Foundation
 import Jobs
 import ModelZoo
 
 public enum MemoryEstimate {
     /// The process before any stage: binary, Swift runtime, OpenBLAS and threads.
-    static let processBytes = 33 << 20
+    static let processBytes = 43 << 20
     /// Copies of the trained parameters a training stage holds besides its input and
     /// output models: gradients, the optimizer's state (Adam: two moments) and the
     /// encoded checkpoint written to the cache.
     static let trainingWorkCopies = 4.0
     /// Bytes held per sample of a training batch, as a multiple of the float32 size
     /// of every layer's output (forward caches, masks, the backward pass's gradients).
-    static let trainingActivationFactor = 0.46
-    /// Inference (evaluation) runs batches of 256 and holds about this many outputs
-    /// of the largest layer at once.
-    static let inferenceBatch = 256
-    static let inferenceLargestLayerFactor = 3.7
+    static let trainingActivationFactor = 0.83
+    /// What training's convolutions hold whatever the batch size (their scratch, and
+    /// what the allocator keeps of it): about this many samples' input columns of
+    /// every convolution.
+    static let convolutionColumnSamples = 22.0
+    /// Inference (evaluation, features) runs batches of up to 256 samples and holds
+    /// about this many outputs of the largest layer per sample at once.
+    static let inferenceBatch = 256.0
+    static let inferenceLargestLayerFactor = 1.2
 
     /// What an architecture costs, from its shape analysis.
     struct ModelCost {
@@ -37,18 +48,26 @@ public enum MemoryEstimate {
         var largestLayerBytes: Double
         /// Float32 bytes of the network's output (features) for one sample.
         var outputBytes: Double
+        /// Float32 bytes of every convolution's input columns (im2col: C·k·k by
+        /// OH·OW) for one sample.
+        var convolutionColumnBytes: Double
 
         init(_ summary: ArchitectureSummary) {
-            var all = 0, largest = 0
+            var all = 0, largest = 0, columns = 0
             for layer in summary.layers where layer.kind != "block" {
                 all += layer.output.count * Self.keptOutputs(layer.kind)
                 largest = max(largest, layer.output.count)
+                // A convolution's weight is [out, in, kh, kw].
+                if let w = layer.stateTensors.first(where: { $0.shape.count == 4 && !$0.isBuffer }) {
+                    columns += w.shape[1] * w.shape[2] * w.shape[3] * layer.output.height * layer.output.width
+                }
             }
             parameterBytes = Double(summary.parameters + summary.layers.flatMap(\.stateTensors).filter(\.isBuffer)
                 .reduce(0) { $0 + $1.shape.reduce(1, *) }) * 4
             activationBytes = Double(all) * 4
             largestLayerBytes = Double(largest) * 4
             outputBytes = Double(summary.output.count) * 4
+            convolutionColumnBytes = Double(columns) * 4
         }
 
         /// Tensors of its output's size a layer keeps for the backward pass: batch norm
@@ -62,18 +81,30 @@ public enum MemoryEstimate {
             }
         }
 
-        func training(batch: Int) -> Double {
-            trainingWorkCopies * parameterBytes + trainingActivationFactor * Double(batch) * activationBytes
-                + inference()
+        /// Training at `batch` samples a step, and evaluating `validation` samples after
+        /// each epoch (Trainer.fit: batches of the training batch size, at least 256).
+        func training(batch: Double, validation: Double) -> Double {
+            trainingWorkCopies * parameterBytes + convolutionColumnSamples * convolutionColumnBytes
+                + trainingActivationFactor * batch * activationBytes
+                + inference(samples: validation, batch: max(batch, inferenceBatch))
         }
-        func inference(batch: Int = inferenceBatch) -> Double {
-            inferenceLargestLayerFactor * Double(batch) * largestLayerBytes
+        /// Inference over `samples` in batches of `batch`: as large as the smaller.
+        func inference(samples: Double, batch: Double = inferenceBatch) -> Double {
+            inferenceLargestLayerFactor * min(samples, batch) * largestLayerBytes
         }
     }
 
+    /// Samples in each split of a data set.
+    struct Splits {
+        var train = 0.0, validation = 0.0, test = 0.0
+        var total: Double { train + validation + test }
+        var largest: Double { max(train, validation, test) }
+    }
+
     /// Sets every stage's `memory` (bytes). `sourceSamples` gives the number of
-    /// samples a data.load stage's source holds (its training and test files together).
-    public static func annotate(_ plan: inout Plan, sourceSamples: (DataLoadWork) -> Int) {
+    /// samples a data.load stage's source holds: its training part, and its separate
+    /// test part (nil: the test split is held out of the training part).
+    public static func annotate(_ plan: inout Plan, sourceSamples: (DataLoadWork) -> (train: Int, test: Int?)) {
         var index: [String: Int] = [:]
         index.reserveCapacity(plan.stages.count)
         for (i, s) in plan.stages.enumerated() { index[s.id] = i }
@@ -90,28 +121,34 @@ public enum MemoryEstimate {
         var retained = [Double](repeating: 0, count: plan.stages.count)
         var working = [Double](repeating: 0, count: plan.stages.count)
         var sourceBytes = [Double](repeating: 0, count: plan.stages.count)
-        /// Samples of the data each stage reads (through its dependencies).
-        var samples = [Double](repeating: 0, count: plan.stages.count)
+        /// The splits of the data each stage reads (through its dependencies).
+        var splits = [Splits](repeating: Splits(), count: plan.stages.count)
 
         for (i, stage) in plan.stages.enumerated() {
             let deps = stage.deps.compactMap { index[$0] }
             let input = deps.first.flatMap { model[$0] }
-            samples[i] = deps.map { samples[$0] }.max() ?? 0
+            splits[i] = deps.map { splits[$0] }.max { $0.total < $1.total } ?? Splits()
+            let data = splits[i]
             switch stage.work {
             case .dataDecode(let w):
                 // The preprocessed bytes are kept; a few full-size images (a 12-megapixel
                 // photo on each of up to four threads) are decoded at a time.
                 retained[i] = Double(w.images.count * w.size * w.size * 3)
                 working[i] = 4 * 4000 * 3000 * 3
-                samples[i] = Double(w.images.count)
+                // Its training and test parts (when it has a test part).
+                let test = Double(w.images.filter(\.test).count)
+                splits[i] = Splits(train: Double(w.images.count) - test, test: test)
             case .dataLoad(let w):
                 let perSample = Double(w.inputShape.count) * 4
-                let source = Double(sourceSamples(w))
-                let selected = min(source, Double(selectedSamples(w) ?? Int(source)))
+                var source = sourceSamples(w)
+                if case .images = w.source, let decoded = deps.first.map({ splits[$0] }) {
+                    source = (Int(decoded.train), decoded.test > 0 || w.testFraction == 0 ? Int(decoded.test) : nil)
+                }
+                splits[i] = Self.splits(w, train: source.train, test: source.test)
+                let all = Double(source.train + (source.test ?? 0))
                 // The source stays in the process's source cache; the selection is the output.
-                retained[i] = (source + selected) * perSample
-                sourceBytes[i] = source * perSample
-                samples[i] = selected
+                retained[i] = (all + min(all, splits[i].total)) * perSample
+                sourceBytes[i] = all * perSample
             case .dataNormalize:
                 retained[i] = deps.first.map { retained[$0] - Double(sourceBytes[$0]) } ?? 0
             case .modelInit(let w):
@@ -121,14 +158,15 @@ public enum MemoryEstimate {
             case .features(let w):
                 model[i] = cost(w.prefix)
                 let c = model[i]
-                retained[i] = samples[i] * (c?.outputBytes ?? 0)
-                working[i] = (c?.parameterBytes ?? 0) + (c?.inference() ?? 0)
+                // Every split, each in batches of 256.
+                retained[i] = data.total * (c?.outputBytes ?? 0)
+                working[i] = (c?.parameterBytes ?? 0) + (c?.inference(samples: data.largest) ?? 0)
             case .train(let w as any TrainsModel), .prune(let w as any TrainsModel), .quantize(let w as any TrainsModel),
                  .share(let w as any TrainsModel):
                 // Training the model it reads (fine-tuning, calibration): a new copy of it, and its training state.
                 model[i] = input
                 retained[i] = input?.parameterBytes ?? 0
-                working[i] = input?.training(batch: w.training.batchSize) ?? 0
+                working[i] = input?.training(batch: min(Double(w.training.batchSize), data.train), validation: data.validation) ?? 0
             case .encode:
                 model[i] = input
                 // The decoded model, and the file's streams while it is written and read.
@@ -137,17 +175,21 @@ public enum MemoryEstimate {
             case .distill(let w):
                 model[i] = cost(w.student)
                 retained[i] = model[i]?.parameterBytes ?? 0
-                working[i] = (model[i]?.training(batch: w.training.batchSize) ?? 0) + (input?.inference(batch: w.training.batchSize) ?? 0)
+                // The student's training, and the teacher's predictions on each training batch.
+                let batch = min(Double(w.training.batchSize), data.train)
+                working[i] = (model[i]?.training(batch: batch, validation: data.validation) ?? 0)
+                    + (input?.inference(samples: batch) ?? 0)
             case .fisher(let w):
                 model[i] = input
                 retained[i] = input?.parameterBytes ?? 0
-                working[i] = input?.training(batch: min(w.samples, 128)) ?? 0
+                working[i] = input?.training(batch: min(Double(min(w.samples, 128)), data.train), validation: 0) ?? 0
             case .ensemble:
                 model[i] = input
-                working[i] = deps.compactMap { model[$0]?.inference() }.max() ?? 0
+                // Each member's predictions on the test split (and on the validation split, for weights).
+                working[i] = deps.compactMap { model[$0]?.inference(samples: max(data.test, data.validation)) }.max() ?? 0
             case .evaluate:
                 model[i] = input
-                working[i] = input?.inference() ?? 0
+                working[i] = input?.inference(samples: data.test) ?? 0
             case .report:
                 break
             }
@@ -171,14 +213,28 @@ public enum MemoryEstimate {
         }
     }
 
-    /// Samples a data.load keeps (training, validation and test), when its limits say.
-    static func selectedSamples(_ w: DataLoadWork) -> Int? {
-        guard let classes = w.classes?.count ?? (w.source == .fashionMNIST ? 10 : nil) else { return nil }
-        if w.source == .fashionMNIST {
-            return classes * (min(w.trainPerClass ?? 6000, 6000) + min(w.testPerClass ?? 1000, 1000))
+    /// The splits a data.load makes (as DataStages.load does) of a source with `train`
+    /// samples and a separate test part of `test` (nil: `testFraction` of `train` is
+    /// held out). Only Fashion-MNIST's classes (ten, balanced) are known before the
+    /// data is read: a csv or npy source's class selection is not counted.
+    static func splits(_ w: DataLoadWork, train pool: Int, test separate: Int?) -> Splits {
+        var train = Double(pool), test = Double(separate ?? 0)
+        if separate == nil {
+            test = (train * w.testFraction).rounded()
+            train -= test
         }
-        guard let train = w.trainPerClass, let test = w.testPerClass else { return nil }
-        return classes * (train + test)
+        var classes = w.classes.map { Double($0.count) }
+        if w.source == .fashionMNIST {
+            let kept = classes ?? 10
+            train *= kept / 10; test *= kept / 10
+            classes = kept
+        }
+        if let classes {
+            if let n = w.trainPerClass { train = min(train, classes * Double(n)) }
+            if let n = w.testPerClass { test = min(test, classes * Double(n)) }
+        }
+        let validation = (train * w.validation).rounded()
+        return Splits(train: train - validation, validation: validation, test: test)
     }
 
     static func fileSize(_ path: String) -> Int {

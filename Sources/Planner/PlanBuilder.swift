@@ -382,17 +382,18 @@ public struct PlanBuilder {
 
     // MARK: helpers
 
-    /// Samples a data.load's source holds (training and test files together).
-    static func sourceSamples(_ w: DataLoadWork) -> Int {
+    /// Samples a data.load's source holds: its training part, and its separate test
+    /// part (nil: none, the test split is held out of the training part).
+    static func sourceSamples(_ w: DataLoadWork) -> (train: Int, test: Int?) {
         func count(_ source: DataSource) -> Int {
             switch source {
-            case .fashionMNIST: 70_000
+            case .fashionMNIST: 60_000
             case .images(let files): files
             case .csv(let f): DataFileShape.csvSamples(f.path) ?? 0
             case .npy(let features, _): DataFileShape.npySamples(features.path) ?? 0
             }
         }
-        return count(w.source) + (w.testSource.map(count) ?? 0)
+        return (count(w.source), w.source == .fashionMNIST ? 10_000 : w.testSource.map(count))
     }
 
     static func isSweepLevel(_ members: EnsembleMembers) -> Bool {
