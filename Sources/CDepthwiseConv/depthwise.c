@@ -17,15 +17,6 @@ typedef float v16u __attribute__((vector_size(64), aligned(4)));
 #define FMA(a, b, c) __builtin_elementwise_fma((a), (b), (c))
 #define INLINE static inline __attribute__((always_inline))
 
-int tlc_depthwise_level(void) {
-#ifdef TLC_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return 2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
-#endif
-    return 0;
-}
-
 // One plane's geometry: padded PH×PW, output OH×OW, phase planes PHq×PWq (one per row and
 // column phase), Q wide positions rounded up to Qt (whole vectors), and the floats each
 // phase plane takes (its rows, then slack for the last vectors' reads).

@@ -9,14 +9,12 @@
 // of fused multiply-adds in a fixed order (the bias, then the taps ki-major), every
 // weight-gradient lane one chain over the samples and positions in order, reduced by one
 // fixed tree; each vector lane is its own output, so AVX-512 (16 lanes), AVX2 (two
-// halves of 8) and plain C (level 0: the compiler's fused multiply-add per lane) give
+// halves of 8) and plain C (level 0: the compiler's fused multiply-add per lane; `level` as
+// CDirectConv's tlc_direct_conv_level reports the CPU's) give
 // bitwise the same results, and so does any split of the planes or channels between
 // threads.
 #ifndef TLC_CDEPTHWISECONV_H
 #define TLC_CDEPTHWISECONV_H
-
-/// The instruction set available here: 2 AVX-512, 1 AVX2 with FMA, 0 neither (plain C).
-int tlc_depthwise_level(void);
 
 /// Floats of scratch one call needs for H×W planes, a k×k kernel, `stride` and `pad`.
 long tlc_depthwise_scratch_count(int H, int W, int k, int stride, int pad);

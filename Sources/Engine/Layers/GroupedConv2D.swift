@@ -12,7 +12,6 @@
 // like Conv2D (fan-in in/groups·k·k).
 
 import CDepthwiseConv
-import Foundation
 
 /// Grouped (or depthwise) convolution over `[N, C, H, W]` inputs.
 public final class GroupedConv2D: Layer {
@@ -49,11 +48,8 @@ public final class GroupedConv2D: Layer {
     /// One filter per channel (groups equal to the input and output channels): CDepthwiseConv's.
     public var isDepthwise: Bool { groups == inChannels && outChannels == inChannels }
 
-    /// The instruction set CDepthwiseConv runs with (`TLC_FLOAT_KERNEL=avx2` caps it at AVX2, as for Conv2D).
-    static let depthwiseLevel: Int = {
-        let level = Int(tlc_depthwise_level())
-        return ProcessInfo.processInfo.environment["TLC_FLOAT_KERNEL"] == "avx2" ? min(level, 1) : level
-    }()
+    /// The instruction set CDepthwiseConv runs with: Conv2D's (the same probe, and `TLC_FLOAT_KERNEL=avx2` caps both).
+    static var depthwiseLevel: Int { Conv2D.directConvolutionLevel }
 
     public func outputShape(for input: [Int]) throws -> [Int] {
         guard input.count == 3, input[0] == inChannels else {
