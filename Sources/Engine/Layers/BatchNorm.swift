@@ -140,18 +140,43 @@ public final class BatchNorm: Layer {
         return sum
     }
 
-    /// (Σ g[i], Σ g[i]·x[i]) for i < count, in 8 float lanes each, the lanes and the tail added in float64.
-    static func rowGradientSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int) -> (Double, Double) {
+    /// (Σ g[i], Σ g[i]·x[i]) for i < count, in 8 float lanes each, the lanes and the tail added in float64;
+    /// with `mask`, g[i] counts only where mask[i] > 0 (the gradient through a fused ReLU).
+    static func rowGradientSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>?, count: Int) -> (Double, Double) {
         var sg = SIMD8<Float>(), sgx = SIMD8<Float>(), i = 0
+        let zero = SIMD8<Float>()
         while i + 8 <= count {
-            let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+            var gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+            if let mask { gv = zero.replacing(with: gv, where: UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD8<Float>.self) .> zero) }
             sg += gv; sgx += gv * UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
             i += 8
         }
         var (a, b) = (0.0, 0.0)
         for l in 0..<8 { a += Double(sg[l]); b += Double(sgx[l]) }
-        while i < count { a += Double(g[i]); b += Double(g[i] * x[i]); i += 1 }
+        while i < count {
+            let gi = mask.map { $0[i] > 0 ? g[i] : 0 } ?? g[i]
+            a += Double(gi); b += Double(gi * x[i]); i += 1
+        }
         return (a, b)
+    }
+
+    /// dx[i] = k·(m·g[i] − sumG − x[i]·sumGX) for i < count (g masked as in ``rowGradientSums``).
+    static func rowInputGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>?, count: Int,
+                                 k: Float, m: Float, sumG: Float, sumGX: Float, into dx: UnsafeMutablePointer<Float>) {
+        var i = 0
+        let zero = SIMD8<Float>(), kv = SIMD8<Float>(repeating: k), mv = SIMD8<Float>(repeating: m)
+        let sgv = SIMD8<Float>(repeating: sumG), sgxv = SIMD8<Float>(repeating: sumGX)
+        while i + 8 <= count {
+            var gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+            if let mask { gv = zero.replacing(with: gv, where: UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD8<Float>.self) .> zero) }
+            let xv = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(dx + i).storeBytes(of: kv * (mv * gv - sgv - xv * sgxv), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            let gi = mask.map { $0[i] > 0 ? g[i] : 0 } ?? g[i]
+            dx[i] = k * (m * gi - sumG - x[i] * sumGX); i += 1
+        }
     }
 
     /// The inference pass as `(v − mean)·scale + shift` per channel, each factor computed
@@ -170,11 +195,13 @@ public final class BatchNorm: Layer {
             throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match the last forward pass")
         }
         let hw = h * w, m = Float(n * hw)
-        // Through a fused ReLU: dy masked by the output first, as the ReLU's backward would.
-        let g = rectifiedOutput.map { $0.count == dy.count ? dy.maskedByPositive($0) : dy } ?? dy
-        let gp = g.pointer, gamma = weight.value.pointer
-        let dx: Tensor? = needsInputGradient ? Tensor(zeros: dy.shape) : nil
+        let gamma = weight.value.pointer
+        // Every element of dx is written below.
+        let dx: Tensor? = needsInputGradient ? Tensor(uninitialized: dy.shape) : nil
         guard let xh = xhat, usedBatchStats else {
+            // Through a fused ReLU: dy masked by the output first, as the ReLU's backward would.
+            let g = rectifiedOutput.map { $0.count == dy.count ? dy.maskedByPositive($0) : dy } ?? dy
+            let gp = g.pointer
             // Inference-mode statistics: y = (x - mean)·istd·γ + β; the statistics are constants.
             if !weight.frozen && xhat == nil {
                 throw EngineError.invalidArgument("layer '\(name)': backward through inference-mode batch norm needs the normalised input; run forward with training: true")
@@ -199,12 +226,14 @@ public final class BatchNorm: Layer {
         let xp = xh.pointer, isp = invStd.pointer, dxp = dx?.pointer
         let gw: UnsafeMutablePointer<Float>? = weight.frozen ? nil : weight.grad.pointer
         let gb: UnsafeMutablePointer<Float>? = bias.frozen ? nil : bias.grad.pointer
+        // Through a fused ReLU, dy is masked by the output row by row as it is read.
+        let dyp = dy.pointer, mask = rectifiedOutput.flatMap { $0.count == dy.count ? UnsafePointer($0.pointer) : nil }
         Parallel.forEachPart(c, parts: c >= 2 ? Parallel.parts : 1) { _, chans in
         for ch in chans {
             var sums = (0.0, 0.0)
             for s in 0..<n {
                 let off = (s * c + ch) * hw
-                let row = BatchNorm.rowGradientSums(gp + off, xp + off, count: hw)
+                let row = BatchNorm.rowGradientSums(dyp + off, xp + off, mask: mask.map { $0 + off }, count: hw)
                 sums.0 += row.0; sums.1 += row.1
             }
             let sumG = Float(sums.0), sumGX = Float(sums.1)
@@ -212,10 +241,10 @@ public final class BatchNorm: Layer {
             gb?[ch] = sumG
             if let dxp {
                 let k = gamma[ch] * isp[ch] / m
-                let meanG = sumG, meanGX = sumGX
                 for s in 0..<n {
                     let off = (s * c + ch) * hw
-                    for i in 0..<hw { dxp[off + i] = k * (m * gp[off + i] - meanG - xp[off + i] * meanGX) }
+                    BatchNorm.rowInputGradient(dyp + off, xp + off, mask: mask.map { $0 + off }, count: hw, k: k, m: m,
+                                               sumG: sumG, sumGX: sumGX, into: dxp + off)
                 }
             }
         }

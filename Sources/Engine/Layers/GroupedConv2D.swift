@@ -1,11 +1,17 @@
 // GroupedConv2D — 2-D convolution with groups > 1 (depthwise when groups equals the
 // input and output channels, as in MobileNetV2 and EfficientNet): output channel o
-// sees the in/groups input channels of its group. Direct loops, since a group's
-// GEMMs would be too small to pay; each of Parallel.parts parts of the batch runs on
-// its own thread. Weight and bias gradients are summed per part and then over the
-// parts in part order, so results are bitwise the same whatever the thread count.
+// sees the in/groups input channels of its group.
+// Depthwise layers run on CDepthwiseConv (vectorized over 16 output positions; the
+// forward split by planes, the backward by channels, each channel's sums over the
+// whole batch in one fixed order: bitwise the same with AVX-512, AVX2 or plain C and
+// any thread count). Other groupings run direct loops, since a group's GEMMs would be
+// too small to pay; each of Parallel.parts parts of the batch runs on its own thread,
+// and the weight and bias gradients are summed per part and then over the parts in
+// part order, so results are bitwise the same whatever the thread count.
 // Weight layout [out, in / groups, kh, kw] as PyTorch; Kaiming-uniform initialisation
 // like Conv2D (fan-in in/groups·k·k).
+
+import CDepthwiseConv
 
 /// Grouped (or depthwise) convolution over `[N, C, H, W]` inputs.
 public final class GroupedConv2D: Layer {
@@ -16,15 +22,18 @@ public final class GroupedConv2D: Layer {
     public let hasBias: Bool
     public var needsInputGradient = true
     private var input: Tensor?
+    /// Scratch for the depthwise kernels (shared with the network's other layers).
+    let workspace: Workspace
 
     public init(name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-                groups: Int, bias hasBias: Bool = true, rng: SeededGenerator) {
+                groups: Int, bias hasBias: Bool = true, rng: SeededGenerator, workspace: Workspace = Workspace()) {
         precondition(kernel > 0 && stride > 0 && padding >= 0 && groups >= 1
                      && inChannels % groups == 0 && outChannels % groups == 0)
         self.name = name
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding; self.groups = groups
         self.hasBias = hasBias
+        self.workspace = workspace
         let perGroup = inChannels / groups
         weight = Parameter(name: name + ".weight", value: Tensor(zeros: [outChannels, perGroup, kernel, kernel]), isWeight: true)
         bias = Parameter(name: name + ".bias", value: Tensor(zeros: [outChannels]), isWeight: false)
@@ -35,6 +44,12 @@ public final class GroupedConv2D: Layer {
     }
 
     public var parameters: [Parameter] { hasBias ? [weight, bias] : [weight] }
+
+    /// One filter per channel (groups equal to the input and output channels): CDepthwiseConv's.
+    public var isDepthwise: Bool { groups == inChannels && outChannels == inChannels }
+
+    /// The instruction set CDepthwiseConv runs with: Conv2D's (the same probe, and `TLC_FLOAT_KERNEL=avx2` caps both).
+    static var depthwiseLevel: Int { Conv2D.directConvolutionLevel }
 
     public func outputShape(for input: [Int]) throws -> [Int] {
         guard input.count == 3, input[0] == inChannels else {
@@ -68,7 +83,25 @@ public final class GroupedConv2D: Layer {
     }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+        try forward(x, training: training, level: GroupedConv2D.depthwiseLevel)
+    }
+
+    /// The forward pass with CDepthwiseConv's instruction set chosen (tests compare them).
+    func forward(_ x: Tensor, training: Bool, level: Int) throws -> Tensor {
         let g = try geometry(x)
+        if isDepthwise {
+            let y = Tensor(uninitialized: [g.n, outChannels, g.oh, g.ow])
+            let planes = g.n * outChannels
+            let scratch = depthwiseScratch(g, workers: Parallel.workers(planes))
+            let xp = x.pointer, yp = y.pointer, wp = weight.value.pointer, bp = bias.value.pointer
+            let (c, h, w, k, st, pad) = (Int32(inChannels), Int32(g.h), Int32(g.w), Int32(kernel), Int32(stride), Int32(padding))
+            Parallel.forEachPart(planes) { part, range in
+                tlc_depthwise_forward(Int32(level), xp, c, h, w, wp, bp, k, st, pad, range.lowerBound, range.upperBound,
+                                      scratch[part % scratch.count], yp)
+            }
+            input = training ? x : nil
+            return y
+        }
         let (h, w, oh, ow) = (g.h, g.w, g.oh, g.ow)
         let oc = outChannels, c = inChannels, k = kernel, st = stride, pad = padding
         let cpg = c / groups, opg = oc / groups
@@ -105,6 +138,17 @@ public final class GroupedConv2D: Layer {
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor? {
+        try backward(dy, level: GroupedConv2D.depthwiseLevel)
+    }
+
+    /// One scratch region per worker for CDepthwiseConv.
+    private func depthwiseScratch(_ g: Geometry, workers: Int) -> [UnsafeMutablePointer<Float>] {
+        let count = tlc_depthwise_scratch_count(Int32(g.h), Int32(g.w), Int32(kernel), Int32(stride), Int32(padding))
+        return (0..<workers).map { workspace.buffer($0, count: count) }
+    }
+
+    /// The backward pass with CDepthwiseConv's instruction set chosen (tests compare them).
+    func backward(_ dy: Tensor, level: Int) throws -> Tensor? {
         guard let x = input else {
             throw EngineError.invalidArgument("layer '\(name)': backward without a training forward pass")
         }
@@ -116,6 +160,19 @@ public final class GroupedConv2D: Layer {
         }
         let wantW = !weight.frozen, wantB = !bias.frozen, wantX = needsInputGradient
         guard wantW || wantB || wantX else { return nil }
+        if isDepthwise {
+            // Each part a range of channels over the whole batch: dW and db written, not summed over parts.
+            let dx: Tensor? = wantX ? Tensor(uninitialized: x.shape) : nil
+            let scratch = depthwiseScratch(g, workers: Parallel.workers(oc))
+            let xp = x.pointer, dyp = dy.pointer, dxp = dx?.pointer, wp = weight.value.pointer
+            let dW = wantW ? weight.grad.pointer : nil, dB = wantB ? bias.grad.pointer : nil
+            let (n, c32, h, w, k, st, pad) = (Int32(g.n), Int32(c), Int32(g.h), Int32(g.w), Int32(k), Int32(st), Int32(pad))
+            Parallel.forEachPart(oc) { part, range in
+                tlc_depthwise_backward(Int32(level), xp, dyp, n, c32, h, w, wp, k, st, pad, Int32(range.lowerBound), Int32(range.upperBound),
+                                       scratch[part % scratch.count], dxp, dW, dB)
+            }
+            return dx
+        }
         let cpg = c / groups, opg = oc / groups
         let dx: Tensor? = wantX ? Tensor(zeros: x.shape) : nil
         let parts = Parallel.ranges(g.n)

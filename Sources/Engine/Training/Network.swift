@@ -65,7 +65,7 @@ public final class Network {
                                   bias: bias, rng: rng, workspace: ws)
                 }
                 return GroupedConv2D(name: path, inChannels: c, outChannels: filters, kernel: kernel, stride: stride, padding: padding,
-                                     groups: groups, bias: bias, rng: rng)
+                                     groups: groups, bias: bias, rng: rng, workspace: ws)
             case let .batchNormWith(_, epsilon, momentum):
                 let bn = BatchNorm(name: path, channels: try input().channels)
                 bn.epsilon = Float(epsilon); bn.momentum = Float(momentum)
