@@ -20,7 +20,9 @@ BUCKETS = [
     ("Winograd sums", lambda d, s: re.fullmatch(r"gemm512_\d+|gemm_tile256|grad512_\d+|grad256", s)),
     ("Winograd transforms", lambda d, s: re.fullmatch(r"winograd_conv|winograd_weight_grad|pack_block|tlc_winograd\w*", s)),
     ("direct dW", lambda d, s: re.fullmatch(r"tile512_4x6|tile256_2x2|weight_grad", s)),
-    ("grouped conv", lambda d, s: "GroupedConv2D" in s or "depthwise" in s),   # CDepthwiseConv; other groupings: Swift loops
+    # CDepthwiseConv (its static functions too); other groupings: GroupedConv2D's Swift loops.
+    ("grouped conv", lambda d, s: "GroupedConv2D" in s or "depthwise" in s
+                                  or re.fullmatch(r"(forward|backward)_(avx512|avx2|plain|body)|split_phases|join_phases|widen", s)),
     ("dense kernel", lambda d, s: re.fullmatch(r"dense(256|512)|tlc_dense\w*", s)),
     # Conv2D's own Swift code: im2col, col2im, masks and the copies around BLAS.
     ("lowering copies", lambda d, s: re.search(r"memmove|memcpy|im2col|col2im|shiftColumns|flippedTransposed|kernelRows|"

@@ -10,6 +10,9 @@ public class ElementwiseActivation: Layer {
     public let name: String
     public var needsInputGradient = true
     private var cache: (x: Tensor, y: Tensor)?
+    /// The last forward pass was applied by the layer before (``passThroughApplied(_:)``),
+    /// which also masks the gradient: backward passes dy through.
+    private var appliedByPrevious = false
     init(name: String) { self.name = name }
     public var parameters: [Parameter] { [] }
     public func outputShape(for input: [Int]) throws -> [Int] { input }
@@ -25,11 +28,21 @@ public class ElementwiseActivation: Layer {
         let xp = UnsafePointer(x.pointer), yp = y.pointer
         Parallel.forEachPart(x.count, parts: x.count >= 1 << 16 ? Parallel.parts : 1) { _, r in self.apply(xp, yp, r) }
         cache = training ? (x, y) : nil
+        appliedByPrevious = false
         return y
+    }
+
+    /// Forward pass when the preceding layer already applied this activation to `x`
+    /// (a batch norm followed by ReLU6 in training, see ``Sequential``).
+    func passThroughApplied(_ x: Tensor) -> Tensor {
+        appliedByPrevious = true
+        cache = nil
+        return x
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor? {
         guard needsInputGradient else { return nil }
+        if appliedByPrevious { return dy }
         guard let (x, y) = cache, x.count == dy.count else {
             throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match the last training forward pass")
         }

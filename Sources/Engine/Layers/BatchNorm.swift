@@ -13,7 +13,13 @@ public final class BatchNorm: Layer {
     public var momentum: Float = 0.1
     public var epsilon: Float = 1e-5
     public var needsInputGradient = true
+    /// What backward needs of the last training pass: its input with batch statistics
+    /// (the normalized input is recomputed from it, with the same rounding, instead of
+    /// being written and kept: one less pass over memory and one less tensor), or the
+    /// normalized input itself with running statistics.
+    private var input: Tensor?
     private var xhat: Tensor?
+    private var batchMean = Tensor(zeros: [0])
     private var invStd = Tensor(zeros: [0])
     private var usedBatchStats = true
     /// Use the running statistics even in a training pass, keeping what the backward
@@ -47,10 +53,11 @@ public final class BatchNorm: Layer {
         try forward(x, training: training, fusingReLU: false)
     }
 
-    /// With a fused ReLU (``Sequential`` fuses a BatchNorm directly followed by a ReLU in
-    /// training), the output is rectified row by row as the ReLU would, and backward masks
-    /// dy by the output itself.
-    public func forward(_ x: Tensor, training: Bool, fusingReLU: Bool) throws -> Tensor {
+    /// With a fused ReLU (``Sequential`` fuses a BatchNorm directly followed by a ReLU or
+    /// ReLU6 in training), the output is rectified row by row as the ReLU would (clamped
+    /// to [0, `ceiling`] as ReLU6 would, with a ceiling), and backward masks dy by the
+    /// output itself: the gradient passes where 0 < y (< ceiling).
+    public func forward(_ x: Tensor, training: Bool, fusingReLU: Bool, ceiling: Float? = nil) throws -> Tensor {
         let (n, c, h, w) = try x.nchw(layer: name)
         guard c == channels else {
             throw EngineError.shapeMismatch(layer: name, message: "expected \(channels) channels, got input \(x.shape)")
@@ -59,8 +66,8 @@ public final class BatchNorm: Layer {
         let y = Tensor(uninitialized: x.shape)
         let xp = x.pointer, yp = y.pointer
         let gamma = weight.value.pointer, beta = bias.value.pointer
-        if invStd.count != c { invStd = Tensor(zeros: [c]) }
-        let isp = invStd.pointer, rm = runningMean.pointer, rv = runningVar.pointer
+        if invStd.count != c { invStd = Tensor(zeros: [c]); batchMean = Tensor(zeros: [c]) }
+        let isp = invStd.pointer, bmp = batchMean.pointer, rm = runningMean.pointer, rv = runningVar.pointer
         let (momentum, epsilon) = (self.momentum, self.epsilon)
         let batchStatistics = training && !isFrozen && !usesRunningStatistics
         usedBatchStats = batchStatistics
@@ -68,8 +75,6 @@ public final class BatchNorm: Layer {
             guard m > 1 else {
                 throw EngineError.shapeMismatch(layer: name, message: "training needs more than one value per channel, got input \(x.shape)")
             }
-            let xh = Tensor(uninitialized: x.shape)
-            let xhp = xh.pointer
             Parallel.forEachPart(c, parts: c >= 2 ? Parallel.parts : 1) { _, chans in
             for ch in chans {
                 // In float64: each sample's row in 8 lanes, the rows in order.
@@ -81,19 +86,22 @@ public final class BatchNorm: Layer {
                 let varB = sq / Double(m)
                 let istd = Float(1 / (varB + Double(epsilon)).squareRoot())
                 isp[ch] = istd
+                bmp[ch] = mf
                 let g = gamma[ch], b = beta[ch]
                 for s in 0..<n {
                     let off = (s * c + ch) * hw
-                    let p = xp + off, q = yp + off, r = xhp + off
-                    for i in 0..<hw { let v = (p[i] - mf) * istd; r[i] = v; q[i] = v * g + b }
-                    if fusingReLU { rectify(q, count: hw) }
+                    let p = xp + off, q = yp + off
+                    for i in 0..<hw { let v = (p[i] - mf) * istd; q[i] = v * g + b }
+                    if fusingReLU { BatchNorm.rectify(q, count: hw, ceiling: ceiling) }
                 }
                 rm[ch] = (1 - momentum) * rm[ch] + momentum * mf
                 rv[ch] = (1 - momentum) * rv[ch] + momentum * Float(sq / Double(max(m - 1, 1)))
             }
             }
-            xhat = xh
+            input = training ? x : nil
+            xhat = nil
         } else {
+            input = nil
             let xh: Tensor? = training && !weight.frozen ? Tensor(uninitialized: x.shape) : nil
             for ch in 0..<c {
                 let istd = 1 / (rv[ch] + epsilon).squareRoot()
@@ -103,18 +111,35 @@ public final class BatchNorm: Layer {
                     let off = (s * c + ch) * hw
                     let p = xp + off, q = yp + off
                     for i in 0..<hw { q[i] = (p[i] - mf) * g + b }
-                    if fusingReLU { rectify(q, count: hw) }
+                    if fusingReLU { BatchNorm.rectify(q, count: hw, ceiling: ceiling) }
                     if let r = xh?.pointer { for i in 0..<hw { r[off + i] = (p[i] - mf) * istd } }
                 }
             }
             xhat = xh
         }
         rectifiedOutput = training && fusingReLU ? y : nil
+        rectifiedCeiling = ceiling
         return y
     }
 
-    /// With a fused ReLU: the output of the last training forward pass (its mask).
+    /// ReLU in place, or ReLU6's `min(max(v, 0), ceiling)` with a ceiling (as ``ReLU6`` computes it).
+    static func rectify(_ q: UnsafeMutablePointer<Float>, count: Int, ceiling: Float?) {
+        guard let ceiling else { Engine.rectify(q, count: count); return }
+        for i in 0..<count { q[i] = min(max(q[i], 0), ceiling) }
+    }
+
+    /// Where the gradient passes through a fused ReLU: 0 < y, and y < the ceiling when there is one.
+    @inline(__always) static func passes(_ y: SIMD8<Float>, ceiling: SIMD8<Float>?) -> SIMDMask<SIMD8<Int32>> {
+        let positive = y .> SIMD8<Float>()
+        guard let ceiling else { return positive }
+        return positive .& (y .< ceiling)
+    }
+    @inline(__always) static func passes(_ y: Float, ceiling: Float?) -> Bool { y > 0 && ceiling.map { y < $0 } ?? true }
+
+    /// With a fused ReLU: the output of the last training forward pass (its mask), and
+    /// the ReLU6's ceiling.
     private var rectifiedOutput: Tensor?
+    private var rectifiedCeiling: Float?
 
     /// Σ p[i] for i < count, in float64: 8 lanes, then their sum and the tail's.
     static func rowSum(_ p: UnsafePointer<Float>, count: Int) -> Double {
@@ -140,42 +165,54 @@ public final class BatchNorm: Layer {
         return sum
     }
 
-    /// (Σ g[i], Σ g[i]·x[i]) for i < count, in 8 float lanes each, the lanes and the tail added in float64;
-    /// with `mask`, g[i] counts only where mask[i] > 0 (the gradient through a fused ReLU).
-    static func rowGradientSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>?, count: Int) -> (Double, Double) {
+    /// (Σ g[i], Σ g[i]·x̂[i]) for i < count, x̂[i] = (x[i] − mean)·invStd rounded as the
+    /// forward pass rounds it; in 8 float lanes each, the lanes and the tail added in
+    /// float64; with `mask`, g[i] counts only where the gradient passes a fused ReLU whose
+    /// output is `mask` (``passes(_:ceiling:)``).
+    static func rowGradientSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mean: Float, invStd: Float,
+                                mask: UnsafePointer<Float>?, ceiling: Float?, count: Int) -> (Double, Double) {
         var sg = SIMD8<Float>(), sgx = SIMD8<Float>(), i = 0
-        let zero = SIMD8<Float>()
+        let zero = SIMD8<Float>(), meanv = SIMD8<Float>(repeating: mean), istdv = SIMD8<Float>(repeating: invStd)
+        let ceilingv = ceiling.map { SIMD8<Float>(repeating: $0) }
         while i + 8 <= count {
             var gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
-            if let mask { gv = zero.replacing(with: gv, where: UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD8<Float>.self) .> zero) }
-            sg += gv; sgx += gv * UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            if let mask {
+                gv = zero.replacing(with: gv, where: passes(UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD8<Float>.self), ceiling: ceilingv))
+            }
+            let xhat = (UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - meanv) * istdv
+            sg += gv; sgx += gv * xhat
             i += 8
         }
         var (a, b) = (0.0, 0.0)
         for l in 0..<8 { a += Double(sg[l]); b += Double(sgx[l]) }
         while i < count {
-            let gi = mask.map { $0[i] > 0 ? g[i] : 0 } ?? g[i]
-            a += Double(gi); b += Double(gi * x[i]); i += 1
+            let gi = mask.map { passes($0[i], ceiling: ceiling) ? g[i] : 0 } ?? g[i]
+            a += Double(gi); b += Double(gi * ((x[i] - mean) * invStd)); i += 1
         }
         return (a, b)
     }
 
-    /// dx[i] = k·(m·g[i] − sumG − x[i]·sumGX) for i < count (g masked as in ``rowGradientSums``).
-    static func rowInputGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>?, count: Int,
+    /// dx[i] = k·(m·g[i] − sumG − x̂[i]·sumGX) for i < count (x̂ and g as in ``rowGradientSums``).
+    static func rowInputGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mean: Float, invStd: Float,
+                                 mask: UnsafePointer<Float>?, ceiling: Float?, count: Int,
                                  k: Float, m: Float, sumG: Float, sumGX: Float, into dx: UnsafeMutablePointer<Float>) {
         var i = 0
         let zero = SIMD8<Float>(), kv = SIMD8<Float>(repeating: k), mv = SIMD8<Float>(repeating: m)
         let sgv = SIMD8<Float>(repeating: sumG), sgxv = SIMD8<Float>(repeating: sumGX)
+        let meanv = SIMD8<Float>(repeating: mean), istdv = SIMD8<Float>(repeating: invStd)
+        let ceilingv = ceiling.map { SIMD8<Float>(repeating: $0) }
         while i + 8 <= count {
             var gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
-            if let mask { gv = zero.replacing(with: gv, where: UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD8<Float>.self) .> zero) }
-            let xv = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(dx + i).storeBytes(of: kv * (mv * gv - sgv - xv * sgxv), as: SIMD8<Float>.self)
+            if let mask {
+                gv = zero.replacing(with: gv, where: passes(UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD8<Float>.self), ceiling: ceilingv))
+            }
+            let xhat = (UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - meanv) * istdv
+            UnsafeMutableRawPointer(dx + i).storeBytes(of: kv * (mv * gv - sgv - xhat * sgxv), as: SIMD8<Float>.self)
             i += 8
         }
         while i < count {
-            let gi = mask.map { $0[i] > 0 ? g[i] : 0 } ?? g[i]
-            dx[i] = k * (m * gi - sumG - x[i] * sumGX); i += 1
+            let gi = mask.map { passes($0[i], ceiling: ceiling) ? g[i] : 0 } ?? g[i]
+            dx[i] = k * (m * gi - sumG - (x[i] - mean) * invStd * sumGX); i += 1
         }
     }
 
@@ -198,9 +235,9 @@ public final class BatchNorm: Layer {
         let gamma = weight.value.pointer
         // Every element of dx is written below.
         let dx: Tensor? = needsInputGradient ? Tensor(uninitialized: dy.shape) : nil
-        guard let xh = xhat, usedBatchStats else {
+        guard usedBatchStats, let x = input else {
             // Through a fused ReLU: dy masked by the output first, as the ReLU's backward would.
-            let g = rectifiedOutput.map { $0.count == dy.count ? dy.maskedByPositive($0) : dy } ?? dy
+            let g = rectifiedOutput.map { $0.count == dy.count ? BatchNorm.masked(dy, by: $0, ceiling: rectifiedCeiling) : dy } ?? dy
             let gp = g.pointer
             // Inference-mode statistics: y = (x - mean)·istd·γ + β; the statistics are constants.
             if !weight.frozen && xhat == nil {
@@ -223,17 +260,19 @@ public final class BatchNorm: Layer {
             }
             return dx
         }
-        let xp = xh.pointer, isp = invStd.pointer, dxp = dx?.pointer
+        let xp = x.pointer, isp = invStd.pointer, bmp = batchMean.pointer, dxp = dx?.pointer
         let gw: UnsafeMutablePointer<Float>? = weight.frozen ? nil : weight.grad.pointer
         let gb: UnsafeMutablePointer<Float>? = bias.frozen ? nil : bias.grad.pointer
         // Through a fused ReLU, dy is masked by the output row by row as it is read.
         let dyp = dy.pointer, mask = rectifiedOutput.flatMap { $0.count == dy.count ? UnsafePointer($0.pointer) : nil }
+        let ceiling = rectifiedCeiling
         Parallel.forEachPart(c, parts: c >= 2 ? Parallel.parts : 1) { _, chans in
         for ch in chans {
             var sums = (0.0, 0.0)
+            let (mean, istd) = (bmp[ch], isp[ch])
             for s in 0..<n {
                 let off = (s * c + ch) * hw
-                let row = BatchNorm.rowGradientSums(dyp + off, xp + off, mask: mask.map { $0 + off }, count: hw)
+                let row = BatchNorm.rowGradientSums(dyp + off, xp + off, mean: mean, invStd: istd, mask: mask.map { $0 + off }, ceiling: ceiling, count: hw)
                 sums.0 += row.0; sums.1 += row.1
             }
             let sumG = Float(sums.0), sumGX = Float(sums.1)
@@ -243,12 +282,21 @@ public final class BatchNorm: Layer {
                 let k = gamma[ch] * isp[ch] / m
                 for s in 0..<n {
                     let off = (s * c + ch) * hw
-                    BatchNorm.rowInputGradient(dyp + off, xp + off, mask: mask.map { $0 + off }, count: hw, k: k, m: m,
+                    BatchNorm.rowInputGradient(dyp + off, xp + off, mean: mean, invStd: istd, mask: mask.map { $0 + off }, ceiling: ceiling, count: hw, k: k, m: m,
                                                sumG: sumG, sumGX: sumGX, into: dxp + off)
                 }
             }
         }
         }
         return dx
+    }
+
+    /// dy where the gradient passes a fused ReLU whose output is `y`, 0 elsewhere.
+    static func masked(_ dy: Tensor, by y: Tensor, ceiling: Float?) -> Tensor {
+        guard let ceiling else { return dy.maskedByPositive(y) }
+        let out = Tensor(uninitialized: dy.shape)
+        let (g, m, o) = (dy.pointer, y.pointer, out.pointer)
+        for i in 0..<dy.count { o[i] = passes(m[i], ceiling: ceiling) ? g[i] : 0 }
+        return out
     }
 }

@@ -24,8 +24,8 @@ public final class Sequential: Layer {
     /// passes its input through); in an inference pass through the direct convolution, so
     /// does a Conv2D followed by a BatchNorm (and a ReLU), and in an inference pass a Dense
     /// followed by a ReLU, and a run of dense layers (``DenseChain``); in a training pass a
-    /// BatchNorm followed by a ReLU rectifies its rows as it writes them. The result is the
-    /// same as running them apart.
+    /// BatchNorm followed by a ReLU or ReLU6 rectifies (clamps) its rows as it writes them.
+    /// The result is the same as running them apart.
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         var h = x
         var i = 0
@@ -51,6 +51,9 @@ public final class Sequential: Layer {
                 i += 2
             } else if let bn = l as? BatchNorm, training, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
                 h = relu.passThroughRectified(try bn.forward(h, training: true, fusingReLU: true))
+                i += 2
+            } else if let bn = l as? BatchNorm, training, i + 1 < layers.count, let relu6 = layers[i + 1] as? ReLU6 {
+                h = relu6.passThroughApplied(try bn.forward(h, training: true, fusingReLU: true, ceiling: 6))
                 i += 2
             } else {
                 h = try l.forward(h, training: training)
