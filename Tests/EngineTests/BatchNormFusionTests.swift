@@ -1,18 +1,20 @@
-// A BatchNorm followed by a ReLU in a training pass runs fused (``Sequential``): the
-// output, the input gradient and the scale's and shift's gradients are bitwise those of
-// the two layers run apart, with batch statistics and with a frozen batch norm.
+// A BatchNorm followed by a ReLU or a ReLU6 in a training pass runs fused
+// (``Sequential``): the output, the input gradient and the scale's and shift's gradients
+// are bitwise those of the two layers run apart, with batch statistics and with a frozen
+// batch norm.
 import Testing
 @testable import Engine
 
 @Suite struct BatchNormFusionTests {
-    @Test(arguments: [false, true])
-    func aFusedReLUGivesWhatTheLayersGiveApart(frozen: Bool) throws {
-        func make() -> (BatchNorm, ReLU) {
+    @Test(arguments: [false, true], [false, true])
+    func aFusedReLUGivesWhatTheLayersGiveApart(frozen: Bool, relu6: Bool) throws {
+        func make() -> (BatchNorm, any Layer) {
             let bn = BatchNorm(name: "bn", channels: 6)
             var g = SeededGenerator(seed: 4)
-            g.fillNormal(bn.weight.value, std: 1); g.fillNormal(bn.bias.value, std: 1); g.fillNormal(bn.runningMean, std: 0.3)
+            // ReLU6: a wide scale, so that some outputs reach the ceiling.
+            g.fillNormal(bn.weight.value, std: relu6 ? 5 : 1); g.fillNormal(bn.bias.value, std: 1); g.fillNormal(bn.runningMean, std: 0.3)
             if frozen { bn.weight.frozen = true; bn.bias.frozen = true }
-            return (bn, ReLU(name: "relu"))
+            return (bn, relu6 ? ReLU6(name: "relu6") : ReLU(name: "relu"))
         }
         var g = SeededGenerator(seed: 9)
         let x = Tensor(zeros: [4, 6, 5, 7]), dy = Tensor(zeros: [4, 6, 5, 7])
@@ -29,7 +31,8 @@ import Testing
         let dx2 = try #require(try bn2.backward(through))
 
         #expect(y1.values == y2.values)
-        #expect(y1.values.contains { $0 == 0 } && y1.values.contains { $0 > 0 })
+        #expect(y1.values.contains { $0 == 0 } && y1.values.contains { $0 > 0 && $0 < 6 })
+        if relu6 { #expect(y1.values.contains { $0 == 6 }) }
         #expect(dx1.values == dx2.values)
         #expect(bn1.weight.grad.values == bn2.weight.grad.values && bn1.bias.grad.values == bn2.bias.grad.values)
         #expect(bn1.runningMean.values == bn2.runningMean.values && bn1.runningVar.values == bn2.runningVar.values)
