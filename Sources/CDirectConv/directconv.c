@@ -179,34 +179,42 @@ static void direct_conv(int level, int shape, const float *x, const float *mask,
     const long blocks = blocks_of(shape, outputs), taps = (long)C * k * k, qt = 16L * Vs[shape];
     const long outPlane = (long)g.OH * g.OW;
     const int cb = channel_block(k);
+    // A 1×1 convolution without padding whose planes fill whole tiles reads each sample
+    // where it is (its planes are the padded planes), and writes straight into y when its
+    // channels fill whole blocks (the wide rows are y's planes): the same sums, no copies.
+    const int readsInPlace = k == 1 && pad == 0 && !mask && g.Q == g.Qt;
+    const int writesInPlace = readsInPlace && outputs % mr == 0;
     for (int s = 0; s < samples; s++) {
         const float *xs = x + (long)s * C * H * W;
-        pad_sample(xs, mask ? mask + (long)s * C * H * W : NULL, C, H, W, pad, &g, paddedCount, in);
+        float *ys = y + (long)s * outputs * outPlane;
+        if (!readsInPlace) pad_sample(xs, mask ? mask + (long)s * C * H * W : NULL, C, H, W, pad, &g, paddedCount, in);
+        const float *src = readsInPlace ? xs : in;
+        float *wideOut = writesInPlace ? ys : wide;
         // Positions outer, channel blocks inner: the input rows a tile reads stay in cache
         // while every block of output channels uses them (a 224×224 plane does not fit).
         for (long q0 = 0; q0 < g.Qt; q0 += qt) {
             for (long b = 0; b < blocks; b++) {
                 const int rows = outputs - b * mr < mr ? (int)(outputs - b * mr) : mr;
                 const float *wb = packed + b * taps * mr;
-                float *out = wide + b * mr * g.Qt;
+                float *out = wideOut + b * mr * g.Qt;
                 for (int c0 = 0; c0 < C; c0 += cb) {
                     const int c1 = c0 + cb < C ? c0 + cb : C;
-                    if (level < 2) { tile_avx2(mr, Vs[shape], in, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); continue; }
+                    if (level < 2) { tile_avx2(mr, Vs[shape], src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); continue; }
                     switch (shape) {
-                    case 0: tile_8x48(in, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
-                    case 1: tile_8x32(in, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
-                    default: tile_16x16(in, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
+                    case 0: tile_8x48(src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
+                    case 1: tile_8x32(src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
+                    default: tile_16x16(src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
                     }
                 }
             }
         }
-        float *ys = y + (long)s * outputs * outPlane;
+        if (writesInPlace && !mean && !relu) continue;   // y holds the sums already
         for (int o = 0; o < outputs; o++) {
             const float m = mean ? mean[o] : 0, sc = mean ? scale[o] : 0, sh = mean ? shift[o] : 0;
             for (int i = 0; i < g.OH; i++) {
-                const float *src = wide + (long)o * g.Qt + (long)i * g.PW;
+                const float *row = wideOut + (long)o * g.Qt + (long)i * g.PW;
                 float *dst = ys + o * outPlane + (long)i * g.OW;
-                finish_row(src, dst, g.OW, mean != NULL, m, sc, sh, relu);
+                finish_row(row, dst, g.OW, mean != NULL, m, sc, sh, relu);
             }
         }
     }

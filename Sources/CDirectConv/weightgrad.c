@@ -103,9 +103,17 @@ static void weight_grad(int level, const float *x, const float *dy, const float 
     memset(dW, 0, (size_t)(outputs * taps) * sizeof(float));
     if (db) memset(db, 0, (size_t)outputs * sizeof(float));
     const int MR = level >= 2 ? 4 : 2, NT = level >= 2 ? 6 : 2;
+    // A 1×1 convolution without padding whose planes fill whole tiles of 16 reads x and
+    // dy where they are: its padded planes are x's planes and its wide rows dy's (the
+    // same sums, no copies).
+    const int inPlace = k == 1 && pad == 0 && !mask && g.Q == g.Qt;
+    const long xStride = inPlace ? (long)C * H * W : paddedCount, dyStride = inPlace ? (long)outputs * outPlane : wideCount;
     for (long s0 = 0; s0 < samples; s0 += chunk) {
         const long n = samples - s0 < chunk ? samples - s0 : chunk;
-        for (long s = 0; s < n; s++) {
+        if (inPlace) {
+            in = (float *)(x + s0 * C * H * W);
+            wide = (float *)(dy + s0 * outputs * outPlane);
+        } else for (long s = 0; s < n; s++) {
             pad_sample(x + (s0 + s) * C * H * W, NULL, C, H, W, pad, &g, paddedCount, in + s * paddedCount);
             // dy in wide rows: OW values (through the mask), zeros to PW, zeros from Q to Qt.
             const float *dys = dy + (s0 + s) * outputs * outPlane, *ms = mask ? mask + (s0 + s) * outputs * outPlane : NULL;
@@ -121,7 +129,7 @@ static void weight_grad(int level, const float *x, const float *dy, const float 
                 memset(rowStart + g.Q, 0, (size_t)(g.Qt - g.Q) * sizeof(float));
             }
         }
-        if (db) bias_sums(wide, n, wideCount, g.Qt, outputs, db);
+        if (db) bias_sums(wide, n, dyStride, g.Qt, outputs, db);
         for (int o0 = 0; o0 < outputs; o0 += MR) {
             const float *dyRows[4];
             for (int r = 0; r < MR; r++) dyRows[r] = wide + (long)(o0 + r < outputs ? o0 + r : outputs - 1) * g.Qt;
@@ -133,8 +141,8 @@ static void weight_grad(int level, const float *x, const float *dy, const float 
                     xRows[j] = in + c * g.plane + ki * g.PW + kj;
                 }
                 float lanes[24 * 16];
-                if (level >= 2) tile512_4x6(dyRows, xRows, n, wideCount, paddedCount, g.Qt, lanes);
-                else tile256_2x2(dyRows, xRows, n, wideCount, paddedCount, g.Qt, lanes);
+                if (level >= 2) tile512_4x6(dyRows, xRows, n, dyStride, xStride, g.Qt, lanes);
+                else tile256_2x2(dyRows, xRows, n, dyStride, xStride, g.Qt, lanes);
                 for (int r = 0; r < MR && o0 + r < outputs; r++)
                     for (int j = 0; j < NT && t0 + j < taps; j++) dW[(o0 + r) * taps + t0 + j] += reduce16_lanes(lanes + 16 * (r * NT + j));
             }

@@ -12,7 +12,9 @@ import Testing
 @Suite struct DirectConvolutionTests {
     /// (inputs, outputs, side, kernel, padding): odd sizes, fewer outputs than a tile, several tiles.
     @Test(arguments: [(1, 6, 28, 5, 2), (6, 16, 14, 5, 0), (32, 32, 28, 3, 1), (3, 20, 9, 3, 1), (64, 70, 7, 3, 1), (5, 13, 6, 1, 0),
-                      (64, 72, 14, 3, 1), (72, 64, 11, 3, 2), (96, 80, 10, 3, 0)])
+                      (64, 72, 14, 3, 1), (72, 64, 11, 3, 2), (96, 80, 10, 3, 0),
+                      // 1×1 over planes of whole tiles: read in place, and written straight into y (16 channels) or not (12).
+                      (24, 16, 8, 1, 0), (16, 12, 8, 1, 0)])
     func inferenceMatchesAFloat64Reference(c: Int, o: Int, side: Int, k: Int, pad: Int) throws {
         let conv = Conv2D(name: "c", inChannels: c, outChannels: o, kernel: k, stride: 1, padding: pad, rng: SeededGenerator(seed: 3))
         let geo = Conv2D.Geo(h: side, w: side, oh: side + 2 * pad - k + 1, ow: side + 2 * pad - k + 1, c: c, k: k, stride: 1, pad: pad)
@@ -55,7 +57,9 @@ import Testing
     }
 
     /// (inputs, outputs, side, kernel, padding) over planes where the tile shapes differ in waste.
-    @Test(arguments: [(3, 20, 7, 3, 1), (16, 24, 14, 3, 1), (2, 9, 28, 5, 2), (8, 17, 5, 1, 0)])
+    @Test(arguments: [(3, 20, 7, 3, 1), (16, 24, 14, 3, 1), (2, 9, 28, 5, 2), (8, 17, 5, 1, 0),
+                      // 1×1 read in place by the 32- and 16-position tiles but copied by the 48-position one:
+                      (24, 16, 16, 1, 0), (16, 12, 16, 1, 0)])
     func everyTileShapeAndInstructionSetGivesTheSameBits(c: Int, o: Int, side: Int, k: Int, pad: Int) throws {
         guard Conv2D.directConvolutionAvailable else { return }
         var g = SeededGenerator(seed: 4)
@@ -120,16 +124,18 @@ import Testing
         }
     }
 
-    @Test(arguments: [true, false])
-    func aFusedBatchNormAndReLUGiveWhatTheLayersGiveApart(relu: Bool) throws {
-        let conv = Conv2D(name: "c", inChannels: 5, outChannels: 12, kernel: 3, stride: 1, padding: 1, rng: SeededGenerator(seed: 6))
-        let bn = BatchNorm(name: "bn", channels: 12)
+    /// (kernel, output channels, side): a 3×3 layer, and 1×1 layers that write y in place (16 channels over 8 × 8) or not.
+    @Test(arguments: [true, false], [(3, 12, 9), (1, 16, 8), (1, 12, 8)])
+    func aFusedBatchNormAndReLUGiveWhatTheLayersGiveApart(relu: Bool, layer: (k: Int, o: Int, side: Int)) throws {
+        let o = layer.o
+        let conv = Conv2D(name: "c", inChannels: 5, outChannels: o, kernel: layer.k, stride: 1, padding: layer.k / 2, rng: SeededGenerator(seed: 6))
+        let bn = BatchNorm(name: "bn", channels: o)
         var g = SeededGenerator(seed: 8)
         g.fillNormal(bn.weight.value, std: 1); g.fillNormal(bn.bias.value, std: 1); g.fillNormal(bn.runningMean, std: 0.5)
-        for i in 0..<12 { bn.runningVar[i] = 0.2 + Float(i) * 0.3 }
+        for i in 0..<o { bn.runningVar[i] = 0.2 + Float(i) * 0.3 }
         let act = ReLU(name: "relu")
         let net = Sequential(name: "s", layers: relu ? [conv, bn, act] : [conv, bn])
-        let x = Tensor(zeros: [3, 5, 9, 9]); g.fillNormal(x, std: 1)
+        let x = Tensor(zeros: [3, 5, layer.side, layer.side]); g.fillNormal(x, std: 1)
         var apart = try bn.forward(conv.forward(x, training: false), training: false)
         if relu { apart = try act.forward(apart, training: false) }
         let fused = try net.forward(x, training: false)

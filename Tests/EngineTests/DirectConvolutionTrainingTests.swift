@@ -29,7 +29,9 @@ import Testing
                       (64, 64, 4, 3, 1), (128, 96, 8, 3, 1), (256, 64, 2, 3, 1), (3, 16, 64, 3, 1), (16, 8, 32, 3, 1), (8, 8, 48, 3, 1),
                       // Winograd F(2×2, 3×3) for the forward pass, dx and dW (tile shape 3); the last
                       // one's 288 tiles make three of the weight gradient's blocks, one across the samples:
-                      (64, 72, 12, 3, 1), (64, 64, 11, 3, 2), (32, 40, 24, 3, 1)])
+                      (64, 72, 12, 3, 1), (64, 64, 11, 3, 2), (32, 40, 24, 3, 1),
+                      // 1×1 over planes of whole tiles: x and dy read in place, dx written into place (16 channels) or not (12):
+                      (16, 24, 8, 1, 0), (12, 16, 8, 1, 0)])
     func gradientsMatchAFloat64Reference(c: Int, o: Int, side: Int, k: Int, pad: Int) throws {
         guard Conv2D.directConvolutionAvailable else { return }
         let conv = Conv2D(name: "c", inChannels: c, outChannels: o, kernel: k, stride: 1, padding: pad, rng: SeededGenerator(seed: 3))
@@ -71,7 +73,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [(3, 20, 7, 3, 1), (16, 24, 14, 3, 1), (2, 9, 28, 5, 2), (8, 17, 5, 1, 0), (64, 64, 12, 3, 1),
+    @Test(arguments: [(3, 20, 7, 3, 1), (16, 24, 14, 3, 1), (2, 9, 28, 5, 2), (8, 17, 5, 1, 0), (64, 64, 12, 3, 1), (16, 24, 8, 1, 0),
                       // Winograd, each part's weight gradient over two or three blocks of tiles:
                       (32, 48, 19, 3, 1)])
     func bothInstructionSetsAndEveryThreadCountGiveTheSameBits(c: Int, o: Int, side: Int, k: Int, pad: Int) throws {
