@@ -3,10 +3,13 @@
 // when freed. A 224×224 batch's activations and their gradients come and go in the same
 // few sizes every step; unmapping them made the kernel clear every page again on the next
 // step's first touch (`clear_page_erms` took 12 % of resnet18's fine-tuning step in `perf`).
-// A freed block is kept, and a request for the same mapped length takes it back; to keep
-// the process's peak what it was without the cache, a request that finds no such block
-// first unmaps kept blocks until the mapped total (in use and kept) is no more than the
-// most that was ever in use. ``releaseKept()`` unmaps what is kept when a network is done.
+// A freed block is kept, and a request for the same mapped length takes it back; a request
+// that finds none takes the head of the shortest longer kept block and unmaps its tail (the
+// head's pages are already there: mobilenet_v2's many sizes had mapped and faulted in about
+// a gigabyte a step); when every kept block is shorter, a request first unmaps kept blocks
+// until the mapped total (in use and kept) is no more than the most that was ever in use,
+// so the process's peak stays what it was without the cache. ``releaseKept()`` unmaps what
+// is kept when a network is done.
 
 import Foundation
 
@@ -62,13 +65,19 @@ enum HugeBlocks {
         var kept: [(block: UnsafeMutableRawPointer, length: Int)] = []
         var keptBytes = 0, inUse = 0, mostInUse = 0
 
-        /// A kept block of `length` (nil if none), and the kept blocks to unmap first when there is none.
+        /// A kept block of `length` (nil if none), and what to unmap: the tail of a longer
+        /// kept block whose head serves the request, or kept blocks to unmap before a new one is mapped.
         mutating func take(_ length: Int) -> (UnsafeMutableRawPointer?, [(UnsafeMutableRawPointer, Int)]) {
             inUse += length
             mostInUse = max(mostInUse, inUse)
             if let i = kept.lastIndex(where: { $0.length == length }) {
                 keptBytes -= length
                 return (kept.remove(at: i).block, [])
+            }
+            if let i = kept.indices.filter({ kept[$0].length > length }).min(by: { kept[$0].length < kept[$1].length }) {
+                let longer = kept.remove(at: i)
+                keptBytes -= longer.length
+                return (longer.block, [(longer.block + length, longer.length - length)])
             }
             var release: [(UnsafeMutableRawPointer, Int)] = []
             while !kept.isEmpty && inUse + keptBytes > mostInUse {
