@@ -1,20 +1,25 @@
 #!/bin/bash
 # Engine vs PyTorch, side by side in one window (see Benchmarks/README.md).
-# Usage: TORCH_PYTHON=/path/to/venv/bin/python Benchmarks/side-by-side.sh [ROUNDS]
+# Usage: Benchmarks/side-by-side.sh [ROUNDS]   (TORCH_PYTHON: a python with torch and numpy,
+#        by default the tests' environment, ~/.cache/tlc/test-venv, which `make test` sets up)
 # Builds the release test binary, then for each round trains mlp and lenet5 on all
 # 60,000 images for 3 epochs and the cnn and vgg-mini for 100 batches per epoch, tlc
 # first, then PyTorch. Stop other work on the machine first: the two are compared, not the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python=${TORCH_PYTHON:?set TORCH_PYTHON to a python with torch and numpy (outside the repository)}
+python=${TORCH_PYTHON:-${TLC_TEST_VENV:-$HOME/.cache/tlc/test-venv}/bin/python}
+[ -x "$python" ] || { echo "no python at $python: set TORCH_PYTHON, or run make test once to set up the tests' environment" >&2; exit 2; }
+unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+# tlc's allocator from the start, as `tlc` sets it up (see setUpAllocatorAsTLC); PyTorch keeps its own.
+tlc_malloc=glibc.malloc.arena_max=1
 rounds=${1:-2}
 swift build -c release -Xswiftc -enable-testing --build-tests >/dev/null
 bench=.build/release/tlcPackageTests.xctest
 for round in $(seq 1 "$rounds"); do
   echo "## round $round"
-  TLC_BENCH=1 TLC_BENCH_MODELS=mlp,lenet5 TLC_BENCH_EPOCHS=3 "$bench" --testing-library swift-testing --filter EngineBenchmarks 2>&1 | grep -E "epoch"
+  GLIBC_TUNABLES=$tlc_malloc TLC_BENCH=1 TLC_BENCH_MODELS=mlp,lenet5 TLC_BENCH_EPOCHS=3 "$bench" --testing-library swift-testing --filter EngineBenchmarks 2>&1 | grep -E "epoch"
   EPOCHS=3 THREADS=2 "$python" Benchmarks/pytorch_reference.py mlp lenet5 2>&1 | grep -E "epoch"
-  TLC_BENCH=1 TLC_BENCH_MODELS=cnn,vgg-mini TLC_BENCH_EPOCHS=3 TLC_BENCH_LIMIT=12800 "$bench" --testing-library swift-testing --filter EngineBenchmarks 2>&1 | grep -E "epoch"
+  GLIBC_TUNABLES=$tlc_malloc TLC_BENCH=1 TLC_BENCH_MODELS=cnn,vgg-mini TLC_BENCH_EPOCHS=3 TLC_BENCH_LIMIT=12800 "$bench" --testing-library swift-testing --filter EngineBenchmarks 2>&1 | grep -E "epoch"
   EPOCHS=3 BATCHES=100 THREADS=2 "$python" Benchmarks/pytorch_reference.py cnn vgg-mini 2>&1 | grep -E "epoch"
 done
 echo "cnn and vgg-mini figures are per 100 batches for tlc (multiply by 4.69 for an epoch); PyTorch's are already scaled."

@@ -16,6 +16,7 @@ models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(mlp lenet5 cnn vgg-mini resnet18 resnet50 mobilenet_v2 vgg16)
 command -v perf >/dev/null || make --no-print-directory install PACKAGES=linux-perf
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+export GLIBC_TUNABLES=glibc.malloc.arena_max=1   # tlc's allocator from the start (see setUpAllocatorAsTLC)
 swift build -c release -Xswiftc -enable-testing --build-tests >/dev/null
 bench=.build/release/tlcPackageTests.xctest
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT

@@ -12,6 +12,19 @@ func peakRSSMiB() -> Double {
 }
 func resetPeakRSS() { try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8) }
 
+/// Sets the allocator up as `tlc` does, and says when this process cannot match it: `tlc`
+/// limits glibc to one heap before it starts a thread, so every thread allocates from the
+/// main heap, which is never trimmed; here the test runner's threads exist first and keep
+/// heaps of their own, which glibc unmaps whenever they empty (page faults `tlc` does not
+/// have: mobilenet_v2's step was 5 % slower in one measurement). The Benchmarks/ scripts start the binary with
+/// GLIBC_TUNABLES=glibc.malloc.arena_max=1, which gives it `tlc`'s allocator from the start.
+func setUpAllocatorAsTLC() {
+    ProcessMemory.keepFreedTensorsMapped()
+    if !(ProcessInfo.processInfo.environment["GLIBC_TUNABLES"] ?? "").contains("glibc.malloc.arena_max=1") {
+        print("note: started without GLIBC_TUNABLES=glibc.malloc.arena_max=1, so the benchmark's allocations come from a heap per thread, not tlc's one heap (slower)")
+    }
+}
+
 /// Prints OpenBLAS's sgemm ceiling on this machine, as the engine runs it (single-threaded
 /// BLAS in each worker): 1024 × 1024 × 1024 products, best of 5, on one worker and on
 /// every worker at once (each its own matrices).
@@ -43,7 +56,7 @@ struct EngineBenchmarks {
         let epochs = Int(env["TLC_BENCH_EPOCHS"] ?? "5") ?? 5
         if let t = env["TLC_BENCH_THREADS"].flatMap(Int.init) { Parallel.threads = t }
         LayerProfiler.enabled = env["TLC_PROFILE"] == "1"
-        ProcessMemory.keepFreedTensorsMapped()   // as `tlc` sets its allocator up
+        setUpAllocatorAsTLC()
         let t0 = Date()
         var (train, test) = try FashionMNIST.load()
         print(String(format: "load fashion-mnist (70k): %.3f s", Date().timeIntervalSince(t0)))

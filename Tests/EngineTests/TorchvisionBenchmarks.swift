@@ -17,7 +17,7 @@ struct TorchvisionBenchmarks {
         let batch = Int(env["TLC_BENCH_BATCH"] ?? "32") ?? 32, side = Int(env["TLC_BENCH_SIZE"] ?? "224") ?? 224
         let repeats = Int(env["TLC_BENCH_REPEATS"] ?? "3") ?? 3
         if let t = env["TLC_BENCH_THREADS"].flatMap(Int.init) { Parallel.threads = t }
-        ProcessMemory.keepFreedTensorsMapped()   // as `tlc` sets its allocator up
+        setUpAllocatorAsTLC()
         func median(_ f: () throws -> Void) rethrows -> Double {
             var times: [Double] = []
             for _ in 0..<repeats { let t = Date(); try f(); times.append(Date().timeIntervalSince(t)) }

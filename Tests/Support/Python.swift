@@ -91,6 +91,8 @@ public func pythonScript(_ script: String, needs packages: Set<PythonPackage> = 
     try PythonEnvironment.prepare(packages)
     var env = ProcessInfo.processInfo.environment
     env["OMP_NUM_THREADS"] = env["OMP_NUM_THREADS"] ?? "2"
+    // The allocator settings a benchmark gives tlc (Benchmarks/) are not PyTorch's.
+    env["GLIBC_TUNABLES"] = nil
     return try PythonEnvironment.run([PythonEnvironment.python, "-c", script], environment: env)
 }
 

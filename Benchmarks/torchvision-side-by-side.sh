@@ -1,0 +1,17 @@
+#!/bin/bash
+# torchvision's architectures at 224×224, batch 32, against PyTorch in one window: one eval
+# forward pass and one fine-tuning step (Adam), median of 3, and each one's peak RSS (see
+# Benchmarks/README.md). Stop other work on the machine first.
+# Usage: Benchmarks/torchvision-side-by-side.sh [MODELS]   (default resnet50,resnet18,mobilenet_v2,vgg16;
+#        resnet50 first, so that its peak RSS is its own)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+swift build -c release -Xswiftc -enable-testing --build-tests >/dev/null
+grep -m1 "model name" /proc/cpuinfo | sed 's/.*: /CPU: /'
+grep -qw avx512f /proc/cpuinfo && echo "AVX-512: yes" || echo "AVX-512: no (AVX2)"
+# tlc's allocator from the start, as `tlc` sets it up (see setUpAllocatorAsTLC); the PyTorch
+# side runs without it.
+GLIBC_TUNABLES=glibc.malloc.arena_max=1 TLC_BENCH=1 TLC_BENCH_MODELS=${1:-resnet50,resnet18,mobilenet_v2,vgg16} \
+  .build/release/tlcPackageTests.xctest --testing-library swift-testing --filter TorchvisionBenchmarks 2>&1 |
+  grep -E '^\||GFLOP/s|ceiling|^note' | awk '!seen[$0]++'
