@@ -14,4 +14,4 @@ grep -qw avx512f /proc/cpuinfo && echo "AVX-512: yes" || echo "AVX-512: no (AVX2
 # side runs without it.
 GLIBC_TUNABLES=glibc.malloc.arena_max=1 TLC_BENCH=1 TLC_BENCH_MODELS=${1:-resnet50,resnet18,mobilenet_v2,vgg16} \
   .build/release/tlcPackageTests.xctest --testing-library swift-testing --filter TorchvisionBenchmarks 2>&1 |
-  grep -E '^\||GFLOP/s|ceiling|^note' | awk '!seen[$0]++'
+  awk '/GFLOP\/s|ceiling|^note/ { print } /^\| model/ { table = 1 } table && /^\|/ { print }'
