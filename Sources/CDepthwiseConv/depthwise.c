@@ -55,11 +55,27 @@ static inline long tap_offset(const dgeom *g, int ki, int kj) {
 }
 
 // Writes plane x (H × W) as its zero-padded phase planes (a strided row through `row`, PWq·st floats).
+// Only what no row of x lands on is zeroed: the padding rows, each phase plane's slack, and
+// (stride 1) each row's padding columns.
 static void split_phases(const float *x, const dgeom *g, float *row, float *P) {
     const int st = g->st, pad = g->pad, H = g->H, W = g->W, PWq = g->PWq;
-    memset(P, 0, (size_t)phases_count(g) * sizeof(float));
+    const long rows = (long)g->PHq * PWq;
+    for (int a = 0; a < st; a++)
+        for (int b = 0; b < st; b++) {
+            float *plane = P + ((long)a * st + b) * g->pstride;
+            for (int rq = 0; rq < g->PHq; rq++) {
+                const int r = rq * st + a;
+                if (r < pad || r >= pad + H) memset(plane + (long)rq * PWq, 0, (size_t)PWq * sizeof(float));
+            }
+            memset(plane + rows, 0, (size_t)(g->pstride - rows) * sizeof(float));
+        }
     if (st == 1) {
-        for (int i = 0; i < H; i++) memcpy(P + (long)(i + pad) * PWq + pad, x + (long)i * W, (size_t)W * sizeof(float));
+        for (int i = 0; i < H; i++) {
+            float *dst = P + (long)(i + pad) * PWq;
+            for (int j = 0; j < pad; j++) dst[j] = 0;
+            memcpy(dst + pad, x + (long)i * W, (size_t)W * sizeof(float));
+            for (int j = pad + W; j < PWq; j++) dst[j] = 0;
+        }
         return;
     }
     memset(row, 0, (size_t)PWq * st * sizeof(float));
