@@ -165,55 +165,60 @@ public final class BatchNorm: Layer {
         return sum
     }
 
-    /// (Σ g[i], Σ g[i]·x̂[i]) for i < count, x̂[i] = (x[i] − mean)·invStd rounded as the
-    /// forward pass rounds it; in 8 float lanes each, the lanes and the tail added in
-    /// float64; with `mask`, g[i] counts only where the gradient passes a fused ReLU whose
-    /// output is `mask` (``passes(_:ceiling:)``).
-    static func rowGradientSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mean: Float, invStd: Float,
-                                mask: UnsafePointer<Float>?, ceiling: Float?, count: Int) -> (Double, Double) {
+    /// One row of the backward pass's operands: dy, through a fused ReLU whose output is
+    /// `mask` (``passes(_:ceiling:)``), and x̂ = (x − mean)·invStd, rounded as the forward
+    /// pass rounds it; 8 at a time or one at a time.
+    struct BackwardRow {
+        let g: UnsafePointer<Float>, x: UnsafePointer<Float>, mask: UnsafePointer<Float>?
+        let mean: Float, invStd: Float, ceiling: Float?
+        let meanv: SIMD8<Float>, invStdv: SIMD8<Float>, ceilingv: SIMD8<Float>?
+
+        init(g: UnsafePointer<Float>, x: UnsafePointer<Float>, mask: UnsafePointer<Float>?, mean: Float, invStd: Float, ceiling: Float?) {
+            self.g = g; self.x = x; self.mask = mask; self.mean = mean; self.invStd = invStd; self.ceiling = ceiling
+            meanv = SIMD8(repeating: mean); invStdv = SIMD8(repeating: invStd); ceilingv = ceiling.map { SIMD8(repeating: $0) }
+        }
+
+        @inline(__always) func gradient8(_ i: Int) -> SIMD8<Float> {
+            let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+            guard let mask else { return gv }
+            return SIMD8<Float>().replacing(with: gv, where: passes(UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD8<Float>.self), ceiling: ceilingv))
+        }
+        @inline(__always) func normalized8(_ i: Int) -> SIMD8<Float> {
+            (UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - meanv) * invStdv
+        }
+        @inline(__always) func gradient(_ i: Int) -> Float { mask.map { passes($0[i], ceiling: ceiling) ? g[i] : 0 } ?? g[i] }
+        @inline(__always) func normalized(_ i: Int) -> Float { (x[i] - mean) * invStd }
+    }
+
+    /// (Σ g[i], Σ g[i]·x̂[i]) for i < count: in 8 float lanes each, the lanes and the tail added in float64.
+    static func rowGradientSums(_ row: BackwardRow, count: Int) -> (Double, Double) {
         var sg = SIMD8<Float>(), sgx = SIMD8<Float>(), i = 0
-        let zero = SIMD8<Float>(), meanv = SIMD8<Float>(repeating: mean), istdv = SIMD8<Float>(repeating: invStd)
-        let ceilingv = ceiling.map { SIMD8<Float>(repeating: $0) }
         while i + 8 <= count {
-            var gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
-            if let mask {
-                gv = zero.replacing(with: gv, where: passes(UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD8<Float>.self), ceiling: ceilingv))
-            }
-            let xhat = (UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - meanv) * istdv
-            sg += gv; sgx += gv * xhat
+            let gv = row.gradient8(i)
+            sg += gv; sgx += gv * row.normalized8(i)
             i += 8
         }
         var (a, b) = (0.0, 0.0)
         for l in 0..<8 { a += Double(sg[l]); b += Double(sgx[l]) }
         while i < count {
-            let gi = mask.map { passes($0[i], ceiling: ceiling) ? g[i] : 0 } ?? g[i]
-            a += Double(gi); b += Double(gi * ((x[i] - mean) * invStd)); i += 1
+            let gi = row.gradient(i)
+            a += Double(gi); b += Double(gi * row.normalized(i)); i += 1
         }
         return (a, b)
     }
 
-    /// dx[i] = k·(m·g[i] − sumG − x̂[i]·sumGX) for i < count (x̂ and g as in ``rowGradientSums``).
-    static func rowInputGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mean: Float, invStd: Float,
-                                 mask: UnsafePointer<Float>?, ceiling: Float?, count: Int,
-                                 k: Float, m: Float, sumG: Float, sumGX: Float, into dx: UnsafeMutablePointer<Float>) {
+    /// dx[i] = k·(m·g[i] − sumG − x̂[i]·sumGX) for i < count.
+    static func rowInputGradient(_ row: BackwardRow, count: Int, k: Float, m: Float, sumG: Float, sumGX: Float,
+                                 into dx: UnsafeMutablePointer<Float>) {
         var i = 0
-        let zero = SIMD8<Float>(), kv = SIMD8<Float>(repeating: k), mv = SIMD8<Float>(repeating: m)
+        let kv = SIMD8<Float>(repeating: k), mv = SIMD8<Float>(repeating: m)
         let sgv = SIMD8<Float>(repeating: sumG), sgxv = SIMD8<Float>(repeating: sumGX)
-        let meanv = SIMD8<Float>(repeating: mean), istdv = SIMD8<Float>(repeating: invStd)
-        let ceilingv = ceiling.map { SIMD8<Float>(repeating: $0) }
         while i + 8 <= count {
-            var gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
-            if let mask {
-                gv = zero.replacing(with: gv, where: passes(UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD8<Float>.self), ceiling: ceilingv))
-            }
-            let xhat = (UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - meanv) * istdv
-            UnsafeMutableRawPointer(dx + i).storeBytes(of: kv * (mv * gv - sgv - xhat * sgxv), as: SIMD8<Float>.self)
+            let v = kv * (mv * row.gradient8(i) - sgv - row.normalized8(i) * sgxv)
+            UnsafeMutableRawPointer(dx + i).storeBytes(of: v, as: SIMD8<Float>.self)
             i += 8
         }
-        while i < count {
-            let gi = mask.map { passes($0[i], ceiling: ceiling) ? g[i] : 0 } ?? g[i]
-            dx[i] = k * (m * gi - sumG - (x[i] - mean) * invStd * sumGX); i += 1
-        }
+        while i < count { dx[i] = k * (m * row.gradient(i) - sumG - row.normalized(i) * sumGX); i += 1 }
     }
 
     /// The inference pass as `(v − mean)·scale + shift` per channel, each factor computed
@@ -272,8 +277,9 @@ public final class BatchNorm: Layer {
             let (mean, istd) = (bmp[ch], isp[ch])
             for s in 0..<n {
                 let off = (s * c + ch) * hw
-                let row = BatchNorm.rowGradientSums(dyp + off, xp + off, mean: mean, invStd: istd, mask: mask.map { $0 + off }, ceiling: ceiling, count: hw)
-                sums.0 += row.0; sums.1 += row.1
+                let row = BackwardRow(g: dyp + off, x: xp + off, mask: mask.map { $0 + off }, mean: mean, invStd: istd, ceiling: ceiling)
+                let rowSums = BatchNorm.rowGradientSums(row, count: hw)
+                sums.0 += rowSums.0; sums.1 += rowSums.1
             }
             let sumG = Float(sums.0), sumGX = Float(sums.1)
             gw?[ch] = sumGX
@@ -282,8 +288,8 @@ public final class BatchNorm: Layer {
                 let k = gamma[ch] * isp[ch] / m
                 for s in 0..<n {
                     let off = (s * c + ch) * hw
-                    BatchNorm.rowInputGradient(dyp + off, xp + off, mean: mean, invStd: istd, mask: mask.map { $0 + off }, ceiling: ceiling, count: hw, k: k, m: m,
-                                               sumG: sumG, sumGX: sumGX, into: dxp + off)
+                    let row = BackwardRow(g: dyp + off, x: xp + off, mask: mask.map { $0 + off }, mean: mean, invStd: istd, ceiling: ceiling)
+                    BatchNorm.rowInputGradient(row, count: hw, k: k, m: m, sumG: sumG, sumGX: sumGX, into: dxp + off)
                 }
             }
         }
