@@ -33,7 +33,7 @@ public class ElementwiseActivation: Layer {
     }
 
     /// Forward pass when the preceding layer already applied this activation to `x`
-    /// (a batch norm followed by ReLU6 in training, see ``Sequential``).
+    /// (a batch norm followed by ReLU6 in training, see ``RectifierFusedIntoBatchNorm``).
     func passThroughApplied(_ x: Tensor) -> Tensor {
         appliedByPrevious = true
         cache = nil
@@ -54,8 +54,9 @@ public class ElementwiseActivation: Layer {
 }
 
 /// `min(max(x, 0), 6)`; the gradient passes where 0 < x < 6 (PyTorch's hardtanh).
-public final class ReLU6: ElementwiseActivation {
+public final class ReLU6: ElementwiseActivation, RectifierFusedIntoBatchNorm {
     public override init(name: String) { super.init(name: name) }
+    var ceiling: Float? { 6 }
     override func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
         for i in range { y[i] = min(max(x[i], 0), 6) }
     }

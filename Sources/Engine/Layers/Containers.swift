@@ -36,7 +36,7 @@ public final class Sequential: Layer {
                 // Inference through the direct convolution: the batch norm (and a ReLU after it) in its epilogue.
                 let relu = i + 2 < layers.count ? layers[i + 2] as? ReLU : nil
                 h = try conv.forward(h, training: false, fusingReLU: relu != nil, batchNorm: bn)
-                if let relu { h = relu.passThroughRectified(h) }
+                if let relu { h = relu.passThroughApplied(h) }
                 i += relu == nil ? 2 : 3
             } else if !training, l is Dense, let chain = DenseChain.starting(at: i, in: layers) {
                 // Inference through two or more dense layers: one parallel region for all of them.
@@ -44,16 +44,13 @@ public final class Sequential: Layer {
                 i += chain.span
             } else if let dense = l as? Dense, !training, dense.usesKernel(training: false), i + 1 < layers.count,
                       let relu = layers[i + 1] as? ReLU {
-                h = relu.passThroughRectified(try dense.forward(h, training: false, fusingReLU: true))
+                h = relu.passThroughApplied(try dense.forward(h, training: false, fusingReLU: true))
                 i += 2
             } else if let conv = l as? Conv2D, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
-                h = relu.passThroughRectified(try conv.forward(h, training: training, fusingReLU: true))
+                h = relu.passThroughApplied(try conv.forward(h, training: training, fusingReLU: true))
                 i += 2
-            } else if let bn = l as? BatchNorm, training, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
-                h = relu.passThroughRectified(try bn.forward(h, training: true, fusingReLU: true))
-                i += 2
-            } else if let bn = l as? BatchNorm, training, i + 1 < layers.count, let relu6 = layers[i + 1] as? ReLU6 {
-                h = relu6.passThroughApplied(try bn.forward(h, training: true, fusingReLU: true, ceiling: 6))
+            } else if let bn = l as? BatchNorm, training, i + 1 < layers.count, let act = layers[i + 1] as? any RectifierFusedIntoBatchNorm {
+                h = act.passThroughApplied(try bn.forward(h, training: true, fusingReLU: true, ceiling: act.ceiling))
                 i += 2
             } else {
                 h = try l.forward(h, training: training)

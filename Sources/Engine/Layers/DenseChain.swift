@@ -72,7 +72,7 @@ struct DenseChain {
                 input = UnsafePointer(y)
             }
         }
-        for (step, y) in zip(steps, outputs) { _ = step.relu?.passThroughRectified(y) }
+        for (step, y) in zip(steps, outputs) { _ = step.relu?.passThroughApplied(y) }
         return outputs[outputs.count - 1]
     }
 }

@@ -1,7 +1,18 @@
 // Elementwise and reshaping layers: ReLU, Dropout (seeded, inverted), Flatten.
 
+/// An activation a training ``BatchNorm`` applies as it writes its rows (``Sequential``):
+/// ReLU, and ReLU6 with its ceiling; the batch norm's backward masks dy by its output.
+protocol RectifierFusedIntoBatchNorm: Layer {
+    /// The upper end of the clamp (ReLU6's 6), or nil.
+    var ceiling: Float? { get }
+    /// The forward pass when the preceding layer already applied this one to `x` (its
+    /// backward passes dy through).
+    func passThroughApplied(_ x: Tensor) -> Tensor
+}
+
 /// Rectified linear unit.
-public final class ReLU: Layer {
+public final class ReLU: Layer, RectifierFusedIntoBatchNorm {
+    var ceiling: Float? { nil }
     public let name: String
     public var needsInputGradient = true
     private var output: Tensor?
@@ -23,8 +34,9 @@ public final class ReLU: Layer {
         return y
     }
 
-    /// Forward pass when the preceding convolution already rectified `x`.
-    func passThroughRectified(_ x: Tensor) -> Tensor {
+    /// Forward pass when the preceding layer (a convolution, a dense layer, a batch norm)
+    /// already rectified `x`.
+    func passThroughApplied(_ x: Tensor) -> Tensor {
         appliedByPrevious = true
         output = nil
         return x
