@@ -99,7 +99,7 @@ static void weight_grad(int level, const float *x, const float *dy, const float 
     const geometry g = geometry_of(16, H, W, k, pad);
     const long paddedCount = padded_count(&g, C, k), taps = (long)C * k * k, outPlane = (long)g.OH * g.OW;
     const long chunk = chunk_of(&g, outputs, C, k), wideCount = (long)outputs * g.Qt;
-    float *in = scratch, *wide = scratch + chunk * paddedCount;
+    float *const inCopy = scratch, *const wideCopy = scratch + chunk * paddedCount;
     memset(dW, 0, (size_t)(outputs * taps) * sizeof(float));
     if (db) memset(db, 0, (size_t)outputs * sizeof(float));
     const int MR = level >= 2 ? 4 : 2, NT = level >= 2 ? 6 : 2;
@@ -110,15 +110,14 @@ static void weight_grad(int level, const float *x, const float *dy, const float 
     const long xStride = inPlace ? (long)C * H * W : paddedCount, dyStride = inPlace ? (long)outputs * outPlane : wideCount;
     for (long s0 = 0; s0 < samples; s0 += chunk) {
         const long n = samples - s0 < chunk ? samples - s0 : chunk;
-        if (inPlace) {
-            in = (float *)(x + s0 * C * H * W);
-            wide = (float *)(dy + s0 * outputs * outPlane);
-        } else for (long s = 0; s < n; s++) {
-            pad_sample(x + (s0 + s) * C * H * W, NULL, C, H, W, pad, &g, paddedCount, in + s * paddedCount);
+        // The chunk's padded samples and wide rows of dy: in place, or copied into the scratch.
+        const float *in = inPlace ? x + s0 * C * H * W : inCopy, *wide = inPlace ? dy + s0 * outputs * outPlane : wideCopy;
+        if (!inPlace) for (long s = 0; s < n; s++) {
+            pad_sample(x + (s0 + s) * C * H * W, NULL, C, H, W, pad, &g, paddedCount, inCopy + s * paddedCount);
             // dy in wide rows: OW values (through the mask), zeros to PW, zeros from Q to Qt.
             const float *dys = dy + (s0 + s) * outputs * outPlane, *ms = mask ? mask + (s0 + s) * outputs * outPlane : NULL;
             for (int o = 0; o < outputs; o++) {
-                float *rowStart = wide + s * wideCount + o * g.Qt;
+                float *rowStart = wideCopy + s * wideCount + o * g.Qt;
                 for (int i = 0; i < g.OH; i++) {
                     float *dst = rowStart + (long)i * g.PW;
                     const long at = o * outPlane + (long)i * g.OW;

@@ -74,7 +74,11 @@ enum HugeBlocks {
                 keptBytes -= length
                 return (kept.remove(at: i).block, [])
             }
-            if let i = kept.indices.filter({ kept[$0].length > length }).min(by: { kept[$0].length < kept[$1].length }) {
+            var shortestLonger: Int?
+            for (i, k) in kept.enumerated() where k.length > length && shortestLonger.map({ k.length < kept[$0].length }) ?? true {
+                shortestLonger = i
+            }
+            if let i = shortestLonger {
                 let longer = kept.remove(at: i)
                 keptBytes -= longer.length
                 return (longer.block, [(longer.block + length, longer.length - length)])
