@@ -170,7 +170,7 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(int MR, int V, const f
 // epilogue vectorize; the tiles are chosen by level.
 __attribute__((target("avx2,fma")))
 static void direct_conv(int level, int shape, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
-                        const float *bias, int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu,
+                        const float *bias, int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                         float *scratch, float *y) {
     const geometry g = geometry_of(16 * Vs[shape], H, W, k, pad);
     const long paddedCount = padded_count(&g, C, k);
@@ -192,29 +192,43 @@ static void direct_conv(int level, int shape, const float *x, const float *mask,
         float *wideOut = writesInPlace ? ys : wide;
         // Positions outer, channel blocks inner: the input rows a tile reads stay in cache
         // while every block of output channels uses them (a 224×224 plane does not fit).
-        for (long q0 = 0; q0 < g.Qt; q0 += qt) {
-            for (long b = 0; b < blocks; b++) {
-                const int rows = outputs - b * mr < mr ? (int)(outputs - b * mr) : mr;
-                const float *wb = packed + b * taps * mr;
-                float *out = wideOut + b * mr * g.Qt;
-                for (int c0 = 0; c0 < C; c0 += cb) {
-                    const int c1 = c0 + cb < C ? c0 + cb : C;
-                    if (level < 2) { tile_avx2(mr, Vs[shape], src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); continue; }
-                    switch (shape) {
-                    case 0: tile_8x48(src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
-                    case 1: tile_8x32(src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
-                    default: tile_16x16(src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
+        // Written in place, the epilogue follows each chunk of positions while its outputs
+        // are still in cache (about 128 KB of them), instead of one more pass over the sample.
+        const int finishes = mean || relu;
+        const long chunk = writesInPlace && finishes ? (32768 / outputs / qt > 1 ? 32768 / outputs / qt : 1) * qt : g.Qt;
+        for (long qa = 0; qa < g.Qt; qa += chunk) {
+            const long qb = qa + chunk < g.Qt ? qa + chunk : g.Qt;
+            for (long q0 = qa; q0 < qb; q0 += qt) {
+                for (long b = 0; b < blocks; b++) {
+                    const int rows = outputs - b * mr < mr ? (int)(outputs - b * mr) : mr;
+                    const float *wb = packed + b * taps * mr;
+                    float *out = wideOut + b * mr * g.Qt;
+                    for (int c0 = 0; c0 < C; c0 += cb) {
+                        const int c1 = c0 + cb < C ? c0 + cb : C;
+                        if (level < 2) { tile_avx2(mr, Vs[shape], src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); continue; }
+                        switch (shape) {
+                        case 0: tile_8x48(src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
+                        case 1: tile_8x32(src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
+                        default: tile_16x16(src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
+                        }
                     }
                 }
             }
+            // In place the wide rows are y's planes (Q = OH·OW, no columns past OW): the chunk's
+            // positions of every output channel, in place.
+            if (writesInPlace && finishes)
+                for (int o = 0; o < outputs; o++) {
+                    float *p = ys + o * outPlane + qa;
+                    finish_row(p, p, (int)(qb - qa), mean != NULL, mean ? mean[o] : 0, mean ? scale[o] : 0, mean ? shift[o] : 0, relu, ceiling);
+                }
         }
-        if (writesInPlace && !mean && !relu) continue;   // y holds the sums already
+        if (writesInPlace) continue;   // y holds the sums, finished
         for (int o = 0; o < outputs; o++) {
             const float m = mean ? mean[o] : 0, sc = mean ? scale[o] : 0, sh = mean ? shift[o] : 0;
             for (int i = 0; i < g.OH; i++) {
                 const float *row = wideOut + (long)o * g.Qt + (long)i * g.PW;
                 float *dst = ys + o * outPlane + (long)i * g.OW;
-                finish_row(row, dst, g.OW, mean != NULL, m, sc, sh, relu);
+                finish_row(row, dst, g.OW, mean != NULL, m, sc, sh, relu, ceiling);
             }
         }
     }
@@ -222,14 +236,14 @@ static void direct_conv(int level, int shape, const float *x, const float *mask,
 #endif
 
 void tlc_direct_conv(int level, int shape, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
-                     const float *bias, int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu,
+                     const float *bias, int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                      float *scratch, float *y) {
 #ifdef TLC_X86
     if (level >= 1 && shape == WINOGRAD)
-        tlc_winograd_conv(level, x, mask, samples, C, H, W, packed, bias, outputs, pad, mean, scale, shift, relu, scratch, y);
-    else if (level >= 1) direct_conv(level, shape, x, mask, samples, C, H, W, packed, bias, outputs, k, pad, mean, scale, shift, relu, scratch, y);
+        tlc_winograd_conv(level, x, mask, samples, C, H, W, packed, bias, outputs, pad, mean, scale, shift, relu, ceiling, scratch, y);
+    else if (level >= 1) direct_conv(level, shape, x, mask, samples, C, H, W, packed, bias, outputs, k, pad, mean, scale, shift, relu, ceiling, scratch, y);
 #else
     (void)level; (void)shape; (void)x; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)k; (void)pad;
-    (void)mean; (void)scale; (void)shift; (void)relu; (void)scratch; (void)y;
+    (void)mean; (void)scale; (void)shift; (void)relu; (void)ceiling; (void)scratch; (void)y;
 #endif
 }

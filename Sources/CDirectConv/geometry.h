@@ -5,6 +5,7 @@
 // (weightgrad.c) both walk 16 positions at a time.
 #ifndef TLC_CDIRECTCONV_GEOMETRY_H
 #define TLC_CDIRECTCONV_GEOMETRY_H
+#include <math.h>
 #include <string.h>
 
 // Geometry of one sample: padded plane PH×PW, OH output rows, Q wide positions rounded up to tiles of `tile`.
@@ -64,11 +65,18 @@ static inline float reduce16_lanes(const float *lanes) {
 }
 
 // dst[j] for j < n from the convolution's src[j]: then (v − mean)·scale + shift when
-// `hasMean` (rounded as BatchNorm rounds it: no fused multiply-add), then ReLU when `relu`.
-static inline void finish_row(const float *src, float *dst, int n, int hasMean, float mean, float scale, float shift, int relu) {
+// `hasMean` (rounded as BatchNorm rounds it: no fused multiply-add), then ReLU when `relu`:
+// v < 0 ? 0 : v as ReLU computes it, or with a finite `ceiling` min(max(v, 0), ceiling)
+// exactly as ReLU6 computes it in Swift (max(v, 0) is 0 >= v ? 0 : v, min(v, c) is c < v ? c : v).
+static inline void finish_row(const float *src, float *dst, int n, int hasMean, float mean, float scale, float shift, int relu,
+                              float ceiling) {
 #pragma clang fp contract(off)
     // One simple loop per case, so that each vectorizes.
-    if (hasMean && relu) for (int j = 0; j < n; j++) { float v = (src[j] - mean) * scale + shift; dst[j] = v < 0 ? 0 : v; }
+    if (relu && ceiling < INFINITY) {
+        if (hasMean) for (int j = 0; j < n; j++) { float v = (src[j] - mean) * scale + shift; v = 0 >= v ? 0 : v; dst[j] = ceiling < v ? ceiling : v; }
+        else for (int j = 0; j < n; j++) { const float v = 0 >= src[j] ? 0 : src[j]; dst[j] = ceiling < v ? ceiling : v; }
+    }
+    else if (hasMean && relu) for (int j = 0; j < n; j++) { float v = (src[j] - mean) * scale + shift; dst[j] = v < 0 ? 0 : v; }
     else if (hasMean) for (int j = 0; j < n; j++) dst[j] = (src[j] - mean) * scale + shift;
     else if (relu) for (int j = 0; j < n; j++) dst[j] = src[j] < 0 ? 0 : src[j];
     else memcpy(dst, src, (size_t)n * sizeof(float));

@@ -103,10 +103,10 @@ long tlc_winograd_scratch_count(int outputs, int inputs, int H, int W, int pad) 
 }
 
 #ifdef TLC_X86
-// Y = Aᵀ M A for output channel o's tiles of the block, then bias, batch norm and ReLU, into ys.
+// Y = Aᵀ M A for output channel o's tiles of the block, then bias, batch norm and ReLU (clamped at `ceiling`), into ys.
 static inline __attribute__((always_inline, target("avx2")))
 void transform_output(const wgeometry *g, const float *M, long mstride, int o, const segment *segs, int nsegs, const float *bias,
-                      const float *mean, const float *scale, const float *shift, int relu, float *y, long sampleStride, float *rowbuf) {
+                      const float *mean, const float *scale, const float *shift, int relu, float ceiling, float *y, long sampleStride, float *rowbuf) {
     // Without a bias this adds +0 (a −0 becomes +0, as in the direct convolution, whose sums start from +0).
     const __m256 bv = _mm256_set1_ps(bias ? bias[o] : 0);
     const float mu = mean ? mean[o] : 0, sc = mean ? scale[o] : 0, sh = mean ? shift[o] : 0;
@@ -142,7 +142,7 @@ void transform_output(const wgeometry *g, const float *M, long mstride, int o, c
         for (int d = 0; d < 2 && 2 * sg.ti + d < g->OH; d++) {
             const float *src = d ? y1 : y0;
             float *dst = ys + (long)(2 * sg.ti + d) * g->OW + j0;
-            finish_row(src, dst, cols, mean != NULL, mu, sc, sh, relu);
+            finish_row(src, dst, cols, mean != NULL, mu, sc, sh, relu, ceiling);
         }
     }
 }
@@ -223,7 +223,7 @@ static void block_gemms(int level, const wgeometry *g, int C, const float *packe
 // Compiled for AVX2 (which every level has) so that the transforms vectorize.
 __attribute__((target("avx2,fma")))
 static void winograd_conv(int level, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
-                          const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu,
+                          const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                           float *scratch, float *y) {
     const wgeometry g = forward_geometry(outputs, C, H, W, pad);
     const long hc = halves_count(&g, C);
@@ -242,19 +242,19 @@ static void winograd_conv(int level, const float *x, const float *mask, int samp
         transform_input(&g, C, halves, segs, nsegs, t1 - t0, V);
         block_gemms(level, &g, C, packed, V, M);
         for (int o = 0; o < outputs; o++)
-            transform_output(&g, M + (long)o * g.TB, g.Opad * g.TB, o, segs, nsegs, bias, mean, scale, shift, relu,
+            transform_output(&g, M + (long)o * g.TB, g.Opad * g.TB, o, segs, nsegs, bias, mean, scale, shift, relu, ceiling,
                              y + o * outPlane, (long)outputs * outPlane, rowbuf);
     }
 }
 #endif
 
 void tlc_winograd_conv(int level, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
-                       const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu,
+                       const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                        float *scratch, float *y) {
 #ifdef TLC_X86
-    winograd_conv(level, x, mask, samples, C, H, W, packed, bias, outputs, pad, mean, scale, shift, relu, scratch, y);
+    winograd_conv(level, x, mask, samples, C, H, W, packed, bias, outputs, pad, mean, scale, shift, relu, ceiling, scratch, y);
 #else
     (void)level; (void)x; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs;
-    (void)pad; (void)mean; (void)scale; (void)shift; (void)relu; (void)scratch; (void)y;
+    (void)pad; (void)mean; (void)scale; (void)shift; (void)relu; (void)ceiling; (void)scratch; (void)y;
 #endif
 }

@@ -16,7 +16,7 @@ void tlc_winograd_pack(const float *w, int outputs, int inputs, float *packed);
 long tlc_winograd_scratch_count(int outputs, int inputs, int H, int W, int pad);
 /// tlc_direct_conv for k = 3 (see cdirectconv.h).
 void tlc_winograd_conv(int level, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
-                       const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu,
+                       const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                        float *scratch, float *y);
 
 /// The weight gradient of the layers tlc_winograd_applies to (winograd_grad.c): the floats of scratch

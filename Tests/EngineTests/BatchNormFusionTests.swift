@@ -1,7 +1,7 @@
-// A BatchNorm followed by a ReLU or a ReLU6 in a training pass runs fused
-// (``Sequential``): the output, the input gradient and the scale's and shift's gradients
-// are bitwise those of the two layers run apart, with batch statistics and with a frozen
-// batch norm.
+// A BatchNorm followed by a ReLU or a ReLU6 runs fused (``Sequential``): in a training
+// pass the output, the input gradient and the scale's and shift's gradients are bitwise
+// those of the two layers run apart, with batch statistics and with a frozen batch norm;
+// in an inference pass the output is.
 import Testing
 @testable import Engine
 
@@ -36,5 +36,21 @@ import Testing
         #expect(dx1.values == dx2.values)
         #expect(bn1.weight.grad.values == bn2.weight.grad.values && bn1.bias.grad.values == bn2.bias.grad.values)
         #expect(bn1.runningMean.values == bn2.runningMean.values && bn1.runningVar.values == bn2.runningVar.values)
+    }
+
+    @Test(arguments: [false, true])
+    func anInferencePassFusesTheActivationToo(relu6: Bool) throws {
+        let bn = BatchNorm(name: "bn", channels: 6)
+        var g = SeededGenerator(seed: 5)
+        g.fillNormal(bn.weight.value, std: relu6 ? 5 : 1); g.fillNormal(bn.bias.value, std: 1); g.fillNormal(bn.runningMean, std: 0.3)
+        for i in 0..<6 { bn.runningVar[i] = 0.5 + Float(i) * 0.2 }
+        let act: any Layer = relu6 ? ReLU6(name: "relu6") : ReLU(name: "relu")
+        // Large enough that the channels run in parts.
+        let x = Tensor(zeros: [8, 6, 40, 40]); g.fillNormal(x, std: 2)
+        let apart = try act.forward(bn.forward(x, training: false), training: false)
+        let fused = try Sequential(name: "s", layers: [bn, act]).forward(x, training: false)
+        #expect(fused.values == apart.values)
+        #expect(fused.values.contains { $0 == 0 } && fused.values.contains { $0 > 0 && $0 < 6 })
+        if relu6 { #expect(fused.values.contains { $0 == 6 }) }
     }
 }

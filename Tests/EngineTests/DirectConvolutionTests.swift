@@ -73,7 +73,7 @@ import Testing
             let scratch = Tensor(zeros: [tlc_direct_conv_scratch_count(shape, Int32(o), Int32(c), Int32(side), Int32(side), Int32(k), Int32(pad))])
             let y = Tensor(zeros: [2, o, out, out])
             tlc_direct_conv(level, shape, x.pointer, nil, 2, Int32(c), Int32(side), Int32(side), packed.pointer, b.pointer, Int32(o), Int32(k), Int32(pad),
-                            nil, nil, nil, 1, scratch.pointer, y.pointer)
+                            nil, nil, nil, 1, .infinity, scratch.pointer, y.pointer)
             results.append(y.values)
         } }
         #expect(results.allSatisfy { $0 == results[0] })
@@ -114,7 +114,7 @@ import Testing
                         let count = min(cut, n - s0)
                         tlc_direct_conv(level, shape, x.pointer + s0 * inCount, masked ? mask.pointer + s0 * inCount : nil, Int32(count), Int32(c),
                                         Int32(side), Int32(side), packed.pointer, masked ? nil : b.pointer, Int32(o), 3, Int32(pad),
-                                        nil, nil, nil, masked ? 0 : 1, scratch.pointer, y.pointer + s0 * outCount)
+                                        nil, nil, nil, masked ? 0 : 1, .infinity, scratch.pointer, y.pointer + s0 * outCount)
                     }
                     results.append(y.values)
                 }
@@ -124,26 +124,33 @@ import Testing
         }
     }
 
-    /// (kernel, output channels, side): a 3×3 layer, and 1×1 layers that write y in place (16 channels over 8 × 8) or not.
-    @Test(arguments: [true, false], [(3, 12, 9), (1, 16, 8), (1, 12, 8)])
-    func aFusedBatchNormAndReLUGiveWhatTheLayersGiveApart(relu: Bool, layer: (k: Int, o: Int, side: Int)) throws {
+    /// (kernel, input and output channels, side): a 3×3 layer, 1×1 layers that write y in
+    /// place (16 channels over 8 × 8; 64 over 32 × 32, finished in two chunks of positions)
+    /// or not, and a 3×3 layer through Winograd; then no activation, a ReLU or a ReLU6
+    /// (clamped in the same epilogue).
+    @Test(arguments: ["none", "relu", "relu6"], [(3, 5, 12, 9), (1, 5, 16, 8), (1, 5, 64, 32), (1, 5, 12, 8), (3, 32, 32, 8)])
+    func aFusedBatchNormAndActivationGiveWhatTheLayersGiveApart(activation: String, layer: (k: Int, c: Int, o: Int, side: Int)) throws {
         let o = layer.o
-        let conv = Conv2D(name: "c", inChannels: 5, outChannels: o, kernel: layer.k, stride: 1, padding: layer.k / 2, rng: SeededGenerator(seed: 6))
+        let conv = Conv2D(name: "c", inChannels: layer.c, outChannels: o, kernel: layer.k, stride: 1, padding: layer.k / 2,
+                          rng: SeededGenerator(seed: 6))
         let bn = BatchNorm(name: "bn", channels: o)
         var g = SeededGenerator(seed: 8)
-        g.fillNormal(bn.weight.value, std: 1); g.fillNormal(bn.bias.value, std: 1); g.fillNormal(bn.runningMean, std: 0.5)
+        // ReLU6: a wide scale, so that some outputs reach the ceiling.
+        g.fillNormal(bn.weight.value, std: activation == "relu6" ? 8 : 1); g.fillNormal(bn.bias.value, std: 1); g.fillNormal(bn.runningMean, std: 0.5)
         for i in 0..<o { bn.runningVar[i] = 0.2 + Float(i) * 0.3 }
-        let act = ReLU(name: "relu")
-        let net = Sequential(name: "s", layers: relu ? [conv, bn, act] : [conv, bn])
-        let x = Tensor(zeros: [3, 5, layer.side, layer.side]); g.fillNormal(x, std: 1)
+        let act: (any Layer)? = activation == "relu" ? ReLU(name: "relu") : activation == "relu6" ? ReLU6(name: "relu6") : nil
+        let net = Sequential(name: "s", layers: [conv, bn] + (act.map { [$0] } ?? []))
+        let x = Tensor(zeros: [3, layer.c, layer.side, layer.side]); g.fillNormal(x, std: 1)
         var apart = try bn.forward(conv.forward(x, training: false), training: false)
-        if relu { apart = try act.forward(apart, training: false) }
+        if let act { apart = try act.forward(apart, training: false) }
         let fused = try net.forward(x, training: false)
         #expect(conv.fusesBatchNorm(x, training: false) == Conv2D.directConvolutionAvailable)
         #expect(!conv.fusesBatchNorm(x, training: true))
         #expect(fused.values == apart.values)
+        if activation == "relu6" { #expect(fused.values.contains { $0 == 6 } && fused.values.contains { $0 > 0 && $0 < 6 }) }
         if Conv2D.directConvolutionLevel == 2 {
-            let avx2 = try conv.forward(x, training: false, fusingReLU: relu, batchNorm: bn, level: 1)
+            let ceiling: Float? = activation == "relu6" ? 6 : nil
+            let avx2 = try conv.forward(x, training: false, fusingReLU: act != nil, batchNorm: bn, ceiling: ceiling, level: 1)
             #expect(avx2.values == fused.values)
         }
         // A training pass never fuses: the batch norm uses the batch's statistics.

@@ -1,7 +1,8 @@
 // HugeBlocks' reuse policy: a freed block of 32 MiB and more is kept for the next request
 // of its length; a shorter request takes the head of the shortest longer kept block and
-// gives back its tail; a longer one first gives back kept blocks, so that the mapped total
-// never exceeds the most that was ever in use.
+// keeps its tail; a freed block merges with the kept blocks next to it; a request longer
+// than every kept block first gives back kept blocks, so that the mapped total never
+// exceeds the most that was ever in use.
 import Testing
 @testable import Engine
 
@@ -24,13 +25,32 @@ import Testing
         var cache = HugeBlocks.Cache()
         _ = cache.take(100); _ = cache.take(200)
         cache.keep(second, length: 200); cache.keep(first, length: 100)
-        // 60: the head of the 100 (not the 200), whose last 40 are unmapped.
+        // 60: the head of the 100 (not the 200), whose last 40 stay kept.
         let (block, release) = cache.take(60)
-        #expect(block == first && release.count == 1 && release[0].0 == first + 60 && release[0].1 == 40)
-        #expect(cache.keptBytes == 200 && cache.inUse == 60 && cache.mostInUse == 300)
-        // Returned, it is kept at its new length.
-        cache.keep(first, length: 60)
-        #expect(cache.take(60).0 == first)
+        #expect(block == first && release.isEmpty)
+        #expect(cache.keptBytes == 240 && cache.inUse == 60 && cache.mostInUse == 300)
+        #expect(cache.kept.contains { $0.block == first + 60 && $0.length == 40 })
+        // The tail serves a request of its length; the 200 is still whole.
+        #expect(cache.take(40).0 == first + 60)
+        #expect(cache.take(200).0 == second && cache.keptBytes == 0)
+    }
+
+    @Test func aFreedBlockMergesWithTheKeptBlocksBesideIt() {
+        var cache = HugeBlocks.Cache()
+        _ = cache.take(300)
+        // One mapping of 300 served as three blocks, freed middle last: one block of 300 again.
+        cache.keep(first, length: 100); cache.keep(first + 200, length: 100)
+        #expect(cache.kept.count == 2)
+        cache.keep(first + 100, length: 100)
+        #expect(cache.kept.count == 1 && cache.kept[0].block == first && cache.kept[0].length == 300)
+        #expect(cache.keptBytes == 300)
+        let (block, release) = cache.take(300)
+        #expect(block == first && release.isEmpty && cache.keptBytes == 0)
+        // A block returned after its split-off tail merges with it.
+        cache.keep(first, length: 300)
+        #expect(cache.take(120).0 == first)
+        cache.keep(first, length: 120)
+        #expect(cache.kept.count == 1 && cache.kept[0].length == 300)
     }
 
     @Test func aLongerRequestGivesBackKeptBlocksBeyondTheMostEverInUse() {

@@ -18,6 +18,7 @@ struct TorchvisionBenchmarks {
         let repeats = Int(env["TLC_BENCH_REPEATS"] ?? "3") ?? 3
         if let t = env["TLC_BENCH_THREADS"].flatMap(Int.init) { Parallel.threads = t }
         setUpAllocatorAsTLC()
+        LayerProfiler.enabled = env["TLC_PROFILE"] == "1"
         func median(_ f: () throws -> Void) rethrows -> Double {
             var times: [Double] = []
             for _ in 0..<repeats { let t = Date(); try f(); times.append(Date().timeIntervalSince(t)) }
@@ -81,6 +82,8 @@ struct TorchvisionBenchmarks {
             let row = String(format: "| %@ | %.2f | %.2f | %.2f | %.2f | %.0f MiB | %.0f MiB |", name, forward, reference["\(name) forward"] ?? .nan,
                              step, reference["\(name) step"] ?? .nan, peakRSSMiB(), reference["\(name) rss"] ?? .nan)
             print(row); rows.append(row)
+            // TLC_PROFILE=1: seconds per layer and direction over the timed passes (the forward passes' and the steps' together).
+            for (k, v) in LayerProfiler.report() { print(String(format: "    %-40@ %7.3f s", k, v)) }
             // Forward FLOPs from ModelZoo's analysis (a multiply-add is 2); the step counts 3× the forward.
             let flops = Double(net.summary.forwardFLOPs * batch)
             print(String(format: "%@: forward %@ GFLOP/s, fine-tuning step %@ GFLOP/s (3 × %.1f GFLOP)", name,

@@ -248,7 +248,12 @@ enum TorchvisionReference {
                     del moved
                 io["torch.grad_sensitivity"] = torch.tensor([sensitivity])
                 io["torch.step_sensitivity"] = torch.tensor([step_sensitivity])
-                torch.nn.functional.cross_entropy(m64(x.double()), labels).backward()
+                tr64 = m64(x.double())
+                # Train-mode logits against float64 too: batch norm over few values per
+                # channel (resnet50's last blocks at 64×64) leaves float32 logits apart by more than rounding.
+                io["train64"] = tr64.detach().float().contiguous()
+                io["torch.train_error"] = torch.tensor([(tr.detach().double() - tr64.detach()).abs().max().item()])
+                torch.nn.functional.cross_entropy(tr64, labels).backward()
                 grad64 = {k: p.grad.detach().clone() for k, p in m64.named_parameters()}
                 torch.optim.SGD(m64.parameters(), lr=0.1).step()
                 step64 = {k: v.detach().clone() for k, v in m64.state_dict().items() if not k.endswith("num_batches_tracked")}
@@ -338,7 +343,17 @@ enum TorchvisionReference {
         let train = try net.forward(x, training: true)
         let (dt, st) = TorchvisionReference.difference(train, try #require(io.tensor("train")))
         print("torchvision \(c.label) \(c.side)×\(c.side): train max |Δ| \(dt) (max |logit| \(st))")
-        #expect(st > 0 && dt <= 1e-4 * st, "train: max |Δ| \(dt), max |logit| \(st)")
+        if let train64 = io.tensor("train64") {
+            // Where torchvision's float64 pass is there, against it: within 1e-4 of the largest
+            // logit, or 4× torchvision's own float32 distance from it.
+            let (d64, s64) = TorchvisionReference.difference(train, train64)
+            let torchError = Double(try #require(io.tensor("torch.train_error"))[0])
+            print("torchvision \(c.label) \(c.side)×\(c.side): train vs float64 max |Δ| \(d64) (torchvision float32: \(torchError))")
+            #expect(s64 > 0 && d64 <= max(1e-4 * s64, 4 * torchError),
+                    "train vs float64: max |Δ| \(d64), max |logit| \(s64), torchvision float32's \(torchError)")
+        } else {
+            #expect(st > 0 && dt <= 1e-4 * st, "train: max |Δ| \(dt), max |logit| \(st)")
+        }
         guard c.gradients else { return }
 
         // The gradients of the same train-mode pass, every parameter by torchvision's name,

@@ -36,11 +36,11 @@ long tlc_direct_conv_scratch_count(int shape, int outputs, int inputs, int H, in
 
 /// y[s] = conv(x[s]) + bias (none when bias is NULL) for `samples` NCHW samples of C×H×W, stride 1, zero padding
 /// `pad`; then, when `mean` is not NULL, (v − mean[o])·scale[o] + shift[o]; then ReLU
-/// when `relu`. With `mask` (x's shape, may be NULL) x counts only where mask > 0 (the
+/// when `relu`, clamped at `ceiling` too (ReLU6's 6; INFINITY for a plain ReLU). With `mask` (x's shape, may be NULL) x counts only where mask > 0 (the
 /// input gradient through a fused ReLU). y holds outputs × OH × OW per sample. `level` 1
 /// or 2, at most tlc_direct_conv_level().
 void tlc_direct_conv(int level, int shape, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
-                     const float *bias, int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu,
+                     const float *bias, int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                      float *scratch, float *y);
 
 /// Floats of scratch the weight gradient needs: a chunk of samples' padded inputs (with slack) and wide output gradients.

@@ -103,7 +103,10 @@ public final class BatchNorm: Layer {
         } else {
             input = nil
             let xh: Tensor? = training && !weight.frozen ? Tensor(uninitialized: x.shape) : nil
-            for ch in 0..<c {
+            let xhp = xh?.pointer
+            // The channels in parts, as in the training pass (each channel's values the same whatever the parts).
+            Parallel.forEachPart(c, parts: c >= 2 && n * c * hw >= 1 << 16 ? Parallel.parts : 1) { _, chans in
+            for ch in chans {
                 let istd = 1 / (rv[ch] + epsilon).squareRoot()
                 isp[ch] = istd
                 let mf = rm[ch], g = gamma[ch] * istd, b = beta[ch]
@@ -112,8 +115,9 @@ public final class BatchNorm: Layer {
                     let p = xp + off, q = yp + off
                     for i in 0..<hw { q[i] = (p[i] - mf) * g + b }
                     if fusingReLU { BatchNorm.rectify(q, count: hw, ceiling: ceiling) }
-                    if let r = xh?.pointer { for i in 0..<hw { r[off + i] = (p[i] - mf) * istd } }
+                    if let r = xhp { for i in 0..<hw { r[off + i] = (p[i] - mf) * istd } }
                 }
+            }
             }
             xhat = xh
         }

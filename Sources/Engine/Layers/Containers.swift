@@ -22,10 +22,10 @@ public final class Sequential: Layer {
     /// Runs the layers in order. A Conv2D directly followed by a ReLU runs as one fused
     /// step (the convolution rectifies each sample while it is in cache and the ReLU
     /// passes its input through); in an inference pass through the direct convolution, so
-    /// does a Conv2D followed by a BatchNorm (and a ReLU), and in an inference pass a Dense
-    /// followed by a ReLU, and a run of dense layers (``DenseChain``); in a training pass a
-    /// BatchNorm followed by a ReLU or ReLU6 rectifies (clamps) its rows as it writes them.
-    /// The result is the same as running them apart.
+    /// does a Conv2D followed by a BatchNorm (and a ReLU or ReLU6), and in an inference pass
+    /// a Dense followed by a ReLU, and a run of dense layers (``DenseChain``); a BatchNorm
+    /// followed by a ReLU or ReLU6 rectifies (clamps) its rows as it writes them. The
+    /// result is the same as running them apart.
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         var h = x
         var i = 0
@@ -33,11 +33,11 @@ public final class Sequential: Layer {
             let l = layers[i]
             let t = LayerProfiler.enabled ? LayerProfiler.now() : 0
             if let conv = l as? Conv2D, i + 1 < layers.count, let bn = layers[i + 1] as? BatchNorm, conv.fusesBatchNorm(h, training: training) {
-                // Inference through the direct convolution: the batch norm (and a ReLU after it) in its epilogue.
-                let relu = i + 2 < layers.count ? layers[i + 2] as? ReLU : nil
-                h = try conv.forward(h, training: false, fusingReLU: relu != nil, batchNorm: bn)
-                if let relu { h = relu.passThroughApplied(h) }
-                i += relu == nil ? 2 : 3
+                // Inference through the direct convolution: the batch norm (and a ReLU or ReLU6 after it) in its epilogue.
+                let act = i + 2 < layers.count ? layers[i + 2] as? any RectifierFusedIntoBatchNorm : nil
+                h = try conv.forward(h, training: false, fusingReLU: act != nil, batchNorm: bn, ceiling: act?.ceiling)
+                if let act { h = act.passThroughApplied(h) }
+                i += act == nil ? 2 : 3
             } else if !training, l is Dense, let chain = DenseChain.starting(at: i, in: layers) {
                 // Inference through two or more dense layers: one parallel region for all of them.
                 h = try chain.forward(h)
@@ -49,8 +49,8 @@ public final class Sequential: Layer {
             } else if let conv = l as? Conv2D, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
                 h = relu.passThroughApplied(try conv.forward(h, training: training, fusingReLU: true))
                 i += 2
-            } else if let bn = l as? BatchNorm, training, i + 1 < layers.count, let act = layers[i + 1] as? any RectifierFusedIntoBatchNorm {
-                h = act.passThroughApplied(try bn.forward(h, training: true, fusingReLU: true, ceiling: act.ceiling))
+            } else if let bn = l as? BatchNorm, i + 1 < layers.count, let act = layers[i + 1] as? any RectifierFusedIntoBatchNorm {
+                h = act.passThroughApplied(try bn.forward(h, training: training, fusingReLU: true, ceiling: act.ceiling))
                 i += 2
             } else {
                 h = try l.forward(h, training: training)
@@ -114,9 +114,18 @@ public final class Residual: Layer {
         guard a.shape == b.shape else {
             throw EngineError.shapeMismatch(layer: name, message: "body output \(a.shape) and shortcut output \(b.shape) differ")
         }
-        let y = (a === x) ? a.copy() : a
-        for i in 0..<y.count { y.pointer[i] += b.pointer[i] }
+        // Into the body's output, unless the body passed x itself through.
+        let y = a === x ? Tensor(uninitialized: a.shape) : a
+        Residual.add(a, b, into: y)
         return y
+    }
+
+    /// out[i] = a[i] + b[i] (out may be a), in parts for large tensors.
+    static func add(_ a: Tensor, _ b: Tensor, into out: Tensor) {
+        let ap = UnsafePointer(a.pointer), bp = UnsafePointer(b.pointer), op = out.pointer
+        Parallel.forEachPart(out.count, parts: out.count >= 1 << 16 ? Parallel.parts : 1) { _, r in
+            for i in r { op[i] = ap[i] + bp[i] }
+        }
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor? {
@@ -127,11 +136,11 @@ public final class Residual: Layer {
         guard needsInputGradient else { return nil }
         switch (gb, gs) {
         case let (a?, b?):
-            let dx = a.copy()
             guard a.count == b.count else {
                 throw EngineError.shapeMismatch(layer: name, message: "input gradients \(a.shape) and \(b.shape) differ")
             }
-            for i in 0..<dx.count { dx.pointer[i] += b.pointer[i] }
+            let dx = Tensor(uninitialized: a.shape)
+            Residual.add(a, b, into: dx)
             return dx
         case let (a?, nil): return a
         case let (nil, b?): return b.copy()

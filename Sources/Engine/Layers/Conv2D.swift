@@ -148,13 +148,14 @@ public final class Conv2D: Layer {
     /// directly followed by a ReLU), and backward masks `dy` by the output itself. With
     /// `batchNorm` (an inference pass through the direct convolution only, see
     /// ``fusesBatchNorm(_:training:)``) the following batch norm's inference affine map is
-    /// applied before the ReLU, bitwise as that layer would.
-    public func forward(_ x: Tensor, training: Bool, fusingReLU: Bool, batchNorm: BatchNorm? = nil) throws -> Tensor {
-        try forward(x, training: training, fusingReLU: fusingReLU, batchNorm: batchNorm, level: Conv2D.directConvolutionLevel)
+    /// applied before the ReLU, bitwise as that layer would, and the ReLU may have a
+    /// `ceiling` (a ReLU6 after the batch norm: `min(max(v, 0), ceiling)` as ``ReLU6`` computes it).
+    public func forward(_ x: Tensor, training: Bool, fusingReLU: Bool, batchNorm: BatchNorm? = nil, ceiling: Float? = nil) throws -> Tensor {
+        try forward(x, training: training, fusingReLU: fusingReLU, batchNorm: batchNorm, ceiling: ceiling, level: Conv2D.directConvolutionLevel)
     }
 
     /// The forward pass with CDirectConv's instruction set chosen (tests compare them).
-    func forward(_ x: Tensor, training: Bool, fusingReLU: Bool, batchNorm: BatchNorm?, level: Int) throws -> Tensor {
+    func forward(_ x: Tensor, training: Bool, fusingReLU: Bool, batchNorm: BatchNorm?, ceiling: Float? = nil, level: Int) throws -> Tensor {
         let (n, g) = try check(x)
         let ohw = g.ohw, oc = outChannels
         let y = Tensor(uninitialized: [n, oc, g.oh, g.ow])
@@ -163,6 +164,11 @@ public final class Conv2D: Layer {
         if let batchNorm {
             guard !training, usesDirectConvolution(g, training: false), batchNorm.channels == oc else {
                 throw EngineError.invalidArgument("layer '\(name)': a batch norm is fused only into an inference pass of the direct convolution")
+            }
+        }
+        if ceiling != nil {
+            guard batchNorm != nil, fusingReLU else {
+                throw EngineError.invalidArgument("layer '\(name)': a clamped ReLU is fused only after a fused batch norm")
             }
         }
         if usesDirectConvolution(g, training: training) {
@@ -178,7 +184,8 @@ public final class Conv2D: Layer {
             let (mp, sp, tp) = (affine?.mean.pointer, affine?.scale.pointer, affine?.shift.pointer)
             Parallel.forEachPart(n) { part, range in
                 tlc_direct_conv(Int32(level), shape, xp + range.lowerBound * inCount, nil, Int32(range.count), c, Int32(g.h), Int32(g.w), packed, bp,
-                                Int32(oc), k, pad, mp, sp, tp, fusingReLU ? 1 : 0, samples[part], yp0 + range.lowerBound * outCount)
+                                Int32(oc), k, pad, mp, sp, tp, fusingReLU ? 1 : 0, ceiling ?? .infinity, samples[part],
+                                yp0 + range.lowerBound * outCount)
             }
         } else if usesColumnShifts(g) {
             // One sample at a time, straight into y: bias, then k GEMMs (one per kernel
@@ -464,7 +471,7 @@ extension Conv2D {
             }
             if let dxp, let packed {
                 tlc_direct_conv(Int32(level), shape, dyp + lo * outCount, mask, count, oc32, oh32, ow32, packed, nil, c32, k32, tpad,
-                                nil, nil, nil, 0, inputScratch[part], dxp + lo * inCount)
+                                nil, nil, nil, 0, .infinity, inputScratch[part], dxp + lo * inCount)
             }
         }
         if wantW { Conv2D.addInPartOrder(partials, count: wcount, into: weight.grad.pointer) }

@@ -1,7 +1,8 @@
 // Elementwise and reshaping layers: ReLU, Dropout (seeded, inverted), Flatten.
 
-/// An activation a training ``BatchNorm`` applies as it writes its rows (``Sequential``):
-/// ReLU, and ReLU6 with its ceiling; the batch norm's backward masks dy by its output.
+/// An activation a ``BatchNorm`` applies as it writes its rows (``Sequential``), or in an
+/// inference pass a Conv2D's epilogue after the batch norm fused into it: ReLU, and ReLU6
+/// with its ceiling; a training batch norm's backward masks dy by its output.
 protocol RectifierFusedIntoBatchNorm: Layer {
     /// The upper end of the clamp (ReLU6's 6), or nil.
     var ceiling: Float? { get }

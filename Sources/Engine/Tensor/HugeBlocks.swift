@@ -3,13 +3,14 @@
 // when freed. A 224×224 batch's activations and their gradients come and go in the same
 // few sizes every step; unmapping them made the kernel clear every page again on the next
 // step's first touch (`clear_page_erms` took 12 % of resnet18's fine-tuning step in `perf`).
-// A freed block is kept, and a request for the same mapped length takes it back; a request
-// that finds none takes the head of the shortest longer kept block and unmaps its tail (the
-// head's pages are already there: mobilenet_v2's many sizes had mapped and faulted in about
-// a gigabyte a step); when every kept block is shorter, a request first unmaps kept blocks
-// until the mapped total (in use and kept) is no more than the most that was ever in use,
-// so the process's peak stays what it was without the cache. ``releaseKept()`` unmaps what
-// is kept when a network is done.
+// Kept memory is a free list: a request takes the head of the shortest kept block that
+// holds it (the rest stays kept, its pages already there), and a freed block merges with
+// the kept blocks next to it, so a block split for smaller requests is whole again when
+// they are done (mobilenet_v2's many sizes had mapped and faulted in about a gigabyte a
+// step). When no kept block is long enough, a request first unmaps kept blocks until the
+// mapped total (in use and kept) is no more than the most that was ever in use, so the
+// process's peak stays what it was without the cache. ``releaseKept()`` unmaps what is
+// kept when a network is done.
 
 import Foundation
 
@@ -61,27 +62,25 @@ enum HugeBlocks {
 
     /// The kept blocks and the byte counts that bound them.
     struct Cache {
-        /// Kept blocks, oldest first.
+        /// Kept blocks, oldest first; no two of them are next to each other (``keep`` merges them).
         var kept: [(block: UnsafeMutableRawPointer, length: Int)] = []
         var keptBytes = 0, inUse = 0, mostInUse = 0
 
-        /// A kept block of `length` (nil if none), and what to unmap: the tail of a longer
-        /// kept block whose head serves the request, or kept blocks to unmap before a new one is mapped.
+        /// The head of the shortest kept block of at least `length` (nil if none; of equal
+        /// ones, the last kept), and what to unmap: kept blocks, oldest first, when a new
+        /// mapping would otherwise take the mapped total past the most ever in use.
         mutating func take(_ length: Int) -> (UnsafeMutableRawPointer?, [(UnsafeMutableRawPointer, Int)]) {
             inUse += length
             mostInUse = max(mostInUse, inUse)
-            if let i = kept.lastIndex(where: { $0.length == length }) {
+            var best: Int?
+            for (i, k) in kept.enumerated() where k.length >= length && best.map({ k.length <= kept[$0].length }) ?? true {
+                best = i
+            }
+            if let i = best {
+                let found = kept[i]
                 keptBytes -= length
-                return (kept.remove(at: i).block, [])
-            }
-            var shortestLonger: Int?
-            for (i, k) in kept.enumerated() where k.length > length && shortestLonger.map({ k.length < kept[$0].length }) ?? true {
-                shortestLonger = i
-            }
-            if let i = shortestLonger {
-                let longer = kept.remove(at: i)
-                keptBytes -= longer.length
-                return (longer.block, [(longer.block + length, longer.length - length)])
+                if found.length == length { kept.remove(at: i) } else { kept[i] = (found.block + length, found.length - length) }
+                return (found.block, [])
             }
             var release: [(UnsafeMutableRawPointer, Int)] = []
             while !kept.isEmpty && inUse + keptBytes > mostInUse {
@@ -92,10 +91,17 @@ enum HugeBlocks {
             return (nil, release)
         }
 
+        /// Keeps a freed block, merged with the kept blocks just before and just after it.
         mutating func keep(_ block: UnsafeMutableRawPointer, length: Int) {
             inUse -= length
             keptBytes += length
-            kept.append((block, length))
+            var start = block, end = block + length
+            kept.removeAll { k in
+                if k.block + k.length == start { start = k.block; return true }
+                if k.block == end { end = k.block + k.length; return true }
+                return false
+            }
+            kept.append((start, end - start))
         }
     }
 
