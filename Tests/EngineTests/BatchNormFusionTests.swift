@@ -53,4 +53,28 @@ import Testing
         #expect(fused.values.contains { $0 == 0 } && fused.values.contains { $0 > 0 && $0 < 6 })
         if relu6 { #expect(fused.values.contains { $0 == 6 }) }
     }
+
+    /// A depthwise convolution, a batch norm and a ReLU or ReLU6 in an inference pass: the
+    /// batch norm and the activation on each chunk of planes (130 × 130 planes: chunks of 3),
+    /// bitwise what the three layers give apart, at stride 1 and 2.
+    @Test(arguments: ["none", "relu", "relu6"], [1, 2])
+    func aDepthwiseConvolutionFusesTheBatchNormInInference(activation: String, stride: Int) throws {
+        let conv = GroupedConv2D(name: "dw", inChannels: 4, outChannels: 4, kernel: 3, stride: stride, padding: 1, groups: 4,
+                                 rng: SeededGenerator(seed: 3))
+        let bn = BatchNorm(name: "bn", channels: 4)
+        var g = SeededGenerator(seed: 6)
+        g.fillNormal(bn.weight.value, std: activation == "relu6" ? 8 : 1); g.fillNormal(bn.bias.value, std: 1); g.fillNormal(bn.runningMean, std: 0.3)
+        for i in 0..<4 { bn.runningVar[i] = 0.5 + Float(i) * 0.4 }
+        let act: (any Layer)? = activation == "relu" ? ReLU(name: "relu") : activation == "relu6" ? ReLU6(name: "relu6") : nil
+        let x = Tensor(zeros: [2, 4, 130, 130]); g.fillNormal(x, std: 1)
+        var apart = try bn.forward(conv.forward(x, training: false), training: false)
+        if let act { apart = try act.forward(apart, training: false) }
+        let net = Sequential(name: "s", layers: [conv, bn] + (act.map { [$0] } ?? []))
+        let fused = try net.forward(x, training: false)
+        #expect(conv.fusesBatchNorm(x, training: false) && !conv.fusesBatchNorm(x, training: true))
+        #expect(fused.values == apart.values)
+        if activation == "relu6" { #expect(fused.values.contains { $0 == 6 } && fused.values.contains { $0 > 0 && $0 < 6 }) }
+        // A training pass does not fuse: batch statistics.
+        #expect(try net.forward(x, training: true).values != fused.values)
+    }
 }

@@ -112,9 +112,8 @@ public final class BatchNorm: Layer {
                 let mf = rm[ch], g = gamma[ch] * istd, b = beta[ch]
                 for s in 0..<n {
                     let off = (s * c + ch) * hw
-                    let p = xp + off, q = yp + off
-                    for i in 0..<hw { q[i] = (p[i] - mf) * g + b }
-                    if fusingReLU { BatchNorm.rectify(q, count: hw, ceiling: ceiling) }
+                    let p = xp + off
+                    BatchNorm.inferencePlane(p, into: yp + off, count: hw, mean: mf, scale: g, shift: b, fusingReLU: fusingReLU, ceiling: ceiling)
                     if let r = xhp { for i in 0..<hw { r[off + i] = (p[i] - mf) * istd } }
                 }
             }
@@ -124,6 +123,15 @@ public final class BatchNorm: Layer {
         rectifiedOutput = training && fusingReLU ? y : nil
         rectifiedCeiling = ceiling
         return y
+    }
+
+    /// One plane of the inference map, dst = (src − mean)·scale + shift (scale = γ/√(var + ε);
+    /// src may be dst), then ReLU or ReLU6 when `fusingReLU`: what an inference pass (and a
+    /// depthwise convolution's fused epilogue, ``GroupedConv2D``) writes.
+    static func inferencePlane(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int, mean: Float, scale: Float,
+                               shift: Float, fusingReLU: Bool, ceiling: Float?) {
+        for i in 0..<count { dst[i] = (src[i] - mean) * scale + shift }
+        if fusingReLU { BatchNorm.rectify(dst, count: count, ceiling: ceiling) }
     }
 
     /// ReLU in place, or ReLU6's `min(max(v, 0), ceiling)` with a ceiling (as ``ReLU6`` computes it).

@@ -22,8 +22,9 @@ public final class Sequential: Layer {
     /// Runs the layers in order. A Conv2D directly followed by a ReLU runs as one fused
     /// step (the convolution rectifies each sample while it is in cache and the ReLU
     /// passes its input through); in an inference pass through the direct convolution, so
-    /// does a Conv2D followed by a BatchNorm (and a ReLU or ReLU6), and in an inference pass
-    /// a Dense followed by a ReLU, and a run of dense layers (``DenseChain``); a BatchNorm
+    /// does a Conv2D followed by a BatchNorm (and a ReLU or ReLU6), and so do a depthwise
+    /// GroupedConv2D, a BatchNorm and a ReLU or ReLU6; in an inference pass a Dense followed
+    /// by a ReLU, and a run of dense layers (``DenseChain``); a BatchNorm
     /// followed by a ReLU or ReLU6 rectifies (clamps) its rows as it writes them. The
     /// result is the same as running them apart.
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
@@ -34,6 +35,13 @@ public final class Sequential: Layer {
             let t = LayerProfiler.enabled ? LayerProfiler.now() : 0
             if let conv = l as? Conv2D, i + 1 < layers.count, let bn = layers[i + 1] as? BatchNorm, conv.fusesBatchNorm(h, training: training) {
                 // Inference through the direct convolution: the batch norm (and a ReLU or ReLU6 after it) in its epilogue.
+                let act = i + 2 < layers.count ? layers[i + 2] as? any RectifierFusedIntoBatchNorm : nil
+                h = try conv.forward(h, training: false, fusingReLU: act != nil, batchNorm: bn, ceiling: act?.ceiling)
+                if let act { h = act.passThroughApplied(h) }
+                i += act == nil ? 2 : 3
+            } else if let conv = l as? GroupedConv2D, i + 1 < layers.count, let bn = layers[i + 1] as? BatchNorm,
+                      conv.fusesBatchNorm(h, training: training) {
+                // Inference through a depthwise convolution: the batch norm (and a ReLU or ReLU6) on each chunk of planes.
                 let act = i + 2 < layers.count ? layers[i + 2] as? any RectifierFusedIntoBatchNorm : nil
                 h = try conv.forward(h, training: false, fusingReLU: act != nil, batchNorm: bn, ceiling: act?.ceiling)
                 if let act { h = act.passThroughApplied(h) }

@@ -86,18 +86,51 @@ public final class GroupedConv2D: Layer {
         try forward(x, training: training, level: GroupedConv2D.depthwiseLevel)
     }
 
-    /// The forward pass with CDepthwiseConv's instruction set chosen (tests compare them).
-    func forward(_ x: Tensor, training: Bool, level: Int) throws -> Tensor {
+    /// Whether an inference pass can apply a following batch norm (and a ReLU or ReLU6) to
+    /// each chunk of output planes as it writes them: a depthwise layer's.
+    func fusesBatchNorm(_ x: Tensor, training: Bool) -> Bool { !training && isDepthwise }
+
+    /// The inference pass with the following batch norm's map and a ReLU or ReLU6 (with
+    /// `ceiling`) applied to each chunk of planes while it is in cache: bitwise what the
+    /// layers give apart (see ``fusesBatchNorm(_:training:)``).
+    func forward(_ x: Tensor, training: Bool, fusingReLU: Bool, batchNorm: BatchNorm, ceiling: Float?) throws -> Tensor {
+        guard fusesBatchNorm(x, training: training), batchNorm.channels == outChannels else {
+            throw EngineError.invalidArgument("layer '\(name)': a batch norm is fused only into an inference pass of a depthwise convolution")
+        }
+        return try forward(x, training: false, level: GroupedConv2D.depthwiseLevel,
+                           epilogue: (batchNorm.inferenceAffine(), fusingReLU, ceiling))
+    }
+
+    /// The forward pass with CDepthwiseConv's instruction set chosen (tests compare them), and
+    /// a batch norm's inference map (mean, scale, shift) with an activation to apply to every plane.
+    func forward(_ x: Tensor, training: Bool, level: Int,
+                 epilogue: (affine: (mean: Tensor, scale: Tensor, shift: Tensor), relu: Bool, ceiling: Float?)? = nil) throws -> Tensor {
         let g = try geometry(x)
         if isDepthwise {
             let y = Tensor(uninitialized: [g.n, outChannels, g.oh, g.ow])
-            let planes = g.n * outChannels
+            let planes = g.n * outChannels, ohw = g.oh * g.ow
             let scratch = depthwiseScratch(g, workers: Parallel.workers(planes))
             let xp = x.pointer, yp = y.pointer, wp = weight.value.pointer, bp = bias.value.pointer
             let (c, h, w, k, st, pad) = (Int32(inChannels), Int32(g.h), Int32(g.w), Int32(kernel), Int32(stride), Int32(padding))
+            let affine = epilogue.map { (UnsafePointer($0.affine.mean.pointer), UnsafePointer($0.affine.scale.pointer),
+                                         UnsafePointer($0.affine.shift.pointer)) }
+            // With an epilogue, planes in chunks of about 64 K floats, each finished while in cache.
+            let chunk = epilogue == nil ? planes : max(1, 65536 / max(ohw, 1))
             Parallel.forEachPart(planes) { part, range in
-                tlc_depthwise_forward(Int32(level), xp, c, h, w, wp, bp, k, st, pad, range.lowerBound, range.upperBound,
-                                      scratch[part % scratch.count], yp)
+                var lo = range.lowerBound
+                while lo < range.upperBound {
+                    let hi = min(lo + chunk, range.upperBound)
+                    tlc_depthwise_forward(Int32(level), xp, c, h, w, wp, bp, k, st, pad, lo, hi, scratch[part % scratch.count], yp)
+                    if let affine, let epilogue {
+                        let (mean, scale, shift) = affine
+                        for p in lo..<hi {
+                            let ch = p % outChannels, q = yp + p * ohw
+                            BatchNorm.inferencePlane(q, into: q, count: ohw, mean: mean[ch], scale: scale[ch], shift: shift[ch],
+                                                     fusingReLU: epilogue.relu, ceiling: epilogue.ceiling)
+                        }
+                    }
+                    lo = hi
+                }
             }
             input = training ? x : nil
             return y
