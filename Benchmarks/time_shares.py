@@ -17,7 +17,7 @@ THREADS = ("tlcPackageTests", "oot.default-qos", "tlc-part-")
 BUCKETS = [
     ("OpenBLAS sgemm", lambda d, s: "openblas" in d),
     ("direct conv", lambda d, s: re.fullmatch(r"tile_(8x48|8x32|16x16|avx2_\d)|direct_conv|tlc_direct_conv\w*", s)),
-    ("Winograd sums", lambda d, s: re.fullmatch(r"gemm512_\d+|gemm_tile256|grad512_\d+|grad256", s)),
+    ("Winograd sums", lambda d, s: re.fullmatch(r"gemm512_\d+|gemm_tile256|grad512_\d+|grad256|block_gemms", s)),
     ("Winograd transforms", lambda d, s: re.fullmatch(r"winograd_conv|winograd_weight_grad|pack_block|tlc_winograd\w*", s)),
     ("direct dW", lambda d, s: re.fullmatch(r"tile512_4x6|tile256_2x2|weight_grad", s)),
     # CDepthwiseConv (its static functions too); other groupings: GroupedConv2D's Swift loops.

@@ -200,7 +200,8 @@ void gemm_tile256(const float *u, const float *v, long vstride, int c0, int c1, 
 }
 
 // The 16 sums of a block: M[ξ][o][t] = Σ_c U[ξ][o][c] V[ξ][c][t].
-__attribute__((target("avx2,fma")))
+// Not inlined, so that profiles tell the sums from the transforms (Benchmarks/time_shares.py).
+__attribute__((target("avx2,fma"), noinline))
 static void block_gemms(int level, const wgeometry *g, int C, const float *packed, const float *V, float *M) {
     const long per = g->Opad * C, vx = (long)C * g->VS, mx = g->Opad * g->TB;
     const long blocks = g->Opad / MR;

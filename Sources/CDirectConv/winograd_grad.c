@@ -197,7 +197,8 @@ static void grad256(const float *const *v, const float *u, long ustride, long TB
 
 // The 16 sums of a block: M[ξ][c][o] (+)= Σ_t V[ξ][c][t] U[ξ][t][o]. Channel rows past C
 // repeat the last one (their sums land in M's padding rows, never read).
-__attribute__((target("avx2,fma")))
+// Not inlined, so that profiles tell the sums from the transforms (Benchmarks/time_shares.py).
+__attribute__((target("avx2,fma"), noinline))
 static void block_gemms(int level, const wgeometry *g, int C, const float *V, const float *U, float *M, int first) {
     const long Cr = (C + CR - 1) / CR * CR, vx = (long)C * g->VS, ux = (g->TB + 8) * g->Opad, mx = Cr * g->Opad;
     for (int x = 0; x < 16; x++)
