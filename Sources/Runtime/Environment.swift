@@ -27,6 +27,7 @@ public enum RunEnvironment {
                 ("library", .string("OpenBLAS")),
                 ("config", .string(openBLASConfig())),
                 ("core", .string(KernelSet.blasCore)),
+                ("detected_core", KernelSet.blasCoreDetected.map(SpecValue.string) ?? .null),
                 ("threads", .int(Int(openblas_get_num_threads()))),
             ])),
             ("kernels", .object([

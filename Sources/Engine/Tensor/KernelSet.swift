@@ -4,14 +4,24 @@
 // bits with AVX-512 or AVX2; OpenBLAS's kernels (training dense layers and strided
 // convolutions) sum in an order of their own per core, so training results are bitwise
 // equal only between machines on the same OpenBLAS core (OPENBLAS_CORETYPE pins it).
+// Where OpenBLAS's own detection falls back to a core below the CPU's instruction sets,
+// CBLASCore has picked the core for the CPU at load time (blasCoreDetected says so).
 
 import CBLAS
+import CBLASCore
 
 public enum KernelSet {
     /// OpenBLAS's core for this CPU (or the one OPENBLAS_CORETYPE names), e.g. "Haswell".
     public static var blasCore: String {
         guard let name = openblas_get_corename() else { return "unknown" }
         return String(cString: name)
+    }
+
+    /// The core OpenBLAS detected by itself when tlc replaced it with one for this CPU's
+    /// instruction sets (e.g. "Prescott" on an Emerald Rapids Xeon that OpenBLAS 0.3.21 does
+    /// not know), or nil when OpenBLAS's choice (or OPENBLAS_CORETYPE's) stands.
+    public static var blasCoreDetected: String? {
+        tlc_blas_detected_core().map { String(cString: $0) }
     }
 
     /// The instruction set of the float kernels (inference; stride-1 convolutions also in training): "AVX-512", "AVX2" or "none (OpenBLAS)".
