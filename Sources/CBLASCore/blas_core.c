@@ -12,8 +12,11 @@
 // (Cooperlake with AVX-512 BF16, else SkylakeX; Haswell for AVX2), re-runs OpenBLAS's
 // selection (gotoblas_dynamic_quit, gotoblas_dynamic_init: exported by every DYNAMIC_ARCH
 // build), and removes the variable again, so child processes see the environment as it was.
-// Nothing has called OpenBLAS yet at that point. Without those entry points, or without the
-// chosen core's kernels in the library, OpenBLAS's choice stands.
+// Nothing has called OpenBLAS yet at that point, but the worker threads OpenBLAS started at
+// load time may still be starting up, and each one's first buffer runs the core selection
+// too (if no core is set): they are stopped first (blas_thread_shutdown_ joins them; OpenBLAS
+// starts them again when a call wants more than one thread). Without those entry points, or
+// without the chosen core's kernels in the library, OpenBLAS's choice stands.
 #define _GNU_SOURCE
 #include "cblascore.h"
 #include <dlfcn.h>
@@ -62,8 +65,10 @@ __attribute__((constructor)) static void match_blas_core_to_cpu(void) {
 #endif
     void (*quit)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit");
     void (*init)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init");
-    if (core == NULL || quit == NULL || init == NULL || dlsym(RTLD_DEFAULT, table) == NULL) return;
+    int (*stop_threads)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+    if (core == NULL || quit == NULL || init == NULL || stop_threads == NULL || dlsym(RTLD_DEFAULT, table) == NULL) return;
     strncpy(detected, current, sizeof detected - 1);
+    stop_threads();
     setenv("OPENBLAS_CORETYPE", core, 1);
     quit();
     init();
