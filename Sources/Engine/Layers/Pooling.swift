@@ -1,8 +1,10 @@
 // Pooling — MaxPool2D and AvgPool2D (square window, stride, zero padding, floor mode
 // or, for max pooling, PyTorch's ceil mode; max pooling ignores padding, average
 // pooling counts it as PyTorch's default), GlobalAvgPool (NCHW → [N, C]) and
-// AdaptiveAvgPool2D (PyTorch's bins, NCHW → [N, C, OH, OW]).
+// AdaptiveAvgPool2D (PyTorch's bins, NCHW → [N, C, OH, OW]). Max pooling's forward pass
+// runs in CPooling's kernel over each part's planes.
 
+import CPooling
 import ModelZoo
 
 /// `[C, H', W']` of a square pooling window over a `[C, H, W]` input (floor mode).
@@ -56,67 +58,15 @@ public final class MaxPool2D: Layer {
         let keep = training && needsInputGradient
         if keep && argmax.count != y.count { argmax = [Int32](repeating: 0, count: y.count) }
         let (size, stride, padding) = (self.size, self.stride, self.padding)
-        let fast = size == 2 && stride == 2 && padding == 0 && 2 * oh <= h && 2 * ow <= w
         let xp = x.pointer, yp = y.pointer
+        let inPlane = h * w, outPlane = oh * ow
         argmax.withUnsafeMutableBufferPointer { amb in
-            let am = amb.baseAddress
+            let am = keep ? amb.baseAddress : nil
+            // Each part's planes in CPooling's kernel (the same result on every CPU).
             Parallel.forEachPart(n) { _, r in
-                for plane in (r.lowerBound * c)..<(r.upperBound * c) {
-                    let xs = xp + plane * h * w, ys = yp + plane * oh * ow
-                    let ams = keep ? am! + plane * oh * ow : nil
-                    if fast {
-                        for i in 0..<oh {
-                            let r0 = xs + 2 * i * w, r1 = r0 + w
-                            var j0 = 0
-                            if ams == nil {
-                                // Inference: 8 windows at a time, compared in the scalar loop's order.
-                                let yr = UnsafeMutableRawPointer(ys + i * ow)
-                                while j0 + 8 <= ow {
-                                    let top = UnsafeRawPointer(r0 + 2 * j0).loadUnaligned(as: SIMD16<Float>.self)
-                                    let bottom = UnsafeRawPointer(r1 + 2 * j0).loadUnaligned(as: SIMD16<Float>.self)
-                                    var best = top.evenHalf
-                                    for v in [top.oddHalf, bottom.evenHalf, bottom.oddHalf] { best.replace(with: v, where: v .> best) }
-                                    yr.storeBytes(of: best, toByteOffset: 4 * j0, as: SIMD8<Float>.self)
-                                    j0 += 8
-                                }
-                            }
-                            for j in j0..<ow {
-                                let a = r0[2 * j], b = r0[2 * j + 1], cc = r1[2 * j], d = r1[2 * j + 1]
-                                var best = a, bi = 2 * i * w + 2 * j
-                                if b > best { best = b; bi = 2 * i * w + 2 * j + 1 }
-                                if cc > best { best = cc; bi = (2 * i + 1) * w + 2 * j }
-                                if d > best { best = d; bi = (2 * i + 1) * w + 2 * j + 1 }
-                                ys[i * ow + j] = best
-                                if let ams { ams[i * ow + j] = Int32(bi) }
-                            }
-                        }
-                        continue
-                    }
-                    for i in 0..<oh {
-                        let r0 = i * stride - padding
-                        let (aLo, aHi) = (max(0, -r0), min(size, h - r0))
-                        for j in 0..<ow {
-                            let c0 = j * stride - padding
-                            let (bLo, bHi) = (max(0, -c0), min(size, w - c0))
-                            var best = -Float.infinity, bi = -1
-                            // Row-major over the window; the first of equal maxima wins.
-                            var a = aLo
-                            while a < aHi {
-                                let row = (r0 + a) * w + c0
-                                var b = bLo
-                                while b < bHi {
-                                    let v = xs[row + b]
-                                    if bi < 0 || v > best { best = v; bi = row + b }
-                                    b += 1
-                                }
-                                a += 1
-                            }
-                            if bi < 0 { best = 0; bi = 0 }
-                            ys[i * ow + j] = best
-                            if let ams { ams[i * ow + j] = Int32(bi) }
-                        }
-                    }
-                }
+                let first = r.lowerBound * c
+                tlc_max_pool(xp + first * inPlane, r.count * c, Int32(h), Int32(w), Int32(oh), Int32(ow),
+                             Int32(size), Int32(stride), Int32(padding), yp + first * outPlane, am.map { $0 + first * outPlane })
             }
         }
         inputShape = x.shape
@@ -128,12 +78,18 @@ public final class MaxPool2D: Layer {
         guard argmax.count == dy.count, inputShape.count == 4 else {
             throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match the last training forward pass")
         }
-        let dx = Tensor(zeros: inputShape)
-        let hw = inputShape[2] * inputShape[3], ohw = dy.shape[2] * dy.shape[3]
-        argmax.withUnsafeBufferPointer { am in
-            for plane in 0..<(dy.shape[0] * dy.shape[1]) {
-                let d = dx.pointer + plane * hw, g = dy.pointer + plane * ohw
-                for p in 0..<ohw { d[Int(am[plane * ohw + p])] += g[p] }
+        let dx = Tensor(uninitialized: inputShape)
+        let c = inputShape[1], hw = inputShape[2] * inputShape[3], ohw = dy.shape[2] * dy.shape[3]
+        let dxp = dx.pointer, dyp = dy.pointer
+        argmax.withUnsafeBufferPointer { amb in
+            let am = amb.baseAddress!
+            // Each part zeroes and fills its own samples' planes (a plane's scatter in output order).
+            Parallel.forEachPart(dy.shape[0]) { _, r in
+                (dxp + r.lowerBound * c * hw).update(repeating: 0, count: r.count * c * hw)
+                for plane in (r.lowerBound * c)..<(r.upperBound * c) {
+                    let d = dxp + plane * hw, g = dyp + plane * ohw, a = am + plane * ohw
+                    for p in 0..<ohw { d[Int(a[p])] += g[p] }
+                }
             }
         }
         return dx

@@ -1,0 +1,17 @@
+// CPooling — max pooling's forward pass for the engine's MaxPool2D
+// (Sources/Engine/Layers/Pooling.swift), any square window, stride and padding: each
+// output is the first of the largest values of its window (clipped to the input; padding
+// never wins) in row-major order, compared with `>` as the scalar definition does, so a
+// NaN in the first place stays and later NaNs never win. Plain C that the compiler
+// vectorizes over a row of outputs (the taps outer, the outputs inner), with the same
+// result on every CPU.
+#ifndef TLC_CPOOLING_H
+#define TLC_CPOOLING_H
+
+/// Planes of h × w in x to planes of oh × ow in y (window `size`, `stride`, `pad`, output
+/// (i, j) covering input rows i·stride − pad … and columns j·stride − pad …). With `argmax`
+/// (not NULL) it also records, per output, the index of the winner within its input plane.
+/// A window with no input at all (only possible in ceil mode) gives 0 with index 0.
+void tlc_max_pool(const float *x, long planes, int h, int w, int oh, int ow, int size, int stride, int pad,
+                  float *y, int *argmax);
+#endif
