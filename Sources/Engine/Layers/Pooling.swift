@@ -78,6 +78,7 @@ public final class MaxPool2D: Layer {
         guard argmax.count == dy.count, inputShape.count == 4 else {
             throw EngineError.shapeMismatch(layer: name, message: "gradient shape \(dy.shape) does not match the last training forward pass")
         }
+        if dy.count == 0 { return Tensor(zeros: inputShape) }
         let dx = Tensor(uninitialized: inputShape)
         let c = inputShape[1], hw = inputShape[2] * inputShape[3], ohw = dy.shape[2] * dy.shape[3]
         let dxp = dx.pointer, dyp = dy.pointer
