@@ -82,7 +82,8 @@ struct TorchvisionBenchmarks {
             let row = String(format: "| %@ | %.2f | %.2f | %.2f | %.2f | %.0f MiB | %.0f MiB |", name, forward, reference["\(name) forward"] ?? .nan,
                              step, reference["\(name) step"] ?? .nan, peakRSSMiB(), reference["\(name) rss"] ?? .nan)
             print(row); rows.append(row)
-            // TLC_PROFILE=1: seconds per layer and direction over the timed passes (the forward passes' and the steps' together).
+            // TLC_PROFILE=1: seconds per layer and direction over every pass run, the untimed first forward pass
+            // included (the forward passes' and the steps' together).
             for (k, v) in LayerProfiler.report() { print(String(format: "    %-40@ %7.3f s", k, v)) }
             // Forward FLOPs from ModelZoo's analysis (a multiply-add is 2); the step counts 3× the forward.
             let flops = Double(net.summary.forwardFLOPs * batch)

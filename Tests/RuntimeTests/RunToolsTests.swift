@@ -294,6 +294,9 @@ import Engine
         let env = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: envPath))) as? [String: Any])
         let blas = try #require(env["blas"] as? [String: Any])
         #expect(blas["core"] as? String == KernelSet.blasCore)
+        // The core OpenBLAS detected by itself is recorded when tlc replaced it, null otherwise.
+        #expect(blas["detected_core"] as? String == KernelSet.blasCoreDetected)
+        #expect(blas.keys.contains("detected_core"))
         #expect((env["kernels"] as? [String: Any])?["float"] as? String == KernelSet.float)
         #expect(Verify.kernelChanges(try store.read(r.runDir)).isEmpty)
         let other = KernelSet.blasCore == "Prescott" ? "Haswell" : "Prescott"
