@@ -2,8 +2,16 @@
 // cdirectconv.h for the API and winograd.h for what this file owns). Each 2×2 block of
 // outputs comes from a 4×4 window of the padded input: V = Bᵀ d B per input channel,
 // U = G g Gᵀ per kernel, M = Σ_c U ⊙ V (16 independent sums over the channels: 16 GEMMs
-// of output channels × channels × tiles), Y = Aᵀ M A. That is 16 multiply-adds per 4
+// of tiles × channels × output channels), Y = Aᵀ M A. That is 16 multiply-adds per 4
 // outputs and channel instead of 36.
+//
+// Layout: channels are the vectors' lanes (winograd_lanes.h). Each sample a block of tiles
+// touches is copied channels-last and zero-padded ([row][column][channel], 8 × 8
+// transposes), so a tile's window is 16 aligned vectors per 16 channels; V and M are
+// [ξ][tile][channel]; a segment's two output rows are transposed back into y. (Vectors
+// across a tile row's tiles had been 7 or 14 tiles long on the cnn's planes, with
+// unaligned stores and spills: the transforms took 44 % of its training on an Intel
+// AVX-512 core, more than the sums.)
 //
 // The transforms are plain C (adds, subtracts and halvings in one fixed order, no fused
 // multiply-adds), so every instruction set computes them to the same bits; each of the 16
@@ -12,6 +20,7 @@
 // therefore give bitwise the same result.
 #include "winograd.h"
 #include "winograd_tiles.h"
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -22,17 +31,21 @@
 // The transforms and the epilogue must round as written (BatchNorm's (v − mean)·scale + shift too).
 #pragma clang fp contract(off)
 
-enum { MR = 8, CHANNEL_BLOCK = 288 };
+// Kernel packing's output channels per step; channels per block of a sum's chain; tiles per
+// block are a multiple of 12 (the register tiles: 12 on AVX-512, 6 on AVX2).
+enum { MR = 8, CHANNEL_BLOCK = 288, TILE_GROUP = 12 };
 
-// Each of the 16 sums reads one slice of V (inputs × TB floats, kept in L2 while every
-// block of output channels passes it) and the transformed kernel's slice for ξ once per
-// block: long blocks read the kernel (16 · outputs · inputs floats) less often, which
-// decides 512-channel layers; up to 64 K floats per slice.
+static long round_up(long n, long m) { return (n + m - 1) / m * m; }
+
+// Each of the 16 sums reads one slice of V (tiles × channels, kept in L2 while every
+// vector of output channels passes it) and the transformed kernel's slice for ξ once per
+// group of tiles: long blocks read the kernel (16 · outputs · inputs floats) less often,
+// which decides 512-channel layers; up to 64 K floats per slice.
 static wgeometry forward_geometry(int outputs, int inputs, int H, int W, int pad) {
     long target = 65536 / (inputs > 0 ? inputs : 1);
-    if (target < 16) target = 16;
-    if (target > 128) target = 128;
-    return wgeometry_of(H, W, pad, target / 16 * 16, (outputs + MR - 1) / MR * MR);
+    if (target < 2 * TILE_GROUP) target = 2 * TILE_GROUP;
+    if (target > 132) target = 132;
+    return wgeometry_of(H, W, pad, target / TILE_GROUP * TILE_GROUP, round_up(outputs, 16));
 }
 
 int tlc_winograd_applies(int outputs, int inputs, int H, int W, int k, int pad) {
@@ -47,12 +60,12 @@ int tlc_winograd_applies(int outputs, int inputs, int H, int W, int k, int pad) 
 }
 
 long tlc_winograd_packed_count(int outputs, int inputs) {
-    return 16L * ((outputs + MR - 1) / MR * MR) * inputs;
+    return 16L * round_up(outputs, 16) * inputs;
 }
 
 #ifdef TLC_X86
 // U for the MR outputs of block b and channel c at once (lanes = outputs; the same
-// operations in the same order as one output at a time).
+// operations in the same order as one output at a time), to dst + ξ·per.
 __attribute__((target("avx2")))
 static void pack_block(const float *w, int outputs, int inputs, long b, long c, long per, float *dst) {
     __m256 g[9];
@@ -81,171 +94,219 @@ static void pack_block(const float *w, int outputs, int inputs, long b, long c, 
 }
 #endif
 
-// U[ξ][block][c][r] = (G g Gᵀ)[ξ] for output channel block·MR + r (0 past `outputs`): t = G g
-// (rows), then t Gᵀ, each ½ applied after its sum.
+// U[ξ][c][o] = (G g Gᵀ)[ξ] for output channel o (0 from `outputs` to the next multiple of
+// 16): t = G g (rows), then t Gᵀ, each ½ applied after its sum.
 void tlc_winograd_pack(const float *w, int outputs, int inputs, float *packed) {
 #ifdef TLC_X86
-    const long Opad = (outputs + MR - 1) / MR * MR, per = Opad * inputs;
-    for (long b = 0; b < Opad / MR; b++)
-        for (long c = 0; c < inputs; c++) pack_block(w, outputs, inputs, b, c, per, packed + (b * inputs + c) * MR);
+    const long Op = round_up(outputs, 16), per = Op * inputs;
+    for (long c = 0; c < inputs; c++)
+        for (long b = 0; b < Op / MR; b++) pack_block(w, outputs, inputs, b, c, per, packed + c * Op + b * MR);
 #else
     (void)w; (void)outputs; (void)inputs; (void)packed;
 #endif
 }
 
-// Scratch per part: the split inputs of the samples one block can touch, V and M of one
-// block (16 floats of slack after M: the output transform's last vector reads past it),
-// and the block's segments.
+// The scratch of one call, in floats (each part a multiple of 16, so that every part
+// starts on a cache line): the channels-last samples one block can touch, V and M of one
+// block, a segment's two output rows (channels-last; columns rounded up to 8 for the
+// transposes), the epilogue's per-channel vectors, and the block's segments.
+typedef struct { long sample, samples, V, M, rows, rowsStride, epilogue, segs; } forward_layout;
+
+static forward_layout forward_layout_of(const wgeometry *g, int C) {
+    forward_layout l;
+    const long Cp = round_up(C, 16);
+    l.sample = channels_last_count(g, (int)Cp);
+    l.samples = g->slots * l.sample;
+    l.V = 16L * xi_stride(g->TB * Cp);
+    l.M = 16L * xi_stride(g->TB * g->Opad);
+    l.rowsStride = round_up(2L * g->TW, 8) * g->Opad;
+    l.rows = 2 * l.rowsStride;
+    l.epilogue = 4 * g->Opad;
+    l.segs = round_up((segments_max(g) * (long)sizeof(segment) + 3) / 4 + 2, 16);
+    return l;
+}
+
 long tlc_winograd_scratch_count(int outputs, int inputs, int H, int W, int pad) {
     const wgeometry g = forward_geometry(outputs, inputs, H, W, pad);
-    return g.slots * halves_count(&g, inputs) + 16L * inputs * g.VS + 16L * g.Opad * g.TB + 16
-           + (segments_max(&g) * (long)sizeof(segment) + 3) / 4 + 2;
+    const forward_layout l = forward_layout_of(&g, inputs);
+    return l.samples + l.V + l.M + l.rows + l.epilogue + l.segs + 16;
 }
 
 #ifdef TLC_X86
-// Y = Aᵀ M A for output channel o's tiles of the block, then bias, batch norm and ReLU (clamped at `ceiling`), into ys.
-static inline __attribute__((always_inline, target("avx2")))
-void transform_output(const wgeometry *g, const float *M, long mstride, int o, const segment *segs, int nsegs, const float *bias,
-                      const float *mean, const float *scale, const float *shift, int relu, float ceiling, float *y, long sampleStride, float *rowbuf) {
-    // Without a bias this adds +0 (a −0 becomes +0, as in the direct convolution, whose sums start from +0).
-    const __m256 bv = _mm256_set1_ps(bias ? bias[o] : 0);
-    const float mu = mean ? mean[o] : 0, sc = mean ? scale[o] : 0, sh = mean ? shift[o] : 0;
+// The epilogue's per-channel vectors (bias always, +0 without one; the batch norm's when `mean`), zero past the outputs.
+typedef struct { const float *bias, *mean, *scale, *shift; int relu; float ceiling; } epilogue;
+
+// Sample xs (C × H × W) channels-last into X: X[i][j][c] = padded[c][i][j] for the PH × PW
+// padded plane, zero for channels C … Cp − 1; with `mask` a value counts only where mask > 0.
+__attribute__((target("avx2")))
+static void to_channels_last(const float *xs, const float *mask, int C, int Cp, int H, int W, int pad, const wgeometry *g, float *X) {
+    const long PW = 2L * g->HW, row = PW * Cp, plane = (long)H * W;
+    const int C8 = C / 8 * 8;
+    const __m256 zero = _mm256_setzero_ps();
+    memset(X, 0, (size_t)(pad * row) * sizeof(float));
+    memset(X + (H + pad) * row, 0, (size_t)((g->PH - H - pad) * row) * sizeof(float));
+    for (int i = 0; i < H; i++) {
+        float *dst = X + (i + pad) * row;
+        memset(dst, 0, (size_t)(pad * Cp) * sizeof(float));
+        memset(dst + (pad + W) * Cp, 0, (size_t)((PW - pad - W) * Cp) * sizeof(float));
+        float *values = dst + pad * Cp;   // column j at values + j·Cp
+        for (int c0 = 0; c0 < C8; c0 += 8) {
+            const float *src = xs + (long)c0 * plane + (long)i * W, *m = mask ? mask + (src - xs) : NULL;
+            for (int j0 = 0; j0 < W; j0 += 8) {
+                const int n = W - j0 < 8 ? W - j0 : 8;
+                const __m256i lanes = first_lanes(n);
+                __m256 r[8];
+                for (int k = 0; k < 8; k++) {
+                    r[k] = n == 8 ? _mm256_loadu_ps(src + k * plane + j0) : _mm256_maskload_ps(src + k * plane + j0, lanes);
+                    if (m) {
+                        const __m256 mk = n == 8 ? _mm256_loadu_ps(m + k * plane + j0) : _mm256_maskload_ps(m + k * plane + j0, lanes);
+                        r[k] = _mm256_and_ps(r[k], _mm256_cmp_ps(mk, zero, _CMP_GT_OQ));
+                    }
+                }
+                transpose8(r);
+                for (int jj = 0; jj < n; jj++) _mm256_storeu_ps(values + (long)(j0 + jj) * Cp + c0, r[jj]);
+            }
+        }
+        for (int c = C8; c < C; c++) {
+            const float *src = xs + (long)c * plane + (long)i * W, *m = mask ? mask + (src - xs) : NULL;
+            for (int j = 0; j < W; j++) values[(long)j * Cp + c] = m ? (m[j] > 0 ? src[j] : 0.0f) : src[j];
+        }
+        if (Cp > C)
+            for (int j = 0; j < W; j++) memset(values + (long)j * Cp + C, 0, (size_t)(Cp - C) * sizeof(float));
+    }
+}
+
+__attribute__((target("avx2")))
+void winograd_load_samples(const wgeometry *g, const segment *segs, int nsegs, const float *x, const float *mask, int C, int Cp, int H,
+                         int W, int pad, float *const *slots, int *loaded) {
+    const long inPlane = (long)C * H * W;
     for (int k = 0; k < nsegs; k++) {
-        const segment sg = segs[k];
-        const int n = sg.tj1 - sg.tj0;
-        float *y0 = rowbuf, *y1 = rowbuf + 2 * n + 16;
-        const float *m = M + sg.at;
-        // 8 tiles at a time, the last group's extra lanes (read past the segment) written past 2·n and never used.
-        for (int tj = 0; tj < n; tj += 8) {
-            __m256 w0[4], w1[4];
-            for (int q = 0; q < 4; q++) {
-                const __m256 m0 = _mm256_loadu_ps(m + (0 * 4 + q) * mstride + tj), m1 = _mm256_loadu_ps(m + (1 * 4 + q) * mstride + tj);
-                const __m256 m2 = _mm256_loadu_ps(m + (2 * 4 + q) * mstride + tj), m3 = _mm256_loadu_ps(m + (3 * 4 + q) * mstride + tj);
-                w0[q] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-                w1[q] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
-            }
-            // Then the bias, one addition after the transform.
-            const __m256 a0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(w0[0], w0[1]), w0[2]), bv);
-            const __m256 b0 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(w0[1], w0[2]), w0[3]), bv);
-            const __m256 a1 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(w1[0], w1[1]), w1[2]), bv);
-            const __m256 b1 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(w1[1], w1[2]), w1[3]), bv);
-            // Interleave a and b: (a0 b0 a1 b1 … a7 b7).
-            const __m256 lo0 = _mm256_unpacklo_ps(a0, b0), hi0 = _mm256_unpackhi_ps(a0, b0);
-            const __m256 lo1 = _mm256_unpacklo_ps(a1, b1), hi1 = _mm256_unpackhi_ps(a1, b1);
-            _mm256_storeu_ps(y0 + 2 * tj, _mm256_permute2f128_ps(lo0, hi0, 0x20));
-            _mm256_storeu_ps(y0 + 2 * tj + 8, _mm256_permute2f128_ps(lo0, hi0, 0x31));
-            _mm256_storeu_ps(y1 + 2 * tj, _mm256_permute2f128_ps(lo1, hi1, 0x20));
-            _mm256_storeu_ps(y1 + 2 * tj + 8, _mm256_permute2f128_ps(lo1, hi1, 0x31));
-        }
-        const int j0 = 2 * sg.tj0, cols = (2 * sg.tj1 < g->OW ? 2 * sg.tj1 : g->OW) - j0;
-        float *ys = y + sg.s * sampleStride;
-        for (int d = 0; d < 2 && 2 * sg.ti + d < g->OH; d++) {
-            const float *src = d ? y1 : y0;
-            float *dst = ys + (long)(2 * sg.ti + d) * g->OW + j0;
-            finish_row(src, dst, cols, mean != NULL, mu, sc, sh, relu, ceiling);
+        const int s = segs[k].s, slot = s % g->slots;
+        if (loaded[slot] != s) {
+            to_channels_last(x + s * inPlane, mask ? mask + s * inPlane : NULL, C, Cp, H, W, pad, g, slots[slot]);
+            loaded[slot] = s;
         }
     }
 }
 
-#define UNROLLED _Pragma("clang loop unroll(full)")
-// M[r][t] for MR output channels and 16·NV tiles from t0: over channels c0 … c1 − 1 of
-// U (u[c][r]) and V (v[c][t], rows `vstride` apart); the first channel block stores,
-// later ones add their sum.
-static inline __attribute__((always_inline, target("avx512f")))
-void gemm_tile512(const int NV, const float *u, const float *v, long vstride, int c0, int c1, float *m, long mstride) {
-    __m512 acc[MR][2];
-    UNROLLED for (int r = 0; r < MR; r++) UNROLLED for (int x = 0; x < NV; x++) acc[r][x] = _mm512_setzero_ps();
-    for (int c = c0; c < c1; c++) {
-        __m512 vv[2];
-        UNROLLED for (int x = 0; x < NV; x++) vv[x] = _mm512_loadu_ps(v + (long)c * vstride + 16 * x);
-        UNROLLED for (int r = 0; r < MR; r++) {
-            const __m512 ur = _mm512_set1_ps(u[(long)c * MR + r]);
-            UNROLLED for (int x = 0; x < NV; x++) acc[r][x] = _mm512_fmadd_ps(ur, vv[x], acc[r][x]);
-        }
-    }
-    UNROLLED for (int r = 0; r < MR; r++) UNROLLED for (int x = 0; x < NV; x++) {
-        float *dst = m + r * mstride + 16 * x;
-        _mm512_storeu_ps(dst, c0 == 0 ? acc[r][x] : _mm512_add_ps(_mm512_loadu_ps(dst), acc[r][x]));
-    }
-}
-
-__attribute__((target("avx512f"), noinline))
-static void gemm512_32(const float *u, const float *v, long vstride, int c0, int c1, float *m, long mstride) {
-    gemm_tile512(2, u, v, vstride, c0, c1, m, mstride);
-}
-__attribute__((target("avx512f"), noinline))
-static void gemm512_16(const float *u, const float *v, long vstride, int c0, int c1, float *m, long mstride) {
-    gemm_tile512(1, u, v, vstride, c0, c1, m, mstride);
-}
-
-// AVX2: 4 channels × 16 tiles (two halves of 8), the same chain per output.
-static inline __attribute__((always_inline, target("avx2,fma")))
-void gemm_tile256(const float *u, const float *v, long vstride, int c0, int c1, float *m, long mstride) {
-    for (int r0 = 0; r0 < MR; r0 += 4) {
-        __m256 acc[4][2];
-        UNROLLED for (int r = 0; r < 4; r++) { acc[r][0] = _mm256_setzero_ps(); acc[r][1] = _mm256_setzero_ps(); }
-        for (int c = c0; c < c1; c++) {
-            const __m256 v0 = _mm256_loadu_ps(v + (long)c * vstride), v1 = _mm256_loadu_ps(v + (long)c * vstride + 8);
-            UNROLLED for (int r = 0; r < 4; r++) {
-                const __m256 ur = _mm256_broadcast_ss(u + (long)c * MR + r0 + r);
-                acc[r][0] = _mm256_fmadd_ps(ur, v0, acc[r][0]);
-                acc[r][1] = _mm256_fmadd_ps(ur, v1, acc[r][1]);
-            }
-        }
-        UNROLLED for (int r = 0; r < 4; r++) UNROLLED for (int x = 0; x < 2; x++) {
-            float *dst = m + (r0 + r) * mstride + 8 * x;
-            _mm256_storeu_ps(dst, c0 == 0 ? acc[r][x] : _mm256_add_ps(_mm256_loadu_ps(dst), acc[r][x]));
-        }
-    }
-}
-
-// The 16 sums of a block: M[ξ][o][t] = Σ_c U[ξ][o][c] V[ξ][c][t].
-// Not inlined, so that profiles tell the sums from the transforms (Benchmarks/time_shares.py).
-__attribute__((target("avx2,fma"), noinline))
-static void block_gemms(int level, const wgeometry *g, int C, const float *packed, const float *V, float *M) {
-    const long per = g->Opad * C, vx = (long)C * g->VS, mx = g->Opad * g->TB;
-    const long blocks = g->Opad / MR;
-    for (int x = 0; x < 16; x++)
-        for (long b = 0; b < blocks; b++) {
-            const float *u = packed + x * per + b * C * MR;
-            for (int c0 = 0; c0 < C; c0 += CHANNEL_BLOCK) {
-                const int c1 = c0 + CHANNEL_BLOCK < C ? c0 + CHANNEL_BLOCK : C;
-                for (long t = 0; t < g->TB;) {
-                    const float *v = V + x * vx + t;
-                    float *m = M + x * mx + b * MR * g->TB + t;
-                    if (level < 2) { gemm_tile256(u, v, g->VS, c0, c1, m, g->TB); t += 16; }
-                    else if (t + 32 <= g->TB) { gemm512_32(u, v, g->VS, c0, c1, m, g->TB); t += 32; }
-                    else { gemm512_16(u, v, g->VS, c0, c1, m, g->TB); t += 16; }
+// A segment's two output rows, channels-last in `rows` (row d at rows + d·rowsStride, column
+// j at + j·Opad), into y's planes: 8 × 8 transposes, the last columns through a mask.
+__attribute__((target("avx2")))
+static void rows_to_planes(const wgeometry *g, int O, const float *rows, long rowsStride, const segment *sg, float *y) {
+    const long Op = g->Opad, plane = (long)g->OH * g->OW;
+    const int j0 = 2 * sg->tj0, cols = (2 * sg->tj1 < g->OW ? 2 * sg->tj1 : g->OW) - j0;
+    float *ys = y + (long)sg->s * O * plane;
+    for (int d = 0; d < 2 && 2 * sg->ti + d < g->OH; d++) {
+        const float *src = rows + d * rowsStride;
+        float *dst = ys + (long)(2 * sg->ti + d) * g->OW + j0;
+        for (int o0 = 0; o0 < O; o0 += 8) {
+            const int no = O - o0 < 8 ? O - o0 : 8;
+            for (int c0 = 0; c0 < cols; c0 += 8) {
+                const int nc = cols - c0 < 8 ? cols - c0 : 8;
+                __m256 r[8];
+                for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(src + (long)(c0 + k) * Op + o0);
+                transpose8(r);
+                for (int k = 0; k < no; k++) {
+                    float *p = dst + (long)(o0 + k) * plane + c0;
+                    if (nc == 8) _mm256_storeu_ps(p, r[k]);
+                    else _mm256_maskstore_ps(p, first_lanes(nc), r[k]);
                 }
             }
         }
+    }
 }
 
-// Compiled for AVX2 (which every level has) so that the transforms vectorize.
-__attribute__((target("avx2,fma")))
+// What one call's blocks need.
+typedef struct {
+    const wgeometry *g; const forward_layout *l;
+    const float *x, *mask; int samples, C, Cp, H, W, pad;
+    const float *packed; int outputs; const epilogue *e;
+    float *const *slots; int *loaded; float *V, *M, *rows; segment *segs; float *y;
+} blocks_call;
+
+#define WL_TARGET "avx512f"
+#define WL_VEC __m512
+#define WL_LANES 16
+#define WL_NT 12
+#define WL_NAME(x) x##_512
+#define WL_LOAD _mm512_loadu_ps
+#define WL_STORE _mm512_storeu_ps
+#define WL_ADD _mm512_add_ps
+#define WL_SUB _mm512_sub_ps
+#define WL_MUL _mm512_mul_ps
+#define WL_SET1 _mm512_set1_ps
+#define WL_ZERO _mm512_setzero_ps
+#define WL_FMA _mm512_fmadd_ps
+#define WL_ZERO_IF_NEGATIVE(v) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_setzero_ps())
+#define WL_ZERO_IF_NOT_POSITIVE(v) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LE_OQ), v, _mm512_setzero_ps())
+#define WL_CLAMP(v, c) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, c, _CMP_GT_OQ), v, c)
+#include "winograd_lanes.h"
+#undef WL_TARGET
+#undef WL_VEC
+#undef WL_LANES
+#undef WL_NT
+#undef WL_NAME
+#undef WL_LOAD
+#undef WL_STORE
+#undef WL_ADD
+#undef WL_SUB
+#undef WL_MUL
+#undef WL_SET1
+#undef WL_ZERO
+#undef WL_FMA
+#undef WL_ZERO_IF_NEGATIVE
+#undef WL_ZERO_IF_NOT_POSITIVE
+#undef WL_CLAMP
+
+#define WL_TARGET "avx2,fma"
+#define WL_VEC __m256
+#define WL_LANES 8
+#define WL_NT 6
+#define WL_NAME(x) x##_256
+#define WL_LOAD _mm256_loadu_ps
+#define WL_STORE _mm256_storeu_ps
+#define WL_ADD _mm256_add_ps
+#define WL_SUB _mm256_sub_ps
+#define WL_MUL _mm256_mul_ps
+#define WL_SET1 _mm256_set1_ps
+#define WL_ZERO _mm256_setzero_ps
+#define WL_FMA _mm256_fmadd_ps
+#define WL_ZERO_IF_NEGATIVE(v) _mm256_blendv_ps(v, _mm256_setzero_ps(), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ))
+#define WL_ZERO_IF_NOT_POSITIVE(v) _mm256_blendv_ps(v, _mm256_setzero_ps(), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LE_OQ))
+#define WL_CLAMP(v, c) _mm256_blendv_ps(v, c, _mm256_cmp_ps(v, c, _CMP_GT_OQ))
+#include "winograd_lanes.h"
+
+__attribute__((target("avx2")))
 static void winograd_conv(int level, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
                           const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                           float *scratch, float *y) {
     const wgeometry g = forward_geometry(outputs, C, H, W, pad);
-    const long hc = halves_count(&g, C);
-    float *V = scratch + g.slots * hc, *M = V + 16L * C * g.VS;
-    segment *segs = (segment *)(((uintptr_t)(M + 16L * g.Opad * g.TB + 16) + 7) & ~(uintptr_t)7);
-    float *halves[64];
+    const forward_layout l = forward_layout_of(&g, C);
+    const int Cp = (int)round_up(C, 16);
+    // Every part on a cache line: the scratch starts on one (the engine's workspaces do) or is moved to one.
+    float *base = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *V = base + l.samples, *M = V + l.V, *rows = M + l.M, *vectors = rows + l.rows;
+    segment *segs = (segment *)(vectors + l.epilogue);
+    float *slots[64];
     int loaded[64];
-    for (int i = 0; i < g.slots; i++) { halves[i] = scratch + i * hc; loaded[i] = -1; }
-    // The two output rows of a segment reuse the front of V once the block's sums are done.
-    float *rowbuf = V;
-    const long outPlane = (long)g.OH * g.OW, total = samples * g.T;
-    for (long t0 = 0; t0 < total; t0 += g.TB) {
-        const long t1 = t0 + g.TB < total ? t0 + g.TB : total;
-        const int nsegs = segments_of(&g, t0, t1, segs);
-        load_block_samples(&g, segs, nsegs, x, mask, C, H, W, pad, halves, loaded);
-        transform_input(&g, C, halves, segs, nsegs, t1 - t0, V);
-        block_gemms(level, &g, C, packed, V, M);
-        for (int o = 0; o < outputs; o++)
-            transform_output(&g, M + (long)o * g.TB, g.Opad * g.TB, o, segs, nsegs, bias, mean, scale, shift, relu, ceiling,
-                             y + o * outPlane, (long)outputs * outPlane, rowbuf);
+    for (int i = 0; i < g.slots; i++) { slots[i] = base + i * l.sample; loaded[i] = -1; }
+    // The epilogue's vectors, zero past the outputs.
+    float *vb = vectors, *vm = vb + g.Opad, *vs = vm + g.Opad, *vt = vs + g.Opad;
+    memset(vectors, 0, (size_t)l.epilogue * sizeof(float));
+    for (int o = 0; o < outputs; o++) {
+        vb[o] = bias ? bias[o] : 0.0f;
+        if (mean) { vm[o] = mean[o]; vs[o] = scale[o]; vt[o] = shift[o]; }
     }
+    const epilogue e = {vb, mean ? vm : NULL, vs, vt, relu, ceiling};
+    const blocks_call call = {&g, &l, x, mask, samples, C, Cp, H, W, pad, packed, outputs, &e, slots, loaded, V, M, rows, segs, y};
+    if (level >= 2) winograd_blocks_512(&call);
+    else winograd_blocks_256(&call);
+}
+
+void winograd_transform_input(int level, const wgeometry *g, int Cp, float *const *slots, const segment *segs, int nsegs, long used,
+                              long rounded, float *V) {
+    if (level >= 2) transform_input_call_512(g, Cp, slots, segs, nsegs, used, rounded, V);
+    else transform_input_call_256(g, Cp, slots, segs, nsegs, used, rounded, V);
 }
 #endif
 

@@ -6,9 +6,11 @@
 //     dW = Gᵀ [Σ over the tiles of all samples (A dy Aᵀ) ⊙ (Bᵀ d B)] G
 //
 // with d the tile's 4×4 window of the padded input (the forward pass's input transform) and
-// dy its 2×2 output gradient. The 16 sums M[ξ][c][o] = Σ_t V[ξ][c][t] · U[ξ][t][o] are 16
+// dy its 2×2 output gradient. The 16 sums M[ξ][c][o] = Σ_t V[ξ][t][c] · U[ξ][t][o] are 16
 // GEMMs over the tiles: 16 multiply-adds per 4 positions, channel and output instead of 36.
-// (A's last row is negated here, which G's last row undoes exactly.)
+// (A's last row is negated here, which G's last row undoes exactly.) Like the forward pass,
+// the transforms run on vectors of channels: x channels-last (winograd_tiles.h), and each
+// segment's two rows of dy transposed channels-last.
 //
 // Bits: the transforms are adds, subtracts and halvings in one fixed order; each output of
 // M is one fused multiply-add chain over a block's 128 tiles (in order), added to the
@@ -35,129 +37,111 @@ static wgeometry grad_geometry(int outputs, int H, int W, int pad) {
 }
 
 // The scratch, in floats (each part rounded up to 16 so that every part starts on a cache line).
-typedef struct { long halves, V, U, M, rows, stage, segs; } grad_layout;
+typedef struct { long samples, sample, V, U, M, rows, rowsStride, segs; } grad_layout;
 
 static long up16(long n) { return (n + 15) / 16 * 16; }
 
-static grad_layout grad_layout_of(const wgeometry *g, int C, int O) {
+static grad_layout grad_layout_of(const wgeometry *g, int C) {
     grad_layout l;
-    l.halves = up16(g->slots * halves_count(g, C));
-    l.V = up16(16L * C * g->VS);                       // V[ξ][c][t], rows VS apart
-    l.U = up16(16L * (g->TB + 8) * g->Opad);           // U[ξ][t][o], 8 rows of slack per ξ
-    l.M = up16(16L * ((C + CR - 1) / CR * CR) * g->Opad);   // the sums, [ξ][c][o]
-    l.rows = up16(2L * (2L * g->TW + 32));             // one segment's two rows of dy
-    l.stage = up16(16L * 8 * (g->TW + 8));             // 8 channels' transforms of one segment
+    const int Cp = (int)up16(C);
+    l.sample = channels_last_count(g, Cp);
+    l.samples = g->slots * l.sample;                   // the samples channels-last
+    l.V = 16L * xi_stride(g->TB * Cp);                           // V[ξ][t][c]
+    l.U = 16L * xi_stride(g->TB * g->Opad);                      // U[ξ][t][o]
+    l.M = 16L * xi_stride((long)Cp * g->Opad);                         // the sums, [ξ][c][o]
+    l.rowsStride = ((2L * g->TW + 7) / 8 * 8) * g->Opad;
+    l.rows = 2 * l.rowsStride;                         // one segment's two rows of dy, channels-last
     l.segs = up16((segments_max(g) * (long)sizeof(segment) + 3) / 4 + 2);
     return l;
 }
 
 long tlc_winograd_grad_scratch_count(int outputs, int inputs, int H, int W, int pad) {
     const wgeometry g = grad_geometry(outputs, H, W, pad);
-    const grad_layout l = grad_layout_of(&g, inputs, outputs);
-    return l.halves + l.V + l.U + l.M + l.rows + l.stage + l.segs;
+    const grad_layout l = grad_layout_of(&g, inputs);
+    return l.samples + l.V + l.U + l.M + l.rows + l.segs + 16;
 }
 
 #ifdef TLC_X86
-// r[i] ← column i of the 8 × 8 block whose rows are r[0 … 7].
-static inline __attribute__((always_inline, target("avx2"))) void transpose8(__m256 r[8]) {
-    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
-// The even and odd entries of 16 consecutive floats, each in order (as split_sample splits).
-static inline __attribute__((always_inline, target("avx2"))) void deinterleave16(const float *p, __m256 *even, __m256 *odd) {
-    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
-    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
-    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+// A segment's two rows of dy (zero past the plane), through `mask` (when not NULL: a value
+// counts only where mask > 0), channels-last into `rows` (row d at rows + d·rowsStride,
+// column j at + j·Opad; zero for the outputs O … Opad − 1): 8 × 8 transposes.
+static inline __attribute__((always_inline, target("avx2")))
+void planes_to_rows(const wgeometry *g, const float *dy, const float *mask, int O, const segment *sg, float *rows, long rowsStride) {
+    const long Op = g->Opad, plane = (long)g->OH * g->OW;
+    const int j0 = 2 * sg->tj0, cols = (2 * sg->tj1 < g->OW ? 2 * sg->tj1 : g->OW) - j0, wide = 2 * (sg->tj1 - sg->tj0);
+    const __m256 zero = _mm256_setzero_ps();
+    for (int d = 0; d < 2; d++) {
+        float *dst = rows + d * rowsStride;
+        const int r = 2 * sg->ti + d;
+        if (r >= g->OH) {
+            memset(dst, 0, (size_t)(wide * Op) * sizeof(float));
+            continue;
+        }
+        const long at = ((long)sg->s * O) * plane + (long)r * g->OW + j0;
+        for (int o0 = 0; o0 < Op; o0 += 8)
+            for (int c0 = 0; c0 < wide; c0 += 8) {
+                const int nc = cols - c0 < 0 ? 0 : cols - c0 < 8 ? cols - c0 : 8;
+                const __m256i lanes = first_lanes(nc);
+                __m256 v[8];
+                for (int k = 0; k < 8; k++) {
+                    if (o0 + k >= O) { v[k] = zero; continue; }
+                    const float *p = dy + at + (long)(o0 + k) * plane + c0;
+                    v[k] = nc == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lanes);
+                    if (mask) {
+                        const float *m = mask + (p - dy);
+                        const __m256 mk = nc == 8 ? _mm256_loadu_ps(m) : _mm256_maskload_ps(m, lanes);
+                        v[k] = _mm256_and_ps(v[k], _mm256_cmp_ps(mk, zero, _CMP_GT_OQ));
+                    }
+                }
+                transpose8(v);
+                for (int k = 0; k < 8; k++) _mm256_storeu_ps(dst + (long)(c0 + k) * Op + o0, v[k]);
+            }
+    }
 }
 
 // U[ξ][t][o] = (A dy Aᵀ)[ξ] of output channel o for the block's tiles in order (zero from
-// `used` to TB, and for o from O to Opad), with dy through `mask` (when not NULL: a value
-// counts only where mask > 0). With A's last row negated, a tile's (p q; r s) gives rows
-// (p, q), (p + r, q + s), (p − r, q − s), (r, s), and each row (a, b) gives (a, a + b, a − b, b).
-// Eight channels at a time: each segment's transforms as [ξ][channel][tile] in `stage`, then
-// transposed 8 × 8 into U's rows.
+// `used` to TB, and for o from O to Opad), with dy through `mask`. With A's last row negated,
+// a tile's (p q; r s) gives rows (p, q), (p + r, q + s), (p − r, q − s), (r, s), and each row
+// (a, b) gives (a, a + b, a − b, b). Vectors of 8 output channels.
 static inline __attribute__((always_inline, target("avx2")))
 void transform_dy(const wgeometry *g, const float *dy, const float *mask, int O, const segment *segs, int nsegs, long used,
-                  float *U, float *rows, float *stage) {
-    const long plane = (long)g->OH * g->OW, rowStride = 2L * g->TW + 32, stageRow = g->TW + 8, ux = (g->TB + 8) * g->Opad;
-    for (int o0 = 0; o0 < g->Opad; o0 += 8)
-        for (int k = 0; k < nsegs; k++) {
-            const segment sg = segs[k];
-            const int n = sg.tj1 - sg.tj0, c0 = 2 * sg.tj0, wide = 2 * ((n + 7) / 8 * 8);
-            const int cols = (2 * sg.tj1 < g->OW ? 2 * sg.tj1 : g->OW) - c0;
-            for (int i = 0; i < 8; i++) {
-                float *st = stage + i * stageRow;
-                if (o0 + i >= O) {
-                    for (int x = 0; x < 16; x++) memset(st + x * 8 * stageRow, 0, (size_t)wide / 2 * sizeof(float));
-                    continue;
-                }
-                const long at = ((long)sg.s * O + o0 + i) * plane;
-                // The tile row's two rows of dy, masked, zero past the plane.
-                for (int d = 0; d < 2; d++) {
-                    float *dst = rows + d * rowStride;
-                    const int r = 2 * sg.ti + d;
-                    int filled = 0;
-                    if (r < g->OH) {
-                        const float *src = dy + at + (long)r * g->OW + c0;
-                        if (mask) masked_copy(dst, src, mask + at + (long)r * g->OW + c0, cols);
-                        else memcpy(dst, src, (size_t)cols * sizeof(float));
-                        filled = cols;
-                    }
-                    memset(dst + filled, 0, (size_t)(wide - filled) * sizeof(float));
-                }
-                for (int j = 0; j < n; j += 8) {
-                    __m256 p, q, r, s;
-                    deinterleave16(rows + 2 * j, &p, &q);
-                    deinterleave16(rows + rowStride + 2 * j, &r, &s);
-                    const __m256 ra[4] = {p, _mm256_add_ps(p, r), _mm256_sub_ps(p, r), r};
-                    const __m256 rb[4] = {q, _mm256_add_ps(q, s), _mm256_sub_ps(q, s), s};
-                    for (int x = 0; x < 4; x++) {
-                        float *dst = st + (long)(4 * x) * 8 * stageRow + j;
-                        _mm256_storeu_ps(dst, ra[x]);
-                        _mm256_storeu_ps(dst + 8 * stageRow, _mm256_add_ps(ra[x], rb[x]));
-                        _mm256_storeu_ps(dst + 16 * stageRow, _mm256_sub_ps(ra[x], rb[x]));
-                        _mm256_storeu_ps(dst + 24 * stageRow, rb[x]);
-                    }
+                  float *U, float *rows, long rowsStride) {
+    const long Op = g->Opad, ux = xi_stride(g->TB * Op);
+    for (int k = 0; k < nsegs; k++) {
+        const segment sg = segs[k];
+        planes_to_rows(g, dy, mask, O, &sg, rows, rowsStride);
+        for (int j = 0; j < sg.tj1 - sg.tj0; j++) {
+            const float *r0 = rows + 2L * j * Op, *r1 = r0 + rowsStride;
+            float *out = U + (sg.at + j) * Op;
+            for (long o = 0; o < Op; o += 8) {
+                const __m256 p = _mm256_loadu_ps(r0 + o), q = _mm256_loadu_ps(r0 + Op + o);
+                const __m256 r = _mm256_loadu_ps(r1 + o), s = _mm256_loadu_ps(r1 + Op + o);
+                const __m256 ra[4] = {p, _mm256_add_ps(p, r), _mm256_sub_ps(p, r), r};
+                const __m256 rb[4] = {q, _mm256_add_ps(q, s), _mm256_sub_ps(q, s), s};
+                for (int x = 0; x < 4; x++) {
+                    _mm256_storeu_ps(out + (4 * x + 0) * ux + o, ra[x]);
+                    _mm256_storeu_ps(out + (4 * x + 1) * ux + o, _mm256_add_ps(ra[x], rb[x]));
+                    _mm256_storeu_ps(out + (4 * x + 2) * ux + o, _mm256_sub_ps(ra[x], rb[x]));
+                    _mm256_storeu_ps(out + (4 * x + 3) * ux + o, rb[x]);
                 }
             }
-            // A last group of fewer than 8 tiles writes rows past the segment: the next
-            // segment (or the zeros after the block's last tile, or U's 8 rows of slack) overwrites them.
-            for (int x = 0; x < 16; x++)
-                for (int j = 0; j < n; j += 8) {
-                    __m256 r[8];
-                    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(stage + (x * 8 + i) * stageRow + j);
-                    transpose8(r);
-                    float *dst = U + x * ux + (sg.at + j) * g->Opad + o0;
-                    for (int jj = 0; jj < 8; jj++) _mm256_storeu_ps(dst + jj * g->Opad, r[jj]);
-                }
         }
-    for (int x = 0; x < 16; x++)
-        for (long t = used; t < g->TB; t++) memset(U + x * ux + t * g->Opad, 0, (size_t)g->Opad * sizeof(float));
+    }
+    for (int x = 0; x < 16; x++) memset(U + x * ux + used * Op, 0, (size_t)((g->TB - used) * Op) * sizeof(float));
 }
 
 #define UNROLLED _Pragma("clang loop unroll(full)")
-// M[r][o] for CR channel rows (v[r][t]) × 16·NV outputs (u[t][o], rows `ustride` apart), one
+// M[r][o] for CR channel rows (v[t·vstride + r]) × 16·NV outputs (u[t][o], rows `ustride` apart), one
 // chain over the block's TB tiles per output; the first block stores, later ones add their sum.
 static inline __attribute__((always_inline, target("avx512f")))
-void grad_tile512(const int NV, const float *const *v, const float *u, long ustride, long TB, float *m, long mstride, int first) {
+void grad_tile512(const int NV, const float *v, long vstride, const float *u, long ustride, long TB, float *m, long mstride, int first) {
     __m512 acc[CR][2];
     UNROLLED for (int r = 0; r < CR; r++) UNROLLED for (int x = 0; x < NV; x++) acc[r][x] = _mm512_setzero_ps();
     for (long t = 0; t < TB; t++) {
         __m512 uu[2];
         UNROLLED for (int x = 0; x < NV; x++) uu[x] = _mm512_loadu_ps(u + t * ustride + 16 * x);
         UNROLLED for (int r = 0; r < CR; r++) {
-            const __m512 vr = _mm512_set1_ps(v[r][t]);
+            const __m512 vr = _mm512_set1_ps(v[t * vstride + r]);
             UNROLLED for (int x = 0; x < NV; x++) acc[r][x] = _mm512_fmadd_ps(vr, uu[x], acc[r][x]);
         }
     }
@@ -168,23 +152,23 @@ void grad_tile512(const int NV, const float *const *v, const float *u, long ustr
 }
 
 __attribute__((target("avx512f"), noinline))
-static void grad512_32(const float *const *v, const float *u, long ustride, long TB, float *m, long mstride, int first) {
-    grad_tile512(2, v, u, ustride, TB, m, mstride, first);
+static void grad512_32(const float *v, long vstride, const float *u, long ustride, long TB, float *m, long mstride, int first) {
+    grad_tile512(2, v, vstride, u, ustride, TB, m, mstride, first);
 }
 __attribute__((target("avx512f"), noinline))
-static void grad512_16(const float *const *v, const float *u, long ustride, long TB, float *m, long mstride, int first) {
-    grad_tile512(1, v, u, ustride, TB, m, mstride, first);
+static void grad512_16(const float *v, long vstride, const float *u, long ustride, long TB, float *m, long mstride, int first) {
+    grad_tile512(1, v, vstride, u, ustride, TB, m, mstride, first);
 }
 
 // AVX2: 4 channel rows × 16 outputs (two halves of 8), the same chain per output.
 __attribute__((target("avx2,fma"), noinline))
-static void grad256(const float *const *v, const float *u, long ustride, long TB, float *m, long mstride, int first) {
+static void grad256(const float *v, long vstride, const float *u, long ustride, long TB, float *m, long mstride, int first) {
     __m256 acc[4][2];
     UNROLLED for (int r = 0; r < 4; r++) { acc[r][0] = _mm256_setzero_ps(); acc[r][1] = _mm256_setzero_ps(); }
     for (long t = 0; t < TB; t++) {
         const __m256 u0 = _mm256_loadu_ps(u + t * ustride), u1 = _mm256_loadu_ps(u + t * ustride + 8);
         UNROLLED for (int r = 0; r < 4; r++) {
-            const __m256 vr = _mm256_broadcast_ss(v[r] + t);
+            const __m256 vr = _mm256_broadcast_ss(v + t * vstride + r);
             acc[r][0] = _mm256_fmadd_ps(vr, u0, acc[r][0]);
             acc[r][1] = _mm256_fmadd_ps(vr, u1, acc[r][1]);
         }
@@ -195,33 +179,31 @@ static void grad256(const float *const *v, const float *u, long ustride, long TB
     }
 }
 
-// The 16 sums of a block: M[ξ][c][o] (+)= Σ_t V[ξ][c][t] U[ξ][t][o]. Channel rows past C
-// repeat the last one (their sums land in M's padding rows, never read).
+// The 16 sums of a block: M[ξ][c][o] (+)= Σ_t V[ξ][t][c] U[ξ][t][o]. Channel rows past C
+// are zero (their sums land in M's padding rows, never read).
 // Not inlined, so that profiles tell the sums from the transforms (Benchmarks/time_shares.py).
 __attribute__((target("avx2,fma"), noinline))
-static void block_gemms(int level, const wgeometry *g, int C, const float *V, const float *U, float *M, int first) {
-    const long Cr = (C + CR - 1) / CR * CR, vx = (long)C * g->VS, ux = (g->TB + 8) * g->Opad, mx = Cr * g->Opad;
+static void block_gemms(int level, const wgeometry *g, int Cp, const float *V, const float *U, float *M, int first) {
+    const long Op = g->Opad, vx = xi_stride(g->TB * Cp), ux = xi_stride(g->TB * Op), mx = xi_stride((long)Cp * Op);
     for (int x = 0; x < 16; x++)
-        for (long c0 = 0; c0 < Cr; c0 += CR) {
-            const float *rows[CR];
-            for (int r = 0; r < CR; r++) rows[r] = V + x * vx + (c0 + r < C ? c0 + r : C - 1) * g->VS;
-            const float *u = U + x * ux;
-            float *m = M + x * mx + c0 * g->Opad;
-            for (long o = 0; o < g->Opad;) {
+        for (long c0 = 0; c0 < Cp; c0 += CR) {
+            const float *v = V + x * vx + c0, *u = U + x * ux;
+            float *m = M + x * mx + c0 * Op;
+            for (long o = 0; o < Op;) {
                 if (level < 2) {
-                    grad256(rows, u + o, g->Opad, g->TB, m + o, g->Opad, first);
-                    grad256(rows + 4, u + o, g->Opad, g->TB, m + 4 * g->Opad + o, g->Opad, first);
+                    grad256(v, Cp, u + o, Op, g->TB, m + o, Op, first);
+                    grad256(v + 4, Cp, u + o, Op, g->TB, m + 4 * Op + o, Op, first);
                     o += 16;
-                } else if (o + 32 <= g->Opad) { grad512_32(rows, u + o, g->Opad, g->TB, m + o, g->Opad, first); o += 32; }
-                else { grad512_16(rows, u + o, g->Opad, g->TB, m + o, g->Opad, first); o += 16; }
+                } else if (o + 32 <= Op) { grad512_32(v, Cp, u + o, Op, g->TB, m + o, Op, first); o += 32; }
+                else { grad512_16(v, Cp, u + o, Op, g->TB, m + o, Op, first); o += 16; }
             }
         }
 }
 
 // dW[o][c] = Gᵀ M[·][c][o] G (G's last row negated), 8 outputs at a time: t = Gᵀ M, then t G.
 static inline __attribute__((always_inline, target("avx2")))
-void transform_weights(const wgeometry *g, int C, int O, const float *M, float *dW) {
-    const long Cr = (C + CR - 1) / CR * CR, mx = Cr * g->Opad;
+void transform_weights(const wgeometry *g, int C, int Cp, int O, const float *M, float *dW) {
+    const long mx = xi_stride((long)Cp * g->Opad);
     const __m256 half = _mm256_set1_ps(0.5f);
     for (long c = 0; c < C; c++)
         for (long o0 = 0; o0 < O; o0 += 8) {
@@ -280,23 +262,26 @@ __attribute__((target("avx2,fma")))
 static void winograd_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                                  int O, int pad, float *scratch, float *dW, float *db) {
     const wgeometry g = grad_geometry(O, H, W, pad);
-    const grad_layout l = grad_layout_of(&g, C, O);
-    float *V = scratch + l.halves, *U = V + l.V, *M = U + l.U, *rows = M + l.M, *stage = rows + l.rows;
-    segment *segs = (segment *)(((uintptr_t)(stage + l.stage) + 7) & ~(uintptr_t)7);
-    float *halves[64];
+    const grad_layout l = grad_layout_of(&g, C);
+    const int Cp = (int)up16(C);
+    // Every part on a cache line: the scratch starts on one (the engine's workspaces do) or is moved to one.
+    float *base = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *V = base + l.samples, *U = V + l.V, *M = U + l.U, *rows = M + l.M;
+    segment *segs = (segment *)(rows + l.rows);
+    float *slots[64];
     int loaded[64];
-    for (int i = 0; i < g.slots; i++) { halves[i] = scratch + i * halves_count(&g, C); loaded[i] = -1; }
+    for (int i = 0; i < g.slots; i++) { slots[i] = base + i * l.sample; loaded[i] = -1; }
     const long total = samples * g.T;
     for (long t0 = 0; t0 < total; t0 += g.TB) {
         const long t1 = t0 + g.TB < total ? t0 + g.TB : total;
         const int nsegs = segments_of(&g, t0, t1, segs);
-        load_block_samples(&g, segs, nsegs, x, NULL, C, H, W, pad, halves, loaded);
-        transform_input(&g, C, halves, segs, nsegs, t1 - t0, V);
-        transform_dy(&g, dy, mask, O, segs, nsegs, t1 - t0, U, rows, stage);
-        block_gemms(level, &g, C, V, U, M, t0 == 0);
+        winograd_load_samples(&g, segs, nsegs, x, NULL, C, Cp, H, W, pad, slots, loaded);
+        winograd_transform_input(level, &g, Cp, slots, segs, nsegs, t1 - t0, g.TB, V);
+        transform_dy(&g, dy, mask, O, segs, nsegs, t1 - t0, U, rows, l.rowsStride);
+        block_gemms(level, &g, Cp, V, U, M, t0 == 0);
     }
     if (total == 0) memset(M, 0, (size_t)l.M * sizeof(float));
-    transform_weights(&g, C, O, M, dW);
+    transform_weights(&g, C, Cp, O, M, dW);
     if (db) bias_sums(dy, mask, samples, O, (long)g.OH * g.OW, db);
 }
 #endif

@@ -1,0 +1,162 @@
+// CDirectConv's Winograd F(2×2, 3×3) forward kernels for one vector width (private to
+// winograd.c, which includes this file once for AVX-512 and once for AVX2 after defining
+// the WL_ macros below). Channels are the vectors' lanes: the input transform reads a
+// tile's 4×4 window of a sample stored channels-last ([row][column][channel]), the sums
+// broadcast one tile's transformed input and multiply it by vectors of output channels, and
+// the output transform works on vectors of output channels too. Every lane runs the same
+// adds, subtracts and fused multiply-adds in the same order whatever the width, so both
+// instantiations give the same bits.
+//
+// Expected definitions: WL_TARGET (the target attribute's string), WL_VEC, WL_LANES, WL_NT
+// (tiles per register tile; 12 divides it), WL_NAME(x) (a suffixed name), WL_LOAD, WL_STORE,
+// WL_ADD, WL_SUB, WL_MUL, WL_SET1, WL_ZERO, WL_FMA (a·b + c), and the epilogue's selects:
+// WL_ZERO_IF_NEGATIVE(v) (v < 0 ? 0 : v), WL_ZERO_IF_NOT_POSITIVE(v) (0 >= v ? 0 : v) and
+// WL_CLAMP(v, c) (c < v ? c : v).
+
+// V[ξ][t][c] (planes xi_stride apart) for the block's tiles in order (t = 0 … used − 1, by segment; zero up to `rounded`).
+static inline __attribute__((always_inline, target(WL_TARGET)))
+void WL_NAME(transform_input)(const wgeometry *g, int Cp, float *const *samples, const segment *segs, int nsegs, long used, long rounded,
+                              float *V) {
+    const long PW = 2L * g->HW, xstride = xi_stride(g->TB * Cp), row = PW * Cp;
+    for (int k = 0; k < nsegs; k++) {
+        const segment sg = segs[k];
+        const float *X = samples[sg.s % g->slots];
+        for (int tj = sg.tj0; tj < sg.tj1; tj++) {
+            const float *base = X + ((long)(2 * sg.ti) * PW + 2L * tj) * Cp;
+            float *out = V + (sg.at + tj - sg.tj0) * Cp;
+            for (int c = 0; c < Cp; c += WL_LANES) {
+                WL_VEC u[4][4];
+                for (int r = 0; r < 4; r++) {
+                    const float *p = base + r * row + c;
+                    const WL_VEC a0 = WL_LOAD(p), a1 = WL_LOAD(p + Cp), a2 = WL_LOAD(p + 2 * Cp), a3 = WL_LOAD(p + 3 * Cp);
+                    u[r][0] = WL_SUB(a0, a2); u[r][1] = WL_ADD(a1, a2);
+                    u[r][2] = WL_SUB(a2, a1); u[r][3] = WL_SUB(a1, a3);
+                }
+                for (int q = 0; q < 4; q++) {
+                    WL_STORE(out + (0 * 4 + q) * xstride + c, WL_SUB(u[0][q], u[2][q]));
+                    WL_STORE(out + (1 * 4 + q) * xstride + c, WL_ADD(u[1][q], u[2][q]));
+                    WL_STORE(out + (2 * 4 + q) * xstride + c, WL_SUB(u[2][q], u[1][q]));
+                    WL_STORE(out + (3 * 4 + q) * xstride + c, WL_SUB(u[1][q], u[3][q]));
+                }
+            }
+        }
+    }
+    for (int x = 0; x < 16; x++) memset(V + x * xstride + used * Cp, 0, (size_t)((rounded - used) * Cp) * sizeof(float));
+}
+
+// The same as a function of its own, for the weight gradient (winograd_transform_input).
+__attribute__((target(WL_TARGET), noinline))
+static void WL_NAME(transform_input_call)(const wgeometry *g, int Cp, float *const *samples, const segment *segs, int nsegs, long used,
+                                          long rounded, float *V) {
+    WL_NAME(transform_input)(g, Cp, samples, segs, nsegs, used, rounded, V);
+}
+
+#define WL_UNROLLED _Pragma("clang loop unroll(full)")
+// M[t][o] for WL_NT tiles × NV vectors of output channels: over channels c0 … c1 − 1 of V
+// (v[t][c], rows Cp apart) and U (u[c][o], rows Op apart), one fused multiply-add chain per
+// output; the first channel block stores, later ones add their sum.
+static inline __attribute__((always_inline, target(WL_TARGET)))
+void WL_NAME(gemm_tile)(const int NV, const float *u, long Op, const float *v, long Cp, int c0, int c1, float *m) {
+    WL_VEC acc[WL_NT][2];
+    WL_UNROLLED for (int k = 0; k < WL_NT; k++) WL_UNROLLED for (int x = 0; x < NV; x++) acc[k][x] = WL_ZERO();
+    for (int c = c0; c < c1; c++) {
+        WL_VEC uu[2];
+        WL_UNROLLED for (int x = 0; x < NV; x++) uu[x] = WL_LOAD(u + (long)c * Op + x * WL_LANES);
+        WL_UNROLLED for (int k = 0; k < WL_NT; k++) {
+            const WL_VEC b = WL_SET1(v[k * Cp + c]);
+            WL_UNROLLED for (int x = 0; x < NV; x++) acc[k][x] = WL_FMA(b, uu[x], acc[k][x]);
+        }
+    }
+    WL_UNROLLED for (int k = 0; k < WL_NT; k++) WL_UNROLLED for (int x = 0; x < NV; x++) {
+        float *dst = m + k * Op + x * WL_LANES;
+        WL_STORE(dst, c0 == 0 ? acc[k][x] : WL_ADD(WL_LOAD(dst), acc[k][x]));
+    }
+}
+
+__attribute__((target(WL_TARGET), noinline))
+static void WL_NAME(gemm_tile2)(const float *u, long Op, const float *v, long Cp, int c0, int c1, float *m) {
+    WL_NAME(gemm_tile)(2, u, Op, v, Cp, c0, c1, m);
+}
+__attribute__((target(WL_TARGET), noinline))
+static void WL_NAME(gemm_tile1)(const float *u, long Op, const float *v, long Cp, int c0, int c1, float *m) {
+    WL_NAME(gemm_tile)(1, u, Op, v, Cp, c0, c1, m);
+}
+
+// The 16 sums of a block's first `rounded` tiles: M[ξ][t][o] = Σ_c V[ξ][t][c] U[ξ][c][o].
+// Not inlined, so that profiles tell the sums from the transforms (Benchmarks/time_shares.py).
+__attribute__((target(WL_TARGET), noinline))
+static void WL_NAME(block_gemms)(const wgeometry *g, int C, int Cp, const float *packed, const float *V, long rounded, float *M) {
+    const long Op = g->Opad, ux = (long)C * Op, vx = xi_stride(g->TB * Cp), mx = xi_stride(g->TB * Op);
+    for (int x = 0; x < 16; x++)
+        for (long t0 = 0; t0 < rounded; t0 += WL_NT)
+            for (long o0 = 0; o0 < Op;) {
+                const int wide = Op - o0 >= 2 * WL_LANES;
+                for (int c0 = 0; c0 < C; c0 += CHANNEL_BLOCK) {
+                    const int c1 = c0 + CHANNEL_BLOCK < C ? c0 + CHANNEL_BLOCK : C;
+                    const float *u = packed + x * ux + o0, *v = V + x * vx + t0 * Cp;
+                    float *m = M + x * mx + t0 * Op + o0;
+                    if (wide) WL_NAME(gemm_tile2)(u, Op, v, Cp, c0, c1, m);
+                    else WL_NAME(gemm_tile1)(u, Op, v, Cp, c0, c1, m);
+                }
+                o0 += wide ? 2 * WL_LANES : WL_LANES;
+            }
+}
+
+// The batch norm and ReLU of one vector of outputs, as finish_row rounds and selects them.
+static inline __attribute__((always_inline, target(WL_TARGET)))
+WL_VEC WL_NAME(finish)(WL_VEC v, const epilogue *e, long o) {
+    if (e->mean) v = WL_ADD(WL_MUL(WL_SUB(v, WL_LOAD(e->mean + o)), WL_LOAD(e->scale + o)), WL_LOAD(e->shift + o));
+    if (e->relu) {
+        if (e->ceiling < INFINITY) v = WL_CLAMP(WL_ZERO_IF_NOT_POSITIVE(v), WL_SET1(e->ceiling));
+        else v = WL_ZERO_IF_NEGATIVE(v);
+    }
+    return v;
+}
+
+// Y = Aᵀ M A for every tile of the block and output channel, then bias, batch norm and
+// ReLU, channels-last into `rows` (a segment's two output rows), then into y (NCHW).
+static inline __attribute__((always_inline, target(WL_TARGET)))
+void WL_NAME(transform_output)(const wgeometry *g, int O, const float *M, const segment *segs, int nsegs, const epilogue *e,
+                               float *rows, long rowsStride, float *y) {
+    const long Op = g->Opad, mx = xi_stride(g->TB * Op);
+    for (int k = 0; k < nsegs; k++) {
+        const segment sg = segs[k];
+        for (int j = 0; j < sg.tj1 - sg.tj0; j++) {
+            const float *m = M + (sg.at + j) * Op;
+            float *r0 = rows + 2L * j * Op, *r1 = r0 + rowsStride;
+            for (long o = 0; o < Op; o += WL_LANES) {
+                WL_VEC w0[4], w1[4];
+                for (int q = 0; q < 4; q++) {
+                    const WL_VEC m0 = WL_LOAD(m + (0 * 4 + q) * mx + o), m1 = WL_LOAD(m + (1 * 4 + q) * mx + o);
+                    const WL_VEC m2 = WL_LOAD(m + (2 * 4 + q) * mx + o), m3 = WL_LOAD(m + (3 * 4 + q) * mx + o);
+                    w0[q] = WL_ADD(WL_ADD(m0, m1), m2);
+                    w1[q] = WL_SUB(WL_SUB(m1, m2), m3);
+                }
+                // Then the bias, one addition after the transform (+0 without one: a −0 becomes +0).
+                const WL_VEC bv = WL_LOAD(e->bias + o);
+                WL_STORE(r0 + o, WL_NAME(finish)(WL_ADD(WL_ADD(WL_ADD(w0[0], w0[1]), w0[2]), bv), e, o));
+                WL_STORE(r0 + Op + o, WL_NAME(finish)(WL_ADD(WL_SUB(WL_SUB(w0[1], w0[2]), w0[3]), bv), e, o));
+                WL_STORE(r1 + o, WL_NAME(finish)(WL_ADD(WL_ADD(WL_ADD(w1[0], w1[1]), w1[2]), bv), e, o));
+                WL_STORE(r1 + Op + o, WL_NAME(finish)(WL_ADD(WL_SUB(WL_SUB(w1[1], w1[2]), w1[3]), bv), e, o));
+            }
+        }
+        rows_to_planes(g, O, rows, rowsStride, &sg, y);
+    }
+}
+#undef WL_UNROLLED
+
+// One block of tiles after another: copy the samples it touches channels-last, V, the 16 sums, Y.
+__attribute__((target(WL_TARGET), noinline))
+static void WL_NAME(winograd_blocks)(const blocks_call *k) {
+    const wgeometry *g = k->g;
+    const long total = k->samples * g->T;
+    for (long t0 = 0; t0 < total; t0 += g->TB) {
+        const long t1 = t0 + g->TB < total ? t0 + g->TB : total, used = t1 - t0;
+        const long rounded = round_up(used, TILE_GROUP) < g->TB ? round_up(used, TILE_GROUP) : g->TB;
+        const int nsegs = segments_of(g, t0, t1, k->segs);
+        winograd_load_samples(g, k->segs, nsegs, k->x, k->mask, k->C, k->Cp, k->H, k->W, k->pad, k->slots, k->loaded);
+        WL_NAME(transform_input)(g, k->Cp, k->slots, k->segs, nsegs, used, rounded, k->V);
+        WL_NAME(block_gemms)(g, k->C, k->Cp, k->packed, k->V, rounded, k->M);
+        WL_NAME(transform_output)(g, k->outputs, k->M, k->segs, nsegs, k->e, k->rows, k->l->rowsStride, k->y);
+    }
+}
