@@ -17,8 +17,8 @@ THREADS = ("tlcPackageTests", "oot.default-qos", "tlc-part-")
 BUCKETS = [
     ("OpenBLAS sgemm", lambda d, s: "openblas" in d),
     ("direct conv", lambda d, s: re.fullmatch(r"tile_(8x48|8x32|16x16|avx2_\d)|direct_conv|tlc_direct_conv\w*", s)),
-    ("Winograd sums", lambda d, s: re.fullmatch(r"gemm512_\d+|gemm_tile256|grad512_\d+|grad256|block_gemms", s)),
-    ("Winograd transforms", lambda d, s: re.fullmatch(r"winograd_conv|winograd_weight_grad|pack_block|tlc_winograd\w*", s)),
+    ("Winograd sums", lambda d, s: re.fullmatch(r"gemm_tile[12]_(512|256)|block_gemms(_512|_256)?|grad512_\d+|grad256", s)),
+    ("Winograd transforms", lambda d, s: re.fullmatch(r"winograd_\w+|transform_input_call_(512|256)|rows_to_planes|pack_block|tlc_winograd\w*", s)),
     ("direct dW", lambda d, s: re.fullmatch(r"tile512_4x6|tile256_2x2|weight_grad", s)),
     # CDepthwiseConv (its static functions too); other groupings: GroupedConv2D's Swift loops.
     ("grouped conv", lambda d, s: "GroupedConv2D" in s or "depthwise" in s
@@ -28,7 +28,7 @@ BUCKETS = [
     ("lowering copies", lambda d, s: re.search(r"memmove|memcpy|im2col|col2im|shiftColumns|flippedTransposed|kernelRows|"
                                                 r"gatherChunk|scatter|transpose|padded|Conv2D", s, re.I)),
     ("batch norm", lambda d, s: "BatchNorm" in s),
-    ("pooling", lambda d, s: re.search(r"Pool2D|Pooling|GlobalAverage|AdaptiveAvg", s)),
+    ("pooling", lambda d, s: re.search(r"Pool2D|Pooling|GlobalAverage|AdaptiveAvg|max_pool", s)),
     ("activations", lambda d, s: re.search(r"rectify|maskByPositive|ReLU|Activation|SiLU|Sigmoid|Hardswish", s)),
     ("optimizer", lambda d, s: re.search(r"Adam|SGDRule|Optimizer|WeightDecay", s)),
     ("other elementwise", lambda d, s: re.search(r"Residual|Elementwise|Softmax|CrossEntropy|Dropout|ChannelAffine|"

@@ -1,7 +1,8 @@
 // CPooling's max pooling against the definition, one output at a time: the first of the
 // largest values of the window in row-major order (compared with `>`, so ties keep the
 // first, a NaN in the first place stays and later NaNs never win), bitwise, with the
-// winner's index; over windows, strides, paddings and ceil mode's partial windows.
+// winner's index; over windows, strides, paddings and ceil mode's partial windows, with
+// every instruction set this CPU has (AVX-512, AVX2, plain x86-64).
 import CPooling
 import Testing
 
@@ -37,17 +38,20 @@ import Testing
                 // Few distinct values (many ties), signed zeros, and a NaN here and there.
                 var x = (0..<(planes * h * w)).map { _ in Float(Int.random(in: -3...3, using: &rng)) * 0.5 }
                 for k in stride..<x.count where k % 17 == 0 { x[k] = k % 2 == 0 ? -0.0 : .nan }
-                var y = [Float](repeating: 7, count: planes * oh * ow), am = [Int32](repeating: -1, count: planes * oh * ow)
-                var yOnly = [Float](repeating: 7, count: planes * oh * ow)
-                tlc_max_pool(x, planes, Int32(h), Int32(w), Int32(oh), Int32(ow), Int32(size), Int32(stride), Int32(pad), &y, &am)
-                tlc_max_pool(x, planes, Int32(h), Int32(w), Int32(oh), Int32(ow), Int32(size), Int32(stride), Int32(pad), &yOnly, nil)
-                for p in 0..<planes {
-                    let (ry, ra) = Self.reference(Array(x[(p * h * w)..<((p + 1) * h * w)]), h: h, w: w, oh: oh, ow: ow,
-                                                  size: size, stride: stride, pad: pad)
-                    let range = (p * oh * ow)..<((p + 1) * oh * ow)
-                    #expect(y[range].map(\.bitPattern) == ry.map(\.bitPattern), "size \(size) stride \(stride) pad \(pad) \(h)×\(w) +\(extra)")
-                    #expect(yOnly[range].map(\.bitPattern) == ry.map(\.bitPattern))
-                    #expect(Array(am[range]) == ra, "size \(size) stride \(stride) pad \(pad) \(h)×\(w) +\(extra)")
+                for level in 0...tlc_max_pool_level() {
+                    var y = [Float](repeating: 7, count: planes * oh * ow), am = [Int32](repeating: -1, count: planes * oh * ow)
+                    var yOnly = [Float](repeating: 7, count: planes * oh * ow)
+                    tlc_max_pool_at(level, x, planes, Int32(h), Int32(w), Int32(oh), Int32(ow), Int32(size), Int32(stride), Int32(pad), &y, &am)
+                    tlc_max_pool_at(level, x, planes, Int32(h), Int32(w), Int32(oh), Int32(ow), Int32(size), Int32(stride), Int32(pad), &yOnly, nil)
+                    for p in 0..<planes {
+                        let (ry, ra) = Self.reference(Array(x[(p * h * w)..<((p + 1) * h * w)]), h: h, w: w, oh: oh, ow: ow,
+                                                      size: size, stride: stride, pad: pad)
+                        let range = (p * oh * ow)..<((p + 1) * oh * ow)
+                        let what = "level \(level) size \(size) stride \(stride) pad \(pad) \(h)×\(w) +\(extra)"
+                        #expect(y[range].map(\.bitPattern) == ry.map(\.bitPattern), "\(what)")
+                        #expect(yOnly[range].map(\.bitPattern) == ry.map(\.bitPattern), "\(what)")
+                        #expect(Array(am[range]) == ra, "\(what)")
+                    }
                 }
             }
         }
