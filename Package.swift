@@ -3,7 +3,7 @@
 // Layering (one direction only):
 //   CYaml ─► FrontEnd ─► Planner ─► Runtime ─► Reporting ─► TLCCommands ─► tlc
 //   Jobs (the plan as Codable data: stages and their typed work) ─► Planner, Execution
-//   CBLAS, CBLASCore, CMalloc, CZlib, CInt8, CDirectConv, CDepthwiseConv, CDense, CPooling, CImageCodec (CJPEG, CPNG) ─► Engine ─► Execution (runs one stage's work) ─► Runtime
+//   CBLAS, CBLASCore, CMalloc, CZlib, CInt8, CDirectConv, CDepthwiseConv, CDense, CPooling, CBatchNorm, CImageCodec (CJPEG, CPNG) ─► Engine ─► Execution (runs one stage's work) ─► Runtime
 //   ONNXProto (onnx.proto's generated Swift) ─► ONNXExport (runs' models as ONNX graphs) ─► TLCCommands
 //   ModelZoo (pure architecture descriptions) is shared by FrontEnd, Jobs and Engine.
 //   SafeTensorsFormat (the safetensors header, Foundation only) is shared by FrontEnd and Engine.
@@ -52,6 +52,8 @@ let package = Package(
         .target(name: "CDense", path: "Sources/CDense", cSettings: optimizedC),
         // Max pooling's forward pass (any window, stride and padding), vectorized by the compiler.
         .target(name: "CPooling", path: "Sources/CPooling", cSettings: optimizedC),
+        // A training batch norm's per-channel loops in AVX2 (bitwise BatchNorm's Swift loops, which remain the fallback).
+        .target(name: "CBatchNorm", path: "Sources/CBatchNorm", cSettings: optimizedC),
         // OpenBLAS's kernels matched to the CPU when its own detection falls back (recent Xeons get SSE3 kernels).
         .target(name: "CBLASCore", path: "Sources/CBLASCore", linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("dl")]),
         // JPEG and PNG files to RGB8 as PIL converts them, with setjmp error handling.
@@ -70,7 +72,7 @@ let package = Package(
         // Planner: lowers resolved specs to a plan of stages; plan printing.
         .target(name: "Planner", dependencies: ["FrontEnd", "ModelZoo", "Jobs"]),
         // Engine: tensors, layers, training, data, checkpoints (knows nothing about YAML).
-        .target(name: "Engine", dependencies: ["CBLAS", "CBLASCore", "CMalloc", "CZlib", "CInt8", "CDirectConv", "CDepthwiseConv", "CDense", "CPooling", "CImageCodec", "ModelZoo", "SafeTensorsFormat"],
+        .target(name: "Engine", dependencies: ["CBLAS", "CBLASCore", "CMalloc", "CZlib", "CInt8", "CDirectConv", "CDepthwiseConv", "CDense", "CPooling", "CBatchNorm", "CImageCodec", "ModelZoo", "SafeTensorsFormat"],
                 // Optimized in debug builds too (with its checks): every numeric test runs through it,
                 // and unoptimized Swift loops made `make test` the slowest part of CI.
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),

@@ -3,6 +3,10 @@
 // the running variance, momentum 0.1 as PyTorch), running statistics in inference.
 // A batch norm whose scale and shift are both frozen runs in inference mode even while
 // the network trains (a frozen block keeps its pretrained statistics and function).
+// Training's per-channel loops run in CBatchNorm's AVX2 kernels where the CPU has AVX2
+// (bitwise the Swift loops below, which run elsewhere: Swift's SIMD8 is two SSE halves here).
+
+import CBatchNorm
 
 /// Batch normalisation with learnable scale (`weight`) and shift (`bias`).
 public final class BatchNorm: Layer {
@@ -78,21 +82,30 @@ public final class BatchNorm: Layer {
             Parallel.forEachPart(c, parts: c >= 2 ? Parallel.parts : 1) { _, chans in
             for ch in chans {
                 // In float64: each sample's row in 8 lanes, the rows in order.
+                let (row0, stride) = (xp + ch * hw, c * hw)
                 var sum = 0.0
-                for s in 0..<n { sum += BatchNorm.rowSum(xp + (s * c + ch) * hw, count: hw) }
+                if BatchNorm.kernels { sum = tlc_batchnorm_sum(row0, n, stride, hw) } else {
+                    for s in 0..<n { sum += BatchNorm.rowSum(xp + (s * c + ch) * hw, count: hw) }
+                }
                 let mean = sum / Double(m), mf = Float(mean)
                 var sq = 0.0
-                for s in 0..<n { sq += BatchNorm.rowSquaredDeviation(xp + (s * c + ch) * hw, count: hw, from: mean) }
+                if BatchNorm.kernels { sq = tlc_batchnorm_squared_deviation(row0, n, stride, hw, mean) } else {
+                    for s in 0..<n { sq += BatchNorm.rowSquaredDeviation(xp + (s * c + ch) * hw, count: hw, from: mean) }
+                }
                 let varB = sq / Double(m)
                 let istd = Float(1 / (varB + Double(epsilon)).squareRoot())
                 isp[ch] = istd
                 bmp[ch] = mf
                 let g = gamma[ch], b = beta[ch]
-                for s in 0..<n {
-                    let off = (s * c + ch) * hw
-                    let p = xp + off, q = yp + off
-                    for i in 0..<hw { let v = (p[i] - mf) * istd; q[i] = v * g + b }
-                    if fusingReLU { BatchNorm.rectify(q, count: hw, ceiling: ceiling) }
+                if BatchNorm.kernels {
+                    tlc_batchnorm_normalize(row0, yp + ch * hw, n, stride, hw, mf, istd, g, b, fusingReLU ? 1 : 0, ceiling ?? .infinity)
+                } else {
+                    for s in 0..<n {
+                        let off = (s * c + ch) * hw
+                        let p = xp + off, q = yp + off
+                        for i in 0..<hw { let v = (p[i] - mf) * istd; q[i] = v * g + b }
+                        if fusingReLU { BatchNorm.rectify(q, count: hw, ceiling: ceiling) }
+                    }
                 }
                 rm[ch] = (1 - momentum) * rm[ch] + momentum * mf
                 rv[ch] = (1 - momentum) * rv[ch] + momentum * Float(sq / Double(max(m - 1, 1)))
@@ -133,6 +146,9 @@ public final class BatchNorm: Layer {
         for i in 0..<count { dst[i] = (src[i] - mean) * scale + shift }
         if fusingReLU { BatchNorm.rectify(dst, count: count, ceiling: ceiling) }
     }
+
+    /// Whether training's per-channel loops run in CBatchNorm's kernels (AVX2) rather than the Swift loops below.
+    static let kernels = tlc_batchnorm_level() > 0
 
     /// ReLU in place, or ReLU6's `min(max(v, 0), ceiling)` with a ceiling (as ``ReLU6`` computes it).
     static func rectify(_ q: UnsafeMutablePointer<Float>, count: Int, ceiling: Float?) {
@@ -287,17 +303,31 @@ public final class BatchNorm: Layer {
         for ch in chans {
             var sums = (0.0, 0.0)
             let (mean, istd) = (bmp[ch], isp[ch])
-            for s in 0..<n {
-                let off = (s * c + ch) * hw
-                let row = BackwardRow(g: dyp + off, x: xp + off, mask: mask.map { $0 + off }, mean: mean, invStd: istd, ceiling: ceiling)
-                let rowSums = BatchNorm.rowGradientSums(row, count: hw)
-                sums.0 += rowSums.0; sums.1 += rowSums.1
+            let (first, stride) = (ch * hw, c * hw)
+            if BatchNorm.kernels {
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { pair in
+                    tlc_batchnorm_gradient_sums(dyp + first, xp + first, mask.map { $0 + first }, n, stride, hw, mean, istd,
+                                                ceiling ?? .infinity, pair.baseAddress!)
+                    sums = (pair[0], pair[1])
+                }
+            } else {
+                for s in 0..<n {
+                    let off = (s * c + ch) * hw
+                    let row = BackwardRow(g: dyp + off, x: xp + off, mask: mask.map { $0 + off }, mean: mean, invStd: istd, ceiling: ceiling)
+                    let rowSums = BatchNorm.rowGradientSums(row, count: hw)
+                    sums.0 += rowSums.0; sums.1 += rowSums.1
+                }
             }
             let sumG = Float(sums.0), sumGX = Float(sums.1)
             gw?[ch] = sumGX
             gb?[ch] = sumG
             if let dxp {
                 let k = gamma[ch] * isp[ch] / m
+                if BatchNorm.kernels {
+                    tlc_batchnorm_input_gradient(dyp + first, xp + first, mask.map { $0 + first }, dxp + first, n, stride, hw, mean, istd,
+                                                 ceiling ?? .infinity, k, m, sumG, sumGX)
+                    continue
+                }
                 for s in 0..<n {
                     let off = (s * c + ch) * hw
                     let row = BackwardRow(g: dyp + off, x: xp + off, mask: mask.map { $0 + off }, mean: mean, invStd: istd, ceiling: ceiling)
