@@ -190,7 +190,7 @@ void winograd_load_samples(const wgeometry *g, const segment *segs, int nsegs, c
 }
 
 // A segment's two output rows, channels-last in `rows` (row d at rows + d·rowsStride, column
-// j at + j·Opad), into y's planes: 8 × 8 transposes, the last columns through a mask.
+// j at + j·Opad), into y's planes: 8 × 8 transposes, a row's last columns copied from a vector's first lanes.
 __attribute__((target("avx2")))
 static void rows_to_planes(const wgeometry *g, int O, const float *rows, long rowsStride, const segment *sg, float *y) {
     const long Op = g->Opad, plane = (long)g->OH * g->OW;
@@ -209,7 +209,12 @@ static void rows_to_planes(const wgeometry *g, int O, const float *rows, long ro
                 for (int k = 0; k < no; k++) {
                     float *p = dst + (long)(o0 + k) * plane + c0;
                     if (nc == 8) _mm256_storeu_ps(p, r[k]);
-                    else _mm256_maskstore_ps(p, first_lanes(nc), r[k]);
+                    else {
+                        // Not vmaskmovps: AMD's masked stores are microcoded (a sixth of the first Winograd's time on Zen).
+                        float lanes[8];
+                        _mm256_storeu_ps(lanes, r[k]);
+                        memcpy(p, lanes, (size_t)nc * sizeof(float));
+                    }
                 }
             }
         }

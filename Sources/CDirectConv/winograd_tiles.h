@@ -91,7 +91,7 @@ static inline __attribute__((always_inline, target("avx2"))) void transpose8(__m
     r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-// Lanes 0 … n − 1 of a mask for maskload and maskstore.
+// Lanes 0 … n − 1 of a mask for maskload (masked loads only: AMD microcodes masked stores).
 static inline __attribute__((always_inline, target("avx2"))) __m256i first_lanes(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
