@@ -94,13 +94,18 @@ static void pack_block(const float *w, int outputs, int inputs, long b, long c, 
 }
 #endif
 
-// U[ξ][c][o] = (G g Gᵀ)[ξ] for output channel o (0 from `outputs` to the next multiple of
-// 16): t = G g (rows), then t Gᵀ, each ½ applied after its sum.
+// U[ξ] = (G g Gᵀ)[ξ] for output channel o (0 from `outputs` to the next multiple of 16), in
+// blocks of 32 output channels (the last one 16 when that is what is left): block ob holds
+// [c][o − 32·ob] at 32·ob·inputs, rows as wide as the block. t = G g (rows), then t Gᵀ,
+// each ½ applied after its sum.
 void tlc_winograd_pack(const float *w, int outputs, int inputs, float *packed) {
 #ifdef TLC_X86
     const long Op = round_up(outputs, 16), per = Op * inputs;
     for (long c = 0; c < inputs; c++)
-        for (long b = 0; b < Op / MR; b++) pack_block(w, outputs, inputs, b, c, per, packed + c * Op + b * MR);
+        for (long b = 0; b < Op / MR; b++) {
+            const long ob = b * MR / 32, width = Op - 32 * ob < 32 ? Op - 32 * ob : 32;
+            pack_block(w, outputs, inputs, b, c, per, packed + ob * 32 * inputs + c * width + (b * MR - 32 * ob));
+        }
 #else
     (void)w; (void)outputs; (void)inputs; (void)packed;
 #endif

@@ -53,15 +53,15 @@ static void WL_NAME(transform_input_call)(const wgeometry *g, int Cp, float *con
 
 #define WL_UNROLLED _Pragma("clang loop unroll(full)")
 // M[t][o] for WL_NT tiles × NV vectors of output channels: over channels c0 … c1 − 1 of V
-// (v[t][c], rows Cp apart) and U (u[c][o], rows Op apart), one fused multiply-add chain per
-// output; the first channel block stores, later ones add their sum.
+// (v[t][c], rows Cp apart) and U (u[c][o], rows `us` apart), one fused multiply-add chain per
+// output, into M's rows (Op apart); the first channel block stores, later ones add their sum.
 static inline __attribute__((always_inline, target(WL_TARGET)))
-void WL_NAME(gemm_tile)(const int NV, const float *u, long Op, const float *v, long Cp, int c0, int c1, float *m) {
+void WL_NAME(gemm_tile)(const int NV, const float *u, long us, long Op, const float *v, long Cp, int c0, int c1, float *m) {
     WL_VEC acc[WL_NT][2];
     WL_UNROLLED for (int k = 0; k < WL_NT; k++) WL_UNROLLED for (int x = 0; x < NV; x++) acc[k][x] = WL_ZERO();
     for (int c = c0; c < c1; c++) {
         WL_VEC uu[2];
-        WL_UNROLLED for (int x = 0; x < NV; x++) uu[x] = WL_LOAD(u + (long)c * Op + x * WL_LANES);
+        WL_UNROLLED for (int x = 0; x < NV; x++) uu[x] = WL_LOAD(u + (long)c * us + x * WL_LANES);
         WL_UNROLLED for (int k = 0; k < WL_NT; k++) {
             const WL_VEC b = WL_SET1(v[k * Cp + c]);
             WL_UNROLLED for (int x = 0; x < NV; x++) acc[k][x] = WL_FMA(b, uu[x], acc[k][x]);
@@ -74,32 +74,39 @@ void WL_NAME(gemm_tile)(const int NV, const float *u, long Op, const float *v, l
 }
 
 __attribute__((target(WL_TARGET), noinline))
-static void WL_NAME(gemm_tile2)(const float *u, long Op, const float *v, long Cp, int c0, int c1, float *m) {
-    WL_NAME(gemm_tile)(2, u, Op, v, Cp, c0, c1, m);
+static void WL_NAME(gemm_tile2)(const float *u, long us, long Op, const float *v, long Cp, int c0, int c1, float *m) {
+    WL_NAME(gemm_tile)(2, u, us, Op, v, Cp, c0, c1, m);
 }
 __attribute__((target(WL_TARGET), noinline))
-static void WL_NAME(gemm_tile1)(const float *u, long Op, const float *v, long Cp, int c0, int c1, float *m) {
-    WL_NAME(gemm_tile)(1, u, Op, v, Cp, c0, c1, m);
+static void WL_NAME(gemm_tile1)(const float *u, long us, long Op, const float *v, long Cp, int c0, int c1, float *m) {
+    WL_NAME(gemm_tile)(1, u, us, Op, v, Cp, c0, c1, m);
 }
 
-// The 16 sums of a block's first `rounded` tiles: M[ξ][t][o] = Σ_c V[ξ][t][c] U[ξ][c][o].
+// The 16 sums of a block's first `rounded` tiles: M[ξ][t][o] = Σ_c V[ξ][t][c] U[ξ][c][o], U
+// in blocks of 32 output channels (see tlc_winograd_pack).
 // Not inlined, so that profiles tell the sums from the transforms (Benchmarks/time_shares.py).
 __attribute__((target(WL_TARGET), noinline))
 static void WL_NAME(block_gemms)(const wgeometry *g, int C, int Cp, const float *packed, const float *V, long rounded, float *M) {
     const long Op = g->Opad, ux = (long)C * Op, vx = xi_stride(g->TB * Cp), mx = xi_stride(g->TB * Op);
+    // Output channels outer: each block of U (C × 32 floats, contiguous) is read for every
+    // group of tiles while it is in cache; V's slice (tiles × channels) stays in L2. (Tiles
+    // outer, with U's rows Op apart, read a 512-channel layer's 1 MB slice of U once per
+    // group of tiles: 1.3× slower at 7² than the previous layout.)
     for (int x = 0; x < 16; x++)
-        for (long t0 = 0; t0 < rounded; t0 += WL_NT)
-            for (long o0 = 0; o0 < Op;) {
-                const int wide = Op - o0 >= 2 * WL_LANES;
+        for (long o0 = 0; o0 < Op;) {
+            const long ob = o0 / 32, us = Op - 32 * ob < 32 ? Op - 32 * ob : 32;
+            const int wide = 2 * WL_LANES == 32 ? us == 32 : 1;
+            const float *u = packed + x * ux + ob * 32 * C + (o0 - 32 * ob);
+            for (long t0 = 0; t0 < rounded; t0 += WL_NT)
                 for (int c0 = 0; c0 < C; c0 += CHANNEL_BLOCK) {
                     const int c1 = c0 + CHANNEL_BLOCK < C ? c0 + CHANNEL_BLOCK : C;
-                    const float *u = packed + x * ux + o0, *v = V + x * vx + t0 * Cp;
+                    const float *v = V + x * vx + t0 * Cp;
                     float *m = M + x * mx + t0 * Op + o0;
-                    if (wide) WL_NAME(gemm_tile2)(u, Op, v, Cp, c0, c1, m);
-                    else WL_NAME(gemm_tile1)(u, Op, v, Cp, c0, c1, m);
+                    if (wide) WL_NAME(gemm_tile2)(u, us, Op, v, Cp, c0, c1, m);
+                    else WL_NAME(gemm_tile1)(u, us, Op, v, Cp, c0, c1, m);
                 }
-                o0 += wide ? 2 * WL_LANES : WL_LANES;
-            }
+            o0 += wide ? 2 * WL_LANES : WL_LANES;
+        }
 }
 
 // The batch norm and ReLU of one vector of outputs, as finish_row rounds and selects them.
