@@ -27,7 +27,7 @@ BUCKETS = [
     # Conv2D's own Swift code: im2col, col2im, masks and the copies around BLAS.
     ("lowering copies", lambda d, s: re.search(r"memmove|memcpy|im2col|col2im|shiftColumns|flippedTransposed|kernelRows|"
                                                 r"gatherChunk|scatter|transpose|padded|Conv2D", s, re.I)),
-    ("batch norm", lambda d, s: "BatchNorm" in s),
+    ("batch norm", lambda d, s: re.search(r"BatchNorm|tlc_batchnorm", s)),
     ("pooling", lambda d, s: re.search(r"Pool2D|Pooling|GlobalAverage|AdaptiveAvg|max_pool", s)),
     ("activations", lambda d, s: re.search(r"rectify|maskByPositive|ReLU|Activation|SiLU|Sigmoid|Hardswish", s)),
     ("optimizer", lambda d, s: re.search(r"Adam|SGDRule|Optimizer|WeightDecay", s)),
