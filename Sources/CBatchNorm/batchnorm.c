@@ -29,27 +29,10 @@ static inline __attribute__((always_inline, target("avx2"))) double lanes_in_ord
     return sum;
 }
 
-__attribute__((target("avx2")))
-double tlc_batchnorm_sum(const float *x, long samples, long stride, long count) {
-    double total = 0.0;
-    for (long s = 0; s < samples; s++) {
-        const float *p = x + s * stride;
-        __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
-        long i = 0;
-        for (; i + 8 <= count; i += 8) {
-            const __m256 v = _mm256_loadu_ps(p + i);
-            lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-            hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
-        }
-        double sum = lanes_in_order(lo, hi);
-        for (; i < count; i++) sum += (double)p[i];
-        total += sum;
-    }
-    return total;
-}
-
-__attribute__((target("avx2")))
-double tlc_batchnorm_squared_deviation(const float *x, long samples, long stride, long count, double mean) {
+// Σ over the rows of each row's sum of x (deviation 0) or of (x − mean)² (deviation 1), x in
+// float64: 8 lanes (two vectors of 4), then the lanes in order, then the tail; rows in order.
+static inline __attribute__((always_inline, target("avx2")))
+double channel_sum(const float *x, long samples, long stride, long count, const int deviation, double mean) {
     double total = 0.0;
     const __m256d mv = _mm256_set1_pd(mean);
     for (long s = 0; s < samples; s++) {
@@ -58,16 +41,32 @@ double tlc_batchnorm_squared_deviation(const float *x, long samples, long stride
         long i = 0;
         for (; i + 8 <= count; i += 8) {
             const __m256 v = _mm256_loadu_ps(p + i);
-            const __m256d a = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), mv);
-            const __m256d b = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), mv);
-            lo = _mm256_add_pd(lo, _mm256_mul_pd(a, a));
-            hi = _mm256_add_pd(hi, _mm256_mul_pd(b, b));
+            __m256d a = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), b = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+            if (deviation) {
+                a = _mm256_sub_pd(a, mv); b = _mm256_sub_pd(b, mv);
+                a = _mm256_mul_pd(a, a); b = _mm256_mul_pd(b, b);
+            }
+            lo = _mm256_add_pd(lo, a);
+            hi = _mm256_add_pd(hi, b);
         }
         double sum = lanes_in_order(lo, hi);
-        for (; i < count; i++) { const double d = (double)p[i] - mean; sum += d * d; }
+        for (; i < count; i++) {
+            const double d = deviation ? (double)p[i] - mean : (double)p[i];
+            sum += deviation ? d * d : d;
+        }
         total += sum;
     }
     return total;
+}
+
+__attribute__((target("avx2")))
+double tlc_batchnorm_sum(const float *x, long samples, long stride, long count) {
+    return channel_sum(x, samples, stride, count, 0, 0.0);
+}
+
+__attribute__((target("avx2")))
+double tlc_batchnorm_squared_deviation(const float *x, long samples, long stride, long count, double mean) {
+    return channel_sum(x, samples, stride, count, 1, mean);
 }
 
 // The fused activation of a row's last values (past its multiples of 8), as the Swift

@@ -37,10 +37,10 @@ enum { MR = 8, CHANNEL_BLOCK = 288, TILE_GROUP = 12 };
 
 static long round_up(long n, long m) { return (n + m - 1) / m * m; }
 
-// Each of the 16 sums reads one slice of V (tiles × channels, kept in L2 while every
-// vector of output channels passes it) and the transformed kernel's slice for ξ once per
-// group of tiles: long blocks read the kernel (16 · outputs · inputs floats) less often,
-// which decides 512-channel layers; up to 64 K floats per slice.
+// Each of the 16 sums reads its slice of V (tiles × channels, kept in L2) once per block of
+// 32 output channels, and each block of the transformed kernel once per block of tiles:
+// long blocks read the kernel (16 · outputs · inputs floats) less often, which decides
+// 512-channel layers; up to 64 K floats per slice of V.
 static wgeometry forward_geometry(int outputs, int inputs, int H, int W, int pad) {
     long target = 65536 / (inputs > 0 ? inputs : 1);
     if (target < 2 * TILE_GROUP) target = 2 * TILE_GROUP;

@@ -18,7 +18,7 @@ typedef struct {
     int PH, HW;           // padded rows (2·TH + 2); half the padded columns (TW + 1)
     long T;               // tiles per sample (TH·TW)
     long TB;              // tiles per block (a multiple of 16): consecutive tiles of the part, across samples
-    int slots;            // samples whose split input is kept at once (all that one block can touch)
+    int slots;            // samples kept channels-last at once (all that one block can touch)
     long Opad;            // output channels rounded up to the caller's register tile
 } wgeometry;
 

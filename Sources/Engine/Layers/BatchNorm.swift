@@ -326,12 +326,12 @@ public final class BatchNorm: Layer {
                 if BatchNorm.kernels {
                     tlc_batchnorm_input_gradient(dyp + first, xp + first, mask.map { $0 + first }, dxp + first, n, stride, hw, mean, istd,
                                                  ceiling ?? .infinity, k, m, sumG, sumGX)
-                    continue
-                }
-                for s in 0..<n {
-                    let off = (s * c + ch) * hw
-                    let row = BackwardRow(g: dyp + off, x: xp + off, mask: mask.map { $0 + off }, mean: mean, invStd: istd, ceiling: ceiling)
-                    BatchNorm.rowInputGradient(row, count: hw, k: k, m: m, sumG: sumG, sumGX: sumGX, into: dxp + off)
+                } else {
+                    for s in 0..<n {
+                        let off = (s * c + ch) * hw
+                        let row = BackwardRow(g: dyp + off, x: xp + off, mask: mask.map { $0 + off }, mean: mean, invStd: istd, ceiling: ceiling)
+                        BatchNorm.rowInputGradient(row, count: hw, k: k, m: m, sumG: sumG, sumGX: sumGX, into: dxp + off)
+                    }
                 }
             }
         }
