@@ -60,4 +60,22 @@ long tlc_direct_conv_weight_grad_scratch_count(int outputs, int inputs, int H, i
 /// positions; the same guarantees.
 void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                                  int outputs, int k, int pad, float *scratch, float *dW, float *db);
+/// Strided convolutions as stride-1 ones (strided.c): a convolution of stride s, kernel k and padding p is the
+/// stride-1 convolution without padding, kernel k' = ⌈k/s⌉ (tlc_strided_kernel_size), over the split input's
+/// C·R² planes of (OH + k' − 1) × (OW + k' − 1), R = min(s, k) phases per axis (tlc_strided_phases):
+/// X[c][r][t][u][v] = the zero-padded input at row s·u + r, column s·v + t; with the kernel
+/// W'[o][c][r][t][a][b] = W[o][c][s·a + r][s·b + t] (0 past k). Whether a layer runs so: stride > 1 and
+/// at most 1.5× the multiply-adds of its own taps (7×7 and 5×5 at stride 2, 11×11 at stride 4, 1×1; not 3×3 at stride 2).
+int tlc_strided_applies(int k, int stride);
+int tlc_strided_phases(int k, int stride);
+int tlc_strided_kernel_size(int k, int stride);
+/// Floats of one sample's split, and the split of `samples` NCHW samples of C×H×W (out: samples × C·R² planes).
+long tlc_strided_split_count(int C, int H, int W, int k, int stride, int pad);
+void tlc_strided_split(const float *x, int samples, int C, int H, int W, int k, int stride, int pad, float *out);
+/// The split's adjoint for the input gradient: dx[n][c][h][w] = the split gradient's element that copied x[n][c][h][w]
+/// (0 where no output reads it).
+void tlc_strided_merge(const float *split, int samples, int C, int H, int W, int k, int stride, int pad, float *dx);
+/// W' from OIHW W ([outputs][inputs·R²][k'][k']), and the kernel gradient back: dW[o][c][a][b] = dW'[o][c][a mod s][b mod s][a / s][b / s].
+void tlc_strided_kernel(const float *w, int outputs, int inputs, int k, int stride, float *out);
+void tlc_strided_kernel_gradient(const float *dsplit, int outputs, int inputs, int k, int stride, float *dw);
 #endif

@@ -1,10 +1,12 @@
 // Conv2D — 2-D convolution (stride, zero padding, groups = 1, with or without bias). On
-// CPUs with AVX-512 or AVX2, a stride-1 layer runs on CDirectConv (register tiles of fused
-// multiply-adds over the padded input, the same bits with either instruction set): its
-// inference pass (bias, an inference batch norm and ReLU fused) and, on AVX-512 when the
-// padding is smaller than the kernel, its whole training pass — the forward convolution, the weight
-// and bias gradients by CDirectConv's weight gradient kernel, and the input gradient as
-// the direct convolution of dy with the flipped kernel. Otherwise it is lowered to
+// CPUs with AVX-512 or AVX2, a stride-1 layer, and a strided one whose polyphase split
+// costs little (a 7×7 stride-2 stem, 1×1 stride-2 shortcuts), runs on CDirectConv (register
+// tiles of fused multiply-adds over the padded input, the same bits with either instruction
+// set; see Conv2DDirect.swift): its inference pass (bias, an inference batch norm and ReLU
+// fused) and, on AVX-512 when the padding is smaller than the kernel, its whole training
+// pass — the forward convolution, the weight and bias gradients by CDirectConv's weight
+// gradient kernel, and the input gradient as the direct convolution of dy with the flipped
+// kernel. Otherwise it is lowered to
 // cblas_sgemm; each of Parallel.parts parts of the batch runs on its own thread with
 // single-threaded BLAS. Three lowerings (see Benchmarks/README.md): stride-1 layers with
 // large planes run per sample over the k column shifts of the padded input (k GEMMs; dx
@@ -15,7 +17,8 @@
 //
 // Owns: the layer, its forward and backward passes and the named scratch regions
 // (``Conv2D/Scratch``) they use in the network's workspace. The lowerings themselves
-// (im2col, col2im, column shifts, kernel rows) are in Conv2DLowering.swift.
+// (im2col, col2im, column shifts, kernel rows) are in Conv2DLowering.swift, the direct
+// paths in Conv2DDirect.swift.
 
 import CDirectConv
 import Foundation
@@ -70,7 +73,7 @@ public final class Conv2D: Layer {
         return [outChannels, oh, ow]
     }
 
-    private func check(_ x: Tensor) throws -> (n: Int, g: Geo) {
+    func check(_ x: Tensor) throws -> (n: Int, g: Geo) {
         let (n, c, h, w) = try x.nchw(layer: name)
         _ = try outputShape(for: [c, h, w])
         let (oh, ow) = outSize(h, w)
@@ -98,46 +101,6 @@ public final class Conv2D: Layer {
     /// deep: c·k ≥ 16); otherwise im2col over chunks of samples (a one-channel input
     /// layer makes GEMMs only k deep, too shallow for BLAS).
     func usesColumnShifts(_ g: Geo) -> Bool { g.stride == 1 && g.ohw >= Conv2D.perSampleGEMMPixels && g.c * g.k >= 16 }
-
-    /// Whether a forward pass runs as CDirectConv's direct convolution: stride 1, on CPUs
-    /// with AVX-512 or AVX2, for passes that train no weights of this layer (inference, or
-    /// a frozen layer — so a frozen backbone's training pass still equals its inference
-    /// pass) and for training passes of geometries that ``trainsDirectly(_:)``.
-    func usesDirectConvolution(_ g: Geo, training: Bool) -> Bool {
-        g.stride == 1 && Conv2D.directConvolutionAvailable && (!training || weight.frozen || trainsDirectly(g))
-    }
-
-    /// Whether a training pass (forward and backward) of this geometry runs on CDirectConv
-    /// alone: the forward direct convolution, the weight and bias gradients by its weight
-    /// gradient kernel, and the input gradient as the direct convolution of dy with the
-    /// flipped, channel-transposed kernel at padding k − 1 − p (stride 1 and p < k), on
-    /// CPUs with AVX-512. AVX2-only CPUs train there only the layers whose three passes all
-    /// run as Winograd F(2×2, 3×3) (3×3 kernels with at least 32 channels in and out): its
-    /// AVX2 paths are 1.9–2.3× the direct AVX2 tiles, while those trained the cnn slower
-    /// than OpenBLAS's Haswell kernels; other geometries train on the BLAS lowerings.
-    func trainsDirectly(_ g: Geo) -> Bool {
-        guard g.stride == 1 && g.pad < g.k else { return false }
-        if Conv2D.directConvolutionLevel >= 2 { return true }
-        guard Conv2D.directConvolutionLevel == 1 else { return false }
-        let (oc, c, k) = (Int32(outChannels), Int32(g.c), Int32(g.k))
-        // Tile shape 3 is Winograd, for the forward pass and (cdirectconv.h) the weight gradient; then dx.
-        return tlc_direct_conv_shape(oc, c, Int32(g.h), Int32(g.w), k, Int32(g.pad)) == 3
-            && tlc_direct_conv_shape(c, oc, Int32(g.oh), Int32(g.ow), k, Int32(g.k - 1 - g.pad)) == 3
-    }
-    static let directConvolutionAvailable = directConvolutionLevel > 0
-    /// CDirectConv's instruction set on this CPU (2 AVX-512, 1 AVX2; the same bits on both).
-    /// `TLC_FLOAT_KERNEL=avx2` runs the AVX2 kernels on an AVX-512 CPU (benchmarks compare them).
-    static let directConvolutionLevel: Int = {
-        let level = Int(tlc_direct_conv_level())
-        return ProcessInfo.processInfo.environment["TLC_FLOAT_KERNEL"] == "avx2" ? min(level, 1) : level
-    }()
-
-    /// Whether an inference pass over `x` runs the direct convolution, so that a following
-    /// inference-mode batch norm (and ReLU) can be fused into it.
-    func fusesBatchNorm(_ x: Tensor, training: Bool) -> Bool {
-        guard !training, let (_, g) = try? check(x) else { return false }
-        return usesDirectConvolution(g, training: false)
-    }
 
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         try forward(x, training: training, fusingReLU: false)
@@ -172,21 +135,7 @@ public final class Conv2D: Layer {
             }
         }
         if usesDirectConvolution(g, training: training) {
-            // Per part, straight into y: bias, the k·k·C taps, the fused batch norm and ReLU in one pass (CDirectConv).
-            let (c, k, pad) = (Int32(g.c), Int32(g.k), Int32(g.pad))
-            let shape = tlc_direct_conv_shape(Int32(oc), c, Int32(g.h), Int32(g.w), k, pad)
-            let packed = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, Int32(oc), c, k))
-            tlc_direct_conv_pack(shape, wp, Int32(oc), c, k, packed)
-            let perSample = tlc_direct_conv_scratch_count(shape, Int32(oc), c, Int32(g.h), Int32(g.w), k, pad)
-            let samples = parts.indices.map { scratch(.directSample(part: $0), count: perSample) }
-            let (inCount, outCount) = (g.c * g.h * g.w, oc * ohw)
-            let affine = batchNorm?.inferenceAffine()
-            let (mp, sp, tp) = (affine?.mean.pointer, affine?.scale.pointer, affine?.shift.pointer)
-            Parallel.forEachPart(n) { part, range in
-                tlc_direct_conv(Int32(level), shape, xp + range.lowerBound * inCount, nil, Int32(range.count), c, Int32(g.h), Int32(g.w), packed, bp,
-                                Int32(oc), k, pad, mp, sp, tp, fusingReLU ? 1 : 0, ceiling ?? .infinity, samples[part],
-                                yp0 + range.lowerBound * outCount)
-            }
+            forwardDirect(xp, g: g, n: n, y: yp0, fusingReLU: fusingReLU, batchNorm: batchNorm, ceiling: ceiling, level: level)
         } else if usesColumnShifts(g) {
             // One sample at a time, straight into y: bias, then k GEMMs (one per kernel
             // row, beta = 1) over the sample's column shifts.
@@ -256,7 +205,7 @@ public final class Conv2D: Layer {
     }
 
     /// With a fused ReLU: the output of the last training forward pass (its mask).
-    private var rectifiedOutput: Tensor?
+    var rectifiedOutput: Tensor?
 
     /// Sum of `count` floats in 8 lanes.
     @inline(__always) static func laneSum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
@@ -404,6 +353,16 @@ extension Conv2D {
         /// One sample's padded output gradient and wide input gradient for the direct
         /// transposed convolution (shares ``stagedOutput(part:)``'s slot).
         case directInputGradient(part: Int)
+        /// One sample's polyphase split for a strided layer's direct convolution.
+        case splitSample(part: Int)
+        /// Every sample's split, for the weight gradient of a strided layer's direct convolution.
+        case splitSamples
+        /// The gradient of the split input, before it is merged into dx.
+        case splitInputGradient
+        /// The split kernel W' of a strided layer's direct convolution.
+        case splitKernel
+        /// The gradient of the split kernel, before it is mapped back to the weights'.
+        case splitKernelGradient
 
         /// The region's workspace slot: the three per-part staging regions of each part
         /// side by side, then each other region after them.
@@ -418,6 +377,11 @@ extension Conv2D {
             case .flippedKernel: return 5 * parts
             case .outputGradient(let part): return 6 * parts + part
             case .kernelRows, .directKernel: return 7 * parts
+            case .splitSample(let part): return 8 * parts + part
+            case .splitSamples: return 9 * parts
+            case .splitInputGradient: return 9 * parts + 1
+            case .splitKernel: return 9 * parts + 2
+            case .splitKernelGradient: return 9 * parts + 3
             }
         }
     }
@@ -429,55 +393,6 @@ extension Conv2D {
 }
 
 extension Conv2D {
-    /// Backward for ``trainsDirectly(_:)`` geometries, each part of the batch on CDirectConv:
-    /// dW and db (through a fused ReLU's mask) by its weight gradient kernel, dx as the
-    /// direct convolution of the masked dy with the flipped, channel-transposed kernel.
-    /// The parts' dW and db are added in part order.
-    func backwardDirect(_ dy: Tensor, x: Tensor, g: Geo, dx: Tensor?, parts: [Range<Int>], wantW: Bool, wantB: Bool, level: Int) {
-        let oc = outChannels, c = inChannels, k = kernel, wcount = weight.value.count
-        let (inCount, outCount) = (c * g.h * g.w, oc * g.ohw)
-        let (c32, oc32, k32, h32, w32) = (Int32(c), Int32(oc), Int32(k), Int32(g.h), Int32(g.w))
-        let wantGradients = wantW || wantB
-        // The weight gradient's scratch (Winograd's sums for 512 × 512 channels alone are 16 MiB) per worker, not per part.
-        let workers = Parallel.workers(x.shape[0])
-        let gradientScratch = (0..<workers).map {
-            scratch(.directWeightGradient(part: $0),
-                    count: wantGradients ? tlc_direct_conv_weight_grad_scratch_count(oc32, c32, h32, w32, k32, Int32(g.pad)) : 1)
-        }
-        let partials = parts.indices.map { scratch(.weightGradient(part: $0), count: wantGradients ? wcount : 1) }
-        let biasPartials = parts.indices.map { scratch(.biasGradient(part: $0), count: oc) }
-        // dx = conv(dy, W flipped and transposed to [c][oc][k][k], padding k − 1 − p, no bias).
-        let tpad = Int32(k - 1 - padding), (oh32, ow32) = (Int32(g.oh), Int32(g.ow))
-        let shape = tlc_direct_conv_shape(c32, oc32, oh32, ow32, k32, tpad)
-        var packed: UnsafeMutablePointer<Float>?
-        var inputScratch: [UnsafeMutablePointer<Float>] = []
-        if dx != nil {
-            let wt = scratch(.flippedKernel, count: wcount)
-            Conv2D.flippedTransposedKernel(weight.value.pointer, outputs: oc, inputs: c, k: k, into: wt)
-            let pk = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, c32, oc32, k32))
-            tlc_direct_conv_pack(shape, wt, c32, oc32, k32, pk)
-            packed = pk
-            inputScratch = parts.indices.map {
-                scratch(.directInputGradient(part: $0), count: tlc_direct_conv_scratch_count(shape, c32, oc32, oh32, ow32, k32, tpad))
-            }
-        }
-        let xp = x.pointer, dyp = dy.pointer, dxp = dx?.pointer, maskp = rectifiedOutput.map { UnsafePointer($0.pointer) }
-        Parallel.forEachPart(x.shape[0]) { part, range in
-            let (lo, count) = (range.lowerBound, Int32(range.count))
-            let mask = maskp.map { $0 + lo * outCount }
-            if wantGradients {
-                tlc_direct_conv_weight_grad(Int32(level), xp + lo * inCount, dyp + lo * outCount, mask, count, c32, h32, w32, oc32, k32,
-                                            Int32(g.pad), gradientScratch[part % workers], partials[part], wantB ? biasPartials[part] : nil)
-            }
-            if let dxp, let packed {
-                tlc_direct_conv(Int32(level), shape, dyp + lo * outCount, mask, count, oc32, oh32, ow32, packed, nil, c32, k32, tpad,
-                                nil, nil, nil, 0, .infinity, inputScratch[part], dxp + lo * inCount)
-            }
-        }
-        if wantW { Conv2D.addInPartOrder(partials, count: wcount, into: weight.grad.pointer) }
-        if wantB { sumBiasGradient(biasPartials) }
-    }
-
     /// Backward for ``usesColumnShifts(_:)`` geometries, one sample at a time: dW by k
     /// GEMMs per sample over the column shifts of x, dx by k GEMMs over those of dy (the
     /// transposed convolution) or W^T·dy and col2im.
@@ -542,7 +457,7 @@ extension Conv2D {
     }
 
     /// The bias gradient: the parts' sums added in part order (deterministic).
-    fileprivate func sumBiasGradient(_ partials: [UnsafeMutablePointer<Float>]) {
+    func sumBiasGradient(_ partials: [UnsafeMutablePointer<Float>]) {
         Conv2D.addInPartOrder(partials, count: outChannels, into: bias.grad.pointer)
     }
 

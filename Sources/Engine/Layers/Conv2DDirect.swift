@@ -1,0 +1,199 @@
+// Conv2DDirect — when and how Conv2D runs on CDirectConv (CPUs with AVX-512 or AVX2). Stride-1
+// layers run as they are; a strided layer whose polyphase split costs at most 1.5× its own
+// multiply-adds (tlc_strided_applies: ResNet's 7×7 stride-2 stem, 1×1 stride-2 shortcuts,
+// AlexNet's 11×11 stride 4; not 3×3 at stride 2) runs as the stride-1 convolution without
+// padding over that split (CDirectConv's strided.c), with the split kernel W'. Both take the
+// same passes: inference with a batch norm and ReLU fused into the epilogue, and training
+// (the forward convolution, the weight and bias gradients by the weight gradient kernel, the
+// input gradient as the direct convolution of dy with the flipped kernel; for a split layer
+// then the split's adjoints, which only move values).
+//
+// Owns: the choice of the direct paths (``usesDirectConvolution(_:training:)``,
+// ``trainsDirectly(_:)``, ``directGeometry(_:)``) and their forward and backward passes.
+
+import CDirectConv
+import Foundation
+
+extension Conv2D {
+    /// The stride-1 geometry the direct convolution runs a layer of geometry `g` as: `g` itself
+    /// at stride 1; for a strided layer tlc_strided_applies to, its split's (C·R² planes of
+    /// (OH + k' − 1) × (OW + k' − 1), kernel k' = ⌈k/s⌉, no padding); nil otherwise.
+    func directGeometry(_ g: Geo) -> Geo? {
+        if g.stride == 1 { return g }
+        let (k, s) = (Int32(g.k), Int32(g.stride))
+        guard tlc_strided_applies(k, s) != 0 else { return nil }
+        let phases = Int(tlc_strided_phases(k, s)), kk = Int(tlc_strided_kernel_size(k, s))
+        return Geo(h: g.oh + kk - 1, w: g.ow + kk - 1, oh: g.oh, ow: g.ow, c: g.c * phases * phases, k: kk, stride: 1, pad: 0)
+    }
+
+    /// Whether a forward pass runs as CDirectConv's direct convolution: a geometry with a
+    /// ``directGeometry(_:)``, on CPUs with AVX-512 or AVX2, for passes that train no weights
+    /// of this layer (inference, or a frozen layer — so a frozen backbone's training pass
+    /// still equals its inference pass) and for training passes of geometries that
+    /// ``trainsDirectly(_:)``.
+    func usesDirectConvolution(_ g: Geo, training: Bool) -> Bool {
+        Conv2D.directConvolutionAvailable && directGeometry(g) != nil && (!training || weight.frozen || trainsDirectly(g))
+    }
+
+    /// Whether a training pass (forward and backward) of this geometry runs on CDirectConv
+    /// alone: the forward direct convolution, the weight and bias gradients by its weight
+    /// gradient kernel, and the input gradient as the direct convolution of dy with the
+    /// flipped, channel-transposed kernel at padding k − 1 − p (p < k; a split layer has
+    /// p = 0), on CPUs with AVX-512. AVX2-only CPUs train there only the layers whose three
+    /// passes all run as Winograd F(2×2, 3×3) (3×3 kernels with at least 32 channels in and
+    /// out): its AVX2 paths are 1.9–2.3× the direct AVX2 tiles, while those trained the cnn
+    /// slower than OpenBLAS's Haswell kernels; other geometries train on the BLAS lowerings.
+    func trainsDirectly(_ g: Geo) -> Bool {
+        guard let d = directGeometry(g), d.pad < d.k else { return false }
+        if Conv2D.directConvolutionLevel >= 2 { return true }
+        guard Conv2D.directConvolutionLevel == 1 else { return false }
+        let (oc, c, k) = (Int32(outChannels), Int32(d.c), Int32(d.k))
+        // Tile shape 3 is Winograd, for the forward pass and (cdirectconv.h) the weight gradient; then dx.
+        return tlc_direct_conv_shape(oc, c, Int32(d.h), Int32(d.w), k, Int32(d.pad)) == 3
+            && tlc_direct_conv_shape(c, oc, Int32(d.oh), Int32(d.ow), k, Int32(d.k - 1 - d.pad)) == 3
+    }
+    static let directConvolutionAvailable = directConvolutionLevel > 0
+    /// CDirectConv's instruction set on this CPU (2 AVX-512, 1 AVX2; the same bits on both).
+    /// `TLC_FLOAT_KERNEL=avx2` runs the AVX2 kernels on an AVX-512 CPU (benchmarks compare them).
+    static let directConvolutionLevel: Int = {
+        let level = Int(tlc_direct_conv_level())
+        return ProcessInfo.processInfo.environment["TLC_FLOAT_KERNEL"] == "avx2" ? min(level, 1) : level
+    }()
+
+    /// Whether an inference pass over `x` runs the direct convolution, so that a following
+    /// inference-mode batch norm (and ReLU) can be fused into it.
+    func fusesBatchNorm(_ x: Tensor, training: Bool) -> Bool {
+        guard !training, let (_, g) = try? check(x) else { return false }
+        return usesDirectConvolution(g, training: false)
+    }
+
+    /// The kernel of the direct convolution of geometry `d` (``directGeometry(_:)`` of `g`):
+    /// the weights themselves at stride 1, the split kernel W' otherwise.
+    private func directKernel(_ g: Geo, _ d: Geo) -> UnsafePointer<Float> {
+        guard g.stride > 1 else { return UnsafePointer(weight.value.pointer) }
+        let split = scratch(.splitKernel, count: outChannels * d.c * d.k * d.k)
+        tlc_strided_kernel(weight.value.pointer, Int32(outChannels), Int32(g.c), Int32(g.k), Int32(g.stride), split)
+        return UnsafePointer(split)
+    }
+
+    /// The forward pass of a ``usesDirectConvolution(_:training:)`` geometry, per part
+    /// straight into y: bias, the taps, the fused batch norm and ReLU in one pass. A split
+    /// layer splits one sample at a time, so the convolution reads it from cache.
+    func forwardDirect(_ xp: UnsafePointer<Float>, g: Geo, n: Int, y yp: UnsafeMutablePointer<Float>, fusingReLU: Bool,
+                       batchNorm: BatchNorm?, ceiling: Float?, level: Int) {
+        guard let d = directGeometry(g) else { preconditionFailure("layer '\(name)': no direct convolution for stride \(g.stride)") }
+        let oc = Int32(outChannels), (c, h, w, k, pad) = (Int32(d.c), Int32(d.h), Int32(d.w), Int32(d.k), Int32(d.pad))
+        let shape = tlc_direct_conv_shape(oc, c, h, w, k, pad)
+        let kernel = directKernel(g, d)
+        let packed = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, oc, c, k))
+        tlc_direct_conv_pack(shape, kernel, oc, c, k, packed)
+        let parts = Parallel.ranges(n), strided = g.stride > 1
+        let perSample = tlc_direct_conv_scratch_count(shape, oc, c, h, w, k, pad)
+        let samples = parts.indices.map { scratch(.directSample(part: $0), count: perSample) }
+        let splits = parts.indices.map { scratch(.splitSample(part: $0), count: strided ? d.c * d.h * d.w : 1) }
+        let (inCount, outCount) = (g.c * g.h * g.w, outChannels * g.ohw)
+        let affine = batchNorm?.inferenceAffine()
+        let (mp, sp, tp) = (affine?.mean.pointer, affine?.scale.pointer, affine?.shift.pointer)
+        let bp = bias.value.pointer
+        Parallel.forEachPart(n) { part, range in
+            func convolve(_ x: UnsafePointer<Float>, samples count: Int, into y: UnsafeMutablePointer<Float>) {
+                tlc_direct_conv(Int32(level), shape, x, nil, Int32(count), c, h, w, packed, bp, oc, k, pad, mp, sp, tp,
+                                fusingReLU ? 1 : 0, ceiling ?? .infinity, samples[part], y)
+            }
+            guard strided else {
+                convolve(xp + range.lowerBound * inCount, samples: range.count, into: yp + range.lowerBound * outCount)
+                return
+            }
+            for s in range {
+                tlc_strided_split(xp + s * inCount, 1, Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k), Int32(g.stride), Int32(g.pad), splits[part])
+                convolve(splits[part], samples: 1, into: yp + s * outCount)
+            }
+        }
+    }
+
+    /// Backward for ``trainsDirectly(_:)`` geometries, each part of the batch on CDirectConv:
+    /// dW and db (through a fused ReLU's mask) by its weight gradient kernel, dx as the
+    /// direct convolution of the masked dy with the flipped, channel-transposed kernel.
+    /// The parts' dW and db are added in part order. A split layer computes them for the
+    /// split input and kernel, then maps dW' and dx' back (tlc_strided_kernel_gradient,
+    /// tlc_strided_merge: copies, no sums).
+    func backwardDirect(_ dy: Tensor, x: Tensor, g: Geo, dx: Tensor?, parts: [Range<Int>], wantW: Bool, wantB: Bool, level: Int) {
+        guard let d = directGeometry(g) else { preconditionFailure("layer '\(name)': no direct convolution for stride \(g.stride)") }
+        let n = x.shape[0]
+        guard g.stride > 1 else {
+            backwardDirect(dy, x: x.pointer, d: g, kernel: UnsafePointer(weight.value.pointer), dW: wantW ? weight.grad.pointer : nil,
+                           dx: dx?.pointer, n: n, parts: parts, wantB: wantB, level: level)
+            return
+        }
+        let (c, h, w, k, s, p) = (Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k), Int32(g.stride), Int32(g.pad))
+        let (inCount, splitCount) = (g.c * g.h * g.w, d.c * d.h * d.w)
+        // Every sample's split: the weight gradient sums over a part's samples in one call.
+        let wantGradients = wantW || wantB
+        let splitX = scratch(.splitSamples, count: wantGradients ? n * splitCount : 1)
+        let xp = x.pointer
+        if wantGradients {
+            Parallel.forEachPart(n) { _, r in
+                tlc_strided_split(xp + r.lowerBound * inCount, Int32(r.count), c, h, w, k, s, p, splitX + r.lowerBound * splitCount)
+            }
+        }
+        let splitDW = wantW ? scratch(.splitKernelGradient, count: outChannels * d.c * d.k * d.k) : nil
+        let splitDX = dx != nil ? scratch(.splitInputGradient, count: n * splitCount) : nil
+        backwardDirect(dy, x: splitX, d: d, kernel: directKernel(g, d), dW: splitDW, dx: splitDX, n: n, parts: parts, wantB: wantB, level: level)
+        if let splitDW { tlc_strided_kernel_gradient(splitDW, Int32(outChannels), c, k, s, weight.grad.pointer) }
+        if let splitDX, let dxp = dx?.pointer {
+            Parallel.forEachPart(n) { _, r in
+                tlc_strided_merge(splitDX + r.lowerBound * splitCount, Int32(r.count), c, h, w, k, s, p, dxp + r.lowerBound * inCount)
+            }
+        }
+    }
+
+    /// The backward pass of the stride-1 convolution of geometry `g` with `kernel`
+    /// ([outputs][g.c][g.k][g.k]) over the `n` samples at `xp`: dW (when not nil) and the bias
+    /// gradient (when `wantB`) written, dx (when not nil) written.
+    private func backwardDirect(_ dy: Tensor, x xp: UnsafePointer<Float>, d g: Geo, kernel: UnsafePointer<Float>,
+                                dW: UnsafeMutablePointer<Float>?, dx dxp: UnsafeMutablePointer<Float>?, n: Int, parts: [Range<Int>],
+                                wantB: Bool, level: Int) {
+        let oc = outChannels, c = g.c, k = g.k, wcount = oc * c * k * k
+        let (inCount, outCount) = (c * g.h * g.w, oc * g.ohw)
+        let (c32, oc32, k32, h32, w32) = (Int32(c), Int32(oc), Int32(k), Int32(g.h), Int32(g.w))
+        let wantGradients = dW != nil || wantB
+        // The weight gradient's scratch (Winograd's sums for 512 × 512 channels alone are 16 MiB) per worker, not per part.
+        let workers = Parallel.workers(n)
+        let gradientScratch = (0..<workers).map {
+            scratch(.directWeightGradient(part: $0),
+                    count: wantGradients ? tlc_direct_conv_weight_grad_scratch_count(oc32, c32, h32, w32, k32, Int32(g.pad)) : 1)
+        }
+        let partials = parts.indices.map { scratch(.weightGradient(part: $0), count: wantGradients ? wcount : 1) }
+        let biasPartials = parts.indices.map { scratch(.biasGradient(part: $0), count: oc) }
+        // dx = conv(dy, W flipped and transposed to [c][oc][k][k], padding k − 1 − p, no bias).
+        let tpad = Int32(k - 1 - g.pad), (oh32, ow32) = (Int32(g.oh), Int32(g.ow))
+        let shape = tlc_direct_conv_shape(c32, oc32, oh32, ow32, k32, tpad)
+        var packed: UnsafeMutablePointer<Float>?
+        var inputScratch: [UnsafeMutablePointer<Float>] = []
+        if dxp != nil {
+            let wt = scratch(.flippedKernel, count: wcount)
+            Conv2D.flippedTransposedKernel(kernel, outputs: oc, inputs: c, k: k, into: wt)
+            let pk = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, c32, oc32, k32))
+            tlc_direct_conv_pack(shape, wt, c32, oc32, k32, pk)
+            packed = pk
+            inputScratch = parts.indices.map {
+                scratch(.directInputGradient(part: $0), count: tlc_direct_conv_scratch_count(shape, c32, oc32, oh32, ow32, k32, tpad))
+            }
+        }
+        let dyp = dy.pointer, maskp = rectifiedOutput.map { UnsafePointer($0.pointer) }
+        Parallel.forEachPart(n) { part, range in
+            let (lo, count) = (range.lowerBound, Int32(range.count))
+            let mask = maskp.map { $0 + lo * outCount }
+            if wantGradients {
+                tlc_direct_conv_weight_grad(Int32(level), xp + lo * inCount, dyp + lo * outCount, mask, count, c32, h32, w32, oc32, k32,
+                                            Int32(g.pad), gradientScratch[part % workers], partials[part], wantB ? biasPartials[part] : nil)
+            }
+            if let dxp, let packed {
+                tlc_direct_conv(Int32(level), shape, dyp + lo * outCount, mask, count, oc32, oh32, ow32, packed, nil, c32, k32, tpad,
+                                nil, nil, nil, 0, .infinity, inputScratch[part], dxp + lo * inCount)
+            }
+        }
+        if let dW { Conv2D.addInPartOrder(partials, count: wcount, into: dW) }
+        if wantB { sumBiasGradient(biasPartials) }
+    }
+}
