@@ -1,6 +1,6 @@
 // Conv2D — 2-D convolution (stride, zero padding, groups = 1, with or without bias). On
 // CPUs with AVX-512 or AVX2, a stride-1 layer, and a strided one whose polyphase split
-// costs little (a 7×7 stride-2 stem, 1×1 stride-2 shortcuts), runs on CDirectConv (register
+// costs little (a 7×7 stride-2 stem), runs on CDirectConv (register
 // tiles of fused multiply-adds over the padded input, the same bits with either instruction
 // set; see Conv2DDirect.swift): its inference pass (bias, an inference batch norm and ReLU
 // fused) and, on AVX-512 when the padding is smaller than the kernel, its whole training
