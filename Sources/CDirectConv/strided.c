@@ -6,7 +6,7 @@
 // ((OH + k' − 1) × (OW + k' − 1) each), with W'[o][c][r][t][a'][b'] = W[o][c][s·a' + r][s·b' + t]
 // (0 where s·a' + r or s·b' + t ≥ k). So the direct convolution (and its weight gradient and
 // transposed convolution) run strided layers with contiguous loads; the zero taps cost
-// R²·k'² / k² of the real work (1.31 for 7×7 stride 2), which tlc_strided_applies bounds.
+// R²·k'² / k² of the real work (1.31 for 7×7 stride 2), which tlc_strided_applies weighs.
 // Pure copies: the split, its adjoint and the kernel's two maps move values and add nothing.
 #include "cdirectconv.h"
 #include <string.h>
@@ -15,14 +15,17 @@ int tlc_strided_phases(int k, int stride) { return stride < k ? stride : k; }
 
 int tlc_strided_kernel_size(int k, int stride) { return (k + stride - 1) / stride; }
 
-int tlc_strided_applies(int k, int stride) {
-    // Windows that overlap (k > s), at most 1.5× the real multiply-adds: 7×7 (1.31) and 5×5
-    // (1.44) at stride 2, 11×11 at stride 4 (1.19). Not 3×3 at stride 2 (1.78): the lowering
-    // to BLAS measured faster. Not k ≤ s, a 1×1 convolution of the split: ResNet-18's 1×1
-    // stride-2 shortcuts measured 1.3–2× slower that way than on BLAS (Xeon, AVX-512).
+int tlc_strided_applies(int inputs, int k, int stride) {
+    // Windows that overlap (k > s). Not k ≤ s, a 1×1 convolution of the split: ResNet-18's
+    // 1×1 stride-2 shortcuts measured 1.3–2× slower that way than on BLAS (Xeon, AVX-512).
     if (stride < 2 || k <= stride) return 0;
     const long R = tlc_strided_phases(k, stride), kk = tlc_strided_kernel_size(k, stride);
-    return 2 * R * R * kk * kk <= 3L * k * k;
+    // At most 1.5× the real multiply-adds: 7×7 (1.31) and 5×5 (1.44) at stride 2, 11×11 at
+    // stride 4 (1.19); or any waste where BLAS's GEMM would be shallower than 64 (an RGB
+    // image's 3×3 stride-2 stem, 27 deep: MobileNetV2's measured 1.3× as fast split, its batch
+    // norm fused too). Not 3×3 at stride 2 over 64 channels or more (ResNet's): 1.78× the
+    // multiply-adds, 1.5–2× slower than BLAS.
+    return 2 * R * R * kk * kk <= 3L * k * k || (long)inputs * k * k < 64;
 }
 
 // Side of the split planes along one axis: OH + k' − 1 rows of X are read.

@@ -1,9 +1,9 @@
 // Conv2D's strided layers on CDirectConv (Conv2DDirect.swift): a 7×7 stride-2 stem, 11×11 at
-// stride 4, 5×5 and 4×4 at stride 2 run as the stride-1 convolution over their polyphase
+// stride 4, 5×5 and 4×4 at stride 2, a 3×3 stride-2 stem over 3 channels run as the stride-1 convolution over their polyphase
 // split (CDirectConv's strided.c). Their inference and training passes against a float64
 // reference (with odd planes whose last rows no window reads), with and without a fused ReLU;
 // a fused batch norm gives bitwise what the layers give apart; AVX-512 and AVX2 and 1, 2 or 4
-// threads give the same bits; 3×3 at stride 2 and 1×1 stay on the BLAS lowering. The split and
+// threads give the same bits; 3×3 at stride 2 over more channels and 1×1 stay on the BLAS lowering. The split and
 // its adjoint (for 1×1 too) against their definitions.
 import CDirectConv
 import Foundation
@@ -50,9 +50,9 @@ import Testing
     }
 
     /// (inputs, outputs, side, kernel, stride, padding): ResNet's stem (on a small plane),
-    /// AlexNet's 11×11 stride-4 stem, 5×5 and 4×4 at stride 2, and planes whose last row and
-    /// column no window reads (the split's adjoint gives them 0).
-    static let layers = [(3, 16, 30, 7, 2, 3), (3, 10, 39, 11, 4, 2), (5, 9, 17, 5, 2, 2), (4, 12, 16, 4, 2, 1),
+    /// AlexNet's 11×11 stride-4 stem, 5×5 and 4×4 at stride 2, MobileNetV2's 3×3 stride-2 stem,
+    /// and planes whose last row and column no window reads (the split's adjoint gives them 0).
+    static let layers = [(3, 16, 30, 7, 2, 3), (3, 10, 39, 11, 4, 2), (5, 9, 17, 5, 2, 2), (4, 12, 16, 4, 2, 1), (3, 32, 19, 3, 2, 1),
                          (6, 7, 13, 5, 2, 0), (2, 5, 20, 7, 2, 2), (3, 6, 22, 8, 3, 1)]
 
     @Test(arguments: layers)
@@ -61,7 +61,7 @@ import Testing
         var g = SeededGenerator(seed: 9)
         let x = Tensor(zeros: [3, c, side, side]); g.fillNormal(x, std: 1)
         let geo = Self.geometry(conv, x)
-        #expect(tlc_strided_applies(Int32(k), Int32(stride)) == 1)
+        #expect(tlc_strided_applies(Int32(c), Int32(k), Int32(stride)) == 1)
         #expect(conv.usesDirectConvolution(geo, training: false) == Conv2D.directConvolutionAvailable)
         #expect(conv.trainsDirectly(geo) == (Conv2D.directConvolutionLevel == 2))
         let dy = Tensor(zeros: [3, o, geo.oh, geo.ow]); g.fillNormal(dy, std: 1)
@@ -134,12 +134,14 @@ import Testing
         #expect(try net.forward(x, training: false).values == apart.values)
     }
 
-    /// 3×3 at stride 2 would do 1.78× its multiply-adds over the split, and 1×1 at stride 2
-    /// (a 1×1 convolution of the split) measured slower than BLAS: they stay on BLAS.
+    /// 3×3 at stride 2 over 8 channels would do 1.78× its multiply-adds over the split (BLAS's
+    /// GEMM is 72 deep), and 1×1 at stride 2 (a 1×1 convolution of the split) measured slower
+    /// than BLAS: they stay on BLAS.
     @Test(arguments: [(3, 2, 1), (1, 2, 0), (2, 2, 0), (3, 3, 0)])
     func layersTheSplitDoesNotPayForStayOnBLAS(k: Int, stride: Int, pad: Int) {
-        #expect(tlc_strided_applies(Int32(k), Int32(stride)) == 0)
-        #expect(tlc_strided_applies(7, 1) == 0 && tlc_strided_applies(7, 2) == 1 && tlc_strided_applies(11, 4) == 1)
+        #expect(tlc_strided_applies(8, Int32(k), Int32(stride)) == 0)
+        #expect(tlc_strided_applies(64, 7, 1) == 0 && tlc_strided_applies(64, 7, 2) == 1 && tlc_strided_applies(64, 11, 4) == 1)
+        #expect(tlc_strided_applies(3, 3, 2) == 1 && tlc_strided_applies(7, 3, 2) == 1 && tlc_strided_applies(8, 3, 2) == 0 && tlc_strided_applies(3, 1, 2) == 0)
         let conv = Conv2D(name: "c", inChannels: 8, outChannels: 8, kernel: k, stride: stride, padding: pad, rng: SeededGenerator(seed: 1))
         let (oh, ow) = conv.outSize(18, 18)
         let geo = Conv2D.Geo(h: 18, w: 18, oh: oh, ow: ow, c: 8, k: k, stride: stride, pad: pad)

@@ -64,9 +64,10 @@ void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, con
 /// stride-1 convolution without padding, kernel k' = ⌈k/s⌉ (tlc_strided_kernel_size), over the split input's
 /// C·R² planes of (OH + k' − 1) × (OW + k' − 1), R = min(s, k) phases per axis (tlc_strided_phases):
 /// X[c][r][t][u][v] = the zero-padded input at row s·u + r, column s·v + t; with the kernel
-/// W'[o][c][r][t][a][b] = W[o][c][s·a + r][s·b + t] (0 past k). Whether a layer runs so: stride > 1 and
-/// at most 1.5× the multiply-adds of its own taps (7×7 and 5×5 at stride 2, 11×11 at stride 4, 1×1; not 3×3 at stride 2).
-int tlc_strided_applies(int k, int stride);
+/// W'[o][c][r][t][a][b] = W[o][c][s·a + r][s·b + t] (0 past k). Whether a layer of `inputs` channels runs so: stride > 1,
+/// k > stride, and at most 1.5× the multiply-adds of its own taps (7×7 and 5×5 at stride 2, 11×11 at stride 4) or
+/// inputs·k² < 64 (an RGB 3×3 stride-2 stem); not 3×3 at stride 2 over more channels, not 1×1.
+int tlc_strided_applies(int inputs, int k, int stride);
 int tlc_strided_phases(int k, int stride);
 int tlc_strided_kernel_size(int k, int stride);
 /// Floats of one sample's split, and the split of `samples` NCHW samples of C×H×W (out: samples × C·R² planes).

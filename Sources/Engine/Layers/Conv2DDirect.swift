@@ -1,7 +1,7 @@
 // Conv2DDirect — when and how Conv2D runs on CDirectConv (CPUs with AVX-512 or AVX2). Stride-1
-// layers run as they are; a strided layer whose polyphase split costs at most 1.5× its own
-// multiply-adds (tlc_strided_applies: ResNet's 7×7 stride-2 stem, 1×1 stride-2 shortcuts,
-// AlexNet's 11×11 stride 4; not 3×3 at stride 2) runs as the stride-1 convolution without
+// layers run as they are; a strided layer whose polyphase split pays (tlc_strided_applies:
+// ResNet's 7×7 stride-2 stem, AlexNet's 11×11 stride 4, an RGB 3×3 stride-2 stem; not 3×3
+// at stride 2 over many channels, not 1×1) runs as the stride-1 convolution without
 // padding over that split (CDirectConv's strided.c), with the split kernel W'. Both take the
 // same passes: inference with a batch norm and ReLU fused into the epilogue, and training
 // (the forward convolution, the weight and bias gradients by the weight gradient kernel, the
@@ -21,7 +21,7 @@ extension Conv2D {
     func directGeometry(_ g: Geo) -> Geo? {
         if g.stride == 1 { return g }
         let (k, s) = (Int32(g.k), Int32(g.stride))
-        guard tlc_strided_applies(k, s) != 0 else { return nil }
+        guard tlc_strided_applies(Int32(g.c), k, s) != 0 else { return nil }
         let phases = Int(tlc_strided_phases(k, s)), kk = Int(tlc_strided_kernel_size(k, s))
         return Geo(h: g.oh + kk - 1, w: g.ow + kk - 1, oh: g.oh, ow: g.ow, c: g.c * phases * phases, k: kk, stride: 1, pad: 0)
     }
