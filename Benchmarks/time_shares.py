@@ -24,9 +24,9 @@ BUCKETS = [
     ("grouped conv", lambda d, s: "GroupedConv2D" in s or "depthwise" in s
                                   or re.fullmatch(r"(forward|backward)_(avx512|avx2|plain|body)|split_phases|join_phases|widen", s)),
     ("dense kernel", lambda d, s: re.fullmatch(r"dense(256|512)|tlc_dense\w*", s)),
-    # Conv2D's own Swift code: im2col, col2im, masks and the copies around BLAS.
+    # Conv2D's own Swift code: im2col, col2im, masks and the copies around BLAS; the strided split (CDirectConv).
     ("lowering copies", lambda d, s: re.search(r"memmove|memcpy|im2col|col2im|shiftColumns|flippedTransposed|kernelRows|"
-                                                r"gatherChunk|scatter|transpose|padded|Conv2D", s, re.I)),
+                                                r"gatherChunk|scatter|transpose|padded|Conv2D|tlc_strided_", s, re.I)),
     ("batch norm", lambda d, s: re.search(r"BatchNorm|tlc_batchnorm", s)),
     ("pooling", lambda d, s: re.search(r"Pool2D|Pooling|GlobalAverage|AdaptiveAvg|max_pool", s)),
     ("activations", lambda d, s: re.search(r"rectify|maskByPositive|ReLU|Activation|SiLU|Sigmoid|Hardswish", s)),

@@ -1,6 +1,7 @@
 // CDirectConv — direct stride-1 NCHW float convolution with AVX-512 or AVX2 fused
 // multiply-adds (register tiles of MR channels × 16·V positions). See cdirectconv.h.
 #include "cdirectconv.h"
+#include "direct.h"
 #include "geometry.h"
 #include "winograd.h"
 #include <string.h>
@@ -27,10 +28,17 @@ int tlc_direct_conv_level(void) {
     return 0;
 }
 
-static long blocks_of(int shape, int outputs) { return (outputs + MRs[shape] - 1) / MRs[shape]; }
+long direct_blocks(int shape, int outputs) { return (outputs + MRs[shape] - 1) / MRs[shape]; }
+static long blocks_of(int shape, int outputs) { return direct_blocks(shape, outputs); }
+int direct_rows(int shape) { return MRs[shape]; }
+long direct_tile_positions(int shape) { return 16L * Vs[shape]; }
 
 int tlc_direct_conv_shape(int outputs, int inputs, int H, int W, int k, int pad) {
     if (tlc_winograd_applies(outputs, inputs, H, W, k, pad)) return WINOGRAD;
+    return direct_tile_shape(outputs, H, W, k, pad);
+}
+
+int direct_tile_shape(int outputs, int H, int W, int k, int pad) {
     // The least time: multiply-adds (positions rounded up to tiles times channels rounded up
     // to blocks), weighted by what each tile shape reaches per multiply-add as measured on
     // planes of 7² to 224² (8 × 32 the fastest, then 8 × 48; 16 × 16 waits on its 17 loads
@@ -53,8 +61,12 @@ long tlc_direct_conv_packed_count(int shape, int outputs, int inputs, int k) {
 
 void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, int k, float *packed) {
     if (shape == WINOGRAD) { tlc_winograd_pack(w, outputs, inputs, packed); return; }
+    direct_pack_taps(shape, w, outputs, (long)inputs * k * k, packed);
+}
+
+void direct_pack_taps(int shape, const float *w, int outputs, long taps, float *packed) {
     const int mr = MRs[shape];
-    const long blocks = blocks_of(shape, outputs), taps = (long)inputs * k * k;
+    const long blocks = blocks_of(shape, outputs);
     for (long b = 0; b < blocks; b++)
         for (long t = 0; t < taps; t++)
             for (int r = 0; r < mr; r++) {
@@ -66,7 +78,8 @@ void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, in
 // Input channels per block of the two-level sum: about 288 multiply-adds per block (32
 // channels of a 3×3 kernel), as accurate as BLAS's blocked sums (a single chain over a
 // 512-channel layer's 4,608 taps flipped near-ties of max pooling that float64 resolves).
-static int channel_block(int k) { return 288 / (k * k) > 1 ? 288 / (k * k) : 1; }
+// Channels of kh × kw taps each: 288 / (kh·kw) per block.
+static int channel_block(int taps) { return 288 / taps > 1 ? 288 / taps : 1; }
 
 long tlc_direct_conv_scratch_count(int shape, int outputs, int inputs, int H, int W, int k, int pad) {
     if (shape == WINOGRAD) return tlc_winograd_scratch_count(outputs, inputs, H, W, pad);
@@ -75,25 +88,25 @@ long tlc_direct_conv_scratch_count(int shape, int outputs, int inputs, int H, in
 }
 
 #ifdef TLC_X86
-// One tile: MR channels of block `wb` at wide positions q0 … q0 + 16·V − 1, over input
-// channels c0 … c1 − 1, into out[r][q]: the first channel block starts from the bias and
-// stores, every later one starts from zero and adds its sum to out (a two-level sum, so
-// that no output is one chain of C·k·k multiply-adds; see channel_block).
+// One tile: MR channels at wide positions q0 … q0 + 16·V − 1, over input channels c0 … c1 − 1
+// and their kh × kw taps (weights w: [c][ki][kj][MR] from c0), into out[r][q]: the `first`
+// block of a sum starts from the bias and stores, every later one starts from zero and adds
+// its sum to out (a two-level sum, so that no output is one chain of C·k·k multiply-adds;
+// see channel_block).
 // Every loop over r and v unrolls, so acc stays in registers.
 #define UNROLLED _Pragma("clang loop unroll(full)")
 static inline __attribute__((always_inline, target("avx512f")))
-void tile(const int MR, const int V, const float *in, const geometry *g, int c0, int c1, int k, const float *wb,
-          const float *bias, int rows, long q0, float *out) {
+void tile(const int MR, const int V, const float *in, const geometry *g, int c0, int c1, int kh, int kw, const float *w,
+          const float *bias, int first, int rows, long q0, float *out) {
     __m512 acc[48];   // acc[r·V + v]
     UNROLLED for (int r = 0; r < MR; r++) {
-        __m512 b = _mm512_set1_ps(c0 == 0 && bias && r < rows ? bias[r] : 0);
+        __m512 b = _mm512_set1_ps(first && bias && r < rows ? bias[r] : 0);
         UNROLLED for (int v = 0; v < V; v++) acc[r * V + v] = b;
     }
-    const float *w = wb + (long)c0 * k * k * MR;
     for (int c = c0; c < c1; c++) {
         const float *plane = in + (long)c * g->plane + q0;
-        for (int ki = 0; ki < k; ki++)
-            for (int kj = 0; kj < k; kj++, w += MR) {
+        for (int ki = 0; ki < kh; ki++)
+            for (int kj = 0; kj < kw; kj++, w += MR) {
                 const float *src = plane + (long)ki * g->PW + kj;
                 __m512 x[3];
                 UNROLLED for (int v = 0; v < V; v++) x[v] = _mm512_loadu_ps(src + 16 * v);
@@ -106,41 +119,41 @@ void tile(const int MR, const int V, const float *in, const geometry *g, int c0,
     UNROLLED for (int r = 0; r < MR; r++)
         UNROLLED for (int v = 0; v < V; v++) {
             float *o = out + (long)r * g->Qt + q0 + 16 * v;
-            _mm512_storeu_ps(o, c0 == 0 ? acc[r * V + v] : _mm512_add_ps(_mm512_loadu_ps(o), acc[r * V + v]));
+            _mm512_storeu_ps(o, first ? acc[r * V + v] : _mm512_add_ps(_mm512_loadu_ps(o), acc[r * V + v]));
         }
 }
 
-__attribute__((target("avx512f"))) static void tile_8x48(const float *in, const geometry *g, int c0, int c1, int k, const float *wb,
-                                                        const float *bias, int rows, long q0, float *out) {
-    tile(8, 3, in, g, c0, c1, k, wb, bias, rows, q0, out);
+__attribute__((target("avx512f"))) static void tile_8x48(const float *in, const geometry *g, int c0, int c1, int kh, int kw, const float *w,
+                                                        const float *bias, int first, int rows, long q0, float *out) {
+    tile(8, 3, in, g, c0, c1, kh, kw, w, bias, first, rows, q0, out);
 }
-__attribute__((target("avx512f"))) static void tile_8x32(const float *in, const geometry *g, int c0, int c1, int k, const float *wb,
-                                                        const float *bias, int rows, long q0, float *out) {
-    tile(8, 2, in, g, c0, c1, k, wb, bias, rows, q0, out);
+__attribute__((target("avx512f"))) static void tile_8x32(const float *in, const geometry *g, int c0, int c1, int kh, int kw, const float *w,
+                                                        const float *bias, int first, int rows, long q0, float *out) {
+    tile(8, 2, in, g, c0, c1, kh, kw, w, bias, first, rows, q0, out);
 }
-__attribute__((target("avx512f"))) static void tile_16x16(const float *in, const geometry *g, int c0, int c1, int k, const float *wb,
-                                                         const float *bias, int rows, long q0, float *out) {
-    tile(16, 1, in, g, c0, c1, k, wb, bias, rows, q0, out);
+__attribute__((target("avx512f"))) static void tile_16x16(const float *in, const geometry *g, int c0, int c1, int kh, int kw, const float *w,
+                                                         const float *bias, int first, int rows, long q0, float *out) {
+    tile(16, 1, in, g, c0, c1, kh, kw, w, bias, first, rows, q0, out);
 }
 
 // AVX2: the same region as a tile of shape `shape` (MR channels × 16·V positions), in
 // sub-tiles of 4 channels × 16 positions (8 accumulators of 8 lanes); each output is the
 // same chain of multiply-adds, so the result is bitwise the AVX-512 tile's.
-__attribute__((target("avx2,fma"))) static void tile_avx2(int MR, int V, const float *in, const geometry *g, int c0, int c1, int k,
-                                                          const float *wb, const float *bias, int rows, long q0, float *out) {
+__attribute__((target("avx2,fma"))) static void tile_avx2(int MR, int V, const float *in, const geometry *g, int c0, int c1, int kh, int kw,
+                                                          const float *wc, const float *bias, int first, int rows, long q0, float *out) {
     for (int r0 = 0; r0 < MR; r0 += 4)
         for (int v = 0; v < V; v++) {
             const long q = q0 + 16L * v;
             __m256 acc[4][2];
             UNROLLED for (int r = 0; r < 4; r++) {
-                __m256 b = _mm256_set1_ps(c0 == 0 && bias && r0 + r < rows ? bias[r0 + r] : 0);
+                __m256 b = _mm256_set1_ps(first && bias && r0 + r < rows ? bias[r0 + r] : 0);
                 acc[r][0] = b; acc[r][1] = b;
             }
-            const float *w = wb + (long)c0 * k * k * MR + r0;
+            const float *w = wc + r0;
             for (int c = c0; c < c1; c++) {
                 const float *plane = in + (long)c * g->plane + q;
-                for (int ki = 0; ki < k; ki++)
-                    for (int kj = 0; kj < k; kj++, w += MR) {
+                for (int ki = 0; ki < kh; ki++)
+                    for (int kj = 0; kj < kw; kj++, w += MR) {
                         const float *src = plane + (long)ki * g->PW + kj;
                         __m256 x0 = _mm256_loadu_ps(src), x1 = _mm256_loadu_ps(src + 8);
                         UNROLLED for (int r = 0; r < 4; r++) {
@@ -150,7 +163,7 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(int MR, int V, const f
                         }
                     }
             }
-            if (c0 > 0) {
+            if (!first) {
                 UNROLLED for (int r = 0; r < 4; r++) {
                     const float *o = out + (long)(r0 + r) * g->Qt + q;
                     acc[r][0] = _mm256_add_ps(_mm256_loadu_ps(o), acc[r][0]);
@@ -176,9 +189,9 @@ static void direct_conv(int level, int shape, const float *x, const float *mask,
     const long paddedCount = padded_count(&g, C, k);
     float *in = scratch, *wide = scratch + paddedCount;
     const int mr = MRs[shape];
-    const long blocks = blocks_of(shape, outputs), taps = (long)C * k * k, qt = 16L * Vs[shape];
+    const long qt = 16L * Vs[shape];
     const long outPlane = (long)g.OH * g.OW;
-    const int cb = channel_block(k);
+    const tap_group all = {0, C, k, k, packed};
     // A 1×1 convolution without padding whose planes fill whole tiles reads each sample
     // where it is (its planes are the padded planes), and writes straight into y when its
     // channels fill whole blocks (the wide rows are y's planes): the same sums, no copies.
@@ -198,22 +211,7 @@ static void direct_conv(int level, int shape, const float *x, const float *mask,
         const long chunk = writesInPlace && finishes ? (32768 / outputs / qt > 1 ? 32768 / outputs / qt : 1) * qt : g.Qt;
         for (long qa = 0; qa < g.Qt; qa += chunk) {
             const long qb = qa + chunk < g.Qt ? qa + chunk : g.Qt;
-            for (long q0 = qa; q0 < qb; q0 += qt) {
-                for (long b = 0; b < blocks; b++) {
-                    const int rows = outputs - b * mr < mr ? (int)(outputs - b * mr) : mr;
-                    const float *wb = packed + b * taps * mr;
-                    float *out = wideOut + b * mr * g.Qt;
-                    for (int c0 = 0; c0 < C; c0 += cb) {
-                        const int c1 = c0 + cb < C ? c0 + cb : C;
-                        if (level < 2) { tile_avx2(mr, Vs[shape], src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); continue; }
-                        switch (shape) {
-                        case 0: tile_8x48(src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
-                        case 1: tile_8x32(src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
-                        default: tile_16x16(src, &g, c0, c1, k, wb, bias ? bias + b * mr : NULL, rows, q0, out); break;
-                        }
-                    }
-                }
-            }
+            direct_positions(level, shape, src, &g, &all, 1, outputs, bias, qa, qb, wideOut);
             // In place the wide rows are y's planes (Q = OH·OW, no columns past OW): the chunk's
             // positions of every output channel, in place.
             if (writesInPlace && finishes)
@@ -223,13 +221,50 @@ static void direct_conv(int level, int shape, const float *x, const float *mask,
                 }
         }
         if (writesInPlace) continue;   // y holds the sums, finished
-        for (int o = 0; o < outputs; o++) {
-            const float m = mean ? mean[o] : 0, sc = mean ? scale[o] : 0, sh = mean ? shift[o] : 0;
-            for (int i = 0; i < g.OH; i++) {
-                const float *row = wideOut + (long)o * g.Qt + (long)i * g.PW;
-                float *dst = ys + o * outPlane + (long)i * g.OW;
-                finish_row(row, dst, g.OW, mean != NULL, m, sc, sh, relu, ceiling);
+        direct_finish(wideOut, &g, outputs, mean, scale, shift, relu, ceiling, ys);
+    }
+}
+
+__attribute__((target("avx2,fma")))
+void direct_positions(int level, int shape, const float *src, const geometry *g, const tap_group *groups, int count, int outputs,
+                      const float *bias, long qa, long qb, float *wideOut) {
+    const int mr = MRs[shape];
+    const long qt = 16L * Vs[shape], blocks = blocks_of(shape, outputs);
+    for (long q0 = qa; q0 < qb; q0 += qt)
+        for (long b = 0; b < blocks; b++) {
+            const int rows = outputs - b * mr < mr ? (int)(outputs - b * mr) : mr;
+            const float *bb = bias ? bias + b * mr : NULL;
+            float *out = wideOut + b * mr * g->Qt;
+            int first = 1;
+            for (int t = 0; t < count; t++) {
+                const tap_group *tg = &groups[t];
+                const long taps = (long)tg->kh * tg->kw;
+                const float *wb = tg->packed + b * (tg->c1 - tg->c0) * taps * mr;
+                const int cb = channel_block((int)taps);
+                for (int c0 = tg->c0; c0 < tg->c1; c0 += cb, first = 0) {
+                    const int c1 = c0 + cb < tg->c1 ? c0 + cb : tg->c1;
+                    const float *w = wb + (c0 - tg->c0) * taps * mr;
+                    if (level < 2) { tile_avx2(mr, Vs[shape], src, g, c0, c1, tg->kh, tg->kw, w, bb, first, rows, q0, out); continue; }
+                    switch (shape) {
+                    case 0: tile_8x48(src, g, c0, c1, tg->kh, tg->kw, w, bb, first, rows, q0, out); break;
+                    case 1: tile_8x32(src, g, c0, c1, tg->kh, tg->kw, w, bb, first, rows, q0, out); break;
+                    default: tile_16x16(src, g, c0, c1, tg->kh, tg->kw, w, bb, first, rows, q0, out); break;
+                    }
+                }
             }
+        }
+}
+
+__attribute__((target("avx2,fma")))
+void direct_finish(const float *wideOut, const geometry *g, int outputs, const float *mean, const float *scale, const float *shift,
+                   int relu, float ceiling, float *ys) {
+    const long outPlane = (long)g->OH * g->OW;
+    for (int o = 0; o < outputs; o++) {
+        const float m = mean ? mean[o] : 0, sc = mean ? scale[o] : 0, sh = mean ? shift[o] : 0;
+        for (int i = 0; i < g->OH; i++) {
+            const float *row = wideOut + (long)o * g->Qt + (long)i * g->PW;
+            float *dst = ys + o * outPlane + (long)i * g->OW;
+            finish_row(row, dst, g->OW, mean != NULL, m, sc, sh, relu, ceiling);
         }
     }
 }

@@ -1,10 +1,12 @@
 // Conv2D's strided layers on CDirectConv (Conv2DDirect.swift): a 7×7 stride-2 stem, 11×11 at
-// stride 4, 5×5 and 4×4 at stride 2, a 3×3 stride-2 stem over 3 channels run as the stride-1 convolution over their polyphase
-// split (CDirectConv's strided.c). Their inference and training passes against a float64
-// reference (with odd planes whose last rows no window reads), with and without a fused ReLU;
-// a fused batch norm gives bitwise what the layers give apart; AVX-512 and AVX2 and 1, 2 or 4
-// threads give the same bits; 3×3 at stride 2 over more channels and 1×1 stay on the BLAS lowering. The split and
-// its adjoint (for 1×1 too) against their definitions.
+// stride 4, 5×5 and 4×4 at stride 2 and a 3×3 stride-2 stem over 3 channels run as the
+// stride-1 convolution over their polyphase split (CDirectConv's strided.c): the forward pass
+// with each phase's own taps (tlc_strided_conv), training with k' × k' taps for every phase.
+// Their inference and training passes against a float64 reference (with odd planes whose last
+// rows no window reads), with and without a fused ReLU; a fused batch norm gives bitwise what
+// the layers give apart; AVX-512 and AVX2 and 1, 2 or 4 threads give the same bits; 1×1 and
+// 3×3 at stride 2 over many channels stay on the BLAS lowering. The split and its adjoint (for
+// 1×1 too) against their definitions; tlc_strided_conv against the split's stride-1 convolution.
 import CDirectConv
 import Foundation
 import Testing
@@ -92,7 +94,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [(3, 16, 23, 7, 2, 3), (8, 20, 14, 5, 2, 1), (3, 10, 39, 11, 4, 2)])
+    @Test(arguments: [(3, 16, 23, 7, 2, 3), (8, 20, 14, 5, 2, 1), (3, 10, 39, 11, 4, 2), (3, 24, 15, 3, 2, 1)])
     func bothInstructionSetsAndEveryThreadCountGiveTheSameBits(c: Int, o: Int, side: Int, k: Int, stride: Int, pad: Int) throws {
         guard Conv2D.directConvolutionAvailable else { return }
         let conv = Conv2D(name: "c", inChannels: c, outChannels: o, kernel: k, stride: stride, padding: pad, rng: SeededGenerator(seed: 7))
@@ -134,21 +136,62 @@ import Testing
         #expect(try net.forward(x, training: false).values == apart.values)
     }
 
-    /// 3×3 at stride 2 over 8 channels would do 1.78× its multiply-adds over the split (BLAS's
-    /// GEMM is 72 deep), and 1×1 at stride 2 (a 1×1 convolution of the split) measured slower
-    /// than BLAS: they stay on BLAS.
+    /// 3×3 at stride 2 over 8 channels would train over the split with 1.78× its multiply-adds
+    /// (BLAS's GEMM is 72 deep), and 1×1 at stride 2 (a 1×1 convolution of the split) measured
+    /// slower than BLAS: they stay on BLAS.
     @Test(arguments: [(3, 2, 1), (1, 2, 0), (2, 2, 0), (3, 3, 0)])
     func layersTheSplitDoesNotPayForStayOnBLAS(k: Int, stride: Int, pad: Int) {
         #expect(tlc_strided_applies(8, Int32(k), Int32(stride)) == 0)
         #expect(tlc_strided_applies(64, 7, 1) == 0 && tlc_strided_applies(64, 7, 2) == 1 && tlc_strided_applies(64, 11, 4) == 1)
-        #expect(tlc_strided_applies(3, 3, 2) == 1 && tlc_strided_applies(7, 3, 2) == 1 && tlc_strided_applies(8, 3, 2) == 0 && tlc_strided_applies(3, 1, 2) == 0)
+        #expect(tlc_strided_applies(3, 3, 2) == 1 && tlc_strided_applies(7, 3, 2) == 1 && tlc_strided_applies(3, 1, 2) == 0)
         let conv = Conv2D(name: "c", inChannels: 8, outChannels: 8, kernel: k, stride: stride, padding: pad, rng: SeededGenerator(seed: 1))
         let (oh, ow) = conv.outSize(18, 18)
         let geo = Conv2D.Geo(h: 18, w: 18, oh: oh, ow: ow, c: 8, k: k, stride: stride, pad: pad)
         #expect(conv.directGeometry(geo) == nil && !conv.usesDirectConvolution(geo, training: false) && !conv.trainsDirectly(geo))
     }
 
-    /// The split is the padded input's polyphase planes; merge is its adjoint (⟨split(x), g⟩ = ⟨x, merge(g)⟩).
+    /// tlc_strided_conv (each phase's own taps, in order) against the stride-1 direct convolution
+    /// of the split with k' × k' taps for every phase (other sums, the same values within
+    /// rounding), for 3×3 at stride 2 over many channels too, where Conv2D does not use it.
+    @Test(arguments: [(3, 16, 23, 7, 2, 3), (24, 40, 15, 3, 2, 1), (3, 10, 39, 11, 4, 2)])
+    func thePhasesOwnTapsGiveTheSplitsConvolution(c: Int, o: Int, side: Int, k: Int, stride: Int, pad: Int) {
+        guard Conv2D.directConvolutionAvailable else { return }
+        var g = SeededGenerator(seed: 21)
+        let n = 2, out = (side + 2 * pad - k) / stride + 1
+        let (r, kk) = (Int(tlc_strided_phases(Int32(k), Int32(stride))), Int(tlc_strided_kernel_size(Int32(k), Int32(stride))))
+        let (cs, ss) = (c * r * r, out + kk - 1)
+        let w = Tensor(zeros: [o, c, k, k]), b = Tensor(zeros: [o]), x = Tensor(zeros: [n, c, side, side])
+        g.fillNormal(w, std: 0.3); g.fillNormal(b, std: 0.3); g.fillNormal(x, std: 1)
+        let (c32, o32, k32, s32, p32, side32) = (Int32(c), Int32(o), Int32(k), Int32(stride), Int32(pad), Int32(side))
+        var results: [[Float]] = []
+        for level in Int32(1)...Int32(Conv2D.directConvolutionLevel) {
+            let shape = tlc_strided_conv_shape(o32, c32, side32, side32, k32, s32, p32)
+            let packed = Tensor(zeros: [tlc_strided_conv_packed_count(shape, o32, c32, k32)])
+            tlc_strided_conv_pack(shape, w.pointer, o32, c32, k32, s32, packed.pointer)
+            let scratch = Tensor(zeros: [tlc_strided_conv_scratch_count(shape, o32, c32, side32, side32, k32, s32, p32)])
+            let y = Tensor(zeros: [n, o, out, out])
+            tlc_strided_conv(level, shape, x.pointer, Int32(n), c32, side32, side32, packed.pointer, b.pointer, o32, k32, s32, p32,
+                             nil, nil, nil, 0, .infinity, scratch.pointer, y.pointer)
+            results.append(y.values)
+        }
+        #expect(results.allSatisfy { $0 == results[0] })
+        // The split's convolution with W' (zero taps included).
+        let split = Tensor(zeros: [n * cs * ss * ss]), wSplit = Tensor(zeros: [o, cs, kk, kk])
+        tlc_strided_split(x.pointer, Int32(n), c32, side32, side32, k32, s32, p32, split.pointer)
+        tlc_strided_kernel(w.pointer, o32, c32, k32, s32, wSplit.pointer)
+        let shape = tlc_direct_conv_shape(o32, Int32(cs), Int32(ss), Int32(ss), Int32(kk), 0)
+        let packed = Tensor(zeros: [tlc_direct_conv_packed_count(shape, o32, Int32(cs), Int32(kk))])
+        tlc_direct_conv_pack(shape, wSplit.pointer, o32, Int32(cs), Int32(kk), packed.pointer)
+        let scratch = Tensor(zeros: [tlc_direct_conv_scratch_count(shape, o32, Int32(cs), Int32(ss), Int32(ss), Int32(kk), 0)])
+        let y = Tensor(zeros: [n, o, out, out])
+        tlc_direct_conv(1, shape, split.pointer, nil, Int32(n), Int32(cs), Int32(ss), Int32(ss), packed.pointer, b.pointer, o32, Int32(kk), 0,
+                        nil, nil, nil, 0, .infinity, scratch.pointer, y.pointer)
+        let scale = y.values.map(abs).max() ?? 1
+        let worst = zip(results[0], y.values).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 1e-5 * scale, "max |Δ| \(worst) for outputs up to \(scale)")
+    }
+
+    /// The split is the padded input's polyphase planes, phase-major; merge is its adjoint (⟨split(x), g⟩ = ⟨x, merge(g)⟩).
     @Test(arguments: [(7, 2, 3, 15), (1, 2, 0, 9), (11, 4, 2, 27), (2, 2, 0, 8)])
     func theSplitAndItsAdjoint(k: Int, stride: Int, pad: Int, side: Int) {
         let (n, c) = (2, 3), r = Int(tlc_strided_phases(Int32(k), Int32(stride))), kk = Int(tlc_strided_kernel_size(Int32(k), Int32(stride)))
@@ -162,7 +205,7 @@ import Testing
         for b in 0..<n { for ch in 0..<c { for pr in 0..<r { for pc in 0..<r { for u in 0..<sh { for v in 0..<sh {
             let (i, j) = (stride * u + pr - pad, stride * v + pc - pad)
             let expected = i >= 0 && i < side && j >= 0 && j < side ? x[((b * c + ch) * side + i) * side + j] : 0
-            #expect(split[((((b * c + ch) * r + pr) * r + pc) * sh + u) * sh + v] == expected)
+            #expect(split[((((b * r + pr) * r + pc) * c + ch) * sh + u) * sh + v] == expected)
         } } } } } }
         tlc_strided_merge(back.pointer, Int32(n), Int32(c), Int32(side), Int32(side), Int32(k), Int32(stride), Int32(pad), merged.pointer)
         let lhs = zip(split.values, back.values).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }

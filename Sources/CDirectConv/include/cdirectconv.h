@@ -60,23 +60,36 @@ long tlc_direct_conv_weight_grad_scratch_count(int outputs, int inputs, int H, i
 /// positions; the same guarantees.
 void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                                  int outputs, int k, int pad, float *scratch, float *dW, float *db);
-/// Strided convolutions as stride-1 ones (strided.c): a convolution of stride s, kernel k and padding p is the
-/// stride-1 convolution without padding, kernel k' = ⌈k/s⌉ (tlc_strided_kernel_size), over the split input's
-/// C·R² planes of (OH + k' − 1) × (OW + k' − 1), R = min(s, k) phases per axis (tlc_strided_phases):
-/// X[c][r][t][u][v] = the zero-padded input at row s·u + r, column s·v + t; with the kernel
-/// W'[o][c][r][t][a][b] = W[o][c][s·a + r][s·b + t] (0 past k). Whether a layer of `inputs` channels runs so: stride > 1,
-/// k > stride, and at most 1.5× the multiply-adds of its own taps (7×7 and 5×5 at stride 2, 11×11 at stride 4) or
-/// inputs·k² < 64 (an RGB 3×3 stride-2 stem); not 3×3 at stride 2 over more channels, not 1×1.
-int tlc_strided_applies(int inputs, int k, int stride);
+/// Strided convolutions as stride-1 ones (strided.c): a convolution of stride s, kernel k and padding p is a
+/// stride-1 convolution without padding over the split input's C·R² planes of (OH + k' − 1) × (OW + k' − 1),
+/// k' = ⌈k/s⌉ (tlc_strided_kernel_size), R = min(s, k) phases per axis (tlc_strided_phases):
+/// X[r][t][c][u][v] = the zero-padded input at row s·u + r, column s·v + t.
 int tlc_strided_phases(int k, int stride);
 int tlc_strided_kernel_size(int k, int stride);
-/// Floats of one sample's split, and the split of `samples` NCHW samples of C×H×W (out: samples × C·R² planes).
+/// Whether a layer of `inputs` channels runs so (its forward pass by tlc_strided_conv, its training over the split
+/// with k' × k' taps for every phase, zero taps included): overlapping windows (k > stride, stride ≤ 8; not 1×1), and
+/// the split's taps at most 1.5× the layer's own (7×7 and 5×5 at stride 2, 11×11 at stride 4) or inputs·k² < 64 (an
+/// RGB 3×3 stride-2 stem); not 3×3 at stride 2 over more channels.
+int tlc_strided_applies(int inputs, int k, int stride);
+/// The forward convolution over the split, each phase (r, t) with its own ⌈(k − r)/s⌉ × ⌈(k − t)/s⌉ taps: the
+/// register tiles of tlc_direct_conv (shape 0–2 from tlc_strided_conv_shape, weights from tlc_strided_conv_pack),
+/// the phases' sums in order, each in blocks of channels; with the same bias, batch norm and ReLU epilogue and
+/// the same bits with AVX-512 or AVX2. x holds samples × C × H × W, y samples × outputs × OH × OW.
+int tlc_strided_conv_shape(int outputs, int inputs, int H, int W, int k, int stride, int pad);
+long tlc_strided_conv_packed_count(int shape, int outputs, int inputs, int k);
+void tlc_strided_conv_pack(int shape, const float *w, int outputs, int inputs, int k, int stride, float *packed);
+long tlc_strided_conv_scratch_count(int shape, int outputs, int inputs, int H, int W, int k, int stride, int pad);
+void tlc_strided_conv(int level, int shape, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
+                      int outputs, int k, int stride, int pad, const float *mean, const float *scale, const float *shift, int relu,
+                      float ceiling, float *scratch, float *y);
+/// Floats of one sample's split, and the split of `samples` NCHW samples of C×H×W (out: samples × R² × C planes).
 long tlc_strided_split_count(int C, int H, int W, int k, int stride, int pad);
 void tlc_strided_split(const float *x, int samples, int C, int H, int W, int k, int stride, int pad, float *out);
 /// The split's adjoint for the input gradient: dx[n][c][h][w] = the split gradient's element that copied x[n][c][h][w]
 /// (0 where no output reads it).
 void tlc_strided_merge(const float *split, int samples, int C, int H, int W, int k, int stride, int pad, float *dx);
-/// W' from OIHW W ([outputs][inputs·R²][k'][k']), and the kernel gradient back: dW[o][c][a][b] = dW'[o][c][a mod s][b mod s][a / s][b / s].
+/// The training kernel W'[o][r][t][c][a][b] = W[o][c][s·a + r][s·b + t] (0 past k) from OIHW W ([outputs][R²·inputs][k'][k']),
+/// and its gradient back: dW[o][c][a][b] = dW'[o][a mod s][b mod s][c][a / s][b / s].
 void tlc_strided_kernel(const float *w, int outputs, int inputs, int k, int stride, float *out);
 void tlc_strided_kernel_gradient(const float *dsplit, int outputs, int inputs, int k, int stride, float *dw);
 #endif

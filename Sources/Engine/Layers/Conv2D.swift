@@ -1,6 +1,6 @@
 // Conv2D — 2-D convolution (stride, zero padding, groups = 1, with or without bias). On
 // CPUs with AVX-512 or AVX2, a stride-1 layer, and a strided one whose polyphase split
-// costs little (a 7×7 stride-2 stem), runs on CDirectConv (register
+// pays (a 7×7 stride-2 stem, an RGB 3×3 one), runs on CDirectConv (register
 // tiles of fused multiply-adds over the padded input, the same bits with either instruction
 // set; see Conv2DDirect.swift): its inference pass (bias, an inference batch norm and ReLU
 // fused) and, on AVX-512 when the padding is smaller than the kernel, its whole training
@@ -353,8 +353,6 @@ extension Conv2D {
         /// One sample's padded output gradient and wide input gradient for the direct
         /// transposed convolution (shares ``stagedOutput(part:)``'s slot).
         case directInputGradient(part: Int)
-        /// One sample's polyphase split for a strided layer's direct convolution.
-        case splitSample(part: Int)
         /// Every sample's split, for the weight gradient of a strided layer's direct convolution.
         case splitSamples
         /// The gradient of the split input, before it is merged into dx.
@@ -377,7 +375,6 @@ extension Conv2D {
             case .flippedKernel: return 5 * parts
             case .outputGradient(let part): return 6 * parts + part
             case .kernelRows, .directKernel: return 7 * parts
-            case .splitSample(let part): return 8 * parts + part
             case .splitSamples: return 9 * parts
             case .splitInputGradient: return 9 * parts + 1
             case .splitKernel: return 9 * parts + 2

@@ -2,7 +2,8 @@
 // layers run as they are; a strided layer whose polyphase split pays (tlc_strided_applies:
 // ResNet's 7×7 stride-2 stem, AlexNet's 11×11 stride 4, an RGB 3×3 stride-2 stem; not 3×3
 // at stride 2 over many channels, not 1×1) runs as the stride-1 convolution without
-// padding over that split (CDirectConv's strided.c), with the split kernel W'. Both take the
+// padding over that split (CDirectConv's strided.c): its forward pass with each phase's own
+// taps, its training with the split kernel W' (k' × k' taps for every phase). Both take the
 // same passes: inference with a batch norm and ReLU fused into the epilogue, and training
 // (the forward convolution, the weight and bias gradients by the weight gradient kernel, the
 // input gradient as the direct convolution of dy with the flipped kernel; for a split layer
@@ -77,36 +78,30 @@ extension Conv2D {
     }
 
     /// The forward pass of a ``usesDirectConvolution(_:training:)`` geometry, per part
-    /// straight into y: bias, the taps, the fused batch norm and ReLU in one pass. A split
-    /// layer splits one sample at a time, so the convolution reads it from cache.
+    /// straight into y: bias, the taps, the fused batch norm and ReLU in one pass (a strided
+    /// layer: over each sample's split, each phase with its own taps).
     func forwardDirect(_ xp: UnsafePointer<Float>, g: Geo, n: Int, y yp: UnsafeMutablePointer<Float>, fusingReLU: Bool,
                        batchNorm: BatchNorm?, ceiling: Float?, level: Int) {
-        guard let d = directGeometry(g) else { preconditionFailure("layer '\(name)': no direct convolution for stride \(g.stride)") }
-        let oc = Int32(outChannels), (c, h, w, k, pad) = (Int32(d.c), Int32(d.h), Int32(d.w), Int32(d.k), Int32(d.pad))
-        let shape = tlc_direct_conv_shape(oc, c, h, w, k, pad)
-        let kernel = directKernel(g, d)
-        let packed = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, oc, c, k))
-        tlc_direct_conv_pack(shape, kernel, oc, c, k, packed)
-        let parts = Parallel.ranges(n), strided = g.stride > 1
-        let perSample = tlc_direct_conv_scratch_count(shape, oc, c, h, w, k, pad)
-        let samples = parts.indices.map { scratch(.directSample(part: $0), count: perSample) }
-        let splits = parts.indices.map { scratch(.splitSample(part: $0), count: strided ? d.c * d.h * d.w : 1) }
+        let oc = Int32(outChannels), (c, h, w, k, pad) = (Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k), Int32(g.pad))
+        let stride = Int32(g.stride), strided = g.stride > 1
+        let shape = strided ? tlc_strided_conv_shape(oc, c, h, w, k, stride, pad) : tlc_direct_conv_shape(oc, c, h, w, k, pad)
+        let packed = scratch(.directKernel, count: strided ? tlc_strided_conv_packed_count(shape, oc, c, k) : tlc_direct_conv_packed_count(shape, oc, c, k))
+        if strided { tlc_strided_conv_pack(shape, weight.value.pointer, oc, c, k, stride, packed) }
+        else { tlc_direct_conv_pack(shape, weight.value.pointer, oc, c, k, packed) }
+        let parts = Parallel.ranges(n)
+        let perPart = strided ? tlc_strided_conv_scratch_count(shape, oc, c, h, w, k, stride, pad)
+            : tlc_direct_conv_scratch_count(shape, oc, c, h, w, k, pad)
+        let scratches = parts.indices.map { scratch(.directSample(part: $0), count: perPart) }
         let (inCount, outCount) = (g.c * g.h * g.w, outChannels * g.ohw)
         let affine = batchNorm?.inferenceAffine()
         let (mp, sp, tp) = (affine?.mean.pointer, affine?.scale.pointer, affine?.shift.pointer)
-        let bp = bias.value.pointer
+        let bp = bias.value.pointer, (relu, top) = (Int32(fusingReLU ? 1 : 0), ceiling ?? .infinity)
         Parallel.forEachPart(n) { part, range in
-            func convolve(_ x: UnsafePointer<Float>, samples count: Int, into y: UnsafeMutablePointer<Float>) {
-                tlc_direct_conv(Int32(level), shape, x, nil, Int32(count), c, h, w, packed, bp, oc, k, pad, mp, sp, tp,
-                                fusingReLU ? 1 : 0, ceiling ?? .infinity, samples[part], y)
-            }
-            guard strided else {
-                convolve(xp + range.lowerBound * inCount, samples: range.count, into: yp + range.lowerBound * outCount)
-                return
-            }
-            for s in range {
-                tlc_strided_split(xp + s * inCount, 1, Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k), Int32(g.stride), Int32(g.pad), splits[part])
-                convolve(splits[part], samples: 1, into: yp + s * outCount)
+            let (x, count, y) = (xp + range.lowerBound * inCount, Int32(range.count), yp + range.lowerBound * outCount)
+            if strided {
+                tlc_strided_conv(Int32(level), shape, x, count, c, h, w, packed, bp, oc, k, stride, pad, mp, sp, tp, relu, top, scratches[part], y)
+            } else {
+                tlc_direct_conv(Int32(level), shape, x, nil, count, c, h, w, packed, bp, oc, k, pad, mp, sp, tp, relu, top, scratches[part], y)
             }
         }
     }
