@@ -270,6 +270,23 @@ void direct_finish(const float *wideOut, const geometry *g, int outputs, const f
 }
 #endif
 
+int tlc_pointwise_prefers_blas(void) {
+#ifdef TLC_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_is("intel");
+#else
+    return 1;
+#endif
+}
+
+void tlc_direct_conv_epilogue(float *y, int outputs, long plane, const float *mean, const float *scale, const float *shift, int relu,
+                              float ceiling) {
+    for (int o = 0; o < outputs; o++) {
+        float *p = y + (long)o * plane;
+        finish_row(p, p, (int)plane, mean != NULL, mean ? mean[o] : 0, mean ? scale[o] : 0, mean ? shift[o] : 0, relu, ceiling);
+    }
+}
+
 void tlc_direct_conv(int level, int shape, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
                      const float *bias, int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                      float *scratch, float *y) {

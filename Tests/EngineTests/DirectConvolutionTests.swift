@@ -1,5 +1,5 @@
-// Conv2D's direct convolution (CDirectConv, on CPUs with AVX-512 or AVX2): inference passes of
-// stride-1 layers against a float64 reference and against the training pass, with and without padding, bias and a fused ReLU (Winograd
+// Conv2D's direct convolution (CDirectConv, on CPUs with AVX-512 or AVX2; 1×1 layers there
+// unless the CPU prefers OpenBLAS's GEMMs): inference passes of stride-1 layers against a float64 reference and against the training pass, with and without padding, bias and a fused ReLU (Winograd
 // F(2×2, 3×3) geometries too); a frozen layer's
 // training pass is its inference pass; every tile shape, with AVX-512 or AVX2, gives
 // bitwise the same result, and so does Winograd's with either set and any cut of the samples;
@@ -18,10 +18,12 @@ import Testing
     func inferenceMatchesAFloat64Reference(c: Int, o: Int, side: Int, k: Int, pad: Int) throws {
         let conv = Conv2D(name: "c", inChannels: c, outChannels: o, kernel: k, stride: 1, padding: pad, rng: SeededGenerator(seed: 3))
         let geo = Conv2D.Geo(h: side, w: side, oh: side + 2 * pad - k + 1, ow: side + 2 * pad - k + 1, c: c, k: k, stride: 1, pad: pad)
-        #expect(conv.usesDirectConvolution(geo, training: false) == Conv2D.directConvolutionAvailable)
+        // 1×1 layers run as OpenBLAS GEMMs on CPUs that prefer them (Conv2DPointwise.swift).
+        let pointwise = k == 1 && pad == 0 && Conv2D.pointwiseOnBLAS
+        #expect(conv.usesDirectConvolution(geo, training: false) == (Conv2D.directConvolutionAvailable && !pointwise))
         // AVX-512 trains every such geometry directly; AVX2 only those Winograd runs in all three passes.
         let winograd = k == 3 && c >= 32 && o >= 32 && geo.oh >= 7
-        #expect(conv.trainsDirectly(geo) == (pad < k && (Conv2D.directConvolutionLevel == 2 || (Conv2D.directConvolutionLevel == 1 && winograd))))
+        #expect(conv.trainsDirectly(geo) == (!pointwise && pad < k && (Conv2D.directConvolutionLevel == 2 || (Conv2D.directConvolutionLevel == 1 && winograd))))
         #expect(conv.usesDirectConvolution(geo, training: true) == conv.trainsDirectly(geo))
         var g = SeededGenerator(seed: 9)
         let x = Tensor(zeros: [3, c, side, side]); g.fillNormal(x, std: 1)

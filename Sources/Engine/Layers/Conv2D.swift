@@ -6,7 +6,8 @@
 // fused) and, on AVX-512 when the padding is smaller than the kernel, its whole training
 // pass — the forward convolution, the weight and bias gradients by CDirectConv's weight
 // gradient kernel, and the input gradient as the direct convolution of dy with the flipped
-// kernel. Otherwise it is lowered to
+// kernel. A 1×1 layer (stride 1, no padding) runs as plain GEMMs over x where it is on CPUs
+// whose OpenBLAS beats those tiles there (Conv2DPointwise.swift). Otherwise it is lowered to
 // cblas_sgemm; each of Parallel.parts parts of the batch runs on its own thread with
 // single-threaded BLAS. Three lowerings (see Benchmarks/README.md): stride-1 layers with
 // large planes run per sample over the k column shifts of the padded input (k GEMMs; dx
@@ -125,7 +126,7 @@ public final class Conv2D: Layer {
         let parts = Parallel.ranges(n)
         let bp = bias.value.pointer, wp = weight.value.pointer, xp = x.pointer, yp0 = y.pointer
         if let batchNorm {
-            guard !training, usesDirectConvolution(g, training: false), batchNorm.channels == oc else {
+            guard !training, usesDirectConvolution(g, training: false) || runsPointwiseOnBLAS(g, training: false), batchNorm.channels == oc else {
                 throw EngineError.invalidArgument("layer '\(name)': a batch norm is fused only into an inference pass of the direct convolution")
             }
         }
@@ -136,6 +137,8 @@ public final class Conv2D: Layer {
         }
         if usesDirectConvolution(g, training: training) {
             forwardDirect(xp, g: g, n: n, y: yp0, fusingReLU: fusingReLU, batchNorm: batchNorm, ceiling: ceiling, level: level)
+        } else if runsPointwiseOnBLAS(g, training: training) {
+            forwardPointwise(xp, g: g, n: n, y: yp0, fusingReLU: fusingReLU, batchNorm: batchNorm, ceiling: ceiling)
         } else if usesColumnShifts(g) {
             // One sample at a time, straight into y: bias, then k GEMMs (one per kernel
             // row, beta = 1) over the sample's column shifts.
@@ -231,6 +234,11 @@ public final class Conv2D: Layer {
         if trainsDirectly(g) {
             let dx = wantX ? Tensor(uninitialized: x.shape) : nil
             backwardDirect(dy, x: x, g: g, dx: dx, parts: Parallel.ranges(n), wantW: wantW, wantB: wantB, level: Conv2D.directConvolutionLevel)
+            return dx
+        }
+        if isPointwise(g) {
+            let dx = wantX ? Tensor(uninitialized: x.shape) : nil
+            backwardPointwise(dy, x: x, g: g, dx: dx, wantW: wantW, wantB: wantB)
             return dx
         }
         let transposed = transposedConvolutionForInputGradient(g)

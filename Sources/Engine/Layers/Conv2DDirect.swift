@@ -28,12 +28,13 @@ extension Conv2D {
     }
 
     /// Whether a forward pass runs as CDirectConv's direct convolution: a geometry with a
-    /// ``directGeometry(_:)``, on CPUs with AVX-512 or AVX2, for passes that train no weights
+    /// ``directGeometry(_:)`` (not a 1×1 layer where ``pointwiseOnBLAS``), on CPUs with AVX-512 or AVX2, for passes that train no weights
     /// of this layer (inference, or a frozen layer — so a frozen backbone's training pass
     /// still equals its inference pass) and for training passes of geometries that
     /// ``trainsDirectly(_:)``.
     func usesDirectConvolution(_ g: Geo, training: Bool) -> Bool {
-        Conv2D.directConvolutionAvailable && directGeometry(g) != nil && (!training || weight.frozen || trainsDirectly(g))
+        Conv2D.directConvolutionAvailable && !(isPointwise(g) && Conv2D.pointwiseOnBLAS) && directGeometry(g) != nil
+            && (!training || weight.frozen || trainsDirectly(g))
     }
 
     /// Whether a training pass (forward and backward) of this geometry runs on CDirectConv
@@ -45,7 +46,7 @@ extension Conv2D {
     /// out): its AVX2 paths are 1.9–2.3× the direct AVX2 tiles, while those trained the cnn
     /// slower than OpenBLAS's Haswell kernels; other geometries train on the BLAS lowerings.
     func trainsDirectly(_ g: Geo) -> Bool {
-        guard let d = directGeometry(g), d.pad < d.k else { return false }
+        guard let d = directGeometry(g), d.pad < d.k, !(isPointwise(g) && Conv2D.pointwiseOnBLAS) else { return false }
         if Conv2D.directConvolutionLevel >= 2 { return true }
         guard Conv2D.directConvolutionLevel == 1 else { return false }
         let (oc, c, k) = (Int32(outChannels), Int32(d.c), Int32(d.k))
@@ -61,11 +62,11 @@ extension Conv2D {
         return ProcessInfo.processInfo.environment["TLC_FLOAT_KERNEL"] == "avx2" ? min(level, 1) : level
     }()
 
-    /// Whether an inference pass over `x` runs the direct convolution, so that a following
-    /// inference-mode batch norm (and ReLU) can be fused into it.
+    /// Whether an inference pass over `x` runs the direct convolution or the pointwise GEMMs
+    /// (Conv2DPointwise.swift), so that a following inference-mode batch norm (and ReLU) can be fused into it.
     func fusesBatchNorm(_ x: Tensor, training: Bool) -> Bool {
         guard !training, let (_, g) = try? check(x) else { return false }
-        return usesDirectConvolution(g, training: false)
+        return usesDirectConvolution(g, training: false) || runsPointwiseOnBLAS(g, training: false)
     }
 
     /// The kernel of the direct convolution of geometry `d` (``directGeometry(_:)`` of `g`):
