@@ -32,6 +32,7 @@ public enum RunEnvironment {
             ])),
             ("kernels", .object([
                 ("float", .string(KernelSet.float)),
+                ("pointwise", .string(KernelSet.pointwise)),
                 ("int8", .string(KernelSet.int8)),
             ])),
             ("cpu", .object([

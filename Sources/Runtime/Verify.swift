@@ -94,6 +94,10 @@ public enum Verify {
             notes.append("the run's float inference kernels were \(float) and this machine's are \(KernelSet.float): "
                          + "inference results are bitwise equal only when both have AVX2 or AVX-512")
         }
+        if let pointwise = kernels["pointwise"] as? String, pointwise != KernelSet.pointwise {
+            notes.append("the run's 1×1 convolutions ran on \(pointwise) and this machine's run on \(KernelSet.pointwise) "
+                         + "(TLC_POINTWISE chooses): results are bitwise equal only on the same kernels")
+        }
         return notes
     }
 

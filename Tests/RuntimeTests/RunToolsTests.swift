@@ -305,6 +305,13 @@ import Engine
         try JSONSerialization.data(withJSONObject: moved).write(to: URL(fileURLWithPath: envPath))
         let notes = Verify.kernelChanges(try store.read(r.runDir))
         #expect(notes.count == 1 && notes[0].contains("OpenBLAS's \(other) kernels") && notes[0].contains("OPENBLAS_CORETYPE=\(other)"), "\(notes)")
+        // A run whose 1×1 convolutions ran on the other kernels.
+        #expect((env["kernels"] as? [String: Any])?["pointwise"] as? String == KernelSet.pointwise)
+        let otherPointwise = KernelSet.pointwise == "OpenBLAS" ? "CDirectConv" : "OpenBLAS"
+        moved["kernels"] = (env["kernels"] as? [String: Any] ?? [:]).merging(["pointwise": otherPointwise]) { $1 }
+        try JSONSerialization.data(withJSONObject: moved).write(to: URL(fileURLWithPath: envPath))
+        let both = Verify.kernelChanges(try store.read(r.runDir))
+        #expect(both.count == 2 && both[1].contains("1×1 convolutions ran on \(otherPointwise)"), "\(both)")
     }
 
     @Test func differencesOfAccuraciesReadInPercentagePoints() {

@@ -2,8 +2,9 @@
 // core, for a run's env.json and `tlc verify`. tlc's own float kernels (CDirectConv,
 // which on AVX-512 also trains stride-1 convolutions, and CDense) and int8 kernels give the same
 // bits with AVX-512 or AVX2; OpenBLAS's kernels (training dense layers and strided
-// convolutions) sum in an order of their own per core, so training results are bitwise
-// equal only between machines on the same OpenBLAS core (OPENBLAS_CORETYPE pins it).
+// convolutions, and 1×1 convolutions on CPUs that prefer them) sum in an order of their own
+// per core, so training results are bitwise equal only between machines on the same
+// OpenBLAS core (OPENBLAS_CORETYPE pins it) that run 1×1 convolutions on the same kernels.
 // Where OpenBLAS's own detection falls back to a core below the CPU's instruction sets,
 // CBLASCore has picked the core for the CPU at load time (blasCoreDetected says so).
 
@@ -32,6 +33,9 @@ public enum KernelSet {
         default: return "none (OpenBLAS)"
         }
     }
+
+    /// Where 1×1 convolutions run: "OpenBLAS" (the CPU prefers its GEMMs, see Conv2DPointwise.swift) or "CDirectConv".
+    public static var pointwise: String { Conv2D.pointwiseOnBLAS ? "OpenBLAS" : "CDirectConv" }
 
     /// The int8 kernel, e.g. "AVX-512 VNNI".
     public static var int8: String { Int8Kernel.best.description }
