@@ -356,7 +356,7 @@ extension Conv2D {
         /// The weights packed for the direct convolution (shares ``kernelRows``'s slot).
         case directKernel
         /// A chunk of padded samples and wide output gradients for the direct weight gradient (shares ``inputColumns(part:)``'s slot).
-        /// Indexed by worker (part % workers), not part: see ``backwardDirect``.
+        /// Indexed by worker (``Parallel/forEachPartOnWorkers(_:parts:_:)``), not part: see ``backwardDirect``.
         case directWeightGradient(part: Int)
         /// One sample's padded output gradient and wide input gradient for the direct
         /// transposed convolution (shares ``stagedOutput(part:)``'s slot).

@@ -177,12 +177,12 @@ extension Conv2D {
             }
         }
         let dyp = dy.pointer, maskp = rectifiedOutput.map { UnsafePointer($0.pointer) }
-        Parallel.forEachPart(n) { part, range in
+        Parallel.forEachPartOnWorkers(n) { worker, part, range in
             let (lo, count) = (range.lowerBound, Int32(range.count))
             let mask = maskp.map { $0 + lo * outCount }
             if wantGradients {
                 tlc_direct_conv_weight_grad(Int32(level), xp + lo * inCount, dyp + lo * outCount, mask, count, c32, h32, w32, oc32, k32,
-                                            Int32(g.pad), gradientScratch[part % workers], partials[part], wantB ? biasPartials[part] : nil)
+                                            Int32(g.pad), gradientScratch[worker], partials[part], wantB ? biasPartials[part] : nil)
             }
             if let dxp, let packed {
                 tlc_direct_conv(Int32(level), shape, dyp + lo * outCount, mask, count, oc32, oh32, ow32, packed, nil, c32, k32, tpad,

@@ -116,11 +116,11 @@ public final class GroupedConv2D: Layer {
                                          UnsafePointer($0.affine.shift.pointer)) }
             // With an epilogue, planes in chunks of about 64 K floats, each finished while in cache.
             let chunk = epilogue == nil ? planes : max(1, 65536 / max(ohw, 1))
-            Parallel.forEachPart(planes) { part, range in
+            Parallel.forEachPartOnWorkers(planes) { worker, _, range in
                 var lo = range.lowerBound
                 while lo < range.upperBound {
                     let hi = min(lo + chunk, range.upperBound)
-                    tlc_depthwise_forward(Int32(level), xp, c, h, w, wp, bp, k, st, pad, lo, hi, scratch[part % scratch.count], yp)
+                    tlc_depthwise_forward(Int32(level), xp, c, h, w, wp, bp, k, st, pad, lo, hi, scratch[worker], yp)
                     if let affine, let epilogue {
                         let (mean, scale, shift) = affine
                         for p in lo..<hi {
@@ -200,9 +200,9 @@ public final class GroupedConv2D: Layer {
             let xp = x.pointer, dyp = dy.pointer, dxp = dx?.pointer, wp = weight.value.pointer
             let dW = wantW ? weight.grad.pointer : nil, dB = wantB ? bias.grad.pointer : nil
             let (n, c32, h, w, k, st, pad) = (Int32(g.n), Int32(c), Int32(g.h), Int32(g.w), Int32(k), Int32(st), Int32(pad))
-            Parallel.forEachPart(oc) { part, range in
+            Parallel.forEachPartOnWorkers(oc) { worker, _, range in
                 tlc_depthwise_backward(Int32(level), xp, dyp, n, c32, h, w, wp, k, st, pad, Int32(range.lowerBound), Int32(range.upperBound),
-                                       scratch[part % scratch.count], dxp, dW, dB)
+                                       scratch[worker], dxp, dW, dB)
             }
             return dx
         }

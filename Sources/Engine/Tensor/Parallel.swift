@@ -1,10 +1,11 @@
 // Parallel — the engine's own parallelism: a batch is cut into a fixed number of
-// contiguous parts that run on up to `threads` threads, each calling a single-threaded
-// OpenBLAS. Because the cut does not depend on the thread count, results are bitwise
-// identical whatever the number of threads.
+// contiguous parts that run on up to `threads` threads (each takes the next part left),
+// each calling a single-threaded OpenBLAS. Because the cut does not depend on the thread
+// count or on which thread runs a part, results are bitwise identical whatever the number of threads.
 
 import CBLAS
 import Foundation
+import Synchronization
 
 public enum Parallel {
     /// Number of parts a batch is cut into (independent of the machine, for determinism).
@@ -39,9 +40,10 @@ public enum Parallel {
         return (0..<k).map { i in (n * i / k)..<(n * (i + 1) / k) }
     }
 
-    /// The workers ``forEachPart(_:parts:_:)`` runs `0..<n` on: part i runs on worker
-    /// i % workers, one part after another, so scratch for one part at a time can be
-    /// kept per worker (indexed by part % workers) instead of per part.
+    /// The workers ``forEachPart(_:parts:_:)`` runs `0..<n` on. Each takes the next part not
+    /// yet taken, one part after another (a worker that finishes early, on a core that runs
+    /// faster, takes more parts), so scratch for one part at a time can be kept per worker
+    /// (``forEachPartOnWorkers(_:parts:_:)`` says which) instead of per part.
     static func workers(_ n: Int, parts p: Int = parts) -> Int {
         let count = max(1, min(p, n))   // ranges(n, parts: p).count, without building them
         return threadCount <= 1 || count == 1 ? 1 : min(threadCount, count)
@@ -49,24 +51,39 @@ public enum Parallel {
 
     /// Runs `body(part, range)` for every part of `0..<n`, on up to `threads` threads.
     static func forEachPart(_ n: Int, parts p: Int = parts, _ body: (Int, Range<Int>) -> Void) {
+        forEachPartOnWorkers(n, parts: p) { _, part, range in body(part, range) }
+    }
+
+    /// Runs `body(worker, part, range)` for every part of `0..<n`: worker w of
+    /// ``workers(_:parts:)`` takes parts in turn from a shared counter until none is left.
+    /// Which worker runs which part depends on timing, never a result: each part's work is fixed.
+    static func forEachPartOnWorkers(_ n: Int, parts p: Int = parts, _ body: (Int, Int, Range<Int>) -> Void) {
         configureBLAS()
         let rs = ranges(n, parts: p)
         if threadCount <= 1 || rs.count == 1 {
-            for (i, r) in rs.enumerated() { body(i, r) }
+            for (i, r) in rs.enumerated() { body(0, i, r) }
             return
         }
-        let workers = workers(n, parts: p)
+        let workers = workers(n, parts: p), next = PartCounter()
         let ranOnPool = PartPool.shared.run(workers) { w in
-            var i = w
-            while i < rs.count { body(i, rs[i]); i += workers }
+            while let i = next.take(below: rs.count) { body(w, i, rs[i]) }
         }
         if ranOnPool { return }
         withoutActuallyEscaping(body) { b in
             nonisolated(unsafe) let fn = b
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                var i = w
-                while i < rs.count { fn(i, rs[i]); i += workers }
+                while let i = next.take(below: rs.count) { fn(w, i, rs[i]) }
             }
         }
+    }
+}
+
+/// The next part to run, shared by the workers of one ``Parallel/forEachPartOnWorkers(_:parts:_:)``.
+final class PartCounter: Sendable {
+    private let next = Atomic<Int>(0)
+    /// The next part below `count`, or nil when every part has been taken.
+    func take(below count: Int) -> Int? {
+        let i = next.add(1, ordering: .relaxed).oldValue
+        return i < count ? i : nil
     }
 }
