@@ -421,12 +421,7 @@ extension Conv2D {
             let sh = shifted[part], shd = shiftedGrad[part], dWk = partials[part], bsum = biasPartials[part]
             bsum.update(repeating: 0, count: oc)
             for s in range {
-                // This sample's output gradient, through the fused ReLU if there is one.
-                var gs = UnsafePointer(dyp + s * oc * ohw)
-                if let yp {
-                    maskByPositive(gs, yp + s * oc * ohw, into: masked[part], count: oc * ohw)
-                    gs = UnsafePointer(masked[part])
-                }
+                let gs = Conv2D.outputGradient(dyp, through: yp, sample: s, count: oc * ohw, scratch: masked[part])
                 if wantB { for o in 0..<oc { bsum[o] += Conv2D.laneSum(gs + o * ohw, ohw) } }
                 if wantW {
                     Conv2D.shiftColumns(xp + s * c * hw, g: g, channelStride: hw, into: sh)
@@ -459,6 +454,15 @@ extension Conv2D {
             } } } }
         }
         if wantB { sumBiasGradient(biasPartials) }
+    }
+
+    /// Sample `s`'s output gradient (`count` floats from `dy`), through a fused ReLU's output
+    /// `y` when there is one (masked into `scratch`).
+    static func outputGradient(_ dy: UnsafePointer<Float>, through y: UnsafePointer<Float>?, sample s: Int, count: Int,
+                               scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        guard let y else { return dy + s * count }
+        maskByPositive(dy + s * count, y + s * count, into: scratch, count: count)
+        return UnsafePointer(scratch)
     }
 
     /// The bias gradient: the parts' sums added in part order (deterministic).

@@ -82,11 +82,7 @@ extension Conv2D {
             let dW = partials[part], bsum = biasPartials[part]
             bsum.update(repeating: 0, count: oc)
             for s in range {
-                var gs = UnsafePointer(dyp + s * oc * hw)
-                if let yp {
-                    maskByPositive(gs, yp + s * oc * hw, into: masked[part], count: oc * hw)
-                    gs = UnsafePointer(masked[part])
-                }
+                let gs = Conv2D.outputGradient(dyp, through: yp, sample: s, count: oc * hw, scratch: masked[part])
                 if wantB { for o in 0..<oc { bsum[o] += Conv2D.laneSum(gs + o * hw, hw) } }
                 if wantW {
                     gemm(transB: true, m: oc, n: c, k: hw, a: gs, lda: hw, b: xp + s * c * hw, ldb: hw,
