@@ -1,5 +1,5 @@
 // Parallel — the engine's own parallelism: a batch is cut into a fixed number of
-// contiguous parts that run on up to `threads` threads (each takes the next part left),
+// contiguous parts that run on up to `threads` threads (each its own parts, then any left),
 // each calling a single-threaded OpenBLAS. Because the cut does not depend on the thread
 // count or on which thread runs a part, results are bitwise identical whatever the number of threads.
 
@@ -40,10 +40,12 @@ public enum Parallel {
         return (0..<k).map { i in (n * i / k)..<(n * (i + 1) / k) }
     }
 
-    /// The workers ``forEachPart(_:parts:_:)`` runs `0..<n` on. Each takes the next part not
-    /// yet taken, one part after another (a worker that finishes early, on a core that runs
-    /// faster, takes more parts), so scratch for one part at a time can be kept per worker
-    /// (``forEachPartOnWorkers(_:parts:_:)`` says which) instead of per part.
+    /// The workers ``forEachPart(_:parts:_:)`` runs `0..<n` on. Worker w runs its own parts
+    /// w, w + workers, … (the same ones in every layer, so each part's data stays in its
+    /// core's caches), then takes any part no worker has started (one that finishes early, on
+    /// a core that runs faster, takes over a slower one's), one part after another, so
+    /// scratch for one part at a time can be kept per worker (``forEachPartOnWorkers(_:parts:_:)``
+    /// says which) instead of per part.
     static func workers(_ n: Int, parts p: Int = parts) -> Int {
         let count = max(1, min(p, n))   // ranges(n, parts: p).count, without building them
         return threadCount <= 1 || count == 1 ? 1 : min(threadCount, count)
@@ -54,9 +56,9 @@ public enum Parallel {
         forEachPartOnWorkers(n, parts: p) { _, part, range in body(part, range) }
     }
 
-    /// Runs `body(worker, part, range)` for every part of `0..<n`: worker w of
-    /// ``workers(_:parts:)`` takes parts in turn from a shared counter until none is left.
-    /// Which worker runs which part depends on timing, never a result: each part's work is fixed.
+    /// Runs `body(worker, part, range)` for every part of `0..<n` on the ``workers(_:parts:)``:
+    /// each claims its own parts first, then those left. Which worker runs which part depends
+    /// on timing, never a result: each part's work is fixed.
     static func forEachPartOnWorkers(_ n: Int, parts p: Int = parts, _ body: (Int, Int, Range<Int>) -> Void) {
         configureBLAS()
         let rs = ranges(n, parts: p)
@@ -64,26 +66,44 @@ public enum Parallel {
             for (i, r) in rs.enumerated() { body(0, i, r) }
             return
         }
-        let workers = workers(n, parts: p), next = PartCounter()
+        let workers = workers(n, parts: p), claims = PartClaims(rs.count)
         let ranOnPool = PartPool.shared.run(workers) { w in
-            while let i = next.take(below: rs.count) { body(w, i, rs[i]) }
+            claims.run(worker: w, of: workers) { i in body(w, i, rs[i]) }
         }
         if ranOnPool { return }
         withoutActuallyEscaping(body) { b in
             nonisolated(unsafe) let fn = b
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                while let i = next.take(below: rs.count) { fn(w, i, rs[i]) }
+                claims.run(worker: w, of: workers) { i in fn(w, i, rs[i]) }
             }
         }
     }
 }
 
-/// The next part to run, shared by the workers of one ``Parallel/forEachPartOnWorkers(_:parts:_:)``.
-final class PartCounter: Sendable {
-    private let next = Atomic<Int>(0)
-    /// The next part below `count`, or nil when every part has been taken.
-    func take(below count: Int) -> Int? {
-        let i = next.add(1, ordering: .relaxed).oldValue
-        return i < count ? i : nil
+/// Which parts of one ``Parallel/forEachPartOnWorkers(_:parts:_:)`` a worker has started
+/// (one bit each; up to 64 parts, more take turns from a counter).
+final class PartClaims: Sendable {
+    private let taken = Atomic<Int>(0)
+    private let count: Int
+    init(_ count: Int) { self.count = count }
+
+    /// Whether this call is the first to claim part `i`.
+    private func claim(_ i: Int) -> Bool {
+        taken.bitwiseOr(1 << i, ordering: .relaxed).oldValue & (1 << i) == 0
+    }
+
+    /// Runs `body(part)` for worker `w`'s own parts (w, w + workers, …) that no one has
+    /// started, then for any other part left.
+    func run(worker w: Int, of workers: Int, _ body: (Int) -> Void) {
+        if count > Int.bitWidth - 1 {   // beyond the bits: parts in turn from a counter
+            while true {
+                let i = taken.add(1, ordering: .relaxed).oldValue
+                guard i < count else { return }
+                body(i)
+            }
+        }
+        var i = w
+        while i < count { if claim(i) { body(i) }; i += workers }
+        for i in 0..<count where claim(i) { body(i) }
     }
 }
