@@ -1,6 +1,7 @@
 // CDirectConv — a direct stride-1 convolution on NCHW floats, and its weight gradient, for the engine's Conv2D
 // (Sources/Engine/Layers/Conv2D.swift) where the CPU has AVX-512 or AVX2 with FMA: no
-// im2col, no BLAS.
+// im2col, no BLAS; strided layers with overlapping windows run as stride-1 ones over a
+// polyphase split of their input (strided.c, declared at the end).
 // Each sample's zero-padded input is one flat [C][PH][PW] array, so the input a kernel
 // tap (c, ki, kj) needs for 16 consecutive "wide" output positions q = oh·PW + ow
 // (ow < PW, those past OW discarded) is 16 consecutive floats; register tiles of
