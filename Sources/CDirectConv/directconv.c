@@ -29,7 +29,6 @@ int tlc_direct_conv_level(void) {
 }
 
 long direct_blocks(int shape, int outputs) { return (outputs + MRs[shape] - 1) / MRs[shape]; }
-static long blocks_of(int shape, int outputs) { return direct_blocks(shape, outputs); }
 int direct_rows(int shape) { return MRs[shape]; }
 long direct_tile_positions(int shape) { return 16L * Vs[shape]; }
 
@@ -48,7 +47,7 @@ int direct_tile_shape(int outputs, int H, int W, int k, int pad) {
     long bestWork = -1;
     for (int s = 0; s < 3; s++) {
         geometry g = geometry_of(16 * Vs[s], H, W, k, pad);
-        long work = g.Qt * blocks_of(s, outputs) * MRs[s] * weights[s];
+        long work = g.Qt * direct_blocks(s, outputs) * MRs[s] * weights[s];
         if (bestWork < 0 || work < bestWork) { best = s; bestWork = work; }
     }
     return best;
@@ -56,7 +55,7 @@ int direct_tile_shape(int outputs, int H, int W, int k, int pad) {
 
 long tlc_direct_conv_packed_count(int shape, int outputs, int inputs, int k) {
     if (shape == WINOGRAD) return tlc_winograd_packed_count(outputs, inputs);
-    return blocks_of(shape, outputs) * inputs * k * k * MRs[shape];
+    return direct_blocks(shape, outputs) * inputs * k * k * MRs[shape];
 }
 
 void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, int k, float *packed) {
@@ -66,7 +65,7 @@ void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, in
 
 void direct_pack_taps(int shape, const float *w, int outputs, long taps, float *packed) {
     const int mr = MRs[shape];
-    const long blocks = blocks_of(shape, outputs);
+    const long blocks = direct_blocks(shape, outputs);
     for (long b = 0; b < blocks; b++)
         for (long t = 0; t < taps; t++)
             for (int r = 0; r < mr; r++) {
@@ -84,7 +83,7 @@ static int channel_block(int taps) { return 288 / taps > 1 ? 288 / taps : 1; }
 long tlc_direct_conv_scratch_count(int shape, int outputs, int inputs, int H, int W, int k, int pad) {
     if (shape == WINOGRAD) return tlc_winograd_scratch_count(outputs, inputs, H, W, pad);
     geometry g = geometry_of(16 * Vs[shape], H, W, k, pad);
-    return padded_count(&g, inputs, k) + blocks_of(shape, outputs) * MRs[shape] * g.Qt;
+    return padded_count(&g, inputs, k) + direct_blocks(shape, outputs) * MRs[shape] * g.Qt;
 }
 
 #ifdef TLC_X86
@@ -229,7 +228,7 @@ __attribute__((target("avx2,fma")))
 void direct_positions(int level, int shape, const float *src, const geometry *g, const tap_group *groups, int count, int outputs,
                       const float *bias, long qa, long qb, float *wideOut) {
     const int mr = MRs[shape];
-    const long qt = 16L * Vs[shape], blocks = blocks_of(shape, outputs);
+    const long qt = 16L * Vs[shape], blocks = direct_blocks(shape, outputs);
     for (long q0 = qa; q0 < qb; q0 += qt)
         for (long b = 0; b < blocks; b++) {
             const int rows = outputs - b * mr < mr ? (int)(outputs - b * mr) : mr;
@@ -279,11 +278,11 @@ int tlc_pointwise_prefers_blas(void) {
 #endif
 }
 
-void tlc_direct_conv_epilogue(float *y, int outputs, long plane, const float *mean, const float *scale, const float *shift, int relu,
-                              float ceiling) {
+void tlc_direct_conv_epilogue(float *y, int outputs, int count, long stride, const float *mean, const float *scale, const float *shift,
+                              int relu, float ceiling) {
     for (int o = 0; o < outputs; o++) {
-        float *p = y + (long)o * plane;
-        finish_row(p, p, (int)plane, mean != NULL, mean ? mean[o] : 0, mean ? scale[o] : 0, mean ? shift[o] : 0, relu, ceiling);
+        float *p = y + (long)o * stride;
+        finish_row(p, p, count, mean != NULL, mean ? mean[o] : 0, mean ? scale[o] : 0, mean ? shift[o] : 0, relu, ceiling);
     }
 }
 

@@ -99,28 +99,26 @@ void tlc_strided_merge(const float *split, int samples, int C, int H, int W, int
             }
 }
 
-void tlc_strided_kernel(const float *w, int outputs, int inputs, int k, int stride, float *out) {
+// Where tap (ki, kj) of W[o][c] sits in the training kernel W'[o][r][t][c][a][b].
+static inline long split_tap(long o, int c, int ki, int kj, int inputs, int k, int stride) {
     const int R = tlc_strided_phases(k, stride), kk = tlc_strided_kernel_size(k, stride);
-    for (long o = 0; o < outputs; o++)
-        for (int r = 0; r < R; r++)
-            for (int t = 0; t < R; t++)
-                for (int c = 0; c < inputs; c++)
-                    for (int a = 0; a < kk; a++)
-                        for (int b = 0; b < kk; b++) {
-                            const int ki = stride * a + r, kj = stride * b + t;
-                            out[((((o * R + r) * R + t) * inputs + c) * kk + a) * kk + b] =
-                                ki < k && kj < k ? w[((o * inputs + c) * k + ki) * k + kj] : 0;
-                        }
+    return ((((o * R + ki % stride) * R + kj % stride) * inputs + c) * kk + ki / stride) * kk + kj / stride;
 }
 
-void tlc_strided_kernel_gradient(const float *dsplit, int outputs, int inputs, int k, int stride, float *dw) {
-    const int R = tlc_strided_phases(k, stride), kk = tlc_strided_kernel_size(k, stride);
+void tlc_strided_kernel(const float *w, int outputs, int inputs, int k, int stride, float *out) {
+    const long R = tlc_strided_phases(k, stride), kk = tlc_strided_kernel_size(k, stride);
+    memset(out, 0, (size_t)(outputs * R * R * inputs * kk * kk) * sizeof(float));   // the taps past k
     for (long o = 0; o < outputs; o++)
         for (int c = 0; c < inputs; c++)
             for (int ki = 0; ki < k; ki++)
-                for (int kj = 0; kj < k; kj++)
-                    dw[((o * inputs + c) * k + ki) * k + kj] =
-                        dsplit[((((o * R + ki % stride) * R + kj % stride) * inputs + c) * kk + ki / stride) * kk + kj / stride];
+                for (int kj = 0; kj < k; kj++) out[split_tap(o, c, ki, kj, inputs, k, stride)] = w[((o * inputs + c) * k + ki) * k + kj];
+}
+
+void tlc_strided_kernel_gradient(const float *dsplit, int outputs, int inputs, int k, int stride, float *dw) {
+    for (long o = 0; o < outputs; o++)
+        for (int c = 0; c < inputs; c++)
+            for (int ki = 0; ki < k; ki++)
+                for (int kj = 0; kj < k; kj++) dw[((o * inputs + c) * k + ki) * k + kj] = dsplit[split_tap(o, c, ki, kj, inputs, k, stride)];
 }
 
 // Taps of phase r along one axis: the a' with s·a' + r < k.

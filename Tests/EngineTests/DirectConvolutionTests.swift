@@ -47,6 +47,15 @@ import Testing
             } } } }
             #expect(worst <= 1e-5 * scale, "relu \(relu): max |Δ| \(worst) for outputs up to \(scale)")
             #expect(Double(apart) <= 2e-5 * scale, "relu \(relu): inference and training passes \(apart) apart")
+            // CDirectConv's own pass at each instruction set, also for the 1×1 layers a CPU that prefers OpenBLAS runs there.
+            guard Conv2D.directConvolutionAvailable else { continue }
+            for level in 1...Conv2D.directConvolutionLevel {
+                let direct = Tensor(uninitialized: y.shape)
+                conv.forwardDirect(x.pointer, g: geo, n: 3, y: direct.pointer, fusingReLU: relu, batchNorm: nil, ceiling: nil, level: level)
+                let far = zip(direct.values, y.values).map { Double(abs($0 - $1)) }.max() ?? 0
+                #expect(far <= 2e-5 * scale, "relu \(relu), level \(level): the direct pass \(far) from the layer's")
+                if !pointwise { #expect(direct.values == y.values, "relu \(relu), level \(level)") }
+            }
         }
     }
 

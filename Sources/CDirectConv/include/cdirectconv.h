@@ -62,13 +62,14 @@ long tlc_direct_conv_weight_grad_scratch_count(int outputs, int inputs, int H, i
 void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                                  int outputs, int k, int pad, float *scratch, float *dW, float *db);
 /// Whether 1×1 convolutions (stride 1, no padding) run faster as OpenBLAS GEMMs than as these tiles here: on Intel
-/// CPUs (an Emerald Rapids Xeon: OpenBLAS's sgemm 1.2–2.6× the tiles' 1×1 forward and weight gradient, one thread);
-/// not on AMD's (a Zen 5 measured the tiles' 1×1 layers at 109–154 GFLOP/s on one thread).
+/// CPUs (an Emerald Rapids Xeon, one thread: OpenBLAS's sgemm 1.2–2.1× the tiles' 1×1 forward passes, 1.0–3.1× their
+/// weight gradients); not on AMD's (a Zen 5 measured the tiles' 1×1 layers at 109–154 GFLOP/s on one thread).
 int tlc_pointwise_prefers_blas(void);
-/// The epilogue alone, in place over `outputs` planes of `plane` floats: (v − mean)·scale + shift when `mean` is not
-/// NULL, then ReLU (clamped at `ceiling`) when `relu`, rounded exactly as tlc_direct_conv's (and BatchNorm's, ReLU's).
-void tlc_direct_conv_epilogue(float *y, int outputs, long plane, const float *mean, const float *scale, const float *shift, int relu,
-                              float ceiling);
+/// The epilogue alone, in place over `count` floats of each of `outputs` rows `stride` apart: (v − mean)·scale + shift
+/// when `mean` is not NULL, then ReLU (clamped at `ceiling`) when `relu`, rounded exactly as tlc_direct_conv's (and
+/// BatchNorm's, ReLU's).
+void tlc_direct_conv_epilogue(float *y, int outputs, int count, long stride, const float *mean, const float *scale, const float *shift,
+                              int relu, float ceiling);
 /// Strided convolutions as stride-1 ones (strided.c): a convolution of stride s, kernel k and padding p is a
 /// stride-1 convolution without padding over the split input's C·R² planes of (OH + k' − 1) × (OW + k' − 1),
 /// k' = ⌈k/s⌉ (tlc_strided_kernel_size), R = min(s, k) phases per axis (tlc_strided_phases):

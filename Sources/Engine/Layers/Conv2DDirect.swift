@@ -69,10 +69,8 @@ extension Conv2D {
         return usesDirectConvolution(g, training: false) || runsPointwiseOnBLAS(g, training: false)
     }
 
-    /// The kernel of the direct convolution of geometry `d` (``directGeometry(_:)`` of `g`):
-    /// the weights themselves at stride 1, the split kernel W' otherwise.
-    private func directKernel(_ g: Geo, _ d: Geo) -> UnsafePointer<Float> {
-        guard g.stride > 1 else { return UnsafePointer(weight.value.pointer) }
+    /// The training kernel W' of a strided layer of geometry `g` over its split `d` (``directGeometry(_:)``).
+    private func splitKernel(_ g: Geo, _ d: Geo) -> UnsafePointer<Float> {
         let split = scratch(.splitKernel, count: outChannels * d.c * d.k * d.k)
         tlc_strided_kernel(weight.value.pointer, Int32(outChannels), Int32(g.c), Int32(g.k), Int32(g.stride), split)
         return UnsafePointer(split)
@@ -117,8 +115,8 @@ extension Conv2D {
         guard let d = directGeometry(g) else { preconditionFailure("layer '\(name)': no direct convolution for stride \(g.stride)") }
         let n = x.shape[0]
         guard g.stride > 1 else {
-            backwardDirect(dy, x: x.pointer, d: g, kernel: UnsafePointer(weight.value.pointer), dW: wantW ? weight.grad.pointer : nil,
-                           dx: dx?.pointer, n: n, parts: parts, wantB: wantB, level: level)
+            backwardDirect(dy, x: x.pointer, d: g, dW: wantW ? weight.grad.pointer : nil,
+                           inputGradient: dx.map { (UnsafePointer(weight.value.pointer), $0.pointer) }, n: n, parts: parts, wantB: wantB, level: level)
             return
         }
         let (c, h, w, k, s, p) = (Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k), Int32(g.stride), Int32(g.pad))
@@ -134,7 +132,8 @@ extension Conv2D {
         }
         let splitDW = wantW ? scratch(.splitKernelGradient, count: outChannels * d.c * d.k * d.k) : nil
         let splitDX = dx != nil ? scratch(.splitInputGradient, count: n * splitCount) : nil
-        backwardDirect(dy, x: splitX, d: d, kernel: directKernel(g, d), dW: splitDW, dx: splitDX, n: n, parts: parts, wantB: wantB, level: level)
+        backwardDirect(dy, x: splitX, d: d, dW: splitDW, inputGradient: splitDX.map { (splitKernel(g, d), $0) }, n: n, parts: parts,
+                       wantB: wantB, level: level)
         if let splitDW { tlc_strided_kernel_gradient(splitDW, Int32(outChannels), c, k, s, weight.grad.pointer) }
         if let splitDX, let dxp = dx?.pointer {
             Parallel.forEachPart(n) { _, r in
@@ -143,12 +142,12 @@ extension Conv2D {
         }
     }
 
-    /// The backward pass of the stride-1 convolution of geometry `g` with `kernel`
-    /// ([outputs][g.c][g.k][g.k]) over the `n` samples at `xp`: dW (when not nil) and the bias
-    /// gradient (when `wantB`) written, dx (when not nil) written.
-    private func backwardDirect(_ dy: Tensor, x xp: UnsafePointer<Float>, d g: Geo, kernel: UnsafePointer<Float>,
-                                dW: UnsafeMutablePointer<Float>?, dx dxp: UnsafeMutablePointer<Float>?, n: Int, parts: [Range<Int>],
-                                wantB: Bool, level: Int) {
+    /// The backward pass of the stride-1 convolution of geometry `g` over the `n` samples at
+    /// `xp`: dW (when not nil) and the bias gradient (when `wantB`) written; with
+    /// `inputGradient`, dx written from the layer's kernel ([outputs][g.c][g.k][g.k]).
+    private func backwardDirect(_ dy: Tensor, x xp: UnsafePointer<Float>, d g: Geo, dW: UnsafeMutablePointer<Float>?,
+                                inputGradient: (kernel: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>)?, n: Int,
+                                parts: [Range<Int>], wantB: Bool, level: Int) {
         let oc = outChannels, c = g.c, k = g.k, wcount = oc * c * k * k
         let (inCount, outCount) = (c * g.h * g.w, oc * g.ohw)
         let (c32, oc32, k32, h32, w32) = (Int32(c), Int32(oc), Int32(k), Int32(g.h), Int32(g.w))
@@ -166,7 +165,7 @@ extension Conv2D {
         let shape = tlc_direct_conv_shape(c32, oc32, oh32, ow32, k32, tpad)
         var packed: UnsafeMutablePointer<Float>?
         var inputScratch: [UnsafeMutablePointer<Float>] = []
-        if dxp != nil {
+        if let kernel = inputGradient?.kernel {
             let wt = scratch(.flippedKernel, count: wcount)
             Conv2D.flippedTransposedKernel(kernel, outputs: oc, inputs: c, k: k, into: wt)
             let pk = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, c32, oc32, k32))
@@ -176,7 +175,7 @@ extension Conv2D {
                 scratch(.directInputGradient(part: $0), count: tlc_direct_conv_scratch_count(shape, c32, oc32, oh32, ow32, k32, tpad))
             }
         }
-        let dyp = dy.pointer, maskp = rectifiedOutput.map { UnsafePointer($0.pointer) }
+        let dyp = dy.pointer, dxp = inputGradient?.dx, maskp = rectifiedOutput.map { UnsafePointer($0.pointer) }
         Parallel.forEachPartOnWorkers(n) { worker, part, range in
             let (lo, count) = (range.lowerBound, Int32(range.count))
             let mask = maskp.map { $0 + lo * outCount }

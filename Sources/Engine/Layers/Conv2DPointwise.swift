@@ -27,10 +27,11 @@ extension Conv2D {
         }
     }()
 
-    /// Whether a pass of this geometry runs as ``isPointwise(_:)`` GEMMs: on CPUs that prefer
-    /// them, and for 1×1 passes the direct convolution does not run.
+    /// Whether a pass of this geometry runs as ``isPointwise(_:)`` GEMMs: every 1×1 pass the
+    /// direct convolution does not run (none where the CPU prefers the GEMMs, see
+    /// ``usesDirectConvolution(_:training:)``).
     func runsPointwiseOnBLAS(_ g: Geo, training: Bool) -> Bool {
-        isPointwise(g) && (Conv2D.pointwiseOnBLAS || !usesDirectConvolution(g, training: training))
+        isPointwise(g) && !usesDirectConvolution(g, training: training)
     }
 
     /// Positions per chunk of the forward pass: about 128 K floats of outputs (512 KB, in L2).
@@ -56,12 +57,7 @@ extension Conv2D {
                     let width = min(chunk, hw - p0)
                     if hasBias { for o in 0..<oc { (ys + o * hw + p0).update(repeating: bp[o], count: width) } }
                     gemm(m: oc, n: width, k: c, a: wp, lda: c, b: xs + p0, ldb: hw, beta: hasBias ? 1 : 0, c: ys + p0, ldc: hw)
-                    if finishes {
-                        for o in 0..<oc {
-                            tlc_direct_conv_epilogue(ys + o * hw + p0, 1, Int(width), mp.map { $0 + o }, sp.map { $0 + o }, tp.map { $0 + o },
-                                                     relu, top)
-                        }
-                    }
+                    if finishes { tlc_direct_conv_epilogue(ys + p0, Int32(oc), Int32(width), hw, mp, sp, tp, relu, top) }
                     p0 += width
                 }
             }

@@ -80,12 +80,14 @@ public enum Parallel {
     }
 }
 
-/// Which parts of one ``Parallel/forEachPartOnWorkers(_:parts:_:)`` a worker has started
-/// (one bit each; up to 64 parts, more take turns from a counter).
+/// Which parts of one ``Parallel/forEachPartOnWorkers(_:parts:_:)`` a worker has started (one bit each).
 final class PartClaims: Sendable {
     private let taken = Atomic<Int>(0)
     private let count: Int
-    init(_ count: Int) { self.count = count }
+    init(_ count: Int) {
+        precondition(count < Int.bitWidth, "\(count) parts: at most \(Int.bitWidth - 1) fit the claims' bits")
+        self.count = count
+    }
 
     /// Whether this call is the first to claim part `i`.
     private func claim(_ i: Int) -> Bool {
@@ -95,13 +97,6 @@ final class PartClaims: Sendable {
     /// Runs `body(part)` for worker `w`'s own parts (w, w + workers, …) that no one has
     /// started, then for any other part left.
     func run(worker w: Int, of workers: Int, _ body: (Int) -> Void) {
-        if count > Int.bitWidth - 1 {   // beyond the bits: parts in turn from a counter
-            while true {
-                let i = taken.add(1, ordering: .relaxed).oldValue
-                guard i < count else { return }
-                body(i)
-            }
-        }
         var i = w
         while i < count { if claim(i) { body(i) }; i += workers }
         for i in 0..<count where claim(i) { body(i) }
