@@ -24,15 +24,17 @@ int tlc_strided_kernel_size(int k, int stride) { return (k + stride - 1) / strid
 
 int tlc_strided_applies(int inputs, int k, int stride) {
     // Windows that overlap (k > s). Not k ≤ s, a 1×1 convolution of the split: ResNet-18's
-    // 1×1 stride-2 shortcuts measured 1.3–2× slower that way than on BLAS (Xeon, AVX-512).
+    // 1×1 stride-2 shortcuts measured 1.2–2.1× slower forward and 1.0–2.3× backward that way
+    // than on BLAS (Xeon, AVX-512).
     if (stride < 2 || stride > MAX_STRIDE || k <= stride) return 0;
     const long R = tlc_strided_phases(k, stride), kk = tlc_strided_kernel_size(k, stride);
     // Training's split with k' × k' taps for every phase at most 1.5× the real multiply-adds:
     // 7×7 (1.31) and 5×5 (1.44) at stride 2, 11×11 at stride 4 (1.19); or any such waste where
     // BLAS's GEMM would be shallower than 64 (an RGB image's 3×3 stride-2 stem, 27 deep:
-    // MobileNetV2's measured 1.3× as fast split). Not 3×3 at stride 2 over 64 channels or more
-    // (ResNet's): trained over the split 1.78× the multiply-adds and 1.5–2× slower than BLAS;
-    // even the forward pass with each phase's own taps measured no faster than BLAS there.
+    // MobileNetV2's, with its batch norm fused, measured 1.5–1.6× as fast as im2col + BLAS and
+    // the batch norm apart). Not 3×3 at stride 2 over 64 channels or more (ResNet's): over the
+    // split, 1.78× the multiply-adds, its inference pass measured 1.3–2.2× slower than BLAS,
+    // and even with each phase's own taps no faster.
     return 2 * R * R * kk * kk <= 3L * k * k || (long)inputs * k * k < 64;
 }
 
