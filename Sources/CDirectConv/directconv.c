@@ -14,8 +14,9 @@
 #pragma clang fp contract(off)
 
 // Tile shapes: output channels per tile (broadcast weights) and vectors of 16 positions;
-// shape 3 is Winograd F(2×2, 3×3) (winograd.c).
+// shapes 3 and 4 are Winograd F(2×2, 3×3) and F(4×4, 3×3) (winograd.c).
 enum { WINOGRAD = 3 };
+static int winograd_tile_of(int shape) { return shape == WINOGRAD ? 2 : 4; }
 static const int MRs[3] = {8, 8, 16};
 static const int Vs[3] = {3, 2, 1};
 
@@ -33,7 +34,8 @@ int direct_rows(int shape) { return MRs[shape]; }
 long direct_tile_positions(int shape) { return 16L * Vs[shape]; }
 
 int tlc_direct_conv_shape(int outputs, int inputs, int H, int W, int k, int pad) {
-    if (tlc_winograd_applies(outputs, inputs, H, W, k, pad)) return WINOGRAD;
+    const int m = tlc_winograd_tile(outputs, inputs, H, W, k, pad);
+    if (m) return m == 2 ? WINOGRAD : WINOGRAD + 1;
     return direct_tile_shape(outputs, H, W, k, pad);
 }
 
@@ -54,12 +56,12 @@ int direct_tile_shape(int outputs, int H, int W, int k, int pad) {
 }
 
 long tlc_direct_conv_packed_count(int shape, int outputs, int inputs, int k) {
-    if (shape == WINOGRAD) return tlc_winograd_packed_count(outputs, inputs);
+    if (shape >= WINOGRAD) return tlc_winograd_packed_count(winograd_tile_of(shape), outputs, inputs);
     return direct_blocks(shape, outputs) * inputs * k * k * MRs[shape];
 }
 
 void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, int k, float *packed) {
-    if (shape == WINOGRAD) { tlc_winograd_pack(w, outputs, inputs, packed); return; }
+    if (shape >= WINOGRAD) { tlc_winograd_pack(winograd_tile_of(shape), w, outputs, inputs, packed); return; }
     direct_pack_taps(shape, w, outputs, (long)inputs * k * k, packed);
 }
 
@@ -81,7 +83,7 @@ void direct_pack_taps(int shape, const float *w, int outputs, long taps, float *
 static int channel_block(int taps) { return 288 / taps > 1 ? 288 / taps : 1; }
 
 long tlc_direct_conv_scratch_count(int shape, int outputs, int inputs, int H, int W, int k, int pad) {
-    if (shape == WINOGRAD) return tlc_winograd_scratch_count(outputs, inputs, H, W, pad);
+    if (shape >= WINOGRAD) return tlc_winograd_scratch_count(winograd_tile_of(shape), outputs, inputs, H, W, pad);
     geometry g = geometry_of(16 * Vs[shape], H, W, k, pad);
     return padded_count(&g, inputs, k) + direct_blocks(shape, outputs) * MRs[shape] * g.Qt;
 }
@@ -290,8 +292,8 @@ void tlc_direct_conv(int level, int shape, const float *x, const float *mask, in
                      const float *bias, int outputs, int k, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                      float *scratch, float *y) {
 #ifdef TLC_X86
-    if (level >= 1 && shape == WINOGRAD)
-        tlc_winograd_conv(level, x, mask, samples, C, H, W, packed, bias, outputs, pad, mean, scale, shift, relu, ceiling, scratch, y);
+    if (level >= 1 && shape >= WINOGRAD)
+        tlc_winograd_conv(winograd_tile_of(shape), level, x, mask, samples, C, H, W, packed, bias, outputs, pad, mean, scale, shift, relu, ceiling, scratch, y);
     else if (level >= 1) direct_conv(level, shape, x, mask, samples, C, H, W, packed, bias, outputs, k, pad, mean, scale, shift, relu, ceiling, scratch, y);
 #else
     (void)level; (void)shape; (void)x; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)k; (void)pad;

@@ -1,20 +1,22 @@
-// CDirectConv's Winograd F(2×2, 3×3) convolution (private to CDirectConv; see
-// cdirectconv.h for the API and winograd.h for what this file owns). Each 2×2 block of
-// outputs comes from a 4×4 window of the padded input: V = Bᵀ d B per input channel,
-// U = G g Gᵀ per kernel, M = Σ_c U ⊙ V (16 independent sums over the channels: 16 GEMMs
-// of tiles × channels × output channels), Y = Aᵀ M A. That is 16 multiply-adds per 4
-// outputs and channel instead of 36.
+// CDirectConv's Winograd F(4×4, 3×3) convolution (private to CDirectConv; see
+// cdirectconv.h for the API and winograd.h for what this file owns). Each 4×4 block of
+// outputs comes from a 6×6 window of the padded input: V = Bᵀ d B per input channel,
+// U = G g Gᵀ per kernel, M = Σ_c U ⊙ V (36 independent sums over the channels: 36 GEMMs
+// of tiles × channels × output channels), Y = Aᵀ M A (Lavin and Gray, 2016, with the
+// points 0, ±1, ±2). That is 36 multiply-adds per 16 outputs and channel instead of 144
+// (F(2×2, 3×3), which the weight gradient runs, 16 per 4; the forward pass took it until
+// session 17: 1.8× the sums' work on planes that are a multiple of 4).
 //
 // Layout: channels are the vectors' lanes (winograd_lanes.h). Each sample a block of tiles
 // touches is copied channels-last and zero-padded ([row][column][channel], 8 × 8
-// transposes), so a tile's window is 16 aligned vectors per 16 channels; V and M are
-// [ξ][tile][channel]; a segment's two output rows are transposed back into y. (Vectors
+// transposes), so a tile's window is 36 aligned vectors per 16 channels; V and M are
+// [ξ][tile][channel]; a segment's four output rows are transposed back into y. (Vectors
 // across a tile row's tiles had been 7 or 14 tiles long on the cnn's planes, with
 // unaligned stores and spills: the transforms took 44 % of its training on an Intel
 // AVX-512 core, more than the sums.)
 //
-// The transforms are plain C (adds, subtracts and halvings in one fixed order, no fused
-// multiply-adds), so every instruction set computes them to the same bits; each of the 16
+// The transforms are adds, subtracts, multiplications and fused multiply-adds by small
+// constants in one fixed order, so every instruction set computes them to the same bits; each of the 36
 // sums is one fused multiply-add chain per output over the channels in blocks of 288
 // (like the direct convolution's taps), whatever the register tile. AVX-512 and AVX2
 // therefore give bitwise the same result.
@@ -35,39 +37,51 @@
 // block are a multiple of 12 (the register tiles: 12 on AVX-512, 6 on AVX2).
 enum { MR = 8, CHANNEL_BLOCK = 288, TILE_GROUP = 12 };
 
+// Output columns and channels per chunk of the output transform: its rows (up to 4 × 16
+// columns × 64 channels, 16 KB) stay in L1 until they are transposed into y. (A segment's
+// rows of all channels at once, 57 KB for 64 channels at 56² in 4×4 tiles, spilled.)
+enum { CHUNK_COLUMNS = 16, CHUNK_CHANNELS = 64 };
+
 static long round_up(long n, long m) { return (n + m - 1) / m * m; }
 
-// Each of the 16 sums reads its slice of V (tiles × channels, kept in L2) once per block of
+// Each of the 36 sums reads its slice of V (tiles × channels, kept in L2) once per block of
 // 32 output channels, and each block of the transformed kernel once per block of tiles:
-// long blocks read the kernel (16 · outputs · inputs floats) less often, which decides
+// long blocks read the kernel (36 · outputs · inputs floats) less often, which decides
 // 512-channel layers; up to 64 K floats per slice of V.
-static wgeometry forward_geometry(int outputs, int inputs, int H, int W, int pad) {
+static wgeometry forward_geometry(int m, int outputs, int inputs, int H, int W, int pad) {
     long target = 65536 / (inputs > 0 ? inputs : 1);
     if (target < 2 * TILE_GROUP) target = 2 * TILE_GROUP;
     if (target > 132) target = 132;
-    return wgeometry_of(H, W, pad, target / TILE_GROUP * TILE_GROUP, round_up(outputs, 16));
+    return wgeometry_of(H, W, pad, m, target / TILE_GROUP * TILE_GROUP, round_up(outputs, 16));
 }
 
-int tlc_winograd_applies(int outputs, int inputs, int H, int W, int k, int pad) {
-    // Measured on one Zen 5 core against the direct convolution, 32 samples, AVX-512 (AVX2):
-    // 32 → 32 channels at 28² 1.34× as fast (1.66×), 64 → 64 at 56² 1.53× (1.88×), 256 → 256
+int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad) {
+    // Measured on one Zen 5 core against the direct convolution, 32 samples, AVX-512 (AVX2), in
+    // 2×2 tiles: 32 → 32 channels at 28² 1.34× as fast (1.66×), 64 → 64 at 56² 1.53× (1.88×), 256 → 256
     // at 14² 1.73× (2.09×), 128 → 128 at 7² 1.16× (1.53×), 512 → 512 at 7² 1.44× (1.48×);
     // with 16 channels on either side the transforms cost what the sums save on AVX-512
     // (0.96–1.12×). The choice cannot depend on the instruction set: both give the same bits.
     if (k != 3 || pad > 2 || inputs < 32 || outputs < 32) return 0;
     const int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
-    return OH >= 7 && OW >= 7;
+    if (OH < 7 || OW < 7) return 0;
+    // 4×4 tiles where they cover the plane with no more than a tenth more positions than 2×2
+    // tiles (28², 56², 7²), or the layer has 128 channels or more on both sides. Measured on
+    // one core of an Emerald Rapids Xeon against 2×2 tiles, minimum of 6 alternated runs:
+    // 32 → 32 at 28² 0.84× the time, 128 → 128 at 28² 0.71×, 512 → 512 at 7² 0.56×, 256 → 256
+    // at 14² 0.93×; but 32 → 64 and 64 → 32 at 14² 1.07–1.14× (the 4×4 tiles cover 16²).
+    const long area2 = round_up(OH, 2) * round_up(OW, 2), area4 = round_up(OH, 4) * round_up(OW, 4);
+    return 10 * area4 <= 11 * area2 || (inputs >= 128 && outputs >= 128) ? 4 : 2;
 }
 
-long tlc_winograd_packed_count(int outputs, int inputs) {
-    return 16L * round_up(outputs, 16) * inputs;
+long tlc_winograd_packed_count(int m, int outputs, int inputs) {
+    return (long)(m + 2) * (m + 2) * round_up(outputs, 16) * inputs;
 }
 
 #ifdef TLC_X86
-// U for the MR outputs of block b and channel c at once (lanes = outputs; the same
+// F(2×2, 3×3)'s U for the MR outputs of block b and channel c at once (lanes = outputs; the same
 // operations in the same order as one output at a time), to dst + ξ·per.
 __attribute__((target("avx2")))
-static void pack_block(const float *w, int outputs, int inputs, long b, long c, long per, float *dst) {
+static void pack_block2(const float *w, int outputs, int inputs, long b, long c, long per, float *dst) {
     __m256 g[9];
     for (int k = 0; k < 9; k++) {
         float lane[MR];
@@ -92,47 +106,90 @@ static void pack_block(const float *w, int outputs, int inputs, long b, long c, 
         _mm256_storeu_ps(dst + (i * 4 + 3) * per, t[i][2]);
     }
 }
+
+// G g for F(4×4, 3×3) along one axis of three values: g₀/4, −(g₀ + g₁ + g₂)/6,
+// −((g₀ − g₁) + g₂)/6, ((g₀ + 2g₁) + 4g₂)/24, ((g₀ − 2g₁) + 4g₂)/24, g₂.
+__attribute__((target("avx2")))
+static inline void kernel_axis(const __m256 g[3], __m256 t[6]) {
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f);
+    const __m256 sixth = _mm256_set1_ps(-1.0f / 6.0f), twentyFourth = _mm256_set1_ps(1.0f / 24.0f);
+    const __m256 twice = _mm256_mul_ps(g[1], two), fourTimes = _mm256_mul_ps(g[2], four);
+    t[0] = _mm256_mul_ps(g[0], _mm256_set1_ps(0.25f));
+    t[1] = _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(g[0], g[1]), g[2]), sixth);
+    t[2] = _mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(g[0], g[1]), g[2]), sixth);
+    t[3] = _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(g[0], twice), fourTimes), twentyFourth);
+    t[4] = _mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(g[0], twice), fourTimes), twentyFourth);
+    t[5] = g[2];
+}
+
+// F(4×4, 3×3)'s U for the MR outputs of block b and channel c at once (lanes = outputs;
+// the same operations in the same order as one output at a time), to dst + ξ·per: G g along
+// the kernel's columns, then along its rows.
+__attribute__((target("avx2")))
+static void pack_block4(const float *w, int outputs, int inputs, long b, long c, long per, float *dst) {
+    __m256 g[9];
+    for (int k = 0; k < 9; k++) {
+        float lane[MR];
+        for (int r = 0; r < MR; r++) {
+            const long o = b * MR + r;
+            lane[r] = o < outputs ? w[(o * inputs + c) * 9 + k] : 0.0f;
+        }
+        g[k] = _mm256_loadu_ps(lane);
+    }
+    __m256 t[6][3];   // t[i][j] = (G g)[i][j]
+    for (int j = 0; j < 3; j++) {
+        const __m256 column[3] = {g[j], g[3 + j], g[6 + j]};
+        __m256 out[6];
+        kernel_axis(column, out);
+        for (int i = 0; i < 6; i++) t[i][j] = out[i];
+    }
+    for (int i = 0; i < 6; i++) {
+        __m256 out[6];
+        kernel_axis(t[i], out);
+        for (int q = 0; q < 6; q++) _mm256_storeu_ps(dst + (i * 6 + q) * per, out[q]);
+    }
+}
 #endif
 
 // U[ξ] = (G g Gᵀ)[ξ] for output channel o (0 from `outputs` to the next multiple of 16), in
 // blocks of 32 output channels (the last one 16 when that is what is left): block ob holds
-// [c][o − 32·ob] at 32·ob·inputs, rows as wide as the block. t = G g (rows), then t Gᵀ,
-// each ½ applied after its sum.
-void tlc_winograd_pack(const float *w, int outputs, int inputs, float *packed) {
+// [c][o − 32·ob] at 32·ob·inputs, rows as wide as the block. Block by block, so that each
+// plane is written in one run (channels inner: 36 streams, not 36 per block).
+void tlc_winograd_pack(int m, const float *w, int outputs, int inputs, float *packed) {
 #ifdef TLC_X86
     const long Op = round_up(outputs, 16), per = Op * inputs;
-    for (long c = 0; c < inputs; c++)
-        for (long b = 0; b < Op / MR; b++) {
-            const long ob = b * MR / 32, width = Op - 32 * ob < 32 ? Op - 32 * ob : 32;
-            pack_block(w, outputs, inputs, b, c, per, packed + ob * 32 * inputs + c * width + (b * MR - 32 * ob));
-        }
+    for (long ob = 0; ob < (Op + 31) / 32; ob++) {
+        const long width = Op - 32 * ob < 32 ? Op - 32 * ob : 32;
+        for (long c = 0; c < inputs; c++)
+            for (long b = 32 * ob / MR; b < (32 * ob + width) / MR; b++)
+                (m == 4 ? pack_block4 : pack_block2)(w, outputs, inputs, b, c, per, packed + ob * 32 * inputs + c * width + (b * MR - 32 * ob));
+    }
 #else
-    (void)w; (void)outputs; (void)inputs; (void)packed;
+    (void)m; (void)w; (void)outputs; (void)inputs; (void)packed;
 #endif
 }
 
 // The scratch of one call, in floats (each part a multiple of 16, so that every part
 // starts on a cache line): the channels-last samples one block can touch, V and M of one
-// block, a segment's two output rows (channels-last; columns rounded up to 8 for the
-// transposes), the epilogue's per-channel vectors, and the block's segments.
-typedef struct { long sample, samples, V, M, rows, rowsStride, epilogue, segs; } forward_layout;
+// block, a chunk's four output rows (channels-last), the epilogue's per-channel vectors, and the block's segments.
+typedef struct { long sample, samples, V, M, rows, epilogue, segs; } forward_layout;
 
 static forward_layout forward_layout_of(const wgeometry *g, int C) {
     forward_layout l;
     const long Cp = round_up(C, 16);
     l.sample = channels_last_count(g, (int)Cp);
     l.samples = g->slots * l.sample;
-    l.V = 16L * xi_stride(g->TB * Cp);
-    l.M = 16L * xi_stride(g->TB * g->Opad);
-    l.rowsStride = round_up(2L * g->TW, 8) * g->Opad;
-    l.rows = 2 * l.rowsStride;
+    const long planes = (long)(g->m + 2) * (g->m + 2);
+    l.V = planes * xi_stride(g->TB * Cp);
+    l.M = planes * xi_stride(g->TB * g->Opad);
+    l.rows = 4L * CHUNK_COLUMNS * CHUNK_CHANNELS;
     l.epilogue = 4 * g->Opad;
     l.segs = round_up((segments_max(g) * (long)sizeof(segment) + 3) / 4 + 2, 16);
     return l;
 }
 
-long tlc_winograd_scratch_count(int outputs, int inputs, int H, int W, int pad) {
-    const wgeometry g = forward_geometry(outputs, inputs, H, W, pad);
+long tlc_winograd_scratch_count(int m, int outputs, int inputs, int H, int W, int pad) {
+    const wgeometry g = forward_geometry(m, outputs, inputs, H, W, pad);
     const forward_layout l = forward_layout_of(&g, inputs);
     return l.samples + l.V + l.M + l.rows + l.epilogue + l.segs + 16;
 }
@@ -145,7 +202,7 @@ typedef struct { const float *bias, *mean, *scale, *shift; int relu; float ceili
 // padded plane, zero for channels C … Cp − 1; with `mask` a value counts only where mask > 0.
 __attribute__((target("avx2")))
 static void to_channels_last(const float *xs, const float *mask, int C, int Cp, int H, int W, int pad, const wgeometry *g, float *X) {
-    const long PW = 2L * g->HW, row = PW * Cp, plane = (long)H * W;
+    const long PW = g->PW, row = PW * Cp, plane = (long)H * W;
     const int C8 = C / 8 * 8;
     const __m256 zero = _mm256_setzero_ps();
     memset(X, 0, (size_t)(pad * row) * sizeof(float));
@@ -194,25 +251,28 @@ void winograd_load_samples(const wgeometry *g, const segment *segs, int nsegs, c
     }
 }
 
-// A segment's two output rows, channels-last in `rows` (row d at rows + d·rowsStride, column
-// j at + j·Opad), into y's planes: 8 × 8 transposes, a row's last columns copied from a vector's first lanes.
+// Output rows of a chunk, channels-last in `rows` (row d at rows + d·CHUNK_COLUMNS·CHUNK_CHANNELS,
+// column j at + j·CHUNK_CHANNELS, channel o at + o − o0), into y's planes: output rows m·ti …,
+// columns j0 … j0 + cols − 1, channels o0 … o1 − 1 (past O ignored); 8 × 8 transposes, a row's
+// last columns copied from a vector's first lanes.
 __attribute__((target("avx2")))
-static void rows_to_planes(const wgeometry *g, int O, const float *rows, long rowsStride, const segment *sg, float *y) {
-    const long Op = g->Opad, plane = (long)g->OH * g->OW;
-    const int j0 = 2 * sg->tj0, cols = (2 * sg->tj1 < g->OW ? 2 * sg->tj1 : g->OW) - j0;
-    float *ys = y + (long)sg->s * O * plane;
-    for (int d = 0; d < 2 && 2 * sg->ti + d < g->OH; d++) {
+static void rows_to_planes(const wgeometry *g, int O, const float *rows, int s, int ti, int j0, int cols, int o0, int o1, float *y) {
+    const int m = g->m;
+    const long plane = (long)g->OH * g->OW, rowsStride = (long)CHUNK_COLUMNS * CHUNK_CHANNELS;
+    float *ys = y + (long)s * O * plane;
+    const int oEnd = o1 < O ? o1 : O;
+    for (int d = 0; d < m && m * ti + d < g->OH; d++) {
         const float *src = rows + d * rowsStride;
-        float *dst = ys + (long)(2 * sg->ti + d) * g->OW + j0;
-        for (int o0 = 0; o0 < O; o0 += 8) {
-            const int no = O - o0 < 8 ? O - o0 : 8;
+        float *dst = ys + (long)(m * ti + d) * g->OW + j0;
+        for (int o = o0; o < oEnd; o += 8) {
+            const int no = oEnd - o < 8 ? oEnd - o : 8;
             for (int c0 = 0; c0 < cols; c0 += 8) {
                 const int nc = cols - c0 < 8 ? cols - c0 : 8;
                 __m256 r[8];
-                for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(src + (long)(c0 + k) * Op + o0);
+                for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(src + (long)(c0 + k) * CHUNK_CHANNELS + (o - o0));
                 transpose8(r);
                 for (int k = 0; k < no; k++) {
-                    float *p = dst + (long)(o0 + k) * plane + c0;
+                    float *p = dst + (long)(o + k) * plane + c0;
                     if (nc == 8) _mm256_storeu_ps(p, r[k]);
                     else {
                         // Not vmaskmovps (AMD microcodes masked stores: a sixth of the first Winograd's time on
@@ -290,10 +350,10 @@ typedef struct {
 #include "winograd_lanes.h"
 
 __attribute__((target("avx2")))
-static void winograd_conv(int level, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
+static void winograd_conv(int m, int level, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
                           const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                           float *scratch, float *y) {
-    const wgeometry g = forward_geometry(outputs, C, H, W, pad);
+    const wgeometry g = forward_geometry(m, outputs, C, H, W, pad);
     const forward_layout l = forward_layout_of(&g, C);
     const int Cp = (int)round_up(C, 16);
     // Every part on a cache line: the scratch starts on one (the engine's workspaces do) or is moved to one.
@@ -323,13 +383,13 @@ void winograd_transform_input(int level, const wgeometry *g, int Cp, float *cons
 }
 #endif
 
-void tlc_winograd_conv(int level, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
+void tlc_winograd_conv(int m, int level, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
                        const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                        float *scratch, float *y) {
 #ifdef TLC_X86
-    winograd_conv(level, x, mask, samples, C, H, W, packed, bias, outputs, pad, mean, scale, shift, relu, ceiling, scratch, y);
+    winograd_conv(m, level, x, mask, samples, C, H, W, packed, bias, outputs, pad, mean, scale, shift, relu, ceiling, scratch, y);
 #else
-    (void)level; (void)x; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs;
+    (void)m; (void)level; (void)x; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs;
     (void)pad; (void)mean; (void)scale; (void)shift; (void)relu; (void)ceiling; (void)scratch; (void)y;
 #endif
 }

@@ -1,25 +1,25 @@
-// CDirectConv's Winograd F(2×2, 3×3) path (private): the direct convolution's tile shape 3,
-// chosen by tlc_direct_conv_shape for 3×3 kernels with at least 32 input and output
-// channels on planes of at least 7×7 outputs. The same contract as tlc_direct_conv (bias, mask, batch norm and
+// CDirectConv's Winograd path (private): the direct convolution's tile shapes 3 (F(2×2, 3×3))
+// and 4 (F(4×4, 3×3)), chosen by tlc_direct_conv_shape for 3×3 kernels with at least 32 input
+// and output channels on planes of at least 7×7 outputs. The same contract as tlc_direct_conv (bias, mask, batch norm and
 // ReLU epilogue; bitwise the same with AVX-512 or AVX2), another summation: see winograd.c;
 // and the weight gradient of the same layers, the same contract as
 // tlc_direct_conv_weight_grad, another summation: see winograd_grad.c.
 #ifndef TLC_CDIRECTCONV_WINOGRAD_H
 #define TLC_CDIRECTCONV_WINOGRAD_H
 
-/// Whether a 3×3 stride-1 convolution runs as Winograd F(2×2, 3×3).
-int tlc_winograd_applies(int outputs, int inputs, int H, int W, int k, int pad);
-/// Floats of the transformed kernel, and the transform of OIHW 3×3 weights into it.
-long tlc_winograd_packed_count(int outputs, int inputs);
-void tlc_winograd_pack(const float *w, int outputs, int inputs, float *packed);
+/// The output tile m of a 3×3 stride-1 convolution run as Winograd F(m×m, 3×3): 2 or 4, 0 when Winograd does not apply.
+int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad);
+/// Floats of the transformed kernel, and the transform of OIHW 3×3 weights into it, for tiles of m.
+long tlc_winograd_packed_count(int m, int outputs, int inputs);
+void tlc_winograd_pack(int m, const float *w, int outputs, int inputs, float *packed);
 /// Floats of scratch one part needs.
-long tlc_winograd_scratch_count(int outputs, int inputs, int H, int W, int pad);
-/// tlc_direct_conv for k = 3 (see cdirectconv.h).
-void tlc_winograd_conv(int level, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
+long tlc_winograd_scratch_count(int m, int outputs, int inputs, int H, int W, int pad);
+/// tlc_direct_conv for k = 3 (see cdirectconv.h) in tiles of m.
+void tlc_winograd_conv(int m, int level, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
                        const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                        float *scratch, float *y);
 
-/// The weight gradient of the layers tlc_winograd_applies to (winograd_grad.c): the floats of scratch
+/// The weight gradient of the layers Winograd applies to, always in 2×2 tiles (winograd_grad.c): the floats of scratch
 /// one call needs, and the gradient.
 long tlc_winograd_grad_scratch_count(int outputs, int inputs, int H, int W, int pad);
 /// tlc_direct_conv_weight_grad for k = 3 (see cdirectconv.h): dW written (not added to), db too.

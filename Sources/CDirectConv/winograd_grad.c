@@ -33,7 +33,7 @@
 enum { GRAD_TB = 128, CR = 8, OV = 16 };
 
 static wgeometry grad_geometry(int outputs, int H, int W, int pad) {
-    return wgeometry_of(H, W, pad, GRAD_TB, (outputs + OV - 1) / OV * OV);
+    return wgeometry_of(H, W, pad, 2, GRAD_TB, (outputs + OV - 1) / OV * OV);
 }
 
 // The scratch, in floats (each part rounded up to 16 so that every part starts on a cache line).

@@ -1,8 +1,8 @@
-// CDirectConv's Winograd F(2×2, 3×3) tiles (private), shared by the convolution
-// (winograd.c) and its weight gradient (winograd_grad.c): the geometry of 2×2 output tiles
+// CDirectConv's Winograd tiles (private), shared by the convolution (winograd.c, F(4×4, 3×3))
+// and its weight gradient (winograd_grad.c, F(2×2, 3×3)): the geometry of m×m output tiles
 // over a part's samples in blocks, the blocks' runs within tile rows (segments), the
 // samples copied channels-last and zero-padded ([row][column][channel]) and the input
-// transform V = Bᵀ d B of a block's 4×4 windows into V[ξ][tile][channel] (adds and
+// transform V = Bᵀ d B of a block's 4×4 windows into V[ξ][tile][channel] (F(2×2, 3×3)) (adds and
 // subtracts in one fixed order, so every instruction set computes the same bits; defined
 // in winograd.c), and the 8 × 8 transposes between planes and channels-last rows.
 #ifndef TLC_CDIRECTCONV_WINOGRAD_TILES_H
@@ -14,21 +14,23 @@
 #endif
 
 typedef struct {
-    int OH, OW, TH, TW;   // output size, tiles of 2×2 outputs
-    int PH, HW;           // padded rows (2·TH + 2); half the padded columns (TW + 1)
+    int m;                // outputs per tile side (2 or 4): windows of (m + 2)²
+    int OH, OW, TH, TW;   // output size, tiles of m×m outputs
+    int PH, PW;           // padded rows and columns (m·TH + 2, m·TW + 2)
     long T;               // tiles per sample (TH·TW)
     long TB;              // tiles per block (a multiple of 16): consecutive tiles of the part, across samples
     int slots;            // samples kept channels-last at once (all that one block can touch)
     long Opad;            // output channels rounded up to the caller's register tile
 } wgeometry;
 
-// The geometry of H × W inputs at padding `pad` (3×3 kernel), in blocks of TB tiles (a multiple of 16),
+// The geometry of H × W inputs at padding `pad` (3×3 kernel) in m×m tiles, in blocks of TB tiles,
 // with `Opad` output channels.
-static inline wgeometry wgeometry_of(int H, int W, int pad, long TB, long Opad) {
+static inline wgeometry wgeometry_of(int H, int W, int pad, int m, long TB, long Opad) {
     wgeometry g;
+    g.m = m;
     g.OH = H + 2 * pad - 2; g.OW = W + 2 * pad - 2;
-    g.TH = (g.OH + 1) / 2; g.TW = (g.OW + 1) / 2;
-    g.PH = 2 * g.TH + 2; g.HW = g.TW + 1;
+    g.TH = (g.OH + m - 1) / m; g.TW = (g.OW + m - 1) / m;
+    g.PH = m * g.TH + 2; g.PW = m * g.TW + 2;
     g.T = (long)g.TH * g.TW;
     g.TB = TB;
     g.slots = (int)((g.TB + g.T - 1) / g.T) + 1;
@@ -53,23 +55,23 @@ static inline int segments_of(const wgeometry *g, long t0, long t1, segment *out
     return n;
 }
 
-// Floats from one of the 16 planes (ξ) of V, U or M to the next, for planes of `floats`:
-// a cache line more, so that the 16 planes' rows do not all fall into the same cache sets
+// Floats from one of the (m + 2)² planes (ξ) of V, U or M to the next, for planes of `floats`:
+// a cache line more, so that the planes' rows do not all fall into the same cache sets
 // (128 tiles of 32 channels are 16 KB: 16 stores 16 KB apart evicted each other).
 static inline long xi_stride(long floats) { return floats + 16; }
 
 // The most segments one block can have.
 static inline long segments_max(const wgeometry *g) { return g->TB / g->TW + 3; }
 
-// Floats of one sample channels-last (PH × 2·HW × Cp, a multiple of 16).
-static inline long channels_last_count(const wgeometry *g, int Cp) { return ((long)g->PH * 2 * g->HW * Cp + 15) / 16 * 16; }
+// Floats of one sample channels-last (PH × PW × Cp, a multiple of 16).
+static inline long channels_last_count(const wgeometry *g, int Cp) { return ((long)g->PH * g->PW * Cp + 15) / 16 * 16; }
 
 /// Copies the samples a block's segments touch channels-last, zero-padded, into their slots
 /// (sample s in slot s % slots), unless a slot already holds its sample; channels C … Cp − 1
 /// are zero; with `mask` (x's shape) a value counts only where mask > 0.
 void winograd_load_samples(const wgeometry *g, const segment *segs, int nsegs, const float *x, const float *mask, int C, int Cp, int H,
                            int W, int pad, float *const *slots, int *loaded);
-/// V[ξ][t][c] (rows of Cp floats, ξ planes xi_stride(TB·Cp) apart) for the block's tiles in order (t =
+/// F(2×2, 3×3)'s V[ξ][t][c] (rows of Cp floats, ξ planes xi_stride(TB·Cp) apart) for the block's tiles in order (t =
 /// 0 … used − 1, by segment; zero up to `rounded`), vectors of 16 channels (level 2) or 8.
 void winograd_transform_input(int level, const wgeometry *g, int Cp, float *const *slots, const segment *segs, int nsegs, long used,
                               long rounded, float *V);

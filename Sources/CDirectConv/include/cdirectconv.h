@@ -20,10 +20,12 @@
 int tlc_direct_conv_level(void);
 
 /// The tile shape for `outputs` channels from `inputs` channels of H×W, kernel k, padding pad (packing and
-/// scratch depend on it): 0–2 the direct convolution's register tiles, 3 Winograd F(2×2, 3×3) (3×3 kernels
-/// with at least 32 input and output channels on planes of at least 7×7 outputs: 16 multiply-adds per
-/// 2×2 outputs and channel instead of 36; each output's sums run in another order than the direct
-/// convolution's, with the same contract: bitwise the same with AVX-512 or AVX2, any thread count).
+/// scratch depend on it): 0–2 the direct convolution's register tiles, 3 and 4 Winograd F(2×2, 3×3) and
+/// F(4×4, 3×3) (3×3 kernels with at least 32 input and output channels on planes of at least 7×7 outputs:
+/// 16 multiply-adds per 2×2 outputs and channel, or 36 per 4×4, instead of 36 or 144; 4×4 tiles where they
+/// cover the plane about as tightly as 2×2 ones, or both sides have 128 channels or more; each output's sums
+/// run in another order than the direct convolution's, with the same contract: bitwise the same with
+/// AVX-512 or AVX2, any thread count; the choice depends on the shape only).
 int tlc_direct_conv_shape(int outputs, int inputs, int H, int W, int k, int pad);
 
 /// Floats of the packed weights for `outputs` × `inputs` × k × k in tile shape `shape`.
