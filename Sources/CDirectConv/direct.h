@@ -16,8 +16,8 @@ long direct_tile_positions(int shape);
 long direct_blocks(int shape, int outputs);
 /// The register tile shape (0–2, never Winograd) with the least weighted work on this plane.
 int direct_tile_shape(int outputs, int H, int W, int k, int pad);
-/// Packs [outputs][taps] weights into blocks of MR output channels: [block][tap][MR] (zero past `outputs`).
-void direct_pack_taps(int shape, const float *w, int outputs, long taps, float *packed);
+/// Packs [outputs][taps] weights into blocks b0 … b1 − 1 of MR output channels: [block][tap][MR] (zero past `outputs`).
+void direct_pack_taps(int shape, const float *w, int outputs, long taps, long b0, long b1, float *packed);
 /// The wide sums of positions [qa, qb) of one padded sample `src` (geometry g) into wideOut
 /// ([block·MR + r][Qt]): the groups in order, each in blocks of channels, the first block
 /// from the bias (may be NULL), every later one added (level 1 AVX2, 2 AVX-512: the same bits).

@@ -61,14 +61,22 @@ long tlc_direct_conv_packed_count(int shape, int outputs, int inputs, int k) {
 }
 
 void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, int k, float *packed) {
-    if (shape >= WINOGRAD) { tlc_winograd_pack(winograd_tile_of(shape), w, outputs, inputs, packed); return; }
-    direct_pack_taps(shape, w, outputs, (long)inputs * k * k, packed);
+    tlc_direct_conv_pack_part(shape, w, outputs, inputs, k, 0, 1, packed);
 }
 
-void direct_pack_taps(int shape, const float *w, int outputs, long taps, float *packed) {
-    const int mr = MRs[shape];
+void tlc_direct_conv_pack_part(int shape, const float *w, int outputs, int inputs, int k, int part, int parts, float *packed) {
+    if (shape >= WINOGRAD) {
+        const long units = tlc_winograd_pack_units(outputs);
+        tlc_winograd_pack(winograd_tile_of(shape), w, outputs, inputs, units * part / parts, units * (part + 1) / parts, packed);
+        return;
+    }
     const long blocks = direct_blocks(shape, outputs);
-    for (long b = 0; b < blocks; b++)
+    direct_pack_taps(shape, w, outputs, (long)inputs * k * k, blocks * part / parts, blocks * (part + 1) / parts, packed);
+}
+
+void direct_pack_taps(int shape, const float *w, int outputs, long taps, long b0, long b1, float *packed) {
+    const int mr = MRs[shape];
+    for (long b = b0; b < b1; b++)
         for (long t = 0; t < taps; t++)
             for (int r = 0; r < mr; r++) {
                 long o = b * mr + r;

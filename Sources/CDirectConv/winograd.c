@@ -155,17 +155,19 @@ static void pack_block4(const float *w, int outputs, int inputs, long b, long c,
 // blocks of 32 output channels (the last one 16 when that is what is left): block ob holds
 // [c][o − 32·ob] at 32·ob·inputs, rows as wide as the block. Block by block, so that each
 // plane is written in one run (channels inner: 36 streams, not 36 per block).
-void tlc_winograd_pack(int m, const float *w, int outputs, int inputs, float *packed) {
+long tlc_winograd_pack_units(int outputs) { return (round_up(outputs, 16) + 31) / 32; }
+
+void tlc_winograd_pack(int m, const float *w, int outputs, int inputs, long ob0, long ob1, float *packed) {
 #ifdef TLC_X86
     const long Op = round_up(outputs, 16), per = Op * inputs;
-    for (long ob = 0; ob < (Op + 31) / 32; ob++) {
+    for (long ob = ob0; ob < ob1; ob++) {
         const long width = Op - 32 * ob < 32 ? Op - 32 * ob : 32;
         for (long c = 0; c < inputs; c++)
             for (long b = 32 * ob / MR; b < (32 * ob + width) / MR; b++)
                 (m == 4 ? pack_block4 : pack_block2)(w, outputs, inputs, b, c, per, packed + ob * 32 * inputs + c * width + (b * MR - 32 * ob));
     }
 #else
-    (void)m; (void)w; (void)outputs; (void)inputs; (void)packed;
+    (void)m; (void)w; (void)outputs; (void)inputs; (void)ob0; (void)ob1; (void)packed;
 #endif
 }
 

@@ -9,9 +9,11 @@
 
 /// The output tile m of a 3×3 stride-1 convolution run as Winograd F(m×m, 3×3): 2 or 4, 0 when Winograd does not apply.
 int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad);
-/// Floats of the transformed kernel, and the transform of OIHW 3×3 weights into it, for tiles of m.
+/// Floats of the transformed kernel, and the transform of OIHW 3×3 weights into it, for tiles of m: the
+/// blocks of 32 output channels ob0 … ob1 − 1 of tlc_winograd_pack_units(outputs).
 long tlc_winograd_packed_count(int m, int outputs, int inputs);
-void tlc_winograd_pack(int m, const float *w, int outputs, int inputs, float *packed);
+long tlc_winograd_pack_units(int outputs);
+void tlc_winograd_pack(int m, const float *w, int outputs, int inputs, long ob0, long ob1, float *packed);
 /// Floats of scratch one part needs.
 long tlc_winograd_scratch_count(int m, int outputs, int inputs, int H, int W, int pad);
 /// tlc_direct_conv for k = 3 (see cdirectconv.h) in tiles of m.

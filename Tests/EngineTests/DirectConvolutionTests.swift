@@ -112,6 +112,27 @@ import Testing
         #expect(tlc_direct_conv_shape(64, 64, 14, 14, 5, 2) < 3)
     }
 
+    /// The kernel packed in shares of its output channels (one per worker) is the kernel packed
+    /// at once, for the direct tiles and both Winograd tiles.
+    @Test(arguments: [(8, 20, 28, 3, 1, 0), (24, 40, 9, 5, 2, 1), (64, 72, 14, 3, 1, 3), (64, 80, 28, 3, 1, 4), (32, 48, 7, 3, 1, 4)])
+    func aKernelPackedInSharesIsTheKernelPackedAtOnce(c: Int, o: Int, side: Int, k: Int, pad: Int, shape: Int32) throws {
+        guard Conv2D.directConvolutionAvailable else { return }
+        if shape >= 3 { #expect(tlc_direct_conv_shape(Int32(o), Int32(c), Int32(side), Int32(side), Int32(k), Int32(pad)) == shape) }
+        var g = SeededGenerator(seed: 7)
+        let w = Tensor(zeros: [o, c, k, k]); g.fillNormal(w, std: 0.3)
+        let count = tlc_direct_conv_packed_count(shape, Int32(o), Int32(c), Int32(k))
+        let whole = Tensor(zeros: [count])
+        tlc_direct_conv_pack(shape, w.pointer, Int32(o), Int32(c), Int32(k), whole.pointer)
+        #expect(whole.values.contains { $0 != 0 })
+        for parts in [2, 3, 4] {
+            let shares = Tensor(zeros: [count]); shares.pointer.update(repeating: .nan, count: count)
+            for part in 0..<parts {
+                tlc_direct_conv_pack_part(shape, w.pointer, Int32(o), Int32(c), Int32(k), Int32(part), Int32(parts), shares.pointer)
+            }
+            #expect(shares.values == whole.values, "\(parts) parts")
+        }
+    }
+
     /// Winograd with AVX-512 or AVX2, and over the samples one call at a time or all at once
     /// (its blocks of tiles run across samples), gives bitwise the same result, in 2×2 tiles
     /// (shape 3) or 4×4 (shape 4).

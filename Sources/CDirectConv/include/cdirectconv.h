@@ -32,6 +32,8 @@ int tlc_direct_conv_shape(int outputs, int inputs, int H, int W, int k, int pad)
 long tlc_direct_conv_packed_count(int shape, int outputs, int inputs, int k);
 /// Packs OIHW weights into blocks of MR output channels: [block][c][ki][kj][MR] (zero past `outputs`).
 void tlc_direct_conv_pack(int shape, const float *w, int outputs, int inputs, int k, float *packed);
+/// The same for share `part` of `parts` of the output channels (the parts together pack what tlc_direct_conv_pack does).
+void tlc_direct_conv_pack_part(int shape, const float *w, int outputs, int inputs, int k, int part, int parts, float *packed);
 
 /// Floats of scratch one call needs, whatever its number of samples (the direct tiles: one sample's padded
 /// input with slack and its wide output; Winograd: the split inputs, transforms and sums of one block of tiles).
