@@ -27,9 +27,9 @@ import Testing
     /// (inputs, outputs, side, kernel, padding)
     @Test(arguments: [(1, 32, 28, 3, 1), (6, 16, 14, 5, 0), (3, 7, 9, 3, 1), (13, 5, 6, 1, 0), (4, 9, 11, 5, 2), (2, 3, 5, 3, 2),
                       (64, 64, 4, 3, 1), (128, 96, 8, 3, 1), (256, 64, 2, 3, 1), (3, 16, 64, 3, 1), (16, 8, 32, 3, 1), (8, 8, 48, 3, 1),
-                      // Winograd for the forward pass and dx (F(4×4, 3×3) but the second's 13² outputs in F(2×2, 3×3)) and
-                      // dW (F(2×2, 3×3)); the last one's 288 tiles make three of the weight gradient's blocks, one across the samples:
-                      (64, 72, 12, 3, 1), (64, 64, 11, 3, 2), (32, 40, 24, 3, 1),
+                      // Winograd F(2×2, 3×3) for the forward pass, dx and dW (tile shape 3); the third one's
+                      // 288 tiles make three of the weight gradient's blocks, one across the samples:
+                      (64, 72, 12, 3, 1), (64, 64, 11, 3, 2), (32, 40, 24, 3, 1), (64, 64, 16, 3, 1), (128, 128, 8, 3, 1),
                       // 1×1 over planes of whole tiles: x and dy read in place, dx written into place (16 channels) or not (12):
                       (16, 24, 8, 1, 0), (12, 16, 8, 1, 0)])
     func gradientsMatchAFloat64Reference(c: Int, o: Int, side: Int, k: Int, pad: Int) throws {
@@ -76,7 +76,7 @@ import Testing
     }
 
     @Test(arguments: [(3, 20, 7, 3, 1), (16, 24, 14, 3, 1), (2, 9, 28, 5, 2), (8, 17, 5, 1, 0), (64, 64, 12, 3, 1), (16, 24, 8, 1, 0),
-                      // Winograd, each part's weight gradient over two or three blocks of tiles (4×4 forward tiles), and 2×2 tiles:
+                      // Winograd, each part's weight gradient over two or three blocks of tiles:
                       (32, 48, 19, 3, 1), (48, 40, 14, 3, 1)])
     func bothInstructionSetsAndEveryThreadCountGiveTheSameBits(c: Int, o: Int, side: Int, k: Int, pad: Int) throws {
         guard Conv2D.directConvolutionAvailable else { return }
