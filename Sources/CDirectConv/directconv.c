@@ -34,7 +34,12 @@ int direct_rows(int shape) { return MRs[shape]; }
 long direct_tile_positions(int shape) { return 16L * Vs[shape]; }
 
 int tlc_direct_conv_shape(int outputs, int inputs, int H, int W, int k, int pad) {
-    const int m = tlc_winograd_tile(outputs, inputs, H, W, k, pad);
+    if (tlc_winograd_tile(outputs, inputs, H, W, k, pad, 0)) return WINOGRAD;
+    return direct_tile_shape(outputs, H, W, k, pad);
+}
+
+int tlc_direct_conv_inference_shape(int outputs, int inputs, int H, int W, int k, int pad) {
+    const int m = tlc_winograd_tile(outputs, inputs, H, W, k, pad, 1);
     if (m) return m == 2 ? WINOGRAD : WINOGRAD + 1;
     return direct_tile_shape(outputs, H, W, k, pad);
 }

@@ -55,7 +55,7 @@ static wgeometry forward_geometry(int m, int outputs, int inputs, int H, int W, 
     return wgeometry_of(H, W, pad, m, target / TILE_GROUP * TILE_GROUP, round_up(outputs, 16));
 }
 
-int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad) {
+int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int inference) {
     // Measured on one Zen 5 core against the direct convolution, 32 samples, AVX-512 (AVX2), in
     // 2×2 tiles: 32 → 32 channels at 28² 1.34× as fast (1.66×), 64 → 64 at 56² 1.53× (1.88×), 256 → 256
     // at 14² 1.73× (2.09×), 128 → 128 at 7² 1.16× (1.53×), 512 → 512 at 7² 1.44× (1.48×);
@@ -64,16 +64,18 @@ int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad) {
     if (k != 3 || pad > 2 || inputs < 32 || outputs < 32) return 0;
     const int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
     if (OH < 7 || OW < 7) return 0;
-    // Always 2×2 tiles for now. 4×4 tiles (tile shape 4) measured faster on one core of an
-    // Emerald Rapids Xeon, minimum of 6 alternated runs against 2×2: 32 → 32 at 28² 0.76–0.84×
-    // the time, 128 → 128 at 28² 0.71–0.73×, 512 → 512 at 7² 0.56–0.72×, 256 → 256 at 14²
-    // 0.87–0.93× (but 32 → 64 and 64 → 32 at 14², whose 4×4 tiles cover 16², 1.07–1.14×), and
-    // pass the layer tests against float64. Chosen where they cover the plane with at most a
-    // tenth more positions than 2×2 tiles or both sides have 128+ channels, they moved
-    // resnet18's and resnet34's gradients at 64×64 (batch 2) 1.2e-2 and 2.1e-2 from float64
-    // (2×2: 5.7e-6 and 1.6e-5) with dx still in 2×2 tiles: not understood yet (session 17), so
-    // not chosen until it is.
-    return 2;
+    // 4×4 tiles (tile shape 4) for inference passes only, where they cover the plane with at
+    // most a tenth more positions than 2×2 tiles (28², 56², 7²) or both sides have 128+
+    // channels. Measured on one core of an Emerald Rapids Xeon, minimum of 6 alternated runs
+    // against 2×2: 32 → 32 at 28² 0.76–0.84× the time, 128 → 128 at 28² 0.71–0.73×, 512 → 512
+    // at 7² 0.56–0.72×, 256 → 256 at 14² 0.87–0.93×; but 32 → 64 and 64 → 32 at 14², whose 4×4
+    // tiles cover 16², 1.07–1.14×. Not for training: their float32 error is 20–50× that of
+    // 2×2 tiles in the layer tests (up to 1.04e-5 of the largest output over 1,152 terms,
+    // against 2–6e-7), and training resnet18 and resnet34 at 64×64 (batch 2) on them moved
+    // the gradients 1.2e-2 and 2.1e-2 from float64 (2×2 tiles: 5.7e-6 and 1.6e-5).
+    if (!inference) return 2;
+    const long area2 = round_up(OH, 2) * round_up(OW, 2), area4 = round_up(OH, 4) * round_up(OW, 4);
+    return 10 * area4 <= 11 * area2 || (inputs >= 128 && outputs >= 128) ? 4 : 2;
 }
 
 long tlc_winograd_packed_count(int m, int outputs, int inputs) {

@@ -7,8 +7,9 @@
 #ifndef TLC_CDIRECTCONV_WINOGRAD_H
 #define TLC_CDIRECTCONV_WINOGRAD_H
 
-/// The output tile m of a 3×3 stride-1 convolution run as Winograd F(m×m, 3×3): 2 or 4, 0 when Winograd does not apply.
-int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad);
+/// The output tile m of a 3×3 stride-1 convolution run as Winograd F(m×m, 3×3): 2 or 4 (only for an `inference` pass),
+/// 0 when Winograd does not apply.
+int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int inference);
 /// Floats of the transformed kernel, and the transform of OIHW 3×3 weights into it, for tiles of m: the
 /// blocks of 32 output channels ob0 … ob1 − 1 of tlc_winograd_pack_units(outputs).
 long tlc_winograd_packed_count(int m, int outputs, int inputs);

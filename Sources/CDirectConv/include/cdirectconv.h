@@ -20,13 +20,16 @@
 int tlc_direct_conv_level(void);
 
 /// The tile shape for `outputs` channels from `inputs` channels of H×W, kernel k, padding pad (packing and
-/// scratch depend on it): 0–2 the direct convolution's register tiles, 3 and 4 Winograd F(2×2, 3×3) and
-/// F(4×4, 3×3) (3×3 kernels with at least 32 input and output channels on planes of at least 7×7 outputs:
-/// 16 multiply-adds per 2×2 outputs and channel, or 36 per 4×4, instead of 36 or 144; 4×4 tiles where they
-/// cover the plane about as tightly as 2×2 ones, or both sides have 128 channels or more; each output's sums
-/// run in another order than the direct convolution's, with the same contract: bitwise the same with
-/// AVX-512 or AVX2, any thread count; the choice depends on the shape only).
+/// scratch depend on it) of a training pass: 0–2 the direct convolution's register tiles, 3 Winograd F(2×2, 3×3)
+/// (3×3 kernels with at least 32 input and output channels on planes of at least 7×7 outputs: 16 multiply-adds
+/// per 2×2 outputs and channel instead of 36; each output's sums run in another order than the direct
+/// convolution's, with the same contract: bitwise the same with AVX-512 or AVX2, any thread count).
 int tlc_direct_conv_shape(int outputs, int inputs, int H, int W, int k, int pad);
+/// The tile shape of an inference pass: tlc_direct_conv_shape's, or 4, Winograd F(4×4, 3×3) (36 multiply-adds per
+/// 4×4 outputs and channel instead of 144, with a float32 error 20–50× F(2×2, 3×3)'s), where F(2×2, 3×3) applies
+/// and 4×4 tiles cover the plane with at most a tenth more positions than 2×2 ones, or both sides have 128
+/// channels or more. The choice depends on the shape only: the same bits with AVX-512 or AVX2.
+int tlc_direct_conv_inference_shape(int outputs, int inputs, int H, int W, int k, int pad);
 
 /// Floats of the packed weights for `outputs` × `inputs` × k × k in tile shape `shape`.
 long tlc_direct_conv_packed_count(int shape, int outputs, int inputs, int k);

@@ -88,12 +88,14 @@ extension Conv2D {
 
     /// The forward pass of a ``usesDirectConvolution(_:training:)`` geometry, per part
     /// straight into y: bias, the taps, the fused batch norm and ReLU in one pass (a strided
-    /// layer: over each sample's split, each phase with its own taps).
+    /// layer: over each sample's split, each phase with its own taps). An `inference` pass
+    /// may run Winograd in 4×4 tiles (tlc_direct_conv_inference_shape), a training pass not.
     func forwardDirect(_ xp: UnsafePointer<Float>, g: Geo, n: Int, y yp: UnsafeMutablePointer<Float>, fusingReLU: Bool,
-                       batchNorm: BatchNorm?, ceiling: Float?, level: Int) {
+                       batchNorm: BatchNorm?, ceiling: Float?, inference: Bool, level: Int) {
         let oc = Int32(outChannels), (c, h, w, k, pad) = (Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k), Int32(g.pad))
         let stride = Int32(g.stride), strided = g.stride > 1
-        let shape = strided ? tlc_strided_conv_shape(oc, c, h, w, k, stride, pad) : tlc_direct_conv_shape(oc, c, h, w, k, pad)
+        let shape = strided ? tlc_strided_conv_shape(oc, c, h, w, k, stride, pad)
+            : inference ? tlc_direct_conv_inference_shape(oc, c, h, w, k, pad) : tlc_direct_conv_shape(oc, c, h, w, k, pad)
         let packed = scratch(.directKernel, count: strided ? tlc_strided_conv_packed_count(shape, oc, c, k) : tlc_direct_conv_packed_count(shape, oc, c, k))
         if strided { tlc_strided_conv_pack(shape, weight.value.pointer, oc, c, k, stride, packed) }
         else { Conv2D.packDirectKernel(shape: shape, weight.value.pointer, outputs: oc, inputs: c, k: k, into: packed) }
