@@ -1,24 +1,24 @@
-// CDirectConv's Winograd F(4×4, 3×3) convolution (private to CDirectConv; see
-// cdirectconv.h for the API and winograd.h for what this file owns). Each 4×4 block of
-// outputs comes from a 6×6 window of the padded input: V = Bᵀ d B per input channel,
-// U = G g Gᵀ per kernel, M = Σ_c U ⊙ V (36 independent sums over the channels: 36 GEMMs
-// of tiles × channels × output channels), Y = Aᵀ M A (Lavin and Gray, 2016, with the
-// points 0, ±1, ±2). That is 36 multiply-adds per 16 outputs and channel instead of 144
-// (F(2×2, 3×3), which the weight gradient runs, 16 per 4; the forward pass took it until
-// session 17: 1.8× the sums' work on planes that are a multiple of 4).
+// CDirectConv's Winograd convolutions F(m×m, 3×3), m = 2 or 4 (private to CDirectConv; see
+// cdirectconv.h for the API and winograd.h for what this file owns). Each m×m block of
+// outputs comes from an (m + 2)² window of the padded input: V = Bᵀ d B per input channel,
+// U = G g Gᵀ per kernel, M = Σ_c U ⊙ V ((m + 2)² independent sums over the channels, each a
+// GEMM of tiles × channels × output channels), Y = Aᵀ M A (Lavin and Gray, 2016; F(4×4)
+// with the points 0, ±1, ±2). That is 16 multiply-adds per 4 outputs and channel (m = 2)
+// or 36 per 16 (m = 4) instead of 36 or 144. Training passes run F(2×2, 3×3); inference
+// passes F(4×4, 3×3) where it pays (tlc_winograd_tile: its float32 error is 20–50× F(2×2)'s).
 //
 // Layout: channels are the vectors' lanes (winograd_lanes.h). Each sample a block of tiles
 // touches is copied channels-last and zero-padded ([row][column][channel], 8 × 8
-// transposes), so a tile's window is 36 aligned vectors per 16 channels; V and M are
-// [ξ][tile][channel]; a segment's four output rows are transposed back into y. (Vectors
-// across a tile row's tiles had been 7 or 14 tiles long on the cnn's planes, with
-// unaligned stores and spills: the transforms took 44 % of its training on an Intel
-// AVX-512 core, more than the sums.)
+// transposes), so a tile's window is (m + 2)² aligned vectors per 16 channels; V and M are
+// [ξ][tile][channel]; a segment's m output rows are transposed back into y in chunks of 16
+// columns × 64 channels. (Vectors across a tile row's tiles had been 7 or 14 tiles long on
+// the cnn's planes, with unaligned stores and spills: the transforms took 44 % of its
+// training on an Intel AVX-512 core, more than the sums.)
 //
 // The transforms are adds, subtracts, multiplications and fused multiply-adds by small
-// constants in one fixed order, so every instruction set computes them to the same bits; each of the 36
-// sums is one fused multiply-add chain per output over the channels in blocks of 288
-// (like the direct convolution's taps), whatever the register tile. AVX-512 and AVX2
+// constants in one fixed order, so every instruction set computes them to the same bits;
+// each of the sums is one fused multiply-add chain per output over the channels in blocks
+// of 288 (like the direct convolution's taps), whatever the register tile. AVX-512 and AVX2
 // therefore give bitwise the same result.
 #include "winograd.h"
 #include "winograd_tiles.h"
@@ -83,11 +83,9 @@ long tlc_winograd_packed_count(int m, int outputs, int inputs) {
 }
 
 #ifdef TLC_X86
-// F(2×2, 3×3)'s U for the MR outputs of block b and channel c at once (lanes = outputs; the same
-// operations in the same order as one output at a time), to dst + ξ·per.
+// The 3×3 kernels of the MR outputs of block b and channel c, tap k in g[k] (lanes = outputs, 0 past `outputs`).
 __attribute__((target("avx2")))
-static void pack_block2(const float *w, int outputs, int inputs, long b, long c, long per, float *dst) {
-    __m256 g[9];
+static inline void kernel_lanes(const float *w, int outputs, int inputs, long b, long c, __m256 g[9]) {
     for (int k = 0; k < 9; k++) {
         float lane[MR];
         for (int r = 0; r < MR; r++) {
@@ -96,6 +94,14 @@ static void pack_block2(const float *w, int outputs, int inputs, long b, long c,
         }
         g[k] = _mm256_loadu_ps(lane);
     }
+}
+
+// F(2×2, 3×3)'s U for the MR outputs of block b and channel c at once (lanes = outputs; the same
+// operations in the same order as one output at a time), to dst + ξ·per.
+__attribute__((target("avx2")))
+static void pack_block2(const float *w, int outputs, int inputs, long b, long c, long per, float *dst) {
+    __m256 g[9];
+    kernel_lanes(w, outputs, inputs, b, c, g);
     const __m256 half = _mm256_set1_ps(0.5f);
     __m256 t[4][3];
     for (int j = 0; j < 3; j++) {
@@ -133,14 +139,7 @@ static inline void kernel_axis(const __m256 g[3], __m256 t[6]) {
 __attribute__((target("avx2")))
 static void pack_block4(const float *w, int outputs, int inputs, long b, long c, long per, float *dst) {
     __m256 g[9];
-    for (int k = 0; k < 9; k++) {
-        float lane[MR];
-        for (int r = 0; r < MR; r++) {
-            const long o = b * MR + r;
-            lane[r] = o < outputs ? w[(o * inputs + c) * 9 + k] : 0.0f;
-        }
-        g[k] = _mm256_loadu_ps(lane);
-    }
+    kernel_lanes(w, outputs, inputs, b, c, g);
     __m256 t[6][3];   // t[i][j] = (G g)[i][j]
     for (int j = 0; j < 3; j++) {
         const __m256 column[3] = {g[j], g[3 + j], g[6 + j]};

@@ -50,9 +50,9 @@ extension Conv2D {
         if Conv2D.directConvolutionLevel >= 2 { return true }
         guard Conv2D.directConvolutionLevel == 1 else { return false }
         let (oc, c, k) = (Int32(outChannels), Int32(d.c), Int32(d.k))
-        // Tile shapes 3 and 4 are Winograd, for the forward pass and (cdirectconv.h) the weight gradient; then dx.
-        return tlc_direct_conv_shape(oc, c, Int32(d.h), Int32(d.w), k, Int32(d.pad)) >= 3
-            && tlc_direct_conv_shape(c, oc, Int32(d.oh), Int32(d.ow), k, Int32(d.k - 1 - d.pad)) >= 3
+        // Tile shape 3 is Winograd (training passes never take F(4×4)'s 4), for the forward pass and (cdirectconv.h) the weight gradient; then dx.
+        return tlc_direct_conv_shape(oc, c, Int32(d.h), Int32(d.w), k, Int32(d.pad)) == 3
+            && tlc_direct_conv_shape(c, oc, Int32(d.oh), Int32(d.ow), k, Int32(d.k - 1 - d.pad)) == 3
     }
     static let directConvolutionAvailable = directConvolutionLevel > 0
     /// CDirectConv's instruction set on this CPU (2 AVX-512, 1 AVX2; the same bits on both).
