@@ -15,8 +15,8 @@
 
 // Tile shapes: output channels per tile (broadcast weights) and vectors of 16 positions;
 // shapes 3 and 4 are Winograd F(2×2, 3×3) and F(4×4, 3×3) (winograd.c).
-enum { WINOGRAD = 3 };
-static int winograd_tile_of(int shape) { return shape == WINOGRAD ? 2 : 4; }
+enum { WINOGRAD = 3, WINOGRAD4 = 4 };
+static int winograd_tile_of(int shape) { return shape == WINOGRAD4 ? 4 : 2; }
 static const int MRs[3] = {8, 8, 16};
 static const int Vs[3] = {3, 2, 1};
 
@@ -40,7 +40,7 @@ int tlc_direct_conv_shape(int outputs, int inputs, int H, int W, int k, int pad)
 
 int tlc_direct_conv_inference_shape(int outputs, int inputs, int H, int W, int k, int pad) {
     const int m = tlc_winograd_tile(outputs, inputs, H, W, k, pad, 1);
-    if (m) return m == 2 ? WINOGRAD : WINOGRAD + 1;
+    if (m) return m == 4 ? WINOGRAD4 : WINOGRAD;
     return direct_tile_shape(outputs, H, W, k, pad);
 }
 

@@ -5,7 +5,7 @@
 // GEMM of tiles × channels × output channels), Y = Aᵀ M A (Lavin and Gray, 2016; F(4×4)
 // with the points 0, ±1, ±2). That is 16 multiply-adds per 4 outputs and channel (m = 2)
 // or 36 per 16 (m = 4) instead of 36 or 144. Training passes run F(2×2, 3×3); inference
-// passes F(4×4, 3×3) where it pays (tlc_winograd_tile: its float32 error is 20–50× F(2×2)'s).
+// passes F(4×4, 3×3) where it pays (tlc_winograd_tile: its float32 error is 15–26× F(2×2)'s at worst, 5–7× in RMS).
 //
 // Layout: channels are the vectors' lanes (winograd_lanes.h). Each sample a block of tiles
 // touches is copied channels-last and zero-padded ([row][column][channel], 8 × 8
@@ -39,7 +39,9 @@ enum { MR = 8, CHANNEL_BLOCK = 288, TILE_GROUP = 12 };
 
 // Output columns and channels per chunk of the output transform: its rows (up to 4 × 16
 // columns × 64 channels, 16 KB) stay in L1 until they are transposed into y. (A segment's
-// rows of all channels at once, 57 KB for 64 channels at 56² in 4×4 tiles, spilled.)
+// rows of all channels at once were 57 KB for 64 channels at 56² in 4×4 tiles, past this
+// Xeon's 48 KB L1, and their transposes took 22 % of that layer's samples, against 14 % in
+// 2×2 tiles.)
 enum { CHUNK_COLUMNS = 16, CHUNK_CHANNELS = 64 };
 
 static long round_up(long n, long m) { return (n + m - 1) / m * m; }
@@ -69,9 +71,10 @@ int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int
     // channels. Measured on one core of an Emerald Rapids Xeon, minimum of 6 alternated runs
     // against 2×2: 32 → 32 at 28² 0.76–0.84× the time, 128 → 128 at 28² 0.71–0.73×, 512 → 512
     // at 7² 0.56–0.72×, 256 → 256 at 14² 0.87–0.93×; but 32 → 64 and 64 → 32 at 14², whose 4×4
-    // tiles cover 16², 1.07–1.14×. Not for training: their float32 error is 20–50× that of
-    // 2×2 tiles in the layer tests (up to 1.04e-5 of the largest output over 1,152 terms,
-    // against 2–6e-7), and training resnet18 and resnet34 at 64×64 (batch 2) on them moved
+    // tiles cover 16², 1.07–1.14×. Not for training: against float64, on the same layers and
+    // inputs (32 → 32 at 28² to 512 → 512 at 7²), their worst error is 15–26× that of 2×2
+    // tiles (5.1e-6–1.5e-5 of the largest output, against 2.4e-7–5.9e-7) and their RMS error
+    // 5–7×; and training resnet18 and resnet34 at 64×64 (batch 2) on them moved
     // the gradients 1.2e-2 and 2.1e-2 from float64 (2×2 tiles: 5.7e-6 and 1.6e-5).
     if (!inference) return 2;
     const long area2 = round_up(OH, 2) * round_up(OW, 2), area4 = round_up(OH, 4) * round_up(OW, 4);

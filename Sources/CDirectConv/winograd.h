@@ -1,6 +1,7 @@
-// CDirectConv's Winograd path (private): the direct convolution's tile shapes 3 (F(2×2, 3×3))
-// and 4 (F(4×4, 3×3)), chosen by tlc_direct_conv_shape for 3×3 kernels with at least 32 input
-// and output channels on planes of at least 7×7 outputs. The same contract as tlc_direct_conv (bias, mask, batch norm and
+// CDirectConv's Winograd path (private): the direct convolution's tile shapes 3 (F(2×2, 3×3),
+// chosen by tlc_direct_conv_shape) and 4 (F(4×4, 3×3), which tlc_direct_conv_inference_shape
+// may choose instead), for 3×3 kernels with at least 32 input and output channels on planes
+// of at least 7×7 outputs. The same contract as tlc_direct_conv (bias, mask, batch norm and
 // ReLU epilogue; bitwise the same with AVX-512 or AVX2), another summation: see winograd.c;
 // and the weight gradient of the same layers, the same contract as
 // tlc_direct_conv_weight_grad, another summation: see winograd_grad.c.

@@ -236,9 +236,9 @@ void WL_NAME(transform_output)(const wgeometry *g, int O, const float *M, const 
                 const long o1 = o0 + CHUNK_CHANNELS < Op ? o0 + CHUNK_CHANNELS : Op;
                 for (int j = j0; j < j1; j++) {
                     const float *m = M + (sg.at + j) * Op;
-                    float *r = rows + (long)mt * (j - j0) * CHUNK_CHANNELS - o0;
-                    if (mt == 4) for (long o = o0; o < o1; o += WL_LANES) WL_NAME(tile_output4)(m, mx, o, e, r + o, rowsStride);
-                    else for (long o = o0; o < o1; o += WL_LANES) WL_NAME(tile_output2)(m, mx, o, e, r + o, rowsStride);
+                    float *r = rows + (long)mt * (j - j0) * CHUNK_CHANNELS;   // column mt·(j − j0), channel o0
+                    if (mt == 4) for (long o = o0; o < o1; o += WL_LANES) WL_NAME(tile_output4)(m, mx, o, e, r + (o - o0), rowsStride);
+                    else for (long o = o0; o < o1; o += WL_LANES) WL_NAME(tile_output2)(m, mx, o, e, r + (o - o0), rowsStride);
                 }
                 rows_to_planes(g, O, rows, sg.s, sg.ti, c0, c1 - c0, (int)o0, (int)o1, y);
             }

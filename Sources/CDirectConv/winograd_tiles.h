@@ -1,8 +1,8 @@
-// CDirectConv's Winograd tiles (private), shared by the convolution (winograd.c, F(4×4, 3×3))
-// and its weight gradient (winograd_grad.c, F(2×2, 3×3)): the geometry of m×m output tiles
+// CDirectConv's Winograd tiles (private), shared by the convolution (winograd.c, F(2×2, 3×3)
+// and F(4×4, 3×3)) and its weight gradient (winograd_grad.c, F(2×2, 3×3)): the geometry of m×m output tiles
 // over a part's samples in blocks, the blocks' runs within tile rows (segments), the
 // samples copied channels-last and zero-padded ([row][column][channel]) and the input
-// transform V = Bᵀ d B of a block's 4×4 windows into V[ξ][tile][channel] (F(2×2, 3×3)) (adds and
+// transform V = Bᵀ d B of a block's 4×4 windows into V[ξ][tile][channel] for F(2×2, 3×3) (adds and
 // subtracts in one fixed order, so every instruction set computes the same bits; defined
 // in winograd.c), and the 8 × 8 transposes between planes and channels-last rows.
 #ifndef TLC_CDIRECTCONV_WINOGRAD_TILES_H

@@ -26,7 +26,7 @@ int tlc_direct_conv_level(void);
 /// convolution's, with the same contract: bitwise the same with AVX-512 or AVX2, any thread count).
 int tlc_direct_conv_shape(int outputs, int inputs, int H, int W, int k, int pad);
 /// The tile shape of an inference pass: tlc_direct_conv_shape's, or 4, Winograd F(4×4, 3×3) (36 multiply-adds per
-/// 4×4 outputs and channel instead of 144, with a float32 error 20–50× F(2×2, 3×3)'s), where F(2×2, 3×3) applies
+/// 4×4 outputs and channel instead of 144, with a float32 error up to 15–26× F(2×2, 3×3)'s), where F(2×2, 3×3) applies
 /// and 4×4 tiles cover the plane with at most a tenth more positions than 2×2 ones, or both sides have 128
 /// channels or more. The choice depends on the shape only: the same bits with AVX-512 or AVX2.
 int tlc_direct_conv_inference_shape(int outputs, int inputs, int H, int W, int k, int pad);
