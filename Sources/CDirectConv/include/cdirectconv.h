@@ -64,8 +64,8 @@ long tlc_direct_conv_weight_grad_scratch_count(int outputs, int inputs, int H, i
 /// count. x holds samples × C × H × W, dy samples × outputs × OH × OW. Where Winograd applies
 /// (3×3 kernels, see tlc_direct_conv_shape) dW is computed as Winograd F(2×2, 3×3) instead:
 /// 16 sums over the tiles of all samples in blocks of 128 (one fused multiply-add chain per
-/// output and block), transformed back to the 3×3 kernel; db as 16 lanes over each sample's
-/// positions; the same guarantees.
+/// output and block), transformed back to the 3×3 kernel; db as one chain per output over each
+/// sample's positions, the samples' sums added in order; the same guarantees.
 void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                                  int outputs, int k, int pad, float *scratch, float *dW, float *db);
 /// Whether 1×1 convolutions (stride 1, no padding) run faster as OpenBLAS GEMMs than as these tiles here: on Intel
