@@ -4,6 +4,7 @@
 #include "direct.h"
 #include "geometry.h"
 #include "winograd.h"
+#include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -312,4 +313,19 @@ void tlc_direct_conv(int level, int shape, const float *x, const float *mask, in
     (void)level; (void)shape; (void)x; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)k; (void)pad;
     (void)mean; (void)scale; (void)shift; (void)relu; (void)ceiling; (void)scratch; (void)y;
 #endif
+}
+
+void tlc_direct_conv_backward(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W, int outputs,
+                              int k, int pad, float *gradScratch, float *dW, float *db, int dxShape, const float *packed,
+                              float *dxScratch, float *dx) {
+#ifdef TLC_X86
+    if (level >= 1 && pad == 1 && dxShape == WINOGRAD && tlc_winograd_tile(outputs, C, H, W, k, pad, 0)) {
+        tlc_winograd_backward(level, x, dy, mask, samples, C, H, W, outputs, gradScratch, dW, db, packed, dxScratch, dx);
+        return;
+    }
+#endif
+    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1;
+    tlc_direct_conv_weight_grad(level, x, dy, mask, samples, C, H, W, outputs, k, pad, gradScratch, dW, db);
+    tlc_direct_conv(level, dxShape, dy, mask, samples, outputs, OH, OW, packed, NULL, C, k, k - 1 - pad, NULL, NULL, NULL, 0, INFINITY,
+                    dxScratch, dx);
 }

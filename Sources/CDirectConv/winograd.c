@@ -53,7 +53,7 @@ static long round_up(long n, long m) { return (n + m - 1) / m * m; }
 static wgeometry forward_geometry(int m, int outputs, int inputs, int H, int W, int pad) {
     long target = 65536 / (inputs > 0 ? inputs : 1);
     if (target < 2 * TILE_GROUP) target = 2 * TILE_GROUP;
-    if (target > 132) target = 132;
+    if (target > WINOGRAD_MAX_TB) target = WINOGRAD_MAX_TB;
     return wgeometry_of(H, W, pad, m, target / TILE_GROUP * TILE_GROUP, round_up(outputs, 16));
 }
 
@@ -325,10 +325,10 @@ static void rows_to_planes(const wgeometry *g, int O, const float *rows, int s, 
     }
 }
 
-// What one call's blocks need.
+// What one call's blocks need: the tiles tBegin … tEnd − 1 of x's samples.
 typedef struct {
     const wgeometry *g; const forward_layout *l;
-    const float *x, *mask; int samples, C, Cp, H, W, pad;
+    const float *x, *mask; long tBegin, tEnd; int C, Cp, H, W, pad;
     const float *packed; int outputs; const epilogue *e;
     float *const *slots; int *loaded; float *V, *M, *rows; segment *segs; float *y;
 } blocks_call;
@@ -385,20 +385,27 @@ typedef struct {
 #define WL_CLAMP(v, c) _mm256_blendv_ps(v, c, _mm256_cmp_ps(v, c, _CMP_GT_OQ))
 #include "winograd_lanes.h"
 
+// The convolution of tiles tBegin … tEnd − 1 of x's samples (y likewise) in tiles of m. With
+// `ownSlots` NULL the samples are copied channels-last into the scratch; otherwise into (or,
+// where loaded[s % nslots] == s, read from) ownSlots, sample s in ownSlots[s % nslots].
 __attribute__((target("avx2")))
-static void winograd_conv(int m, int level, const float *x, const float *mask, int samples, int C, int H, int W, const float *packed,
-                          const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
-                          float *scratch, float *y) {
-    const wgeometry g = forward_geometry(m, outputs, C, H, W, pad);
+static void winograd_run(int m, int level, const float *x, const float *mask, long tBegin, long tEnd, int C, int H, int W,
+                         const float *packed, const float *bias, int outputs, int pad, const float *mean, const float *scale,
+                         const float *shift, int relu, float ceiling, float *scratch, float *y, float *const *ownSlots, int *ownLoaded,
+                         int nslots) {
+    wgeometry g = forward_geometry(m, outputs, C, H, W, pad);
     const forward_layout l = forward_layout_of(&g, C);
     const int Cp = (int)round_up(C, 16);
     // Every part on a cache line: the scratch starts on one (the engine's workspaces do) or is moved to one.
     float *base = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *V = base + l.samples, *M = V + l.V, *rows = M + l.M, *vectors = rows + l.rows;
     segment *segs = (segment *)(vectors + l.epilogue);
-    float *slots[64];
-    int loaded[64];
-    for (int i = 0; i < g.slots; i++) { slots[i] = base + i * l.sample; loaded[i] = -1; }
+    float *slotsHere[64];
+    int loadedHere[64];
+    float *const *slots = ownSlots ? ownSlots : slotsHere;
+    int *loaded = ownSlots ? ownLoaded : loadedHere;
+    if (ownSlots) g.slots = nslots;
+    else for (int i = 0; i < g.slots; i++) { slotsHere[i] = base + i * l.sample; loadedHere[i] = -1; }
     // The epilogue's vectors, zero past the outputs.
     float *vb = vectors, *vm = vb + g.Opad, *vs = vm + g.Opad, *vt = vs + g.Opad;
     memset(vectors, 0, (size_t)l.epilogue * sizeof(float));
@@ -407,9 +414,18 @@ static void winograd_conv(int m, int level, const float *x, const float *mask, i
         if (mean) { vm[o] = mean[o]; vs[o] = scale[o]; vt[o] = shift[o]; }
     }
     const epilogue e = {vb, mean ? vm : NULL, vs, vt, relu, ceiling};
-    const blocks_call call = {&g, &l, x, mask, samples, C, Cp, H, W, pad, packed, outputs, &e, slots, loaded, V, M, rows, segs, y};
+    const blocks_call call = {&g, &l, x, mask, tBegin, tEnd, C, Cp, H, W, pad, packed, outputs, &e,
+                              slots, loaded, V, M, rows, segs, y};
     if (level >= 2) winograd_blocks_512(&call);
     else winograd_blocks_256(&call);
+}
+
+long winograd_block_tiles(int outputs, int inputs, int H, int W, int pad) { return forward_geometry(2, outputs, inputs, H, W, pad).TB; }
+
+void winograd_conv_loaded(int level, const float *x, const float *mask, long tBegin, long tEnd, int C, int H, int W, const float *packed,
+                          int outputs, int pad, float *const *slots, int *loaded, int nslots, float *scratch, float *y) {
+    winograd_run(2, level, x, mask, tBegin, tEnd, C, H, W, packed, NULL, outputs, pad, NULL, NULL, NULL, 0, INFINITY, scratch, y,
+                 slots, loaded, nslots);
 }
 
 void winograd_transform_input(int level, const wgeometry *g, int Cp, float *const *slots, const segment *segs, int nsegs, long used,
@@ -423,7 +439,9 @@ void tlc_winograd_conv(int m, int level, const float *x, const float *mask, int 
                        const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                        float *scratch, float *y) {
 #ifdef TLC_X86
-    winograd_conv(m, level, x, mask, samples, C, H, W, packed, bias, outputs, pad, mean, scale, shift, relu, ceiling, scratch, y);
+    const long tiles = (long)samples * forward_geometry(m, outputs, C, H, W, pad).T;
+    winograd_run(m, level, x, mask, 0, tiles, C, H, W, packed, bias, outputs, pad, mean, scale, shift, relu, ceiling, scratch, y,
+                 NULL, NULL, 0);
 #else
     (void)m; (void)level; (void)x; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs;
     (void)pad; (void)mean; (void)scale; (void)shift; (void)relu; (void)ceiling; (void)scratch; (void)y;

@@ -29,4 +29,17 @@ long tlc_winograd_grad_scratch_count(int outputs, int inputs, int H, int W, int 
 /// tlc_direct_conv_weight_grad for k = 3 (see cdirectconv.h): dW written (not added to), db too.
 void tlc_winograd_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                               int outputs, int pad, float *scratch, float *dW, float *db);
+/// Both gradients of a layer with padding 1 whose dx runs as Winograd F(2×2, 3×3) too: dW and db as
+/// tlc_winograd_weight_grad, and dx = tlc_winograd_conv(2, level, dy, mask, samples, outputs, OH, OW, packed (the flipped,
+/// transposed kernel), no bias, C, padding 1, …, dxScratch, dx), from one channels-last copy of each sample's dy:
+/// bitwise what the two calls give.
+void tlc_winograd_backward(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W, int outputs,
+                           float *scratch, float *dW, float *db, const float *packed, float *dxScratch, float *dx);
+/// Tiles per block of tlc_winograd_conv in 2×2 tiles.
+long winograd_block_tiles(int outputs, int inputs, int H, int W, int pad);
+/// tlc_winograd_conv in 2×2 tiles without bias or epilogue over tiles tBegin … tEnd − 1 of x's samples (x and y point to
+/// sample 0; blocks of winograd_block_tiles from tBegin), whose channels-last copies are in `slots` (sample s in
+/// slots[s % nslots] where loaded[s % nslots] == s; others are copied there from x and mask).
+void winograd_conv_loaded(int level, const float *x, const float *mask, long tBegin, long tEnd, int C, int H, int W, const float *packed,
+                          int outputs, int pad, float *const *slots, int *loaded, int nslots, float *scratch, float *y);
 #endif

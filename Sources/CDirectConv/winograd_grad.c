@@ -45,13 +45,17 @@ typedef struct { long samples, sample, dySamples, dySample, V, U, M, sums, segs;
 
 static long up16(long n) { return (n + 15) / 16 * 16; }
 
+// Output gradients kept channels-last: what one block touches (⌈TB / T⌉ + 1 samples) while dx
+// lags behind by less than one of its blocks and one sample.
+static int dy_slots(const wgeometry *g) { return (int)((GRAD_TB + WINOGRAD_MAX_TB + g->T - 1) / g->T) + 2; }
+
 static grad_layout grad_layout_of(const wgeometry *g, int C) {
     grad_layout l;
     const int Cp = (int)up16(C);
     l.sample = channels_last_count(g, Cp);
     l.samples = g->slots * l.sample;                   // the samples channels-last
     l.dySample = channels_last_count(g, (int)g->Opad);
-    l.dySamples = g->slots * l.dySample;               // their output gradients channels-last
+    l.dySamples = dy_slots(g) * l.dySample;            // their output gradients channels-last, padded by 1 (dx reads them too)
     l.V = 16L * xi_stride(g->TB * Cp);                           // V[ξ][t][c]
     l.U = 16L * xi_stride(g->TB * g->Opad);                      // U[ξ][t][o]
     l.M = 16L * xi_stride((long)Cp * g->Opad);                         // the sums, [ξ][c][o]
@@ -68,8 +72,8 @@ long tlc_winograd_grad_scratch_count(int outputs, int inputs, int H, int W, int 
 
 #ifdef TLC_X86
 // U[ξ][t][o] = (A dy Aᵀ)[ξ] of output channel o for the block's tiles in order (zero from
-// `used` to TB), from the samples' dy channels-last in `slots` (through the mask, zero past the
-// plane and for o from O to Opad). With A's last row negated, a tile's (p q; r s) gives rows
+// `used` to TB), from the samples' dy channels-last in `slots` (through the mask, padded by 1,
+// zero past the plane and for o from O to Opad; sample s in slots[s % g->slots]). With A's last row negated, a tile's (p q; r s) gives rows
 // (p, q), (p + r, q + s), (p − r, q − s), (r, s), and each row (a, b) gives (a, a + b, a − b, b).
 // Vectors of 8 output channels.
 static inline __attribute__((always_inline, target("avx2")))
@@ -77,7 +81,7 @@ void transform_dy(const wgeometry *g, float *const *slots, const segment *segs, 
     const long Op = g->Opad, ux = xi_stride(g->TB * Op), rowsStride = (long)g->PW * Op;
     for (int k = 0; k < nsegs; k++) {
         const segment sg = segs[k];
-        const float *rows = slots[sg.s % g->slots] + (2L * sg.ti * g->PW + 2L * sg.tj0) * Op;
+        const float *rows = slots[sg.s % g->slots] + ((1 + 2L * sg.ti) * g->PW + 1 + 2L * sg.tj0) * Op;
         for (int j = 0; j < sg.tj1 - sg.tj0; j++) {
             const float *r0 = rows + 2L * j * Op, *r1 = r0 + rowsStride;
             float *out = U + (sg.at + j) * Op;
@@ -202,33 +206,39 @@ void sample_sums(const wgeometry *g, const float *slot, float *sums) {
     const long Op = g->Opad, row = (long)g->PW * Op;
     for (long o = 0; o < Op; o += 8) {
         __m256 acc = _mm256_setzero_ps();
-        for (int i = 0; i < g->OH; i++)
-            for (int j = 0; j < g->OW; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(slot + i * row + j * Op + o));
+        for (int i = 1; i <= g->OH; i++)
+            for (int j = 1; j <= g->OW; j++) acc = _mm256_add_ps(acc, _mm256_loadu_ps(slot + i * row + j * Op + o));
         _mm256_storeu_ps(sums + o, acc);
     }
 }
 
-// The output gradients of the samples a block's segments touch channels-last (through the mask)
-// into their slots, as winograd_load_samples loads x; each sample is loaded once, in order, and
-// (when db is not NULL) its sums added to db: the first sample's stored, later ones added.
+// The output gradients of the samples a block's segments touch channels-last (through the mask,
+// padded by 1: the input of dx's convolution) into their slots (sample s in slots[s % g->slots]),
+// as winograd_load_samples loads x, and (when db is not NULL) the sums of sample *summed, the
+// next in order, added to db when it is loaded: the first sample's stored, later ones added.
 static inline __attribute__((always_inline, target("avx2")))
 void load_output_gradients(const wgeometry *g, const segment *segs, int nsegs, const float *dy, const float *mask, int O,
-                           float *const *slots, int *loaded, float *sums, float *db) {
+                           float *const *slots, int *loaded, float *sums, float *db, int *summed) {
     for (int k = 0; k < nsegs; k++) {
         const int s = segs[k].s, slot = s % g->slots;
         if (loaded[slot] == s) continue;
-        winograd_load_samples(g, &segs[k], 1, dy, mask, O, (int)g->Opad, g->OH, g->OW, 0, slots, loaded);
-        if (!db) continue;
+        winograd_load_samples(g, &segs[k], 1, dy, mask, O, (int)g->Opad, g->OH, g->OW, 1, slots, loaded);
+        if (!db || s != *summed) continue;
         sample_sums(g, slots[slot], sums);
         for (int o = 0; o < O; o++) db[o] = s == 0 ? sums[o] : db[o] + sums[o];
+        *summed = s + 1;
     }
 }
 
-// Compiled for AVX2 (which every level has) so that the transforms vectorize.
+// Compiled for AVX2 (which every level has) so that the transforms vectorize. With dx (padding
+// 1 only): after each block, dx of the samples whose tiles are all done, by dx's convolution
+// (packed, scratch dxScratch) over dy's channels-last copies while they are in cache.
 __attribute__((target("avx2,fma")))
-static void winograd_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
-                                 int O, int pad, float *scratch, float *dW, float *db) {
+static void winograd_backward(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
+                              int O, int pad, float *scratch, float *dW, float *db, const float *packed, float *dxScratch, float *dx) {
     const wgeometry g = grad_geometry(O, H, W, pad);
+    wgeometry gy = g;                                  // dy's slots: enough for dx's blocks too
+    gy.slots = dy_slots(&g);
     const grad_layout l = grad_layout_of(&g, C);
     const int Cp = (int)up16(C);
     // Every part on a cache line: the scratch starts on one (the engine's workspaces do) or is moved to one.
@@ -237,19 +247,26 @@ static void winograd_weight_grad(int level, const float *x, const float *dy, con
     segment *segs = (segment *)(sums + l.sums);
     float *slots[64], *dySlots[64];
     int loaded[64], dyLoaded[64];
-    for (int i = 0; i < g.slots; i++) {
-        slots[i] = base + i * l.sample; loaded[i] = -1;
-        dySlots[i] = dyBase + i * l.dySample; dyLoaded[i] = -1;
-    }
-    const long total = samples * g.T;
+    for (int i = 0; i < g.slots; i++) { slots[i] = base + i * l.sample; loaded[i] = -1; }
+    for (int i = 0; i < gy.slots; i++) { dySlots[i] = dyBase + i * l.dySample; dyLoaded[i] = -1; }
+    const long total = samples * g.T, dxTB = dx ? winograd_block_tiles(C, O, g.OH, g.OW, 1) : 1;
+    long dxDone = 0;   // tiles whose dx is written (dx's tiles are dy's: padding 1)
+    int summed = 0;
     for (long t0 = 0; t0 < total; t0 += g.TB) {
         const long t1 = t0 + g.TB < total ? t0 + g.TB : total;
         const int nsegs = segments_of(&g, t0, t1, segs);
         winograd_load_samples(&g, segs, nsegs, x, NULL, C, Cp, H, W, pad, slots, loaded);
         winograd_transform_input(level, &g, Cp, slots, segs, nsegs, t1 - t0, g.TB, V);
-        load_output_gradients(&g, segs, nsegs, dy, mask, O, dySlots, dyLoaded, sums, db);
-        transform_dy(&g, dySlots, segs, nsegs, t1 - t0, U);
+        load_output_gradients(&gy, segs, nsegs, dy, mask, O, dySlots, dyLoaded, sums, db, &summed);
+        transform_dy(&gy, dySlots, segs, nsegs, t1 - t0, U);
         block_gemms(level, &g, Cp, V, U, M, t0 == 0);
+        // dx's whole blocks over the samples whose dy is complete (all of it after the last block):
+        // its blocks as a call over all tiles would have them.
+        const long ready = t1 == total ? total : dxDone + (t1 / g.T * g.T - dxDone) / dxTB * dxTB;
+        if (dx && ready > dxDone) {
+            winograd_conv_loaded(level, dy, mask, dxDone, ready, O, g.OH, g.OW, packed, C, 1, dySlots, dyLoaded, gy.slots, dxScratch, dx);
+            dxDone = ready;
+        }
     }
     if (total == 0) {
         memset(M, 0, (size_t)l.M * sizeof(float));
@@ -262,9 +279,19 @@ static void winograd_weight_grad(int level, const float *x, const float *dy, con
 void tlc_winograd_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                               int outputs, int pad, float *scratch, float *dW, float *db) {
 #ifdef TLC_X86
-    winograd_weight_grad(level, x, dy, mask, samples, C, H, W, outputs, pad, scratch, dW, db);
+    winograd_backward(level, x, dy, mask, samples, C, H, W, outputs, pad, scratch, dW, db, NULL, NULL, NULL);
 #else
     (void)level; (void)x; (void)dy; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)outputs; (void)pad;
     (void)scratch; (void)dW; (void)db;
+#endif
+}
+
+void tlc_winograd_backward(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W, int outputs,
+                           float *scratch, float *dW, float *db, const float *packed, float *dxScratch, float *dx) {
+#ifdef TLC_X86
+    winograd_backward(level, x, dy, mask, samples, C, H, W, outputs, 1, scratch, dW, db, packed, dxScratch, dx);
+#else
+    (void)level; (void)x; (void)dy; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)outputs; (void)scratch; (void)dW;
+    (void)db; (void)packed; (void)dxScratch; (void)dx;
 #endif
 }

@@ -251,8 +251,8 @@ void WL_NAME(transform_output)(const wgeometry *g, int O, const float *M, const 
 __attribute__((target(WL_TARGET), noinline))
 static void WL_NAME(winograd_blocks)(const blocks_call *k) {
     const wgeometry *g = k->g;
-    const long total = k->samples * g->T;
-    for (long t0 = 0; t0 < total; t0 += g->TB) {
+    const long total = k->tEnd;
+    for (long t0 = k->tBegin; t0 < total; t0 += g->TB) {
         const long t1 = t0 + g->TB < total ? t0 + g->TB : total, used = t1 - t0;
         const long rounded = round_up(used, TILE_GROUP) < g->TB ? round_up(used, TILE_GROUP) : g->TB;
         const int nsegs = segments_of(g, t0, t1, k->segs);

@@ -63,6 +63,9 @@ static inline long xi_stride(long floats) { return floats + 16; }
 // The most segments one block can have.
 static inline long segments_max(const wgeometry *g) { return g->TB / g->TW + 3; }
 
+// The most tiles a block of the convolution (winograd.c) holds.
+enum { WINOGRAD_MAX_TB = 132 };
+
 // Floats of one sample channels-last (PH × PW × Cp, a multiple of 16).
 static inline long channels_last_count(const wgeometry *g, int Cp) { return ((long)g->PH * g->PW * Cp + 15) / 16 * 16; }
 

@@ -1,7 +1,9 @@
 // Conv2D's training passes on CDirectConv (stride 1, padding < kernel; chosen on AVX-512,
 // both instruction sets' kernels checked): the weight, bias and input gradients against a float64 reference, with and without a fused ReLU, over
 // odd planes, valid and same padding, 1×1 kernels and channel counts that leave tiles
-// partly empty, and Winograd geometries (forward, dx and dW); bitwise the same with AVX-512 or AVX2 and with 1, 2 or 4 threads.
+// partly empty, and Winograd geometries (forward, dx and dW); bitwise the same with AVX-512 or AVX2 and with 1, 2 or 4 threads;
+// both gradients in one call (dy copied once for both where Winograd runs them) bitwise what the two calls give.
+import CDirectConv
 import Foundation
 import Testing
 @testable import Engine
@@ -104,6 +106,52 @@ import Testing
             }
             if conv.trainsDirectly(Conv2D.Geo(h: side, w: side, oh: out, ow: out, c: c, k: k, stride: 1, pad: pad)) {
                 #expect(direct.0 == reference.0 && direct.1 == reference.1 && direct.2 == reference.2, "the layer's backward, relu \(relu)")
+            }
+        }
+    }
+
+    /// tlc_direct_conv_backward gives the bits of tlc_direct_conv_weight_grad and tlc_direct_conv
+    /// apart, with and without a mask and db: Winograd at padding 1 (one copy of dy for both;
+    /// dx's blocks and the weight gradient's over several samples each, planes of whole and
+    /// partial tiles), and geometries it passes on to the two calls.
+    @Test(arguments: [(32, 32, 28, 3, 1, 5), (32, 48, 8, 3, 1, 13), (40, 33, 15, 3, 1, 7), (64, 64, 7, 3, 1, 3), (35, 32, 9, 3, 1, 1),
+                      (32, 40, 12, 3, 0, 4), (8, 12, 10, 5, 2, 3)])
+    func bothGradientsInOneCallGiveTheBitsOfTheTwoCalls(c: Int, o: Int, side: Int, k: Int, pad: Int, n: Int) throws {
+        guard Conv2D.directConvolutionAvailable else { return }
+        var g = SeededGenerator(seed: 21)
+        let out = side + 2 * pad - k + 1, tpad = Int32(k - 1 - pad)
+        let (c32, o32, k32, s32, out32) = (Int32(c), Int32(o), Int32(k), Int32(side), Int32(out))
+        let x = Tensor(zeros: [n, c, side, side]), dy = Tensor(zeros: [n, o, out, out]), mask = Tensor(zeros: dy.shape)
+        let w = Tensor(zeros: [c, o, k, k])   // dx's kernel: flipped and transposed, as the layer packs it
+        g.fillNormal(x, std: 1); g.fillNormal(dy, std: 1); g.fillNormal(mask, std: 1); g.fillNormal(w, std: 0.3)
+        let shape = tlc_direct_conv_shape(c32, o32, out32, out32, k32, tpad)
+        #expect((shape == 3) == (k == 3 && pad < 2))
+        let packed = Tensor(zeros: [tlc_direct_conv_packed_count(shape, c32, o32, k32)])
+        tlc_direct_conv_pack(shape, w.pointer, c32, o32, k32, packed.pointer)
+        let gradScratch = Tensor(zeros: [tlc_direct_conv_weight_grad_scratch_count(o32, c32, s32, s32, k32, Int32(pad))])
+        let dxScratch = Tensor(zeros: [tlc_direct_conv_scratch_count(shape, c32, o32, out32, out32, k32, tpad)])
+        for level in Int32(1)...Int32(Conv2D.directConvolutionLevel) {
+            for masked in [false, true] {
+                for withBias in [false, true] {
+                    var results: [[Float]] = []
+                    for together in [false, true] {
+                        let dW = Tensor(zeros: [o, c, k, k]), db = Tensor(zeros: [o]), dx = Tensor(zeros: x.shape)
+                        dW.pointer.update(repeating: .nan, count: dW.count); dx.pointer.update(repeating: .nan, count: dx.count)
+                        let m = masked ? UnsafePointer(mask.pointer) : nil, b = withBias ? db.pointer : nil
+                        if together {
+                            tlc_direct_conv_backward(level, x.pointer, dy.pointer, m, Int32(n), c32, s32, s32, o32, k32, Int32(pad),
+                                                     gradScratch.pointer, dW.pointer, b, shape, packed.pointer, dxScratch.pointer, dx.pointer)
+                        } else {
+                            tlc_direct_conv_weight_grad(level, x.pointer, dy.pointer, m, Int32(n), c32, s32, s32, o32, k32, Int32(pad),
+                                                        gradScratch.pointer, dW.pointer, b)
+                            tlc_direct_conv(level, shape, dy.pointer, m, Int32(n), o32, out32, out32, packed.pointer, nil, c32, k32, tpad,
+                                            nil, nil, nil, 0, .infinity, dxScratch.pointer, dx.pointer)
+                        }
+                        results.append(dW.values + db.values + dx.values)
+                    }
+                    #expect(results[0] == results[1], "level \(level), masked \(masked), db \(withBias)")
+                    #expect(!results[0].contains { $0.isNaN } && results[0].contains { $0 != 0 })
+                }
             }
         }
     }

@@ -68,6 +68,14 @@ long tlc_direct_conv_weight_grad_scratch_count(int outputs, int inputs, int H, i
 /// sample's positions, the samples' sums added in order; the same guarantees.
 void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                                  int outputs, int k, int pad, float *scratch, float *dW, float *db);
+/// Both gradients of a training pass: tlc_direct_conv_weight_grad (dW, db; scratch gradScratch), then dx =
+/// tlc_direct_conv(level, dxShape, dy, mask, samples, outputs, OH, OW, packed, no bias, C, k, k − 1 − pad, no epilogue,
+/// dxScratch) with `packed` the flipped, channel-transposed kernel packed for dxShape: bitwise what those two calls give.
+/// Where both run as Winograd F(2×2, 3×3) at padding 1, each sample's dy is copied channels-last (through the mask) once
+/// for both, and its dx computed while that copy is in cache.
+void tlc_direct_conv_backward(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W, int outputs,
+                              int k, int pad, float *gradScratch, float *dW, float *db, int dxShape, const float *packed,
+                              float *dxScratch, float *dx);
 /// Whether 1×1 convolutions (stride 1, no padding) run faster as OpenBLAS GEMMs than as these tiles here: on Intel
 /// CPUs (an Emerald Rapids Xeon, one thread: OpenBLAS's sgemm 1.2–2.1× the tiles' 1×1 forward passes, 1.0–3.1× their
 /// weight gradients); not on AMD's (a Zen 5 measured the tiles' 1×1 layers at 109–154 GFLOP/s on one thread).

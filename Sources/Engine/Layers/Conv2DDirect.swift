@@ -191,6 +191,13 @@ extension Conv2D {
         Parallel.forEachPartOnWorkers(n) { worker, part, range in
             let (lo, count) = (range.lowerBound, Int32(range.count))
             let mask = maskp.map { $0 + lo * outCount }
+            if wantGradients, let dxp, let packed {
+                // Both at once: Winograd layers at padding 1 copy each sample's dy channels-last once for both.
+                tlc_direct_conv_backward(Int32(level), xp + lo * inCount, dyp + lo * outCount, mask, count, c32, h32, w32, oc32, k32,
+                                         Int32(g.pad), gradientScratch[worker], partials[part], wantB ? biasPartials[part] : nil, shape,
+                                         packed, inputScratch[part], dxp + lo * inCount)
+                return
+            }
             if wantGradients {
                 tlc_direct_conv_weight_grad(Int32(level), xp + lo * inCount, dyp + lo * outCount, mask, count, c32, h32, w32, oc32, k32,
                                             Int32(g.pad), gradientScratch[worker], partials[part], wantB ? biasPartials[part] : nil)
