@@ -329,3 +329,19 @@ void tlc_direct_conv_backward(int level, const float *x, const float *dy, const 
     tlc_direct_conv(level, dxShape, dy, mask, samples, outputs, OH, OW, packed, NULL, C, k, k - 1 - pad, NULL, NULL, NULL, 0, INFINITY,
                     dxScratch, dx);
 }
+
+int tlc_direct_conv_pools(int shape, int H, int W, int k, int pad) {
+    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1;
+    return shape == WINOGRAD && OH % 2 == 0 && OW % 2 == 0;
+}
+
+void tlc_direct_conv_relu_pool(int level, int shape, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
+                               int outputs, int k, int pad, float *scratch, float *pooled, int *argmax) {
+#ifdef TLC_X86
+    if (level >= 1 && tlc_direct_conv_pools(shape, H, W, k, pad))
+        tlc_winograd_conv_relu_pool(level, x, samples, C, H, W, packed, bias, outputs, pad, scratch, pooled, argmax);
+#else
+    (void)level; (void)shape; (void)x; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)k; (void)pad;
+    (void)scratch; (void)pooled; (void)argmax;
+#endif
+}

@@ -205,7 +205,9 @@ long tlc_winograd_scratch_count(int m, int outputs, int inputs, int H, int W, in
 
 #ifdef TLC_X86
 // The epilogue's per-channel vectors (bias always, +0 without one; the batch norm's when `mean`), zero past the outputs.
-typedef struct { const float *bias, *mean, *scale, *shift; int relu; float ceiling; } epilogue;
+// With `argmax` (2×2 tiles only, even planes), each tile's ReLU outputs are max-pooled: y gets
+// the pooled planes and argmax each window's winner's index in its output plane.
+typedef struct { const float *bias, *mean, *scale, *shift; int relu; float ceiling; int *argmax; } epilogue;
 
 // Eight planes' row segment src[k·plane + j], j < n (n ≤ 8; through `mask` when `masked`: a value
 // counts only where mask > 0) into columns j of dst (dst + j·Cp): one 8 × 8 transpose.
@@ -287,19 +289,17 @@ void winograd_load_samples(const wgeometry *g, const segment *segs, int nsegs, c
     }
 }
 
-// Output rows of a chunk, channels-last in `rows` (row d at rows + d·CHUNK_COLUMNS·CHUNK_CHANNELS,
-// column j at + j·CHUNK_CHANNELS, channel o at + o − o0), into y's planes: output rows m·ti …,
-// columns j0 … j0 + cols − 1, channels o0 … o1 − 1 (past O ignored); 8 × 8 transposes, a row's
-// last columns copied from a vector's first lanes.
+// `nrows` rows of a chunk, channels-last in `rows` (row d at rows + d·CHUNK_COLUMNS·CHUNK_CHANNELS,
+// column j at + j·CHUNK_CHANNELS, channel o at + o − o0), into planes of `plane` floats and rows of
+// `width`: row d's columns 0 … cols − 1 to ys + d·width + o·plane for channels o0 … o1 − 1 (past O
+// ignored); 8 × 8 transposes, a row's last columns copied from a vector's first lanes.
 __attribute__((target("avx2")))
-static void rows_to_planes(const wgeometry *g, int O, const float *rows, int s, int ti, int j0, int cols, int o0, int o1, float *y) {
-    const int m = g->m;
-    const long plane = (long)g->OH * g->OW, rowsStride = (long)CHUNK_COLUMNS * CHUNK_CHANNELS;
-    float *ys = y + (long)s * O * plane;
+static void chunk_to_planes(const float *rows, int nrows, int O, long plane, int width, int cols, int o0, int o1, float *ys) {
+    const long rowsStride = (long)CHUNK_COLUMNS * CHUNK_CHANNELS;
     const int oEnd = o1 < O ? o1 : O;
-    for (int d = 0; d < m && m * ti + d < g->OH; d++) {
+    for (int d = 0; d < nrows; d++) {
         const float *src = rows + d * rowsStride;
-        float *dst = ys + (long)(m * ti + d) * g->OW + j0;
+        float *dst = ys + (long)d * width;
         for (int o = o0; o < oEnd; o += 8) {
             const int no = oEnd - o < 8 ? oEnd - o : 8;
             for (int c0 = 0; c0 < cols; c0 += 8) {
@@ -323,6 +323,23 @@ static void rows_to_planes(const wgeometry *g, int O, const float *rows, int s, 
             }
         }
     }
+}
+
+// Output rows m·ti … of a chunk (see chunk_to_planes) into y's planes at columns j0 … j0 + cols − 1.
+static void rows_to_planes(const wgeometry *g, int O, const float *rows, int s, int ti, int j0, int cols, int o0, int o1, float *y) {
+    const long plane = (long)g->OH * g->OW;
+    const int nrows = g->OH - g->m * ti < g->m ? g->OH - g->m * ti : g->m;
+    chunk_to_planes(rows, nrows, O, plane, g->OW, cols, o0, o1, y + (long)s * O * plane + (long)g->m * ti * g->OW + j0);
+}
+
+// A chunk's pooled row (row 0 of `rows`) and its winners' indices (row 1) into the pooled planes
+// ((OH / 2) × (OW / 2)) and argmax: pooled row ti, columns j0 … j0 + cols − 1.
+static void pooled_rows_to_planes(const wgeometry *g, int O, const float *rows, int s, int ti, int j0, int cols, int o0, int o1, float *y,
+                                  int *argmax) {
+    const int width = g->OW / 2;
+    const long plane = (long)(g->OH / 2) * width, at = (long)s * O * plane + (long)ti * width + j0;
+    chunk_to_planes(rows, 1, O, plane, width, cols, o0, o1, y + at);
+    chunk_to_planes(rows + (long)CHUNK_COLUMNS * CHUNK_CHANNELS, 1, O, plane, width, cols, o0, o1, (float *)(argmax + at));
 }
 
 // What one call's blocks need: the tiles tBegin … tEnd − 1 of x's samples.
@@ -349,6 +366,8 @@ typedef struct {
 #define WL_ZERO_IF_NEGATIVE(v) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_setzero_ps())
 #define WL_ZERO_IF_NOT_POSITIVE(v) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LE_OQ), v, _mm512_setzero_ps())
 #define WL_CLAMP(v, c) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, c, _CMP_GT_OQ), v, c)
+#define WL_IF_GREATER(v, best, yes, no) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ), no, yes)
+#define WL_SET1_BITS(i) _mm512_castsi512_ps(_mm512_set1_epi32(i))
 #include "winograd_lanes.h"
 #undef WL_TARGET
 #undef WL_VEC
@@ -366,6 +385,8 @@ typedef struct {
 #undef WL_ZERO_IF_NEGATIVE
 #undef WL_ZERO_IF_NOT_POSITIVE
 #undef WL_CLAMP
+#undef WL_IF_GREATER
+#undef WL_SET1_BITS
 
 #define WL_TARGET "avx2,fma"
 #define WL_VEC __m256
@@ -383,6 +404,8 @@ typedef struct {
 #define WL_ZERO_IF_NEGATIVE(v) _mm256_blendv_ps(v, _mm256_setzero_ps(), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ))
 #define WL_ZERO_IF_NOT_POSITIVE(v) _mm256_blendv_ps(v, _mm256_setzero_ps(), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LE_OQ))
 #define WL_CLAMP(v, c) _mm256_blendv_ps(v, c, _mm256_cmp_ps(v, c, _CMP_GT_OQ))
+#define WL_IF_GREATER(v, best, yes, no) _mm256_blendv_ps(no, yes, _mm256_cmp_ps(v, best, _CMP_GT_OQ))
+#define WL_SET1_BITS(i) _mm256_castsi256_ps(_mm256_set1_epi32(i))
 #include "winograd_lanes.h"
 
 // The convolution of tiles tBegin … tEnd − 1 of x's samples (y likewise) in tiles of m. With
@@ -391,8 +414,8 @@ typedef struct {
 __attribute__((target("avx2")))
 static void winograd_run(int m, int level, const float *x, const float *mask, long tBegin, long tEnd, int C, int H, int W,
                          const float *packed, const float *bias, int outputs, int pad, const float *mean, const float *scale,
-                         const float *shift, int relu, float ceiling, float *scratch, float *y, float *const *ownSlots, int *ownLoaded,
-                         int nslots) {
+                         const float *shift, int relu, float ceiling, int *argmax, float *scratch, float *y, float *const *ownSlots,
+                         int *ownLoaded, int nslots) {
     wgeometry g = forward_geometry(m, outputs, C, H, W, pad);
     const forward_layout l = forward_layout_of(&g, C);
     const int Cp = (int)round_up(C, 16);
@@ -413,7 +436,7 @@ static void winograd_run(int m, int level, const float *x, const float *mask, lo
         vb[o] = bias ? bias[o] : 0.0f;
         if (mean) { vm[o] = mean[o]; vs[o] = scale[o]; vt[o] = shift[o]; }
     }
-    const epilogue e = {vb, mean ? vm : NULL, vs, vt, relu, ceiling};
+    const epilogue e = {vb, mean ? vm : NULL, vs, vt, relu, ceiling, argmax};
     const blocks_call call = {&g, &l, x, mask, tBegin, tEnd, C, Cp, H, W, pad, packed, outputs, &e,
                               slots, loaded, V, M, rows, segs, y};
     if (level >= 2) winograd_blocks_512(&call);
@@ -424,7 +447,7 @@ long winograd_block_tiles(int outputs, int inputs, int H, int W, int pad) { retu
 
 void winograd_conv_loaded(int level, const float *x, const float *mask, long tBegin, long tEnd, int C, int H, int W, const float *packed,
                           int outputs, int pad, float *const *slots, int *loaded, int nslots, float *scratch, float *y) {
-    winograd_run(2, level, x, mask, tBegin, tEnd, C, H, W, packed, NULL, outputs, pad, NULL, NULL, NULL, 0, INFINITY, scratch, y,
+    winograd_run(2, level, x, mask, tBegin, tEnd, C, H, W, packed, NULL, outputs, pad, NULL, NULL, NULL, 0, INFINITY, NULL, scratch, y,
                  slots, loaded, nslots);
 }
 
@@ -440,10 +463,22 @@ void tlc_winograd_conv(int m, int level, const float *x, const float *mask, int 
                        float *scratch, float *y) {
 #ifdef TLC_X86
     const long tiles = (long)samples * forward_geometry(m, outputs, C, H, W, pad).T;
-    winograd_run(m, level, x, mask, 0, tiles, C, H, W, packed, bias, outputs, pad, mean, scale, shift, relu, ceiling, scratch, y,
+    winograd_run(m, level, x, mask, 0, tiles, C, H, W, packed, bias, outputs, pad, mean, scale, shift, relu, ceiling, NULL, scratch, y,
                  NULL, NULL, 0);
 #else
     (void)m; (void)level; (void)x; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs;
     (void)pad; (void)mean; (void)scale; (void)shift; (void)relu; (void)ceiling; (void)scratch; (void)y;
+#endif
+}
+
+void tlc_winograd_conv_relu_pool(int level, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
+                                 int outputs, int pad, float *scratch, float *pooled, int *argmax) {
+#ifdef TLC_X86
+    const long tiles = (long)samples * forward_geometry(2, outputs, C, H, W, pad).T;
+    winograd_run(2, level, x, NULL, 0, tiles, C, H, W, packed, bias, outputs, pad, NULL, NULL, NULL, 1, INFINITY, argmax, scratch, pooled,
+                 NULL, NULL, 0);
+#else
+    (void)level; (void)x; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)pad; (void)scratch;
+    (void)pooled; (void)argmax;
 #endif
 }

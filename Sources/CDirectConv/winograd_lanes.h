@@ -202,6 +202,34 @@ void WL_NAME(tile_output2)(const float *m, long mx, long o, const epilogue *e, f
     WL_STORE(r + rowsStride + CHUNK_CHANNELS, WL_NAME(finish)(WL_ADD(WL_SUB(WL_SUB(w1[1], w1[2]), w1[3]), bv), e, o));
 }
 
+// The same, max-pooled: the larger of the four outputs in the order (0, 0), (0, 1), (1, 0), (1, 1)
+// (a later one only when greater, as tlc_max_pool takes them) into r, its index (`at` is
+// output (0, 0)'s in its plane of `width` columns) into ri.
+static inline __attribute__((always_inline, target(WL_TARGET)))
+void WL_NAME(tile_output2_pooled)(const float *m, long mx, long o, const epilogue *e, int at, int width, float *r, float *ri) {
+    WL_VEC w0[4], w1[4];
+    for (int q = 0; q < 4; q++) {
+        const WL_VEC m0 = WL_LOAD(m + (0 * 4 + q) * mx + o), m1 = WL_LOAD(m + (1 * 4 + q) * mx + o);
+        const WL_VEC m2 = WL_LOAD(m + (2 * 4 + q) * mx + o), m3 = WL_LOAD(m + (3 * 4 + q) * mx + o);
+        w0[q] = WL_ADD(WL_ADD(m0, m1), m2);
+        w1[q] = WL_SUB(WL_SUB(m1, m2), m3);
+    }
+    const WL_VEC bv = WL_LOAD(e->bias + o);
+    const WL_VEC v[4] = {
+        WL_NAME(finish)(WL_ADD(WL_ADD(WL_ADD(w0[0], w0[1]), w0[2]), bv), e, o),
+        WL_NAME(finish)(WL_ADD(WL_SUB(WL_SUB(w0[1], w0[2]), w0[3]), bv), e, o),
+        WL_NAME(finish)(WL_ADD(WL_ADD(WL_ADD(w1[0], w1[1]), w1[2]), bv), e, o),
+        WL_NAME(finish)(WL_ADD(WL_SUB(WL_SUB(w1[1], w1[2]), w1[3]), bv), e, o)};
+    const int offsets[4] = {0, 1, width, width + 1};
+    WL_VEC best = v[0], index = WL_SET1_BITS(at);
+    for (int k = 1; k < 4; k++) {
+        index = WL_IF_GREATER(v[k], best, WL_SET1_BITS(at + offsets[k]), index);
+        best = WL_IF_GREATER(v[k], best, v[k], best);
+    }
+    WL_STORE(r, best);
+    WL_STORE(ri, index);
+}
+
 // The same for F(4×4, 3×3) (planes ξ = 6i + q): along M's columns, then its rows.
 static inline __attribute__((always_inline, target(WL_TARGET)))
 void WL_NAME(tile_output4)(const float *m, long mx, long o, const epilogue *e, float *r, long rowsStride) {
@@ -234,6 +262,18 @@ void WL_NAME(transform_output)(const wgeometry *g, int O, const float *M, const 
             const int c0 = mt * (sg.tj0 + j0), c1 = mt * (sg.tj0 + j1) < g->OW ? mt * (sg.tj0 + j1) : g->OW;
             for (long o0 = 0; o0 < Op; o0 += CHUNK_CHANNELS) {
                 const long o1 = o0 + CHUNK_CHANNELS < Op ? o0 + CHUNK_CHANNELS : Op;
+                if (e->argmax) {
+                    // One pooled value per tile: row 0 of `rows` the values, row 1 the indices.
+                    for (int j = j0; j < j1; j++) {
+                        const float *m = M + (sg.at + j) * Op;
+                        float *r = rows + (long)(j - j0) * CHUNK_CHANNELS;
+                        const int at = 2 * sg.ti * g->OW + 2 * (sg.tj0 + j);
+                        for (long o = o0; o < o1; o += WL_LANES)
+                            WL_NAME(tile_output2_pooled)(m, mx, o, e, at, g->OW, r + (o - o0), r + rowsStride + (o - o0));
+                    }
+                    pooled_rows_to_planes(g, O, rows, sg.s, sg.ti, sg.tj0 + j0, j1 - j0, (int)o0, (int)o1, y, e->argmax);
+                    continue;
+                }
                 for (int j = j0; j < j1; j++) {
                     const float *m = M + (sg.at + j) * Op;
                     float *r = rows + (long)mt * (j - j0) * CHUNK_CHANNELS;   // column mt·(j − j0), channel o0

@@ -3,8 +3,10 @@
 // F(2×2, 3×3) geometries too); a frozen layer's
 // training pass is its inference pass; every tile shape, with AVX-512 or AVX2, gives
 // bitwise the same result, and so does Winograd's with either set and any cut of the samples;
-// a batch norm and ReLU fused into the epilogue give bitwise what the layers give apart.
+// a batch norm and ReLU fused into the epilogue give bitwise what the layers give apart, and so
+// do a ReLU and a 2×2 max pool in Winograd's epilogue (the pooled values and the winners).
 import CDirectConv
+import CPooling
 import Foundation
 import Testing
 @testable import Engine
@@ -168,6 +170,39 @@ import Testing
             }
             #expect(results.allSatisfy { $0 == results[0] }, "masked \(masked)")
             #expect(results[0].contains { $0 > 0 } && results[0].contains { $0 < 0 } == masked)
+        }
+    }
+
+    /// tlc_direct_conv_relu_pool gives bitwise the pooled values and winners of tlc_direct_conv
+    /// with a ReLU and then tlc_max_pool (2×2 at stride 2), with AVX-512 or AVX2; ties (a band
+    /// of zero input, whose windows are all zero after the ReLU) go to the first.
+    @Test(arguments: [(32, 32, 28, 5), (32, 64, 14, 3), (64, 64, 14, 7), (40, 36, 8, 2), (64, 70, 10, 1)])
+    func aReLUAndPoolInWinogradsEpilogueGiveTheBitsOfTheConvolutionAndThePool(c: Int, o: Int, side: Int, n: Int) throws {
+        guard Conv2D.directConvolutionAvailable else { return }
+        var g = SeededGenerator(seed: 13)
+        let half = side / 2
+        let w = Tensor(zeros: [o, c, 3, 3]), b = Tensor(zeros: [o]), x = Tensor(zeros: [n, c, side, side])
+        g.fillNormal(w, std: 0.1); g.fillNormal(b, std: 0.3); g.fillNormal(x, std: 1)
+        x.pointer.update(repeating: 0, count: x.count / 10)
+        let (c32, o32, s32) = (Int32(c), Int32(o), Int32(side))
+        let shape = tlc_direct_conv_shape(o32, c32, s32, s32, 3, 1)
+        #expect(shape == 3 && tlc_direct_conv_pools(shape, s32, s32, 3, 1) == 1)
+        #expect(tlc_direct_conv_pools(shape, s32 + 1, s32 + 1, 3, 1) == 0 && tlc_direct_conv_pools(0, s32, s32, 3, 1) == 0)
+        let packed = Tensor(zeros: [tlc_direct_conv_packed_count(shape, o32, c32, 3)])
+        tlc_direct_conv_pack(shape, w.pointer, o32, c32, 3, packed.pointer)
+        let scratch = Tensor(zeros: [tlc_direct_conv_scratch_count(shape, o32, c32, s32, s32, 3, 1)])
+        for level in Int32(1)...Int32(Conv2D.directConvolutionLevel) {
+            let y = Tensor(zeros: [n, o, side, side]), pooled = Tensor(zeros: [n, o, half, half]), fused = Tensor(zeros: pooled.shape)
+            tlc_direct_conv(level, shape, x.pointer, nil, Int32(n), c32, s32, s32, packed.pointer, b.pointer, o32, 3, 1, nil, nil, nil, 1,
+                            .infinity, scratch.pointer, y.pointer)
+            var winners = [Int32](repeating: 0, count: pooled.count), fusedWinners = [Int32](repeating: -1, count: pooled.count)
+            tlc_max_pool(y.pointer, n * o, s32, s32, Int32(half), Int32(half), 2, 2, 0, pooled.pointer, &winners)
+            fused.pointer.update(repeating: .nan, count: fused.count)
+            tlc_direct_conv_relu_pool(level, shape, x.pointer, Int32(n), c32, s32, s32, packed.pointer, b.pointer, o32, 3, 1, scratch.pointer,
+                                      fused.pointer, &fusedWinners)
+            #expect(fused.values == pooled.values, "level \(level)")
+            #expect(fusedWinners == winners, "level \(level)")
+            #expect(pooled.values.contains { $0 == 0 } && pooled.values.contains { $0 > 0 })
         }
     }
 

@@ -2,7 +2,8 @@
 // both instruction sets' kernels checked): the weight, bias and input gradients against a float64 reference, with and without a fused ReLU, over
 // odd planes, valid and same padding, 1×1 kernels and channel counts that leave tiles
 // partly empty, and Winograd geometries (forward, dx and dW); bitwise the same with AVX-512 or AVX2 and with 1, 2 or 4 threads;
-// both gradients in one call (dy copied once for both where Winograd runs them) bitwise what the two calls give.
+// both gradients in one call (dy copied once for both where Winograd runs them) bitwise what the two calls give;
+// a Conv2D, ReLU and 2×2 max pool trained as one (Winograd's epilogue) bitwise the three layers apart.
 import CDirectConv
 import Foundation
 import Testing
@@ -154,5 +155,37 @@ import Testing
                 }
             }
         }
+    }
+
+    /// (inputs, outputs, side): a Conv2D (3×3, padding 1), a ReLU and a 2×2 max pool at stride 2
+    /// in a Sequential — one step in Winograd's epilogue where the planes are even — give the
+    /// output, the weight, bias and input gradients of the three layers run apart, bitwise;
+    /// an odd plane (15²) runs apart in the Sequential too.
+    @Test(arguments: [(32, 32, 28), (32, 64, 14), (40, 36, 8), (64, 48, 10), (32, 32, 15)])
+    func aConvolutionReLUAndPoolTrainedAsOneGiveTheBitsOfTheLayersApart(c: Int, o: Int, side: Int) throws {
+        let conv = Conv2D(name: "c", inChannels: c, outChannels: o, kernel: 3, stride: 1, padding: 1, rng: SeededGenerator(seed: 31))
+        let relu = ReLU(name: "r"), pool = MaxPool2D(name: "p", size: 2, stride: 2)
+        let net = Sequential(name: "s", layers: [conv, relu, pool])
+        _ = net.configureGradients(upstreamTrainable: true)
+        var g = SeededGenerator(seed: 32)
+        let n = 5, half = side / 2
+        let x = Tensor(zeros: [n, c, side, side]), dy = Tensor(zeros: [n, o, half, half])
+        g.fillNormal(x, std: 1); g.fillNormal(dy, std: 1)
+        let fused = conv.poolsInEpilogue(x, pool, training: true)
+        #expect(fused == (Conv2D.directConvolutionAvailable && side % 2 == 0))
+        #expect(!conv.poolsInEpilogue(x, pool, training: false))
+
+        let y = try net.forward(x, training: true)
+        let dx = try #require(try net.backward(dy))
+        let together = (y.values, conv.weight.grad.values, conv.bias.grad.values, dx.values)
+
+        let yApart = try pool.forward(try relu.forward(try conv.forward(x, training: true), training: true), training: true)
+        let dPool = try #require(try pool.backward(dy))
+        let dReLU = try #require(try relu.backward(dPool))
+        let dxApart = try #require(try conv.backward(dReLU))
+        #expect(yApart.values == together.0)
+        #expect(conv.weight.grad.values == together.1 && conv.bias.grad.values == together.2)
+        #expect(dxApart.values == together.3)
+        #expect(together.0.contains { $0 == 0 } && together.0.contains { $0 > 0 } && together.3.contains { $0 != 0 })
     }
 }

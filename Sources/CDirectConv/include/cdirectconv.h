@@ -76,6 +76,15 @@ void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, con
 void tlc_direct_conv_backward(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W, int outputs,
                               int k, int pad, float *gradScratch, float *dW, float *db, int dxShape, const float *packed,
                               float *dxScratch, float *dx);
+/// Whether tlc_direct_conv_relu_pool runs a layer of tile shape `shape`: Winograd F(2×2, 3×3) (shape 3) with an even
+/// number of output rows and columns, whose 2×2 tiles are the pooling windows.
+int tlc_direct_conv_pools(int shape, int H, int W, int k, int pad);
+/// tlc_direct_conv with a ReLU (no mask or batch norm) and then 2×2 max pooling at stride 2, for layers
+/// tlc_direct_conv_pools says it runs: `pooled` gets samples × outputs × (OH / 2) × (OW / 2) and argmax each window's
+/// winner's index in its OH × OW plane (the first of equal values); bitwise what tlc_direct_conv then tlc_max_pool give.
+/// The full output is never written.
+void tlc_direct_conv_relu_pool(int level, int shape, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
+                               int outputs, int k, int pad, float *scratch, float *pooled, int *argmax);
 /// Whether 1×1 convolutions (stride 1, no padding) run faster as OpenBLAS GEMMs than as these tiles here: on Intel
 /// CPUs (an Emerald Rapids Xeon, one thread: OpenBLAS's sgemm 1.2–2.1× the tiles' 1×1 forward passes, 1.0–3.1× their
 /// weight gradients); not on AMD's (a Zen 5 measured the tiles' 1×1 layers at 109–154 GFLOP/s on one thread).

@@ -25,8 +25,9 @@ public final class Sequential: Layer {
     /// does a Conv2D followed by a BatchNorm (and a ReLU or ReLU6), and so do a depthwise
     /// GroupedConv2D, a BatchNorm and a ReLU or ReLU6; in an inference pass a Dense followed
     /// by a ReLU, and a run of dense layers (``DenseChain``); a BatchNorm
-    /// followed by a ReLU or ReLU6 rectifies (clamps) its rows as it writes them. The
-    /// result is the same as running them apart.
+    /// followed by a ReLU or ReLU6 rectifies (clamps) its rows as it writes them; in a
+    /// training pass through Winograd, a Conv2D, a ReLU and a 2×2 max pool at stride 2 run
+    /// as one (``Conv2D/forwardReLUPool(_:pool:)``). The result is the same as running them apart.
     public func forward(_ x: Tensor, training: Bool) throws -> Tensor {
         var h = x
         var i = 0
@@ -54,6 +55,11 @@ public final class Sequential: Layer {
                       let relu = layers[i + 1] as? ReLU {
                 h = relu.passThroughApplied(try dense.forward(h, training: false, fusingReLU: true))
                 i += 2
+            } else if let conv = l as? Conv2D, i + 2 < layers.count, let relu = layers[i + 1] as? ReLU,
+                      let pool = layers[i + 2] as? MaxPool2D, conv.poolsInEpilogue(h, pool, training: training) {
+                // Training through Winograd: the ReLU and a 2×2 max pool in the convolution's epilogue.
+                h = relu.passThroughApplied(try conv.forwardReLUPool(h, pool: pool))
+                i += 3
             } else if let conv = l as? Conv2D, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
                 h = relu.passThroughApplied(try conv.forward(h, training: training, fusingReLU: true))
                 i += 2

@@ -34,7 +34,8 @@ public final class Conv2D: Layer {
     public let hasBias: Bool
     public var needsInputGradient = true
     let workspace: Workspace
-    private var input: Tensor?
+    /// The input of the last training forward pass (``forwardReLUPool(_:pool:)`` sets it too).
+    var input: Tensor?
     /// Upper bound on floats in one im2col chunk (trades GEMM size against cache and memory).
     public var chunkFloats = Conv2D.defaultChunkFloats
     /// Default for ``chunkFloats``: 2^18 floats (1 MiB) measured best or equal on the cnn

@@ -117,6 +117,45 @@ extension Conv2D {
         }
     }
 
+    /// Whether a training pass over `x` runs with the ReLU after it and `pool` in Winograd's
+    /// epilogue (``forwardReLUPool(_:pool:)``): a trained layer that ``trainsDirectly(_:)`` in
+    /// Winograd's 2×2 tiles over an even number of output rows and columns, and 2×2 windows
+    /// at stride 2, whose windows are then the tiles.
+    func poolsInEpilogue(_ x: Tensor, _ pool: MaxPool2D, training: Bool) -> Bool {
+        guard training, !weight.frozen, pool.poolsTwoByTwo, pool.needsInputGradient, Conv2D.directConvolutionAvailable,
+              let (_, g) = try? check(x), g.stride == 1, trainsDirectly(g) else { return false }
+        let shape = tlc_direct_conv_shape(Int32(outChannels), Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k), Int32(g.pad))
+        return tlc_direct_conv_pools(shape, Int32(g.h), Int32(g.w), Int32(g.k), Int32(g.pad)) != 0
+    }
+
+    /// The training pass of this layer, the ReLU after it and `pool` (``poolsInEpilogue(_:_:training:)``)
+    /// in one: each 2×2 tile's outputs rectified and pooled as they are transformed, so the
+    /// full output is never written. Returns the pooled output; `pool` keeps the winners and
+    /// that output (its backward passes dy to the winners where the output is positive: the
+    /// ReLU's mask), so this layer's backward needs no mask. Bitwise the three layers apart.
+    func forwardReLUPool(_ x: Tensor, pool: MaxPool2D) throws -> Tensor {
+        let (n, g) = try check(x)
+        let oc = Int32(outChannels), (c, h, w, k, pad) = (Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k), Int32(g.pad))
+        let shape = tlc_direct_conv_shape(oc, c, h, w, k, pad)
+        let packed = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, oc, c, k))
+        Conv2D.packDirectKernel(shape: shape, weight.value.pointer, outputs: oc, inputs: c, k: k, into: packed)
+        let parts = Parallel.ranges(n)
+        let scratches = parts.indices.map { scratch(.directSample(part: $0), count: tlc_direct_conv_scratch_count(shape, oc, c, h, w, k, pad)) }
+        let pooled = Tensor(uninitialized: [n, outChannels, g.oh / 2, g.ow / 2])
+        let (inCount, outCount) = (g.c * g.h * g.w, outChannels * (g.oh / 2) * (g.ow / 2))
+        let xp = x.pointer, yp = pooled.pointer, bp = bias.value.pointer, level = Int32(Conv2D.directConvolutionLevel)
+        pool.adoptFusedForward(input: [n, outChannels, g.oh, g.ow], output: pooled) { argmax in
+            Parallel.forEachPart(n) { part, range in
+                let (lo, count) = (range.lowerBound, Int32(range.count))
+                tlc_direct_conv_relu_pool(level, shape, xp + lo * inCount, count, c, h, w, packed, bp, oc, k, pad, scratches[part],
+                                          yp + lo * outCount, argmax + lo * outCount)
+            }
+        }
+        input = x
+        rectifiedOutput = nil
+        return pooled
+    }
+
     /// Backward for ``trainsDirectly(_:)`` geometries, each part of the batch on CDirectConv:
     /// dW and db (through a fused ReLU's mask) by its weight gradient kernel, dx as the
     /// direct convolution of the masked dy with the flipped, channel-transposed kernel.

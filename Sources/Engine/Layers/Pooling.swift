@@ -37,6 +37,10 @@ public final class MaxPool2D: Layer {
     public var needsInputGradient = true
     private var argmax: [Int32] = []
     private var inputShape: [Int] = []
+    /// When the ReLU before this pool ran with it in the convolution's epilogue
+    /// (``Conv2D/forwardReLUPool(_:pool:)``): the pooled output, whose positive values are
+    /// the ReLU's mask (backward passes dy only there).
+    private var rectifiedOutput: Tensor?
 
     public init(name: String, size: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false) {
         precondition(size > 0 && stride > 0 && padding >= 0)
@@ -70,7 +74,22 @@ public final class MaxPool2D: Layer {
             }
         }
         inputShape = x.shape
+        rectifiedOutput = nil
         return y
+    }
+
+    /// Whether a convolution's training pass can run a ReLU and this pool in its epilogue:
+    /// 2×2 windows at stride 2, no padding, floor mode.
+    var poolsTwoByTwo: Bool { size == 2 && stride == 2 && padding == 0 && !ceilMode }
+
+    /// A training pass run by the convolution before (with the ReLU between): `fill` writes
+    /// each window's winner's index in its plane of `input` (as the forward pass would), and
+    /// `output` is the pooled, rectified output.
+    func adoptFusedForward(input: [Int], output: Tensor, fill: (UnsafeMutablePointer<Int32>) -> Void) {
+        if argmax.count != output.count { argmax = [Int32](repeating: 0, count: output.count) }
+        argmax.withUnsafeMutableBufferPointer { fill($0.baseAddress!) }
+        inputShape = input
+        rectifiedOutput = output
     }
 
     public func backward(_ dy: Tensor) throws -> Tensor? {
@@ -81,15 +100,21 @@ public final class MaxPool2D: Layer {
         if dy.count == 0 { return Tensor(zeros: inputShape) }
         let dx = Tensor(uninitialized: inputShape)
         let c = inputShape[1], hw = inputShape[2] * inputShape[3], ohw = dy.shape[2] * dy.shape[3]
-        let dxp = dx.pointer, dyp = dy.pointer
+        let dxp = dx.pointer, dyp = dy.pointer, rp = rectifiedOutput.map { UnsafePointer($0.pointer) }
         argmax.withUnsafeBufferPointer { amb in
             let am = amb.baseAddress!
-            // Each part zeroes and fills its own samples' planes (a plane's scatter in output order).
+            // Each part zeroes and fills its own samples' planes (a plane's scatter in output order;
+            // after a fused ReLU only where the output is positive, as the ReLU's backward would mask it).
             Parallel.forEachPart(dy.shape[0]) { _, r in
                 (dxp + r.lowerBound * c * hw).update(repeating: 0, count: r.count * c * hw)
                 for plane in (r.lowerBound * c)..<(r.upperBound * c) {
                     let d = dxp + plane * hw, g = dyp + plane * ohw, a = am + plane * ohw
-                    for p in 0..<ohw { d[Int(a[p])] += g[p] }
+                    if let rp {
+                        let y = rp + plane * ohw
+                        for p in 0..<ohw where y[p] > 0 { d[Int(a[p])] += g[p] }
+                    } else {
+                        for p in 0..<ohw { d[Int(a[p])] += g[p] }
+                    }
                 }
             }
         }
