@@ -149,26 +149,3 @@ void tlc_max_pool(const float *x, long planes, int h, int w, int oh, int ow, int
                   float *y, int *argmax) {
     tlc_max_pool_at(tlc_max_pool_level(), x, planes, h, w, oh, ow, size, stride, pad, y, argmax);
 }
-
-void tlc_max_pool2_backward(const float *dy, const float *y, const int *argmax, long planes, int h, int w, float *dx) {
-    const int oh = h / 2, ow = w / 2;
-    for (long p = 0; p < planes; p++) {
-        const float *g = dy + p * oh * ow, *yp = y ? y + p * oh * ow : 0;
-        const int *a = argmax + p * oh * ow;
-        float *d = dx + p * (long)h * w;
-        for (int i = 0; i < oh; i++) {
-            float *r0 = d + (long)(2 * i) * w, *r1 = r0 + w;
-            for (int j = 0; j < ow; j++) {
-                const long at = (long)i * ow + j;
-                const float v = !yp || yp[at] > 0 ? 0.0f + g[at] : 0.0f;
-                const int rel = a[at] - (2 * i * w + 2 * j);
-                r0[2 * j] = rel == 0 ? v : 0.0f;
-                r0[2 * j + 1] = rel == 1 ? v : 0.0f;
-                r1[2 * j] = rel == w ? v : 0.0f;
-                r1[2 * j + 1] = rel == w + 1 ? v : 0.0f;
-            }
-            if (w % 2) { r0[w - 1] = 0.0f; r1[w - 1] = 0.0f; }
-        }
-        if (h % 2) for (int j = 0; j < w; j++) d[(long)(h - 1) * w + j] = 0.0f;
-    }
-}

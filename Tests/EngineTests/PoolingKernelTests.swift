@@ -2,8 +2,7 @@
 // largest values of the window in row-major order (compared with `>`, so ties keep the
 // first, a NaN in the first place stays and later NaNs never win), bitwise, with the
 // winner's index; over windows, strides, paddings and ceil mode's partial windows, with
-// every instruction set this CPU has (AVX-512, AVX2, plain x86-64); and the input gradient of
-// 2×2 windows at stride 2 against zeroing dx and adding each gradient to its winner.
+// every instruction set this CPU has (AVX-512, AVX2, plain x86-64).
 import CPooling
 import Testing
 
@@ -55,29 +54,6 @@ import Testing
                     }
                 }
             }
-        }
-    }
-
-    /// tlc_max_pool2_backward against the scatter it replaces (zero dx, add each dy to its
-    /// winner), bitwise, signed zeros included; with the pooled output, only where it is positive.
-    @Test(arguments: [(6, 8), (7, 9), (28, 28), (1, 5)])
-    func theTwoByTwoBackwardIsTheScatter(h: Int, w: Int) {
-        var rng = SystemRandomNumberGenerator()
-        let planes = 3, (oh, ow) = (h / 2, w / 2)
-        let x = (0..<(planes * h * w)).map { _ in Float(Int.random(in: -3...3, using: &rng)) * 0.5 }
-        var y = [Float](repeating: 0, count: planes * oh * ow), am = [Int32](repeating: 0, count: y.count)
-        if oh > 0 && ow > 0 { tlc_max_pool(x, planes, Int32(h), Int32(w), Int32(oh), Int32(ow), 2, 2, 0, &y, &am) }
-        var dy = (0..<y.count).map { _ in Float(Int.random(in: -2...2, using: &rng)) }
-        for k in 0..<dy.count where k % 5 == 0 { dy[k] = -0.0 }
-        for masked in [false, true] {
-            var expected = [Float](repeating: 0, count: planes * h * w)
-            for p in 0..<planes {
-                for q in 0..<(oh * ow) where !masked || y[p * oh * ow + q] > 0 { expected[p * h * w + Int(am[p * oh * ow + q])] += dy[p * oh * ow + q] }
-            }
-            var dx = [Float](repeating: .nan, count: planes * h * w)
-            if masked { tlc_max_pool2_backward(dy, y, am, planes, Int32(h), Int32(w), &dx) }
-            else { tlc_max_pool2_backward(dy, nil, am, planes, Int32(h), Int32(w), &dx) }
-            #expect(dx.map(\.bitPattern) == expected.map(\.bitPattern), "\(h)×\(w), masked \(masked)")
         }
     }
 }

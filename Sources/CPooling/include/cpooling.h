@@ -19,10 +19,4 @@ int tlc_max_pool_level(void);
 /// tlc_max_pool with the instruction set chosen (0 … tlc_max_pool_level(); tests compare them).
 void tlc_max_pool_at(int level, const float *x, long planes, int h, int w, int oh, int ow, int size, int stride, int pad,
                      float *y, int *argmax);
-/// The input gradient of 2×2 max pooling at stride 2 without padding (oh = h / 2, ow = w / 2): each
-/// window's winner (argmax, as tlc_max_pool records it) gets 0 + dy of its output, where `y` (the
-/// pooled output, may be NULL) is positive when given (a ReLU before the pool, applied with it), and
-/// every other element of dx is 0: what zeroing dx and adding each dy to its winner gives, each
-/// element written once.
-void tlc_max_pool2_backward(const float *dy, const float *y, const int *argmax, long planes, int h, int w, float *dx);
 #endif

@@ -105,15 +105,7 @@ public final class MaxPool2D: Layer {
             let am = amb.baseAddress!
             // Each part zeroes and fills its own samples' planes (a plane's scatter in output order;
             // after a fused ReLU only where the output is positive, as the ReLU's backward would mask it).
-            let (h, w) = (inputShape[2], inputShape[3])
             Parallel.forEachPart(dy.shape[0]) { _, r in
-                if poolsTwoByTwo {
-                    // Each element of the part's planes written once (CPooling).
-                    let first = r.lowerBound * c
-                    tlc_max_pool2_backward(dyp + first * ohw, rp.map { $0 + first * ohw }, am + first * ohw, r.count * c, Int32(h), Int32(w),
-                                           dxp + first * hw)
-                    return
-                }
                 (dxp + r.lowerBound * c * hw).update(repeating: 0, count: r.count * c * hw)
                 for plane in (r.lowerBound * c)..<(r.upperBound * c) {
                     let d = dxp + plane * hw, g = dyp + plane * ohw, a = am + plane * ohw
