@@ -330,6 +330,22 @@ void tlc_direct_conv_backward(int level, const float *x, const float *dy, const 
                     dxScratch, dx);
 }
 
+int tlc_direct_conv_backward_pooled(int level, const float *x, const float *dy, const float *y, const int *argmax, int samples, int C, int H,
+                                    int W, int outputs, int k, int pad, float *gradScratch, float *dW, float *db, int dxShape,
+                                    const float *packed, float *dxScratch, float *dx) {
+#ifdef TLC_X86
+    const int shape = tlc_direct_conv_shape(outputs, C, H, W, k, pad);
+    if (level >= 1 && pad == 1 && tlc_direct_conv_pools(shape, H, W, k, pad) && (!dx || dxShape == WINOGRAD)) {
+        tlc_winograd_backward_pooled(level, x, dy, y, argmax, samples, C, H, W, outputs, gradScratch, dW, db, packed, dxScratch, dx);
+        return 1;
+    }
+#else
+    (void)level; (void)x; (void)dy; (void)y; (void)argmax; (void)samples; (void)C; (void)H; (void)W; (void)outputs; (void)k; (void)pad;
+    (void)gradScratch; (void)dW; (void)db; (void)dxShape; (void)packed; (void)dxScratch; (void)dx;
+#endif
+    return 0;
+}
+
 int tlc_direct_conv_pools(int shape, int H, int W, int k, int pad) {
     const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1;
     return shape == WINOGRAD && OH % 2 == 0 && OW % 2 == 0;

@@ -35,6 +35,11 @@ void tlc_winograd_weight_grad(int level, const float *x, const float *dy, const 
 /// bitwise what the two calls give.
 void tlc_winograd_backward(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W, int outputs,
                            float *scratch, float *dW, float *db, const float *packed, float *dxScratch, float *dx);
+/// tlc_winograd_backward for a layer whose ReLU and 2×2 max pool ran in tlc_winograd_conv_relu_pool: the gradient is the
+/// pooled one (pooledDy, with the pooled output pooledY and the winners argmax); see tlc_direct_conv_backward_pooled.
+void tlc_winograd_backward_pooled(int level, const float *x, const float *pooledDy, const float *pooledY, const int *argmax, int samples,
+                                  int C, int H, int W, int outputs, float *scratch, float *dW, float *db, const float *packed,
+                                  float *dxScratch, float *dx);
 /// tlc_winograd_conv in 2×2 tiles with a ReLU (no mask, batch norm or ceiling) and then 2×2 max pooling at stride 2 (OH and
 /// OW even): `pooled` gets samples × outputs × (OH / 2) × (OW / 2), argmax each window's winner's index in its OH × OW
 /// plane; the bits of tlc_winograd_conv then tlc_max_pool.

@@ -212,17 +212,49 @@ void sample_sums(const wgeometry *g, const float *slot, float *sums) {
     }
 }
 
-// The output gradients of the samples a block's segments touch channels-last (through the mask,
-// padded by 1: the input of dx's convolution) into their slots (sample s in slots[s % g->slots]),
-// as winograd_load_samples loads x, and (when db is not NULL) the sums of sample *summed, the
+// Where the output gradients come from: dy through the mask (either may be NULL), or, after a
+// ReLU and a 2×2 max pool ran in the forward pass's epilogue (tlc_direct_conv_relu_pool), the
+// pooled gradient: each window's winner (argmax) gets 0 + pooledDy where the pooled output
+// pooledY is positive, every other position 0, as the pool's and the ReLU's backward give it.
+typedef struct { const float *dy, *mask, *pooledDy, *pooledY; const int *argmax; } dy_source;
+
+// Sample s's pooled gradient (see dy_source) channels-last into `slot` (padded by 1, as
+// winograd_load_samples copies dy): zeros, then each winner's value.
+static void pooled_to_channels_last(const wgeometry *g, const dy_source *src, int s, int O, float *slot) {
+    const long Op = g->Opad, row = (long)g->PW * Op;
+    const int ph = g->OH / 2, pw = g->OW / 2;
+    memset(slot, 0, (size_t)channels_last_count(g, (int)Op) * sizeof(float));
+    for (int o = 0; o < O; o++) {
+        const long at = ((long)s * O + o) * ph * pw;
+        const float *dy = src->pooledDy + at, *y = src->pooledY + at;
+        const int *a = src->argmax + at;
+        for (int i = 0; i < ph; i++)
+            for (int j = 0; j < pw; j++) {
+                const int q = i * pw + j;
+                if (!(y[q] > 0)) continue;
+                const int rel = a[q] - (2 * i * g->OW + 2 * j), down = rel >= g->OW;
+                const int r = 2 * i + down, c = 2 * j + (rel - down * g->OW);
+                slot[(1 + r) * row + (1 + c) * Op + o] = 0.0f + dy[q];
+            }
+    }
+}
+
+// The output gradients of the samples a block's segments touch channels-last (padded by 1: the
+// input of dx's convolution) into their slots (sample s in slots[s % g->slots]), as
+// winograd_load_samples loads x, and (when db is not NULL) the sums of sample *summed, the
 // next in order, added to db when it is loaded: the first sample's stored, later ones added.
 static inline __attribute__((always_inline, target("avx2")))
-void load_output_gradients(const wgeometry *g, const segment *segs, int nsegs, const float *dy, const float *mask, int O,
+void load_output_gradients(const wgeometry *g, const segment *segs, int nsegs, const dy_source *src, int O,
                            float *const *slots, int *loaded, float *sums, float *db, int *summed) {
     for (int k = 0; k < nsegs; k++) {
         const int s = segs[k].s, slot = s % g->slots;
         if (loaded[slot] == s) continue;
-        winograd_load_samples(g, &segs[k], 1, dy, mask, O, (int)g->Opad, g->OH, g->OW, 1, slots, loaded);
+        if (src->pooledDy) {
+            pooled_to_channels_last(g, src, s, O, slots[slot]);
+            loaded[slot] = s;
+        } else {
+            winograd_load_samples(g, &segs[k], 1, src->dy, src->mask, O, (int)g->Opad, g->OH, g->OW, 1, slots, loaded);
+        }
         if (!db || s != *summed) continue;
         sample_sums(g, slots[slot], sums);
         for (int o = 0; o < O; o++) db[o] = s == 0 ? sums[o] : db[o] + sums[o];
@@ -232,9 +264,11 @@ void load_output_gradients(const wgeometry *g, const segment *segs, int nsegs, c
 
 // Compiled for AVX2 (which every level has) so that the transforms vectorize. With dx (padding
 // 1 only): after each block, dx of the samples whose tiles are all done, by dx's convolution
-// (packed, scratch dxScratch) over dy's channels-last copies while they are in cache.
+// (packed, scratch dxScratch) over dy's channels-last copies while they are in cache (all of
+// them are loaded: dy_slots holds every sample from dx's lag to the block's last, so a pooled
+// source, which has no dy to copy again, is never asked for one).
 __attribute__((target("avx2,fma")))
-static void winograd_backward(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
+static void winograd_backward(int level, const float *x, const dy_source *src, int samples, int C, int H, int W,
                               int O, int pad, float *scratch, float *dW, float *db, const float *packed, float *dxScratch, float *dx) {
     const wgeometry g = grad_geometry(O, H, W, pad);
     wgeometry gy = g;                                  // dy's slots: enough for dx's blocks too
@@ -257,14 +291,15 @@ static void winograd_backward(int level, const float *x, const float *dy, const 
         const int nsegs = segments_of(&g, t0, t1, segs);
         winograd_load_samples(&g, segs, nsegs, x, NULL, C, Cp, H, W, pad, slots, loaded);
         winograd_transform_input(level, &g, Cp, slots, segs, nsegs, t1 - t0, g.TB, V);
-        load_output_gradients(&gy, segs, nsegs, dy, mask, O, dySlots, dyLoaded, sums, db, &summed);
+        load_output_gradients(&gy, segs, nsegs, src, O, dySlots, dyLoaded, sums, db, &summed);
         transform_dy(&gy, dySlots, segs, nsegs, t1 - t0, U);
         block_gemms(level, &g, Cp, V, U, M, t0 == 0);
         // dx's whole blocks over the samples whose dy is complete (all of it after the last block):
         // its blocks as a call over all tiles would have them.
         const long ready = t1 == total ? total : dxDone + (t1 / g.T * g.T - dxDone) / dxTB * dxTB;
         if (dx && ready > dxDone) {
-            winograd_conv_loaded(level, dy, mask, dxDone, ready, O, g.OH, g.OW, packed, C, 1, dySlots, dyLoaded, gy.slots, dxScratch, dx);
+            winograd_conv_loaded(level, src->dy, src->mask, dxDone, ready, O, g.OH, g.OW, packed, C, 1, dySlots, dyLoaded, gy.slots,
+                                 dxScratch, dx);
             dxDone = ready;
         }
     }
@@ -279,7 +314,8 @@ static void winograd_backward(int level, const float *x, const float *dy, const 
 void tlc_winograd_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                               int outputs, int pad, float *scratch, float *dW, float *db) {
 #ifdef TLC_X86
-    winograd_backward(level, x, dy, mask, samples, C, H, W, outputs, pad, scratch, dW, db, NULL, NULL, NULL);
+    const dy_source src = {dy, mask, NULL, NULL, NULL};
+    winograd_backward(level, x, &src, samples, C, H, W, outputs, pad, scratch, dW, db, NULL, NULL, NULL);
 #else
     (void)level; (void)x; (void)dy; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)outputs; (void)pad;
     (void)scratch; (void)dW; (void)db;
@@ -289,9 +325,22 @@ void tlc_winograd_weight_grad(int level, const float *x, const float *dy, const 
 void tlc_winograd_backward(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W, int outputs,
                            float *scratch, float *dW, float *db, const float *packed, float *dxScratch, float *dx) {
 #ifdef TLC_X86
-    winograd_backward(level, x, dy, mask, samples, C, H, W, outputs, 1, scratch, dW, db, packed, dxScratch, dx);
+    const dy_source src = {dy, mask, NULL, NULL, NULL};
+    winograd_backward(level, x, &src, samples, C, H, W, outputs, 1, scratch, dW, db, packed, dxScratch, dx);
 #else
     (void)level; (void)x; (void)dy; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)outputs; (void)scratch; (void)dW;
     (void)db; (void)packed; (void)dxScratch; (void)dx;
+#endif
+}
+
+void tlc_winograd_backward_pooled(int level, const float *x, const float *pooledDy, const float *pooledY, const int *argmax, int samples,
+                                  int C, int H, int W, int outputs, float *scratch, float *dW, float *db, const float *packed,
+                                  float *dxScratch, float *dx) {
+#ifdef TLC_X86
+    const dy_source src = {NULL, NULL, pooledDy, pooledY, argmax};
+    winograd_backward(level, x, &src, samples, C, H, W, outputs, 1, scratch, dW, db, packed, dxScratch, dx);
+#else
+    (void)level; (void)x; (void)pooledDy; (void)pooledY; (void)argmax; (void)samples; (void)C; (void)H; (void)W; (void)outputs;
+    (void)scratch; (void)dW; (void)db; (void)packed; (void)dxScratch; (void)dx;
 #endif
 }

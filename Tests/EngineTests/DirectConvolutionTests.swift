@@ -203,6 +203,41 @@ import Testing
             #expect(fused.values == pooled.values, "level \(level)")
             #expect(fusedWinners == winners, "level \(level)")
             #expect(pooled.values.contains { $0 == 0 } && pooled.values.contains { $0 > 0 })
+
+            // Backward from the pooled gradient: the layer's gradients and dx of the gradient the pool's
+            // and the ReLU's backward passes give (0 + dy at each winner whose output is positive, 0 elsewhere).
+            let dyPooled = Tensor(zeros: pooled.shape); g.fillNormal(dyPooled, std: 1)
+            for q in stride(from: 0, to: dyPooled.count, by: 7) { dyPooled[q] = -0.0 }
+            let full = Tensor(zeros: y.shape)
+            for plane in 0..<(n * o) {
+                for q in 0..<(half * half) where pooled[plane * half * half + q] > 0 {
+                    full[plane * side * side + Int(winners[plane * half * half + q])] += dyPooled[plane * half * half + q]
+                }
+            }
+            let wt = Tensor(zeros: [c, o, 3, 3])
+            Conv2D.flippedTransposedKernel(w.pointer, outputs: o, inputs: c, k: 3, into: wt.pointer)
+            let dxShape = tlc_direct_conv_shape(c32, o32, s32, s32, 3, 1)
+            let dxPacked = Tensor(zeros: [tlc_direct_conv_packed_count(dxShape, c32, o32, 3)])
+            tlc_direct_conv_pack(dxShape, wt.pointer, c32, o32, 3, dxPacked.pointer)
+            let gradScratch = Tensor(zeros: [tlc_direct_conv_weight_grad_scratch_count(o32, c32, s32, s32, 3, 1)])
+            let dxScratch = Tensor(zeros: [tlc_direct_conv_scratch_count(dxShape, c32, o32, s32, s32, 3, 1)])
+            var results: [[Float]] = []
+            for throughPool in [false, true] {
+                let dW = Tensor(zeros: w.shape), db = Tensor(zeros: [o]), dx = Tensor(zeros: x.shape)
+                dx.pointer.update(repeating: .nan, count: dx.count)
+                if throughPool {
+                    let ran = tlc_direct_conv_backward_pooled(level, x.pointer, dyPooled.pointer, pooled.pointer, winners, Int32(n), c32, s32, s32,
+                                                              o32, 3, 1, gradScratch.pointer, dW.pointer, db.pointer, dxShape, dxPacked.pointer,
+                                                              dxScratch.pointer, dx.pointer)
+                    #expect(ran == 1)
+                } else {
+                    tlc_direct_conv_backward(level, x.pointer, full.pointer, nil, Int32(n), c32, s32, s32, o32, 3, 1, gradScratch.pointer,
+                                             dW.pointer, db.pointer, dxShape, dxPacked.pointer, dxScratch.pointer, dx.pointer)
+                }
+                results.append((dW.values + db.values + dx.values).map(\.bitPattern).map(Float.init(bitPattern:)))
+            }
+            #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern), "backward, level \(level)")
+            #expect(results[1].contains { $0 != 0 } && !results[1].contains { $0.isNaN })
         }
     }
 

@@ -85,6 +85,14 @@ int tlc_direct_conv_pools(int shape, int H, int W, int k, int pad);
 /// The full output is never written.
 void tlc_direct_conv_relu_pool(int level, int shape, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
                                int outputs, int k, int pad, float *scratch, float *pooled, int *argmax);
+/// tlc_direct_conv_backward of a layer whose ReLU and pool ran in tlc_direct_conv_relu_pool, at padding 1, with dx (when
+/// not NULL) in Winograd F(2×2, 3×3) too: `dy` is the pooled gradient (samples × outputs × OH / 2 × OW / 2), `y` the
+/// pooled output and `argmax` the winners. The layer's gradient is 0 + dy at each winner where y > 0 and 0 elsewhere (what
+/// the pool's and the ReLU's backward give), built channels-last straight from them; bitwise tlc_direct_conv_backward of
+/// that gradient without a mask. Returns 1, or 0 (and does nothing) where it does not apply.
+int tlc_direct_conv_backward_pooled(int level, const float *x, const float *dy, const float *y, const int *argmax, int samples, int C, int H,
+                                    int W, int outputs, int k, int pad, float *gradScratch, float *dW, float *db, int dxShape,
+                                    const float *packed, float *dxScratch, float *dx);
 /// Whether 1×1 convolutions (stride 1, no padding) run faster as OpenBLAS GEMMs than as these tiles here: on Intel
 /// CPUs (an Emerald Rapids Xeon, one thread: OpenBLAS's sgemm 1.2–2.1× the tiles' 1×1 forward passes, 1.0–3.1× their
 /// weight gradients); not on AMD's (a Zen 5 measured the tiles' 1×1 layers at 109–154 GFLOP/s on one thread).

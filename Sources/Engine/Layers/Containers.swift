@@ -75,15 +75,26 @@ public final class Sequential: Layer {
         return h
     }
 
+    /// The layers' backward passes in reverse order; a Conv2D, ReLU and MaxPool2D whose training
+    /// pass ran as one (``Conv2D/forwardReLUPool(_:pool:)``) as one too.
     public func backward(_ dy: Tensor) throws -> Tensor? {
         var g: Tensor? = dy
-        for l in layers.reversed() {
+        var i = layers.count - 1
+        while i >= 0 {
+            let l = layers[i]
             // Everything from here back is frozen with nothing trainable before it.
             if !l.requiresBackward { return nil }
             guard let gi = g else { return nil }
             let t = LayerProfiler.enabled ? LayerProfiler.now() : 0
+            if i >= 2, let pool = l as? MaxPool2D, pool.ranInEpilogue, layers[i - 1] is ReLU, let conv = layers[i - 2] as? Conv2D {
+                g = try conv.backwardThroughPool(gi, pool: pool)
+                if LayerProfiler.enabled { LayerProfiler.add(conv.name + " bwd", LayerProfiler.now() - t) }
+                i -= 3
+                continue
+            }
             g = try l.backward(gi)
             if LayerProfiler.enabled && !(l is Sequential) { LayerProfiler.add(l.name + " bwd", LayerProfiler.now() - t) }
+            i -= 1
         }
         return needsInputGradient ? g : nil
     }

@@ -123,9 +123,11 @@ extension Conv2D {
     /// at stride 2, whose windows are then the tiles.
     func poolsInEpilogue(_ x: Tensor, _ pool: MaxPool2D, training: Bool) -> Bool {
         guard training, !weight.frozen, pool.poolsTwoByTwo, pool.needsInputGradient, Conv2D.directConvolutionAvailable,
-              let (_, g) = try? check(x), g.stride == 1, trainsDirectly(g) else { return false }
-        let shape = tlc_direct_conv_shape(Int32(outChannels), Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k), Int32(g.pad))
-        return tlc_direct_conv_pools(shape, Int32(g.h), Int32(g.w), Int32(g.k), Int32(g.pad)) != 0
+              let (_, g) = try? check(x), g.stride == 1, g.pad == 1, trainsDirectly(g) else { return false }
+        let (oc, c, h, w, k) = (Int32(outChannels), Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k))
+        let shape = tlc_direct_conv_shape(oc, c, h, w, k, 1)
+        // The backward pass (backwardThroughPool) runs dx as Winograd too, from the pooled gradient.
+        return tlc_direct_conv_pools(shape, h, w, k, 1) != 0 && tlc_direct_conv_shape(c, oc, Int32(g.oh), Int32(g.ow), k, 1) == shape
     }
 
     /// The training pass of this layer, the ReLU after it and `pool` (``poolsInEpilogue(_:_:training:)``)
@@ -154,6 +156,28 @@ extension Conv2D {
         input = x
         rectifiedOutput = nil
         return pooled
+    }
+
+    /// The backward pass of the three layers ``forwardReLUPool(_:pool:)`` ran, from the pooled
+    /// gradient `dy` (the pool's): this layer's gradients and dx, with the gradient at each
+    /// window's winner (where the pooled output is positive) built channels-last straight from
+    /// `dy` (tlc_direct_conv_backward_pooled), the pool's and the ReLU's backward passes never
+    /// run. Bitwise the three backward passes apart.
+    func backwardThroughPool(_ dy: Tensor, pool: MaxPool2D) throws -> Tensor? {
+        guard let x = input, pool.ranInEpilogue else {
+            throw EngineError.invalidArgument("layer '\(name)': backward through '\(pool.name)' without a fused training forward pass")
+        }
+        let (n, g) = try check(x)
+        guard dy.shape == [n, outChannels, g.oh / 2, g.ow / 2] else {
+            throw EngineError.shapeMismatch(layer: pool.name, message: "gradient shape \(dy.shape), expected \([n, outChannels, g.oh / 2, g.ow / 2])")
+        }
+        let dx = needsInputGradient ? Tensor(uninitialized: x.shape) : nil
+        pool.withFusedForward { y, argmax in
+            backwardDirect(dy, x: x.pointer, d: g, dW: weight.frozen ? nil : weight.grad.pointer,
+                           inputGradient: dx.map { (UnsafePointer(weight.value.pointer), $0.pointer) }, n: n, parts: Parallel.ranges(n),
+                           wantB: !bias.frozen, level: Conv2D.directConvolutionLevel, pooled: (y, argmax))
+        }
+        return dx
     }
 
     /// Backward for ``trainsDirectly(_:)`` geometries, each part of the batch on CDirectConv:
@@ -195,14 +219,17 @@ extension Conv2D {
 
     /// The backward pass of the stride-1 convolution of geometry `g` over the `n` samples at
     /// `xp`: dW (when not nil) and the bias gradient (when `wantB`) written; with
-    /// `inputGradient`, dx written from the layer's kernel ([outputs][g.c][g.k][g.k]).
+    /// `inputGradient`, dx written from the layer's kernel ([outputs][g.c][g.k][g.k]). With
+    /// `pooled` (the pooled output and winners of ``forwardReLUPool(_:pool:)``), `dy` is the
+    /// pool's gradient (``backwardThroughPool(_:pool:)``).
     private func backwardDirect(_ dy: Tensor, x xp: UnsafePointer<Float>, d g: Geo, dW: UnsafeMutablePointer<Float>?,
                                 inputGradient: (kernel: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>)?, n: Int,
-                                parts: [Range<Int>], wantB: Bool, level: Int) {
+                                parts: [Range<Int>], wantB: Bool, level: Int,
+                                pooled: (y: UnsafePointer<Float>, argmax: UnsafePointer<Int32>)? = nil) {
         let oc = outChannels, c = g.c, k = g.k, wcount = oc * c * k * k
-        let (inCount, outCount) = (c * g.h * g.w, oc * g.ohw)
+        let (inCount, outCount) = (c * g.h * g.w, oc * g.ohw), pooledCount = oc * (g.oh / 2) * (g.ow / 2)
         let (c32, oc32, k32, h32, w32) = (Int32(c), Int32(oc), Int32(k), Int32(g.h), Int32(g.w))
-        let wantGradients = dW != nil || wantB
+        let wantGradients = dW != nil || wantB || pooled != nil
         // The weight gradient's scratch (Winograd's sums for 512 × 512 channels alone are 16 MiB) per worker, not per part.
         let workers = Parallel.workers(n)
         let gradientScratch = (0..<workers).map {
@@ -230,6 +257,14 @@ extension Conv2D {
         Parallel.forEachPartOnWorkers(n) { worker, part, range in
             let (lo, count) = (range.lowerBound, Int32(range.count))
             let mask = maskp.map { $0 + lo * outCount }
+            if let pooled {
+                let ran = tlc_direct_conv_backward_pooled(Int32(level), xp + lo * inCount, dyp + lo * pooledCount, pooled.y + lo * pooledCount,
+                                                          pooled.argmax + lo * pooledCount, count, c32, h32, w32, oc32, k32, Int32(g.pad),
+                                                          gradientScratch[worker], partials[part], wantB ? biasPartials[part] : nil, shape,
+                                                          packed, inputScratch.isEmpty ? nil : inputScratch[part], dxp.map { $0 + lo * inCount })
+                precondition(ran == 1, "layer '\(name)': no backward pass through a pool for this geometry")
+                return
+            }
             if wantGradients, let dxp, let packed {
                 // Both at once: Winograd layers at padding 1 copy each sample's dy channels-last once for both.
                 tlc_direct_conv_backward(Int32(level), xp + lo * inCount, dyp + lo * outCount, mask, count, c32, h32, w32, oc32, k32,

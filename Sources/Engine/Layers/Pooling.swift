@@ -78,6 +78,16 @@ public final class MaxPool2D: Layer {
         return y
     }
 
+    /// Whether the last training pass ran in the convolution's epilogue (``adoptFusedForward(input:output:fill:)``).
+    var ranInEpilogue: Bool { rectifiedOutput != nil }
+
+    /// `body` with the pooled output and the winners of a training pass that ran in the
+    /// convolution's epilogue; nil after any other pass.
+    func withFusedForward<R>(_ body: (UnsafePointer<Float>, UnsafePointer<Int32>) throws -> R) rethrows -> R? {
+        guard let y = rectifiedOutput, argmax.count == y.count else { return nil }
+        return try argmax.withUnsafeBufferPointer { try body(UnsafePointer(y.pointer), $0.baseAddress!) }
+    }
+
     /// Whether a convolution's training pass can run a ReLU and this pool in its epilogue:
     /// 2×2 windows at stride 2, no padding, floor mode.
     var poolsTwoByTwo: Bool { size == 2 && stride == 2 && padding == 0 && !ceilMode }
