@@ -18,7 +18,8 @@ BUCKETS = [
     ("OpenBLAS sgemm", lambda d, s: "openblas" in d),
     ("direct conv", lambda d, s: re.fullmatch(r"tile_(8x48|8x32|16x16|avx2_\d)|direct_conv|tlc_direct_conv\w*", s)),
     ("Winograd sums", lambda d, s: re.fullmatch(r"gemm_tile[12]_(512|256)|block_gemms(_512|_256)?|grad512_\d+|grad256", s)),
-    ("Winograd transforms", lambda d, s: re.fullmatch(r"winograd_\w+|transform_input_call_(512|256)|rows_to_planes|pack_block|tlc_winograd\w*", s)),
+    ("Winograd transforms", lambda d, s: re.fullmatch(r"winograd_\w+|transform_input_call_(512|256)|rows_to_planes|chunk_to_planes|pooled_\w+|pack_block\d?|"
+                                                    r"tlc_winograd\w*", s)),
     ("direct dW", lambda d, s: re.fullmatch(r"tile512_4x6|tile256_2x2|weight_grad", s)),
     # CDepthwiseConv (its static functions too); other groupings: GroupedConv2D's Swift loops.
     ("grouped conv", lambda d, s: "GroupedConv2D" in s or "depthwise" in s
