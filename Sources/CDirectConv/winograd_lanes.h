@@ -185,9 +185,9 @@ void WL_NAME(output_axis)(const WL_VEC m[6], WL_VEC y[4]) {
 
 // One tile's outputs o … o + WL_LANES − 1 of F(2×2, 3×3), Y = Aᵀ M A (M's planes ξ = 4i + q
 // mx apart), then the bias (one addition after the transform: +0 without one, so a −0
-// becomes +0), batch norm and ReLU, into rows r + i·rowsStride + q·CHUNK_CHANNELS.
+// becomes +0), batch norm and ReLU: y[2i + q] is output (i, q).
 static inline __attribute__((always_inline, target(WL_TARGET)))
-void WL_NAME(tile_output2)(const float *m, long mx, long o, const epilogue *e, float *r, long rowsStride) {
+void WL_NAME(tile_values2)(const float *m, long mx, long o, const epilogue *e, WL_VEC y[4]) {
     WL_VEC w0[4], w1[4];
     for (int q = 0; q < 4; q++) {
         const WL_VEC m0 = WL_LOAD(m + (0 * 4 + q) * mx + o), m1 = WL_LOAD(m + (1 * 4 + q) * mx + o);
@@ -196,10 +196,21 @@ void WL_NAME(tile_output2)(const float *m, long mx, long o, const epilogue *e, f
         w1[q] = WL_SUB(WL_SUB(m1, m2), m3);
     }
     const WL_VEC bv = WL_LOAD(e->bias + o);
-    WL_STORE(r, WL_NAME(finish)(WL_ADD(WL_ADD(WL_ADD(w0[0], w0[1]), w0[2]), bv), e, o));
-    WL_STORE(r + CHUNK_CHANNELS, WL_NAME(finish)(WL_ADD(WL_SUB(WL_SUB(w0[1], w0[2]), w0[3]), bv), e, o));
-    WL_STORE(r + rowsStride, WL_NAME(finish)(WL_ADD(WL_ADD(WL_ADD(w1[0], w1[1]), w1[2]), bv), e, o));
-    WL_STORE(r + rowsStride + CHUNK_CHANNELS, WL_NAME(finish)(WL_ADD(WL_SUB(WL_SUB(w1[1], w1[2]), w1[3]), bv), e, o));
+    y[0] = WL_NAME(finish)(WL_ADD(WL_ADD(WL_ADD(w0[0], w0[1]), w0[2]), bv), e, o);
+    y[1] = WL_NAME(finish)(WL_ADD(WL_SUB(WL_SUB(w0[1], w0[2]), w0[3]), bv), e, o);
+    y[2] = WL_NAME(finish)(WL_ADD(WL_ADD(WL_ADD(w1[0], w1[1]), w1[2]), bv), e, o);
+    y[3] = WL_NAME(finish)(WL_ADD(WL_SUB(WL_SUB(w1[1], w1[2]), w1[3]), bv), e, o);
+}
+
+// tile_values2 into rows r + i·rowsStride + q·CHUNK_CHANNELS.
+static inline __attribute__((always_inline, target(WL_TARGET)))
+void WL_NAME(tile_output2)(const float *m, long mx, long o, const epilogue *e, float *r, long rowsStride) {
+    WL_VEC y[4];
+    WL_NAME(tile_values2)(m, mx, o, e, y);
+    WL_STORE(r, y[0]);
+    WL_STORE(r + CHUNK_CHANNELS, y[1]);
+    WL_STORE(r + rowsStride, y[2]);
+    WL_STORE(r + rowsStride + CHUNK_CHANNELS, y[3]);
 }
 
 // The same, max-pooled: the larger of the four outputs in the order (0, 0), (0, 1), (1, 0), (1, 1)
@@ -207,19 +218,8 @@ void WL_NAME(tile_output2)(const float *m, long mx, long o, const epilogue *e, f
 // output (0, 0)'s in its plane of `width` columns) into ri.
 static inline __attribute__((always_inline, target(WL_TARGET)))
 void WL_NAME(tile_output2_pooled)(const float *m, long mx, long o, const epilogue *e, int at, int width, float *r, float *ri) {
-    WL_VEC w0[4], w1[4];
-    for (int q = 0; q < 4; q++) {
-        const WL_VEC m0 = WL_LOAD(m + (0 * 4 + q) * mx + o), m1 = WL_LOAD(m + (1 * 4 + q) * mx + o);
-        const WL_VEC m2 = WL_LOAD(m + (2 * 4 + q) * mx + o), m3 = WL_LOAD(m + (3 * 4 + q) * mx + o);
-        w0[q] = WL_ADD(WL_ADD(m0, m1), m2);
-        w1[q] = WL_SUB(WL_SUB(m1, m2), m3);
-    }
-    const WL_VEC bv = WL_LOAD(e->bias + o);
-    const WL_VEC v[4] = {
-        WL_NAME(finish)(WL_ADD(WL_ADD(WL_ADD(w0[0], w0[1]), w0[2]), bv), e, o),
-        WL_NAME(finish)(WL_ADD(WL_SUB(WL_SUB(w0[1], w0[2]), w0[3]), bv), e, o),
-        WL_NAME(finish)(WL_ADD(WL_ADD(WL_ADD(w1[0], w1[1]), w1[2]), bv), e, o),
-        WL_NAME(finish)(WL_ADD(WL_SUB(WL_SUB(w1[1], w1[2]), w1[3]), bv), e, o)};
+    WL_VEC v[4];
+    WL_NAME(tile_values2)(m, mx, o, e, v);
     const int offsets[4] = {0, 1, width, width + 1};
     WL_VEC best = v[0], index = WL_SET1_BITS(at);
     for (int k = 1; k < 4; k++) {
