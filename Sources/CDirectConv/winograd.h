@@ -2,9 +2,10 @@
 // chosen by tlc_direct_conv_shape) and 4 (F(4×4, 3×3), which tlc_direct_conv_inference_shape
 // may choose instead), for 3×3 kernels with at least 32 input and output channels on planes
 // of at least 7×7 outputs. The same contract as tlc_direct_conv (bias, mask, batch norm and
-// ReLU epilogue; bitwise the same with AVX-512 or AVX2), another summation: see winograd.c;
-// and the weight gradient of the same layers, the same contract as
-// tlc_direct_conv_weight_grad, another summation: see winograd_grad.c.
+// ReLU epilogue, or a ReLU and 2×2 max pooling; bitwise the same with AVX-512 or AVX2),
+// another summation: see winograd.c; and the weight gradient of the same layers, the same
+// contract as tlc_direct_conv_weight_grad, another summation, with dx from the same copy of
+// dy (from a pooled gradient too): see winograd_grad.c.
 #ifndef TLC_CDIRECTCONV_WINOGRAD_H
 #define TLC_CDIRECTCONV_WINOGRAD_H
 

@@ -1,5 +1,7 @@
-// CDirectConv's Winograd F(2×2, 3×3) weight gradient (private to CDirectConv; see
-// cdirectconv.h for the API and winograd.h for what this file owns). The forward pass is
+// CDirectConv's Winograd F(2×2, 3×3) weight gradient, and the backward pass that runs dx
+// (winograd.c's convolution) from the same channels-last copies of dy, which may be built
+// from a pooled gradient (private to CDirectConv; see cdirectconv.h for the API and
+// winograd.h for what this file owns). The forward pass is
 // y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A per 2×2 tile, so Σ dy·y = Σ (A dy Aᵀ) ⊙ (G g Gᵀ) ⊙ (Bᵀ d B),
 // and the gradient of the 3×3 kernel is
 //

@@ -6,11 +6,14 @@
 // taps, its training with the split kernel W' (k' × k' taps for every phase). Both take the
 // same passes: inference with a batch norm and ReLU fused into the epilogue, and training
 // (the forward convolution, the weight and bias gradients by the weight gradient kernel, the
-// input gradient as the direct convolution of dy with the flipped kernel; for a split layer
-// then the split's adjoints, which only move values).
+// input gradient as the direct convolution of dy with the flipped kernel, in one call that
+// copies dy once where Winograd runs both; for a split layer then the split's adjoints,
+// which only move values). A Winograd layer followed by a ReLU and a 2×2 max pool trains
+// with both in its epilogue, forward and backward (``forwardReLUPool(_:pool:)``).
 //
 // Owns: the choice of the direct paths (``usesDirectConvolution(_:training:)``,
-// ``trainsDirectly(_:)``, ``directGeometry(_:)``) and their forward and backward passes.
+// ``trainsDirectly(_:)``, ``directGeometry(_:)``, ``poolsInEpilogue(_:_:training:)``) and
+// their forward and backward passes.
 
 import CDirectConv
 import Foundation
