@@ -39,7 +39,7 @@ int tlc_direct_conv_shape(int outputs, int inputs, int H, int W, int k, int pad)
     return direct_tile_shape(outputs, H, W, k, pad);
 }
 
-int tlc_direct_conv_inference_shape(int outputs, int inputs, int H, int W, int k, int pad) {
+int tlc_direct_conv_forward_shape(int outputs, int inputs, int H, int W, int k, int pad) {
     const int m = tlc_winograd_tile(outputs, inputs, H, W, k, pad, 1);
     if (m) return m == 4 ? WINOGRAD4 : WINOGRAD;
     return direct_tile_shape(outputs, H, W, k, pad);
@@ -334,7 +334,7 @@ int tlc_direct_conv_backward_pooled(int level, const float *x, const float *dy, 
                                     int W, int outputs, int k, int pad, float *gradScratch, float *dW, float *db, int dxShape,
                                     const float *packed, float *dxScratch, float *dx) {
 #ifdef TLC_X86
-    const int shape = tlc_direct_conv_shape(outputs, C, H, W, k, pad);
+    const int shape = tlc_direct_conv_forward_shape(outputs, C, H, W, k, pad);
     if (level >= 1 && pad == 1 && tlc_direct_conv_pools(shape, H, W, k, pad) && (!dx || dxShape == WINOGRAD)) {
         tlc_winograd_backward_pooled(level, x, dy, y, argmax, samples, C, H, W, outputs, gradScratch, dW, db, packed, dxScratch, dx);
         return 1;
@@ -348,14 +348,14 @@ int tlc_direct_conv_backward_pooled(int level, const float *x, const float *dy, 
 
 int tlc_direct_conv_pools(int shape, int H, int W, int k, int pad) {
     const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1;
-    return shape == WINOGRAD && OH % 2 == 0 && OW % 2 == 0;
+    return (shape == WINOGRAD || shape == WINOGRAD4) && OH % 2 == 0 && OW % 2 == 0;
 }
 
 void tlc_direct_conv_relu_pool(int level, int shape, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
                                int outputs, int k, int pad, float *scratch, float *pooled, int *argmax) {
 #ifdef TLC_X86
     if (level >= 1 && tlc_direct_conv_pools(shape, H, W, k, pad))
-        tlc_winograd_conv_relu_pool(level, x, samples, C, H, W, packed, bias, outputs, pad, scratch, pooled, argmax);
+        tlc_winograd_conv_relu_pool(winograd_tile_of(shape), level, x, samples, C, H, W, packed, bias, outputs, pad, scratch, pooled, argmax);
 #else
     (void)level; (void)shape; (void)x; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)k; (void)pad;
     (void)scratch; (void)pooled; (void)argmax;

@@ -57,7 +57,7 @@ static wgeometry forward_geometry(int m, int outputs, int inputs, int H, int W, 
     return wgeometry_of(H, W, pad, m, target / TILE_GROUP * TILE_GROUP, round_up(outputs, 16));
 }
 
-int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int inference) {
+int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int forward) {
     // Measured on one Zen 5 core against the direct convolution, 32 samples, AVX-512 (AVX2), in
     // 2×2 tiles: 32 → 32 channels at 28² 1.34× as fast (1.66×), 64 → 64 at 56² 1.53× (1.88×), 256 → 256
     // at 14² 1.73× (2.09×), 128 → 128 at 7² 1.16× (1.53×), 512 → 512 at 7² 1.44× (1.48×);
@@ -66,17 +66,20 @@ int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int
     if (k != 3 || pad > 2 || inputs < 32 || outputs < 32) return 0;
     const int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
     if (OH < 7 || OW < 7) return 0;
-    // 4×4 tiles (tile shape 4) for inference passes only, where they cover the plane with at
+    // 4×4 tiles (tile shape 4) for forward passes only, where they cover the plane with at
     // most a tenth more positions than 2×2 tiles (28², 56², 7²) or both sides have 128+
     // channels. Measured on one core of an Emerald Rapids Xeon, minimum of 6 alternated runs
     // against 2×2: 32 → 32 at 28² 0.76–0.84× the time, 128 → 128 at 28² 0.71–0.73×, 512 → 512
     // at 7² 0.56–0.72×, 256 → 256 at 14² 0.87–0.93×; but 32 → 64 and 64 → 32 at 14², whose 4×4
-    // tiles cover 16², 1.07–1.14×. Not for training: against float64, on the same layers and
-    // inputs (32 → 32 at 28² to 512 → 512 at 7²), their worst error is 15–26× that of 2×2
-    // tiles (5.1e-6–1.5e-5 of the largest output, against 2.4e-7–5.9e-7) and their RMS error
-    // 5–7×; and training resnet18 and resnet34 at 64×64 (batch 2) on them moved
-    // the gradients 1.2e-2 and 2.1e-2 from float64 (2×2 tiles: 5.7e-6 and 1.6e-5).
-    if (!inference) return 2;
+    // tiles cover 16², 1.07–1.14×. Against float64, on the same layers and inputs (32 → 32 at
+    // 28² to 512 → 512 at 7²), their worst error is 15–26× that of 2×2 tiles (5.1e-6–1.5e-5 of
+    // the largest output, against 2.4e-7–5.9e-7) and their RMS error 5–7×. Training's forward
+    // passes take them too: the larger rounding flips a ReLU at a pre-activation within about
+    // 1e-5 of zero now and then (every 64×64 input to resnet18 has 11–22 such points), which
+    // moves a gradient the way float32 rounding in any library can; the torchvision tests
+    // compare gradients against float64 on tlc's own ReLU branches and bound how near the
+    // kink every branch tlc took differently lies.
+    if (!forward) return 2;
     const long area2 = round_up(OH, 2) * round_up(OW, 2), area4 = round_up(OH, 4) * round_up(OW, 4);
     return 10 * area4 <= 11 * area2 || (inputs >= 128 && outputs >= 128) ? 4 : 2;
 }
@@ -205,7 +208,7 @@ long tlc_winograd_scratch_count(int m, int outputs, int inputs, int H, int W, in
 
 #ifdef TLC_X86
 // The epilogue's per-channel vectors (bias always, +0 without one; the batch norm's when `mean`), zero past the outputs.
-// With `argmax` (2×2 tiles only, even planes), each tile's ReLU outputs are max-pooled: y gets
+// With `argmax` (even planes), each tile's ReLU outputs are max-pooled in 2×2 windows: y gets
 // the pooled planes and argmax each window's winner's index in its output plane.
 typedef struct { const float *bias, *mean, *scale, *shift; int relu; float ceiling; int *argmax; } epilogue;
 
@@ -333,14 +336,16 @@ static void rows_to_planes(const wgeometry *g, int O, const float *rows, int s, 
     chunk_to_planes(rows, nrows, O, plane, g->OW, cols, o0, o1, y + (long)s * O * plane + (long)g->m * ti * g->OW + j0);
 }
 
-// A chunk's pooled row (row 0 of `rows`) and its winners' indices (row 1) into the pooled planes
-// ((OH / 2) × (OW / 2)) and argmax: pooled row ti, columns j0 … j0 + cols − 1.
-static void pooled_rows_to_planes(const wgeometry *g, int O, const float *rows, int s, int ti, int j0, int cols, int o0, int o1, float *y,
+// A chunk's pooled rows (m / 2 of them from tile row ti: rows 0 … m / 2 − 1 of `rows`) and their
+// winners' indices (the next m / 2 rows) into the pooled planes ((OH / 2) × (OW / 2)) and argmax:
+// pooled columns c0 … c1 − 1 (those past OW / 2, and rows past OH / 2, dropped).
+static void pooled_rows_to_planes(const wgeometry *g, int O, const float *rows, int s, int ti, int c0, int c1, int o0, int o1, float *y,
                                   int *argmax) {
-    const int width = g->OW / 2;
-    const long plane = (long)(g->OH / 2) * width, at = (long)s * O * plane + (long)ti * width + j0;
-    chunk_to_planes(rows, 1, O, plane, width, cols, o0, o1, y + at);
-    chunk_to_planes(rows + (long)CHUNK_COLUMNS * CHUNK_CHANNELS, 1, O, plane, width, cols, o0, o1, (float *)(argmax + at));
+    const int width = g->OW / 2, height = g->OH / 2, half = g->m / 2, row0 = half * ti;
+    const int nrows = height - row0 < half ? height - row0 : half, cols = (c1 < width ? c1 : width) - c0;
+    const long plane = (long)height * width, at = (long)s * O * plane + (long)row0 * width + c0;
+    chunk_to_planes(rows, nrows, O, plane, width, cols, o0, o1, y + at);
+    chunk_to_planes(rows + (long)half * CHUNK_COLUMNS * CHUNK_CHANNELS, nrows, O, plane, width, cols, o0, o1, (float *)(argmax + at));
 }
 
 // What one call's blocks need: the tiles tBegin … tEnd − 1 of x's samples.
@@ -472,14 +477,14 @@ void tlc_winograd_conv(int m, int level, const float *x, const float *mask, int 
 #endif
 }
 
-void tlc_winograd_conv_relu_pool(int level, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
+void tlc_winograd_conv_relu_pool(int m, int level, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
                                  int outputs, int pad, float *scratch, float *pooled, int *argmax) {
 #ifdef TLC_X86
-    const long tiles = (long)samples * forward_geometry(2, outputs, C, H, W, pad).T;
-    winograd_run(2, level, x, NULL, 0, tiles, C, H, W, packed, bias, outputs, pad, NULL, NULL, NULL, 1, INFINITY, argmax, scratch, pooled,
+    const long tiles = (long)samples * forward_geometry(m, outputs, C, H, W, pad).T;
+    winograd_run(m, level, x, NULL, 0, tiles, C, H, W, packed, bias, outputs, pad, NULL, NULL, NULL, 1, INFINITY, argmax, scratch, pooled,
                  NULL, NULL, 0);
 #else
-    (void)level; (void)x; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)pad; (void)scratch;
+    (void)m; (void)level; (void)x; (void)samples; (void)C; (void)H; (void)W; (void)packed; (void)bias; (void)outputs; (void)pad; (void)scratch;
     (void)pooled; (void)argmax;
 #endif
 }

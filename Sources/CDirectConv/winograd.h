@@ -1,6 +1,6 @@
 // CDirectConv's Winograd path (private): the direct convolution's tile shapes 3 (F(2×2, 3×3),
-// chosen by tlc_direct_conv_shape) and 4 (F(4×4, 3×3), which tlc_direct_conv_inference_shape
-// may choose instead), for 3×3 kernels with at least 32 input and output channels on planes
+// chosen by tlc_direct_conv_shape) and 4 (F(4×4, 3×3), which tlc_direct_conv_forward_shape
+// may choose for forward passes instead), for 3×3 kernels with at least 32 input and output channels on planes
 // of at least 7×7 outputs. The same contract as tlc_direct_conv (bias, mask, batch norm and
 // ReLU epilogue, or a ReLU and 2×2 max pooling; bitwise the same with AVX-512 or AVX2),
 // another summation: see winograd.c; and the weight gradient of the same layers, the same
@@ -9,9 +9,9 @@
 #ifndef TLC_CDIRECTCONV_WINOGRAD_H
 #define TLC_CDIRECTCONV_WINOGRAD_H
 
-/// The output tile m of a 3×3 stride-1 convolution run as Winograd F(m×m, 3×3): 2 or 4 (only for an `inference` pass),
-/// 0 when Winograd does not apply.
-int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int inference);
+/// The output tile m of a 3×3 stride-1 convolution run as Winograd F(m×m, 3×3): 2 or 4 (only for a `forward` pass,
+/// not for the gradients' kernels nor the pooled epilogue), 0 when Winograd does not apply.
+int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int forward);
 /// Floats of the transformed kernel, and the transform of OIHW 3×3 weights into it, for tiles of m: the
 /// blocks of 32 output channels ob0 … ob1 − 1 of tlc_winograd_pack_units(outputs).
 long tlc_winograd_packed_count(int m, int outputs, int inputs);
@@ -41,10 +41,10 @@ void tlc_winograd_backward(int level, const float *x, const float *dy, const flo
 void tlc_winograd_backward_pooled(int level, const float *x, const float *pooledDy, const float *pooledY, const int *argmax, int samples,
                                   int C, int H, int W, int outputs, float *scratch, float *dW, float *db, const float *packed,
                                   float *dxScratch, float *dx);
-/// tlc_winograd_conv in 2×2 tiles with a ReLU (no mask, batch norm or ceiling) and then 2×2 max pooling at stride 2 (OH and
+/// tlc_winograd_conv in tiles of m with a ReLU (no mask, batch norm or ceiling) and then 2×2 max pooling at stride 2 (OH and
 /// OW even): `pooled` gets samples × outputs × (OH / 2) × (OW / 2), argmax each window's winner's index in its OH × OW
 /// plane; the bits of tlc_winograd_conv then tlc_max_pool.
-void tlc_winograd_conv_relu_pool(int level, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
+void tlc_winograd_conv_relu_pool(int m, int level, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
                                  int outputs, int pad, float *scratch, float *pooled, int *argmax);
 /// Tiles per block of tlc_winograd_conv in 2×2 tiles.
 long winograd_block_tiles(int outputs, int inputs, int H, int W, int pad);

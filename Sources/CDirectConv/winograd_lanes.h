@@ -230,9 +230,10 @@ void WL_NAME(tile_output2_pooled)(const float *m, long mx, long o, const epilogu
     WL_STORE(ri, index);
 }
 
-// The same for F(4×4, 3×3) (planes ξ = 6i + q): along M's columns, then its rows.
+// One tile's outputs o … o + WL_LANES − 1 of F(4×4, 3×3) (M's planes ξ = 6i + q): along M's
+// columns, then its rows; then the bias, batch norm and ReLU as tile_values2: y[4i + q] is output (i, q).
 static inline __attribute__((always_inline, target(WL_TARGET)))
-void WL_NAME(tile_output4)(const float *m, long mx, long o, const epilogue *e, float *r, long rowsStride) {
+void WL_NAME(tile_values4)(const float *m, long mx, long o, const epilogue *e, WL_VEC y[16]) {
     WL_VEC w[4][6];
     for (int q = 0; q < 6; q++) {
         WL_VEC column[6], out[4];
@@ -244,8 +245,40 @@ void WL_NAME(tile_output4)(const float *m, long mx, long o, const epilogue *e, f
     for (int i = 0; i < 4; i++) {
         WL_VEC out[4];
         WL_NAME(output_axis)(w[i], out);
-        for (int q = 0; q < 4; q++) WL_STORE(r + i * rowsStride + q * CHUNK_CHANNELS, WL_NAME(finish)(WL_ADD(out[q], bv), e, o));
+        for (int q = 0; q < 4; q++) y[4 * i + q] = WL_NAME(finish)(WL_ADD(out[q], bv), e, o);
     }
+}
+
+// tile_values4 into rows r + i·rowsStride + q·CHUNK_CHANNELS.
+static inline __attribute__((always_inline, target(WL_TARGET)))
+void WL_NAME(tile_output4)(const float *m, long mx, long o, const epilogue *e, float *r, long rowsStride) {
+    WL_VEC y[16];
+    WL_NAME(tile_values4)(m, mx, o, e, y);
+    for (int i = 0; i < 4; i++)
+        for (int q = 0; q < 4; q++) WL_STORE(r + i * rowsStride + q * CHUNK_CHANNELS, y[4 * i + q]);
+}
+
+// The same, max-pooled in its four 2×2 windows (each as tile_output2_pooled pools a 2×2 tile):
+// window (a, b)'s value into r + a·rowsStride + b·CHUNK_CHANNELS, its winner's index (`at` is
+// output (0, 0)'s in its plane of `width` columns) into ri at the same offsets.
+static inline __attribute__((always_inline, target(WL_TARGET)))
+void WL_NAME(tile_output4_pooled)(const float *m, long mx, long o, const epilogue *e, int at, int width, float *r, float *ri,
+                                  long rowsStride) {
+    WL_VEC v[16];
+    WL_NAME(tile_values4)(m, mx, o, e, v);
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+            const int first = 8 * a + 2 * b, corner = at + 2 * a * width + 2 * b;
+            const int offsets[4] = {0, 1, width, width + 1}, lanes[4] = {0, 1, 4, 5};
+            WL_VEC best = v[first], index = WL_SET1_BITS(corner);
+            for (int k = 1; k < 4; k++) {
+                const WL_VEC candidate = v[first + lanes[k]];
+                index = WL_IF_GREATER(candidate, best, WL_SET1_BITS(corner + offsets[k]), index);
+                best = WL_IF_GREATER(candidate, best, candidate, best);
+            }
+            WL_STORE(r + a * rowsStride + b * CHUNK_CHANNELS, best);
+            WL_STORE(ri + a * rowsStride + b * CHUNK_CHANNELS, index);
+        }
 }
 
 // Y for every tile of the block and output channel, channels-last into `rows`, then into y
@@ -263,15 +296,21 @@ void WL_NAME(transform_output)(const wgeometry *g, int O, const float *M, const 
             for (long o0 = 0; o0 < Op; o0 += CHUNK_CHANNELS) {
                 const long o1 = o0 + CHUNK_CHANNELS < Op ? o0 + CHUNK_CHANNELS : Op;
                 if (e->argmax) {
-                    // One pooled value per tile: row 0 of `rows` the values, row 1 the indices.
+                    // Pooled values (m / 2 per tile and row) in rows 0 … m / 2 − 1 of `rows`, their indices in the next m / 2.
+                    const int half = mt / 2;
                     for (int j = j0; j < j1; j++) {
                         const float *m = M + (sg.at + j) * Op;
-                        float *r = rows + (long)(j - j0) * CHUNK_CHANNELS;
-                        const int at = 2 * sg.ti * g->OW + 2 * (sg.tj0 + j);
-                        for (long o = o0; o < o1; o += WL_LANES)
-                            WL_NAME(tile_output2_pooled)(m, mx, o, e, at, g->OW, r + (o - o0), r + rowsStride + (o - o0));
+                        float *r = rows + (long)half * (j - j0) * CHUNK_CHANNELS;
+                        const int at = mt * sg.ti * g->OW + mt * (sg.tj0 + j);
+                        if (mt == 4)
+                            for (long o = o0; o < o1; o += WL_LANES)
+                                WL_NAME(tile_output4_pooled)(m, mx, o, e, at, g->OW, r + (o - o0), r + 2 * rowsStride + (o - o0), rowsStride);
+                        else
+                            for (long o = o0; o < o1; o += WL_LANES)
+                                WL_NAME(tile_output2_pooled)(m, mx, o, e, at, g->OW, r + (o - o0), r + rowsStride + (o - o0));
                     }
-                    pooled_rows_to_planes(g, O, rows, sg.s, sg.ti, sg.tj0 + j0, j1 - j0, (int)o0, (int)o1, y, e->argmax);
+                    pooled_rows_to_planes(g, O, rows, sg.s, sg.ti, half * (sg.tj0 + j0), half * (sg.tj0 + j1), (int)o0, (int)o1, y,
+                                          e->argmax);
                     continue;
                 }
                 for (int j = j0; j < j1; j++) {

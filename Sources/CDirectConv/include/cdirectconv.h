@@ -20,16 +20,17 @@
 int tlc_direct_conv_level(void);
 
 /// The tile shape for `outputs` channels from `inputs` channels of H×W, kernel k, padding pad (packing and
-/// scratch depend on it) of a training pass: 0–2 the direct convolution's register tiles, 3 Winograd F(2×2, 3×3)
-/// (3×3 kernels with at least 32 input and output channels on planes of at least 7×7 outputs: 16 multiply-adds
-/// per 2×2 outputs and channel instead of 36; each output's sums run in another order than the direct
-/// convolution's, with the same contract: bitwise the same with AVX-512 or AVX2, any thread count).
+/// scratch depend on it) of a backward pass (dx as a convolution of dy) and of the forward pass a ReLU and a
+/// 2×2 max pool run in (tlc_direct_conv_relu_pool): 0–2 the direct convolution's register tiles, 3 Winograd
+/// F(2×2, 3×3) (3×3 kernels with at least 32 input and output channels on planes of at least 7×7 outputs: 16
+/// multiply-adds per 2×2 outputs and channel instead of 36; each output's sums run in another order than the
+/// direct convolution's, with the same contract: bitwise the same with AVX-512 or AVX2, any thread count).
 int tlc_direct_conv_shape(int outputs, int inputs, int H, int W, int k, int pad);
-/// The tile shape of an inference pass: tlc_direct_conv_shape's, or 4, Winograd F(4×4, 3×3) (36 multiply-adds per
-/// 4×4 outputs and channel instead of 144, with a float32 error up to 15–26× F(2×2, 3×3)'s), where F(2×2, 3×3) applies
-/// and 4×4 tiles cover the plane with at most a tenth more positions than 2×2 ones, or both sides have 128
-/// channels or more. The choice depends on the shape only: the same bits with AVX-512 or AVX2.
-int tlc_direct_conv_inference_shape(int outputs, int inputs, int H, int W, int k, int pad);
+/// The tile shape of a forward pass, inference or training: tlc_direct_conv_shape's, or 4, Winograd F(4×4, 3×3)
+/// (36 multiply-adds per 4×4 outputs and channel instead of 144, with a float32 error up to 15–26× F(2×2, 3×3)'s),
+/// where F(2×2, 3×3) applies and 4×4 tiles cover the plane with at most a tenth more positions than 2×2 ones, or
+/// both sides have 128 channels or more. The choice depends on the shape only: the same bits with AVX-512 or AVX2.
+int tlc_direct_conv_forward_shape(int outputs, int inputs, int H, int W, int k, int pad);
 
 /// Floats of the packed weights for `outputs` × `inputs` × k × k in tile shape `shape`.
 long tlc_direct_conv_packed_count(int shape, int outputs, int inputs, int k);
@@ -76,8 +77,8 @@ void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, con
 void tlc_direct_conv_backward(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W, int outputs,
                               int k, int pad, float *gradScratch, float *dW, float *db, int dxShape, const float *packed,
                               float *dxScratch, float *dx);
-/// Whether tlc_direct_conv_relu_pool runs a layer of tile shape `shape`: Winograd F(2×2, 3×3) (shape 3) with an even
-/// number of output rows and columns, whose 2×2 tiles are the pooling windows.
+/// Whether tlc_direct_conv_relu_pool runs a layer of tile shape `shape`: Winograd (shape 3 or 4) with an even number
+/// of output rows and columns, whose 2×2 or 4×4 tiles hold whole pooling windows.
 int tlc_direct_conv_pools(int shape, int H, int W, int k, int pad);
 /// tlc_direct_conv with a ReLU (no mask or batch norm) and then 2×2 max pooling at stride 2, for layers
 /// tlc_direct_conv_pools says it runs: `pooled` gets samples × outputs × (OH / 2) × (OW / 2) and argmax each window's

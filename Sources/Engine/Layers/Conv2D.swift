@@ -137,9 +137,7 @@ public final class Conv2D: Layer {
             }
         }
         if usesDirectConvolution(g, training: training) {
-            // A frozen layer's training pass is its inference pass (usesDirectConvolution), tiles included.
-            forwardDirect(xp, g: g, n: n, y: yp0, fusingReLU: fusingReLU, batchNorm: batchNorm, ceiling: ceiling,
-                          inference: !training || weight.frozen, level: level)
+            forwardDirect(xp, g: g, n: n, y: yp0, fusingReLU: fusingReLU, batchNorm: batchNorm, ceiling: ceiling, level: level)
         } else if runsPointwiseOnBLAS(g, training: training) {
             forwardPointwise(xp, g: g, n: n, y: yp0, fusingReLU: fusingReLU, batchNorm: batchNorm, ceiling: ceiling)
         } else if usesColumnShifts(g) {

@@ -91,14 +91,14 @@ extension Conv2D {
 
     /// The forward pass of a ``usesDirectConvolution(_:training:)`` geometry, per part
     /// straight into y: bias, the taps, the fused batch norm and ReLU in one pass (a strided
-    /// layer: over each sample's split, each phase with its own taps). An `inference` pass
-    /// may run Winograd in 4×4 tiles (tlc_direct_conv_inference_shape), a training pass not.
+    /// layer: over each sample's split, each phase with its own taps). Inference and training
+    /// passes alike may run Winograd in 4×4 tiles (tlc_direct_conv_forward_shape).
     func forwardDirect(_ xp: UnsafePointer<Float>, g: Geo, n: Int, y yp: UnsafeMutablePointer<Float>, fusingReLU: Bool,
-                       batchNorm: BatchNorm?, ceiling: Float?, inference: Bool, level: Int) {
+                       batchNorm: BatchNorm?, ceiling: Float?, level: Int) {
         let oc = Int32(outChannels), (c, h, w, k, pad) = (Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k), Int32(g.pad))
         let stride = Int32(g.stride), strided = g.stride > 1
         let shape = strided ? tlc_strided_conv_shape(oc, c, h, w, k, stride, pad)
-            : inference ? tlc_direct_conv_inference_shape(oc, c, h, w, k, pad) : tlc_direct_conv_shape(oc, c, h, w, k, pad)
+            : tlc_direct_conv_forward_shape(oc, c, h, w, k, pad)
         let packed = scratch(.directKernel, count: strided ? tlc_strided_conv_packed_count(shape, oc, c, k) : tlc_direct_conv_packed_count(shape, oc, c, k))
         if strided { tlc_strided_conv_pack(shape, weight.value.pointer, oc, c, k, stride, packed) }
         else { Conv2D.packDirectKernel(shape: shape, weight.value.pointer, outputs: oc, inputs: c, k: k, into: packed) }
@@ -122,26 +122,26 @@ extension Conv2D {
 
     /// Whether a training pass over `x` runs with the ReLU after it and `pool` in Winograd's
     /// epilogue (``forwardReLUPool(_:pool:)``): a trained layer that ``trainsDirectly(_:)`` in
-    /// Winograd's 2×2 tiles over an even number of output rows and columns, and 2×2 windows
-    /// at stride 2, whose windows are then the tiles.
+    /// Winograd's 2×2 or 4×4 tiles over an even number of output rows and columns, its dx in
+    /// 2×2 tiles, and 2×2 windows at stride 2, which the tiles then hold whole.
     func poolsInEpilogue(_ x: Tensor, _ pool: MaxPool2D, training: Bool) -> Bool {
         guard training, !weight.frozen, pool.poolsTwoByTwo, pool.needsInputGradient, Conv2D.directConvolutionAvailable,
               let (_, g) = try? check(x), g.stride == 1, g.pad == 1, trainsDirectly(g) else { return false }
         let (oc, c, h, w, k) = (Int32(outChannels), Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k))
-        let shape = tlc_direct_conv_shape(oc, c, h, w, k, 1)
-        // The backward pass (backwardThroughPool) runs dx as Winograd too, from the pooled gradient.
-        return tlc_direct_conv_pools(shape, h, w, k, 1) != 0 && tlc_direct_conv_shape(c, oc, Int32(g.oh), Int32(g.ow), k, 1) == shape
+        let shape = tlc_direct_conv_forward_shape(oc, c, h, w, k, 1)
+        // The backward pass (backwardThroughPool) runs dx as Winograd too (tile shape 3), from the pooled gradient.
+        return tlc_direct_conv_pools(shape, h, w, k, 1) != 0 && tlc_direct_conv_shape(c, oc, Int32(g.oh), Int32(g.ow), k, 1) == 3
     }
 
     /// The training pass of this layer, the ReLU after it and `pool` (``poolsInEpilogue(_:_:training:)``)
-    /// in one: each 2×2 tile's outputs rectified and pooled as they are transformed, so the
+    /// in one: each tile's outputs rectified and pooled as they are transformed, so the
     /// full output is never written. Returns the pooled output; `pool` keeps the winners and
     /// that output (its backward passes dy to the winners where the output is positive: the
     /// ReLU's mask), so this layer's backward needs no mask. Bitwise the three layers apart.
     func forwardReLUPool(_ x: Tensor, pool: MaxPool2D) throws -> Tensor {
         let (n, g) = try check(x)
         let oc = Int32(outChannels), (c, h, w, k, pad) = (Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k), Int32(g.pad))
-        let shape = tlc_direct_conv_shape(oc, c, h, w, k, pad)
+        let shape = tlc_direct_conv_forward_shape(oc, c, h, w, k, pad)
         let packed = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, oc, c, k))
         Conv2D.packDirectKernel(shape: shape, weight.value.pointer, outputs: oc, inputs: c, k: k, into: packed)
         let parts = Parallel.ranges(n)

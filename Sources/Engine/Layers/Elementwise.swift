@@ -20,6 +20,11 @@ public final class ReLU: Layer, RectifierFusedIntoBatchNorm {
     /// The last forward pass was applied by the preceding Conv2D (see ``Sequential``):
     /// this layer passed its input through, and its backward does too.
     private var appliedByPrevious = false
+    /// Called with this layer's output on every forward pass, whoever rectified it; where a
+    /// 2×2 max pool ran in the convolution's epilogue too, with the pooled output (which is
+    /// positive exactly where the gradient passes). Tests compare the branches tlc took
+    /// against a reference's with it.
+    var observeOutput: ((Tensor) -> Void)?
     public init(name: String) { self.name = name }
     public var parameters: [Parameter] { [] }
     public func outputShape(for input: [Int]) throws -> [Int] { input }
@@ -32,6 +37,7 @@ public final class ReLU: Layer, RectifierFusedIntoBatchNorm {
             rectify(xp + r.lowerBound, into: yp + r.lowerBound, count: r.count)
         }
         output = training ? y : nil
+        observeOutput?(y)
         return y
     }
 
@@ -40,6 +46,7 @@ public final class ReLU: Layer, RectifierFusedIntoBatchNorm {
     func passThroughApplied(_ x: Tensor) -> Tensor {
         appliedByPrevious = true
         output = nil
+        observeOutput?(x)
         return x
     }
 
