@@ -20,8 +20,8 @@
 int tlc_direct_conv_level(void);
 
 /// The tile shape for `outputs` channels from `inputs` channels of H×W, kernel k, padding pad (packing and
-/// scratch depend on it) of a backward pass (dx as a convolution of dy) and of the forward pass a ReLU and a
-/// 2×2 max pool run in (tlc_direct_conv_relu_pool): 0–2 the direct convolution's register tiles, 3 Winograd
+/// scratch depend on it) of dx as a convolution of dy in a backward pass, and whether Winograd applies at all:
+/// 0–2 the direct convolution's register tiles, 3 Winograd
 /// F(2×2, 3×3) (3×3 kernels with at least 32 input and output channels on planes of at least 7×7 outputs: 16
 /// multiply-adds per 2×2 outputs and channel instead of 36; each output's sums run in another order than the
 /// direct convolution's, with the same contract: bitwise the same with AVX-512 or AVX2, any thread count).

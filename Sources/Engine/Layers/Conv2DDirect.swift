@@ -241,7 +241,10 @@ extension Conv2D {
         }
         let partials = parts.indices.map { scratch(.weightGradient(part: $0), count: wantGradients ? wcount : 1) }
         let biasPartials = parts.indices.map { scratch(.biasGradient(part: $0), count: oc) }
-        // dx = conv(dy, W flipped and transposed to [c][oc][k][k], padding k − 1 − p, no bias).
+        // dx = conv(dy, W flipped and transposed to [c][oc][k][k], padding k − 1 − p, no bias), in 2×2 tiles where
+        // Winograd applies. (4×4 ones, tried: resnet18's step 1.45–1.91 s against 1.51–2.02, six alternated runs, within
+        // this VM's noise; but a layer whose pool ran in its epilogue must then build dy apart, as the pool's backward
+        // does, where its dx now reads the weight gradient's copy: vgg16's 64-channel layer at 224² 1.3–1.5× slower.)
         let tpad = Int32(k - 1 - g.pad), (oh32, ow32) = (Int32(g.oh), Int32(g.ow))
         let shape = tlc_direct_conv_shape(c32, oc32, oh32, ow32, k32, tpad)
         var packed: UnsafeMutablePointer<Float>?
