@@ -15,11 +15,26 @@ tlc_malloc=glibc.malloc.arena_max=1
 rounds=${1:-2}
 swift build -c release -Xswiftc -enable-testing --build-tests >/dev/null
 bench=.build/release/tlcPackageTests.xctest
+log=$(mktemp); trap 'rm -f "$log"' EXIT
 for round in $(seq 1 "$rounds"); do
-  echo "## round $round"
-  GLIBC_TUNABLES=$tlc_malloc TLC_BENCH=1 TLC_BENCH_MODELS=mlp,lenet5 TLC_BENCH_EPOCHS=3 "$bench" --testing-library swift-testing --filter EngineBenchmarks 2>&1 | grep -E "epoch"
-  EPOCHS=3 THREADS=2 "$python" Benchmarks/pytorch_reference.py mlp lenet5 2>&1 | grep -E "epoch"
-  GLIBC_TUNABLES=$tlc_malloc TLC_BENCH=1 TLC_BENCH_MODELS=cnn,vgg-mini TLC_BENCH_EPOCHS=3 TLC_BENCH_LIMIT=12800 "$bench" --testing-library swift-testing --filter EngineBenchmarks 2>&1 | grep -E "epoch"
-  EPOCHS=3 BATCHES=100 THREADS=2 "$python" Benchmarks/pytorch_reference.py cnn vgg-mini 2>&1 | grep -E "epoch"
+  echo "## round $round" | tee -a "$log"
+  GLIBC_TUNABLES=$tlc_malloc TLC_BENCH=1 TLC_BENCH_MODELS=mlp,lenet5 TLC_BENCH_EPOCHS=3 "$bench" --testing-library swift-testing --filter EngineBenchmarks 2>&1 | grep -E "epoch" | tee -a "$log"
+  EPOCHS=3 THREADS=2 "$python" Benchmarks/pytorch_reference.py mlp lenet5 2>&1 | grep -E "epoch" | tee -a "$log"
+  GLIBC_TUNABLES=$tlc_malloc TLC_BENCH=1 TLC_BENCH_MODELS=cnn,vgg-mini TLC_BENCH_EPOCHS=3 TLC_BENCH_LIMIT=12800 "$bench" --testing-library swift-testing --filter EngineBenchmarks 2>&1 | grep -E "epoch" | tee -a "$log"
+  EPOCHS=3 BATCHES=100 THREADS=2 "$python" Benchmarks/pytorch_reference.py cnn vgg-mini 2>&1 | grep -E "epoch" | tee -a "$log"
 done
 echo "cnn and vgg-mini figures are per 100 batches for tlc (multiply by 4.69 for an epoch); PyTorch's are already scaled."
+# The table: per round, seconds per epoch (mean of epochs 2 and 3; tlc's cnn and vgg-mini × 4.69) and tlc / PyTorch.
+awk '
+  /^## round/ { round = $3; if (!(round in seen)) { seen[round] = 1; order[++rounds] = round } }
+  /^ *torch [a-z0-9-]+ epoch [23]:/ { torch[round, $2] += $5 / 2 }
+  /^ *[a-z0-9-]+ epoch [23]:/ && !/torch/ { scale = ($1 == "cnn" || $1 == "vgg-mini") ? 4.69 : 1; tlc[round, $1] += $4 * scale / 2 }
+  END {
+    print "\n| model | round | tlc s/epoch | PyTorch s/epoch | tlc / PyTorch |"
+    print "| --- | --- | --- | --- | --- |"
+    split("mlp lenet5 cnn vgg-mini", names, " ")
+    for (i = 1; i <= 4; i++) for (r = 1; r <= rounds; r++) {
+      m = names[i]; k = order[r]
+      if ((k, m) in tlc && (k, m) in torch) printf "| %s | %s | %.2f | %.2f | %.2f |\n", m, k, tlc[k, m], torch[k, m], tlc[k, m] / torch[k, m]
+    }
+  }' "$log"
