@@ -213,21 +213,28 @@ void WL_NAME(tile_output2)(const float *m, long mx, long o, const epilogue *e, f
     WL_STORE(r + rowsStride + CHUNK_CHANNELS, y[3]);
 }
 
-// The same, max-pooled: the larger of the four outputs in the order (0, 0), (0, 1), (1, 0), (1, 1)
-// (a later one only when greater, as tlc_max_pool takes them) into r, its index (`at` is
-// output (0, 0)'s in its plane of `width` columns) into ri.
+// A 2×2 window's outputs v00, v01, v10, v11 max-pooled: the larger in that order (a later one only
+// when greater, as tlc_max_pool takes them) into r, its index (`corner` is v00's in its plane of
+// `width` columns) into ri.
 static inline __attribute__((always_inline, target(WL_TARGET)))
-void WL_NAME(tile_output2_pooled)(const float *m, long mx, long o, const epilogue *e, int at, int width, float *r, float *ri) {
-    WL_VEC v[4];
-    WL_NAME(tile_values2)(m, mx, o, e, v);
+void WL_NAME(pool_window)(WL_VEC v00, WL_VEC v01, WL_VEC v10, WL_VEC v11, int corner, int width, float *r, float *ri) {
+    const WL_VEC v[4] = {v00, v01, v10, v11};
     const int offsets[4] = {0, 1, width, width + 1};
-    WL_VEC best = v[0], index = WL_SET1_BITS(at);
+    WL_VEC best = v[0], index = WL_SET1_BITS(corner);
     for (int k = 1; k < 4; k++) {
-        index = WL_IF_GREATER(v[k], best, WL_SET1_BITS(at + offsets[k]), index);
+        index = WL_IF_GREATER(v[k], best, WL_SET1_BITS(corner + offsets[k]), index);
         best = WL_IF_GREATER(v[k], best, v[k], best);
     }
     WL_STORE(r, best);
     WL_STORE(ri, index);
+}
+
+// tile_values2 max-pooled: the tile is the window (`at` is output (0, 0)'s index in its plane).
+static inline __attribute__((always_inline, target(WL_TARGET)))
+void WL_NAME(tile_output2_pooled)(const float *m, long mx, long o, const epilogue *e, int at, int width, float *r, float *ri) {
+    WL_VEC v[4];
+    WL_NAME(tile_values2)(m, mx, o, e, v);
+    WL_NAME(pool_window)(v[0], v[1], v[2], v[3], at, width, r, ri);
 }
 
 // One tile's outputs o … o + WL_LANES − 1 of F(4×4, 3×3) (M's planes ξ = 6i + q): along M's
@@ -258,9 +265,8 @@ void WL_NAME(tile_output4)(const float *m, long mx, long o, const epilogue *e, f
         for (int q = 0; q < 4; q++) WL_STORE(r + i * rowsStride + q * CHUNK_CHANNELS, y[4 * i + q]);
 }
 
-// The same, max-pooled in its four 2×2 windows (each as tile_output2_pooled pools a 2×2 tile):
-// window (a, b)'s value into r + a·rowsStride + b·CHUNK_CHANNELS, its winner's index (`at` is
-// output (0, 0)'s in its plane of `width` columns) into ri at the same offsets.
+// The same, max-pooled in its four 2×2 windows: window (a, b)'s value into r + a·rowsStride +
+// b·CHUNK_CHANNELS, its winner's index (`at` is output (0, 0)'s in its plane) into ri at the same offsets.
 static inline __attribute__((always_inline, target(WL_TARGET)))
 void WL_NAME(tile_output4_pooled)(const float *m, long mx, long o, const epilogue *e, int at, int width, float *r, float *ri,
                                   long rowsStride) {
@@ -268,16 +274,9 @@ void WL_NAME(tile_output4_pooled)(const float *m, long mx, long o, const epilogu
     WL_NAME(tile_values4)(m, mx, o, e, v);
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 2; b++) {
-            const int first = 8 * a + 2 * b, corner = at + 2 * a * width + 2 * b;
-            const int offsets[4] = {0, 1, width, width + 1}, lanes[4] = {0, 1, 4, 5};
-            WL_VEC best = v[first], index = WL_SET1_BITS(corner);
-            for (int k = 1; k < 4; k++) {
-                const WL_VEC candidate = v[first + lanes[k]];
-                index = WL_IF_GREATER(candidate, best, WL_SET1_BITS(corner + offsets[k]), index);
-                best = WL_IF_GREATER(candidate, best, candidate, best);
-            }
-            WL_STORE(r + a * rowsStride + b * CHUNK_CHANNELS, best);
-            WL_STORE(ri + a * rowsStride + b * CHUNK_CHANNELS, index);
+            const int i = 8 * a + 2 * b;   // output (2a, 2b)
+            const long offset = a * rowsStride + b * CHUNK_CHANNELS;
+            WL_NAME(pool_window)(v[i], v[i + 1], v[i + 4], v[i + 5], at + 2 * a * width + 2 * b, width, r + offset, ri + offset);
         }
 }
 
