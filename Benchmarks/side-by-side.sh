@@ -33,7 +33,7 @@ done
 echo "cnn and vgg-mini figures are per 100 batches for tlc (multiply by 4.69 for an epoch); PyTorch's are already scaled."
 # The table: per round, seconds per epoch (mean of epochs 2 and 3; tlc's cnn and vgg-mini × 4.69) and tlc / PyTorch.
 awk '
-  /^## round/ { round = $3; if (!(round in seen)) { seen[round] = 1; order[++rounds] = round } }
+  /^## round/ { round = rounds = $3 }
   /^ *torch [a-z0-9-]+ epoch [23]:/ { torch[round, $2] += $5 / 2 }
   /^ *[a-z0-9-]+ epoch [23]:/ && !/torch/ { scale = ($1 == "cnn" || $1 == "vgg-mini") ? 4.69 : 1; tlc[round, $1] += $4 * scale / 2 }
   END {
@@ -41,7 +41,7 @@ awk '
     print "| --- | --- | --- | --- | --- |"
     split("mlp lenet5 cnn vgg-mini", names, " ")
     for (i = 1; i <= 4; i++) for (r = 1; r <= rounds; r++) {
-      m = names[i]; k = order[r]
-      if ((k, m) in tlc && (k, m) in torch) printf "| %s | %s | %.2f | %.2f | %.2f |\n", m, k, tlc[k, m], torch[k, m], tlc[k, m] / torch[k, m]
+      m = names[i]
+      if ((r, m) in tlc && (r, m) in torch) printf "| %s | %s | %.2f | %.2f | %.2f |\n", m, r, tlc[r, m], torch[r, m], tlc[r, m] / torch[r, m]
     }
   }' "$log"

@@ -9,8 +9,8 @@
 #ifndef TLC_CDIRECTCONV_WINOGRAD_H
 #define TLC_CDIRECTCONV_WINOGRAD_H
 
-/// The output tile m of a 3×3 stride-1 convolution run as Winograd F(m×m, 3×3): 2 or 4 (only for a `forward` pass,
-/// not for the gradients' kernels nor the pooled epilogue), 0 when Winograd does not apply.
+/// The output tile m of a 3×3 stride-1 convolution run as Winograd F(m×m, 3×3): 2 or 4 (only for a `forward` pass, the
+/// pooled epilogue's included; dW's and dx's kernels take 2), 0 when Winograd does not apply.
 int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int forward);
 /// Floats of the transformed kernel, and the transform of OIHW 3×3 weights into it, for tiles of m: the
 /// blocks of 32 output channels ob0 … ob1 − 1 of tlc_winograd_pack_units(outputs).
