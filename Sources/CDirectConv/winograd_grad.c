@@ -222,23 +222,52 @@ void sample_sums(const wgeometry *g, const float *slot, float *sums) {
 typedef struct { const float *dy, *mask, *pooledDy, *pooledY; const int *argmax; } dy_source;
 
 // Sample s's pooled gradient (see dy_source) channels-last into `slot` (padded by 1, as
-// winograd_load_samples copies dy): zeros, then each winner's value.
+// winograd_load_samples copies dy): each 2×2 window's four positions from its winner's
+// 0 + pooledDy where pooledY > 0, every other value 0. Eight channels × eight windows of a
+// pooled row at a time (8 × 8 transposes of dy, y and the winners), each position written
+// once as a whole vector of channels; then the padding's border. (A scalar scatter of the
+// winners into a zeroed slot took 2.8 % of the cnn's training under perf on an Emerald
+// Rapids Xeon, a branch per window on the sign of y.)
+__attribute__((target("avx2")))
 static void pooled_to_channels_last(const wgeometry *g, const dy_source *src, int s, int O, float *slot) {
     const long Op = g->Opad, row = (long)g->PW * Op;
     const int ph = g->OH / 2, pw = g->OW / 2;
-    memset(slot, 0, (size_t)channels_last_count(g, (int)Op) * sizeof(float));
-    for (int o = 0; o < O; o++) {
-        const long at = ((long)s * O + o) * ph * pw;
-        const float *dy = src->pooledDy + at, *y = src->pooledY + at;
-        const int *a = src->argmax + at;
-        for (int i = 0; i < ph; i++)
-            for (int j = 0; j < pw; j++) {
-                const int q = i * pw + j;
-                if (!(y[q] > 0)) continue;
-                const int rel = a[q] - (2 * i * g->OW + 2 * j), down = rel >= g->OW;
-                const int r = 2 * i + down, c = 2 * j + (rel - down * g->OW);
-                slot[(1 + r) * row + (1 + c) * Op + o] = 0.0f + dy[q];
+    const long plane = (long)ph * pw;
+    const __m256 zero = _mm256_setzero_ps();
+    for (int i = 0; i < ph; i++)
+        for (long o0 = 0; o0 < Op; o0 += 8) {
+            const int no = O - o0 < 8 ? (int)(O - o0 > 0 ? O - o0 : 0) : 8;
+            for (int j0 = 0; j0 < pw; j0 += 8) {
+                const int n = pw - j0 < 8 ? pw - j0 : 8;
+                const __m256i lanes = first_lanes(n);
+                __m256 dy[8], y[8], a[8];
+                for (int k = 0; k < 8; k++) {
+                    if (k >= no) { dy[k] = y[k] = a[k] = zero; continue; }
+                    const long at = ((long)s * O + o0 + k) * plane + (long)i * pw + j0;
+                    dy[k] = _mm256_maskload_ps(src->pooledDy + at, lanes);
+                    y[k] = _mm256_maskload_ps(src->pooledY + at, lanes);
+                    a[k] = _mm256_maskload_ps((const float *)(src->argmax + at), lanes);
+                }
+                transpose8(dy); transpose8(y); transpose8(a);
+                for (int jj = 0; jj < n; jj++) {
+                    const int j = j0 + jj;
+                    const __m256 value = _mm256_add_ps(zero, dy[jj]), positive = _mm256_cmp_ps(y[jj], zero, _CMP_GT_OQ);
+                    const __m256i rel = _mm256_sub_epi32(_mm256_castps_si256(a[jj]), _mm256_set1_epi32(2 * i * g->OW + 2 * j));
+                    for (int dr = 0; dr < 2; dr++)
+                        for (int dc = 0; dc < 2; dc++) {
+                            const __m256 wins = _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_set1_epi32(dr * g->OW + dc)));
+                            _mm256_storeu_ps(slot + (1 + 2L * i + dr) * row + (1 + 2L * j + dc) * Op + o0,
+                                             _mm256_and_ps(value, _mm256_and_ps(wins, positive)));
+                        }
+                }
             }
+        }
+    // The border: rows 0 and PH − 1, columns 0 and PW − 1 of the rows between.
+    memset(slot, 0, (size_t)row * sizeof(float));
+    memset(slot + (g->PH - 1) * row, 0, (size_t)row * sizeof(float));
+    for (int r = 1; r < g->PH - 1; r++) {
+        memset(slot + r * row, 0, (size_t)Op * sizeof(float));
+        memset(slot + r * row + (g->PW - 1) * Op, 0, (size_t)Op * sizeof(float));
     }
 }
 

@@ -228,6 +228,9 @@ import Testing
             for throughPool in [false, true] {
                 let dW = Tensor(zeros: w.shape), db = Tensor(zeros: [o]), dx = Tensor(zeros: x.shape)
                 dx.pointer.update(repeating: .nan, count: dx.count)
+                // Scratch is not initialized: each call writes every value it reads (the pooled gradient's padding too).
+                gradScratch.pointer.update(repeating: .nan, count: gradScratch.count)
+                dxScratch.pointer.update(repeating: .nan, count: dxScratch.count)
                 if throughPool {
                     let ran = tlc_direct_conv_backward_pooled(level, x.pointer, dyPooled.pointer, pooled.pointer, winners, Int32(n), c32, s32, s32,
                                                               o32, 3, 1, gradScratch.pointer, dW.pointer, db.pointer, dxShape, dxPacked.pointer,
