@@ -224,7 +224,8 @@ typedef struct { const float *dy, *mask, *pooledDy, *pooledY; const int *argmax;
 // Sample s's pooled gradient (see dy_source) channels-last into `slot` (padded by 1, as
 // winograd_load_samples copies dy): each 2×2 window's four positions from its winner's
 // 0 + pooledDy where pooledY > 0, every other value 0. Eight channels × eight windows of a
-// pooled row at a time (8 × 8 transposes of dy, y and the winners), each position written
+// pooled row at a time (8 × 8 transposes of dy, y and the winners; the eight planes read
+// row after row, 24 sequential streams), each position written
 // once as a whole vector of channels; then the padding's border. (A scalar scatter of the
 // winners into a zeroed slot took 2.8 % of the cnn's training under perf on an Emerald
 // Rapids Xeon, a branch per window on the sign of y.)
@@ -234,9 +235,9 @@ static void pooled_to_channels_last(const wgeometry *g, const dy_source *src, in
     const int ph = g->OH / 2, pw = g->OW / 2;
     const long plane = (long)ph * pw;
     const __m256 zero = _mm256_setzero_ps();
-    for (int i = 0; i < ph; i++)
-        for (long o0 = 0; o0 < Op; o0 += 8) {
-            const int no = O - o0 < 8 ? (int)(O - o0 > 0 ? O - o0 : 0) : 8;
+    for (long o0 = 0; o0 < Op; o0 += 8) {
+        const int no = O - o0 < 8 ? (int)(O - o0 > 0 ? O - o0 : 0) : 8;
+        for (int i = 0; i < ph; i++)
             for (int j0 = 0; j0 < pw; j0 += 8) {
                 const int n = pw - j0 < 8 ? pw - j0 : 8;
                 const __m256i lanes = first_lanes(n);
