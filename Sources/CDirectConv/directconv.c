@@ -319,8 +319,10 @@ void tlc_direct_conv_backward(int level, const float *x, const float *dy, const 
                               int k, int pad, float *gradScratch, float *dW, float *db, int dxShape, const float *packed,
                               float *dxScratch, float *dx) {
 #ifdef TLC_X86
-    if (level >= 1 && pad == 1 && dxShape == WINOGRAD && tlc_winograd_tile(outputs, C, H, W, k, pad, 0)) {
-        tlc_winograd_backward(level, x, dy, mask, samples, C, H, W, outputs, gradScratch, dW, db, packed, dxScratch, dx);
+    // dW takes the forward pass's tiles (tlc_winograd_tile); dx shares dy's copy where it takes the same.
+    const int m = tlc_winograd_tile(outputs, C, H, W, k, pad, 1);
+    if (level >= 1 && pad == 1 && m && dxShape == (m == 4 ? WINOGRAD4 : WINOGRAD)) {
+        tlc_winograd_backward(m, level, x, dy, mask, samples, C, H, W, outputs, gradScratch, dW, db, packed, dxScratch, dx);
         return;
     }
 #endif
@@ -335,8 +337,9 @@ int tlc_direct_conv_backward_pooled(int level, const float *x, const float *dy, 
                                     const float *packed, float *dxScratch, float *dx) {
 #ifdef TLC_X86
     const int shape = tlc_direct_conv_forward_shape(outputs, C, H, W, k, pad);
-    if (level >= 1 && pad == 1 && tlc_direct_conv_pools(shape, H, W, k, pad) && (!dx || dxShape == WINOGRAD)) {
-        tlc_winograd_backward_pooled(level, x, dy, y, argmax, samples, C, H, W, outputs, gradScratch, dW, db, packed, dxScratch, dx);
+    if (level >= 1 && pad == 1 && tlc_direct_conv_pools(shape, H, W, k, pad) && (!dx || dxShape == shape)) {
+        tlc_winograd_backward_pooled(winograd_tile_of(shape), level, x, dy, y, argmax, samples, C, H, W, outputs, gradScratch, dW, db, packed,
+                                     dxScratch, dx);
         return 1;
     }
 #else

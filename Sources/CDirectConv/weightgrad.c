@@ -33,7 +33,8 @@ static void bias_sums(const float *wide, long samples, long wideCount, long Qt, 
 }
 
 long tlc_direct_conv_weight_grad_scratch_count(int outputs, int inputs, int H, int W, int k, int pad) {
-    if (tlc_winograd_tile(outputs, inputs, H, W, k, pad, 0)) return tlc_winograd_grad_scratch_count(outputs, inputs, H, W, pad);
+    const int m = tlc_winograd_tile(outputs, inputs, H, W, k, pad, 1);
+    if (m) return tlc_winograd_grad_scratch_count(m, outputs, inputs, H, W, pad);
     geometry g = geometry_of(16, H, W, k, pad);
     return chunk_of(&g, outputs, inputs, k) * (padded_count(&g, inputs, k) + (long)outputs * g.Qt);
 }
@@ -153,8 +154,8 @@ static void weight_grad(int level, const float *x, const float *dy, const float 
 void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                                  int outputs, int k, int pad, float *scratch, float *dW, float *db) {
 #ifdef TLC_X86
-    if (level >= 1 && tlc_winograd_tile(outputs, C, H, W, k, pad, 0))
-        tlc_winograd_weight_grad(level, x, dy, mask, samples, C, H, W, outputs, pad, scratch, dW, db);
+    const int m = tlc_winograd_tile(outputs, C, H, W, k, pad, 1);
+    if (level >= 1 && m) tlc_winograd_weight_grad(m, level, x, dy, mask, samples, C, H, W, outputs, pad, scratch, dW, db);
     else if (level >= 1) weight_grad(level, x, dy, mask, samples, C, H, W, outputs, k, pad, scratch, dW, db);
 #else
     (void)level; (void)x; (void)dy; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)outputs; (void)k; (void)pad;

@@ -449,17 +449,20 @@ static void winograd_run(int m, int level, const float *x, const float *mask, lo
     else winograd_blocks_256(&call);
 }
 
-long winograd_block_tiles(int outputs, int inputs, int H, int W, int pad) { return forward_geometry(2, outputs, inputs, H, W, pad).TB; }
+long winograd_block_tiles(int m, int outputs, int inputs, int H, int W, int pad) { return forward_geometry(m, outputs, inputs, H, W, pad).TB; }
 
-void winograd_conv_loaded(int level, const float *x, const float *mask, long tBegin, long tEnd, int C, int H, int W, const float *packed,
+void winograd_conv_loaded(int m, int level, const float *x, const float *mask, long tBegin, long tEnd, int C, int H, int W, const float *packed,
                           int outputs, int pad, float *const *slots, int *loaded, int nslots, float *scratch, float *y) {
-    winograd_run(2, level, x, mask, tBegin, tEnd, C, H, W, packed, NULL, outputs, pad, NULL, NULL, NULL, 0, INFINITY, NULL, scratch, y,
+    winograd_run(m, level, x, mask, tBegin, tEnd, C, H, W, packed, NULL, outputs, pad, NULL, NULL, NULL, 0, INFINITY, NULL, scratch, y,
                  slots, loaded, nslots);
 }
 
 void winograd_transform_input(int level, const wgeometry *g, int Cp, float *const *slots, const segment *segs, int nsegs, long used,
                               long rounded, float *V) {
-    if (level >= 2) transform_input_call_512(g, Cp, slots, segs, nsegs, used, rounded, V);
+    if (g->m == 4) {
+        if (level >= 2) transform_input4_call_512(g, Cp, slots, segs, nsegs, used, rounded, V);
+        else transform_input4_call_256(g, Cp, slots, segs, nsegs, used, rounded, V);
+    } else if (level >= 2) transform_input_call_512(g, Cp, slots, segs, nsegs, used, rounded, V);
     else transform_input_call_256(g, Cp, slots, segs, nsegs, used, rounded, V);
 }
 #endif

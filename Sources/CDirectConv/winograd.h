@@ -24,33 +24,32 @@ void tlc_winograd_conv(int m, int level, const float *x, const float *mask, int 
                        const float *bias, int outputs, int pad, const float *mean, const float *scale, const float *shift, int relu, float ceiling,
                        float *scratch, float *y);
 
-/// The weight gradient of the layers Winograd applies to, always in 2×2 tiles (winograd_grad.c): the floats of scratch
-/// one call needs, and the gradient.
-long tlc_winograd_grad_scratch_count(int outputs, int inputs, int H, int W, int pad);
-/// tlc_direct_conv_weight_grad for k = 3 (see cdirectconv.h): dW written (not added to), db too.
-void tlc_winograd_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
+/// The weight gradient of the layers Winograd applies to, in the forward pass's tiles of m (winograd_grad.c): the floats
+/// of scratch one call needs, and the gradient.
+long tlc_winograd_grad_scratch_count(int m, int outputs, int inputs, int H, int W, int pad);
+/// tlc_direct_conv_weight_grad for k = 3 (see cdirectconv.h) in tiles of m: dW written (not added to), db too.
+void tlc_winograd_weight_grad(int m, int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                               int outputs, int pad, float *scratch, float *dW, float *db);
-/// Both gradients of a layer with padding 1 whose dx runs as Winograd F(2×2, 3×3) too: dW and db as
-/// tlc_winograd_weight_grad, and dx = tlc_winograd_conv(2, level, dy, mask, samples, outputs, OH, OW, packed (the flipped,
-/// transposed kernel), no bias, C, padding 1, …, dxScratch, dx), from one channels-last copy of each sample's dy:
-/// bitwise what the two calls give.
-void tlc_winograd_backward(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W, int outputs,
-                           float *scratch, float *dW, float *db, const float *packed, float *dxScratch, float *dx);
+/// Both gradients of a layer with padding 1 in tiles of m: dW and db as tlc_winograd_weight_grad, and dx =
+/// tlc_winograd_conv(m, level, dy, mask, samples, outputs, OH, OW, packed (the flipped, transposed kernel), no bias, C,
+/// padding 1, …, dxScratch, dx), from one channels-last copy of each sample's dy: bitwise what the two calls give.
+void tlc_winograd_backward(int m, int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
+                           int outputs, float *scratch, float *dW, float *db, const float *packed, float *dxScratch, float *dx);
 /// tlc_winograd_backward for a layer whose ReLU and 2×2 max pool ran in tlc_winograd_conv_relu_pool: the gradient is the
 /// pooled one (pooledDy, with the pooled output pooledY and the winners argmax); see tlc_direct_conv_backward_pooled.
-void tlc_winograd_backward_pooled(int level, const float *x, const float *pooledDy, const float *pooledY, const int *argmax, int samples,
-                                  int C, int H, int W, int outputs, float *scratch, float *dW, float *db, const float *packed,
+void tlc_winograd_backward_pooled(int m, int level, const float *x, const float *pooledDy, const float *pooledY, const int *argmax,
+                                  int samples, int C, int H, int W, int outputs, float *scratch, float *dW, float *db, const float *packed,
                                   float *dxScratch, float *dx);
 /// tlc_winograd_conv in tiles of m with a ReLU (no mask, batch norm or ceiling) and then 2×2 max pooling at stride 2 (OH and
 /// OW even): `pooled` gets samples × outputs × (OH / 2) × (OW / 2), argmax each window's winner's index in its OH × OW
 /// plane; the bits of tlc_winograd_conv then tlc_max_pool.
 void tlc_winograd_conv_relu_pool(int m, int level, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
                                  int outputs, int pad, float *scratch, float *pooled, int *argmax);
-/// Tiles per block of tlc_winograd_conv in 2×2 tiles.
-long winograd_block_tiles(int outputs, int inputs, int H, int W, int pad);
-/// tlc_winograd_conv in 2×2 tiles without bias or epilogue over tiles tBegin … tEnd − 1 of x's samples (x and y point to
+/// Tiles per block of tlc_winograd_conv in tiles of m.
+long winograd_block_tiles(int m, int outputs, int inputs, int H, int W, int pad);
+/// tlc_winograd_conv in tiles of m without bias or epilogue over tiles tBegin … tEnd − 1 of x's samples (x and y point to
 /// sample 0; blocks of winograd_block_tiles from tBegin), whose channels-last copies are in `slots` (sample s in
 /// slots[s % nslots] where loaded[s % nslots] == s; others are copied there from x and mask).
-void winograd_conv_loaded(int level, const float *x, const float *mask, long tBegin, long tEnd, int C, int H, int W, const float *packed,
+void winograd_conv_loaded(int m, int level, const float *x, const float *mask, long tBegin, long tEnd, int C, int H, int W, const float *packed,
                           int outputs, int pad, float *const *slots, int *loaded, int nslots, float *scratch, float *y);
 #endif

@@ -36,12 +36,15 @@
 // The transforms must round as written.
 #pragma clang fp contract(off)
 
-// Tiles per block; channel rows per register tile; output channels padded to a multiple of 16.
-enum { GRAD_TB = 128, CR = 8, OV = 16 };
+// Tiles per block; channel rows per register tile; output channels padded to a multiple of 16; the most samples
+// kept channels-last at once (dy_slots on the smallest planes Winograd takes, 7² in 4×4 tiles: 67).
+enum { GRAD_TB = 128, CR = 8, OV = 16, MAX_SLOTS = 72 };
 
-static wgeometry grad_geometry(int outputs, int H, int W, int pad) {
-    return wgeometry_of(H, W, pad, 2, GRAD_TB, (outputs + OV - 1) / OV * OV);
+// Tiles of m×m outputs (2 or 4; m + 2 = a window's side, (m + 2)² sums).
+static wgeometry grad_geometry(int m, int outputs, int H, int W, int pad) {
+    return wgeometry_of(H, W, pad, m, GRAD_TB, (outputs + OV - 1) / OV * OV);
 }
+static int planes_of(const wgeometry *g) { return (g->m + 2) * (g->m + 2); }
 
 // The scratch, in floats (each part rounded up to 16 so that every part starts on a cache line).
 typedef struct { long samples, sample, dySamples, dySample, V, U, M, sums, segs; } grad_layout;
@@ -59,28 +62,28 @@ static grad_layout grad_layout_of(const wgeometry *g, int C) {
     l.samples = g->slots * l.sample;                   // the samples channels-last
     l.dySample = channels_last_count(g, (int)g->Opad);
     l.dySamples = dy_slots(g) * l.dySample;            // their output gradients channels-last, padded by 1 (dx reads them too)
-    l.V = 16L * xi_stride(g->TB * Cp);                           // V[ξ][t][c]
-    l.U = 16L * xi_stride(g->TB * g->Opad);                      // U[ξ][t][o]
-    l.M = 16L * xi_stride((long)Cp * g->Opad);                         // the sums, [ξ][c][o]
+    const long planes = planes_of(g);
+    l.V = planes * xi_stride(g->TB * Cp);                        // V[ξ][t][c]
+    l.U = planes * xi_stride(g->TB * g->Opad);                   // U[ξ][t][o]
+    l.M = planes * xi_stride((long)Cp * g->Opad);                // the sums, [ξ][c][o]
     l.sums = up16(g->Opad);                            // one sample's sums of dy (the bias gradient)
     l.segs = up16((segments_max(g) * (long)sizeof(segment) + 3) / 4 + 2);
     return l;
 }
 
-long tlc_winograd_grad_scratch_count(int outputs, int inputs, int H, int W, int pad) {
-    const wgeometry g = grad_geometry(outputs, H, W, pad);
+long tlc_winograd_grad_scratch_count(int m, int outputs, int inputs, int H, int W, int pad) {
+    const wgeometry g = grad_geometry(m, outputs, H, W, pad);
     const grad_layout l = grad_layout_of(&g, inputs);
     return l.samples + l.dySamples + l.V + l.U + l.M + l.sums + l.segs + 16;
 }
 
 #ifdef TLC_X86
-// U[ξ][t][o] = (A dy Aᵀ)[ξ] of output channel o for the block's tiles in order (zero from
-// `used` to TB), from the samples' dy channels-last in `slots` (through the mask, padded by 1,
+// F(2×2, 3×3)'s U[ξ][t][o] = (A dy Aᵀ)[ξ] of output channel o for the block's tiles in order, from the samples' dy channels-last in `slots` (through the mask, padded by 1,
 // zero past the plane and for o from O to Opad; sample s in slots[s % g->slots]). With A's last row negated, a tile's (p q; r s) gives rows
 // (p, q), (p + r, q + s), (p − r, q − s), (r, s), and each row (a, b) gives (a, a + b, a − b, b).
 // Vectors of 8 output channels.
 static inline __attribute__((always_inline, target("avx2")))
-void transform_dy(const wgeometry *g, float *const *slots, const segment *segs, int nsegs, long used, float *U) {
+void transform_dy(const wgeometry *g, float *const *slots, const segment *segs, int nsegs, float *U) {
     const long Op = g->Opad, ux = xi_stride(g->TB * Op), rowsStride = (long)g->PW * Op;
     for (int k = 0; k < nsegs; k++) {
         const segment sg = segs[k];
@@ -102,7 +105,50 @@ void transform_dy(const wgeometry *g, float *const *slots, const segment *segs, 
             }
         }
     }
-    for (int x = 0; x < 16; x++) memset(U + x * ux + used * Op, 0, (size_t)((g->TB - used) * Op) * sizeof(float));
+}
+
+// A dy along one axis for F(4×4, 3×3) (A is the 6 × 4 transpose of the forward pass's Aᵀ, points 0, ±1, ±2):
+// d₀, (d₀ + d₂) + (d₁ + d₃), (d₀ + d₂) − (d₁ + d₃), (d₀ + 4d₂) + 2(d₁ + 4d₃), (d₀ + 4d₂) − 2(d₁ + 4d₃), d₃.
+static inline __attribute__((always_inline, target("avx2,fma")))
+void dy_axis4(const __m256 d[4], __m256 u[6]) {
+    const __m256 s02 = _mm256_add_ps(d[0], d[2]), s13 = _mm256_add_ps(d[1], d[3]);
+    const __m256 four = _mm256_set1_ps(4.0f), two = _mm256_set1_ps(2.0f);
+    const __m256 even = _mm256_fmadd_ps(four, d[2], d[0]), odd = _mm256_fmadd_ps(four, d[3], d[1]);
+    u[0] = d[0];
+    u[1] = _mm256_add_ps(s02, s13);
+    u[2] = _mm256_sub_ps(s02, s13);
+    u[3] = _mm256_fmadd_ps(two, odd, even);
+    u[4] = _mm256_fnmadd_ps(two, odd, even);
+    u[5] = d[3];
+}
+
+// F(4×4, 3×3)'s U[ξ][t][o] = (A dy Aᵀ)[ξ] (ξ = 6a + b: a along the tile's rows, b along its
+// columns), as transform_dy: each tile's 4×4 outputs down its columns, then along the six rows.
+static inline __attribute__((always_inline, target("avx2,fma")))
+void transform_dy4(const wgeometry *g, float *const *slots, const segment *segs, int nsegs, float *U) {
+    const long Op = g->Opad, ux = xi_stride(g->TB * Op), rowsStride = (long)g->PW * Op;
+    for (int k = 0; k < nsegs; k++) {
+        const segment sg = segs[k];
+        const float *rows = slots[sg.s % g->slots] + ((1 + 4L * sg.ti) * g->PW + 1 + 4L * sg.tj0) * Op;
+        for (int j = 0; j < sg.tj1 - sg.tj0; j++) {
+            const float *r0 = rows + 4L * j * Op;
+            float *out = U + (sg.at + j) * Op;
+            for (long o = 0; o < Op; o += 8) {
+                __m256 t[6][4];
+                for (int q = 0; q < 4; q++) {
+                    __m256 column[4], u[6];
+                    for (int r = 0; r < 4; r++) column[r] = _mm256_loadu_ps(r0 + r * rowsStride + q * Op + o);
+                    dy_axis4(column, u);
+                    for (int a = 0; a < 6; a++) t[a][q] = u[a];
+                }
+                for (int a = 0; a < 6; a++) {
+                    __m256 u[6];
+                    dy_axis4(t[a], u);
+                    for (int b = 0; b < 6; b++) _mm256_storeu_ps(out + (6 * a + b) * ux + o, u[b]);
+                }
+            }
+        }
+    }
 }
 
 #define UNROLLED _Pragma("clang loop unroll(full)")
@@ -154,23 +200,24 @@ static void grad256(const float *v, long vstride, const float *u, long ustride, 
     }
 }
 
-// The 16 sums of a block: M[ξ][c][o] (+)= Σ_t V[ξ][t][c] U[ξ][t][o]. Channel rows past C
-// are zero (their sums land in M's padding rows, never read).
+// The (m + 2)² sums of a block's `used` tiles: M[ξ][c][o] (+)= Σ_t V[ξ][t][c] U[ξ][t][o]. Channel
+// rows past C are zero (their sums land in M's padding rows, never read).
 // Not inlined, so that profiles tell the sums from the transforms (Benchmarks/time_shares.py).
 __attribute__((target("avx2,fma"), noinline))
-static void block_gemms(int level, const wgeometry *g, int Cp, const float *V, const float *U, float *M, int first) {
+static void block_gemms(int level, const wgeometry *g, int Cp, const float *V, const float *U, long used, float *M, int first) {
     const long Op = g->Opad, vx = xi_stride(g->TB * Cp), ux = xi_stride(g->TB * Op), mx = xi_stride((long)Cp * Op);
-    for (int x = 0; x < 16; x++)
+    const int planes = planes_of(g);
+    for (int x = 0; x < planes; x++)
         for (long c0 = 0; c0 < Cp; c0 += CR) {
             const float *v = V + x * vx + c0, *u = U + x * ux;
             float *m = M + x * mx + c0 * Op;
             for (long o = 0; o < Op;) {
                 if (level < 2) {
-                    grad256(v, Cp, u + o, Op, g->TB, m + o, Op, first);
-                    grad256(v + 4, Cp, u + o, Op, g->TB, m + 4 * Op + o, Op, first);
+                    grad256(v, Cp, u + o, Op, used, m + o, Op, first);
+                    grad256(v + 4, Cp, u + o, Op, used, m + 4 * Op + o, Op, first);
                     o += 16;
-                } else if (o + 32 <= Op) { grad512_32(v, Cp, u + o, Op, g->TB, m + o, Op, first); o += 32; }
-                else { grad512_16(v, Cp, u + o, Op, g->TB, m + o, Op, first); o += 16; }
+                } else if (o + 32 <= Op) { grad512_32(v, Cp, u + o, Op, used, m + o, Op, first); o += 32; }
+                else { grad512_16(v, Cp, u + o, Op, used, m + o, Op, first); o += 16; }
             }
         }
 }
@@ -196,6 +243,42 @@ void transform_weights(const wgeometry *g, int C, int Cp, int O, const float *M,
                 _mm256_storeu_ps(out[3 * i], _mm256_add_ps(t[i][0], sum));
                 _mm256_storeu_ps(out[3 * i + 1], _mm256_mul_ps(_mm256_sub_ps(t[i][1], t[i][2]), half));
                 _mm256_storeu_ps(out[3 * i + 2], _mm256_sub_ps(sum, t[i][3]));
+            }
+            for (int l = 0; l < 8 && o0 + l < O; l++)
+                for (int k = 0; k < 9; k++) dW[((o0 + l) * C + c) * 9 + k] = out[k][l];
+        }
+}
+
+// Gᵀ m along one axis of six values for F(4×4, 3×3): (m₀/4 − (m₁ + m₂)/6) + (m₃ + m₄)/24,
+// (m₂ − m₁)/6 + (m₃ − m₄)/12, ((m₃ + m₄) − (m₁ + m₂))/6 + m₅.
+static inline __attribute__((always_inline, target("avx2")))
+void weight_axis4(const __m256 m[6], __m256 w[3]) {
+    const __m256 sixth = _mm256_set1_ps(1.0f / 6.0f), twelfth = _mm256_set1_ps(1.0f / 12.0f);
+    const __m256 twentyFourth = _mm256_set1_ps(1.0f / 24.0f), quarter = _mm256_set1_ps(0.25f);
+    const __m256 s12 = _mm256_add_ps(m[1], m[2]), s34 = _mm256_add_ps(m[3], m[4]);
+    w[0] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(m[0], quarter), _mm256_mul_ps(s12, sixth)), _mm256_mul_ps(s34, twentyFourth));
+    w[1] = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(m[2], m[1]), sixth), _mm256_mul_ps(_mm256_sub_ps(m[3], m[4]), twelfth));
+    w[2] = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(s34, s12), sixth), m[5]);
+}
+
+// dW[o][c] = Gᵀ M[·][c][o] G for F(4×4, 3×3), 8 outputs at a time: down M's columns, then along the three rows.
+static inline __attribute__((always_inline, target("avx2")))
+void transform_weights4(const wgeometry *g, int C, int Cp, int O, const float *M, float *dW) {
+    const long mx = xi_stride((long)Cp * g->Opad);
+    for (long c = 0; c < C; c++)
+        for (long o0 = 0; o0 < O; o0 += 8) {
+            __m256 t[3][6];
+            for (int b = 0; b < 6; b++) {
+                __m256 column[6], w[3];
+                for (int a = 0; a < 6; a++) column[a] = _mm256_loadu_ps(M + (6 * a + b) * mx + c * g->Opad + o0);
+                weight_axis4(column, w);
+                for (int i = 0; i < 3; i++) t[i][b] = w[i];
+            }
+            float out[9][8];
+            for (int i = 0; i < 3; i++) {
+                __m256 w[3];
+                weight_axis4(t[i], w);
+                for (int j = 0; j < 3; j++) _mm256_storeu_ps(out[3 * i + j], w[j]);
             }
             for (int l = 0; l < 8 && o0 + l < O; l++)
                 for (int k = 0; k < 9; k++) dW[((o0 + l) * C + c) * 9 + k] = out[k][l];
@@ -263,12 +346,13 @@ static void pooled_to_channels_last(const wgeometry *g, const dy_source *src, in
                 }
             }
         }
-    // The border: rows 0 and PH − 1, columns 0 and PW − 1 of the rows between.
+    // The padding: row 0 and the rows past OH, column 0 and the columns past OW of the rows between
+    // (4×4 tiles may reach past the plane).
     memset(slot, 0, (size_t)row * sizeof(float));
-    memset(slot + (g->PH - 1) * row, 0, (size_t)row * sizeof(float));
-    for (int r = 1; r < g->PH - 1; r++) {
+    memset(slot + (1L + g->OH) * row, 0, (size_t)((g->PH - 1 - g->OH) * row) * sizeof(float));
+    for (int r = 1; r <= g->OH; r++) {
         memset(slot + r * row, 0, (size_t)Op * sizeof(float));
-        memset(slot + r * row + (g->PW - 1) * Op, 0, (size_t)Op * sizeof(float));
+        memset(slot + r * row + (1L + g->OW) * Op, 0, (size_t)((g->PW - 1 - g->OW) * Op) * sizeof(float));
     }
 }
 
@@ -301,9 +385,9 @@ void load_output_gradients(const wgeometry *g, const segment *segs, int nsegs, c
 // them are loaded: dy_slots holds every sample from dx's lag to the block's last, so a pooled
 // source, which has no dy to copy again, is never asked for one).
 __attribute__((target("avx2,fma")))
-static void winograd_backward(int level, const float *x, const dy_source *src, int samples, int C, int H, int W,
+static void winograd_backward(int m, int level, const float *x, const dy_source *src, int samples, int C, int H, int W,
                               int O, int pad, float *scratch, float *dW, float *db, const float *packed, float *dxScratch, float *dx) {
-    const wgeometry g = grad_geometry(O, H, W, pad);
+    const wgeometry g = grad_geometry(m, O, H, W, pad);
     wgeometry gy = g;                                  // dy's slots: enough for dx's blocks too
     gy.slots = dy_slots(&g);
     const grad_layout l = grad_layout_of(&g, C);
@@ -312,26 +396,27 @@ static void winograd_backward(int level, const float *x, const dy_source *src, i
     float *base = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *dyBase = base + l.samples, *V = dyBase + l.dySamples, *U = V + l.V, *M = U + l.U, *sums = M + l.M;
     segment *segs = (segment *)(sums + l.sums);
-    float *slots[64], *dySlots[64];
-    int loaded[64], dyLoaded[64];
+    float *slots[MAX_SLOTS], *dySlots[MAX_SLOTS];
+    int loaded[MAX_SLOTS], dyLoaded[MAX_SLOTS];
     for (int i = 0; i < g.slots; i++) { slots[i] = base + i * l.sample; loaded[i] = -1; }
     for (int i = 0; i < gy.slots; i++) { dySlots[i] = dyBase + i * l.dySample; dyLoaded[i] = -1; }
-    const long total = samples * g.T, dxTB = dx ? winograd_block_tiles(C, O, g.OH, g.OW, 1) : 1;
+    const long total = samples * g.T, dxTB = dx ? winograd_block_tiles(m, C, O, g.OH, g.OW, 1) : 1;
     long dxDone = 0;   // tiles whose dx is written (dx's tiles are dy's: padding 1)
     int summed = 0;
     for (long t0 = 0; t0 < total; t0 += g.TB) {
         const long t1 = t0 + g.TB < total ? t0 + g.TB : total;
         const int nsegs = segments_of(&g, t0, t1, segs);
         winograd_load_samples(&g, segs, nsegs, x, NULL, C, Cp, H, W, pad, slots, loaded);
-        winograd_transform_input(level, &g, Cp, slots, segs, nsegs, t1 - t0, g.TB, V);
+        winograd_transform_input(level, &g, Cp, slots, segs, nsegs, t1 - t0, t1 - t0, V);
         load_output_gradients(&gy, segs, nsegs, src, O, dySlots, dyLoaded, sums, db, &summed);
-        transform_dy(&gy, dySlots, segs, nsegs, t1 - t0, U);
-        block_gemms(level, &g, Cp, V, U, M, t0 == 0);
+        if (m == 4) transform_dy4(&gy, dySlots, segs, nsegs, U);
+        else transform_dy(&gy, dySlots, segs, nsegs, U);
+        block_gemms(level, &g, Cp, V, U, t1 - t0, M, t0 == 0);
         // dx's whole blocks over the samples whose dy is complete (all of it after the last block):
         // its blocks as a call over all tiles would have them.
         const long ready = t1 == total ? total : dxDone + (t1 / g.T * g.T - dxDone) / dxTB * dxTB;
         if (dx && ready > dxDone) {
-            winograd_conv_loaded(level, src->dy, src->mask, dxDone, ready, O, g.OH, g.OW, packed, C, 1, dySlots, dyLoaded, gy.slots,
+            winograd_conv_loaded(m, level, src->dy, src->mask, dxDone, ready, O, g.OH, g.OW, packed, C, 1, dySlots, dyLoaded, gy.slots,
                                  dxScratch, dx);
             dxDone = ready;
         }
@@ -340,40 +425,41 @@ static void winograd_backward(int level, const float *x, const dy_source *src, i
         memset(M, 0, (size_t)l.M * sizeof(float));
         if (db) memset(db, 0, (size_t)O * sizeof(float));
     }
-    transform_weights(&g, C, Cp, O, M, dW);
+    if (m == 4) transform_weights4(&g, C, Cp, O, M, dW);
+    else transform_weights(&g, C, Cp, O, M, dW);
 }
 #endif
 
-void tlc_winograd_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
+void tlc_winograd_weight_grad(int m, int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                               int outputs, int pad, float *scratch, float *dW, float *db) {
 #ifdef TLC_X86
     const dy_source src = {dy, mask, NULL, NULL, NULL};
-    winograd_backward(level, x, &src, samples, C, H, W, outputs, pad, scratch, dW, db, NULL, NULL, NULL);
+    winograd_backward(m, level, x, &src, samples, C, H, W, outputs, pad, scratch, dW, db, NULL, NULL, NULL);
 #else
-    (void)level; (void)x; (void)dy; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)outputs; (void)pad;
+    (void)m; (void)level; (void)x; (void)dy; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)outputs; (void)pad;
     (void)scratch; (void)dW; (void)db;
 #endif
 }
 
-void tlc_winograd_backward(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W, int outputs,
+void tlc_winograd_backward(int m, int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W, int outputs,
                            float *scratch, float *dW, float *db, const float *packed, float *dxScratch, float *dx) {
 #ifdef TLC_X86
     const dy_source src = {dy, mask, NULL, NULL, NULL};
-    winograd_backward(level, x, &src, samples, C, H, W, outputs, 1, scratch, dW, db, packed, dxScratch, dx);
+    winograd_backward(m, level, x, &src, samples, C, H, W, outputs, 1, scratch, dW, db, packed, dxScratch, dx);
 #else
-    (void)level; (void)x; (void)dy; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)outputs; (void)scratch; (void)dW;
+    (void)m; (void)level; (void)x; (void)dy; (void)mask; (void)samples; (void)C; (void)H; (void)W; (void)outputs; (void)scratch; (void)dW;
     (void)db; (void)packed; (void)dxScratch; (void)dx;
 #endif
 }
 
-void tlc_winograd_backward_pooled(int level, const float *x, const float *pooledDy, const float *pooledY, const int *argmax, int samples,
+void tlc_winograd_backward_pooled(int m, int level, const float *x, const float *pooledDy, const float *pooledY, const int *argmax, int samples,
                                   int C, int H, int W, int outputs, float *scratch, float *dW, float *db, const float *packed,
                                   float *dxScratch, float *dx) {
 #ifdef TLC_X86
     const dy_source src = {NULL, NULL, pooledDy, pooledY, argmax};
-    winograd_backward(level, x, &src, samples, C, H, W, outputs, 1, scratch, dW, db, packed, dxScratch, dx);
+    winograd_backward(m, level, x, &src, samples, C, H, W, outputs, 1, scratch, dW, db, packed, dxScratch, dx);
 #else
-    (void)level; (void)x; (void)pooledDy; (void)pooledY; (void)argmax; (void)samples; (void)C; (void)H; (void)W; (void)outputs;
+    (void)m; (void)level; (void)x; (void)pooledDy; (void)pooledY; (void)argmax; (void)samples; (void)C; (void)H; (void)W; (void)outputs;
     (void)scratch; (void)dW; (void)db; (void)packed; (void)dxScratch; (void)dx;
 #endif
 }

@@ -101,6 +101,13 @@ void WL_NAME(transform_input4)(const wgeometry *g, int Cp, float *const *samples
     for (int x = 0; x < 36; x++) memset(V + x * xstride + used * Cp, 0, (size_t)((rounded - used) * Cp) * sizeof(float));
 }
 
+// The same as a function of its own, for the weight gradient in 4×4 tiles (winograd_transform_input).
+__attribute__((target(WL_TARGET), noinline))
+static void WL_NAME(transform_input4_call)(const wgeometry *g, int Cp, float *const *samples, const segment *segs, int nsegs, long used,
+                                           long rounded, float *V) {
+    WL_NAME(transform_input4)(g, Cp, samples, segs, nsegs, used, rounded, V);
+}
+
 #define WL_UNROLLED _Pragma("clang loop unroll(full)")
 // M[t][o] for WL_NT tiles × NV vectors of output channels: over channels c0 … c1 − 1 of V
 // (v[t][c], rows Cp apart) and U (u[c][o], rows `us` apart), one fused multiply-add chain per

@@ -219,7 +219,8 @@ import Testing
             }
             let wt = Tensor(zeros: [c, o, 3, 3])
             Conv2D.flippedTransposedKernel(w.pointer, outputs: o, inputs: c, k: 3, into: wt.pointer)
-            let dxShape = tlc_direct_conv_shape(c32, o32, s32, s32, 3, 1)
+            let dxShape = tlc_direct_conv_forward_shape(c32, o32, s32, s32, 3, 1)   // the forward pass's tiles, as dW's
+            #expect(dxShape == shape)
             let dxPacked = Tensor(zeros: [tlc_direct_conv_packed_count(dxShape, c32, o32, 3)])
             tlc_direct_conv_pack(dxShape, wt.pointer, c32, o32, 3, dxPacked.pointer)
             let gradScratch = Tensor(zeros: [tlc_direct_conv_weight_grad_scratch_count(o32, c32, s32, s32, 3, 1)])

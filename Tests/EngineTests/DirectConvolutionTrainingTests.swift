@@ -112,11 +112,13 @@ import Testing
     }
 
     /// tlc_direct_conv_backward gives the bits of tlc_direct_conv_weight_grad and tlc_direct_conv
-    /// apart, with and without a mask and db: Winograd at padding 1 (one copy of dy for both;
-    /// dx's blocks and the weight gradient's over several samples each, planes of whole and
-    /// partial tiles), and geometries it passes on to the two calls.
+    /// apart, with and without a mask and db: Winograd at padding 1 in 4×4 tiles (28², 8², 15², 7²,
+    /// and 14² with 128 channels) and 2×2 ones (9²), one copy of dy for both; dx's blocks and the
+    /// weight gradient's over several samples each, planes of whole and partial tiles; and
+    /// geometries it passes on to the two calls (padding 0: dW in 2×2 tiles at 12², in 4×4 ones
+    /// at 18², with dx in 2×2 ones at padding 2; a 5×5 kernel).
     @Test(arguments: [(32, 32, 28, 3, 1, 5), (32, 48, 8, 3, 1, 13), (40, 33, 15, 3, 1, 7), (64, 64, 7, 3, 1, 3), (35, 32, 9, 3, 1, 1),
-                      (32, 40, 12, 3, 0, 4), (8, 12, 10, 5, 2, 3)])
+                      (128, 128, 14, 3, 1, 2), (32, 40, 12, 3, 0, 4), (32, 32, 18, 3, 0, 3), (8, 12, 10, 5, 2, 3)])
     func bothGradientsInOneCallGiveTheBitsOfTheTwoCalls(c: Int, o: Int, side: Int, k: Int, pad: Int, n: Int) throws {
         guard Conv2D.directConvolutionAvailable else { return }
         var g = SeededGenerator(seed: 21)
@@ -125,8 +127,11 @@ import Testing
         let x = Tensor(zeros: [n, c, side, side]), dy = Tensor(zeros: [n, o, out, out]), mask = Tensor(zeros: dy.shape)
         let w = Tensor(zeros: [c, o, k, k])   // dx's kernel: flipped and transposed, as the layer packs it
         g.fillNormal(x, std: 1); g.fillNormal(dy, std: 1); g.fillNormal(mask, std: 1); g.fillNormal(w, std: 0.3)
-        let shape = tlc_direct_conv_shape(c32, o32, out32, out32, k32, tpad)
-        #expect((shape == 3) == (k == 3 && pad < 2))
+        // dx in the tiles a forward pass of its geometry takes, as the layer runs it; dW in those of the layer's forward pass.
+        let shape = tlc_direct_conv_forward_shape(c32, o32, out32, out32, k32, tpad)
+        let dWShape = tlc_direct_conv_forward_shape(o32, c32, s32, s32, k32, Int32(pad))
+        #expect((shape >= 3) == (k == 3 && pad < 2))
+        #expect(dWShape == (k != 3 ? dWShape : [12: 3, 18: 4][side] ?? (side == 9 ? 3 : 4)))
         let packed = Tensor(zeros: [tlc_direct_conv_packed_count(shape, c32, o32, k32)])
         tlc_direct_conv_pack(shape, w.pointer, c32, o32, k32, packed.pointer)
         let gradScratch = Tensor(zeros: [tlc_direct_conv_weight_grad_scratch_count(o32, c32, s32, s32, k32, Int32(pad))])

@@ -45,7 +45,7 @@ extension Conv2D {
     /// gradient kernel, and the input gradient as the direct convolution of dy with the
     /// flipped, channel-transposed kernel at padding k − 1 − p (p < k; a split layer has
     /// p = 0), on CPUs with AVX-512. AVX2-only CPUs train there only the layers whose three
-    /// passes all run as Winograd F(2×2, 3×3) (3×3 kernels with at least 32 channels in and
+    /// passes all run as Winograd (3×3 kernels with at least 32 channels in and
     /// out): its AVX2 paths are 1.9–2.3× the direct AVX2 tiles, while those trained the cnn
     /// slower than OpenBLAS's Haswell kernels; other geometries train on the BLAS lowerings.
     func trainsDirectly(_ g: Geo) -> Bool {
@@ -53,7 +53,8 @@ extension Conv2D {
         if Conv2D.directConvolutionLevel >= 2 { return true }
         guard Conv2D.directConvolutionLevel == 1 else { return false }
         let (oc, c, k) = (Int32(outChannels), Int32(d.c), Int32(d.k))
-        // Tile shape 3 is Winograd (training passes never take F(4×4)'s 4), for the forward pass and (cdirectconv.h) the weight gradient; then dx.
+        // Tile shape 3: Winograd applies (in 2×2 or 4×4 tiles, tlc_direct_conv_forward_shape's choice) to the forward pass
+        // and (cdirectconv.h) the weight gradient; then to dx.
         return tlc_direct_conv_shape(oc, c, Int32(d.h), Int32(d.w), k, Int32(d.pad)) == 3
             && tlc_direct_conv_shape(c, oc, Int32(d.oh), Int32(d.ow), k, Int32(d.k - 1 - d.pad)) == 3
     }
@@ -129,8 +130,8 @@ extension Conv2D {
               let (_, g) = try? check(x), g.stride == 1, g.pad == 1, trainsDirectly(g) else { return false }
         let (oc, c, h, w, k) = (Int32(outChannels), Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.k))
         let shape = tlc_direct_conv_forward_shape(oc, c, h, w, k, 1)
-        // The backward pass (backwardThroughPool) runs dx as Winograd too (tile shape 3), from the pooled gradient.
-        return tlc_direct_conv_pools(shape, h, w, k, 1) != 0 && tlc_direct_conv_shape(c, oc, Int32(g.oh), Int32(g.ow), k, 1) == 3
+        // The backward pass (backwardThroughPool) runs dW and dx in the same tiles, from one copy of the pooled gradient.
+        return tlc_direct_conv_pools(shape, h, w, k, 1) != 0 && tlc_direct_conv_forward_shape(c, oc, Int32(g.oh), Int32(g.ow), k, 1) == shape
     }
 
     /// The training pass of this layer, the ReLU after it and `pool` (``poolsInEpilogue(_:_:training:)``)
@@ -241,12 +242,11 @@ extension Conv2D {
         }
         let partials = parts.indices.map { scratch(.weightGradient(part: $0), count: wantGradients ? wcount : 1) }
         let biasPartials = parts.indices.map { scratch(.biasGradient(part: $0), count: oc) }
-        // dx = conv(dy, W flipped and transposed to [c][oc][k][k], padding k − 1 − p, no bias), in 2×2 tiles where
-        // Winograd applies. (4×4 ones, tried: resnet18's step 1.45–1.91 s against 1.51–2.02, six alternated runs, within
-        // this VM's noise; but a layer whose pool ran in its epilogue must then build dy apart, as the pool's backward
-        // does, where its dx now reads the weight gradient's copy: vgg16's 64-channel layer at 224² 1.3–1.5× slower.)
+        // dx = conv(dy, W flipped and transposed to [c][oc][k][k], padding k − 1 − p, no bias), in the tiles a forward
+        // pass of that geometry takes; at padding 1 those of this layer's forward pass, which dW takes too
+        // (tlc_direct_conv_weight_grad), so that both read one channels-last copy of dy.
         let tpad = Int32(k - 1 - g.pad), (oh32, ow32) = (Int32(g.oh), Int32(g.ow))
-        let shape = tlc_direct_conv_shape(c32, oc32, oh32, ow32, k32, tpad)
+        let shape = tlc_direct_conv_forward_shape(c32, oc32, oh32, ow32, k32, tpad)
         var packed: UnsafeMutablePointer<Float>?
         var inputScratch: [UnsafeMutablePointer<Float>] = []
         if let kernel = inputGradient?.kernel {
