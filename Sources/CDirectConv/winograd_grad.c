@@ -1,16 +1,19 @@
-// CDirectConv's Winograd F(2×2, 3×3) weight gradient, and the backward pass that runs dx
-// (winograd.c's convolution) from the same channels-last copies of dy, which may be built
-// from a pooled gradient (private to CDirectConv; see cdirectconv.h for the API and
-// winograd.h for what this file owns). The forward pass is
-// y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A per 2×2 tile, so Σ dy·y = Σ (A dy Aᵀ) ⊙ (G g Gᵀ) ⊙ (Bᵀ d B),
+// CDirectConv's Winograd F(m×m, 3×3) weight gradient (m = 2 or 4, the forward pass's tiles),
+// and the backward pass that runs dx (winograd.c's convolution, in the same tiles) from the
+// same channels-last copies of dy, which may be built from a pooled gradient (private to
+// CDirectConv; see cdirectconv.h for the API and winograd.h for what this file owns). The
+// forward pass is y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A per m×m tile, so Σ dy·y = Σ (A dy Aᵀ) ⊙ (G g Gᵀ) ⊙ (Bᵀ d B),
 // and the gradient of the 3×3 kernel is
 //
 //     dW = Gᵀ [Σ over the tiles of all samples (A dy Aᵀ) ⊙ (Bᵀ d B)] G
 //
-// with d the tile's 4×4 window of the padded input (the forward pass's input transform) and
-// dy its 2×2 output gradient. The 16 sums M[ξ][c][o] = Σ_t V[ξ][t][c] · U[ξ][t][o] are 16
-// GEMMs over the tiles: 16 multiply-adds per 4 positions, channel and output instead of 36.
-// (A's last row is negated here, which G's last row undoes exactly.) Like the forward pass,
+// with d the tile's (m + 2)² window of the padded input (the forward pass's input transform)
+// and dy its m×m output gradient. The (m + 2)² sums M[ξ][c][o] = Σ_t V[ξ][t][c] · U[ξ][t][o]
+// are GEMMs over the tiles: 16 multiply-adds per 4 positions, channel and output (m = 2) or
+// 36 per 16 (m = 4) instead of 36 or 144. (For m = 2, A's last row is negated here, which
+// G's last row undoes exactly.) In 4×4 tiles the float32 error against float64 is about
+// 3.5× that of 2×2 ones in RMS (a numpy model of both, 7² to 56² planes, 32 to 128
+// channels: 0.9–4.4e-6 of the gradient's norm, against 0.3–1.3e-6). Like the forward pass,
 // the transforms run on vectors of channels: x and dy (through the mask) are copied
 // channels-last sample by sample (winograd_tiles.h), and the bias gradient is summed from
 // dy's copy while it is in cache. (Each segment's two rows of dy had been transposed from
@@ -18,8 +21,9 @@
 // x reading its planes in order too, the cnn's training took about 13 % fewer CPU samples
 // under perf on an Emerald Rapids Xeon, against the unchanged Winograd sums' samples.)
 //
-// Bits: the transforms are adds, subtracts and halvings in one fixed order; each output of
-// M is one fused multiply-add chain over a block's 128 tiles (in order), added to the
+// Bits: the transforms are adds, subtracts, multiplications and fused multiply-adds by small
+// constants in one fixed order; each output of M is one fused multiply-add chain over a
+// block's tiles (up to 128, in order), added to the
 // blocks before it; the register tiles (8 channels × 32 outputs on AVX-512, 4 × 16 on AVX2)
 // only change how many such chains run at once. db is one chain per output over each
 // sample's positions in order, the samples' sums added in order. AVX-512 and AVX2 give the

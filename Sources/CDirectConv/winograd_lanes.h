@@ -1,7 +1,7 @@
 // CDirectConv's Winograd kernels for one vector width (private to winograd.c, which includes
 // this file once for AVX-512 and once for AVX2 after defining the WL_ macros below): the
-// F(2×2, 3×3) and F(4×4, 3×3) convolutions, and F(2×2, 3×3)'s input transform for the
-// weight gradient.
+// F(2×2, 3×3) and F(4×4, 3×3) convolutions, and their input transforms for the weight
+// gradient.
 // Channels are the vectors' lanes: the input transform reads a tile's 6×6 (4×4) window of a
 // sample stored channels-last ([row][column][channel]), the sums broadcast one tile's
 // transformed input and multiply it by vectors of output channels, and the output transform

@@ -1,10 +1,10 @@
-// CDirectConv's Winograd tiles (private), shared by the convolution (winograd.c, F(2×2, 3×3)
-// and F(4×4, 3×3)) and its weight gradient (winograd_grad.c, F(2×2, 3×3)): the geometry of m×m output tiles
-// over a part's samples in blocks, the blocks' runs within tile rows (segments), the
-// samples copied channels-last and zero-padded ([row][column][channel]) and the input
-// transform V = Bᵀ d B of a block's 4×4 windows into V[ξ][tile][channel] for F(2×2, 3×3) (adds and
-// subtracts in one fixed order, so every instruction set computes the same bits; defined
-// in winograd.c), and the 8 × 8 transposes between planes and channels-last rows.
+// CDirectConv's Winograd tiles (private), shared by the convolution (winograd.c) and its
+// weight gradient (winograd_grad.c), both in F(2×2, 3×3) and F(4×4, 3×3): the geometry of
+// m×m output tiles over a part's samples in blocks, the blocks' runs within tile rows
+// (segments), the samples copied channels-last and zero-padded ([row][column][channel]) and
+// the input transform V = Bᵀ d B of a block's (m + 2)² windows into V[ξ][tile][channel]
+// (in one fixed order, so every instruction set computes the same bits; defined in
+// winograd.c), and the 8 × 8 transposes between planes and channels-last rows.
 #ifndef TLC_CDIRECTCONV_WINOGRAD_TILES_H
 #define TLC_CDIRECTCONV_WINOGRAD_TILES_H
 #include "geometry.h"
@@ -74,8 +74,8 @@ static inline long channels_last_count(const wgeometry *g, int Cp) { return ((lo
 /// are zero; with `mask` (x's shape) a value counts only where mask > 0.
 void winograd_load_samples(const wgeometry *g, const segment *segs, int nsegs, const float *x, const float *mask, int C, int Cp, int H,
                            int W, int pad, float *const *slots, int *loaded);
-/// F(2×2, 3×3)'s V[ξ][t][c] (rows of Cp floats, ξ planes xi_stride(TB·Cp) apart) for the block's tiles in order (t =
-/// 0 … used − 1, by segment; zero up to `rounded`), vectors of 16 channels (level 2) or 8.
+/// V[ξ][t][c] in g's tiles of g->m (rows of Cp floats, (m + 2)² planes ξ xi_stride(TB·Cp) apart) for the block's tiles
+/// in order (t = 0 … used − 1, by segment; zero up to `rounded`), vectors of 16 channels (level 2) or 8.
 void winograd_transform_input(int level, const wgeometry *g, int Cp, float *const *slots, const segment *segs, int nsegs, long used,
                               long rounded, float *V);
 
