@@ -353,6 +353,7 @@ extension Conv2D {
         /// The kernel rows as GEMM operands (forward over column shifts).
         case kernelRows
         /// One sample's padded input and wide output for the direct convolution (shares ``inputColumns(part:)``'s slot).
+        /// Indexed by worker, as ``directWeightGradient(part:)``.
         case directSample(part: Int)
         /// The weights packed for the direct convolution (shares ``kernelRows``'s slot).
         case directKernel
@@ -360,7 +361,7 @@ extension Conv2D {
         /// Indexed by worker (``Parallel/forEachPartOnWorkers(_:parts:_:)``), not part: see ``backwardDirect``.
         case directWeightGradient(part: Int)
         /// One sample's padded output gradient and wide input gradient for the direct
-        /// transposed convolution (shares ``stagedOutput(part:)``'s slot).
+        /// transposed convolution (shares ``stagedOutput(part:)``'s slot). Indexed by worker, as ``directWeightGradient(part:)``.
         case directInputGradient(part: Int)
         /// Every sample's split, for the weight gradient of a strided layer's direct convolution.
         case splitSamples

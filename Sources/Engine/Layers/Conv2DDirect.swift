@@ -103,20 +103,20 @@ extension Conv2D {
         let packed = scratch(.directKernel, count: strided ? tlc_strided_conv_packed_count(shape, oc, c, k) : tlc_direct_conv_packed_count(shape, oc, c, k))
         if strided { tlc_strided_conv_pack(shape, weight.value.pointer, oc, c, k, stride, packed) }
         else { Conv2D.packDirectKernel(shape: shape, weight.value.pointer, outputs: oc, inputs: c, k: k, into: packed) }
-        let parts = Parallel.ranges(n)
         let perPart = strided ? tlc_strided_conv_scratch_count(shape, oc, c, h, w, k, stride, pad)
             : tlc_direct_conv_scratch_count(shape, oc, c, h, w, k, pad)
-        let scratches = parts.indices.map { scratch(.directSample(part: $0), count: perPart) }
+        // Per worker, not per part (a worker runs one part at a time): Winograd's 512-channel transforms and sums in 4×4 tiles are 18 MB.
+        let scratches = (0..<Parallel.workers(n)).map { scratch(.directSample(part: $0), count: perPart) }
         let (inCount, outCount) = (g.c * g.h * g.w, outChannels * g.ohw)
         let affine = batchNorm?.inferenceAffine()
         let (mp, sp, tp) = (affine?.mean.pointer, affine?.scale.pointer, affine?.shift.pointer)
         let bp = bias.value.pointer, (relu, top) = (Int32(fusingReLU ? 1 : 0), ceiling ?? .infinity)
-        Parallel.forEachPart(n) { part, range in
+        Parallel.forEachPartOnWorkers(n) { worker, _, range in
             let (x, count, y) = (xp + range.lowerBound * inCount, Int32(range.count), yp + range.lowerBound * outCount)
             if strided {
-                tlc_strided_conv(Int32(level), shape, x, count, c, h, w, packed, bp, oc, k, stride, pad, mp, sp, tp, relu, top, scratches[part], y)
+                tlc_strided_conv(Int32(level), shape, x, count, c, h, w, packed, bp, oc, k, stride, pad, mp, sp, tp, relu, top, scratches[worker], y)
             } else {
-                tlc_direct_conv(Int32(level), shape, x, nil, count, c, h, w, packed, bp, oc, k, pad, mp, sp, tp, relu, top, scratches[part], y)
+                tlc_direct_conv(Int32(level), shape, x, nil, count, c, h, w, packed, bp, oc, k, pad, mp, sp, tp, relu, top, scratches[worker], y)
             }
         }
     }
@@ -145,15 +145,14 @@ extension Conv2D {
         let shape = tlc_direct_conv_forward_shape(oc, c, h, w, k, pad)
         let packed = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, oc, c, k))
         Conv2D.packDirectKernel(shape: shape, weight.value.pointer, outputs: oc, inputs: c, k: k, into: packed)
-        let parts = Parallel.ranges(n)
-        let scratches = parts.indices.map { scratch(.directSample(part: $0), count: tlc_direct_conv_scratch_count(shape, oc, c, h, w, k, pad)) }
+        let scratches = (0..<Parallel.workers(n)).map { scratch(.directSample(part: $0), count: tlc_direct_conv_scratch_count(shape, oc, c, h, w, k, pad)) }
         let pooled = Tensor(uninitialized: [n, outChannels, g.oh / 2, g.ow / 2])
         let (inCount, outCount) = (g.c * g.h * g.w, outChannels * (g.oh / 2) * (g.ow / 2))
         let xp = x.pointer, yp = pooled.pointer, bp = bias.value.pointer, level = Int32(Conv2D.directConvolutionLevel)
         pool.adoptFusedForward(input: [n, outChannels, g.oh, g.ow], output: pooled) { argmax in
-            Parallel.forEachPart(n) { part, range in
+            Parallel.forEachPartOnWorkers(n) { worker, _, range in
                 let (lo, count) = (range.lowerBound, Int32(range.count))
-                tlc_direct_conv_relu_pool(level, shape, xp + lo * inCount, count, c, h, w, packed, bp, oc, k, pad, scratches[part],
+                tlc_direct_conv_relu_pool(level, shape, xp + lo * inCount, count, c, h, w, packed, bp, oc, k, pad, scratches[worker],
                                           yp + lo * outCount, argmax + lo * outCount)
             }
         }
@@ -255,7 +254,7 @@ extension Conv2D {
             let pk = scratch(.directKernel, count: tlc_direct_conv_packed_count(shape, c32, oc32, k32))
             Conv2D.packDirectKernel(shape: shape, wt, outputs: c32, inputs: oc32, k: k32, into: pk)
             packed = pk
-            inputScratch = parts.indices.map {
+            inputScratch = (0..<workers).map {
                 scratch(.directInputGradient(part: $0), count: tlc_direct_conv_scratch_count(shape, c32, oc32, oh32, ow32, k32, tpad))
             }
         }
@@ -267,7 +266,7 @@ extension Conv2D {
                 let ran = tlc_direct_conv_backward_pooled(Int32(level), xp + lo * inCount, dyp + lo * pooledCount, pooled.y + lo * pooledCount,
                                                           pooled.argmax + lo * pooledCount, count, c32, h32, w32, oc32, k32, Int32(g.pad),
                                                           gradientScratch[worker], partials[part], wantB ? biasPartials[part] : nil, shape,
-                                                          packed, inputScratch.isEmpty ? nil : inputScratch[part], dxp.map { $0 + lo * inCount })
+                                                          packed, inputScratch.isEmpty ? nil : inputScratch[worker], dxp.map { $0 + lo * inCount })
                 precondition(ran == 1, "layer '\(name)': no backward pass through a pool for this geometry")
                 return
             }
@@ -275,7 +274,7 @@ extension Conv2D {
                 // Both at once: Winograd layers at padding 1 copy each sample's dy channels-last once for both.
                 tlc_direct_conv_backward(Int32(level), xp + lo * inCount, dyp + lo * outCount, mask, count, c32, h32, w32, oc32, k32,
                                          Int32(g.pad), gradientScratch[worker], partials[part], wantB ? biasPartials[part] : nil, shape,
-                                         packed, inputScratch[part], dxp + lo * inCount)
+                                         packed, inputScratch[worker], dxp + lo * inCount)
                 return
             }
             if wantGradients {
@@ -284,7 +283,7 @@ extension Conv2D {
             }
             if let dxp, let packed {
                 tlc_direct_conv(Int32(level), shape, dyp + lo * outCount, mask, count, oc32, oh32, ow32, packed, nil, c32, k32, tpad,
-                                nil, nil, nil, 0, .infinity, inputScratch[part], dxp + lo * inCount)
+                                nil, nil, nil, 0, .infinity, inputScratch[worker], dxp + lo * inCount)
             }
         }
         if let dW { Conv2D.addInPartOrder(partials, count: wcount, into: dW) }
