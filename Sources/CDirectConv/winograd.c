@@ -4,8 +4,9 @@
 // U = G g Gᵀ per kernel, M = Σ_c U ⊙ V ((m + 2)² independent sums over the channels, each a
 // GEMM of tiles × channels × output channels), Y = Aᵀ M A (Lavin and Gray, 2016; F(4×4)
 // with the points 0, ±1, ±2). That is 16 multiply-adds per 4 outputs and channel (m = 2)
-// or 36 per 16 (m = 4) instead of 36 or 144. Training passes run F(2×2, 3×3); inference
-// passes F(4×4, 3×3) where it pays (tlc_winograd_tile: its float32 error is 15–26× F(2×2)'s at worst, 5–7× in RMS).
+// or 36 per 16 (m = 4) instead of 36 or 144. Forward passes (inference and training) and a
+// training pass's dW and dx (winograd_grad.c) run F(4×4, 3×3) where it pays, F(2×2, 3×3)
+// elsewhere (tlc_winograd_tile: its float32 error is 15–26× F(2×2)'s at worst, 5–7× in RMS).
 //
 // Layout: channels are the vectors' lanes (winograd_lanes.h). Each sample a block of tiles
 // touches is copied channels-last and zero-padded ([row][column][channel], 8 × 8
@@ -57,7 +58,7 @@ static wgeometry forward_geometry(int m, int outputs, int inputs, int H, int W, 
     return wgeometry_of(H, W, pad, m, target / TILE_GROUP * TILE_GROUP, round_up(outputs, 16));
 }
 
-int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int forward) {
+int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int four) {
     // Measured on one Zen 5 core against the direct convolution, 32 samples, AVX-512 (AVX2), in
     // 2×2 tiles: 32 → 32 channels at 28² 1.34× as fast (1.66×), 64 → 64 at 56² 1.53× (1.88×), 256 → 256
     // at 14² 1.73× (2.09×), 128 → 128 at 7² 1.16× (1.53×), 512 → 512 at 7² 1.44× (1.48×);
@@ -66,9 +67,8 @@ int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int
     if (k != 3 || pad > 2 || inputs < 32 || outputs < 32) return 0;
     const int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
     if (OH < 7 || OW < 7) return 0;
-    // 4×4 tiles (tile shape 4) for forward passes only, where they cover the plane with at
-    // most a tenth more positions than 2×2 tiles (28², 56², 7²) or both sides have 128+
-    // channels. Measured on one core of an Emerald Rapids Xeon, minimum of 6 alternated runs
+    // 4×4 tiles (tile shape 4), where they cover the plane with at most a tenth more positions
+    // than 2×2 tiles (28², 56², 7²) or both sides have 128+ channels. Forward passes, measured on one core of an Emerald Rapids Xeon, minimum of 6 alternated runs
     // against 2×2: 32 → 32 at 28² 0.76–0.84× the time, 128 → 128 at 28² 0.71–0.73×, 512 → 512
     // at 7² 0.56–0.72×, 256 → 256 at 14² 0.87–0.93×; but 32 → 64 and 64 → 32 at 14², whose 4×4
     // tiles cover 16², 1.07–1.14×. Against float64, on the same layers and inputs (32 → 32 at
@@ -79,7 +79,13 @@ int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int
     // times torchvision's float32 error, resnet34 44–67), which moves a gradient the way float32
     // rounding in any library can; the torchvision tests compare gradients against float64 on
     // tlc's own ReLU branches and bound how near the kink every branch tlc took differently lies.
-    if (!forward) return 2;
+    // A training pass's dW and dx take the forward pass's tiles (dx's geometry at padding 1 is
+    // the layer's, its channels swapped), so that both read one copy of dy: resnet18's stride-1
+    // layers' backward passes took 0.74× the time of 2×2 tiles at 64 channels and 56², 0.67× at
+    // 128 and 28², 0.80× at 256 and 14², 0.82× at 512 and 7² (TLC_PROFILE, batch 32, two
+    // alternated runs on an Emerald Rapids Xeon, 2 threads); dW's RMS error against float64
+    // is about 3.5× that of 2×2 tiles (winograd_grad.c).
+    if (!four) return 2;
     const long area2 = round_up(OH, 2) * round_up(OW, 2), area4 = round_up(OH, 4) * round_up(OW, 4);
     return 10 * area4 <= 11 * area2 || (inputs >= 128 && outputs >= 128) ? 4 : 2;
 }

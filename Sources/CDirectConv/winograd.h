@@ -1,6 +1,6 @@
 // CDirectConv's Winograd path (private): the direct convolution's tile shapes 3 (F(2×2, 3×3),
 // chosen by tlc_direct_conv_shape) and 4 (F(4×4, 3×3), which tlc_direct_conv_forward_shape
-// may choose for forward passes instead), for 3×3 kernels with at least 32 input and output channels on planes
+// may choose instead, for forward passes and a training pass's dW and dx), for 3×3 kernels with at least 32 input and output channels on planes
 // of at least 7×7 outputs. The same contract as tlc_direct_conv (bias, mask, batch norm and
 // ReLU epilogue, or a ReLU and 2×2 max pooling; bitwise the same with AVX-512 or AVX2),
 // another summation: see winograd.c; and the weight gradient of the same layers, the same
@@ -9,9 +9,9 @@
 #ifndef TLC_CDIRECTCONV_WINOGRAD_H
 #define TLC_CDIRECTCONV_WINOGRAD_H
 
-/// The output tile m of a 3×3 stride-1 convolution run as Winograd F(m×m, 3×3): 2 or 4 (only for a `forward` pass, the
-/// pooled epilogue's included; dW's and dx's kernels take 2), 0 when Winograd does not apply.
-int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int forward);
+/// The output tile m of a 3×3 stride-1 convolution run as Winograd F(m×m, 3×3): 2, or 4 where `four` allows it and it pays
+/// (the tiles of forward passes, the pooled epilogue's included, and of dW and dx), 0 when Winograd does not apply.
+int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int four);
 /// Floats of the transformed kernel, and the transform of OIHW 3×3 weights into it, for tiles of m: the
 /// blocks of 32 output channels ob0 … ob1 − 1 of tlc_winograd_pack_units(outputs).
 long tlc_winograd_packed_count(int m, int outputs, int inputs);

@@ -20,13 +20,14 @@
 int tlc_direct_conv_level(void);
 
 /// The tile shape for `outputs` channels from `inputs` channels of H×W, kernel k, padding pad (packing and
-/// scratch depend on it) of dx as a convolution of dy in a backward pass, and whether Winograd applies at all:
+/// scratch depend on it) with Winograd in 2×2 tiles only, which says whether Winograd applies at all:
 /// 0–2 the direct convolution's register tiles, 3 Winograd
 /// F(2×2, 3×3) (3×3 kernels with at least 32 input and output channels on planes of at least 7×7 outputs: 16
 /// multiply-adds per 2×2 outputs and channel instead of 36; each output's sums run in another order than the
 /// direct convolution's, with the same contract: bitwise the same with AVX-512 or AVX2, any thread count).
 int tlc_direct_conv_shape(int outputs, int inputs, int H, int W, int k, int pad);
-/// The tile shape of a forward pass, inference or training: tlc_direct_conv_shape's, or 4, Winograd F(4×4, 3×3)
+/// The tile shape of a forward pass, inference or training, and of dx as a convolution of dy (the weight gradient takes
+/// the layer's; at padding 1 the two are the same): tlc_direct_conv_shape's, or 4, Winograd F(4×4, 3×3)
 /// (36 multiply-adds per 4×4 outputs and channel instead of 144, with a float32 error up to 15–26× F(2×2, 3×3)'s),
 /// where F(2×2, 3×3) applies and 4×4 tiles cover the plane with at most a tenth more positions than 2×2 ones, or
 /// both sides have 128 channels or more. The choice depends on the shape only: the same bits with AVX-512 or AVX2.
@@ -63,17 +64,18 @@ long tlc_direct_conv_weight_grad_scratch_count(int outputs, int inputs, int H, i
 /// halves), are reduced by one fixed tree and added to dW and db (which start from 0)
 /// chunk by chunk: the same bits with either instruction set, any tiling and any thread
 /// count. x holds samples × C × H × W, dy samples × outputs × OH × OW. Where Winograd applies
-/// (3×3 kernels, see tlc_direct_conv_shape) dW is computed as Winograd F(2×2, 3×3) instead:
-/// 16 sums over the tiles of all samples in blocks of 128 (one fused multiply-add chain per
-/// output and block), transformed back to the 3×3 kernel; db as one chain per output over each
+/// (3×3 kernels, see tlc_direct_conv_shape) dW is computed as Winograd instead, in the tiles of the
+/// layer's forward pass (tlc_direct_conv_forward_shape: F(2×2, 3×3) or F(4×4, 3×3)): 16 or 36 sums
+/// over the tiles of all samples in blocks of up to 128 (one fused multiply-add chain per output
+/// and block), transformed back to the 3×3 kernel; db as one chain per output over each
 /// sample's positions, the samples' sums added in order; the same guarantees.
 void tlc_direct_conv_weight_grad(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W,
                                  int outputs, int k, int pad, float *scratch, float *dW, float *db);
 /// Both gradients of a training pass: tlc_direct_conv_weight_grad (dW, db; scratch gradScratch), then dx =
 /// tlc_direct_conv(level, dxShape, dy, mask, samples, outputs, OH, OW, packed, no bias, C, k, k − 1 − pad, no epilogue,
 /// dxScratch) with `packed` the flipped, channel-transposed kernel packed for dxShape: bitwise what those two calls give.
-/// Where both run as Winograd F(2×2, 3×3) at padding 1, each sample's dy is copied channels-last (through the mask) once
-/// for both, and its dx computed while that copy is in cache.
+/// Where both run as Winograd in the same tiles at padding 1 (dxShape tlc_direct_conv_forward_shape's, as the layer's), each
+/// sample's dy is copied channels-last (through the mask) once for both, and its dx computed while that copy is in cache.
 void tlc_direct_conv_backward(int level, const float *x, const float *dy, const float *mask, int samples, int C, int H, int W, int outputs,
                               int k, int pad, float *gradScratch, float *dW, float *db, int dxShape, const float *packed,
                               float *dxScratch, float *dx);
@@ -87,7 +89,7 @@ int tlc_direct_conv_pools(int shape, int H, int W, int k, int pad);
 void tlc_direct_conv_relu_pool(int level, int shape, const float *x, int samples, int C, int H, int W, const float *packed, const float *bias,
                                int outputs, int k, int pad, float *scratch, float *pooled, int *argmax);
 /// tlc_direct_conv_backward of a layer whose ReLU and pool ran in tlc_direct_conv_relu_pool, at padding 1, with dx (when
-/// not NULL) in Winograd F(2×2, 3×3) too: `dy` is the pooled gradient (samples × outputs × OH / 2 × OW / 2), `y` the
+/// not NULL) in the forward pass's Winograd tiles too (dxShape its shape): `dy` is the pooled gradient (samples × outputs × OH / 2 × OW / 2), `y` the
 /// pooled output and `argmax` the winners. The layer's gradient is 0 + dy at each winner where y > 0 and 0 elsewhere (what
 /// the pool's and the ReLU's backward give), built channels-last straight from them; bitwise tlc_direct_conv_backward of
 /// that gradient without a mask. Returns 1, or 0 (and does nothing) where it does not apply.

@@ -123,8 +123,8 @@ extension Conv2D {
 
     /// Whether a training pass over `x` runs with the ReLU after it and `pool` in Winograd's
     /// epilogue (``forwardReLUPool(_:pool:)``): a trained layer that ``trainsDirectly(_:)`` in
-    /// Winograd's 2×2 or 4×4 tiles over an even number of output rows and columns, its dx in
-    /// 2×2 tiles, and 2×2 windows at stride 2, which the tiles then hold whole.
+    /// Winograd's 2×2 or 4×4 tiles over an even number of output rows and columns, its dW and
+    /// dx in the same tiles, and 2×2 windows at stride 2, which the tiles then hold whole.
     func poolsInEpilogue(_ x: Tensor, _ pool: MaxPool2D, training: Bool) -> Bool {
         guard training, !weight.frozen, pool.poolsTwoByTwo, pool.needsInputGradient, Conv2D.directConvolutionAvailable,
               let (_, g) = try? check(x), g.stride == 1, g.pad == 1, trainsDirectly(g) else { return false }
