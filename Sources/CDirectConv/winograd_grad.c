@@ -82,10 +82,11 @@ long tlc_winograd_grad_scratch_count(int m, int outputs, int inputs, int H, int 
 }
 
 #ifdef TLC_X86
-// F(2×2, 3×3)'s U[ξ][t][o] = (A dy Aᵀ)[ξ] of output channel o for the block's tiles in order, from the samples' dy channels-last in `slots` (through the mask, padded by 1,
-// zero past the plane and for o from O to Opad; sample s in slots[s % g->slots]). With A's last row negated, a tile's (p q; r s) gives rows
-// (p, q), (p + r, q + s), (p − r, q − s), (r, s), and each row (a, b) gives (a, a + b, a − b, b).
-// Vectors of 8 output channels.
+// F(2×2, 3×3)'s U[ξ][t][o] = (A dy Aᵀ)[ξ] of output channel o for the block's tiles in order,
+// from the samples' dy channels-last in `slots` (through the mask, padded by 1, zero past the
+// plane and for o from O to Opad; sample s in slots[s % g->slots]). With A's last row negated,
+// a tile's (p q; r s) gives rows (p, q), (p + r, q + s), (p − r, q − s), (r, s), and each row
+// (a, b) gives (a, a + b, a − b, b). Vectors of 8 output channels.
 static inline __attribute__((always_inline, target("avx2")))
 void transform_dy(const wgeometry *g, float *const *slots, const segment *segs, int nsegs, float *U) {
     const long Op = g->Opad, ux = xi_stride(g->TB * Op), rowsStride = (long)g->PW * Op;
@@ -312,10 +313,10 @@ typedef struct { const float *dy, *mask, *pooledDy, *pooledY; const int *argmax;
 // winograd_load_samples copies dy): each 2×2 window's four positions from its winner's
 // 0 + pooledDy where pooledY > 0, every other value 0. Eight channels × eight windows of a
 // pooled row at a time (8 × 8 transposes of dy, y and the winners; the eight planes read
-// row after row, 24 sequential streams), each position written
-// once as a whole vector of channels; then the padding's border. (A scalar scatter of the
-// winners into a zeroed slot took 2.8 % of the cnn's training under perf on an Emerald
-// Rapids Xeon, a branch per window on the sign of y.)
+// row after row, 24 sequential streams), each position written once as a whole vector of
+// channels; then the padding. (A scalar scatter of the winners into a zeroed slot took
+// 2.8 % of the cnn's training under perf on an Emerald Rapids Xeon, a branch per window on
+// the sign of y.)
 __attribute__((target("avx2")))
 static void pooled_to_channels_last(const wgeometry *g, const dy_source *src, int s, int O, float *slot) {
     const long Op = g->Opad, row = (long)g->PW * Op;
