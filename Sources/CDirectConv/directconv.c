@@ -319,10 +319,10 @@ void tlc_direct_conv_backward(int level, const float *x, const float *dy, const 
                               int k, int pad, float *gradScratch, float *dW, float *db, int dxShape, const float *packed,
                               float *dxScratch, float *dx) {
 #ifdef TLC_X86
-    // dW takes the forward pass's tiles (tlc_winograd_tile); dx shares dy's copy where it takes the same.
-    const int m = tlc_winograd_tile(outputs, C, H, W, k, pad, 1);
-    if (level >= 1 && pad == 1 && m && dxShape == (m == 4 ? WINOGRAD4 : WINOGRAD)) {
-        tlc_winograd_backward(m, level, x, dy, mask, samples, C, H, W, outputs, gradScratch, dW, db, packed, dxScratch, dx);
+    // dW takes the forward pass's tiles; dx shares dy's copy where it takes the same.
+    const int shape = tlc_direct_conv_forward_shape(outputs, C, H, W, k, pad);
+    if (level >= 1 && pad == 1 && shape >= WINOGRAD && dxShape == shape) {
+        tlc_winograd_backward(winograd_tile_of(shape), level, x, dy, mask, samples, C, H, W, outputs, gradScratch, dW, db, packed, dxScratch, dx);
         return;
     }
 #endif

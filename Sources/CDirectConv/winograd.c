@@ -68,10 +68,11 @@ int tlc_winograd_tile(int outputs, int inputs, int H, int W, int k, int pad, int
     const int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
     if (OH < 7 || OW < 7) return 0;
     // 4×4 tiles (tile shape 4), where they cover the plane with at most a tenth more positions
-    // than 2×2 tiles (28², 56², 7²) or both sides have 128+ channels. Forward passes, measured on one core of an Emerald Rapids Xeon, minimum of 6 alternated runs
-    // against 2×2: 32 → 32 at 28² 0.76–0.84× the time, 128 → 128 at 28² 0.71–0.73×, 512 → 512
-    // at 7² 0.56–0.72×, 256 → 256 at 14² 0.87–0.93×; but 32 → 64 and 64 → 32 at 14², whose 4×4
-    // tiles cover 16², 1.07–1.14×. Against float64, on the same layers and inputs (32 → 32 at
+    // than 2×2 tiles (28², 56², 7²) or both sides have 128+ channels. Forward passes, measured
+    // on one core of an Emerald Rapids Xeon, minimum of 6 alternated runs against 2×2: 32 → 32
+    // at 28² 0.76–0.84× the time, 128 → 128 at 28² 0.71–0.73×, 512 → 512 at 7² 0.56–0.72×,
+    // 256 → 256 at 14² 0.87–0.93×; but 32 → 64 and 64 → 32 at 14², whose 4×4 tiles cover 16²,
+    // 1.07–1.14×. Against float64, on the same layers and inputs (32 → 32 at
     // 28² to 512 → 512 at 7²), their worst error is 15–26× that of 2×2 tiles (5.1e-6–1.5e-5 of
     // the largest output, against 2.4e-7–5.9e-7) and their RMS error 5–7×. Training's forward
     // passes take them too: the larger rounding can flip a ReLU at a pre-activation within
@@ -464,12 +465,9 @@ void winograd_conv_loaded(int m, int level, const float *x, const float *mask, l
 }
 
 void winograd_transform_input(int level, const wgeometry *g, int Cp, float *const *slots, const segment *segs, int nsegs, long used,
-                              long rounded, float *V) {
-    if (g->m == 4) {
-        if (level >= 2) transform_input4_call_512(g, Cp, slots, segs, nsegs, used, rounded, V);
-        else transform_input4_call_256(g, Cp, slots, segs, nsegs, used, rounded, V);
-    } else if (level >= 2) transform_input_call_512(g, Cp, slots, segs, nsegs, used, rounded, V);
-    else transform_input_call_256(g, Cp, slots, segs, nsegs, used, rounded, V);
+                              float *V) {
+    if (level >= 2) transform_input_call_512(g, Cp, slots, segs, nsegs, used, V);
+    else transform_input_call_256(g, Cp, slots, segs, nsegs, used, V);
 }
 #endif
 

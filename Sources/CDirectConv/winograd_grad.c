@@ -82,33 +82,22 @@ long tlc_winograd_grad_scratch_count(int m, int outputs, int inputs, int H, int 
 }
 
 #ifdef TLC_X86
-// F(2×2, 3×3)'s U[ξ][t][o] = (A dy Aᵀ)[ξ] of output channel o for the block's tiles in order,
-// from the samples' dy channels-last in `slots` (through the mask, padded by 1, zero past the
-// plane and for o from O to Opad; sample s in slots[s % g->slots]). With A's last row negated,
-// a tile's (p q; r s) gives rows (p, q), (p + r, q + s), (p − r, q − s), (r, s), and each row
-// (a, b) gives (a, a + b, a − b, b). Vectors of 8 output channels.
+// F(2×2, 3×3)'s U of one tile for output channels o … o + 7 (r0: its first row of dy in a
+// channels-last slot, rows `rowsStride` apart; U's planes ξ ux apart). With A's last row
+// negated, a tile's (p q; r s) gives rows (p, q), (p + r, q + s), (p − r, q − s), (r, s), and
+// each row (a, b) gives (a, a + b, a − b, b).
 static inline __attribute__((always_inline, target("avx2")))
-void transform_dy(const wgeometry *g, float *const *slots, const segment *segs, int nsegs, float *U) {
-    const long Op = g->Opad, ux = xi_stride(g->TB * Op), rowsStride = (long)g->PW * Op;
-    for (int k = 0; k < nsegs; k++) {
-        const segment sg = segs[k];
-        const float *rows = slots[sg.s % g->slots] + ((1 + 2L * sg.ti) * g->PW + 1 + 2L * sg.tj0) * Op;
-        for (int j = 0; j < sg.tj1 - sg.tj0; j++) {
-            const float *r0 = rows + 2L * j * Op, *r1 = r0 + rowsStride;
-            float *out = U + (sg.at + j) * Op;
-            for (long o = 0; o < Op; o += 8) {
-                const __m256 p = _mm256_loadu_ps(r0 + o), q = _mm256_loadu_ps(r0 + Op + o);
-                const __m256 r = _mm256_loadu_ps(r1 + o), s = _mm256_loadu_ps(r1 + Op + o);
-                const __m256 ra[4] = {p, _mm256_add_ps(p, r), _mm256_sub_ps(p, r), r};
-                const __m256 rb[4] = {q, _mm256_add_ps(q, s), _mm256_sub_ps(q, s), s};
-                for (int x = 0; x < 4; x++) {
-                    _mm256_storeu_ps(out + (4 * x + 0) * ux + o, ra[x]);
-                    _mm256_storeu_ps(out + (4 * x + 1) * ux + o, _mm256_add_ps(ra[x], rb[x]));
-                    _mm256_storeu_ps(out + (4 * x + 2) * ux + o, _mm256_sub_ps(ra[x], rb[x]));
-                    _mm256_storeu_ps(out + (4 * x + 3) * ux + o, rb[x]);
-                }
-            }
-        }
+void dy_tile2(const float *r0, long rowsStride, long Op, long o, float *out, long ux) {
+    const float *r1 = r0 + rowsStride;
+    const __m256 p = _mm256_loadu_ps(r0 + o), q = _mm256_loadu_ps(r0 + Op + o);
+    const __m256 r = _mm256_loadu_ps(r1 + o), s = _mm256_loadu_ps(r1 + Op + o);
+    const __m256 ra[4] = {p, _mm256_add_ps(p, r), _mm256_sub_ps(p, r), r};
+    const __m256 rb[4] = {q, _mm256_add_ps(q, s), _mm256_sub_ps(q, s), s};
+    for (int x = 0; x < 4; x++) {
+        _mm256_storeu_ps(out + (4 * x + 0) * ux + o, ra[x]);
+        _mm256_storeu_ps(out + (4 * x + 1) * ux + o, _mm256_add_ps(ra[x], rb[x]));
+        _mm256_storeu_ps(out + (4 * x + 2) * ux + o, _mm256_sub_ps(ra[x], rb[x]));
+        _mm256_storeu_ps(out + (4 * x + 3) * ux + o, rb[x]);
     }
 }
 
@@ -127,31 +116,39 @@ void dy_axis4(const __m256 d[4], __m256 u[6]) {
     u[5] = d[3];
 }
 
-// F(4×4, 3×3)'s U[ξ][t][o] = (A dy Aᵀ)[ξ] (ξ = 6a + b: a along the tile's rows, b along its
-// columns), as transform_dy: each tile's 4×4 outputs down its columns, then along the six rows.
+// F(4×4, 3×3)'s U of one tile (as dy_tile2; ξ = 6a + b, a along the tile's rows, b along its
+// columns): the tile's 4×4 outputs down its columns, then along the six rows.
 static inline __attribute__((always_inline, target("avx2,fma")))
-void transform_dy4(const wgeometry *g, float *const *slots, const segment *segs, int nsegs, float *U) {
-    const long Op = g->Opad, ux = xi_stride(g->TB * Op), rowsStride = (long)g->PW * Op;
+void dy_tile4(const float *r0, long rowsStride, long Op, long o, float *out, long ux) {
+    __m256 t[6][4];
+    for (int q = 0; q < 4; q++) {
+        __m256 column[4], u[6];
+        for (int r = 0; r < 4; r++) column[r] = _mm256_loadu_ps(r0 + r * rowsStride + q * Op + o);
+        dy_axis4(column, u);
+        for (int a = 0; a < 6; a++) t[a][q] = u[a];
+    }
+    for (int a = 0; a < 6; a++) {
+        __m256 u[6];
+        dy_axis4(t[a], u);
+        for (int b = 0; b < 6; b++) _mm256_storeu_ps(out + (6 * a + b) * ux + o, u[b]);
+    }
+}
+
+// U[ξ][t][o] = (A dy Aᵀ)[ξ] of output channel o in g's tiles of g->m for the block's tiles in
+// order, from the samples' dy channels-last in `slots` (through the mask, padded by 1, zero
+// past the plane and for o from O to Opad; sample s in slots[s % g->slots]). Vectors of 8
+// output channels.
+static inline __attribute__((always_inline, target("avx2,fma")))
+void transform_dy(const wgeometry *g, float *const *slots, const segment *segs, int nsegs, float *U) {
+    const long Op = g->Opad, ux = xi_stride(g->TB * Op), rowsStride = (long)g->PW * Op, m = g->m;
     for (int k = 0; k < nsegs; k++) {
         const segment sg = segs[k];
-        const float *rows = slots[sg.s % g->slots] + ((1 + 4L * sg.ti) * g->PW + 1 + 4L * sg.tj0) * Op;
+        const float *rows = slots[sg.s % g->slots] + ((1 + m * sg.ti) * g->PW + 1 + m * sg.tj0) * Op;
         for (int j = 0; j < sg.tj1 - sg.tj0; j++) {
-            const float *r0 = rows + 4L * j * Op;
+            const float *r0 = rows + m * j * Op;
             float *out = U + (sg.at + j) * Op;
-            for (long o = 0; o < Op; o += 8) {
-                __m256 t[6][4];
-                for (int q = 0; q < 4; q++) {
-                    __m256 column[4], u[6];
-                    for (int r = 0; r < 4; r++) column[r] = _mm256_loadu_ps(r0 + r * rowsStride + q * Op + o);
-                    dy_axis4(column, u);
-                    for (int a = 0; a < 6; a++) t[a][q] = u[a];
-                }
-                for (int a = 0; a < 6; a++) {
-                    __m256 u[6];
-                    dy_axis4(t[a], u);
-                    for (int b = 0; b < 6; b++) _mm256_storeu_ps(out + (6 * a + b) * ux + o, u[b]);
-                }
-            }
+            if (m == 4) for (long o = 0; o < Op; o += 8) dy_tile4(r0, rowsStride, Op, o, out, ux);
+            else for (long o = 0; o < Op; o += 8) dy_tile2(r0, rowsStride, Op, o, out, ux);
         }
     }
 }
@@ -412,10 +409,9 @@ static void winograd_backward(int m, int level, const float *x, const dy_source 
         const long t1 = t0 + g.TB < total ? t0 + g.TB : total;
         const int nsegs = segments_of(&g, t0, t1, segs);
         winograd_load_samples(&g, segs, nsegs, x, NULL, C, Cp, H, W, pad, slots, loaded);
-        winograd_transform_input(level, &g, Cp, slots, segs, nsegs, t1 - t0, t1 - t0, V);
+        winograd_transform_input(level, &g, Cp, slots, segs, nsegs, t1 - t0, V);
         load_output_gradients(&gy, segs, nsegs, src, O, dySlots, dyLoaded, sums, db, &summed);
-        if (m == 4) transform_dy4(&gy, dySlots, segs, nsegs, U);
-        else transform_dy(&gy, dySlots, segs, nsegs, U);
+        transform_dy(&gy, dySlots, segs, nsegs, U);
         block_gemms(level, &g, Cp, V, U, t1 - t0, M, t0 == 0);
         // dx's whole blocks over the samples whose dy is complete (all of it after the last block):
         // its blocks as a call over all tiles would have them.

@@ -46,13 +46,6 @@ void WL_NAME(transform_input2)(const wgeometry *g, int Cp, float *const *samples
     for (int x = 0; x < 16; x++) memset(V + x * xstride + used * Cp, 0, (size_t)((rounded - used) * Cp) * sizeof(float));
 }
 
-// The same as a function of its own, for the weight gradient (winograd_transform_input).
-__attribute__((target(WL_TARGET), noinline))
-static void WL_NAME(transform_input_call)(const wgeometry *g, int Cp, float *const *samples, const segment *segs, int nsegs, long used,
-                                          long rounded, float *V) {
-    WL_NAME(transform_input2)(g, Cp, samples, segs, nsegs, used, rounded, V);
-}
-
 // Bᵀ d for F(4×4, 3×3) along one axis of six values (Lavin and Gray's points 0, ±1, ±2):
 // 4d₀ − 5d₂ + d₄, (d₃ + d₄) − 4(d₁ + d₂), (d₄ − d₃) + 4(d₁ − d₂), (d₄ − d₂) ± 2(d₃ − d₁),
 // 4d₁ − 5d₃ + d₅, each in this order (fused multiply-adds on every width).
@@ -101,11 +94,13 @@ void WL_NAME(transform_input4)(const wgeometry *g, int Cp, float *const *samples
     for (int x = 0; x < 36; x++) memset(V + x * xstride + used * Cp, 0, (size_t)((rounded - used) * Cp) * sizeof(float));
 }
 
-// The same as a function of its own, for the weight gradient in 4×4 tiles (winograd_transform_input).
+// V of a block's `used` tiles in g's tiles of g->m as a function of its own, for the weight gradient
+// (winograd_transform_input).
 __attribute__((target(WL_TARGET), noinline))
-static void WL_NAME(transform_input4_call)(const wgeometry *g, int Cp, float *const *samples, const segment *segs, int nsegs, long used,
-                                           long rounded, float *V) {
-    WL_NAME(transform_input4)(g, Cp, samples, segs, nsegs, used, rounded, V);
+static void WL_NAME(transform_input_call)(const wgeometry *g, int Cp, float *const *samples, const segment *segs, int nsegs, long used,
+                                          float *V) {
+    if (g->m == 4) WL_NAME(transform_input4)(g, Cp, samples, segs, nsegs, used, used, V);
+    else WL_NAME(transform_input2)(g, Cp, samples, segs, nsegs, used, used, V);
 }
 
 #define WL_UNROLLED _Pragma("clang loop unroll(full)")

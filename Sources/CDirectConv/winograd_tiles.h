@@ -75,9 +75,9 @@ static inline long channels_last_count(const wgeometry *g, int Cp) { return ((lo
 void winograd_load_samples(const wgeometry *g, const segment *segs, int nsegs, const float *x, const float *mask, int C, int Cp, int H,
                            int W, int pad, float *const *slots, int *loaded);
 /// V[ξ][t][c] in g's tiles of g->m (rows of Cp floats, (m + 2)² planes ξ xi_stride(TB·Cp) apart) for the block's tiles
-/// in order (t = 0 … used − 1, by segment; zero up to `rounded`), vectors of 16 channels (level 2) or 8.
+/// in order (t = 0 … used − 1, by segment), vectors of 16 channels (level 2) or 8.
 void winograd_transform_input(int level, const wgeometry *g, int Cp, float *const *slots, const segment *segs, int nsegs, long used,
-                              long rounded, float *V);
+                              float *V);
 
 #if defined(__x86_64__)
 // r[i] ← column i of the 8 × 8 block whose rows are r[0 … 7].

@@ -103,10 +103,11 @@ extension Conv2D {
         let packed = scratch(.directKernel, count: strided ? tlc_strided_conv_packed_count(shape, oc, c, k) : tlc_direct_conv_packed_count(shape, oc, c, k))
         if strided { tlc_strided_conv_pack(shape, weight.value.pointer, oc, c, k, stride, packed) }
         else { Conv2D.packDirectKernel(shape: shape, weight.value.pointer, outputs: oc, inputs: c, k: k, into: packed) }
-        let perPart = strided ? tlc_strided_conv_scratch_count(shape, oc, c, h, w, k, stride, pad)
+        let perWorker = strided ? tlc_strided_conv_scratch_count(shape, oc, c, h, w, k, stride, pad)
             : tlc_direct_conv_scratch_count(shape, oc, c, h, w, k, pad)
-        // Per worker, not per part (a worker runs one part at a time): Winograd's 512-channel transforms and sums in 4×4 tiles are 18 MB.
-        let scratches = (0..<Parallel.workers(n)).map { scratch(.directSample(part: $0), count: perPart) }
+        // Per worker, not per part (a worker runs one part at a time): Winograd's 512-channel transforms and sums in 4×4 tiles
+        // are 4.4 M floats (18 MB).
+        let scratches = (0..<Parallel.workers(n)).map { scratch(.directSample(part: $0), count: perWorker) }
         let (inCount, outCount) = (g.c * g.h * g.w, outChannels * g.ohw)
         let affine = batchNorm?.inferenceAffine()
         let (mp, sp, tp) = (affine?.mean.pointer, affine?.scale.pointer, affine?.shift.pointer)
